@@ -1,0 +1,142 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { maskSecrets } from '@app/common';
+import type { ConfigLoadResult } from '@app/config';
+import { databaseOptions } from '@app/database';
+import { DataSource } from 'typeorm';
+import { ALL_ENTITIES } from './entities.js';
+import { withDatabase } from './server.js';
+
+const USAGE = `Usage: npm run broker -- <command>   (or: node dist/apps/broker/apps/broker/src/main.js <command>)
+
+Commands:
+  config check                 validate the configuration and print it with secrets masked
+  migration run                apply pending migrations
+  migration revert             revert the last migration
+  migration check              fail when the entities and the migrations disagree
+  migration generate <Name>    write a migration for the difference into libs/database/src/migrations
+
+Options (as for the server): -c/--conf <tib.conf>, -p/--profiles <profiles.json>
+`;
+
+function positional(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (['-c', '--conf', '-p', '--profiles'].includes(a)) {
+      i++;
+    } else if (!a.startsWith('-')) {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+async function withDataSource<T>(loaded: ConfigLoadResult, fn: (ds: DataSource) => Promise<T>): Promise<T> {
+  const { config, embedded } = await withDatabase(loaded.config);
+  const ds = new DataSource({ ...databaseOptions(config), migrationsRun: false, entities: ALL_ENTITIES });
+  await ds.initialize();
+  try {
+    return await fn(ds);
+  } finally {
+    await ds.destroy();
+    await embedded?.stop();
+  }
+}
+
+async function migration(sub: string | undefined, name: string | undefined, loaded: ConfigLoadResult): Promise<number> {
+  switch (sub) {
+    case 'run':
+      return withDataSource(loaded, async (ds) => {
+        const done = await ds.runMigrations({ transaction: 'each' });
+        process.stdout.write(done.length ? done.map((m) => `applied ${m.name}\n`).join('') : 'no pending migrations\n');
+        return 0;
+      });
+    case 'revert':
+      return withDataSource(loaded, async (ds) => {
+        await ds.undoLastMigration({ transaction: 'each' });
+        process.stdout.write('reverted the last migration\n');
+        return 0;
+      });
+    case 'check':
+    case 'generate':
+      return withDataSource(loaded, async (ds) => {
+        await ds.runMigrations({ transaction: 'each' });
+        const sql = await ds.driver.createSchemaBuilder().log();
+        if (sub === 'check') {
+          if (sql.upQueries.length === 0) {
+            process.stdout.write('migrations and entities agree\n');
+            return 0;
+          }
+          process.stderr.write(
+            `entities and migrations disagree; missing from the migrations:\n${sql.upQueries.map((q) => `  ${q.query};`).join('\n')}\n`,
+          );
+          return 1;
+        }
+        if (!name || !/^[A-Z][A-Za-z0-9]*$/.test(name)) {
+          process.stderr.write('migration generate needs a PascalCase name, e.g. `migration generate AddDevelopers`\n');
+          return 2;
+        }
+        if (sql.upQueries.length === 0) {
+          process.stdout.write('nothing to generate: migrations and entities agree\n');
+          return 0;
+        }
+        const ts = Date.now();
+        const q = (s: string) => JSON.stringify(s);
+        const body = `import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+export class ${name}${ts} implements MigrationInterface {
+  name = '${name}${ts}';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+${sql.upQueries.map((u) => `    await queryRunner.query(${q(u.query)});`).join('\n')}
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+${sql.downQueries
+  .reverse()
+  .map((d) => `    await queryRunner.query(${q(d.query)});`)
+  .join('\n')}
+  }
+}
+`;
+        const file = path.resolve('libs/database/src/migrations', `${ts}-${name}.ts`);
+        writeFileSync(file, body);
+        process.stdout.write(
+          `wrote ${file}\nregister it at the end of MIGRATIONS in libs/database/src/migrations/index.ts\n`,
+        );
+        return 0;
+      });
+    case undefined:
+    default:
+      process.stderr.write(USAGE);
+      return 2;
+  }
+}
+
+/** Runs one command and returns the process exit code. */
+export async function runCli(argv: string[], loaded: ConfigLoadResult): Promise<number> {
+  const [command, sub, ...rest] = positional(argv);
+  try {
+    switch (command) {
+      case 'help':
+        process.stdout.write(USAGE);
+        return 0;
+      case 'config':
+        if (sub !== 'check') break;
+        for (const notice of loaded.notices) process.stdout.write(`note: ${notice}\n`);
+        process.stdout.write(`${JSON.stringify(maskSecrets(loaded.config), null, 2)}\n`);
+        return 0;
+      case 'migration':
+        return await migration(sub, rest[0], loaded);
+      case undefined:
+      default:
+        break;
+    }
+  } catch (e) {
+    process.stderr.write(`${command ?? ''} ${sub ?? ''} failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+  process.stderr.write(USAGE);
+  return 2;
+}

@@ -1,0 +1,146 @@
+import { isDomainError, type ErrorCode } from '@app/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { QueryFailedError } from 'typeorm';
+import { statusForCode } from './error-status.js';
+
+/** Routes that keep TIB's `{"Status":"error","Error":…}` envelope, byte for byte. */
+export function usesTibEnvelope(path: string): boolean {
+  return path === '/api/profiles' || path.startsWith('/api/profiles/');
+}
+
+interface ErrorShape {
+  status: number;
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+const CODE_FOR_STATUS: Record<number, ErrorCode> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+  503: 'unavailable',
+};
+
+/** Errors thrown by Postgres/pg when the database is down or unreachable: 503, not 500. */
+function isDatabaseUnavailable(error: unknown): boolean {
+  const e = error as { code?: string; message?: string } | null;
+  if (!e) return false;
+  if (['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '08006', '08001', '08003'].includes(e.code ?? '')) {
+    return true;
+  }
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connect ECONNREFUSED/i.test(
+    e.message ?? '',
+  );
+}
+
+function describe(exception: unknown): ErrorShape {
+  if (isDomainError(exception)) {
+    return {
+      status: statusForCode(exception.code),
+      code: exception.code,
+      message: exception.message,
+      details: exception.details,
+    };
+  }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const body = exception.getResponse();
+    let message = exception.message;
+    let details: Record<string, unknown> | undefined;
+    if (typeof body === 'object' && body !== null) {
+      const m = (body as { message?: unknown }).message;
+      if (Array.isArray(m)) {
+        message = m.map(String).join('; ');
+      } else if (typeof m === 'string') {
+        message = m;
+      }
+      const info = (body as { info?: unknown; error?: unknown; details?: unknown }).details;
+      if (info && typeof info === 'object') {
+        details = { checks: info };
+      }
+    }
+    return {
+      status,
+      code: CODE_FOR_STATUS[status] ?? (status >= 500 ? 'unavailable' : 'bad_request'),
+      message,
+      details,
+    };
+  }
+  // body-parser errors (bad JSON, too large, bad charset) carry `status` and `type`.
+  const bp = exception as { status?: number; type?: string; expose?: boolean } | null;
+  if (bp && typeof bp.status === 'number' && bp.status >= 400 && bp.status < 500 && typeof bp.type === 'string') {
+    const messages: Record<string, string> = {
+      'entity.parse.failed': 'Failed to decode body data',
+      'entity.too.large': 'Request body too large',
+      'encoding.unsupported': 'Unsupported content encoding',
+      'charset.unsupported': 'Unsupported charset',
+    };
+    return {
+      status: bp.status,
+      code: CODE_FOR_STATUS[bp.status] ?? 'bad_request',
+      message: messages[bp.type] ?? 'Invalid request data',
+    };
+  }
+  if (
+    isDatabaseUnavailable(exception) ||
+    (exception instanceof QueryFailedError && isDatabaseUnavailable(exception.driverError))
+  ) {
+    return {
+      status: HttpStatus.SERVICE_UNAVAILABLE,
+      code: 'unavailable',
+      message: 'The database is unavailable; try again shortly',
+    };
+  }
+  return { status: HttpStatus.INTERNAL_SERVER_ERROR, code: 'unavailable', message: 'Internal server error' };
+}
+
+/**
+ * The one global filter: domain codes → HTTP, body-parser errors → 4xx, a database outage → 503,
+ * anything else → a generic 500 that is logged with its stack. Bad input never becomes a 500.
+ */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger(AllExceptionsFilter.name);
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ctx = host.switchToHttp();
+    const req = ctx.getRequest<Request & { id?: string }>();
+    const res = ctx.getResponse<Response>();
+    const shape = describe(exception);
+    const status: number = shape.status;
+    const requestId = String(req.id ?? '');
+    if (status >= 500 && status !== 503) {
+      this.logger.error({ err: exception, requestId }, 'Unhandled error');
+    } else if (status === 503) {
+      this.logger.warn(
+        { requestId, code: shape.code, reason: (exception as Error | null)?.message },
+        'Service unavailable',
+      );
+    }
+    if (res.headersSent) {
+      return;
+    }
+    if (status === 429 && !res.getHeader('Retry-After')) {
+      res.setHeader('Retry-After', '60');
+    }
+    if (usesTibEnvelope(req.path)) {
+      res.status(shape.status).json({ Status: 'error', Error: shape.message });
+      return;
+    }
+    res.status(shape.status).json({
+      error: {
+        code: shape.code,
+        message: shape.message,
+        requestId,
+        ...(shape.details ? { details: shape.details } : {}),
+      },
+    });
+  }
+}

@@ -1,0 +1,5 @@
+/**
+ * Every entity of every lib, for the migration commands (generate, check). At run time each lib
+ * registers its own entities with TypeOrmModule.forFeature.
+ */
+export const ALL_ENTITIES: (new () => unknown)[] = [];

@@ -1,0 +1,46 @@
+import { ConfigError, loadBrokerConfig } from '@app/config';
+import { runCli } from './cli.js';
+import { runServer } from './server.js';
+
+/**
+ * The production entry. With no command it serves the broker; with a command
+ * (`profiles …`, `migration …`, `config check`, …) it runs that command and exits.
+ */
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const command = argv.find(
+    (a, i) => !a.startsWith('-') && !['-c', '--conf', '-p', '--profiles'].includes(argv[i - 1] ?? ''),
+  );
+  let loaded;
+  try {
+    loaded = loadBrokerConfig({ env: process.env, argv });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  if (command) {
+    process.exitCode = await runCli(argv, loaded);
+    return;
+  }
+  const broker = await runServer(loaded.config, loaded.notices);
+  const stop = (signal: string) => {
+    process.stderr.write(`${signal} received: shutting down\n`);
+    broker.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`shutdown failed: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

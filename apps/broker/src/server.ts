@@ -1,0 +1,57 @@
+import type { BrokerConfig } from '@app/config';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '@app/database';
+import path from 'node:path';
+import { Logger } from '@nestjs/common';
+import { createBrokerApp } from './bootstrap.js';
+
+export interface RunningBroker {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts embedded Postgres when no DATABASE_URL is set; returns the config with the URL filled. */
+export async function withDatabase(
+  config: BrokerConfig,
+): Promise<{ config: BrokerConfig; embedded: EmbeddedDatabase | null }> {
+  if (config.database.url) {
+    return { config, embedded: null };
+  }
+  const embedded = await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'postgres') });
+  return { config: { ...config, database: { ...config.database, url: embedded.url } }, embedded };
+}
+
+/**
+ * Runs the broker until SIGINT/SIGTERM: in-flight requests finish, the pool closes, then the
+ * embedded Postgres (if any) stops.
+ */
+export async function runServer(initial: BrokerConfig, notices: string[]): Promise<RunningBroker> {
+  const { config, embedded } = await withDatabase(initial);
+  const app = await createBrokerApp(config);
+  const logger = new Logger('Config');
+  for (const notice of notices) {
+    logger.log(notice);
+  }
+  try {
+    await app.listen(config.port, config.host);
+  } catch (e) {
+    await app.close();
+    await embedded?.stop();
+    if ((e as { code?: string }).code === 'EADDRINUSE') {
+      throw new Error(`Port ${config.port} is already in use: set TYK_IB_PORT (or "Port" in tib.conf) to a free port`, {
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  const scheme = config.httpServerOptions.useSSL ? 'https' : 'http';
+  const url = `${scheme}://127.0.0.1:${config.port}`;
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      await app.close();
+      await embedded?.stop();
+    })();
+    return closing;
+  };
+  return { url, close };
+}

@@ -1,0 +1,6 @@
+/** Domain errors with codes, shared by every lib and mapped to HTTP by the broker. */
+export { DomainError, ERROR_CODES, isDomainError, type ErrorCode } from './domain-error.js';
+/** Secret masking for logs, audit diffs and printed configuration. */
+export { MASK, isSecretKey, maskSecrets, scrubValues } from './secrets.js';
+/** Declares which admin roles may call a route; the broker's global admin guard enforces it. */
+export { ADMIN_ROLES_KEY, AdminRoles, type AdminRole, type AdminPrincipal } from './admin-roles.decorator.js';

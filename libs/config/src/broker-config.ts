@@ -1,0 +1,375 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface TykEndpointConfig {
+  /** Scheme and host, no trailing slash, no port (TIB builds `Endpoint + ":" + Port + path`). */
+  endpoint: string;
+  port: string;
+  adminSecret: string;
+}
+
+/** The broker's whole configuration: typed, validated once at start-up, then injected. */
+export interface BrokerConfig {
+  /** TIB `Secret`: the admin API secret. Empty disables the admin API (503), unlike TIB. */
+  secret: string;
+  port: number;
+  host: string;
+  /** Public base URL of this broker, e.g. for links on its own pages. */
+  publicUrl: string;
+  httpServerOptions: { useSSL: boolean; certFile: string; keyFile: string; sslInsecureSkipVerify: boolean };
+  /** Skip TLS verification towards the IdP and the portal. */
+  sslInsecureSkipVerify: boolean;
+  tykApi: { dashboard: TykEndpointConfig; gateway: TykEndpointConfig };
+  sessionSecret: string;
+  logLevel: LogLevel;
+  /** A TIB profiles.json imported at start-up (`-p`, `--profiles`, `TYK_IB_PROFILES`). */
+  profilesFile: string;
+  configFile: string | null;
+  dataDir: string;
+  bodyLimitBytes: number;
+  trustedProxies: string[];
+  database: { url: string | null; poolSize: number };
+  portal: { adminToken: string; timeoutMs: number; retries: number };
+  oidc: { timeoutMs: number; discoveryTtlSeconds: number; loginStateTtlSeconds: number; clockToleranceSeconds: number };
+  adminOidc: { issuer: string; audience: string; rolesClaim: string };
+  audit: { retentionDays: number; sealIntervalMs: number };
+}
+
+export interface ConfigLoadResult {
+  config: BrokerConfig;
+  /** Informational lines for the start-up log (e.g. TIB keys accepted and ignored). */
+  notices: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigSources {
+  env: Record<string, string | undefined>;
+  argv?: readonly string[];
+  cwd?: string;
+}
+
+type Json = Record<string, unknown>;
+
+/** tib.conf keys the broker reads; anything else at the top level is accepted and ignored. */
+const USED_TOP_LEVEL_KEYS = ['secret', 'port', 'httpserveroptions', 'sslinsecureskipverify', 'tykapisettings'];
+
+/** Go's `encoding/json` matches keys case-insensitively; so do we. */
+function getCI(obj: unknown, ...keys: string[]): unknown {
+  let cur: unknown = obj;
+  for (const key of keys) {
+    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) {
+      return undefined;
+    }
+    const lower = key.toLowerCase();
+    const hit = Object.keys(cur).find((k) => k.toLowerCase() === lower);
+    cur = hit === undefined ? undefined : (cur as Json)[hit];
+  }
+  return cur;
+}
+
+function argValue(argv: readonly string[], names: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    for (const name of names) {
+      if (arg === name && i + 1 < argv.length) {
+        return argv[i + 1];
+      }
+      if (arg.startsWith(`${name}=`)) {
+        return arg.slice(name.length + 1);
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Go's strconv.ParseBool. */
+function parseGoBool(raw: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(raw)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw)) return false;
+  return undefined;
+}
+
+class Reader {
+  readonly problems: string[] = [];
+
+  constructor(
+    private readonly env: Record<string, string | undefined>,
+    private readonly file: Json | null,
+    private readonly fileName: string,
+  ) {}
+
+  private lookup(envNames: string[], confPath: string[] | null): { raw: unknown; source: string } | undefined {
+    for (const name of envNames) {
+      const v = this.env[name];
+      if (v !== undefined && v !== '') {
+        return { raw: v, source: name };
+      }
+    }
+    if (confPath && this.file) {
+      const v = getCI(this.file, ...confPath);
+      if (v !== undefined && v !== null) {
+        return { raw: v, source: `${this.fileName} key ${confPath.join('.')}` };
+      }
+    }
+    return undefined;
+  }
+
+  string(
+    envNames: string[],
+    confPath: string[] | null,
+    fallback: string,
+    check?: (v: string) => string | null,
+  ): string {
+    const hit = this.lookup(envNames, confPath);
+    if (!hit) return fallback;
+    if (typeof hit.raw !== 'string') {
+      this.problems.push(`${hit.source}: expected a string, got ${JSON.stringify(hit.raw)}`);
+      return fallback;
+    }
+    const problem = check?.(hit.raw);
+    if (problem) {
+      this.problems.push(`${hit.source}: ${problem}, got ${JSON.stringify(hit.raw)}`);
+      return fallback;
+    }
+    return hit.raw;
+  }
+
+  bool(envNames: string[], confPath: string[] | null, fallback: boolean): boolean {
+    const hit = this.lookup(envNames, confPath);
+    if (!hit) return fallback;
+    if (typeof hit.raw === 'boolean') return hit.raw;
+    const parsed = typeof hit.raw === 'string' ? parseGoBool(hit.raw) : undefined;
+    if (parsed === undefined) {
+      this.problems.push(`${hit.source}: expected a boolean (true/false/1/0), got ${JSON.stringify(hit.raw)}`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  int(envNames: string[], confPath: string[] | null, fallback: number, min: number, max: number): number {
+    const hit = this.lookup(envNames, confPath);
+    if (!hit) return fallback;
+    const n =
+      typeof hit.raw === 'number'
+        ? hit.raw
+        : typeof hit.raw === 'string' && /^-?\d+$/.test(hit.raw.trim())
+          ? Number(hit.raw)
+          : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      this.problems.push(
+        `${hit.source}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(hit.raw)}`,
+      );
+      return fallback;
+    }
+    return n;
+  }
+}
+
+const httpUrl = (v: string): string | null => {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? null : 'expected an http(s) URL';
+  } catch {
+    return 'expected an http(s) URL';
+  }
+};
+
+const tykEndpoint = (v: string): string | null => {
+  if (v === '') return null;
+  const bad = httpUrl(v);
+  if (bad) return 'expected an http(s) URL with scheme and host, no port and no trailing slash';
+  const u = new URL(v);
+  if (u.port !== '' || v.endsWith('/') || (u.pathname !== '/' && u.pathname !== '')) {
+    return 'expected scheme and host only (the port goes in Port), with no trailing slash';
+  }
+  return null;
+};
+
+const tykPort = (v: string): string | null => (v === '' || /^\d{1,5}$/.test(v) ? null : 'expected a port number');
+
+/**
+ * Reads the configuration from the environment, then a TIB `tib.conf` (path from `--conf`/`-c`
+ * or `TYK_IB_CONFIG`), then defaults. Environment wins, as with TIB's envconfig overrides.
+ * Throws ConfigError listing every problem, each naming the variable or key.
+ */
+export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
+  const env = sources.env;
+  const argv = sources.argv ?? [];
+  const cwd = sources.cwd ?? process.cwd();
+  const notices: string[] = [];
+  const early: string[] = [];
+
+  const explicitConf = argValue(argv, ['--conf', '-c']) ?? (env.TYK_IB_CONFIG || undefined);
+  const confPath = explicitConf ?? 'tib.conf';
+  const resolvedConf = path.resolve(cwd, confPath);
+  let file: Json | null = null;
+  let configFile: string | null = null;
+  if (existsSync(resolvedConf)) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(resolvedConf, 'utf8'));
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+        early.push(`${confPath}: expected a JSON object`);
+      } else {
+        file = parsed as Json;
+        configFile = resolvedConf;
+      }
+    } catch (e) {
+      early.push(`${confPath}: not valid JSON (${(e as Error).message})`);
+    }
+  } else if (explicitConf !== undefined) {
+    early.push(
+      `${explicitConf}: config file not found (from ${argValue(argv, ['--conf', '-c']) ? '--conf' : 'TYK_IB_CONFIG'})`,
+    );
+  }
+
+  const omit = env.TYK_IB_OMITCONFIGFILE;
+  if (omit !== undefined && omit !== '') {
+    const b = parseGoBool(omit);
+    if (b === undefined) {
+      early.push(`TYK_IB_OMITCONFIGFILE: expected a boolean (true/false/1/0), got ${JSON.stringify(omit)}`);
+    } else if (b) {
+      file = null;
+    }
+  }
+
+  if (file) {
+    const ignored = Object.keys(file).filter((k) => !USED_TOP_LEVEL_KEYS.includes(k.toLowerCase()));
+    if (ignored.length > 0) {
+      notices.push(
+        `tib.conf keys accepted and ignored (the broker keeps its state in Postgres, not Redis or Mongo): ${ignored.join(', ')}`,
+      );
+    }
+  }
+
+  const r = new Reader(env, file, confPath);
+  const port = r.int(['TYK_IB_PORT'], ['Port'], 3010, 1, 65535);
+  const useSSL = r.bool(['TYK_IB_HTTPSERVEROPTIONS_USESSL'], ['HttpServerOptions', 'UseSSL'], false);
+  const certFile = r.string(['TYK_IB_HTTPSERVEROPTIONS_CERTFILE'], ['HttpServerOptions', 'CertFile'], '');
+  const keyFile = r.string(['TYK_IB_HTTPSERVEROPTIONS_KEYFILE'], ['HttpServerOptions', 'KeyFile'], '');
+  if (useSSL) {
+    for (const [name, value] of [
+      ['TYK_IB_HTTPSERVEROPTIONS_CERTFILE', certFile],
+      ['TYK_IB_HTTPSERVEROPTIONS_KEYFILE', keyFile],
+    ] as const) {
+      if (value === '' || !existsSync(path.resolve(cwd, value))) {
+        r.problems.push(
+          `${name} (HttpServerOptions): expected a readable PEM file when UseSSL is true, got ${JSON.stringify(value)}`,
+        );
+      }
+    }
+  }
+  const endpoint = (kind: 'DASHBOARD' | 'GATEWAY', key: 'DashboardConfig' | 'GatewayConfig'): TykEndpointConfig => ({
+    endpoint: r.string(
+      [`TYK_IB_TYKAPISETTINGS_${kind}CONFIG_ENDPOINT`],
+      ['TykAPISettings', key, 'Endpoint'],
+      '',
+      tykEndpoint,
+    ),
+    port: String(r.string([`TYK_IB_TYKAPISETTINGS_${kind}CONFIG_PORT`], ['TykAPISettings', key, 'Port'], '', tykPort)),
+    adminSecret: r.string(
+      [`TYK_IB_TYKAPISETTINGS_${kind}CONFIG_ADMINSECRET`],
+      ['TykAPISettings', key, 'AdminSecret'],
+      '',
+    ),
+  });
+  const logLevel = r.string(['TYK_LOGLEVEL'], null, 'info', (v) =>
+    ['debug', 'info', 'warn', 'error'].includes(v) ? null : 'expected one of debug, info, warn, error',
+  ) as LogLevel;
+  const databaseUrl = r.string(['DATABASE_URL'], null, '', (v) =>
+    /^postgres(ql)?:\/\//.test(v) ? null : 'expected a postgres:// or postgresql:// URL',
+  );
+  const publicUrl = r.string(['BROKER_PUBLIC_URL'], null, `${useSSL ? 'https' : 'http'}://localhost:${port}`, httpUrl);
+
+  const config: BrokerConfig = {
+    secret: r.string(['TYK_IB_SECRET'], ['Secret'], ''),
+    port,
+    host: r.string(['BROKER_HOST'], null, '0.0.0.0'),
+    publicUrl: publicUrl.replace(/\/+$/, ''),
+    httpServerOptions: {
+      useSSL,
+      certFile,
+      keyFile,
+      sslInsecureSkipVerify: r.bool(
+        ['TYK_IB_HTTPSERVEROPTIONS_SSLINSECURESKIPVERIFY'],
+        ['HttpServerOptions', 'SSLInsecureSkipVerify'],
+        false,
+      ),
+    },
+    sslInsecureSkipVerify: r.bool(['TYK_IB_SSLINSECURESKIPVERIFY'], ['SSLInsecureSkipVerify'], false),
+    tykApi: { dashboard: endpoint('DASHBOARD', 'DashboardConfig'), gateway: endpoint('GATEWAY', 'GatewayConfig') },
+    sessionSecret: r.string(['TYK_IB_SESSION_SECRET', 'SESSION_SECRET'], null, ''),
+    logLevel,
+    profilesFile: argValue(argv, ['--profiles', '-p']) ?? r.string(['TYK_IB_PROFILES'], null, ''),
+    configFile,
+    dataDir: path.resolve(cwd, r.string(['BROKER_DATA_DIR'], null, '.data')),
+    bodyLimitBytes: r.int(['BROKER_BODY_LIMIT_BYTES'], null, 256 * 1024, 1024, 64 * 1024 * 1024),
+    trustedProxies: r
+      .string(['BROKER_TRUSTED_PROXIES'], null, 'loopback')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    database: {
+      url: databaseUrl === '' ? null : databaseUrl,
+      poolSize: r.int(['DATABASE_POOL_SIZE'], null, 10, 1, 200),
+    },
+    portal: {
+      adminToken: r.string(['TYK_PORTAL_ADMIN_TOKEN'], null, ''),
+      timeoutMs: r.int(['TYK_PORTAL_TIMEOUT_MS'], null, 5000, 100, 120000),
+      retries: r.int(['TYK_PORTAL_RETRIES'], null, 2, 0, 10),
+    },
+    oidc: {
+      timeoutMs: r.int(['BROKER_IDP_TIMEOUT_MS'], null, 5000, 100, 120000),
+      discoveryTtlSeconds: r.int(['BROKER_DISCOVERY_TTL_SECONDS'], null, 3600, 1, 7 * 24 * 3600),
+      loginStateTtlSeconds: r.int(['BROKER_LOGIN_STATE_TTL_SECONDS'], null, 600, 30, 3600),
+      clockToleranceSeconds: r.int(['BROKER_CLOCK_TOLERANCE_SECONDS'], null, 60, 0, 600),
+    },
+    adminOidc: {
+      issuer: r.string(['BROKER_ADMIN_OIDC_ISSUER'], null, '', (v) => httpUrl(v)),
+      audience: r.string(['BROKER_ADMIN_OIDC_AUDIENCE'], null, ''),
+      rolesClaim: r.string(['BROKER_ADMIN_ROLES_CLAIM'], null, 'roles'),
+    },
+    audit: {
+      retentionDays: r.int(['BROKER_AUDIT_RETENTION_DAYS'], null, 0, 0, 36500),
+      sealIntervalMs: r.int(['BROKER_AUDIT_SEAL_INTERVAL_MS'], null, 1000, 50, 60000),
+    },
+  };
+  if (config.adminOidc.issuer !== '' && config.adminOidc.audience === '') {
+    r.problems.push('BROKER_ADMIN_OIDC_AUDIENCE: expected an audience when BROKER_ADMIN_OIDC_ISSUER is set, got ""');
+  }
+
+  const problems = [...early, ...r.problems];
+  if (problems.length > 0) {
+    throw new ConfigError(problems);
+  }
+  if (config.secret === '') {
+    notices.push(
+      'The admin API is disabled: no Secret is set. Set TYK_IB_SECRET (or "Secret" in tib.conf) to enable /api/profiles.',
+    );
+  }
+  return { config, notices };
+}
+
+/** Every configured secret value, for scrubbing logs. */
+export function secretValues(config: BrokerConfig): string[] {
+  return [
+    config.secret,
+    config.sessionSecret,
+    config.tykApi.dashboard.adminSecret,
+    config.tykApi.gateway.adminSecret,
+    config.portal.adminToken,
+  ].filter((s) => s.length > 0);
+}
+
+/** Base URL of a Tyk API as TIB builds it: `Endpoint + ":" + Port`. */
+export function tykBaseUrl(cfg: TykEndpointConfig): string | null {
+  if (cfg.endpoint === '') return null;
+  return cfg.port === '' ? cfg.endpoint : `${cfg.endpoint}:${cfg.port}`;
+}

@@ -1,0 +1,14 @@
+/** Loads and validates the configuration (environment, then tib.conf, then defaults). */
+export {
+  ConfigError,
+  loadBrokerConfig,
+  secretValues,
+  tykBaseUrl,
+  type BrokerConfig,
+  type ConfigLoadResult,
+  type ConfigSources,
+  type LogLevel,
+  type TykEndpointConfig,
+} from './broker-config.js';
+/** The global module that provides BROKER_CONFIG. */
+export { BROKER_CONFIG, BrokerConfigModule } from './broker-config.module.js';

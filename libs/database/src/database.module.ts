@@ -1,0 +1,25 @@
+import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { DynamicModule, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { databaseOptions } from './database-options.js';
+
+@Module({})
+export class DatabaseModule {
+  static forRoot(): DynamicModule {
+    return {
+      module: DatabaseModule,
+      imports: [
+        TypeOrmModule.forRootAsync({
+          inject: [BROKER_CONFIG],
+          useFactory: (config: BrokerConfig) => ({
+            ...databaseOptions(config),
+            autoLoadEntities: true,
+            // Fail fast at start-up with a clear message instead of retrying for minutes.
+            retryAttempts: 2,
+            retryDelay: 500,
+          }),
+        }),
+      ],
+    };
+  }
+}

