@@ -1,5 +1,8 @@
+import { ProfileEntity } from '@app/profiles';
 /**
  * Every entity of every lib, for the migration commands (generate, check). At run time each lib
  * registers its own entities with TypeOrmModule.forFeature.
  */
-export const ALL_ENTITIES: (new () => unknown)[] = [];
+export const ALL_ENTITIES: (new () => unknown)[] = [
+  ProfileEntity,
+];

@@ -1,0 +1,26 @@
+/** The TIB profile model (canonical casing and order). */
+export {
+  ACTION_TYPES,
+  PROVIDER_NAMES,
+  type ActionType,
+  type ProviderName,
+  type SocialProviderEntry,
+  type StoredProfile,
+  type TibProfile,
+} from './profile.model.js';
+/** Case-insensitive decoding and strict validation of TIB profiles, and readers for their parts. */
+export {
+  decodeProfile,
+  decodeProfileOrThrow,
+  providerConfigFlag,
+  providerConfigString,
+  socialProvider,
+  type ProfileProblem,
+} from './profile.codec.js';
+/** Field-level profile diffs with secrets masked. */
+export { profileDiff, type FieldChange } from './profile-diff.js';
+/** The profiles table's entity (for the migration commands). */
+export { ProfileEntity } from './profile.entity.js';
+/** Profile CRUD, import and the in-memory cache the login path reads. */
+export { ProfilesService, actorOf, type ChangeContext } from './profiles.service.js';
+export { ProfilesModule } from './profiles.module.js';

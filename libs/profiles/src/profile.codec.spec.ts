@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import { decodeProfile, decodeProfileOrThrow, socialProvider } from './profile.codec.js';
+
+const fixture = JSON.parse(readFileSync(new URL('../../../test/fixtures/tib/profiles.json', import.meta.url), 'utf8')) as unknown[];
+
+const CANONICAL_ORDER = [
+  'ID',
+  'Name',
+  'OrgID',
+  'ActionType',
+  'MatchedPolicyID',
+  'Type',
+  'ProviderName',
+  'CustomEmailField',
+  'CustomUserIDField',
+  'ProviderConfig',
+  'IdentityHandlerConfig',
+  'ProviderConstraints',
+  'ReturnURL',
+  'DefaultUserGroupID',
+  'CustomUserGroupField',
+  'UserGroupMapping',
+  'UserGroupSeparator',
+  'SSOOnlyForRegisteredUsers',
+];
+
+const minimal = (over: Record<string, unknown> = {}) => ({
+  ID: 'p1',
+  ActionType: 'GenerateOrLoginDeveloperProfile',
+  ProviderName: 'SocialProvider',
+  ProviderConfig: {
+    CallbackBaseURL: 'http://localhost:3010',
+    UseProviders: [{ Name: 'openid-connect', Key: 'client', Secret: 's3cret', DiscoverURL: 'http://idp/.well-known/openid-configuration' }],
+  },
+  ...over,
+});
+
+describe('decodeProfile', () => {
+  it('should decode the integration guide fixture as it is, with every field in TIB order', () => {
+    const profile = decodeProfileOrThrow(fixture[0]);
+    expect(Object.keys(profile)).toEqual(CANONICAL_ORDER);
+    expect(profile.ID).toBe('1');
+    expect(profile.UserGroupMapping).toBeNull();
+    expect(profile.ProviderConstraints).toEqual({ Domain: '', Group: '' });
+    expect(profile.SSOOnlyForRegisteredUsers).toBe(false);
+    expect(socialProvider(profile, 'openid-connect')).toMatchObject({ Key: '1774d147a16a43528e2f0434af896900', SkipUserInfoRequest: true });
+  });
+
+  it('should read keys case-insensitively and write them in canonical casing', () => {
+    const profile = decodeProfileOrThrow({
+      id: 'p1',
+      actiontype: 'GenerateOrLoginDeveloperProfile',
+      PROVIDERNAME: 'SocialProvider',
+      returnurl: 'http://portal/sso',
+      providerconfig: {
+        callbackbaseurl: 'http://localhost:3010',
+        useproviders: [{ name: 'openid-connect', key: 'k', discoverurl: 'http://idp/.well-known/openid-configuration', extra: 1 }],
+        SomethingElse: { keep: 'As Sent' },
+      },
+      identityhandlerconfig: { dashboardcredential: 'x', Custom: true },
+      usergroupmapping: { devs: '2' },
+    });
+    expect(profile.ReturnURL).toBe('http://portal/sso');
+    expect(profile.ProviderConfig).toEqual({
+      CallbackBaseURL: 'http://localhost:3010',
+      UseProviders: [{ Name: 'openid-connect', Key: 'k', DiscoverURL: 'http://idp/.well-known/openid-configuration', extra: 1 }],
+      SomethingElse: { keep: 'As Sent' },
+    });
+    expect(profile.IdentityHandlerConfig).toEqual({ DashboardCredential: 'x', Custom: true });
+    expect(profile.UserGroupMapping).toEqual({ devs: '2' });
+  });
+
+  it('should accept both SAML spellings IDPMetaDataURL and IDPMetadataURL', () => {
+    for (const key of ['IDPMetaDataURL', 'IDPMetadataURL']) {
+      const profile = decodeProfileOrThrow({
+        ID: 's',
+        ActionType: 'GenerateOrLoginUserProfile',
+        ProviderName: 'SAMLProvider',
+        ProviderConfig: { [key]: 'http://idp/metadata' },
+      });
+      expect(profile.ProviderConfig).toEqual({ IDPMetadataURL: 'http://idp/metadata' });
+    }
+  });
+
+  it('should drop unknown top-level keys', () => {
+    const profile = decodeProfileOrThrow(minimal({ Whatever: 1 }));
+    expect(Object.keys(profile)).toEqual(CANONICAL_ORDER);
+  });
+
+  it.each([
+    [{ ID: '' }, 'ID'],
+    [{ ID: 'a/b' }, 'ID'],
+    [{ ID: 'x'.repeat(129) }, 'ID'],
+    [{ ID: 7 }, 'ID'],
+    [{ ActionType: 'Nope' }, 'ActionType'],
+    [{ ProviderName: 'Nope' }, 'ProviderName'],
+    [{ ReturnURL: 'javascript:alert(1)' }, 'ReturnURL'],
+    [{ UserGroupMapping: { a: 1 } }, 'UserGroupMapping.a'],
+    [{ UserGroupMapping: [] }, 'UserGroupMapping'],
+    [{ SSOOnlyForRegisteredUsers: 'yes' }, 'SSOOnlyForRegisteredUsers'],
+    [{ ProviderConfig: { CallbackBaseURL: 'ftp://x', UseProviders: [] } }, 'ProviderConfig.CallbackBaseURL'],
+    [{ ProviderConfig: { CallbackBaseURL: 'http://x', FailureRedirect: 'nope', UseProviders: [] } }, 'ProviderConfig.FailureRedirect'],
+    [{ ProviderConfig: { CallbackBaseURL: 'http://x', UseProviders: [{ Name: 'openid-connect', DiscoverURL: 'http://i' }] } }, 'ProviderConfig.UseProviders[0].Key'],
+    [{ ProviderConfig: { CallbackBaseURL: 'http://x', UseProviders: [{ Name: 'openid-connect', Key: 'k' }] } }, 'ProviderConfig.UseProviders[0].DiscoverURL'],
+    [{ IdentityHandlerConfig: { OrganisationSync: { Enabled: 'yes' } } }, 'IdentityHandlerConfig.OrganisationSync.Enabled'],
+  ])('should refuse %j naming %s', (over, path) => {
+    const result = decodeProfile(minimal(over));
+    expect(result.profile).toBeNull();
+    expect(result.problems.map((p) => p.path)).toContain(path);
+  });
+
+  it('should store LDAP, Proxy and SAML profiles unchanged even though logins through them are not supported', () => {
+    const ldap = { ID: 'ldap', ActionType: 'GenerateOrLoginUserProfile', ProviderName: 'ADProvider', ProviderConfig: { LDAPServer: 'ldap.example', LDAPPort: '389' } };
+    expect(decodeProfileOrThrow(ldap).ProviderConfig).toEqual({ LDAPServer: 'ldap.example', LDAPPort: '389' });
+  });
+
+  it('should name the array index in errors thrown for a file entry', () => {
+    expect(() => decodeProfileOrThrow(minimal({ ActionType: 'x' }), '[3].')).toThrow(/\[3\]\.ActionType/);
+  });
+});

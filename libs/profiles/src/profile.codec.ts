@@ -1,0 +1,362 @@
+import { DomainError } from '@app/common';
+import {
+  ACTION_TYPES,
+  PROVIDER_NAMES,
+  type ActionType,
+  type ProviderName,
+  type SocialProviderEntry,
+  type TibProfile,
+} from './profile.model.js';
+
+type Json = Record<string, unknown>;
+
+export interface ProfileProblem {
+  path: string;
+  reason: string;
+}
+
+const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Go's encoding/json: an exact key match wins, else the first case-insensitive one. */
+function pick(obj: Json, key: string): unknown {
+  if (key in obj) return obj[key];
+  const lower = key.toLowerCase();
+  for (const k of Object.keys(obj)) {
+    if (k.toLowerCase() === lower) return obj[k];
+  }
+  return undefined;
+}
+
+/**
+ * Rewrites the keys the broker reads into canonical casing and leaves every other key as sent,
+ * so ProviderConfig and IdentityHandlerConfig round-trip verbatim apart from those keys.
+ */
+function canonicalKeys(obj: Json, known: Record<string, ((v: unknown) => unknown) | null>): Json {
+  const out: Json = {};
+  const canonical = new Map(Object.keys(known).map((k) => [k.toLowerCase(), k]));
+  for (const [k, v] of Object.entries(obj)) {
+    const c = canonical.get(k.toLowerCase());
+    if (c === undefined) {
+      out[k] = v;
+    } else if (!(c in out) || k === c) {
+      const transform = known[c];
+      out[c] = transform ? transform(v) : v;
+    }
+  }
+  return out;
+}
+
+const mapObjects = (known: Record<string, ((v: unknown) => unknown) | null>) => (v: unknown) =>
+  isObject(v) ? canonicalKeys(v, known) : v;
+
+const USE_PROVIDER_KEYS = {
+  Name: null,
+  Key: null,
+  Secret: null,
+  DiscoverURL: null,
+  Scopes: null,
+  SkipUserInfoRequest: null,
+  DisableAuthHeaderProviderDomain: null,
+  TokenEndpointAuthMethod: null,
+};
+
+const PROVIDER_CONFIG_KEYS: Record<string, ((v: unknown) => unknown) | null> = {
+  CallbackBaseURL: null,
+  FailureRedirect: null,
+  UseProviders: (v) => (Array.isArray(v) ? v.map(mapObjects(USE_PROVIDER_KEYS)) : v),
+  JWE: mapObjects({ Enabled: null, PrivateKeyLocation: null }),
+  AllowUnverifiedEmail: null,
+  // SAML: the README's IDPMetaDataURL works in TIB only through Go's case-insensitive keys.
+  IDPMetadataURL: null,
+  CertLocation: null,
+  SAMLBaseURL: null,
+  ForceAuthentication: null,
+  SAMLBinding: null,
+  SAMLEmailClaim: null,
+  SAMLForenameClaim: null,
+  SAMLSurnameClaim: null,
+  EntityId: null,
+};
+
+const IDENTITY_HANDLER_KEYS: Record<string, ((v: unknown) => unknown) | null> = {
+  DashboardCredential: null,
+  DisableOneTokenPerAPI: null,
+  OAuth: mapObjects({
+    APIListenPath: null,
+    RedirectURI: null,
+    ResponseType: null,
+    ClientId: null,
+    Secret: null,
+    BaseAPIID: null,
+    NoRedirect: null,
+  }),
+  TokenAuth: mapObjects({ BaseAPIID: null, Expires: null }),
+  OrganisationSync: mapObjects({ Enabled: null, IdClaim: null, NameClaim: null, TeamMapping: null }),
+};
+
+function httpUrlProblem(value: string): string | null {
+  try {
+    const u = new URL(value);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? null : 'must be an http(s) URL';
+  } catch {
+    return 'must be an http(s) URL';
+  }
+}
+
+/**
+ * Decodes a profile as TIB does (case-insensitive keys, unknown top-level keys dropped), then
+ * validates it more strictly than TIB. Returns the canonical profile or every problem found,
+ * each with its field path.
+ */
+export function decodeProfile(input: unknown): { profile: TibProfile; problems: [] } | { profile: null; problems: ProfileProblem[] } {
+  const problems: ProfileProblem[] = [];
+  if (!isObject(input)) {
+    return { profile: null, problems: [{ path: '', reason: 'a profile must be a JSON object' }] };
+  }
+  const str = (key: string): string => {
+    const v = pick(input, key);
+    if (v === undefined || v === null) return '';
+    if (typeof v !== 'string') {
+      problems.push({ path: key, reason: 'must be a string' });
+      return '';
+    }
+    return v;
+  };
+  const id = str('ID');
+  const name = str('Name');
+  const orgId = str('OrgID');
+  const actionType = str('ActionType');
+  const matchedPolicyId = str('MatchedPolicyID');
+  const type = str('Type');
+  const providerName = str('ProviderName');
+  const customEmailField = str('CustomEmailField');
+  const customUserIdField = str('CustomUserIDField');
+  const returnUrl = str('ReturnURL');
+  const defaultUserGroupId = str('DefaultUserGroupID');
+  const customUserGroupField = str('CustomUserGroupField');
+  const userGroupSeparator = str('UserGroupSeparator');
+
+  if (id === '') problems.push({ path: 'ID', reason: 'must not be empty' });
+  else if (id.length > 128) problems.push({ path: 'ID', reason: 'must be at most 128 characters' });
+  else if (!/^[A-Za-z0-9._-]+$/.test(id)) problems.push({ path: 'ID', reason: 'may contain only A-Z a-z 0-9 . _ -' });
+  if (!(ACTION_TYPES as readonly string[]).includes(actionType)) {
+    problems.push({ path: 'ActionType', reason: `must be one of ${ACTION_TYPES.join(', ')}` });
+  }
+  if (!(PROVIDER_NAMES as readonly string[]).includes(providerName)) {
+    problems.push({ path: 'ProviderName', reason: `must be one of ${PROVIDER_NAMES.join(', ')}` });
+  }
+  if (returnUrl !== '') {
+    const p = httpUrlProblem(returnUrl);
+    if (p) problems.push({ path: 'ReturnURL', reason: p });
+  }
+
+  const ssoOnly = pick(input, 'SSOOnlyForRegisteredUsers');
+  if (ssoOnly !== undefined && ssoOnly !== null && typeof ssoOnly !== 'boolean') {
+    problems.push({ path: 'SSOOnlyForRegisteredUsers', reason: 'must be a boolean' });
+  }
+
+  const constraintsRaw = pick(input, 'ProviderConstraints');
+  const constraints = { Domain: '', Group: '' };
+  if (constraintsRaw !== undefined && constraintsRaw !== null) {
+    if (!isObject(constraintsRaw)) {
+      problems.push({ path: 'ProviderConstraints', reason: 'must be an object' });
+    } else {
+      for (const key of ['Domain', 'Group'] as const) {
+        const v = pick(constraintsRaw, key);
+        if (v === undefined || v === null) continue;
+        if (typeof v !== 'string') problems.push({ path: `ProviderConstraints.${key}`, reason: 'must be a string' });
+        else constraints[key] = v;
+      }
+    }
+  }
+
+  const mappingRaw = pick(input, 'UserGroupMapping');
+  let mapping: Record<string, string> | null = null;
+  if (mappingRaw !== undefined && mappingRaw !== null) {
+    if (!isObject(mappingRaw)) {
+      problems.push({ path: 'UserGroupMapping', reason: 'must be an object mapping strings to strings' });
+    } else {
+      mapping = {};
+      for (const [k, v] of Object.entries(mappingRaw)) {
+        if (typeof v !== 'string') problems.push({ path: `UserGroupMapping.${k}`, reason: 'must be a string' });
+        else mapping[k] = v;
+      }
+    }
+  }
+
+  const providerConfigRaw = pick(input, 'ProviderConfig');
+  let providerConfig: unknown = providerConfigRaw === undefined ? null : providerConfigRaw;
+  if (isObject(providerConfigRaw)) {
+    providerConfig = canonicalKeys(providerConfigRaw, PROVIDER_CONFIG_KEYS);
+  }
+  if (providerName === 'SocialProvider') {
+    validateSocial(providerConfig, problems);
+  }
+
+  const handlerRaw = pick(input, 'IdentityHandlerConfig');
+  let handlerConfig: Record<string, unknown> | null = null;
+  if (handlerRaw !== undefined && handlerRaw !== null) {
+    if (!isObject(handlerRaw)) {
+      problems.push({ path: 'IdentityHandlerConfig', reason: 'must be an object or null' });
+    } else {
+      handlerConfig = canonicalKeys(handlerRaw, IDENTITY_HANDLER_KEYS);
+      validateHandler(handlerConfig, problems);
+    }
+  }
+
+  if (problems.length > 0) {
+    return { profile: null, problems };
+  }
+  return {
+    profile: {
+      ID: id,
+      Name: name,
+      OrgID: orgId,
+      ActionType: actionType as ActionType,
+      MatchedPolicyID: matchedPolicyId,
+      Type: type,
+      ProviderName: providerName as ProviderName,
+      CustomEmailField: customEmailField,
+      CustomUserIDField: customUserIdField,
+      ProviderConfig: providerConfig,
+      IdentityHandlerConfig: handlerConfig,
+      ProviderConstraints: constraints,
+      ReturnURL: returnUrl,
+      DefaultUserGroupID: defaultUserGroupId,
+      CustomUserGroupField: customUserGroupField,
+      UserGroupMapping: mapping,
+      UserGroupSeparator: userGroupSeparator,
+      SSOOnlyForRegisteredUsers: ssoOnly === true,
+    },
+    problems: [],
+  };
+}
+
+function validateSocial(config: unknown, problems: ProfileProblem[]): void {
+  if (!isObject(config)) {
+    problems.push({ path: 'ProviderConfig', reason: 'must be an object for SocialProvider' });
+    return;
+  }
+  const callback = config.CallbackBaseURL;
+  if (typeof callback !== 'string' || httpUrlProblem(callback)) {
+    problems.push({ path: 'ProviderConfig.CallbackBaseURL', reason: 'must be an http(s) URL' });
+  }
+  const failure = config.FailureRedirect;
+  if (failure !== undefined && failure !== null && failure !== '') {
+    if (typeof failure !== 'string' || httpUrlProblem(failure)) {
+      problems.push({ path: 'ProviderConfig.FailureRedirect', reason: 'must be an http(s) URL' });
+    }
+  }
+  const allow = config.AllowUnverifiedEmail;
+  if (allow !== undefined && allow !== null && typeof allow !== 'boolean') {
+    problems.push({ path: 'ProviderConfig.AllowUnverifiedEmail', reason: 'must be a boolean' });
+  }
+  const providers = config.UseProviders;
+  if (!Array.isArray(providers)) {
+    problems.push({ path: 'ProviderConfig.UseProviders', reason: 'must be an array' });
+    return;
+  }
+  providers.forEach((entry: unknown, i) => {
+    const at = `ProviderConfig.UseProviders[${i}]`;
+    if (!isObject(entry)) {
+      problems.push({ path: at, reason: 'must be an object' });
+      return;
+    }
+    if (typeof entry.Name !== 'string' || entry.Name === '') {
+      problems.push({ path: `${at}.Name`, reason: 'must be a non-empty string' });
+    }
+    for (const key of ['Key', 'Secret', 'DiscoverURL', 'DisableAuthHeaderProviderDomain', 'TokenEndpointAuthMethod']) {
+      if (entry[key] !== undefined && entry[key] !== null && typeof entry[key] !== 'string') {
+        problems.push({ path: `${at}.${key}`, reason: 'must be a string' });
+      }
+    }
+    if (entry.SkipUserInfoRequest !== undefined && entry.SkipUserInfoRequest !== null && typeof entry.SkipUserInfoRequest !== 'boolean') {
+      problems.push({ path: `${at}.SkipUserInfoRequest`, reason: 'must be a boolean' });
+    }
+    if (entry.Scopes !== undefined && entry.Scopes !== null) {
+      if (!Array.isArray(entry.Scopes) || entry.Scopes.some((s) => typeof s !== 'string')) {
+        problems.push({ path: `${at}.Scopes`, reason: 'must be an array of strings' });
+      }
+    }
+    if (entry.Name === 'openid-connect') {
+      if (typeof entry.Key !== 'string' || entry.Key === '') {
+        problems.push({ path: `${at}.Key`, reason: 'is required for openid-connect (the client id)' });
+      }
+      if (typeof entry.DiscoverURL !== 'string' || httpUrlProblem(entry.DiscoverURL)) {
+        problems.push({ path: `${at}.DiscoverURL`, reason: 'must be an http(s) URL for openid-connect' });
+      }
+      const method = entry.TokenEndpointAuthMethod;
+      if (typeof method === 'string' && method !== '' && !['client_secret_basic', 'client_secret_post'].includes(method)) {
+        problems.push({ path: `${at}.TokenEndpointAuthMethod`, reason: 'must be client_secret_basic or client_secret_post' });
+      }
+    }
+  });
+}
+
+function validateHandler(config: Json, problems: ProfileProblem[]): void {
+  const cred = config.DashboardCredential;
+  if (cred !== undefined && cred !== null && typeof cred !== 'string') {
+    problems.push({ path: 'IdentityHandlerConfig.DashboardCredential', reason: 'must be a string' });
+  }
+  const sync = config.OrganisationSync;
+  if (sync === undefined || sync === null) return;
+  const at = 'IdentityHandlerConfig.OrganisationSync';
+  if (!isObject(sync)) {
+    problems.push({ path: at, reason: 'must be an object' });
+    return;
+  }
+  if (sync.Enabled !== undefined && typeof sync.Enabled !== 'boolean') {
+    problems.push({ path: `${at}.Enabled`, reason: 'must be a boolean' });
+  }
+  for (const key of ['IdClaim', 'NameClaim']) {
+    if (sync[key] !== undefined && sync[key] !== null && typeof sync[key] !== 'string') {
+      problems.push({ path: `${at}.${key}`, reason: 'must be a string' });
+    }
+  }
+  const teams = sync.TeamMapping;
+  if (teams !== undefined && teams !== null) {
+    if (!isObject(teams) || Object.values(teams).some((v) => typeof v !== 'string')) {
+      problems.push({ path: `${at}.TeamMapping`, reason: 'must be an object mapping strings to strings' });
+    }
+  }
+}
+
+/** Decodes or throws DomainError('profile_invalid') naming every field path and reason. */
+export function decodeProfileOrThrow(input: unknown, where = ''): TibProfile {
+  const result = decodeProfile(input);
+  if (result.profile) return result.profile;
+  const text = result.problems.map((p) => `${where}${p.path || '(profile)'}: ${p.reason}`).join('; ');
+  throw new DomainError('profile_invalid', text, { problems: result.problems });
+}
+
+/** The openid-connect (or other named) entry of a SocialProvider profile, canonical casing. */
+export function socialProvider(profile: TibProfile, name: string): SocialProviderEntry | null {
+  if (profile.ProviderName !== 'SocialProvider' || !isObject(profile.ProviderConfig)) return null;
+  const list = profile.ProviderConfig.UseProviders;
+  if (!Array.isArray(list)) return null;
+  const entry = list.find((e): e is Json => isObject(e) && e.Name === name);
+  if (!entry) return null;
+  const s = (v: unknown) => (typeof v === 'string' ? v : '');
+  return {
+    Name: s(entry.Name),
+    Key: s(entry.Key),
+    Secret: s(entry.Secret),
+    DiscoverURL: s(entry.DiscoverURL),
+    Scopes: Array.isArray(entry.Scopes) ? entry.Scopes.filter((x): x is string => typeof x === 'string') : null,
+    SkipUserInfoRequest: entry.SkipUserInfoRequest === true,
+    TokenEndpointAuthMethod: typeof entry.TokenEndpointAuthMethod === 'string' ? entry.TokenEndpointAuthMethod : undefined,
+  };
+}
+
+/** A top-level string of ProviderConfig (e.g. CallbackBaseURL, FailureRedirect), or ''. */
+export function providerConfigString(profile: TibProfile, key: string): string {
+  const cfg = profile.ProviderConfig;
+  if (!isObject(cfg)) return '';
+  const v = cfg[key];
+  return typeof v === 'string' ? v : '';
+}
+
+export function providerConfigFlag(profile: TibProfile, key: string): boolean {
+  const cfg = profile.ProviderConfig;
+  return isObject(cfg) && cfg[key] === true;
+}

@@ -1,0 +1,189 @@
+import { AuditService } from '@app/audit';
+import { DomainError, type AdminPrincipal } from '@app/common';
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { decodeProfileOrThrow } from './profile.codec.js';
+import { profileDiff } from './profile-diff.js';
+import type { StoredProfile, TibProfile } from './profile.model.js';
+import { ProfilesCache } from './profiles.cache.js';
+import { ProfilesRepository } from './profiles.repository.js';
+
+/** Who made a change, for the audit log. */
+export interface ChangeContext {
+  actor: string;
+  ip?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+}
+
+export function actorOf(principal: AdminPrincipal | undefined): string {
+  return principal ? `admin:${principal.id}` : 'system';
+}
+
+/**
+ * Profile CRUD with TIB's semantics and messages. Every change and its audit event commit in
+ * one transaction, then every broker's cache learns of it through NOTIFY.
+ */
+@Injectable()
+export class ProfilesService implements OnApplicationBootstrap {
+  private readonly logger = new Logger(ProfilesService.name);
+
+  constructor(
+    private readonly repository: ProfilesRepository,
+    private readonly cache: ProfilesCache,
+    private readonly audit: AuditService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.cache.start();
+    this.logger.log(`${this.cache.all().length} profile(s) loaded`);
+  }
+
+  /** For the login path: from memory, never a database read. */
+  cached(id: string): StoredProfile | undefined {
+    return this.cache.get(id);
+  }
+
+  cachedAll(): StoredProfile[] {
+    return this.cache.all();
+  }
+
+  list(): Promise<StoredProfile[]> {
+    return this.repository.findAll();
+  }
+
+  async get(id: string): Promise<StoredProfile> {
+    const stored = await this.repository.findById(id);
+    if (!stored) throw new DomainError('profile_not_found', 'Profile not found');
+    return stored;
+  }
+
+  async create(id: string, body: unknown, ctx: ChangeContext): Promise<StoredProfile> {
+    const profile = this.decodeForId(id, body);
+    const stored = await this.repository.transaction(async (manager) => {
+      const inserted = await this.repository.insert(profile, manager);
+      if (!inserted) throw new DomainError('profile_exists', 'Object ID already exists');
+      await this.audit.record(this.event('profile.created', id, ctx, profileDiff({}, profile)), manager);
+      await this.repository.notifyChanged(id, manager);
+      return inserted;
+    });
+    this.cache.put(stored);
+    return stored;
+  }
+
+  async update(id: string, body: unknown, ctx: ChangeContext, expectedVersion?: number): Promise<StoredProfile> {
+    const profile = this.decodeForId(id, body);
+    const stored = await this.repository.transaction(async (manager) => {
+      const current = await this.repository.lockById(id, manager);
+      if (!current) throw new DomainError('not_found', 'Object ID does not exist, operation not permitted');
+      if (expectedVersion !== undefined && current.version !== expectedVersion) {
+        throw new DomainError(
+          'profile_version_conflict',
+          `Profile ${id} was changed concurrently (version ${current.version}, If-Match ${expectedVersion}); reload and retry`,
+        );
+      }
+      const updated = await this.repository.replace(profile, manager);
+      await this.audit.record(
+        this.event('profile.updated', id, ctx, profileDiff(current.profile, profile), current.version, updated.version),
+        manager,
+      );
+      await this.repository.notifyChanged(id, manager);
+      return updated;
+    });
+    this.cache.put(stored);
+    return stored;
+  }
+
+  async remove(id: string, ctx: ChangeContext, expectedVersion?: number): Promise<void> {
+    await this.repository.transaction(async (manager) => {
+      const current = await this.repository.lockById(id, manager);
+      if (!current) throw new DomainError('not_found', 'Object ID does not exist');
+      if (expectedVersion !== undefined && current.version !== expectedVersion) {
+        throw new DomainError('profile_version_conflict', `Profile ${id} was changed concurrently; reload and retry`);
+      }
+      await this.repository.delete(id, manager);
+      await this.audit.record(this.event('profile.deleted', id, ctx, profileDiff(current.profile, {})), manager);
+      await this.repository.notifyChanged(id, manager);
+    });
+    this.cache.remove(id);
+  }
+
+  /**
+   * Imports a TIB profiles.json array: all entries are validated first, then created or replaced
+   * in one transaction, so a file with one bad entry imports nothing.
+   */
+  async importProfiles(list: unknown, ctx: ChangeContext): Promise<{ created: string[]; replaced: string[] }> {
+    if (!Array.isArray(list)) {
+      throw new DomainError('profile_invalid', 'a profiles file must be a JSON array of profiles');
+    }
+    const profiles = list.map((entry, i) => decodeProfileOrThrow(entry, `[${i}].`));
+    const seen = new Set<string>();
+    profiles.forEach((p, i) => {
+      if (seen.has(p.ID)) throw new DomainError('profile_invalid', `[${i}].ID: duplicate ID ${p.ID} in the file`);
+      seen.add(p.ID);
+    });
+    const created: string[] = [];
+    const replaced: string[] = [];
+    const stored = await this.repository.transaction(async (manager) => {
+      const out: StoredProfile[] = [];
+      for (const profile of profiles) {
+        const current = await this.repository.lockById(profile.ID, manager);
+        if (current) {
+          const updated = await this.repository.replace(profile, manager);
+          await this.audit.record(
+            this.event('profile.updated', profile.ID, ctx, profileDiff(current.profile, profile), current.version, updated.version, true),
+            manager,
+          );
+          replaced.push(profile.ID);
+          out.push(updated);
+        } else {
+          const inserted = await this.repository.insert(profile, manager);
+          if (!inserted) throw new DomainError('conflict', `Profile ${profile.ID} was created concurrently; retry the import`);
+          await this.audit.record(this.event('profile.created', profile.ID, ctx, profileDiff({}, profile), undefined, 1, true), manager);
+          created.push(profile.ID);
+          out.push(inserted);
+        }
+        await this.repository.notifyChanged(profile.ID, manager);
+      }
+      return out;
+    });
+    stored.forEach((s) => this.cache.put(s));
+    return { created, replaced };
+  }
+
+  private decodeForId(id: string, body: unknown): TibProfile {
+    const bodyId = body !== null && typeof body === 'object' && !Array.isArray(body) ? idOf(body as Record<string, unknown>) : undefined;
+    if (bodyId !== id) {
+      throw new DomainError('profile_id_mismatch', 'Object ID and URI resource ID do not match');
+    }
+    return decodeProfileOrThrow(body);
+  }
+
+  private event(
+    type: 'profile.created' | 'profile.updated' | 'profile.deleted',
+    id: string,
+    ctx: ChangeContext,
+    changes: ReturnType<typeof profileDiff>,
+    fromVersion?: number,
+    toVersion?: number,
+    imported = false,
+  ) {
+    return {
+      type,
+      outcome: 'success' as const,
+      actor: ctx.actor,
+      target: `profile:${id}`,
+      profileId: id,
+      ip: ctx.ip ?? null,
+      userAgent: ctx.userAgent ?? null,
+      requestId: ctx.requestId ?? null,
+      details: { changes, ...(fromVersion !== undefined ? { fromVersion } : {}), ...(toVersion !== undefined ? { toVersion } : {}), ...(imported ? { imported: true } : {}) },
+    };
+  }
+}
+
+/** The body's ID, read as Go does (case-insensitive key); undefined when absent or not a string. */
+function idOf(body: Record<string, unknown>): string | undefined {
+  const key = 'ID' in body ? 'ID' : Object.keys(body).find((k) => k.toLowerCase() === 'id');
+  const v = key === undefined ? undefined : body[key];
+  return typeof v === 'string' ? v : undefined;
+}
