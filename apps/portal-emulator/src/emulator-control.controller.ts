@@ -1,0 +1,48 @@
+import { Controller, Delete, HttpCode, Inject, Post, UseFilters, UseGuards } from '@nestjs/common';
+import { AdminTokenGuard } from './auth.guards.js';
+import { EMULATOR_CONTEXT, type EmulatorContext, type PortalFaults } from './emulator.context.js';
+import { EmulatorError } from './emulator.state.js';
+import { PortalApiErrorFilter } from './error.filters.js';
+import { decodeBody, JsonBodyParam } from './json-body.decorator.js';
+import type { JsonBody } from './request-pipeline.js';
+
+/** Checks a faults object coming from outside (HTTP or the programmatic API). */
+export function validateFaults(input: PortalFaults): PortalFaults {
+  const { latencyMs, failStatus, paths } = input;
+  if (latencyMs !== undefined && (!Number.isSafeInteger(latencyMs) || latencyMs < 0)) {
+    throw new EmulatorError('invalid', 'latencyMs must be a non-negative integer');
+  }
+  if (failStatus !== undefined && (!Number.isSafeInteger(failStatus) || failStatus < 400 || failStatus > 599)) {
+    throw new EmulatorError('invalid', 'failStatus must be an HTTP error status (400-599)');
+  }
+  if (paths !== undefined && !paths.every((p) => p.startsWith('/'))) {
+    throw new EmulatorError('invalid', 'paths must be path prefixes starting with /');
+  }
+  return {
+    ...(latencyMs !== undefined && { latencyMs }),
+    ...(failStatus !== undefined && { failStatus }),
+    ...(paths !== undefined && { paths: [...paths] }),
+  };
+}
+
+/** Not part of the portal: lets a test that runs the emulator as a child process inject faults. */
+@Controller('__emulator')
+@UseGuards(AdminTokenGuard)
+@UseFilters(PortalApiErrorFilter)
+export class EmulatorControlController {
+  constructor(@Inject(EMULATOR_CONTEXT) private readonly ctx: EmulatorContext) {}
+
+  @Post('faults')
+  @HttpCode(200)
+  setFaults(@JsonBodyParam() body: JsonBody): PortalFaults {
+    const input = decodeBody(body, { latencyMs: 'int', failStatus: 'int', paths: 'strings' }, 'Request body malformed');
+    this.ctx.faults = validateFaults(input);
+    return this.ctx.faults;
+  }
+
+  @Delete('faults')
+  clearFaults() {
+    this.ctx.faults = null;
+    return { status: 'ok' };
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The portal is a Go program: it decodes request bodies with encoding/json, so keys match
+ * case-insensitively, unknown keys are ignored, `null` leaves a field at its zero value and a
+ * value of the wrong JSON type fails the whole decode. The emulator decodes the same way, so a
+ * client that only works against a lenient fake (or only against a strict one) shows up in tests.
+ */
+
+export type GoField =
+  | 'string'
+  | 'bool'
+  | 'int'
+  | 'strings'
+  | 'ints'
+  /** Integers or decimal strings: `User-update.Teams` is typed as strings in the spec, ids are ints elsewhere. */
+  | 'ids'
+  | 'object'
+  | 'any';
+
+type GoValue<F extends GoField> = F extends 'string'
+  ? string
+  : F extends 'bool'
+    ? boolean
+    : F extends 'int'
+      ? number
+      : F extends 'strings'
+        ? string[]
+        : F extends 'ints' | 'ids'
+          ? number[]
+          : F extends 'object'
+            ? Record<string, unknown>
+            : unknown;
+
+export type Decoded<S extends Record<string, GoField>> = { [K in keyof S]?: GoValue<S[K]> };
+
+export class GoDecodeError extends Error {}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function convert(field: GoField, key: string, v: unknown): unknown {
+  const fail = (): never => {
+    throw new GoDecodeError(`json: cannot unmarshal ${Array.isArray(v) ? 'array' : typeof v} into field ${key}`);
+  };
+  switch (field) {
+    case 'string':
+      return typeof v === 'string' ? v : fail();
+    case 'bool':
+      return typeof v === 'boolean' ? v : fail();
+    case 'int':
+      return typeof v === 'number' && Number.isSafeInteger(v) ? v : fail();
+    case 'strings':
+      if (!Array.isArray(v)) return fail();
+      return v.map((item) => (item === null ? '' : typeof item === 'string' ? item : fail()));
+    case 'ints':
+      if (!Array.isArray(v)) return fail();
+      return v.map((item) => (typeof item === 'number' && Number.isSafeInteger(item) ? item : fail()));
+    case 'ids':
+      if (!Array.isArray(v)) return fail();
+      return v.map((item) => {
+        if (typeof item === 'number' && Number.isSafeInteger(item)) return item;
+        if (typeof item === 'string' && /^\d+$/.test(item)) return Number(item);
+        return fail();
+      });
+    case 'object':
+      return isPlainObject(v) ? v : fail();
+    case 'any':
+      return v;
+  }
+}
+
+/** Decodes a parsed JSON value into the canonical field names of `schema`, the way Go would. */
+export function decodeGo<S extends Record<string, GoField>>(value: unknown, schema: S): Decoded<S> {
+  if (value === null) return {};
+  if (!isPlainObject(value)) {
+    throw new GoDecodeError('json: cannot unmarshal a non-object into a struct');
+  }
+  const byLower = new Map(Object.keys(schema).map((k) => [k.toLowerCase(), k]));
+  const out: Record<string, unknown> = {};
+  for (const [rawKey, v] of Object.entries(value)) {
+    const key = byLower.get(rawKey.toLowerCase());
+    if (key === undefined || v === null) continue;
+    out[key] = convert(schema[key], key, v);
+  }
+  return out as Decoded<S>;
+}

@@ -1,0 +1,45 @@
+import { Logger } from '@nestjs/common';
+import { startPortalEmulator } from './emulator.js';
+
+/**
+ * Runs the portal emulator on its own (local stack, child-process tests). Env: PORTAL_EMULATOR_PORT
+ * (3001, the portal's default), PORTAL_EMULATOR_HOST (127.0.0.1), PORTAL_API_SECRET and
+ * PORTAL_ADMIN_TOKEN (both required).
+ */
+async function main(): Promise<void> {
+  const apiSecret = process.env.PORTAL_API_SECRET;
+  const adminToken = process.env.PORTAL_ADMIN_TOKEN;
+  if (!apiSecret || !adminToken) {
+    throw new Error('PORTAL_API_SECRET and PORTAL_ADMIN_TOKEN must be set');
+  }
+  const rawPort = process.env.PORTAL_EMULATOR_PORT ?? '3001';
+  if (!/^\d+$/.test(rawPort) || Number(rawPort) > 65535) {
+    throw new Error(`PORTAL_EMULATOR_PORT must be a port number, got "${rawPort}"`);
+  }
+  // Only warnings and errors from Nest: the one line below is the startup log.
+  Logger.overrideLogger(['error', 'warn']);
+  const emulator = await startPortalEmulator({
+    port: Number(rawPort),
+    host: process.env.PORTAL_EMULATOR_HOST ?? '127.0.0.1',
+    apiSecret,
+    adminToken,
+  });
+  process.stdout.write(`Portal emulator listening on ${emulator.url}\n`);
+  const stop = (signal: string) => {
+    process.stdout.write(`${signal} received: stopping the portal emulator\n`);
+    emulator.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`stop failed: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

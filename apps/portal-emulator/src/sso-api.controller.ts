@@ -1,0 +1,82 @@
+import { Controller, Get, HttpCode, Inject, Param, Post, Put, Res, UseFilters, UseGuards } from '@nestjs/common';
+import type { Response } from 'express';
+import { ApiSecretGuard } from './auth.guards.js';
+import { EMULATOR_CONTEXT, type EmulatorContext } from './emulator.context.js';
+import { EmulatorError } from './emulator.state.js';
+import { DashboardErrorFilter } from './error.filters.js';
+import { decodeBody, JsonBodyParam } from './json-body.decorator.js';
+import type { JsonBody } from './request-pipeline.js';
+import { developerJson } from './views.js';
+
+const MALFORMED = 'Request body malformed.';
+
+/** TIB's `SSOAccessData` (specs/tib.md §5.1). */
+const SSO_REQUEST = {
+  ForSection: 'string',
+  OrgID: 'string',
+  EmailAddress: 'string',
+  DisplayName: 'string',
+  GroupID: 'string',
+  GroupsIDs: 'strings',
+  SSOOnlyForRegisteredUsers: 'bool',
+} as const;
+
+/** TIB's `PortalDeveloper` (specs/tib.md §5.2 step 4). */
+const PORTAL_DEVELOPER = {
+  id: 'string',
+  email: 'string',
+  date_created: 'string',
+  inactive: 'bool',
+  org_id: 'string',
+  keys: 'object',
+  subscriptions: 'object',
+  fields: 'object',
+  nonce: 'string',
+  sso_key: 'string',
+  password_max_days: 'int',
+  password_updated: 'string',
+  last_login_date: 'string',
+  PWHistory: 'any',
+} as const;
+
+/**
+ * The Dashboard-compatible SSO API the portal serves at the root `/api` (EDP-ENDPOINTS), which TIB
+ * (or the broker playing TIB) calls with `Authorization: <PORTAL_API_SECRET>`. `/admin/sso` is not
+ * documented for the EDP and is deliberately absent.
+ */
+@Controller('api')
+@UseGuards(ApiSecretGuard)
+@UseFilters(DashboardErrorFilter)
+export class SsoApiController {
+  constructor(@Inject(EMULATOR_CONTEXT) private readonly ctx: EmulatorContext) {}
+
+  @Post('sso')
+  @HttpCode(200)
+  createNonce(@JsonBodyParam() body: JsonBody) {
+    const nonce = this.ctx.state.createNonce(decodeBody(body, SSO_REQUEST, MALFORMED));
+    return { Status: 'OK', Message: 'SSO Nonce created.', Meta: nonce.value };
+  }
+
+  @Get('portal/developers/ssokey/:key')
+  findBySsoKey(@Param('key') key: string) {
+    const { state } = this.ctx;
+    const developer = state.findDeveloperBySsoKey(key);
+    const user = developer ? state.users.get(developer.userId) : undefined;
+    if (!developer || !user) throw new EmulatorError('not-found', 'Developer not found');
+    return developerJson(user, developer);
+  }
+
+  /** 201 when the account was created, 200 when an existing one was matched (and linked). */
+  @Post('portal/developers')
+  createDeveloper(@JsonBodyParam() body: JsonBody, @Res({ passthrough: true }) res: Response) {
+    const { user, developer, created } = this.ctx.state.createDeveloper(decodeBody(body, PORTAL_DEVELOPER, MALFORMED));
+    res.status(created ? 201 : 200);
+    return developerJson(user, developer);
+  }
+
+  @Put('portal/developers/:id')
+  updateDeveloper(@Param('id') id: string, @JsonBodyParam() body: JsonBody) {
+    const { user, developer } = this.ctx.state.updateDeveloper(id, decodeBody(body, PORTAL_DEVELOPER, MALFORMED));
+    return developerJson(user, developer);
+  }
+}

@@ -1,0 +1,101 @@
+import type { Developer, EmulatorState, Organisation, Team, User } from './emulator.state.js';
+
+/** Response shapes, named after the EDP OpenAPI components (v1.14.0) they reproduce. */
+
+/** `YYYY-MM-DD HH:MM`, the portal's timestamp format. */
+export function portalDate(d: Date): string {
+  return d.toISOString().slice(0, 16).replace('T', ' ');
+}
+
+export function userIndexElem(u: User) {
+  return {
+    ID: u.ID,
+    Email: u.Email,
+    First: u.First,
+    Last: u.Last,
+    Role: u.Role,
+    OrganisationID: u.OrganisationID,
+    Active: u.Active,
+    Provider: u.Provider,
+  };
+}
+
+/** `User-show`: `Teams` holds the team *names* (the OpenAPI types its items as strings). */
+export function userShow(state: EmulatorState, u: User) {
+  return {
+    ...userIndexElem(u),
+    JWTToken: u.JWTToken,
+    APITokenCreatedAt: u.APITokenCreatedAt,
+    Organisation: state.orgs.get(u.OrganisationID)?.Name ?? '',
+    ResetPassword: u.ResetPassword,
+    Teams: u.Teams.map((id) => state.teams.get(id)?.Name).filter((n): n is string => n !== undefined),
+    CreatedAt: portalDate(u.CreatedAt),
+    UpdatedAt: portalDate(u.UpdatedAt),
+  };
+}
+
+export function teamIndexElem(t: Team) {
+  return { ID: t.ID, Name: t.Name, Default: t.Default };
+}
+
+/** `Team-show`: members as `User#<id>` strings. */
+export function teamShow(state: EmulatorState, t: Team) {
+  return {
+    ID: t.ID,
+    Name: t.Name,
+    Users: state.membersOf(t.ID).map((u) => `User#${u.ID}`),
+    CreatedAt: portalDate(t.CreatedAt),
+    UpdatedAt: portalDate(t.UpdatedAt),
+  };
+}
+
+export function orgIndexElem(o: Organisation) {
+  return { ID: o.ID, Name: o.Name };
+}
+
+export function orgShow(state: EmulatorState, o: Organisation) {
+  return {
+    ID: o.ID,
+    Name: o.Name,
+    Teams: state.teamsOf(o.ID).map(teamIndexElem),
+    Users: state.usersOf(o.ID).map(userIndexElem),
+    CreatedAt: portalDate(o.CreatedAt),
+    UpdatedAt: portalDate(o.UpdatedAt),
+  };
+}
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** The Dashboard `PortalDeveloper` JSON TIB decodes and sends back (specs/tib.md §5.2 step 4). */
+export function developerJson(u: User, d: Developer) {
+  return {
+    id: String(u.ID),
+    email: u.Email,
+    date_created: d.dateCreated,
+    inactive: !u.Active,
+    org_id: String(u.OrganisationID),
+    keys: d.keys,
+    subscriptions: d.subscriptions,
+    fields: d.fields,
+    nonce: '',
+    sso_key: d.ssoKey,
+    password_max_days: 0,
+    password_updated: ZERO_TIME,
+    last_login_date: ZERO_TIME,
+    PWHistory: null,
+  };
+}
+
+/** Page through a list the EDP way: `page` (1), `per_page` (20), `limit` overrides the count only. */
+export function paginate<T>(items: T[], query: Record<string, unknown>): T[] {
+  const positive = (v: unknown): number | undefined => {
+    if (typeof v !== 'string' || !/^\d+$/.test(v)) return undefined;
+    const n = Number(v);
+    return n >= 1 ? n : undefined;
+  };
+  const page = positive(query.page) ?? 1;
+  const perPage = positive(query.per_page) ?? 20;
+  const count = positive(query.limit) ?? perPage;
+  const start = (page - 1) * perPage;
+  return items.slice(start, start + count);
+}
