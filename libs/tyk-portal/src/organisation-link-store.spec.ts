@@ -1,0 +1,37 @@
+import { InMemoryOrganisationLinkStore } from './organisation-link-store.js';
+import { InMemoryTokenCache } from './token-cache.js';
+
+describe('InMemoryOrganisationLinkStore', () => {
+  it('should run create once for concurrent claims of one organisation', async () => {
+    const store = new InMemoryOrganisationLinkStore();
+    let calls = 0;
+    const create = async () => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 20));
+      return { portalOrgId: `org-${calls}`, portalTeamId: 't' };
+    };
+    const results = await Promise.all([1, 2, 3, 4].map(() => store.claim('ce-1', create)));
+    expect(calls).toBe(1);
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.link.portalOrgId))).toEqual(new Set(['org-1']));
+    expect(await store.find('ce-1')).toEqual({ portalOrgId: 'org-1', portalTeamId: 't' });
+    expect(await store.find('ce-2')).toBeNull();
+  });
+
+  it('should let a later claim create again after a failed create', async () => {
+    const store = new InMemoryOrganisationLinkStore();
+    await expect(store.claim('ce-1', () => Promise.reject(new Error('portal down')))).rejects.toThrow('portal down');
+    const again = await store.claim('ce-1', () => Promise.resolve({ portalOrgId: '5' }));
+    expect(again).toEqual({ link: { portalOrgId: '5' }, created: true });
+  });
+});
+
+describe('InMemoryTokenCache', () => {
+  it('should return what was set and null for unknown keys', async () => {
+    const cache = new InMemoryTokenCache();
+    expect(await cache.get('k')).toBeNull();
+    await cache.set('k', 'v1');
+    await cache.set('k', 'v2');
+    expect(await cache.get('k')).toBe('v2');
+  });
+});

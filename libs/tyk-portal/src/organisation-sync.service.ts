@@ -1,0 +1,196 @@
+import { DomainError } from '@app/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { OrganisationLinkStore } from './organisation-link-store.js';
+import type { OrganisationSyncSettings } from './organisation-sync.settings.js';
+import { ORGANISATION_LINK_STORE } from './tyk-portal.constants.js';
+import { TykPortalClient } from './tyk-portal.client.js';
+
+export interface OrganisationResolveInput {
+  settings: Pick<OrganisationSyncSettings, 'enabled' | 'idClaim' | 'nameClaim'> & {
+    teamMapping?: Record<string, string>;
+  };
+  /** The developer's Cloudentity organisation id (from `settings.idClaim`). */
+  organisationId: string | null | undefined;
+  /** Its name (from `settings.nameClaim`); names a new portal organisation, else the id does. */
+  organisationName?: string | null;
+}
+
+/** Where a developer of that organisation belongs in the portal. */
+export interface OrganisationResolution {
+  portalOrgId: string;
+  portalTeamId: string;
+  /** `mapping`: TeamMapping; `link`: remembered; `created`: a portal organisation was created now. */
+  source: 'mapping' | 'link' | 'created';
+  /** True when this call created the portal organisation (audit `portal.organisation_created`). */
+  created: boolean;
+}
+
+/** A user's organisation id and teams as the portal lists them (ids or names, see PortalUser). */
+export interface PortalPlacement {
+  organisationId: string;
+  teams: string[];
+}
+
+/** Outcome of {@link OrganisationSyncService.moveUserIfNeeded} (audit `portal.developer_moved`). */
+export interface UserMoveResult {
+  moved: boolean;
+  before: PortalPlacement;
+  after: PortalPlacement;
+}
+
+/** How long a team's organisation (found by scanning) is trusted; teams rarely change orgs. */
+const TEAM_ORG_TTL_MS = 10 * 60 * 1000;
+
+/**
+ * Keeps a developer's portal organisation and team in line with their Cloudentity organisation,
+ * which neither TIB nor the portal does (the portal assigns a team only to a developer with none).
+ * Resolution order: explicit TeamMapping (the organisation is the team's), then the remembered
+ * link, then a new portal organisation named from the name claim, remembered through the
+ * {@link OrganisationLinkStore} so concurrent first logins create one. The team is the mapped one,
+ * else the organisation's default team.
+ */
+@Injectable()
+export class OrganisationSyncService {
+  private readonly logger = new Logger(OrganisationSyncService.name);
+  private readonly teamOrg = new Map<string, { orgId: string; at: number }>();
+
+  constructor(
+    private readonly client: TykPortalClient,
+    @Inject(ORGANISATION_LINK_STORE) private readonly links: OrganisationLinkStore,
+  ) {}
+
+  /**
+   * The portal organisation and team for a Cloudentity organisation, or null when sync is
+   * disabled or the developer has no organisation (the login then proceeds as TIB's would).
+   */
+  async resolve(input: OrganisationResolveInput): Promise<OrganisationResolution | null> {
+    const orgId = input.organisationId?.trim();
+    if (!input.settings.enabled || !orgId) return null;
+
+    const mappedTeam = input.settings.teamMapping?.[orgId];
+    if (mappedTeam !== undefined && mappedTeam !== '') {
+      const hint = await this.links.find(orgId);
+      const portalOrgId = await this.organisationOfTeam(mappedTeam, hint?.portalOrgId);
+      if (portalOrgId === null) {
+        throw new DomainError(
+          'profile_invalid',
+          `OrganisationSync.TeamMapping maps organisation ${orgId} to portal team ${mappedTeam}, which the portal does not have`,
+          { field: `IdentityHandlerConfig.OrganisationSync.TeamMapping.${orgId}` },
+        );
+      }
+      return { portalOrgId, portalTeamId: mappedTeam, source: 'mapping', created: false };
+    }
+
+    const remembered = await this.links.find(orgId);
+    if (remembered) {
+      const portalTeamId = remembered.portalTeamId ?? (await this.requireDefaultTeam(remembered.portalOrgId));
+      return { portalOrgId: remembered.portalOrgId, portalTeamId, source: 'link', created: false };
+    }
+
+    const name = input.organisationName?.trim() || orgId;
+    const { link, created } = await this.links.claim(orgId, async () => {
+      const org = await this.client.createOrganisation(name);
+      this.logger.log(`created portal organisation ${org.ID} for a new Cloudentity organisation`);
+      // The organisation exists now: remember it even if its team cannot be read yet, or the
+      // next login would create a second one.
+      const team = await this.defaultTeam(org.ID).catch((error: unknown) => {
+        this.logger.warn(`default team of new portal organisation ${org.ID} unknown yet: ${(error as Error).message}`);
+        return null;
+      });
+      return team ? { portalOrgId: org.ID, portalTeamId: team } : { portalOrgId: org.ID };
+    });
+    const portalTeamId = link.portalTeamId ?? (await this.requireDefaultTeam(link.portalOrgId));
+    return { portalOrgId: link.portalOrgId, portalTeamId, source: created ? 'created' : 'link', created };
+  }
+
+  /**
+   * Reads the portal user and, when their organisation differs or the team is not among theirs,
+   * moves them with `PUT /portal-api/users/{id}` (the organisation and `Teams: [team]`). Throws
+   * DomainError('not_found') when the portal has no such user (the caller should look them up
+   * by email again).
+   */
+  async moveUserIfNeeded(
+    portalUserId: string,
+    target: { portalOrgId: string; portalTeamId: string },
+  ): Promise<UserMoveResult> {
+    const user = await this.client.getUser(portalUserId);
+    if (!user) {
+      throw new DomainError('not_found', `The portal has no user ${portalUserId}`, { portalUserId });
+    }
+    const before: PortalPlacement = { organisationId: user.OrganisationID, teams: [...user.Teams] };
+    if (user.OrganisationID === target.portalOrgId && (await this.inTeam(user.Teams, target))) {
+      return { moved: false, before, after: before };
+    }
+    const updated = await this.client.updateUser(portalUserId, {
+      Email: user.Email,
+      First: user.First,
+      Last: user.Last,
+      Role: user.Role,
+      OrganisationID: target.portalOrgId,
+      Active: user.Active,
+      Provider: user.Provider,
+      Teams: [target.portalTeamId],
+    });
+    const after: PortalPlacement = {
+      organisationId: updated.OrganisationID !== '' ? updated.OrganisationID : target.portalOrgId,
+      teams: updated.Teams.length > 0 ? updated.Teams : [target.portalTeamId],
+    };
+    this.logger.log(`moved portal user ${portalUserId} to organisation ${after.organisationId}`);
+    return { moved: true, before, after };
+  }
+
+  /** Whether the user's teams (ids, or names as some portals list them) include the target team. */
+  private async inTeam(teams: string[], target: { portalOrgId: string; portalTeamId: string }): Promise<boolean> {
+    if (teams.includes(target.portalTeamId)) return true;
+    if (teams.length === 0) return false;
+    const team = (await this.client.listTeams(target.portalOrgId)).find((t) => t.ID === target.portalTeamId);
+    return team !== undefined && teams.includes(team.Name);
+  }
+
+  /**
+   * The portal user id for an email, found by walking `/portal-api/users`; the caller remembers
+   * it so later logins cost no scan. Null when the portal has no such user yet.
+   */
+  async findPortalUserIdByEmail(email: string): Promise<string | null> {
+    return this.client.findUserIdByEmail(email);
+  }
+
+  /** The organisation's default team (`Default: true`), else its first team; null if it has none. */
+  async defaultTeam(portalOrgId: string): Promise<string | null> {
+    const teams = await this.client.listTeams(portalOrgId);
+    for (const t of teams) this.teamOrg.set(t.ID, { orgId: portalOrgId, at: Date.now() });
+    const team = teams.find((t) => t.Default) ?? teams[0];
+    return team ? team.ID : null;
+  }
+
+  private async requireDefaultTeam(portalOrgId: string): Promise<string> {
+    const team = await this.defaultTeam(portalOrgId);
+    if (team === null) {
+      throw new DomainError('portal_rejected', `Portal organisation ${portalOrgId} has no team to put developers in`, {
+        portalOrgId,
+      });
+    }
+    return team;
+  }
+
+  /** Which organisation a team belongs to: cache, then the hinted organisation, then a scan. */
+  private async organisationOfTeam(teamId: string, hintOrgId?: string): Promise<string | null> {
+    const cached = this.teamOrg.get(teamId);
+    if (cached && Date.now() - cached.at < TEAM_ORG_TTL_MS) return cached.orgId;
+    const seen = new Set<string>();
+    const look = async (orgId: string): Promise<boolean> => {
+      if (seen.has(orgId)) return false;
+      seen.add(orgId);
+      const teams = await this.client.listTeams(orgId);
+      const now = Date.now();
+      for (const t of teams) this.teamOrg.set(t.ID, { orgId, at: now });
+      return teams.some((t) => t.ID === teamId);
+    };
+    if (hintOrgId && (await look(hintOrgId))) return hintOrgId;
+    for (const org of await this.client.listOrganisations()) {
+      if (await look(org.ID)) return org.ID;
+    }
+    this.teamOrg.delete(teamId);
+    return null;
+  }
+}

@@ -1,0 +1,74 @@
+import { HttpModule } from '@nestjs/axios';
+import {
+  Module,
+  type DynamicModule,
+  type InjectionToken,
+  type ModuleMetadata,
+  type Provider,
+  type Type,
+} from '@nestjs/common';
+import { IdentityActionsService } from './identity-actions.service.js';
+import { InMemoryOrganisationLinkStore, type OrganisationLinkStore } from './organisation-link-store.js';
+import { OrganisationSyncService } from './organisation-sync.service.js';
+import { InMemoryTokenCache, type TokenCache } from './token-cache.js';
+import { ORGANISATION_LINK_STORE, TOKEN_CACHE, TYK_CALL_OBSERVER } from './tyk-portal.constants.js';
+import { TykPortalClient } from './tyk-portal.client.js';
+import { TykHttp } from './tyk-http.js';
+import type { TykCallObserver } from './tyk-portal.types.js';
+
+/** How to bind a port: a class, an existing provider, a value or a factory. */
+export type PortBinding<T> =
+  | { useClass: Type<T> }
+  | { useExisting: InjectionToken }
+  | { useValue: T }
+  | { useFactory: (...args: never[]) => T | Promise<T>; inject?: InjectionToken[] };
+
+export interface TykPortalModuleOptions {
+  /** Modules that provide the bound ports (e.g. the broker's Postgres stores). */
+  imports?: ModuleMetadata['imports'];
+  /** TIB's identity cache; default: {@link InMemoryTokenCache} (per process, lost on restart). */
+  tokenCache?: PortBinding<TokenCache>;
+  /** Organisation links; default: {@link InMemoryOrganisationLinkStore} (per process). */
+  organisationLinkStore?: PortBinding<OrganisationLinkStore>;
+  /** Metrics hook called after every HTTP attempt to Tyk. */
+  onCall?: PortBinding<TykCallObserver>;
+}
+
+function bind<T>(provide: symbol, binding: PortBinding<T> | undefined, fallback: Type<T>): Provider {
+  return { provide, ...(binding ?? { useClass: fallback }) } as Provider;
+}
+
+/**
+ * The Tyk portal client, TIB's identity actions and organisation sync. Needs BROKER_CONFIG (from
+ * BrokerConfigModule). The broker binds the Postgres TokenCache and OrganisationLinkStore:
+ *
+ * ```ts
+ * TykPortalModule.forRoot({
+ *   imports: [PortalStoresModule],
+ *   tokenCache: { useExisting: PgTokenCache },
+ *   organisationLinkStore: { useExisting: PgOrganisationLinkStore },
+ *   onCall: { useFactory: (metrics: Metrics) => (e) => metrics.observeTyk(e), inject: [Metrics] },
+ * })
+ * ```
+ */
+@Module({})
+export class TykPortalModule {
+  static forRoot(options: TykPortalModuleOptions = {}): DynamicModule {
+    return {
+      module: TykPortalModule,
+      imports: [HttpModule, ...(options.imports ?? [])],
+      providers: [
+        TykHttp,
+        TykPortalClient,
+        IdentityActionsService,
+        OrganisationSyncService,
+        bind(TOKEN_CACHE, options.tokenCache, InMemoryTokenCache),
+        bind(ORGANISATION_LINK_STORE, options.organisationLinkStore, InMemoryOrganisationLinkStore),
+        options.onCall
+          ? ({ provide: TYK_CALL_OBSERVER, ...options.onCall } as Provider)
+          : { provide: TYK_CALL_OBSERVER, useValue: null },
+      ],
+      exports: [TykPortalClient, IdentityActionsService, OrganisationSyncService, TOKEN_CACHE, ORGANISATION_LINK_STORE],
+    };
+  }
+}
