@@ -1,0 +1,74 @@
+import { DomainError, type AdminRole } from '@app/common';
+import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { JwksCache, KeySetUnavailableError } from './jwks.cache.js';
+import { JwtRejectedError, verifySignedJwt } from './jwt-verification.js';
+import { OidcDiscoveryService } from './oidc-discovery.service.js';
+
+const ROLE_VALUES: Record<string, AdminRole> = { 'broker:admin': 'admin', 'broker:auditor': 'auditor' };
+
+/** Roles from a claim that is an array of strings or a space-separated string (like `scope`). */
+export function rolesFromClaim(value: unknown): AdminRole[] {
+  const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(' ') : [];
+  const roles = new Set<AdminRole>();
+  for (const item of items) {
+    if (typeof item === 'string' && Object.hasOwn(ROLE_VALUES, item)) roles.add(ROLE_VALUES[item]);
+  }
+  return [...roles];
+}
+
+/**
+ * Verifies security teams' bearer tokens for the admin API: JWT access tokens from the issuer in
+ * config.adminOidc.issuer (Cloudentity or the dev IdP), checked against that issuer's discovery
+ * `jwks_uri` (the same discovery and key caches as logins), allow-listed algorithms, exact
+ * issuer, config.adminOidc.audience, `exp` and `sub` required. Roles come from
+ * config.adminOidc.rolesClaim: `broker:admin` → admin, `broker:auditor` → auditor.
+ */
+@Injectable()
+export class AdminTokenVerifier {
+  private readonly logger = new Logger(AdminTokenVerifier.name);
+
+  constructor(
+    private readonly discovery: OidcDiscoveryService,
+    private readonly jwks: JwksCache,
+    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+  ) {}
+
+  /** Whether bearer tokens are accepted at all (an issuer is configured). */
+  get enabled(): boolean {
+    return this.config.adminOidc.issuer !== '';
+  }
+
+  /**
+   * The token's subject and broker roles. Throws DomainError('unauthorized') when token
+   * verification is disabled or the token is not good (signature, issuer, audience, expiry), and
+   * DomainError('unavailable') when the issuer's metadata or keys cannot be fetched.
+   */
+  async verify(token: string): Promise<{ subject: string; roles: AdminRole[] }> {
+    const { issuer, audience, rolesClaim } = this.config.adminOidc;
+    if (issuer === '') {
+      throw new DomainError('unauthorized', 'Bearer tokens are not accepted: no admin token issuer is configured');
+    }
+    let doc;
+    try {
+      doc = await this.discovery.get(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`);
+    } catch {
+      throw new DomainError('unavailable', "The admin token issuer's configuration could not be fetched");
+    }
+    try {
+      const claims = await verifySignedJwt(token, this.jwks.keySet(doc.jwks_uri), {
+        issuer: doc.issuer,
+        audience,
+        requiredClaims: ['iss', 'sub', 'exp'],
+        clockToleranceSeconds: this.config.oidc.clockToleranceSeconds,
+      });
+      return { subject: claims.sub as string, roles: rolesFromClaim(claims[rolesClaim]) };
+    } catch (error: unknown) {
+      if (error instanceof KeySetUnavailableError) {
+        throw new DomainError('unavailable', "The admin token issuer's signing keys could not be fetched");
+      }
+      this.logger.warn(`Admin bearer token rejected: ${error instanceof JwtRejectedError ? error.reason : 'invalid'}`);
+      throw new DomainError('unauthorized', 'The bearer token is not valid for the admin API');
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import { HttpModule } from '@nestjs/axios';
+import { Module } from '@nestjs/common';
+import { AdminTokenVerifier } from './admin-token.verifier.js';
+import { IdpHttpClient } from './idp-http.client.js';
+import { JwksCache } from './jwks.cache.js';
+import { LoginStateStore } from './login-state.store.js';
+import { OidcDiscoveryService } from './oidc-discovery.service.js';
+import { OidcLoginService } from './oidc-login.service.js';
+import { OidcStrategyRegistry } from './oidc-strategy.registry.js';
+
+/**
+ * OpenID Connect for the broker: developer logins (OidcLoginService) and admin bearer tokens
+ * (AdminTokenVerifier). Needs BrokerConfigModule and DatabaseModule.forRoot() in the app (the
+ * `login_states` table comes from the shared migration history).
+ */
+@Module({
+  // Timeouts, TLS and agents are set per request by IdpHttpClient.
+  imports: [HttpModule],
+  providers: [
+    IdpHttpClient,
+    OidcDiscoveryService,
+    JwksCache,
+    LoginStateStore,
+    OidcStrategyRegistry,
+    OidcLoginService,
+    AdminTokenVerifier,
+  ],
+  exports: [OidcLoginService, AdminTokenVerifier, OidcDiscoveryService, OidcStrategyRegistry],
+})
+export class CloudentityModule {}

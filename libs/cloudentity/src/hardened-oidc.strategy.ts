@@ -1,0 +1,533 @@
+import { DomainError } from '@app/common';
+import { Logger } from '@nestjs/common';
+import type { JWTPayload } from 'jose';
+import OpenIDConnectStrategy from 'passport-openidconnect';
+import { IdpHttpClient, IdpUnreachableError, parseJsonObject } from './idp-http.client.js';
+import { JwksCache, KeySetUnavailableError } from './jwks.cache.js';
+import { JwtRejectedError, verifySignedJwt } from './jwt-verification.js';
+import { LoginStateStore } from './login-state.store.js';
+import { basicClientCredentials, randomToken, s256, safeCode, safeEqual, sha256Hex } from './oidc-crypto.js';
+import type { DiscoveryDocument } from './oidc-discovery.service.js';
+import type { OidcClientSettings, VerifiedLogin } from './oidc-settings.js';
+
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
+
+/** What every strategy instance shares: the state store, the HTTP client, the key sets. */
+export interface StrategyDependencies {
+  stateStore: LoginStateStore;
+  http: IdpHttpClient;
+  jwks: JwksCache;
+  clockToleranceSeconds: number;
+}
+
+/**
+ * Client authentication at the token endpoint (never both at once): what the settings force,
+ * else client_secret_basic (Cloudentity's default and the discovery default when the document
+ * lists nothing), else client_secret_post when that is all the IdP supports.
+ */
+export function chooseClientAuth(doc: DiscoveryDocument, forced?: ClientAuthMethod): ClientAuthMethod {
+  if (forced) return forced;
+  const supported = doc.token_endpoint_auth_methods_supported;
+  if (!supported || supported.includes('client_secret_basic')) return 'client_secret_basic';
+  if (supported.includes('client_secret_post')) return 'client_secret_post';
+  return 'client_secret_basic';
+}
+
+/** Where a login attempt is, so an error the strategy reports without a code maps to the right one. */
+type Phase = 'start' | 'state' | 'token' | 'id_token' | 'userinfo' | 'done';
+
+interface LoginAttempt {
+  phase: Phase;
+  /** Start: freshly generated. Finish: read back from the consumed state. */
+  nonce: string;
+  codeVerifier: string;
+  /** Hash of the caller's browser binding for this request, or null. */
+  browserBinding: string | null;
+  idToken?: string;
+  idTokenClaims?: JWTPayload;
+  /** The first DomainError our own code raised; wins over whatever the strategy makes of it. */
+  failure?: DomainError;
+}
+
+/** The query parameters a callback may carry into the strategy (validated strings only). */
+export interface CallbackParams {
+  code: string;
+  state: string;
+}
+
+/** SHA-256 (hex) of a browser binding value, as stored with the state; null without one. */
+export function bindingHash(value: string | undefined): string | null {
+  return value === undefined || value === '' ? null : sha256Hex(value);
+}
+
+type Done = (err: unknown, ...results: unknown[]) => void;
+
+/**
+ * The members of passport-openidconnect's Strategy that its type declarations leave out but
+ * that it reads on `this` for every call (strategy.js): we shadow them on the per-request object.
+ */
+interface PerRequestStrategy {
+  _oauth2: unknown;
+  _stateStore: unknown;
+  _verify: unknown;
+  success(user: unknown, info?: unknown): void;
+  fail(challenge?: unknown, status?: number): void;
+  redirect(url: string, status?: number): void;
+  pass(): void;
+  error(err: unknown): void;
+  authenticate(req: unknown, options?: object): void;
+}
+
+/** Per-request objects (created with Object.create, as passport does) and their attempt. */
+const ATTEMPTS = new WeakMap<object, LoginAttempt>();
+
+/**
+ * passport-openidconnect 0.1.2, hardened by extension (oidc-rp.md §3 lists what it lacks). One
+ * instance per (profile, provider, discovery document), built by OidcStrategyRegistry and reused
+ * for every login; each login runs on `Object.create(instance)`, exactly as passport's
+ * `authenticate` middleware does, with the action functions (success, fail, redirect, error,
+ * pass) bound to a promise and these per-request parts shadowed:
+ *
+ * - `_stateStore`: our Postgres store (LoginStateStore) instead of the one-slot session store.
+ *   The state is 256 random bits; the nonce and the PKCE verifier are stored with it and come
+ *   back only through the single-use `DELETE … RETURNING`.
+ * - `authorizationParams`: always adds the nonce and an S256 code challenge (the package sends
+ *   neither PKCE nor, by default, a nonce).
+ * - `_oauth2`: the package's oauth@0.10 client can only send the secret in the body, has no
+ *   timeout and no TLS setting. We replace it with a client on IdpHttpClient (@nestjs/axios:
+ *   timeout, TLS per config, no redirects) that sends `code_verifier`, authenticates with
+ *   client_secret_basic or client_secret_post, and verifies the ID token with jose (signature
+ *   against the discovery `jwks_uri`, algorithm allow-list, iss, aud, azp, exp, iat, sub, nonce)
+ *   before handing it to the strategy. The strategy's own claim checks then run on a token that
+ *   is already trusted (its `exp` check has no clock tolerance, so it is the stricter of the two).
+ * - `_verify`: fetches userinfo itself (the package's fetch crashes on a bad body, §3.6), only
+ *   after the ID token is valid, requires the same `sub`, and merges the claims over the ID
+ *   token's. `skipUserProfile: true` keeps the package from fetching userinfo.
+ *
+ * The shared instance's own store, client and verify function refuse to work, so it cannot be
+ * used without a per-request object by mistake.
+ */
+export class HardenedOidcStrategy extends OpenIDConnectStrategy {
+  private readonly logger = new Logger(HardenedOidcStrategy.name);
+  readonly clientAuth: ClientAuthMethod;
+
+  constructor(
+    readonly settings: Readonly<OidcClientSettings>,
+    readonly discovery: DiscoveryDocument,
+    private readonly deps: StrategyDependencies,
+  ) {
+    const scopes = [...new Set(settings.scopes.filter((s) => s !== '' && s !== 'openid'))];
+    const refuse = () => {
+      throw new Error('HardenedOidcStrategy must run on a per-request object (see run())');
+    };
+    super(
+      {
+        issuer: discovery.issuer,
+        authorizationURL: discovery.authorization_endpoint,
+        tokenURL: discovery.token_endpoint,
+        userInfoURL: discovery.userinfo_endpoint ?? '',
+        clientID: settings.clientId,
+        clientSecret: settings.clientSecret,
+        callbackURL: settings.callbackUrl,
+        // The package prepends `openid` itself; an empty array would give "openid ".
+        scope: scopes.length > 0 ? scopes : undefined,
+        skipUserProfile: true,
+        passReqToCallback: true,
+        store: { store: refuse, verify: refuse },
+      },
+      refuse,
+    );
+    this.clientAuth = chooseClientAuth(discovery, settings.tokenEndpointAuthMethod);
+    (this as unknown as PerRequestStrategy)._oauth2 = {
+      getOAuthAccessToken: refuse,
+      get: refuse,
+    };
+  }
+
+  /** Builds the authorize URL (and stores the login state, bound to the browser when a binding is given). */
+  start(browserBinding?: string): Promise<string> {
+    return this.run({}, 'start', bindingHash(browserBinding)) as Promise<string>;
+  }
+
+  /** Consumes the state, exchanges the code and verifies everything. */
+  finish(params: CallbackParams, browserBinding?: string): Promise<VerifiedLogin> {
+    return this.run(
+      { code: params.code, state: params.state },
+      'finish',
+      bindingHash(browserBinding),
+    ) as Promise<VerifiedLogin>;
+  }
+
+  override authenticate(req: Parameters<OpenIDConnectStrategy['authenticate']>[0], options?: object): void {
+    if (!ATTEMPTS.has(this)) {
+      throw new Error('HardenedOidcStrategy must run on a per-request object (see run())');
+    }
+    super.authenticate(req, options);
+  }
+
+  override authorizationParams(): object {
+    const attempt = ATTEMPTS.get(this);
+    if (!attempt) throw new Error('HardenedOidcStrategy must run on a per-request object (see run())');
+    return {
+      nonce: attempt.nonce,
+      code_challenge: s256(attempt.codeVerifier),
+      code_challenge_method: 'S256',
+    };
+  }
+
+  /**
+   * Runs one login step on a per-request object. The strategy sees a synthetic request holding
+   * only the parameters this step allows, so a stray `?code=` on the start route cannot switch
+   * it into the callback branch, nor can a callback without a code start a new login.
+   */
+  private run(
+    query: Record<string, string>,
+    mode: 'start' | 'finish',
+    browserBinding: string | null,
+  ): Promise<string | VerifiedLogin> {
+    return new Promise((resolve, reject) => {
+      const attempt: LoginAttempt = {
+        phase: 'start',
+        nonce: mode === 'start' ? randomToken() : '',
+        codeVerifier: mode === 'start' ? randomToken() : '',
+        browserBinding,
+      };
+      const self = Object.create(this) as PerRequestStrategy;
+      ATTEMPTS.set(self, attempt);
+      let settled = false;
+      const settle = (outcome: () => void) => {
+        if (settled) return;
+        settled = true;
+        outcome();
+      };
+      const internal = (what: string) =>
+        new DomainError(
+          mode === 'start' ? 'unavailable' : 'idp_error',
+          `The login ${mode} ended unexpectedly (${what})`,
+        );
+      self._stateStore = this.stateStoreFor(attempt, self);
+      self._oauth2 = this.tokenClientFor(attempt, self);
+      self._verify = this.verifyFor(attempt, self);
+      self.success = (user) =>
+        settle(() =>
+          mode === 'finish' && attempt.phase === 'done' ? resolve(user as VerifiedLogin) : reject(internal('success')),
+        );
+      self.redirect = (url) => settle(() => (mode === 'start' ? resolve(url) : reject(internal('redirect'))));
+      self.fail = (challenge) => settle(() => reject(this.failureFor(attempt, challenge)));
+      self.error = (err) => settle(() => reject(this.errorFor(attempt, err)));
+      self.pass = () => settle(() => reject(internal('pass')));
+      try {
+        self.authenticate({ query, headers: {}, method: 'GET', url: '/' }, {});
+      } catch (error: unknown) {
+        self.error(error);
+      }
+    });
+  }
+
+  /** Runs a continuation handed to us by the strategy; a throw inside it ends the attempt. */
+  private guarded(self: PerRequestStrategy, fn: () => void): void {
+    try {
+      fn();
+    } catch (error: unknown) {
+      self.error(error);
+    }
+  }
+
+  private record(attempt: LoginAttempt, error: unknown): DomainError {
+    const domain = error instanceof DomainError ? error : this.errorFor(attempt, error);
+    attempt.failure ??= domain;
+    return domain;
+  }
+
+  private stateStoreFor(attempt: LoginAttempt, self: PerRequestStrategy) {
+    const { profileId, providerName } = this.settings;
+    return {
+      store: (_req: unknown, ctx: { nonce?: string }, _appState: unknown, _meta: unknown, cb: Done) => {
+        if (ctx.nonce !== attempt.nonce) {
+          cb(this.record(attempt, new DomainError('unavailable', 'The login nonce was not carried into the state')));
+          return;
+        }
+        const handle = randomToken();
+        this.deps.stateStore
+          .save({
+            handle,
+            profileId,
+            provider: providerName,
+            nonce: attempt.nonce,
+            codeVerifier: attempt.codeVerifier,
+            browserBinding: attempt.browserBinding,
+          })
+          .then(
+            () => this.guarded(self, () => cb(null, handle)),
+            (error: unknown) => this.guarded(self, () => cb(this.record(attempt, error))),
+          );
+      },
+      verify: (_req: unknown, handle: unknown, cb: Done) => {
+        attempt.phase = 'state';
+        if (typeof handle !== 'string') {
+          attempt.failure ??= stateInvalid();
+          cb(null, false, { message: 'missing state' });
+          return;
+        }
+        this.deps.stateStore.consume(handle, profileId, providerName).then(
+          (consumed) =>
+            this.guarded(self, () => {
+              if (!consumed) {
+                attempt.failure ??= stateInvalid();
+                cb(null, false, { message: 'unknown state' });
+                return;
+              }
+              // A state bound to a browser completes only in that browser (login CSRF).
+              if (
+                consumed.browserBinding !== null &&
+                (attempt.browserBinding === null || !safeEqual(consumed.browserBinding, attempt.browserBinding))
+              ) {
+                attempt.failure ??= stateInvalid();
+                cb(null, false, { message: 'state of another browser' });
+                return;
+              }
+              attempt.nonce = consumed.nonce;
+              attempt.codeVerifier = consumed.codeVerifier;
+              attempt.phase = 'token';
+              cb(null, { nonce: consumed.nonce });
+            }),
+          (error: unknown) => this.guarded(self, () => cb(this.record(attempt, error))),
+        );
+      },
+    };
+  }
+
+  /** Stands in for oauth's OAuth2 client: the strategy reads these three fields and calls one method. */
+  private tokenClientFor(attempt: LoginAttempt, self: PerRequestStrategy) {
+    return {
+      _authorizeUrl: this.discovery.authorization_endpoint,
+      _accessTokenUrl: this.discovery.token_endpoint,
+      _clientId: this.settings.clientId,
+      getOAuthAccessToken: (code: unknown, _params: unknown, cb: Done) => {
+        this.exchangeCode(attempt, code).then(
+          (tokens) =>
+            this.guarded(self, () => {
+              const refreshToken = typeof tokens.refresh_token === 'string' ? tokens.refresh_token : undefined;
+              cb(null, tokens.access_token, refreshToken, tokens);
+            }),
+          (error: unknown) => this.guarded(self, () => cb(this.record(attempt, error))),
+        );
+      },
+      get: (_url: unknown, _token: unknown, cb: Done) => cb(new Error('userinfo is fetched by the broker')),
+    };
+  }
+
+  private verifyFor(attempt: LoginAttempt, self: PerRequestStrategy) {
+    // Exactly 9 parameters: with passReqToCallback the strategy picks the argument list by
+    // Function.length (oidc-rp.md §3.5); 9 gives (req, iss, profile, context, idToken,
+    // accessToken, refreshToken, params, done).
+    const verify = (
+      _req: unknown,
+      _iss: unknown,
+      _profile: unknown,
+      _context: unknown,
+      idToken: unknown,
+      accessToken: unknown,
+      _refreshToken: unknown,
+      _params: unknown,
+      done: Done,
+    ): void => {
+      this.complete(attempt, idToken, accessToken).then(
+        (login) => this.guarded(self, () => done(null, login)),
+        (error: unknown) => this.guarded(self, () => done(this.record(attempt, error))),
+      );
+    };
+    if (verify.length !== 9) throw new Error('verify must take 9 parameters');
+    return verify;
+  }
+
+  private async exchangeCode(
+    attempt: LoginAttempt,
+    code: unknown,
+  ): Promise<Record<string, unknown> & { access_token: string }> {
+    attempt.phase = 'token';
+    if (typeof code !== 'string' || code === '' || attempt.codeVerifier === '') {
+      throw new DomainError('token_exchange_failed', 'No authorization code or PKCE verifier to redeem');
+    }
+    const { clientId, clientSecret, callbackUrl } = this.settings;
+    const body = new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: callbackUrl,
+      code_verifier: attempt.codeVerifier,
+    });
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'content-type': 'application/x-www-form-urlencoded',
+    };
+    if (this.clientAuth === 'client_secret_basic') {
+      headers.authorization = basicClientCredentials(clientId, clientSecret);
+    } else {
+      body.set('client_id', clientId);
+      body.set('client_secret', clientSecret);
+    }
+    let res;
+    try {
+      res = await this.deps.http.request({
+        method: 'POST',
+        url: this.discovery.token_endpoint,
+        headers,
+        body: body.toString(),
+      });
+    } catch (error: unknown) {
+      const reason = error instanceof IdpUnreachableError ? error.reason : 'network';
+      throw new DomainError('token_exchange_failed', `The token endpoint could not be reached (${reason})`);
+    }
+    const json = parseJsonObject(res.body);
+    if (res.status !== 200 || !json) {
+      throw new DomainError(
+        'token_exchange_failed',
+        `The token endpoint refused the code (HTTP ${res.status}, error=${safeCode(json?.error)})`,
+      );
+    }
+    const accessToken = json.access_token;
+    if (typeof accessToken !== 'string' || accessToken === '') {
+      throw new DomainError('token_exchange_failed', 'The token response has no access token');
+    }
+    if (typeof json.token_type !== 'string' || json.token_type.toLowerCase() !== 'bearer') {
+      throw new DomainError('token_exchange_failed', 'The token response is not a Bearer token');
+    }
+    attempt.phase = 'id_token';
+    if (typeof json.id_token !== 'string' || json.id_token === '') {
+      throw new DomainError('id_token_invalid', 'The token response has no ID token');
+    }
+    attempt.idTokenClaims = await this.verifyIdToken(json.id_token, attempt.nonce);
+    attempt.idToken = json.id_token;
+    return { ...json, access_token: accessToken };
+  }
+
+  private async verifyIdToken(idToken: string, expectedNonce: string): Promise<JWTPayload> {
+    const { clientId, profileId } = this.settings;
+    let claims: JWTPayload;
+    try {
+      claims = await verifySignedJwt(idToken, this.deps.jwks.keySet(this.discovery.jwks_uri), {
+        issuer: this.discovery.issuer,
+        audience: clientId,
+        requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat'],
+        clockToleranceSeconds: this.deps.clockToleranceSeconds,
+      });
+    } catch (error: unknown) {
+      if (error instanceof KeySetUnavailableError) {
+        throw new DomainError('discovery_failed', "The identity provider's signing keys could not be fetched");
+      }
+      const reason = error instanceof JwtRejectedError ? error.reason : 'unverifiable';
+      this.logger.warn(`ID token rejected for profile ${profileId}: ${reason}`);
+      throw new DomainError('id_token_invalid', `The ID token was rejected (${reason})`);
+    }
+    // OIDC Core §3.1.3.7 (3, 4): several audiences need an azp, and an azp must be us.
+    if ((Array.isArray(claims.aud) && claims.aud.length > 1) || claims.azp !== undefined) {
+      if (claims.azp !== clientId) {
+        throw new DomainError('id_token_invalid', 'The ID token was issued to another party (azp)');
+      }
+    }
+    // We always send a nonce, so a missing one is as wrong as a different one.
+    if (expectedNonce === '' || typeof claims.nonce !== 'string' || !safeEqual(claims.nonce, expectedNonce)) {
+      throw new DomainError('nonce_mismatch', 'The ID token does not carry the nonce of this login');
+    }
+    return claims;
+  }
+
+  private async complete(attempt: LoginAttempt, idToken: unknown, accessToken: unknown): Promise<VerifiedLogin> {
+    attempt.phase = 'userinfo';
+    const idClaims = attempt.idTokenClaims;
+    if (!idClaims || idToken !== attempt.idToken || typeof idClaims.sub !== 'string') {
+      throw new DomainError('id_token_invalid', 'The strategy handed over an ID token that was not verified');
+    }
+    let claims: Record<string, unknown> = { ...idClaims };
+    const endpoint = this.discovery.userinfo_endpoint;
+    // TIB calls userinfo when the IdP has one and SkipUserInfoRequest is off.
+    if (!this.settings.skipUserInfoRequest && endpoint) {
+      if (typeof accessToken !== 'string') {
+        throw new DomainError('userinfo_failed', 'No access token for the userinfo request');
+      }
+      const userinfo = await this.fetchUserinfo(endpoint, accessToken);
+      if (typeof userinfo.sub !== 'string' || !safeEqual(userinfo.sub, idClaims.sub)) {
+        throw new DomainError('userinfo_sub_mismatch', 'The userinfo response is about another subject');
+      }
+      claims = { ...idClaims, ...userinfo };
+    }
+    attempt.phase = 'done';
+    return { issuer: this.discovery.issuer, subject: idClaims.sub, claims, idTokenClaims: idClaims };
+  }
+
+  private async fetchUserinfo(endpoint: string, accessToken: string): Promise<Record<string, unknown>> {
+    let res;
+    try {
+      res = await this.deps.http.request({
+        method: 'GET',
+        url: endpoint,
+        headers: { accept: 'application/json', authorization: `Bearer ${accessToken}` },
+      });
+    } catch (error: unknown) {
+      const reason = error instanceof IdpUnreachableError ? error.reason : 'network';
+      throw new DomainError('userinfo_failed', `The userinfo endpoint could not be reached (${reason})`);
+    }
+    if (res.status !== 200) {
+      throw new DomainError('userinfo_failed', `The userinfo endpoint answered HTTP ${res.status}`);
+    }
+    if (res.contentType.startsWith('application/jwt')) {
+      throw new DomainError('userinfo_failed', 'Signed userinfo responses are not supported');
+    }
+    const json = parseJsonObject(res.body);
+    if (!json) throw new DomainError('userinfo_failed', 'The userinfo response is not a JSON object');
+    return json;
+  }
+
+  /** A `fail` from the strategy: the state store said no, or one of its own claim checks did. */
+  private failureFor(attempt: LoginAttempt, challenge: unknown): DomainError {
+    if (attempt.failure) return attempt.failure;
+    const message =
+      challenge !== null &&
+      typeof challenge === 'object' &&
+      typeof (challenge as { message?: unknown }).message === 'string'
+        ? (challenge as { message: string }).message
+        : '';
+    switch (attempt.phase) {
+      case 'state':
+        return stateInvalid();
+      case 'id_token':
+      case 'userinfo':
+        return /nonce/i.test(message)
+          ? new DomainError('nonce_mismatch', 'The ID token does not carry the nonce of this login')
+          : new DomainError('id_token_invalid', 'The ID token was rejected');
+      case 'start':
+      case 'token':
+      case 'done':
+        return new DomainError('idp_error', 'The login was refused');
+    }
+  }
+
+  /** An `error` from the strategy (or from our code through it), mapped by where the attempt was. */
+  private errorFor(attempt: LoginAttempt, error: unknown): DomainError {
+    if (attempt.failure) return attempt.failure;
+    if (error instanceof DomainError) return error;
+    // The strategy wraps what our token client reports in InternalOAuthError.oauthError.
+    const cause = (error as { oauthError?: unknown } | null)?.oauthError;
+    if (cause instanceof DomainError) return cause;
+    this.logger.error(
+      `Unexpected ${error instanceof Error ? error.name : typeof error} in the login of profile ${this.settings.profileId} (${attempt.phase})`,
+    );
+    switch (attempt.phase) {
+      case 'start':
+      case 'state':
+        return new DomainError('unavailable', 'The login could not be processed');
+      case 'token':
+        return new DomainError('token_exchange_failed', 'The code could not be redeemed');
+      case 'id_token':
+        return new DomainError('id_token_invalid', 'The ID token was rejected');
+      case 'userinfo':
+        return new DomainError('userinfo_failed', 'The userinfo request failed');
+      case 'done':
+        return new DomainError('idp_error', 'The login could not be completed');
+    }
+  }
+}
+
+function stateInvalid(): DomainError {
+  return new DomainError('state_invalid', 'The login state is missing, unknown, expired or already used');
+}

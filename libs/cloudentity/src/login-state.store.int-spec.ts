@@ -1,0 +1,87 @@
+import { loadBrokerConfig } from '@app/config';
+import { databaseOptions } from '@app/database';
+import { DataSource } from 'typeorm';
+import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import { LoginStateStore } from './login-state.store.js';
+import { randomToken } from './oidc-crypto.js';
+
+describe('LoginStateStore (real Postgres)', () => {
+  let db: TestDatabase;
+  let ds: DataSource;
+  let store: LoginStateStore;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('loginstate');
+    const config = loadBrokerConfig({
+      env: { DATABASE_URL: db.url, BROKER_DATA_DIR: '/tmp/broker-test-data' },
+      cwd: '/tmp',
+    }).config;
+    ds = new DataSource(databaseOptions(config));
+    await ds.initialize();
+    store = new LoginStateStore(ds, config);
+  });
+
+  afterAll(async () => {
+    await ds?.destroy();
+    await db?.drop();
+  });
+
+  const state = (handle = randomToken()) => ({
+    handle,
+    profileId: 'p1',
+    provider: 'openid-connect',
+    nonce: randomToken(),
+    codeVerifier: randomToken(),
+    browserBinding: null,
+  });
+
+  it('should hand a state back exactly once', async () => {
+    const saved = state();
+    await store.save(saved);
+    await expect(store.consume(saved.handle, 'p1', 'openid-connect')).resolves.toEqual({
+      nonce: saved.nonce,
+      codeVerifier: saved.codeVerifier,
+      browserBinding: null,
+    });
+    await expect(store.consume(saved.handle, 'p1', 'openid-connect')).resolves.toBeNull();
+  });
+
+  it('should hand a state out only once under concurrent consumers', async () => {
+    const saved = state();
+    await store.save(saved);
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => store.consume(saved.handle, 'p1', 'openid-connect')),
+    );
+    expect(results.filter((r) => r !== null)).toHaveLength(1);
+  });
+
+  it('should not hand out a state for another profile or provider, nor a malformed handle', async () => {
+    const saved = state();
+    await store.save(saved);
+    await expect(store.consume(saved.handle, 'p2', 'openid-connect')).resolves.toBeNull();
+    await expect(store.consume(saved.handle, 'p1', 'github')).resolves.toBeNull();
+    await expect(store.consume("x' OR '1'='1", 'p1', 'openid-connect')).resolves.toBeNull();
+    await expect(store.consume(saved.handle, 'p1', 'openid-connect')).resolves.not.toBeNull();
+  });
+
+  it('should refuse an expired state and purge only expired rows', async () => {
+    const expired = state();
+    const live = state();
+    await store.save(expired);
+    await store.save(live);
+    await ds.query(`UPDATE login_states SET expires_at = now() - interval '1 second' WHERE handle = $1`, [
+      expired.handle,
+    ]);
+    expect(await store.purgeExpired()).toBeGreaterThanOrEqual(1);
+    const rows: { handle: string }[] = await ds.query('SELECT handle FROM login_states');
+    expect(rows.map((r) => r.handle)).toContain(live.handle);
+    expect(rows.map((r) => r.handle)).not.toContain(expired.handle);
+
+    const another = state();
+    await store.save(another);
+    await ds.query(`UPDATE login_states SET expires_at = now() - interval '1 second' WHERE handle = $1`, [
+      another.handle,
+    ]);
+    await expect(store.consume(another.handle, 'p1', 'openid-connect')).resolves.toBeNull();
+  });
+});

@@ -1,0 +1,84 @@
+import { DomainError } from '@app/common';
+import { rolesFromClaim } from './admin-token.verifier.js';
+import { chooseClientAuth } from './hardened-oidc.strategy.js';
+import { LruCache } from './lru-cache.js';
+import { basicClientCredentials, s256 } from './oidc-crypto.js';
+import { issuerFromDiscoverUrl, type DiscoveryDocument } from './oidc-discovery.service.js';
+
+const doc = (methods?: string[]): DiscoveryDocument => ({
+  issuer: 'https://idp.example/t/w',
+  authorization_endpoint: 'https://idp.example/t/w/oauth2/authorize',
+  token_endpoint: 'https://idp.example/t/w/oauth2/token',
+  jwks_uri: 'https://idp.example/t/w/.well-known/jwks.json',
+  token_endpoint_auth_methods_supported: methods,
+});
+
+describe('LruCache', () => {
+  it('should evict the least recently used entry beyond its bound', () => {
+    const cache = new LruCache<string, number>(2);
+    cache.set('a', 1);
+    cache.set('b', 2);
+    expect(cache.get('a')).toBe(1); // a is now the most recent
+    cache.set('c', 3);
+    expect(cache.get('b')).toBeUndefined();
+    expect(cache.get('a')).toBe(1);
+    expect(cache.get('c')).toBe(3);
+    expect(cache.size).toBe(2);
+  });
+});
+
+describe('issuerFromDiscoverUrl', () => {
+  it('should cut the well-known suffix exactly as written', () => {
+    expect(
+      issuerFromDiscoverUrl('https://acme.us.authz.cloudentity.io/acme/dev/.well-known/openid-configuration'),
+    ).toBe('https://acme.us.authz.cloudentity.io/acme/dev');
+    expect(issuerFromDiscoverUrl('http://127.0.0.1:9/.well-known/openid-configuration/')).toBe('http://127.0.0.1:9');
+  });
+
+  it('should refuse URLs that are not well-known discovery URLs', () => {
+    for (const url of [
+      'https://idp.example/t/w',
+      'ftp://idp.example/.well-known/openid-configuration',
+      'https://idp.example/.well-known/openid-configuration?x=1',
+      'not a url',
+    ]) {
+      expect(() => issuerFromDiscoverUrl(url)).toThrow(DomainError);
+    }
+  });
+});
+
+describe('chooseClientAuth', () => {
+  it('should default to client_secret_basic', () => {
+    expect(chooseClientAuth(doc())).toBe('client_secret_basic');
+    expect(chooseClientAuth(doc(['client_secret_post', 'client_secret_basic']))).toBe('client_secret_basic');
+  });
+
+  it('should use client_secret_post only when the IdP supports only that', () => {
+    expect(chooseClientAuth(doc(['client_secret_post', 'private_key_jwt']))).toBe('client_secret_post');
+  });
+
+  it('should follow the settings when they force a method', () => {
+    expect(chooseClientAuth(doc(['client_secret_basic']), 'client_secret_post')).toBe('client_secret_post');
+  });
+});
+
+describe('oidc crypto helpers', () => {
+  it('should compute the RFC 7636 appendix B S256 challenge', () => {
+    expect(s256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe('E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
+  });
+
+  it('should form-urlencode client credentials before Basic encoding (RFC 6749 §2.3.1)', () => {
+    const header = basicClientCredentials('my client', 'p@ss:w+rd');
+    const decoded = Buffer.from(header.replace(/^Basic /, ''), 'base64').toString('utf8');
+    expect(decoded).toBe('my+client:p%40ss%3Aw%2Brd');
+  });
+});
+
+describe('rolesFromClaim', () => {
+  it('should map broker roles from an array or a space-separated string and ignore the rest', () => {
+    expect(rolesFromClaim(['broker:admin', 'other', 'broker:admin'])).toEqual(['admin']);
+    expect(rolesFromClaim('broker:auditor broker:admin')).toEqual(['auditor', 'admin']);
+    expect(rolesFromClaim(undefined)).toEqual([]);
+    expect(rolesFromClaim({ 'broker:admin': true })).toEqual([]);
+  });
+});

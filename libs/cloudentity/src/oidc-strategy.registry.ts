@@ -1,0 +1,78 @@
+import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { Inject, Injectable } from '@nestjs/common';
+import { HardenedOidcStrategy, type StrategyDependencies } from './hardened-oidc.strategy.js';
+import { IdpHttpClient } from './idp-http.client.js';
+import { JwksCache } from './jwks.cache.js';
+import { LoginStateStore } from './login-state.store.js';
+import { OidcDiscoveryService } from './oidc-discovery.service.js';
+import type { OidcClientSettings } from './oidc-settings.js';
+import { LruCache } from './lru-cache.js';
+
+/** At most this many strategies are kept; the least recently used go first. */
+export const MAX_STRATEGIES = 512;
+
+interface Entry {
+  strategy: HardenedOidcStrategy;
+  /** The settings the strategy was built from, as a string: a safety net if a cacheKey is reused. */
+  fingerprint: string;
+}
+
+/**
+ * One HardenedOidcStrategy per (profile, provider), built lazily from the cached discovery
+ * document and reused for every login; never constructed per request. Keyed by the settings'
+ * cacheKey (which changes whenever the profile does) in a bounded LRU, so edited or deleted
+ * profiles fall out instead of leaking. A refreshed discovery document (a new object from
+ * OidcDiscoveryService) rebuilds the strategy with the new endpoints.
+ */
+@Injectable()
+export class OidcStrategyRegistry {
+  private readonly strategies = new LruCache<string, Entry>(MAX_STRATEGIES);
+  private readonly deps: StrategyDependencies;
+  private built = 0;
+
+  constructor(
+    private readonly discovery: OidcDiscoveryService,
+    stateStore: LoginStateStore,
+    http: IdpHttpClient,
+    jwks: JwksCache,
+    @Inject(BROKER_CONFIG) config: BrokerConfig,
+  ) {
+    this.deps = { stateStore, http, jwks, clockToleranceSeconds: config.oidc.clockToleranceSeconds };
+  }
+
+  /** Strategies built since start (diagnostics and tests: it grows only when profiles or discovery change). */
+  get constructedCount(): number {
+    return this.built;
+  }
+
+  get size(): number {
+    return this.strategies.size;
+  }
+
+  /** The strategy for these settings; throws DomainError('discovery_failed') when the IdP's metadata is unusable. */
+  async get(settings: OidcClientSettings): Promise<HardenedOidcStrategy> {
+    const doc = await this.discovery.get(settings.discoverUrl);
+    const key = `${settings.cacheKey}\u0000${settings.profileId}\u0000${settings.providerName}`;
+    const fingerprint = JSON.stringify([
+      settings.clientId,
+      settings.clientSecret,
+      settings.discoverUrl,
+      settings.scopes,
+      settings.skipUserInfoRequest,
+      settings.callbackUrl,
+      settings.tokenEndpointAuthMethod ?? null,
+    ]);
+    const hit = this.strategies.get(key);
+    if (hit && hit.strategy.discovery === doc && hit.fingerprint === fingerprint) {
+      return hit.strategy;
+    }
+    const strategy = new HardenedOidcStrategy(
+      Object.freeze({ ...settings, scopes: [...settings.scopes] }),
+      doc,
+      this.deps,
+    );
+    this.built++;
+    this.strategies.set(key, { strategy, fingerprint });
+    return strategy;
+  }
+}
