@@ -29,10 +29,10 @@ export interface TestBroker {
 }
 
 /** Boots the real broker app (same pipes, filters and limits as production) on a free port. */
-export async function startTestBroker(config: BrokerConfig): Promise<TestBroker> {
+export async function startTestBroker(config: BrokerConfig, port = 0): Promise<TestBroker> {
   const logs = new LogCapture();
   const app = await createBrokerApp(config, { logStream: logs });
-  await app.listen(0, '127.0.0.1');
+  await app.listen(port, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   return { app, url: `http://127.0.0.1:${address.port}`, logs, config, close: () => app.close() };
 }

@@ -1,18 +1,30 @@
+import { AuditModule } from '@app/audit';
+import { CloudentityModule } from '@app/cloudentity';
 import { BrokerConfigModule, type BrokerConfig } from '@app/config';
 import { DatabaseModule } from '@app/database';
+import { DevelopersModule, OrganisationLinksService } from '@app/developers';
+import { ProfilesModule } from '@app/profiles';
+import { TykPortalModule, type TykCallEvent } from '@app/tyk-portal';
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
+import { AdminGuard } from './common/admin.guard.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { loggerParams } from './common/logging.js';
 import { HealthModule } from './health/health.module.js';
+import { LoginFlowService } from './login/login-flow.service.js';
+import { LoginController } from './login/login.controller.js';
+import { LoginMetrics } from './metrics/login-metrics.js';
+import { MetricsModule } from './metrics/metrics.module.js';
+import { HomeController } from './pages/home.controller.js';
 
 export interface AppModuleOptions {
   /** Where logs go (stdout by default); tests capture them here. */
   logStream?: DestinationStream;
 }
 
+/** Composition only: every lib wired together, plus the login flow, pages and admin guard. */
 @Module({})
 export class AppModule {
   static forRoot(config: BrokerConfig, options: AppModuleOptions = {}): DynamicModule {
@@ -23,8 +35,23 @@ export class AppModule {
         LoggerModule.forRoot(loggerParams(config, options.logStream)),
         DatabaseModule.forRoot(),
         HealthModule,
+        AuditModule,
+        ProfilesModule,
+        DevelopersModule,
+        CloudentityModule,
+        MetricsModule,
+        TykPortalModule.forRoot({
+          imports: [DevelopersModule, MetricsModule],
+          organisationLinkStore: { useExisting: OrganisationLinksService },
+          onCall: { useFactory: (metrics: LoginMetrics) => (e: TykCallEvent) => metrics.observeTyk(e), inject: [LoginMetrics] },
+        }),
       ],
-      providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],
+      controllers: [HomeController, LoginController],
+      providers: [
+        LoginFlowService,
+        { provide: APP_FILTER, useClass: AllExceptionsFilter },
+        { provide: APP_GUARD, useClass: AdminGuard },
+      ],
     };
   }
 }

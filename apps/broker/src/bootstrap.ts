@@ -4,9 +4,34 @@ import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
+
+const PROFILE_BODY_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\b/i;
+
+/** Bodies TIB scripts send are JSON under one of these types (or none); anything else is 415. */
+function profilesContentType(req: Request, res: Response, next: NextFunction): void {
+  const type = req.get('content-type');
+  const hasBody = req.get('content-length') !== undefined && req.get('content-length') !== '0';
+  if ((hasBody || req.get('transfer-encoding')) && type !== undefined && !PROFILE_BODY_TYPES.test(type)) {
+    res.status(415).json({ Status: 'error', Error: `Unsupported content type ${type}: send the profile as JSON` });
+    return;
+  }
+  next();
+}
+
+/** Every other route with a body takes JSON only: anything else is a 415, not a confusing 400. */
+function jsonContentType(req: Request, res: Response, next: NextFunction): void {
+  const hasBody = (req.get('content-length') !== undefined && req.get('content-length') !== '0') || req.get('transfer-encoding');
+  const type = req.get('content-type');
+  if (hasBody && !req.path.startsWith('/api/profiles') && (type === undefined || !/^application\/([\w.+-]*\+)?json\b/i.test(type))) {
+    res.status(415).json({ error: { code: 'unsupported_media_type', message: 'Send the body as application/json', requestId: '' } });
+    return;
+  }
+  next();
+}
 
 /**
  * Builds the broker application (not yet listening). Shared by the production entry and the
@@ -38,8 +63,11 @@ export async function createBrokerApp(
       },
     }),
   );
+  // TIB reads /api/profiles bodies as JSON whatever the content type (curl -d sends
+  // form-urlencoded), so those routes get the raw text; the controller decodes it as TIB does.
+  app.use('/api/profiles', profilesContentType, express.text({ type: () => true, limit: config.bodyLimitBytes }));
+  app.use(jsonContentType);
   app.useBodyParser('json', { limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] });
-  app.useBodyParser('urlencoded', { limit: config.bodyLimitBytes, extended: false });
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   const document = SwaggerModule.createDocument(
     app,

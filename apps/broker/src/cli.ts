@@ -3,7 +3,13 @@ import path from 'node:path';
 import { maskSecrets } from '@app/common';
 import type { ConfigLoadResult } from '@app/config';
 import { databaseOptions } from '@app/database';
+import { ProfilesService } from '@app/profiles';
+import type { INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
+import { AppModule } from './app.module.js';
+import { importProfilesFile } from './profiles-file.js';
 import { ALL_ENTITIES } from './entities.js';
 import { withDatabase } from './server.js';
 
@@ -15,6 +21,9 @@ Commands:
   migration revert             revert the last migration
   migration check              fail when the entities and the migrations disagree
   migration generate <Name>    write a migration for the difference into libs/database/src/migrations
+  profiles list                list the stored profiles
+  profiles import <file>       import a TIB profiles.json (create or replace by ID; all or nothing)
+  profiles export <file|->     write every profile to a TIB-compatible profiles.json (- for stdout)
 
 Options (as for the server): -c/--conf <tib.conf>, -p/--profiles <profiles.json>
 `;
@@ -114,6 +123,65 @@ ${sql.downQueries
   }
 }
 
+/** Boots the broker's modules without HTTP; logs go to stderr so stdout stays clean for output. */
+async function withAppContext<T>(loaded: ConfigLoadResult, fn: (app: INestApplicationContext) => Promise<T>): Promise<T> {
+  const { config, embedded } = await withDatabase({ ...loaded.config, logLevel: 'warn' });
+  const app = await NestFactory.createApplicationContext(AppModule.forRoot(config, { logStream: process.stderr }), {
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  try {
+    await app.init();
+    return await fn(app);
+  } finally {
+    await app.close();
+    await embedded?.stop();
+  }
+}
+
+async function profiles(sub: string | undefined, file: string | undefined, loaded: ConfigLoadResult): Promise<number> {
+  switch (sub) {
+    case 'list':
+      return withAppContext(loaded, async (app) => {
+        const all = await app.get(ProfilesService).list();
+        const rows = all.map((s) => [s.profile.ID, s.profile.Name, s.profile.ActionType, s.profile.ProviderName, String(s.version)]);
+        const header = ['ID', 'NAME', 'ACTION', 'PROVIDER', 'VERSION'];
+        const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+        for (const row of [header, ...rows]) {
+          process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i] as number)).join('  ')}\n`);
+        }
+        return 0;
+      });
+    case 'import':
+      if (!file) break;
+      return withAppContext(loaded, async (app) => {
+        const result = await importProfilesFile(app.get(ProfilesService), file, 'system:cli');
+        process.stdout.write(`imported ${file}: ${result.created.length} created, ${result.replaced.length} replaced\n`);
+        return 0;
+      });
+    case 'export':
+      if (!file) break;
+      return withAppContext(loaded, async (app) => {
+        const all = await app.get(ProfilesService).list();
+        const text = `${JSON.stringify(
+          all.map((s) => s.profile),
+          null,
+          2,
+        )}\n`;
+        if (file === '-') process.stdout.write(text);
+        else {
+          writeFileSync(file, text);
+          process.stdout.write(`exported ${all.length} profile(s) to ${file}\n`);
+        }
+        return 0;
+      });
+    default:
+      break;
+  }
+  process.stderr.write(USAGE);
+  return 2;
+}
+
 /** Runs one command and returns the process exit code. */
 export async function runCli(argv: string[], loaded: ConfigLoadResult): Promise<number> {
   const [command, sub, ...rest] = positional(argv);
@@ -129,6 +197,8 @@ export async function runCli(argv: string[], loaded: ConfigLoadResult): Promise<
         return 0;
       case 'migration':
         return await migration(sub, rest[0], loaded);
+      case 'profiles':
+        return await profiles(sub, rest[0], loaded);
       case undefined:
       default:
         break;

@@ -2,7 +2,9 @@ import type { BrokerConfig } from '@app/config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '@app/database';
 import path from 'node:path';
 import { Logger } from '@nestjs/common';
+import { ProfilesService } from '@app/profiles';
 import { createBrokerApp } from './bootstrap.js';
+import { importProfilesFile } from './profiles-file.js';
 
 export interface RunningBroker {
   url: string;
@@ -32,9 +34,14 @@ export async function runServer(initial: BrokerConfig, notices: string[]): Promi
     logger.log(notice);
   }
   try {
+    await app.init();
+    if (config.profilesFile) {
+      const result = await importProfilesFile(app.get(ProfilesService), config.profilesFile, 'system:startup-import');
+      logger.log(`imported ${config.profilesFile}: ${result.created.length} created, ${result.replaced.length} replaced`);
+    }
     await app.listen(config.port, config.host);
   } catch (e) {
-    await app.close();
+    await app.close().catch(() => undefined);
     await embedded?.stop();
     if ((e as { code?: string }).code === 'EADDRINUSE') {
       throw new Error(`Port ${config.port} is already in use: set TYK_IB_PORT (or "Port" in tib.conf) to a free port`, {

@@ -37,12 +37,13 @@ function ifMatch(header: string | undefined): number | undefined {
   return Number(m[1]);
 }
 
-function context(req: Request & { user?: AdminPrincipal; id?: unknown }): ChangeContext {
+function context(req: Request): ChangeContext {
+  const { user, id } = req as unknown as { user?: AdminPrincipal; id?: unknown };
   return {
-    actor: actorOf(req.user),
+    actor: actorOf(user),
     ip: req.ip ?? null,
     userAgent: req.get('user-agent') ?? null,
-    requestId: typeof req.id === 'string' ? req.id : null,
+    requestId: typeof id === 'string' ? id : null,
   };
 }
 

@@ -29,7 +29,7 @@ const CODE_FOR_STATUS: Record<number, ErrorCode> = {
 };
 
 /** Errors thrown by Postgres/pg when the database is down or unreachable: 503, not 500. */
-function isDatabaseUnavailable(error: unknown): boolean {
+export function isDatabaseUnavailable(error: unknown): boolean {
   const e = error as { code?: string; message?: string } | null;
   if (!e) return false;
   if (['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '08006', '08001', '08003'].includes(e.code ?? '')) {

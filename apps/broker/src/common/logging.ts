@@ -71,6 +71,14 @@ export function loggerParams(config: BrokerConfig, stream?: DestinationStream): 
           headers: { ...req.headers },
           remoteAddress: req.remoteAddress,
         }),
+        // Redirects carry nonces, states and codes in their query: log the location redacted.
+        res: (res: { statusCode: number; headers?: Record<string, unknown> }) => {
+          const location = res.headers?.location;
+          return {
+            statusCode: res.statusCode,
+            ...(typeof location === 'string' ? { location: redactUrl(location) } : {}),
+          };
+        },
       },
       customLogLevel: (_req, res, err) =>
         err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',

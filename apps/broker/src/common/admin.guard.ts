@@ -1,0 +1,105 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { AuditService } from '@app/audit';
+import { AdminTokenVerifier } from '@app/cloudentity';
+import { ADMIN_ROLES_KEY, DomainError, type AdminPrincipal, type AdminRole } from '@app/common';
+import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** TIB's exact 401 message; kept for every admin route so scripts see one answer. */
+const AUTH_FAILED = 'Authorization failed';
+
+/**
+ * Enforces @AdminRoles on admin routes. Credentials: the TIB secret (raw or `Bearer <secret>`,
+ * compared in constant time; acts as `admin`), or an OpenID Connect access token from the
+ * configured issuer carrying `broker:admin` / `broker:auditor`. An empty secret never matches.
+ * Refusals are audited as `admin.auth_failed`, at most one event per client per 10 s.
+ */
+@Injectable()
+export class AdminGuard implements CanActivate {
+  private readonly logger = new Logger(AdminGuard.name);
+  private readonly lastAudited = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(
+    private readonly reflector: Reflector,
+    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    private readonly audit: AuditService,
+    private readonly tokens: AdminTokenVerifier,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const roles = this.reflector.getAllAndOverride<AdminRole[] | undefined>(ADMIN_ROLES_KEY, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (!roles) return true;
+    const req = context.switchToHttp().getRequest<Request & { id?: unknown }>();
+    const tokensEnabled = this.config.adminOidc.issuer !== '';
+    if (this.config.secret === '' && !tokensEnabled) {
+      throw new DomainError(
+        'admin_disabled',
+        'The admin API is disabled because no secret is configured: set TYK_IB_SECRET (or "Secret" in tib.conf) and restart the broker',
+      );
+    }
+    const principal = await this.authenticate(req.get('authorization'), tokensEnabled);
+    if (!principal) {
+      await this.refuse(req, 'unauthorized');
+      throw new DomainError('unauthorized', AUTH_FAILED);
+    }
+    (req as unknown as { user: AdminPrincipal }).user = principal;
+    if (!roles.some((r) => principal.roles.includes(r))) {
+      await this.refuse(req, 'forbidden', principal);
+      throw new DomainError('forbidden', `This route needs the role ${roles.join(' or ')}`);
+    }
+    return true;
+  }
+
+  private async authenticate(header: string | undefined, tokensEnabled: boolean): Promise<AdminPrincipal | null> {
+    if (!header) return null;
+    const bearer = /^Bearer\s+(.+)$/i.exec(header.trim());
+    const presented = bearer ? (bearer[1] as string) : header;
+    if (this.config.secret !== '' && timingSafeEqual(digest(presented), digest(this.config.secret))) {
+      return { id: 'tib-secret', kind: 'secret', roles: ['admin'] };
+    }
+    if (bearer && tokensEnabled && presented.split('.').length === 3) {
+      try {
+        const verified = await this.tokens.verify(presented);
+        return { id: verified.subject, kind: 'token', roles: verified.roles };
+      } catch {
+        return null;
+      }
+    }
+    return null;
+  }
+
+  private async refuse(req: Request & { id?: unknown }, reason: 'unauthorized' | 'forbidden', principal?: AdminPrincipal) {
+    const key = `${req.ip ?? ''}|${reason}`;
+    const now = Date.now();
+    const last = this.lastAudited.get(key);
+    if (last && now - last.at < 10_000) {
+      last.suppressed++;
+      return;
+    }
+    if (this.lastAudited.size > 10_000) this.lastAudited.clear();
+    this.lastAudited.set(key, { at: now, suppressed: 0 });
+    try {
+      await this.audit.record({
+        type: 'admin.auth_failed',
+        outcome: 'failure',
+        reason,
+        actor: principal ? `admin:${principal.id}` : 'anonymous',
+        target: `${req.method} ${req.path}`,
+        ip: req.ip ?? null,
+        userAgent: req.get('user-agent') ?? null,
+        requestId: typeof req.id === 'string' ? req.id : null,
+        details: last?.suppressed ? { suppressedSinceLast: last.suppressed } : null,
+      });
+    } catch (e) {
+      // An audit outage must not turn a refusal into a 500; the refusal stands.
+      this.logger.warn({ reason: (e as Error).message }, 'could not audit admin.auth_failed');
+    }
+  }
+}

@@ -1,0 +1,335 @@
+import { AuditService } from '@app/audit';
+import { mapIdentity, OidcLoginService, type IdentityMappingSettings, type OidcClientSettings } from '@app/cloudentity';
+import { DomainError, isDomainError, type ErrorCode } from '@app/common';
+import { DevelopersService } from '@app/developers';
+import {
+  providerConfigFlag,
+  providerConfigString,
+  ProfilesService,
+  socialProvider,
+  type SocialProviderEntry,
+  type StoredProfile,
+} from '@app/profiles';
+import {
+  IdentityActionsService,
+  OrganisationSyncService,
+  parseOrganisationSyncSettings,
+  type IdentityActionResult,
+  type IdentityActionType,
+  type OrganisationResolution,
+} from '@app/tyk-portal';
+import { Injectable, Logger } from '@nestjs/common';
+import type { Request } from 'express';
+import { isDatabaseUnavailable } from '../common/all-exceptions.filter.js';
+import { statusForCode } from '../common/error-status.js';
+import { LoginMetrics } from '../metrics/login-metrics.js';
+import { errorPage } from '../pages/html.js';
+import type { LoginOutcome } from './login-outcome.js';
+
+interface ResolvedProvider {
+  stored: StoredProfile;
+  entry: SocialProviderEntry;
+  settings: OidcClientSettings;
+}
+
+const MESSAGES: Partial<Record<ErrorCode, string>> = {
+  state_invalid: 'This sign-in link has expired or was already used. Start again.',
+  access_denied: 'The sign-in was cancelled at the identity provider.',
+  email_missing: 'The identity provider did not share an email address.',
+  email_unverified: 'Your email address is not verified at the identity provider.',
+  domain_not_allowed: 'Your email domain may not sign in here.',
+  developer_blocked: 'Your account is blocked. Contact the portal administrators.',
+  provider_not_supported: 'This sign-in profile uses a provider the broker does not support.',
+  unavailable: 'The sign-in service is temporarily unavailable. Try again shortly.',
+};
+
+function requestMeta(req: Request & { id?: unknown }) {
+  return {
+    ip: req.ip ?? null,
+    userAgent: req.get('user-agent') ?? null,
+    requestId: typeof req.id === 'string' ? req.id : null,
+  };
+}
+
+/** Appends `error=<code>` to the profile's FailureRedirect, keeping its query and fragment. */
+export function failureLocation(failureRedirect: string, code: string): string {
+  const url = new URL(failureRedirect);
+  url.searchParams.set('error', code);
+  return url.toString();
+}
+
+/**
+ * The developer's way in (ARCHITECTURE.md "The flow"): profile from the in-memory cache →
+ * OpenID Connect (libs/cloudentity) → identity mapping → developer row (libs/developers) →
+ * organisation sync and the profile's TIB action (libs/tyk-portal) → audit → redirect.
+ * Every failure is audited as login.failed with its code and ends at FailureRedirect?error=<code>
+ * or the broker's error page.
+ */
+@Injectable()
+export class LoginFlowService {
+  private readonly logger = new Logger(LoginFlowService.name);
+
+  constructor(
+    private readonly profiles: ProfilesService,
+    private readonly oidc: OidcLoginService,
+    private readonly developers: DevelopersService,
+    private readonly actions: IdentityActionsService,
+    private readonly organisations: OrganisationSyncService,
+    private readonly audit: AuditService,
+    private readonly metrics: LoginMetrics,
+  ) {}
+
+  async start(profileId: string, provider: string, req: Request, browserBinding?: string): Promise<LoginOutcome> {
+    const stored = this.profile(profileId);
+    const started = process.hrtime.bigint();
+    try {
+      const resolved = this.provider(stored, provider);
+      const location = await this.oidc.start(resolved.settings, req, { browserBinding });
+      this.metrics.observeStep('start', started);
+      return { kind: 'redirect', status: 302, location };
+    } catch (error) {
+      return this.fail(stored, provider, error, req, 'start', started);
+    }
+  }
+
+  async callback(profileId: string, provider: string, req: Request, browserBinding?: string): Promise<LoginOutcome> {
+    const stored = this.profile(profileId);
+    const started = process.hrtime.bigint();
+    let developerId: string | null = null;
+    let organisationId: string | null = null;
+    try {
+      const { settings } = this.provider(stored, provider);
+      const profile = stored.profile;
+      const verified = await this.oidc.finish(settings, req, { browserBinding });
+      const identity = mapIdentity(verified.claims, this.mappingSettings(stored));
+      organisationId = identity.organisationId;
+      const { developer } = await this.developers.recordLogin({
+        issuer: verified.issuer,
+        subject: verified.subject,
+        email: identity.email,
+        emailVerified: identity.emailVerified,
+        name: identity.displayName,
+        organisationId: identity.organisationId,
+        organisationName: identity.organisationName,
+        ssoKey: identity.ssoKey,
+      });
+      developerId = developer.id;
+
+      const sync = parseOrganisationSyncSettings(profile.IdentityHandlerConfig);
+      const placement = await this.organisations.resolve({
+        settings: sync,
+        organisationId: identity.organisationId,
+        organisationName: identity.organisationName,
+      });
+      if (placement?.created) {
+        await this.audit.record({
+          type: 'portal.organisation_created',
+          outcome: 'success',
+          actor: `developer:${developer.id}`,
+          target: `portal-organisation:${placement.portalOrgId}`,
+          profileId: profile.ID,
+          developerId: developer.id,
+          organisationId: identity.organisationId,
+          ...requestMeta(req),
+          details: { portalOrgId: placement.portalOrgId, portalTeamId: placement.portalTeamId },
+        });
+      }
+
+      const result = await this.actions.run(profile.ActionType as IdentityActionType, {
+        identity: {
+          email: identity.email,
+          rawEmail: typeof verified.claims.email === 'string' ? verified.claims.email : identity.email,
+          userId: identity.userId,
+          subject: verified.subject,
+          displayName: identity.displayName,
+          groupIds: identity.groupIds,
+          provider: settings.providerName,
+          organisation: identity.organisationId ? { id: identity.organisationId, name: identity.organisationName } : null,
+        },
+        profile: {
+          ID: profile.ID,
+          ActionType: profile.ActionType,
+          OrgID: profile.OrgID,
+          ReturnURL: profile.ReturnURL,
+          IdentityHandlerConfig: profile.IdentityHandlerConfig,
+          SSOOnlyForRegisteredUsers: profile.SSOOnlyForRegisteredUsers,
+          MatchedPolicyID: profile.MatchedPolicyID,
+        },
+        portalTeamId: placement?.portalTeamId ?? null,
+      });
+
+      if (placement && profile.ActionType === 'GenerateOrLoginDeveloperProfile') {
+        await this.placeDeveloper(developer.id, developer.portalUserId ?? null, identity.email, placement, profile.ID, req);
+      }
+
+      await this.audit.record({
+        type: 'login.succeeded',
+        outcome: 'success',
+        actor: `developer:${developer.id}`,
+        target: `profile:${profile.ID}`,
+        profileId: profile.ID,
+        developerId: developer.id,
+        organisationId: identity.organisationId,
+        ...requestMeta(req),
+        details: {
+          provider: settings.providerName,
+          action: profile.ActionType,
+          ...(placement ? { portalOrgId: placement.portalOrgId, portalTeamId: placement.portalTeamId } : {}),
+        },
+      });
+      this.metrics.loginOutcome('success', 'ok', started);
+      return this.answer(result);
+    } catch (error) {
+      return this.fail(stored, provider, error, req, 'callback', started, developerId, organisationId);
+    }
+  }
+
+  /**
+   * Keeps an existing portal user in the organisation and team Cloudentity says they belong to.
+   * The portal user id is looked up by email once, then remembered on the developer row.
+   */
+  private async placeDeveloper(
+    developerId: string,
+    knownPortalUserId: string | null,
+    email: string,
+    placement: OrganisationResolution,
+    profileId: string,
+    req: Request,
+  ): Promise<void> {
+    let portalUserId = knownPortalUserId;
+    if (!portalUserId) {
+      portalUserId = await this.organisations.findPortalUserIdByEmail(email);
+      if (!portalUserId) return;
+      await this.developers.setPortalLink(developerId, { portalUserId });
+    }
+    const move = await this.organisations.moveUserIfNeeded(portalUserId, placement);
+    if (move.moved) {
+      await this.audit.record({
+        type: 'portal.developer_moved',
+        outcome: 'success',
+        actor: 'system',
+        target: `portal-user:${portalUserId}`,
+        profileId,
+        developerId,
+        ...requestMeta(req),
+        details: { before: move.before, after: move.after },
+      });
+    }
+  }
+
+  private answer(result: IdentityActionResult): LoginOutcome {
+    switch (result.kind) {
+      case 'redirect':
+        return { kind: 'redirect', status: 302, location: result.location };
+      case 'json':
+        return { kind: 'json', status: result.status, body: result.body };
+      case 'empty':
+        return { kind: 'text', status: 200, text: '' };
+    }
+  }
+
+  private profile(id: string): StoredProfile {
+    const stored = this.profiles.cached(id);
+    if (!stored) throw new DomainError('profile_not_found', `Profile ${id} not found`);
+    return stored;
+  }
+
+  private provider(stored: StoredProfile, name: string): ResolvedProvider {
+    const profile = stored.profile;
+    if (profile.ProviderName !== 'SocialProvider') {
+      throw new DomainError('provider_not_supported', `Profile ${profile.ID} uses ${profile.ProviderName}, which the broker does not run`);
+    }
+    const entry = socialProvider(profile, name);
+    if (!entry) throw new DomainError('provider_not_found', `Profile ${profile.ID} has no provider ${name}`);
+    if (entry.Name !== 'openid-connect') {
+      throw new DomainError('provider_not_supported', `Provider ${entry.Name} is not supported; use openid-connect`);
+    }
+    const callbackBase = providerConfigString(profile, 'CallbackBaseURL').replace(/\/+$/, '');
+    const method = entry.TokenEndpointAuthMethod;
+    return {
+      stored,
+      entry,
+      settings: {
+        cacheKey: `${profile.ID}\u0000${entry.Name}\u0000${stored.version}`,
+        profileId: profile.ID,
+        providerName: entry.Name,
+        clientId: entry.Key,
+        clientSecret: entry.Secret,
+        discoverUrl: entry.DiscoverURL,
+        scopes: entry.Scopes && entry.Scopes.length > 0 ? entry.Scopes : ['openid', 'email', 'profile'],
+        skipUserInfoRequest: entry.SkipUserInfoRequest,
+        callbackUrl: `${callbackBase}/auth/${encodeURIComponent(profile.ID)}/${encodeURIComponent(entry.Name)}/callback`,
+        tokenEndpointAuthMethod:
+          method === 'client_secret_basic' || method === 'client_secret_post' ? method : undefined,
+      },
+    };
+  }
+
+  private mappingSettings(stored: StoredProfile): IdentityMappingSettings {
+    const p = stored.profile;
+    const sync = parseOrganisationSyncSettings(p.IdentityHandlerConfig);
+    return {
+      customEmailField: p.CustomEmailField,
+      customUserIdField: p.CustomUserIDField,
+      customUserGroupField: p.CustomUserGroupField,
+      userGroupSeparator: p.UserGroupSeparator,
+      userGroupMapping: p.UserGroupMapping,
+      defaultUserGroupId: p.DefaultUserGroupID,
+      domain: p.ProviderConstraints.Domain,
+      organisationClaim: sync.idClaim,
+      organisationNameClaim: sync.nameClaim,
+      allowUnverifiedEmail: providerConfigFlag(p, 'AllowUnverifiedEmail'),
+      provider: 'openid-connect',
+    };
+  }
+
+  private async fail(
+    stored: StoredProfile,
+    provider: string,
+    error: unknown,
+    req: Request & { id?: unknown },
+    step: 'start' | 'callback',
+    started: bigint,
+    developerId: string | null = null,
+    organisationId: string | null = null,
+  ): Promise<LoginOutcome> {
+    let code: ErrorCode;
+    let message: string;
+    if (isDomainError(error)) {
+      code = error.code;
+      message = MESSAGES[code] ?? error.message;
+    } else if (isDatabaseUnavailable(error)) {
+      code = 'unavailable';
+      message = MESSAGES.unavailable as string;
+    } else {
+      code = 'unavailable';
+      message = MESSAGES.unavailable as string;
+      this.logger.error({ err: error, step, profileId: stored.profile.ID }, 'login failed unexpectedly');
+    }
+    // Unknown profile/provider are answered as 404 by the global filter, not as a login failure.
+    if (code === 'provider_not_found') throw error;
+    try {
+      await this.audit.record({
+        type: 'login.failed',
+        outcome: 'failure',
+        reason: code,
+        actor: developerId ? `developer:${developerId}` : 'anonymous',
+        target: `profile:${stored.profile.ID}`,
+        profileId: stored.profile.ID,
+        developerId,
+        organisationId,
+        ...requestMeta(req),
+        details: { step, provider },
+      });
+    } catch (auditError) {
+      this.logger.warn({ reason: (auditError as Error).message, code }, 'could not audit login.failed');
+    }
+    this.metrics.loginOutcome('failure', code, started);
+    const failureRedirect = providerConfigString(stored.profile, 'FailureRedirect');
+    if (failureRedirect) {
+      return { kind: 'redirect', status: 302, location: failureLocation(failureRedirect, code) };
+    }
+    const status = statusForCode(code);
+    return { kind: 'page', status, html: errorPage(status, code, message, typeof req.id === 'string' ? req.id : '') };
+  }
+}

@@ -1,0 +1,84 @@
+import { AuditService } from '@app/audit';
+import type { TykCallEvent } from '@app/tyk-portal';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DataSource } from 'typeorm';
+
+interface PgPool {
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+}
+
+/**
+ * The broker's Prometheus metrics, in a registry of its own per app instance (two brokers in one
+ * test process must not share counters).
+ */
+@Injectable()
+export class LoginMetrics {
+  readonly registry = new Registry();
+  private readonly logins = new Counter({
+    name: 'broker_logins_total',
+    help: 'Completed login callbacks by outcome and reason code',
+    labelNames: ['outcome', 'reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly loginDuration = new Histogram({
+    name: 'broker_login_duration_seconds',
+    help: 'Time the broker spent on a login step (start or callback), by outcome',
+    labelNames: ['step', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  private readonly tykCalls = new Histogram({
+    name: 'broker_portal_request_duration_seconds',
+    help: 'Calls to the Tyk portal, Dashboard and Gateway, by target, endpoint and status',
+    labelNames: ['target', 'endpoint', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  constructor(
+    private readonly audit: AuditService,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {
+    collectDefaultMetrics({ register: this.registry });
+    const pool = () => (this.dataSource.driver as unknown as { master?: PgPool }).master;
+    new Gauge({
+      name: 'broker_db_pool_connections',
+      help: 'Database pool connections by state',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        const p = pool();
+        if (!p) return;
+        this.set({ state: 'total' }, p.totalCount);
+        this.set({ state: 'idle' }, p.idleCount);
+        this.set({ state: 'waiting' }, p.waitingCount);
+      },
+    });
+    const auditService = this.audit;
+    new Gauge({
+      name: 'broker_audit_sealing_lag_seconds',
+      help: 'Age of the oldest audit event not yet sealed into the hash chain (0 when all are sealed)',
+      registers: [this.registry],
+      async collect() {
+        this.set(await auditService.sealingLagSeconds());
+      },
+    });
+  }
+
+  observeStep(step: 'start' | 'callback', started: bigint): void {
+    this.loginDuration.observe({ step, outcome: 'success' }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  loginOutcome(outcome: 'success' | 'failure', reason: string, started: bigint): void {
+    this.logins.inc({ outcome, reason });
+    this.loginDuration.observe({ step: 'callback', outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  observeTyk(event: TykCallEvent): void {
+    this.tykCalls.observe({ target: event.target, endpoint: event.endpoint, status: String(event.status) }, event.ms / 1000);
+  }
+}

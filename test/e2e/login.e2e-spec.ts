@@ -1,0 +1,196 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { CookieJar, loginWithDevIdp } from '../support/dev-idp.js';
+import { ADMIN_SECRET, CLIENT_SECRET, PORTAL_SECRET, PORTAL_TOKEN, guideProfile, hop, putProfile, startStack, type Stack } from '../support/stack.js';
+
+const usersFile = path.join(mkdtempSync(path.join(tmpdir(), 'idp-users-')), 'users.json');
+const mover = (org: string, orgName: string) => [
+  {
+    sub: 'mover',
+    email: 'mover@example.com',
+    email_verified: true,
+    name: 'Morgan Mover',
+    given_name: 'Morgan',
+    family_name: 'Mover',
+    organization_id: org,
+    organization_name: orgName,
+    groups: ['developers'],
+  },
+];
+
+describe('developer login through the dev IdP into the portal emulator (e2e)', () => {
+  let stack: Stack;
+  let db: pg.Client;
+
+  const admin = (p: string, init: RequestInit = {}) =>
+    fetch(`${stack.broker.url}${p}`, { ...init, headers: { Authorization: ADMIN_SECRET, 'Content-Type': 'application/json', ...(init.headers as object) } });
+
+  /** start → IdP (account picked) → broker callback; returns the broker's answer to the callback. */
+  async function login(profileId: string, account: string) {
+    const start = await hop(`${stack.broker.url}/auth/${profileId}/openid-connect`);
+    expect(start.status).toBe(302);
+    const setCookie = start.res.headers.getSetCookie().find((c) => c.startsWith('sso_broker_login='))!;
+    expect(setCookie).toMatch(/HttpOnly/i);
+    expect(setCookie).toMatch(/SameSite=Lax/i);
+    const cookie = setCookie.split(';')[0]!;
+    const callback = await loginWithDevIdp(start.location, account);
+    return { callbackUrl: callback, cookie, ...(await hop(callback, { headers: { cookie } })) };
+  }
+
+  /** Follows the portal hand-off and returns the portal page a signed-in browser sees. */
+  async function portalPage(location: string): Promise<string> {
+    const jar = new CookieJar();
+    const sso = await fetch(location, { redirect: 'manual' });
+    expect(sso.status).toBe(302);
+    jar.store(sso);
+    const homeUrl = new URL(sso.headers.get('location') ?? '/', location).toString();
+    const home = await fetch(homeUrl, { headers: { cookie: jar.header(homeUrl) } });
+    return home.text();
+  }
+
+  beforeAll(async () => {
+    writeFileSync(usersFile, JSON.stringify(mover('acme', 'Acme Corp')));
+    stack = await startStack({ profileIds: ['guide', 'sync', 'nofail'], idpEnv: { DEV_IDP_USERS_FILE: usersFile } });
+    await putProfile(stack, guideProfile(stack, 'guide'));
+    await putProfile(
+      stack,
+      guideProfile(stack, 'sync', {
+        IdentityHandlerConfig: { DashboardCredential: PORTAL_SECRET, OrganisationSync: { Enabled: true } },
+      }),
+    );
+    const noFail = guideProfile(stack, 'nofail');
+    delete (noFail.ProviderConfig as Record<string, unknown>).FailureRedirect;
+    await putProfile(stack, noFail);
+    db = new pg.Client({ connectionString: stack.db.url });
+    await db.connect();
+  });
+
+  afterAll(async () => {
+    await db?.end();
+    await stack?.stop();
+  });
+
+  it('should sign a developer in end to end with the integration guide profile', async () => {
+    const { status, location } = await login('guide', 'alice');
+    expect(status).toBe(302);
+    expect(location).toMatch(new RegExp(`^${stack.portal.url}/sso\\?nonce=`));
+    const page = await portalPage(location);
+    expect(page).toContain('alice@acme.example');
+    const { rows } = await db.query<{ email: string; login_count: number; status: string }>(
+      "SELECT email, login_count, status FROM developers WHERE subject = 'alice'",
+    );
+    expect(rows).toEqual([{ email: 'alice@acme.example', login_count: 1, status: 'active' }]);
+    const events = await db.query<{ type: string; outcome: string }>("SELECT type, outcome FROM audit_events WHERE type LIKE 'login.%'");
+    expect(events.rows).toContainEqual({ type: 'login.succeeded', outcome: 'success' });
+  });
+
+  it('should send the portal exactly TIB\'s SSO call for the developer action', async () => {
+    const sso = stack.portal.requests.filter((r) => r.path === '/api/sso');
+    expect(sso.length).toBeGreaterThan(0);
+    const last = sso[sso.length - 1]!;
+    expect(last.headers.authorization).toBe(PORTAL_SECRET);
+    expect(Object.keys(last.body as object)).toEqual([
+      'ForSection', 'OrgID', 'EmailAddress', 'DisplayName', 'GroupID', 'GroupsIDs', 'SSOOnlyForRegisteredUsers',
+    ]);
+    expect(last.body).toMatchObject({ ForSection: 'portal', OrgID: '0', EmailAddress: 'alice@acme.example', GroupID: '1', GroupsIDs: ['1'] });
+  });
+
+  it('should answer 404 with the error body for an unknown profile or provider (TIB: empty 200)', async () => {
+    for (const p of ['/auth/nope/openid-connect', '/auth/guide/github', '/auth/nope/openid-connect/callback']) {
+      const res = await fetch(`${stack.broker.url}${p}`, { redirect: 'manual' });
+      expect(res.status).toBe(404);
+      const body = (await res.json()) as { error: { code: string } };
+      expect(['profile_not_found', 'provider_not_found']).toContain(body.error.code);
+    }
+  });
+
+  it('should refuse a replayed callback with state_invalid at the FailureRedirect, and audit it', async () => {
+    const first = await login('guide', 'bob');
+    expect(first.location).toContain('/sso?nonce=');
+    const replay = await hop(first.callbackUrl, { headers: { cookie: first.cookie } });
+    expect(replay.status).toBe(302);
+    expect(replay.location).toBe(`${stack.portal.url}/?fail=true&error=state_invalid`);
+    const { rows } = await db.query("SELECT reason FROM audit_events WHERE type = 'login.failed' AND reason = 'state_invalid'");
+    expect(rows.length).toBeGreaterThan(0);
+  });
+
+  it('should refuse a callback finished by another browser (login CSRF) with state_invalid', async () => {
+    const start = await hop(`${stack.broker.url}/auth/guide/openid-connect`);
+    const callback = await loginWithDevIdp(start.location, 'bob');
+    const victim = await hop(callback, { headers: { cookie: 'sso_broker_login=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } });
+    expect(victim.location).toBe(`${stack.portal.url}/?fail=true&error=state_invalid`);
+  });
+
+  it('should refuse an unverified email with email_unverified', async () => {
+    const { location } = await login('guide', 'dave');
+    expect(location).toBe(`${stack.portal.url}/?fail=true&error=email_unverified`);
+    const { rowCount } = await db.query("SELECT 1 FROM developers WHERE subject = 'dave'");
+    expect(rowCount).toBe(0);
+  });
+
+  it('should show the error page with the code and a 4xx when the profile has no FailureRedirect', async () => {
+    const { status, res } = await login('nofail', 'dave');
+    expect(status).toBe(403);
+    const html = await res.text();
+    expect(html).toContain('email_unverified');
+    expect(html).toContain('<!doctype html>');
+    expect(html).not.toMatch(/at [A-Za-z]+ \(/);
+  });
+
+  it('should refuse a blocked developer with developer_blocked, and let them in again once unblocked', async () => {
+    await login('guide', 'carol');
+    const list = (await (await admin('/api/developers?email=carol@globex.example')).json()) as { data: { id: string }[] };
+    const id = list.data[0]!.id;
+    expect((await admin(`/api/developers/${id}`, { method: 'PATCH', body: JSON.stringify({ status: 'blocked' }) })).status).toBe(200);
+    const blocked = await login('guide', 'carol');
+    expect(blocked.location).toBe(`${stack.portal.url}/?fail=true&error=developer_blocked`);
+    expect((await admin(`/api/developers/${id}`, { method: 'PATCH', body: JSON.stringify({ status: 'active' }) })).status).toBe(200);
+    expect((await login('guide', 'carol')).location).toContain('/sso?nonce=');
+  });
+
+  it('should put a developer in the portal organisation of their Cloudentity organisation, and move them when it changes', async () => {
+    const first = await login('sync', 'mover');
+    expect(first.location).toContain('/sso?nonce=');
+    const page = await portalPage(first.location);
+    expect(page).toContain('Acme Corp');
+    writeFileSync(usersFile, JSON.stringify(mover('initech', 'Initech')));
+    const second = await login('sync', 'mover');
+    expect(second.location).toContain('/sso?nonce=');
+    const moved = await portalPage(second.location);
+    expect(moved).toContain('Initech');
+    expect(moved).not.toContain('Acme Corp');
+    const { rows } = await db.query<{ type: string }>("SELECT type FROM audit_events WHERE type LIKE 'portal.%' ORDER BY id");
+    expect(rows.map((r) => r.type)).toEqual(expect.arrayContaining(['portal.organisation_created', 'portal.developer_moved']));
+  });
+
+  it('should create one portal organisation for concurrent first logins from one new organisation', async () => {
+    const orgsBefore = stack.portal.state.orgs.size;
+    const results = await Promise.all(['carol', 'erin'].map((a) => login('sync', a)));
+    for (const r of results) expect(r.location).toContain('/sso?nonce=');
+    const globex = [...stack.portal.state.orgs.values()].filter((o) => o.Name === 'Globex Inc');
+    expect(globex).toHaveLength(1);
+    expect(stack.portal.state.orgs.size - orgsBefore).toBeLessThanOrEqual(1);
+  });
+
+  it('should end at FailureRedirect with portal_unreachable when the portal is down, and audit why', async () => {
+    stack.portal.setFaults({ failStatus: 503 });
+    try {
+      const { location } = await login('guide', 'erin');
+      expect(location).toMatch(/error=portal_(rejected|unreachable)/);
+    } finally {
+      stack.portal.clearFaults();
+    }
+    const { rows } = await db.query<{ reason: string }>("SELECT reason FROM audit_events WHERE type = 'login.failed' ORDER BY id DESC LIMIT 1");
+    expect(rows[0]?.reason).toMatch(/^portal_/);
+  });
+
+  it('should never log the client secret, portal secret, admin token, codes or nonces', () => {
+    const logs = stack.broker.logs.text();
+    expect(logs.length).toBeGreaterThan(0);
+    for (const secret of [CLIENT_SECRET, PORTAL_SECRET, PORTAL_TOKEN, ADMIN_SECRET]) expect(logs).not.toContain(secret);
+    for (const nonce of stack.portal.state.nonces.keys()) expect(logs).not.toContain(nonce);
+    expect(logs).not.toMatch(/[?&]code=(?!\[Redacted\])[A-Za-z0-9_-]{10,}/);
+  });
+});

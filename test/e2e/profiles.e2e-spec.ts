@@ -1,0 +1,279 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import pg from 'pg';
+import { startTestBroker, testConfig, type TestBroker } from '../support/broker.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const SECRET = 'profiles-admin-secret-42';
+const FIXTURE = JSON.parse(readFileSync(new URL('../fixtures/tib/profiles.json', import.meta.url), 'utf8')) as Record<string, unknown>[];
+
+const profile = (id: string, over: Record<string, unknown> = {}) => ({
+  ID: id,
+  Name: `Profile ${id}`,
+  OrgID: '0',
+  ActionType: 'GenerateOrLoginDeveloperProfile',
+  ProviderName: 'SocialProvider',
+  ProviderConfig: {
+    CallbackBaseURL: 'http://localhost:3010',
+    FailureRedirect: 'http://localhost:3001/?fail=true',
+    UseProviders: [
+      { Name: 'openid-connect', Key: 'client-id', Secret: 'client-secret-value-9', DiscoverURL: 'http://127.0.0.1:1/.well-known/openid-configuration' },
+    ],
+  },
+  IdentityHandlerConfig: { DashboardCredential: 'portal-api-secret-value-7' },
+  ReturnURL: 'http://localhost:3001/sso',
+  ...over,
+});
+
+describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
+  let db: TestDatabase;
+  let broker: TestBroker;
+  let second: TestBroker | undefined;
+  const api = (path: string, init: RequestInit & { auth?: string | null } = {}) => {
+    const headers = new Headers(init.headers);
+    if (init.auth !== null) headers.set('Authorization', init.auth ?? SECRET);
+    return fetch(`${broker.url}/api/profiles${path}`, { ...init, headers });
+  };
+  const json = (body: unknown, method = 'POST', extra: Record<string, string> = {}) => ({
+    method,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json', ...extra },
+  });
+
+  beforeAll(async () => {
+    db = await createTestDatabase('profiles');
+    broker = await startTestBroker(testConfig({ DATABASE_URL: db.url, TYK_IB_SECRET: SECRET, TYK_LOGLEVEL: 'debug' }));
+  });
+
+  afterAll(async () => {
+    await second?.close();
+    await broker?.close();
+    await db?.drop();
+  });
+
+  it('should refuse a missing or wrong secret with TIB 401 body', async () => {
+    for (const auth of [null, 'wrong', `Bearer wrong`]) {
+      const res = await api('', { auth });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual({ Status: 'error', Error: 'Authorization failed' });
+    }
+  });
+
+  it('should accept the secret raw and as a Bearer token', async () => {
+    for (const auth of [SECRET, `Bearer ${SECRET}`]) {
+      const res = await api('', { auth });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ Status: 'ok', ID: '', Data: [] });
+    }
+  });
+
+  it('should create (201), read, list sorted, update (200) and delete (200) with TIB envelopes', async () => {
+    const created = await api('/b', json(profile('b')));
+    expect(created.status).toBe(201);
+    const body = (await created.json()) as { Status: string; ID: string; Data: Record<string, unknown> };
+    expect(body.Status).toBe('ok');
+    expect(body.ID).toBe('b');
+    expect(body.Data.ID).toBe('b');
+    expect(created.headers.get('etag')).toBe('"1"');
+    expect((await api('/a', json(profile('a')))).status).toBe(201);
+
+    const list = (await (await api('')).json()) as { Data: { ID: string }[] };
+    expect(list.Data.map((p) => p.ID)).toEqual(['a', 'b']);
+
+    const got = await api('/a');
+    expect(got.status).toBe(200);
+    expect(((await got.json()) as { ID: string }).ID).toBe('a');
+
+    const updated = await api('/a', json(profile('a', { Name: 'Renamed' }), 'PUT'));
+    expect(updated.status).toBe(200);
+    expect(((await updated.json()) as { Data: { Name: string } }).Data.Name).toBe('Renamed');
+    expect(updated.headers.get('etag')).toBe('"2"');
+
+    const deleted = await api('/b', { method: 'DELETE' });
+    expect(deleted.status).toBe(200);
+    expect(await deleted.json()).toEqual({ Status: 'ok', ID: 'b', Data: {} });
+    expect((await api('/b')).status).toBe(404);
+  });
+
+  it.each([
+    ['GET unknown', '/nope', {}, 404, 'Profile not found'],
+    ['PUT unknown', '/nope', json(profile('nope'), 'PUT'), 404, 'Object ID does not exist, operation not permitted'],
+    ['DELETE unknown', '/nope', { method: 'DELETE' }, 404, 'Object ID does not exist'],
+    ['bad JSON', '/x', json('{"ID": "x",'), 400, 'Failed to decode body data'],
+    ['empty body', '/x', { method: 'POST' }, 400, 'Failed to decode body data'],
+    ['ID mismatch', '/x', json(profile('y')), 400, 'Object ID and URI resource ID do not match'],
+    ['ID missing', '/x', json({ ActionType: 'GenerateOrLoginDeveloperProfile' }), 400, 'Object ID and URI resource ID do not match'],
+  ])('should answer %s with TIB status and message', async (_name, path, init, status, message) => {
+    const res = await api(path, init as RequestInit);
+    expect(res.status).toBe(status);
+    expect(await res.json()).toEqual({ Status: 'error', Error: message });
+  });
+
+  it('should refuse an existing ID with 400 "Object ID already exists"', async () => {
+    expect((await api('/dup', json(profile('dup')))).status).toBe(201);
+    const again = await api('/dup', json(profile('dup')));
+    expect(again.status).toBe(400);
+    expect(await again.json()).toEqual({ Status: 'error', Error: 'Object ID already exists' });
+  });
+
+  it('should refuse invalid profiles with 400 naming the field path, and store nothing', async () => {
+    const res = await api('/bad', json(profile('bad', { ActionType: 'Hack', ReturnURL: 'javascript:alert(1)' })));
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { Status: string; Error: string };
+    expect(body.Status).toBe('error');
+    expect(body.Error).toMatch(/ActionType: must be one of/);
+    expect(body.Error).toMatch(/ReturnURL: must be an http\(s\) URL/);
+    expect((await api('/bad')).status).toBe(404);
+  });
+
+  it('should accept a body sent as curl -d does (form-urlencoded) and refuse other content types with 415', async () => {
+    const res = await api('/curl', { method: 'POST', body: JSON.stringify(profile('curl')), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    expect(res.status).toBe(201);
+    const xml = await api('/xml', { method: 'POST', body: '<profile/>', headers: { 'Content-Type': 'application/xml' } });
+    expect(xml.status).toBe(415);
+    expect(((await xml.json()) as { Status: string }).Status).toBe('error');
+  });
+
+  it('should round-trip lower- and mixed-case keys into canonical casing', async () => {
+    const sent = {
+      id: 'mixed',
+      actiontype: 'GenerateOrLoginDeveloperProfile',
+      ProviderNAME: 'SocialProvider',
+      providerconfig: {
+        callbackbaseurl: 'http://localhost:3010',
+        useproviders: [{ name: 'openid-connect', key: 'k', discoverurl: 'http://idp/.well-known/openid-configuration', Custom: 'kept' }],
+      },
+      returnurl: 'http://localhost:3001/sso',
+      Unknown: 'dropped',
+    };
+    expect((await api('/mixed', json(sent))).status).toBe(201);
+    const got = (await (await api('/mixed')).json()) as { Data: Record<string, unknown> };
+    expect(Object.keys(got.Data)).toEqual([
+      'ID', 'Name', 'OrgID', 'ActionType', 'MatchedPolicyID', 'Type', 'ProviderName', 'CustomEmailField', 'CustomUserIDField',
+      'ProviderConfig', 'IdentityHandlerConfig', 'ProviderConstraints', 'ReturnURL', 'DefaultUserGroupID', 'CustomUserGroupField',
+      'UserGroupMapping', 'UserGroupSeparator', 'SSOOnlyForRegisteredUsers',
+    ]);
+    expect(got.Data.ProviderConfig).toEqual({
+      CallbackBaseURL: 'http://localhost:3010',
+      UseProviders: [{ Name: 'openid-connect', Key: 'k', DiscoverURL: 'http://idp/.well-known/openid-configuration', Custom: 'kept' }],
+    });
+    expect(got.Data.IdentityHandlerConfig).toBeNull();
+    expect(got.Data.UserGroupMapping).toBeNull();
+  });
+
+  it('should create the integration guide fixture profile unchanged', async () => {
+    const fixture = FIXTURE[0] as { ID: string };
+    const res = await api(`/${fixture.ID}`, json(fixture));
+    expect(res.status).toBe(201);
+    const data = ((await res.json()) as { Data: Record<string, unknown> }).Data;
+    expect(data.ProviderConfig).toEqual((FIXTURE[0] as Record<string, unknown>).ProviderConfig);
+  });
+
+  it('should refuse a lost update: PUT with a stale If-Match is 409 and changes nothing', async () => {
+    expect((await api('/locked', json(profile('locked')))).status).toBe(201);
+    expect((await api('/locked', json(profile('locked', { Name: 'first' }), 'PUT', { 'If-Match': '"1"' }))).status).toBe(200);
+    const stale = await api('/locked', json(profile('locked', { Name: 'second' }), 'PUT', { 'If-Match': '"1"' }));
+    expect(stale.status).toBe(409);
+    const now = (await (await api('/locked')).json()) as { Data: { Name: string } };
+    expect(now.Data.Name).toBe('first');
+  });
+
+  it('should audit every change with the actor and a diff that masks secrets', async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ type: string; actor: string; target: string; details: unknown }>(
+        "SELECT type, actor, target, details FROM audit_events WHERE target IN ('profile:a', 'profile:b') ORDER BY id",
+      );
+      expect(rows.map((r) => `${r.type} ${r.target}`)).toEqual([
+        'profile.created profile:b',
+        'profile.created profile:a',
+        'profile.updated profile:a',
+        'profile.deleted profile:b',
+      ]);
+      expect(rows.every((r) => r.actor === 'admin:tib-secret')).toBe(true);
+      const text = JSON.stringify(rows);
+      expect(text).toContain('Renamed');
+      expect(text).not.toContain('client-secret-value-9');
+      expect(text).not.toContain('portal-api-secret-value-7');
+      expect(text).toContain('********');
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('should never answer 5xx nor store an invalid profile, whatever JSON or text is thrown at POST and PUT', async () => {
+    const before = ((await (await api('')).json()) as { Data: unknown[] }).Data.length;
+    let created = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.json(),
+          fc.string(),
+          fc.record({ ID: fc.constant('fuzz'), ActionType: fc.string(), ProviderName: fc.constantFrom('SocialProvider', 'ADProvider', 'x'), ProviderConfig: fc.anything() }),
+          fc.dictionary(fc.string(), fc.jsonValue()),
+        ),
+        fc.constantFrom('POST', 'PUT'),
+        async (body, method) => {
+          const res = await api('/fuzz', { method, body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+          expect(res.status).toBeLessThan(500);
+          if (res.status === 201) created++;
+          if (res.status === 201 || res.status === 200) {
+            await api('/fuzz', { method: 'DELETE' });
+          }
+        },
+      ),
+      { numRuns: 300, seed: 42 },
+    );
+    const after = ((await (await api('')).json()) as { Data: unknown[] }).Data.length;
+    expect(after).toBe(before);
+    expect(created).toBeGreaterThanOrEqual(0);
+  });
+
+  it('should serve a change made through one instance from another within a second', async () => {
+    second = await startTestBroker(testConfig({ DATABASE_URL: db.url, TYK_IB_SECRET: SECRET }));
+    const { ProfilesService } = await import('@app/profiles');
+    const otherCache = second.app.get(ProfilesService);
+    expect(otherCache.cached('shared')).toBeUndefined();
+    const started = Date.now();
+    expect((await api('/shared', json(profile('shared', { Name: 'v1' })))).status).toBe(201);
+    while (!otherCache.cached('shared') && Date.now() - started < 1000) await new Promise((r) => setTimeout(r, 20));
+    expect(otherCache.cached('shared')?.profile.Name).toBe('v1');
+    await api('/shared', json(profile('shared', { Name: 'v2' }), 'PUT'));
+    const t2 = Date.now();
+    while (otherCache.cached('shared')?.profile.Name !== 'v2' && Date.now() - t2 < 1000) await new Promise((r) => setTimeout(r, 20));
+    expect(otherCache.cached('shared')?.profile.Name).toBe('v2');
+    await api('/shared', { method: 'DELETE' });
+    const t3 = Date.now();
+    while (otherCache.cached('shared') && Date.now() - t3 < 1000) await new Promise((r) => setTimeout(r, 20));
+    expect(otherCache.cached('shared')).toBeUndefined();
+  });
+
+  it('should not log the admin secret sent in the Authorization header', () => {
+    expect(broker.logs.lines.length).toBeGreaterThan(0);
+    expect(broker.logs.text()).not.toContain(SECRET);
+  });
+});
+
+describe('/api/profiles with no secret configured', () => {
+  let db: TestDatabase;
+  let broker: TestBroker;
+  beforeAll(async () => {
+    db = await createTestDatabase('nosecret');
+    broker = await startTestBroker(testConfig({ DATABASE_URL: db.url }));
+  });
+  afterAll(async () => {
+    await broker?.close();
+    await db?.drop();
+  });
+
+  it('should answer 503 saying how to enable it, even with no Authorization header (TIB lets that in)', async () => {
+    for (const headers of [{}, { Authorization: '' }] as Record<string, string>[]) {
+      const res = await fetch(`${broker.url}/api/profiles`, { headers });
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { Status: string; Error: string };
+      expect(body.Status).toBe('error');
+      expect(body.Error).toMatch(/TYK_IB_SECRET/);
+    }
+  });
+});

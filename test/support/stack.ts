@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import { freePort } from '@app/database';
+import { Logger } from '@nestjs/common';
+import { startPortalEmulator, type PortalEmulator } from '../../apps/portal-emulator/src/emulator.js';
+import { startTestBroker, testConfig, type TestBroker } from './broker.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { startDevIdp, type RunningTestDevIdp } from './dev-idp.js';
+
+export const ADMIN_SECRET = 'stack-admin-secret-0192';
+export const PORTAL_SECRET = 'stack-portal-api-secret-8841';
+export const PORTAL_TOKEN = 'stack-portal-admin-token-5521';
+export const CLIENT_SECRET = 'stack-client-secret-7763';
+export const CLIENT_ID = 'portal-sso-broker';
+
+/** The real parts on loopback: the broker (real Postgres), the dev IdP (child process), the portal emulator. */
+export interface Stack {
+  db: TestDatabase;
+  idp: RunningTestDevIdp;
+  portal: PortalEmulator;
+  broker: TestBroker;
+  brokerPort: number;
+  profileIds: string[];
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  profileIds?: string[];
+  env?: Record<string, string>;
+  idpEnv?: Record<string, string>;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  Logger.overrideLogger(['error', 'warn']);
+  const profileIds = options.profileIds ?? ['guide'];
+  const db = await createTestDatabase('stack');
+  const brokerPort = await freePort();
+  const redirects = profileIds.map((id) => `http://127.0.0.1:${brokerPort}/auth/${id}/openid-connect/callback`);
+  const idp = await startDevIdp({
+    env: {
+      DEV_IDP_PUBLIC_HOST: '127.0.0.1',
+      DEV_IDP_CLIENTS: JSON.stringify([{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: redirects }]),
+      ...options.idpEnv,
+    },
+  });
+  const portal = await startPortalEmulator({ apiSecret: PORTAL_SECRET, adminToken: PORTAL_TOKEN });
+  const portalUrl = new URL(portal.url);
+  const broker = await startTestBroker(
+    testConfig({
+      DATABASE_URL: db.url,
+      TYK_IB_SECRET: ADMIN_SECRET,
+      TYK_LOGLEVEL: 'debug',
+      TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_ENDPOINT: `${portalUrl.protocol}//${portalUrl.hostname}`,
+      TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_PORT: portalUrl.port,
+      TYK_PORTAL_ADMIN_TOKEN: PORTAL_TOKEN,
+      TYK_PORTAL_TIMEOUT_MS: '1500',
+      ...options.env,
+    }),
+    brokerPort,
+  );
+  return {
+    db,
+    idp,
+    portal,
+    broker,
+    brokerPort,
+    profileIds,
+    stop: async () => {
+      await broker.close().catch(() => undefined);
+      await portal.stop().catch(() => undefined);
+      await idp.stop().catch(() => undefined);
+      await db.drop().catch(() => undefined);
+    },
+  };
+}
+
+/** The integration guide's profile (test/fixtures/tib/profiles.json), pointed at the stack. */
+export function guideProfile(stack: Stack, id = 'guide', over: Record<string, unknown> = {}): Record<string, unknown> {
+  const fixture = (JSON.parse(readFileSync(new URL('../fixtures/tib/profiles.json', import.meta.url), 'utf8')) as Record<string, unknown>[])[0] as Record<
+    string,
+    unknown
+  >;
+  const providers = (fixture.ProviderConfig as { UseProviders: Record<string, unknown>[] }).UseProviders;
+  return {
+    ...fixture,
+    ID: id,
+    IdentityHandlerConfig: { DashboardCredential: PORTAL_SECRET },
+    ProviderConfig: {
+      ...(fixture.ProviderConfig as object),
+      CallbackBaseURL: `http://127.0.0.1:${stack.brokerPort}`,
+      FailureRedirect: `${stack.portal.url}/?fail=true`,
+      UseProviders: [{ ...providers[0], Key: CLIENT_ID, Secret: CLIENT_SECRET, DiscoverURL: `${stack.idp.issuer}/.well-known/openid-configuration` }],
+    },
+    ReturnURL: `${stack.portal.url}/sso`,
+    ...over,
+  };
+}
+
+export async function putProfile(stack: Stack, profile: Record<string, unknown>): Promise<void> {
+  const id = String(profile.ID);
+  const headers = { Authorization: ADMIN_SECRET, 'Content-Type': 'application/json' };
+  const exists = (await fetch(`${stack.broker.url}/api/profiles/${id}`, { headers })).status === 200;
+  const res = await fetch(`${stack.broker.url}/api/profiles/${id}`, { method: exists ? 'PUT' : 'POST', headers, body: JSON.stringify(profile) });
+  if (res.status !== 201 && res.status !== 200) throw new Error(`profile ${id}: ${res.status} ${await res.text()}`);
+}
+
+/** Follows one redirect hop without following it: returns status and Location. */
+export async function hop(url: string, init: RequestInit = {}): Promise<{ status: number; location: string; res: Response }> {
+  const res = await fetch(url, { ...init, redirect: 'manual' });
+  return { status: res.status, location: res.headers.get('location') ?? '', res };
+}
