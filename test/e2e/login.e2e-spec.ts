@@ -3,7 +3,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { CookieJar, loginWithDevIdp } from '../support/dev-idp.js';
-import { ADMIN_SECRET, CLIENT_SECRET, PORTAL_SECRET, PORTAL_TOKEN, guideProfile, hop, putProfile, startStack, type Stack } from '../support/stack.js';
+import {
+  ADMIN_SECRET,
+  CLIENT_SECRET,
+  PORTAL_SECRET,
+  PORTAL_TOKEN,
+  guideProfile,
+  hop,
+  putProfile,
+  startStack,
+  type Stack,
+} from '../support/stack.js';
 
 const usersFile = path.join(mkdtempSync(path.join(tmpdir(), 'idp-users-')), 'users.json');
 const mover = (org: string, orgName: string) => [
@@ -25,7 +35,10 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
   let db: pg.Client;
 
   const admin = (p: string, init: RequestInit = {}) =>
-    fetch(`${stack.broker.url}${p}`, { ...init, headers: { Authorization: ADMIN_SECRET, 'Content-Type': 'application/json', ...(init.headers as object) } });
+    fetch(`${stack.broker.url}${p}`, {
+      ...init,
+      headers: { Authorization: ADMIN_SECRET, 'Content-Type': 'application/json', ...(init.headers as object) },
+    });
 
   /** start → IdP (account picked) → broker callback; returns the broker's answer to the callback. */
   async function login(profileId: string, account: string) {
@@ -34,7 +47,7 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     const setCookie = start.res.headers.getSetCookie().find((c) => c.startsWith('sso_broker_login='))!;
     expect(setCookie).toMatch(/HttpOnly/i);
     expect(setCookie).toMatch(/SameSite=Lax/i);
-    const cookie = setCookie.split(';')[0]!;
+    const cookie = setCookie.split(';')[0];
     const callback = await loginWithDevIdp(start.location, account);
     return { callbackUrl: callback, cookie, ...(await hop(callback, { headers: { cookie } })) };
   }
@@ -82,19 +95,33 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
       "SELECT email, login_count, status FROM developers WHERE subject = 'alice'",
     );
     expect(rows).toEqual([{ email: 'alice@acme.example', login_count: 1, status: 'active' }]);
-    const events = await db.query<{ type: string; outcome: string }>("SELECT type, outcome FROM audit_events WHERE type LIKE 'login.%'");
+    const events = await db.query<{ type: string; outcome: string }>(
+      "SELECT type, outcome FROM audit_events WHERE type LIKE 'login.%'",
+    );
     expect(events.rows).toContainEqual({ type: 'login.succeeded', outcome: 'success' });
   });
 
-  it('should send the portal exactly TIB\'s SSO call for the developer action', async () => {
+  it("should send the portal exactly TIB's SSO call for the developer action", () => {
     const sso = stack.portal.requests.filter((r) => r.path === '/api/sso');
     expect(sso.length).toBeGreaterThan(0);
-    const last = sso[sso.length - 1]!;
+    const last = sso[sso.length - 1];
     expect(last.headers.authorization).toBe(PORTAL_SECRET);
     expect(Object.keys(last.body as object)).toEqual([
-      'ForSection', 'OrgID', 'EmailAddress', 'DisplayName', 'GroupID', 'GroupsIDs', 'SSOOnlyForRegisteredUsers',
+      'ForSection',
+      'OrgID',
+      'EmailAddress',
+      'DisplayName',
+      'GroupID',
+      'GroupsIDs',
+      'SSOOnlyForRegisteredUsers',
     ]);
-    expect(last.body).toMatchObject({ ForSection: 'portal', OrgID: '0', EmailAddress: 'alice@acme.example', GroupID: '1', GroupsIDs: ['1'] });
+    expect(last.body).toMatchObject({
+      ForSection: 'portal',
+      OrgID: '0',
+      EmailAddress: 'alice@acme.example',
+      GroupID: '1',
+      GroupsIDs: ['1'],
+    });
   });
 
   it('should answer 404 with the error body for an unknown profile or provider (TIB: empty 200)', async () => {
@@ -112,14 +139,18 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     const replay = await hop(first.callbackUrl, { headers: { cookie: first.cookie } });
     expect(replay.status).toBe(302);
     expect(replay.location).toBe(`${stack.portal.url}/?fail=true&error=state_invalid`);
-    const { rows } = await db.query("SELECT reason FROM audit_events WHERE type = 'login.failed' AND reason = 'state_invalid'");
+    const { rows } = await db.query(
+      "SELECT reason FROM audit_events WHERE type = 'login.failed' AND reason = 'state_invalid'",
+    );
     expect(rows.length).toBeGreaterThan(0);
   });
 
   it('should refuse a callback finished by another browser (login CSRF) with state_invalid', async () => {
     const start = await hop(`${stack.broker.url}/auth/guide/openid-connect`);
     const callback = await loginWithDevIdp(start.location, 'bob');
-    const victim = await hop(callback, { headers: { cookie: 'sso_broker_login=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } });
+    const victim = await hop(callback, {
+      headers: { cookie: 'sso_broker_login=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
+    });
     expect(victim.location).toBe(`${stack.portal.url}/?fail=true&error=state_invalid`);
   });
 
@@ -141,12 +172,18 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
 
   it('should refuse a blocked developer with developer_blocked, and let them in again once unblocked', async () => {
     await login('guide', 'carol');
-    const list = (await (await admin('/api/developers?email=carol@globex.example')).json()) as { data: { id: string }[] };
-    const id = list.data[0]!.id;
-    expect((await admin(`/api/developers/${id}`, { method: 'PATCH', body: JSON.stringify({ status: 'blocked' }) })).status).toBe(200);
+    const list = (await (await admin('/api/developers?email=carol@globex.example')).json()) as {
+      data: { id: string }[];
+    };
+    const id = list.data[0].id;
+    expect(
+      (await admin(`/api/developers/${id}`, { method: 'PATCH', body: JSON.stringify({ status: 'blocked' }) })).status,
+    ).toBe(200);
     const blocked = await login('guide', 'carol');
     expect(blocked.location).toBe(`${stack.portal.url}/?fail=true&error=developer_blocked`);
-    expect((await admin(`/api/developers/${id}`, { method: 'PATCH', body: JSON.stringify({ status: 'active' }) })).status).toBe(200);
+    expect(
+      (await admin(`/api/developers/${id}`, { method: 'PATCH', body: JSON.stringify({ status: 'active' }) })).status,
+    ).toBe(200);
     expect((await login('guide', 'carol')).location).toContain('/sso?nonce=');
   });
 
@@ -161,8 +198,12 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     const moved = await portalPage(second.location);
     expect(moved).toContain('Initech');
     expect(moved).not.toContain('Acme Corp');
-    const { rows } = await db.query<{ type: string }>("SELECT type FROM audit_events WHERE type LIKE 'portal.%' ORDER BY id");
-    expect(rows.map((r) => r.type)).toEqual(expect.arrayContaining(['portal.organisation_created', 'portal.developer_moved']));
+    const { rows } = await db.query<{ type: string }>(
+      "SELECT type FROM audit_events WHERE type LIKE 'portal.%' ORDER BY id",
+    );
+    expect(rows.map((r) => r.type)).toEqual(
+      expect.arrayContaining(['portal.organisation_created', 'portal.developer_moved']),
+    );
   });
 
   it('should create one portal organisation for concurrent first logins from one new organisation', async () => {
@@ -182,7 +223,9 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     } finally {
       stack.portal.clearFaults();
     }
-    const { rows } = await db.query<{ reason: string }>("SELECT reason FROM audit_events WHERE type = 'login.failed' ORDER BY id DESC LIMIT 1");
+    const { rows } = await db.query<{ reason: string }>(
+      "SELECT reason FROM audit_events WHERE type = 'login.failed' ORDER BY id DESC LIMIT 1",
+    );
     expect(rows[0]?.reason).toMatch(/^portal_/);
   });
 

@@ -5,7 +5,10 @@ import { startTestBroker, testConfig, type TestBroker } from '../support/broker.
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const SECRET = 'profiles-admin-secret-42';
-const FIXTURE = JSON.parse(readFileSync(new URL('../fixtures/tib/profiles.json', import.meta.url), 'utf8')) as Record<string, unknown>[];
+const FIXTURE = JSON.parse(readFileSync(new URL('../fixtures/tib/profiles.json', import.meta.url), 'utf8')) as Record<
+  string,
+  unknown
+>[];
 
 const profile = (id: string, over: Record<string, unknown> = {}) => ({
   ID: id,
@@ -17,7 +20,12 @@ const profile = (id: string, over: Record<string, unknown> = {}) => ({
     CallbackBaseURL: 'http://localhost:3010',
     FailureRedirect: 'http://localhost:3001/?fail=true',
     UseProviders: [
-      { Name: 'openid-connect', Key: 'client-id', Secret: 'client-secret-value-9', DiscoverURL: 'http://127.0.0.1:1/.well-known/openid-configuration' },
+      {
+        Name: 'openid-connect',
+        Key: 'client-id',
+        Secret: 'client-secret-value-9',
+        DiscoverURL: 'http://127.0.0.1:1/.well-known/openid-configuration',
+      },
     ],
   },
   IdentityHandlerConfig: { DashboardCredential: 'portal-api-secret-value-7' },
@@ -102,9 +110,15 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     ['bad JSON', '/x', json('{"ID": "x",'), 400, 'Failed to decode body data'],
     ['empty body', '/x', { method: 'POST' }, 400, 'Failed to decode body data'],
     ['ID mismatch', '/x', json(profile('y')), 400, 'Object ID and URI resource ID do not match'],
-    ['ID missing', '/x', json({ ActionType: 'GenerateOrLoginDeveloperProfile' }), 400, 'Object ID and URI resource ID do not match'],
+    [
+      'ID missing',
+      '/x',
+      json({ ActionType: 'GenerateOrLoginDeveloperProfile' }),
+      400,
+      'Object ID and URI resource ID do not match',
+    ],
   ])('should answer %s with TIB status and message', async (_name, path, init, status, message) => {
-    const res = await api(path, init as RequestInit);
+    const res = await api(path, init);
     expect(res.status).toBe(status);
     expect(await res.json()).toEqual({ Status: 'error', Error: message });
   });
@@ -127,9 +141,17 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
   });
 
   it('should accept a body sent as curl -d does (form-urlencoded) and refuse other content types with 415', async () => {
-    const res = await api('/curl', { method: 'POST', body: JSON.stringify(profile('curl')), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    const res = await api('/curl', {
+      method: 'POST',
+      body: JSON.stringify(profile('curl')),
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
     expect(res.status).toBe(201);
-    const xml = await api('/xml', { method: 'POST', body: '<profile/>', headers: { 'Content-Type': 'application/xml' } });
+    const xml = await api('/xml', {
+      method: 'POST',
+      body: '<profile/>',
+      headers: { 'Content-Type': 'application/xml' },
+    });
     expect(xml.status).toBe(415);
     expect(((await xml.json()) as { Status: string }).Status).toBe('error');
   });
@@ -141,7 +163,14 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
       ProviderNAME: 'SocialProvider',
       providerconfig: {
         callbackbaseurl: 'http://localhost:3010',
-        useproviders: [{ name: 'openid-connect', key: 'k', discoverurl: 'http://idp/.well-known/openid-configuration', Custom: 'kept' }],
+        useproviders: [
+          {
+            name: 'openid-connect',
+            key: 'k',
+            discoverurl: 'http://idp/.well-known/openid-configuration',
+            Custom: 'kept',
+          },
+        ],
       },
       returnurl: 'http://localhost:3001/sso',
       Unknown: 'dropped',
@@ -149,13 +178,35 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     expect((await api('/mixed', json(sent))).status).toBe(201);
     const got = (await (await api('/mixed')).json()) as { Data: Record<string, unknown> };
     expect(Object.keys(got.Data)).toEqual([
-      'ID', 'Name', 'OrgID', 'ActionType', 'MatchedPolicyID', 'Type', 'ProviderName', 'CustomEmailField', 'CustomUserIDField',
-      'ProviderConfig', 'IdentityHandlerConfig', 'ProviderConstraints', 'ReturnURL', 'DefaultUserGroupID', 'CustomUserGroupField',
-      'UserGroupMapping', 'UserGroupSeparator', 'SSOOnlyForRegisteredUsers',
+      'ID',
+      'Name',
+      'OrgID',
+      'ActionType',
+      'MatchedPolicyID',
+      'Type',
+      'ProviderName',
+      'CustomEmailField',
+      'CustomUserIDField',
+      'ProviderConfig',
+      'IdentityHandlerConfig',
+      'ProviderConstraints',
+      'ReturnURL',
+      'DefaultUserGroupID',
+      'CustomUserGroupField',
+      'UserGroupMapping',
+      'UserGroupSeparator',
+      'SSOOnlyForRegisteredUsers',
     ]);
     expect(got.Data.ProviderConfig).toEqual({
       CallbackBaseURL: 'http://localhost:3010',
-      UseProviders: [{ Name: 'openid-connect', Key: 'k', DiscoverURL: 'http://idp/.well-known/openid-configuration', Custom: 'kept' }],
+      UseProviders: [
+        {
+          Name: 'openid-connect',
+          Key: 'k',
+          DiscoverURL: 'http://idp/.well-known/openid-configuration',
+          Custom: 'kept',
+        },
+      ],
     });
     expect(got.Data.IdentityHandlerConfig).toBeNull();
     expect(got.Data.UserGroupMapping).toBeNull();
@@ -166,12 +217,14 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     const res = await api(`/${fixture.ID}`, json(fixture));
     expect(res.status).toBe(201);
     const data = ((await res.json()) as { Data: Record<string, unknown> }).Data;
-    expect(data.ProviderConfig).toEqual((FIXTURE[0] as Record<string, unknown>).ProviderConfig);
+    expect(data.ProviderConfig).toEqual(FIXTURE[0].ProviderConfig);
   });
 
   it('should refuse a lost update: PUT with a stale If-Match is 409 and changes nothing', async () => {
     expect((await api('/locked', json(profile('locked')))).status).toBe(201);
-    expect((await api('/locked', json(profile('locked', { Name: 'first' }), 'PUT', { 'If-Match': '"1"' }))).status).toBe(200);
+    expect(
+      (await api('/locked', json(profile('locked', { Name: 'first' }), 'PUT', { 'If-Match': '"1"' }))).status,
+    ).toBe(200);
     const stale = await api('/locked', json(profile('locked', { Name: 'second' }), 'PUT', { 'If-Match': '"1"' }));
     expect(stale.status).toBe(409);
     const now = (await (await api('/locked')).json()) as { Data: { Name: string } };
@@ -210,12 +263,21 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
         fc.oneof(
           fc.json(),
           fc.string(),
-          fc.record({ ID: fc.constant('fuzz'), ActionType: fc.string(), ProviderName: fc.constantFrom('SocialProvider', 'ADProvider', 'x'), ProviderConfig: fc.anything() }),
+          fc.record({
+            ID: fc.constant('fuzz'),
+            ActionType: fc.string(),
+            ProviderName: fc.constantFrom('SocialProvider', 'ADProvider', 'x'),
+            ProviderConfig: fc.anything(),
+          }),
           fc.dictionary(fc.string(), fc.jsonValue()),
         ),
         fc.constantFrom('POST', 'PUT'),
         async (body, method) => {
-          const res = await api('/fuzz', { method, body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+          const res = await api('/fuzz', {
+            method,
+            body: typeof body === 'string' ? body : JSON.stringify(body),
+            headers: { 'Content-Type': 'application/json' },
+          });
           expect(res.status).toBeLessThan(500);
           if (res.status === 201) created++;
           if (res.status === 201 || res.status === 200) {
@@ -241,7 +303,8 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     expect(otherCache.cached('shared')?.profile.Name).toBe('v1');
     await api('/shared', json(profile('shared', { Name: 'v2' }), 'PUT'));
     const t2 = Date.now();
-    while (otherCache.cached('shared')?.profile.Name !== 'v2' && Date.now() - t2 < 1000) await new Promise((r) => setTimeout(r, 20));
+    while (otherCache.cached('shared')?.profile.Name !== 'v2' && Date.now() - t2 < 1000)
+      await new Promise((r) => setTimeout(r, 20));
     expect(otherCache.cached('shared')?.profile.Name).toBe('v2');
     await api('/shared', { method: 'DELETE' });
     const t3 = Date.now();

@@ -16,8 +16,11 @@ export class LogCapture extends Writable {
 }
 
 export function testConfig(env: Record<string, string> = {}, argv: string[] = []): BrokerConfig {
-  return loadBrokerConfig({ env: { TYK_IB_PORT: '3010', BROKER_DATA_DIR: '/tmp/broker-test-data', ...env }, argv, cwd: '/tmp' })
-    .config;
+  return loadBrokerConfig({
+    env: { TYK_IB_PORT: '3010', BROKER_DATA_DIR: '/tmp/broker-test-data', ...env },
+    argv,
+    cwd: '/tmp',
+  }).config;
 }
 
 export interface TestBroker {

@@ -38,7 +38,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const idp = await startDevIdp({
     env: {
       DEV_IDP_PUBLIC_HOST: '127.0.0.1',
-      DEV_IDP_CLIENTS: JSON.stringify([{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: redirects }]),
+      DEV_IDP_CLIENTS: JSON.stringify([
+        { client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: redirects },
+      ]),
       ...options.idpEnv,
     },
   });
@@ -75,10 +77,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
 /** The integration guide's profile (test/fixtures/tib/profiles.json), pointed at the stack. */
 export function guideProfile(stack: Stack, id = 'guide', over: Record<string, unknown> = {}): Record<string, unknown> {
-  const fixture = (JSON.parse(readFileSync(new URL('../fixtures/tib/profiles.json', import.meta.url), 'utf8')) as Record<string, unknown>[])[0] as Record<
-    string,
-    unknown
-  >;
+  const fixture = (
+    JSON.parse(readFileSync(new URL('../fixtures/tib/profiles.json', import.meta.url), 'utf8')) as Record<
+      string,
+      unknown
+    >[]
+  )[0];
   const providers = (fixture.ProviderConfig as { UseProviders: Record<string, unknown>[] }).UseProviders;
   return {
     ...fixture,
@@ -88,7 +92,14 @@ export function guideProfile(stack: Stack, id = 'guide', over: Record<string, un
       ...(fixture.ProviderConfig as object),
       CallbackBaseURL: `http://127.0.0.1:${stack.brokerPort}`,
       FailureRedirect: `${stack.portal.url}/?fail=true`,
-      UseProviders: [{ ...providers[0], Key: CLIENT_ID, Secret: CLIENT_SECRET, DiscoverURL: `${stack.idp.issuer}/.well-known/openid-configuration` }],
+      UseProviders: [
+        {
+          ...providers[0],
+          Key: CLIENT_ID,
+          Secret: CLIENT_SECRET,
+          DiscoverURL: `${stack.idp.issuer}/.well-known/openid-configuration`,
+        },
+      ],
     },
     ReturnURL: `${stack.portal.url}/sso`,
     ...over,
@@ -99,12 +110,19 @@ export async function putProfile(stack: Stack, profile: Record<string, unknown>)
   const id = String(profile.ID);
   const headers = { Authorization: ADMIN_SECRET, 'Content-Type': 'application/json' };
   const exists = (await fetch(`${stack.broker.url}/api/profiles/${id}`, { headers })).status === 200;
-  const res = await fetch(`${stack.broker.url}/api/profiles/${id}`, { method: exists ? 'PUT' : 'POST', headers, body: JSON.stringify(profile) });
+  const res = await fetch(`${stack.broker.url}/api/profiles/${id}`, {
+    method: exists ? 'PUT' : 'POST',
+    headers,
+    body: JSON.stringify(profile),
+  });
   if (res.status !== 201 && res.status !== 200) throw new Error(`profile ${id}: ${res.status} ${await res.text()}`);
 }
 
 /** Follows one redirect hop without following it: returns status and Location. */
-export async function hop(url: string, init: RequestInit = {}): Promise<{ status: number; location: string; res: Response }> {
+export async function hop(
+  url: string,
+  init: RequestInit = {},
+): Promise<{ status: number; location: string; res: Response }> {
   const res = await fetch(url, { ...init, redirect: 'manual' });
   return { status: res.status, location: res.headers.get('location') ?? '', res };
 }

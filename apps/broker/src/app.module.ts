@@ -7,6 +7,7 @@ import { ProfilesModule } from '@app/profiles';
 import { TykPortalModule, type TykCallEvent } from '@app/tyk-portal';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AdminGuard } from './common/admin.guard.js';
@@ -40,10 +41,18 @@ export class AppModule {
         DevelopersModule,
         CloudentityModule,
         MetricsModule,
+        // Login routes per client IP (Express trust proxy decides the IP), counted per instance.
+        ThrottlerModule.forRoot({
+          throttlers: [{ name: 'default', ttl: 60_000, limit: Math.max(config.rateLimit.loginPerMinute, 1) }],
+          skipIf: () => config.rateLimit.loginPerMinute === 0,
+        }),
         TykPortalModule.forRoot({
           imports: [DevelopersModule, MetricsModule],
           organisationLinkStore: { useExisting: OrganisationLinksService },
-          onCall: { useFactory: (metrics: LoginMetrics) => (e: TykCallEvent) => metrics.observeTyk(e), inject: [LoginMetrics] },
+          onCall: {
+            useFactory: (metrics: LoginMetrics) => (e: TykCallEvent) => metrics.observeTyk(e),
+            inject: [LoginMetrics],
+          },
         }),
       ],
       controllers: [HomeController, LoginController],

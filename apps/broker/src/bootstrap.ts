@@ -24,10 +24,17 @@ function profilesContentType(req: Request, res: Response, next: NextFunction): v
 
 /** Every other route with a body takes JSON only: anything else is a 415, not a confusing 400. */
 function jsonContentType(req: Request, res: Response, next: NextFunction): void {
-  const hasBody = (req.get('content-length') !== undefined && req.get('content-length') !== '0') || req.get('transfer-encoding');
+  const hasBody =
+    (req.get('content-length') !== undefined && req.get('content-length') !== '0') || req.get('transfer-encoding');
   const type = req.get('content-type');
-  if (hasBody && !req.path.startsWith('/api/profiles') && (type === undefined || !/^application\/([\w.+-]*\+)?json\b/i.test(type))) {
-    res.status(415).json({ error: { code: 'unsupported_media_type', message: 'Send the body as application/json', requestId: '' } });
+  if (
+    hasBody &&
+    !req.path.startsWith('/api/profiles') &&
+    (type === undefined || !/^application\/([\w.+-]*\+)?json\b/i.test(type))
+  ) {
+    res
+      .status(415)
+      .json({ error: { code: 'unsupported_media_type', message: 'Send the body as application/json', requestId: '' } });
     return;
   }
   next();

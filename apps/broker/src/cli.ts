@@ -124,7 +124,10 @@ ${sql.downQueries
 }
 
 /** Boots the broker's modules without HTTP; logs go to stderr so stdout stays clean for output. */
-async function withAppContext<T>(loaded: ConfigLoadResult, fn: (app: INestApplicationContext) => Promise<T>): Promise<T> {
+async function withAppContext<T>(
+  loaded: ConfigLoadResult,
+  fn: (app: INestApplicationContext) => Promise<T>,
+): Promise<T> {
   const { config, embedded } = await withDatabase({ ...loaded.config, logLevel: 'warn' });
   const app = await NestFactory.createApplicationContext(AppModule.forRoot(config, { logStream: process.stderr }), {
     bufferLogs: true,
@@ -144,11 +147,17 @@ async function profiles(sub: string | undefined, file: string | undefined, loade
     case 'list':
       return withAppContext(loaded, async (app) => {
         const all = await app.get(ProfilesService).list();
-        const rows = all.map((s) => [s.profile.ID, s.profile.Name, s.profile.ActionType, s.profile.ProviderName, String(s.version)]);
+        const rows = all.map((s) => [
+          s.profile.ID,
+          s.profile.Name,
+          s.profile.ActionType,
+          s.profile.ProviderName,
+          String(s.version),
+        ]);
         const header = ['ID', 'NAME', 'ACTION', 'PROVIDER', 'VERSION'];
-        const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+        const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
         for (const row of [header, ...rows]) {
-          process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i] as number)).join('  ')}\n`);
+          process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i])).join('  ')}\n`);
         }
         return 0;
       });
@@ -156,7 +165,9 @@ async function profiles(sub: string | undefined, file: string | undefined, loade
       if (!file) break;
       return withAppContext(loaded, async (app) => {
         const result = await importProfilesFile(app.get(ProfilesService), file, 'system:cli');
-        process.stdout.write(`imported ${file}: ${result.created.length} created, ${result.replaced.length} replaced\n`);
+        process.stdout.write(
+          `imported ${file}: ${result.created.length} created, ${result.replaced.length} replaced\n`,
+        );
         return 0;
       });
     case 'export':
@@ -175,6 +186,7 @@ async function profiles(sub: string | undefined, file: string | undefined, loade
         }
         return 0;
       });
+    case undefined:
     default:
       break;
   }

@@ -8,7 +8,10 @@ export async function importProfilesFile(profiles: ProfilesService, file: string
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new DomainError('bad_request', `${file}: cannot read the profiles file (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new DomainError(
+      'bad_request',
+      `${file}: cannot read the profiles file (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   let parsed: unknown;
   try {
@@ -19,7 +22,8 @@ export async function importProfilesFile(profiles: ProfilesService, file: string
   try {
     return await profiles.importProfiles(parsed, { actor });
   } catch (e) {
-    if (e instanceof DomainError) throw new DomainError(e.code, `${file}: ${e.message}; nothing was imported`, e.details);
+    if (e instanceof DomainError)
+      throw new DomainError(e.code, `${file}: ${e.message}; nothing was imported`, e.details);
     throw e;
   }
 }

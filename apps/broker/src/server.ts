@@ -37,7 +37,9 @@ export async function runServer(initial: BrokerConfig, notices: string[]): Promi
     await app.init();
     if (config.profilesFile) {
       const result = await importProfilesFile(app.get(ProfilesService), config.profilesFile, 'system:startup-import');
-      logger.log(`imported ${config.profilesFile}: ${result.created.length} created, ${result.replaced.length} replaced`);
+      logger.log(
+        `imported ${config.profilesFile}: ${result.created.length} created, ${result.replaced.length} replaced`,
+      );
     }
     await app.listen(config.port, config.host);
   } catch (e) {

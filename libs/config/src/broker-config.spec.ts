@@ -35,14 +35,22 @@ describe('loadBrokerConfig', () => {
       sslInsecureSkipVerify: false,
     });
     expect(config.tykApi.dashboard).toEqual({ endpoint: '', port: '3001', adminSecret: 'your-portal-api-secret' });
-    expect(config.tykApi.gateway).toEqual({ endpoint: '', port: '8080', adminSecret: '352d20ee67be67f6340b4c0605b044b7' });
+    expect(config.tykApi.gateway).toEqual({
+      endpoint: '',
+      port: '8080',
+      adminSecret: '352d20ee67be67f6340b4c0605b044b7',
+    });
     expect(config.port).toBe(3010);
     expect(notices.join('\n')).toMatch(/BackEnd/);
     expect(notices.join('\n')).toMatch(/log_level/);
   });
 
   it('should use the defaults with no file and no environment', () => {
-    const { config, notices } = loadBrokerConfig({ env: {}, argv: [], cwd: mkdtempSync(path.join(tmpdir(), 'empty-')) });
+    const { config, notices } = loadBrokerConfig({
+      env: {},
+      argv: [],
+      cwd: mkdtempSync(path.join(tmpdir(), 'empty-')),
+    });
     expect(config.port).toBe(3010);
     expect(config.secret).toBe('');
     expect(config.logLevel).toBe('info');
@@ -78,7 +86,12 @@ describe('loadBrokerConfig', () => {
     const { config } = loadBrokerConfig({ env, argv: [] });
     expect(config.secret).toBe('s');
     expect(config.port).toBe(4000);
-    expect(config.httpServerOptions).toEqual({ useSSL: false, certFile: 'c.pem', keyFile: 'k.pem', sslInsecureSkipVerify: true });
+    expect(config.httpServerOptions).toEqual({
+      useSSL: false,
+      certFile: 'c.pem',
+      keyFile: 'k.pem',
+      sslInsecureSkipVerify: true,
+    });
     expect(config.sslInsecureSkipVerify).toBe(true);
     expect(config.tykApi.dashboard).toEqual({ endpoint: 'http://portal', port: '3001', adminSecret: 'dash' });
     expect(tykBaseUrl(config.tykApi.dashboard)).toBe('http://portal:3001');
@@ -93,7 +106,11 @@ describe('loadBrokerConfig', () => {
   });
 
   it('should prefer the environment over tib.conf, and tib.conf over defaults', () => {
-    const file = tempConf({ Secret: 'from-file', Port: 5000, TykAPISettings: { DashboardConfig: { Endpoint: 'http://a', Port: '1' } } });
+    const file = tempConf({
+      Secret: 'from-file',
+      Port: 5000,
+      TykAPISettings: { DashboardConfig: { Endpoint: 'http://a', Port: '1' } },
+    });
     const { config } = loadBrokerConfig({ env: { TYK_IB_CONFIG: file, TYK_IB_PORT: '6000' }, argv: [] });
     expect(config.secret).toBe('from-file');
     expect(config.port).toBe(6000);
@@ -102,7 +119,11 @@ describe('loadBrokerConfig', () => {
   });
 
   it('should read tib.conf keys case-insensitively, as Go does', () => {
-    const file = tempConf({ secret: 'lower', PORT: 3999, tykapisettings: { dashboardconfig: { endpoint: 'http://p', port: '3001', ADMINSECRET: 'x' } } });
+    const file = tempConf({
+      secret: 'lower',
+      PORT: 3999,
+      tykapisettings: { dashboardconfig: { endpoint: 'http://p', port: '3001', ADMINSECRET: 'x' } },
+    });
     const { config } = loadBrokerConfig({ env: {}, argv: ['-c', file] });
     expect(config.secret).toBe('lower');
     expect(config.port).toBe(3999);
@@ -127,7 +148,10 @@ describe('loadBrokerConfig', () => {
     [{ TYK_LOGLEVEL: 'loud' }, /TYK_LOGLEVEL: expected one of debug, info, warn, error/],
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL: expected a postgres/],
     [{ DATABASE_POOL_SIZE: '0' }, /DATABASE_POOL_SIZE/],
-    [{ TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_ENDPOINT: 'http://portal:3001' }, /DASHBOARDCONFIG_ENDPOINT: expected scheme and host only/],
+    [
+      { TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_ENDPOINT: 'http://portal:3001' },
+      /DASHBOARDCONFIG_ENDPOINT: expected scheme and host only/,
+    ],
     [{ TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_PORT: 'x' }, /DASHBOARDCONFIG_PORT: expected a port number/],
     [{ TYK_IB_HTTPSERVEROPTIONS_USESSL: 'true' }, /TYK_IB_HTTPSERVEROPTIONS_CERTFILE .*expected a readable PEM file/],
     [{ BROKER_PUBLIC_URL: 'not a url' }, /BROKER_PUBLIC_URL: expected an http\(s\) URL/],

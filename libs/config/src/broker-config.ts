@@ -35,6 +35,8 @@ export interface BrokerConfig {
   oidc: { timeoutMs: number; discoveryTtlSeconds: number; loginStateTtlSeconds: number; clockToleranceSeconds: number };
   adminOidc: { issuer: string; audience: string; rolesClaim: string };
   audit: { retentionDays: number; sealIntervalMs: number };
+  /** Per client IP and per instance; 0 disables. */
+  rateLimit: { loginPerMinute: number; adminFailuresPerMinute: number };
 }
 
 export interface ConfigLoadResult {
@@ -339,6 +341,10 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
     audit: {
       retentionDays: r.int(['BROKER_AUDIT_RETENTION_DAYS'], null, 0, 0, 36500),
       sealIntervalMs: r.int(['BROKER_AUDIT_SEAL_INTERVAL_MS'], null, 1000, 50, 60000),
+    },
+    rateLimit: {
+      loginPerMinute: r.int(['BROKER_RATE_LIMIT_LOGIN_PER_MINUTE'], null, 600, 0, 1_000_000),
+      adminFailuresPerMinute: r.int(['BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE'], null, 20, 0, 1_000_000),
     },
   };
   if (config.adminOidc.issuer !== '' && config.adminOidc.audience === '') {

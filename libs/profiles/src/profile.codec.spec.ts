@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { decodeProfile, decodeProfileOrThrow, socialProvider } from './profile.codec.js';
 
-const fixture = JSON.parse(readFileSync(new URL('../../../test/fixtures/tib/profiles.json', import.meta.url), 'utf8')) as unknown[];
+const fixture = JSON.parse(
+  readFileSync(new URL('../../../test/fixtures/tib/profiles.json', import.meta.url), 'utf8'),
+) as unknown[];
 
 const CANONICAL_ORDER = [
   'ID',
@@ -30,7 +32,14 @@ const minimal = (over: Record<string, unknown> = {}) => ({
   ProviderName: 'SocialProvider',
   ProviderConfig: {
     CallbackBaseURL: 'http://localhost:3010',
-    UseProviders: [{ Name: 'openid-connect', Key: 'client', Secret: 's3cret', DiscoverURL: 'http://idp/.well-known/openid-configuration' }],
+    UseProviders: [
+      {
+        Name: 'openid-connect',
+        Key: 'client',
+        Secret: 's3cret',
+        DiscoverURL: 'http://idp/.well-known/openid-configuration',
+      },
+    ],
   },
   ...over,
 });
@@ -43,7 +52,10 @@ describe('decodeProfile', () => {
     expect(profile.UserGroupMapping).toBeNull();
     expect(profile.ProviderConstraints).toEqual({ Domain: '', Group: '' });
     expect(profile.SSOOnlyForRegisteredUsers).toBe(false);
-    expect(socialProvider(profile, 'openid-connect')).toMatchObject({ Key: '1774d147a16a43528e2f0434af896900', SkipUserInfoRequest: true });
+    expect(socialProvider(profile, 'openid-connect')).toMatchObject({
+      Key: '1774d147a16a43528e2f0434af896900',
+      SkipUserInfoRequest: true,
+    });
   });
 
   it('should read keys case-insensitively and write them in canonical casing', () => {
@@ -54,7 +66,9 @@ describe('decodeProfile', () => {
       returnurl: 'http://portal/sso',
       providerconfig: {
         callbackbaseurl: 'http://localhost:3010',
-        useproviders: [{ name: 'openid-connect', key: 'k', discoverurl: 'http://idp/.well-known/openid-configuration', extra: 1 }],
+        useproviders: [
+          { name: 'openid-connect', key: 'k', discoverurl: 'http://idp/.well-known/openid-configuration', extra: 1 },
+        ],
         SomethingElse: { keep: 'As Sent' },
       },
       identityhandlerconfig: { dashboardcredential: 'x', Custom: true },
@@ -63,7 +77,9 @@ describe('decodeProfile', () => {
     expect(profile.ReturnURL).toBe('http://portal/sso');
     expect(profile.ProviderConfig).toEqual({
       CallbackBaseURL: 'http://localhost:3010',
-      UseProviders: [{ Name: 'openid-connect', Key: 'k', DiscoverURL: 'http://idp/.well-known/openid-configuration', extra: 1 }],
+      UseProviders: [
+        { Name: 'openid-connect', Key: 'k', DiscoverURL: 'http://idp/.well-known/openid-configuration', extra: 1 },
+      ],
       SomethingElse: { keep: 'As Sent' },
     });
     expect(profile.IdentityHandlerConfig).toEqual({ DashboardCredential: 'x', Custom: true });
@@ -99,10 +115,27 @@ describe('decodeProfile', () => {
     [{ UserGroupMapping: [] }, 'UserGroupMapping'],
     [{ SSOOnlyForRegisteredUsers: 'yes' }, 'SSOOnlyForRegisteredUsers'],
     [{ ProviderConfig: { CallbackBaseURL: 'ftp://x', UseProviders: [] } }, 'ProviderConfig.CallbackBaseURL'],
-    [{ ProviderConfig: { CallbackBaseURL: 'http://x', FailureRedirect: 'nope', UseProviders: [] } }, 'ProviderConfig.FailureRedirect'],
-    [{ ProviderConfig: { CallbackBaseURL: 'http://x', UseProviders: [{ Name: 'openid-connect', DiscoverURL: 'http://i' }] } }, 'ProviderConfig.UseProviders[0].Key'],
-    [{ ProviderConfig: { CallbackBaseURL: 'http://x', UseProviders: [{ Name: 'openid-connect', Key: 'k' }] } }, 'ProviderConfig.UseProviders[0].DiscoverURL'],
-    [{ IdentityHandlerConfig: { OrganisationSync: { Enabled: 'yes' } } }, 'IdentityHandlerConfig.OrganisationSync.Enabled'],
+    [
+      { ProviderConfig: { CallbackBaseURL: 'http://x', FailureRedirect: 'nope', UseProviders: [] } },
+      'ProviderConfig.FailureRedirect',
+    ],
+    [
+      {
+        ProviderConfig: {
+          CallbackBaseURL: 'http://x',
+          UseProviders: [{ Name: 'openid-connect', DiscoverURL: 'http://i' }],
+        },
+      },
+      'ProviderConfig.UseProviders[0].Key',
+    ],
+    [
+      { ProviderConfig: { CallbackBaseURL: 'http://x', UseProviders: [{ Name: 'openid-connect', Key: 'k' }] } },
+      'ProviderConfig.UseProviders[0].DiscoverURL',
+    ],
+    [
+      { IdentityHandlerConfig: { OrganisationSync: { Enabled: 'yes' } } },
+      'IdentityHandlerConfig.OrganisationSync.Enabled',
+    ],
   ])('should refuse %j naming %s', (over, path) => {
     const result = decodeProfile(minimal(over));
     expect(result.profile).toBeNull();
@@ -110,7 +143,12 @@ describe('decodeProfile', () => {
   });
 
   it('should store LDAP, Proxy and SAML profiles unchanged even though logins through them are not supported', () => {
-    const ldap = { ID: 'ldap', ActionType: 'GenerateOrLoginUserProfile', ProviderName: 'ADProvider', ProviderConfig: { LDAPServer: 'ldap.example', LDAPPort: '389' } };
+    const ldap = {
+      ID: 'ldap',
+      ActionType: 'GenerateOrLoginUserProfile',
+      ProviderName: 'ADProvider',
+      ProviderConfig: { LDAPServer: 'ldap.example', LDAPPort: '389' },
+    };
     expect(decodeProfileOrThrow(ldap).ProviderConfig).toEqual({ LDAPServer: 'ldap.example', LDAPPort: '389' });
   });
 

@@ -108,7 +108,9 @@ function httpUrlProblem(value: string): string | null {
  * validates it more strictly than TIB. Returns the canonical profile or every problem found,
  * each with its field path.
  */
-export function decodeProfile(input: unknown): { profile: TibProfile; problems: [] } | { profile: null; problems: ProfileProblem[] } {
+export function decodeProfile(
+  input: unknown,
+): { profile: TibProfile; problems: [] } | { profile: null; problems: ProfileProblem[] } {
   const problems: ProfileProblem[] = [];
   if (!isObject(input)) {
     return { profile: null, problems: [{ path: '', reason: 'a profile must be a JSON object' }] };
@@ -270,7 +272,11 @@ function validateSocial(config: unknown, problems: ProfileProblem[]): void {
         problems.push({ path: `${at}.${key}`, reason: 'must be a string' });
       }
     }
-    if (entry.SkipUserInfoRequest !== undefined && entry.SkipUserInfoRequest !== null && typeof entry.SkipUserInfoRequest !== 'boolean') {
+    if (
+      entry.SkipUserInfoRequest !== undefined &&
+      entry.SkipUserInfoRequest !== null &&
+      typeof entry.SkipUserInfoRequest !== 'boolean'
+    ) {
       problems.push({ path: `${at}.SkipUserInfoRequest`, reason: 'must be a boolean' });
     }
     if (entry.Scopes !== undefined && entry.Scopes !== null) {
@@ -286,8 +292,15 @@ function validateSocial(config: unknown, problems: ProfileProblem[]): void {
         problems.push({ path: `${at}.DiscoverURL`, reason: 'must be an http(s) URL for openid-connect' });
       }
       const method = entry.TokenEndpointAuthMethod;
-      if (typeof method === 'string' && method !== '' && !['client_secret_basic', 'client_secret_post'].includes(method)) {
-        problems.push({ path: `${at}.TokenEndpointAuthMethod`, reason: 'must be client_secret_basic or client_secret_post' });
+      if (
+        typeof method === 'string' &&
+        method !== '' &&
+        !['client_secret_basic', 'client_secret_post'].includes(method)
+      ) {
+        problems.push({
+          path: `${at}.TokenEndpointAuthMethod`,
+          reason: 'must be client_secret_basic or client_secret_post',
+        });
       }
     }
   });
@@ -344,7 +357,8 @@ export function socialProvider(profile: TibProfile, name: string): SocialProvide
     DiscoverURL: s(entry.DiscoverURL),
     Scopes: Array.isArray(entry.Scopes) ? entry.Scopes.filter((x): x is string => typeof x === 'string') : null,
     SkipUserInfoRequest: entry.SkipUserInfoRequest === true,
-    TokenEndpointAuthMethod: typeof entry.TokenEndpointAuthMethod === 'string' ? entry.TokenEndpointAuthMethod : undefined,
+    TokenEndpointAuthMethod:
+      typeof entry.TokenEndpointAuthMethod === 'string' ? entry.TokenEndpointAuthMethod : undefined,
   };
 }
 

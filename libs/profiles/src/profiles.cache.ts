@@ -62,7 +62,10 @@ export class ProfilesCache implements OnApplicationShutdown {
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.config.database.url ?? undefined, application_name: 'portal-sso-broker-listen' });
+    const client = new pg.Client({
+      connectionString: this.config.database.url ?? undefined,
+      application_name: 'portal-sso-broker-listen',
+    });
     client.on('notification', (msg) => {
       if (msg.channel !== PROFILES_CHANNEL || !msg.payload) return;
       this.refresh(msg.payload).catch((e: unknown) => this.logger.warn({ err: e }, 'profile refresh failed'));

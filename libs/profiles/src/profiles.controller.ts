@@ -23,7 +23,10 @@ function decodeBody(body: unknown): unknown {
       throw new DomainError('bad_request', 'Failed to decode body data');
     }
   }
-  if (body === undefined || (typeof body === 'object' && body !== null && Object.keys(body).length === 0 && !Array.isArray(body))) {
+  if (
+    body === undefined ||
+    (typeof body === 'object' && body !== null && Object.keys(body).length === 0 && !Array.isArray(body))
+  ) {
     // No body at all: TIB's decoder fails on EOF.
     throw new DomainError('bad_request', 'Failed to decode body data');
   }
@@ -61,7 +64,10 @@ export class ProfilesController {
   @Get()
   @ApiOperation({ summary: 'List every profile (sorted by ID; TIB leaves the order undefined)' })
   async list(): Promise<TibEnvelope<TibProfile[]>> {
-    return ok('', (await this.profiles.list()).map((s) => s.profile));
+    return ok(
+      '',
+      (await this.profiles.list()).map((s) => s.profile),
+    );
   }
 
   @Get(':id')

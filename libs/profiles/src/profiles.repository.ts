@@ -60,7 +60,7 @@ export class ProfilesRepository {
        WHERE id = $1 RETURNING document, version, updated_at`,
       [profile.ID, profile.ActionType, profile.ProviderName, JSON.stringify(profile)],
     );
-    return toStored(rows[0] as Row);
+    return toStored(rows[0]);
   }
 
   async delete(id: string, manager: EntityManager): Promise<void> {

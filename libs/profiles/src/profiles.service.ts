@@ -130,15 +130,27 @@ export class ProfilesService implements OnApplicationBootstrap {
         if (current) {
           const updated = await this.repository.replace(profile, manager);
           await this.audit.record(
-            this.event('profile.updated', profile.ID, ctx, profileDiff(current.profile, profile), current.version, updated.version, true),
+            this.event(
+              'profile.updated',
+              profile.ID,
+              ctx,
+              profileDiff(current.profile, profile),
+              current.version,
+              updated.version,
+              true,
+            ),
             manager,
           );
           replaced.push(profile.ID);
           out.push(updated);
         } else {
           const inserted = await this.repository.insert(profile, manager);
-          if (!inserted) throw new DomainError('conflict', `Profile ${profile.ID} was created concurrently; retry the import`);
-          await this.audit.record(this.event('profile.created', profile.ID, ctx, profileDiff({}, profile), undefined, 1, true), manager);
+          if (!inserted)
+            throw new DomainError('conflict', `Profile ${profile.ID} was created concurrently; retry the import`);
+          await this.audit.record(
+            this.event('profile.created', profile.ID, ctx, profileDiff({}, profile), undefined, 1, true),
+            manager,
+          );
           created.push(profile.ID);
           out.push(inserted);
         }
@@ -151,7 +163,10 @@ export class ProfilesService implements OnApplicationBootstrap {
   }
 
   private decodeForId(id: string, body: unknown): TibProfile {
-    const bodyId = body !== null && typeof body === 'object' && !Array.isArray(body) ? idOf(body as Record<string, unknown>) : undefined;
+    const bodyId =
+      body !== null && typeof body === 'object' && !Array.isArray(body)
+        ? idOf(body as Record<string, unknown>)
+        : undefined;
     if (bodyId !== id) {
       throw new DomainError('profile_id_mismatch', 'Object ID and URI resource ID do not match');
     }
@@ -176,7 +191,12 @@ export class ProfilesService implements OnApplicationBootstrap {
       ip: ctx.ip ?? null,
       userAgent: ctx.userAgent ?? null,
       requestId: ctx.requestId ?? null,
-      details: { changes, ...(fromVersion !== undefined ? { fromVersion } : {}), ...(toVersion !== undefined ? { toVersion } : {}), ...(imported ? { imported: true } : {}) },
+      details: {
+        changes,
+        ...(fromVersion !== undefined ? { fromVersion } : {}),
+        ...(toVersion !== undefined ? { toVersion } : {}),
+        ...(imported ? { imported: true } : {}),
+      },
     };
   }
 }

@@ -22,6 +22,8 @@ const AUTH_FAILED = 'Authorization failed';
 export class AdminGuard implements CanActivate {
   private readonly logger = new Logger(AdminGuard.name);
   private readonly lastAudited = new Map<string, { at: number; suppressed: number }>();
+  /** Failed admin authentications per client IP in the current minute (per instance). */
+  private readonly failures = new Map<string, { windowStart: number; count: number }>();
 
   constructor(
     private readonly reflector: Reflector,
@@ -44,8 +46,10 @@ export class AdminGuard implements CanActivate {
         'The admin API is disabled because no secret is configured: set TYK_IB_SECRET (or "Secret" in tib.conf) and restart the broker',
       );
     }
+    this.refuseWhenThrottled(req);
     const principal = await this.authenticate(req.get('authorization'), tokensEnabled);
     if (!principal) {
+      this.countFailure(req);
       await this.refuse(req, 'unauthorized');
       throw new DomainError('unauthorized', AUTH_FAILED);
     }
@@ -57,10 +61,35 @@ export class AdminGuard implements CanActivate {
     return true;
   }
 
+  /** After too many failed attempts from one IP, 429 until the minute is over (guessing defence). */
+  private refuseWhenThrottled(req: Request): void {
+    const limit = this.config.rateLimit.adminFailuresPerMinute;
+    if (limit === 0) return;
+    const entry = this.failures.get(req.ip ?? '');
+    const now = Date.now();
+    if (entry && now - entry.windowStart < 60_000 && entry.count >= limit) {
+      const retryAfter = Math.ceil((entry.windowStart + 60_000 - now) / 1000);
+      req.res?.setHeader('Retry-After', String(retryAfter));
+      throw new DomainError('rate_limited', `Too many failed admin authentications; retry in ${retryAfter} s`);
+    }
+  }
+
+  private countFailure(req: Request): void {
+    const key = req.ip ?? '';
+    const now = Date.now();
+    const entry = this.failures.get(key);
+    if (!entry || now - entry.windowStart >= 60_000) {
+      if (this.failures.size > 10_000) this.failures.clear();
+      this.failures.set(key, { windowStart: now, count: 1 });
+    } else {
+      entry.count++;
+    }
+  }
+
   private async authenticate(header: string | undefined, tokensEnabled: boolean): Promise<AdminPrincipal | null> {
     if (!header) return null;
     const bearer = /^Bearer\s+(.+)$/i.exec(header.trim());
-    const presented = bearer ? (bearer[1] as string) : header;
+    const presented = bearer ? bearer[1] : header;
     if (this.config.secret !== '' && timingSafeEqual(digest(presented), digest(this.config.secret))) {
       return { id: 'tib-secret', kind: 'secret', roles: ['admin'] };
     }
@@ -75,7 +104,11 @@ export class AdminGuard implements CanActivate {
     return null;
   }
 
-  private async refuse(req: Request & { id?: unknown }, reason: 'unauthorized' | 'forbidden', principal?: AdminPrincipal) {
+  private async refuse(
+    req: Request & { id?: unknown },
+    reason: 'unauthorized' | 'forbidden',
+    principal?: AdminPrincipal,
+  ) {
     const key = `${req.ip ?? ''}|${reason}`;
     const now = Date.now();
     const last = this.lastAudited.get(key);

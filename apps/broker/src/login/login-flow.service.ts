@@ -15,7 +15,6 @@ import {
   OrganisationSyncService,
   parseOrganisationSyncSettings,
   type IdentityActionResult,
-  type IdentityActionType,
   type OrganisationResolution,
 } from '@app/tyk-portal';
 import { Injectable, Logger } from '@nestjs/common';
@@ -135,7 +134,7 @@ export class LoginFlowService {
         });
       }
 
-      const result = await this.actions.run(profile.ActionType as IdentityActionType, {
+      const result = await this.actions.run(profile.ActionType, {
         identity: {
           email: identity.email,
           rawEmail: typeof verified.claims.email === 'string' ? verified.claims.email : identity.email,
@@ -144,7 +143,9 @@ export class LoginFlowService {
           displayName: identity.displayName,
           groupIds: identity.groupIds,
           provider: settings.providerName,
-          organisation: identity.organisationId ? { id: identity.organisationId, name: identity.organisationName } : null,
+          organisation: identity.organisationId
+            ? { id: identity.organisationId, name: identity.organisationName }
+            : null,
         },
         profile: {
           ID: profile.ID,
@@ -159,7 +160,14 @@ export class LoginFlowService {
       });
 
       if (placement && profile.ActionType === 'GenerateOrLoginDeveloperProfile') {
-        await this.placeDeveloper(developer.id, developer.portalUserId ?? null, identity.email, placement, profile.ID, req);
+        await this.placeDeveloper(
+          developer.id,
+          developer.portalUserId ?? null,
+          identity.email,
+          placement,
+          profile.ID,
+          req,
+        );
       }
 
       await this.audit.record({
@@ -237,7 +245,10 @@ export class LoginFlowService {
   private provider(stored: StoredProfile, name: string): ResolvedProvider {
     const profile = stored.profile;
     if (profile.ProviderName !== 'SocialProvider') {
-      throw new DomainError('provider_not_supported', `Profile ${profile.ID} uses ${profile.ProviderName}, which the broker does not run`);
+      throw new DomainError(
+        'provider_not_supported',
+        `Profile ${profile.ID} uses ${profile.ProviderName}, which the broker does not run`,
+      );
     }
     const entry = socialProvider(profile, name);
     if (!entry) throw new DomainError('provider_not_found', `Profile ${profile.ID} has no provider ${name}`);

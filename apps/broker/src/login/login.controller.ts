@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { All, Controller, Param, Req, Res } from '@nestjs/common';
+import { All, Controller, Param, Req, Res, UseGuards } from '@nestjs/common';
+import { ThrottlerGuard } from '@nestjs/throttler';
 import { ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { LoginFlowService } from './login-flow.service.js';
@@ -38,6 +39,7 @@ function readCookie(req: Request, name: string): string | undefined {
 
 /** TIB's login routes (any method, as TIB registers them). */
 @ApiTags('login')
+@UseGuards(ThrottlerGuard)
 @Controller('auth')
 export class LoginController {
   constructor(private readonly flow: LoginFlowService) {}
@@ -66,7 +68,12 @@ export class LoginController {
   @All(':id/:provider/callback')
   @ApiOperation({ summary: 'Finish a login: verify, map, provision in the portal, 302 to ReturnURL?nonce=…' })
   @ApiResponse({ status: 302, description: 'To the portal, or to FailureRedirect?error=<code>' })
-  async callback(@Param('id') id: string, @Param('provider') provider: string, @Req() req: Request, @Res() res: Response) {
+  async callback(
+    @Param('id') id: string,
+    @Param('provider') provider: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ) {
     send(res, await this.flow.callback(id, provider, req, readCookie(req, BINDING_COOKIE)));
   }
 }

@@ -79,6 +79,9 @@ export class LoginMetrics {
   }
 
   observeTyk(event: TykCallEvent): void {
-    this.tykCalls.observe({ target: event.target, endpoint: event.endpoint, status: String(event.status) }, event.ms / 1000);
+    this.tykCalls.observe(
+      { target: event.target, endpoint: event.endpoint, status: String(event.status) },
+      event.ms / 1000,
+    );
   }
 }
