@@ -31,13 +31,13 @@ function portFree(port) {
   });
 }
 
-async function waitFor(url, name, child, timeoutMs = 60000) {
+async function waitFor(url, name, child, timeoutMs = 60000, ready = (res) => res.ok) {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
     if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} during start-up (see its log above)`);
     try {
       const res = await fetch(url);
-      if (res.ok) return;
+      if (ready(res)) return;
     } catch {
       // not up yet
     }
@@ -107,7 +107,8 @@ async function main() {
     PORTAL_ADMIN_TOKEN: portalToken,
   });
   await waitFor(`http://127.0.0.1:${IDP_PORT}/health`, 'dev IdP', idp);
-  await waitFor(`http://127.0.0.1:${PORTAL_PORT}/health`, 'portal emulator', portal);
+  // The emulator serves only the portal's documented routes: any HTTP answer means it is up.
+  await waitFor(`http://127.0.0.1:${PORTAL_PORT}/`, 'portal emulator', portal, 60000, (res) => res.status < 500);
 
   const broker = run('broker', 'dist/apps/broker/apps/broker/src/main.js', {
     TYK_IB_PORT: String(BROKER_PORT),
