@@ -96,7 +96,7 @@ describe('a developer signs in with a real browser (Chromium) through broker, de
     expect(await page.textContent('#error-code')).toBe('state_invalid');
     expect(await page.textContent('h1')).toBe('Sign-in failed');
     // Styled by its inline stylesheet: the card has a white background.
-    const background = await page.$eval('.card', (el) => getComputedStyle(el).backgroundColor);
+    const background = await page.evaluate("getComputedStyle(document.querySelector('.card')).backgroundColor");
     expect(background).toBe('rgb(255, 255, 255)');
     await page.screenshot({ path: path.join(SHOTS, 'error.png') });
     expectPng(path.join(SHOTS, 'error.png'));

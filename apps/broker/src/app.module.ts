@@ -7,7 +7,6 @@ import { ProfilesModule } from '@app/profiles';
 import { TykPortalModule, type TykCallEvent } from '@app/tyk-portal';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { ThrottlerModule } from '@nestjs/throttler';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AdminGuard } from './common/admin.guard.js';
@@ -15,6 +14,7 @@ import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { loggerParams } from './common/logging.js';
 import { HealthModule } from './health/health.module.js';
 import { LoginFlowService } from './login/login-flow.service.js';
+import { LoginRateLimitGuard } from './login/login-rate-limit.guard.js';
 import { LoginController } from './login/login.controller.js';
 import { LoginMetrics } from './metrics/login-metrics.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -41,11 +41,6 @@ export class AppModule {
         DevelopersModule,
         CloudentityModule,
         MetricsModule,
-        // Login routes per client IP (Express trust proxy decides the IP), counted per instance.
-        ThrottlerModule.forRoot({
-          throttlers: [{ name: 'default', ttl: 60_000, limit: Math.max(config.rateLimit.loginPerMinute, 1) }],
-          skipIf: () => config.rateLimit.loginPerMinute === 0,
-        }),
         TykPortalModule.forRoot({
           imports: [DevelopersModule, MetricsModule],
           organisationLinkStore: { useExisting: OrganisationLinksService },
@@ -58,6 +53,8 @@ export class AppModule {
       controllers: [HomeController, LoginController],
       providers: [
         LoginFlowService,
+        // Login routes per client IP, counted per instance (see the guard for why not @nestjs/throttler).
+        LoginRateLimitGuard,
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
         { provide: APP_GUARD, useClass: AdminGuard },
       ],

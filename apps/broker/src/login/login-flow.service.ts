@@ -120,19 +120,7 @@ export class LoginFlowService {
         organisationId: identity.organisationId,
         organisationName: identity.organisationName,
       });
-      if (placement?.created) {
-        await this.audit.record({
-          type: 'portal.organisation_created',
-          outcome: 'success',
-          actor: `developer:${developer.id}`,
-          target: `portal-organisation:${placement.portalOrgId}`,
-          profileId: profile.ID,
-          developerId: developer.id,
-          organisationId: identity.organisationId,
-          ...requestMeta(req),
-          details: { portalOrgId: placement.portalOrgId, portalTeamId: placement.portalTeamId },
-        });
-      }
+      // A newly created portal organisation is audited by the link store, in the link's transaction.
 
       const result = await this.actions.run(profile.ActionType, {
         identity: {

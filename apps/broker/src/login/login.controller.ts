@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { All, Controller, Param, Req, Res, UseGuards } from '@nestjs/common';
-import { ThrottlerGuard } from '@nestjs/throttler';
 import { ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { LoginFlowService } from './login-flow.service.js';
+import { LoginRateLimitGuard } from './login-rate-limit.guard.js';
 import type { LoginOutcome } from './login-outcome.js';
 
 function send(res: Response, outcome: LoginOutcome): void {
@@ -39,7 +39,7 @@ function readCookie(req: Request, name: string): string | undefined {
 
 /** TIB's login routes (any method, as TIB registers them). */
 @ApiTags('login')
-@UseGuards(ThrottlerGuard)
+@UseGuards(LoginRateLimitGuard)
 @Controller('auth')
 export class LoginController {
   constructor(private readonly flow: LoginFlowService) {}

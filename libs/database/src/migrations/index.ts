@@ -1,7 +1,13 @@
 import type { MigrationInterface } from 'typeorm';
 import { CreateProfiles1795750303177 } from './1795750303177-CreateProfiles.js';
+import { CreateAuditEvents1795750439946 } from './1795750439946-CreateAuditEvents.js';
+import { CreateDevelopers1795750439947 } from './1795750439947-CreateDevelopers.js';
+import { CreateLoginStates1795750504304 } from './1795750504304-CreateLoginStates.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateProfiles1795750303177,
+  CreateAuditEvents1795750439946,
+  CreateDevelopers1795750439947,
+  CreateLoginStates1795750504304,
 ];

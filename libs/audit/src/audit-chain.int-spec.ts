@@ -1,0 +1,391 @@
+import { BROKER_CONFIG, BrokerConfigModule, loadBrokerConfig, type BrokerConfig } from '@app/config';
+import { DatabaseModule } from '@app/database';
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { DataSource } from 'typeorm';
+import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import { AuditChainService } from './audit-chain.service.js';
+import { AuditModule } from './audit.module.js';
+import { AuditService } from './audit.service.js';
+import { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
+import { AuditEventEntity } from './entities/audit-event.entity.js';
+
+interface Ctx {
+  app: INestApplication;
+  db: TestDatabase;
+  audit: AuditService;
+  ds: DataSource;
+  close(): Promise<void>;
+}
+
+async function boot(env: Record<string, string> = {}): Promise<Ctx> {
+  const db = await createTestDatabase('audit');
+  const config = loadBrokerConfig({
+    env: {
+      TYK_IB_PORT: '3010',
+      BROKER_DATA_DIR: '/tmp/broker-test-data',
+      DATABASE_URL: db.url,
+      BROKER_AUDIT_SEAL_INTERVAL_MS: '60000',
+      ...env,
+    },
+    cwd: '/tmp',
+  }).config;
+  const moduleRef = await Test.createTestingModule({
+    imports: [BrokerConfigModule.forRoot(config), DatabaseModule.forRoot(), AuditModule],
+  }).compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  await app.init();
+  return {
+    app,
+    db,
+    audit: app.get(AuditService),
+    ds: app.get(DataSource),
+    close: async () => {
+      await app.close();
+      await db.drop();
+    },
+  };
+}
+
+const login = (i: number) => ({
+  type: 'login.succeeded' as const,
+  outcome: 'success' as const,
+  actor: 'developer:00000000-0000-4000-8000-000000000001',
+  developerId: '00000000-0000-4000-8000-000000000001',
+  organisationId: `org-${i % 7}`,
+  profileId: 'p1',
+  ip: '203.0.113.7',
+  userAgent: 'jest',
+  requestId: `r-${i}`,
+  details: { n: i },
+});
+
+async function recordMany(audit: AuditService, n: number, batch = 200): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i += batch) {
+    const done = await Promise.all(
+      Array.from({ length: Math.min(batch, n - i) }, (_, k) => audit.record(login(i + k))),
+    );
+    ids.push(...done.map((d) => d.id));
+  }
+  return ids;
+}
+
+/** Runs `sql` with the append-only trigger switched off, as an attacker with table rights could. */
+async function tamper(ds: DataSource, ...sql: string[]): Promise<void> {
+  await ds.transaction(async (m) => {
+    await m.query('ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only');
+    for (const s of sql) await m.query(s);
+    await m.query('ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only');
+  });
+}
+
+describe('audit log: append-only, sealing and verification (real Postgres)', () => {
+  let ctx: Ctx;
+
+  beforeAll(async () => {
+    ctx = await boot();
+  });
+
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('should match the migration exactly (TypeORM schema diff is empty)', async () => {
+    const ds = new DataSource({
+      type: 'postgres',
+      url: ctx.db.url,
+      entities: [AuditEventEntity, AuditChainHeadEntity, AuditChainAnchorEntity],
+    });
+    await ds.initialize();
+    try {
+      const sql = await ds.driver.createSchemaBuilder().log();
+      expect(sql.upQueries.map((q) => q.query)).toEqual([]);
+    } finally {
+      await ds.destroy();
+    }
+  });
+
+  it('should record one event and return its id, with secrets masked and emails removed', async () => {
+    const { id } = await ctx.audit.record({
+      type: 'login.failed',
+      outcome: 'failure',
+      reason: 'email_unverified for bob@example.com',
+      ip: '::ffff:198.51.100.4',
+      details: { access_token: 'eyJsecret', note: 'contact bob@example.com', nested: { client_secret: 'x1' } },
+    });
+    const [row] = await ctx.ds.query(
+      'SELECT id::text, reason, host(ip) AS ip, details, hash FROM audit_events WHERE id = $1',
+      [id],
+    );
+    expect(row.id).toBe(id);
+    expect(row.reason).toBe('email_unverified for [email]');
+    expect(row.ip).toBe('198.51.100.4');
+    expect(row.details).toEqual({
+      access_token: '********',
+      note: 'contact [email]',
+      nested: { client_secret: '********' },
+    });
+    expect(row.hash).toBeNull();
+  });
+
+  it('should refuse UPDATE, DELETE and TRUNCATE, and pre-sealed inserts', async () => {
+    const { id } = await ctx.audit.record(login(1));
+    await expect(ctx.ds.query(`UPDATE audit_events SET reason = 'x' WHERE id = $1`, [id])).rejects.toThrow(
+      /append-only: UPDATE refused/,
+    );
+    await expect(ctx.ds.query(`DELETE FROM audit_events WHERE id = $1`, [id])).rejects.toThrow(
+      /append-only: DELETE refused/,
+    );
+    await expect(ctx.ds.query(`TRUNCATE audit_events`)).rejects.toThrow(/append-only: TRUNCATE refused/);
+    await expect(
+      ctx.ds.query(`INSERT INTO audit_events (type, outcome, hash) VALUES ('logout', 'success', repeat('a', 64))`),
+    ).rejects.toThrow(/inserted unsealed/);
+    // Sealing-style update that also changes an event field.
+    await expect(
+      ctx.ds.query(
+        `UPDATE audit_events SET seq = 999999, prev_hash = repeat('0', 64), hash = repeat('1', 64), sealed_at = now(), reason = 'x' WHERE id = $1`,
+        [id],
+      ),
+    ).rejects.toThrow(/UPDATE refused/);
+    await ctx.audit.sealNow();
+    // Once sealed, even the chain columns are frozen.
+    await expect(ctx.ds.query(`UPDATE audit_events SET hash = repeat('2', 64) WHERE id = $1`, [id])).rejects.toThrow(
+      /UPDATE refused/,
+    );
+    await expect(ctx.ds.query(`UPDATE audit_chain_head SET last_seq = 0`)).rejects.toThrow(/only moves forward/);
+    const [row] = await ctx.ds.query('SELECT reason FROM audit_events WHERE id = $1', [id]);
+    expect(row.reason).toBeNull();
+  });
+
+  it('should keep the chain intact after 2,000 concurrent record() calls and a sealNow()', async () => {
+    const before = await ctx.audit.verify();
+    expect(before.status).toBe('intact');
+    const ids = await recordMany(ctx.audit, 2000);
+    expect(new Set(ids).size).toBe(2000);
+    expect(await ctx.audit.sealingLagSeconds()).toBeGreaterThan(0);
+    const sealed = await ctx.audit.sealNow();
+    expect(sealed).toBeGreaterThanOrEqual(2000);
+    expect(await ctx.audit.sealingLagSeconds()).toBe(0);
+    const result = await ctx.audit.verify();
+    const [{ total, maxid }] = await ctx.ds.query(
+      'SELECT count(*)::int AS total, max(id)::text AS maxid FROM audit_events',
+    );
+    expect(result).toMatchObject({ status: 'intact', count: total, lastId: maxid, unsealed: 0 });
+    const [{ hash }] = await ctx.ds.query('SELECT hash FROM audit_events WHERE id = $1', [maxid]);
+    expect(result.status === 'intact' && result.lastHash).toBe(hash);
+  });
+
+  it('should seal a lower id that commits after a higher one was sealed, without breaking the chain', async () => {
+    const qr = ctx.ds.createQueryRunner();
+    await qr.connect();
+    await qr.startTransaction();
+    try {
+      const late = await ctx.audit.record(
+        { type: 'profile.updated', outcome: 'success', target: 'profile:late' },
+        qr.manager,
+      );
+      const early = await ctx.audit.record({ type: 'profile.updated', outcome: 'success', target: 'profile:early' });
+      expect(BigInt(late.id)).toBeLessThan(BigInt(early.id));
+      await ctx.audit.sealNow();
+      await qr.commitTransaction();
+      const [before] = await ctx.ds.query('SELECT hash FROM audit_events WHERE id = $1', [late.id]);
+      expect(before.hash).toBeNull();
+      await ctx.audit.sealNow();
+      const rows = await ctx.ds.query('SELECT id::text, seq::text FROM audit_events WHERE id = ANY($1::bigint[])', [
+        [late.id, early.id],
+      ]);
+      const seqOf = Object.fromEntries(rows.map((r: { id: string; seq: string }) => [r.id, BigInt(r.seq)]));
+      expect(seqOf[late.id]).toBeGreaterThan(seqOf[early.id]);
+      expect((await ctx.audit.verify()).status).toBe('intact');
+    } finally {
+      await qr.release();
+    }
+  });
+
+  it('should not let a rolled-back event stop sealing', async () => {
+    await ctx.ds
+      .transaction(async (m) => {
+        await ctx.audit.record({ type: 'profile.deleted', outcome: 'success' }, m);
+        throw new Error('roll back');
+      })
+      .catch(() => undefined);
+    const after = await ctx.audit.record({ type: 'profile.created', outcome: 'success' });
+    await ctx.audit.sealNow();
+    const [row] = await ctx.ds.query('SELECT hash FROM audit_events WHERE id = $1', [after.id]);
+    expect(row.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect((await ctx.audit.verify()).status).toBe('intact');
+  });
+
+  it('should verify an id range and refuse bad range parameters', async () => {
+    const [{ lo, hi }] = await ctx.ds.query(
+      'SELECT (min(id) + 10)::text AS lo, (min(id) + 109)::text AS hi FROM audit_events WHERE seq IS NOT NULL',
+    );
+    const result = await ctx.audit.verify({ fromId: lo, toId: hi });
+    expect(result).toMatchObject({ status: 'intact', count: 100, firstId: lo, lastId: hi });
+    await expect(ctx.audit.verify({ fromId: 'abc' })).rejects.toMatchObject({
+      code: 'validation_failed',
+      message: expect.stringMatching(/^from_id:/),
+    });
+    await expect(ctx.audit.verify({ fromId: '10', toId: '5' })).rejects.toMatchObject({
+      message: expect.stringMatching(/^to_id:/),
+    });
+  });
+
+  // Runs last in this database: it breaks the chain on purpose.
+  it('should name the changed and the removed event after tampering with the trigger disabled', async () => {
+    const ids = await ctx.ds.query<{ id: string }[]>(
+      'SELECT id::text FROM audit_events WHERE seq IS NOT NULL ORDER BY seq LIMIT 3 OFFSET 500',
+    );
+    const [changed, , removed] = ids.map((r) => r.id) as [string, string, string];
+    await tamper(
+      ctx.ds,
+      `UPDATE audit_events SET reason = 'nothing to see' WHERE id = ${changed}`,
+      `DELETE FROM audit_events WHERE id = ${removed}`,
+    );
+    const result = await ctx.audit.verify();
+    expect(result.status).toBe('broken');
+    if (result.status !== 'broken') return;
+    expect(result.firstBadId).toBe(changed);
+    expect(result.problem).toBe('changed');
+    expect(result.problems.map((p) => [p.id, p.problem])).toEqual([
+      [changed, 'changed'],
+      [removed, 'removed'],
+    ]);
+    // A range that avoids both is still intact.
+    const tail = await ctx.audit.verify({ fromId: String(BigInt(removed) + 1n) });
+    expect(tail.status).toBe('intact');
+  });
+});
+
+describe('audit chain: more tampering (real Postgres)', () => {
+  let ctx: Ctx;
+
+  beforeEach(async () => {
+    ctx = await boot();
+    await recordMany(ctx.audit, 50, 50);
+    await ctx.audit.sealNow();
+  });
+
+  afterEach(async () => {
+    await ctx?.close();
+  });
+
+  it('should report a truncated tail as removed, naming the last sealed event', async () => {
+    const [{ maxid }] = await ctx.ds.query('SELECT max(id)::text AS maxid FROM audit_events');
+    await tamper(ctx.ds, `DELETE FROM audit_events WHERE id = ${maxid}`);
+    const result = await ctx.audit.verify();
+    expect(result).toMatchObject({ status: 'broken', firstBadId: maxid, problem: 'removed' });
+  });
+
+  it('should report reordered events as inserted out of order', async () => {
+    const rows = await ctx.ds.query<{ id: string; seq: string }[]>(
+      'SELECT e.id::text AS id, e.seq::text AS seq FROM audit_events e ORDER BY e.seq LIMIT 2 OFFSET 10',
+    );
+    const [a, b] = rows as [{ id: string; seq: string }, { id: string; seq: string }];
+    await tamper(
+      ctx.ds,
+      `UPDATE audit_events SET seq = -1 WHERE id = ${a.id}`,
+      `UPDATE audit_events SET seq = ${a.seq} WHERE id = ${b.id}`,
+      `UPDATE audit_events SET seq = ${b.seq} WHERE id = ${a.id}`,
+    );
+    const result = await ctx.audit.verify();
+    expect(result).toMatchObject({ status: 'broken', firstBadId: b.id, problem: 'inserted_out_of_order' });
+  });
+
+  it('should report a forged event whose hash was recomputed as a broken link', async () => {
+    const [row] = await ctx.ds.query('SELECT id::text FROM audit_events ORDER BY seq LIMIT 1 OFFSET 20');
+    // Rewrite the event and its own hash; the next event still links to the old hash.
+    await tamper(ctx.ds, `UPDATE audit_events SET outcome = 'failure', hash = repeat('a', 64) WHERE id = ${row.id}`);
+    const result = await ctx.audit.verify();
+    expect(result.status).toBe('broken');
+    if (result.status !== 'broken') return;
+    expect(result.firstBadId).toBe(row.id);
+    expect(result.problems.map((p) => p.problem)).toEqual(['changed', 'inserted_out_of_order']);
+  });
+});
+
+describe('audit sealing in the background (real Postgres)', () => {
+  let ctx: Ctx;
+
+  beforeAll(async () => {
+    ctx = await boot({ BROKER_AUDIT_SEAL_INTERVAL_MS: '100' });
+  });
+
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('should seal new events within a few seconds without sealNow()', async () => {
+    const { id } = await ctx.audit.record(login(1));
+    let hash: string | null = null;
+    for (let i = 0; i < 50 && !hash; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      [{ hash }] = await ctx.ds.query('SELECT hash FROM audit_events WHERE id = $1', [id]);
+    }
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(await ctx.audit.verify()).toMatchObject({ status: 'intact', count: 1, lastId: id });
+  });
+
+  it('should let only one of two sealers seal at a time (advisory lock), leaving the chain intact', async () => {
+    await recordMany(ctx.audit, 300, 100);
+    const chain = ctx.app.get(AuditChainService);
+    const other = new AuditChainService(ctx.ds, ctx.app.get<symbol, BrokerConfig>(BROKER_CONFIG));
+    const [a, b] = await Promise.all([chain.sealNow(), other.sealNow()]);
+    expect(a + b).toBeLessThanOrEqual(300);
+    expect(await ctx.audit.verify()).toMatchObject({ status: 'intact', unsealed: 0 });
+  });
+});
+
+describe('audit retention (real Postgres)', () => {
+  let ctx: Ctx;
+
+  beforeAll(async () => {
+    ctx = await boot({ BROKER_AUDIT_RETENTION_DAYS: '30' });
+  });
+
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('should remove whole ranges older than the retention, record it, and still verify as intact', async () => {
+    // Old events, seeded set-based through the trigger rules (inserted unsealed).
+    await ctx.ds.query(
+      `INSERT INTO audit_events (occurred_at, type, outcome, reason)
+       SELECT now() - interval '60 days' + g * interval '1 second', 'login.failed', 'failure', 'old'
+         FROM generate_series(1, 1500) g`,
+    );
+    await recordMany(ctx.audit, 20, 20);
+    // An old-looking event sealed after recent ones is not a whole old range: it stays.
+    await ctx.audit.sealNow();
+    await ctx.ds.query(
+      `INSERT INTO audit_events (occurred_at, type, outcome, reason) VALUES (now() - interval '90 days', 'logout', 'success', 'straggler')`,
+    );
+    await ctx.audit.sealNow();
+    const result = await ctx.audit.applyRetention();
+    expect(result.removed).toBe(1500);
+    const [{ old }] = await ctx.ds.query(`SELECT count(*)::int AS old FROM audit_events WHERE reason = 'old'`);
+    expect(old).toBe(0);
+    const [{ straggler }] = await ctx.ds.query(
+      `SELECT count(*)::int AS straggler FROM audit_events WHERE reason = 'straggler'`,
+    );
+    expect(straggler).toBe(1);
+    const events = await ctx.ds.query(`SELECT details FROM audit_events WHERE type = 'audit.retention_applied'`);
+    expect(events).toHaveLength(1);
+    expect(events[0].details).toMatchObject({ removed: 1500, retention_days: 30 });
+    const [anchor] = await ctx.ds.query('SELECT first_seq::int AS first_seq FROM audit_chain_anchors');
+    expect(anchor.first_seq).toBe(1501);
+    await ctx.audit.sealNow();
+    const verified = await ctx.audit.verify();
+    expect(verified).toMatchObject({ status: 'intact', count: 22 });
+    // Nothing more to remove; verify stays intact; the anchor table is append-only.
+    expect((await ctx.audit.applyRetention()).removed).toBe(0);
+    await expect(ctx.ds.query('DELETE FROM audit_chain_anchors')).rejects.toThrow(/append-only/);
+  });
+
+  it('should detect removal of the first retained event after retention', async () => {
+    const [first] = await ctx.ds.query('SELECT id::text FROM audit_events WHERE seq IS NOT NULL ORDER BY seq LIMIT 1');
+    await tamper(ctx.ds, `DELETE FROM audit_events WHERE id = ${first.id}`);
+    expect(await ctx.audit.verify()).toMatchObject({ status: 'broken', firstBadId: first.id, problem: 'removed' });
+  });
+});

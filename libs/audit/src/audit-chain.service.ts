@@ -1,0 +1,435 @@
+import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { GENESIS_HASH, chainHash } from './audit-chain.js';
+import { invalid } from './audit-filters.js';
+import { RECORD_COLUMNS, insertAuditEvent, type AuditEventRecord } from './audit-record.js';
+
+export type AuditChainProblemKind = 'changed' | 'removed' | 'inserted_out_of_order';
+
+export interface AuditChainProblem {
+  /** The event concerned: for `removed`, the id of the (last) missing event. */
+  id: string;
+  problem: AuditChainProblemKind;
+  detail: string;
+}
+
+export type AuditVerifyResult =
+  | {
+      status: 'intact';
+      /** Sealed events checked. */
+      count: number;
+      firstId: string | null;
+      lastId: string | null;
+      lastHash: string | null;
+      /** Events not sealed yet (committed within the last moments); not covered by the check. */
+      unsealed: number;
+    }
+  | {
+      status: 'broken';
+      firstBadId: string;
+      problem: AuditChainProblemKind;
+      count: number;
+      /** Every problem found, in chain order (at most 100). */
+      problems: AuditChainProblem[];
+      unsealed: number;
+    };
+
+export interface AuditRetentionResult {
+  /** Events removed in this run. */
+  removed: number;
+  /** The cutoff used; null when retention is off (retentionDays = 0). */
+  cutoff: Date | null;
+}
+
+const SEAL_BATCH = 1000;
+const SEAL_BATCHES_PER_TICK = 50;
+const VERIFY_BATCH = 5000;
+const RETENTION_BATCH = 50_000;
+const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+const RETENTION_FIRST_RUN_MS = 10_000;
+const MAX_PROBLEMS = 100;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+interface HeadRow {
+  last_seq: string;
+  last_id: string | null;
+  last_hash: string;
+}
+
+/**
+ * The hash chain over the audit log: background sealing, verification, retention.
+ *
+ * The chain runs in *seal order*, numbered by `seq`, not in id order. Identity ids are taken at
+ * insert time but become visible at commit, so a lower id can commit after a higher one was
+ * already sealed (other libs record inside their own transactions), and the ids of rolled-back
+ * transactions never appear. Chaining in id order would have to wait on every gap (a rolled-back
+ * id never fills, so sealing would stop) or give up after a grace period (then a slow
+ * transaction's event lands below the sealed tip: it breaks the chain or stays unsealed forever).
+ * Chaining in seal order has neither failure: each run takes whatever is committed and unsealed,
+ * in id order, and appends it; a late lower id just gets the next `seq`. Ids remain the query
+ * order; `prev_id` records each link's predecessor so that verification can name a deleted
+ * event; `audit_chain_head` holds the last link so that a truncated tail is detected too.
+ *
+ * Writers never wait for the sealer: record() is a plain INSERT, and the sealer only updates
+ * rows that are already committed, under a transaction-scoped advisory lock taken with
+ * pg_try_advisory_xact_lock so that several broker instances take turns instead of queueing.
+ *
+ * Limits, as with any hash chain without external signatures: someone who can write to the
+ * database could append forged events (they would be sealed like real ones) or rewrite the whole
+ * chain after a point; keep exported head hashes (verify's `lastHash`) elsewhere to catch that.
+ */
+@Injectable()
+export class AuditChainService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(AuditChainService.name);
+  private sealTimer: NodeJS.Timeout | null = null;
+  private retentionTimer: NodeJS.Timeout | null = null;
+  private firstRetention: NodeJS.Timeout | null = null;
+  /** Serialises ticks, sealNow() and retention within this process. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private ticking = false;
+  private stopped = false;
+  private failing = false;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.stopped = false;
+    this.sealTimer = setInterval(() => this.tick(), this.config.audit.sealIntervalMs);
+    this.sealTimer.unref();
+    if (this.config.audit.retentionDays > 0) {
+      const run = () => {
+        this.exclusive(() => this.retain(new Date())).catch((e: unknown) =>
+          this.logger.warn(`audit retention failed: ${e instanceof Error ? e.message : String(e)}`),
+        );
+      };
+      this.firstRetention = setTimeout(run, RETENTION_FIRST_RUN_MS);
+      this.firstRetention.unref();
+      this.retentionTimer = setInterval(run, RETENTION_INTERVAL_MS);
+      this.retentionTimer.unref();
+    }
+  }
+
+  /** Stops the timers and waits for a running batch, before the pool closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    for (const t of [this.sealTimer, this.retentionTimer]) if (t) clearInterval(t);
+    if (this.firstRetention) clearTimeout(this.firstRetention);
+    this.sealTimer = this.retentionTimer = this.firstRetention = null;
+    await this.queue.catch(() => undefined);
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private tick(): void {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    this.exclusive(async () => {
+      for (let i = 0; i < SEAL_BATCHES_PER_TICK && !this.stopped; i++) {
+        const sealed = await this.sealBatch();
+        if (sealed === null || sealed < SEAL_BATCH) break;
+      }
+    })
+      .then(
+        () => {
+          if (this.failing) this.logger.log('audit sealing recovered');
+          this.failing = false;
+        },
+        (e: unknown) => {
+          if (!this.failing) {
+            this.logger.warn(`audit sealing failed (will retry): ${e instanceof Error ? e.message : String(e)}`);
+          }
+          this.failing = true;
+        },
+      )
+      .finally(() => {
+        this.ticking = false;
+      });
+  }
+
+  /**
+   * Seals everything committed and unsealed now; returns how many events it sealed. Waits (up
+   * to ~10 s) while another instance holds the sealing lock.
+   */
+  sealNow(): Promise<number> {
+    return this.exclusive(async () => {
+      let total = 0;
+      let waits = 0;
+      for (;;) {
+        const sealed = await this.sealBatch();
+        if (sealed === null) {
+          if (++waits > 200) throw new Error('audit: another instance holds the sealing lock');
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
+        total += sealed;
+        if (sealed === 0) return total;
+      }
+    });
+  }
+
+  /** One batch in one transaction; null when another instance is sealing. */
+  private sealBatch(): Promise<number | null> {
+    return this.dataSource.transaction(async (m) => {
+      const [lock] = await m.query<{ ok: boolean }[]>(
+        `SELECT pg_try_advisory_xact_lock(hashtext('broker.audit.sealer')) AS ok`,
+      );
+      if (!lock?.ok) return null;
+      const [head] = await m.query<HeadRow[]>(
+        `SELECT last_seq::text AS last_seq, last_id::text AS last_id, last_hash FROM audit_chain_head WHERE id = 1`,
+      );
+      if (!head) throw new Error('audit: audit_chain_head is missing');
+      const rows = await m.query<AuditEventRecord[]>(
+        `SELECT ${RECORD_COLUMNS} FROM audit_events e WHERE e.hash IS NULL ORDER BY e.id LIMIT $1`,
+        [SEAL_BATCH],
+      );
+      if (rows.length === 0) return 0;
+      let seq = BigInt(head.last_seq);
+      let prevHash = head.last_hash;
+      let prevId = head.last_id;
+      const ids: string[] = [];
+      const seqs: string[] = [];
+      const prevIds: (string | null)[] = [];
+      const prevHashes: string[] = [];
+      const hashes: string[] = [];
+      for (const row of rows) {
+        seq += 1n;
+        const hash = chainHash(prevHash, row);
+        ids.push(row.id);
+        seqs.push(seq.toString());
+        prevIds.push(prevId);
+        prevHashes.push(prevHash);
+        hashes.push(hash);
+        prevHash = hash;
+        prevId = row.id;
+      }
+      await m.query(
+        `UPDATE audit_events AS e
+            SET seq = v.seq, prev_id = v.prev_id, prev_hash = v.prev_hash, hash = v.hash, sealed_at = clock_timestamp()
+           FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS v(id, seq, prev_id, prev_hash, hash)
+          WHERE e.id = v.id`,
+        [ids, seqs, prevIds, prevHashes, hashes],
+      );
+      await m.query(
+        `UPDATE audit_chain_head SET last_seq = $1, last_id = $2, last_hash = $3, updated_at = now() WHERE id = 1`,
+        [seq.toString(), prevId, prevHash],
+      );
+      return rows.length;
+    });
+  }
+
+  /** Age in seconds of the oldest committed event not sealed yet (0 when all are sealed). */
+  async sealingLagSeconds(): Promise<number> {
+    const [row] = await this.dataSource.query<{ lag: number }[]>(
+      `SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(occurred_at)), 0)::float8 AS lag
+         FROM audit_events WHERE hash IS NULL`,
+    );
+    return Math.max(0, row?.lag ?? 0);
+  }
+
+  /**
+   * Recomputes the chain. Without a range: from the first retained event to the head. With
+   * `fromId`/`toId`: the chain from the first sealed event with id ≥ fromId to the last sealed
+   * event with id ≤ toId (in seal order). Runs in one REPEATABLE READ snapshot.
+   */
+  async verify(
+    range: { fromId?: string | number | bigint | null; toId?: string | number | bigint | null } = {},
+  ): Promise<AuditVerifyResult> {
+    const fromId = idParam('from_id', range.fromId);
+    const toId = idParam('to_id', range.toId);
+    if (fromId !== null && toId !== null && BigInt(fromId) > BigInt(toId)) {
+      throw invalid('to_id', 'must not be lower than from_id');
+    }
+    return this.dataSource.transaction('REPEATABLE READ', (m) => this.walk(m, fromId, toId));
+  }
+
+  private async walk(m: EntityManager, fromId: string | null, toId: string | null): Promise<AuditVerifyResult> {
+    const [head] = await m.query<HeadRow[]>(
+      `SELECT last_seq::text AS last_seq, last_id::text AS last_id, last_hash FROM audit_chain_head WHERE id = 1`,
+    );
+    const [anchor] = await m.query<{ first_seq: string; prev_hash: string }[]>(
+      `SELECT first_seq::text AS first_seq, prev_hash FROM audit_chain_anchors ORDER BY first_seq DESC LIMIT 1`,
+    );
+    const [{ unsealed }] = await m.query<[{ unsealed: number }]>(
+      `SELECT count(*)::int AS unsealed FROM audit_events WHERE hash IS NULL`,
+    );
+    const chainStart = anchor ? BigInt(anchor.first_seq) : 1n;
+    const intactEmpty: AuditVerifyResult = {
+      status: 'intact',
+      count: 0,
+      firstId: null,
+      lastId: null,
+      lastHash: null,
+      unsealed,
+    };
+
+    let startSeq = chainStart;
+    if (fromId !== null) {
+      const [r] = await m.query<{ s: string | null }[]>(
+        `SELECT min(seq)::text AS s FROM audit_events WHERE id >= $1 AND seq IS NOT NULL`,
+        [fromId],
+      );
+      if (!r?.s) return intactEmpty;
+      startSeq = BigInt(r.s) > chainStart ? BigInt(r.s) : chainStart;
+    }
+    let endSeq = head ? BigInt(head.last_seq) : 0n;
+    if (toId !== null) {
+      const [r] = await m.query<{ s: string | null }[]>(
+        `SELECT max(seq)::text AS s FROM audit_events WHERE id <= $1 AND seq IS NOT NULL`,
+        [toId],
+      );
+      if (!r?.s) return intactEmpty;
+      endSeq = BigInt(r.s);
+    }
+    if (endSeq < startSeq) return intactEmpty;
+
+    // The hash the first checked event must link to; null = unknown (range starts mid-chain on a
+    // missing predecessor), in which case its own prev_hash is taken as given.
+    let expectedPrev: string | null = anchor ? anchor.prev_hash : GENESIS_HASH;
+    if (startSeq > chainStart) {
+      const [p] = await m.query<{ hash: string }[]>(`SELECT hash FROM audit_events WHERE seq = $1`, [
+        (startSeq - 1n).toString(),
+      ]);
+      expectedPrev = p?.hash ?? null;
+    }
+
+    const problems: AuditChainProblem[] = [];
+    const report = (p: AuditChainProblem) => {
+      if (problems.length < MAX_PROBLEMS) problems.push(p);
+    };
+    let expectedSeq = startSeq;
+    let count = 0;
+    let firstId: string | null = null;
+    let lastId: string | null = null;
+    let lastHash: string | null = null;
+    let after: { seq: string; id: string } | null = null;
+    for (;;) {
+      const params: unknown[] = [endSeq.toString(), VERIFY_BATCH];
+      let keyset = `e.seq >= ${startSeq.toString()}`;
+      if (after) {
+        params.push(after.seq, after.id);
+        keyset = `e.seq >= $3 AND NOT (e.seq = $3 AND e.id <= $4)`;
+      }
+      const rows = await m.query<AuditEventRecord[]>(
+        `SELECT ${RECORD_COLUMNS} FROM audit_events e WHERE ${keyset} AND e.seq <= $1 ORDER BY e.seq, e.id LIMIT $2`,
+        params,
+      );
+      for (const row of rows) {
+        const seq = BigInt(row.seq as string);
+        count++;
+        if (seq < expectedSeq) {
+          report({ id: row.id, problem: 'inserted_out_of_order', detail: `chain position ${seq} is taken twice` });
+          continue;
+        }
+        if (seq > expectedSeq) {
+          const missing = seq - expectedSeq;
+          report({
+            id: row.prev_id ?? row.id,
+            problem: 'removed',
+            detail:
+              missing === 1n
+                ? `event ${row.prev_id ?? '?'} is missing (it was sealed just before event ${row.id})`
+                : `${missing} events are missing before event ${row.id}; the last of them was event ${row.prev_id ?? '?'}`,
+          });
+        } else if (expectedPrev !== null && row.prev_hash !== expectedPrev) {
+          report({
+            id: row.id,
+            problem: 'inserted_out_of_order',
+            detail: `event ${row.id} does not link to the event sealed before it`,
+          });
+        }
+        if (chainHash(row.prev_hash as string, row) !== row.hash) {
+          report({ id: row.id, problem: 'changed', detail: `event ${row.id} differs from what was sealed` });
+        }
+        firstId ??= row.id;
+        lastId = row.id;
+        lastHash = row.hash;
+        expectedSeq = seq + 1n;
+        expectedPrev = row.hash;
+      }
+      if (rows.length < VERIFY_BATCH) break;
+      const last = rows[rows.length - 1];
+      after = { seq: last.seq as string, id: last.id };
+    }
+    if (expectedSeq <= endSeq) {
+      const missing = endSeq - expectedSeq + 1n;
+      report({
+        id: head?.last_id ?? lastId ?? '0',
+        problem: 'removed',
+        detail: `${missing} event(s) sealed after event ${lastId ?? '(none)'} are missing; the last sealed was event ${head?.last_id ?? '?'}`,
+      });
+    }
+    const first = problems[0];
+    if (first) {
+      return { status: 'broken', firstBadId: first.id, problem: first.problem, count, problems, unsealed };
+    }
+    return { status: 'intact', count, firstId, lastId, lastHash, unsealed };
+  }
+
+  /**
+   * Applies the configured retention (config.audit.retentionDays; 0 keeps everything): removes
+   * whole ranges of sealed events older than the cutoff, oldest first, and records one
+   * `audit.retention_applied` event per removed range in the same transaction.
+   */
+  applyRetention(now: Date = new Date()): Promise<AuditRetentionResult> {
+    return this.exclusive(() => this.retain(now));
+  }
+
+  private async retain(now: Date): Promise<AuditRetentionResult> {
+    const days = this.config.audit.retentionDays;
+    if (days <= 0) return { removed: 0, cutoff: null };
+    const cutoff = new Date(now.getTime() - days * DAY_MS);
+    let removed = 0;
+    for (;;) {
+      const batch = await this.dataSource.transaction(async (m) => {
+        const [lock] = await m.query<{ ok: boolean }[]>(
+          `SELECT pg_try_advisory_xact_lock(hashtext('broker.audit.retention')) AS ok`,
+        );
+        if (!lock?.ok) return 0;
+        const [r] = await m.query<{ removed: number; first_id: string; last_id: string }[]>(
+          `SELECT r_removed::int AS removed, r_first_removed_id::text AS first_id, r_last_removed_id::text AS last_id
+             FROM audit_apply_retention($1, $2)`,
+          [cutoff, RETENTION_BATCH],
+        );
+        if (!r || r.removed === 0) return 0;
+        await insertAuditEvent(m, {
+          type: 'audit.retention_applied',
+          outcome: 'success',
+          actor: 'system',
+          target: 'audit_events',
+          details: {
+            removed: r.removed,
+            first_removed_id: r.first_id,
+            last_removed_id: r.last_id,
+            cutoff: cutoff.toISOString(),
+            retention_days: days,
+          },
+        });
+        return r.removed;
+      });
+      removed += batch;
+      if (batch < RETENTION_BATCH) break;
+    }
+    if (removed > 0) {
+      this.logger.log(`audit retention removed ${removed} event(s) older than ${cutoff.toISOString()}`);
+    }
+    return { removed, cutoff };
+  }
+}
+
+function idParam(parameter: string, value: string | number | bigint | null | undefined): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  const s = typeof value === 'string' ? value.trim() : String(value);
+  if (!/^\d{1,19}$/.test(s) || BigInt(s) > 9223372036854775807n) {
+    throw invalid(parameter, 'expected an event id (a positive whole number)');
+  }
+  return s;
+}

@@ -1,0 +1,255 @@
+import { isIP } from 'node:net';
+import { DomainError } from '@app/common';
+import { AUDIT_EVENT_TYPES } from './audit-event.js';
+import { decodeCursor, filterFingerprint } from './cursor.js';
+
+/** Filters of the audit query and export, as they arrive (query string or code). */
+export interface AuditQueryInput {
+  /** Exact types or prefixes such as `login.*`; repeatable. */
+  type?: string | readonly string[];
+  outcome?: string;
+  /** Developer id (uuid). */
+  developer?: string;
+  /** The developer's email (case-insensitive, exact); matched through the developers table. */
+  email?: string;
+  profile?: string;
+  organization?: string;
+  /** An IP address or a CIDR range. */
+  ip?: string;
+  /** ISO-8601, inclusive. */
+  since?: string | Date;
+  /** ISO-8601, exclusive. */
+  until?: string | Date;
+  /** Keywords, all of which must appear in the reason, the target or the developer's email. */
+  q?: string;
+  order?: string;
+  limit?: number | string;
+  cursor?: string;
+}
+
+/** Validated, normalised filters. */
+export interface AuditFilters {
+  types: string[] | null;
+  outcome: 'success' | 'failure' | null;
+  developer: string | null;
+  email: string | null;
+  profile: string | null;
+  organization: string | null;
+  ip: string | null;
+  since: Date | null;
+  until: Date | null;
+  q: string[];
+  order: 'asc' | 'desc';
+  limit: number;
+  /** Keyset position from the cursor: the last id already returned. */
+  afterId: string | null;
+  fingerprint: string;
+}
+
+export const DEFAULT_LIMIT = 100;
+export const MAX_LIMIT = 1000;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ISO_8601 =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?))?$/i;
+
+export function invalid(parameter: string, problem: string): DomainError {
+  return new DomainError('validation_failed', `${parameter}: ${problem}`, { parameter });
+}
+
+function text(parameter: string, value: unknown, max: number): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw invalid(parameter, 'expected a single string value');
+  const v = value.trim();
+  if (v === '') throw invalid(parameter, 'must not be empty');
+  if (v.length > max) throw invalid(parameter, `must be at most ${max} characters`);
+  return v;
+}
+
+/** Exact known types, or `prefix.*` expanded to the known types under it. */
+export function expandTypes(values: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const raw of values) {
+    const value = raw.trim();
+    if (value.endsWith('.*')) {
+      const prefix = value.slice(0, -1);
+      const hits = AUDIT_EVENT_TYPES.filter((t) => t.startsWith(prefix));
+      if (hits.length === 0) {
+        throw invalid('type', `no event type starts with ${JSON.stringify(prefix)}`);
+      }
+      hits.forEach((t) => out.add(t));
+    } else if ((AUDIT_EVENT_TYPES as readonly string[]).includes(value)) {
+      out.add(value);
+    } else {
+      throw invalid(
+        'type',
+        `unknown event type ${JSON.stringify(value)}; expected one of ${AUDIT_EVENT_TYPES.join(', ')}, or a prefix such as login.*`,
+      );
+    }
+  }
+  return [...out].sort();
+}
+
+/** Strict ISO-8601: a date, or a date and time with `Z` or an offset. */
+export function parseIsoTime(parameter: string, value: unknown): Date | null {
+  if (value === undefined || value === null) return null;
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw invalid(parameter, 'not a valid time');
+    return value;
+  }
+  if (typeof value !== 'string') throw invalid(parameter, 'expected a single ISO-8601 time');
+  const m = ISO_8601.exec(value.trim());
+  const example = 'expected an ISO-8601 time with a time zone, e.g. 2025-01-31T12:00:00Z, or a date (UTC midnight)';
+  if (!m) throw invalid(parameter, example);
+  const [, y, mo, d, h, mi, , , zone] = m;
+  if (h !== undefined && zone === undefined) throw invalid(parameter, example);
+  const month = Number(mo);
+  const day = Number(d);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || (h !== undefined && (Number(h) > 23 || Number(mi) > 59))) {
+    throw invalid(parameter, example);
+  }
+  const normalised = h === undefined ? `${y}-${mo}-${d}T00:00:00Z` : value.trim().replace(' ', 'T');
+  const date = new Date(normalised);
+  const calendarDay = new Date(Date.UTC(Number(y), month - 1, day)).getUTCDate();
+  if (Number.isNaN(date.getTime()) || calendarDay !== day) throw invalid(parameter, example);
+  return date;
+}
+
+function ipOrCidr(value: unknown): string | null {
+  const v = text('ip', value, 64);
+  if (v === null) return null;
+  const [addr, bits, ...rest] = v.split('/');
+  const family = isIP(addr ?? '');
+  const ok =
+    family !== 0 &&
+    rest.length === 0 &&
+    (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)));
+  if (!ok) throw invalid('ip', 'expected an IP address or a CIDR range such as 10.0.0.0/8');
+  return v;
+}
+
+function limitOf(value: unknown): number {
+  if (value === undefined || value === null || value === '') return DEFAULT_LIMIT;
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) {
+    throw invalid('limit', `expected a whole number from 1 to ${MAX_LIMIT}`);
+  }
+  return n;
+}
+
+/** Keywords of `q`: split on white space, at most 8, each kept as typed (matched case-insensitively). */
+function keywords(value: unknown): string[] {
+  const v = text('q', value, 200);
+  if (v === null) return [];
+  const words = v.split(/\s+/).filter(Boolean);
+  if (words.length > 8) throw invalid('q', 'at most 8 keywords');
+  return words;
+}
+
+/**
+ * Validates every filter (each problem is a `validation_failed` naming the parameter) and decodes
+ * the cursor against the filters' fingerprint.
+ */
+export function parseAuditFilters(input: AuditQueryInput, options: { cursorAllowed?: boolean } = {}): AuditFilters {
+  const rawTypes = input.type === undefined ? [] : typeof input.type === 'string' ? [input.type] : [...input.type];
+  if (rawTypes.some((t) => typeof t !== 'string' || t.trim() === '')) throw invalid('type', 'must not be empty');
+  if (rawTypes.length > 20) throw invalid('type', 'at most 20 values');
+  const types = rawTypes.length > 0 ? expandTypes(rawTypes) : null;
+
+  const outcome = text('outcome', input.outcome, 16);
+  if (outcome !== null && outcome !== 'success' && outcome !== 'failure') {
+    throw invalid('outcome', 'expected success or failure');
+  }
+  const developer = text('developer', input.developer, 64);
+  if (developer !== null && !UUID.test(developer)) throw invalid('developer', 'expected a developer id (uuid)');
+  const email = text('email', input.email, 320);
+  const profile = text('profile', input.profile, 200);
+  const organization = text('organization', input.organization, 200);
+  const ip = ipOrCidr(input.ip);
+  const since = parseIsoTime('since', input.since);
+  const until = parseIsoTime('until', input.until);
+  if (since && until && since.getTime() >= until.getTime()) throw invalid('until', 'must be later than since');
+  const q = keywords(input.q);
+  const order = text('order', input.order, 8) ?? 'desc';
+  if (order !== 'asc' && order !== 'desc') throw invalid('order', 'expected asc or desc');
+  const limit = limitOf(input.limit);
+
+  const fingerprint = filterFingerprint({
+    types,
+    outcome,
+    developer: developer?.toLowerCase() ?? null,
+    email: email?.toLowerCase() ?? null,
+    profile,
+    organization,
+    ip,
+    since: since?.toISOString() ?? null,
+    until: until?.toISOString() ?? null,
+    q: q.map((w) => w.toLowerCase()),
+    order,
+  });
+  let afterId: string | null = null;
+  if (input.cursor !== undefined && input.cursor !== null && input.cursor !== '') {
+    if (options.cursorAllowed === false) throw invalid('cursor', 'not accepted here');
+    if (typeof input.cursor !== 'string') throw invalid('cursor', 'expected a single value');
+    afterId = decodeCursor(input.cursor, fingerprint, ['id']).id;
+    if (!/^\d{1,19}$/.test(afterId)) throw invalid('cursor', 'not a cursor returned by this API');
+  }
+  return {
+    types,
+    outcome,
+    developer: developer?.toLowerCase() ?? null,
+    email,
+    profile,
+    organization,
+    ip,
+    since,
+    until,
+    q,
+    order,
+    limit,
+    afterId,
+    fingerprint,
+  };
+}
+
+function likePattern(word: string): string {
+  return `%${word.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** The expression the trigram index IDX_audit_events_text is built on (keep them identical). */
+export const TEXT_EXPRESSION = `(coalesce(e.reason, '') || ' ' || coalesce(e.target, ''))`;
+
+/**
+ * SQL conditions for the filters (not the keyset), over `audit_events e`, numbering parameters
+ * from `params.length + 1`. Emails are never stored in the audit log: `email` and `q` reach them
+ * through the developers table, as `developer_id = ANY(ARRAY(subquery))` (an init plan) so that
+ * the planner can combine the developer index with the trigram index (a plain `IN (subquery)`
+ * inside an OR forces a sequential scan).
+ */
+export function auditWhere(filters: AuditFilters, params: unknown[]): string[] {
+  const p = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const where: string[] = [];
+  if (filters.types) where.push(`e.type = ANY(${p(filters.types)}::text[])`);
+  if (filters.outcome) where.push(`e.outcome = ${p(filters.outcome)}`);
+  if (filters.developer) where.push(`e.developer_id = ${p(filters.developer)}::uuid`);
+  if (filters.email) {
+    where.push(
+      `e.developer_id = ANY(ARRAY(SELECT d.id FROM developers d WHERE lower(d.email) = lower(${p(filters.email)})))`,
+    );
+  }
+  if (filters.profile) where.push(`e.profile_id = ${p(filters.profile)}`);
+  if (filters.organization) where.push(`e.organisation_id = ${p(filters.organization)}`);
+  if (filters.ip) where.push(`e.ip <<= ${p(filters.ip)}::inet`);
+  if (filters.since) where.push(`e.occurred_at >= ${p(filters.since)}`);
+  if (filters.until) where.push(`e.occurred_at < ${p(filters.until)}`);
+  for (const word of filters.q) {
+    const pattern = p(likePattern(word));
+    where.push(
+      `(${TEXT_EXPRESSION} ILIKE ${pattern} OR e.developer_id = ANY(ARRAY(SELECT d.id FROM developers d WHERE lower(d.email) LIKE ${pattern})))`,
+    );
+  }
+  return where;
+}

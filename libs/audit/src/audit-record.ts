@@ -1,0 +1,109 @@
+import { isIP } from 'node:net';
+import { maskSecrets } from '@app/common';
+import type { EntityManager } from 'typeorm';
+import { AUDIT_EVENT_TYPES, type AuditEventInput } from './audit-event.js';
+import type { ChainedEventFields } from './audit-chain.js';
+
+/**
+ * One audit event as the API, the export and the verifier see it. Ids are decimal strings
+ * (bigint), times ISO-8601 UTC with microseconds; the chain fields are null until sealed.
+ */
+export interface AuditEventRecord extends ChainedEventFields {
+  details: Record<string, unknown> | null;
+  /** Position in the hash chain (seal order). */
+  seq: string | null;
+  /** Id of the event sealed just before this one. */
+  prev_id: string | null;
+  prev_hash: string | null;
+  hash: string | null;
+  sealed_at: string | null;
+}
+
+const ISO_US = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+
+/** The select list producing AuditEventRecord from `audit_events e`. */
+export const RECORD_COLUMNS = `e.id::text AS id,
+  to_char(e.occurred_at AT TIME ZONE 'UTC', ${ISO_US}) AS occurred_at,
+  e.type, e.outcome, e.reason, e.actor, e.target, e.profile_id, e.developer_id::text AS developer_id,
+  e.organisation_id, e.ip, e.user_agent, e.request_id, e.details,
+  e.seq::text AS seq, e.prev_id::text AS prev_id, e.prev_hash, e.hash,
+  to_char(e.sealed_at AT TIME ZONE 'UTC', ${ISO_US}) AS sealed_at`;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Developers' emails never enter the audit log (it keeps pseudonymous ids); this catches one that
+// a caller put into a reason, a target or details by mistake.
+const EMAIL = /[^\s@"'<>()[\],;:]+@[^\s@"'<>()[\],;:]+\.[A-Za-z]{2,}/g;
+const EMAIL_MASK = '[email]';
+const MAX_DETAILS_BYTES = 16 * 1024;
+
+function clip(value: string | null | undefined, max: number): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  return value.length > max ? value.slice(0, max) : value;
+}
+
+function scrubEmails<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(EMAIL, EMAIL_MASK) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => scrubEmails(v)) as T;
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = scrubEmails(v);
+    return out as T;
+  }
+  return value;
+}
+
+/** An address as `inet` accepts it; IPv4-mapped IPv6 (`::ffff:1.2.3.4`) becomes plain IPv4. */
+export function normaliseIp(ip: string | null | undefined): string | null {
+  if (!ip) return null;
+  const v = ip.trim().replace(/^\[|\]$/g, '');
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(v);
+  if (mapped && isIP(mapped[1]) === 4) return mapped[1];
+  return isIP(v) ? v : null;
+}
+
+/** The insert's parameters, cleaned: secrets masked, emails removed, lengths clipped. */
+export function insertParams(input: AuditEventInput): unknown[] {
+  if (!(AUDIT_EVENT_TYPES as readonly string[]).includes(input.type)) {
+    throw new TypeError(`audit: unknown event type ${JSON.stringify(input.type)}`);
+  }
+  if (input.outcome !== 'success' && input.outcome !== 'failure') {
+    throw new TypeError(`audit: outcome must be success or failure, got ${JSON.stringify(input.outcome)}`);
+  }
+  if (input.developerId && !UUID.test(input.developerId)) {
+    throw new TypeError(`audit: developerId must be a developer's uuid, got ${JSON.stringify(input.developerId)}`);
+  }
+  let details: string | null = null;
+  if (input.details !== undefined && input.details !== null) {
+    details = JSON.stringify(scrubEmails(maskSecrets(input.details)));
+    if (Buffer.byteLength(details) > MAX_DETAILS_BYTES) {
+      details = JSON.stringify({ truncated: true, bytes: Buffer.byteLength(details) });
+    }
+  }
+  return [
+    input.type,
+    input.outcome,
+    clip(input.reason && scrubEmails(input.reason), 200),
+    clip(input.actor, 300),
+    clip(input.target && scrubEmails(input.target), 300),
+    clip(input.profileId, 200),
+    input.developerId ? input.developerId.toLowerCase() : null,
+    clip(input.organisationId, 200),
+    normaliseIp(input.ip),
+    clip(input.userAgent, 512),
+    clip(input.requestId, 128),
+    details,
+  ];
+}
+
+export const INSERT_SQL = `INSERT INTO audit_events
+  (type, outcome, reason, actor, target, profile_id, developer_id, organisation_id, ip, user_agent, request_id, details)
+  VALUES ($1, $2, $3, $4, $5, $6, $7::uuid, $8, $9::inet, $10, $11, $12::jsonb)
+  RETURNING id::text AS id`;
+
+/** One INSERT, one round trip; inside the caller's transaction when `manager` is one. */
+export async function insertAuditEvent(manager: EntityManager, input: AuditEventInput): Promise<{ id: string }> {
+  const rows: { id: string }[] = await manager.query(INSERT_SQL, insertParams(input));
+  const row = rows[0];
+  if (!row) throw new Error('audit: the insert returned no id');
+  return { id: row.id };
+}

@@ -1,0 +1,20 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditChainService } from './audit-chain.service.js';
+import { AuditController } from './audit.controller.js';
+import { AuditService } from './audit.service.js';
+import { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
+import { AuditEventEntity } from './entities/audit-event.entity.js';
+
+/**
+ * The audit log: AuditService (record, query, export, verify), the background sealer and
+ * retention (AuditChainService), and the `/api/audit` routes. Needs BrokerConfigModule and
+ * DatabaseModule at the root.
+ */
+@Module({
+  imports: [TypeOrmModule.forFeature([AuditEventEntity, AuditChainHeadEntity, AuditChainAnchorEntity])],
+  controllers: [AuditController],
+  providers: [AuditService, AuditChainService],
+  exports: [AuditService],
+})
+export class AuditModule {}

@@ -1,0 +1,118 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Readable } from 'node:stream';
+import type { DataSource, EntityManager } from 'typeorm';
+import { AuditChainService, type AuditRetentionResult, type AuditVerifyResult } from './audit-chain.service.js';
+import type { AuditEventInput } from './audit-event.js';
+import { batchStream } from './audit-export.js';
+import { auditWhere, invalid, parseAuditFilters, type AuditFilters, type AuditQueryInput } from './audit-filters.js';
+import { RECORD_COLUMNS, insertAuditEvent, type AuditEventRecord } from './audit-record.js';
+import { encodeCursor } from './cursor.js';
+
+/** One page of events, newest first unless `order=asc`. */
+export interface AuditEventPage {
+  data: AuditEventRecord[];
+  /** Pass as `cursor` for the next page; null when there is none. */
+  next_cursor: string | null;
+}
+
+const EXPORT_BATCH = 5000;
+const EXPORT_PROGRESS_EVERY = 100_000;
+
+/**
+ * The audit log: the one way to write an event (record), and the reads security teams use
+ * (query, export, verify). Sealing and retention run in AuditChainService.
+ */
+@Injectable()
+export class AuditService {
+  private readonly logger = new Logger(AuditService.name);
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly chain: AuditChainService,
+  ) {}
+
+  /**
+   * Writes one event with one INSERT (one round trip); never waits for the sealer. Pass the
+   * caller's transactional `manager` to write the event atomically with the change it records.
+   * Secret-looking keys in `details` are masked and email addresses removed.
+   */
+  record(input: AuditEventInput, manager?: EntityManager): Promise<{ id: string }> {
+    return insertAuditEvent(manager ?? this.dataSource.manager, input);
+  }
+
+  /** A page of matching events (keyset on id, never OFFSET). Bad filters: `validation_failed`. */
+  async query(input: AuditQueryInput): Promise<AuditEventPage> {
+    const filters = parseAuditFilters(input);
+    const rows = await this.fetch(filters, filters.afterId, filters.limit + 1);
+    const more = rows.length > filters.limit;
+    const data = more ? rows.slice(0, filters.limit) : rows;
+    const last = data[data.length - 1];
+    let nextId: string | null = more && last ? last.id : null;
+    // Polling mode (as Okta's System Log): ascending without `until` always offers a next page,
+    // so a SIEM can keep tailing the log from where it stopped.
+    if (!nextId && filters.order === 'asc' && !filters.until) {
+      nextId = last?.id ?? filters.afterId ?? '0';
+    }
+    return { data, next_cursor: nextId === null ? null : encodeCursor({ id: nextId }, filters.fingerprint) };
+  }
+
+  /**
+   * Every matching event as NDJSON or CSV, streamed in keyset batches of 5,000 (constant memory),
+   * logging progress every 100k rows. `format`: `ndjson` or `csv` (else `validation_failed`);
+   * `limit` and `cursor` do not apply.
+   */
+  async exportEvents(input: AuditQueryInput, format: string): Promise<Readable> {
+    if (format !== 'ndjson' && format !== 'csv') throw invalid('format', 'expected ndjson or csv');
+    const filters = parseAuditFilters({ ...input, limit: undefined, cursor: undefined });
+    const started = Date.now();
+    const first = await this.fetch(filters, null, EXPORT_BATCH);
+    return batchStream({
+      format,
+      first,
+      batchSize: EXPORT_BATCH,
+      next: (last) => this.fetch(filters, last.id, EXPORT_BATCH),
+      progressEvery: EXPORT_PROGRESS_EVERY,
+      onProgress: (rows) =>
+        this.logger.log(
+          `audit export (${format}): ${rows} rows streamed in ${Math.round((Date.now() - started) / 1000)} s`,
+        ),
+    });
+  }
+
+  private fetch(filters: AuditFilters, afterId: string | null, limit: number): Promise<AuditEventRecord[]> {
+    const params: unknown[] = [];
+    const where = auditWhere(filters, params);
+    if (afterId !== null) {
+      params.push(afterId);
+      where.push(`e.id ${filters.order === 'asc' ? '>' : '<'} $${params.length}`);
+    }
+    params.push(limit);
+    const sql = `SELECT ${RECORD_COLUMNS} FROM audit_events e
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY e.id ${filters.order === 'asc' ? 'ASC' : 'DESC'} LIMIT $${params.length}`;
+    return this.dataSource.query<AuditEventRecord[]>(sql, params);
+  }
+
+  /** Recomputes the hash chain over the whole log or an id range. */
+  verify(
+    range: { fromId?: string | number | bigint | null; toId?: string | number | bigint | null } = {},
+  ): Promise<AuditVerifyResult> {
+    return this.chain.verify(range);
+  }
+
+  /** Seals every committed, unsealed event now (tests; the background sealer does it anyway). */
+  sealNow(): Promise<number> {
+    return this.chain.sealNow();
+  }
+
+  /** Age in seconds of the oldest unsealed event, for metrics. */
+  sealingLagSeconds(): Promise<number> {
+    return this.chain.sealingLagSeconds();
+  }
+
+  /** Applies config.audit.retentionDays now (also runs hourly in the background). */
+  applyRetention(now?: Date): Promise<AuditRetentionResult> {
+    return this.chain.applyRetention(now);
+  }
+}

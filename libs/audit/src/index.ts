@@ -1,0 +1,42 @@
+/** The event contract: the types, outcomes and fields every module records. */
+export { AUDIT_EVENT_TYPES, type AuditEventInput, type AuditEventType, type AuditOutcome } from './audit-event.js';
+/** The Nest module (providers, controller, entities); exports AuditService. */
+export { AuditModule } from './audit.module.js';
+/** record (one INSERT, optionally in the caller's transaction), query, exportEvents, verify, sealNow, sealingLagSeconds, applyRetention. */
+export { AuditService, type AuditEventPage } from './audit.service.js';
+/** Sealing, verification and retention of the hash chain (used through AuditService). */
+export {
+  AuditChainService,
+  type AuditChainProblem,
+  type AuditChainProblemKind,
+  type AuditRetentionResult,
+  type AuditVerifyResult,
+} from './audit-chain.service.js';
+/** `GET /api/audit/events`, `/api/audit/export`, `/api/audit/verify` (admin, auditor). */
+export { AuditController } from './audit.controller.js';
+/** Query filters: the accepted input and its validation (`validation_failed` naming the parameter). */
+export {
+  DEFAULT_LIMIT as AUDIT_DEFAULT_LIMIT,
+  MAX_LIMIT as AUDIT_MAX_LIMIT,
+  parseAuditFilters,
+  type AuditFilters,
+  type AuditQueryInput,
+} from './audit-filters.js';
+/** An event as the API and the export return it. */
+export type { AuditEventRecord } from './audit-record.js';
+/** Export formats and their content types. */
+export { EXPORT_CONTENT_TYPES, type AuditExportFormat } from './audit-export.js';
+/** The hash chain's definition, for offline verifiers: canonical JSON and the link hash. */
+export {
+  CHAINED_FIELDS,
+  GENESIS_HASH,
+  canonicalEventJson,
+  canonicalJson,
+  chainHash,
+  type ChainedEventFields,
+} from './audit-chain.js';
+/** Opaque keyset cursors bound to their filters, and the `Link: rel="next"` header (shared with developers). */
+export { decodeCursor, encodeCursor, filterFingerprint, nextPageLink } from './cursor.js';
+/** TypeORM mappings of the audit tables (for ALL_ENTITIES and `migration check`). */
+export { AuditEventEntity } from './entities/audit-event.entity.js';
+export { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';

@@ -1,0 +1,90 @@
+/** A developer: one per (issuer, subject), created or updated by each login. */
+export interface Developer {
+  id: string;
+  issuer: string;
+  /** The IdP's subject; after erasure `erased:<sha-256 of the subject>`. */
+  subject: string;
+  email: string | null;
+  emailVerified: boolean;
+  name: string | null;
+  organisationId: string | null;
+  organisationName: string | null;
+  portalUserId: string | null;
+  ssoKey: string | null;
+  status: DeveloperStatus;
+  firstLoginAt: Date | null;
+  lastLoginAt: Date | null;
+  loginCount: number;
+  erasedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type DeveloperStatus = 'active' | 'blocked';
+
+export const DEVELOPER_STATUSES: readonly DeveloperStatus[] = ['active', 'blocked'];
+
+/** What a successful login tells us about the developer (claims already mapped). */
+export interface RecordLoginInput {
+  issuer: string;
+  subject: string;
+  email: string | null;
+  emailVerified: boolean;
+  name: string | null;
+  organisationId: string | null;
+  organisationName: string | null;
+  /** The portal SSO key, when known at this point; null keeps the stored one. */
+  ssoKey?: string | null;
+}
+
+/** Request facts recorded with an admin change (the caller resolves the client IP). */
+export interface ChangeContext {
+  ip?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+}
+
+/** The API shape of a developer (snake_case, ISO times). */
+export interface DeveloperResponse {
+  id: string;
+  issuer: string;
+  subject: string;
+  email: string | null;
+  email_verified: boolean;
+  name: string | null;
+  organisation_id: string | null;
+  organisation_name: string | null;
+  portal_user_id: string | null;
+  sso_key: string | null;
+  status: DeveloperStatus;
+  first_login_at: string | null;
+  last_login_at: string | null;
+  login_count: number;
+  erased_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+export function toDeveloperResponse(d: Developer): DeveloperResponse {
+  return {
+    id: d.id,
+    issuer: d.issuer,
+    subject: d.subject,
+    email: d.email,
+    email_verified: d.emailVerified,
+    name: d.name,
+    organisation_id: d.organisationId,
+    organisation_name: d.organisationName,
+    portal_user_id: d.portalUserId,
+    sso_key: d.ssoKey,
+    status: d.status,
+    first_login_at: iso(d.firstLoginAt),
+    last_login_at: iso(d.lastLoginAt),
+    login_count: d.loginCount,
+    erased_at: iso(d.erasedAt),
+    created_at: d.createdAt.toISOString(),
+    updated_at: d.updatedAt.toISOString(),
+  };
+}

@@ -1,0 +1,147 @@
+import { AdminRoles, DomainError, type AdminPrincipal } from '@app/common';
+import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { nextPageLink, type AuditEventPage } from '@app/audit';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Header,
+  Inject,
+  Param,
+  ParseUUIDPipe,
+  Patch,
+  Query,
+  Req,
+  Res,
+} from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiForbiddenResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiSecurity,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { toDeveloperResponse, type ChangeContext, type DeveloperResponse } from './developer.js';
+import { DevelopersService } from './developers.service.js';
+import { ListDevelopersQueryDto, LoginHistoryQueryDto, UpdateDeveloperDto } from './dto/developers.dto.js';
+
+const developerIdPipe = new ParseUUIDPipe({
+  exceptionFactory: () =>
+    new DomainError('validation_failed', 'id: expected a developer id (uuid)', { parameter: 'id' }),
+});
+
+type AdminRequest = Request & { id?: unknown };
+
+/** The acting admin (set by the broker's admin guard) as an audit actor. */
+function actorOf(req: AdminRequest): string {
+  const principal = req.user as AdminPrincipal | undefined;
+  if (!principal?.id) throw new DomainError('unauthorized', 'Authorization failed');
+  return `admin:${principal.id}`;
+}
+
+function contextOf(req: AdminRequest): ChangeContext {
+  return {
+    ip: req.ip ?? null,
+    userAgent: req.get('user-agent') ?? null,
+    requestId: typeof req.id === 'string' ? req.id : null,
+  };
+}
+
+@ApiTags('developers')
+@ApiBearerAuth('admin-token')
+@ApiSecurity('tib-secret')
+@ApiBadRequestResponse({ description: '`validation_failed`: the message names the bad parameter.' })
+@AdminRoles('admin', 'auditor')
+@Controller('api/developers')
+export class DevelopersController {
+  constructor(
+    private readonly developers: DevelopersService,
+    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+  ) {}
+
+  @Get()
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({
+    summary: 'List developers',
+    description: 'Newest first; keyset pages (`next_cursor`, `Link: rel="next"`).',
+  })
+  @ApiOkResponse({ description: '`{ "data": [developer…], "next_cursor": string | null }`' })
+  async list(
+    @Query() query: ListDevelopersQueryDto,
+    @Req() req: AdminRequest,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<{ data: DeveloperResponse[]; next_cursor: string | null }> {
+    const page = await this.developers.list(query);
+    if (page.next_cursor) res.setHeader('Link', nextPageLink(req.originalUrl, this.config.publicUrl, page.next_cursor));
+    return { data: page.data.map(toDeveloperResponse), next_cursor: page.next_cursor };
+  }
+
+  @Get(':id')
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({ summary: 'Get a developer' })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiNotFoundResponse({ description: '`not_found`' })
+  async get(@Param('id', developerIdPipe) id: string): Promise<DeveloperResponse> {
+    return toDeveloperResponse(await this.developers.get(id));
+  }
+
+  @Get(':id/logins')
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({
+    summary: "A developer's login history",
+    description: 'Their `login.*` events from the audit log, newest first.',
+  })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiNotFoundResponse({ description: '`not_found`' })
+  async logins(
+    @Param('id', developerIdPipe) id: string,
+    @Query() query: LoginHistoryQueryDto,
+    @Req() req: AdminRequest,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<AuditEventPage> {
+    const page = await this.developers.loginHistory(id, query.cursor, query.limit);
+    if (page.next_cursor) res.setHeader('Link', nextPageLink(req.originalUrl, this.config.publicUrl, page.next_cursor));
+    return page;
+  }
+
+  @Patch(':id')
+  @AdminRoles('admin')
+  @ApiOperation({
+    summary: 'Block or unblock a developer',
+    description: 'A blocked developer cannot sign in (`developer_blocked`).',
+  })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiNotFoundResponse({ description: '`not_found`' })
+  @ApiForbiddenResponse({ description: 'Needs the admin role.' })
+  async update(
+    @Param('id', developerIdPipe) id: string,
+    @Body() body: UpdateDeveloperDto,
+    @Req() req: AdminRequest,
+  ): Promise<DeveloperResponse> {
+    const actor = actorOf(req);
+    const developer =
+      body.status === 'blocked'
+        ? await this.developers.block(id, actor, contextOf(req))
+        : await this.developers.unblock(id, actor, contextOf(req));
+    return toDeveloperResponse(developer);
+  }
+
+  @Delete(':id')
+  @AdminRoles('admin')
+  @ApiOperation({
+    summary: "Erase a developer's personal data",
+    description: 'Removes email, name and claims; the id stays, so the audit log keeps only a pseudonym.',
+  })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiNotFoundResponse({ description: '`not_found`' })
+  @ApiForbiddenResponse({ description: 'Needs the admin role.' })
+  async erase(@Param('id', developerIdPipe) id: string, @Req() req: AdminRequest): Promise<DeveloperResponse> {
+    return toDeveloperResponse(await this.developers.erase(id, actorOf(req), contextOf(req)));
+  }
+}

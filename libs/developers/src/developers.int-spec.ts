@@ -1,0 +1,569 @@
+import { AuditService } from '@app/audit';
+import { isDomainError, type AdminPrincipal } from '@app/common';
+import { BrokerConfigModule, loadBrokerConfig } from '@app/config';
+import { DatabaseModule } from '@app/database';
+import {
+  Catch,
+  HttpException,
+  ValidationPipe,
+  type ArgumentsHost,
+  type ExceptionFilter,
+  type INestApplication,
+} from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
+import { DataSource } from 'typeorm';
+import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import type { RecordLoginInput } from './developer.js';
+import { DevelopersModule } from './developers.module.js';
+import { DevelopersService } from './developers.service.js';
+import { DeveloperEntity } from './entities/developer.entity.js';
+import { PortalOrgLinkEntity } from './entities/portal-org-link.entity.js';
+import { OrganisationLinksService } from './organisation-links.service.js';
+
+/** Stand-in for the broker's global filter (libs cannot import the app): domain codes → HTTP. */
+@Catch()
+class TestErrorFilter implements ExceptionFilter {
+  catch(e: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    if (isDomainError(e)) {
+      const status =
+        (
+          { validation_failed: 400, not_found: 404, developer_blocked: 403, unauthorized: 401 } as Record<
+            string,
+            number
+          >
+        )[e.code] ?? 500;
+      res.status(status).json({ error: { code: e.code, message: e.message } });
+    } else if (e instanceof HttpException) {
+      res.status(e.getStatus()).json({ error: { code: 'http', message: JSON.stringify(e.getResponse()) } });
+    } else {
+      res.status(500).json({ error: { code: 'internal', message: String(e) } });
+    }
+  }
+}
+
+const ISSUER = 'https://idp.example/tenant';
+const ACTOR = 'admin:sec-team-1';
+
+let seq = 0;
+function claims(overrides: Partial<RecordLoginInput> = {}): RecordLoginInput {
+  seq++;
+  return {
+    issuer: ISSUER,
+    subject: `sub-${seq}`,
+    email: `dev${seq}@example.com`,
+    emailVerified: true,
+    name: `Developer ${seq}`,
+    organisationId: 'org-a',
+    organisationName: 'Org A',
+    ssoKey: null,
+    ...overrides,
+  };
+}
+
+describe('developers (real Postgres)', () => {
+  let db: TestDatabase;
+  let app: INestApplication;
+  let developers: DevelopersService;
+  let links: OrganisationLinksService;
+  let audit: AuditService;
+  let ds: DataSource;
+  let url: string;
+  let principal: AdminPrincipal | null = { id: 'sec-team-1', kind: 'token', roles: ['admin'] };
+
+  beforeAll(async () => {
+    db = await createTestDatabase('devs');
+    const config = loadBrokerConfig({
+      env: {
+        TYK_IB_PORT: '3010',
+        BROKER_DATA_DIR: '/tmp/broker-test-data',
+        DATABASE_URL: db.url,
+        BROKER_PUBLIC_URL: 'https://sso.example',
+        BROKER_AUDIT_SEAL_INTERVAL_MS: '60000',
+      },
+      cwd: '/tmp',
+    }).config;
+    const moduleRef = await Test.createTestingModule({
+      imports: [BrokerConfigModule.forRoot(config), DatabaseModule.forRoot(), DevelopersModule],
+    }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    // What the broker's admin guard does: put the principal on req.user.
+    app.use((req: Request, _res: Response, next: NextFunction) => {
+      if (principal) (req as Request & { user?: AdminPrincipal }).user = principal;
+      next();
+    });
+    app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+    app.useGlobalFilters(new TestErrorFilter());
+    await app.listen(0, '127.0.0.1');
+    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    developers = app.get(DevelopersService);
+    links = app.get(OrganisationLinksService);
+    audit = app.get(AuditService);
+    ds = app.get(DataSource);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+  });
+
+  it('should match the migration exactly (TypeORM schema diff is empty)', async () => {
+    const check = new DataSource({ type: 'postgres', url: db.url, entities: [DeveloperEntity, PortalOrgLinkEntity] });
+    await check.initialize();
+    try {
+      const sql = await check.driver.createSchemaBuilder().log();
+      expect(sql.upQueries.map((q) => q.query)).toEqual([]);
+    } finally {
+      await check.destroy();
+    }
+  });
+
+  describe('recordLogin', () => {
+    it('should create the developer on the first login and update it on the next', async () => {
+      const input = claims({ ssoKey: 'sub@openid-connect.com' });
+      const first = await developers.recordLogin(input);
+      expect(first.created).toBe(true);
+      expect(first.developer).toMatchObject({
+        issuer: ISSUER,
+        subject: input.subject,
+        email: input.email,
+        emailVerified: true,
+        name: input.name,
+        organisationId: 'org-a',
+        ssoKey: 'sub@openid-connect.com',
+        status: 'active',
+        loginCount: 1,
+      });
+      expect(first.developer.firstLoginAt).toBeInstanceOf(Date);
+      await new Promise((r) => setTimeout(r, 5));
+      const second = await developers.recordLogin({
+        ...input,
+        email: 'new@example.com',
+        name: 'Renamed',
+        ssoKey: null,
+      });
+      expect(second.created).toBe(false);
+      expect(second.developer.id).toBe(first.developer.id);
+      expect(second.developer).toMatchObject({
+        email: 'new@example.com',
+        name: 'Renamed',
+        loginCount: 2,
+        ssoKey: 'sub@openid-connect.com',
+      });
+      expect(second.developer.firstLoginAt).toEqual(first.developer.firstLoginAt);
+      expect(second.developer.lastLoginAt!.getTime()).toBeGreaterThan(first.developer.lastLoginAt!.getTime());
+    });
+
+    it('should count concurrent first logins of one subject on a single row', async () => {
+      const input = claims();
+      const results = await Promise.all(Array.from({ length: 12 }, () => developers.recordLogin(input)));
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      expect(new Set(results.map((r) => r.developer.id)).size).toBe(1);
+      const [{ n, count }] = await ds.query(
+        'SELECT count(*)::int AS n, max(login_count) AS count FROM developers WHERE issuer = $1 AND subject = $2',
+        [ISSUER, input.subject],
+      );
+      expect(n).toBe(1);
+      expect(count).toBe(12);
+    });
+
+    it('should refuse a blocked developer with developer_blocked and change nothing', async () => {
+      const input = claims();
+      const { developer } = await developers.recordLogin(input);
+      await developers.block(developer.id, ACTOR);
+      const [before] = await ds.query('SELECT * FROM developers WHERE id = $1', [developer.id]);
+      await expect(developers.recordLogin({ ...input, email: 'changed@example.com' })).rejects.toMatchObject({
+        code: 'developer_blocked',
+      });
+      const [after] = await ds.query('SELECT * FROM developers WHERE id = $1', [developer.id]);
+      expect(after).toEqual(before);
+      await developers.unblock(developer.id, ACTOR);
+      await expect(developers.recordLogin(input)).resolves.toMatchObject({
+        created: false,
+        developer: { loginCount: 2 },
+      });
+    });
+
+    it('should refuse empty or oversized identifiers with validation_failed', async () => {
+      await expect(developers.recordLogin(claims({ subject: '' }))).rejects.toMatchObject({
+        code: 'validation_failed',
+        message: expect.stringMatching(/^subject:/),
+      });
+      await expect(developers.recordLogin(claims({ issuer: 'x'.repeat(501) }))).rejects.toMatchObject({
+        message: expect.stringMatching(/^issuer:/),
+      });
+    });
+
+    it('should store the portal link', async () => {
+      const { developer } = await developers.recordLogin(claims());
+      const linked = await developers.setPortalLink(developer.id, {
+        portalUserId: '42',
+        ssoKey: 'k@openid-connect.com',
+      });
+      expect(linked).toMatchObject({ portalUserId: '42', ssoKey: 'k@openid-connect.com' });
+      await expect(
+        developers.setPortalLink('00000000-0000-4000-8000-000000000000', { portalUserId: '1' }),
+      ).rejects.toMatchObject({ code: 'not_found' });
+    });
+  });
+
+  describe('block, unblock and erase', () => {
+    it('should audit a block once, with the acting admin and in the same transaction', async () => {
+      const { developer } = await developers.recordLogin(claims({ organisationId: 'org-blk' }));
+      await developers.block(developer.id, ACTOR, { ip: '198.51.100.1', requestId: 'req-1' });
+      await developers.block(developer.id, ACTOR);
+      const events = await ds.query(
+        `SELECT type, actor, target, developer_id::text AS developer, organisation_id, host(ip) AS ip, request_id, details
+           FROM audit_events WHERE developer_id = $1 ORDER BY id`,
+        [developer.id],
+      );
+      expect(events).toEqual([
+        {
+          type: 'developer.blocked',
+          actor: ACTOR,
+          target: `developer:${developer.id}`,
+          developer: developer.id,
+          organisation_id: 'org-blk',
+          ip: '198.51.100.1',
+          request_id: 'req-1',
+          details: { previous_status: 'active', status: 'blocked' },
+        },
+      ]);
+    });
+
+    it('should roll the change back when the audit write fails', async () => {
+      const { developer } = await developers.recordLogin(claims());
+      await ds.query(
+        'ALTER TABLE audit_events ADD CONSTRAINT test_no_blocks CHECK (type <> $$developer.blocked$$) NOT VALID',
+      );
+      try {
+        await expect(developers.block(developer.id, ACTOR)).rejects.toThrow();
+      } finally {
+        await ds.query('ALTER TABLE audit_events DROP CONSTRAINT test_no_blocks');
+      }
+      const [row] = await ds.query('SELECT status FROM developers WHERE id = $1', [developer.id]);
+      expect(row.status).toBe('active');
+    });
+
+    it('should answer not_found for an unknown id and validation_failed for a malformed one', async () => {
+      const unknown = '00000000-0000-4000-8000-0000000000ff';
+      await expect(developers.block(unknown, ACTOR)).rejects.toMatchObject({ code: 'not_found' });
+      await expect(developers.erase(unknown, ACTOR)).rejects.toMatchObject({ code: 'not_found' });
+      await expect(developers.get(unknown)).rejects.toMatchObject({ code: 'not_found' });
+      await expect(developers.erase('nope', ACTOR)).rejects.toMatchObject({ code: 'validation_failed' });
+    });
+
+    it('should erase personal data so that no table holds the email, name or subject any more', async () => {
+      const input = claims({
+        email: 'erase.me@example.net',
+        name: 'Zebedee Quaffle',
+        subject: 'subject-zebedee-7781',
+        ssoKey: 'subject-zebedee-7781@openid-connect.com',
+      });
+      const { developer } = await developers.recordLogin(input);
+      await developers.setPortalLink(developer.id, { portalUserId: '77' });
+      // The login flow's events: pseudonymous ids only (an email slipped into details is removed).
+      await audit.record({
+        type: 'login.succeeded',
+        outcome: 'success',
+        developerId: developer.id,
+        actor: `developer:${developer.id}`,
+        details: { hint: 'erase.me@example.net' },
+      });
+      await audit.record({
+        type: 'login.failed',
+        outcome: 'failure',
+        reason: 'email_unverified',
+        developerId: developer.id,
+      });
+      const erased = await developers.erase(developer.id, ACTOR);
+      expect(erased).toMatchObject({
+        id: developer.id,
+        email: null,
+        name: null,
+        ssoKey: null,
+        emailVerified: false,
+        portalUserId: '77',
+      });
+      expect(erased.erasedAt).toBeInstanceOf(Date);
+      expect(erased.subject).toMatch(/^erased:[0-9a-f]{64}$/);
+
+      const columns = await ds.query<{ table_name: string; column_name: string }[]>(
+        `SELECT table_name, column_name FROM information_schema.columns
+          WHERE table_schema = 'public' AND data_type IN ('text', 'character varying', 'character', 'jsonb', 'json')`,
+      );
+      expect(columns.some((c) => c.table_name === 'audit_events')).toBe(true);
+      expect(columns.some((c) => c.table_name === 'developers')).toBe(true);
+      const hits: string[] = [];
+      for (const { table_name, column_name } of columns) {
+        for (const needle of ['erase.me@example.net', 'Zebedee', 'Quaffle', 'subject-zebedee-7781']) {
+          const [{ n }] = await ds.query(
+            `SELECT count(*)::int AS n FROM "${table_name}" WHERE "${column_name}"::text ILIKE $1`,
+            [`%${needle}%`],
+          );
+          if (n > 0) hits.push(`${table_name}.${column_name} holds ${needle}`);
+        }
+      }
+      expect(hits).toEqual([]);
+      const [event] = await ds.query(
+        `SELECT actor, target FROM audit_events WHERE type = 'developer.erased' AND developer_id = $1`,
+        [developer.id],
+      );
+      expect(event).toEqual({ actor: ACTOR, target: `developer:${developer.id}` });
+      // The history still points at the pseudonym.
+      expect((await developers.loginHistory(developer.id)).data).toHaveLength(2);
+      // Erasing twice changes nothing and audits nothing more.
+      await developers.erase(developer.id, ACTOR);
+      const [{ n }] = await ds.query(
+        `SELECT count(*)::int AS n FROM audit_events WHERE type = 'developer.erased' AND developer_id = $1`,
+        [developer.id],
+      );
+      expect(n).toBe(1);
+      // Signing in again makes a new developer.
+      const again = await developers.recordLogin(input);
+      expect(again.created).toBe(true);
+      expect(again.developer.id).not.toBe(developer.id);
+    });
+
+    it('should keep a blocked developer blocked after erasure', async () => {
+      const input = claims();
+      const { developer } = await developers.recordLogin(input);
+      await developers.block(developer.id, ACTOR);
+      await developers.erase(developer.id, ACTOR);
+      await expect(developers.recordLogin(input)).rejects.toMatchObject({ code: 'developer_blocked' });
+      const [{ n }] = await ds.query('SELECT count(*)::int AS n FROM developers WHERE issuer = $1 AND subject = $2', [
+        ISSUER,
+        input.subject,
+      ]);
+      expect(n).toBe(0);
+    });
+  });
+
+  describe('list and login history', () => {
+    const made: string[] = [];
+
+    beforeAll(async () => {
+      for (let i = 0; i < 7; i++) {
+        const { developer } = await developers.recordLogin(
+          claims({ organisationId: 'org-list', email: `List${i}@Example.com` }),
+        );
+        made.unshift(developer.id);
+      }
+      await developers.block(made[1], ACTOR);
+    });
+
+    it('should filter by organisation, status and email (case-insensitive)', async () => {
+      expect((await developers.list({ organization: 'org-list' })).data.map((d) => d.id)).toEqual(made);
+      expect((await developers.list({ organization: 'org-list', status: 'blocked' })).data.map((d) => d.id)).toEqual([
+        made[1],
+      ]);
+      expect((await developers.list({ email: 'list3@example.COM' })).data.map((d) => d.id)).toEqual([made[3]]);
+      expect((await developers.list({ organization: 'org-none' })).data).toEqual([]);
+    });
+
+    it('should page newest first with cursors and refuse a cursor with other filters', async () => {
+      const seen: string[] = [];
+      let page = await developers.list({ organization: 'org-list', limit: 3 });
+      seen.push(...page.data.map((d) => d.id));
+      const firstCursor = page.next_cursor;
+      while (page.next_cursor) {
+        await developers.recordLogin(claims({ organisationId: 'org-list' })); // newer rows do not disturb the pages
+        page = await developers.list({ organization: 'org-list', limit: 3, cursor: page.next_cursor });
+        seen.push(...page.data.map((d) => d.id));
+      }
+      expect(seen).toEqual(made);
+      await expect(
+        developers.list({ organization: 'org-other', limit: 3, cursor: firstCursor! }),
+      ).rejects.toMatchObject({
+        code: 'validation_failed',
+        message: expect.stringMatching(/^cursor:/),
+      });
+    });
+
+    it.each([
+      [{ status: 'gone' }, 'status'],
+      [{ limit: '0' }, 'limit'],
+      [{ limit: '1001' }, 'limit'],
+      [{ cursor: '!!' }, 'cursor'],
+      [{ email: 'x'.repeat(400) }, 'email'],
+    ])('should refuse %j with validation_failed naming %s', async (input, parameter) => {
+      await expect(developers.list(input)).rejects.toMatchObject({
+        code: 'validation_failed',
+        message: expect.stringMatching(new RegExp(`^${parameter}:`)),
+      });
+    });
+
+    it("should read the developer's login.* events from the audit log, newest first, in pages", async () => {
+      const id = made[0];
+      const ids: string[] = [];
+      for (const type of [
+        'login.succeeded',
+        'logout',
+        'login.failed',
+        'developer.unblocked',
+        'login.succeeded',
+      ] as const) {
+        const { id: eventId } = await audit.record({
+          type,
+          outcome: type === 'login.failed' ? 'failure' : 'success',
+          developerId: id,
+        });
+        if (type.startsWith('login.')) ids.unshift(eventId);
+      }
+      await audit.record({ type: 'login.succeeded', outcome: 'success', developerId: made[2] });
+      const first = await developers.loginHistory(id, undefined, 2);
+      expect(first.data.map((e) => e.id)).toEqual(ids.slice(0, 2));
+      const second = await developers.loginHistory(id, first.next_cursor!, 2);
+      expect(second.data.map((e) => e.id)).toEqual(ids.slice(2));
+      expect(second.next_cursor).toBeNull();
+      await expect(developers.loginHistory('00000000-0000-4000-8000-0000000000ff')).rejects.toMatchObject({
+        code: 'not_found',
+      });
+    });
+  });
+
+  describe('OrganisationLinksService', () => {
+    it('should create one portal organisation for concurrent first logins of a new organisation', async () => {
+      let calls = 0;
+      const create = async () => {
+        calls++;
+        await new Promise((r) => setTimeout(r, 100));
+        return { portalOrgId: `portal-org-${calls}`, portalTeamId: 'team-1' };
+      };
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () => links.claim('ce-org-new', create, { requestId: 'r-9' })),
+      );
+      expect(calls).toBe(1);
+      expect(new Set(results.map((r) => r.link.portalOrgId))).toEqual(new Set(['portal-org-1']));
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      expect(await links.find('ce-org-new')).toMatchObject({ portalOrgId: 'portal-org-1', portalTeamId: 'team-1' });
+      const events = await ds.query(
+        `SELECT actor, target, organisation_id, request_id FROM audit_events WHERE type = 'portal.organisation_created'`,
+      );
+      expect(events).toEqual([
+        {
+          actor: 'system',
+          target: 'portal-organisation:portal-org-1',
+          organisation_id: 'ce-org-new',
+          request_id: 'r-9',
+        },
+      ]);
+    });
+
+    it('should store nothing when create fails, and try again on the next claim', async () => {
+      await expect(links.claim('ce-org-flaky', () => Promise.reject(new Error('portal down')))).rejects.toThrow(
+        'portal down',
+      );
+      expect(await links.find('ce-org-flaky')).toBeNull();
+      const ok = await links.claim('ce-org-flaky', () => Promise.resolve({ portalOrgId: 'p-2' }));
+      expect(ok).toMatchObject({ created: true, link: { portalOrgId: 'p-2', portalTeamId: null } });
+    });
+  });
+
+  describe('over HTTP', () => {
+    let id: string;
+
+    beforeAll(async () => {
+      ({
+        developer: { id },
+      } = await developers.recordLogin(claims({ organisationId: 'org-http', email: 'http@example.com' })));
+    });
+
+    afterEach(() => {
+      principal = { id: 'sec-team-1', kind: 'token', roles: ['admin'] };
+    });
+
+    it('should describe the developer routes in the OpenAPI document', () => {
+      const doc = SwaggerModule.createDocument(app, new DocumentBuilder().build());
+      expect(Object.keys(doc.paths['/api/developers/{id}'] ?? {}).sort()).toEqual(['delete', 'get', 'patch']);
+      expect(doc.paths['/api/developers']?.get?.tags).toEqual(['developers']);
+      expect(doc.paths['/api/developers/{id}/logins']?.get).toBeDefined();
+    });
+
+    it('should list developers with a Link header to the next page', async () => {
+      await developers.recordLogin(claims({ organisationId: 'org-http' }));
+      const res = await fetch(`${url}/api/developers?organization=org-http&limit=1`);
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { data: { id: string; email_verified: boolean }[]; next_cursor: string };
+      expect(body.data).toHaveLength(1);
+      expect(body.data[0]).toHaveProperty('email_verified', true);
+      expect(res.headers.get('link')).toBe(
+        `<https://sso.example/api/developers?organization=org-http&limit=1&cursor=${body.next_cursor}>; rel="next"`,
+      );
+      const next = (await (
+        await fetch(`${url}/api/developers?organization=org-http&limit=1&cursor=${body.next_cursor}`)
+      ).json()) as {
+        data: { id: string }[];
+      };
+      expect(next.data.map((d) => d.id)).toEqual([id]);
+    });
+
+    it('should get one developer, 404 for an unknown id and 400 for a malformed one', async () => {
+      const res = await fetch(`${url}/api/developers/${id}`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({
+        id,
+        email: 'http@example.com',
+        organisation_id: 'org-http',
+        login_count: 1,
+      });
+      expect((await fetch(`${url}/api/developers/00000000-0000-4000-8000-0000000000ff`)).status).toBe(404);
+      const bad = await fetch(`${url}/api/developers/not-a-uuid`);
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+        code: 'validation_failed',
+        message: expect.stringMatching(/^id:/),
+      });
+      expect((await fetch(`${url}/api/developers/not-a-uuid/logins`)).status).toBe(400);
+      expect((await fetch(`${url}/api/developers?status=zombie`)).status).toBe(400);
+    });
+
+    it('should block and unblock with PATCH, audited with the acting admin', async () => {
+      const patch = (status: string) =>
+        fetch(`${url}/api/developers/${id}`, {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json', 'user-agent': 'sec-cli/1' },
+          body: JSON.stringify({ status }),
+        });
+      const blocked = await patch('blocked');
+      expect(blocked.status).toBe(200);
+      expect(await blocked.json()).toMatchObject({ id, status: 'blocked' });
+      await expect(
+        developers.recordLogin({ ...claims(), subject: (await developers.get(id)).subject }),
+      ).rejects.toMatchObject({
+        code: 'developer_blocked',
+      });
+      expect((await patch('active')).status).toBe(200);
+      expect((await patch('deleted')).status).toBe(400);
+      const events = await ds.query(
+        `SELECT type, actor, user_agent FROM audit_events WHERE developer_id = $1 AND type LIKE 'developer.%' ORDER BY id`,
+        [id],
+      );
+      expect(events).toEqual([
+        { type: 'developer.blocked', actor: 'admin:sec-team-1', user_agent: 'sec-cli/1' },
+        { type: 'developer.unblocked', actor: 'admin:sec-team-1', user_agent: 'sec-cli/1' },
+      ]);
+    });
+
+    it('should show the login history over HTTP', async () => {
+      await audit.record({ type: 'login.succeeded', outcome: 'success', developerId: id });
+      const res = await fetch(`${url}/api/developers/${id}/logins?limit=5`);
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { data: { type: string }[]; next_cursor: string | null };
+      expect(body.data.map((e) => e.type)).toEqual(['login.succeeded']);
+      expect(body.next_cursor).toBeNull();
+    });
+
+    it('should erase with DELETE, and answer 401 without a principal', async () => {
+      principal = null;
+      expect((await fetch(`${url}/api/developers/${id}`, { method: 'DELETE' })).status).toBe(401);
+      principal = { id: 'sec-team-1', kind: 'secret', roles: ['admin'] };
+      const res = await fetch(`${url}/api/developers/${id}`, { method: 'DELETE' });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ id, email: null, name: null });
+      expect(res.headers.get('content-type')).toContain('application/json');
+    });
+  });
+});

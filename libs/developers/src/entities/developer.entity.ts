@@ -1,0 +1,67 @@
+import { Check, Column, Entity, Index, PrimaryColumn, Unique } from 'typeorm';
+
+/**
+ * `developers` as created by the CreateDevelopers migration (the migration is the source of
+ * truth; DevelopersService reads and writes it with raw SQL).
+ */
+@Entity({ name: 'developers' })
+@Unique('UQ_developers_issuer_subject', ['issuer', 'subject'])
+@Check('CHK_developers_status', `status IN ('active', 'blocked')`)
+@Index('IDX_developers_organisation', ['organisationId'])
+@Index('IDX_developers_created', ['createdAt', 'id'])
+// Expression indexes on lower(email) (equality and trigram): kept as the migration made them.
+@Index('IDX_developers_email', { synchronize: false })
+@Index('IDX_developers_email_trgm', { synchronize: false })
+export class DeveloperEntity {
+  /** Defaults to broker_random_uuid(), i.e. gen_random_uuid() (see the migration for why). */
+  @PrimaryColumn({ type: 'uuid', default: () => 'broker_random_uuid()', primaryKeyConstraintName: 'PK_developers' })
+  id!: string;
+
+  @Column({ type: 'varchar', length: 500 })
+  issuer!: string;
+
+  @Column({ type: 'varchar', length: 255 })
+  subject!: string;
+
+  @Column({ type: 'varchar', length: 320, nullable: true })
+  email!: string | null;
+
+  @Column({ name: 'email_verified', type: 'boolean', default: false })
+  emailVerified!: boolean;
+
+  @Column({ type: 'varchar', length: 300, nullable: true })
+  name!: string | null;
+
+  @Column({ name: 'organisation_id', type: 'varchar', length: 200, nullable: true })
+  organisationId!: string | null;
+
+  @Column({ name: 'organisation_name', type: 'varchar', length: 300, nullable: true })
+  organisationName!: string | null;
+
+  @Column({ name: 'portal_user_id', type: 'varchar', length: 100, nullable: true })
+  portalUserId!: string | null;
+
+  @Column({ name: 'sso_key', type: 'varchar', length: 400, nullable: true })
+  ssoKey!: string | null;
+
+  @Column({ type: 'varchar', length: 16, default: 'active' })
+  status!: 'active' | 'blocked';
+
+  @Column({ name: 'first_login_at', type: 'timestamp with time zone', nullable: true })
+  firstLoginAt!: Date | null;
+
+  @Column({ name: 'last_login_at', type: 'timestamp with time zone', nullable: true })
+  lastLoginAt!: Date | null;
+
+  @Column({ name: 'login_count', type: 'integer', default: 0 })
+  loginCount!: number;
+
+  @Column({ name: 'erased_at', type: 'timestamp with time zone', nullable: true })
+  erasedAt!: Date | null;
+
+  @Column({ name: 'created_at', type: 'timestamp with time zone', default: () => 'now()' })
+  createdAt!: Date;
+
+  @Column({ name: 'updated_at', type: 'timestamp with time zone', default: () => 'now()' })
+  updatedAt!: Date;
+}

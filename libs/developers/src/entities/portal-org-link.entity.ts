@@ -1,0 +1,22 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+/** `portal_org_links`: the portal organisation (and team) made for a Cloudentity organisation. */
+@Entity({ name: 'portal_org_links' })
+export class PortalOrgLinkEntity {
+  @PrimaryColumn({
+    name: 'cloudentity_org_id',
+    type: 'varchar',
+    length: 200,
+    primaryKeyConstraintName: 'PK_portal_org_links',
+  })
+  cloudentityOrgId!: string;
+
+  @Column({ name: 'portal_org_id', type: 'varchar', length: 200 })
+  portalOrgId!: string;
+
+  @Column({ name: 'portal_team_id', type: 'varchar', length: 200, nullable: true })
+  portalTeamId!: string | null;
+
+  @Column({ name: 'created_at', type: 'timestamp with time zone', default: () => 'now()' })
+  createdAt!: Date;
+}

@@ -1,0 +1,30 @@
+/** The Nest module; exports DevelopersService and OrganisationLinksService. */
+export { DevelopersModule } from './developers.module.js';
+/**
+ * recordLogin (one upsert; `developer_blocked` for a blocked developer), setPortalLink, findById,
+ * get, list (keyset pages), block, unblock, erase (each audited in the same transaction),
+ * loginHistory (the developer's `login.*` audit events).
+ */
+export { DevelopersService, erasedSubject, type DeveloperListInput, type DeveloperPage } from './developers.service.js';
+/** Cloudentity organisation → portal organisation links; `claim` creates at most one per organisation. */
+export {
+  OrganisationLinksService,
+  type CreatePortalOrganisation,
+  type OrganisationClaimContext,
+  type OrganisationLink,
+} from './organisation-links.service.js';
+/** The developer model and its API shape. */
+export {
+  DEVELOPER_STATUSES,
+  toDeveloperResponse,
+  type ChangeContext,
+  type Developer,
+  type DeveloperResponse,
+  type DeveloperStatus,
+  type RecordLoginInput,
+} from './developer.js';
+/** `GET/PATCH/DELETE /api/developers…` (reads: admin, auditor; changes: admin). */
+export { DevelopersController } from './developers.controller.js';
+/** TypeORM mappings (for ALL_ENTITIES and `migration check`). */
+export { DeveloperEntity } from './entities/developer.entity.js';
+export { PortalOrgLinkEntity } from './entities/portal-org-link.entity.js';
