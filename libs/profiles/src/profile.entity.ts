@@ -15,8 +15,13 @@ export class ProfileEntity {
   @Column({ name: 'provider_name', type: 'text' })
   providerName!: string;
 
+  /** For queries; jsonb reorders keys, so answers are served from document_text. */
   @Column({ type: 'jsonb' })
   document!: TibProfile;
+
+  /** The canonical JSON exactly as the broker wrote it: TIB's field order, ProviderConfig as sent. */
+  @Column({ name: 'document_text', type: 'text' })
+  documentText!: string;
 
   @VersionColumn({ type: 'integer', default: 1 })
   version!: number;

@@ -145,8 +145,9 @@ export class ProfilesService implements OnApplicationBootstrap {
           out.push(updated);
         } else {
           const inserted = await this.repository.insert(profile, manager);
-          if (!inserted)
+          if (!inserted) {
             throw new DomainError('conflict', `Profile ${profile.ID} was created concurrently; retry the import`);
+          }
           await this.audit.record(
             this.event('profile.created', profile.ID, ctx, profileDiff({}, profile), undefined, 1, true),
             manager,

@@ -14,6 +14,9 @@ export function statusForCode(code: ErrorCode): HttpStatus {
     case 'id_token_invalid':
     case 'userinfo_sub_mismatch':
     case 'email_missing':
+    // What the browser brought back to the callback (the IdP's `error`, a missing code, another
+    // issuer's `iss`): anyone can send that, so it is bad input, never a 5xx.
+    case 'idp_error':
       return HttpStatus.BAD_REQUEST;
     case 'unauthorized':
       return HttpStatus.UNAUTHORIZED;
@@ -38,7 +41,6 @@ export function statusForCode(code: ErrorCode): HttpStatus {
       return HttpStatus.TOO_MANY_REQUESTS;
     case 'provider_not_supported':
       return HttpStatus.NOT_IMPLEMENTED;
-    case 'idp_error':
     case 'discovery_failed':
     case 'token_exchange_failed':
     case 'userinfo_failed':

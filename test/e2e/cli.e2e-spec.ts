@@ -1,0 +1,94 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { runBroker } from '../support/built.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/tib/profiles.json');
+
+describe('the command line (built entry, real Postgres)', () => {
+  let db: TestDatabase;
+  let env: Record<string, string>;
+  const dir = mkdtempSync(path.join(tmpdir(), 'cli-'));
+
+  beforeAll(async () => {
+    db = await createTestDatabase('cli');
+    env = { DATABASE_URL: db.url, TYK_LOGLEVEL: 'warn' };
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('should import the integration guide profiles.json as it is, then list and export it', async () => {
+    const imported = await runBroker(['profiles', 'import', FIXTURE], env);
+    expect(imported.stderr).toBe('');
+    expect(imported.code).toBe(0);
+    expect(imported.stdout).toMatch(/1 created, 0 replaced/);
+
+    const list = await runBroker(['profiles', 'list'], env);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^ID\s+NAME\s+ACTION/m);
+    expect(list.stdout).toMatch(/^1\s+GenerateOrLoginDeveloperProfile\s+SocialProvider\s+1/m);
+
+    const out = path.join(dir, 'export.json');
+    const exported = await runBroker(['profiles', 'export', out], env);
+    expect(exported.code).toBe(0);
+    const original = JSON.parse(readFileSync(FIXTURE, 'utf8')) as Record<string, unknown>[];
+    const back = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>[];
+    expect(back).toHaveLength(1);
+    expect(back[0].ProviderConfig).toEqual(original[0].ProviderConfig);
+    expect(back[0].ID).toBe('1');
+
+    // Re-importing the export replaces, and the file stays TIB-compatible.
+    const again = await runBroker(['profiles', 'import', out], env);
+    expect(again.stderr).toBe('');
+    expect(again.stdout).toMatch(/0 created, 1 replaced/);
+  });
+
+  it('should import nothing from a file with one bad profile among good ones, naming index and field', async () => {
+    const good = JSON.parse(readFileSync(FIXTURE, 'utf8')) as Record<string, unknown>[];
+    const broken = [
+      { ...good[0], ID: 'good-1' },
+      { ...good[0], ID: 'bad-2', ActionType: 'DoSomethingElse' },
+      { ...good[0], ID: 'good-3' },
+    ];
+    const file = path.join(dir, 'broken.json');
+    writeFileSync(file, JSON.stringify(broken));
+    const res = await runBroker(['profiles', 'import', file], env);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/\[1\]\.ActionType: must be one of/);
+    expect(res.stderr).toMatch(/nothing was imported/);
+    const list = await runBroker(['profiles', 'list'], env);
+    expect(list.stdout).not.toMatch(/good-1|good-3|bad-2/);
+  });
+
+  it('should verify the audit chain (the imports above were audited) and export it', async () => {
+    const res = await runBroker(['audit', 'verify'], env);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const result = JSON.parse(res.stdout.trim()) as { status: string; count: number };
+    expect(result.status).toBe('intact');
+    expect(result.count).toBeGreaterThanOrEqual(2);
+    const exported = await runBroker(['audit', 'export', '-', 'ndjson'], env);
+    expect(exported.code).toBe(0);
+    const types = exported.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { type: string }).type);
+    expect(types).toEqual(expect.arrayContaining(['profile.created', 'profile.updated']));
+  });
+
+  it('should print usage and exit 2 for an unknown command', async () => {
+    const res = await runBroker(['frobnicate'], env);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/Usage: npm run broker/);
+  });
+
+  it('should import -p profiles.json at start-up and refuse to start on a bad file', async () => {
+    const file = path.join(dir, 'startup-broken.json');
+    writeFileSync(file, '[{"ID": "x", "ActionType": "nope"}]');
+    const res = await runBroker(['-p', file], { ...env, TYK_IB_PORT: '39999' });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/\[0\]\.ActionType/);
+  });
+});
