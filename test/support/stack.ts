@@ -27,6 +27,25 @@ export interface StackOptions {
   profileIds?: string[];
   env?: Record<string, string>;
   idpEnv?: Record<string, string>;
+  /** Let the dev IdP's admin JWTs (broker-admin, broker-auditor clients) call the admin API. */
+  adminTokens?: boolean;
+}
+
+export const ADMIN_AUDIENCE = 'urn:portal-sso-broker:admin';
+
+/** An access token from the dev IdP's client_credentials grant (roles claim, audience = resource). */
+export async function devIdpToken(stack: Stack, client: 'broker-admin' | 'broker-auditor'): Promise<string> {
+  const secret = client === 'broker-admin' ? 'dev-admin-secret' : 'dev-auditor-secret';
+  const res = await fetch(`${stack.idp.issuer}/oauth2/token`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Basic ${Buffer.from(`${client}:${secret}`).toString('base64')}`,
+      'Content-Type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', resource: ADMIN_AUDIENCE }).toString(),
+  });
+  if (res.status !== 200) throw new Error(`token for ${client}: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { access_token: string }).access_token;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -55,6 +74,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_PORT: portalUrl.port,
       TYK_PORTAL_ADMIN_TOKEN: PORTAL_TOKEN,
       TYK_PORTAL_TIMEOUT_MS: '1500',
+      ...(options.adminTokens
+        ? { BROKER_ADMIN_OIDC_ISSUER: idp.issuer, BROKER_ADMIN_OIDC_AUDIENCE: ADMIN_AUDIENCE }
+        : {}),
       ...options.env,
     }),
     brokerPort,

@@ -14,9 +14,9 @@ export function statusForCode(code: ErrorCode): HttpStatus {
     case 'id_token_invalid':
     case 'userinfo_sub_mismatch':
     case 'email_missing':
-    // What the browser brought back to the callback (the IdP's `error`, a missing code, another
-    // issuer's `iss`): anyone can send that, so it is bad input, never a 5xx.
     case 'idp_error':
+      // idp_error: what the browser brought back to the callback (the IdP's `error`, a missing
+      // code, another issuer's `iss`): anyone can send that, so it is bad input, never a 5xx.
       return HttpStatus.BAD_REQUEST;
     case 'unauthorized':
       return HttpStatus.UNAUTHORIZED;

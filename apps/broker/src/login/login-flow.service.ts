@@ -100,7 +100,11 @@ export class LoginFlowService {
       const { settings } = this.provider(stored, provider);
       const profile = stored.profile;
       const verified = await this.oidc.finish(settings, req, { browserBinding });
-      const identity = mapIdentity(verified.claims, this.mappingSettings(stored));
+      const mapping = this.mappingSettings(stored);
+      // Known before mapping can fail, so a refused login is still found by organisation.
+      const claimedOrg = verified.claims[mapping.organisationClaim];
+      organisationId = typeof claimedOrg === 'string' && claimedOrg !== '' ? claimedOrg : null;
+      const identity = mapIdentity(verified.claims, mapping);
       organisationId = identity.organisationId;
       const { developer } = await this.developers.recordLogin({
         issuer: verified.issuer,

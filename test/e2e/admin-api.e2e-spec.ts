@@ -1,0 +1,161 @@
+import { loginWithDevIdp } from '../support/dev-idp.js';
+import { ADMIN_SECRET, devIdpToken, guideProfile, hop, putProfile, startStack, type Stack } from '../support/stack.js';
+
+describe('admin API for security teams: roles, audit queries, developers, metrics, docs (e2e)', () => {
+  let stack: Stack;
+  let adminToken: string;
+  let auditorToken: string;
+
+  const call = (path: string, auth: string, init: RequestInit = {}) =>
+    fetch(`${stack.broker.url}${path}`, {
+      ...init,
+      headers: { Authorization: auth, 'Content-Type': 'application/json', ...(init.headers as object) },
+    });
+
+  async function login(account: string): Promise<string> {
+    const start = await hop(`${stack.broker.url}/auth/guide/openid-connect`);
+    const cookie = start.res.headers.getSetCookie()[0].split(';')[0];
+    const callback = await loginWithDevIdp(start.location, account);
+    return (await hop(callback, { headers: { cookie } })).location;
+  }
+
+  beforeAll(async () => {
+    stack = await startStack({ adminTokens: true, env: { BROKER_AUDIT_SEAL_INTERVAL_MS: '100' } });
+    await putProfile(stack, guideProfile(stack, 'guide'));
+    adminToken = await devIdpToken(stack, 'broker-admin');
+    auditorToken = await devIdpToken(stack, 'broker-auditor');
+    // Some history: two good logins in acme, failures in globex.
+    expect(await login('alice')).toContain('/sso?nonce=');
+    expect(await login('bob')).toContain('/sso?nonce=');
+    for (let i = 0; i < 3; i++) expect(await login('dave')).toContain('error=email_unverified');
+    expect(await login('carol')).toContain('/sso?nonce=');
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('should let an auditor token read the audit log and developers, and nothing else', async () => {
+    expect((await call('/api/audit/events', `Bearer ${auditorToken}`)).status).toBe(200);
+    expect((await call('/api/developers', `Bearer ${auditorToken}`)).status).toBe(200);
+    const profiles = await call('/api/profiles', `Bearer ${auditorToken}`);
+    expect(profiles.status).toBe(403);
+    const dev = (
+      (await (await call('/api/developers?email=alice@acme.example', `Bearer ${auditorToken}`)).json()) as {
+        data: { id: string }[];
+      }
+    ).data[0];
+    const patch = await call(`/api/developers/${dev.id}`, `Bearer ${auditorToken}`, {
+      method: 'PATCH',
+      body: JSON.stringify({ status: 'blocked' }),
+    });
+    expect(patch.status).toBe(403);
+    expect(((await (await call(`/api/developers/${dev.id}`, ADMIN_SECRET)).json()) as { status: string }).status).toBe(
+      'active',
+    );
+  });
+
+  it('should let an admin token change things, audited with its principal', async () => {
+    expect((await call('/api/profiles', `Bearer ${adminToken}`)).status).toBe(200);
+    const dev = (
+      (await (await call('/api/developers?email=bob@acme.example', `Bearer ${adminToken}`)).json()) as {
+        data: { id: string }[];
+      }
+    ).data[0];
+    const patch = await call(`/api/developers/${dev.id}`, `Bearer ${adminToken}`, {
+      method: 'PATCH',
+      body: JSON.stringify({ status: 'blocked' }),
+    });
+    expect(patch.status).toBe(200);
+    const events = (await (
+      await call('/api/audit/events?type=developer.blocked', `Bearer ${auditorToken}`)
+    ).json()) as {
+      data: { actor: string; target: string }[];
+    };
+    expect(events.data[0]?.actor).toBe('admin:broker-admin');
+  });
+
+  it('should refuse tokens that are forged, expired-looking garbage or for another audience with 401, and audit the refusal', async () => {
+    const [h, p] = auditorToken.split('.');
+    const forged = `${h}.${p}.${'A'.repeat(86)}`;
+    for (const auth of [`Bearer ${forged}`, 'Bearer not.a.jwt', 'Bearer x', '']) {
+      const res = await call('/api/audit/events', auth);
+      expect(res.status).toBe(401);
+    }
+    const refusals = (await (await call('/api/audit/events?type=admin.auth_failed', ADMIN_SECRET)).json()) as {
+      data: unknown[];
+    };
+    expect(refusals.data.length).toBeGreaterThan(0);
+  });
+
+  it('should list the failed logins of the last hour for one organisation, page them, export them and verify the log', async () => {
+    const since = new Date(Date.now() - 3600_000).toISOString();
+    const auth = `Bearer ${auditorToken}`;
+    const first = await call(
+      `/api/audit/events?type=login.failed&organization=globex&since=${encodeURIComponent(since)}&limit=2`,
+      auth,
+    );
+    expect(first.status).toBe(200);
+    const page1 = (await first.json()) as {
+      data: { id: string; type: string; reason: string }[];
+      next_cursor: string | null;
+    };
+    expect(page1.data).toHaveLength(2);
+    expect(page1.data.every((e) => e.type === 'login.failed' && e.reason === 'email_unverified')).toBe(true);
+    expect(first.headers.get('link')).toMatch(/rel="next"/);
+    const second = (await (
+      await call(
+        `/api/audit/events?type=login.failed&organization=globex&since=${encodeURIComponent(since)}&limit=2&cursor=${page1.next_cursor}`,
+        auth,
+      )
+    ).json()) as { data: { id: string }[] };
+    expect(second.data).toHaveLength(1);
+    expect(new Set([...page1.data, ...second.data].map((e) => e.id)).size).toBe(3);
+
+    const csv = await call(
+      `/api/audit/export?format=csv&type=login.failed&organization=globex&since=${encodeURIComponent(since)}`,
+      auth,
+    );
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toMatch(/text\/csv/);
+    expect((await csv.text()).trim().split('\n')).toHaveLength(4); // header + 3 rows
+
+    await new Promise((r) => setTimeout(r, 600)); // the sealer runs every 100 ms here
+    const verify = (await (await call('/api/audit/verify', auth)).json()) as { status: string; count: number };
+    expect(verify.status).toBe('intact');
+    expect(verify.count).toBeGreaterThan(5);
+  });
+
+  it('should answer bad filter values with 400 naming the parameter', async () => {
+    const res = await call('/api/audit/events?since=yesterday', `Bearer ${auditorToken}`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/since/);
+  });
+
+  it('should expose Prometheus metrics for logins and portal calls', async () => {
+    const text = await (await fetch(`${stack.broker.url}/metrics`)).text();
+    expect(text).toMatch(/broker_logins_total\{outcome="success",reason="ok"\} [1-9]/);
+    expect(text).toMatch(/broker_logins_total\{outcome="failure",reason="email_unverified"\} 3/);
+    expect(text).toMatch(/broker_login_duration_seconds_bucket/);
+    expect(text).toMatch(/broker_portal_request_duration_seconds_count\{target="dashboard",endpoint="\/api\/sso"/);
+    expect(text).toMatch(/broker_db_pool_connections\{state="total"\}/);
+    expect(text).toMatch(/broker_audit_sealing_lag_seconds/);
+    expect(text).toMatch(/process_cpu_seconds_total/);
+  });
+
+  it('should document the admin API in OpenAPI at /docs-json', async () => {
+    const doc = (await (await fetch(`${stack.broker.url}/docs-json`)).json()) as { paths: Record<string, unknown> };
+    for (const p of [
+      '/api/profiles',
+      '/api/profiles/{id}',
+      '/api/audit/events',
+      '/api/audit/export',
+      '/api/audit/verify',
+      '/api/developers',
+      '/health/ready',
+    ]) {
+      expect(Object.keys(doc.paths)).toContain(p);
+    }
+    expect((await fetch(`${stack.broker.url}/docs`)).status).toBe(200);
+  });
+});
