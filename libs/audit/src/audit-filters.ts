@@ -243,8 +243,24 @@ export function auditWhere(filters: AuditFilters, params: unknown[]): string[] {
   if (filters.profile) where.push(`e.profile_id = ${p(filters.profile)}`);
   if (filters.organization) where.push(`e.organisation_id = ${p(filters.organization)}`);
   if (filters.ip) where.push(`e.ip <<= ${p(filters.ip)}::inet`);
-  if (filters.since) where.push(`e.occurred_at >= ${p(filters.since)}`);
-  if (filters.until) where.push(`e.occurred_at < ${p(filters.until)}`);
+  // Ids and times are taken together at insert (nextval, clock_timestamp), so a time bound also
+  // bounds the ids, give or take concurrent inserts: the slack covers those. The id bound lets a
+  // page walk the primary key over the window only, instead of the whole log (keep the exact
+  // time condition too).
+  if (filters.since) {
+    const since = p(filters.since);
+    where.push(`e.occurred_at >= ${since}`);
+    where.push(
+      `e.id > COALESCE((SELECT b.id FROM audit_events b WHERE b.occurred_at < ${since}::timestamptz - interval '5 minutes' ORDER BY b.occurred_at DESC LIMIT 1), 0)`,
+    );
+  }
+  if (filters.until) {
+    const until = p(filters.until);
+    where.push(`e.occurred_at < ${until}`);
+    where.push(
+      `e.id < COALESCE((SELECT b.id FROM audit_events b WHERE b.occurred_at >= ${until}::timestamptz + interval '5 minutes' ORDER BY b.occurred_at ASC LIMIT 1), 9223372036854775807)`,
+    );
+  }
   for (const word of filters.q) {
     const pattern = p(likePattern(word));
     where.push(

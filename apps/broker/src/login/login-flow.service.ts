@@ -16,6 +16,7 @@ import {
   parseOrganisationSyncSettings,
   type IdentityActionResult,
   type OrganisationResolution,
+  type OrganisationSyncSettings,
 } from '@app/tyk-portal';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Request } from 'express';
@@ -24,6 +25,15 @@ import { statusForCode } from '../common/error-status.js';
 import { LoginMetrics } from '../metrics/login-metrics.js';
 import { errorPage } from '../pages/html.js';
 import type { LoginOutcome } from './login-outcome.js';
+
+interface Derived {
+  providers: Map<string, ResolvedProvider | DomainError>;
+  mapping: IdentityMappingSettings;
+  sync: OrganisationSyncSettings;
+}
+
+/** Re-check a remembered placement after this long, to catch changes made in the portal itself. */
+const PLACEMENT_TTL_MS = 10 * 60 * 1000;
 
 interface ResolvedProvider {
   stored: StoredProfile;
@@ -67,6 +77,13 @@ export function failureLocation(failureRedirect: string, code: string): string {
 @Injectable()
 export class LoginFlowService {
   private readonly logger = new Logger(LoginFlowService.name);
+  /**
+   * What the login path derives from a profile, computed once per stored profile object (the
+   * cache swaps the object when the profile changes, so entries fall away with it).
+   */
+  private readonly derived = new WeakMap<StoredProfile, Derived>();
+  /** Where each portal user was last placed (per instance): a repeat login skips the portal check. */
+  private readonly placed = new Map<string, { key: string; at: number }>();
 
   constructor(
     private readonly profiles: ProfilesService,
@@ -100,7 +117,7 @@ export class LoginFlowService {
       const { settings } = this.provider(stored, provider);
       const profile = stored.profile;
       const verified = await this.oidc.finish(settings, req, { browserBinding });
-      const mapping = this.mappingSettings(stored);
+      const { mapping } = this.derive(stored);
       // Known before mapping can fail, so a refused login is still found by organisation.
       const claimedOrg = verified.claims[mapping.organisationClaim];
       organisationId = typeof claimedOrg === 'string' && claimedOrg !== '' ? claimedOrg : null;
@@ -118,7 +135,7 @@ export class LoginFlowService {
       });
       developerId = developer.id;
 
-      const sync = parseOrganisationSyncSettings(profile.IdentityHandlerConfig);
+      const { sync } = this.derive(stored);
       const placement = await this.organisations.resolve({
         settings: sync,
         organisationId: identity.organisationId,
@@ -151,7 +168,10 @@ export class LoginFlowService {
         portalTeamId: placement?.portalTeamId ?? null,
       });
 
-      if (placement && profile.ActionType === 'GenerateOrLoginDeveloperProfile') {
+      // A developer the portal just created was put in the team sent with the nonce: nothing to
+      // move, and no need to look the new portal user up by email now.
+      const justCreated = result.kind === 'redirect' && result.portal?.developerCreated === true;
+      if (placement && profile.ActionType === 'GenerateOrLoginDeveloperProfile' && !justCreated) {
         await this.placeDeveloper(
           developer.id,
           developer.portalUserId ?? null,
@@ -202,7 +222,12 @@ export class LoginFlowService {
       if (!portalUserId) return;
       await this.developers.setPortalLink(developerId, { portalUserId });
     }
+    const key = `${placement.portalOrgId}/${placement.portalTeamId}`;
+    const last = this.placed.get(portalUserId);
+    if (last && last.key === key && Date.now() - last.at < PLACEMENT_TTL_MS) return;
     const move = await this.organisations.moveUserIfNeeded(portalUserId, placement);
+    if (this.placed.size >= 50_000) this.placed.clear();
+    this.placed.set(portalUserId, { key, at: Date.now() });
     if (move.moved) {
       await this.audit.record({
         type: 'portal.developer_moved',
@@ -234,7 +259,37 @@ export class LoginFlowService {
     return stored;
   }
 
+  private derive(stored: StoredProfile): Derived {
+    let d = this.derived.get(stored);
+    if (!d) {
+      d = {
+        providers: new Map(),
+        mapping: this.mappingSettings(stored),
+        sync: parseOrganisationSyncSettings(stored.profile.IdentityHandlerConfig),
+      };
+      this.derived.set(stored, d);
+    }
+    return d;
+  }
+
   private provider(stored: StoredProfile, name: string): ResolvedProvider {
+    const d = this.derive(stored);
+    let resolved = d.providers.get(name);
+    if (!resolved) {
+      try {
+        resolved = this.resolveProvider(stored, name);
+      } catch (e) {
+        if (!isDomainError(e)) throw e;
+        resolved = e;
+      }
+      // Bounded: unknown provider names from requests must not grow the map without limit.
+      if (d.providers.size < 16) d.providers.set(name, resolved);
+    }
+    if (resolved instanceof DomainError) throw resolved;
+    return resolved;
+  }
+
+  private resolveProvider(stored: StoredProfile, name: string): ResolvedProvider {
     const profile = stored.profile;
     if (profile.ProviderName !== 'SocialProvider') {
       throw new DomainError(
