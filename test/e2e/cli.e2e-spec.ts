@@ -78,6 +78,16 @@ describe('the command line (built entry, real Postgres)', () => {
     expect(types).toEqual(expect.arrayContaining(['profile.created', 'profile.updated']));
   });
 
+  it('should apply the migrations and find them in agreement with the entities (migration check)', async () => {
+    const run = await runBroker(['migration', 'run'], env);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/no pending migrations|applied/);
+    const check = await runBroker(['migration', 'check'], env);
+    expect(check.stderr).toBe('');
+    expect(check.stdout).toMatch(/migrations and entities agree/);
+    expect(check.code).toBe(0);
+  });
+
   it('should print usage and exit 2 for an unknown command', async () => {
     const res = await runBroker(['frobnicate'], env);
     expect(res.code).toBe(2);
