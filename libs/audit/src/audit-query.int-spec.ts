@@ -209,6 +209,8 @@ describe('audit query, paging and HTTP routes (real Postgres)', () => {
     ['q over the reason', { q: 'STATE_inv' }, ['anonFail']],
     ['q over the target', { q: 'profile:p1' }, ['profileEdit']],
     ['q over the developer email', { q: 'example.org' }, ['bobBlock', 'bobBlocked']],
+    ['q over a whole developer email (the UNION plan)', { q: 'BOB@example.org' }, ['bobBlock', 'bobBlocked']],
+    ['q with an email and a reason word', { q: 'bob@example.org blocked' }, ['bobBlocked']],
     ['q with several keywords (all must match)', { q: 'blocked example.org' }, ['bobBlocked']],
     ['q with a keyword that matches nothing', { q: 'blocked zzz' }, []],
     ['q with LIKE wildcards taken literally', { q: '%' }, []],
