@@ -34,7 +34,8 @@ function portFree(port) {
 async function waitFor(url, name, child, timeoutMs = 60000, ready = (res) => res.ok) {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} during start-up (see its log above)`);
+    if (child.exitCode !== null)
+      throw new Error(`${name} exited with code ${child.exitCode} during start-up (see its log above)`);
     try {
       const res = await fetch(url);
       if (ready(res)) return;
@@ -48,7 +49,10 @@ async function waitFor(url, name, child, timeoutMs = 60000, ready = (res) => res
 
 const children = [];
 function run(name, entry, env) {
-  const child = spawn(process.execPath, [entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [entry], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const prefix = (stream, out) =>
     stream.on('data', (d) => {
       for (const line of d.toString().split('\n').filter(Boolean)) out.write(`[${name}] ${line}\n`);
@@ -67,7 +71,9 @@ async function stopAll(code) {
   for (const { child } of [...children].reverse()) {
     if (child.exitCode === null) child.kill('SIGTERM');
   }
-  await Promise.all(children.map(({ child }) => (child.exitCode === null ? new Promise((r) => child.once('exit', r)) : null)));
+  await Promise.all(
+    children.map(({ child }) => (child.exitCode === null ? new Promise((r) => child.once('exit', r)) : null)),
+  );
   process.exit(code);
 }
 process.on('SIGINT', () => void stopAll(0));
@@ -80,7 +86,9 @@ async function main() {
     [PORTAL_PORT, 'PORTAL_EMULATOR_PORT'],
   ]) {
     if (!(await portFree(port))) {
-      process.stderr.write(`Port ${port} is already in use. Stop what uses it, or choose another port with ${variable}=<port> npm start\n`);
+      process.stderr.write(
+        `Port ${port} is already in use. Stop what uses it, or choose another port with ${variable}=<port> npm start\n`,
+      );
       process.exit(1);
     }
   }
@@ -98,7 +106,11 @@ async function main() {
     DEV_IDP_PORT: String(IDP_PORT),
     DEV_IDP_DATA_DIR: path.join(DATA, 'dev-idp'),
     DEV_IDP_CLIENTS: JSON.stringify([
-      { client_id: 'portal-sso-broker', client_secret: clientSecret, redirect_uris: [`${brokerUrl}/auth/${PROFILE_ID}/openid-connect/callback`] },
+      {
+        client_id: 'portal-sso-broker',
+        client_secret: clientSecret,
+        redirect_uris: [`${brokerUrl}/auth/${PROFILE_ID}/openid-connect/callback`],
+      },
     ]),
   });
   const portal = run('portal', 'dist/apps/portal-emulator/apps/portal-emulator/src/main.js', {
@@ -164,7 +176,8 @@ async function main() {
       headers,
       body: JSON.stringify(profile),
     });
-    if (created.status !== 201) throw new Error(`could not create the demo profile: ${created.status} ${await created.text()}`);
+    if (created.status !== 201)
+      throw new Error(`could not create the demo profile: ${created.status} ${await created.text()}`);
   }
 
   const line = '─'.repeat(72);

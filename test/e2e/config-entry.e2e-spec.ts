@@ -2,7 +2,11 @@ import { runBroker } from '../support/built.js';
 
 describe('the built entry with a bad configuration', () => {
   it('should exit 1 naming every bad variable', async () => {
-    const res = await runBroker([], { TYK_IB_PORT: 'abc', TYK_LOGLEVEL: 'chatty', DATABASE_URL: 'postgres://x@127.0.0.1:1/none' });
+    const res = await runBroker([], {
+      TYK_IB_PORT: 'abc',
+      TYK_LOGLEVEL: 'chatty',
+      DATABASE_URL: 'postgres://x@127.0.0.1:1/none',
+    });
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/TYK_IB_PORT: expected a whole number from 1 to 65535, got "abc"/);
     expect(res.stderr).toMatch(/TYK_LOGLEVEL: expected one of debug, info, warn, error, got "chatty"/);
@@ -21,7 +25,11 @@ describe('the built entry with a bad configuration', () => {
       DATABASE_URL: 'postgres://broker:db-password-123@db:5432/broker',
     });
     expect(res.code).toBe(0);
-    const printed = JSON.parse(res.stdout.slice(res.stdout.indexOf('{'))) as { secret: string; port: number; database: { url: string } };
+    const printed = JSON.parse(res.stdout.slice(res.stdout.indexOf('{'))) as {
+      secret: string;
+      port: number;
+      database: { url: string };
+    };
     expect(printed.port).toBe(3010);
     expect(printed.secret).toBe('********');
     expect(printed.database.url).toBe('postgres://broker:********@db:5432/broker');

@@ -303,8 +303,9 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     expect(otherCache.cached('shared')?.profile.Name).toBe('v1');
     await api('/shared', json(profile('shared', { Name: 'v2' }), 'PUT'));
     const t2 = Date.now();
-    while (otherCache.cached('shared')?.profile.Name !== 'v2' && Date.now() - t2 < 1000)
-      {await new Promise((r) => setTimeout(r, 20));}
+    while (otherCache.cached('shared')?.profile.Name !== 'v2' && Date.now() - t2 < 1000) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     expect(otherCache.cached('shared')?.profile.Name).toBe('v2');
     await api('/shared', { method: 'DELETE' });
     const t3 = Date.now();

@@ -20,7 +20,12 @@ export interface RunResult {
 }
 
 /** Runs the built broker entry with arguments and environment, to completion. */
-export function runBroker(args: string[], env: Record<string, string>, cwd = REPO_ROOT, timeoutMs = 60000): Promise<RunResult> {
+export function runBroker(
+  args: string[],
+  env: Record<string, string>,
+  cwd = REPO_ROOT,
+  timeoutMs = 60000,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [builtEntry('broker'), ...args], {
       cwd,
