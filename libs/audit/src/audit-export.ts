@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { CHAINED_FIELDS } from './audit-chain.js';
 import type { AuditEventRecord } from './audit-record.js';
 
 export type AuditExportFormat = 'ndjson' | 'csv';
@@ -10,20 +11,8 @@ export const EXPORT_CONTENT_TYPES: Record<AuditExportFormat, string> = {
 
 /** CSV columns, in order; `details` is its JSON text. */
 export const CSV_COLUMNS = [
-  'id',
-  'occurred_at',
-  'type',
-  'outcome',
-  'reason',
-  'actor',
-  'target',
-  'profile_id',
-  'developer_id',
-  'organisation_id',
-  'ip',
-  'user_agent',
-  'request_id',
-  'details',
+  // The hashed fields first (the same list the chain uses), then the chain's own columns.
+  ...CHAINED_FIELDS,
   'seq',
   'prev_id',
   'prev_hash',
