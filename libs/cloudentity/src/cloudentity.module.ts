@@ -25,6 +25,6 @@ import { OidcStrategyRegistry } from './oidc-strategy.registry.js';
     OidcLoginService,
     AdminTokenVerifier,
   ],
-  exports: [OidcLoginService, AdminTokenVerifier, OidcDiscoveryService, OidcStrategyRegistry],
+  exports: [OidcLoginService, AdminTokenVerifier, OidcDiscoveryService, OidcStrategyRegistry, IdpHttpClient],
 })
 export class CloudentityModule {}

@@ -31,9 +31,18 @@ const MAX_BODY_BYTES = 1024 * 1024;
  * agents shared by all requests, no redirects (a token request must never be replayed to
  * another host), bounded bodies, and the raw body returned as text so callers parse strictly.
  */
+/** One exchange with an IdP, for metrics. `endpoint` is the URL without its query. */
+export interface IdpCallEvent {
+  method: string;
+  endpoint: string;
+  status: number | 'error';
+  ms: number;
+}
+
 @Injectable()
 export class IdpHttpClient implements OnModuleDestroy {
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  private readonly observers: ((e: IdpCallEvent) => void)[] = [];
   private readonly httpsAgent: https.Agent;
 
   constructor(
@@ -45,6 +54,30 @@ export class IdpHttpClient implements OnModuleDestroy {
       maxSockets: 64,
       rejectUnauthorized: !config.sslInsecureSkipVerify,
     });
+  }
+
+  /** Registers a listener told of every call's outcome (the broker's Prometheus histograms). */
+  onCall(listener: (e: IdpCallEvent) => void): void {
+    this.observers.push(listener);
+  }
+
+  private report(method: string, url: string, status: number | 'error', started: number): void {
+    if (this.observers.length === 0) return;
+    let endpoint = url;
+    try {
+      const u = new URL(url);
+      endpoint = `${u.origin}${u.pathname}`;
+    } catch {
+      // keep the raw URL
+    }
+    const event = { method, endpoint, status, ms: performance.now() - started };
+    for (const listener of this.observers) {
+      try {
+        listener(event);
+      } catch {
+        // metrics must never break a login
+      }
+    }
   }
 
   onModuleDestroy(): void {
@@ -59,6 +92,7 @@ export class IdpHttpClient implements OnModuleDestroy {
     body?: string;
     signal?: AbortSignal;
   }): Promise<IdpResponse> {
+    const started = performance.now();
     try {
       const res = await this.http.axiosRef.request<string>({
         method: options.method,
@@ -79,12 +113,14 @@ export class IdpHttpClient implements OnModuleDestroy {
         proxy: false,
       });
       const contentType = res.headers['content-type'];
+      this.report(options.method, options.url, res.status, started);
       return {
         status: res.status,
         contentType: typeof contentType === 'string' ? contentType.toLowerCase() : '',
         body: typeof res.data === 'string' ? res.data : '',
       };
     } catch (error: unknown) {
+      this.report(options.method, options.url, 'error', started);
       if (isAxiosError(error)) {
         if (error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT' || error.code === 'ERR_CANCELED') {
           throw new IdpUnreachableError('timeout');

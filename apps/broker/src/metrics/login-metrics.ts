@@ -1,4 +1,5 @@
 import { AuditService } from '@app/audit';
+import { IdpHttpClient } from '@app/cloudentity';
 import type { TykCallEvent } from '@app/tyk-portal';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -39,11 +40,23 @@ export class LoginMetrics {
     registers: [this.registry],
   });
 
+  private readonly idpCalls = new Histogram({
+    name: 'broker_idp_request_duration_seconds',
+    help: 'Calls to OpenID providers (discovery, JWKS, token, userinfo), by endpoint and status',
+    labelNames: ['method', 'endpoint', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
   constructor(
     private readonly audit: AuditService,
     @InjectDataSource() private readonly dataSource: DataSource,
+    idp: IdpHttpClient,
   ) {
     collectDefaultMetrics({ register: this.registry });
+    idp.onCall((e) =>
+      this.idpCalls.observe({ method: e.method, endpoint: e.endpoint, status: String(e.status) }, e.ms / 1000),
+    );
     const pool = () => (this.dataSource.driver as unknown as { master?: PgPool }).master;
     new Gauge({
       name: 'broker_db_pool_connections',
