@@ -16,7 +16,7 @@ import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 @Index('IDX_audit_events_developer', ['developerId', 'id'])
 @Index('IDX_audit_events_profile', ['profileId', 'id'])
 @Index('IDX_audit_events_org_time', ['organisationId', 'occurredAt'])
-@Index('IDX_audit_events_type_time', ['type', 'occurredAt'])
+@Index('IDX_audit_events_type_id', ['type', 'id'])
 @Index('IDX_audit_events_outcome_time', ['outcome', 'occurredAt'])
 @Index('IDX_audit_events_time', ['occurredAt'])
 @Index('IDX_audit_events_ip', ['ip'])

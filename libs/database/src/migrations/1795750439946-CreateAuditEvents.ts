@@ -50,7 +50,8 @@ export class CreateAuditEvents1795750439946 implements MigrationInterface {
     await queryRunner.query(
       `CREATE INDEX "IDX_audit_events_org_time" ON "audit_events" ("organisation_id", "occurred_at")`,
     );
-    await queryRunner.query(`CREATE INDEX "IDX_audit_events_type_time" ON "audit_events" ("type", "occurred_at")`);
+    // (type, id): a type filter walks the index in id order within the id bounds of a time window.
+    await queryRunner.query(`CREATE INDEX "IDX_audit_events_type_id" ON "audit_events" ("type", "id")`);
     await queryRunner.query(
       `CREATE INDEX "IDX_audit_events_outcome_time" ON "audit_events" ("outcome", "occurred_at")`,
     );
