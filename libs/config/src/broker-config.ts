@@ -1,3 +1,4 @@
+import { getPathCaseInsensitive } from '@app/common';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -63,20 +64,6 @@ type Json = Record<string, unknown>;
 /** tib.conf keys the broker reads; anything else at the top level is accepted and ignored. */
 const USED_TOP_LEVEL_KEYS = ['secret', 'port', 'httpserveroptions', 'sslinsecureskipverify', 'tykapisettings'];
 
-/** Go's `encoding/json` matches keys case-insensitively; so do we. */
-function getCI(obj: unknown, ...keys: string[]): unknown {
-  let cur: unknown = obj;
-  for (const key of keys) {
-    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) {
-      return undefined;
-    }
-    const lower = key.toLowerCase();
-    const hit = Object.keys(cur).find((k) => k.toLowerCase() === lower);
-    cur = hit === undefined ? undefined : (cur as Json)[hit];
-  }
-  return cur;
-}
-
 function argValue(argv: readonly string[], names: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -116,7 +103,7 @@ class Reader {
       }
     }
     if (confPath && this.file) {
-      const v = getCI(this.file, ...confPath);
+      const v = getPathCaseInsensitive(this.file, ...confPath);
       if (v !== undefined && v !== null) {
         return { raw: v, source: `${this.fileName} key ${confPath.join('.')}` };
       }

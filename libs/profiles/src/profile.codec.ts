@@ -1,4 +1,4 @@
-import { DomainError } from '@app/common';
+import { DomainError, getCaseInsensitive, isPlainObject } from '@app/common';
 import {
   ACTION_TYPES,
   PROVIDER_NAMES,
@@ -13,18 +13,6 @@ type Json = Record<string, unknown>;
 export interface ProfileProblem {
   path: string;
   reason: string;
-}
-
-const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-/** Go's encoding/json: an exact key match wins, else the first case-insensitive one. */
-function pick(obj: Json, key: string): unknown {
-  if (key in obj) return obj[key];
-  const lower = key.toLowerCase();
-  for (const k of Object.keys(obj)) {
-    if (k.toLowerCase() === lower) return obj[k];
-  }
-  return undefined;
 }
 
 /**
@@ -47,7 +35,7 @@ function canonicalKeys(obj: Json, known: Record<string, ((v: unknown) => unknown
 }
 
 const mapObjects = (known: Record<string, ((v: unknown) => unknown) | null>) => (v: unknown) =>
-  isObject(v) ? canonicalKeys(v, known) : v;
+  isPlainObject(v) ? canonicalKeys(v, known) : v;
 
 const USE_PROVIDER_KEYS = {
   Name: null,
@@ -112,11 +100,11 @@ export function decodeProfile(
   input: unknown,
 ): { profile: TibProfile; problems: [] } | { profile: null; problems: ProfileProblem[] } {
   const problems: ProfileProblem[] = [];
-  if (!isObject(input)) {
+  if (!isPlainObject(input)) {
     return { profile: null, problems: [{ path: '', reason: 'a profile must be a JSON object' }] };
   }
   const str = (key: string): string => {
-    const v = pick(input, key);
+    const v = getCaseInsensitive(input, key);
     if (v === undefined || v === null) return '';
     if (typeof v !== 'string') {
       problems.push({ path: key, reason: 'must be a string' });
@@ -152,19 +140,19 @@ export function decodeProfile(
     if (p) problems.push({ path: 'ReturnURL', reason: p });
   }
 
-  const ssoOnly = pick(input, 'SSOOnlyForRegisteredUsers');
+  const ssoOnly = getCaseInsensitive(input, 'SSOOnlyForRegisteredUsers');
   if (ssoOnly !== undefined && ssoOnly !== null && typeof ssoOnly !== 'boolean') {
     problems.push({ path: 'SSOOnlyForRegisteredUsers', reason: 'must be a boolean' });
   }
 
-  const constraintsRaw = pick(input, 'ProviderConstraints');
+  const constraintsRaw = getCaseInsensitive(input, 'ProviderConstraints');
   const constraints = { Domain: '', Group: '' };
   if (constraintsRaw !== undefined && constraintsRaw !== null) {
-    if (!isObject(constraintsRaw)) {
+    if (!isPlainObject(constraintsRaw)) {
       problems.push({ path: 'ProviderConstraints', reason: 'must be an object' });
     } else {
       for (const key of ['Domain', 'Group'] as const) {
-        const v = pick(constraintsRaw, key);
+        const v = getCaseInsensitive(constraintsRaw, key);
         if (v === undefined || v === null) continue;
         if (typeof v !== 'string') problems.push({ path: `ProviderConstraints.${key}`, reason: 'must be a string' });
         else constraints[key] = v;
@@ -172,10 +160,10 @@ export function decodeProfile(
     }
   }
 
-  const mappingRaw = pick(input, 'UserGroupMapping');
+  const mappingRaw = getCaseInsensitive(input, 'UserGroupMapping');
   let mapping: Record<string, string> | null = null;
   if (mappingRaw !== undefined && mappingRaw !== null) {
-    if (!isObject(mappingRaw)) {
+    if (!isPlainObject(mappingRaw)) {
       problems.push({ path: 'UserGroupMapping', reason: 'must be an object mapping strings to strings' });
     } else {
       mapping = {};
@@ -186,19 +174,19 @@ export function decodeProfile(
     }
   }
 
-  const providerConfigRaw = pick(input, 'ProviderConfig');
+  const providerConfigRaw = getCaseInsensitive(input, 'ProviderConfig');
   let providerConfig: unknown = providerConfigRaw === undefined ? null : providerConfigRaw;
-  if (isObject(providerConfigRaw)) {
+  if (isPlainObject(providerConfigRaw)) {
     providerConfig = canonicalKeys(providerConfigRaw, PROVIDER_CONFIG_KEYS);
   }
   if (providerName === 'SocialProvider') {
     validateSocial(providerConfig, problems);
   }
 
-  const handlerRaw = pick(input, 'IdentityHandlerConfig');
+  const handlerRaw = getCaseInsensitive(input, 'IdentityHandlerConfig');
   let handlerConfig: Record<string, unknown> | null = null;
   if (handlerRaw !== undefined && handlerRaw !== null) {
-    if (!isObject(handlerRaw)) {
+    if (!isPlainObject(handlerRaw)) {
       problems.push({ path: 'IdentityHandlerConfig', reason: 'must be an object or null' });
     } else {
       handlerConfig = canonicalKeys(handlerRaw, IDENTITY_HANDLER_KEYS);
@@ -235,7 +223,7 @@ export function decodeProfile(
 }
 
 function validateSocial(config: unknown, problems: ProfileProblem[]): void {
-  if (!isObject(config)) {
+  if (!isPlainObject(config)) {
     problems.push({ path: 'ProviderConfig', reason: 'must be an object for SocialProvider' });
     return;
   }
@@ -260,7 +248,7 @@ function validateSocial(config: unknown, problems: ProfileProblem[]): void {
   }
   providers.forEach((entry: unknown, i) => {
     const at = `ProviderConfig.UseProviders[${i}]`;
-    if (!isObject(entry)) {
+    if (!isPlainObject(entry)) {
       problems.push({ path: at, reason: 'must be an object' });
       return;
     }
@@ -314,7 +302,7 @@ function validateHandler(config: Json, problems: ProfileProblem[]): void {
   const sync = config.OrganisationSync;
   if (sync === undefined || sync === null) return;
   const at = 'IdentityHandlerConfig.OrganisationSync';
-  if (!isObject(sync)) {
+  if (!isPlainObject(sync)) {
     problems.push({ path: at, reason: 'must be an object' });
     return;
   }
@@ -328,7 +316,7 @@ function validateHandler(config: Json, problems: ProfileProblem[]): void {
   }
   const teams = sync.TeamMapping;
   if (teams !== undefined && teams !== null) {
-    if (!isObject(teams) || Object.values(teams).some((v) => typeof v !== 'string')) {
+    if (!isPlainObject(teams) || Object.values(teams).some((v) => typeof v !== 'string')) {
       problems.push({ path: `${at}.TeamMapping`, reason: 'must be an object mapping strings to strings' });
     }
   }
@@ -344,10 +332,10 @@ export function decodeProfileOrThrow(input: unknown, where = ''): TibProfile {
 
 /** The openid-connect (or other named) entry of a SocialProvider profile, canonical casing. */
 export function socialProvider(profile: TibProfile, name: string): SocialProviderEntry | null {
-  if (profile.ProviderName !== 'SocialProvider' || !isObject(profile.ProviderConfig)) return null;
+  if (profile.ProviderName !== 'SocialProvider' || !isPlainObject(profile.ProviderConfig)) return null;
   const list = profile.ProviderConfig.UseProviders;
   if (!Array.isArray(list)) return null;
-  const entry = list.find((e): e is Json => isObject(e) && e.Name === name);
+  const entry = list.find((e): e is Json => isPlainObject(e) && e.Name === name);
   if (!entry) return null;
   const s = (v: unknown) => (typeof v === 'string' ? v : '');
   return {
@@ -365,12 +353,12 @@ export function socialProvider(profile: TibProfile, name: string): SocialProvide
 /** A top-level string of ProviderConfig (e.g. CallbackBaseURL, FailureRedirect), or ''. */
 export function providerConfigString(profile: TibProfile, key: string): string {
   const cfg = profile.ProviderConfig;
-  if (!isObject(cfg)) return '';
+  if (!isPlainObject(cfg)) return '';
   const v = cfg[key];
   return typeof v === 'string' ? v : '';
 }
 
 export function providerConfigFlag(profile: TibProfile, key: string): boolean {
   const cfg = profile.ProviderConfig;
-  return isObject(cfg) && cfg[key] === true;
+  return isPlainObject(cfg) && cfg[key] === true;
 }

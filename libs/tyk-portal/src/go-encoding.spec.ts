@@ -1,4 +1,5 @@
-import { getCaseInsensitive, goJsonStringify, goQueryEscape, goSortedMap } from './go-encoding.js';
+import { getCaseInsensitive } from '@app/common';
+import { goJsonStringify, goQueryEscape, goSortedMap } from './go-encoding.js';
 
 describe('goJsonStringify', () => {
   it('should escape <, >, & and the JS line separators as Go json.Marshal does', () => {

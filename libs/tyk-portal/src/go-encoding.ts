@@ -37,17 +37,3 @@ export function goSortedMap<T>(map: Record<string, T>): Record<string, T> {
   }
   return out;
 }
-
-/** Reads a key the way Go's encoding/json matches struct fields: exact match first, then any case. */
-export function getCaseInsensitive(obj: Record<string, unknown>, key: string): unknown {
-  if (Object.prototype.hasOwnProperty.call(obj, key)) return obj[key];
-  const lower = key.toLowerCase();
-  for (const k of Object.keys(obj)) {
-    if (k.toLowerCase() === lower) return obj[k];
-  }
-  return undefined;
-}
-
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

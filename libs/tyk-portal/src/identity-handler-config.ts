@@ -1,5 +1,4 @@
-import { DomainError } from '@app/common';
-import { getCaseInsensitive, isPlainObject } from './go-encoding.js';
+import { DomainError, getCaseInsensitive, isPlainObject } from '@app/common';
 
 /** TIB's `OAuth` block (GenerateOAuthTokenForClient). `Secret` is read by TIB but never sent. */
 export interface OAuthActionSettings {

@@ -1,5 +1,4 @@
-import { DomainError } from '@app/common';
-import { getCaseInsensitive, isPlainObject } from './go-encoding.js';
+import { DomainError, getCaseInsensitive, isPlainObject } from '@app/common';
 
 /**
  * A profile's organisation sync settings, from `IdentityHandlerConfig.OrganisationSync`:

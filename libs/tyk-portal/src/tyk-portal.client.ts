@@ -1,8 +1,8 @@
-import { DomainError } from '@app/common';
+import { DomainError, getCaseInsensitive, isPlainObject } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ssoKeyPathSegment } from './derived-values.js';
-import { getCaseInsensitive, goJsonStringify, goQueryEscape, isPlainObject } from './go-encoding.js';
+import { goJsonStringify, goQueryEscape } from './go-encoding.js';
 import { malformed, parseJson, statusError, TykHttp, type TykRequest, type TykResponse } from './tyk-http.js';
 import type {
   NewPortalDeveloper,
