@@ -15,6 +15,8 @@ interface Entry {
   strategy: HardenedOidcStrategy;
   /** The settings the strategy was built from, as a string: a safety net if a cacheKey is reused. */
   fingerprint: string;
+  /** The settings object last seen for this key (identity check before the fingerprint). */
+  settings: OidcClientSettings;
 }
 
 /**
@@ -53,6 +55,12 @@ export class OidcStrategyRegistry {
   async get(settings: OidcClientSettings): Promise<HardenedOidcStrategy> {
     const doc = await this.discovery.get(settings.discoverUrl);
     const key = `${settings.cacheKey}\u0000${settings.profileId}\u0000${settings.providerName}`;
+    const hit = this.strategies.get(key);
+    // Callers that keep one settings object per profile version (the broker does) skip the
+    // fingerprint on the login path; a new object with the same key is compared field by field.
+    if (hit && hit.strategy.discovery === doc && hit.settings === settings) {
+      return hit.strategy;
+    }
     const fingerprint = JSON.stringify([
       settings.clientId,
       settings.clientSecret,
@@ -62,8 +70,8 @@ export class OidcStrategyRegistry {
       settings.callbackUrl,
       settings.tokenEndpointAuthMethod ?? null,
     ]);
-    const hit = this.strategies.get(key);
     if (hit && hit.strategy.discovery === doc && hit.fingerprint === fingerprint) {
+      this.strategies.set(key, { ...hit, settings });
       return hit.strategy;
     }
     const strategy = new HardenedOidcStrategy(
@@ -72,7 +80,7 @@ export class OidcStrategyRegistry {
       this.deps,
     );
     this.built++;
-    this.strategies.set(key, { strategy, fingerprint });
+    this.strategies.set(key, { strategy, fingerprint, settings });
     return strategy;
   }
 }

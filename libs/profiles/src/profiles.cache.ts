@@ -57,8 +57,17 @@ export class ProfilesCache implements OnApplicationShutdown {
 
   private async refresh(id: string): Promise<void> {
     const stored = await this.repository.findById(id);
-    if (stored) this.profiles.set(id, stored);
-    else this.profiles.delete(id);
+    if (!stored) {
+      this.profiles.delete(id);
+      return;
+    }
+    // The database is the truth (a profile deleted and created again starts at version 1), but
+    // the same row coming back, e.g. our own change through NOTIFY, keeps its object: what the
+    // login path derived from it stays valid.
+    const current = this.profiles.get(id);
+    if (current && current.version === stored.version && current.updatedAt.getTime() === stored.updatedAt.getTime())
+      {return;}
+    this.profiles.set(id, stored);
   }
 
   private async listen(): Promise<void> {

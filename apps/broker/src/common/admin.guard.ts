@@ -5,6 +5,7 @@ import { ADMIN_ROLES_KEY, DomainError, type AdminPrincipal, type AdminRole } fro
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { FixedWindowCounter } from './fixed-window.js';
 import type { Request } from 'express';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -23,7 +24,7 @@ export class AdminGuard implements CanActivate {
   private readonly logger = new Logger(AdminGuard.name);
   private readonly lastAudited = new Map<string, { at: number; suppressed: number }>();
   /** Failed admin authentications per client IP in the current minute (per instance). */
-  private readonly failures = new Map<string, { windowStart: number; count: number }>();
+  private readonly failures = new FixedWindowCounter(60_000);
 
   constructor(
     private readonly reflector: Reflector,
@@ -49,7 +50,7 @@ export class AdminGuard implements CanActivate {
     this.refuseWhenThrottled(req);
     const principal = await this.authenticate(req.get('authorization'), tokensEnabled);
     if (!principal) {
-      this.countFailure(req);
+      this.failures.hit(req.ip ?? '');
       await this.refuse(req, 'unauthorized');
       throw new DomainError('unauthorized', AUTH_FAILED);
     }
@@ -64,26 +65,11 @@ export class AdminGuard implements CanActivate {
   /** After too many failed attempts from one IP, 429 until the minute is over (guessing defence). */
   private refuseWhenThrottled(req: Request): void {
     const limit = this.config.rateLimit.adminFailuresPerMinute;
-    if (limit === 0) return;
-    const entry = this.failures.get(req.ip ?? '');
-    const now = Date.now();
-    if (entry && now - entry.windowStart < 60_000 && entry.count >= limit) {
-      const retryAfter = Math.ceil((entry.windowStart + 60_000 - now) / 1000);
-      req.res?.setHeader('Retry-After', String(retryAfter));
-      throw new DomainError('rate_limited', `Too many failed admin authentications; retry in ${retryAfter} s`);
-    }
-  }
-
-  private countFailure(req: Request): void {
     const key = req.ip ?? '';
-    const now = Date.now();
-    const entry = this.failures.get(key);
-    if (!entry || now - entry.windowStart >= 60_000) {
-      if (this.failures.size > 10_000) this.failures.clear();
-      this.failures.set(key, { windowStart: now, count: 1 });
-    } else {
-      entry.count++;
-    }
+    if (limit === 0 || this.failures.count(key) < limit) return;
+    const retryAfter = this.failures.retryAfterSeconds(key);
+    req.res?.setHeader('Retry-After', String(retryAfter));
+    throw new DomainError('rate_limited', `Too many failed admin authentications; retry in ${retryAfter} s`);
   }
 
   private async authenticate(header: string | undefined, tokensEnabled: boolean): Promise<AdminPrincipal | null> {

@@ -101,7 +101,7 @@ export class LoginFlowService {
     try {
       const resolved = this.provider(stored, provider);
       const location = await this.oidc.start(resolved.settings, req, { browserBinding });
-      this.metrics.observeStep('start', started);
+      this.metrics.loginStep('start', 'success', 'ok', started);
       return { kind: 'redirect', status: 302, location };
     } catch (error) {
       return this.fail(stored, provider, error, req, 'start', started);
@@ -197,7 +197,7 @@ export class LoginFlowService {
           ...(placement ? { portalOrgId: placement.portalOrgId, portalTeamId: placement.portalTeamId } : {}),
         },
       });
-      this.metrics.loginOutcome('success', 'ok', started);
+      this.metrics.loginStep('callback', 'success', 'ok', started);
       return this.answer(result);
     } catch (error) {
       return this.fail(stored, provider, error, req, 'callback', started, developerId, organisationId);
@@ -262,11 +262,8 @@ export class LoginFlowService {
   private derive(stored: StoredProfile): Derived {
     let d = this.derived.get(stored);
     if (!d) {
-      d = {
-        providers: new Map(),
-        mapping: this.mappingSettings(stored),
-        sync: parseOrganisationSyncSettings(stored.profile.IdentityHandlerConfig),
-      };
+      const sync = parseOrganisationSyncSettings(stored.profile.IdentityHandlerConfig);
+      d = { providers: new Map(), mapping: this.mappingSettings(stored, sync), sync };
       this.derived.set(stored, d);
     }
     return d;
@@ -323,9 +320,8 @@ export class LoginFlowService {
     };
   }
 
-  private mappingSettings(stored: StoredProfile): IdentityMappingSettings {
+  private mappingSettings(stored: StoredProfile, sync: OrganisationSyncSettings): IdentityMappingSettings {
     const p = stored.profile;
-    const sync = parseOrganisationSyncSettings(p.IdentityHandlerConfig);
     return {
       customEmailField: p.CustomEmailField,
       customUserIdField: p.CustomUserIDField,
@@ -382,7 +378,7 @@ export class LoginFlowService {
     } catch (auditError) {
       this.logger.warn({ reason: (auditError as Error).message, code }, 'could not audit login.failed');
     }
-    this.metrics.loginOutcome('failure', code, started);
+    this.metrics.loginStep(step, 'failure', code, started);
     const failureRedirect = providerConfigString(stored.profile, 'FailureRedirect');
     if (failureRedirect) {
       return { kind: 'redirect', status: 302, location: failureLocation(failureRedirect, code) };

@@ -2,9 +2,7 @@ import { DomainError } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-
-const WINDOW_MS = 60_000;
-const MAX_TRACKED_CLIENTS = 100_000;
+import { FixedWindowCounter } from '../common/fixed-window.js';
 
 /**
  * Requests to the login routes per client IP (Express `trust proxy` decides the IP) in a fixed
@@ -16,7 +14,7 @@ const MAX_TRACKED_CLIENTS = 100_000;
  */
 @Injectable()
 export class LoginRateLimitGuard implements CanActivate {
-  private readonly windows = new Map<string, { start: number; count: number }>();
+  private readonly counter = new FixedWindowCounter(60_000);
 
   constructor(@Inject(BROKER_CONFIG) private readonly config: BrokerConfig) {}
 
@@ -24,25 +22,10 @@ export class LoginRateLimitGuard implements CanActivate {
     const limit = this.config.rateLimit.loginPerMinute;
     if (limit === 0) return true;
     const http = context.switchToHttp();
-    const req = http.getRequest<Request>();
-    const key = req.ip ?? '';
-    const now = Date.now();
-    let entry = this.windows.get(key);
-    if (!entry || now - entry.start >= WINDOW_MS) {
-      if (!entry && this.windows.size >= MAX_TRACKED_CLIENTS) this.sweep(now);
-      entry = { start: now, count: 0 };
-      this.windows.set(key, entry);
-    }
-    entry.count++;
-    if (entry.count <= limit) return true;
-    const retryAfter = Math.max(1, Math.ceil((entry.start + WINDOW_MS - now) / 1000));
+    const key = http.getRequest<Request>().ip ?? '';
+    if (this.counter.hit(key) <= limit) return true;
+    const retryAfter = this.counter.retryAfterSeconds(key);
     http.getResponse<Response>().setHeader('Retry-After', String(retryAfter));
     throw new DomainError('rate_limited', `Too many sign-in requests; retry in ${retryAfter} s`);
-  }
-
-  /** Drops finished windows; if every client is still inside its window, starts over. */
-  private sweep(now: number): void {
-    for (const [key, entry] of this.windows) if (now - entry.start >= WINDOW_MS) this.windows.delete(key);
-    if (this.windows.size >= MAX_TRACKED_CLIENTS) this.windows.clear();
   }
 }

@@ -82,13 +82,13 @@ export class LoginMetrics {
     });
   }
 
-  observeStep(step: 'start' | 'callback', started: bigint): void {
-    this.loginDuration.observe({ step, outcome: 'success' }, Number(process.hrtime.bigint() - started) / 1e9);
-  }
-
-  loginOutcome(outcome: 'success' | 'failure', reason: string, started: bigint): void {
-    this.logins.inc({ outcome, reason });
-    this.loginDuration.observe({ step: 'callback', outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+  /**
+   * One login step ended. The duration goes to the histogram of its step; the logins counter
+   * counts finished logins: every callback, and starts that already failed (no callback follows).
+   */
+  loginStep(step: 'start' | 'callback', outcome: 'success' | 'failure', reason: string, started: bigint): void {
+    this.loginDuration.observe({ step, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    if (step === 'callback' || outcome === 'failure') this.logins.inc({ outcome, reason });
   }
 
   observeTyk(event: TykCallEvent): void {
