@@ -4,10 +4,10 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import axios, { type AxiosResponse } from 'axios';
 import { runInThisContext } from 'node:vm';
 import fc from 'fast-check';
 import pg from 'pg';
+import { IdpHttpClient } from '@app/cloudentity';
 import { startTestBroker, testConfig, type TestBroker } from '../support/broker.js';
 import { loginWithDevIdp } from '../support/dev-idp.js';
 import { AUDIT_KEYS, CALLBACK_KEYS, DEVELOPER_KEYS, NASTY, pct, queryOf } from '../soak/support/hostile-arbitraries.js';
@@ -83,7 +83,6 @@ describe('hostile input (e2e: real broker, Postgres, dev IdP, portal emulator)',
   let secure: TestBroker | undefined;
   let tlsIdp: https.Server | undefined;
   let developerId: string;
-  let interceptor: number;
   /** Every Location the main broker answered with, to check where it ever redirects. */
   const locations: string[] = [];
 
@@ -131,21 +130,6 @@ describe('hostile input (e2e: real broker, Postgres, dev IdP, portal emulator)',
 
   beforeAll(async () => {
     realProcess.on('unhandledRejection', onUnhandled);
-    // The IdP's tokens are seen only by the broker: the cloudentity lib talks through the default
-    // axios instance (@nestjs/axios HttpModule), so an interceptor sees every token response.
-    interceptor = axios.interceptors.response.use((res: AxiosResponse<unknown>) => {
-      if (typeof res.data === 'string' && res.data.includes('access_token')) {
-        try {
-          const body = JSON.parse(res.data) as Record<string, unknown>;
-          for (const k of ['access_token', 'id_token', 'refresh_token']) {
-            if (typeof body[k] === 'string') remember(k, body[k]);
-          }
-        } catch {
-          // not JSON: nothing to remember
-        }
-      }
-      return res;
-    });
     const usersFile = path.join(mkdtempSync(path.join(tmpdir(), 'hostile-users-')), 'users.json');
     writeFileSync(
       usersFile,
@@ -167,6 +151,24 @@ describe('hostile input (e2e: real broker, Postgres, dev IdP, portal emulator)',
       idpEnv: { DEV_IDP_USERS_FILE: usersFile },
       env: { BROKER_RATE_LIMIT_LOGIN_PER_MINUTE: '0', BROKER_BODY_LIMIT_BYTES: String(BODY_LIMIT) },
     });
+    // The IdP's tokens are seen only by the broker: every IdP call goes through its IdpHttpClient,
+    // so a wrapper around that one method sees every token response.
+    const idpClient = stack.broker.app.get(IdpHttpClient);
+    const send = idpClient.request.bind(idpClient);
+    idpClient.request = async (options) => {
+      const res = await send(options);
+      if (res.body.includes('access_token')) {
+        try {
+          const body = JSON.parse(res.body) as Record<string, unknown>;
+          for (const k of ['access_token', 'id_token', 'refresh_token']) {
+            if (typeof body[k] === 'string') remember(k, body[k]);
+          }
+        } catch {
+          // not JSON: nothing to remember
+        }
+      }
+      return res;
+    };
     await putProfile(stack, guideProfile(stack, 'guide'));
     const noFail = guideProfile(stack, 'nofail');
     delete (noFail.ProviderConfig as Record<string, unknown>).FailureRedirect;
@@ -180,7 +182,6 @@ describe('hostile input (e2e: real broker, Postgres, dev IdP, portal emulator)',
   });
 
   afterAll(async () => {
-    axios.interceptors.response.eject(interceptor);
     realProcess.off('unhandledRejection', onUnhandled);
     await new Promise<void>((resolve) => (tlsIdp ? tlsIdp.close(() => resolve()) : resolve()));
     await secure?.close();

@@ -1,4 +1,3 @@
-import { HttpModule } from '@nestjs/axios';
 import { Module } from '@nestjs/common';
 import { AdminTokenVerifier } from './admin-token.verifier.js';
 import { IdpHttpClient } from './idp-http.client.js';
@@ -14,8 +13,6 @@ import { OidcStrategyRegistry } from './oidc-strategy.registry.js';
  * `login_states` table comes from the shared migration history).
  */
 @Module({
-  // Timeouts, TLS and agents are set per request by IdpHttpClient.
-  imports: [HttpModule],
   providers: [
     IdpHttpClient,
     OidcDiscoveryService,

@@ -94,7 +94,7 @@ const ATTEMPTS = new WeakMap<object, LoginAttempt>();
  * - `authorizationParams`: always adds the nonce and an S256 code challenge (the package sends
  *   neither PKCE nor, by default, a nonce).
  * - `_oauth2`: the package's oauth@0.10 client can only send the secret in the body, has no
- *   timeout and no TLS setting. We replace it with a client on IdpHttpClient (@nestjs/axios:
+ *   timeout and no TLS setting. We replace it with a client on IdpHttpClient (undici:
  *   timeout, TLS per config, no redirects) that sends `code_verifier`, authenticates with
  *   client_secret_basic or client_secret_post, and verifies the ID token with jose (signature
  *   against the discovery `jwks_uri`, algorithm allow-list, iss, aud, azp, exp, iat, sub, nonce)

@@ -1,4 +1,3 @@
-import { HttpModule } from '@nestjs/axios';
 import {
   Module,
   type DynamicModule,
@@ -56,7 +55,7 @@ export class TykPortalModule {
   static forRoot(options: TykPortalModuleOptions = {}): DynamicModule {
     return {
       module: TykPortalModule,
-      imports: [HttpModule, ...(options.imports ?? [])],
+      imports: [...(options.imports ?? [])],
       providers: [
         TykHttp,
         TykPortalClient,
