@@ -1,10 +1,18 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
+import type pg from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
 import { AuditChainService, type AuditRetentionResult, type AuditVerifyResult } from './audit-chain.service.js';
 import type { AuditEventInput } from './audit-event.js';
-import { batchStream } from './audit-export.js';
+import {
+  CopyOutQuery,
+  EXPORT_COPY_COLUMNS,
+  batchStream,
+  copyExportStream,
+  inlineParams,
+  type AuditExportFormat,
+} from './audit-export.js';
 import { auditWhere, invalid, parseAuditFilters, type AuditFilters, type AuditQueryInput } from './audit-filters.js';
 import { RECORD_COLUMNS, insertAuditEvent, type AuditEventRecord } from './audit-record.js';
 import { encodeCursor } from './cursor.js';
@@ -26,6 +34,7 @@ const EXPORT_PROGRESS_EVERY = 100_000;
 @Injectable()
 export class AuditService {
   private readonly logger = new Logger(AuditService.name);
+  private utf8Copy: Promise<boolean> | null = null;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -60,12 +69,33 @@ export class AuditService {
   /**
    * Every matching event as NDJSON or CSV, streamed in keyset batches of 5,000 (constant memory),
    * logging progress every 100k rows. `format`: `ndjson` or `csv` (else `validation_failed`);
-   * `limit` and `cursor` do not apply.
+   * `limit` and `cursor` do not apply. Each batch is one `COPY … (FORMAT binary)` encoded by
+   * ExportEncoder (the same bytes as ndjsonLine/csvLine of the records `query` returns).
    */
   async exportEvents(input: AuditQueryInput, format: string): Promise<Readable> {
     if (format !== 'ndjson' && format !== 'csv') throw invalid('format', 'expected ndjson or csv');
     const filters = parseAuditFilters({ ...input, limit: undefined, cursor: undefined });
     const started = Date.now();
+    const onProgress = (rows: number) =>
+      this.logger.log(
+        `audit export (${format}): ${rows} rows streamed in ${Math.round((Date.now() - started) / 1000)} s`,
+      );
+    if (!(await this.binaryCopyIsUtf8())) return this.exportRecords(filters, format, onProgress);
+    return copyExportStream({
+      format,
+      batchSize: EXPORT_BATCH,
+      copy: (afterId, onData) => this.copyBatch(this.exportBatchSql(filters, afterId), onData),
+      progressEvery: EXPORT_PROGRESS_EVERY,
+      onProgress,
+    });
+  }
+
+  /** The export from AuditEventRecord rows (the reference encoding); see binaryCopyIsUtf8. */
+  private async exportRecords(
+    filters: AuditFilters,
+    format: AuditExportFormat,
+    onProgress: (rows: number) => void,
+  ): Promise<Readable> {
     const first = await this.fetch(filters, null, EXPORT_BATCH);
     return batchStream({
       format,
@@ -73,11 +103,56 @@ export class AuditService {
       batchSize: EXPORT_BATCH,
       next: (last) => this.fetch(filters, last.id, EXPORT_BATCH),
       progressEvery: EXPORT_PROGRESS_EVERY,
-      onProgress: (rows) =>
-        this.logger.log(
-          `audit export (${format}): ${rows} rows streamed in ${Math.round((Date.now() - started) / 1000)} s`,
-        ),
+      onProgress,
     });
+  }
+
+  /**
+   * COPY's binary text is the database's bytes as they are when the server encoding is
+   * SQL_ASCII (no conversion, so not necessarily UTF-8), where pg would have replaced invalid
+   * sequences: such a database is exported from records instead. Asked once.
+   */
+  private binaryCopyIsUtf8(): Promise<boolean> {
+    this.utf8Copy ??= this.dataSource
+      .query<{ encoding: string }[]>(`SELECT current_setting('server_encoding') AS encoding`)
+      .then(
+        ([row]) => row?.encoding !== 'SQL_ASCII',
+        (err: unknown) => {
+          this.utf8Copy = null;
+          throw err;
+        },
+      );
+    return this.utf8Copy;
+  }
+
+  /**
+   * One batch of the export as COPY, with the filters' values written as literals (COPY takes
+   * no bind parameters; every value went through parseAuditFilters).
+   */
+  private exportBatchSql(filters: AuditFilters, afterId: string | null): string {
+    const params: unknown[] = [];
+    const where = auditWhere(filters, params);
+    if (afterId !== null) {
+      if (!/^-?\d{1,19}$/.test(afterId)) throw new Error(`audit export: bad keyset position ${afterId}`);
+      where.push(`e.id ${filters.order === 'asc' ? '>' : '<'} ${afterId}`);
+    }
+    const select = `SELECT ${EXPORT_COPY_COLUMNS} FROM audit_events e
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY e.id ${filters.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ${EXPORT_BATCH}`;
+    return `COPY (${inlineParams(select, params)}) TO STDOUT (FORMAT binary)`;
+  }
+
+  /** Runs one COPY on a pooled connection, held for this batch only. */
+  private async copyBatch(sql: string, onData: (chunk: Buffer) => void): Promise<void> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      const client = (await runner.connect()) as pg.PoolClient;
+      await new Promise<void>((resolve, reject) => {
+        client.query(new CopyOutQuery(sql, onData, (err) => (err ? reject(err) : resolve())));
+      });
+    } finally {
+      await runner.release();
+    }
   }
 
   private fetch(filters: AuditFilters, afterId: string | null, limit: number): Promise<AuditEventRecord[]> {
