@@ -215,6 +215,37 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     expect(stack.portal.state.orgs.size - orgsBefore).toBeLessThanOrEqual(1);
   });
 
+  it('should finish a returning developer in three SQL statements: state, developer, audit (the organisation link is cached)', async () => {
+    await login('sync', 'bob'); // first login: creates the developer, links and places them
+    await login('sync', 'bob'); // looks the portal user up once and remembers the placement
+    const start = await hop(`${stack.broker.url}/auth/sync/openid-connect`);
+    const cookie = start.res.headers.getSetCookie()[0].split(';')[0];
+    const callbackUrl = await loginWithDevIdp(start.location, 'bob');
+    // Every statement the broker sends goes through pg.Client#query (pool and TypeORM alike).
+    const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+    const original = proto.query;
+    const sent: string[] = [];
+    proto.query = function (this: unknown, ...args: unknown[]) {
+      const q = args[0] as string | { text?: string };
+      sent.push(typeof q === 'string' ? q : (q.text ?? ''));
+      return original.apply(this, args);
+    };
+    let callback;
+    try {
+      callback = await hop(callbackUrl, { headers: { cookie } });
+    } finally {
+      proto.query = original;
+    }
+    expect(callback.location).toContain('/sso?nonce=');
+    // The background sealer and the profile listener may run meanwhile; they touch other tables.
+    const loginPath = sent.filter((t) => /login_states|developers|portal_org_links|INSERT INTO audit_events/.test(t));
+    expect(loginPath.map((t) => /login_states|developers|portal_org_links|audit_events/.exec(t)?.[0])).toEqual([
+      'login_states',
+      'developers',
+      'audit_events',
+    ]);
+  });
+
   it('should end at FailureRedirect with portal_unreachable when the portal is down, and audit why', async () => {
     stack.portal.setFaults({ failStatus: 503 });
     try {
