@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { startPortalEmulator, type PortalEmulator } from '../../apps/portal-emulator/src/emulator.js';
 
@@ -696,5 +697,263 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
       );
       expect(error?.cause?.code).toBe('ECONNREFUSED');
     });
+  });
+});
+
+/** One answer with everything the client sees: status, raw headers in order (Date left out), body. */
+interface RawAnswer {
+  status: number;
+  headers: string[];
+  body: string;
+}
+
+/** A plain node:http request (no Accept or other header unless given), on a fresh connection. */
+function rawCall(base: string, method: string, path: string, headers: Record<string, string>, body?: string) {
+  const { hostname, port } = new URL(base);
+  return new Promise<RawAnswer>((resolve, reject) => {
+    const sent = body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) };
+    const req = httpRequest({ host: hostname, port, method, path, headers: sent, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const kept: string[] = [];
+        for (let i = 0; i < res.rawHeaders.length; i += 2) {
+          if (res.rawHeaders[i].toLowerCase() !== 'date') kept.push(res.rawHeaders[i], res.rawHeaders[i + 1]);
+        }
+        resolve({ status: res.statusCode!, headers: kept, body: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/** Deterministic stand-in for the random tokens, so two emulators given the same requests agree. */
+function countingTokens() {
+  let n = 0;
+  return (bytes: number) => `tok${bytes}-${++n}`;
+}
+
+describe('portal emulator lean routes (e2e, against the Nest controllers)', () => {
+  let clock = Date.parse('2026-03-04T05:06:07.891Z');
+  let lean: PortalEmulator;
+  let nest: PortalEmulator;
+
+  beforeAll(() => Logger.overrideLogger(['error', 'warn']));
+
+  beforeEach(async () => {
+    clock = Date.parse('2026-03-04T05:06:07.891Z');
+    const common = { apiSecret: API_SECRET, adminToken: ADMIN_TOKEN, now: () => clock };
+    lean = await startPortalEmulator({ ...common, randomToken: countingTokens() });
+    nest = await startPortalEmulator({ ...common, randomToken: countingTokens(), leanRoutes: false });
+  });
+
+  afterEach(async () => {
+    await lean?.stop();
+    await nest?.stop();
+  });
+
+  it('should answer every request exactly as the Nest controllers do: status, headers in order, body', async () => {
+    let steps = 0;
+    /** Sends the same request to both emulators, expects identical answers, returns the parsed body. */
+    async function both(
+      method: string,
+      path: string,
+      opts: { auth?: string; body?: unknown; headers?: Record<string, string> } = {},
+    ) {
+      const headers: Record<string, string> = { ...opts.headers };
+      if (opts.auth !== undefined) headers.authorization = opts.auth;
+      const body =
+        opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+      const fromLean = await rawCall(lean.url, method, path, headers, body);
+      const fromNest = await rawCall(nest.url, method, path, headers, body);
+      expect({ method, path, ...fromLean }).toEqual({ method, path, ...fromNest });
+      steps++;
+      return { status: fromLean.status, json: parseJson(fromLean.body), headers: fromLean.headers };
+    }
+    const api = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
+      both(method, path, { auth: API_SECRET, body, headers });
+    const adm = (method: string, path: string, body?: unknown) => both(method, path, { auth: ADMIN_TOKEN, body });
+    const nonceOf = async (over: Record<string, unknown>) => {
+      const res = await api('POST', '/api/sso', ssoBody(over));
+      expect(res.status).toBe(200);
+      return res.json.Meta as string;
+    };
+
+    // POST /api/sso: success, credentials, bodies, refusals, and paths only Express matches.
+    const ada = await nonceOf({ EmailAddress: 'ada@example.com', DisplayName: 'Ada Lövelace ✓' });
+    for (const auth of ['wrong', `Bearer ${API_SECRET}`, ADMIN_TOKEN]) {
+      expect((await both('POST', '/api/sso', { auth, body: ssoBody() })).status).toBe(401);
+    }
+    expect((await both('POST', '/api/sso', { body: ssoBody() })).status).toBe(401);
+    for (const body of ['{not json', '', '   ', 'null', '[]', '"x"', ssoBody({ EmailAddress: 42 })]) {
+      expect((await api('POST', '/api/sso', body)).status).toBe(400);
+    }
+    expect((await api('POST', '/api/sso', ssoBody({ ForSection: 'x' }))).status).toBe(400);
+    expect((await api('POST', '/api/sso', ssoBody({ ForSection: 'dashboard', OrgID: '5' }))).status).toBe(403);
+    expect((await api('POST', '/api/sso', ssoBody({ SSOOnlyForRegisteredUsers: true }))).status).toBe(403);
+    expect((await api('POST', '/api/sso', ssoBody({ GroupID: '999' }))).status).toBe(403);
+    const lower = { forsection: 'portal', emailaddress: 'case@example.com', displayname: 'Case' };
+    expect((await api('POST', '/api/sso?x=1', lower, { 'content-type': 'application/json' })).status).toBe(200);
+    for (const path of ['/api/sso/', '/API/SSO', '/api//sso', '/api/sso#frag']) {
+      await api('POST', path, ssoBody());
+    }
+    for (const method of ['GET', 'HEAD', 'PUT', 'DELETE']) await api(method, '/api/sso', ssoBody());
+
+    // The developer endpoints: TIB's first login, the lookup and the update.
+    const adaKey = '/api/portal/developers/ssokey/ada%40openid-connect.com';
+    expect((await api('GET', adaKey)).status).toBe(404);
+    const created = await api(
+      'POST',
+      '/api/portal/developers',
+      tibDeveloper('ada@example.com', ada, 'ada@openid-connect.com'),
+    );
+    expect(created.status).toBe(201);
+    const found = await api('GET', adaKey);
+    expect(found.status).toBe(200);
+    expect((await both('GET', adaKey, { auth: 'wrong' })).status).toBe(401);
+    await api('GET', '/api/portal/developers/ssokey/ada@openid-connect.com');
+    for (const key of ['a%2Fb', '%E0%A4%A', '', 'ada%40openid-connect.com/', 'x%20y']) {
+      await api('GET', `/api/portal/developers/ssokey/${key}`);
+    }
+    const etag = found.headers[found.headers.findIndex((h) => h.toLowerCase() === 'etag') + 1];
+    expect((await api('GET', adaKey, undefined, { 'if-none-match': etag })).status).toBe(304);
+    expect((await api('GET', adaKey, undefined, { 'if-none-match': '"other"' })).status).toBe(200);
+    await api('HEAD', adaKey);
+    const id = found.json.id as string;
+    const fresh = await nonceOf({ EmailAddress: 'ada@example.com' });
+    expect((await api('PUT', `/api/portal/developers/${id}`, { ...found.json, nonce: fresh })).status).toBe(200);
+    const changed = {
+      ...found.json,
+      nonce: fresh,
+      keys: { k: { a: 1 } },
+      fields: { x: 'ÿ' },
+      email: 'Ada.L@example.com',
+    };
+    expect((await api('PUT', `/api/portal/developers/${id}`, changed)).status).toBe(200);
+    for (const [path, body] of [
+      ['/api/portal/developers/999', { ...found.json, nonce: fresh }],
+      ['/api/portal/developers/abc', { ...found.json, nonce: fresh }],
+      [`/api/portal/developers/${id}`, { ...found.json, nonce: 'made-up' }],
+      [`/api/portal/developers/${id}`, '{'],
+      [`/api/portal/developers/${id}`, { ...found.json, nonce: fresh, keys: 'not an object' }],
+      ['/api/portal/developers/', { ...found.json, nonce: fresh }],
+    ] as const) {
+      expect((await api('PUT', path, body)).status).toBeGreaterThanOrEqual(400);
+    }
+    expect((await both('PUT', `/api/portal/developers/${id}`, { body: changed })).status).toBe(401);
+    const bob = await nonceOf({ EmailAddress: 'bob@example.com', DisplayName: 'Bob' });
+    const bobDev = tibDeveloper('bob@example.com', bob, 'bob@openid-connect.com');
+    expect((await api('POST', '/api/portal/developers', bobDev)).status).toBe(201);
+    expect((await api('POST', '/api/portal/developers', bobDev)).status).toBe(200);
+    expect((await api('POST', '/api/portal/developers', { ...bobDev, nonce: 'made-up' })).status).toBe(400);
+    expect((await api('POST', '/api/portal/developers', 'nope')).status).toBe(400);
+    const boss = await adm('POST', '/portal-api/users', {
+      Email: 'boss@example.com',
+      Role: 'provider-admin',
+      Active: true,
+    });
+    expect(boss.status).toBe(200);
+    const bossNonce = await nonceOf({ EmailAddress: 'boss@example.com' });
+    expect(
+      (await api('POST', '/api/portal/developers', tibDeveloper('boss@example.com', bossNonce, 'boss-key'))).status,
+    ).toBe(403);
+    expect((await api('PUT', `/api/portal/developers/${boss.json.ID}`, { nonce: bossNonce })).status).toBe(404);
+    // Bob takes Ada's SSO key: the lookup keeps answering the developer created first.
+    const bobFound = await api('GET', '/api/portal/developers/ssokey/bob%40openid-connect.com');
+    const stolen = { ...bobFound.json, nonce: bob, sso_key: 'Ada.L@example.com' };
+    await api('PUT', `/api/portal/developers/${bobFound.json.id}`, { ...stolen, sso_key: 'ada@openid-connect.com' });
+    expect((await api('GET', adaKey)).json.email).toBe('Ada.L@example.com');
+
+    // The Management API reads and the user update.
+    expect((await adm('GET', '/portal-api/users')).json).toHaveLength(3);
+    for (const auth of [API_SECRET, `Bearer ${ADMIN_TOKEN}`]) {
+      expect((await both('GET', '/portal-api/users', { auth })).status).toBe(401);
+    }
+    for (const query of [
+      'page=1&per_page=1',
+      'page=2&per_page=1&limit=5',
+      'page=0',
+      'page=x',
+      'page=1&page=2',
+      'limit=2',
+    ]) {
+      await adm('GET', `/portal-api/users?${query}`);
+    }
+    for (const path of [
+      `/portal-api/users/${id}`,
+      '/portal-api/users/999',
+      '/portal-api/users/abc',
+      '/portal-api/users/%31',
+    ]) {
+      await adm('GET', path);
+    }
+    await adm('GET', '/portal-api/users/');
+    const org = await adm('POST', '/portal-api/organisations', { Name: 'Acme & Sons' });
+    const teams = await adm('GET', `/portal-api/organisations/${org.json.ID}/teams`);
+    expect(teams.json).toHaveLength(1);
+    for (const path of ['999/teams', 'abc/teams', `${org.json.ID}/teams?per_page=1&page=2`, `${org.json.ID}/teams/`]) {
+      await adm('GET', `/portal-api/organisations/${path}`);
+    }
+    await adm('GET', '/portal-api/organisations');
+    const move = { OrganisationID: org.json.ID, Teams: [String(teams.json[0].ID)] };
+    expect((await adm('PUT', `/portal-api/users/${id}`, move)).status).toBe(200);
+    for (const [path, body] of [
+      [`/portal-api/users/${id}`, { Teams: [999] }],
+      [`/portal-api/users/${id}`, { Email: 'bob@example.com' }],
+      [`/portal-api/users/${id}`, '{'],
+      ['/portal-api/users/abc', move],
+      ['/portal-api/users/999', move],
+    ] as const) {
+      expect((await adm('PUT', path, body)).status).toBeGreaterThanOrEqual(400);
+    }
+    expect((await adm('PUT', `/portal-api/users/${bobFound.json.id}`, { Active: false })).status).toBe(200);
+
+    // The browser hand-off, with and without content negotiation.
+    const landing = await both('GET', `/sso?nonce=${fresh}`, { headers: { accept: '*/*' } });
+    expect(landing.status).toBe(302);
+    expect((await both('GET', `/sso?nonce=${fresh}`)).status).toBe(401);
+    const bobNonce = await nonceOf({ EmailAddress: 'bob@example.com' });
+    expect((await both('GET', `/sso?nonce=${encodeURIComponent(bobNonce)}`)).status).toBe(403);
+    for (const path of ['/sso', '/sso?nonce=made-up', '/sso?nonce=a&nonce=b', '/sso?nonce=%zz']) {
+      expect((await both('GET', path)).status).toBe(401);
+    }
+    expect(
+      (await both('GET', `/sso?nonce=${await nonceOf({ ForSection: 'dashboard', EmailAddress: 'ceo@example.com' })}`))
+        .status,
+    ).toBe(302);
+    const negotiated = await nonceOf({ EmailAddress: 'ada.l@example.com' });
+    expect((await both('GET', `/sso?nonce=${negotiated}`, { headers: { accept: 'text/html' } })).status).toBe(302);
+    for (const path of ['/sso/', '/SSO']) await both('GET', `${path}?nonce=${await nonceOf({})}`);
+    await both('HEAD', `/sso?nonce=${await nonceOf({})}`);
+    const cookie = landing.headers[landing.headers.findIndex((h) => h.toLowerCase() === 'set-cookie') + 1];
+    await both('GET', '/', { headers: { cookie: cookie.split(';')[0] } });
+
+    // Faults apply to the lean routes like to the others.
+    await adm('POST', '/__emulator/faults', { failStatus: 503, paths: ['/api/'] });
+    expect((await api('POST', '/api/sso', ssoBody())).status).toBe(503);
+    expect((await api('GET', adaKey)).status).toBe(503);
+    expect((await both('HEAD', adaKey, { auth: API_SECRET })).status).toBe(503);
+    expect((await adm('GET', '/portal-api/users')).status).toBe(200);
+    await adm('POST', '/__emulator/faults', { failStatus: 500 });
+    expect((await adm('GET', `/portal-api/users/${id}`)).status).toBe(500);
+    await adm('POST', '/__emulator/faults', { latencyMs: 5 });
+    const late = await nonceOf({ EmailAddress: 'ada.l@example.com' });
+    await adm('DELETE', '/__emulator/faults');
+
+    // Expiry: 60 s later the nonce is refused by both developer endpoints and /sso.
+    clock += 60_001;
+    expect((await api('PUT', `/api/portal/developers/${id}`, { ...found.json, nonce: late })).status).toBe(400);
+    expect((await both('GET', `/sso?nonce=${late}`)).status).toBe(401);
+
+    expect(steps).toBeGreaterThan(100);
+    const withoutHost = (p: PortalEmulator) =>
+      p.requests.map(({ headers: { host: _host, ...headers }, ...r }) => ({ ...r, headers }));
+    expect(withoutHost(lean)).toEqual(withoutHost(nest));
+    expect([...lean.state.users.values()]).toEqual([...nest.state.users.values()]);
+    expect([...lean.state.developers.values()]).toEqual([...nest.state.developers.values()]);
+    expect([...lean.state.nonces.values()]).toEqual([...nest.state.nonces.values()]);
+    expect([...lean.state.sessions.values()]).toEqual([...nest.state.sessions.values()]);
   });
 });

@@ -4,9 +4,13 @@ import { EMULATOR_CONTEXT, type EmulatorContext } from './emulator.context.js';
 import { EmulatorError } from './emulator.state.js';
 
 /** The raw `Authorization` value must equal the secret exactly: no `Bearer` prefix, as the portal expects. */
-function authorised(req: Request, secret: string): boolean {
+export function authorised(req: Pick<Request, 'headers'>, secret: string): boolean {
   return req.headers.authorization === secret;
 }
+
+/** What each surface says when the credential is wrong (an `unauthorised` EmulatorError). */
+export const API_SECRET_REFUSED = 'Not authorised';
+export const ADMIN_TOKEN_REFUSED = 'Invalid or missing API token';
 
 /** Dashboard-compatible SSO API: `Authorization: <PORTAL_API_SECRET>`. */
 @Injectable()
@@ -15,7 +19,7 @@ export class ApiSecretGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     if (!authorised(context.switchToHttp().getRequest<Request>(), this.ctx.apiSecret)) {
-      throw new EmulatorError('unauthorised', 'Not authorised');
+      throw new EmulatorError('unauthorised', API_SECRET_REFUSED);
     }
     return true;
   }
@@ -28,7 +32,7 @@ export class AdminTokenGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     if (!authorised(context.switchToHttp().getRequest<Request>(), this.ctx.adminToken)) {
-      throw new EmulatorError('unauthorised', 'Invalid or missing API token');
+      throw new EmulatorError('unauthorised', ADMIN_TOKEN_REFUSED);
     }
     return true;
   }

@@ -20,7 +20,9 @@ export interface EmulatorContext {
   apiSecret: string;
   adminToken: string;
   faults: PortalFaults | null;
+  /** The last `maxRecordedRequests` requests, oldest first (none when 0). */
   requests: RecordedRequest[];
+  maxRecordedRequests: number;
 }
 
 export const EMULATOR_CONTEXT = Symbol('EMULATOR_CONTEXT');

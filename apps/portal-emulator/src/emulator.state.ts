@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 /**
  * In-memory state of the emulated Enterprise Developer Portal and the rules the portal applies
@@ -130,9 +130,28 @@ export interface TeamInput {
   Users?: number[];
 }
 
-function token(bytes: number): string {
-  return randomBytes(bytes).toString('base64url');
+/** Random bytes are drawn 4 KiB at a time (one CSPRNG call per ~128 nonces); each byte is used once. */
+const randomPool = Buffer.alloc(4096);
+let randomPoolOffset = randomPool.length;
+
+/** A base64url token of `bytes` random bytes (at most 4096). */
+export function randomToken(bytes: number): string {
+  if (randomPoolOffset + bytes > randomPool.length) {
+    randomFillSync(randomPool);
+    randomPoolOffset = 0;
+  }
+  const out = randomPool.toString('base64url', randomPoolOffset, randomPoolOffset + bytes);
+  randomPoolOffset += bytes;
+  return out;
 }
+
+/**
+ * How long a nonce stays in `nonces` after it expired. An expired nonce is refused exactly like an
+ * unknown one, so dropping it later changes no answer; it only keeps the map from growing forever.
+ */
+export const NONCE_RETENTION_MS = 60_000;
+/** Expired nonces are swept once per this many new nonces (amortised, oldest first). */
+const NONCE_SWEEP_EVERY = 256;
 
 const norm = (email: string) => email.trim().toLowerCase();
 
@@ -149,6 +168,15 @@ export class EmulatorState {
   /** Keyed by the session cookie value. */
   readonly sessions = new Map<string, Session>();
 
+  /**
+   * Lookup indexes over `users` and `developers`, kept by the methods below (mutate the state only
+   * through them). Emails are unique under `norm` (checkEmail and the SSO paths guarantee it);
+   * SSO keys need not be (a PUT may copy another developer's key), so each key maps to a set.
+   */
+  private readonly usersByEmail = new Map<string, User>();
+  private readonly developersBySsoKey = new Map<string, Set<Developer>>();
+  private noncesSinceSweep = 0;
+
   private nextOrgId = 1;
   private nextTeamId = 1;
   private nextUserId = 1;
@@ -156,6 +184,7 @@ export class EmulatorState {
   constructor(
     private readonly nonceTtlMs: number,
     private readonly now: () => number = Date.now,
+    private readonly token: (bytes: number) => string = randomToken,
   ) {
     // The seed every portal starts with (EDP-SSO: team 1 "Default organization | All users").
     const org = this.insertOrg('Default Organisation');
@@ -324,11 +353,16 @@ export class EmulatorState {
   }
 
   findUserByEmail(email: string): User | undefined {
-    const wanted = norm(email);
-    for (const user of this.users.values()) {
-      if (norm(user.Email) === wanted) return user;
-    }
-    return undefined;
+    return this.usersByEmail.get(norm(email));
+  }
+
+  /** Every change of a user's email goes through here, so the email index stays right. */
+  private setEmail(user: User, email: string): void {
+    const before = norm(user.Email);
+    const after = norm(email);
+    if (before !== after && this.usersByEmail.get(before) === user) this.usersByEmail.delete(before);
+    user.Email = email;
+    this.usersByEmail.set(after, user);
   }
 
   private checkEmail(email: string | undefined, self?: User): string {
@@ -347,16 +381,27 @@ export class EmulatorState {
   private newUser(fields: Omit<User, 'ID' | 'JWTToken' | 'APITokenCreatedAt' | 'CreatedAt' | 'UpdatedAt'>): User {
     const at = new Date(this.now());
     const admin = isAdminRole(fields.Role);
+    // Every field spelt out (no `...fields`): V8 then keeps them all in the object itself, and
+    // reading users (every view, every login) is several times cheaper than on a spread copy.
     const user: User = {
-      ...fields,
+      Email: fields.Email,
+      First: fields.First,
+      Last: fields.Last,
+      Role: fields.Role,
+      OrganisationID: fields.OrganisationID,
+      Active: fields.Active,
+      Provider: fields.Provider,
+      ResetPassword: fields.ResetPassword,
+      Teams: fields.Teams,
       ID: this.nextUserId++,
       // Admins carry an API credential (a JWT in the real portal); consumers have none.
-      JWTToken: admin ? `${token(12)}.${token(24)}.${token(24)}` : '',
+      JWTToken: admin ? `${this.token(12)}.${this.token(24)}.${this.token(24)}` : '',
       APITokenCreatedAt: admin ? at.toISOString().slice(0, 10) : '',
       CreatedAt: at,
       UpdatedAt: at,
     };
     this.users.set(user.ID, user);
+    this.usersByEmail.set(norm(user.Email), user);
     return user;
   }
 
@@ -421,8 +466,8 @@ export class EmulatorState {
     } else if (orgId !== user.OrganisationID) {
       teams = orgId !== 0 ? [this.defaultTeamOf(orgId).ID] : [];
     }
+    if (email !== user.Email) this.setEmail(user, email);
     Object.assign(user, {
-      Email: email,
       First: input.First ?? user.First,
       Last: input.Last ?? user.Last,
       Role: role,
@@ -437,8 +482,11 @@ export class EmulatorState {
   }
 
   deleteUser(id: number): void {
-    this.getUser(id);
+    const user = this.getUser(id);
     this.users.delete(id);
+    if (this.usersByEmail.get(norm(user.Email)) === user) this.usersByEmail.delete(norm(user.Email));
+    const developer = this.developers.get(id);
+    if (developer) this.unindexSsoKey(developer);
     this.developers.delete(id);
     for (const [sid, session] of this.sessions) {
       if (session.userId === id) this.sessions.delete(sid);
@@ -471,8 +519,9 @@ export class EmulatorState {
     const groupId = req.GroupID ?? '';
     if (section === 'portal' && groupId !== '') this.teamForGroup(groupId);
     const at = this.now();
+    if (++this.noncesSinceSweep >= NONCE_SWEEP_EVERY) this.sweepNonces(at);
     const nonce: Nonce = {
-      value: token(32),
+      value: this.token(32),
       forSection: section,
       orgId,
       email,
@@ -485,6 +534,15 @@ export class EmulatorState {
     };
     this.nonces.set(nonce.value, nonce);
     return nonce;
+  }
+
+  /** Drops nonces that expired more than NONCE_RETENTION_MS ago; the map is in creation order. */
+  private sweepNonces(at: number): void {
+    this.noncesSinceSweep = 0;
+    for (const [value, nonce] of this.nonces) {
+      if (nonce.expiresAt + NONCE_RETENTION_MS >= at) break;
+      this.nonces.delete(value);
+    }
   }
 
   private teamForGroup(groupId: string): Team {
@@ -502,11 +560,33 @@ export class EmulatorState {
     return nonce;
   }
 
+  /** The first developer (in creation order) with this SSO key. */
   findDeveloperBySsoKey(ssoKey: string): Developer | undefined {
+    const holders = ssoKey === '' ? undefined : this.developersBySsoKey.get(ssoKey);
+    if (!holders) return undefined;
+    if (holders.size === 1) return holders.values().next().value;
     for (const dev of this.developers.values()) {
-      if (dev.ssoKey !== '' && dev.ssoKey === ssoKey) return dev;
+      if (holders.has(dev)) return dev;
     }
     return undefined;
+  }
+
+  private unindexSsoKey(dev: Developer): void {
+    const holders = this.developersBySsoKey.get(dev.ssoKey);
+    if (!holders) return;
+    holders.delete(dev);
+    if (holders.size === 0) this.developersBySsoKey.delete(dev.ssoKey);
+  }
+
+  /** Every change of a developer's SSO key goes through here, so the key index stays right. */
+  private setSsoKey(dev: Developer, ssoKey: string): void {
+    if (dev.ssoKey === ssoKey) return;
+    this.unindexSsoKey(dev);
+    dev.ssoKey = ssoKey;
+    if (ssoKey === '') return;
+    const holders = this.developersBySsoKey.get(ssoKey);
+    if (holders) holders.add(dev);
+    else this.developersBySsoKey.set(ssoKey, new Set([dev]));
   }
 
   private developerFor(user: User): Developer {
@@ -580,7 +660,7 @@ export class EmulatorState {
       created = true;
     }
     const developer = this.developerFor(user);
-    if (ssoKey) developer.ssoKey = ssoKey;
+    if (ssoKey) this.setSsoKey(developer, ssoKey);
     this.applyDeveloperFields(developer, input);
     this.assignTeamIfNone(user, nonce);
     nonce.userId = user.ID;
@@ -593,9 +673,9 @@ export class EmulatorState {
     if (!user || isAdminRole(user.Role)) throw new EmulatorError('not-found', 'Developer not found');
     const nonce = this.liveDeveloperNonce(input.nonce);
     const email = input.email?.trim();
-    if (email && norm(email) !== norm(user.Email)) user.Email = this.checkEmail(email, user);
+    if (email && norm(email) !== norm(user.Email)) this.setEmail(user, this.checkEmail(email, user));
     const developer = this.developerFor(user);
-    if (input.sso_key) developer.ssoKey = input.sso_key;
+    if (input.sso_key) this.setSsoKey(developer, input.sso_key);
     this.applyDeveloperFields(developer, input);
     this.assignTeamIfNone(user, nonce);
     user.UpdatedAt = new Date(this.now());
@@ -647,7 +727,7 @@ export class EmulatorState {
     }
     if (!user.Active) throw new EmulatorError('refused', 'This account is not active.');
     nonce.userId = user.ID;
-    const session: Session = { id: token(32), userId: user.ID, createdAt: this.now() };
+    const session: Session = { id: this.token(32), userId: user.ID, createdAt: this.now() };
     this.sessions.set(session.id, session);
     return { session, user };
   }

@@ -69,13 +69,24 @@ function convert(field: GoField, key: string, v: unknown): unknown {
   }
 }
 
+/** Each schema's keys by their lower-case form, built once per schema object. */
+const lowerKeys = new WeakMap<Record<string, GoField>, Map<string, string>>();
+function lowerKeysOf(schema: Record<string, GoField>): Map<string, string> {
+  let byLower = lowerKeys.get(schema);
+  if (!byLower) {
+    byLower = new Map(Object.keys(schema).map((k) => [k.toLowerCase(), k]));
+    lowerKeys.set(schema, byLower);
+  }
+  return byLower;
+}
+
 /** Decodes a parsed JSON value into the canonical field names of `schema`, the way Go would. */
 export function decodeGo<S extends Record<string, GoField>>(value: unknown, schema: S): Decoded<S> {
   if (value === null) return {};
   if (!isPlainObject(value)) {
     throw new GoDecodeError('json: cannot unmarshal a non-object into a struct');
   }
-  const byLower = new Map(Object.keys(schema).map((k) => [k.toLowerCase(), k]));
+  const byLower = lowerKeysOf(schema);
   const out: Record<string, unknown> = {};
   for (const [rawKey, v] of Object.entries(value)) {
     const key = byLower.get(rawKey.toLowerCase());

@@ -2,9 +2,10 @@ import { Logger } from '@nestjs/common';
 import { startPortalEmulator } from './emulator.js';
 
 /**
- * Runs the portal emulator on its own (local stack, child-process tests). Env: PORTAL_EMULATOR_PORT
- * (3001, the portal's default), PORTAL_EMULATOR_HOST (127.0.0.1), PORTAL_API_SECRET and
- * PORTAL_ADMIN_TOKEN (both required).
+ * Runs the portal emulator on its own (local stack, child-process tests, the benchmark). Env:
+ * PORTAL_EMULATOR_PORT (3001, the portal's default), PORTAL_EMULATOR_HOST (127.0.0.1),
+ * PORTAL_API_SECRET and PORTAL_ADMIN_TOKEN (both required), PORTAL_EMULATOR_MAX_RECORDED_REQUESTS
+ * (0: the request log is only readable in-process, so a process of its own keeps none).
  */
 async function main(): Promise<void> {
   const apiSecret = process.env.PORTAL_API_SECRET;
@@ -16,6 +17,10 @@ async function main(): Promise<void> {
   if (!/^\d+$/.test(rawPort) || Number(rawPort) > 65535) {
     throw new Error(`PORTAL_EMULATOR_PORT must be a port number, got "${rawPort}"`);
   }
+  const rawMax = process.env.PORTAL_EMULATOR_MAX_RECORDED_REQUESTS ?? '0';
+  if (!/^\d+$/.test(rawMax)) {
+    throw new Error(`PORTAL_EMULATOR_MAX_RECORDED_REQUESTS must be a count, got "${rawMax}"`);
+  }
   // Only warnings and errors from Nest: the one line below is the startup log.
   Logger.overrideLogger(['error', 'warn']);
   const emulator = await startPortalEmulator({
@@ -23,6 +28,7 @@ async function main(): Promise<void> {
     host: process.env.PORTAL_EMULATOR_HOST ?? '127.0.0.1',
     apiSecret,
     adminToken,
+    maxRecordedRequests: Number(rawMax),
   });
   process.stdout.write(`Portal emulator listening on ${emulator.url}\n`);
   const stop = (signal: string) => {

@@ -13,35 +13,22 @@ import {
 } from '@nestjs/common';
 import { AdminTokenGuard } from './auth.guards.js';
 import { EMULATOR_CONTEXT, type EmulatorContext } from './emulator.context.js';
-import { EmulatorError, type EmulatorErrorKind } from './emulator.state.js';
 import { PortalApiErrorFilter } from './error.filters.js';
 import { decodeBody, JsonBodyParam } from './json-body.decorator.js';
 import type { JsonBody } from './request-pipeline.js';
+import {
+  idOf,
+  ORGANISATION,
+  PORTAL_API_MALFORMED as MALFORMED,
+  TEAM_UPDATE,
+  USER_CREATE,
+  USER_UPDATE,
+} from './schemas.js';
 import { orgIndexElem, orgShow, paginate, teamIndexElem, teamShow, userIndexElem, userShow } from './views.js';
 
-const MALFORMED = 'Request body malformed';
-const USER_CREATE = {
-  Email: 'string',
-  First: 'string',
-  Last: 'string',
-  Role: 'string',
-  OrganisationID: 'int',
-  Active: 'bool',
-  Provider: 'string',
-  ResetPassword: 'bool',
-} as const;
-const USER_UPDATE = { ...USER_CREATE, Teams: 'ids' } as const;
-const ORGANISATION = { Name: 'string' } as const;
-const TEAM_UPDATE = { Name: 'string', Users: 'ints' } as const;
 const OK = { status: 'ok' };
 
 type QueryParams = Record<string, unknown>;
-
-/** Path ids are integers; anything else cannot name a resource. */
-function idOf(raw: string, kind: EmulatorErrorKind, what: string): number {
-  if (!/^\d+$/.test(raw)) throw new EmulatorError(kind, `${what} not found`);
-  return Number(raw);
-}
 
 /** The Management API (`/portal-api`, EDP OpenAPI v1.14.0): users, organisations and their teams. */
 @Controller('portal-api')
@@ -58,7 +45,7 @@ export class PortalApiController {
 
   @Get('users')
   listUsers(@Query() query: QueryParams) {
-    return paginate(this.state.listUsers(), query).map(userIndexElem);
+    return paginate(this.state.users.values(), query).map(userIndexElem);
   }
 
   @Post('users')
@@ -89,7 +76,7 @@ export class PortalApiController {
 
   @Get('organisations')
   listOrgs(@Query() query: QueryParams) {
-    return paginate(this.state.listOrgs(), query).map(orgIndexElem);
+    return paginate(this.state.orgs.values(), query).map(orgIndexElem);
   }
 
   @Post('organisations')

@@ -1,5 +1,7 @@
-import type { NextFunction, Request, Response } from 'express';
-import type { EmulatorContext, PortalFaults } from './emulator.context.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Request } from 'express';
+import type { EmulatorContext, PortalFaults, RecordedRequest } from './emulator.context.js';
+import { sendJson } from './http-reply.js';
 
 /** What the body reader found; `@JsonBody()` hands it to the controllers. */
 export type JsonBody = { kind: 'empty' } | { kind: 'json'; value: unknown } | { kind: 'malformed' };
@@ -8,33 +10,68 @@ export interface EmulatorRequest extends Request {
   jsonBody?: JsonBody;
 }
 
+/** Answers a request itself and returns true, or returns false to leave it to Nest/Express. */
+export type LeanRouter = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  query: string,
+  body: JsonBody,
+) => boolean;
+
 const MAX_BODY_BYTES = 1024 * 1024;
 export const CONTROL_PREFIX = '/__emulator';
+const EMPTY: JsonBody = Object.freeze({ kind: 'empty' });
+const MALFORMED: JsonBody = Object.freeze({ kind: 'malformed' });
 
-function readBody(req: Request): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        resolve(null);
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+/** A read error of the body, handed to Express's error handling (see `rethrowFrontError`). */
+const FRONT_ERROR = Symbol('portalEmulatorFrontError');
+type FrontRequest = IncomingMessage & { jsonBody?: JsonBody; [FRONT_ERROR]?: unknown };
+
+/** Reads the whole body; `null` when it is larger than MAX_BODY_BYTES (the request is then destroyed). */
+function readBody(req: IncomingMessage, done: (raw: Buffer | null) => void, fail: (err: unknown) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let settled = false;
+  req.on('data', (chunk: Buffer) => {
+    if (settled) return;
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      settled = true;
+      req.destroy();
+      // Answered after the destroy, as the promise-based reader this replaces did.
+      queueMicrotask(() => done(null));
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (settled) return;
+    settled = true;
+    done(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  });
+  req.on('error', (err) => {
+    if (settled) return;
+    settled = true;
+    fail(err);
   });
 }
 
-function headerRecord(req: Request): Record<string, string> {
+function headerRecord(req: IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
+  const headers = req.headers;
+  for (const name in headers) {
+    const value = headers[name];
     if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   return out;
+}
+
+/** Appends to the request log and keeps only its last `maxRecordedRequests` entries. */
+function record(ctx: EmulatorContext, entry: RecordedRequest): void {
+  const log = ctx.requests;
+  log.push(entry);
+  while (log.length > ctx.maxRecordedRequests) log.shift();
 }
 
 function faultApplies(faults: PortalFaults, path: string): boolean {
@@ -49,50 +86,94 @@ function faultBody(path: string, status: number): unknown {
 }
 
 /**
- * Runs before routing, on every request: read the raw body whatever the Content-Type (TIB sends
- * JSON with no Content-Type at all), record the request, then apply faults (latency, then
- * failStatus). The emulator's own control routes are neither recorded nor faulted.
+ * The emulator's node:http request handler, in front of Nest/Express. On every request: read the
+ * raw body whatever the Content-Type (TIB sends JSON with no Content-Type at all), record the
+ * request, then apply faults (latency, then failStatus). The emulator's own control routes are
+ * neither recorded nor faulted. Then `lean` may answer the request (the hot routes, see
+ * lean-routes.ts); everything else goes to `express`, the Nest application's Express instance.
  */
-export function requestPipeline(ctx: EmulatorContext) {
-  return (req: EmulatorRequest, res: Response, next: NextFunction): void => {
-    void (async () => {
-      const raw = await readBody(req);
-      if (raw === null) {
-        res.status(413).json({ errors: ['Request body too large'] });
-        return;
+export function requestFront(
+  ctx: EmulatorContext,
+  express: (req: IncomingMessage, res: ServerResponse) => void,
+  lean: LeanRouter | null,
+) {
+  const dispatch = (req: FrontRequest, res: ServerResponse, path: string, query: string, body: JsonBody) => {
+    if (res.destroyed) return;
+    if (lean === null || !lean(req, res, path, query, body)) express(req, res);
+  };
+
+  const proceed = (req: FrontRequest, res: ServerResponse, path: string, query: string, text: string) => {
+    let body: unknown = undefined;
+    let jsonBody: JsonBody;
+    if (text.trim() === '') {
+      jsonBody = EMPTY;
+    } else {
+      try {
+        body = JSON.parse(text) as unknown;
+        jsonBody = { kind: 'json', value: body };
+      } catch {
+        body = text;
+        jsonBody = MALFORMED;
       }
-      const text = raw.toString('utf8');
-      let body: unknown = undefined;
-      if (text.trim() === '') {
-        req.jsonBody = { kind: 'empty' };
-      } else {
-        try {
-          body = JSON.parse(text) as unknown;
-          req.jsonBody = { kind: 'json', value: body };
-        } catch {
-          body = text;
-          req.jsonBody = { kind: 'malformed' };
+    }
+    req.jsonBody = jsonBody;
+    if (path === CONTROL_PREFIX || path.startsWith(`${CONTROL_PREFIX}/`)) {
+      express(req, res);
+      return;
+    }
+    if (ctx.maxRecordedRequests > 0) {
+      record(ctx, { method: req.method ?? '', path, headers: headerRecord(req), body });
+    }
+    const faults = ctx.faults;
+    if (faults && faultApplies(faults, path)) {
+      const failOrDispatch = () => {
+        const status = faults.failStatus;
+        if (!status) {
+          dispatch(req, res, path, query, jsonBody);
+        } else if (!res.destroyed && !res.headersSent) {
+          sendJson(req, res, status, faultBody(path, status));
         }
-      }
-      const path = req.originalUrl.split('?')[0];
-      if (path === CONTROL_PREFIX || path.startsWith(`${CONTROL_PREFIX}/`)) {
-        next();
-        return;
-      }
-      ctx.requests.push({ method: req.method, path, headers: headerRecord(req), body });
-      const faults = ctx.faults;
-      if (faults && faultApplies(faults, path)) {
-        if (faults.latencyMs && faults.latencyMs > 0) {
-          await new Promise((r) => setTimeout(r, faults.latencyMs));
-        }
-        if (faults.failStatus) {
-          if (!res.destroyed && !res.headersSent) {
-            res.status(faults.failStatus).json(faultBody(path, faults.failStatus));
-          }
+      };
+      if (faults.latencyMs && faults.latencyMs > 0) setTimeout(failOrDispatch, faults.latencyMs);
+      else failOrDispatch();
+      return;
+    }
+    dispatch(req, res, path, query, jsonBody);
+  };
+
+  return (req: FrontRequest, res: ServerResponse): void => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const query = q === -1 ? '' : url.slice(q + 1);
+    // Without Content-Length or Transfer-Encoding a request has no body (RFC 9112 §6.3).
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+      proceed(req, res, path, query, '');
+      return;
+    }
+    readBody(
+      req,
+      (raw) => {
+        if (raw === null) {
+          sendJson(req, res, 413, { errors: ['Request body too large'] });
           return;
         }
-      }
-      if (!res.destroyed) next();
-    })().catch(next);
+        proceed(req, res, path, query, raw.toString('utf8'));
+      },
+      (err) => {
+        req[FRONT_ERROR] = err;
+        express(req, res);
+      },
+    );
   };
+}
+
+/**
+ * First Express middleware: a body that failed to read goes to Express's error handling, as it
+ * did when the body reader was itself an Express middleware.
+ */
+export function rethrowFrontError(req: FrontRequest, _res: unknown, next: (err?: unknown) => void): void {
+  const err = req[FRONT_ERROR];
+  if (err !== undefined) next(err);
+  else next();
 }

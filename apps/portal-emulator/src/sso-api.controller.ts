@@ -6,38 +6,8 @@ import { EmulatorError } from './emulator.state.js';
 import { DashboardErrorFilter } from './error.filters.js';
 import { decodeBody, JsonBodyParam } from './json-body.decorator.js';
 import type { JsonBody } from './request-pipeline.js';
+import { DASHBOARD_MALFORMED as MALFORMED, nonceCreated, PORTAL_DEVELOPER, SSO_REQUEST } from './schemas.js';
 import { developerJson } from './views.js';
-
-const MALFORMED = 'Request body malformed.';
-
-/** TIB's `SSOAccessData` (specs/tib.md §5.1). */
-const SSO_REQUEST = {
-  ForSection: 'string',
-  OrgID: 'string',
-  EmailAddress: 'string',
-  DisplayName: 'string',
-  GroupID: 'string',
-  GroupsIDs: 'strings',
-  SSOOnlyForRegisteredUsers: 'bool',
-} as const;
-
-/** TIB's `PortalDeveloper` (specs/tib.md §5.2 step 4). */
-const PORTAL_DEVELOPER = {
-  id: 'string',
-  email: 'string',
-  date_created: 'string',
-  inactive: 'bool',
-  org_id: 'string',
-  keys: 'object',
-  subscriptions: 'object',
-  fields: 'object',
-  nonce: 'string',
-  sso_key: 'string',
-  password_max_days: 'int',
-  password_updated: 'string',
-  last_login_date: 'string',
-  PWHistory: 'any',
-} as const;
 
 /**
  * The Dashboard-compatible SSO API the portal serves at the root `/api` (EDP-ENDPOINTS), which TIB
@@ -54,7 +24,7 @@ export class SsoApiController {
   @HttpCode(200)
   createNonce(@JsonBodyParam() body: JsonBody) {
     const nonce = this.ctx.state.createNonce(decodeBody(body, SSO_REQUEST, MALFORMED));
-    return { Status: 'OK', Message: 'SSO Nonce created.', Meta: nonce.value };
+    return nonceCreated(nonce.value);
   }
 
   @Get('portal/developers/ssokey/:key')

@@ -2,9 +2,15 @@ import type { Developer, EmulatorState, Organisation, Team, User } from './emula
 
 /** Response shapes, named after the EDP OpenAPI components (v1.14.0) they reproduce. */
 
-/** `YYYY-MM-DD HH:MM`, the portal's timestamp format. */
+const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
+
+/** `YYYY-MM-DD HH:MM` (UTC), the portal's timestamp format: `toISOString()` cut short, built directly. */
 export function portalDate(d: Date): string {
-  return d.toISOString().slice(0, 16).replace('T', ' ');
+  const year = d.getUTCFullYear();
+  // Other years (and invalid dates, which throw) take toISOString's own formatting.
+  if (!(year >= 1000 && year <= 9999)) return d.toISOString().slice(0, 16).replace('T', ' ');
+  const date = `${year}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`;
+  return `${date} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}`;
 }
 
 export function userIndexElem(u: User) {
@@ -22,8 +28,16 @@ export function userIndexElem(u: User) {
 
 /** `User-show`: `Teams` holds the team *names* (the OpenAPI types its items as strings). */
 export function userShow(state: EmulatorState, u: User) {
+  // userIndexElem's fields spelt out: a spread followed by more fields is slow in V8.
   return {
-    ...userIndexElem(u),
+    ID: u.ID,
+    Email: u.Email,
+    First: u.First,
+    Last: u.Last,
+    Role: u.Role,
+    OrganisationID: u.OrganisationID,
+    Active: u.Active,
+    Provider: u.Provider,
     JWTToken: u.JWTToken,
     APITokenCreatedAt: u.APITokenCreatedAt,
     Organisation: state.orgs.get(u.OrganisationID)?.Name ?? '',
@@ -86,8 +100,11 @@ export function developerJson(u: User, d: Developer) {
   };
 }
 
-/** Page through a list the EDP way: `page` (1), `per_page` (20), `limit` overrides the count only. */
-export function paginate<T>(items: T[], query: Record<string, unknown>): T[] {
+/**
+ * Page through a list the EDP way: `page` (1), `per_page` (20), `limit` overrides the count only.
+ * Takes any iterable (e.g. a Map's values), so a page costs no copy of the whole list.
+ */
+export function paginate<T>(items: Iterable<T>, query: Record<string, unknown>): T[] {
   const positive = (v: unknown): number | undefined => {
     if (typeof v !== 'string' || !/^\d+$/.test(v)) return undefined;
     const n = Number(v);
@@ -97,5 +114,13 @@ export function paginate<T>(items: T[], query: Record<string, unknown>): T[] {
   const perPage = positive(query.per_page) ?? 20;
   const count = positive(query.limit) ?? perPage;
   const start = (page - 1) * perPage;
-  return items.slice(start, start + count);
+  const end = start + count;
+  const out: T[] = [];
+  let index = 0;
+  for (const item of items) {
+    if (index >= end) break;
+    if (index >= start) out.push(item);
+    index++;
+  }
+  return out;
 }

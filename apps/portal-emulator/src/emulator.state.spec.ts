@@ -1,0 +1,84 @@
+import { EmulatorState, NONCE_RETENTION_MS } from './emulator.state.js';
+
+const TTL = 60_000;
+
+function setup() {
+  let clock = Date.parse('2026-01-01T00:00:00Z');
+  const state = new EmulatorState(TTL, () => clock);
+  const advance = (ms: number) => {
+    clock += ms;
+  };
+  const nonce = (email: string) => state.createNonce({ ForSection: 'portal', EmailAddress: email }).value;
+  /** TIB's first login for `email` with SSO key `key`. */
+  const login = (email: string, key: string) => state.createDeveloper({ nonce: nonce(email), sso_key: key, email });
+  return { state, advance, nonce, login };
+}
+
+describe('EmulatorState lookups', () => {
+  it('should find users by email case-insensitively and follow email changes and deletions', () => {
+    const { state, nonce } = setup();
+    const ada = state.createUser({ Email: 'Ada@Example.com', Role: 'consumer-admin', OrganisationID: 1 });
+    expect(state.findUserByEmail(' ada@example.COM ')).toBe(ada);
+    state.updateUser(ada.ID, { Email: 'ada.l@example.com' });
+    expect(state.findUserByEmail('ada@example.com')).toBeUndefined();
+    expect(state.findUserByEmail('ADA.L@example.com')).toBe(ada);
+    state.updateUser(ada.ID, { Email: 'ADA.L@example.com' });
+    expect(state.findUserByEmail('ada.l@example.com')).toBe(ada);
+    const dev = state.createDeveloper({ nonce: nonce('x@example.com'), sso_key: 'k', email: 'x@example.com' });
+    state.updateDeveloper(String(dev.user.ID), { nonce: nonce('x@example.com'), email: 'y@example.com' });
+    expect(state.findUserByEmail('x@example.com')).toBeUndefined();
+    expect(state.findUserByEmail('y@example.com')).toBe(dev.user);
+    expect(() => state.createUser({ Email: 'Y@example.com', Role: 'consumer-admin' })).toThrow(
+      'Email is already taken',
+    );
+    state.deleteUser(ada.ID);
+    expect(state.findUserByEmail('ada.l@example.com')).toBeUndefined();
+    expect(state.createUser({ Email: 'ada.l@example.com', Role: 'consumer-admin' }).ID).not.toBe(ada.ID);
+  });
+
+  it('should find developers by SSO key, the first created when two share one, and forget deleted ones', () => {
+    const { state, nonce, login } = setup();
+    const ada = login('ada@example.com', 'ada-key');
+    const bob = login('bob@example.com', 'bob-key');
+    expect(state.findDeveloperBySsoKey('ada-key')).toBe(ada.developer);
+    expect(state.findDeveloperBySsoKey('')).toBeUndefined();
+    // A PUT may give Bob Ada's key: the lookup answers Ada, who had the key first.
+    state.updateDeveloper(String(bob.user.ID), { nonce: nonce('bob@example.com'), sso_key: 'ada-key' });
+    expect(state.findDeveloperBySsoKey('bob-key')).toBeUndefined();
+    expect(state.findDeveloperBySsoKey('ada-key')).toBe(ada.developer);
+    state.updateDeveloper(String(ada.user.ID), { nonce: nonce('ada@example.com'), sso_key: 'ada-new' });
+    expect(state.findDeveloperBySsoKey('ada-key')).toBe(bob.developer);
+    expect(state.findDeveloperBySsoKey('ada-new')).toBe(ada.developer);
+    state.deleteUser(bob.user.ID);
+    expect(state.findDeveloperBySsoKey('ada-key')).toBeUndefined();
+    expect(ada.developer.ssoKey).toBe('ada-new');
+  });
+
+  it('should link a returning login by SSO key, then by email, as before', () => {
+    const { state, login } = setup();
+    const first = login('ada@example.com', 'ada-key');
+    const again = login('ADA@example.com', 'ada-key');
+    expect([again.user, again.created]).toEqual([first.user, false]);
+    const linked = login('ada@example.com', 'other-key');
+    expect(linked.user).toBe(first.user);
+    expect(state.findDeveloperBySsoKey('other-key')?.userId).toBe(first.user.ID);
+    expect(state.findDeveloperBySsoKey('ada-key')).toBeUndefined();
+  });
+});
+
+describe('EmulatorState nonce retention', () => {
+  it('should drop nonces only once they are expired for NONCE_RETENTION_MS, and refuse them the same way', () => {
+    const { state, advance, nonce } = setup();
+    const old = nonce('old@example.com');
+    advance(TTL + 1);
+    const expired = nonce('recent@example.com');
+    expect(() => state.login(old)).toThrow('invalid, expired or already used');
+    advance(NONCE_RETENTION_MS);
+    for (let i = 0; i < 300; i++) nonce(`n${i}@example.com`);
+    expect(state.nonces.has(old)).toBe(false);
+    expect(state.nonces.has(expired)).toBe(true);
+    expect(() => state.login(old)).toThrow('invalid, expired or already used');
+    expect(() => state.updateDeveloper('1', { nonce: old })).toThrow();
+    expect(state.nonces.size).toBe(301);
+  });
+});
