@@ -133,6 +133,24 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     }
   });
 
+  it('should log each login request once, under the request id the caller sent, with the code and state redacted', async () => {
+    const res = await fetch(`${stack.broker.url}/auth/guide/openid-connect/callback?code=LOGCODE-123456&state=abc`, {
+      redirect: 'manual',
+      headers: { 'x-request-id': 'login-log-1' },
+    });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('x-request-id')).toBe('login-log-1');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const lines = stack.broker.logs.lines.filter((l) => l.includes('"reqId":"login-log-1"'));
+    const completed = lines.filter((l) => l.includes('"msg":"request completed"'));
+    expect(completed).toHaveLength(1);
+    expect(completed[0]).toContain(
+      '"url":"/auth/guide/openid-connect/callback?code=%5BRedacted%5D&state=%5BRedacted%5D"',
+    );
+    expect(completed[0]).toContain('"statusCode":302');
+    expect(stack.broker.logs.text()).not.toContain('LOGCODE-123456');
+  });
+
   it('should refuse a replayed callback with state_invalid at the FailureRedirect, and audit it', async () => {
     const first = await login('guide', 'bob');
     expect(first.location).toContain('/sso?nonce=');
