@@ -118,6 +118,20 @@ async function scrapeMetrics(brokerUrl) {
   return out;
 }
 
+/** The broker's V8 heap (used, total) and external memory in MB, from its Node default metrics. */
+async function heapMb(brokerUrl) {
+  const res = await request(`${brokerUrl}/metrics`, { readBody: true });
+  const read = (name) => {
+    const m = new RegExp(`^${name}\\s+([\\d.e+]+)`, 'm').exec(res.body);
+    return m ? Math.round(Number(m[1]) / 1048576) : null;
+  };
+  return {
+    used: read('nodejs_heap_size_used_bytes'),
+    total: read('nodejs_heap_size_total_bytes'),
+    external: read('nodejs_external_memory_bytes'),
+  };
+}
+
 function metricsDelta(before, after, logins) {
   const portal = {};
   for (const [key, value] of after) {
@@ -352,6 +366,7 @@ async function main() {
   if (PHASES.has('long')) {
     const half = Math.round(SETTINGS.longLogins / 2);
     const mem = [];
+    const heaps = [];
     for (const name of ['long: 1st half', 'long: 2nd half']) {
       log(`${name}: ${half} logins at concurrency ${SETTINGS.longConcurrency}`);
       const p = await driver.phase({
@@ -363,7 +378,11 @@ async function main() {
       });
       result.phases.push(p);
       mem.push(memory(broker.pid).rssMb);
-      log(`  ${p.loginsPerS} logins/s, RSS ${Math.round(mem.at(-1))} MB`);
+      const heap = await heapMb(brokerUrl);
+      heaps.push(heap);
+      log(
+        `  ${p.loginsPerS} logins/s, RSS ${Math.round(mem.at(-1))} MB (V8 heap used ${heap.used} of ${heap.total} MB, external ${heap.external} MB)`,
+      );
     }
     const [{ n: states }] = (await pgc.query('SELECT count(*)::int AS n FROM login_states')).rows;
     log(`  login_states rows left: ${states}`);
@@ -373,6 +392,7 @@ async function main() {
       rssAfterSecondHalfMb: Math.round(mem[1]),
       growthMb: Math.round(mem[1] - mem[0]),
       peakRssMb: Math.round(memory(broker.pid).peakMb),
+      heapMb: heaps,
       loginStatesLeft: states,
     };
   }

@@ -133,6 +133,24 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     }
   });
 
+  it('should log each login request once, under the request id the caller sent, with the code and state redacted', async () => {
+    const res = await fetch(`${stack.broker.url}/auth/guide/openid-connect/callback?code=LOGCODE-123456&state=abc`, {
+      redirect: 'manual',
+      headers: { 'x-request-id': 'login-log-1' },
+    });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('x-request-id')).toBe('login-log-1');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const lines = stack.broker.logs.lines.filter((l) => l.includes('"reqId":"login-log-1"'));
+    const completed = lines.filter((l) => l.includes('"msg":"request completed"'));
+    expect(completed).toHaveLength(1);
+    expect(completed[0]).toContain(
+      '"url":"/auth/guide/openid-connect/callback?code=%5BRedacted%5D&state=%5BRedacted%5D"',
+    );
+    expect(completed[0]).toContain('"statusCode":302');
+    expect(stack.broker.logs.text()).not.toContain('LOGCODE-123456');
+  });
+
   it('should refuse a replayed callback with state_invalid at the FailureRedirect, and audit it', async () => {
     const first = await login('guide', 'bob');
     expect(first.location).toContain('/sso?nonce=');
@@ -213,6 +231,37 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     const globex = [...stack.portal.state.orgs.values()].filter((o) => o.Name === 'Globex Inc');
     expect(globex).toHaveLength(1);
     expect(stack.portal.state.orgs.size - orgsBefore).toBeLessThanOrEqual(1);
+  });
+
+  it('should finish a returning developer in three SQL statements: state, developer, audit (the organisation link is cached)', async () => {
+    await login('sync', 'bob'); // first login: creates the developer, links and places them
+    await login('sync', 'bob'); // looks the portal user up once and remembers the placement
+    const start = await hop(`${stack.broker.url}/auth/sync/openid-connect`);
+    const cookie = start.res.headers.getSetCookie()[0].split(';')[0];
+    const callbackUrl = await loginWithDevIdp(start.location, 'bob');
+    // Every statement the broker sends goes through pg.Client#query (pool and TypeORM alike).
+    const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+    const original = proto.query;
+    const sent: string[] = [];
+    proto.query = function (this: unknown, ...args: unknown[]) {
+      const q = args[0] as string | { text?: string };
+      sent.push(typeof q === 'string' ? q : (q.text ?? ''));
+      return original.apply(this, args);
+    };
+    let callback;
+    try {
+      callback = await hop(callbackUrl, { headers: { cookie } });
+    } finally {
+      proto.query = original;
+    }
+    expect(callback.location).toContain('/sso?nonce=');
+    // The background sealer and the profile listener may run meanwhile; they touch other tables.
+    const loginPath = sent.filter((t) => /login_states|developers|portal_org_links|INSERT INTO audit_events/.test(t));
+    expect(loginPath.map((t) => /login_states|developers|portal_org_links|audit_events/.exec(t)?.[0])).toEqual([
+      'login_states',
+      'developers',
+      'audit_events',
+    ]);
   });
 
   it('should end at FailureRedirect with portal_unreachable when the portal is down, and audit why', async () => {

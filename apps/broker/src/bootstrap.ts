@@ -6,8 +6,9 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
+import { loginRequestLogging } from './common/logging.js';
 
 const PROFILE_BODY_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\b/i;
 
@@ -57,6 +58,8 @@ export async function createBrokerApp(
     httpsOptions,
   });
   app.useLogger(app.get(Logger));
+  // The login routes' request log (same reqId, X-Request-Id and completion line as pino-http).
+  app.use('/auth', loginRequestLogging(await app.resolve(PinoLogger), PinoLogger.root));
   app.set('trust proxy', config.trustedProxies);
   app.disable('x-powered-by');
   app.use(

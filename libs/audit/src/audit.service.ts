@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
+import { preparedQuery, preparedStatement } from '@app/database';
 import type pg from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
 import { AuditChainService, type AuditRetentionResult, type AuditVerifyResult } from './audit-chain.service.js';
@@ -14,7 +15,7 @@ import {
   type AuditExportFormat,
 } from './audit-export.js';
 import { auditWhere, invalid, parseAuditFilters, type AuditFilters, type AuditQueryInput } from './audit-filters.js';
-import { RECORD_COLUMNS, insertAuditEvent, type AuditEventRecord } from './audit-record.js';
+import { INSERT_SQL, RECORD_COLUMNS, insertAuditEvent, insertParams, type AuditEventRecord } from './audit-record.js';
 import { encodeCursor } from './cursor.js';
 
 /** One page of events, newest first unless `order=asc`. */
@@ -31,6 +32,8 @@ const EXPORT_PROGRESS_EVERY = 100_000;
  * The audit log: the one way to write an event (record), and the reads security teams use
  * (query, export, verify). Sealing and retention run in AuditChainService.
  */
+const INSERT_EVENT = preparedStatement('audit.insert_event', INSERT_SQL);
+
 @Injectable()
 export class AuditService {
   private readonly logger = new Logger(AuditService.name);
@@ -46,8 +49,13 @@ export class AuditService {
    * caller's transactional `manager` to write the event atomically with the change it records.
    * Secret-looking keys in `details` are masked and email addresses removed.
    */
-  record(input: AuditEventInput, manager?: EntityManager): Promise<{ id: string }> {
-    return insertAuditEvent(manager ?? this.dataSource.manager, input);
+  async record(input: AuditEventInput, manager?: EntityManager): Promise<{ id: string }> {
+    if (manager) return insertAuditEvent(manager, input);
+    // On its own (every login): a prepared statement on the pool, no QueryRunner.
+    const rows = await preparedQuery<{ id: string }>(this.dataSource, INSERT_EVENT, insertParams(input));
+    const row = rows[0];
+    if (!row) throw new Error('audit: the insert returned no id');
+    return { id: row.id };
   }
 
   /** A page of matching events (keyset on id, never OFFSET). Bad filters: `validation_failed`. */

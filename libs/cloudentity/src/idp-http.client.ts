@@ -1,4 +1,3 @@
-import { readBodyText } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Agent, request as undiciRequest } from 'undici';
@@ -46,9 +45,14 @@ export class IdpHttpClient implements OnModuleDestroy {
   private readonly agent: Agent;
 
   constructor(@Inject(BROKER_CONFIG) private readonly config: BrokerConfig) {
+    const timeout = config.oidc.timeoutMs;
     this.agent = new Agent({
       connections: 64,
-      connect: { rejectUnauthorized: !config.sslInsecureSkipVerify },
+      // The deadline: for the connection, for the answer's headers, and between body chunks.
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      maxResponseSize: MAX_BODY_BYTES,
+      connect: { rejectUnauthorized: !config.sslInsecureSkipVerify, timeout },
     });
   }
 
@@ -88,25 +92,16 @@ export class IdpHttpClient implements OnModuleDestroy {
     signal?: AbortSignal;
   }): Promise<IdpResponse> {
     const started = performance.now();
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.config.oidc.timeoutMs);
-    const onCallerAbort = () => controller.abort();
-    options.signal?.addEventListener('abort', onCallerAbort, { once: true });
     try {
       const res = await undiciRequest(options.url, {
         method: options.method,
         headers: options.headers,
         body: options.body,
-        signal: controller.signal,
+        signal: options.signal,
         dispatcher: this.agent,
       });
-      const body = await readBodyText(res.body, MAX_BODY_BYTES);
+      const body = await res.body.text();
       this.report(options.method, options.url, res.statusCode, started);
-      if (body === undefined) throw new IdpUnreachableError('too_large');
       const contentType = res.headers['content-type'];
       return {
         status: res.statusCode,
@@ -114,12 +109,18 @@ export class IdpHttpClient implements OnModuleDestroy {
         body,
       };
     } catch (error: unknown) {
-      if (error instanceof IdpUnreachableError) throw error;
       this.report(options.method, options.url, 'error', started);
-      throw new IdpUnreachableError(timedOut || options.signal?.aborted ? 'timeout' : 'network');
-    } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onCallerAbort);
+      const code = (error as { code?: unknown } | null)?.code;
+      if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') throw new IdpUnreachableError('too_large');
+      if (
+        options.signal?.aborted ||
+        code === 'UND_ERR_HEADERS_TIMEOUT' ||
+        code === 'UND_ERR_BODY_TIMEOUT' ||
+        code === 'UND_ERR_CONNECT_TIMEOUT'
+      ) {
+        throw new IdpUnreachableError('timeout');
+      }
+      throw new IdpUnreachableError('network');
     }
   }
 }

@@ -1,6 +1,7 @@
 import { DomainError } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { preparedQuery, preparedStatement } from '@app/database';
 import { DataSource } from 'typeorm';
 import { RANDOM_TOKEN_PATTERN } from './oidc-crypto.js';
 
@@ -29,6 +30,22 @@ const PURGE_INTERVAL_MS = 60_000;
  * log in at once. Each operation is exactly one SQL statement (one round trip); a state is used
  * at most once because consuming it is a `DELETE … RETURNING`. Raw SQL: this is the hot path.
  */
+const SAVE_STATE = preparedStatement(
+  'login_states.save',
+  `INSERT INTO login_states (handle, profile_id, provider, nonce, code_verifier, browser_binding, expires_at)
+   VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))`,
+);
+
+// A CTE so the driver reports the rows of a SELECT: still one statement, one round trip.
+const CONSUME_STATE = preparedStatement(
+  'login_states.consume',
+  `WITH consumed AS (
+     DELETE FROM login_states WHERE handle = $1 AND profile_id = $2 AND provider = $3
+     RETURNING nonce, code_verifier, browser_binding, expires_at
+   )
+   SELECT nonce, code_verifier, browser_binding, expires_at > now() AS live FROM consumed`,
+);
+
 @Injectable()
 export class LoginStateStore implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(LoginStateStore.name);
@@ -51,19 +68,15 @@ export class LoginStateStore implements OnModuleInit, OnModuleDestroy {
   /** Stores a new login state; expires after config.oidc.loginStateTtlSeconds. */
   async save(state: NewLoginState): Promise<void> {
     try {
-      await this.dataSource.query(
-        `INSERT INTO login_states (handle, profile_id, provider, nonce, code_verifier, browser_binding, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))`,
-        [
-          state.handle,
-          state.profileId,
-          state.provider,
-          state.nonce,
-          state.codeVerifier,
-          state.browserBinding,
-          this.config.oidc.loginStateTtlSeconds,
-        ],
-      );
+      await preparedQuery(this.dataSource, SAVE_STATE, [
+        state.handle,
+        state.profileId,
+        state.provider,
+        state.nonce,
+        state.codeVerifier,
+        state.browserBinding,
+        this.config.oidc.loginStateTtlSeconds,
+      ]);
     } catch {
       // The driver error may quote the statement's parameters (nonce, verifier): not logged.
       this.logger.error(`Could not store a login state for profile ${state.profileId}`);
@@ -80,15 +93,7 @@ export class LoginStateStore implements OnModuleInit, OnModuleDestroy {
     if (!RANDOM_TOKEN_PATTERN.test(handle)) return null;
     let rows: { nonce: string; code_verifier: string; browser_binding: string | null; live: boolean }[];
     try {
-      rows = await this.dataSource.query(
-        // A CTE so the driver reports the rows of a SELECT: still one statement, one round trip.
-        `WITH consumed AS (
-           DELETE FROM login_states WHERE handle = $1 AND profile_id = $2 AND provider = $3
-           RETURNING nonce, code_verifier, browser_binding, expires_at
-         )
-         SELECT nonce, code_verifier, browser_binding, expires_at > now() AS live FROM consumed`,
-        [handle, profileId, provider],
-      );
+      rows = await preparedQuery(this.dataSource, CONSUME_STATE, [handle, profileId, provider]);
     } catch {
       this.logger.error(`Could not read a login state for profile ${profileId}`);
       throw new DomainError('unavailable', 'The login could not be finished: the database is unavailable');

@@ -6,5 +6,3 @@ export { MASK, isSecretKey, maskSecrets, scrubValues } from './secrets.js';
 export { ADMIN_ROLES_KEY, AdminRoles, type AdminRole, type AdminPrincipal } from './admin-roles.decorator.js';
 /** Go encoding/json key matching (exact, then case-insensitive), shared by every TIB decoder. */
 export { getCaseInsensitive, getPathCaseInsensitive, isPlainObject } from './go-json.js';
-/** An HTTP response body as text with a size limit (the IdP and portal clients). */
-export { readBodyText } from './read-body.js';

@@ -5,3 +5,5 @@ export { DatabaseModule } from './database.module.js';
 export { ensureDatabase, freePort, startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.js';
 /** The migration history. */
 export { MIGRATIONS } from './migrations/index.js';
+/** Named prepared statements on the TypeORM pool, for the per-login queries. */
+export { preparedQuery, preparedStatement, type PreparedStatement } from './prepared-query.js';

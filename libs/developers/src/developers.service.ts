@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AuditService, decodeCursor, encodeCursor, filterFingerprint, type AuditEventPage } from '@app/audit';
 import { DomainError } from '@app/common';
+import { preparedQuery, preparedStatement } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -124,6 +125,30 @@ function developerId(id: string): string {
  * each change audited in the same transaction. Personal data (email, name, claims) lives only
  * here; the audit log refers to developers by id.
  */
+/** The login upsert (one statement; a blocked developer gets no row and nothing changes). */
+const RECORD_LOGIN = preparedStatement(
+  'developers.record_login',
+  `INSERT INTO developers AS d
+       (issuer, subject, email, email_verified, name, organisation_id, organisation_name, sso_key,
+        first_login_at, last_login_at, login_count)
+     SELECT $1::text, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::text, $8::text, now(), now(), 1
+      WHERE NOT EXISTS (
+        SELECT 1 FROM developers b WHERE b.issuer = $1::text AND b.subject = $9::text AND b.status = 'blocked')
+     ON CONFLICT (issuer, subject) DO UPDATE SET
+       email = EXCLUDED.email,
+       email_verified = EXCLUDED.email_verified,
+       name = EXCLUDED.name,
+       organisation_id = EXCLUDED.organisation_id,
+       organisation_name = EXCLUDED.organisation_name,
+       sso_key = COALESCE(EXCLUDED.sso_key, d.sso_key),
+       first_login_at = COALESCE(d.first_login_at, EXCLUDED.first_login_at),
+       last_login_at = EXCLUDED.last_login_at,
+       login_count = d.login_count + 1,
+       updated_at = now()
+     WHERE d.status <> 'blocked'
+     RETURNING ${COLUMNS}, (d.xmax = 0) AS created`,
+);
+
 @Injectable()
 export class DevelopersService {
   constructor(
@@ -151,28 +176,7 @@ export class DevelopersService {
       clip(input.ssoKey, 400),
       erasedSubject(subject),
     ];
-    const rows = await this.dataSource.query<(DeveloperRow & { created: boolean })[]>(
-      `INSERT INTO developers AS d
-         (issuer, subject, email, email_verified, name, organisation_id, organisation_name, sso_key,
-          first_login_at, last_login_at, login_count)
-       SELECT $1::text, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::text, $8::text, now(), now(), 1
-        WHERE NOT EXISTS (
-          SELECT 1 FROM developers b WHERE b.issuer = $1::text AND b.subject = $9::text AND b.status = 'blocked')
-       ON CONFLICT (issuer, subject) DO UPDATE SET
-         email = EXCLUDED.email,
-         email_verified = EXCLUDED.email_verified,
-         name = EXCLUDED.name,
-         organisation_id = EXCLUDED.organisation_id,
-         organisation_name = EXCLUDED.organisation_name,
-         sso_key = COALESCE(EXCLUDED.sso_key, d.sso_key),
-         first_login_at = COALESCE(d.first_login_at, EXCLUDED.first_login_at),
-         last_login_at = EXCLUDED.last_login_at,
-         login_count = d.login_count + 1,
-         updated_at = now()
-       WHERE d.status <> 'blocked'
-       RETURNING ${COLUMNS}, (d.xmax = 0) AS created`,
-      params,
-    );
+    const rows = await preparedQuery<DeveloperRow & { created: boolean }>(this.dataSource, RECORD_LOGIN, params);
     const row = rows[0];
     if (row) return { developer: toDeveloper(row), created: row.created };
     const blocked = await this.dataSource.query<unknown[]>(

@@ -1,5 +1,6 @@
 import { AuditService, type AuditEventInput } from '@app/audit';
 import { DomainError } from '@app/common';
+import { preparedQuery, preparedStatement } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -36,6 +37,14 @@ const toLink = (r: LinkRow): OrganisationLink => ({
 });
 
 const SELECT = `SELECT cloudentity_org_id, portal_org_id, portal_team_id, created_at FROM portal_org_links WHERE cloudentity_org_id = $1`;
+const FIND_LINK = preparedStatement('portal_org_links.find', SELECT);
+
+/**
+ * Links are only ever inserted, so a found link is kept in memory (bounded) instead of being read
+ * on every login. The TTL bounds how long a row removed by hand in SQL is still used.
+ */
+const LINK_CACHE_TTL_MS = 5 * 60 * 1000;
+const LINK_CACHE_MAX = 10_000;
 
 function orgKey(orgId: string): string {
   if (typeof orgId !== 'string' || orgId.trim() === '' || orgId.length > 200) {
@@ -53,13 +62,29 @@ function orgKey(orgId: string): string {
  */
 @Injectable()
 export class OrganisationLinksService {
+  private readonly known = new Map<string, { link: OrganisationLink; at: number }>();
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditService,
   ) {}
 
   async find(orgId: string): Promise<OrganisationLink | null> {
-    return this.findWith(this.dataSource.manager, orgKey(orgId));
+    const key = orgKey(orgId);
+    const hit = this.known.get(key);
+    if (hit && Date.now() - hit.at < LINK_CACHE_TTL_MS) return hit.link;
+    const rows = await preparedQuery<LinkRow>(this.dataSource, FIND_LINK, [key]);
+    if (!rows[0]) {
+      this.known.delete(key);
+      return null;
+    }
+    return this.remember(toLink(rows[0]));
+  }
+
+  private remember(link: OrganisationLink): OrganisationLink {
+    if (this.known.size >= LINK_CACHE_MAX) this.known.clear();
+    this.known.set(link.cloudentityOrgId, { link, at: Date.now() });
+    return link;
   }
 
   private async findWith(m: EntityManager, orgId: string): Promise<OrganisationLink | null> {
@@ -81,9 +106,9 @@ export class OrganisationLinksService {
     context: OrganisationClaimContext = {},
   ): Promise<{ link: OrganisationLink; created: boolean }> {
     const key = orgKey(orgId);
-    const existing = await this.findWith(this.dataSource.manager, key);
+    const existing = await this.find(key);
     if (existing) return { link: existing, created: false };
-    return this.dataSource.transaction(async (m) => {
+    const claimed = await this.dataSource.transaction(async (m) => {
       await m.query(`SELECT pg_advisory_xact_lock(hashtext('broker.portal_org_links'), hashtext($1))`, [key]);
       const again = await this.findWith(m, key);
       if (again) return { link: again, created: false };
@@ -115,5 +140,7 @@ export class OrganisationLinksService {
       );
       return { link, created: true };
     });
+    this.remember(claimed.link);
+    return claimed;
   }
 }

@@ -1,4 +1,4 @@
-import { DomainError, readBodyText } from '@app/common';
+import { DomainError } from '@app/common';
 import { BROKER_CONFIG, tykBaseUrl, type BrokerConfig } from '@app/config';
 import { Inject, Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import { Agent, request as undiciRequest } from 'undici';
@@ -38,9 +38,8 @@ const TRANSIENT_NETWORK_CODES = new Set([
   'ENETDOWN',
   'ECONNABORTED',
   'ERR_SOCKET_CONNECTION_TIMEOUT',
-  // undici: the connection closed before an answer, or could not be opened in time.
+  // undici: the connection closed before an answer.
   'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
 const BACKOFF_BASE_MS = 100;
@@ -66,10 +65,15 @@ export class TykHttp implements OnModuleDestroy {
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
     @Optional() @Inject(TYK_CALL_OBSERVER) private readonly observer?: TykCallObserver | null,
   ) {
+    const timeout = config.portal.timeoutMs;
     this.agent = new Agent({
       connections: 128,
+      // The deadline: for the connection, for the answer's headers, and between body chunks.
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      maxResponseSize: MAX_RESPONSE_BYTES,
       // Only an explicit SSLInsecureSkipVerify turns verification off (TIB issue #102).
-      connect: { rejectUnauthorized: !config.sslInsecureSkipVerify },
+      connect: { rejectUnauthorized: !config.sslInsecureSkipVerify, timeout },
     });
   }
 
@@ -146,34 +150,21 @@ export class TykHttp implements OnModuleDestroy {
     url: string,
     req: TykRequest,
   ): Promise<{ kind: 'response'; response: TykResponse } | { kind: 'error'; code: string; timedOut: boolean }> {
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.config.portal.timeoutMs);
     try {
       // Go's client sends no Accept and no Content-Type unless asked; undici adds neither.
       const headers: Record<string, string> = { 'user-agent': 'portal-sso-broker' };
       for (const [name, value] of Object.entries(req.headers)) {
         if (value !== false) headers[name] = value;
       }
-      const res = await undiciRequest(url, {
-        method: req.method,
-        headers,
-        body: req.body,
-        signal: controller.signal,
-        dispatcher: this.agent,
-      });
-      const text = await readBodyText(res.body, MAX_RESPONSE_BYTES);
-      if (text === undefined) return { kind: 'error', code: 'ERR_BAD_RESPONSE', timedOut: false };
-      return { kind: 'response', response: { status: res.statusCode, text } };
+      const res = await undiciRequest(url, { method: req.method, headers, body: req.body, dispatcher: this.agent });
+      return { kind: 'response', response: { status: res.statusCode, text: await res.body.text() } };
     } catch (error) {
       // No retry of a POST on a reused connection the server had just closed: undici reads the
       // server's Keep-Alive timeout and retires a connection before the server would close it.
-      return { kind: 'error', code: timedOut ? 'ETIMEDOUT' : errorCode(error), timedOut };
-    } finally {
-      clearTimeout(timer);
+      const code = errorCode(error);
+      if (TIMEOUT_CODES.has(code)) return { kind: 'error', code: 'ETIMEDOUT', timedOut: true };
+      if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return { kind: 'error', code: 'ERR_BAD_RESPONSE', timedOut: false };
+      return { kind: 'error', code, timedOut: false };
     }
   }
 
@@ -242,12 +233,14 @@ export function malformed(req: Pick<TykRequest, 'target' | 'method' | 'endpoint'
   );
 }
 
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
 /** The network error code of a failed request (ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET, …). */
 function errorCode(error: unknown): string {
   let e: unknown = error;
   for (let depth = 0; depth < 3 && e !== null && typeof e === 'object'; depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && !code.startsWith('UND_ERR')) return code;
+    if (typeof code === 'string' && (!code.startsWith('UND_ERR') || TIMEOUT_CODES.has(code))) return code;
     e = (e as { cause?: unknown }).cause;
   }
   const code = (error as { code?: unknown } | null)?.code;

@@ -10,7 +10,9 @@ function send(res: Response, outcome: LoginOutcome): void {
   res.setHeader('Cache-Control', 'no-store');
   switch (outcome.kind) {
     case 'redirect':
-      res.redirect(outcome.status, outcome.location);
+      // Location (encoded as Express does) and no body: the browser follows it. Express's own
+      // redirect() also negotiates and writes an HTML/text body nobody reads, on every login.
+      res.location(outcome.location).status(outcome.status).end();
       return;
     case 'page':
       res.status(outcome.status).type('html').send(outcome.html);

@@ -1,0 +1,42 @@
+import type { DataSource } from 'typeorm';
+
+/** A statement Postgres parses and plans once per connection, then only binds and executes. */
+export interface PreparedStatement {
+  /** Unique per statement text (pg keeps one prepared statement per name and connection). */
+  readonly name: string;
+  readonly text: string;
+}
+
+interface PgPool {
+  query<R>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: R[] }>;
+}
+
+const names = new Map<string, string>();
+
+/** Declares a prepared statement; a name used for two different texts is a programming error. */
+export function preparedStatement(name: string, text: string): PreparedStatement {
+  const known = names.get(name);
+  if (known !== undefined && known !== text) throw new Error(`prepared statement ${name} declared twice`);
+  names.set(name, text);
+  return { name, text };
+}
+
+/**
+ * Runs a prepared statement on the DataSource's own pg pool, for the login path: no TypeORM
+ * QueryRunner per call, and Postgres skips parsing and planning after a connection's first use
+ * (issue 8: both showed in the broker's and Postgres' CPU per login). Rows come back exactly as
+ * from `DataSource.query` (the same pg type parsers). Errors are pg's own (a `DatabaseError`
+ * with a SQLSTATE `code`, or a connection error), not wrapped in TypeORM's QueryFailedError.
+ */
+export async function preparedQuery<R>(
+  dataSource: DataSource,
+  statement: PreparedStatement,
+  values: unknown[],
+): Promise<R[]> {
+  const pool = (dataSource.driver as unknown as { master?: PgPool }).master;
+  if (!pool || typeof pool.query !== 'function') {
+    return dataSource.query<R[]>(statement.text, values);
+  }
+  const result = await pool.query<R>({ name: statement.name, text: statement.text, values });
+  return result.rows;
+}
