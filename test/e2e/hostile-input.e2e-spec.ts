@@ -418,6 +418,21 @@ describe('hostile input (e2e: real broker, Postgres, dev IdP, portal emulator)',
   });
 
   describe('SQL- and HTML-looking strings', () => {
+    it('should answer a NUL in an id or filter (which Postgres text cannot hold) as the client error it is', async () => {
+      for (const [path, method, status] of [
+        ['/api/profiles/a%00b', 'GET', 404],
+        ['/api/profiles/a%00b', 'DELETE', 404],
+        ['/api/developers?email=a%00', 'GET', 400],
+        ['/api/audit/events?q=%00', 'GET', 400],
+        ['/api/audit/export?format=ndjson&q=a%00', 'GET', 400],
+        ['/api/audit/export?format=csv&profile=p%00', 'GET', 400],
+      ] as const) {
+        const res = await admin(path, { method });
+        await res.arrayBuffer();
+        expect([method, path, res.status]).toEqual([method, path, status]);
+      }
+    });
+
     it('should store and return a hostile profile Name verbatim, and render it escaped on the landing page', async () => {
       const created = await admin('/api/profiles/hostile', {
         method: 'POST',

@@ -44,6 +44,8 @@ describe('parseAuditFilters', () => {
     [{ since: '2025-02-01T00:00:00Z', until: '2025-01-01T00:00:00Z' }, 'until'],
     [{ q: '   ' }, 'q'],
     [{ q: 'a b c d e f g h i' }, 'q'],
+    [{ q: 'nul\0byte' }, 'q'],
+    [{ profile: 'p\0' }, 'profile'],
     [{ order: 'sideways' }, 'order'],
     [{ limit: '0' }, 'limit'],
     [{ limit: '1001' }, 'limit'],

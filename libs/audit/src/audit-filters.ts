@@ -63,6 +63,8 @@ function text(parameter: string, value: unknown, max: number): string | null {
   const v = value.trim();
   if (v === '') throw invalid(parameter, 'must not be empty');
   if (v.length > max) throw invalid(parameter, `must be at most ${max} characters`);
+  // Postgres text cannot hold NUL: refuse it here instead of failing in the database.
+  if (v.includes('\0')) throw invalid(parameter, 'must not contain a NUL character');
   return v;
 }
 

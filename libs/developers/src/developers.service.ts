@@ -99,6 +99,8 @@ function invalid(parameter: string, problem: string): DomainError {
 function required(parameter: string, value: unknown, max: number): string {
   if (typeof value !== 'string' || value.trim() === '') throw invalid(parameter, 'must not be empty');
   if (value.length > max) throw invalid(parameter, `must be at most ${max} characters`);
+  // Postgres text cannot hold NUL: refuse it here instead of failing in the database.
+  if (value.includes('\0')) throw invalid(parameter, 'must not contain a NUL character');
   return value;
 }
 

@@ -8,6 +8,9 @@ import {
   type TibProfile,
 } from './profile.model.js';
 
+/** What a stored profile's ID may be made of (so anything else names no profile). */
+export const PROFILE_ID = /^[A-Za-z0-9._-]+$/;
+
 type Json = Record<string, unknown>;
 
 export interface ProfileProblem {
@@ -128,7 +131,7 @@ export function decodeProfile(
 
   if (id === '') problems.push({ path: 'ID', reason: 'must not be empty' });
   else if (id.length > 128) problems.push({ path: 'ID', reason: 'must be at most 128 characters' });
-  else if (!/^[A-Za-z0-9._-]+$/.test(id)) problems.push({ path: 'ID', reason: 'may contain only A-Z a-z 0-9 . _ -' });
+  else if (!PROFILE_ID.test(id)) problems.push({ path: 'ID', reason: 'may contain only A-Z a-z 0-9 . _ -' });
   if (!(ACTION_TYPES as readonly string[]).includes(actionType)) {
     problems.push({ path: 'ActionType', reason: `must be one of ${ACTION_TYPES.join(', ')}` });
   }

@@ -65,8 +65,9 @@ export class ProfilesCache implements OnApplicationShutdown {
     // the same row coming back, e.g. our own change through NOTIFY, keeps its object: what the
     // login path derived from it stays valid.
     const current = this.profiles.get(id);
-    if (current && current.version === stored.version && current.updatedAt.getTime() === stored.updatedAt.getTime())
-      {return;}
+    if (current && current.version === stored.version && current.updatedAt.getTime() === stored.updatedAt.getTime()) {
+      return;
+    }
     this.profiles.set(id, stored);
   }
 

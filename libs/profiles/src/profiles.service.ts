@@ -1,7 +1,7 @@
 import { AuditService } from '@app/audit';
 import { DomainError, type AdminPrincipal } from '@app/common';
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { decodeProfileOrThrow } from './profile.codec.js';
+import { PROFILE_ID, decodeProfileOrThrow } from './profile.codec.js';
 import { profileDiff } from './profile-diff.js';
 import type { StoredProfile, TibProfile } from './profile.model.js';
 import { ProfilesCache } from './profiles.cache.js';
@@ -52,7 +52,8 @@ export class ProfilesService implements OnApplicationBootstrap {
   }
 
   async get(id: string): Promise<StoredProfile> {
-    const stored = await this.repository.findById(id);
+    // An ID no profile can have (e.g. with a NUL, which Postgres text cannot even hold) is not found.
+    const stored = PROFILE_ID.test(id) ? await this.repository.findById(id) : null;
     if (!stored) throw new DomainError('profile_not_found', 'Profile not found');
     return stored;
   }
@@ -94,6 +95,7 @@ export class ProfilesService implements OnApplicationBootstrap {
   }
 
   async remove(id: string, ctx: ChangeContext, expectedVersion?: number): Promise<void> {
+    if (!PROFILE_ID.test(id)) throw new DomainError('not_found', 'Object ID does not exist');
     await this.repository.transaction(async (manager) => {
       const current = await this.repository.lockById(id, manager);
       if (!current) throw new DomainError('not_found', 'Object ID does not exist');
