@@ -476,8 +476,8 @@ describe('copyExportStream', () => {
   });
 
   it('should run the next batch only when the consumer has taken the previous one', async () => {
-    // 100 rows of ~20 kB per batch: each batch (2 MB) fills the stream's 1 MB buffer.
-    const { calls, copy } = fakeCopy(1000, 20_000);
+    // 100 rows of ~80 kB per batch: each batch (8 MB) fills the stream's 4 MB buffer.
+    const { calls, copy } = fakeCopy(1000, 80_000);
     const stream = await copyExportStream({
       format: 'csv',
       batchSize: 100,
@@ -492,7 +492,7 @@ describe('copyExportStream', () => {
       stream.on('data', (c: Buffer) => {
         bytes += c.length;
         // Batches asked for: those the consumer has taken, the one buffered and the one running.
-        expect(calls.length).toBeLessThanOrEqual(Math.floor(bytes / 2_000_000) + 2);
+        expect(calls.length).toBeLessThanOrEqual(Math.floor(bytes / 8_000_000) + 2);
       });
       stream.on('end', resolve);
     });

@@ -88,7 +88,8 @@ export function batchStream(options: {
     if (done) stream.push(null);
   };
   return new Readable({
-    highWaterMark: 1024 * 1024,
+    // Room for several batches: the next COPY runs while the client still drains the last one.
+    highWaterMark: 4 * 1024 * 1024,
     read() {
       if (pending) {
         const batch = pending;
@@ -702,7 +703,8 @@ export async function copyExportStream(options: {
   let done = false;
   let wantMore = false;
   const stream = new Readable({
-    highWaterMark: 1024 * 1024,
+    // Room for several batches: the next COPY runs while the client still drains the last one.
+    highWaterMark: 4 * 1024 * 1024,
     read() {
       wantMore = true;
       if (!running && !done) pump().catch((err: unknown) => stream.destroy(toError(err)));
