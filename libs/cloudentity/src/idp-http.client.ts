@@ -1,6 +1,7 @@
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { Agent, request as undiciRequest } from 'undici';
+import { upstreamAgent } from '@app/common';
+import { request as undiciRequest, type Agent } from 'undici';
 
 export interface IdpResponse {
   status: number;
@@ -45,14 +46,11 @@ export class IdpHttpClient implements OnModuleDestroy {
   private readonly agent: Agent;
 
   constructor(@Inject(BROKER_CONFIG) private readonly config: BrokerConfig) {
-    const timeout = config.oidc.timeoutMs;
-    this.agent = new Agent({
+    this.agent = upstreamAgent({
       connections: 64,
-      // The deadline: for the connection, for the answer's headers, and between body chunks.
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
+      timeoutMs: config.oidc.timeoutMs,
       maxResponseSize: MAX_BODY_BYTES,
-      connect: { rejectUnauthorized: !config.sslInsecureSkipVerify, timeout },
+      verifyTls: !config.sslInsecureSkipVerify,
     });
   }
 

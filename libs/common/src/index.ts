@@ -6,3 +6,5 @@ export { MASK, isSecretKey, maskSecrets, scrubValues } from './secrets.js';
 export { ADMIN_ROLES_KEY, AdminRoles, type AdminRole, type AdminPrincipal } from './admin-roles.decorator.js';
 /** Go encoding/json key matching (exact, then case-insensitive), shared by every TIB decoder. */
 export { getCaseInsensitive, getPathCaseInsensitive, isPlainObject } from './go-json.js';
+/** The undici connection pool of an upstream (IdP, portal): deadlines, size limit, TLS. */
+export { upstreamAgent } from './upstream-agent.js';

@@ -1,7 +1,7 @@
-import { DomainError } from '@app/common';
+import { DomainError, upstreamAgent } from '@app/common';
 import { BROKER_CONFIG, tykBaseUrl, type BrokerConfig } from '@app/config';
 import { Inject, Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
-import { Agent, request as undiciRequest } from 'undici';
+import { request as undiciRequest, type Agent } from 'undici';
 import { TYK_CALL_OBSERVER } from './tyk-portal.constants.js';
 import type { TykCallObserver, TykCallTarget } from './tyk-portal.types.js';
 
@@ -65,15 +65,12 @@ export class TykHttp implements OnModuleDestroy {
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
     @Optional() @Inject(TYK_CALL_OBSERVER) private readonly observer?: TykCallObserver | null,
   ) {
-    const timeout = config.portal.timeoutMs;
-    this.agent = new Agent({
+    this.agent = upstreamAgent({
       connections: 128,
-      // The deadline: for the connection, for the answer's headers, and between body chunks.
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
+      timeoutMs: config.portal.timeoutMs,
       maxResponseSize: MAX_RESPONSE_BYTES,
       // Only an explicit SSLInsecureSkipVerify turns verification off (TIB issue #102).
-      connect: { rejectUnauthorized: !config.sslInsecureSkipVerify, timeout },
+      verifyTls: !config.sslInsecureSkipVerify,
     });
   }
 

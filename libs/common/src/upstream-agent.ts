@@ -1,0 +1,22 @@
+import { Agent } from 'undici';
+
+/**
+ * The keep-alive connection pool of one upstream (the IdP, the portal): one deadline for opening
+ * a connection, for the answer's headers and between body chunks; an answer larger than
+ * `maxResponseSize` is refused (`UND_ERR_RES_EXCEEDED_MAX_SIZE`); TLS certificates verified
+ * unless `verifyTls` is false. undici follows no redirects and reads no proxy variables.
+ */
+export function upstreamAgent(options: {
+  connections: number;
+  timeoutMs: number;
+  maxResponseSize: number;
+  verifyTls: boolean;
+}): Agent {
+  return new Agent({
+    connections: options.connections,
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+    maxResponseSize: options.maxResponseSize,
+    connect: { rejectUnauthorized: options.verifyTls, timeout: options.timeoutMs },
+  });
+}
