@@ -1,8 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
-import { preparedQuery, preparedStatement } from '@app/database';
-import type pg from 'pg';
+import { pgPool, preparedQuery, preparedStatement } from '@app/database';
 import type { DataSource, EntityManager } from 'typeorm';
 import { AuditChainService, type AuditRetentionResult, type AuditVerifyResult } from './audit-chain.service.js';
 import type { AuditEventInput } from './audit-event.js';
@@ -33,6 +32,26 @@ const EXPORT_PROGRESS_EVERY = 100_000;
  * (query, export, verify). Sealing and retention run in AuditChainService.
  */
 const INSERT_EVENT = preparedStatement('audit.insert_event', INSERT_SQL);
+
+/** The matching events after a keyset position, in the filters' order: one page or one batch. */
+function keysetSelect(
+  filters: AuditFilters,
+  afterId: string | null,
+  columns: string,
+  limit: number,
+): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const where = auditWhere(filters, params);
+  if (afterId !== null) {
+    params.push(afterId);
+    where.push(`e.id ${filters.order === 'asc' ? '>' : '<'} $${params.length}::bigint`);
+  }
+  params.push(limit);
+  const sql = `SELECT ${columns} FROM audit_events e
+    ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY e.id ${filters.order === 'asc' ? 'ASC' : 'DESC'} LIMIT $${params.length}`;
+  return { sql, params };
+}
 
 @Injectable()
 export class AuditService {
@@ -133,47 +152,28 @@ export class AuditService {
     return this.utf8Copy;
   }
 
-  /**
-   * One batch of the export as COPY, with the filters' values written as literals (COPY takes
-   * no bind parameters; every value went through parseAuditFilters).
-   */
+  /** One batch of the export as COPY (no bind parameters there: the values become literals). */
   private exportBatchSql(filters: AuditFilters, afterId: string | null): string {
-    const params: unknown[] = [];
-    const where = auditWhere(filters, params);
-    if (afterId !== null) {
-      if (!/^-?\d{1,19}$/.test(afterId)) throw new Error(`audit export: bad keyset position ${afterId}`);
-      where.push(`e.id ${filters.order === 'asc' ? '>' : '<'} ${afterId}`);
-    }
-    const select = `SELECT ${EXPORT_COPY_COLUMNS} FROM audit_events e
-      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY e.id ${filters.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ${EXPORT_BATCH}`;
-    return `COPY (${inlineParams(select, params)}) TO STDOUT (FORMAT binary)`;
+    const { sql, params } = keysetSelect(filters, afterId, EXPORT_COPY_COLUMNS, EXPORT_BATCH);
+    return `COPY (${inlineParams(sql, params)}) TO STDOUT (FORMAT binary)`;
   }
 
   /** Runs one COPY on a pooled connection, held for this batch only. */
   private async copyBatch(sql: string, onData: (chunk: Buffer) => void): Promise<void> {
-    const runner = this.dataSource.createQueryRunner();
+    const pool = pgPool(this.dataSource);
+    if (!pool) throw new Error('audit export: COPY needs the Postgres driver');
+    const client = await pool.connect();
     try {
-      const client = (await runner.connect()) as pg.PoolClient;
       await new Promise<void>((resolve, reject) => {
         client.query(new CopyOutQuery(sql, onData, (err) => (err ? reject(err) : resolve())));
       });
     } finally {
-      await runner.release();
+      client.release();
     }
   }
 
   private fetch(filters: AuditFilters, afterId: string | null, limit: number): Promise<AuditEventRecord[]> {
-    const params: unknown[] = [];
-    const where = auditWhere(filters, params);
-    if (afterId !== null) {
-      params.push(afterId);
-      where.push(`e.id ${filters.order === 'asc' ? '>' : '<'} $${params.length}`);
-    }
-    params.push(limit);
-    const sql = `SELECT ${RECORD_COLUMNS} FROM audit_events e
-      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY e.id ${filters.order === 'asc' ? 'ASC' : 'DESC'} LIMIT $${params.length}`;
+    const { sql, params } = keysetSelect(filters, afterId, RECORD_COLUMNS, limit);
     return this.dataSource.query<AuditEventRecord[]>(sql, params);
   }
 

@@ -6,4 +6,4 @@ export { ensureDatabase, freePort, startEmbeddedPostgres, type EmbeddedDatabase 
 /** The migration history. */
 export { MIGRATIONS } from './migrations/index.js';
 /** Named prepared statements on the TypeORM pool, for the per-login queries. */
-export { preparedQuery, preparedStatement, type PreparedStatement } from './prepared-query.js';
+export { pgPool, preparedQuery, preparedStatement, type PreparedStatement } from './prepared-query.js';

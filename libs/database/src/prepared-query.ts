@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { DataSource } from 'typeorm';
 
 /** A statement Postgres parses and plans once per connection, then only binds and executes. */
@@ -7,8 +8,14 @@ export interface PreparedStatement {
   readonly text: string;
 }
 
-interface PgPool {
-  query<R>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: R[] }>;
+/**
+ * The pg pool under a TypeORM DataSource (its Postgres driver's `master`), for what TypeORM has no
+ * API for: named prepared statements, COPY, pool gauges. The one place that reaches into the
+ * driver; undefined for any other driver.
+ */
+export function pgPool(dataSource: DataSource): pg.Pool | undefined {
+  const pool = (dataSource.driver as unknown as { master?: pg.Pool }).master;
+  return pool && typeof pool.connect === 'function' ? pool : undefined;
 }
 
 const names = new Map<string, string>();
@@ -33,10 +40,8 @@ export async function preparedQuery<R>(
   statement: PreparedStatement,
   values: unknown[],
 ): Promise<R[]> {
-  const pool = (dataSource.driver as unknown as { master?: PgPool }).master;
-  if (!pool || typeof pool.query !== 'function') {
-    return dataSource.query<R[]>(statement.text, values);
-  }
-  const result = await pool.query<R>({ name: statement.name, text: statement.text, values });
+  const pool = pgPool(dataSource);
+  if (!pool) return dataSource.query<R[]>(statement.text, values);
+  const result = await pool.query<R & pg.QueryResultRow>({ name: statement.name, text: statement.text, values });
   return result.rows;
 }

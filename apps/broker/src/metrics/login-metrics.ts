@@ -1,16 +1,11 @@
 import { AuditService } from '@app/audit';
 import { IdpHttpClient } from '@app/cloudentity';
+import { pgPool } from '@app/database';
 import type { TykCallEvent } from '@app/tyk-portal';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
-
-interface PgPool {
-  totalCount: number;
-  idleCount: number;
-  waitingCount: number;
-}
 
 /**
  * The broker's Prometheus metrics, in a registry of its own per app instance (two brokers in one
@@ -57,7 +52,7 @@ export class LoginMetrics {
     idp.onCall((e) =>
       this.idpCalls.observe({ method: e.method, endpoint: e.endpoint, status: String(e.status) }, e.ms / 1000),
     );
-    const pool = () => (this.dataSource.driver as unknown as { master?: PgPool }).master;
+    const pool = () => pgPool(this.dataSource);
     new Gauge({
       name: 'broker_db_pool_connections',
       help: 'Database pool connections by state',
