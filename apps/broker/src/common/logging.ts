@@ -22,6 +22,11 @@ export function redactUrl(url: string | undefined): string | undefined {
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
+/** The level of a request's completion line: 5xx error, 4xx warn, else info. */
+function logLevelFor(status: number): 'error' | 'warn' | 'info' {
+  return status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+}
+
 /** The caller's X-Request-Id when it is a sane one, else a new UUID; echoed in the answer. */
 export function requestId(req: IncomingMessage, res: ServerResponse): string {
   const incoming = req.headers['x-request-id'];
@@ -54,7 +59,7 @@ export function loginRequestLogging(
       res.removeListener('finish', done);
       res.removeListener('close', done);
       const status = res.statusCode;
-      const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+      const level = logLevelFor(status);
       if (!root.isLevelEnabled(level)) return;
       const fields = { reqId: id, req, res, responseTime: Date.now() - started };
       if (status >= 500) {
@@ -124,8 +129,7 @@ export function loggerParams(config: BrokerConfig, stream?: DestinationStream): 
           };
         },
       },
-      customLogLevel: (_req, res, err) =>
-        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+      customLogLevel: (_req, res, err) => (err ? 'error' : logLevelFor(res.statusCode)),
       autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health') },
       hooks: { streamWrite: (line: string) => scrubValues(line, secrets) },
       quietReqLogger: true,
