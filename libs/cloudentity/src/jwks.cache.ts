@@ -2,7 +2,7 @@ import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createRemoteJWKSet, customFetch, type FetchImplementation, type JWTVerifyGetKey } from 'jose';
 import { IdpHttpClient } from './idp-http.client.js';
-import { LruCache } from './lru-cache.js';
+import { LruCache } from '@app/common';
 
 /** The signing keys could not be fetched (IdP down, timeout, non-200): an outage, not a forgery. */
 export class KeySetUnavailableError extends Error {

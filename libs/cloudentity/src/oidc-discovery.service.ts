@@ -1,8 +1,7 @@
-import { DomainError } from '@app/common';
+import { DomainError, LruCache } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { IdpHttpClient, IdpUnreachableError, parseJsonObject } from './idp-http.client.js';
-import { LruCache } from './lru-cache.js';
 
 /** ID token / access token signature algorithms we accept. Never `none`, never HMAC. */
 export const ALLOWED_JWS_ALGORITHMS = ['RS256', 'PS256', 'ES256'] as const;

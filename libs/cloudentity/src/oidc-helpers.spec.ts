@@ -1,7 +1,6 @@
 import { DomainError } from '@app/common';
 import { rolesFromClaim } from './admin-token.verifier.js';
 import { chooseClientAuth } from './hardened-oidc.strategy.js';
-import { LruCache } from './lru-cache.js';
 import { basicClientCredentials, s256 } from './oidc-crypto.js';
 import { issuerFromDiscoverUrl, type DiscoveryDocument } from './oidc-discovery.service.js';
 
@@ -11,20 +10,6 @@ const doc = (methods?: string[]): DiscoveryDocument => ({
   token_endpoint: 'https://idp.example/t/w/oauth2/token',
   jwks_uri: 'https://idp.example/t/w/.well-known/jwks.json',
   token_endpoint_auth_methods_supported: methods,
-});
-
-describe('LruCache', () => {
-  it('should evict the least recently used entry beyond its bound', () => {
-    const cache = new LruCache<string, number>(2);
-    cache.set('a', 1);
-    cache.set('b', 2);
-    expect(cache.get('a')).toBe(1); // a is now the most recent
-    cache.set('c', 3);
-    expect(cache.get('b')).toBeUndefined();
-    expect(cache.get('a')).toBe(1);
-    expect(cache.get('c')).toBe(3);
-    expect(cache.size).toBe(2);
-  });
 });
 
 describe('issuerFromDiscoverUrl', () => {

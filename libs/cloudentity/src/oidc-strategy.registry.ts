@@ -6,7 +6,7 @@ import { JwksCache } from './jwks.cache.js';
 import { LoginStateStore } from './login-state.store.js';
 import { OidcDiscoveryService } from './oidc-discovery.service.js';
 import type { OidcClientSettings } from './oidc-settings.js';
-import { LruCache } from './lru-cache.js';
+import { LruCache } from '@app/common';
 
 /** At most this many strategies are kept; the least recently used go first. */
 export const MAX_STRATEGIES = 512;

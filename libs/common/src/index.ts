@@ -8,3 +8,5 @@ export { ADMIN_ROLES_KEY, AdminRoles, type AdminRole, type AdminPrincipal } from
 export { getCaseInsensitive, getPathCaseInsensitive, isPlainObject } from './go-json.js';
 /** The undici connection pool of an upstream (IdP, portal): deadlines, size limit, TLS. */
 export { upstreamAgent } from './upstream-agent.js';
+/** A bounded map that forgets the least recently used entry (every in-memory cache). */
+export { LruCache } from './lru-cache.js';

@@ -1,7 +1,7 @@
 /**
  * A small bounded map that forgets the least recently used entry. Caches keyed by something an
  * admin controls (profile ids, IdP URLs) must not grow without bound when profiles are edited or
- * deleted, so every per-profile and per-IdP cache in this lib is one of these.
+ * deleted, and caches keyed by what logins bring (users, organisations) must not either.
  */
 export class LruCache<K, V> {
   private readonly map = new Map<K, V>();

@@ -1,5 +1,5 @@
 import { AuditService, type AuditEventInput } from '@app/audit';
-import { DomainError } from '@app/common';
+import { DomainError, LruCache } from '@app/common';
 import { preparedQuery, preparedStatement } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -62,7 +62,7 @@ function orgKey(orgId: string): string {
  */
 @Injectable()
 export class OrganisationLinksService {
-  private readonly known = new Map<string, { link: OrganisationLink; at: number }>();
+  private readonly known = new LruCache<string, { link: OrganisationLink; at: number }>(LINK_CACHE_MAX);
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -82,7 +82,6 @@ export class OrganisationLinksService {
   }
 
   private remember(link: OrganisationLink): OrganisationLink {
-    if (this.known.size >= LINK_CACHE_MAX) this.known.clear();
     this.known.set(link.cloudentityOrgId, { link, at: Date.now() });
     return link;
   }

@@ -1,6 +1,6 @@
 import { AuditService } from '@app/audit';
 import { mapIdentity, OidcLoginService, type IdentityMappingSettings, type OidcClientSettings } from '@app/cloudentity';
-import { DomainError, isDomainError, type ErrorCode } from '@app/common';
+import { DomainError, LruCache, isDomainError, type ErrorCode } from '@app/common';
 import { DevelopersService } from '@app/developers';
 import {
   providerConfigFlag,
@@ -83,7 +83,7 @@ export class LoginFlowService {
    */
   private readonly derived = new WeakMap<StoredProfile, Derived>();
   /** Where each portal user was last placed (per instance): a repeat login skips the portal check. */
-  private readonly placed = new Map<string, { key: string; at: number }>();
+  private readonly placed = new LruCache<string, { key: string; at: number }>(50_000);
 
   constructor(
     private readonly profiles: ProfilesService,
@@ -226,7 +226,6 @@ export class LoginFlowService {
     const last = this.placed.get(portalUserId);
     if (last && last.key === key && Date.now() - last.at < PLACEMENT_TTL_MS) return;
     const move = await this.organisations.moveUserIfNeeded(portalUserId, placement);
-    if (this.placed.size >= 50_000) this.placed.clear();
     this.placed.set(portalUserId, { key, at: Date.now() });
     if (move.moved) {
       await this.audit.record({
