@@ -8,11 +8,12 @@ import {
 } from '@app/cloudentity';
 import { DomainError } from '@app/common';
 import { jest } from '@jest/globals';
-import { BrokerConfigModule, loadBrokerConfig } from '@app/config';
+import { BrokerConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import type { LoggerService } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import pg from 'pg';
+import { testConfig } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startFakeIdp, type FakeIdp, type FakeIdpKnobs } from '../support/fake-idp.js';
 
@@ -21,13 +22,9 @@ import { startFakeIdp, type FakeIdp, type FakeIdpKnobs } from '../support/fake-i
  * every reject gets its code and never reaches userinfo; every accept signs in.
  */
 
-// The same environment as test/support/broker.ts testConfig(), without importing the whole
-// broker app (this suite boots only the modules under test).
+// This suite boots only the modules under test, not the broker app.
 function configFor(env: Record<string, string>) {
-  return loadBrokerConfig({
-    env: { TYK_IB_PORT: '3010', BROKER_DATA_DIR: '/tmp/broker-test-data', BROKER_IDP_TIMEOUT_MS: '1500', ...env },
-    cwd: '/tmp',
-  }).config;
+  return testConfig({ BROKER_IDP_TIMEOUT_MS: '1500', ...env });
 }
 
 async function bootModule(

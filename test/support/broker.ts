@@ -1,7 +1,9 @@
 import { Writable } from 'node:stream';
-import { loadBrokerConfig, type BrokerConfig } from '@app/config';
+import type { BrokerConfig } from '@app/config';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createBrokerApp } from '../../apps/broker/src/bootstrap.js';
+
+export { testConfig } from './config.js';
 
 /** Collects every log line the app writes, for assertions (e.g. that no secret is logged). */
 export class LogCapture extends Writable {
@@ -13,14 +15,6 @@ export class LogCapture extends Writable {
   text(): string {
     return this.lines.join('\n');
   }
-}
-
-export function testConfig(env: Record<string, string> = {}, argv: string[] = []): BrokerConfig {
-  return loadBrokerConfig({
-    env: { TYK_IB_PORT: '3010', BROKER_DATA_DIR: '/tmp/broker-test-data', ...env },
-    argv,
-    cwd: '/tmp',
-  }).config;
 }
 
 export interface TestBroker {

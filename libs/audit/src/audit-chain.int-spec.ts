@@ -1,9 +1,8 @@
-import { BROKER_CONFIG, BrokerConfigModule, loadBrokerConfig, type BrokerConfig } from '@app/config';
-import { DatabaseModule } from '@app/database';
+import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import { createLibApp } from '../../../test/support/lib-app.js';
 import { AuditChainService } from './audit-chain.service.js';
 import { AuditModule } from './audit.module.js';
 import { AuditService } from './audit.service.js';
@@ -20,20 +19,7 @@ interface Ctx {
 
 async function boot(env: Record<string, string> = {}): Promise<Ctx> {
   const db = await createTestDatabase('audit');
-  const config = loadBrokerConfig({
-    env: {
-      TYK_IB_PORT: '3010',
-      BROKER_DATA_DIR: '/tmp/broker-test-data',
-      DATABASE_URL: db.url,
-      BROKER_AUDIT_SEAL_INTERVAL_MS: '60000',
-      ...env,
-    },
-    cwd: '/tmp',
-  }).config;
-  const moduleRef = await Test.createTestingModule({
-    imports: [BrokerConfigModule.forRoot(config), DatabaseModule.forRoot(), AuditModule],
-  }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
+  const app = await createLibApp(db, AuditModule, env);
   await app.init();
   return {
     app,

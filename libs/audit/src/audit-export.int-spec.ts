@@ -2,15 +2,13 @@ import { createHash } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Readable } from 'node:stream';
-import { BrokerConfigModule, loadBrokerConfig } from '@app/config';
-import { DatabaseModule } from '@app/database';
 import { jest } from '@jest/globals';
 import fc from 'fast-check';
 import pg from 'pg';
 import { Logger, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import { createLibApp } from '../../../test/support/lib-app.js';
 import { AUDIT_EVENT_TYPES } from './audit-event.js';
 import { csvHeader, csvLine, ndjsonLine } from './audit-export.js';
 import type { AuditQueryInput } from './audit-filters.js';
@@ -69,19 +67,7 @@ describe('audit export of 100k+ rows with bounded memory (real Postgres)', () =>
 
   beforeAll(async () => {
     db = await createTestDatabase('auditx');
-    const config = loadBrokerConfig({
-      env: {
-        TYK_IB_PORT: '3010',
-        BROKER_DATA_DIR: '/tmp/broker-test-data',
-        DATABASE_URL: db.url,
-        BROKER_AUDIT_SEAL_INTERVAL_MS: '60000',
-      },
-      cwd: '/tmp',
-    }).config;
-    const moduleRef = await Test.createTestingModule({
-      imports: [BrokerConfigModule.forRoot(config), DatabaseModule.forRoot(), AuditModule],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
+    app = await createLibApp(db, AuditModule);
     await app.init();
     audit = app.get(AuditService);
     ds = app.get(DataSource);
@@ -465,19 +451,7 @@ describe('audit export bytes (COPY binary encoder) against the reference encodin
     sealerLock = new pg.Client({ connectionString: db.url });
     await sealerLock.connect();
     await sealerLock.query(`SELECT pg_advisory_lock(hashtext('broker.audit.sealer'))`);
-    const config = loadBrokerConfig({
-      env: {
-        TYK_IB_PORT: '3010',
-        BROKER_DATA_DIR: '/tmp/broker-test-data',
-        DATABASE_URL: db.url,
-        BROKER_AUDIT_SEAL_INTERVAL_MS: '60000',
-      },
-      cwd: '/tmp',
-    }).config;
-    const moduleRef = await Test.createTestingModule({
-      imports: [BrokerConfigModule.forRoot(config), DatabaseModule.forRoot(), AuditModule],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
+    app = await createLibApp(db, AuditModule);
     await app.init();
     audit = app.get(AuditService);
     ds = app.get(DataSource);

@@ -1,38 +1,11 @@
-import { isDomainError } from '@app/common';
-import { BrokerConfigModule, loadBrokerConfig } from '@app/config';
-import { DatabaseModule } from '@app/database';
-import {
-  Catch,
-  HttpException,
-  ValidationPipe,
-  type ArgumentsHost,
-  type ExceptionFilter,
-  type INestApplication,
-} from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import { createLibApp, listenLikeBroker } from '../../../test/support/lib-app.js';
 import type { AuditQueryInput } from './audit-filters.js';
 import { AuditModule } from './audit.module.js';
 import { AuditService } from './audit.service.js';
-
-/** Stand-in for the broker's global filter (libs cannot import the app): domain codes → HTTP. */
-@Catch()
-class TestErrorFilter implements ExceptionFilter {
-  catch(e: unknown, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<Response>();
-    if (isDomainError(e)) {
-      const status = ({ validation_failed: 400, not_found: 404 } as Record<string, number>)[e.code] ?? 500;
-      res.status(status).json({ error: { code: e.code, message: e.message } });
-    } else if (e instanceof HttpException) {
-      res.status(e.getStatus()).json({ error: { code: 'http', message: JSON.stringify(e.getResponse()) } });
-    } else {
-      res.status(500).json({ error: { code: 'internal', message: String(e) } });
-    }
-  }
-}
 
 const ALICE = '00000000-0000-4000-8000-00000000000a';
 const BOB = '00000000-0000-4000-8000-00000000000b';
@@ -111,24 +84,8 @@ describe('audit query, paging and HTTP routes (real Postgres)', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('auditq');
-    const config = loadBrokerConfig({
-      env: {
-        TYK_IB_PORT: '3010',
-        BROKER_DATA_DIR: '/tmp/broker-test-data',
-        DATABASE_URL: db.url,
-        BROKER_PUBLIC_URL: 'https://sso.example',
-        BROKER_AUDIT_SEAL_INTERVAL_MS: '60000',
-      },
-      cwd: '/tmp',
-    }).config;
-    const moduleRef = await Test.createTestingModule({
-      imports: [BrokerConfigModule.forRoot(config), DatabaseModule.forRoot(), AuditModule],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
-    app.useGlobalFilters(new TestErrorFilter());
-    await app.listen(0, '127.0.0.1');
-    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    app = await createLibApp(db, AuditModule, { BROKER_PUBLIC_URL: 'https://sso.example' });
+    url = await listenLikeBroker(app, { validation_failed: 400, not_found: 404 });
     audit = app.get(AuditService);
     ds = app.get(DataSource);
     await ds.query(

@@ -1,6 +1,6 @@
-import { loadBrokerConfig } from '@app/config';
 import { databaseOptions } from '@app/database';
 import { DataSource } from 'typeorm';
+import { testConfig } from '../../../test/support/config.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
 import { LoginStateStore } from './login-state.store.js';
 import { randomToken } from './oidc-crypto.js';
@@ -12,10 +12,7 @@ describe('LoginStateStore (real Postgres)', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('loginstate');
-    const config = loadBrokerConfig({
-      env: { DATABASE_URL: db.url, BROKER_DATA_DIR: '/tmp/broker-test-data' },
-      cwd: '/tmp',
-    }).config;
+    const config = testConfig({ DATABASE_URL: db.url });
     ds = new DataSource(databaseOptions(config));
     await ds.initialize();
     store = new LoginStateStore(ds, config);

@@ -1,48 +1,17 @@
 import { AuditService } from '@app/audit';
-import { isDomainError, type AdminPrincipal } from '@app/common';
-import { BrokerConfigModule, loadBrokerConfig } from '@app/config';
-import { DatabaseModule } from '@app/database';
-import {
-  Catch,
-  HttpException,
-  ValidationPipe,
-  type ArgumentsHost,
-  type ExceptionFilter,
-  type INestApplication,
-} from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import type { AdminPrincipal } from '@app/common';
+import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import { createLibApp, listenLikeBroker } from '../../../test/support/lib-app.js';
 import type { RecordLoginInput } from './developer.js';
 import { DevelopersModule } from './developers.module.js';
 import { DevelopersService } from './developers.service.js';
 import { DeveloperEntity } from './entities/developer.entity.js';
 import { PortalOrgLinkEntity } from './entities/portal-org-link.entity.js';
 import { OrganisationLinksService } from './organisation-links.service.js';
-
-/** Stand-in for the broker's global filter (libs cannot import the app): domain codes → HTTP. */
-@Catch()
-class TestErrorFilter implements ExceptionFilter {
-  catch(e: unknown, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<Response>();
-    if (isDomainError(e)) {
-      const status =
-        (
-          { validation_failed: 400, not_found: 404, developer_blocked: 403, unauthorized: 401 } as Record<
-            string,
-            number
-          >
-        )[e.code] ?? 500;
-      res.status(status).json({ error: { code: e.code, message: e.message } });
-    } else if (e instanceof HttpException) {
-      res.status(e.getStatus()).json({ error: { code: 'http', message: JSON.stringify(e.getResponse()) } });
-    } else {
-      res.status(500).json({ error: { code: 'internal', message: String(e) } });
-    }
-  }
-}
 
 const ISSUER = 'https://idp.example/tenant';
 const ACTOR = 'admin:sec-team-1';
@@ -75,29 +44,18 @@ describe('developers (real Postgres)', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('devs');
-    const config = loadBrokerConfig({
-      env: {
-        TYK_IB_PORT: '3010',
-        BROKER_DATA_DIR: '/tmp/broker-test-data',
-        DATABASE_URL: db.url,
-        BROKER_PUBLIC_URL: 'https://sso.example',
-        BROKER_AUDIT_SEAL_INTERVAL_MS: '60000',
-      },
-      cwd: '/tmp',
-    }).config;
-    const moduleRef = await Test.createTestingModule({
-      imports: [BrokerConfigModule.forRoot(config), DatabaseModule.forRoot(), DevelopersModule],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
+    app = await createLibApp(db, DevelopersModule, { BROKER_PUBLIC_URL: 'https://sso.example' });
     // What the broker's admin guard does: put the principal on req.user.
     app.use((req: Request, _res: Response, next: NextFunction) => {
       if (principal) (req as Request & { user?: AdminPrincipal }).user = principal;
       next();
     });
-    app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
-    app.useGlobalFilters(new TestErrorFilter());
-    await app.listen(0, '127.0.0.1');
-    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    url = await listenLikeBroker(app, {
+      validation_failed: 400,
+      not_found: 404,
+      developer_blocked: 403,
+      unauthorized: 401,
+    });
     developers = app.get(DevelopersService);
     links = app.get(OrganisationLinksService);
     audit = app.get(AuditService);
