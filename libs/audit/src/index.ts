@@ -35,6 +35,8 @@ export {
   chainHash,
   type ChainedEventFields,
 } from './audit-chain.js';
+/** The limit/cursor query parameters of every paged list route. */
+export { PageQueryDto } from './dto/page-query.dto.js';
 /** Opaque keyset cursors bound to their filters, and the `Link: rel="next"` header (shared with developers). */
 export { decodeCursor, encodeCursor, filterFingerprint, nextPageLink } from './cursor.js';
 /** TypeORM mappings of the audit tables (for ALL_ENTITIES and `migration check`). */

@@ -1,7 +1,8 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional, IntersectionType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsOptional, IsString, MaxLength } from 'class-validator';
 import { AUDIT_EVENT_TYPES } from '../audit-event.js';
+import { PageQueryDto } from './page-query.dto.js';
 
 /**
  * The query parameters the audit routes accept. This DTO fixes their names and shapes (unknown
@@ -88,19 +89,7 @@ export class AuditFiltersDto {
   order?: string;
 }
 
-export class AuditEventsQueryDto extends AuditFiltersDto {
-  @ApiPropertyOptional({ description: 'Page size, 1 to 1000.', default: 100 })
-  @IsOptional()
-  @IsString()
-  @MaxLength(8)
-  limit?: string;
-
-  @ApiPropertyOptional({ description: 'The `next_cursor` of the previous page (opaque).' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(512)
-  cursor?: string;
-}
+export class AuditEventsQueryDto extends IntersectionType(AuditFiltersDto, PageQueryDto) {}
 
 export class AuditExportQueryDto extends AuditFiltersDto {
   @ApiPropertyOptional({ enum: ['ndjson', 'csv'], default: 'ndjson' })

@@ -1,8 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { PageQueryDto } from '@app/audit';
 import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 
 /** Names and shapes of the list parameters; DevelopersService validates the values. */
-export class ListDevelopersQueryDto {
+export class ListDevelopersQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ description: 'Exact email, case-insensitive.' })
   @IsOptional()
   @IsString()
@@ -20,33 +21,9 @@ export class ListDevelopersQueryDto {
   @IsString()
   @MaxLength(16)
   status?: string;
-
-  @ApiPropertyOptional({ description: 'Page size, 1 to 1000.', default: 100 })
-  @IsOptional()
-  @IsString()
-  @MaxLength(8)
-  limit?: string;
-
-  @ApiPropertyOptional({ description: 'The `next_cursor` of the previous page (opaque).' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(512)
-  cursor?: string;
 }
 
-export class LoginHistoryQueryDto {
-  @ApiPropertyOptional({ description: 'Page size, 1 to 1000.', default: 100 })
-  @IsOptional()
-  @IsString()
-  @MaxLength(8)
-  limit?: string;
-
-  @ApiPropertyOptional({ description: 'The `next_cursor` of the previous page (opaque).' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(512)
-  cursor?: string;
-}
+export class LoginHistoryQueryDto extends PageQueryDto {}
 
 export class UpdateDeveloperDto {
   @ApiProperty({ enum: ['active', 'blocked'], description: 'A blocked developer cannot sign in.' })
