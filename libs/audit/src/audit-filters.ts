@@ -130,7 +130,8 @@ function ipOrCidr(value: unknown): string | null {
   return v;
 }
 
-function limitOf(value: unknown): number {
+/** The `limit` of a paged list route: 100 when absent, else a whole number from 1 to 1000. */
+export function pageLimit(value: unknown): number {
   if (value === undefined || value === null || value === '') return DEFAULT_LIMIT;
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) {
@@ -174,7 +175,7 @@ export function parseAuditFilters(input: AuditQueryInput, options: { cursorAllow
   const q = keywords(input.q);
   const order = text('order', input.order, 8) ?? 'desc';
   if (order !== 'asc' && order !== 'desc') throw invalid('order', 'expected asc or desc');
-  const limit = limitOf(input.limit);
+  const limit = pageLimit(input.limit);
 
   const fingerprint = filterFingerprint({
     types,

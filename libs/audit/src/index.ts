@@ -18,6 +18,7 @@ export { AuditController } from './audit.controller.js';
 export {
   DEFAULT_LIMIT as AUDIT_DEFAULT_LIMIT,
   MAX_LIMIT as AUDIT_MAX_LIMIT,
+  pageLimit,
   parseAuditFilters,
   type AuditFilters,
   type AuditQueryInput,

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { AuditService, decodeCursor, encodeCursor, filterFingerprint, type AuditEventPage } from '@app/audit';
+import {
+  AuditService,
+  decodeCursor,
+  encodeCursor,
+  filterFingerprint,
+  pageLimit,
+  type AuditEventPage,
+} from '@app/audit';
 import { DomainError } from '@app/common';
 import { preparedQuery, preparedStatement } from '@app/database';
 import { Injectable } from '@nestjs/common';
@@ -28,8 +35,6 @@ export interface DeveloperPage {
   next_cursor: string | null;
 }
 
-const DEFAULT_LIMIT = 100;
-const MAX_LIMIT = 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const COLUMNS = `d.id::text AS id, d.issuer, d.subject, d.email, d.email_verified, d.name, d.organisation_id,
@@ -226,7 +231,7 @@ export class DevelopersService {
     if (status !== null && !(DEVELOPER_STATUSES as readonly string[]).includes(status)) {
       throw invalid('status', 'expected active or blocked');
     }
-    const limit = limitOf(input.limit);
+    const limit = pageLimit(input.limit);
     const fingerprint = filterFingerprint({ email: email?.toLowerCase() ?? null, organization, status });
     const params: unknown[] = [];
     const p = (v: unknown) => {
@@ -366,13 +371,4 @@ export class DevelopersService {
       m,
     );
   }
-}
-
-function limitOf(value: unknown): number {
-  if (value === undefined || value === null || value === '') return DEFAULT_LIMIT;
-  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) {
-    throw invalid('limit', `expected a whole number from 1 to ${MAX_LIMIT}`);
-  }
-  return n;
 }
