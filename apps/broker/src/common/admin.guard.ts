@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AuditService } from '@app/audit';
 import { AdminTokenVerifier } from '@app/cloudentity';
-import { ADMIN_ROLES_KEY, DomainError, type AdminPrincipal, type AdminRole } from '@app/common';
+import { ADMIN_ROLES_KEY, DomainError, LruCache, type AdminPrincipal, type AdminRole } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
@@ -22,7 +22,7 @@ const AUTH_FAILED = 'Authorization failed';
 @Injectable()
 export class AdminGuard implements CanActivate {
   private readonly logger = new Logger(AdminGuard.name);
-  private readonly lastAudited = new Map<string, { at: number; suppressed: number }>();
+  private readonly lastAudited = new LruCache<string, { at: number; suppressed: number }>(10_000);
   /** Failed admin authentications per client IP in the current minute (per instance). */
   private readonly failures = new FixedWindowCounter(60_000);
 
@@ -102,7 +102,6 @@ export class AdminGuard implements CanActivate {
       last.suppressed++;
       return;
     }
-    if (this.lastAudited.size > 10_000) this.lastAudited.clear();
     this.lastAudited.set(key, { at: now, suppressed: 0 });
     try {
       await this.audit.record({
