@@ -10,3 +10,13 @@ export { getCaseInsensitive, getPathCaseInsensitive, isPlainObject } from './go-
 export { upstreamAgent } from './upstream-agent.js';
 /** A bounded map that forgets the least recently used entry (every in-memory cache). */
 export { LruCache } from './lru-cache.js';
+/** Text Postgres can hold (no NUL, no unpaired surrogate): checks with field paths, repair, safe clipping. */
+export {
+  clipText,
+  jsonTextProblems,
+  safeJson,
+  safeText,
+  unsafeTextReason,
+  type TextLimits,
+  type TextProblem,
+} from './safe-text.js';

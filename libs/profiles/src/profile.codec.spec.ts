@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { decodeProfile, decodeProfileOrThrow, socialProvider } from './profile.codec.js';
+import { PROFILE_LIMITS, decodeProfile, decodeProfileOrThrow, socialProvider } from './profile.codec.js';
 
 const fixture = JSON.parse(
   readFileSync(new URL('../../../test/fixtures/tib/profiles.json', import.meta.url), 'utf8'),
@@ -154,5 +154,46 @@ describe('decodeProfile', () => {
 
   it('should name the array index in errors thrown for a file entry', () => {
     expect(() => decodeProfileOrThrow(minimal({ ActionType: 'x' }), '[3].')).toThrow(/\[3\]\.ActionType/);
+  });
+
+  it('should refuse NUL and unpaired surrogates in any field, keys included, naming each path', () => {
+    const doc = minimal({ CustomUserGroupField: 'groups\u0000' }) as Record<string, unknown> & {
+      ProviderConfig: { UseProviders: Record<string, unknown>[] };
+    };
+    doc.ProviderConfig.UseProviders[0].Name = 'openid-connect\ud800';
+    doc.IdentityHandlerConfig = { Extra: { ['k\udc00']: 'v' } };
+    const result = decodeProfile(doc);
+    expect(result.profile).toBeNull();
+    expect(result.problems).toEqual([
+      { path: 'ProviderConfig.UseProviders[0].Name', reason: 'must not contain an unpaired UTF-16 surrogate' },
+      { path: 'CustomUserGroupField', reason: 'must not contain a NUL character (U+0000)' },
+      { path: 'IdentityHandlerConfig.Extra.k\ufffd', reason: 'key must not contain an unpaired UTF-16 surrogate' },
+    ]);
+    // A well-formed pair (an emoji) is fine.
+    expect(decodeProfile(minimal({ Name: 'Sign in 😀' })).profile?.Name).toBe('Sign in 😀');
+  });
+
+  it('should bound every field: strings, keys, entries and depth (README "Profiles")', () => {
+    const long = 'x'.repeat(PROFILE_LIMITS.maxStringLength + 1);
+    const deep: Record<string, unknown> = {};
+    let node = deep;
+    for (let i = 0; i < PROFILE_LIMITS.maxDepth + 2; i++) node = (node.a = {}) as Record<string, unknown>;
+    const cases: [Record<string, unknown>, string][] = [
+      [minimal({ Name: long }), 'Name: must be at most 2048 characters'],
+      [
+        minimal({ ProviderConfig: { ...minimal().ProviderConfig, CallbackBaseURL: `http://x/${long}` } }),
+        'ProviderConfig.CallbackBaseURL: must be at most 2048 characters',
+      ],
+      [minimal({ UserGroupMapping: { ['k'.repeat(257)]: 'g' } }), 'must be at most 256 characters'],
+      [
+        minimal({ UserGroupMapping: Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`g${i}`, 'x'])) }),
+        'UserGroupMapping: must have at most 1000 entries',
+      ],
+      [minimal({ IdentityHandlerConfig: deep }), 'nests deeper than 16 levels'],
+    ];
+    for (const [doc, message] of cases) {
+      expect(() => decodeProfileOrThrow(doc)).toThrow(message);
+    }
+    expect(decodeProfile(minimal({ Name: 'x'.repeat(PROFILE_LIMITS.maxStringLength) })).profile).not.toBeNull();
   });
 });

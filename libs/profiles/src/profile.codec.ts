@@ -1,4 +1,4 @@
-import { DomainError, getCaseInsensitive, isPlainObject } from '@app/common';
+import { DomainError, getCaseInsensitive, isPlainObject, jsonTextProblems, type TextLimits } from '@app/common';
 import {
   ACTION_TYPES,
   PROVIDER_NAMES,
@@ -12,6 +12,17 @@ import {
 export const PROFILE_ID = /^[A-Za-z0-9._-]+$/;
 
 type Json = Record<string, unknown>;
+
+/**
+ * Bounds on every profile, whatever the field (README "Profiles"): no string a real profile needs
+ * comes near them, and they keep the work a save does (validation, diff, audit) small and linear.
+ */
+export const PROFILE_LIMITS = {
+  maxStringLength: 2048,
+  maxKeyLength: 256,
+  maxEntries: 1000,
+  maxDepth: 16,
+} as const satisfies TextLimits;
 
 export interface ProfileProblem {
   path: string;
@@ -106,6 +117,10 @@ export function decodeProfile(
   if (!isPlainObject(input)) {
     return { profile: null, problems: [{ path: '', reason: 'a profile must be a JSON object' }] };
   }
+  // Before anything reads it: text Postgres cannot store (NUL, unpaired surrogates) and oversized
+  // fields are refused here with their path, never by the database as a 500 (issue 13).
+  const unsafe = jsonTextProblems(input, PROFILE_LIMITS);
+  if (unsafe.length > 0) return { profile: null, problems: unsafe };
   const str = (key: string): string => {
     const v = getCaseInsensitive(input, key);
     if (v === undefined || v === null) return '';
