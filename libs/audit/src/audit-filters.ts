@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { DomainError } from '@app/common';
+import { DomainError, unsafeTextReason } from '@app/common';
 import { AUDIT_EVENT_TYPES } from './audit-event.js';
 import { decodeCursor, filterFingerprint } from './cursor.js';
 
@@ -63,8 +63,9 @@ function text(parameter: string, value: unknown, max: number): string | null {
   const v = value.trim();
   if (v === '') throw invalid(parameter, 'must not be empty');
   if (v.length > max) throw invalid(parameter, `must be at most ${max} characters`);
-  // Postgres text cannot hold NUL: refuse it here instead of failing in the database.
-  if (v.includes('\0')) throw invalid(parameter, 'must not contain a NUL character');
+  // Text Postgres cannot hold (NUL, unpaired surrogates): refused here, not by the database.
+  const unsafe = unsafeTextReason(v);
+  if (unsafe) throw invalid(parameter, unsafe);
   return v;
 }
 

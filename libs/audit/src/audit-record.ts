@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { maskSecrets } from '@app/common';
+import { clipText, maskSecrets, safeJson, safeText } from '@app/common';
 import type { EntityManager } from 'typeorm';
 import { AUDIT_EVENT_TYPES, type AuditEventInput } from './audit-event.js';
 import type { ChainedEventFields } from './audit-chain.js';
@@ -30,19 +30,64 @@ export const RECORD_COLUMNS = `e.id::text AS id,
   to_char(e.sealed_at AT TIME ZONE 'UTC', ${ISO_US}) AS sealed_at`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// Developers' emails never enter the audit log (it keeps pseudonymous ids); this catches one that
-// a caller put into a reason, a target or details by mistake.
-const EMAIL = /[^\s@"'<>()[\],;:]+@[^\s@"'<>()[\],;:]+\.[A-Za-z]{2,}/g;
 const EMAIL_MASK = '[email]';
 const MAX_DETAILS_BYTES = 16 * 1024;
+/** Longest string kept inside details; longer ones are clipped before anything else reads them. */
+const MAX_DETAIL_STRING = 2048;
 
+/**
+ * Clipped first (never inside a surrogate pair), then made Postgres-safe (NUL and unpaired
+ * surrogates become U+FFFD: an audit record keeps hostile input rather than fail on it).
+ */
 function clip(value: string | null | undefined, max: number): string | null {
   if (value === undefined || value === null || value === '') return null;
-  return value.length > max ? value.slice(0, max) : value;
+  return safeText(clipText(value, max));
+}
+
+// Characters an address's local part and domain are made of (what the scrubber treats as an email).
+const NOT_EMAIL_CHAR = new Set([...'@"\'<>()[],;:']);
+const isEmailChar = (c: string) => !NOT_EMAIL_CHAR.has(c) && !/\s/.test(c);
+const isLetter = (c: string) => (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+
+/**
+ * Developers' emails never enter the audit log (it keeps pseudonymous ids); this masks one that a
+ * caller put into a reason, a target or details by mistake: a run of address characters, `@`, and
+ * a domain ending in `.` and two or more letters. One pass from each `@` outwards: every character
+ * is looked at a bounded number of times, so the cost is linear in the length. (The regular
+ * expression it replaces backtracked from every position: quadratic, seconds of blocked event
+ * loop for a 64 KB field, issue 13.)
+ */
+export function scrubEmailText(text: string): string {
+  if (!text.includes('@')) return text;
+  let out = '';
+  let copied = 0; // text[0, copied) is already in `out`
+  let at = text.indexOf('@');
+  while (at !== -1) {
+    let start = at;
+    while (start > copied && isEmailChar(text[start - 1])) start--;
+    let end = at + 1;
+    while (end < text.length && isEmailChar(text[end])) end++;
+    // The domain is text[at + 1, end): the match ends after its last `.letters{2,}`.
+    let matchEnd = -1;
+    for (let i = end - 1; i > at + 1 && matchEnd === -1; i--) {
+      if (text[i] !== '.') continue;
+      let letters = 0;
+      while (i + 1 + letters < end && isLetter(text[i + 1 + letters])) letters++;
+      if (letters >= 2) matchEnd = i + 1 + letters;
+    }
+    if (start < at && matchEnd !== -1) {
+      out += text.slice(copied, start) + EMAIL_MASK;
+      copied = matchEnd;
+      at = text.indexOf('@', matchEnd);
+    } else {
+      at = text.indexOf('@', at + 1);
+    }
+  }
+  return out + text.slice(copied);
 }
 
 function scrubEmails<T>(value: T): T {
-  if (typeof value === 'string') return value.replace(EMAIL, EMAIL_MASK) as T;
+  if (typeof value === 'string') return scrubEmailText(value) as T;
   if (Array.isArray(value)) return value.map((v: unknown) => scrubEmails(v)) as T;
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
@@ -51,6 +96,8 @@ function scrubEmails<T>(value: T): T {
   }
   return value;
 }
+
+const scrubbed = (value: string | null) => (value === null ? null : scrubEmailText(value));
 
 /** An address as `inet` accepts it; IPv4-mapped IPv6 (`::ffff:1.2.3.4`) becomes plain IPv4. */
 export function normaliseIp(ip: string | null | undefined): string | null {
@@ -74,7 +121,8 @@ export function insertParams(input: AuditEventInput): unknown[] {
   }
   let details: string | null = null;
   if (input.details !== undefined && input.details !== null) {
-    details = JSON.stringify(scrubEmails(maskSecrets(input.details)));
+    // Clipped and made Postgres-safe before the scrubber reads it: its cost stays bounded.
+    details = JSON.stringify(scrubEmails(safeJson(maskSecrets(input.details), MAX_DETAIL_STRING)));
     if (Buffer.byteLength(details) > MAX_DETAILS_BYTES) {
       details = JSON.stringify({ truncated: true, bytes: Buffer.byteLength(details) });
     }
@@ -82,9 +130,9 @@ export function insertParams(input: AuditEventInput): unknown[] {
   return [
     input.type,
     input.outcome,
-    clip(input.reason && scrubEmails(input.reason), 200),
+    scrubbed(clip(input.reason, 200)),
     clip(input.actor, 300),
-    clip(input.target && scrubEmails(input.target), 300),
+    scrubbed(clip(input.target, 300)),
     clip(input.profileId, 200),
     input.developerId ? input.developerId.toLowerCase() : null,
     clip(input.organisationId, 200),

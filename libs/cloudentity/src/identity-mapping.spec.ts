@@ -249,4 +249,32 @@ describe('mapIdentity', () => {
       expect(mapIdentity({ ...claims, organization_id: 'org-9' }, settings).organisationId).toBe('org-9');
     });
   });
+
+  describe('text Postgres cannot store (NUL, unpaired surrogates) and oversized identifiers', () => {
+    it('should refuse such an email, subject, user id or organisation id with a code, never pass it on', () => {
+      expect(codeOf(() => mapIdentity({ ...claims, email: 'ada\u0000@example.com' }, base))).toBe('email_missing');
+      expect(codeOf(() => mapIdentity({ ...claims, email: 'ada\ud800@example.com' }, base))).toBe('email_missing');
+      expect(codeOf(() => mapIdentity({ ...claims, email: `${'a'.repeat(320)}@example.com` }, base))).toBe(
+        'email_missing',
+      );
+      expect(codeOf(() => mapIdentity({ ...claims, sub: 'u\u0000' }, base))).toBe('id_token_invalid');
+      expect(codeOf(() => mapIdentity({ ...claims, sub: 's'.repeat(256) }, base))).toBe('id_token_invalid');
+      expect(codeOf(() => mapIdentity({ ...claims, uid: 'x\udc00' }, { ...base, customUserIdField: 'uid' }))).toBe(
+        'id_token_invalid',
+      );
+      expect(codeOf(() => mapIdentity({ ...claims, organization_id: 'org\u0000' }, base))).toBe('id_token_invalid');
+      expect(codeOf(() => mapIdentity({ ...claims, organization_id: 'o'.repeat(201) }, base))).toBe('id_token_invalid');
+    });
+
+    it('should repair names, which are only shown (U+FFFD for each bad character)', () => {
+      const id = mapIdentity(
+        { ...claims, given_name: 'A\u0000da', family_name: 'Love\ud800lace', organization_name: 'Acme\udc00' },
+        base,
+      );
+      expect(id.firstName).toBe('A\ufffdda');
+      expect(id.lastName).toBe('Love\ufffdlace');
+      expect(id.displayName).toBe('A\ufffdda Love\ufffdlace');
+      expect(id.organisationName).toBe('Acme\ufffd');
+    });
+  });
 });

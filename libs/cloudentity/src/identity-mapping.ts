@@ -1,4 +1,4 @@
-import { DomainError } from '@app/common';
+import { DomainError, safeText, unsafeTextReason } from '@app/common';
 import type { IdentityMappingSettings, MappedIdentity } from './oidc-settings.js';
 
 type Claims = Record<string, unknown>;
@@ -11,6 +11,24 @@ function claimString(claims: Claims, field: string, allowNumber = false): string
   if (allowNumber && typeof value === 'number' && Number.isFinite(value)) return String(value);
   return undefined;
 }
+
+/**
+ * The longest identifier claims the broker keeps (the developers table's columns): longer, or
+ * holding text Postgres cannot store (NUL, an unpaired surrogate), and the login is refused with a
+ * code instead of failing in the database. Names are only shown, so they are repaired instead.
+ */
+export const CLAIM_LIMITS = { email: 320, userId: 255, organisationId: 200 } as const;
+
+function identifier(value: string | undefined, what: string, max: number, code: 'email_missing' | 'id_token_invalid') {
+  if (value === undefined) return undefined;
+  const problem = unsafeTextReason(value) ?? (value.length > max ? `is longer than ${max} characters` : null);
+  if (problem) {
+    throw new DomainError(code, `The identity provider sent a ${what} the broker cannot store: it ${problem}`);
+  }
+  return value;
+}
+
+const shown = (value: string | undefined) => (value === undefined ? undefined : safeText(value));
 
 /** Some IdPs (e.g. Cognito) send booleans as strings. */
 function isTrue(value: unknown): boolean {
@@ -68,7 +86,12 @@ function groupIds(claims: Claims, settings: IdentityMappingSettings): string[] {
  */
 export function mapIdentity(claims: Claims, settings: IdentityMappingSettings): MappedIdentity {
   const standardEmail = claimString(claims, 'email');
-  const email = claimString(claims, settings.customEmailField) ?? standardEmail;
+  const email = identifier(
+    claimString(claims, settings.customEmailField) ?? standardEmail,
+    'email address',
+    CLAIM_LIMITS.email,
+    'email_missing',
+  );
   if (email === undefined) {
     throw new DomainError('email_missing', 'The identity provider sent no email address for this user');
   }
@@ -83,19 +106,31 @@ export function mapIdentity(claims: Claims, settings: IdentityMappingSettings): 
     throw new DomainError('domain_not_allowed', 'This email domain may not sign in through this profile');
   }
 
-  const userId = claimString(claims, settings.customUserIdField, true) ?? claimString(claims, 'sub', true);
+  identifier(claimString(claims, 'sub', true), 'subject', CLAIM_LIMITS.userId, 'id_token_invalid');
+  const userId = identifier(
+    claimString(claims, settings.customUserIdField, true) ?? claimString(claims, 'sub', true),
+    'user id',
+    CLAIM_LIMITS.userId,
+    'id_token_invalid',
+  );
   if (userId === undefined) {
     throw new DomainError('id_token_invalid', 'The identity has no subject');
   }
 
-  const firstName = claimString(claims, 'given_name') ?? '';
-  const lastName = claimString(claims, 'family_name') ?? '';
+  const firstName = shown(claimString(claims, 'given_name')) ?? '';
+  const lastName = shown(claimString(claims, 'family_name')) ?? '';
   // TIB: FirstName + " " + LastName, trimmed to the parts that exist, else the email.
   const displayName = `${firstName} ${lastName}`.trim() || email;
 
   const groups = groupIds(claims, settings);
-  const organisationId = claimString(claims, settings.organisationClaim || 'organization_id', true) ?? null;
-  const organisationName = claimString(claims, settings.organisationNameClaim || 'organization_name') ?? null;
+  const organisationId =
+    identifier(
+      claimString(claims, settings.organisationClaim || 'organization_id', true),
+      'organisation id',
+      CLAIM_LIMITS.organisationId,
+      'id_token_invalid',
+    ) ?? null;
+  const organisationName = shown(claimString(claims, settings.organisationNameClaim || 'organization_name')) ?? null;
 
   return {
     email,

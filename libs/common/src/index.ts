@@ -20,3 +20,5 @@ export {
   type TextLimits,
   type TextProblem,
 } from './safe-text.js';
+/** An error as a log line may show it: never a failed query's statement, parameters or driver detail. */
+export { loggableError } from './loggable-error.js';

@@ -7,7 +7,7 @@ import {
   pageLimit,
   type AuditEventPage,
 } from '@app/audit';
-import { DomainError } from '@app/common';
+import { DomainError, clipText, safeText, unsafeTextReason } from '@app/common';
 import { preparedQuery, preparedStatement } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -104,8 +104,9 @@ function invalid(parameter: string, problem: string): DomainError {
 function required(parameter: string, value: unknown, max: number): string {
   if (typeof value !== 'string' || value.trim() === '') throw invalid(parameter, 'must not be empty');
   if (value.length > max) throw invalid(parameter, `must be at most ${max} characters`);
-  // Postgres text cannot hold NUL: refuse it here instead of failing in the database.
-  if (value.includes('\0')) throw invalid(parameter, 'must not contain a NUL character');
+  // Text Postgres cannot hold (NUL, unpaired surrogates): refused here, not by the database.
+  const unsafe = unsafeTextReason(value);
+  if (unsafe) throw invalid(parameter, unsafe);
   return value;
 }
 
@@ -114,8 +115,9 @@ function optional(parameter: string, value: unknown, max: number): string | null
   return required(parameter, value, max);
 }
 
+/** Clipped (never inside a surrogate pair) and repaired: shown text that must not fail the write. */
 const clip = (value: string | null | undefined, max: number): string | null =>
-  value === undefined || value === null || value === '' ? null : value.slice(0, max);
+  value === undefined || value === null || value === '' ? null : safeText(clipText(value, max));
 
 /** What an erased developer's subject becomes: not the subject, but still matched by a new login. */
 export function erasedSubject(subject: string): string {

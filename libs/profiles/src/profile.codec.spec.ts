@@ -177,7 +177,7 @@ describe('decodeProfile', () => {
     const long = 'x'.repeat(PROFILE_LIMITS.maxStringLength + 1);
     const deep: Record<string, unknown> = {};
     let node = deep;
-    for (let i = 0; i < PROFILE_LIMITS.maxDepth + 2; i++) node = (node.a = {}) as Record<string, unknown>;
+    for (let i = 0; i < PROFILE_LIMITS.maxDepth + 2; i++) node = node.a = {};
     const cases: [Record<string, unknown>, string][] = [
       [minimal({ Name: long }), 'Name: must be at most 2048 characters'],
       [

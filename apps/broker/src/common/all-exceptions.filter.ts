@@ -1,4 +1,4 @@
-import { isDomainError, type ErrorCode } from '@app/common';
+import { isDomainError, loggableError, type ErrorCode } from '@app/common';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { QueryFailedError } from 'typeorm';
@@ -98,7 +98,18 @@ function describe(exception: unknown): ErrorShape {
       message: 'The database is unavailable; try again shortly',
     };
   }
+  if (exception instanceof QueryFailedError && isDataException(exception.driverError)) {
+    // A value Postgres refused (class 22, e.g. 22P05 a NUL in jsonb) that validation let through:
+    // still the client's input, so 400, with nothing of the value in the answer or the log.
+    return { status: HttpStatus.BAD_REQUEST, code: 'bad_request', message: 'A value in the request cannot be stored' };
+  }
   return { status: HttpStatus.INTERNAL_SERVER_ERROR, code: 'unavailable', message: 'Internal server error' };
+}
+
+/** SQLSTATE class 22, "data exception": the value, not the server, is at fault. */
+function isDataException(driverError: unknown): boolean {
+  const code = (driverError as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
 }
 
 /**
@@ -117,12 +128,15 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const status: number = shape.status;
     const requestId = String(req.id ?? '');
     if (status >= 500 && status !== 503) {
-      this.logger.error({ err: exception, requestId }, 'Unhandled error');
-    } else if (status === 503) {
+      // Never the exception itself: a failed query carries its parameters (issue 13).
+      this.logger.error({ error: loggableError(exception), requestId }, 'Unhandled error');
+    } else if (shape.code === 'bad_request' && exception instanceof QueryFailedError) {
       this.logger.warn(
-        { requestId, code: shape.code, reason: (exception as Error | null)?.message },
-        'Service unavailable',
+        { error: loggableError(exception), requestId },
+        'Postgres refused a value validation let through',
       );
+    } else if (status === 503) {
+      this.logger.warn({ requestId, code: shape.code, error: loggableError(exception) }, 'Service unavailable');
     }
     if (res.headersSent) {
       return;

@@ -1,6 +1,6 @@
 import { AuditService } from '@app/audit';
 import { mapIdentity, OidcLoginService, type IdentityMappingSettings, type OidcClientSettings } from '@app/cloudentity';
-import { DomainError, LruCache, isDomainError, type ErrorCode } from '@app/common';
+import { DomainError, LruCache, isDomainError, loggableError, type ErrorCode } from '@app/common';
 import { DevelopersService } from '@app/developers';
 import {
   providerConfigFlag,
@@ -357,7 +357,10 @@ export class LoginFlowService {
     } else {
       code = 'unavailable';
       message = MESSAGES.unavailable as string;
-      this.logger.error({ err: error, step, profileId: stored.profile.ID }, 'login failed unexpectedly');
+      this.logger.error(
+        { error: loggableError(error), step, profileId: stored.profile.ID },
+        'login failed unexpectedly',
+      );
     }
     // Unknown profile/provider are answered as 404 by the global filter, not as a login failure.
     if (code === 'provider_not_found') throw error;

@@ -1,0 +1,88 @@
+import { jest } from '@jest/globals';
+import { DomainError } from '@app/common';
+import { Logger, type ArgumentsHost } from '@nestjs/common';
+import { QueryFailedError } from 'typeorm';
+import { AllExceptionsFilter } from './all-exceptions.filter.js';
+
+const SECRET = 'client-secret-that-must-never-be-logged';
+
+/** What the filter answered and everything it logged, for one exception on one path. */
+function run(exception: unknown, path = '/api/developers') {
+  const logged: unknown[] = [];
+  const spies = (['error', 'warn', 'log'] as const).map((level) =>
+    jest.spyOn(Logger.prototype, level).mockImplementation((...args: unknown[]) => void logged.push(args)),
+  );
+  const answer: { status?: number; body?: unknown } = {};
+  const res = {
+    headersSent: false,
+    getHeader: () => undefined,
+    setHeader: () => undefined,
+    status(code: number) {
+      answer.status = code;
+      return this;
+    },
+    json(body: unknown) {
+      answer.body = body;
+      return this;
+    },
+  };
+  const host = {
+    switchToHttp: () => ({ getRequest: () => ({ path, id: 'req-1' }), getResponse: () => res }),
+  } as unknown as ArgumentsHost;
+  try {
+    new AllExceptionsFilter().catch(exception, host);
+  } finally {
+    spies.forEach((s) => s.mockRestore());
+  }
+  return { ...answer, log: JSON.stringify(logged) };
+}
+
+/** A query failure as pg and TypeORM make it: the statement, its parameters, the server's words. */
+function queryFailure(code: string) {
+  const driverError = Object.assign(new Error(`unsupported Unicode escape sequence near "${SECRET}"`), {
+    code,
+    severity: 'ERROR',
+    detail: `\\u0000 cannot be converted to text. Value: ${SECRET}`,
+    where: `JSON data, line 1: {"Secret":"${SECRET}`,
+    routine: 'json_lex_string',
+    table: 'profiles',
+  });
+  return new QueryFailedError(
+    'INSERT INTO profiles (id, document) VALUES ($1, $2::jsonb)',
+    ['p1', JSON.stringify({ Secret: SECRET, DashboardCredential: SECRET })],
+    driverError,
+  );
+}
+
+describe('AllExceptionsFilter', () => {
+  it('should never log a failed query, its parameters or the driver detail (only SQLSTATE and names)', () => {
+    const { status, body, log } = run(queryFailure('XX000'));
+    expect(status).toBe(500);
+    expect(JSON.stringify(body)).not.toContain(SECRET);
+    expect(log).not.toContain(SECRET);
+    expect(log).not.toContain('INSERT INTO');
+    expect(log).toContain('XX000');
+    expect(log).toContain('QueryFailedError');
+  });
+
+  it('should answer a value Postgres refuses (SQLSTATE class 22) with 400, in the TIB envelope on /api/profiles', () => {
+    const { status, body, log } = run(queryFailure('22P05'), '/api/profiles/p1');
+    expect(status).toBe(400);
+    expect(body).toEqual({ Status: 'error', Error: 'A value in the request cannot be stored' });
+    expect(log).not.toContain(SECRET);
+    expect(log).toContain('22P05');
+  });
+
+  it('should keep a domain error as it is', () => {
+    const { status, body } = run(new DomainError('validation_failed', 'q: must not be empty', { parameter: 'q' }));
+    expect(status).toBe(400);
+    expect(body).toEqual({
+      error: {
+        code: 'validation_failed',
+        message: 'q: must not be empty',
+        requestId: 'req-1',
+        details: { parameter: 'q' },
+      },
+    });
+  });
+});
