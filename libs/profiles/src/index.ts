@@ -8,8 +8,12 @@ export {
   type StoredProfile,
   type TibProfile,
 } from './profile.model.js';
-/** Case-insensitive decoding and strict validation of TIB profiles, and readers for their parts. */
+/**
+ * Case-insensitive decoding and strict validation of TIB profiles (PROFILE_LIMITS: the bounds on
+ * every field), and readers for their parts.
+ */
 export {
+  PROFILE_LIMITS,
   decodeProfile,
   decodeProfileOrThrow,
   providerConfigFlag,

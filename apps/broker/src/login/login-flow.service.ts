@@ -1,6 +1,6 @@
 import { AuditService } from '@app/audit';
 import { mapIdentity, OidcLoginService, type IdentityMappingSettings, type OidcClientSettings } from '@app/cloudentity';
-import { DomainError, LruCache, isDomainError, loggableError, type ErrorCode } from '@app/common';
+import { DomainError, LruCache, clipText, isDomainError, loggableError, type ErrorCode } from '@app/common';
 import { DevelopersService } from '@app/developers';
 import {
   providerConfigFlag,
@@ -375,7 +375,8 @@ export class LoginFlowService {
         developerId,
         organisationId,
         ...requestMeta(req),
-        details: { step, provider },
+        // The provider is a path segment anyone can make 16,000 characters long.
+        details: { step, provider: clipText(provider, 128) },
       });
     } catch (auditError) {
       this.logger.warn({ reason: (auditError as Error).message, code }, 'could not audit login.failed');
