@@ -82,6 +82,14 @@ export function checkTargets(r) {
     );
     add('audit chain intact after the logins', c.auditVerify.status, c.auditVerify.status === 'intact');
   }
+  if (r.worstCase) {
+    const w = r.worstCase;
+    add(
+      'worst-case input: /health within 1 s, broker event loop never blocked 1 s, no 5xx',
+      `/health max ${w.health.maxMs} ms, loop delay max ${w.eventLoopDelay.maxMs} ms, ${w.fiveXx} 5xx`,
+      w.health.maxMs < 1000 && (w.eventLoopDelay.maxMs ?? Infinity) < 1000 && w.fiveXx === 0,
+    );
+  }
   if (r.audit?.verify?.status)
     add(
       'audit chain intact after seeding',
@@ -186,6 +194,12 @@ export function formatReport(r) {
     const c = r.correctness;
     out.push(
       `Correctness: ${c.loginSucceededEvents} login.succeeded events for ${c.successfulLogins} successful logins (${c.loginFailedEvents} login.failed for ${c.failedLogins} failed); portal accepted ${c.portalNoncesAccepted}/${c.portalNoncesChecked} sampled nonces; audit chain ${c.auditVerify.status} (${c.auditVerify.count} sealed, ${c.auditVerify.unsealed} unsealed, verified in ${c.auditVerify.seconds} s); IdP saw discovery ×${c.idp.discovery}, JWKS ×${c.idp.jwks}`,
+    );
+  }
+  if (r.worstCase) {
+    const w = r.worstCase;
+    out.push(
+      `Worst-case input: ${w.requests} requests on ${w.routes} routes in ${w.seconds} s (concurrency ${w.concurrency}, ${w.fiveXx} 5xx): broker event-loop delay max ${w.eventLoopDelay.maxMs} ms (p99 ${w.eventLoopDelay.p99Ms} ms); /health p50 ${w.health.p50Ms} ms, max ${w.health.maxMs} ms over ${w.health.n} polls`,
     );
   }
   if (r.audit) {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { connect, seedAudit, timeBrokerSealer, timeExport, timeQueries, timeVerify, waitSealed } from './audit.mjs';
 import { benchUsers, startFastIdp } from './fast-idp.mjs';
 import { request } from './http.mjs';
+import { worstCasePhase } from './worst-case.mjs';
 import { createDriver } from './logins.mjs';
 import { cpuMs, machine, memory } from './procstat.mjs';
 import { formatSummary, summariseProfile } from './profile-top.mjs';
@@ -33,7 +34,9 @@ const flag = (name, fallback) =>
 
 const CPU_PROF = flag('BENCH_CPU_PROF', false);
 // The 20,000-login memory phase takes 2–4 minutes on the 2-core machine: opt in with BENCH_LONG=1.
-const PHASES = new Set((env.BENCH_PHASES ?? (CPU_PROF ? 'logins' : 'logins,audit')).split(',').map((s) => s.trim()));
+const PHASES = new Set(
+  (env.BENCH_PHASES ?? (CPU_PROF ? 'logins' : 'logins,worst,audit')).split(',').map((s) => s.trim()),
+);
 if (env.BENCH_LONG === '1') PHASES.add('long');
 if (env.BENCH_LONG === '0') PHASES.delete('long');
 const SETTINGS = {
@@ -49,6 +52,7 @@ const SETTINGS = {
   auditEvents: num('BENCH_AUDIT_EVENTS', 1_000_000),
   auditRuns: num('BENCH_AUDIT_RUNS', 30),
   sealerEvents: num('BENCH_SEALER_EVENTS', 20_000),
+  worstS: num('BENCH_WORST_S', 10),
   sealTimeoutS: num('BENCH_SEAL_TIMEOUT_S', 120),
   pgFsync: flag('BENCH_PG_FSYNC', true),
   pgStatements: flag('BENCH_PG_STATS', true),
@@ -420,6 +424,19 @@ async function main() {
       ).rows[0],
     };
     log(`correctness: ${succeeded}/${driver.totals.ok} login.succeeded events, audit chain ${verify.status}`);
+  }
+
+  // After the correctness check: these requests add login.failed events of their own.
+  if (PHASES.has('worst')) {
+    log(`worst-case input: ${SETTINGS.worstS} s on every route, concurrency 4, /health polled`);
+    result.worstCase = await worstCasePhase({
+      brokerUrl,
+      adminSecret: ADMIN_SECRET,
+      profile: benchProfile(brokerUrl, portalUrl, idp),
+      durationMs: SETTINGS.worstS * 1000,
+    });
+    const w = result.worstCase;
+    log(`  event-loop delay max ${w.eventLoopDelay.maxMs} ms, /health max ${w.health.maxMs} ms`);
   }
 
   if (PHASES.has('audit')) {
