@@ -379,6 +379,16 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
       const good = await authorize(await service.start(settings, startReq, { browserBinding: 'cookie-of-alice' }));
       const result = await service.finish(settings, callbackReq(good), { browserBinding: 'cookie-of-alice' });
       expect(result.subject).toBe('dev-123');
+      // The wrong browsers did not consume the states: their owner still finishes them, once.
+      for (const query of [stolen, again]) {
+        const own = await service.finish(settings, callbackReq(query), { browserBinding: 'cookie-of-alice' });
+        expect(own.subject).toBe('dev-123');
+        await expectCode(
+          service.finish(settings, callbackReq(query), { browserBinding: 'cookie-of-alice' }),
+          'state_invalid',
+          query,
+        );
+      }
     });
 
     it('should finish on another broker instance a login started on this one', async () => {
