@@ -70,6 +70,20 @@ class CapturingLogger implements LoggerService {
 
 const CALLBACK = 'http://127.0.0.1:3010/auth/p1/openid-connect/callback';
 
+/** With jest's fake timers, only Date is faked (jose and the key refresh read Date.now()). */
+const REAL_TIMERS = [
+  'nextTick',
+  'setImmediate',
+  'clearImmediate',
+  'setTimeout',
+  'clearTimeout',
+  'setInterval',
+  'clearInterval',
+  'queueMicrotask',
+  'hrtime',
+  'performance',
+] as const;
+
 function settingsFor(idp: FakeIdp, overrides: Partial<OidcClientSettings> = {}): OidcClientSettings {
   return {
     cacheKey: `p1@${idp.issuer}#1`,
@@ -550,6 +564,32 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
       expect(rotating.calls.jwks).toBe(2);
     });
 
+    it('should follow a key rotation right after the last JWKS fetch by waiting out the refetch cooldown once', async () => {
+      const rotating = await freshIdp();
+      // Date stands still, so the rotation below falls inside the refetch cooldown of the first
+      // fetch however slow the machine is; timers and I/O stay real.
+      jest.useFakeTimers({ doNotFake: [...REAL_TIMERS] });
+      try {
+        await login(service, settingsFor(rotating));
+        expect(rotating.calls.jwks).toBe(1);
+        await rotating.rotateKeys();
+        // Two logins meet the new kid at once: one wait, one refetch (single flight), both succeed.
+        const results = await Promise.all([
+          login(service, settingsFor(rotating)),
+          login(service, settingsFor(rotating)),
+        ]);
+        expect(results.map((r) => r.subject)).toEqual(['dev-123', 'dev-123']);
+        expect(rotating.calls.jwks).toBe(2);
+        // A kid the IdP never published costs one more wait and refetch, then is refused.
+        rotating.set({ idTokenKid: 'never-published' });
+        await expectCode(login(service, settingsFor(rotating)), 'id_token_invalid');
+        expect(rotating.calls.jwks).toBe(3);
+        expect(rotating.calls.userinfo).toBe(3);
+      } finally {
+        jest.useRealTimers();
+      }
+    });
+
     it('should keep verifying with cached keys while the JWKS endpoint is down', async () => {
       const flaky = await freshIdp();
       await login(service, settingsFor(flaky));
@@ -573,20 +613,7 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
       await login(service, settingsFor(flaky));
       flaky.set({ jwksDown: true });
       // Only Date moves (jose and the key refresh read Date.now()); timers and I/O stay real.
-      jest.useFakeTimers({
-        doNotFake: [
-          'nextTick',
-          'setImmediate',
-          'clearImmediate',
-          'setTimeout',
-          'clearTimeout',
-          'setInterval',
-          'clearInterval',
-          'queueMicrotask',
-          'hrtime',
-          'performance',
-        ],
-      });
+      jest.useFakeTimers({ doNotFake: [...REAL_TIMERS] });
       try {
         jest.setSystemTime(Date.now() + 60 * 60 * 1000);
         expect((await login(service, settingsFor(flaky))).subject).toBe('dev-123');

@@ -49,6 +49,8 @@ export interface FakeIdpKnobs {
   /** HS256 with the client secret as the key. */
   hs256WithSecret: boolean;
   omitKid: boolean;
+  /** Put this `kid` in the ID token header (one the JWKS does not publish), signing with the current key. */
+  idTokenKid: string | null;
   /** Sign with a key that is not in the JWKS, under the published kid. */
   foreignKey: boolean;
   iss: string | null;
@@ -144,6 +146,7 @@ function defaults(): FakeIdpKnobs {
     algNone: false,
     hs256WithSecret: false,
     omitKid: false,
+    idTokenKid: null,
     foreignKey: false,
     iss: null,
     aud: null,
@@ -256,7 +259,8 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
         .setProtectedHeader({ alg: 'HS256', kid: keys.RS256.kid })
         .sign(Buffer.from(clientSecret));
     }
-    const token = await sign(claims, knobs.idTokenAlg, knobs.omitKid ? null : undefined, knobs.foreignKey);
+    const kid = knobs.omitKid ? null : (knobs.idTokenKid ?? undefined);
+    const token = await sign(claims, knobs.idTokenAlg, kid, knobs.foreignKey);
     if (!knobs.badSignature) return token;
     const [h, p, s] = token.split('.');
     const sig = Buffer.from(s, 'base64url');
