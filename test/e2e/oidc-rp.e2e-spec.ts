@@ -12,6 +12,7 @@ import { BrokerConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import type { LoggerService } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
+import { networkInterfaces } from 'node:os';
 import pg from 'pg';
 import { testConfig } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -278,9 +279,9 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
       expect((await login(service, settingsFor(idp))).subject).toBe('dev-123');
     });
 
-    it('should accept a callback without the RFC 9207 iss parameter', async () => {
-      idp.set({ issParam: 'omit' });
-      expect((await login(service, settingsFor(idp))).subject).toBe('dev-123');
+    it('should accept a callback without the RFC 9207 iss parameter from a provider that does not promise it', async () => {
+      const plain = await freshIdp({ issParameterSupported: false, issParam: 'omit' });
+      expect((await login(service, settingsFor(plain))).subject).toBe('dev-123');
     });
 
     it('should reuse one strategy and never fetch discovery or JWKS per login', async () => {
@@ -321,13 +322,16 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
 
   describe('state', () => {
     it('should reject a callback without state before any token request', async () => {
-      await expectCode(service.finish(settingsFor(idp), callbackReq({ code: 'some-code-value' })), 'state_invalid');
+      await expectCode(
+        service.finish(settingsFor(idp), callbackReq({ code: 'some-code-value', iss: idp.issuer })),
+        'state_invalid',
+      );
       expect(idp.calls.token).toBe(0);
       expect(idp.calls.userinfo).toBe(0);
     });
 
     it('should reject an unknown state', async () => {
-      const query = { code: 'some-code-value', state: 'A'.repeat(43) };
+      const query = { code: 'some-code-value', state: 'A'.repeat(43), iss: idp.issuer };
       await expectCode(service.finish(settingsFor(idp), callbackReq(query)), 'state_invalid', query);
       await expectCode(service.finish(settingsFor(idp), callbackReq({ ...query, state: 'short' })), 'state_invalid');
       expect(idp.calls.token).toBe(0);
@@ -474,6 +478,15 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
       expect(idp.calls.token).toBe(0);
     });
 
+    it('should reject a callback without iss when discovery says the provider always sends it (RFC 9207)', async () => {
+      idp.set({ issParam: 'omit' });
+      const query = await authorize(await service.start(settingsFor(idp), startReq));
+      expect(query.iss).toBeUndefined();
+      const error = await expectCode(service.finish(settingsFor(idp), callbackReq(query)), 'idp_error', query);
+      expect(error.message).toMatch(/no iss/);
+      expect(idp.calls.token).toBe(0);
+    });
+
     it('should reject a callback without a code', async () => {
       const query = await authorize(await service.start(settingsFor(idp), startReq));
       await expectCode(service.finish(settingsFor(idp), callbackReq({ state: query.state })), 'idp_error');
@@ -543,6 +556,43 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
       } finally {
         await shortTtl.close();
       }
+    });
+
+    it('should refuse plain http to a host that is not loopback unless the profile allows it', async () => {
+      // A real plain-http IdP on this machine's network address (not loopback).
+      const lan = Object.values(networkInterfaces())
+        .flat()
+        .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address;
+      expect(lan).toBeDefined();
+      const remote = await startFakeIdp({ host: lan });
+      extraIdps.push(remote);
+      secretsSeen.add(remote.clientSecret);
+      const error = await expectCode(login(service, settingsFor(remote)), 'discovery_failed');
+      expect(error.message).toMatch(/plain http/);
+      expect(remote.calls.discovery).toBe(0);
+      const allowed = settingsFor(remote, { cacheKey: 'p1#insecure-ok', allowInsecureHttp: true });
+      expect((await login(service, allowed)).subject).toBe('dev-123');
+      expect(remote.calls.discovery).toBe(1);
+    });
+
+    it('should refuse a discovery document with any endpoint on plain http to a host that is not loopback', async () => {
+      const loose = await freshIdp();
+      for (const field of [
+        'authorization_endpoint',
+        'token_endpoint',
+        'userinfo_endpoint',
+        'jwks_uri',
+        'end_session_endpoint',
+      ] as const) {
+        loose.set({ insecureEndpoint: field });
+        const error = await expectCode(service.start(settingsFor(loose), startReq), 'discovery_failed');
+        expect(error.message).toContain(field);
+      }
+      expect(loose.calls.authorize).toBe(0);
+      // The profile's AllowInsecureHttp accepts the same document.
+      loose.set({ insecureEndpoint: 'authorization_endpoint' });
+      const url = await service.start(settingsFor(loose, { cacheKey: 'p1#loose', allowInsecureHttp: true }), startReq);
+      expect(url).toMatch(/^http:\/\/idp\.example\.test\//);
     });
 
     it('should share one discovery fetch between concurrent first logins', async () => {

@@ -10,3 +10,5 @@ export { getCaseInsensitive, getPathCaseInsensitive, isPlainObject } from './go-
 export { upstreamAgent } from './upstream-agent.js';
 /** A bounded map that forgets the least recently used entry (every in-memory cache). */
 export { LruCache } from './lru-cache.js';
+/** https-only towards identity providers, except loopback hosts or when a profile allows plain http. */
+export { isAllowedIdpUrl, isLoopbackHost } from './idp-transport.js';
