@@ -684,14 +684,14 @@ describe('hostile input (e2e: real broker, Postgres, dev IdP, portal emulator)',
       );
     });
 
-    it('should set the login cookie HttpOnly, SameSite=Lax, on /auth, and not Secure over plain HTTP', async () => {
+    it('should set the login cookie HttpOnly, SameSite=Lax, on /, and not Secure over plain HTTP', async () => {
       const res = await call('/auth/guide/openid-connect');
       const cookies = res.headers.getSetCookie();
       expect(cookies).toHaveLength(1);
       expect(cookies[0]).toMatch(/^sso_broker_login=[A-Za-z0-9_-]{32,64};/);
       expect(cookies[0]).toMatch(/; HttpOnly/i);
       expect(cookies[0]).toMatch(/; SameSite=Lax/i);
-      expect(cookies[0]).toMatch(/; Path=\/auth/i);
+      expect(cookies[0]).toMatch(/; Path=\/(;|$)/i);
       expect(cookies[0]).not.toMatch(/; Secure/i);
     });
 
@@ -710,7 +710,7 @@ describe('hostile input (e2e: real broker, Postgres, dev IdP, portal emulator)',
       const start = await httpsGet(`https://127.0.0.1:${port}/auth/guide/openid-connect`, tls.cert);
       expect(start.status).toBe(302);
       const cookie = ([] as string[]).concat(start.headers['set-cookie'] ?? [])[0] ?? '';
-      expect(cookie).toMatch(/^sso_broker_login=/);
+      expect(cookie).toMatch(/^__Host-sso_broker_login=/);
       expect(cookie).toMatch(/; Secure/i);
       expect(cookie).toMatch(/; HttpOnly/i);
       expect(cookie).toMatch(/; SameSite=Lax/i);

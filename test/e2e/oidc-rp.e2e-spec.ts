@@ -12,6 +12,7 @@ import { BrokerConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import type { LoggerService } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
+import { networkInterfaces } from 'node:os';
 import pg from 'pg';
 import { testConfig } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -69,6 +70,20 @@ class CapturingLogger implements LoggerService {
 }
 
 const CALLBACK = 'http://127.0.0.1:3010/auth/p1/openid-connect/callback';
+
+/** With jest's fake timers, only Date is faked (jose and the key refresh read Date.now()). */
+const REAL_TIMERS = [
+  'nextTick',
+  'setImmediate',
+  'clearImmediate',
+  'setTimeout',
+  'clearTimeout',
+  'setInterval',
+  'clearInterval',
+  'queueMicrotask',
+  'hrtime',
+  'performance',
+] as const;
 
 function settingsFor(idp: FakeIdp, overrides: Partial<OidcClientSettings> = {}): OidcClientSettings {
   return {
@@ -264,9 +279,9 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
       expect((await login(service, settingsFor(idp))).subject).toBe('dev-123');
     });
 
-    it('should accept a callback without the RFC 9207 iss parameter', async () => {
-      idp.set({ issParam: 'omit' });
-      expect((await login(service, settingsFor(idp))).subject).toBe('dev-123');
+    it('should accept a callback without the RFC 9207 iss parameter from a provider that does not promise it', async () => {
+      const plain = await freshIdp({ issParameterSupported: false, issParam: 'omit' });
+      expect((await login(service, settingsFor(plain))).subject).toBe('dev-123');
     });
 
     it('should reuse one strategy and never fetch discovery or JWKS per login', async () => {
@@ -307,13 +322,16 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
 
   describe('state', () => {
     it('should reject a callback without state before any token request', async () => {
-      await expectCode(service.finish(settingsFor(idp), callbackReq({ code: 'some-code-value' })), 'state_invalid');
+      await expectCode(
+        service.finish(settingsFor(idp), callbackReq({ code: 'some-code-value', iss: idp.issuer })),
+        'state_invalid',
+      );
       expect(idp.calls.token).toBe(0);
       expect(idp.calls.userinfo).toBe(0);
     });
 
     it('should reject an unknown state', async () => {
-      const query = { code: 'some-code-value', state: 'A'.repeat(43) };
+      const query = { code: 'some-code-value', state: 'A'.repeat(43), iss: idp.issuer };
       await expectCode(service.finish(settingsFor(idp), callbackReq(query)), 'state_invalid', query);
       await expectCode(service.finish(settingsFor(idp), callbackReq({ ...query, state: 'short' })), 'state_invalid');
       expect(idp.calls.token).toBe(0);
@@ -379,6 +397,16 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
       const good = await authorize(await service.start(settings, startReq, { browserBinding: 'cookie-of-alice' }));
       const result = await service.finish(settings, callbackReq(good), { browserBinding: 'cookie-of-alice' });
       expect(result.subject).toBe('dev-123');
+      // The wrong browsers did not consume the states: their owner still finishes them, once.
+      for (const query of [stolen, again]) {
+        const own = await service.finish(settings, callbackReq(query), { browserBinding: 'cookie-of-alice' });
+        expect(own.subject).toBe('dev-123');
+        await expectCode(
+          service.finish(settings, callbackReq(query), { browserBinding: 'cookie-of-alice' }),
+          'state_invalid',
+          query,
+        );
+      }
     });
 
     it('should finish on another broker instance a login started on this one', async () => {
@@ -447,6 +475,15 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
     it('should reject an authorization response whose iss parameter names another issuer', async () => {
       idp.set({ issParam: 'wrong' });
       await expectCode(login(service, settingsFor(idp)), 'idp_error');
+      expect(idp.calls.token).toBe(0);
+    });
+
+    it('should reject a callback without iss when discovery says the provider always sends it (RFC 9207)', async () => {
+      idp.set({ issParam: 'omit' });
+      const query = await authorize(await service.start(settingsFor(idp), startReq));
+      expect(query.iss).toBeUndefined();
+      const error = await expectCode(service.finish(settingsFor(idp), callbackReq(query)), 'idp_error', query);
+      expect(error.message).toMatch(/no iss/);
       expect(idp.calls.token).toBe(0);
     });
 
@@ -521,6 +558,43 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
       }
     });
 
+    it('should refuse plain http to a host that is not loopback unless the profile allows it', async () => {
+      // A real plain-http IdP on this machine's network address (not loopback).
+      const lan = Object.values(networkInterfaces())
+        .flat()
+        .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address;
+      expect(lan).toBeDefined();
+      const remote = await startFakeIdp({ host: lan });
+      extraIdps.push(remote);
+      secretsSeen.add(remote.clientSecret);
+      const error = await expectCode(login(service, settingsFor(remote)), 'discovery_failed');
+      expect(error.message).toMatch(/plain http/);
+      expect(remote.calls.discovery).toBe(0);
+      const allowed = settingsFor(remote, { cacheKey: 'p1#insecure-ok', allowInsecureHttp: true });
+      expect((await login(service, allowed)).subject).toBe('dev-123');
+      expect(remote.calls.discovery).toBe(1);
+    });
+
+    it('should refuse a discovery document with any endpoint on plain http to a host that is not loopback', async () => {
+      const loose = await freshIdp();
+      for (const field of [
+        'authorization_endpoint',
+        'token_endpoint',
+        'userinfo_endpoint',
+        'jwks_uri',
+        'end_session_endpoint',
+      ] as const) {
+        loose.set({ insecureEndpoint: field });
+        const error = await expectCode(service.start(settingsFor(loose), startReq), 'discovery_failed');
+        expect(error.message).toContain(field);
+      }
+      expect(loose.calls.authorize).toBe(0);
+      // The profile's AllowInsecureHttp accepts the same document.
+      loose.set({ insecureEndpoint: 'authorization_endpoint' });
+      const url = await service.start(settingsFor(loose, { cacheKey: 'p1#loose', allowInsecureHttp: true }), startReq);
+      expect(url).toMatch(/^http:\/\/idp\.example\.test\//);
+    });
+
     it('should share one discovery fetch between concurrent first logins', async () => {
       const fresh = await freshIdp();
       const urls = await Promise.all([1, 2, 3, 4].map(() => service.start(settingsFor(fresh), startReq)));
@@ -538,6 +612,32 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
       await new Promise((r) => setTimeout(r, 1100)); // the refetch cooldown (1 s)
       expect((await login(service, settingsFor(rotating))).subject).toBe('dev-123');
       expect(rotating.calls.jwks).toBe(2);
+    });
+
+    it('should follow a key rotation right after the last JWKS fetch by waiting out the refetch cooldown once', async () => {
+      const rotating = await freshIdp();
+      // Date stands still, so the rotation below falls inside the refetch cooldown of the first
+      // fetch however slow the machine is; timers and I/O stay real.
+      jest.useFakeTimers({ doNotFake: [...REAL_TIMERS] });
+      try {
+        await login(service, settingsFor(rotating));
+        expect(rotating.calls.jwks).toBe(1);
+        await rotating.rotateKeys();
+        // Two logins meet the new kid at once: one wait, one refetch (single flight), both succeed.
+        const results = await Promise.all([
+          login(service, settingsFor(rotating)),
+          login(service, settingsFor(rotating)),
+        ]);
+        expect(results.map((r) => r.subject)).toEqual(['dev-123', 'dev-123']);
+        expect(rotating.calls.jwks).toBe(2);
+        // A kid the IdP never published costs one more wait and refetch, then is refused.
+        rotating.set({ idTokenKid: 'never-published' });
+        await expectCode(login(service, settingsFor(rotating)), 'id_token_invalid');
+        expect(rotating.calls.jwks).toBe(3);
+        expect(rotating.calls.userinfo).toBe(3);
+      } finally {
+        jest.useRealTimers();
+      }
     });
 
     it('should keep verifying with cached keys while the JWKS endpoint is down', async () => {
@@ -563,20 +663,7 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
       await login(service, settingsFor(flaky));
       flaky.set({ jwksDown: true });
       // Only Date moves (jose and the key refresh read Date.now()); timers and I/O stay real.
-      jest.useFakeTimers({
-        doNotFake: [
-          'nextTick',
-          'setImmediate',
-          'clearImmediate',
-          'setTimeout',
-          'clearTimeout',
-          'setInterval',
-          'clearInterval',
-          'queueMicrotask',
-          'hrtime',
-          'performance',
-        ],
-      });
+      jest.useFakeTimers({ doNotFake: [...REAL_TIMERS] });
       try {
         jest.setSystemTime(Date.now() + 60 * 60 * 1000);
         expect((await login(service, settingsFor(flaky))).subject).toBe('dev-123');

@@ -167,7 +167,7 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
           {
             name: 'openid-connect',
             key: 'k',
-            discoverurl: 'http://idp/.well-known/openid-configuration',
+            discoverurl: 'https://idp/.well-known/openid-configuration',
             Custom: 'kept',
           },
         ],
@@ -203,7 +203,7 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
         {
           Name: 'openid-connect',
           Key: 'k',
-          DiscoverURL: 'http://idp/.well-known/openid-configuration',
+          DiscoverURL: 'https://idp/.well-known/openid-configuration',
           Custom: 'kept',
         },
       ],

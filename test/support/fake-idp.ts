@@ -24,6 +24,11 @@ export interface FakeIdpKnobs {
   advertisedAuthMethods: string[] | null;
   /** Omit `userinfo_endpoint` from discovery. */
   noUserinfoEndpoint: boolean;
+  /** `authorization_response_iss_parameter_supported` in discovery (RFC 9207). */
+  issParameterSupported: boolean;
+  /** Publish this endpoint as plain http on a host that is not loopback (`http://idp.example.test/…`). */
+  insecureEndpoint:
+    'authorization_endpoint' | 'token_endpoint' | 'userinfo_endpoint' | 'jwks_uri' | 'end_session_endpoint' | null;
   // JWKS
   jwksDown: boolean;
   /** Publish the keys without `kid`. */
@@ -49,6 +54,8 @@ export interface FakeIdpKnobs {
   /** HS256 with the client secret as the key. */
   hs256WithSecret: boolean;
   omitKid: boolean;
+  /** Put this `kid` in the ID token header (one the JWKS does not publish), signing with the current key. */
+  idTokenKid: string | null;
   /** Sign with a key that is not in the JWKS, under the published kid. */
   foreignKey: boolean;
   iss: string | null;
@@ -93,6 +100,8 @@ export interface FakeIdpOptions {
   clientSecret?: string;
   /** Path after the origin, Cloudentity style. */
   tenantPath?: string;
+  /** The IPv4 address to listen on and name in the issuer (default 127.0.0.1). */
+  host?: string;
   knobs?: Partial<FakeIdpKnobs>;
 }
 
@@ -130,6 +139,8 @@ function defaults(): FakeIdpKnobs {
     discoveryIssuer: null,
     advertisedAuthMethods: ['client_secret_basic', 'client_secret_post'],
     noUserinfoEndpoint: false,
+    issParameterSupported: true,
+    insecureEndpoint: null,
     jwksDown: false,
     kidlessJwks: false,
     extraRsaKey: false,
@@ -144,6 +155,7 @@ function defaults(): FakeIdpKnobs {
     algNone: false,
     hs256WithSecret: false,
     omitKid: false,
+    idTokenKid: null,
     foreignKey: false,
     iss: null,
     aud: null,
@@ -256,7 +268,8 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
         .setProtectedHeader({ alg: 'HS256', kid: keys.RS256.kid })
         .sign(Buffer.from(clientSecret));
     }
-    const token = await sign(claims, knobs.idTokenAlg, knobs.omitKid ? null : undefined, knobs.foreignKey);
+    const kid = knobs.omitKid ? null : (knobs.idTokenKid ?? undefined);
+    const token = await sign(claims, knobs.idTokenAlg, kid, knobs.foreignKey);
     if (!knobs.badSignature) return token;
     const [h, p, s] = token.split('.');
     const sig = Buffer.from(s, 'base64url');
@@ -290,6 +303,9 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
       case '/.well-known/openid-configuration': {
         calls.discovery++;
         if (knobs.discoveryDown) return json(res, 503, { error: 'temporarily_unavailable' });
+        const insecure = knobs.insecureEndpoint
+          ? { [knobs.insecureEndpoint]: `http://idp.example.test${tenantPath}/${knobs.insecureEndpoint}` }
+          : {};
         return json(res, 200, {
           issuer: knobs.discoveryIssuer ?? issuer,
           authorization_endpoint: `${issuer}/oauth2/authorize`,
@@ -301,10 +317,11 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
           id_token_signing_alg_values_supported: ['RS256', 'PS256', 'ES256'],
           code_challenge_methods_supported: ['S256'],
           scopes_supported: ['openid', 'profile', 'email'],
-          authorization_response_iss_parameter_supported: true,
+          authorization_response_iss_parameter_supported: knobs.issParameterSupported,
           ...(knobs.advertisedAuthMethods
             ? { token_endpoint_auth_methods_supported: knobs.advertisedAuthMethods }
             : {}),
+          ...insecure,
         });
       }
       case '/.well-known/jwks.json':
@@ -419,9 +436,10 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
-  issuer = `http://127.0.0.1:${port}${tenantPath}`;
+  issuer = `http://${host}:${port}${tenantPath}`;
 
   return {
     issuer,

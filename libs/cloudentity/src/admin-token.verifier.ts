@@ -45,13 +45,15 @@ export class AdminTokenVerifier {
    * DomainError('unavailable') when the issuer's metadata or keys cannot be fetched.
    */
   async verify(token: string): Promise<{ subject: string; roles: AdminRole[] }> {
-    const { issuer, audience, rolesClaim } = this.config.adminOidc;
+    const { issuer, audience, rolesClaim, allowInsecureHttp } = this.config.adminOidc;
     if (issuer === '') {
       throw new DomainError('unauthorized', 'Bearer tokens are not accepted: no admin token issuer is configured');
     }
     let doc;
     try {
-      doc = await this.discovery.get(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`);
+      doc = await this.discovery.get(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`, {
+        allowInsecureHttp,
+      });
     } catch {
       throw new DomainError('unavailable', "The admin token issuer's configuration could not be fetched");
     }

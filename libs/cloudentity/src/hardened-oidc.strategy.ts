@@ -269,21 +269,14 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
           cb(null, false, { message: 'missing state' });
           return;
         }
-        this.deps.stateStore.consume(handle, profileId, providerName).then(
+        // A state bound to a browser completes only in that browser (login CSRF); the store
+        // checks the binding in the statement that consumes the state.
+        this.deps.stateStore.consume(handle, profileId, providerName, attempt.browserBinding).then(
           (consumed) =>
             this.guarded(self, () => {
               if (!consumed) {
                 attempt.failure ??= stateInvalid();
                 cb(null, false, { message: 'unknown state' });
-                return;
-              }
-              // A state bound to a browser completes only in that browser (login CSRF).
-              if (
-                consumed.browserBinding !== null &&
-                (attempt.browserBinding === null || !safeEqual(consumed.browserBinding, attempt.browserBinding))
-              ) {
-                attempt.failure ??= stateInvalid();
-                cb(null, false, { message: 'state of another browser' });
                 return;
               }
               attempt.nonce = consumed.nonce;

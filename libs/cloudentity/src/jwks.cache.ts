@@ -1,6 +1,14 @@
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { createRemoteJWKSet, customFetch, type FetchImplementation, type JWTVerifyGetKey } from 'jose';
+import {
+  createRemoteJWKSet,
+  customFetch,
+  errors,
+  jwksCache,
+  type JWKSCacheInput,
+  type FetchImplementation,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { IdpHttpClient } from './idp-http.client.js';
 import { LruCache } from '@app/common';
 
@@ -13,10 +21,10 @@ export class KeySetUnavailableError extends Error {
 }
 
 /**
- * An unknown `kid` refetches the key set at most once per this many ms (jose's default is 30 s,
- * which would reject every login for half a minute after a key rotation). Small enough for a
- * rotation to work within seconds, large enough that junk `kid`s cannot turn every request into
- * a JWKS fetch.
+ * The key set is fetched at most once per this many ms for unknown `kid`s (jose's default is
+ * 30 s). An unknown `kid` inside this window waits for its end once and then refetches (see
+ * keySet), so a rotation costs a login at most this long and never fails it, while junk `kid`s
+ * still cannot turn every request into a JWKS fetch.
  */
 export const JWKS_COOLDOWN_MS = 1000;
 /** Known keys are refreshed in the background this often, so a revoked key stops verifying. */
@@ -26,6 +34,10 @@ const MAX_ENTRIES = 256;
 interface Entry {
   getKey: ReturnType<typeof createRemoteJWKSet>;
   refreshedAt: number;
+  /** Filled by jose: `uat` is when the key set was last fetched. */
+  cache: JWKSCacheInput;
+  /** The one wait-then-refetch for unknown `kid`s inside the cooldown (single flight). */
+  pendingRefetch?: Promise<void>;
 }
 
 /**
@@ -36,8 +48,10 @@ interface Entry {
  * fetch: with the JWKS endpoint down, every login would fail although the cached keys are still
  * good. So the jose cache never expires (`cacheMaxAge: Infinity`) and we refresh it in the
  * background instead; jose only swaps in a new key set after a successful fetch, so a failed
- * refresh leaves the cached keys in place. Unknown `kid`s still trigger jose's refetch (after
- * JWKS_COOLDOWN_MS). Fetches go through IdpHttpClient (timeout, TLS per configuration).
+ * refresh leaves the cached keys in place. An unknown `kid` refetches the set (jose), and
+ * inside the JWKS_COOLDOWN_MS after the last fetch, where jose refuses it, waits for the
+ * cooldown to end and refetches once, shared by every request waiting on that key set. Fetches
+ * go through IdpHttpClient (timeout, TLS per configuration).
  */
 @Injectable()
 export class JwksCache {
@@ -70,22 +84,47 @@ export class JwksCache {
   keySet(jwksUri: string): JWTVerifyGetKey {
     let entry = this.sets.get(jwksUri);
     if (!entry) {
+      const cache: JWKSCacheInput = {};
       entry = {
         getKey: createRemoteJWKSet(new URL(jwksUri), {
           cooldownDuration: JWKS_COOLDOWN_MS,
           cacheMaxAge: Infinity,
           timeoutDuration: this.config.oidc.timeoutMs,
           [customFetch]: this.fetchJwks,
+          [jwksCache]: cache,
         }),
         refreshedAt: Date.now(),
+        cache,
       };
       this.sets.set(jwksUri, entry);
     }
     const current = entry;
     return async (header, token) => {
       this.refreshInBackground(jwksUri, current);
-      return current.getKey(header, token);
+      try {
+        return await current.getKey(header, token);
+      } catch (error: unknown) {
+        // jose refuses an unknown kid without refetching inside the cooldown: a key rotated right
+        // after the last fetch (e.g. the second login after start-up). Wait once, refetch, retry;
+        // a kid still unknown after that is refused.
+        if (!(error instanceof errors.JWKSNoMatchingKey) || !current.getKey.coolingDown) throw error;
+        await this.refetchAfterCooldown(current);
+        return current.getKey(header, token);
+      }
     };
+  }
+
+  /** Waits until the cooldown since the last fetch is over, then refetches; one per key set at a time. */
+  private refetchAfterCooldown(entry: Entry): Promise<void> {
+    entry.pendingRefetch ??= (async () => {
+      const since = Date.now() - ('uat' in entry.cache ? entry.cache.uat : 0);
+      const wait = Math.min(JWKS_COOLDOWN_MS, Math.max(0, JWKS_COOLDOWN_MS - since));
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      await entry.getKey.reload();
+    })().finally(() => {
+      entry.pendingRefetch = undefined;
+    });
+    return entry.pendingRefetch;
   }
 
   private refreshInBackground(jwksUri: string, entry: Entry): void {

@@ -35,19 +35,18 @@ describe('LoginStateStore (real Postgres)', () => {
   it('should hand a state back exactly once', async () => {
     const saved = state();
     await store.save(saved);
-    await expect(store.consume(saved.handle, 'p1', 'openid-connect')).resolves.toEqual({
+    await expect(store.consume(saved.handle, 'p1', 'openid-connect', null)).resolves.toEqual({
       nonce: saved.nonce,
       codeVerifier: saved.codeVerifier,
-      browserBinding: null,
     });
-    await expect(store.consume(saved.handle, 'p1', 'openid-connect')).resolves.toBeNull();
+    await expect(store.consume(saved.handle, 'p1', 'openid-connect', null)).resolves.toBeNull();
   });
 
   it('should hand a state out only once under concurrent consumers', async () => {
     const saved = state();
     await store.save(saved);
     const results = await Promise.all(
-      Array.from({ length: 8 }, () => store.consume(saved.handle, 'p1', 'openid-connect')),
+      Array.from({ length: 8 }, () => store.consume(saved.handle, 'p1', 'openid-connect', null)),
     );
     expect(results.filter((r) => r !== null)).toHaveLength(1);
   });
@@ -55,10 +54,26 @@ describe('LoginStateStore (real Postgres)', () => {
   it('should not hand out a state for another profile or provider, nor a malformed handle', async () => {
     const saved = state();
     await store.save(saved);
-    await expect(store.consume(saved.handle, 'p2', 'openid-connect')).resolves.toBeNull();
-    await expect(store.consume(saved.handle, 'p1', 'github')).resolves.toBeNull();
-    await expect(store.consume("x' OR '1'='1", 'p1', 'openid-connect')).resolves.toBeNull();
-    await expect(store.consume(saved.handle, 'p1', 'openid-connect')).resolves.not.toBeNull();
+    await expect(store.consume(saved.handle, 'p2', 'openid-connect', null)).resolves.toBeNull();
+    await expect(store.consume(saved.handle, 'p1', 'github', null)).resolves.toBeNull();
+    await expect(store.consume("x' OR '1'='1", 'p1', 'openid-connect', null)).resolves.toBeNull();
+    await expect(store.consume(saved.handle, 'p1', 'openid-connect', null)).resolves.not.toBeNull();
+  });
+
+  it('should consume a browser-bound state only with its binding, leaving it in place for any other caller', async () => {
+    const saved = { ...state(), browserBinding: 'a'.repeat(64) };
+    await store.save(saved);
+    await expect(store.consume(saved.handle, 'p1', 'openid-connect', 'b'.repeat(64))).resolves.toBeNull();
+    await expect(store.consume(saved.handle, 'p1', 'openid-connect', null)).resolves.toBeNull();
+    await expect(store.consume(saved.handle, 'p1', 'openid-connect', 'a'.repeat(64))).resolves.toEqual({
+      nonce: saved.nonce,
+      codeVerifier: saved.codeVerifier,
+    });
+    await expect(store.consume(saved.handle, 'p1', 'openid-connect', 'a'.repeat(64))).resolves.toBeNull();
+    // A state stored without a binding (library callers without a cookie) completes with any.
+    const unbound = state();
+    await store.save(unbound);
+    await expect(store.consume(unbound.handle, 'p1', 'openid-connect', 'c'.repeat(64))).resolves.not.toBeNull();
   });
 
   it('should refuse an expired state and purge only expired rows', async () => {
@@ -79,6 +94,6 @@ describe('LoginStateStore (real Postgres)', () => {
     await ds.query(`UPDATE login_states SET expires_at = now() - interval '1 second' WHERE handle = $1`, [
       another.handle,
     ]);
-    await expect(store.consume(another.handle, 'p1', 'openid-connect')).resolves.toBeNull();
+    await expect(store.consume(another.handle, 'p1', 'openid-connect', null)).resolves.toBeNull();
   });
 });

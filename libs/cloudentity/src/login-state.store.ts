@@ -18,7 +18,6 @@ export interface NewLoginState {
 export interface ConsumedLoginState {
   nonce: string;
   codeVerifier: string;
-  browserBinding: string | null;
 }
 
 /** How often expired rows are deleted, in the background. */
@@ -36,14 +35,19 @@ const SAVE_STATE = preparedStatement(
    VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))`,
 );
 
-// A CTE so the driver reports the rows of a SELECT: still one statement, one round trip.
+// A CTE so the driver reports the rows of a SELECT: still one statement, one round trip. The
+// browser binding is part of the DELETE's condition: a callback from another browser (a leaked
+// or planted callback URL) matches no row, so it cannot burn the login of the browser that
+// started it. A state stored without a binding completes with any (or none).
 const CONSUME_STATE = preparedStatement(
   'login_states.consume',
   `WITH consumed AS (
-     DELETE FROM login_states WHERE handle = $1 AND profile_id = $2 AND provider = $3
-     RETURNING nonce, code_verifier, browser_binding, expires_at
+     DELETE FROM login_states
+     WHERE handle = $1 AND profile_id = $2 AND provider = $3
+       AND (browser_binding IS NULL OR browser_binding = $4::text)
+     RETURNING nonce, code_verifier, expires_at
    )
-   SELECT nonce, code_verifier, browser_binding, expires_at > now() AS live FROM consumed`,
+   SELECT nonce, code_verifier, expires_at > now() AS live FROM consumed`,
 );
 
 @Injectable()
@@ -85,22 +89,29 @@ export class LoginStateStore implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Deletes and returns the state with this handle if it belongs to this profile and provider
-   * and has not expired; null when it is unknown, already used, expired or someone else's. A
-   * malformed handle is rejected without a query.
+   * Deletes and returns the state with this handle if it belongs to this profile and provider,
+   * was started by this browser (`browserBinding`, the hash stored by `save`; a state saved
+   * without one matches any) and has not expired; null when it is unknown, already used,
+   * expired or someone else's. Only a matching call consumes the row, in the same statement that
+   * checks it. A malformed handle is rejected without a query.
    */
-  async consume(handle: string, profileId: string, provider: string): Promise<ConsumedLoginState | null> {
+  async consume(
+    handle: string,
+    profileId: string,
+    provider: string,
+    browserBinding: string | null,
+  ): Promise<ConsumedLoginState | null> {
     if (!RANDOM_TOKEN_PATTERN.test(handle)) return null;
-    let rows: { nonce: string; code_verifier: string; browser_binding: string | null; live: boolean }[];
+    let rows: { nonce: string; code_verifier: string; live: boolean }[];
     try {
-      rows = await preparedQuery(this.dataSource, CONSUME_STATE, [handle, profileId, provider]);
+      rows = await preparedQuery(this.dataSource, CONSUME_STATE, [handle, profileId, provider, browserBinding]);
     } catch {
       this.logger.error(`Could not read a login state for profile ${profileId}`);
       throw new DomainError('unavailable', 'The login could not be finished: the database is unavailable');
     }
     const row = rows[0];
     if (!row || !row.live) return null;
-    return { nonce: row.nonce, codeVerifier: row.code_verifier, browserBinding: row.browser_binding };
+    return { nonce: row.nonce, codeVerifier: row.code_verifier };
   }
 
   /** Deletes expired states; runs on a timer, never on the login path. Returns the count. */

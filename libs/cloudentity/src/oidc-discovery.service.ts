@@ -1,4 +1,4 @@
-import { DomainError, LruCache } from '@app/common';
+import { DomainError, LruCache, isAllowedIdpUrl } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { IdpHttpClient, IdpUnreachableError, parseJsonObject } from './idp-http.client.js';
@@ -15,7 +15,29 @@ export interface DiscoveryDocument {
   readonly userinfo_endpoint?: string;
   readonly token_endpoint_auth_methods_supported?: readonly string[];
   readonly id_token_signing_alg_values_supported?: readonly string[];
+  /** RFC 9207: the provider adds `iss` to every authorization response (then it is required). */
+  readonly authorization_response_iss_parameter_supported?: boolean;
 }
+
+/** How a DiscoverURL may be reached. */
+export interface DiscoveryOptions {
+  /**
+   * Allow plain http to hosts that are not loopback, for the DiscoverURL and every endpoint
+   * of the document (a profile's `ProviderConfig.AllowInsecureHttp`). Off: https only, except
+   * loopback hosts.
+   */
+  allowInsecureHttp?: boolean;
+}
+
+/** Endpoints of the document that must be https (or loopback) when present. */
+const ENDPOINT_FIELDS = [
+  'authorization_endpoint',
+  'token_endpoint',
+  'jwks_uri',
+  'userinfo_endpoint',
+  'end_session_endpoint',
+] as const;
+const INSECURE_HINT = 'plain http to a host that is not loopback (set ProviderConfig.AllowInsecureHttp to allow it)';
 
 const WELL_KNOWN = '/.well-known/openid-configuration';
 /** After a failed refresh a stale document is served this long before the next attempt. */
@@ -62,7 +84,7 @@ export function issuerFromDiscoverUrl(discoverUrl: string): string {
   return trimmed.slice(0, -WELL_KNOWN.length);
 }
 
-function validate(raw: Record<string, unknown>, expectedIssuer: string): DiscoveryDocument {
+function validate(raw: Record<string, unknown>, expectedIssuer: string, allowInsecureHttp: boolean): DiscoveryDocument {
   // Discovery §4.3: the issuer must be the one the well-known URL was derived from. Issuers with
   // a terminating slash (e.g. Auth0's) publish at `{issuer minus slash}/.well-known/…`.
   if (raw.issuer !== expectedIssuer && raw.issuer !== `${expectedIssuer}/`) {
@@ -73,6 +95,13 @@ function validate(raw: Record<string, unknown>, expectedIssuer: string): Discove
   }
   if (raw.userinfo_endpoint !== undefined && !isHttpUrl(raw.userinfo_endpoint)) {
     throw new InvalidDiscoveryError('the discovery document has an invalid userinfo_endpoint');
+  }
+  // Whoever is on a plain-http path to the token endpoint or the JWKS can sign anyone in.
+  for (const field of ENDPOINT_FIELDS) {
+    const value = raw[field];
+    if (value !== undefined && (typeof value !== 'string' || !isAllowedIdpUrl(value, allowInsecureHttp))) {
+      throw new InvalidDiscoveryError(`the discovery document's ${field} is ${INSECURE_HINT}`);
+    }
   }
   const stringList = (field: string): readonly string[] | undefined => {
     const value = raw[field];
@@ -95,6 +124,7 @@ function validate(raw: Record<string, unknown>, expectedIssuer: string): Discove
     userinfo_endpoint: raw.userinfo_endpoint,
     token_endpoint_auth_methods_supported: authMethods,
     id_token_signing_alg_values_supported: algs,
+    authorization_response_iss_parameter_supported: raw.authorization_response_iss_parameter_supported === true,
   });
 }
 
@@ -117,29 +147,39 @@ export class OidcDiscoveryService {
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
   ) {}
 
-  /** The validated document for a DiscoverURL; throws DomainError('discovery_failed'). */
-  async get(discoverUrl: string): Promise<DiscoveryDocument> {
-    const entry = this.cache.get(discoverUrl);
+  /**
+   * The validated document for a DiscoverURL; throws DomainError('discovery_failed'). Plain http
+   * to a host that is not loopback is refused (the URL and every endpoint in the document)
+   * unless `options.allowInsecureHttp`.
+   */
+  async get(discoverUrl: string, options: DiscoveryOptions = {}): Promise<DiscoveryDocument> {
+    const allowInsecureHttp = options.allowInsecureHttp === true;
+    // Cached per transport rule too: a document allowed for one profile is not for another.
+    const key = allowInsecureHttp ? `insecure-ok ${discoverUrl}` : discoverUrl;
+    const entry = this.cache.get(key);
     if (entry) {
-      if (Date.now() >= entry.freshUntil && !this.inflight.has(discoverUrl)) {
-        this.fetch(discoverUrl).catch(() => undefined);
+      if (Date.now() >= entry.freshUntil && !this.inflight.has(key)) {
+        this.fetch(key, discoverUrl, allowInsecureHttp).catch(() => undefined);
       }
       return entry.doc;
     }
-    return this.fetch(discoverUrl);
+    return this.fetch(key, discoverUrl, allowInsecureHttp);
   }
 
-  private fetch(discoverUrl: string): Promise<DiscoveryDocument> {
-    const pending = this.inflight.get(discoverUrl);
+  private fetch(key: string, discoverUrl: string, allowInsecureHttp: boolean): Promise<DiscoveryDocument> {
+    const pending = this.inflight.get(key);
     if (pending) return pending;
-    const promise = this.load(discoverUrl).finally(() => this.inflight.delete(discoverUrl));
-    this.inflight.set(discoverUrl, promise);
+    const promise = this.load(key, discoverUrl, allowInsecureHttp).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, promise);
     return promise;
   }
 
-  private async load(discoverUrl: string): Promise<DiscoveryDocument> {
+  private async load(key: string, discoverUrl: string, allowInsecureHttp: boolean): Promise<DiscoveryDocument> {
     const expectedIssuer = issuerFromDiscoverUrl(discoverUrl);
     try {
+      if (!isAllowedIdpUrl(discoverUrl, allowInsecureHttp)) {
+        throw new InvalidDiscoveryError(`the DiscoverURL is ${INSECURE_HINT}`);
+      }
       const res = await this.http.request({
         method: 'GET',
         url: discoverUrl,
@@ -148,16 +188,16 @@ export class OidcDiscoveryService {
       if (res.status !== 200) throw new IdpUnreachableError('network');
       const raw = parseJsonObject(res.body);
       if (!raw) throw new InvalidDiscoveryError('the discovery document is not a JSON object');
-      const doc = validate(raw, expectedIssuer);
-      this.cache.set(discoverUrl, { doc, freshUntil: Date.now() + this.config.oidc.discoveryTtlSeconds * 1000 });
+      const doc = validate(raw, expectedIssuer, allowInsecureHttp);
+      this.cache.set(key, { doc, freshUntil: Date.now() + this.config.oidc.discoveryTtlSeconds * 1000 });
       return doc;
     } catch (error: unknown) {
       if (error instanceof InvalidDiscoveryError) {
-        this.cache.delete(discoverUrl);
+        this.cache.delete(key);
         this.logger.error(`Refusing the identity provider at ${discoverUrl}: ${error.message}`);
         throw new DomainError('discovery_failed', `The identity provider's configuration is invalid: ${error.message}`);
       }
-      const stale = this.cache.get(discoverUrl);
+      const stale = this.cache.get(key);
       if (stale) {
         stale.freshUntil = Date.now() + Math.min(STALE_RETRY_MS, this.config.oidc.discoveryTtlSeconds * 1000);
         this.logger.warn(`Discovery refresh failed for ${discoverUrl}; serving the cached document`);

@@ -43,7 +43,8 @@ export class OidcLoginService {
   }
 
   /**
-   * Handles the callback: IdP errors, the RFC 9207 `iss` parameter, the state (consumed once, the
+   * Handles the callback: IdP errors, the RFC 9207 `iss` parameter (required when discovery
+   * says `authorization_response_iss_parameter_supported`), the state (consumed once, the
    * only database round trip), the code exchange with PKCE, the ID token, and userinfo.
    */
   async finish(settings: OidcClientSettings, req: OidcRequest, options: LoginOptions = {}): Promise<VerifiedLogin> {
@@ -51,9 +52,16 @@ export class OidcLoginService {
       const strategy = await this.strategies.get(settings);
       const query = req.query;
       const iss = param(query, 'iss');
-      // RFC 9207: an authorization response naming another issuer is a mix-up attack.
+      // RFC 9207: an authorization response naming another issuer is a mix-up attack; one
+      // without `iss` from a provider that always sends it is as suspect.
       if (iss === null || (iss !== undefined && iss !== strategy.discovery.issuer)) {
         throw new DomainError('idp_error', 'The authorization response comes from another issuer (iss)');
+      }
+      if (iss === undefined && strategy.discovery.authorization_response_iss_parameter_supported === true) {
+        throw new DomainError(
+          'idp_error',
+          'The authorization response has no iss although the provider always sends it',
+        );
       }
       const error = param(query, 'error');
       if (error !== undefined) {

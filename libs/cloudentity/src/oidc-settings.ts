@@ -20,6 +20,11 @@ export interface OidcClientSettings {
   callbackUrl: string;
   /** Forces a client authentication method; otherwise chosen from the discovery document. */
   tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post';
+  /**
+   * Plain http to a host that is not loopback is allowed for the DiscoverURL and the IdP's
+   * endpoints (`ProviderConfig.AllowInsecureHttp`); otherwise https only, except loopback.
+   */
+  allowInsecureHttp?: boolean;
 }
 
 /** How verified claims become a portal identity (TIB's `CreateIdentity`, tib.md §5). */

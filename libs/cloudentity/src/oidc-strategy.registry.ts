@@ -53,7 +53,7 @@ export class OidcStrategyRegistry {
 
   /** The strategy for these settings; throws DomainError('discovery_failed') when the IdP's metadata is unusable. */
   async get(settings: OidcClientSettings): Promise<HardenedOidcStrategy> {
-    const doc = await this.discovery.get(settings.discoverUrl);
+    const doc = await this.discovery.get(settings.discoverUrl, { allowInsecureHttp: settings.allowInsecureHttp });
     const key = `${settings.cacheKey}\u0000${settings.profileId}\u0000${settings.providerName}`;
     const hit = this.strategies.get(key);
     // Callers that keep one settings object per profile version (the broker does) skip the
@@ -69,6 +69,7 @@ export class OidcStrategyRegistry {
       settings.skipUserInfoRequest,
       settings.callbackUrl,
       settings.tokenEndpointAuthMethod ?? null,
+      settings.allowInsecureHttp === true,
     ]);
     if (hit && hit.strategy.discovery === doc && hit.fingerprint === fingerprint) {
       this.strategies.set(key, { ...hit, settings });

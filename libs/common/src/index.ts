@@ -22,3 +22,5 @@ export {
 } from './safe-text.js';
 /** An error as a log line may show it: never a failed query's statement, parameters or driver detail. */
 export { loggableError } from './loggable-error.js';
+/** https-only towards identity providers, except loopback hosts or when a profile allows plain http. */
+export { isAllowedIdpUrl, isLoopbackHost } from './idp-transport.js';

@@ -170,6 +170,30 @@ describe('loadBrokerConfig', () => {
     expect(problems[1]).toMatch(/key SSLInsecureSkipVerify: expected a boolean/);
   });
 
+  it('should refuse a plain-http admin token issuer that is not loopback, unless BROKER_ADMIN_OIDC_ALLOW_INSECURE_HTTP', () => {
+    const env = (issuer: string, extra: Record<string, string> = {}) => ({
+      BROKER_ADMIN_OIDC_ISSUER: issuer,
+      BROKER_ADMIN_OIDC_AUDIENCE: 'urn:broker',
+      ...extra,
+    });
+    expect(problemsOf(() => loadBrokerConfig({ env: env('http://idp.example.com/t'), argv: [] })).join()).toMatch(
+      /BROKER_ADMIN_OIDC_ISSUER: expected an https URL .*BROKER_ADMIN_OIDC_ALLOW_INSECURE_HTTP/,
+    );
+    for (const issuer of [
+      'https://idp.example.com/t',
+      'http://127.0.0.1:4000/t',
+      'http://localhost:4000',
+      'http://[::1]:9',
+    ]) {
+      expect(loadBrokerConfig({ env: env(issuer), argv: [] }).config.adminOidc.issuer).toBe(issuer);
+    }
+    const allowed = loadBrokerConfig({
+      env: env('http://idp.example.com/t', { BROKER_ADMIN_OIDC_ALLOW_INSECURE_HTTP: 'true' }),
+      argv: [],
+    }).config.adminOidc;
+    expect(allowed).toMatchObject({ issuer: 'http://idp.example.com/t', allowInsecureHttp: true });
+  });
+
   it('should refuse a tib.conf that is not JSON', () => {
     const file = tempConf('{ not json');
     expect(problemsOf(() => loadBrokerConfig({ env: {}, argv: ['-c', file] })).join()).toMatch(/not valid JSON/);

@@ -1,4 +1,4 @@
-import { getPathCaseInsensitive } from '@app/common';
+import { getPathCaseInsensitive, isAllowedIdpUrl } from '@app/common';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -34,7 +34,8 @@ export interface BrokerConfig {
   database: { url: string | null; poolSize: number };
   portal: { adminToken: string; timeoutMs: number; retries: number };
   oidc: { timeoutMs: number; discoveryTtlSeconds: number; loginStateTtlSeconds: number; clockToleranceSeconds: number };
-  adminOidc: { issuer: string; audience: string; rolesClaim: string };
+  /** `allowInsecureHttp`: plain http to a non-loopback issuer (BROKER_ADMIN_OIDC_ALLOW_INSECURE_HTTP). */
+  adminOidc: { issuer: string; audience: string; rolesClaim: string; allowInsecureHttp: boolean };
   audit: { retentionDays: number; sealIntervalMs: number };
   /** Per client IP and per instance; 0 disables. */
   rateLimit: { loginPerMinute: number; adminFailuresPerMinute: number };
@@ -324,6 +325,7 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
       issuer: r.string(['BROKER_ADMIN_OIDC_ISSUER'], null, '', (v) => httpUrl(v)),
       audience: r.string(['BROKER_ADMIN_OIDC_AUDIENCE'], null, ''),
       rolesClaim: r.string(['BROKER_ADMIN_ROLES_CLAIM'], null, 'roles'),
+      allowInsecureHttp: r.bool(['BROKER_ADMIN_OIDC_ALLOW_INSECURE_HTTP'], null, false),
     },
     audit: {
       retentionDays: r.int(['BROKER_AUDIT_RETENTION_DAYS'], null, 0, 0, 36500),
@@ -334,6 +336,12 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
       adminFailuresPerMinute: r.int(['BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE'], null, 20, 0, 1_000_000),
     },
   };
+  const { issuer: adminIssuer, allowInsecureHttp: adminInsecure } = config.adminOidc;
+  if (adminIssuer !== '' && httpUrl(adminIssuer) === null && !isAllowedIdpUrl(adminIssuer, adminInsecure)) {
+    r.problems.push(
+      `BROKER_ADMIN_OIDC_ISSUER: expected an https URL (plain http only to a loopback host, or with BROKER_ADMIN_OIDC_ALLOW_INSECURE_HTTP=true), got ${JSON.stringify(adminIssuer)}`,
+    );
+  }
   if (config.adminOidc.issuer !== '' && config.adminOidc.audience === '') {
     r.problems.push('BROKER_ADMIN_OIDC_AUDIENCE: expected an audience when BROKER_ADMIN_OIDC_ISSUER is set, got ""');
   }

@@ -37,7 +37,7 @@ const minimal = (over: Record<string, unknown> = {}) => ({
         Name: 'openid-connect',
         Key: 'client',
         Secret: 's3cret',
-        DiscoverURL: 'http://idp/.well-known/openid-configuration',
+        DiscoverURL: 'https://idp/.well-known/openid-configuration',
       },
     ],
   },
@@ -67,7 +67,7 @@ describe('decodeProfile', () => {
       providerconfig: {
         callbackbaseurl: 'http://localhost:3010',
         useproviders: [
-          { name: 'openid-connect', key: 'k', discoverurl: 'http://idp/.well-known/openid-configuration', extra: 1 },
+          { name: 'openid-connect', key: 'k', discoverurl: 'https://idp/.well-known/openid-configuration', extra: 1 },
         ],
         SomethingElse: { keep: 'As Sent' },
       },
@@ -78,7 +78,7 @@ describe('decodeProfile', () => {
     expect(profile.ProviderConfig).toEqual({
       CallbackBaseURL: 'http://localhost:3010',
       UseProviders: [
-        { Name: 'openid-connect', Key: 'k', DiscoverURL: 'http://idp/.well-known/openid-configuration', extra: 1 },
+        { Name: 'openid-connect', Key: 'k', DiscoverURL: 'https://idp/.well-known/openid-configuration', extra: 1 },
       ],
       SomethingElse: { keep: 'As Sent' },
     });
@@ -150,6 +150,40 @@ describe('decodeProfile', () => {
       ProviderConfig: { LDAPServer: 'ldap.example', LDAPPort: '389' },
     };
     expect(decodeProfileOrThrow(ldap).ProviderConfig).toEqual({ LDAPServer: 'ldap.example', LDAPPort: '389' });
+  });
+
+  it('should refuse a plain-http DiscoverURL to a non-loopback host unless ProviderConfig.AllowInsecureHttp is true', () => {
+    const withDiscover = (discoverUrl: string, extra: Record<string, unknown> = {}) =>
+      minimal({
+        ProviderConfig: {
+          CallbackBaseURL: 'http://localhost:3010',
+          ...extra,
+          UseProviders: [{ Name: 'openid-connect', Key: 'k', DiscoverURL: discoverUrl }],
+        },
+      });
+    const refused = decodeProfile(withDiscover('http://idp.example.com/.well-known/openid-configuration'));
+    expect(refused.profile).toBeNull();
+    expect(refused.problems).toEqual([
+      {
+        path: 'ProviderConfig.UseProviders[0].DiscoverURL',
+        reason: expect.stringContaining('ProviderConfig.AllowInsecureHttp') as unknown,
+      },
+    ]);
+    for (const url of [
+      'https://idp.example.com/.well-known/openid-configuration',
+      'http://127.0.0.1:4000/.well-known/openid-configuration',
+      'http://[::1]:4000/.well-known/openid-configuration',
+      'http://localhost:4000/t/.well-known/openid-configuration',
+    ]) {
+      expect(decodeProfile(withDiscover(url)).problems).toEqual([]);
+    }
+    const allowed = decodeProfileOrThrow(
+      withDiscover('http://idp.example.com/.well-known/openid-configuration', { allowinsecurehttp: true }),
+    );
+    expect((allowed.ProviderConfig as Record<string, unknown>).AllowInsecureHttp).toBe(true);
+    expect(decodeProfile(withDiscover('https://idp/x', { AllowInsecureHttp: 'yes' })).problems).toEqual([
+      { path: 'ProviderConfig.AllowInsecureHttp', reason: 'must be a boolean' },
+    ]);
   });
 
   it('should name the array index in errors thrown for a file entry', () => {

@@ -1,4 +1,4 @@
-import { DomainError, getCaseInsensitive, isPlainObject, jsonTextProblems, type TextLimits } from '@app/common';
+import { DomainError, getCaseInsensitive, isAllowedIdpUrl, isPlainObject, jsonTextProblems, type TextLimits } from '@app/common';
 import {
   ACTION_TYPES,
   PROVIDER_NAMES,
@@ -68,6 +68,7 @@ const PROVIDER_CONFIG_KEYS: Record<string, ((v: unknown) => unknown) | null> = {
   UseProviders: (v) => (Array.isArray(v) ? v.map(mapObjects(USE_PROVIDER_KEYS)) : v),
   JWE: mapObjects({ Enabled: null, PrivateKeyLocation: null }),
   AllowUnverifiedEmail: null,
+  AllowInsecureHttp: null,
   // SAML: the README's IDPMetaDataURL works in TIB only through Go's case-insensitive keys.
   IDPMetadataURL: null,
   CertLocation: null,
@@ -259,6 +260,10 @@ function validateSocial(config: unknown, problems: ProfileProblem[]): void {
   if (allow !== undefined && allow !== null && typeof allow !== 'boolean') {
     problems.push({ path: 'ProviderConfig.AllowUnverifiedEmail', reason: 'must be a boolean' });
   }
+  const insecure = config.AllowInsecureHttp;
+  if (insecure !== undefined && insecure !== null && typeof insecure !== 'boolean') {
+    problems.push({ path: 'ProviderConfig.AllowInsecureHttp', reason: 'must be a boolean' });
+  }
   const providers = config.UseProviders;
   if (!Array.isArray(providers)) {
     problems.push({ path: 'ProviderConfig.UseProviders', reason: 'must be an array' });
@@ -296,6 +301,11 @@ function validateSocial(config: unknown, problems: ProfileProblem[]): void {
       }
       if (typeof entry.DiscoverURL !== 'string' || httpUrlProblem(entry.DiscoverURL)) {
         problems.push({ path: `${at}.DiscoverURL`, reason: 'must be an http(s) URL for openid-connect' });
+      } else if (!isAllowedIdpUrl(entry.DiscoverURL, insecure === true)) {
+        problems.push({
+          path: `${at}.DiscoverURL`,
+          reason: 'must be https: plain http only to a loopback host, or with ProviderConfig.AllowInsecureHttp: true',
+        });
       }
       const method = entry.TokenEndpointAuthMethod;
       if (

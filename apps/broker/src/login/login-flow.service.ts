@@ -315,6 +315,7 @@ export class LoginFlowService {
         callbackUrl: `${callbackBase}/auth/${encodeURIComponent(profile.ID)}/${encodeURIComponent(entry.Name)}/callback`,
         tokenEndpointAuthMethod:
           method === 'client_secret_basic' || method === 'client_secret_post' ? method : undefined,
+        allowInsecureHttp: providerConfigFlag(profile, 'AllowInsecureHttp'),
       },
     };
   }

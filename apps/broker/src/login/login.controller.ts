@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { All, Controller, Param, Req, Res, UseGuards } from '@nestjs/common';
+import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { All, Controller, Inject, Param, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { bindingCookie, newBinding, reachedOverHttps, readBinding } from './login-binding.js';
 import { LoginFlowService } from './login-flow.service.js';
 import { LoginRateLimitGuard } from './login-rate-limit.guard.js';
 import type { LoginOutcome } from './login-outcome.js';
@@ -26,25 +27,15 @@ function send(res: Response, outcome: LoginOutcome): void {
   }
 }
 
-/** Ties a login's state to the browser that started it (login CSRF defence); one per browser. */
-export const BINDING_COOKIE = 'sso_broker_login';
-
-function readCookie(req: Request, name: string): string | undefined {
-  const header = req.headers.cookie;
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
-  }
-  return undefined;
-}
-
 /** TIB's login routes (any method, as TIB registers them). */
 @ApiTags('login')
 @UseGuards(LoginRateLimitGuard)
 @Controller('auth')
 export class LoginController {
-  constructor(private readonly flow: LoginFlowService) {}
+  constructor(
+    private readonly flow: LoginFlowService,
+    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+  ) {}
 
   @All(':id/:provider')
   @ApiOperation({ summary: 'Start a login: 302 to the IdP (state, nonce and PKCE kept server-side)' })
@@ -53,17 +44,12 @@ export class LoginController {
   @ApiResponse({ status: 302, description: 'To the IdP, or to FailureRedirect?error=<code>' })
   @ApiResponse({ status: 404, description: 'Unknown profile or provider' })
   async start(@Param('id') id: string, @Param('provider') provider: string, @Req() req: Request, @Res() res: Response) {
-    // Reuse the browser's binding so several tabs can sign in at once.
-    let binding = readCookie(req, BINDING_COOKIE);
-    if (!binding || !/^[A-Za-z0-9_-]{32,64}$/.test(binding)) binding = randomBytes(24).toString('base64url');
+    // Reuse the browser's binding so several tabs can sign in at once (see login-binding.ts).
+    const https = reachedOverHttps(req, this.config.publicUrl);
+    const binding = readBinding(req, https) ?? newBinding();
     const outcome = await this.flow.start(id, provider, req, binding);
-    res.cookie(BINDING_COOKIE, binding, {
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: req.secure,
-      path: '/auth',
-      maxAge: 15 * 60 * 1000,
-    });
+    const cookie = bindingCookie(https, this.config.oidc.loginStateTtlSeconds);
+    res.cookie(cookie.name, binding, cookie.options);
     send(res, outcome);
   }
 
@@ -76,6 +62,7 @@ export class LoginController {
     @Req() req: Request,
     @Res() res: Response,
   ) {
-    send(res, await this.flow.callback(id, provider, req, readCookie(req, BINDING_COOKIE)));
+    const binding = readBinding(req, reachedOverHttps(req, this.config.publicUrl));
+    send(res, await this.flow.callback(id, provider, req, binding));
   }
 }
