@@ -2,7 +2,7 @@ import { AuditModule } from '@app/audit';
 import { CloudentityModule } from '@app/cloudentity';
 import { BrokerConfigModule, type BrokerConfig } from '@app/config';
 import { DatabaseModule } from '@app/database';
-import { DevelopersModule, OrganisationLinksService } from '@app/developers';
+import { DevelopersModule, IssuedTokensStore, OrganisationLinksService } from '@app/developers';
 import { ProfilesModule } from '@app/profiles';
 import { TykPortalModule, type TykCallEvent } from '@app/tyk-portal';
 import { DynamicModule, Module } from '@nestjs/common';
@@ -44,6 +44,7 @@ export class AppModule {
         TykPortalModule.forRoot({
           imports: [DevelopersModule, MetricsModule],
           organisationLinkStore: { useExisting: OrganisationLinksService },
+          tokenCache: { useExisting: IssuedTokensStore },
           onCall: {
             useFactory: (metrics: LoginMetrics) => (e: TykCallEvent) => metrics.observeTyk(e),
             inject: [LoginMetrics],

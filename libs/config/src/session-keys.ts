@@ -2,7 +2,7 @@ import { hkdfSync, randomBytes } from 'node:crypto';
 import type { BrokerConfig } from './broker-config.js';
 
 /** What a derived key is for; each purpose gets its own key, so one leaking reveals no other. */
-export type SessionKeyPurpose = 'token-store' | 'cursor';
+export type SessionKeyPurpose = 'token-store' | 'token-store-lookup' | 'cursor';
 
 /** Injection token for the {@link SessionKeys} of this process. */
 export const SESSION_KEYS = Symbol('SESSION_KEYS');
