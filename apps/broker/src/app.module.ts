@@ -11,6 +11,7 @@ import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AdminGuard } from './common/admin.guard.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
+import { ClientBuckets } from './common/client-address.js';
 import { loggerParams } from './common/logging.js';
 import { HealthModule } from './health/health.module.js';
 import { LoginFlowService } from './login/login-flow.service.js';
@@ -54,6 +55,7 @@ export class AppModule {
       controllers: [HomeController, LoginController],
       providers: [
         LoginFlowService,
+        ClientBuckets,
         // Login routes per client IP, counted per instance (see the guard for why not @nestjs/throttler).
         LoginRateLimitGuard,
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

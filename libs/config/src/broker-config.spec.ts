@@ -202,7 +202,9 @@ describe('loadBrokerConfig', () => {
       });
       expect(config.secret).toBe('change-me-admin-secret');
       expect(warnings).toHaveLength(1);
-      expect(warnings[0]).toMatch(/TYK_IB_SECRET \(Secret\) is a placeholder.*TYK_PORTAL_ADMIN_TOKEN is shorter than 16/);
+      expect(warnings[0]).toMatch(
+        /TYK_IB_SECRET \(Secret\) is a placeholder.*TYK_PORTAL_ADMIN_TOKEN is shorter than 16/,
+      );
       expect(warnings[0]).not.toContain('change-me-admin-secret');
     });
 
