@@ -98,6 +98,8 @@ async function main() {
   const portalSecret = kept('portal-api-secret', process.env.PORTAL_API_SECRET);
   const portalToken = kept('portal-admin-token', process.env.TYK_PORTAL_ADMIN_TOKEN);
   const clientSecret = kept('idp-client-secret', process.env.DEV_IDP_CLIENT_SECRET);
+  // Keys the stored tokens and page cursors: kept, so they survive a restart of the stack.
+  const sessionSecret = kept('session-secret', process.env.TYK_IB_SESSION_SECRET);
   const brokerUrl = `http://localhost:${BROKER_PORT}`;
   const portalUrl = `http://localhost:${PORTAL_PORT}`;
   const issuer = `http://localhost:${IDP_PORT}/dev/developers`;
@@ -125,6 +127,7 @@ async function main() {
   const broker = run('broker', 'dist/apps/broker/apps/broker/src/main.js', {
     TYK_IB_PORT: String(BROKER_PORT),
     TYK_IB_SECRET: adminSecret,
+    TYK_IB_SESSION_SECRET: sessionSecret,
     BROKER_DATA_DIR: DATA,
     BROKER_PUBLIC_URL: brokerUrl,
     TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_ENDPOINT: 'http://localhost',

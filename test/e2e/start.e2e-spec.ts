@@ -65,6 +65,10 @@ describe('npm start (scripts/start.mjs): the whole flow on one machine', () => {
     expect(text).toContain('/docs');
     const secret = readFileSync(path.join(data, 'admin-secret'), 'utf8').trim();
     expect(text).toContain(secret);
+    // The session secret (stored tokens, cursors) is generated once and kept, never left random.
+    const sessionSecret = readFileSync(path.join(data, 'session-secret'), 'utf8').trim();
+    expect(sessionSecret.length).toBeGreaterThanOrEqual(16);
+    expect(text).not.toContain('TYK_IB_SESSION_SECRET is not set');
 
     const startRes = await fetch(login, { redirect: 'manual' });
     expect(startRes.status).toBe(302);
@@ -81,6 +85,7 @@ describe('npm start (scripts/start.mjs): the whole flow on one machine', () => {
     const second = start();
     await second.banner;
     expect(second.output()).toContain(secret);
+    expect(readFileSync(path.join(data, 'session-secret'), 'utf8').trim()).toBe(sessionSecret);
     const profiles = await fetch(`http://127.0.0.1:${ports.broker}/api/profiles`, {
       headers: { Authorization: secret },
     });

@@ -2,7 +2,7 @@ import { AuditModule } from '@app/audit';
 import { CloudentityModule } from '@app/cloudentity';
 import { BrokerConfigModule, type BrokerConfig } from '@app/config';
 import { DatabaseModule } from '@app/database';
-import { DevelopersModule, OrganisationLinksService } from '@app/developers';
+import { DevelopersModule, IssuedTokensStore, OrganisationLinksService } from '@app/developers';
 import { ProfilesModule } from '@app/profiles';
 import { TykPortalModule, type TykCallEvent } from '@app/tyk-portal';
 import { DynamicModule, Module } from '@nestjs/common';
@@ -11,6 +11,7 @@ import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AdminGuard } from './common/admin.guard.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
+import { ClientBuckets } from './common/client-address.js';
 import { loggerParams } from './common/logging.js';
 import { HealthModule } from './health/health.module.js';
 import { LoginFlowService } from './login/login-flow.service.js';
@@ -44,6 +45,7 @@ export class AppModule {
         TykPortalModule.forRoot({
           imports: [DevelopersModule, MetricsModule],
           organisationLinkStore: { useExisting: OrganisationLinksService },
+          tokenCache: { useExisting: IssuedTokensStore },
           onCall: {
             useFactory: (metrics: LoginMetrics) => (e: TykCallEvent) => metrics.observeTyk(e),
             inject: [LoginMetrics],
@@ -53,6 +55,7 @@ export class AppModule {
       controllers: [HomeController, LoginController],
       providers: [
         LoginFlowService,
+        ClientBuckets,
         // Login routes per client IP, counted per instance (see the guard for why not @nestjs/throttler).
         LoginRateLimitGuard,
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

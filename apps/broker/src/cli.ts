@@ -287,6 +287,7 @@ export async function runCli(argv: string[], loaded: ConfigLoadResult): Promise<
       case 'config':
         if (sub !== 'check') break;
         for (const notice of loaded.notices) process.stdout.write(`note: ${notice}\n`);
+        for (const warning of loaded.warnings) process.stdout.write(`warning: ${warning}\n`);
         process.stdout.write(`${JSON.stringify(maskSecrets(loaded.config), null, 2)}\n`);
         return 0;
       case 'migration':

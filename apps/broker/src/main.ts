@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     // which would drop process.exitCode.
     process.exit(await runCli(argv, loaded));
   }
-  const broker = await runServer(loaded.config, loaded.notices);
+  const broker = await runServer(loaded.config, loaded.notices, loaded.warnings);
   const stop = (signal: string) => {
     process.stderr.write(`${signal} received: shutting down\n`);
     broker.close().then(

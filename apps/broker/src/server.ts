@@ -26,12 +26,19 @@ export async function withDatabase(
  * Runs the broker until SIGINT/SIGTERM: in-flight requests finish, the pool closes, then the
  * embedded Postgres (if any) stops.
  */
-export async function runServer(initial: BrokerConfig, notices: string[]): Promise<RunningBroker> {
+export async function runServer(
+  initial: BrokerConfig,
+  notices: string[],
+  warnings: string[] = [],
+): Promise<RunningBroker> {
   const { config, embedded } = await withDatabase(initial);
   const app = await createBrokerApp(config);
   const logger = new Logger('Config');
   for (const notice of notices) {
     logger.log(notice);
+  }
+  for (const warning of warnings) {
+    logger.warn(warning);
   }
   try {
     await app.init();

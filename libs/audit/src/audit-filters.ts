@@ -1,7 +1,9 @@
 import { isIP } from 'node:net';
 import { DomainError, unsafeTextReason } from '@app/common';
 import { AUDIT_EVENT_TYPES } from './audit-event.js';
-import { decodeCursor, filterFingerprint } from './cursor.js';
+import { cursorInvalid, filterFingerprint, type CursorCodec } from './cursor.js';
+
+const INT8_MAX = 9223372036854775807n;
 
 /** Filters of the audit query and export, as they arrive (query string or code). */
 export interface AuditQueryInput {
@@ -154,7 +156,7 @@ function keywords(value: unknown): string[] {
  * Validates every filter (each problem is a `validation_failed` naming the parameter) and decodes
  * the cursor against the filters' fingerprint.
  */
-export function parseAuditFilters(input: AuditQueryInput, options: { cursorAllowed?: boolean } = {}): AuditFilters {
+export function parseAuditFilters(input: AuditQueryInput, options: { cursors?: CursorCodec } = {}): AuditFilters {
   const rawTypes = input.type === undefined ? [] : typeof input.type === 'string' ? [input.type] : [...input.type];
   if (rawTypes.some((t) => typeof t !== 'string' || t.trim() === '')) throw invalid('type', 'must not be empty');
   if (rawTypes.length > 20) throw invalid('type', 'at most 20 values');
@@ -193,10 +195,11 @@ export function parseAuditFilters(input: AuditQueryInput, options: { cursorAllow
   });
   let afterId: string | null = null;
   if (input.cursor !== undefined && input.cursor !== null && input.cursor !== '') {
-    if (options.cursorAllowed === false) throw invalid('cursor', 'not accepted here');
+    if (!options.cursors) throw invalid('cursor', 'not accepted here');
     if (typeof input.cursor !== 'string') throw invalid('cursor', 'expected a single value');
-    afterId = decodeCursor(input.cursor, fingerprint, ['id']).id;
-    if (!/^\d{1,19}$/.test(afterId)) throw invalid('cursor', 'not a cursor returned by this API');
+    afterId = options.cursors.decode(input.cursor, fingerprint, ['id']).id;
+    // Signed, so only the broker made it; still never hand SQL a value outside bigint.
+    if (!/^\d{1,19}$/.test(afterId) || BigInt(afterId) > INT8_MAX) throw cursorInvalid('cursor');
   }
   return {
     types,

@@ -1,8 +1,10 @@
+import { SESSION_KEYS, type SessionKeys } from '@app/config';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditChainService } from './audit-chain.service.js';
 import { AuditController } from './audit.controller.js';
 import { AuditService } from './audit.service.js';
+import { CursorCodec } from './cursor.js';
 import { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
 import { AuditEventEntity } from './entities/audit-event.entity.js';
 
@@ -14,7 +16,16 @@ import { AuditEventEntity } from './entities/audit-event.entity.js';
 @Module({
   imports: [TypeOrmModule.forFeature([AuditEventEntity, AuditChainHeadEntity, AuditChainAnchorEntity])],
   controllers: [AuditController],
-  providers: [AuditService, AuditChainService],
-  exports: [AuditService],
+  providers: [
+    AuditService,
+    AuditChainService,
+    // Every paged list signs its cursors with the one key derived for cursors.
+    {
+      provide: CursorCodec,
+      useFactory: (keys: SessionKeys) => new CursorCodec(keys.key('cursor')),
+      inject: [SESSION_KEYS],
+    },
+  ],
+  exports: [AuditService, CursorCodec],
 })
 export class AuditModule {}

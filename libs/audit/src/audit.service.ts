@@ -15,7 +15,7 @@ import {
 } from './audit-export.js';
 import { auditWhere, invalid, parseAuditFilters, type AuditFilters, type AuditQueryInput } from './audit-filters.js';
 import { INSERT_SQL, RECORD_COLUMNS, insertAuditEvent, insertParams, type AuditEventRecord } from './audit-record.js';
-import { encodeCursor } from './cursor.js';
+import { CursorCodec } from './cursor.js';
 
 /** One page of events, newest first unless `order=asc`. */
 export interface AuditEventPage {
@@ -61,6 +61,7 @@ export class AuditService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly chain: AuditChainService,
+    private readonly cursors: CursorCodec,
   ) {}
 
   /**
@@ -79,7 +80,7 @@ export class AuditService {
 
   /** A page of matching events (keyset on id, never OFFSET). Bad filters: `validation_failed`. */
   async query(input: AuditQueryInput): Promise<AuditEventPage> {
-    const filters = parseAuditFilters(input);
+    const filters = parseAuditFilters(input, { cursors: this.cursors });
     const rows = await this.fetch(filters, filters.afterId, filters.limit + 1);
     const more = rows.length > filters.limit;
     const data = more ? rows.slice(0, filters.limit) : rows;
@@ -90,7 +91,7 @@ export class AuditService {
     if (!nextId && filters.order === 'asc' && !filters.until) {
       nextId = last?.id ?? filters.afterId ?? '0';
     }
-    return { data, next_cursor: nextId === null ? null : encodeCursor({ id: nextId }, filters.fingerprint) };
+    return { data, next_cursor: nextId === null ? null : this.cursors.encode({ id: nextId }, filters.fingerprint) };
   }
 
   /**

@@ -38,8 +38,11 @@ export {
 } from './audit-chain.js';
 /** The limit/cursor query parameters of every paged list route. */
 export { PageQueryDto } from './dto/page-query.dto.js';
-/** Opaque keyset cursors bound to their filters, and the `Link: rel="next"` header (shared with developers). */
-export { decodeCursor, encodeCursor, filterFingerprint, nextPageLink } from './cursor.js';
+/**
+ * Signed (HMAC) keyset cursors bound to their filters, `cursor_invalid` otherwise, and the
+ * `Link: rel="next"` header: the paging kit shared with developers (AuditModule provides CursorCodec).
+ */
+export { CursorCodec, cursorInvalid, filterFingerprint, nextPageLink } from './cursor.js';
 /** TypeORM mappings of the audit tables (for ALL_ENTITIES and `migration check`). */
 export { AuditEventEntity } from './entities/audit-event.entity.js';
 export { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';

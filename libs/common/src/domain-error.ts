@@ -7,6 +7,8 @@ export const ERROR_CODES = [
   // generic request problems
   'bad_request',
   'validation_failed',
+  // a page cursor the broker did not make (or made for other filters)
+  'cursor_invalid',
   'not_found',
   'conflict',
   'payload_too_large',

@@ -1,6 +1,7 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import type { BrokerConfig } from './broker-config.js';
+import { SESSION_KEYS, SessionKeys } from './session-keys.js';
 
 /** Injection token for the validated BrokerConfig. */
 export const BROKER_CONFIG = Symbol('BROKER_CONFIG');
@@ -17,8 +18,11 @@ export class BrokerConfigModule {
     return {
       module: BrokerConfigModule,
       imports: [ConfigModule.forRoot({ ignoreEnvFile: true, load: [() => ({ broker: config })] })],
-      providers: [{ provide: BROKER_CONFIG, useValue: config }],
-      exports: [BROKER_CONFIG, ConfigModule],
+      providers: [
+        { provide: BROKER_CONFIG, useValue: config },
+        { provide: SESSION_KEYS, useValue: SessionKeys.fromConfig(config) },
+      ],
+      exports: [BROKER_CONFIG, SESSION_KEYS, ConfigModule],
     };
   }
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadBrokerConfig, secretValues, tykBaseUrl } from './broker-config.js';
+import { SessionKeys } from './session-keys.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/tib/tib.conf', import.meta.url));
 
@@ -75,7 +76,7 @@ describe('loadBrokerConfig', () => {
       TYK_IB_TYKAPISETTINGS_GATEWAYCONFIG_ENDPOINT: 'https://gw',
       TYK_IB_TYKAPISETTINGS_GATEWAYCONFIG_PORT: '8080',
       TYK_IB_TYKAPISETTINGS_GATEWAYCONFIG_ADMINSECRET: 'gw',
-      TYK_IB_SESSION_SECRET: 'sess',
+      TYK_IB_SESSION_SECRET: 'sess-0123456789abcdef',
       TYK_LOGLEVEL: 'debug',
       DATABASE_URL: 'postgres://u:p@db:5432/broker',
       DATABASE_POOL_SIZE: '25',
@@ -96,13 +97,13 @@ describe('loadBrokerConfig', () => {
     expect(config.tykApi.dashboard).toEqual({ endpoint: 'http://portal', port: '3001', adminSecret: 'dash' });
     expect(tykBaseUrl(config.tykApi.dashboard)).toBe('http://portal:3001');
     expect(config.tykApi.gateway).toEqual({ endpoint: 'https://gw', port: '8080', adminSecret: 'gw' });
-    expect(config.sessionSecret).toBe('sess');
+    expect(config.sessionSecret).toBe('sess-0123456789abcdef');
     expect(config.logLevel).toBe('debug');
     expect(config.database).toEqual({ url: 'postgres://u:p@db:5432/broker', poolSize: 25 });
     expect(config.publicUrl).toBe('https://sso.example.com');
     expect(config.portal.adminToken).toBe('tok');
     expect(config.profilesFile).toBe('profiles.json');
-    expect(secretValues(config)).toEqual(expect.arrayContaining(['s', 'sess', 'dash', 'gw', 'tok']));
+    expect(secretValues(config)).toEqual(expect.arrayContaining(['s', 'sess-0123456789abcdef', 'dash', 'gw', 'tok']));
   });
 
   it('should prefer the environment over tib.conf, and tib.conf over defaults', () => {
@@ -197,5 +198,71 @@ describe('loadBrokerConfig', () => {
   it('should refuse a tib.conf that is not JSON', () => {
     const file = tempConf('{ not json');
     expect(problemsOf(() => loadBrokerConfig({ env: {}, argv: ['-c', file] })).join()).toMatch(/not valid JSON/);
+  });
+
+  describe('secrets (issue 13)', () => {
+    const strong = 'q1Xr8m2Zt4Vb7Nc0Lp5Ke3Wd';
+    const load = (env: Record<string, string>) =>
+      loadBrokerConfig({ env: { TYK_IB_SESSION_SECRET: strong, ...env }, argv: [], cwd: tmpdir() });
+
+    it.each([
+      ['TYK_IB_SECRET', 'change-me-admin-secret'],
+      ['TYK_IB_SECRET', 'short-secret'],
+      ['TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_ADMINSECRET', 'change-me-portal-api-secret'],
+      ['TYK_IB_TYKAPISETTINGS_GATEWAYCONFIG_ADMINSECRET', 'gw'],
+      ['TYK_PORTAL_ADMIN_TOKEN', 'your-portal-admin-token'],
+      ['TYK_IB_SESSION_SECRET', 'change-me-session-secret'],
+    ])('should stop a production start when %s is %j, saying how to generate one', (name, value) => {
+      const problems = problemsOf(() => load({ NODE_ENV: 'production', [name]: value })).join('\n');
+      expect(problems).toContain(name);
+      expect(problems).toContain('openssl rand -base64 32');
+      expect(problems).not.toContain(value);
+    });
+
+    it('should only warn, once, about every weak secret outside production', () => {
+      const { config, warnings } = load({
+        TYK_IB_SECRET: 'change-me-admin-secret',
+        TYK_PORTAL_ADMIN_TOKEN: 'tok',
+      });
+      expect(config.secret).toBe('change-me-admin-secret');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(
+        /TYK_IB_SECRET \(Secret\) is a placeholder.*TYK_PORTAL_ADMIN_TOKEN is shorter than 16/,
+      );
+      expect(warnings[0]).not.toContain('change-me-admin-secret');
+    });
+
+    it('should accept strong secrets in production without a warning', () => {
+      const { warnings } = load({ NODE_ENV: 'production', TYK_IB_SECRET: 'Zx8vQ2mN5rT1wY7uK3pL9sD4' });
+      expect(warnings).toEqual([]);
+    });
+
+    it('should stop any start when TYK_IB_SESSION_SECRET is shorter than 16 characters', () => {
+      const problems = problemsOf(() => load({ TYK_IB_SESSION_SECRET: 'fifteen-chars!!' }));
+      expect(problems.join('\n')).toMatch(/TYK_IB_SESSION_SECRET: expected at least 16 characters, got 15/);
+    });
+
+    it('should warn once what a missing TYK_IB_SESSION_SECRET breaks', () => {
+      const { warnings } = loadBrokerConfig({ env: {}, argv: [], cwd: tmpdir() });
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/TYK_IB_SESSION_SECRET is not set.*restart.*instances/);
+    });
+  });
+});
+
+describe('SessionKeys', () => {
+  it('should derive one key per purpose, the same on every instance with the same secret', () => {
+    const a = new SessionKeys('q1Xr8m2Zt4Vb7Nc0Lp5Ke3Wd');
+    const b = new SessionKeys('q1Xr8m2Zt4Vb7Nc0Lp5Ke3Wd');
+    expect(a.key('cursor')).toHaveLength(32);
+    expect(a.key('cursor').equals(b.key('cursor'))).toBe(true);
+    expect(a.key('cursor').equals(a.key('token-store'))).toBe(false);
+    expect(a.key('cursor').equals(new SessionKeys('another-secret-of-length').key('cursor'))).toBe(false);
+  });
+
+  it('should use one random secret per process when none is set', () => {
+    const a = new SessionKeys('');
+    expect(a.key('cursor').equals(new SessionKeys('').key('cursor'))).toBe(true);
+    expect(a.key('cursor').equals(new SessionKeys('q1Xr8m2Zt4Vb7Nc0Lp5Ke3Wd').key('cursor'))).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { getPathCaseInsensitive, isAllowedIdpUrl } from '@app/common';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { checkSecrets } from './secret-rules.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -45,6 +46,8 @@ export interface ConfigLoadResult {
   config: BrokerConfig;
   /** Informational lines for the start-up log (e.g. TIB keys accepted and ignored). */
   notices: string[];
+  /** Lines for the start-up log at warn level (weak or missing secrets outside production). */
+  warnings: string[];
 }
 
 export class ConfigError extends Error {
@@ -346,7 +349,10 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
     r.problems.push('BROKER_ADMIN_OIDC_AUDIENCE: expected an audience when BROKER_ADMIN_OIDC_ISSUER is set, got ""');
   }
 
-  const problems = [...early, ...r.problems];
+  // Weak and placeholder secrets: refused in production, one warning elsewhere (issue 13).
+  const secrets = checkSecrets(config, env.NODE_ENV === 'production');
+
+  const problems = [...early, ...r.problems, ...secrets.problems];
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -355,7 +361,7 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
       'The admin API is disabled: no Secret is set. Set TYK_IB_SECRET (or "Secret" in tib.conf) to enable /api/profiles.',
     );
   }
-  return { config, notices };
+  return { config, notices, warnings: secrets.warnings };
 }
 
 /** Every configured secret value, for scrubbing logs. */

@@ -12,3 +12,5 @@ export {
 } from './broker-config.js';
 /** The global module that provides BROKER_CONFIG. */
 export { BROKER_CONFIG, BrokerConfigModule } from './broker-config.module.js';
+/** Per-purpose keys derived (HKDF) from TYK_IB_SESSION_SECRET: the token store's and the cursors'. */
+export { SESSION_KEYS, SessionKeys, type SessionKeyPurpose } from './session-keys.js';

@@ -5,13 +5,15 @@ import { DevelopersController } from './developers.controller.js';
 import { DevelopersService } from './developers.service.js';
 import { DeveloperEntity } from './entities/developer.entity.js';
 import { PortalOrgLinkEntity } from './entities/portal-org-link.entity.js';
+import { IssuedTokensRepository } from './issued-tokens.repository.js';
+import { IssuedTokensStore } from './issued-tokens.store.js';
 import { OrganisationLinksService } from './organisation-links.service.js';
 
-/** Developers and organisation links, and the `/api/developers` routes. */
+/** Developers, organisation links, the tokens issued to them, and the `/api/developers` routes. */
 @Module({
   imports: [TypeOrmModule.forFeature([DeveloperEntity, PortalOrgLinkEntity]), AuditModule],
   controllers: [DevelopersController],
-  providers: [DevelopersService, OrganisationLinksService],
-  exports: [DevelopersService, OrganisationLinksService],
+  providers: [DevelopersService, OrganisationLinksService, IssuedTokensRepository, IssuedTokensStore],
+  exports: [DevelopersService, OrganisationLinksService, IssuedTokensStore],
 })
 export class DevelopersModule {}

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import {
   AuditService,
-  decodeCursor,
-  encodeCursor,
+  CursorCodec,
+  cursorInvalid,
   filterFingerprint,
   pageLimit,
   type AuditEventPage,
@@ -36,6 +36,8 @@ export interface DeveloperPage {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** `created_key` as COLUMNS writes it (microseconds, UTC). */
+const CREATED_KEY = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
 const COLUMNS = `d.id::text AS id, d.issuer, d.subject, d.email, d.email_verified, d.name, d.organisation_id,
   d.organisation_name, d.portal_user_id, d.sso_key, d.status, d.first_login_at, d.last_login_at, d.login_count,
@@ -163,6 +165,7 @@ export class DevelopersService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditService,
+    private readonly cursors: CursorCodec,
   ) {}
 
   /**
@@ -245,9 +248,10 @@ export class DevelopersService {
     if (organization) where.push(`d.organisation_id = ${p(organization)}`);
     if (status) where.push(`d.status = ${p(status)}`);
     if (input.cursor) {
-      const at = decodeCursor(input.cursor, fingerprint, ['c', 'id']);
-      if (!UUID.test(at.id) || Number.isNaN(Date.parse(at.c))) {
-        throw invalid('cursor', 'not a cursor returned by this API');
+      const at = this.cursors.decode(input.cursor, fingerprint, ['c', 'id']);
+      // Signed, so only the broker made it; still only ever hand SQL the shapes it wrote.
+      if (!UUID.test(at.id) || !CREATED_KEY.test(at.c) || Number.isNaN(Date.parse(at.c))) {
+        throw cursorInvalid('cursor');
       }
       where.push(`(d.created_at, d.id) < (${p(at.c)}::timestamptz, ${p(at.id)}::uuid)`);
     }
@@ -261,7 +265,7 @@ export class DevelopersService {
     const last = page[page.length - 1];
     return {
       data: page.map(toDeveloper),
-      next_cursor: more && last ? encodeCursor({ c: last.created_key, id: last.id }, fingerprint) : null,
+      next_cursor: more && last ? this.cursors.encode({ c: last.created_key, id: last.id }, fingerprint) : null,
     };
   }
 

@@ -13,6 +13,11 @@ export {
   type OrganisationClaimContext,
   type OrganisationLink,
 } from './organisation-links.service.js';
+/**
+ * The last token the token actions issued per (profile, user), sealed (AES-256-GCM) in Postgres:
+ * the broker binds it as @app/tyk-portal's TOKEN_CACHE so revocation works across instances.
+ */
+export { IssuedTokensStore } from './issued-tokens.store.js';
 /** The developer model and its API shape. */
 export {
   DEVELOPER_STATUSES,

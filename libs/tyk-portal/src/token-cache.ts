@@ -1,3 +1,4 @@
+import { LruCache } from '@app/common';
 import { Injectable } from '@nestjs/common';
 
 /**
@@ -8,24 +9,33 @@ import { Injectable } from '@nestjs/common';
  */
 export interface TokenCache {
   get(key: string): Promise<string | null>;
-  /** Stores without expiry, as TIB does. */
-  set(key: string, value: string): Promise<void>;
+  /**
+   * Stores the token, replacing the previous one. `ttlSeconds` is the token's own lifetime when
+   * known: past it there is nothing left to revoke, so the entry may go (TIB keeps it forever).
+   */
+  set(key: string, value: string, ttlSeconds?: number): Promise<void>;
 }
 
+/** Entries kept by the in-memory cache; past it the least recently used user is forgotten. */
+const MAX_ENTRIES = 10_000;
+
 /**
- * Process-local TokenCache for tests and single-instance development. Not shared between broker
- * instances, and lost on restart: production binds the Postgres one.
+ * Process-local, bounded TokenCache for the lib's own tests and embedding without a database. Not
+ * shared between broker instances, and lost on restart: the broker binds the Postgres one.
  */
 @Injectable()
 export class InMemoryTokenCache implements TokenCache {
-  private readonly values = new Map<string, string>();
+  private readonly values = new LruCache<string, { value: string; until: number }>(MAX_ENTRIES);
 
   get(key: string): Promise<string | null> {
-    return Promise.resolve(this.values.get(key) ?? null);
+    const hit = this.values.get(key);
+    if (hit && hit.until <= Date.now()) this.values.delete(key);
+    return Promise.resolve(hit && hit.until > Date.now() ? hit.value : null);
   }
 
-  set(key: string, value: string): Promise<void> {
-    this.values.set(key, value);
+  set(key: string, value: string, ttlSeconds?: number): Promise<void> {
+    const until = ttlSeconds !== undefined && ttlSeconds > 0 ? Date.now() + ttlSeconds * 1000 : Infinity;
+    this.values.set(key, { value, until });
     return Promise.resolve();
   }
 }

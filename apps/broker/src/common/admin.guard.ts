@@ -5,6 +5,7 @@ import { ADMIN_ROLES_KEY, DomainError, LruCache, type AdminPrincipal, type Admin
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { ClientBuckets } from './client-address.js';
 import { FixedWindowCounter } from './fixed-window.js';
 import type { Request } from 'express';
 
@@ -18,12 +19,18 @@ const AUTH_FAILED = 'Authorization failed';
  * compared in constant time; acts as `admin`), or an OpenID Connect access token from the
  * configured issuer carrying `broker:admin` / `broker:auditor`. An empty secret never matches.
  * Refusals are audited as `admin.auth_failed`, at most one event per client per 10 s.
+ *
+ * The failed-authentication throttle (per client: IPv4 address or IPv6 /64) runs after the
+ * credentials are checked and only on a failure: valid credentials are never refused by it, so
+ * nobody sharing the admin's address (a NAT, a proxy not in BROKER_TRUSTED_PROXIES) can lock the
+ * admin out. It bounds the work and the audit volume of bad attempts; guessing is prevented by the
+ * secret's length (at least 16 characters, enforced with NODE_ENV=production).
  */
 @Injectable()
 export class AdminGuard implements CanActivate {
   private readonly logger = new Logger(AdminGuard.name);
   private readonly lastAudited = new LruCache<string, { at: number; suppressed: number }>(10_000);
-  /** Failed admin authentications per client IP in the current minute (per instance). */
+  /** Failed admin authentications per client in the current minute (per instance). */
   private readonly failures = new FixedWindowCounter(60_000);
 
   constructor(
@@ -31,6 +38,7 @@ export class AdminGuard implements CanActivate {
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
     private readonly audit: AuditService,
     private readonly tokens: AdminTokenVerifier,
+    private readonly buckets: ClientBuckets,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -47,10 +55,11 @@ export class AdminGuard implements CanActivate {
         'The admin API is disabled because no secret is configured: set TYK_IB_SECRET (or "Secret" in tib.conf) and restart the broker',
       );
     }
-    this.refuseWhenThrottled(req);
+    const client = this.buckets.bucket(req);
     const principal = await this.authenticate(req.get('authorization'), tokensEnabled);
     if (!principal) {
-      this.failures.hit(req.ip ?? '');
+      this.refuseWhenThrottled(req, client);
+      this.failures.hit(client);
       await this.refuse(req, 'unauthorized');
       throw new DomainError('unauthorized', AUTH_FAILED);
     }
@@ -62,10 +71,9 @@ export class AdminGuard implements CanActivate {
     return true;
   }
 
-  /** After too many failed attempts from one IP, 429 until the minute is over (guessing defence). */
-  private refuseWhenThrottled(req: Request): void {
+  /** After too many failed attempts from one client, a failed attempt is 429 until the minute is over. */
+  private refuseWhenThrottled(req: Request, key: string): void {
     const limit = this.config.rateLimit.adminFailuresPerMinute;
-    const key = req.ip ?? '';
     if (limit === 0 || this.failures.count(key) < limit) return;
     const retryAfter = this.failures.retryAfterSeconds(key);
     req.res?.setHeader('Retry-After', String(retryAfter));

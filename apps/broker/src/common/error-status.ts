@@ -6,6 +6,7 @@ export function statusForCode(code: ErrorCode): HttpStatus {
   switch (code) {
     case 'bad_request':
     case 'validation_failed':
+    case 'cursor_invalid':
     case 'profile_invalid':
     case 'profile_exists':
     case 'profile_id_mismatch':

@@ -11,6 +11,8 @@ const SECRET_QUERY_PARAMS =
   /^(code|state|nonce|token|id_token|access_token|refresh_token|session_state|code_verifier)$/i;
 
 export function redactUrl(url: string | undefined): string | undefined {
+  // A fragment never reaches a server; one in a logged URL can only be a token in transit.
+  if (url?.includes('#')) url = url.slice(0, url.indexOf('#'));
   if (!url || !url.includes('?')) return url;
   const [path, query] = url.split('?', 2) as [string, string];
   const params = new URLSearchParams(query);
@@ -18,6 +20,16 @@ export function redactUrl(url: string | undefined): string | undefined {
     if (SECRET_QUERY_PARAMS.test(key)) params.set(key, '[Redacted]');
   }
   return `${path}?${params.toString()}`;
+}
+
+/**
+ * A redirect target as it may be logged: scheme, host and path only. Its query and fragment carry
+ * what the broker hands over (`?nonce=`, `#token=<Tyk key>`, the Gateway's `#access_token=`), so
+ * neither is ever written, whatever the parameter is called.
+ */
+export function redirectTargetForLog(location: string): string {
+  const end = location.search(/[?#]/);
+  return end === -1 ? location : location.slice(0, end);
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -120,12 +132,12 @@ export function loggerParams(config: BrokerConfig, stream?: DestinationStream): 
           headers: { ...req.headers },
           remoteAddress: req.remoteAddress,
         }),
-        // Redirects carry nonces, states and codes in their query: log the location redacted.
+        // Redirects carry nonces, states, codes and tokens: log where they go, not what they carry.
         res: (res: { statusCode: number; headers?: Record<string, unknown> }) => {
           const location = res.headers?.location;
           return {
             statusCode: res.statusCode,
-            ...(typeof location === 'string' ? { location: redactUrl(location) } : {}),
+            ...(typeof location === 'string' ? { location: redirectTargetForLog(location) } : {}),
           };
         },
       },

@@ -2,6 +2,7 @@ import { DomainError } from '@app/common';
 import type { BrokerConfig } from '@app/config';
 import type { ExecutionContext } from '@nestjs/common';
 import { jest } from '@jest/globals';
+import { ClientBuckets } from '../common/client-address.js';
 import { LoginRateLimitGuard } from './login-rate-limit.guard.js';
 
 function contextFor(ip: string, headers: Record<string, string>): ExecutionContext {
@@ -12,7 +13,10 @@ function contextFor(ip: string, headers: Record<string, string>): ExecutionConte
 }
 
 const guardWith = (loginPerMinute: number) =>
-  new LoginRateLimitGuard({ rateLimit: { loginPerMinute, adminFailuresPerMinute: 0 } } as unknown as BrokerConfig);
+  new LoginRateLimitGuard(
+    { rateLimit: { loginPerMinute, adminFailuresPerMinute: 0 } } as unknown as BrokerConfig,
+    new ClientBuckets(),
+  );
 
 describe('LoginRateLimitGuard', () => {
   afterEach(() => jest.useRealTimers());

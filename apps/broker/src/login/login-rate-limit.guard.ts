@@ -2,10 +2,11 @@ import { DomainError } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { ClientBuckets } from '../common/client-address.js';
 import { FixedWindowCounter } from '../common/fixed-window.js';
 
 /**
- * Requests to the login routes per client IP (Express `trust proxy` decides the IP) in a fixed
+ * Requests to the login routes per client (IPv4 address or IPv6 /64; Express `trust proxy` decides the IP) in a fixed
  * one-minute window, per instance; beyond config.rateLimit.loginPerMinute, 429 `rate_limited`
  * with Retry-After until the window ends. 0 disables it.
  *
@@ -16,13 +17,16 @@ import { FixedWindowCounter } from '../common/fixed-window.js';
 export class LoginRateLimitGuard implements CanActivate {
   private readonly counter = new FixedWindowCounter(60_000);
 
-  constructor(@Inject(BROKER_CONFIG) private readonly config: BrokerConfig) {}
+  constructor(
+    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    private readonly buckets: ClientBuckets,
+  ) {}
 
   canActivate(context: ExecutionContext): boolean {
     const limit = this.config.rateLimit.loginPerMinute;
     if (limit === 0) return true;
     const http = context.switchToHttp();
-    const key = http.getRequest<Request>().ip ?? '';
+    const key = this.buckets.bucket(http.getRequest<Request>());
     if (this.counter.hit(key) <= limit) return true;
     const retryAfter = this.counter.retryAfterSeconds(key);
     http.getResponse<Response>().setHeader('Retry-After', String(retryAfter));

@@ -1,0 +1,42 @@
+import { preparedQuery, preparedStatement } from '@app/database';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+
+const FIND = preparedStatement(
+  'issued_tokens.find',
+  `SELECT sealed FROM issued_tokens WHERE lookup = $1 AND (expires_at IS NULL OR expires_at > now())`,
+);
+
+/** One row per (profile, user): a new token replaces the previous one. */
+const UPSERT = preparedStatement(
+  'issued_tokens.upsert',
+  `INSERT INTO issued_tokens (lookup, sealed, issued_at, expires_at)
+     VALUES ($1, $2, now(), CASE WHEN $3::int IS NULL THEN NULL ELSE now() + make_interval(secs => $3::int) END)
+   ON CONFLICT (lookup) DO UPDATE SET sealed = EXCLUDED.sealed, issued_at = EXCLUDED.issued_at,
+     expires_at = EXCLUDED.expires_at`,
+);
+
+/** A few expired rows per write: the table stays bounded without a background job. */
+const PURGE = preparedStatement(
+  'issued_tokens.purge',
+  `DELETE FROM issued_tokens WHERE lookup IN (
+     SELECT lookup FROM issued_tokens WHERE expires_at <= now() ORDER BY expires_at LIMIT 100)`,
+);
+
+/** All SQL of the `issued_tokens` table (see the migration CreateIssuedTokens). */
+@Injectable()
+export class IssuedTokensRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async find(lookup: Buffer): Promise<Buffer | null> {
+    const rows = await preparedQuery<{ sealed: Buffer }>(this.dataSource, FIND, [lookup]);
+    return rows[0]?.sealed ?? null;
+  }
+
+  /** Stores (or replaces) the sealed token; `ttlSeconds` null keeps it until replaced. */
+  async save(lookup: Buffer, sealed: Buffer, ttlSeconds: number | null): Promise<void> {
+    await preparedQuery(this.dataSource, UPSERT, [lookup, sealed, ttlSeconds]);
+    await preparedQuery(this.dataSource, PURGE, []);
+  }
+}
