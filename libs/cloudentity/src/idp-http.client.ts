@@ -23,10 +23,14 @@ export class IdpUnreachableError extends Error {
 /** Largest IdP response we read (discovery, JWKS, token, userinfo are all a few KB). */
 const MAX_BODY_BYTES = 1024 * 1024;
 
+/** Which of an IdP's endpoints a call went to: a metrics label that names no host or path. */
+export type IdpEndpointKind = 'discovery' | 'jwks' | 'token' | 'userinfo';
+
 /** One exchange with an IdP, for metrics. `endpoint` is the URL without its query. */
 export interface IdpCallEvent {
   method: string;
   endpoint: string;
+  kind: IdpEndpointKind;
   status: number | 'error';
   ms: number;
 }
@@ -59,7 +63,23 @@ export class IdpHttpClient implements OnModuleDestroy {
     this.observers.push(listener);
   }
 
-  private report(method: string, url: string, status: number | 'error', started: number): void {
+  /**
+   * The broker calls an IdP in four ways only: the token request is the one POST, userinfo the one
+   * GET with a bearer token, discovery the well-known document, JWKS any other GET.
+   */
+  private static kindOf(method: string, url: string, headers: Record<string, string> | undefined): IdpEndpointKind {
+    if (method === 'POST') return 'token';
+    if (Object.keys(headers ?? {}).some((h) => h.toLowerCase() === 'authorization')) return 'userinfo';
+    return /\/\.well-known\/openid-configuration(?:[?#]|$)/.test(url) ? 'discovery' : 'jwks';
+  }
+
+  private report(
+    method: string,
+    url: string,
+    headers: Record<string, string> | undefined,
+    status: number | 'error',
+    started: number,
+  ): void {
     if (this.observers.length === 0) return;
     let endpoint = url;
     try {
@@ -68,7 +88,13 @@ export class IdpHttpClient implements OnModuleDestroy {
     } catch {
       // keep the raw URL
     }
-    const event = { method, endpoint, status, ms: performance.now() - started };
+    const event = {
+      method,
+      endpoint,
+      kind: IdpHttpClient.kindOf(method, url, headers),
+      status,
+      ms: performance.now() - started,
+    };
     for (const listener of this.observers) {
       try {
         listener(event);
@@ -99,7 +125,7 @@ export class IdpHttpClient implements OnModuleDestroy {
         dispatcher: this.agent,
       });
       const body = await res.body.text();
-      this.report(options.method, options.url, res.statusCode, started);
+      this.report(options.method, options.url, options.headers, res.statusCode, started);
       const contentType = res.headers['content-type'];
       return {
         status: res.statusCode,
@@ -107,7 +133,7 @@ export class IdpHttpClient implements OnModuleDestroy {
         body,
       };
     } catch (error: unknown) {
-      this.report(options.method, options.url, 'error', started);
+      this.report(options.method, options.url, options.headers, 'error', started);
       const code = (error as { code?: unknown } | null)?.code;
       if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') throw new IdpUnreachableError('too_large');
       if (

@@ -25,4 +25,4 @@ export {
 /** The per-(profile, provider) strategy cache (diagnostics: how many strategies were built). */
 export { OidcStrategyRegistry } from './oidc-strategy.registry.js';
 /** The HTTP client for IdP calls; `onCall` reports each call's latency and status (metrics). */
-export { IdpHttpClient, type IdpCallEvent } from './idp-http.client.js';
+export { IdpHttpClient, type IdpCallEvent, type IdpEndpointKind } from './idp-http.client.js';

@@ -158,9 +158,19 @@ describe('loadBrokerConfig', () => {
     [{ BROKER_PUBLIC_URL: 'not a url' }, /BROKER_PUBLIC_URL: expected an http\(s\) URL/],
     [{ TYK_IB_CONFIG: '/nonexistent/tib.conf' }, /config file not found/],
     [{ BROKER_ADMIN_OIDC_ISSUER: 'http://idp' }, /BROKER_ADMIN_OIDC_AUDIENCE/],
+    [{ BROKER_METRICS_TOKEN: 'short' }, /BROKER_METRICS_TOKEN: expected at least 16 printable characters/],
+    [{ BROKER_METRICS_TOKEN: 'has a space in it, sixteen+' }, /BROKER_METRICS_TOKEN/],
   ])('should refuse %j with a message naming it', (env, message) => {
     const problems = problemsOf(() => loadBrokerConfig({ env, argv: [] }));
     expect(problems.join('\n')).toMatch(message);
+  });
+
+  it('should read BROKER_METRICS_TOKEN (off by default) and treat it as a secret for the logs', () => {
+    expect(loadBrokerConfig({ env: {}, argv: [] }).config.metrics).toEqual({ token: '' });
+    const token = 'metrics-token-0123456789';
+    const { config } = loadBrokerConfig({ env: { BROKER_METRICS_TOKEN: token }, argv: [] });
+    expect(config.metrics.token).toBe(token);
+    expect(secretValues(config)).toContain(token);
   });
 
   it('should name the tib.conf key when a file value is invalid, and list every problem', () => {

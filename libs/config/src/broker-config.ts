@@ -40,6 +40,8 @@ export interface BrokerConfig {
   audit: { retentionDays: number; sealIntervalMs: number };
   /** Per client IP and per instance; 0 disables. */
   rateLimit: { loginPerMinute: number; adminFailuresPerMinute: number };
+  /** `BROKER_METRICS_TOKEN`: when set, `/metrics` answers only `Authorization: Bearer <token>`. */
+  metrics: { token: string };
 }
 
 export interface ConfigLoadResult {
@@ -338,11 +340,17 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
       loginPerMinute: r.int(['BROKER_RATE_LIMIT_LOGIN_PER_MINUTE'], null, 600, 0, 1_000_000),
       adminFailuresPerMinute: r.int(['BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE'], null, 20, 0, 1_000_000),
     },
+    metrics: { token: r.string(['BROKER_METRICS_TOKEN'], null, '') },
   };
   const { issuer: adminIssuer, allowInsecureHttp: adminInsecure } = config.adminOidc;
   if (adminIssuer !== '' && httpUrl(adminIssuer) === null && !isAllowedIdpUrl(adminIssuer, adminInsecure)) {
     r.problems.push(
       `BROKER_ADMIN_OIDC_ISSUER: expected an https URL (plain http only to a loopback host, or with BROKER_ADMIN_OIDC_ALLOW_INSECURE_HTTP=true), got ${JSON.stringify(adminIssuer)}`,
+    );
+  }
+  if (config.metrics.token !== '' && !/^[\x21-\x7e]{16,}$/.test(config.metrics.token)) {
+    r.problems.push(
+      'BROKER_METRICS_TOKEN: expected at least 16 printable characters without spaces (e.g. openssl rand -base64 32)',
     );
   }
   if (config.adminOidc.issuer !== '' && config.adminOidc.audience === '') {
@@ -372,6 +380,7 @@ export function secretValues(config: BrokerConfig): string[] {
     config.tykApi.dashboard.adminSecret,
     config.tykApi.gateway.adminSecret,
     config.portal.adminToken,
+    config.metrics.token,
   ].filter((s) => s.length > 0);
 }
 

@@ -48,6 +48,7 @@ export function checkSecrets(config: BrokerConfig, production: boolean): SecretF
     ['TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_ADMINSECRET', config.tykApi.dashboard.adminSecret],
     ['TYK_IB_TYKAPISETTINGS_GATEWAYCONFIG_ADMINSECRET', config.tykApi.gateway.adminSecret],
     ['TYK_PORTAL_ADMIN_TOKEN', config.portal.adminToken],
+    ['BROKER_METRICS_TOKEN', config.metrics.token],
   ];
   const weak = named.flatMap(([name, value]) => {
     const why = value === '' ? null : weakness(value);

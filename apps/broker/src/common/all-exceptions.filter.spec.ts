@@ -85,4 +85,21 @@ describe('AllExceptionsFilter', () => {
       },
     });
   });
+
+  it('should answer a 5xx domain error with the sentence for its code and put its message in the log only', () => {
+    const detail = 'dashboard is unreachable (ECONNREFUSED) for POST /api/sso; TYK_PORTAL_ADMIN_TOKEN is not set';
+    const { status, body, log } = run(new DomainError('portal_unreachable', detail));
+    expect(status).toBe(502);
+    expect(JSON.stringify(body)).not.toMatch(/ECONNREFUSED|\/api\/sso|TYK_/);
+    expect(body).toEqual({
+      error: {
+        code: 'portal_unreachable',
+        message:
+          'The developer portal could not complete the sign-in. Try again shortly or contact the portal administrators.',
+        requestId: 'req-1',
+      },
+    });
+    expect(log).toContain('(ECONNREFUSED) for POST /api/sso');
+    expect(log).toContain('req-1');
+  });
 });

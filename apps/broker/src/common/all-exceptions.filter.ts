@@ -1,8 +1,9 @@
-import { isDomainError, loggableError, type ErrorCode } from '@app/common';
+import { clipText, isDomainError, loggableError, type ErrorCode } from '@app/common';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { QueryFailedError } from 'typeorm';
 import { statusForCode } from './error-status.js';
+import { publicMessage } from './public-messages.js';
 
 /** Routes that keep TIB's `{"Status":"error","Error":…}` envelope, byte for byte. */
 export function usesTibEnvelope(path: string): boolean {
@@ -42,12 +43,12 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 function describe(exception: unknown): ErrorShape {
   if (isDomainError(exception)) {
-    return {
-      status: statusForCode(exception.code),
-      code: exception.code,
-      message: exception.message,
-      details: exception.details,
-    };
+    const status: number = statusForCode(exception.code);
+    // A 5xx is never the client's input: its message (a setting, an upstream URL, a socket error)
+    // goes to the log, the client gets the code's sentence and the request id (issue 13).
+    return status >= 500
+      ? { status, code: exception.code, message: publicMessage(exception.code) }
+      : { status, code: exception.code, message: exception.message, details: exception.details };
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
@@ -127,7 +128,12 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const shape = describe(exception);
     const status: number = shape.status;
     const requestId = String(req.id ?? '');
-    if (status >= 500 && status !== 503) {
+    if (isDomainError(exception) && status >= 500) {
+      this.logger.warn(
+        { requestId, code: exception.code, detail: clipText(exception.message, 500) },
+        'Request failed upstream or by configuration',
+      );
+    } else if (status >= 500 && status !== 503) {
       // Never the exception itself: a failed query carries its parameters (issue 13).
       this.logger.error({ error: loggableError(exception), requestId }, 'Unhandled error');
     } else if (shape.code === 'bad_request' && exception instanceof QueryFailedError) {

@@ -22,6 +22,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { Request } from 'express';
 import { isDatabaseUnavailable } from '../common/all-exceptions.filter.js';
 import { statusForCode } from '../common/error-status.js';
+import { publicMessage } from '../common/public-messages.js';
 import { LoginMetrics } from '../metrics/login-metrics.js';
 import { errorPage } from '../pages/html.js';
 import type { LoginOutcome } from './login-outcome.js';
@@ -40,17 +41,6 @@ interface ResolvedProvider {
   entry: SocialProviderEntry;
   settings: OidcClientSettings;
 }
-
-const MESSAGES: Partial<Record<ErrorCode, string>> = {
-  state_invalid: 'This sign-in link has expired or was already used. Start again.',
-  access_denied: 'The sign-in was cancelled at the identity provider.',
-  email_missing: 'The identity provider did not share an email address.',
-  email_unverified: 'Your email address is not verified at the identity provider.',
-  domain_not_allowed: 'Your email domain may not sign in here.',
-  developer_blocked: 'Your account is blocked. Contact the portal administrators.',
-  provider_not_supported: 'This sign-in profile uses a provider the broker does not support.',
-  unavailable: 'The sign-in service is temporarily unavailable. Try again shortly.',
-};
 
 function requestMeta(req: Request & { id?: unknown }) {
   return {
@@ -348,16 +338,12 @@ export class LoginFlowService {
     organisationId: string | null = null,
   ): Promise<LoginOutcome> {
     let code: ErrorCode;
-    let message: string;
     if (isDomainError(error)) {
       code = error.code;
-      message = MESSAGES[code] ?? error.message;
     } else if (isDatabaseUnavailable(error)) {
       code = 'unavailable';
-      message = MESSAGES.unavailable as string;
     } else {
       code = 'unavailable';
-      message = MESSAGES.unavailable as string;
       this.logger.error(
         { error: loggableError(error), step, profileId: stored.profile.ID },
         'login failed unexpectedly',
@@ -365,6 +351,16 @@ export class LoginFlowService {
     }
     // Unknown profile/provider are answered as 404 by the global filter, not as a login failure.
     if (code === 'provider_not_found') throw error;
+    const status: number = statusForCode(code);
+    if (isDomainError(error)) {
+      // The detail (a setting's name, an upstream URL, a socket error) is for the log only; the
+      // browser gets the code, a sentence and the request id to quote (issue 13).
+      const detail = { step, code, profileId: stored.profile.ID, detail: clipText(error.message, 500) };
+      if (status >= 500) this.logger.warn(detail, 'login failed');
+      else this.logger.log(detail, 'login failed');
+    } else if (isDatabaseUnavailable(error)) {
+      this.logger.warn({ step, code, profileId: stored.profile.ID, error: loggableError(error) }, 'login failed');
+    }
     try {
       await this.audit.record({
         type: 'login.failed',
@@ -387,7 +383,10 @@ export class LoginFlowService {
     if (failureRedirect) {
       return { kind: 'redirect', status: 302, location: failureLocation(failureRedirect, code) };
     }
-    const status = statusForCode(code);
-    return { kind: 'page', status, html: errorPage(status, code, message, typeof req.id === 'string' ? req.id : '') };
+    return {
+      kind: 'page',
+      status,
+      html: errorPage(status, code, publicMessage(code), typeof req.id === 'string' ? req.id : ''),
+    };
   }
 }

@@ -7,6 +7,9 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 
+/** How often a scrape may refresh the one gauge that needs a database query. */
+export const SEALING_LAG_REFRESH_MS = 15_000;
+
 /**
  * The broker's Prometheus metrics, in a registry of its own per app instance (two brokers in one
  * test process must not share counters).
@@ -49,8 +52,9 @@ export class LoginMetrics {
     idp: IdpHttpClient,
   ) {
     collectDefaultMetrics({ register: this.registry });
+    // The endpoint's kind, never its URL: /metrics must not map the internal network (issue 13).
     idp.onCall((e) =>
-      this.idpCalls.observe({ method: e.method, endpoint: e.endpoint, status: String(e.status) }, e.ms / 1000),
+      this.idpCalls.observe({ method: e.method, endpoint: e.kind, status: String(e.status) }, e.ms / 1000),
     );
     const pool = () => pgPool(this.dataSource);
     new Gauge({
@@ -66,15 +70,42 @@ export class LoginMetrics {
         this.set({ state: 'waiting' }, p.waitingCount);
       },
     });
-    const auditService = this.audit;
+    const sealingLag = () => this.sealingLag();
     new Gauge({
       name: 'broker_audit_sealing_lag_seconds',
-      help: 'Age of the oldest audit event not yet sealed into the hash chain (0 when all are sealed)',
+      help: `Age of the oldest audit event not yet sealed into the hash chain (0 when all are sealed), measured at most every ${SEALING_LAG_REFRESH_MS / 1000} s`,
       registers: [this.registry],
       async collect() {
-        this.set(await auditService.sealingLagSeconds());
+        this.set(await sealingLag());
       },
     });
+  }
+
+  private lag: { value: number; at: number; pending: Promise<number> | null } = {
+    value: 0,
+    at: -Infinity,
+    pending: null,
+  };
+
+  /**
+   * The sealing lag needs a database query: it runs at most once per SEALING_LAG_REFRESH_MS, one at
+   * a time, whatever the scrape rate, so /metrics cannot be used to load the database. A failed
+   * query keeps the last value.
+   */
+  private sealingLag(): Promise<number> {
+    const now = performance.now();
+    if (now - this.lag.at < SEALING_LAG_REFRESH_MS) return Promise.resolve(this.lag.value);
+    this.lag.pending ??= this.audit
+      .sealingLagSeconds()
+      .then(
+        (value) => (this.lag.value = value),
+        () => this.lag.value,
+      )
+      .finally(() => {
+        this.lag.at = performance.now();
+        this.lag.pending = null;
+      });
+    return this.lag.pending;
   }
 
   /**

@@ -1,16 +1,40 @@
-import { Controller, Get, Res } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { DomainError } from '@app/common';
+import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { Controller, Get, Headers, Inject, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { LoginMetrics } from './login-metrics.js';
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
 
 @ApiTags('health')
 @Controller('metrics')
 export class MetricsController {
-  constructor(private readonly metrics: LoginMetrics) {}
+  private readonly token: Buffer | null;
+
+  constructor(
+    private readonly metrics: LoginMetrics,
+    @Inject(BROKER_CONFIG) config: BrokerConfig,
+  ) {
+    this.token = config.metrics.token === '' ? null : digest(config.metrics.token);
+  }
 
   @Get()
-  @ApiOperation({ summary: 'Prometheus metrics' })
-  async scrape(@Res() res: Response): Promise<void> {
+  @ApiOperation({
+    summary: 'Prometheus metrics; with BROKER_METRICS_TOKEN set, only for Authorization: Bearer <token>',
+  })
+  @ApiBearerAuth()
+  @ApiResponse({ status: 401, description: 'BROKER_METRICS_TOKEN is set and the request does not carry it' })
+  async scrape(@Headers('authorization') authorization: string | undefined, @Res() res: Response): Promise<void> {
+    if (this.token) {
+      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+      // Compared as digests, in constant time: the length of the token leaks nothing either.
+      if (!bearer || !timingSafeEqual(digest(bearer[1]), this.token)) {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
+        throw new DomainError('unauthorized', 'Metrics need Authorization: Bearer <BROKER_METRICS_TOKEN>');
+      }
+    }
     res.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
   }
 }
