@@ -91,7 +91,11 @@ describe('a developer signs in with a real browser (Chromium) through broker, de
     page.on('request', (r) => {
       if (!r.url().startsWith(stack.broker.url)) external.push(r.url());
     });
-    const res = await page.goto(`${stack.broker.url}/auth/plain/openid-connect/callback?state=forged&code=x`);
+    // A forged state on a callback that otherwise looks like the IdP's (RFC 9207 iss included).
+    const iss = encodeURIComponent(stack.idp.issuer);
+    const res = await page.goto(
+      `${stack.broker.url}/auth/plain/openid-connect/callback?state=forged&code=x&iss=${iss}`,
+    );
     expect(res?.status()).toBe(400);
     expect(await page.textContent('#error-code')).toBe('state_invalid');
     expect(await page.textContent('h1')).toBe('Sign-in failed');

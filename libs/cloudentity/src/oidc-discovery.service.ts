@@ -37,7 +37,8 @@ const ENDPOINT_FIELDS = [
   'userinfo_endpoint',
   'end_session_endpoint',
 ] as const;
-const INSECURE_HINT = 'plain http to a host that is not loopback (set ProviderConfig.AllowInsecureHttp to allow it)';
+const INSECURE_HINT =
+  'plain http to a host that is not loopback (ProviderConfig.AllowInsecureHttp, or BROKER_ADMIN_OIDC_ALLOW_INSECURE_HTTP for the admin issuer, allows it)';
 
 const WELL_KNOWN = '/.well-known/openid-configuration';
 /** After a failed refresh a stale document is served this long before the next attempt. */
@@ -99,7 +100,9 @@ function validate(raw: Record<string, unknown>, expectedIssuer: string, allowIns
   // Whoever is on a plain-http path to the token endpoint or the JWKS can sign anyone in.
   for (const field of ENDPOINT_FIELDS) {
     const value = raw[field];
-    if (value !== undefined && (typeof value !== 'string' || !isAllowedIdpUrl(value, allowInsecureHttp))) {
+    if (value === undefined || value === null) continue;
+    if (!isHttpUrl(value)) throw new InvalidDiscoveryError(`the discovery document has an invalid ${field}`);
+    if (!isAllowedIdpUrl(value, allowInsecureHttp)) {
       throw new InvalidDiscoveryError(`the discovery document's ${field} is ${INSECURE_HINT}`);
     }
   }
