@@ -14,6 +14,8 @@ export function publicMessage(code: ErrorCode): string {
       return 'The request was not valid.';
     case 'not_found':
       return 'Not found.';
+    case 'cursor_invalid':
+      return 'The page cursor is not valid. Start again from the first page.';
     case 'conflict':
       return 'The request conflicts with a change made at the same time. Try again.';
     case 'payload_too_large':
