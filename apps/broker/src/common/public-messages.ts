@@ -27,7 +27,8 @@ export function publicMessage(code: ErrorCode): string {
     case 'forbidden':
       return 'You may not do this.';
     case 'admin_disabled':
-      return 'The admin API is disabled on this broker.';
+      // The same documented step for every deployment: it tells nothing about this one.
+      return 'The admin API is disabled because no secret is configured: set TYK_IB_SECRET (or "Secret" in tib.conf) and restart the broker.';
     case 'rate_limited':
       return 'Too many requests. Wait a minute and try again.';
     case 'unavailable':
