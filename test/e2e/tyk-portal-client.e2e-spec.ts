@@ -26,6 +26,7 @@ const API_SECRET = 'portal-api-secret-1234';
 const ADMIN_TOKEN = 'portal-admin-token-5678';
 const DASH_ADMIN_SECRET = 'dash-admin-secret-9012';
 const GATEWAY_SECRET = 'gateway-secret-3456';
+const IDP_ISSUER = 'https://idp.example/tenant/workspace';
 
 /** TIB's SSOAccessData field order (tib.md §5.1). */
 const SSO_FIELDS = [
@@ -778,7 +779,12 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
     const settings = { enabled: true, idClaim: 'organization_id', nameClaim: 'organization_name' };
 
     it('should create the portal organisation once, named from the claim, then reuse the link', async () => {
-      const first = await h.sync.resolve({ settings, organisationId: 'ce-acme', organisationName: 'Acme Ltd' });
+      const first = await h.sync.resolve({
+        issuer: IDP_ISSUER,
+        settings,
+        organisationId: 'ce-acme',
+        organisationName: 'Acme Ltd',
+      });
       expect(first).not.toBeNull();
       expect(first).toMatchObject({ source: 'created', created: true });
       const org = emulator.state.getOrg(Number(first!.portalOrgId));
@@ -786,14 +792,21 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       expect(first!.portalTeamId).toBe(String(emulator.state.defaultTeamOf(org.ID).ID));
 
       emulator.requests.splice(0);
-      const again = await h.sync.resolve({ settings, organisationId: 'ce-acme', organisationName: 'Acme Ltd' });
+      const again = await h.sync.resolve({
+        issuer: IDP_ISSUER,
+        settings,
+        organisationId: 'ce-acme',
+        organisationName: 'Acme Ltd',
+      });
       expect(again).toEqual({ ...first, source: 'link', created: false });
       expect(emulator.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
     });
 
     it('should return null when sync is disabled or the developer has no organisation', async () => {
-      expect(await h.sync.resolve({ settings: { ...settings, enabled: false }, organisationId: 'ce-x' })).toBeNull();
-      expect(await h.sync.resolve({ settings, organisationId: null })).toBeNull();
+      expect(
+        await h.sync.resolve({ issuer: IDP_ISSUER, settings: { ...settings, enabled: false }, organisationId: 'ce-x' }),
+      ).toBeNull();
+      expect(await h.sync.resolve({ issuer: IDP_ISSUER, settings, organisationId: null })).toBeNull();
       expect(emulator.requests).toHaveLength(0);
     });
 
@@ -801,7 +814,7 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       const before = emulator.state.listOrgs().length;
       const results = await Promise.all(
         Array.from({ length: 6 }, () =>
-          h.sync.resolve({ settings, organisationId: 'ce-storm', organisationName: 'Storm Inc' }),
+          h.sync.resolve({ issuer: IDP_ISSUER, settings, organisationId: 'ce-storm', organisationName: 'Storm Inc' }),
         ),
       );
       expect(emulator.state.listOrgs().length).toBe(before + 1);
@@ -814,6 +827,7 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       const mappedOrg = await h.client.createOrganisation('Mapped Org');
       const mappedTeam = await h.client.createTeam(mappedOrg.ID, 'Mapped Team');
       const result = await h.sync.resolve({
+        issuer: IDP_ISSUER,
         settings: { ...settings, teamMapping: { 'ce-acme': mappedTeam.ID } },
         organisationId: 'ce-acme',
         organisationName: 'Acme Ltd',
@@ -825,13 +839,22 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
         created: false,
       });
       const error = await failure(
-        h.sync.resolve({ settings: { ...settings, teamMapping: { 'ce-lost': '987654' } }, organisationId: 'ce-lost' }),
+        h.sync.resolve({
+          issuer: IDP_ISSUER,
+          settings: { ...settings, teamMapping: { 'ce-lost': '987654' } },
+          organisationId: 'ce-lost',
+        }),
       );
       expect(error.code).toBe('profile_invalid');
     });
 
     it('should move an existing developer whose organisation changed, once', async () => {
-      const a = (await h.sync.resolve({ settings, organisationId: 'ce-move-a', organisationName: 'Move A' }))!;
+      const a = (await h.sync.resolve({
+        issuer: IDP_ISSUER,
+        settings,
+        organisationId: 'ce-move-a',
+        organisationName: 'Move A',
+      }))!;
       const login = await h.actions.run('GenerateOrLoginDeveloperProfile', {
         identity: identity({
           userId: 'sub-mover',
@@ -851,7 +874,12 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       const stay = await h.sync.moveUserIfNeeded(portalUserId!, a);
       expect(stay.moved).toBe(false);
 
-      const b = (await h.sync.resolve({ settings, organisationId: 'ce-move-b', organisationName: 'Move B' }))!;
+      const b = (await h.sync.resolve({
+        issuer: IDP_ISSUER,
+        settings,
+        organisationId: 'ce-move-b',
+        organisationName: 'Move B',
+      }))!;
       emulator.requests.splice(0);
       const move = await h.sync.moveUserIfNeeded(portalUserId!, b);
       expect(move.moved).toBe(true);
