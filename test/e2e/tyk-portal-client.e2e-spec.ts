@@ -419,7 +419,9 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       expect(found).not.toBeNull();
       expect(found!.email).toBe('grace@example.com');
       const user = emulator.state.findUserByEmail('grace@example.com');
-      expect(found!.id).toBe(String(user!.ID));
+      // Opaque 24-hex developer ids (E5), not the management API's integer user id.
+      expect(found!.id).toMatch(/^[0-9a-f]{24}$/);
+      expect(found!.id).toBe(emulator.state.developers.get(user!.ID)!.id);
 
       const nonce2 = await h.client.createNonce(
         {
@@ -438,15 +440,16 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       await h.client.updateDeveloper({ ...found!, nonce: nonce2 }, API_SECRET);
       const [put] = emulator.requests;
       expect(put.method).toBe('PUT');
-      expect(put.path).toBe(`/api/portal/developers/${user!.ID}`);
+      const developerId = emulator.state.developers.get(user!.ID)!.id;
+      expect(put.path).toBe(`/api/portal/developers/${developerId}`);
       expect(put.headers['content-type']).toBeUndefined();
       expect(Object.keys(put.body as object)).toEqual(DEVELOPER_FIELDS);
-      expect(put.body).toMatchObject({ id: String(user!.ID), nonce: nonce2, sso_key: 'sub-grace@openid-connect.com' });
+      expect(put.body).toMatchObject({ id: developerId, nonce: nonce2, sso_key: 'sub-grace@openid-connect.com' });
     });
   });
 
   describe('management API (/portal-api)', () => {
-    it('should walk organisations over several pages with the raw admin token, stopping on a short page', async () => {
+    it('should walk organisations over several pages with the raw admin token, until an empty page', async () => {
       for (let i = 1; i <= 7; i++) await h.client.createOrganisation(`Paged Org ${i}`);
       const total = emulator.state.listOrgs().length;
       const perPage = 3;
@@ -454,8 +457,8 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       const orgs = await h.client.listOrganisations(perPage);
       expect(orgs.map((o) => o.ID)).toEqual(emulator.state.listOrgs().map((o) => String(o.ID)));
       expect(new Set(orgs.map((o) => o.ID)).size).toBe(total);
-      // ceil(total / 3) pages, plus one empty page when total is an exact multiple.
-      const expectedPages = Math.floor(total / perPage) + 1;
+      // ceil(total / 3) pages, plus the empty page that ends the walk (a short page does not, E2).
+      const expectedPages = Math.ceil(total / perPage) + 1;
       expect(emulator.requests).toHaveLength(expectedPages);
       for (const r of emulator.requests) {
         expect(r.method).toBe('GET');
@@ -487,8 +490,8 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       });
       expect(emulator.requests[0].headers['content-type']).toBe('application/json');
       const teams = await h.client.listTeams(org.ID, 1);
-      expect(teams.map((t) => t.Name)).toEqual(['Teamed Org | All users', 'Builders']);
-      expect(teams.find((t) => t.Default)?.Name).toBe('Teamed Org | All users');
+      expect(teams.map((t) => t.Name)).toEqual(['Teamed Org All users', 'Builders']);
+      expect(teams.find((t) => t.Default)?.Name).toBe('Teamed Org All users');
       const detail = await h.client.getOrganisation(org.ID);
       expect(detail?.Teams.map((t) => t.ID)).toEqual(teams.map((t) => t.ID));
       expect(team.ID).toBe(teams[1].ID);
@@ -519,9 +522,10 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       const builders = await h.client.createTeam(org.ID, 'Second team');
       emulator.requests.splice(0);
       const updated = await h.client.updateUser(id!, { ...user!, Teams: [builders.ID] });
-      expect(emulator.requests[0].method).toBe('PUT');
-      expect(emulator.requests[0].path).toBe(`/portal-api/users/${id}`);
-      expect(emulator.requests[0].body).toMatchObject({ OrganisationID: Number(org.ID), Teams: [Number(builders.ID)] });
+      const put = emulator.requests.find((r) => r.method === 'PUT')!;
+      expect(put.path).toBe(`/portal-api/users/${id}`);
+      // Teams as strings (E1); management API ids as the integers the spec types.
+      expect(put.body).toMatchObject({ OrganisationID: Number(org.ID), Teams: [builders.ID] });
       expect(updated.Teams).toEqual(['Second team']);
       expect(emulator.state.getUser(Number(id)).Teams).toEqual([Number(builders.ID)]);
     });
@@ -585,10 +589,11 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       }
     });
 
-    it('should retry a 500 on a safe call, then answer portal_rejected', async () => {
+    it('should retry a 500 on a safe call, then answer portal_unreachable', async () => {
       emulator.setFaults({ failStatus: 500, paths: ['/api/portal/developers/ssokey'] });
       const error = await failure(h.client.findDeveloperBySsoKey('x@openid-connect.com', API_SECRET));
-      expect(error.code).toBe('portal_rejected');
+      // A 5xx on the SSO-key lookup is never "not found" (E3): the caller must not create a developer.
+      expect(error.code).toBe('portal_unreachable');
       expect(emulator.requests).toHaveLength(3);
       expect(h.events.map((e) => e.status)).toEqual([500, 500, 500]);
     });
@@ -683,6 +688,7 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
         ssoKey: 'sub-new@openid-connect.com',
         developerId: null,
         developerCreated: true,
+        portalEmail: 'new.dev@example.com',
       });
       const location = new URL(result.location);
       const nonce = location.searchParams.get('nonce')!;
@@ -715,17 +721,19 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       const result = await h.actions.run('GenerateOrLoginDeveloperProfile', input);
       if (result.kind !== 'redirect') throw new Error('expected a redirect');
       const user = emulator.state.findUserByEmail('new.dev@example.com')!;
+      const developerId = emulator.state.developers.get(user.ID)!.id;
       expect(result.portal).toEqual({
         ssoKey: 'sub-new@openid-connect.com',
-        developerId: String(user.ID),
+        developerId,
         developerCreated: false,
+        portalEmail: 'new.dev@example.com',
       });
       expect(result.location).toMatch(new RegExp(`^${emulator.url}/sso\\?lang=en&nonce=[^&#]+#welcome$`));
       secretsSeen.add(new URL(result.location).searchParams.get('nonce')!);
       expect(emulator.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
         'POST /api/sso',
         'GET /api/portal/developers/ssokey/sub-new%40openid-connect.com',
-        `PUT /api/portal/developers/${user.ID}`,
+        `PUT /api/portal/developers/${developerId}`,
       ]);
     });
 
@@ -889,7 +897,7 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       expect(put.path).toBe(`/portal-api/users/${portalUserId}`);
       expect(put.body).toMatchObject({
         OrganisationID: Number(b.portalOrgId),
-        Teams: [Number(b.portalTeamId)],
+        Teams: [b.portalTeamId],
         Email: 'mover@example.com',
       });
       const user = emulator.state.getUser(Number(portalUserId));

@@ -1,4 +1,4 @@
-import { randomBytes, randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 
 /**
  * In-memory state of the emulated Enterprise Developer Portal and the rules the portal applies
@@ -47,7 +47,10 @@ export const DEFAULT_CONTRACT: Readonly<PortalContract> = Object.freeze({
 });
 
 /** Checks a contract coming from outside (options, environment, the control route). */
-export function validateContract(input: Partial<PortalContract>, base: PortalContract = DEFAULT_CONTRACT): PortalContract {
+export function validateContract(
+  input: Partial<PortalContract>,
+  base: PortalContract = DEFAULT_CONTRACT,
+): PortalContract {
   const out = { ...base, ...input };
   if (out.teamsWrite !== 'ids' && out.teamsWrite !== 'names') {
     throw new EmulatorError('invalid', 'teamsWrite must be ids or names');
@@ -227,7 +230,8 @@ export class EmulatorState {
   private nextTeamId = 1;
   private nextUserId = 1;
   private nextDeveloperSeq = 1;
-  private readonly developerIdPrefix = randomBytes(8).toString('hex');
+  /** 16 hex digits drawn once from the token source (so a deterministic source gives deterministic ids). */
+  private readonly developerIdPrefix: string;
 
   constructor(
     private readonly nonceTtlMs: number,
@@ -236,6 +240,7 @@ export class EmulatorState {
     contract: Partial<PortalContract> = {},
   ) {
     this.contract = validateContract(contract);
+    this.developerIdPrefix = createHash('sha256').update(this.token(12)).digest('hex').slice(0, 16);
     // The seed every portal starts with; recorded answers name its team "Default Organisation All users" (E1).
     const org = this.insertOrg('Default Organisation');
     this.insertTeam(org.ID, defaultTeamName(org.Name), true);
@@ -507,7 +512,11 @@ export class EmulatorState {
       for (const ref of new Set(input.Teams)) {
         const team = this.teamByRef(ref, orgId);
         if (!team) {
-          if (this.contract.unknownTeams === 'reject') throw new EmulatorError('invalid', `Team ${ref} does not exist`);
+          // An id that names no team is refused; an entry in the other form follows the contract.
+          const wrongForm = this.contract.teamsWrite === 'names' || !/^\d{1,15}$/.test(ref);
+          if (!wrongForm || this.contract.unknownTeams === 'reject') {
+            throw new EmulatorError('invalid', `Team ${ref} does not exist`);
+          }
           continue;
         }
         if (input.OrganisationID === undefined && orgId === 0) orgId = team.OrganisationID;

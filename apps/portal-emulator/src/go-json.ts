@@ -5,14 +5,7 @@
  * client that only works against a lenient fake (or only against a strict one) shows up in tests.
  */
 
-export type GoField =
-  | 'string'
-  | 'bool'
-  | 'int'
-  | 'strings'
-  | 'ints'
-  | 'object'
-  | 'any';
+export type GoField = 'string' | 'bool' | 'int' | 'strings' | 'ints' | 'object' | 'any';
 
 type GoValue<F extends GoField> = F extends 'string'
   ? string
