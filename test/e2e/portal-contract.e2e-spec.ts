@@ -70,7 +70,6 @@ async function failure(promise: Promise<unknown>): Promise<DomainError> {
 function identity(over: Partial<ActionIdentity> = {}): ActionIdentity {
   return {
     email: 'ada@example.com',
-    rawEmail: 'ada@example.com',
     userId: 'sub-ada',
     displayName: 'Ada Lovelace',
     groupIds: [],

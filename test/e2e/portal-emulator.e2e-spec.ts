@@ -839,6 +839,8 @@ describe('portal emulator lean routes (e2e, against the Nest controllers)', () =
     expect((await api('GET', adaKey, undefined, { 'if-none-match': '"other"' })).status).toBe(200);
     await api('HEAD', adaKey);
     const id = found.json.id as string;
+    // The management API names the user by its integer id, not the developer API's (E5).
+    const userId = userOfDeveloper(lean, id)!.ID;
     const fresh = await nonceOf({ EmailAddress: 'ada@example.com' });
     expect((await api('PUT', `/api/portal/developers/${id}`, { ...found.json, nonce: fresh })).status).toBe(200);
     const changed = {
@@ -899,7 +901,7 @@ describe('portal emulator lean routes (e2e, against the Nest controllers)', () =
       await adm('GET', `/portal-api/users?${query}`);
     }
     for (const path of [
-      `/portal-api/users/${id}`,
+      `/portal-api/users/${userId}`,
       '/portal-api/users/999',
       '/portal-api/users/abc',
       '/portal-api/users/%31',
@@ -915,17 +917,18 @@ describe('portal emulator lean routes (e2e, against the Nest controllers)', () =
     }
     await adm('GET', '/portal-api/organisations');
     const move = { OrganisationID: org.json.ID, Teams: [String(teams.json[0].ID)] };
-    expect((await adm('PUT', `/portal-api/users/${id}`, move)).status).toBe(200);
+    expect((await adm('PUT', `/portal-api/users/${userId}`, move)).status).toBe(200);
     for (const [path, body] of [
-      [`/portal-api/users/${id}`, { Teams: [999] }],
-      [`/portal-api/users/${id}`, { Email: 'bob@example.com' }],
-      [`/portal-api/users/${id}`, '{'],
+      [`/portal-api/users/${userId}`, { Teams: [999] }],
+      [`/portal-api/users/${userId}`, { Email: 'bob@example.com' }],
+      [`/portal-api/users/${userId}`, '{'],
       ['/portal-api/users/abc', move],
       ['/portal-api/users/999', move],
     ] as const) {
       expect((await adm('PUT', path, body)).status).toBeGreaterThanOrEqual(400);
     }
-    expect((await adm('PUT', `/portal-api/users/${bobFound.json.id}`, { Active: false })).status).toBe(200);
+    const bobUser = userOfDeveloper(lean, bobFound.json.id)!.ID;
+    expect((await adm('PUT', `/portal-api/users/${bobUser}`, { Active: false })).status).toBe(200);
 
     // The browser hand-off, with and without content negotiation.
     const landing = await both('GET', `/sso?nonce=${fresh}`, { headers: { accept: '*/*' } });
@@ -954,7 +957,7 @@ describe('portal emulator lean routes (e2e, against the Nest controllers)', () =
     expect((await both('HEAD', adaKey, { auth: API_SECRET })).status).toBe(503);
     expect((await adm('GET', '/portal-api/users')).status).toBe(200);
     await adm('POST', '/__emulator/faults', { failStatus: 500 });
-    expect((await adm('GET', `/portal-api/users/${id}`)).status).toBe(500);
+    expect((await adm('GET', `/portal-api/users/${userId}`)).status).toBe(500);
     await adm('POST', '/__emulator/faults', { latencyMs: 5 });
     const late = await nonceOf({ EmailAddress: 'ada.l@example.com' });
     await adm('DELETE', '/__emulator/faults');
