@@ -1,4 +1,5 @@
 import { AuditService } from '@app/audit';
+import { MIGRATIONS } from '@app/database';
 import type { AdminPrincipal } from '@app/common';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -483,6 +484,32 @@ describe('developers (real Postgres)', () => {
         Promise.resolve({ portalOrgId: 'p-other' }),
       );
       expect(other).toMatchObject({ created: true, link: { portalOrgId: 'p-other' } });
+    });
+  });
+
+  describe('PortalOrgLinksByIssuer migration', () => {
+    it('should give each existing link the issuer of the earliest developer of its organisation, or none', async () => {
+      const Migration = MIGRATIONS.find((m) => m.name === 'PortalOrgLinksByIssuer1797000003000')!;
+      const migration = new Migration();
+      const runner = ds.createQueryRunner();
+      try {
+        await developers.recordLogin(claims({ issuer: 'https://first-idp.example', organisationId: 'mig-org' }));
+        await developers.recordLogin(claims({ issuer: 'https://second-idp.example', organisationId: 'mig-org' }));
+        await migration.down(runner);
+        await runner.query(
+          `INSERT INTO portal_org_links (cloudentity_org_id, portal_org_id) VALUES ('mig-org', 'p-mig'), ('mig-orphan', 'p-orphan')`,
+        );
+        await migration.up(runner);
+        const rows = await runner.query(
+          `SELECT issuer, cloudentity_org_id FROM portal_org_links WHERE cloudentity_org_id LIKE 'mig-%' ORDER BY 2`,
+        );
+        expect(rows).toEqual([
+          { issuer: 'https://first-idp.example', cloudentity_org_id: 'mig-org' },
+          { issuer: '', cloudentity_org_id: 'mig-orphan' },
+        ]);
+      } finally {
+        await runner.release();
+      }
     });
   });
 
