@@ -169,7 +169,16 @@ async function main() {
       },
       IdentityHandlerConfig: {
         DashboardCredential: portalSecret,
-        OrganisationSync: { Enabled: true, IdClaim: 'organization_id', NameClaim: 'organization_name' },
+        // Least privilege (the portal makes every SSO developer a Consumer Admin): the dev IdP's
+        // organisation admins keep that role, everyone else is a team member.
+        OrganisationSync: {
+          Enabled: true,
+          IdClaim: 'organization_id',
+          NameClaim: 'organization_name',
+          RoleClaim: 'groups',
+          RoleMapping: { 'acme-admins': 'consumer-admin', 'globex-admins': 'consumer-admin' },
+          DefaultRole: 'consumer-team-member',
+        },
       },
       ReturnURL: `${portalUrl}/sso`,
       DefaultUserGroupID: '',

@@ -88,6 +88,12 @@ async function tibLogin(emu: PortalEmulator, email: string, ssoKey: string, over
   return { nonce, found, upsert, landing };
 }
 
+/** The management API user behind a developer API id (24 hex digits, not the user id: E5). */
+function userOfDeveloper(emu: PortalEmulator, developerId: unknown) {
+  const developer = [...emu.state.developers.values()].find((d) => d.id === developerId);
+  return developer ? emu.state.users.get(developer.userId) : undefined;
+}
+
 function sessionCookie(setCookie: string | null): string {
   const match = /portal-session=([^;]+)/.exec(setCookie ?? '');
   expect(match).not.toBeNull();
@@ -193,10 +199,19 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
       expect(emu.state.nonces.size).toBe(0);
     });
 
-    it('should refuse SSOOnlyForRegisteredUsers for an unknown email and allow it for a registered one', async () => {
+    it('should ignore SSOOnlyForRegisteredUsers for developers (E7) and honour it for dashboard users', async () => {
+      const developer = await tibLogin(emu, 'stranger@example.com', 'stranger@openid-connect.com', {
+        SSOOnlyForRegisteredUsers: true,
+      });
+      expect(developer.upsert.status).toBe(201);
+      expect(developer.landing.status).toBe(302);
       const refused = await sso(emu, '/api/sso', {
         method: 'POST',
-        body: ssoBody({ EmailAddress: 'stranger@example.com', SSOOnlyForRegisteredUsers: true }),
+        body: ssoBody({
+          ForSection: 'dashboard',
+          EmailAddress: 'new-admin@example.com',
+          SSOOnlyForRegisteredUsers: true,
+        }),
       });
       expect(refused.status).toBe(403);
       expect(refused.json).toMatchObject({ Status: 'error', Meta: null });
@@ -329,7 +344,7 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
   });
 
   describe('developers (/api/portal/developers)', () => {
-    it('should run the TIB first login: 404 lookup, 201 create as Consumer Admin in the default team, then find by SSO key', async () => {
+    it('should run the TIB first login: 404 lookup, 201 create as Consumer Admin with no team when none is sent, then find by SSO key', async () => {
       const { found, upsert, landing } = await tibLogin(emu, 'new@example.com', '00u1ab@openid-connect.com');
       expect(found.status).toBe(404);
       expect(found.json).toMatchObject({ Status: 'error', Meta: null });
@@ -344,7 +359,9 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
       const recorded = emu.requests.filter((r) => r.path.startsWith('/api/portal/developers/ssokey/'));
       expect(recorded[0].path).toBe('/api/portal/developers/ssokey/00u1ab%40openid-connect.com');
 
-      const user = emu.state.users.get(Number(upsert.json.id))!;
+      // The developer API's id is a 24-hex ObjectID (E5); no team sent, so no team or organisation (E8).
+      expect(upsert.json.id).toMatch(/^[0-9a-f]{24}$/);
+      const user = userOfDeveloper(emu, upsert.json.id)!;
       expect(user).toMatchObject({
         Email: 'new@example.com',
         First: 'Dev',
@@ -352,8 +369,8 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
         Role: 'consumer-admin',
         Provider: 'sso',
         Active: true,
-        OrganisationID: 1,
-        Teams: [1],
+        OrganisationID: 0,
+        Teams: [],
       });
       const again = await sso(emu, `/api/portal/developers/ssokey/${encodeURIComponent('00u1ab@openid-connect.com')}`);
       expect(again.status).toBe(200);
@@ -368,7 +385,7 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
       expect(second.upsert.json.id).toBe(first.upsert.json.id);
       expect(second.landing.status).toBe(302);
       expect(emu.state.users.size).toBe(1);
-      expect(emu.state.nonces.get(second.nonce)!.userId).toBe(Number(first.upsert.json.id));
+      expect(emu.state.nonces.get(second.nonce)!.userId).toBe(userOfDeveloper(emu, first.upsert.json.id)!.ID);
     });
 
     it('should link an existing account by email instead of creating a second one', async () => {
@@ -379,11 +396,11 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
       });
       const { upsert, landing } = await tibLogin(emu, 'linked@example.com', 'sub-77@openid-connect.com');
       expect(upsert.status).toBe(200);
-      expect(upsert.json.id).toBe(String(existing.json.ID));
+      expect(upsert.json.id).toBe(emu.state.developers.get(existing.json.ID)!.id);
       expect(emu.state.developers.get(existing.json.ID)!.ssoKey).toBe('sub-77@openid-connect.com');
       expect(landing.status).toBe(302);
       const lookup = await sso(emu, `/api/portal/developers/ssokey/${encodeURIComponent('sub-77@openid-connect.com')}`);
-      expect(lookup.json.id).toBe(String(existing.json.ID));
+      expect(lookup.json.id).toBe(upsert.json.id);
       const user = await admin(emu, `/portal-api/users/${existing.json.ID}`);
       expect(user.json).toMatchObject({
         OrganisationID: org.json.ID,
@@ -429,7 +446,7 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
         GroupID: String(team.json.ID),
         GroupsIDs: [String(team.json.ID)],
       });
-      const user = await admin(emu, `/portal-api/users/${upsert.json.id}`);
+      const user = await admin(emu, `/portal-api/users/${userOfDeveloper(emu, upsert.json.id)!.ID}`);
       expect(user.json).toMatchObject({
         OrganisationID: org.json.ID,
         Organisation: 'Partner Org',
@@ -443,8 +460,8 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
         method: 'POST',
         body: { Name: 'Team B' },
       });
-      const first = await tibLogin(emu, 'q@example.com', 'q@openid-connect.com');
-      const id = first.upsert.json.id as string;
+      const first = await tibLogin(emu, 'q@example.com', 'q@openid-connect.com', { GroupID: '1' });
+      const id = String(userOfDeveloper(emu, first.upsert.json.id)!.ID);
       expect(emu.state.users.get(Number(id))!.Teams).toEqual([1]);
 
       await tibLogin(emu, 'q@example.com', 'q@openid-connect.com', { GroupID: String(teamB.json.ID) });
@@ -477,7 +494,7 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
         Email: 'u@example.com',
         OrganisationID: 1,
         Organisation: 'Default Organisation',
-        Teams: ['Default organization | All users'],
+        Teams: ['Default Organisation All users'],
         Provider: 'password',
         ResetPassword: false,
       });
@@ -504,7 +521,7 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
       expect(updated.json).toMatchObject({
         First: 'Updated',
         Last: 'Ser',
-        Teams: ['Default organization | All users'],
+        Teams: ['Default Organisation All users'],
       });
       const badTeam = await admin(emu, `/portal-api/users/${id}`, { method: 'PUT', body: { Teams: ['999'] } });
       expect(badTeam.status).toBe(422);
@@ -627,7 +644,7 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
       expect(moved.json).toMatchObject({
         OrganisationID: 1,
         Organisation: 'Default Organisation',
-        Teams: ['Default organization | All users'],
+        Teams: ['Default Organisation All users'],
       });
       expect((await admin(emu, `/portal-api/organisations/${org.json.ID}`)).status).toBe(404);
       expect((await admin(emu, `/portal-api/organisations/${org.json.ID}/teams`)).status).toBe(404);
@@ -792,7 +809,7 @@ describe('portal emulator lean routes (e2e, against the Nest controllers)', () =
     }
     expect((await api('POST', '/api/sso', ssoBody({ ForSection: 'x' }))).status).toBe(400);
     expect((await api('POST', '/api/sso', ssoBody({ ForSection: 'dashboard', OrgID: '5' }))).status).toBe(403);
-    expect((await api('POST', '/api/sso', ssoBody({ SSOOnlyForRegisteredUsers: true }))).status).toBe(403);
+    expect((await api('POST', '/api/sso', ssoBody({ SSOOnlyForRegisteredUsers: true }))).status).toBe(200);
     expect((await api('POST', '/api/sso', ssoBody({ GroupID: '999' }))).status).toBe(403);
     const lower = { forsection: 'portal', emailaddress: 'case@example.com', displayname: 'Case' };
     expect((await api('POST', '/api/sso?x=1', lower, { 'content-type': 'application/json' })).status).toBe(200);
@@ -822,6 +839,8 @@ describe('portal emulator lean routes (e2e, against the Nest controllers)', () =
     expect((await api('GET', adaKey, undefined, { 'if-none-match': '"other"' })).status).toBe(200);
     await api('HEAD', adaKey);
     const id = found.json.id as string;
+    // The management API names the user by its integer id, not the developer API's (E5).
+    const userId = userOfDeveloper(lean, id)!.ID;
     const fresh = await nonceOf({ EmailAddress: 'ada@example.com' });
     expect((await api('PUT', `/api/portal/developers/${id}`, { ...found.json, nonce: fresh })).status).toBe(200);
     const changed = {
@@ -882,7 +901,7 @@ describe('portal emulator lean routes (e2e, against the Nest controllers)', () =
       await adm('GET', `/portal-api/users?${query}`);
     }
     for (const path of [
-      `/portal-api/users/${id}`,
+      `/portal-api/users/${userId}`,
       '/portal-api/users/999',
       '/portal-api/users/abc',
       '/portal-api/users/%31',
@@ -898,17 +917,18 @@ describe('portal emulator lean routes (e2e, against the Nest controllers)', () =
     }
     await adm('GET', '/portal-api/organisations');
     const move = { OrganisationID: org.json.ID, Teams: [String(teams.json[0].ID)] };
-    expect((await adm('PUT', `/portal-api/users/${id}`, move)).status).toBe(200);
+    expect((await adm('PUT', `/portal-api/users/${userId}`, move)).status).toBe(200);
     for (const [path, body] of [
-      [`/portal-api/users/${id}`, { Teams: [999] }],
-      [`/portal-api/users/${id}`, { Email: 'bob@example.com' }],
-      [`/portal-api/users/${id}`, '{'],
+      [`/portal-api/users/${userId}`, { Teams: [999] }],
+      [`/portal-api/users/${userId}`, { Email: 'bob@example.com' }],
+      [`/portal-api/users/${userId}`, '{'],
       ['/portal-api/users/abc', move],
       ['/portal-api/users/999', move],
     ] as const) {
       expect((await adm('PUT', path, body)).status).toBeGreaterThanOrEqual(400);
     }
-    expect((await adm('PUT', `/portal-api/users/${bobFound.json.id}`, { Active: false })).status).toBe(200);
+    const bobUser = userOfDeveloper(lean, bobFound.json.id)!.ID;
+    expect((await adm('PUT', `/portal-api/users/${bobUser}`, { Active: false })).status).toBe(200);
 
     // The browser hand-off, with and without content negotiation.
     const landing = await both('GET', `/sso?nonce=${fresh}`, { headers: { accept: '*/*' } });
@@ -937,7 +957,7 @@ describe('portal emulator lean routes (e2e, against the Nest controllers)', () =
     expect((await both('HEAD', adaKey, { auth: API_SECRET })).status).toBe(503);
     expect((await adm('GET', '/portal-api/users')).status).toBe(200);
     await adm('POST', '/__emulator/faults', { failStatus: 500 });
-    expect((await adm('GET', `/portal-api/users/${id}`)).status).toBe(500);
+    expect((await adm('GET', `/portal-api/users/${userId}`)).status).toBe(500);
     await adm('POST', '/__emulator/faults', { latencyMs: 5 });
     const late = await nonceOf({ EmailAddress: 'ada.l@example.com' });
     await adm('DELETE', '/__emulator/faults');

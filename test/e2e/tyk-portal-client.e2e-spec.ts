@@ -26,6 +26,7 @@ const API_SECRET = 'portal-api-secret-1234';
 const ADMIN_TOKEN = 'portal-admin-token-5678';
 const DASH_ADMIN_SECRET = 'dash-admin-secret-9012';
 const GATEWAY_SECRET = 'gateway-secret-3456';
+const IDP_ISSUER = 'https://idp.example/tenant/workspace';
 
 /** TIB's SSOAccessData field order (tib.md §5.1). */
 const SSO_FIELDS = [
@@ -418,7 +419,9 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       expect(found).not.toBeNull();
       expect(found!.email).toBe('grace@example.com');
       const user = emulator.state.findUserByEmail('grace@example.com');
-      expect(found!.id).toBe(String(user!.ID));
+      // Opaque 24-hex developer ids (E5), not the management API's integer user id.
+      expect(found!.id).toMatch(/^[0-9a-f]{24}$/);
+      expect(found!.id).toBe(emulator.state.developers.get(user!.ID)!.id);
 
       const nonce2 = await h.client.createNonce(
         {
@@ -437,15 +440,16 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       await h.client.updateDeveloper({ ...found!, nonce: nonce2 }, API_SECRET);
       const [put] = emulator.requests;
       expect(put.method).toBe('PUT');
-      expect(put.path).toBe(`/api/portal/developers/${user!.ID}`);
+      const developerId = emulator.state.developers.get(user!.ID)!.id;
+      expect(put.path).toBe(`/api/portal/developers/${developerId}`);
       expect(put.headers['content-type']).toBeUndefined();
       expect(Object.keys(put.body as object)).toEqual(DEVELOPER_FIELDS);
-      expect(put.body).toMatchObject({ id: String(user!.ID), nonce: nonce2, sso_key: 'sub-grace@openid-connect.com' });
+      expect(put.body).toMatchObject({ id: developerId, nonce: nonce2, sso_key: 'sub-grace@openid-connect.com' });
     });
   });
 
   describe('management API (/portal-api)', () => {
-    it('should walk organisations over several pages with the raw admin token, stopping on a short page', async () => {
+    it('should walk organisations over several pages with the raw admin token, until an empty page', async () => {
       for (let i = 1; i <= 7; i++) await h.client.createOrganisation(`Paged Org ${i}`);
       const total = emulator.state.listOrgs().length;
       const perPage = 3;
@@ -453,8 +457,8 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       const orgs = await h.client.listOrganisations(perPage);
       expect(orgs.map((o) => o.ID)).toEqual(emulator.state.listOrgs().map((o) => String(o.ID)));
       expect(new Set(orgs.map((o) => o.ID)).size).toBe(total);
-      // ceil(total / 3) pages, plus one empty page when total is an exact multiple.
-      const expectedPages = Math.floor(total / perPage) + 1;
+      // ceil(total / 3) pages, plus the empty page that ends the walk (a short page does not, E2).
+      const expectedPages = Math.ceil(total / perPage) + 1;
       expect(emulator.requests).toHaveLength(expectedPages);
       for (const r of emulator.requests) {
         expect(r.method).toBe('GET');
@@ -486,8 +490,8 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       });
       expect(emulator.requests[0].headers['content-type']).toBe('application/json');
       const teams = await h.client.listTeams(org.ID, 1);
-      expect(teams.map((t) => t.Name)).toEqual(['Teamed Org | All users', 'Builders']);
-      expect(teams.find((t) => t.Default)?.Name).toBe('Teamed Org | All users');
+      expect(teams.map((t) => t.Name)).toEqual(['Teamed Org All users', 'Builders']);
+      expect(teams.find((t) => t.Default)?.Name).toBe('Teamed Org All users');
       const detail = await h.client.getOrganisation(org.ID);
       expect(detail?.Teams.map((t) => t.ID)).toEqual(teams.map((t) => t.ID));
       expect(team.ID).toBe(teams[1].ID);
@@ -518,9 +522,10 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       const builders = await h.client.createTeam(org.ID, 'Second team');
       emulator.requests.splice(0);
       const updated = await h.client.updateUser(id!, { ...user!, Teams: [builders.ID] });
-      expect(emulator.requests[0].method).toBe('PUT');
-      expect(emulator.requests[0].path).toBe(`/portal-api/users/${id}`);
-      expect(emulator.requests[0].body).toMatchObject({ OrganisationID: Number(org.ID), Teams: [Number(builders.ID)] });
+      const put = emulator.requests.find((r) => r.method === 'PUT')!;
+      expect(put.path).toBe(`/portal-api/users/${id}`);
+      // Teams as strings (E1); management API ids as the integers the spec types.
+      expect(put.body).toMatchObject({ OrganisationID: Number(org.ID), Teams: [builders.ID] });
       expect(updated.Teams).toEqual(['Second team']);
       expect(emulator.state.getUser(Number(id)).Teams).toEqual([Number(builders.ID)]);
     });
@@ -584,10 +589,11 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       }
     });
 
-    it('should retry a 500 on a safe call, then answer portal_rejected', async () => {
+    it('should retry a 500 on a safe call, then answer portal_unreachable', async () => {
       emulator.setFaults({ failStatus: 500, paths: ['/api/portal/developers/ssokey'] });
       const error = await failure(h.client.findDeveloperBySsoKey('x@openid-connect.com', API_SECRET));
-      expect(error.code).toBe('portal_rejected');
+      // A 5xx on the SSO-key lookup is never "not found" (E3): the caller must not create a developer.
+      expect(error.code).toBe('portal_unreachable');
       expect(emulator.requests).toHaveLength(3);
       expect(h.events.map((e) => e.status)).toEqual([500, 500, 500]);
     });
@@ -682,6 +688,7 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
         ssoKey: 'sub-new@openid-connect.com',
         developerId: null,
         developerCreated: true,
+        portalEmail: 'new.dev@example.com',
       });
       const location = new URL(result.location);
       const nonce = location.searchParams.get('nonce')!;
@@ -714,17 +721,19 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       const result = await h.actions.run('GenerateOrLoginDeveloperProfile', input);
       if (result.kind !== 'redirect') throw new Error('expected a redirect');
       const user = emulator.state.findUserByEmail('new.dev@example.com')!;
+      const developerId = emulator.state.developers.get(user.ID)!.id;
       expect(result.portal).toEqual({
         ssoKey: 'sub-new@openid-connect.com',
-        developerId: String(user.ID),
+        developerId,
         developerCreated: false,
+        portalEmail: 'new.dev@example.com',
       });
       expect(result.location).toMatch(new RegExp(`^${emulator.url}/sso\\?lang=en&nonce=[^&#]+#welcome$`));
       secretsSeen.add(new URL(result.location).searchParams.get('nonce')!);
       expect(emulator.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
         'POST /api/sso',
         'GET /api/portal/developers/ssokey/sub-new%40openid-connect.com',
-        `PUT /api/portal/developers/${user.ID}`,
+        `PUT /api/portal/developers/${developerId}`,
       ]);
     });
 
@@ -778,7 +787,12 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
     const settings = { enabled: true, idClaim: 'organization_id', nameClaim: 'organization_name' };
 
     it('should create the portal organisation once, named from the claim, then reuse the link', async () => {
-      const first = await h.sync.resolve({ settings, organisationId: 'ce-acme', organisationName: 'Acme Ltd' });
+      const first = await h.sync.resolve({
+        issuer: IDP_ISSUER,
+        settings,
+        organisationId: 'ce-acme',
+        organisationName: 'Acme Ltd',
+      });
       expect(first).not.toBeNull();
       expect(first).toMatchObject({ source: 'created', created: true });
       const org = emulator.state.getOrg(Number(first!.portalOrgId));
@@ -786,14 +800,21 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       expect(first!.portalTeamId).toBe(String(emulator.state.defaultTeamOf(org.ID).ID));
 
       emulator.requests.splice(0);
-      const again = await h.sync.resolve({ settings, organisationId: 'ce-acme', organisationName: 'Acme Ltd' });
+      const again = await h.sync.resolve({
+        issuer: IDP_ISSUER,
+        settings,
+        organisationId: 'ce-acme',
+        organisationName: 'Acme Ltd',
+      });
       expect(again).toEqual({ ...first, source: 'link', created: false });
       expect(emulator.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
     });
 
     it('should return null when sync is disabled or the developer has no organisation', async () => {
-      expect(await h.sync.resolve({ settings: { ...settings, enabled: false }, organisationId: 'ce-x' })).toBeNull();
-      expect(await h.sync.resolve({ settings, organisationId: null })).toBeNull();
+      expect(
+        await h.sync.resolve({ issuer: IDP_ISSUER, settings: { ...settings, enabled: false }, organisationId: 'ce-x' }),
+      ).toBeNull();
+      expect(await h.sync.resolve({ issuer: IDP_ISSUER, settings, organisationId: null })).toBeNull();
       expect(emulator.requests).toHaveLength(0);
     });
 
@@ -801,7 +822,7 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       const before = emulator.state.listOrgs().length;
       const results = await Promise.all(
         Array.from({ length: 6 }, () =>
-          h.sync.resolve({ settings, organisationId: 'ce-storm', organisationName: 'Storm Inc' }),
+          h.sync.resolve({ issuer: IDP_ISSUER, settings, organisationId: 'ce-storm', organisationName: 'Storm Inc' }),
         ),
       );
       expect(emulator.state.listOrgs().length).toBe(before + 1);
@@ -814,6 +835,7 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       const mappedOrg = await h.client.createOrganisation('Mapped Org');
       const mappedTeam = await h.client.createTeam(mappedOrg.ID, 'Mapped Team');
       const result = await h.sync.resolve({
+        issuer: IDP_ISSUER,
         settings: { ...settings, teamMapping: { 'ce-acme': mappedTeam.ID } },
         organisationId: 'ce-acme',
         organisationName: 'Acme Ltd',
@@ -825,13 +847,22 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
         created: false,
       });
       const error = await failure(
-        h.sync.resolve({ settings: { ...settings, teamMapping: { 'ce-lost': '987654' } }, organisationId: 'ce-lost' }),
+        h.sync.resolve({
+          issuer: IDP_ISSUER,
+          settings: { ...settings, teamMapping: { 'ce-lost': '987654' } },
+          organisationId: 'ce-lost',
+        }),
       );
       expect(error.code).toBe('profile_invalid');
     });
 
     it('should move an existing developer whose organisation changed, once', async () => {
-      const a = (await h.sync.resolve({ settings, organisationId: 'ce-move-a', organisationName: 'Move A' }))!;
+      const a = (await h.sync.resolve({
+        issuer: IDP_ISSUER,
+        settings,
+        organisationId: 'ce-move-a',
+        organisationName: 'Move A',
+      }))!;
       const login = await h.actions.run('GenerateOrLoginDeveloperProfile', {
         identity: identity({
           userId: 'sub-mover',
@@ -851,7 +882,12 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       const stay = await h.sync.moveUserIfNeeded(portalUserId!, a);
       expect(stay.moved).toBe(false);
 
-      const b = (await h.sync.resolve({ settings, organisationId: 'ce-move-b', organisationName: 'Move B' }))!;
+      const b = (await h.sync.resolve({
+        issuer: IDP_ISSUER,
+        settings,
+        organisationId: 'ce-move-b',
+        organisationName: 'Move B',
+      }))!;
       emulator.requests.splice(0);
       const move = await h.sync.moveUserIfNeeded(portalUserId!, b);
       expect(move.moved).toBe(true);
@@ -861,7 +897,7 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       expect(put.path).toBe(`/portal-api/users/${portalUserId}`);
       expect(put.body).toMatchObject({
         OrganisationID: Number(b.portalOrgId),
-        Teams: [Number(b.portalTeamId)],
+        Teams: [b.portalTeamId],
         Email: 'mover@example.com',
       });
       const user = emulator.state.getUser(Number(portalUserId));

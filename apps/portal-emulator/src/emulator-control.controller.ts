@@ -1,7 +1,7 @@
 import { Controller, Delete, HttpCode, Inject, Post, UseFilters, UseGuards } from '@nestjs/common';
 import { AdminTokenGuard } from './auth.guards.js';
 import { EMULATOR_CONTEXT, type EmulatorContext, type PortalFaults } from './emulator.context.js';
-import { EmulatorError } from './emulator.state.js';
+import { EmulatorError, validateContract, type PortalContract } from './emulator.state.js';
 import { PortalApiErrorFilter } from './error.filters.js';
 import { decodeBody, JsonBodyParam } from './json-body.decorator.js';
 import type { JsonBody } from './request-pipeline.js';
@@ -38,6 +38,19 @@ export class EmulatorControlController {
     const input = decodeBody(body, { latencyMs: 'int', failStatus: 'int', paths: 'strings' }, 'Request body malformed');
     this.ctx.faults = validateFaults(input);
     return this.ctx.faults;
+  }
+
+  /** Switches the behaviour where the real portal's is unknown (PortalContract), for child-process runs. */
+  @Post('contract')
+  @HttpCode(200)
+  setContract(@JsonBodyParam() body: JsonBody): PortalContract {
+    const input = decodeBody(
+      body,
+      { teamsWrite: 'string', unknownTeams: 'string', maxPerPage: 'int' },
+      'Request body malformed',
+    ) as Partial<PortalContract>;
+    this.ctx.state.contract = validateContract(input, this.ctx.state.contract);
+    return this.ctx.state.contract;
   }
 
   @Delete('faults')

@@ -25,7 +25,7 @@ describe('EmulatorState lookups', () => {
     state.updateUser(ada.ID, { Email: 'ADA.L@example.com' });
     expect(state.findUserByEmail('ada.l@example.com')).toBe(ada);
     const dev = state.createDeveloper({ nonce: nonce('x@example.com'), sso_key: 'k', email: 'x@example.com' });
-    state.updateDeveloper(String(dev.user.ID), { nonce: nonce('x@example.com'), email: 'y@example.com' });
+    state.updateDeveloper(dev.developer.id, { nonce: nonce('x@example.com'), email: 'y@example.com' });
     expect(state.findUserByEmail('x@example.com')).toBeUndefined();
     expect(state.findUserByEmail('y@example.com')).toBe(dev.user);
     expect(() => state.createUser({ Email: 'Y@example.com', Role: 'consumer-admin' })).toThrow(
@@ -43,10 +43,10 @@ describe('EmulatorState lookups', () => {
     expect(state.findDeveloperBySsoKey('ada-key')).toBe(ada.developer);
     expect(state.findDeveloperBySsoKey('')).toBeUndefined();
     // A PUT may give Bob Ada's key: the lookup answers Ada, who had the key first.
-    state.updateDeveloper(String(bob.user.ID), { nonce: nonce('bob@example.com'), sso_key: 'ada-key' });
+    state.updateDeveloper(bob.developer.id, { nonce: nonce('bob@example.com'), sso_key: 'ada-key' });
     expect(state.findDeveloperBySsoKey('bob-key')).toBeUndefined();
     expect(state.findDeveloperBySsoKey('ada-key')).toBe(ada.developer);
-    state.updateDeveloper(String(ada.user.ID), { nonce: nonce('ada@example.com'), sso_key: 'ada-new' });
+    state.updateDeveloper(ada.developer.id, { nonce: nonce('ada@example.com'), sso_key: 'ada-new' });
     expect(state.findDeveloperBySsoKey('ada-key')).toBe(bob.developer);
     expect(state.findDeveloperBySsoKey('ada-new')).toBe(ada.developer);
     state.deleteUser(bob.user.ID);

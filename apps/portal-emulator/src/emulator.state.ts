@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 
 /**
  * In-memory state of the emulated Enterprise Developer Portal and the rules the portal applies
@@ -23,6 +23,46 @@ export const DEFAULT_TEAM_ID = 1;
 export const ADMIN_ROLES = ['super-admin', 'provider-admin'] as const;
 export const CONSUMER_ROLES = ['consumer-admin', 'consumer-team-member'] as const;
 const ROLES: readonly string[] = [...ADMIN_ROLES, ...CONSUMER_ROLES];
+
+/**
+ * The points where the real portal's behaviour is unknown or version-dependent (specs/tyk-portal.md
+ * §E13), switchable so the broker can be tested against each plausible behaviour.
+ */
+export interface PortalContract {
+  /**
+   * What `PUT /portal-api/users/{id}` reads from `Teams` (always strings, E1): team ids as decimal
+   * strings (the spec's current description) or team names (its description until mid-2026).
+   */
+  teamsWrite: 'ids' | 'names';
+  /** What a `Teams` entry in the other form does: a 422, or silently nothing (the team is not joined). */
+  unknownTeams: 'reject' | 'ignore';
+  /** Server-side cap on `per_page` (E2: the real default is 20, no maximum is documented). */
+  maxPerPage: number;
+}
+
+export const DEFAULT_CONTRACT: Readonly<PortalContract> = Object.freeze({
+  teamsWrite: 'ids',
+  unknownTeams: 'ignore',
+  maxPerPage: 20,
+});
+
+/** Checks a contract coming from outside (options, environment, the control route). */
+export function validateContract(
+  input: Partial<PortalContract>,
+  base: PortalContract = DEFAULT_CONTRACT,
+): PortalContract {
+  const out = { ...base, ...input };
+  if (out.teamsWrite !== 'ids' && out.teamsWrite !== 'names') {
+    throw new EmulatorError('invalid', 'teamsWrite must be ids or names');
+  }
+  if (out.unknownTeams !== 'reject' && out.unknownTeams !== 'ignore') {
+    throw new EmulatorError('invalid', 'unknownTeams must be reject or ignore');
+  }
+  if (!Number.isSafeInteger(out.maxPerPage) || out.maxPerPage < 1) {
+    throw new EmulatorError('invalid', 'maxPerPage must be a positive integer');
+  }
+  return { teamsWrite: out.teamsWrite, unknownTeams: out.unknownTeams, maxPerPage: out.maxPerPage };
+}
 
 export interface Organisation {
   ID: number;
@@ -60,6 +100,8 @@ export interface User {
 
 /** The Dashboard-compatible developer view of a user (only users that came through the SSO API have one). */
 export interface Developer {
+  /** The developer API's own id: 24 hex digits, as TIB decodes it (a Mongo ObjectID, E5). */
+  id: string;
   userId: number;
   ssoKey: string;
   dateCreated: string;
@@ -112,7 +154,8 @@ export interface UserInput {
   Active?: boolean;
   Provider?: string;
   ResetPassword?: boolean;
-  Teams?: number[];
+  /** Strings only (E1): ids or names, per {@link PortalContract.teamsWrite}. */
+  Teams?: string[];
 }
 
 export interface DeveloperInput {
@@ -155,6 +198,9 @@ const NONCE_SWEEP_EVERY = 256;
 
 const norm = (email: string) => email.trim().toLowerCase();
 
+/** Default team names end in "All users" (E8), e.g. "Acme All users". */
+export const defaultTeamName = (orgName: string) => `${orgName} All users`;
+
 export const isAdminRole = (role: string) => (ADMIN_ROLES as readonly string[]).includes(role);
 
 export class EmulatorState {
@@ -175,20 +221,29 @@ export class EmulatorState {
    */
   private readonly usersByEmail = new Map<string, User>();
   private readonly developersBySsoKey = new Map<string, Set<Developer>>();
+  private readonly developersById = new Map<string, Developer>();
+  /** Switchable at any time (tests flip it between calls). */
+  contract: PortalContract;
   private noncesSinceSweep = 0;
 
   private nextOrgId = 1;
   private nextTeamId = 1;
   private nextUserId = 1;
+  private nextDeveloperSeq = 1;
+  /** 16 hex digits drawn once from the token source (so a deterministic source gives deterministic ids). */
+  private readonly developerIdPrefix: string;
 
   constructor(
     private readonly nonceTtlMs: number,
     private readonly now: () => number = Date.now,
     private readonly token: (bytes: number) => string = randomToken,
+    contract: Partial<PortalContract> = {},
   ) {
-    // The seed every portal starts with (EDP-SSO: team 1 "Default organization | All users").
+    this.contract = validateContract(contract);
+    this.developerIdPrefix = createHash('sha256').update(this.token(12)).digest('hex').slice(0, 16);
+    // The seed every portal starts with; recorded answers name its team "Default Organisation All users" (E1).
     const org = this.insertOrg('Default Organisation');
-    this.insertTeam(org.ID, 'Default organization | All users', true);
+    this.insertTeam(org.ID, defaultTeamName(org.Name), true);
   }
 
   // ---------------------------------------------------------------- organisations and teams
@@ -228,8 +283,8 @@ export class EmulatorState {
     const trimmed = name?.trim() ?? '';
     if (!trimmed) throw new EmulatorError('invalid', 'Name is required');
     const org = this.insertOrg(trimmed);
-    // A default team comes with every organisation (A.2); its name is inferred from the seed's pattern.
-    this.insertTeam(org.ID, `${trimmed} | All users`, true);
+    // A default team comes with every organisation (A.2), named "<Org> All users" (E8).
+    this.insertTeam(org.ID, defaultTeamName(trimmed), true);
     return org;
   }
 
@@ -453,14 +508,22 @@ export class EmulatorState {
       if (input.Teams?.length) throw new EmulatorError('invalid', 'Admin users cannot join teams');
       teams = [];
     } else if (input.Teams !== undefined) {
-      const unique = [...new Set(input.Teams)];
-      for (const teamId of unique) {
-        const team = this.teams.get(teamId);
-        if (!team) throw new EmulatorError('invalid', `Team ${teamId} does not exist`);
+      const unique: number[] = [];
+      for (const ref of new Set(input.Teams)) {
+        const team = this.teamByRef(ref, orgId);
+        if (!team) {
+          // An id that names no team is refused; an entry in the other form follows the contract.
+          const wrongForm = this.contract.teamsWrite === 'names' || !/^\d{1,15}$/.test(ref);
+          if (!wrongForm || this.contract.unknownTeams === 'reject') {
+            throw new EmulatorError('invalid', `Team ${ref} does not exist`);
+          }
+          continue;
+        }
         if (input.OrganisationID === undefined && orgId === 0) orgId = team.OrganisationID;
         if (team.OrganisationID !== orgId) {
-          throw new EmulatorError('invalid', `Team ${teamId} does not belong to organisation ${orgId}`);
+          throw new EmulatorError('invalid', `Team ${ref} does not belong to organisation ${orgId}`);
         }
+        if (!unique.includes(team.ID)) unique.push(team.ID);
       }
       teams = unique;
     } else if (orgId !== user.OrganisationID) {
@@ -481,12 +544,24 @@ export class EmulatorState {
     return user;
   }
 
+  /** A `Teams` entry in the write form the contract says (an id string, or a name within the organisation). */
+  private teamByRef(ref: string, orgId: number): Team | undefined {
+    if (this.contract.teamsWrite === 'ids') {
+      return /^\d{1,15}$/.test(ref) ? this.teams.get(Number(ref)) : undefined;
+    }
+    const named = [...this.teams.values()].filter((t) => t.Name === ref);
+    return named.find((t) => t.OrganisationID === orgId) ?? (orgId === 0 ? named[0] : undefined);
+  }
+
   deleteUser(id: number): void {
     const user = this.getUser(id);
     this.users.delete(id);
     if (this.usersByEmail.get(norm(user.Email)) === user) this.usersByEmail.delete(norm(user.Email));
     const developer = this.developers.get(id);
-    if (developer) this.unindexSsoKey(developer);
+    if (developer) {
+      this.unindexSsoKey(developer);
+      this.developersById.delete(developer.id);
+    }
     this.developers.delete(id);
     for (const [sid, session] of this.sessions) {
       if (session.userId === id) this.sessions.delete(sid);
@@ -513,7 +588,9 @@ export class EmulatorState {
     const orgId = req.OrgID ?? '';
     // EDP admins are provider admins with no organisation: the profile must send OrgID "0".
     if (section === 'dashboard' && orgId !== '0') throw new EmulatorError('refused', 'SSO not enabled for org.');
-    if (req.SSOOnlyForRegisteredUsers && !this.findUserByEmail(email)) {
+    // E7: the EDP does not honour SSOOnlyForRegisteredUsers for developers ("portal"); the
+    // Dashboard honours it for its users, so the emulator keeps it for "dashboard" only.
+    if (section === 'dashboard' && req.SSOOnlyForRegisteredUsers && !this.findUserByEmail(email)) {
       throw new EmulatorError('refused', 'SSO is only allowed for registered users.');
     }
     const groupId = req.GroupID ?? '';
@@ -592,7 +669,10 @@ export class EmulatorState {
   private developerFor(user: User): Developer {
     let dev = this.developers.get(user.ID);
     if (!dev) {
+      // 24 hex digits like a Mongo ObjectID: a random 8-byte prefix and a counter, so unique.
+      const id = `${this.developerIdPrefix}${(this.nextDeveloperSeq++).toString(16).padStart(8, '0')}`;
       dev = {
+        id,
         userId: user.ID,
         ssoKey: '',
         dateCreated: new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
@@ -601,6 +681,7 @@ export class EmulatorState {
         fields: {},
       };
       this.developers.set(user.ID, dev);
+      this.developersById.set(dev.id, dev);
     }
     return dev;
   }
@@ -621,12 +702,12 @@ export class EmulatorState {
   }
 
   /**
-   * Team assignment happens only while the account has no team (B, stage 2): the nonce's team,
-   * else the Default Organisation's default team (EDP-SSO: team 1). The organisation follows the team.
+   * Team assignment happens only while the account has no team (B, stage 2): the nonce's team; the
+   * organisation follows the team. With no team sent the user gets no team or organisation (E8).
    */
   private assignTeamIfNone(user: User, nonce: Nonce): void {
-    if (user.Teams.length > 0) return;
-    const team = nonce.groupId !== '' ? this.teamForGroup(nonce.groupId) : this.defaultTeamOf(DEFAULT_ORGANISATION_ID);
+    if (user.Teams.length > 0 || nonce.groupId === '') return;
+    const team = this.teamForGroup(nonce.groupId);
     user.Teams = [team.ID];
     user.OrganisationID = team.OrganisationID;
     user.UpdatedAt = new Date(this.now());
@@ -652,9 +733,7 @@ export class EmulatorState {
     if (!user) user = this.findUserByEmail(email);
     if (user && isAdminRole(user.Role)) throw new EmulatorError('refused', 'This account is an admin account.');
     if (!user) {
-      if (nonce.ssoOnlyForRegisteredUsers) {
-        throw new EmulatorError('refused', 'SSO is only allowed for registered users.');
-      }
+      // SSOOnlyForRegisteredUsers is not honoured for developers (E7): the account is created.
       if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw new EmulatorError('invalid', 'Email is invalid');
       user = this.createSsoConsumer(email, nonce.displayName);
       created = true;
@@ -669,7 +748,8 @@ export class EmulatorState {
 
   /** `PUT /api/portal/developers/{id}`: TIB sends the fetched developer back with a fresh nonce. */
   updateDeveloper(id: string, input: DeveloperInput): { user: User; developer: Developer } {
-    const user = /^\d+$/.test(id) ? this.users.get(Number(id)) : undefined;
+    const known = this.developersById.get(id);
+    const user = known ? this.users.get(known.userId) : undefined;
     if (!user || isAdminRole(user.Role)) throw new EmulatorError('not-found', 'Developer not found');
     const nonce = this.liveDeveloperNonce(input.nonce);
     const email = input.email?.trim();
@@ -698,12 +778,7 @@ export class EmulatorState {
     user ??= this.findUserByEmail(nonce.email);
     if (nonce.forSection === 'portal') {
       if (user && isAdminRole(user.Role)) throw new EmulatorError('refused', 'This account is an admin account.');
-      if (!user) {
-        if (nonce.ssoOnlyForRegisteredUsers) {
-          throw new EmulatorError('refused', 'SSO is only allowed for registered users.');
-        }
-        user = this.createSsoConsumer(nonce.email, nonce.displayName);
-      }
+      if (!user) user = this.createSsoConsumer(nonce.email, nonce.displayName);
       this.assignTeamIfNone(user, nonce);
     } else {
       if (user && !isAdminRole(user.Role)) throw new EmulatorError('refused', 'This account is not an admin account.');

@@ -5,13 +5,13 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { validateFaults } from './emulator-control.controller.js';
 import type { EmulatorContext, PortalFaults, RecordedRequest } from './emulator.context.js';
 import { EmulatorModule } from './emulator.module.js';
-import { EmulatorState, randomToken } from './emulator.state.js';
+import { EmulatorState, randomToken, validateContract, type PortalContract } from './emulator.state.js';
 import { leanRoutes } from './lean-routes.js';
 import { requestFront, rethrowFrontError } from './request-pipeline.js';
 
 export type { PortalFaults, RecordedRequest } from './emulator.context.js';
-export { EmulatorState } from './emulator.state.js';
-export type { Developer, Nonce, Organisation, Session, Team, User } from './emulator.state.js';
+export { DEFAULT_CONTRACT, EmulatorState } from './emulator.state.js';
+export type { Developer, Nonce, Organisation, PortalContract, Session, Team, User } from './emulator.state.js';
 
 export interface PortalEmulatorOptions {
   port?: number;
@@ -27,6 +27,8 @@ export interface PortalEmulatorOptions {
    * (default true). The answers are the same either way; false serves everything through Nest.
    */
   leanRoutes?: boolean;
+  /** Where the real portal's behaviour is unknown (§E13): which plausible behaviour to play. */
+  contract?: Partial<PortalContract>;
   /** The clock (default Date.now), for tests that need fixed timestamps. */
   now?: () => number;
   /** Makes nonces, session ids and admin API tokens from a byte count (default: random base64url). */
@@ -38,6 +40,8 @@ export interface PortalEmulator {
   url: string;
   setFaults(f: PortalFaults): void;
   clearFaults(): void;
+  /** Switches the emulated behaviour where the real portal's is unknown (fields not given are kept). */
+  setContract(c: Partial<PortalContract>): void;
   /**
    * The requests received (except the emulator's own /__emulator routes), oldest first, for
    * header/body assertions: only the latest `maxRecordedRequests`. Clear it with `splice(0)`.
@@ -63,7 +67,12 @@ export async function startPortalEmulator(options: PortalEmulatorOptions): Promi
   }
   const host = options.host ?? '127.0.0.1';
   const ctx: EmulatorContext = {
-    state: new EmulatorState(options.nonceTtlMs ?? 60_000, options.now, options.randomToken ?? randomToken),
+    state: new EmulatorState(
+      options.nonceTtlMs ?? 60_000,
+      options.now,
+      options.randomToken ?? randomToken,
+      options.contract ?? {},
+    ),
     apiSecret: options.apiSecret,
     adminToken: options.adminToken,
     faults: null,
@@ -95,6 +104,9 @@ export async function startPortalEmulator(options: PortalEmulatorOptions): Promi
     },
     clearFaults: () => {
       ctx.faults = null;
+    },
+    setContract: (c) => {
+      ctx.state.contract = validateContract(c, ctx.state.contract);
     },
     requests: ctx.requests,
     state: ctx.state,

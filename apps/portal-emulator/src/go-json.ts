@@ -5,16 +5,7 @@
  * client that only works against a lenient fake (or only against a strict one) shows up in tests.
  */
 
-export type GoField =
-  | 'string'
-  | 'bool'
-  | 'int'
-  | 'strings'
-  | 'ints'
-  /** Integers or decimal strings: `User-update.Teams` is typed as strings in the spec, ids are ints elsewhere. */
-  | 'ids'
-  | 'object'
-  | 'any';
+export type GoField = 'string' | 'bool' | 'int' | 'strings' | 'ints' | 'object' | 'any';
 
 type GoValue<F extends GoField> = F extends 'string'
   ? string
@@ -24,7 +15,7 @@ type GoValue<F extends GoField> = F extends 'string'
       ? number
       : F extends 'strings'
         ? string[]
-        : F extends 'ints' | 'ids'
+        : F extends 'ints'
           ? number[]
           : F extends 'object'
             ? Record<string, unknown>
@@ -55,13 +46,6 @@ function convert(field: GoField, key: string, v: unknown): unknown {
     case 'ints':
       if (!Array.isArray(v)) return fail();
       return v.map((item) => (typeof item === 'number' && Number.isSafeInteger(item) ? item : fail()));
-    case 'ids':
-      if (!Array.isArray(v)) return fail();
-      return v.map((item) => {
-        if (typeof item === 'number' && Number.isSafeInteger(item)) return item;
-        if (typeof item === 'string' && /^\d+$/.test(item)) return Number(item);
-        return fail();
-      });
     case 'object':
       return isPlainObject(v) ? v : fail();
     case 'any':

@@ -105,8 +105,11 @@ describe('leanRoutes', () => {
     const { nonce, developer } = await firstLogin();
     const admin = { authorization: ADMIN };
     expect((await send(port, 'GET', '/portal-api/users?email=dev%40example.com', admin)).status).toBe(200);
-    expect((await send(port, 'GET', `/portal-api/users/${developer.id}`, admin)).status).toBe(200);
-    expect((await send(port, 'PUT', `/portal-api/users/${developer.id}`, admin, '{"First":"Dev"}')).status).toBe(200);
+    // The developer API's id is opaque (E5); the management API's user id is an integer.
+    expect(developer.id).toMatch(/^[0-9a-f]{24}$/);
+    const userId = [...ctx.state.developers.values()].find((d) => d.id === developer.id)!.userId;
+    expect((await send(port, 'GET', `/portal-api/users/${userId}`, admin)).status).toBe(200);
+    expect((await send(port, 'PUT', `/portal-api/users/${userId}`, admin, '{"First":"Dev"}')).status).toBe(200);
     expect((await send(port, 'GET', '/portal-api/organisations/1/teams', admin)).status).toBe(200);
     const landing = await send(port, 'GET', `/sso?nonce=${nonce}`);
     expect(landing.status).toBe(302);

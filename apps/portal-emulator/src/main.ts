@@ -5,7 +5,9 @@ import { startPortalEmulator } from './emulator.js';
  * Runs the portal emulator on its own (local stack, child-process tests, the benchmark). Env:
  * PORTAL_EMULATOR_PORT (3001, the portal's default), PORTAL_EMULATOR_HOST (127.0.0.1),
  * PORTAL_API_SECRET and PORTAL_ADMIN_TOKEN (both required), PORTAL_EMULATOR_MAX_RECORDED_REQUESTS
- * (0: the request log is only readable in-process, so a process of its own keeps none).
+ * (0: the request log is only readable in-process, so a process of its own keeps none),
+ * PORTAL_EMULATOR_TEAMS_WRITE (ids or names: what `Teams` on a user update means) and
+ * PORTAL_EMULATOR_MAX_PER_PAGE (20: the server-side page size cap).
  */
 async function main(): Promise<void> {
   const apiSecret = process.env.PORTAL_API_SECRET;
@@ -21,6 +23,14 @@ async function main(): Promise<void> {
   if (!/^\d+$/.test(rawMax)) {
     throw new Error(`PORTAL_EMULATOR_MAX_RECORDED_REQUESTS must be a count, got "${rawMax}"`);
   }
+  const rawPerPage = process.env.PORTAL_EMULATOR_MAX_PER_PAGE ?? '20';
+  if (!/^\d+$/.test(rawPerPage) || Number(rawPerPage) < 1) {
+    throw new Error(`PORTAL_EMULATOR_MAX_PER_PAGE must be a positive count, got "${rawPerPage}"`);
+  }
+  const teamsWrite = process.env.PORTAL_EMULATOR_TEAMS_WRITE ?? 'ids';
+  if (teamsWrite !== 'ids' && teamsWrite !== 'names') {
+    throw new Error(`PORTAL_EMULATOR_TEAMS_WRITE must be ids or names, got "${teamsWrite}"`);
+  }
   // Only warnings and errors from Nest: the one line below is the startup log.
   Logger.overrideLogger(['error', 'warn']);
   const emulator = await startPortalEmulator({
@@ -29,6 +39,7 @@ async function main(): Promise<void> {
     apiSecret,
     adminToken,
     maxRecordedRequests: Number(rawMax),
+    contract: { teamsWrite, maxPerPage: Number(rawPerPage) },
   });
   process.stdout.write(`Portal emulator listening on ${emulator.url}\n`);
   const stop = (signal: string) => {

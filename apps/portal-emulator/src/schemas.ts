@@ -51,8 +51,8 @@ export const USER_CREATE = {
   ResetPassword: 'bool',
 } as const;
 
-/** `User-update`: User-create plus `Teams`. */
-export const USER_UPDATE = { ...USER_CREATE, Teams: 'ids' } as const;
+/** `User-update`: User-create plus `Teams`, whose items every version of the spec types as strings (E1). */
+export const USER_UPDATE = { ...USER_CREATE, Teams: 'strings' } as const;
 export const ORGANISATION = { Name: 'string' } as const;
 export const TEAM_UPDATE = { Name: 'string', Users: 'ints' } as const;
 

@@ -83,7 +83,7 @@ const ZERO_TIME = '0001-01-01T00:00:00Z';
 /** The Dashboard `PortalDeveloper` JSON TIB decodes and sends back (specs/tib.md §5.2 step 4). */
 export function developerJson(u: User, d: Developer) {
   return {
-    id: String(u.ID),
+    id: d.id,
     email: u.Email,
     date_created: d.dateCreated,
     inactive: !u.Active,
@@ -102,17 +102,18 @@ export function developerJson(u: User, d: Developer) {
 
 /**
  * Page through a list the EDP way: `page` (1), `per_page` (20), `limit` overrides the count only.
- * Takes any iterable (e.g. a Map's values), so a page costs no copy of the whole list.
+ * `maxPerPage` caps both server-side (E2), so a client that trusts the size it asked for sees a
+ * short page. Takes any iterable (e.g. a Map's values), so a page costs no copy of the whole list.
  */
-export function paginate<T>(items: Iterable<T>, query: Record<string, unknown>): T[] {
+export function paginate<T>(items: Iterable<T>, query: Record<string, unknown>, maxPerPage = Infinity): T[] {
   const positive = (v: unknown): number | undefined => {
     if (typeof v !== 'string' || !/^\d+$/.test(v)) return undefined;
     const n = Number(v);
     return n >= 1 ? n : undefined;
   };
   const page = positive(query.page) ?? 1;
-  const perPage = positive(query.per_page) ?? 20;
-  const count = positive(query.limit) ?? perPage;
+  const perPage = Math.min(positive(query.per_page) ?? 20, maxPerPage);
+  const count = Math.min(positive(query.limit) ?? perPage, maxPerPage);
   const start = (page - 1) * perPage;
   const end = start + count;
   const out: T[] = [];

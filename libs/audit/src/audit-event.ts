@@ -15,6 +15,7 @@ export const AUDIT_EVENT_TYPES = [
   'developer.erased',
   'portal.organisation_created',
   'portal.developer_moved',
+  'portal.developer_role_changed',
   'admin.auth_failed',
   'audit.retention_applied',
 ] as const;

@@ -40,6 +40,8 @@ export const ERROR_CODES = [
   'email_unverified',
   'domain_not_allowed',
   'developer_blocked',
+  /** The profile sets SSOOnlyForRegisteredUsers and the portal has no account for the developer. */
+  'developer_not_registered',
   // portal
   'portal_not_configured',
   'portal_unreachable',

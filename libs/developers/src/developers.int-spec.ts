@@ -1,4 +1,5 @@
 import { AuditService } from '@app/audit';
+import { MIGRATIONS } from '@app/database';
 import type { AdminPrincipal } from '@app/common';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -142,6 +143,41 @@ describe('developers (real Postgres)', () => {
       await expect(developers.recordLogin(input)).resolves.toMatchObject({
         created: false,
         developer: { loginCount: 2 },
+      });
+    });
+
+    it("should refuse a blocked developer's second identity: a new sub, another IdP, the same email, SSO key or portal user", async () => {
+      const blocked = claims({ email: 'Mallory@Example.com', ssoKey: 'mallory@openid-connect.com' });
+      const { developer } = await developers.recordLogin(blocked);
+      await developers.setPortalLink(developer.id, { portalUserId: '9001' });
+      await developers.block(developer.id, ACTOR);
+      const count = async () => Number((await ds.query('SELECT count(*)::int AS n FROM developers'))[0].n);
+      const before = await count();
+
+      // A new subject at the same IdP, and another IdP, with the same email in another case.
+      for (const second of [
+        claims({ email: 'mallory@example.com' }),
+        claims({ issuer: 'https://other-idp.example', email: 'MALLORY@example.COM' }),
+        // Another email, but the SSO key the portal knows the blocked developer by.
+        claims({ issuer: 'https://other-idp.example', ssoKey: 'mallory@openid-connect.com' }),
+      ]) {
+        await expect(developers.recordLogin(second)).rejects.toMatchObject({ code: 'developer_blocked' });
+      }
+      expect(await count()).toBe(before);
+
+      // An identity the portal resolves to the blocked developer's portal account.
+      const { developer: other } = await developers.recordLogin(claims({ email: 'innocent-looking@example.com' }));
+      await expect(developers.setPortalLink(other.id, { portalUserId: '9001' })).rejects.toMatchObject({
+        code: 'developer_blocked',
+      });
+      await expect(
+        developers.recordLogin(claims({ subject: other.subject, email: other.email })),
+      ).rejects.toMatchObject({ code: 'developer_blocked' });
+
+      // Unblocked, the second identity signs in.
+      await developers.unblock(developer.id, ACTOR);
+      await expect(developers.recordLogin(claims({ email: 'mallory@example.com' }))).resolves.toMatchObject({
+        created: true,
       });
     });
 
@@ -391,12 +427,15 @@ describe('developers (real Postgres)', () => {
         return { portalOrgId: `portal-org-${calls}`, portalTeamId: 'team-1' };
       };
       const results = await Promise.all(
-        Array.from({ length: 8 }, () => links.claim('ce-org-new', create, { requestId: 'r-9' })),
+        Array.from({ length: 8 }, () => links.claim(ISSUER, 'ce-org-new', create, { requestId: 'r-9' })),
       );
       expect(calls).toBe(1);
       expect(new Set(results.map((r) => r.link.portalOrgId))).toEqual(new Set(['portal-org-1']));
       expect(results.filter((r) => r.created)).toHaveLength(1);
-      expect(await links.find('ce-org-new')).toMatchObject({ portalOrgId: 'portal-org-1', portalTeamId: 'team-1' });
+      expect(await links.find(ISSUER, 'ce-org-new')).toMatchObject({
+        portalOrgId: 'portal-org-1',
+        portalTeamId: 'team-1',
+      });
       const events = await ds.query(
         `SELECT actor, target, organisation_id, request_id FROM audit_events WHERE type = 'portal.organisation_created'`,
       );
@@ -411,12 +450,66 @@ describe('developers (real Postgres)', () => {
     });
 
     it('should store nothing when create fails, and try again on the next claim', async () => {
-      await expect(links.claim('ce-org-flaky', () => Promise.reject(new Error('portal down')))).rejects.toThrow(
+      await expect(links.claim(ISSUER, 'ce-org-flaky', () => Promise.reject(new Error('portal down')))).rejects.toThrow(
         'portal down',
       );
-      expect(await links.find('ce-org-flaky')).toBeNull();
-      const ok = await links.claim('ce-org-flaky', () => Promise.resolve({ portalOrgId: 'p-2' }));
+      expect(await links.find(ISSUER, 'ce-org-flaky')).toBeNull();
+      const ok = await links.claim(ISSUER, 'ce-org-flaky', () => Promise.resolve({ portalOrgId: 'p-2' }));
       expect(ok).toMatchObject({ created: true, link: { portalOrgId: 'p-2', portalTeamId: null } });
+    });
+
+    it("should keep two IdPs' organisations with the same id apart", async () => {
+      const a = await links.claim(ISSUER, 'acme', () => Promise.resolve({ portalOrgId: 'portal-acme-a' }));
+      const b = await links.claim('https://other-idp.example', 'acme', () =>
+        Promise.resolve({ portalOrgId: 'portal-acme-b' }),
+      );
+      expect([a.created, b.created]).toEqual([true, true]);
+      expect((await links.find(ISSUER, 'acme'))?.portalOrgId).toBe('portal-acme-a');
+      expect((await links.find('https://other-idp.example', 'acme'))?.portalOrgId).toBe('portal-acme-b');
+      expect(await links.find('https://third-idp.example', 'acme')).toBeNull();
+    });
+
+    it('should let the first issuer adopt a link made before links had an issuer, instead of creating another', async () => {
+      await ds.query(
+        `INSERT INTO portal_org_links (issuer, cloudentity_org_id, portal_org_id) VALUES ('', 'legacy-org', 'p-old')`,
+      );
+      let created = 0;
+      const claimed = await links.claim(ISSUER, 'legacy-org', () => {
+        created++;
+        return Promise.resolve({ portalOrgId: 'p-new' });
+      });
+      expect(created).toBe(0);
+      expect(claimed).toMatchObject({ created: false, link: { issuer: ISSUER, portalOrgId: 'p-old' } });
+      const other = await links.claim('https://other-idp.example', 'legacy-org', () =>
+        Promise.resolve({ portalOrgId: 'p-other' }),
+      );
+      expect(other).toMatchObject({ created: true, link: { portalOrgId: 'p-other' } });
+    });
+  });
+
+  describe('PortalOrgLinksByIssuer migration', () => {
+    it('should give each existing link the issuer of the earliest developer of its organisation, or none', async () => {
+      const Migration = MIGRATIONS.find((m) => m.name === 'PortalOrgLinksByIssuer1797000003000')!;
+      const migration = new Migration();
+      const runner = ds.createQueryRunner();
+      try {
+        await developers.recordLogin(claims({ issuer: 'https://first-idp.example', organisationId: 'mig-org' }));
+        await developers.recordLogin(claims({ issuer: 'https://second-idp.example', organisationId: 'mig-org' }));
+        await migration.down(runner);
+        await runner.query(
+          `INSERT INTO portal_org_links (cloudentity_org_id, portal_org_id) VALUES ('mig-org', 'p-mig'), ('mig-orphan', 'p-orphan')`,
+        );
+        await migration.up(runner);
+        const rows = await runner.query(
+          `SELECT issuer, cloudentity_org_id FROM portal_org_links WHERE cloudentity_org_id LIKE 'mig-%' ORDER BY 2`,
+        );
+        expect(rows).toEqual([
+          { issuer: 'https://first-idp.example', cloudentity_org_id: 'mig-org' },
+          { issuer: '', cloudentity_org_id: 'mig-orphan' },
+        ]);
+      } finally {
+        await runner.release();
+      }
     });
   });
 

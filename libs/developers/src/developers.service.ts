@@ -136,6 +136,21 @@ function developerId(id: string): string {
  * each change audited in the same transaction. Personal data (email, name, claims) lives only
  * here; the audit log refers to developers by id.
  */
+/**
+ * A blocked developer this login belongs to (a row `b`): the same (issuer, subject), also after
+ * erasure; or the same person under a second identity (a new `sub`, another profile or IdP): the
+ * same lower-cased email or SSO key, which the portal signs in as the same account, or the same
+ * portal user as the row of this (issuer, subject). Takes the placeholders of issuer, subject,
+ * email, SSO key and erased subject. Served by the partial indexes over blocked rows.
+ */
+const blockedMatch = (issuer: string, subject: string, email: string, ssoKey: string, erased: string) =>
+  `b.status = 'blocked' AND (
+         (b.issuer = ${issuer}::text AND b.subject IN (${subject}::text, ${erased}::text))
+      OR (${email}::text IS NOT NULL AND lower(b.email) = lower(${email}::text))
+      OR (${ssoKey}::text IS NOT NULL AND b.sso_key = ${ssoKey}::text)
+      OR b.portal_user_id = (SELECT o.portal_user_id FROM developers o
+                              WHERE o.issuer = ${issuer}::text AND o.subject = ${subject}::text))`;
+
 /** The login upsert (one statement; a blocked developer gets no row and nothing changes). */
 const RECORD_LOGIN = preparedStatement(
   'developers.record_login',
@@ -143,8 +158,7 @@ const RECORD_LOGIN = preparedStatement(
        (issuer, subject, email, email_verified, name, organisation_id, organisation_name, sso_key,
         first_login_at, last_login_at, login_count)
      SELECT $1::text, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::text, $8::text, now(), now(), 1
-      WHERE NOT EXISTS (
-        SELECT 1 FROM developers b WHERE b.issuer = $1::text AND b.subject = $9::text AND b.status = 'blocked')
+      WHERE NOT EXISTS (SELECT 1 FROM developers b WHERE ${blockedMatch('$1', '$2', '$3', '$8', '$9')})
      ON CONFLICT (issuer, subject) DO UPDATE SET
        email = EXCLUDED.email,
        email_verified = EXCLUDED.email_verified,
@@ -171,7 +185,10 @@ export class DevelopersService {
   /**
    * Creates or updates the developer of a login in one statement (INSERT … ON CONFLICT … DO
    * UPDATE … RETURNING): claims refreshed, login_count + 1, last_login_at now. A blocked
-   * developer (also one blocked and then erased) is left untouched: `developer_blocked`.
+   * developer (also one blocked and then erased) is left untouched: `developer_blocked`; so is a
+   * login that shares a blocked developer's email (lower-cased), SSO key or portal user: blocking
+   * a person must survive a new `sub`, another profile or another IdP, because the portal signs
+   * them in by email into the same account.
    */
   async recordLogin(input: RecordLoginInput): Promise<{ developer: Developer; created: boolean }> {
     const issuer = required('issuer', input.issuer, 500);
@@ -192,8 +209,8 @@ export class DevelopersService {
     const row = rows[0];
     if (row) return { developer: toDeveloper(row), created: row.created };
     const blocked = await this.dataSource.query<unknown[]>(
-      `SELECT 1 FROM developers WHERE issuer = $1 AND subject IN ($2, $3) AND status = 'blocked' LIMIT 1`,
-      [issuer, subject, erasedSubject(subject)],
+      `SELECT 1 FROM developers b WHERE ${blockedMatch('$1', '$2', '$3', '$4', '$5')} LIMIT 1`,
+      [issuer, subject, email, params[7], params[8]],
     );
     if (blocked.length > 0) {
       throw new DomainError('developer_blocked', 'This developer account is blocked');
@@ -201,16 +218,23 @@ export class DevelopersService {
     throw new Error('developers: the login upsert returned no row');
   }
 
-  /** Records the portal account made or found for the developer. */
+  /**
+   * Records the portal account made or found for the developer. When a blocked developer has the
+   * same portal user, the link is stored (so later logins are refused at once) and
+   * `developer_blocked` thrown: it is the same person behind a second identity.
+   */
   async setPortalLink(id: string, link: { portalUserId: string; ssoKey?: string | null }): Promise<Developer> {
-    const rows = await returning<DeveloperRow>(
+    const rows = await returning<DeveloperRow & { blocked_sibling: boolean }>(
       this.dataSource.manager,
       `UPDATE developers AS d SET portal_user_id = $2, sso_key = COALESCE($3, d.sso_key), updated_at = now()
-        WHERE d.id = $1 RETURNING ${COLUMNS}`,
+        WHERE d.id = $1
+        RETURNING ${COLUMNS}, EXISTS (SELECT 1 FROM developers b
+                                       WHERE b.status = 'blocked' AND b.portal_user_id = $2 AND b.id <> $1) AS blocked_sibling`,
       [developerId(id), required('portalUserId', link.portalUserId, 100), clip(link.ssoKey, 400)],
     );
     const row = rows[0];
     if (!row) throw new DomainError('not_found', `No developer with id ${id}`);
+    if (row.blocked_sibling) throw new DomainError('developer_blocked', 'This developer account is blocked');
     return toDeveloper(row);
   }
 

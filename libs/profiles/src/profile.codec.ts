@@ -94,7 +94,15 @@ const IDENTITY_HANDLER_KEYS: Record<string, ((v: unknown) => unknown) | null> = 
     NoRedirect: null,
   }),
   TokenAuth: mapObjects({ BaseAPIID: null, Expires: null }),
-  OrganisationSync: mapObjects({ Enabled: null, IdClaim: null, NameClaim: null, TeamMapping: null }),
+  OrganisationSync: mapObjects({
+    Enabled: null,
+    IdClaim: null,
+    NameClaim: null,
+    TeamMapping: null,
+    RoleClaim: null,
+    RoleMapping: null,
+    DefaultRole: null,
+  }),
 };
 
 function httpUrlProblem(value: string): string | null {
@@ -337,7 +345,7 @@ function validateHandler(config: Json, problems: ProfileProblem[]): void {
   if (sync.Enabled !== undefined && typeof sync.Enabled !== 'boolean') {
     problems.push({ path: `${at}.Enabled`, reason: 'must be a boolean' });
   }
-  for (const key of ['IdClaim', 'NameClaim']) {
+  for (const key of ['IdClaim', 'NameClaim', 'RoleClaim']) {
     if (sync[key] !== undefined && sync[key] !== null && typeof sync[key] !== 'string') {
       problems.push({ path: `${at}.${key}`, reason: 'must be a string' });
     }
@@ -347,6 +355,23 @@ function validateHandler(config: Json, problems: ProfileProblem[]): void {
     if (!isPlainObject(teams) || Object.values(teams).some((v) => typeof v !== 'string')) {
       problems.push({ path: `${at}.TeamMapping`, reason: 'must be an object mapping strings to strings' });
     }
+  }
+  // Developers get consumer roles only: a claim must never make anyone a portal admin.
+  const roles = ['consumer-admin', 'consumer-team-member'];
+  const roleMapping = sync.RoleMapping;
+  if (roleMapping !== undefined && roleMapping !== null) {
+    if (!isPlainObject(roleMapping) || Object.values(roleMapping).some((v) => !roles.includes(v as string))) {
+      problems.push({ path: `${at}.RoleMapping`, reason: `must map claim values to ${roles.join(' or ')}` });
+    }
+  }
+  const defaultRole = sync.DefaultRole;
+  if (
+    defaultRole !== undefined &&
+    defaultRole !== null &&
+    defaultRole !== '' &&
+    !roles.includes(defaultRole as string)
+  ) {
+    problems.push({ path: `${at}.DefaultRole`, reason: `must be ${roles.join(' or ')}` });
   }
 }
 

@@ -14,6 +14,7 @@ import type {
   IdentityActionType,
   PortalLoginFacts,
 } from './identity-actions.types.js';
+import { PortalUserDirectory } from './portal-user-directory.js';
 import type { TokenCache } from './token-cache.js';
 import { TOKEN_CACHE } from './tyk-portal.constants.js';
 import { TykPortalClient } from './tyk-portal.client.js';
@@ -39,6 +40,7 @@ export class IdentityActionsService {
     private readonly client: TykPortalClient,
     @Inject(TOKEN_CACHE) private readonly tokenCache: TokenCache,
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    private readonly directory: PortalUserDirectory,
   ) {}
 
   /** Runs one action; throws DomainError (portal_*, profile_invalid) when it cannot complete. */
@@ -113,21 +115,32 @@ export class IdentityActionsService {
     const returnUrl = this.requireReturnUrl(input);
     const credential = this.credential(input, 'the developer login');
     const { identity, profile } = input;
-    // As TIB: the nonce first; the portal ties the developer it creates or updates to it.
-    const nonce = await this.nonce(input, 'portal', credential);
     const key = ssoKey(identity.userId, identity.provider);
     const standardEmail = identity.rawEmail ?? identity.email;
-    const existing = await this.client.findDeveloperBySsoKey(key, credential);
+    let existing: Awaited<ReturnType<TykPortalClient['findDeveloperBySsoKey']>> | undefined;
+    if (profile.SSOOnlyForRegisteredUsers) {
+      // The portal ignores this flag for developers (E7) and would create the account: the broker
+      // enforces it, before any nonce exists.
+      existing = await this.client.findDeveloperBySsoKey(key, credential);
+      if (!existing && (await this.directory.findUserId(standardEmail, { exhaustive: true })) === null) {
+        throw new DomainError(
+          'developer_not_registered',
+          `Profile ${profile.ID} signs in registered developers only (SSOOnlyForRegisteredUsers) and the portal has no account for this developer`,
+          { profileId: profile.ID },
+        );
+      }
+    }
+    // As TIB: the nonce first; the portal ties the developer it creates or updates to it.
+    const nonce = await this.nonce(input, 'portal', credential);
+    existing ??= await this.client.findDeveloperBySsoKey(key, credential);
     let facts: PortalLoginFacts;
     if (existing) {
-      await this.client.updateDeveloper(
-        { ...existing, nonce, email: existing.email === '' ? standardEmail : existing.email },
-        credential,
-      );
-      facts = { ssoKey: key, developerId: String(existing.id), developerCreated: false };
+      const email = existing.email === '' ? standardEmail : existing.email;
+      await this.client.updateDeveloper({ ...existing, nonce, email }, credential);
+      facts = { ssoKey: key, developerId: existing.id, developerCreated: false, portalEmail: email };
     } else {
       await this.client.createDeveloper({ email: standardEmail, orgId: profile.OrgID, nonce, ssoKey: key }, credential);
-      facts = { ssoKey: key, developerId: null, developerCreated: true };
+      facts = { ssoKey: key, developerId: null, developerCreated: true, portalEmail: standardEmail };
     }
     return { kind: 'redirect', status: 302, location: appendNonce(returnUrl, nonce), portal: facts };
   }

@@ -60,6 +60,8 @@ export interface PortalLoginFacts {
   /** The portal developer id when the developer existed (TIB's create answer carries none). */
   developerId: string | null;
   developerCreated: boolean;
+  /** The email of the portal account signed in (the one the portal knows: found, or sent to create it). */
+  portalEmail: string;
 }
 
 /**

@@ -76,9 +76,13 @@ export { InMemoryTokenCache, type TokenCache } from './token-cache.js';
 
 /** Organisation sync: settings parser, claim reader, the service and its link-store port. */
 export {
+  CONSUMER_ROLES,
+  DEFAULT_DEVELOPER_ROLE,
   DEFAULT_ORGANISATION_SYNC,
   parseOrganisationSyncSettings,
   readOrganisationClaims,
+  readRole,
+  type ConsumerRole,
   type OrganisationSyncSettings,
 } from './organisation-sync.settings.js';
 export {
@@ -87,7 +91,16 @@ export {
   type OrganisationResolveInput,
   type PortalPlacement,
   type UserMoveResult,
+  type UserReconcileResult,
+  type UserTarget,
 } from './organisation-sync.service.js';
+/** Email → portal user id with bounded work per lookup (the management API has no email search). */
+export {
+  MISS_TTL_MS,
+  PAGES_PER_LOOKUP,
+  PortalUserDirectory,
+  type DirectoryLookupOptions,
+} from './portal-user-directory.js';
 export {
   InMemoryOrganisationLinkStore,
   type OrganisationLink,

@@ -10,18 +10,22 @@ describe('InMemoryOrganisationLinkStore', () => {
       await new Promise((r) => setTimeout(r, 20));
       return { portalOrgId: `org-${calls}`, portalTeamId: 't' };
     };
-    const results = await Promise.all([1, 2, 3, 4].map(() => store.claim('ce-1', create)));
+    const results = await Promise.all([1, 2, 3, 4].map(() => store.claim('https://idp-a', 'ce-1', create)));
     expect(calls).toBe(1);
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(new Set(results.map((r) => r.link.portalOrgId))).toEqual(new Set(['org-1']));
-    expect(await store.find('ce-1')).toEqual({ portalOrgId: 'org-1', portalTeamId: 't' });
-    expect(await store.find('ce-2')).toBeNull();
+    expect(await store.find('https://idp-a', 'ce-1')).toEqual({ portalOrgId: 'org-1', portalTeamId: 't' });
+    expect(await store.find('https://idp-a', 'ce-2')).toBeNull();
+    // Another IdP's organisation with the same id is another company.
+    expect(await store.find('https://idp-b', 'ce-1')).toBeNull();
   });
 
   it('should let a later claim create again after a failed create', async () => {
     const store = new InMemoryOrganisationLinkStore();
-    await expect(store.claim('ce-1', () => Promise.reject(new Error('portal down')))).rejects.toThrow('portal down');
-    const again = await store.claim('ce-1', () => Promise.resolve({ portalOrgId: '5' }));
+    await expect(store.claim('https://idp-a', 'ce-1', () => Promise.reject(new Error('portal down')))).rejects.toThrow(
+      'portal down',
+    );
+    const again = await store.claim('https://idp-a', 'ce-1', () => Promise.resolve({ portalOrgId: '5' }));
     expect(again).toEqual({ link: { portalOrgId: '5' }, created: true });
   });
 });

@@ -7,22 +7,26 @@ export interface OrganisationLink {
 }
 
 /**
- * Remembers which portal organisation each Cloudentity organisation became. `claim` runs `create`
- * at most once per organisation across concurrent callers (the Postgres implementation takes a
- * lock), so two first logins from one new organisation create one portal organisation. Bound by
- * the broker to {@link ORGANISATION_LINK_STORE}.
+ * Remembers which portal organisation each Cloudentity organisation became, keyed by the IdP's
+ * issuer and the organisation id (two IdPs may both have an organisation "acme": they are two
+ * companies). `claim` runs `create` at most once per key across concurrent callers (the Postgres
+ * implementation takes a lock), so two first logins from one new organisation create one portal
+ * organisation. Bound by the broker to {@link ORGANISATION_LINK_STORE}.
  */
 export interface OrganisationLinkStore {
-  find(organisationId: string): Promise<OrganisationLink | null>;
+  find(issuer: string, organisationId: string): Promise<OrganisationLink | null>;
   /**
    * Returns the remembered link, or runs `create`, remembers its result and returns it with
    * `created: true`. Callers that waited for another caller's `create` get `created: false`.
    */
   claim(
+    issuer: string,
     organisationId: string,
     create: () => Promise<OrganisationLink>,
   ): Promise<{ link: OrganisationLink; created: boolean }>;
 }
+
+const linkKey = (issuer: string, organisationId: string) => `${issuer.length}:${issuer}${organisationId}`;
 
 /** Process-local OrganisationLinkStore for tests: one in-flight `create` per organisation. */
 @Injectable()
@@ -30,15 +34,17 @@ export class InMemoryOrganisationLinkStore implements OrganisationLinkStore {
   private readonly links = new Map<string, OrganisationLink>();
   private readonly inflight = new Map<string, Promise<OrganisationLink>>();
 
-  find(organisationId: string): Promise<OrganisationLink | null> {
-    const link = this.links.get(organisationId);
+  find(issuer: string, organisationId: string): Promise<OrganisationLink | null> {
+    const link = this.links.get(linkKey(issuer, organisationId));
     return Promise.resolve(link ? { ...link } : null);
   }
 
   async claim(
-    organisationId: string,
+    issuer: string,
+    orgId: string,
     create: () => Promise<OrganisationLink>,
   ): Promise<{ link: OrganisationLink; created: boolean }> {
+    const organisationId = linkKey(issuer, orgId);
     const existing = this.links.get(organisationId);
     if (existing) return { link: { ...existing }, created: false };
     const pending = this.inflight.get(organisationId);

@@ -1,11 +1,18 @@
 import { DomainError } from '@app/common';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OrganisationLinkStore } from './organisation-link-store.js';
-import type { OrganisationSyncSettings } from './organisation-sync.settings.js';
+import { ownValue, type OrganisationSyncSettings } from './organisation-sync.settings.js';
+import { PortalUserDirectory, type DirectoryLookupOptions } from './portal-user-directory.js';
 import { ORGANISATION_LINK_STORE } from './tyk-portal.constants.js';
 import { TykPortalClient } from './tyk-portal.client.js';
+import type { PortalUser } from './tyk-portal.types.js';
 
 export interface OrganisationResolveInput {
+  /**
+   * The IdP's issuer: organisation links are keyed by (issuer, organisation id), so two IdPs'
+   * organisations with the same id stay two portal organisations.
+   */
+  issuer: string;
   settings: Pick<OrganisationSyncSettings, 'enabled' | 'idClaim' | 'nameClaim'> & {
     teamMapping?: Record<string, string>;
   };
@@ -38,6 +45,24 @@ export interface UserMoveResult {
   after: PortalPlacement;
 }
 
+/** What {@link OrganisationSyncService.reconcileUser} should make true of a portal user. */
+export interface UserTarget {
+  /** The organisation and team; absent: placement is left alone. */
+  placement?: { portalOrgId: string; portalTeamId: string } | null;
+  /** The portal role; absent or null: the role is left alone. */
+  role?: string | null;
+}
+
+/**
+ * Outcome of {@link OrganisationSyncService.reconcileUser}: `moved` audits
+ * `portal.developer_moved`, `roleChanged` audits `portal.developer_role_changed`.
+ */
+export interface UserReconcileResult extends UserMoveResult {
+  roleChanged: boolean;
+  roleBefore: string;
+  roleAfter: string;
+}
+
 /** How long a team's organisation (found by scanning) is trusted; teams rarely change orgs. */
 const TEAM_ORG_TTL_MS = 10 * 60 * 1000;
 
@@ -57,6 +82,7 @@ export class OrganisationSyncService {
   constructor(
     private readonly client: TykPortalClient,
     @Inject(ORGANISATION_LINK_STORE) private readonly links: OrganisationLinkStore,
+    private readonly directory: PortalUserDirectory,
   ) {}
 
   /**
@@ -67,9 +93,11 @@ export class OrganisationSyncService {
     const orgId = input.organisationId?.trim();
     if (!input.settings.enabled || !orgId) return null;
 
-    const mappedTeam = input.settings.teamMapping?.[orgId];
-    if (mappedTeam !== undefined && mappedTeam !== '') {
-      const hint = await this.links.find(orgId);
+    const { issuer } = input;
+    // Own property only: an organisation id of "constructor" or "__proto__" is simply unmapped.
+    const mappedTeam = ownValue(input.settings.teamMapping, orgId);
+    if (typeof mappedTeam === 'string' && mappedTeam !== '') {
+      const hint = await this.links.find(issuer, orgId);
       const portalOrgId = await this.organisationOfTeam(mappedTeam, hint?.portalOrgId);
       if (portalOrgId === null) {
         throw new DomainError(
@@ -81,14 +109,14 @@ export class OrganisationSyncService {
       return { portalOrgId, portalTeamId: mappedTeam, source: 'mapping', created: false };
     }
 
-    const remembered = await this.links.find(orgId);
+    const remembered = await this.links.find(issuer, orgId);
     if (remembered) {
       const portalTeamId = remembered.portalTeamId ?? (await this.requireDefaultTeam(remembered.portalOrgId));
       return { portalOrgId: remembered.portalOrgId, portalTeamId, source: 'link', created: false };
     }
 
     const name = input.organisationName?.trim() || orgId;
-    const { link, created } = await this.links.claim(orgId, async () => {
+    const { link, created } = await this.links.claim(issuer, orgId, async () => {
       const org = await this.client.createOrganisation(name);
       this.logger.log(`created portal organisation ${org.ID} for a new Cloudentity organisation`);
       // The organisation exists now: remember it even if its team cannot be read yet, or the
@@ -113,30 +141,63 @@ export class OrganisationSyncService {
     portalUserId: string,
     target: { portalOrgId: string; portalTeamId: string },
   ): Promise<UserMoveResult> {
+    const { moved, before, after } = await this.reconcileUser(portalUserId, { placement: target });
+    return { moved, before, after };
+  }
+
+  /**
+   * Makes one portal user's organisation, team and role what the broker says, in at most one
+   * `GET` and one `PUT /portal-api/users/{id}`. The role goes out with the user's current teams
+   * (as ids, converted from the names the portal lists) when only the role changes. Throws
+   * DomainError('not_found') when the portal has no such user.
+   */
+  async reconcileUser(portalUserId: string, target: UserTarget): Promise<UserReconcileResult> {
     const user = await this.client.getUser(portalUserId);
     if (!user) {
       throw new DomainError('not_found', `The portal has no user ${portalUserId}`, { portalUserId });
     }
+    this.directory.remember(user.Email, user.ID);
     const before: PortalPlacement = { organisationId: user.OrganisationID, teams: [...user.Teams] };
-    if (user.OrganisationID === target.portalOrgId && (await this.inTeam(user.Teams, target))) {
-      return { moved: false, before, after: before };
+    const placement = target.placement ?? null;
+    const role = target.role ?? null;
+    const needsMove =
+      placement !== null &&
+      !(user.OrganisationID === placement.portalOrgId && (await this.inTeam(user.Teams, placement)));
+    const needsRole = role !== null && user.Role !== role;
+    if (!needsMove && !needsRole) {
+      return { moved: false, before, after: before, roleChanged: false, roleBefore: user.Role, roleAfter: user.Role };
     }
+    const organisationId = needsMove ? placement.portalOrgId : user.OrganisationID;
+    const teams = needsMove ? [placement.portalTeamId] : await this.teamIds(user);
     const updated = await this.client.updateUser(portalUserId, {
       Email: user.Email,
       First: user.First,
       Last: user.Last,
-      Role: user.Role,
-      OrganisationID: target.portalOrgId,
+      Role: needsRole ? role : user.Role,
+      OrganisationID: organisationId,
       Active: user.Active,
       Provider: user.Provider,
-      Teams: [target.portalTeamId],
+      Teams: teams,
     });
-    const after: PortalPlacement = {
-      organisationId: updated.OrganisationID !== '' ? updated.OrganisationID : target.portalOrgId,
-      teams: updated.Teams.length > 0 ? updated.Teams : [target.portalTeamId],
-    };
-    this.logger.log(`moved portal user ${portalUserId} to organisation ${after.organisationId}`);
-    return { moved: true, before, after };
+    const after: PortalPlacement = needsMove
+      ? {
+          organisationId: updated.OrganisationID !== '' ? updated.OrganisationID : placement.portalOrgId,
+          teams: updated.Teams.length > 0 ? updated.Teams : [placement.portalTeamId],
+        }
+      : before;
+    if (needsMove) this.logger.log(`moved portal user ${portalUserId} to organisation ${after.organisationId}`);
+    const roleAfter = needsRole ? updated.Role || (role) : user.Role;
+    if (needsRole) this.logger.log(`portal user ${portalUserId}: role ${user.Role} -> ${roleAfter}`);
+    return { moved: needsMove, before, after, roleChanged: needsRole, roleBefore: user.Role, roleAfter };
+  }
+
+  /** The user's teams as ids: the portal lists names (E1), the write takes ids until proven otherwise. */
+  private async teamIds(user: PortalUser): Promise<string[]> {
+    if (user.Teams.length === 0 || user.OrganisationID === '' || user.OrganisationID === '0') return [...user.Teams];
+    const catalogue = await this.client.listTeams(user.OrganisationID);
+    return user.Teams.map(
+      (ref) => catalogue.find((t) => t.ID === ref)?.ID ?? catalogue.find((t) => t.Name === ref)?.ID,
+    ).filter((id): id is string => id !== undefined);
   }
 
   /** Whether the user's teams (ids, or names as some portals list them) include the target team. */
@@ -148,11 +209,17 @@ export class OrganisationSyncService {
   }
 
   /**
-   * The portal user id for an email, found by walking `/portal-api/users`; the caller remembers
-   * it so later logins cost no scan. Null when the portal has no such user yet.
+   * The portal user id for an email through the {@link PortalUserDirectory}: a bounded number of
+   * pages per call (misses remembered briefly), or the whole list with `exhaustive`. The caller
+   * remembers the id so later logins cost no lookup. Null when not found (yet).
    */
-  async findPortalUserIdByEmail(email: string): Promise<string | null> {
-    return this.client.findUserIdByEmail(email);
+  async findPortalUserIdByEmail(email: string, options: DirectoryLookupOptions = {}): Promise<string | null> {
+    return this.directory.findUserId(email, options);
+  }
+
+  /** Drops a remembered email → user id that proved wrong (the portal has no such user any more). */
+  forgetPortalUser(email: string): void {
+    this.directory.forget(email);
   }
 
   /** The organisation's default team (`Default: true`), else its first team; null if it has none. */

@@ -1,5 +1,10 @@
 import { DomainError } from '@app/common';
-import { parseOrganisationSyncSettings, readOrganisationClaims } from './organisation-sync.settings.js';
+import {
+  ownValue,
+  parseOrganisationSyncSettings,
+  readOrganisationClaims,
+  readRole,
+} from './organisation-sync.settings.js';
 
 function failure(fn: () => unknown): DomainError {
   try {
@@ -13,7 +18,15 @@ function failure(fn: () => unknown): DomainError {
 
 describe('parseOrganisationSyncSettings', () => {
   it('should return the disabled defaults when IdentityHandlerConfig or OrganisationSync is absent', () => {
-    const defaults = { enabled: false, idClaim: 'organization_id', nameClaim: 'organization_name', teamMapping: {} };
+    const defaults = {
+      enabled: false,
+      idClaim: 'organization_id',
+      nameClaim: 'organization_name',
+      teamMapping: {},
+      roleClaim: null,
+      roleMapping: {},
+      defaultRole: null,
+    };
     expect(parseOrganisationSyncSettings(null)).toEqual(defaults);
     expect(parseOrganisationSyncSettings({ DashboardCredential: 'x' })).toEqual(defaults);
     expect(parseOrganisationSyncSettings({ OrganisationSync: null })).toEqual(defaults);
@@ -34,13 +47,16 @@ describe('parseOrganisationSyncSettings', () => {
       idClaim: 'org_id',
       nameClaim: 'org_name',
       teamMapping: { 'ce-org-1': '9', 'ce-org-2': '11' },
+      roleClaim: null,
+      roleMapping: {},
+      defaultRole: null,
     });
   });
 
   it('should match keys in any case and accept the American spelling', () => {
     expect(
       parseOrganisationSyncSettings({ organisationsync: { enabled: true, idclaim: 'o', teammapping: { a: '1' } } }),
-    ).toEqual({ enabled: true, idClaim: 'o', nameClaim: 'organization_name', teamMapping: { a: '1' } });
+    ).toMatchObject({ enabled: true, idClaim: 'o', nameClaim: 'organization_name', teamMapping: { a: '1' } });
     expect(parseOrganisationSyncSettings({ OrganizationSync: { Enabled: true } }).enabled).toBe(true);
   });
 
@@ -50,6 +66,9 @@ describe('parseOrganisationSyncSettings', () => {
       idClaim: 'organization_id',
       nameClaim: 'organization_name',
       teamMapping: {},
+      roleClaim: null,
+      roleMapping: {},
+      defaultRole: null,
     });
   });
 
@@ -114,5 +133,61 @@ describe('readOrganisationClaims', () => {
     expect(
       readOrganisationClaims({ org: { id: 'n-1', name: 'Nested' } }, { idClaim: 'org.id', nameClaim: 'org.name' }),
     ).toEqual({ organisationId: 'n-1', organisationName: 'Nested' });
+  });
+});
+
+describe('own-property mappings (issue 13, finding 7)', () => {
+  it('should treat organisation ids such as constructor and __proto__ as unmapped, and map them when configured', () => {
+    const settings = parseOrganisationSyncSettings({ OrganisationSync: { Enabled: true, TeamMapping: { acme: '7' } } });
+    for (const id of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      expect(ownValue(settings.teamMapping, id)).toBeUndefined();
+    }
+    const mapped = parseOrganisationSyncSettings(
+      JSON.parse('{"OrganisationSync":{"TeamMapping":{"__proto__":"5","constructor":"6"}}}'),
+    );
+    expect(ownValue(mapped.teamMapping, '__proto__')).toBe('5');
+    expect(ownValue(mapped.teamMapping, 'constructor')).toBe('6');
+    expect(Object.getPrototypeOf(mapped.teamMapping)).toBeNull();
+  });
+
+  it('should read claims by own property only', () => {
+    expect(readOrganisationClaims({}, { idClaim: 'constructor', nameClaim: '__proto__' })).toEqual({
+      organisationId: null,
+      organisationName: null,
+    });
+  });
+});
+
+describe('roles (issue 15, item 6)', () => {
+  const sync = (raw: Record<string, unknown>) => parseOrganisationSyncSettings({ OrganisationSync: raw });
+
+  it('should manage no role unless RoleClaim or DefaultRole is set', () => {
+    expect(readRole({ roles: ['org-admin'] }, sync({ Enabled: true }))).toBeNull();
+  });
+
+  it('should map the claim, prefer the more privileged mapped role, and default to consumer-team-member', () => {
+    const settings = sync({
+      RoleClaim: 'roles',
+      RoleMapping: { 'org-admin': 'consumer-admin', member: 'consumer-team-member' },
+    });
+    expect(settings.defaultRole).toBe('consumer-team-member');
+    expect(readRole({ roles: ['member', 'org-admin'] }, settings)).toBe('consumer-admin');
+    expect(readRole({ roles: 'org-admin' }, settings)).toBe('consumer-admin');
+    expect(readRole({ roles: ['member'] }, settings)).toBe('consumer-team-member');
+    expect(readRole({ roles: ['constructor', '__proto__'] }, settings)).toBe('consumer-team-member');
+    expect(readRole({}, settings)).toBe('consumer-team-member');
+    expect(readRole({ roles: ['other'] }, sync({ DefaultRole: 'consumer-admin' }))).toBe('consumer-admin');
+  });
+
+  it('should refuse admin roles and unknown roles, naming the field', () => {
+    for (const [raw, field] of [
+      [{ RoleMapping: { x: 'provider-admin' } }, 'IdentityHandlerConfig.OrganisationSync.RoleMapping.x'],
+      [{ DefaultRole: 'super-admin' }, 'IdentityHandlerConfig.OrganisationSync.DefaultRole'],
+      [{ RoleClaim: 5 }, 'IdentityHandlerConfig.OrganisationSync.RoleClaim'],
+    ] as const) {
+      const error = failure(() => sync(raw));
+      expect(error.code).toBe('validation_failed');
+      expect(error.details).toEqual({ field });
+    }
   });
 });

@@ -148,8 +148,8 @@ export class TykHttp implements OnModuleDestroy {
     req: TykRequest,
   ): Promise<{ kind: 'response'; response: TykResponse } | { kind: 'error'; code: string; timedOut: boolean }> {
     try {
-      // Go's client sends no Accept and no Content-Type unless asked; undici adds neither.
-      const headers: Record<string, string> = { 'user-agent': 'portal-sso-broker' };
+      // Tyk's own clients ask for JSON (specs/tyk-portal.md E10); a request may say otherwise.
+      const headers: Record<string, string> = { 'user-agent': 'portal-sso-broker', accept: 'application/json' };
       for (const [name, value] of Object.entries(req.headers)) {
         if (value !== false) headers[name] = value;
       }

@@ -1,4 +1,4 @@
-import { DomainError, getCaseInsensitive, isPlainObject } from '@app/common';
+import { DomainError, getCaseInsensitive, isDomainError, isPlainObject } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ssoKeyPathSegment } from './derived-values.js';
@@ -20,10 +20,17 @@ import type {
 /** Go's zero `time.Time`, as TIB serialises unset dates. */
 export const GO_ZERO_TIME = '0001-01-01T00:00:00Z';
 
-/** Page size used to walk the management API's lists. */
+/**
+ * Page size asked for when walking the management API's lists. The portal may answer fewer (its
+ * default is 20 and a maximum is undocumented, E2), so a short page never ends a walk: only an
+ * empty one does.
+ */
 export const DEFAULT_PER_PAGE = 100;
 /** A portal that ignores `page` would otherwise be walked forever. */
-const MAX_PAGES = 10_000;
+export const MAX_PAGES = 10_000;
+
+/** What `Teams` on `PUT /portal-api/users/{id}` carries: team ids or team names, always as strings (E1). */
+export type TeamsWriteForm = 'ids' | 'names';
 
 type Req = Omit<TykRequest, 'headers' | 'body'>;
 
@@ -44,7 +51,10 @@ function idString(v: unknown): string {
   return '';
 }
 
-/** Portal ids are integers; send a decimal id as a JSON number, anything else (a CID) as a string. */
+/**
+ * Management API ids (`ID`, `OrganisationID`) are integers in the spec; send a decimal id as a
+ * JSON number, anything else (a CID) as a string. Never used for `Teams`, which are strings (E1).
+ */
 export function portalIdValue(id: string): number | string {
   return /^\d{1,15}$/.test(id) ? Number(id) : id;
 }
@@ -64,7 +74,8 @@ function decodeDeveloper(raw: Record<string, unknown>): PortalDeveloper {
   const history = g('PWHistory');
   const maxDays = g('password_max_days');
   return {
-    id: typeof id === 'number' ? id : str(id),
+    // Opaque (E5): TIB decodes a 24-hex ObjectID string; a number is kept as its decimal string.
+    id: idString(id),
     email: str(g('email')),
     date_created: str(g('date_created')) || GO_ZERO_TIME,
     inactive: g('inactive') === true,
@@ -145,6 +156,8 @@ function decodeOrganisation(raw: Record<string, unknown>): PortalOrganisation {
 @Injectable()
 export class TykPortalClient {
   private readonly logger = new Logger(TykPortalClient.name);
+  /** Per portal base URL: the `Teams` write form a user update proved (E1). */
+  private readonly teamsForms = new Map<string, TeamsWriteForm>();
 
   constructor(
     private readonly http: TykHttp,
@@ -203,9 +216,11 @@ export class TykPortalClient {
   }
 
   /**
-   * `GET /api/portal/developers/ssokey/{key}` (key escaped as Go's `url.QueryEscape`). 404 → null;
-   * 401/403 → portal_auth_failed. Unlike TIB, a 5xx or an unreachable portal is an error, not
-   * "not found": creating a second developer because a lookup failed is worse than failing.
+   * `GET /api/portal/developers/ssokey/{key}` (key escaped as Go's `url.QueryEscape`). The status
+   * for an unknown key is undocumented (E3): as TIB, any 4xx other than 401/403 means "not found"
+   * (null); 401/403 → portal_auth_failed. Unlike TIB, a 5xx is portal_unreachable and a timeout
+   * portal_timeout, never "not found": creating a second developer because a lookup failed is
+   * worse than failing the login.
    */
   async findDeveloperBySsoKey(key: string, credential: string): Promise<PortalDeveloper | null> {
     const req: Req = {
@@ -216,11 +231,21 @@ export class TykPortalClient {
       idempotent: true,
     };
     const res = await this.http.send({ ...req, headers: { authorization: credential } });
-    if (res.status === 404) return null;
-    if (res.status !== 200 && res.status !== 201) throw statusError(req, res.status);
-    const body = parseJson(req, res);
-    if (!isPlainObject(body)) throw malformed(req, 'expected a developer object');
-    return decodeDeveloper(body);
+    if (res.status === 200 || res.status === 201) {
+      const body = parseJson(req, res);
+      if (!isPlainObject(body)) throw malformed(req, 'expected a developer object');
+      return decodeDeveloper(body);
+    }
+    if (res.status === 401 || res.status === 403) throw statusError(req, res.status);
+    if (res.status >= 400 && res.status < 500) return null;
+    if (res.status >= 500) {
+      throw new DomainError(
+        'portal_unreachable',
+        `dashboard answered ${res.status} for GET /api/portal/developers/ssokey/:key; no developer is created`,
+        { target: req.target, endpoint: req.endpoint, status: res.status },
+      );
+    }
+    throw statusError(req, res.status);
   }
 
   /** `POST /api/portal/developers` with TIB's new-developer body. Never retried (not idempotent). */
@@ -252,9 +277,9 @@ export class TykPortalClient {
     if (res.status !== 200 && res.status !== 201) throw statusError(req, res.status, REFUSAL);
   }
 
-  /** `PUT /api/portal/developers/{id}` with the developer in TIB's field order. */
+  /** `PUT /api/portal/developers/{id}` (the id opaque, E5) with the developer in TIB's field order. */
   async updateDeveloper(dev: PortalDeveloper, credential: string): Promise<void> {
-    const id = idString(dev.id);
+    const id = dev.id;
     const req: Req = {
       target: 'dashboard',
       method: 'PUT',
@@ -373,38 +398,57 @@ export class TykPortalClient {
   }
 
   /**
-   * Walks a paginated list (`page`, `per_page`, bare JSON arrays), stopping on a short or empty
-   * page, or as soon as `visit` returns true.
+   * Pages through a paginated list (`page`, `per_page`, bare JSON arrays) from `fromPage` until an
+   * empty page, at most `maxPages` pages. A page that brings no id not seen on an earlier page of
+   * this walk ends it too (a portal that ignores `page` answers the first page again). Items are
+   * yielded once per id.
    */
-  private async walk(
+  private async *pages(
     path: string,
     endpoint: string,
     perPage: number,
-    visit: (items: Record<string, unknown>[]) => boolean,
-  ): Promise<void> {
-    let previousFirst: string | null = null;
-    for (let page = 1; page <= MAX_PAGES; page++) {
-      const req: Req = {
-        target: 'portal',
-        method: 'GET',
-        path: `${path}?page=${page}&per_page=${perPage}`,
-        endpoint,
-        idempotent: true,
-      };
-      const res = await this.admin(req);
-      if (res.status !== 200) throw statusError(req, res.status);
-      const parsed = parseJson(req, res);
-      if (!Array.isArray(parsed)) throw malformed(req, 'expected a JSON array');
-      const items = parsed.filter(isPlainObject);
+    fromPage = 1,
+    maxPages = MAX_PAGES,
+  ): AsyncGenerator<{ page: number; items: Record<string, unknown>[] }> {
+    const seen = new Set<string>();
+    for (let page = fromPage; page < fromPage + maxPages; page++) {
+      const items = await this.page(path, endpoint, perPage, page);
       if (items.length === 0) return;
-      const first = JSON.stringify(items[0]);
-      if (page > 1 && first === previousFirst) {
-        this.logger.warn(`${endpoint} returned the same page twice; the portal ignores "page", stopping`);
+      const fresh = items.filter((item) => {
+        const id = idString(getCaseInsensitive(item, 'ID'));
+        if (id === '') return true;
+        if (seen.has(id)) return false;
+        seen.add(id);
+        return true;
+      });
+      if (fresh.length === 0) {
+        this.logger.warn(`${endpoint} page ${page} repeated earlier items; the portal ignores "page", stopping`);
         return;
       }
-      previousFirst = first;
-      if (visit(items) || items.length < perPage) return;
+      yield { page, items: fresh };
     }
+    this.logger.warn(`${endpoint}: stopped after ${maxPages} pages`);
+  }
+
+  /** One page of a list; an empty array past its end. */
+  private async page(
+    path: string,
+    endpoint: string,
+    perPage: number,
+    page: number,
+  ): Promise<Record<string, unknown>[]> {
+    const req: Req = {
+      target: 'portal',
+      method: 'GET',
+      path: `${path}?page=${page}&per_page=${perPage}`,
+      endpoint,
+      idempotent: true,
+    };
+    const res = await this.admin(req);
+    if (res.status !== 200) throw statusError(req, res.status);
+    const parsed = parseJson(req, res);
+    if (!Array.isArray(parsed)) throw malformed(req, 'expected a JSON array');
+    return parsed.filter(isPlainObject);
   }
 
   private async listAll<T>(
@@ -414,10 +458,7 @@ export class TykPortalClient {
     perPage: number,
   ): Promise<T[]> {
     const out: T[] = [];
-    await this.walk(path, endpoint, perPage, (items) => {
-      out.push(...items.map(decode));
-      return false;
-    });
+    for await (const { items } of this.pages(path, endpoint, perPage)) out.push(...items.map(decode));
     return out;
   }
 
@@ -426,17 +467,27 @@ export class TykPortalClient {
     return this.listAll('/portal-api/users', '/portal-api/users', decodeUser, perPage);
   }
 
-  /** Walks `/portal-api/users` page by page until a user matches; stops there. */
-  async findUser(predicate: (user: PortalUser) => boolean, perPage = DEFAULT_PER_PAGE): Promise<PortalUser | null> {
-    let found: PortalUser | null = null;
-    await this.walk('/portal-api/users', '/portal-api/users', perPage, (items) => {
-      found = items.map(decodeUser).find(predicate) ?? null;
-      return found !== null;
-    });
-    return found;
+  /**
+   * One page of `GET /portal-api/users` (page numbers from 1; empty past the end), for callers that
+   * walk the list lazily (PortalUserDirectory).
+   */
+  async listUsersPage(page: number, perPage = DEFAULT_PER_PAGE): Promise<PortalUser[]> {
+    return (await this.page('/portal-api/users', '/portal-api/users', perPage, page)).map(decodeUser);
   }
 
-  /** The portal user id for an email (case-insensitive), found through the users list; null if none. */
+  /** Walks `/portal-api/users` page by page until a user matches; stops there. */
+  async findUser(predicate: (user: PortalUser) => boolean, perPage = DEFAULT_PER_PAGE): Promise<PortalUser | null> {
+    for await (const { items } of this.pages('/portal-api/users', '/portal-api/users', perPage)) {
+      const found = items.map(decodeUser).find(predicate);
+      if (found) return found;
+    }
+    return null;
+  }
+
+  /**
+   * The portal user id for an email (case-insensitive), walking the whole users list; null if
+   * none. The login path uses PortalUserDirectory instead, which bounds the work per login.
+   */
   async findUserIdByEmail(email: string, perPage = DEFAULT_PER_PAGE): Promise<string | null> {
     const wanted = email.trim().toLowerCase();
     const user = await this.findUser((u) => u.Email.trim().toLowerCase() === wanted, perPage);
@@ -460,8 +511,70 @@ export class TykPortalClient {
     return decodeUser(parsed);
   }
 
-  /** `PUT /portal-api/users/{id}` (`User-update`); returns the updated user. */
+  /**
+   * `PUT /portal-api/users/{id}` (`User-update`); returns the updated user. `update.Teams` holds
+   * team ids; they go out as strings (E1), as ids or as names depending on the portal version.
+   * Until a write has shown which, the broker sends ids, reads the user back and, when the team is
+   * not among the user's, sends names (or the other way round); the form that worked is remembered
+   * for this portal. Throws portal_rejected when neither form puts the user in the teams.
+   */
   async updateUser(id: string, update: PortalUserUpdate): Promise<PortalUser> {
+    const wanted = [...new Set(update.Teams)];
+    if (wanted.length === 0) return this.putUser(id, update, []);
+    const portal = this.http.baseUrl('portal');
+    const known = this.teamsForms.get(portal);
+    const forms: TeamsWriteForm[] = known ? [known] : ['ids', 'names'];
+    const catalogue = await this.teamCatalogue(update.OrganisationID);
+    const nameOf = (teamId: string) => catalogue.find((t) => t.ID === teamId)?.Name;
+    const joined = (user: PortalUser) =>
+      wanted.every((teamId) => user.Teams.includes(teamId) || user.Teams.includes(nameOf(teamId) ?? '\u0000'));
+    let lastError: unknown = null;
+    for (const form of forms) {
+      const refs = form === 'ids' ? wanted : wanted.map((teamId) => nameOf(teamId));
+      if (refs.some((r) => r === undefined)) continue;
+      let user: PortalUser;
+      try {
+        user = await this.putUser(id, update, refs as string[]);
+      } catch (error) {
+        // A 400/422 may be the portal refusing teams in the form it does not take: try the other.
+        if (!known && isDomainError(error) && error.code === 'portal_rejected') {
+          lastError = error;
+          continue;
+        }
+        throw error;
+      }
+      if (!joined(user)) user = (await this.getUser(id)) ?? user;
+      if (joined(user)) {
+        if (known !== form) {
+          this.teamsForms.set(portal, form);
+          this.logger.log(`the portal takes Teams as team ${form} on user updates; remembered`);
+        }
+        return user;
+      }
+    }
+    throw new DomainError(
+      'portal_rejected',
+      `portal did not put user ${id} in team(s) ${wanted.join(', ')} with Teams as ${forms.join(' or ')}`,
+      { target: 'portal', endpoint: '/portal-api/users/:id', teams: wanted },
+      { cause: lastError ?? undefined },
+    );
+  }
+
+  /** The write form of `Teams` this portal has shown it takes, or null while unknown. */
+  teamsWriteForm(): TeamsWriteForm | null {
+    try {
+      return this.teamsForms.get(this.http.baseUrl('portal')) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  private async teamCatalogue(orgId: string): Promise<PortalTeam[]> {
+    if (orgId === '' || orgId === '0') return [];
+    return this.listTeams(orgId);
+  }
+
+  private async putUser(id: string, update: PortalUserUpdate, teams: string[]): Promise<PortalUser> {
     const req: Req = {
       target: 'portal',
       method: 'PUT',
@@ -477,7 +590,7 @@ export class TykPortalClient {
       OrganisationID: portalIdValue(update.OrganisationID),
       Active: update.Active,
       Provider: update.Provider,
-      Teams: update.Teams.map(portalIdValue),
+      Teams: teams,
     };
     return decodeUser(await this.adminObject(req, body));
   }

@@ -9,6 +9,7 @@ import {
 import { IdentityActionsService } from './identity-actions.service.js';
 import { InMemoryOrganisationLinkStore, type OrganisationLinkStore } from './organisation-link-store.js';
 import { OrganisationSyncService } from './organisation-sync.service.js';
+import { PortalUserDirectory } from './portal-user-directory.js';
 import { InMemoryTokenCache, type TokenCache } from './token-cache.js';
 import { ORGANISATION_LINK_STORE, TOKEN_CACHE, TYK_CALL_OBSERVER } from './tyk-portal.constants.js';
 import { TykPortalClient } from './tyk-portal.client.js';
@@ -61,6 +62,7 @@ export class TykPortalModule {
         TykPortalClient,
         IdentityActionsService,
         OrganisationSyncService,
+        PortalUserDirectory,
         bind(TOKEN_CACHE, options.tokenCache, InMemoryTokenCache),
         bind(ORGANISATION_LINK_STORE, options.organisationLinkStore, InMemoryOrganisationLinkStore),
         options.onCall

@@ -18,7 +18,8 @@ export interface SsoRequest {
  * order. TIB's random password is never serialised, so it is not here either.
  */
 export interface PortalDeveloper {
-  id: string | number;
+  /** Opaque (a 24-hex string on the portal, E5). */
+  id: string;
   email: string;
   date_created: string;
   inactive: boolean;

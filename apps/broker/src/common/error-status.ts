@@ -26,6 +26,7 @@ export function statusForCode(code: ErrorCode): HttpStatus {
     case 'email_unverified':
     case 'domain_not_allowed':
     case 'developer_blocked':
+    case 'developer_not_registered':
       return HttpStatus.FORBIDDEN;
     case 'not_found':
     case 'profile_not_found':

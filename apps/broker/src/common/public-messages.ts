@@ -65,6 +65,8 @@ export function publicMessage(code: ErrorCode): string {
       return 'Your email domain may not sign in here.';
     case 'developer_blocked':
       return 'Your account is blocked. Contact the portal administrators.';
+    case 'developer_not_registered':
+      return 'This sign-in is for registered developers only. Ask the portal administrators for an account.';
     case 'portal_not_configured':
     case 'portal_unreachable':
     case 'portal_timeout':

@@ -14,6 +14,7 @@ import {
   IdentityActionsService,
   OrganisationSyncService,
   parseOrganisationSyncSettings,
+  readRole,
   type IdentityActionResult,
   type OrganisationResolution,
   type OrganisationSyncSettings,
@@ -127,6 +128,7 @@ export class LoginFlowService {
 
       const { sync } = this.derive(stored);
       const placement = await this.organisations.resolve({
+        issuer: verified.issuer,
         settings: sync,
         organisationId: identity.organisationId,
         organisationName: identity.organisationName,
@@ -158,15 +160,17 @@ export class LoginFlowService {
         portalTeamId: placement?.portalTeamId ?? null,
       });
 
-      // A developer the portal just created was put in the team sent with the nonce: nothing to
-      // move, and no need to look the new portal user up by email now.
-      const justCreated = result.kind === 'redirect' && result.portal?.developerCreated === true;
-      if (placement && profile.ActionType === 'GenerateOrLoginDeveloperProfile' && !justCreated) {
-        await this.placeDeveloper(
+      // Checked on the first login too: a "created" answer may be an existing portal account the
+      // portal linked by email, which keeps its team (E4), and the portal makes every SSO-created
+      // developer a Consumer Admin (E6), so the role is applied right after creation.
+      const role = readRole(verified.claims, sync);
+      if ((placement || role) && result.kind === 'redirect' && result.portal) {
+        await this.reconcileDeveloper(
           developer.id,
           developer.portalUserId ?? null,
-          identity.email,
+          result.portal.portalEmail,
           placement,
+          role,
           profile.ID,
           req,
         );
@@ -195,39 +199,68 @@ export class LoginFlowService {
   }
 
   /**
-   * Keeps an existing portal user in the organisation and team Cloudentity says they belong to.
-   * The portal user id is looked up by email once, then remembered on the developer row.
+   * Keeps the developer's portal user in the organisation and team Cloudentity says they belong
+   * to, and in the role the profile gives them. The portal user id is looked up by email (bounded
+   * work, see PortalUserDirectory), then remembered on the developer row; a user the portal no
+   * longer has is looked up again once. Not found yet: nothing to do on this login. Placement
+   * alone is re-checked at most every PLACEMENT_TTL_MS; a managed role on every login.
    */
-  private async placeDeveloper(
+  private async reconcileDeveloper(
     developerId: string,
     knownPortalUserId: string | null,
     email: string,
-    placement: OrganisationResolution,
+    placement: OrganisationResolution | null,
+    role: string | null,
     profileId: string,
     req: Request,
   ): Promise<void> {
     let portalUserId = knownPortalUserId;
-    if (!portalUserId) {
-      portalUserId = await this.organisations.findPortalUserIdByEmail(email);
-      if (!portalUserId) return;
-      await this.developers.setPortalLink(developerId, { portalUserId });
-    }
-    const key = `${placement.portalOrgId}/${placement.portalTeamId}`;
-    const last = this.placed.get(portalUserId);
-    if (last && last.key === key && Date.now() - last.at < PLACEMENT_TTL_MS) return;
-    const move = await this.organisations.moveUserIfNeeded(portalUserId, placement);
-    this.placed.set(portalUserId, { key, at: Date.now() });
-    if (move.moved) {
-      await this.audit.record({
-        type: 'portal.developer_moved',
-        outcome: 'success',
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      if (!portalUserId) {
+        portalUserId = await this.organisations.findPortalUserIdByEmail(email);
+        if (!portalUserId) return;
+        // Throws developer_blocked when a blocked developer has this portal account.
+        await this.developers.setPortalLink(developerId, { portalUserId });
+      }
+      const key = `${placement?.portalOrgId ?? '-'}/${placement?.portalTeamId ?? '-'}`;
+      const last = this.placed.get(portalUserId);
+      if (role === null && last && last.key === key && Date.now() - last.at < PLACEMENT_TTL_MS) return;
+      let result;
+      try {
+        result = await this.organisations.reconcileUser(portalUserId, { placement, role });
+      } catch (error) {
+        if (attempt === 1 && isDomainError(error) && error.code === 'not_found') {
+          this.organisations.forgetPortalUser(email);
+          this.placed.delete(portalUserId);
+          portalUserId = null;
+          continue;
+        }
+        throw error;
+      }
+      this.placed.set(portalUserId, { key, at: Date.now() });
+      const base = {
+        outcome: 'success' as const,
         actor: 'system',
         target: `portal-user:${portalUserId}`,
         profileId,
         developerId,
         ...requestMeta(req),
-        details: { before: move.before, after: move.after },
-      });
+      };
+      if (result.moved) {
+        await this.audit.record({
+          ...base,
+          type: 'portal.developer_moved',
+          details: { before: result.before, after: result.after },
+        });
+      }
+      if (result.roleChanged) {
+        await this.audit.record({
+          ...base,
+          type: 'portal.developer_role_changed',
+          details: { before: result.roleBefore, after: result.roleAfter },
+        });
+      }
+      return;
     }
   }
 

@@ -3,6 +3,7 @@ import { CreateProfiles1795750303177 } from './1795750303177-CreateProfiles.js';
 import { CreateAuditEvents1795750439946 } from './1795750439946-CreateAuditEvents.js';
 import { CreateDevelopers1795750439947 } from './1795750439947-CreateDevelopers.js';
 import { CreateLoginStates1795750504304 } from './1795750504304-CreateLoginStates.js';
+import { PortalOrgLinksByIssuer1797000003000 } from './1797000003000-PortalOrgLinksByIssuer.js';
 import { CreateIssuedTokens1797000004000 } from './1797000004000-CreateIssuedTokens.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
@@ -11,5 +12,6 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateAuditEvents1795750439946,
   CreateDevelopers1795750439947,
   CreateLoginStates1795750504304,
+  PortalOrgLinksByIssuer1797000003000,
   CreateIssuedTokens1797000004000,
 ];

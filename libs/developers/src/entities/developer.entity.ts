@@ -12,6 +12,10 @@ import { Check, Column, Entity, Index, PrimaryColumn, Unique } from 'typeorm';
 // Expression indexes on lower(email) (equality and trigram): kept as the migration made them.
 @Index('IDX_developers_email', { synchronize: false })
 @Index('IDX_developers_email_trgm', { synchronize: false })
+// Partial indexes over blocked developers (the login's second-identity check), from the migration.
+@Index('IDX_developers_blocked_email', { synchronize: false })
+@Index('IDX_developers_blocked_sso_key', { synchronize: false })
+@Index('IDX_developers_blocked_portal_user', { synchronize: false })
 export class DeveloperEntity {
   /** Defaults to broker_random_uuid(), i.e. gen_random_uuid() (see the migration for why). */
   @PrimaryColumn({ type: 'uuid', default: () => 'broker_random_uuid()', primaryKeyConstraintName: 'PK_developers' })

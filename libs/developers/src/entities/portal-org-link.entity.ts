@@ -1,8 +1,14 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
-/** `portal_org_links`: the portal organisation (and team) made for a Cloudentity organisation. */
+/**
+ * `portal_org_links`: the portal organisation (and team) made for a Cloudentity organisation of
+ * one IdP (keyed by issuer and organisation id).
+ */
 @Entity({ name: 'portal_org_links' })
 export class PortalOrgLinkEntity {
+  @PrimaryColumn({ type: 'varchar', length: 500, primaryKeyConstraintName: 'PK_portal_org_links' })
+  issuer!: string;
+
   @PrimaryColumn({
     name: 'cloudentity_org_id',
     type: 'varchar',
