@@ -218,6 +218,22 @@ describe('the portal contract (§E) against each plausible portal behaviour (e2e
       expect(admin.status).toBe(404);
     });
 
+    it('should switch the contract over HTTP for a child-process emulator, and refuse a bad one', async () => {
+      const post = (body: unknown) =>
+        fetch(`${portal.url}/__emulator/contract`, {
+          method: 'POST',
+          headers: { Authorization: ADMIN_TOKEN, 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const ok = await post({ teamsWrite: 'names', maxPerPage: 5 });
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ teamsWrite: 'names', unknownTeams: 'ignore', maxPerPage: 5 });
+      expect((await post({ teamsWrite: 'numbers' })).status).toBe(422);
+      expect((await post({ maxPerPage: 0 })).status).toBe(422);
+      portal.setContract({ teamsWrite: 'ids', maxPerPage: 20 });
+      expect(portal.state.contract).toEqual({ teamsWrite: 'ids', unknownTeams: 'ignore', maxPerPage: 20 });
+    });
+
     it.each([400, 404, 410, 422])(
       'should take a %i on the SSO-key lookup as "not found" and create the developer, as TIB does (E3)',
       async (status) => {

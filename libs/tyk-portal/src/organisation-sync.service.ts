@@ -186,7 +186,7 @@ export class OrganisationSyncService {
         }
       : before;
     if (needsMove) this.logger.log(`moved portal user ${portalUserId} to organisation ${after.organisationId}`);
-    const roleAfter = needsRole ? updated.Role || (role) : user.Role;
+    const roleAfter = needsRole ? updated.Role || role : user.Role;
     if (needsRole) this.logger.log(`portal user ${portalUserId}: role ${user.Role} -> ${roleAfter}`);
     return { moved: needsMove, before, after, roleChanged: needsRole, roleBefore: user.Role, roleAfter };
   }

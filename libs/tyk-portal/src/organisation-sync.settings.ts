@@ -58,8 +58,9 @@ const defaults = (): OrganisationSyncSettings => ({
 });
 
 function consumerRole(field: string, v: unknown): ConsumerRole {
-  if (typeof v === 'string' && (CONSUMER_ROLES as readonly string[]).includes(v.trim()))
-    {return v.trim() as ConsumerRole;}
+  if (typeof v === 'string' && (CONSUMER_ROLES as readonly string[]).includes(v.trim())) {
+    return v.trim() as ConsumerRole;
+  }
   throw invalid(field, `expected one of ${CONSUMER_ROLES.join(', ')}`, v);
 }
 
