@@ -124,13 +124,35 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     });
   });
 
-  it('should answer 404 with the error body for an unknown profile or provider (TIB: empty 200)', async () => {
-    for (const p of ['/auth/nope/openid-connect', '/auth/guide/github', '/auth/nope/openid-connect/callback']) {
+  it("should answer 404 in TIB's error envelope for an unknown profile or provider (TIB start: empty 200)", async () => {
+    for (const [p, error] of [
+      ['/auth/nope/openid-connect', 'Profile nope not found'],
+      ['/auth/nope/openid-connect/callback', 'Profile nope not found'],
+      ['/auth/guide/github', 'Profile guide has no provider github'],
+    ]) {
       const res = await fetch(`${stack.broker.url}${p}`, { redirect: 'manual' });
       expect(res.status).toBe(404);
-      const body = (await res.json()) as { error: { code: string } };
-      expect(['profile_not_found', 'provider_not_found']).toContain(body.error.code);
+      expect(res.headers.get('content-type')).toBe('application/json');
+      expect(await res.json()).toEqual({ Status: 'error', Error: error });
     }
+  });
+
+  it('should start a login from a form-encoded POST, as TIB accepts any method and body on its login routes', async () => {
+    const res = await fetch(`${stack.broker.url}/auth/guide/openid-connect`, {
+      method: 'POST',
+      redirect: 'manual',
+      body: 'state=from-a-form',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toMatch(new RegExp(`^${stack.idp.issuer}/`));
+    const unknown = await fetch(`${stack.broker.url}/auth/nope/openid-connect`, {
+      method: 'POST',
+      body: 'a=b',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({ Status: 'error', Error: 'Profile nope not found' });
   });
 
   it('should log each login request once, under the request id the caller sent, with the code and state redacted', async () => {

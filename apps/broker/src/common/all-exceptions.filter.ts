@@ -4,9 +4,12 @@ import type { Request, Response } from 'express';
 import { QueryFailedError } from 'typeorm';
 import { statusForCode } from './error-status.js';
 
-/** Routes that keep TIB's `{"Status":"error","Error":…}` envelope, byte for byte. */
+/**
+ * Routes that keep TIB's `{"Status":"error","Error":…}` envelope, byte for byte: the profiles API
+ * and the login routes (TIB answers an unknown profile there with `Profile <id> not found`).
+ */
 export function usesTibEnvelope(path: string): boolean {
-  return path === '/api/profiles' || path.startsWith('/api/profiles/');
+  return path === '/api/profiles' || path.startsWith('/api/profiles/') || path.startsWith('/auth/');
 }
 
 interface ErrorShape {
