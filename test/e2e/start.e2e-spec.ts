@@ -65,6 +65,8 @@ describe('npm start (scripts/start.mjs): the whole flow on one machine', () => {
     expect(text).toContain('/docs');
     const secret = readFileSync(path.join(data, 'admin-secret'), 'utf8').trim();
     expect(text).toContain(secret);
+    // The banner is the last thing start-up prints.
+    expect(text.trimEnd().endsWith('─'.repeat(72))).toBe(true);
 
     const startRes = await fetch(login, { redirect: 'manual' });
     expect(startRes.status).toBe(302);
@@ -76,6 +78,12 @@ describe('npm start (scripts/start.mjs): the whole flow on one machine', () => {
 
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);
+    // Short human lines in the local stack: no JSON, no route-by-route start-up chatter, and the
+    // stack's own set-up calls hidden.
+    const all = first.output();
+    expect(all).not.toMatch(/^\[broker\] \{/m);
+    expect(all).not.toMatch(/Mapped \{/);
+    expect(all).not.toContain('/api/profiles/demo');
 
     // A second start reuses the data: same admin secret, the demo profile is still there.
     const second = start();
