@@ -28,6 +28,8 @@ const mover = (org: string, orgName: string) => [
     organization_name: orgName,
     groups: ['developers'],
   },
+  // Its `name` looks like an email: a profile with CustomEmailField "name" reads it as the email.
+  { sub: 'custom', email: 'custom@example.com', email_verified: true, name: 'custom.alt@example.com' },
 ];
 
 describe('developer login through the dev IdP into the portal emulator (e2e)', () => {
@@ -65,7 +67,10 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
 
   beforeAll(async () => {
     writeFileSync(usersFile, JSON.stringify(mover('acme', 'Acme Corp')));
-    stack = await startStack({ profileIds: ['guide', 'sync', 'nofail'], idpEnv: { DEV_IDP_USERS_FILE: usersFile } });
+    stack = await startStack({
+      profileIds: ['guide', 'sync', 'nofail', 'customemail'],
+      idpEnv: { DEV_IDP_USERS_FILE: usersFile },
+    });
     await putProfile(stack, guideProfile(stack, 'guide'));
     await putProfile(
       stack,
@@ -76,6 +81,14 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     const noFail = guideProfile(stack, 'nofail');
     delete (noFail.ProviderConfig as Record<string, unknown>).FailureRedirect;
     await putProfile(stack, noFail);
+    const customEmail = guideProfile(stack, 'customemail', { CustomEmailField: 'name' });
+    const customConfig = customEmail.ProviderConfig as {
+      FailureRedirect?: string;
+      UseProviders: { Scopes: string[] }[];
+    };
+    delete customConfig.FailureRedirect;
+    customConfig.UseProviders[0].Scopes = ['openid', 'email', 'profile'];
+    await putProfile(stack, customEmail);
     db = new pg.Client({ connectionString: stack.db.url });
     await db.connect();
   });
@@ -208,6 +221,18 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     expect(html).toContain('email_unverified');
     expect(html).toContain('<!doctype html>');
     expect(html).not.toMatch(/at [A-Za-z]+ \(/);
+  });
+
+  it('should say which setting to change when a TIB profile with CustomEmailField refuses every login', async () => {
+    const { status, res, location } = await login('customemail', 'custom');
+    expect({ status, location }).toEqual({ status: 403, location: '' });
+    const html = await res.text();
+    expect(html).toContain('email_unverified');
+    expect(html).toMatch(/claim &quot;name&quot; \(CustomEmailField\)/);
+    expect(html).toContain('ProviderConfig.AllowUnverifiedEmail');
+    const warning = stack.broker.logs.lines.find((l) => l.includes('"setting":"CustomEmailField"'));
+    expect(warning).toMatch(/"profileId":"customemail"/);
+    expect(warning).toMatch(/remove CustomEmailField from the profile, or set ProviderConfig\.AllowUnverifiedEmail/);
   });
 
   it('should refuse a blocked developer with developer_blocked, and let them in again once unblocked', async () => {

@@ -52,6 +52,14 @@ const MESSAGES: Partial<Record<ErrorCode, string>> = {
   unavailable: 'The sign-in service is temporarily unavailable. Try again shortly.',
 };
 
+/** The error page's sentence when the unverified email comes from the profile's CustomEmailField. */
+export function customEmailHint(field: string): string {
+  return (
+    `This sign-in profile takes the email from the claim "${field}" (CustomEmailField), which the identity provider does not mark verified, ` +
+    'so sign-in is refused. An administrator can remove CustomEmailField from the profile, or set ProviderConfig.AllowUnverifiedEmail to true if the identity provider checks that claim.'
+  );
+}
+
 function requestMeta(req: Request & { id?: unknown }) {
   return {
     ip: req.ip ?? null,
@@ -351,6 +359,17 @@ export class LoginFlowService {
     if (isDomainError(error)) {
       code = error.code;
       message = MESSAGES[code] ?? error.message;
+      const customEmailField = error.details?.customEmailField;
+      if (code === 'email_unverified' && typeof customEmailField === 'string') {
+        // TIB profiles with CustomEmailField fail every login here: make the fix impossible to miss.
+        message = customEmailHint(customEmailField);
+        this.logger.warn(
+          { profileId: stored.profile.ID, code, setting: 'CustomEmailField', customEmailField },
+          `profile ${stored.profile.ID}: login refused because the email comes from CustomEmailField "${customEmailField}", ` +
+            'which the identity provider does not mark verified; remove CustomEmailField from the profile, or set ' +
+            'ProviderConfig.AllowUnverifiedEmail to true if the identity provider checks that claim',
+        );
+      }
     } else if (isDatabaseUnavailable(error)) {
       code = 'unavailable';
       message = MESSAGES.unavailable as string;
