@@ -208,6 +208,7 @@ async function main() {
       ` Admin API docs:          ${brokerUrl}/docs`,
       ` Admin secret:            ${adminSecret}   (kept in ${path.join(DATA, 'admin-secret')})`,
       ` Try:  curl -H "Authorization: ${adminSecret}" ${brokerUrl}/api/profiles`,
+      ` Setup doctor:  curl -H "Authorization: ${adminSecret}" ${brokerUrl}/api/profiles/${PROFILE_ID}/check`,
       line,
       '',
     ].join('\n'),

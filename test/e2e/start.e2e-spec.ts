@@ -76,6 +76,16 @@ describe('npm start (scripts/start.mjs): the whole flow on one machine', () => {
     expect(done.status).toBe(302);
     expect(done.headers.get('location')).toMatch(new RegExp(`^http://localhost:${ports.portal}/sso\\?nonce=`));
 
+    // The setup doctor the banner points at passes against the local stack.
+    expect(text).toContain(`${ports.broker}/api/profiles/demo/check`);
+    const doctor = await fetch(`http://127.0.0.1:${ports.broker}/api/profiles/demo/check`, {
+      headers: { Authorization: secret },
+    });
+    const report = ((await doctor.json()) as { Data: { ok: boolean; items: { check: string; status: string }[] } })
+      .Data;
+    expect(report.items.filter((i) => i.status === 'fail')).toEqual([]);
+    expect(report.ok).toBe(true);
+
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);
     // Short human lines in the local stack: no JSON, no route-by-route start-up chatter, and the
@@ -83,7 +93,7 @@ describe('npm start (scripts/start.mjs): the whole flow on one machine', () => {
     const all = first.output();
     expect(all).not.toMatch(/^\[broker\] \{/m);
     expect(all).not.toMatch(/Mapped \{/);
-    expect(all).not.toContain('/api/profiles/demo');
+    expect(all).not.toMatch(/(GET|POST) \/api\/profiles\/demo →/);
 
     // A second start reuses the data: same admin secret, the demo profile is still there.
     const second = start();
