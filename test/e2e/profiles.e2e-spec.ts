@@ -177,6 +177,8 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
       ['update missing', await api('/ct-missing', json(profile('ct-missing'), 'PUT')), 404],
       ['delete', await api('/ct', { method: 'DELETE' }), 200],
       ['delete missing', await api('/ct', { method: 'DELETE' }), 404],
+      ['too large', await api('/big', json({ ...profile('big'), Name: 'x'.repeat(2 * 1024 * 1024) })), 413],
+      ['unknown route', await api('/ct/a/b'), 404],
     ];
     for (const [what, res, status] of answers) {
       expect({ what, status: res.status, type: res.headers.get('content-type') }).toEqual({
@@ -367,6 +369,7 @@ describe('/api/profiles with no secret configured', () => {
     for (const headers of [{}, { Authorization: '' }] as Record<string, string>[]) {
       const res = await fetch(`${broker.url}/api/profiles`, { headers });
       expect(res.status).toBe(503);
+      expect(res.headers.get('content-type')).toBe('application/json');
       const body = (await res.json()) as { Status: string; Error: string };
       expect(body.Status).toBe('error');
       expect(body.Error).toMatch(/TYK_IB_SECRET/);
