@@ -91,8 +91,9 @@ export async function checkPortal(
           )
         : skip('Portal admin token', 'not set (needed only for OrganisationSync)'),
     );
-    if (refs.length > 0)
-      {items.push(skip('Mapped teams', "cannot list the portal's teams without TYK_PORTAL_ADMIN_TOKEN"));}
+    if (refs.length > 0) {
+      items.push(skip('Mapped teams', "cannot list the portal's teams without TYK_PORTAL_ADMIN_TOKEN"));
+    }
     return items;
   }
   let teams: Map<string, string>;
