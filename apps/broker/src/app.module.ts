@@ -14,6 +14,8 @@ import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { ClientBuckets } from './common/client-address.js';
 import { loggerParams } from './common/logging.js';
 import { HealthModule } from './health/health.module.js';
+import { DoctorController } from './doctor/doctor.controller.js';
+import { DoctorService } from './doctor/doctor.service.js';
 import { LoginFlowService } from './login/login-flow.service.js';
 import { LoginRateLimitGuard } from './login/login-rate-limit.guard.js';
 import { LoginController } from './login/login.controller.js';
@@ -52,10 +54,11 @@ export class AppModule {
           },
         }),
       ],
-      controllers: [HomeController, LoginController],
+      controllers: [HomeController, LoginController, DoctorController],
       providers: [
         LoginFlowService,
         ClientBuckets,
+        DoctorService,
         // Login routes per client IP, counted per instance (see the guard for why not @nestjs/throttler).
         LoginRateLimitGuard,
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

@@ -43,6 +43,14 @@ interface ResolvedProvider {
   settings: OidcClientSettings;
 }
 
+/** The error page's sentence when the unverified email comes from the profile's CustomEmailField. */
+export function customEmailHint(field: string): string {
+  return (
+    `This sign-in profile takes the email from the claim "${field}" (CustomEmailField), which the identity provider does not mark verified, ` +
+    'so sign-in is refused. An administrator can remove CustomEmailField from the profile, or set ProviderConfig.AllowUnverifiedEmail to true if the identity provider checks that claim.'
+  );
+}
+
 function requestMeta(req: Request & { id?: unknown }) {
   return {
     ip: req.ip ?? null,
@@ -371,8 +379,21 @@ export class LoginFlowService {
     organisationId: string | null = null,
   ): Promise<LoginOutcome> {
     let code: ErrorCode;
+    // Only a sentence the broker wrote for the code reaches the page, never the error's message.
+    let sentence: string | null = null;
     if (isDomainError(error)) {
       code = error.code;
+      const customEmailField = error.details?.customEmailField;
+      if (code === 'email_unverified' && typeof customEmailField === 'string') {
+        // TIB profiles with CustomEmailField fail every login here: make the fix impossible to miss.
+        sentence = customEmailHint(customEmailField);
+        this.logger.warn(
+          { profileId: stored.profile.ID, code, setting: 'CustomEmailField', customEmailField },
+          `profile ${stored.profile.ID}: login refused because the email comes from CustomEmailField "${customEmailField}", ` +
+            'which the identity provider does not mark verified; remove CustomEmailField from the profile, or set ' +
+            'ProviderConfig.AllowUnverifiedEmail to true if the identity provider checks that claim',
+        );
+      }
     } else if (isDatabaseUnavailable(error)) {
       code = 'unavailable';
     } else {
@@ -419,7 +440,7 @@ export class LoginFlowService {
     return {
       kind: 'page',
       status,
-      html: errorPage(status, code, publicMessage(code), typeof req.id === 'string' ? req.id : ''),
+      html: errorPage(status, code, sentence ?? publicMessage(code), typeof req.id === 'string' ? req.id : ''),
     };
   }
 }
