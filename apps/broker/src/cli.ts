@@ -5,7 +5,7 @@ import { DevelopersService } from '@app/developers';
 import path from 'node:path';
 import { maskSecrets } from '@app/common';
 import type { ConfigLoadResult } from '@app/config';
-import { databaseOptions } from '@app/database';
+import { databaseOptions, migrateDatabase } from '@app/database';
 import { ProfilesService } from '@app/profiles';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -53,7 +53,8 @@ function positional(argv: string[]): string[] {
 
 async function withDataSource<T>(loaded: ConfigLoadResult, fn: (ds: DataSource) => Promise<T>): Promise<T> {
   const { config, embedded } = await withDatabase(loaded.config);
-  const ds = new DataSource({ ...databaseOptions(config), migrationsRun: false, entities: ALL_ENTITIES });
+  // Migrations are the owner's job (DATABASE_MIGRATION_URL when set).
+  const ds = new DataSource({ ...databaseOptions(config, { asOwner: true }), entities: ALL_ENTITIES });
   await ds.initialize();
   try {
     return await fn(ds);
@@ -65,12 +66,17 @@ async function withDataSource<T>(loaded: ConfigLoadResult, fn: (ds: DataSource) 
 
 async function migration(sub: string | undefined, name: string | undefined, loaded: ConfigLoadResult): Promise<number> {
   switch (sub) {
-    case 'run':
-      return withDataSource(loaded, async (ds) => {
-        const done = await ds.runMigrations({ transaction: 'each' });
-        process.stdout.write(done.length ? done.map((m) => `applied ${m.name}\n`).join('') : 'no pending migrations\n');
+    case 'run': {
+      const { config, embedded } = await withDatabase(loaded.config);
+      try {
+        // Also writes the owner-only settings and the runtime role's grants.
+        const done = await migrateDatabase(config);
+        process.stdout.write(done.length ? done.map((m) => `applied ${m}\n`).join('') : 'no pending migrations\n');
         return 0;
-      });
+      } finally {
+        await embedded?.stop();
+      }
+    }
     case 'revert':
       return withDataSource(loaded, async (ds) => {
         await ds.undoLastMigration({ transaction: 'each' });

@@ -4,7 +4,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { GENESIS_HASH, chainHash } from './audit-chain.js';
 import { invalid } from './audit-filters.js';
-import { RECORD_COLUMNS, insertAuditEvent, type AuditEventRecord } from './audit-record.js';
+import { auditProtection, type AuditProtection } from './audit-protection.js';
+import { RECORD_COLUMNS, type AuditEventRecord } from './audit-record.js';
 
 export type AuditChainProblemKind = 'changed' | 'removed' | 'inserted_out_of_order';
 
@@ -99,6 +100,13 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
 
   onApplicationBootstrap(): void {
     this.stopped = false;
+    // One warning at start-up when the database role could rewrite the log (issue 14).
+    auditProtection(this.dataSource).then(
+      (p) => {
+        if (p.protection === 'weak') this.logger.warn(`audit log protection is weak: ${p.reason}`);
+      },
+      (e: unknown) => this.logger.warn(`audit protection check failed: ${e instanceof Error ? e.message : String(e)}`),
+    );
     this.sealTimer = setInterval(() => this.tick(), this.config.audit.sealIntervalMs);
     this.sealTimer.unref();
     if (this.config.audit.retentionDays > 0) {
@@ -192,38 +200,28 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
         [SEAL_BATCH],
       );
       if (rows.length === 0) return 0;
-      let seq = BigInt(head.last_seq);
       let prevHash = head.last_hash;
-      let prevId = head.last_id;
       const ids: string[] = [];
-      const seqs: string[] = [];
-      const prevIds: (string | null)[] = [];
-      const prevHashes: string[] = [];
       const hashes: string[] = [];
       for (const row of rows) {
-        seq += 1n;
-        const hash = chainHash(prevHash, row);
+        prevHash = chainHash(prevHash, row);
         ids.push(row.id);
-        seqs.push(seq.toString());
-        prevIds.push(prevId);
-        prevHashes.push(prevHash);
-        hashes.push(hash);
-        prevHash = hash;
-        prevId = row.id;
+        hashes.push(prevHash);
       }
-      await m.query(
-        `UPDATE audit_events AS e
-            SET seq = v.seq, prev_id = v.prev_id, prev_hash = v.prev_hash, hash = v.hash, sealed_at = clock_timestamp()
-           FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS v(id, seq, prev_id, prev_hash, hash)
-          WHERE e.id = v.id`,
-        [ids, seqs, prevIds, prevHashes, hashes],
-      );
-      await m.query(
-        `UPDATE audit_chain_head SET last_seq = $1, last_id = $2, last_hash = $3, updated_at = now() WHERE id = 1`,
-        [seq.toString(), prevId, prevHash],
-      );
+      // The owner's function appends exactly these links after the head, or refuses (issue 14).
+      await m.query(`SELECT audit_seal($1::bigint, $2::text, $3::bigint[], $4::text[])`, [
+        (BigInt(head.last_seq) + 1n).toString(),
+        head.last_hash,
+        ids,
+        hashes,
+      ]);
       return rows.length;
     });
+  }
+
+  /** Whether the database role could rewrite the log (see AuditProtection). */
+  protection(): Promise<AuditProtection> {
+    return auditProtection(this.dataSource);
   }
 
   /** Age in seconds of the oldest committed event not sealed yet (0 when all are sealed). */
@@ -399,20 +397,8 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
              FROM audit_apply_retention($1, $2)`,
           [cutoff, RETENTION_BATCH],
         );
+        // The owner's function wrote audit.retention_applied and the anchor in this transaction.
         if (!r || r.removed === 0) return 0;
-        await insertAuditEvent(m, {
-          type: 'audit.retention_applied',
-          outcome: 'success',
-          actor: 'system',
-          target: 'audit_events',
-          details: {
-            removed: r.removed,
-            first_removed_id: r.first_id,
-            last_removed_id: r.last_id,
-            cutoff: cutoff.toISOString(),
-            retention_days: days,
-          },
-        });
         return r.removed;
       });
       removed += batch;

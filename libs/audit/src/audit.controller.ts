@@ -11,9 +11,8 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import type { AuditVerifyResult } from './audit-chain.service.js';
 import { EXPORT_CONTENT_TYPES, type AuditExportFormat } from './audit-export.js';
-import { AuditService, type AuditEventPage } from './audit.service.js';
+import { AuditService, type AuditEventPage, type AuditVerifyReport } from './audit.service.js';
 import { nextPageLink } from './cursor.js';
 import { AuditEventsQueryDto, AuditExportQueryDto, AuditVerifyQueryDto } from './dto/audit-query.dto.js';
 
@@ -78,7 +77,7 @@ export class AuditController {
     description:
       '`{ status: "intact", count, lastId, lastHash }` or `{ status: "broken", firstBadId, problem, count, problems }`',
   })
-  verify(@Query() query: AuditVerifyQueryDto): Promise<AuditVerifyResult> {
+  verify(@Query() query: AuditVerifyQueryDto): Promise<AuditVerifyReport> {
     return this.audit.verify({ fromId: query.from_id, toId: query.to_id });
   }
 }

@@ -5,6 +5,7 @@ import { pgPool, preparedQuery, preparedStatement } from '@app/database';
 import type { DataSource, EntityManager } from 'typeorm';
 import { AuditChainService, type AuditRetentionResult, type AuditVerifyResult } from './audit-chain.service.js';
 import type { AuditEventInput } from './audit-event.js';
+import type { AuditProtection } from './audit-protection.js';
 import {
   CopyOutQuery,
   EXPORT_COPY_COLUMNS,
@@ -16,6 +17,9 @@ import {
 import { auditWhere, invalid, parseAuditFilters, type AuditFilters, type AuditQueryInput } from './audit-filters.js';
 import { INSERT_SQL, RECORD_COLUMNS, insertAuditEvent, insertParams, type AuditEventRecord } from './audit-record.js';
 import { encodeCursor } from './cursor.js';
+
+/** A verify result with the database protection level (issue 14). */
+export type AuditVerifyReport = AuditVerifyResult & { protection: 'strong' | 'weak'; protectionReason?: string };
 
 /** One page of events, newest first unless `order=asc`. */
 export interface AuditEventPage {
@@ -177,11 +181,20 @@ export class AuditService {
     return this.dataSource.query<AuditEventRecord[]>(sql, params);
   }
 
-  /** Recomputes the hash chain over the whole log or an id range. */
-  verify(
+  /**
+   * Recomputes the hash chain over the whole log or an id range, and says how well the database
+   * protects the log from the broker's own role (`protection`, with `protectionReason` when weak).
+   */
+  async verify(
     range: { fromId?: string | number | bigint | null; toId?: string | number | bigint | null } = {},
-  ): Promise<AuditVerifyResult> {
-    return this.chain.verify(range);
+  ): Promise<AuditVerifyReport> {
+    const [result, p] = await Promise.all([this.chain.verify(range), this.chain.protection()]);
+    return { ...result, protection: p.protection, ...(p.reason ? { protectionReason: p.reason } : {}) };
+  }
+
+  /** Whether the database role could rewrite the log; for /health/ready. */
+  protection(): Promise<AuditProtection> {
+    return this.chain.protection();
   }
 
   /** Seals every committed, unsealed event now (tests; the background sealer does it anyway). */

@@ -3,7 +3,9 @@ export { AUDIT_EVENT_TYPES, type AuditEventInput, type AuditEventType, type Audi
 /** The Nest module (providers, controller, entities); exports AuditService. */
 export { AuditModule } from './audit.module.js';
 /** record (one INSERT, optionally in the caller's transaction), query, exportEvents, verify, sealNow, sealingLagSeconds, applyRetention. */
-export { AuditService, type AuditEventPage } from './audit.service.js';
+export { AuditService, type AuditEventPage, type AuditVerifyReport } from './audit.service.js';
+/** How well the database protects the log from the broker's own role. */
+export { auditProtection, type AuditProtection } from './audit-protection.js';
 /** Sealing, verification and retention of the hash chain (used through AuditService). */
 export {
   AuditChainService,

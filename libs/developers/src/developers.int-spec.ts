@@ -4,7 +4,7 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import { asSuperuser, createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
 import { createLibApp, listenLikeBroker } from '../../../test/support/lib-app.js';
 import type { RecordLoginInput } from './developer.js';
 import { DevelopersModule } from './developers.module.js';
@@ -193,13 +193,16 @@ describe('developers (real Postgres)', () => {
 
     it('should roll the change back when the audit write fails', async () => {
       const { developer } = await developers.recordLogin(claims());
-      await ds.query(
-        'ALTER TABLE audit_events ADD CONSTRAINT test_no_blocks CHECK (type <> $$developer.blocked$$) NOT VALID',
+      // The owner's change (the runtime role may not alter the audit table).
+      await asSuperuser(db, (c) =>
+        c.query(
+          'ALTER TABLE audit_events ADD CONSTRAINT test_no_blocks CHECK (type <> $$developer.blocked$$) NOT VALID',
+        ),
       );
       try {
         await expect(developers.block(developer.id, ACTOR)).rejects.toThrow();
       } finally {
-        await ds.query('ALTER TABLE audit_events DROP CONSTRAINT test_no_blocks');
+        await asSuperuser(db, (c) => c.query('ALTER TABLE audit_events DROP CONSTRAINT test_no_blocks'));
       }
       const [row] = await ds.query('SELECT status FROM developers WHERE id = $1', [developer.id]);
       expect(row.status).toBe('active');

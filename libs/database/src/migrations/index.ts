@@ -3,6 +3,7 @@ import { CreateProfiles1795750303177 } from './1795750303177-CreateProfiles.js';
 import { CreateAuditEvents1795750439946 } from './1795750439946-CreateAuditEvents.js';
 import { CreateDevelopers1795750439947 } from './1795750439947-CreateDevelopers.js';
 import { CreateLoginStates1795750504304 } from './1795750504304-CreateLoginStates.js';
+import { AuditLeastPrivilege1797000005000 } from './1797000005000-AuditLeastPrivilege.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -10,4 +11,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateAuditEvents1795750439946,
   CreateDevelopers1795750439947,
   CreateLoginStates1795750504304,
+  AuditLeastPrivilege1797000005000,
 ];
