@@ -1,6 +1,6 @@
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { AuditService } from '@app/audit';
+import { AuditService, verifyExportFiles } from '@app/audit';
 import { DevelopersService } from '@app/developers';
 import path from 'node:path';
 import { maskSecrets } from '@app/common';
@@ -31,7 +31,12 @@ Commands:
   developers block <id>        block a developer (their logins fail with developer_blocked)
   developers unblock <id>      unblock a developer
   developers erase <id>        erase a developer's personal data (the audit log keeps pseudonymous ids)
-  audit verify [from] [to]     recompute the audit hash chain (optionally an id range); exit 1 if broken
+  audit verify [from] [to] [--expected-head HASH]
+                               recompute the audit hash chain and check the signed checkpoints
+                               (optionally an id range); exit 1 if broken
+  audit verify --export FILE.ndjson --keys KEYS.json --checkpoints CPS.json [--expected-head HASH]
+                               verify an export offline: no database, no broker
+  audit checkpoint             seal and sign a checkpoint up to the head now
   audit export <file|-> [ndjson|csv]
                                write every audit event (default ndjson)
 
@@ -253,15 +258,50 @@ async function developers(sub: string | undefined, arg: string | undefined, load
   return 2;
 }
 
-async function audit(sub: string | undefined, args: string[], loaded: ConfigLoadResult): Promise<number> {
+/** `--name value` or `--name=value` from the raw arguments. */
+function option(argv: string[], name: string): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === name) return argv[i + 1];
+    if (argv[i].startsWith(`${name}=`)) return argv[i].slice(name.length + 1);
+  }
+  return undefined;
+}
+
+const VALUE_OPTIONS = ['--export', '--keys', '--checkpoints', '--expected-head'];
+
+async function audit(
+  sub: string | undefined,
+  args: string[],
+  loaded: ConfigLoadResult,
+  argv: string[],
+): Promise<number> {
   switch (sub) {
-    case 'verify':
+    case 'verify': {
+      const expectedHead = option(argv, '--expected-head') ?? null;
+      const exportFile = option(argv, '--export');
+      if (exportFile) {
+        const keysFile = option(argv, '--keys');
+        const checkpointsFile = option(argv, '--checkpoints');
+        if (!keysFile || !checkpointsFile) break;
+        const result = await verifyExportFiles({ exportFile, keysFile, checkpointsFile, expectedHead });
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+        return result.status === 'intact' ? 0 : 1;
+      }
+      const values = new Set(VALUE_OPTIONS.map((o) => option(argv, o)).filter(Boolean));
+      const range = args.filter((a) => !values.has(a));
       return withAppContext(loaded, async (app) => {
         const service = app.get(AuditService);
         await service.sealNow();
-        const result = await service.verify({ fromId: args[0] ?? null, toId: args[1] ?? null });
+        const result = await service.verify({ fromId: range[0] ?? null, toId: range[1] ?? null, expectedHead });
         process.stdout.write(`${JSON.stringify(result)}\n`);
         return result.status === 'intact' ? 0 : 1;
+      });
+    }
+    case 'checkpoint':
+      return withAppContext(loaded, async (app) => {
+        const made = await app.get(AuditService).checkpointNow();
+        process.stdout.write(`signed ${made} checkpoint(s)\n`);
+        return 0;
       });
     case 'export': {
       const file = args[0];
@@ -302,7 +342,7 @@ export async function runCli(argv: string[], loaded: ConfigLoadResult): Promise<
       case 'developers':
         return await developers(sub, rest[0], loaded);
       case 'audit':
-        return await audit(sub, rest, loaded);
+        return await audit(sub, rest, loaded, argv);
       case undefined:
       default:
         break;

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
 import { createLibApp } from '../../../test/support/lib-app.js';
 import { AuditChainService } from './audit-chain.service.js';
+import { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import { AuditModule } from './audit.module.js';
 import { AuditService } from './audit.service.js';
 import { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
@@ -247,10 +248,10 @@ describe('audit log: append-only, sealing and verification (real Postgres)', () 
     expect(result.status).toBe('broken');
     if (result.status !== 'broken') return;
     expect(result.firstBadId).toBe(changed);
-    expect(result.problem).toBe('changed');
-    expect(result.problems.map((p) => [p.id, p.problem])).toEqual([
-      [changed, 'changed'],
-      [removed, 'removed'],
+    expect(result.problem).toBe('hash_mismatch');
+    expect(result.problems.map((p) => [p.id, p.kind])).toEqual([
+      [changed, 'hash_mismatch'],
+      [removed, 'missing_events'],
     ]);
     // A range that avoids both is still intact.
     const tail = await ctx.audit.verify({ fromId: String(BigInt(removed) + 1n) });
@@ -275,7 +276,7 @@ describe('audit chain: more tampering (real Postgres)', () => {
     const [{ maxid }] = await ctx.ds.query('SELECT max(id)::text AS maxid FROM audit_events');
     await tamper(ctx.admin, `DELETE FROM audit_events WHERE id = ${maxid}`);
     const result = await ctx.audit.verify();
-    expect(result).toMatchObject({ status: 'broken', firstBadId: maxid, problem: 'removed' });
+    expect(result).toMatchObject({ status: 'broken', firstBadId: maxid, problem: 'missing_events' });
   });
 
   it('should report reordered events as inserted out of order', async () => {
@@ -290,7 +291,7 @@ describe('audit chain: more tampering (real Postgres)', () => {
       `UPDATE audit_events SET seq = ${b.seq} WHERE id = ${a.id}`,
     );
     const result = await ctx.audit.verify();
-    expect(result).toMatchObject({ status: 'broken', firstBadId: b.id, problem: 'inserted_out_of_order' });
+    expect(result).toMatchObject({ status: 'broken', firstBadId: b.id, problem: 'hash_mismatch' });
   });
 
   it('should report a forged event whose hash was recomputed as a broken link', async () => {
@@ -301,7 +302,7 @@ describe('audit chain: more tampering (real Postgres)', () => {
     expect(result.status).toBe('broken');
     if (result.status !== 'broken') return;
     expect(result.firstBadId).toBe(row.id);
-    expect(result.problems.map((p) => p.problem)).toEqual(['changed', 'inserted_out_of_order']);
+    expect(result.problems.map((p) => p.kind)).toEqual(['hash_mismatch', 'hash_mismatch']);
   });
 });
 
@@ -330,7 +331,11 @@ describe('audit sealing in the background (real Postgres)', () => {
   it('should let only one of two sealers seal at a time (advisory lock), leaving the chain intact', async () => {
     await recordMany(ctx.audit, 300, 100);
     const chain = ctx.app.get(AuditChainService);
-    const other = new AuditChainService(ctx.ds, ctx.app.get<symbol, BrokerConfig>(BROKER_CONFIG));
+    const other = new AuditChainService(
+      ctx.ds,
+      ctx.app.get<symbol, BrokerConfig>(BROKER_CONFIG),
+      ctx.app.get(AuditCheckpointsService),
+    );
     const [a, b] = await Promise.all([chain.sealNow(), other.sealNow()]);
     expect(a + b).toBeLessThanOrEqual(300);
     expect(await ctx.audit.verify()).toMatchObject({ status: 'intact', unsealed: 0 });
@@ -386,6 +391,10 @@ describe('audit retention (real Postgres)', () => {
   it('should detect removal of the first retained event after retention', async () => {
     const [first] = await ctx.ds.query('SELECT id::text FROM audit_events WHERE seq IS NOT NULL ORDER BY seq LIMIT 1');
     await tamper(ctx.admin, `DELETE FROM audit_events WHERE id = ${first.id}`);
-    expect(await ctx.audit.verify()).toMatchObject({ status: 'broken', firstBadId: first.id, problem: 'removed' });
+    expect(await ctx.audit.verify()).toMatchObject({
+      status: 'broken',
+      firstBadId: first.id,
+      problem: 'missing_events',
+    });
   });
 });

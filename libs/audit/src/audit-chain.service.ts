@@ -3,39 +3,50 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { GENESIS_HASH, chainHash } from './audit-chain.js';
+import { AuditCheckpointsService } from './audit-checkpoints.service.js';
+import {
+  ChainWalk,
+  anchorExplained,
+  sortBreaks,
+  verifyCheckpoints,
+  type AuditBreak,
+  type AuditBreakKind,
+} from './audit-verifier.js';
 import { invalid } from './audit-filters.js';
 import { auditProtection, type AuditProtection } from './audit-protection.js';
 import { RECORD_COLUMNS, type AuditEventRecord } from './audit-record.js';
 
-export type AuditChainProblemKind = 'changed' | 'removed' | 'inserted_out_of_order';
+export type AuditChainProblemKind = AuditBreakKind;
+export type AuditChainProblem = AuditBreak;
 
-export interface AuditChainProblem {
-  /** The event concerned: for `removed`, the id of the (last) missing event. */
-  id: string;
-  problem: AuditChainProblemKind;
-  detail: string;
+interface VerifyCommon {
+  /** Sealed events checked. */
+  count: number;
+  /** Events not sealed yet (committed within the last moments); not covered by the check. */
+  unsealed: number;
+  /** Signed checkpoints whose signature was checked. */
+  checkpoints: number;
+  /** `full`: every event; `routine`: events after the last fully verified checkpoint plus a sample. */
+  mode: 'full' | 'routine' | 'range';
 }
 
 export type AuditVerifyResult =
-  | {
+  | (VerifyCommon & {
       status: 'intact';
-      /** Sealed events checked. */
-      count: number;
       firstId: string | null;
       lastId: string | null;
+      lastSeq: string | null;
       lastHash: string | null;
-      /** Events not sealed yet (committed within the last moments); not covered by the check. */
-      unsealed: number;
-    }
-  | {
+    })
+  | (VerifyCommon & {
       status: 'broken';
-      firstBadId: string;
+      /** The first bad chain position and what broke there. */
+      firstBadSeq: string;
+      firstBadId: string | null;
       problem: AuditChainProblemKind;
-      count: number;
       /** Every problem found, in chain order (at most 100). */
       problems: AuditChainProblem[];
-      unsealed: number;
-    };
+    });
 
 export interface AuditRetentionResult {
   /** Events removed in this run. */
@@ -96,6 +107,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    private readonly checkpoints: AuditCheckpointsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -145,6 +157,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
         const sealed = await this.sealBatch();
         if (sealed === null || sealed < SEAL_BATCH) break;
       }
+      await this.checkpoints.checkpoint();
     })
       .then(
         () => {
@@ -239,17 +252,36 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
    * event with id ≤ toId (in seal order). Runs in one REPEATABLE READ snapshot.
    */
   async verify(
-    range: { fromId?: string | number | bigint | null; toId?: string | number | bigint | null } = {},
+    range: {
+      fromId?: string | number | bigint | null;
+      toId?: string | number | bigint | null;
+      expectedHead?: string | null;
+    } = {},
   ): Promise<AuditVerifyResult> {
     const fromId = idParam('from_id', range.fromId);
     const toId = idParam('to_id', range.toId);
     if (fromId !== null && toId !== null && BigInt(fromId) > BigInt(toId)) {
       throw invalid('to_id', 'must not be lower than from_id');
     }
-    return this.dataSource.transaction('REPEATABLE READ', (m) => this.walk(m, fromId, toId));
+    const expectedHead = range.expectedHead ? range.expectedHead.trim().toLowerCase() : null;
+    if (expectedHead !== null && !/^[0-9a-f]{64}$/.test(expectedHead)) {
+      throw invalid('expected_head', 'expected a head hash (64 hex digits) from an earlier verify');
+    }
+    return this.dataSource.transaction('REPEATABLE READ', (m) => this.walk(m, fromId, toId, expectedHead));
   }
 
-  private async walk(m: EntityManager, fromId: string | null, toId: string | null): Promise<AuditVerifyResult> {
+  /** Seals what is committed, then signs a checkpoint up to the head (tests, the CLI). */
+  async checkpointNow(): Promise<number> {
+    await this.sealNow();
+    return this.exclusive(() => this.checkpoints.checkpoint(true));
+  }
+
+  private async walk(
+    m: EntityManager,
+    fromId: string | null,
+    toId: string | null,
+    expectedHead: string | null,
+  ): Promise<AuditVerifyResult> {
     const [head] = await m.query<HeadRow[]>(
       `SELECT last_seq::text AS last_seq, last_id::text AS last_id, last_hash FROM audit_chain_head WHERE id = 1`,
     );
@@ -259,35 +291,35 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     const [{ unsealed }] = await m.query<[{ unsealed: number }]>(
       `SELECT count(*)::int AS unsealed FROM audit_events WHERE hash IS NULL`,
     );
+    const checkpoints = await this.checkpoints.all(m);
+    const { breaks: checkpointBreaks, valid } = await verifyCheckpoints(
+      checkpoints,
+      (await this.checkpoints.keys(m)).keys,
+    );
+    const full = fromId === null && toId === null;
+    const mode = full ? 'full' : 'range';
     const chainStart = anchor ? BigInt(anchor.first_seq) : 1n;
-    const intactEmpty: AuditVerifyResult = {
-      status: 'intact',
-      count: 0,
-      firstId: null,
-      lastId: null,
-      lastHash: null,
-      unsealed,
-    };
+    const headSeq = head ? BigInt(head.last_seq) : 0n;
 
     let startSeq = chainStart;
+    let endSeq = headSeq;
+    let empty = false;
     if (fromId !== null) {
       const [r] = await m.query<{ s: string | null }[]>(
         `SELECT min(seq)::text AS s FROM audit_events WHERE id >= $1 AND seq IS NOT NULL`,
         [fromId],
       );
-      if (!r?.s) return intactEmpty;
-      startSeq = BigInt(r.s) > chainStart ? BigInt(r.s) : chainStart;
+      if (!r?.s) empty = true;
+      else startSeq = BigInt(r.s) > chainStart ? BigInt(r.s) : chainStart;
     }
-    let endSeq = head ? BigInt(head.last_seq) : 0n;
     if (toId !== null) {
       const [r] = await m.query<{ s: string | null }[]>(
         `SELECT max(seq)::text AS s FROM audit_events WHERE id <= $1 AND seq IS NOT NULL`,
         [toId],
       );
-      if (!r?.s) return intactEmpty;
-      endSeq = BigInt(r.s);
+      if (!r?.s) empty = true;
+      else endSeq = BigInt(r.s);
     }
-    if (endSeq < startSeq) return intactEmpty;
 
     // The hash the first checked event must link to; null = unknown (range starts mid-chain on a
     // missing predecessor), in which case its own prev_hash is taken as given.
@@ -298,16 +330,81 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       ]);
       expectedPrev = p?.hash ?? null;
     }
-
-    const problems: AuditChainProblem[] = [];
-    const report = (p: AuditChainProblem) => {
-      if (problems.length < MAX_PROBLEMS) problems.push(p);
+    const walk = new ChainWalk(startSeq, expectedPrev, valid, expectedHead);
+    if (!empty && endSeq >= startSeq) await this.walkRange(m, walk, startSeq, endSeq);
+    if (!empty && walk.nextSeq <= endSeq) {
+      walk.report({
+        seq: walk.nextSeq.toString(),
+        id: head?.last_id ?? undefined,
+        kind: 'missing_events',
+        detail: `${endSeq - walk.nextSeq + 1n} event(s) sealed after event ${walk.lastId ?? '(none)'} are missing; the last sealed was event ${head?.last_id ?? '?'}`,
+      });
+    }
+    const extra: AuditBreak[] = [];
+    if (full) {
+      const latest = valid[valid.length - 1];
+      if (latest && BigInt(latest.last_seq) > headSeq) {
+        extra.push({
+          seq: (headSeq + 1n).toString(),
+          kind: 'head_mismatch',
+          detail: `the head (seq ${headSeq}) is behind the latest signed checkpoint (seq ${latest.last_seq}): sealed events were removed from the end`,
+        });
+      } else if (head && walk.lastSeq === headSeq && walk.lastHash !== head.last_hash) {
+        extra.push({
+          seq: head.last_seq,
+          kind: 'head_mismatch',
+          detail: 'the last sealed event is not the recorded head',
+        });
+      }
+      const retention = await m.query<{ details: unknown; hash: string | null }[]>(
+        `SELECT details, hash FROM audit_events WHERE type = 'audit.retention_applied' AND seq IS NOT NULL`,
+      );
+      // Only the newest anchor matters (verification starts there); a later retention may remove
+      // the event that explained an older one.
+      for (const a of anchor ? [anchor] : []) {
+        if (!anchorExplained(a, retention)) {
+          extra.push({
+            seq: a.first_seq,
+            kind: 'anchor_unexplained',
+            detail: `the chain starts again at seq ${a.first_seq} without a sealed audit.retention_applied event for it: events before it were removed outside retention`,
+          });
+        }
+      }
+      // A kept head older than the retained chain can only be matched by its signed checkpoint.
+      const retired = valid.some((c) => c.last_hash === expectedHead && BigInt(c.last_seq) < chainStart);
+      if (expectedHead !== null && !walk.expectedHeadSeen && !retired) {
+        extra.push({
+          seq: (walk.lastSeq ?? headSeq).toString(),
+          kind: 'head_mismatch',
+          detail: 'the expected head hash is neither an event nor a checkpoint of this chain: the chain was rewritten',
+        });
+      }
+    }
+    const problems = sortBreaks([...checkpointBreaks, ...walk.breaks, ...extra]).slice(0, MAX_PROBLEMS);
+    const common = { count: walk.count, unsealed, checkpoints: checkpoints.length, mode } as const;
+    const first = problems[0];
+    if (first) {
+      return {
+        ...common,
+        status: 'broken',
+        firstBadSeq: first.seq,
+        firstBadId: first.id ?? null,
+        problem: first.kind,
+        problems,
+      };
+    }
+    return {
+      ...common,
+      status: 'intact',
+      firstId: walk.firstId,
+      lastId: walk.lastId,
+      lastSeq: walk.lastSeq === null ? null : walk.lastSeq.toString(),
+      lastHash: walk.lastHash,
     };
-    let expectedSeq = startSeq;
-    let count = 0;
-    let firstId: string | null = null;
-    let lastId: string | null = null;
-    let lastHash: string | null = null;
+  }
+
+  /** Feeds the events with startSeq <= seq <= endSeq to the walk, in keyset batches. */
+  private async walkRange(m: EntityManager, walk: ChainWalk, startSeq: bigint, endSeq: bigint): Promise<void> {
     let after: { seq: string; id: string } | null = null;
     for (;;) {
       const params: unknown[] = [endSeq.toString(), VERIFY_BATCH];
@@ -320,56 +417,11 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
         `SELECT ${RECORD_COLUMNS} FROM audit_events e WHERE ${keyset} AND e.seq <= $1 ORDER BY e.seq, e.id LIMIT $2`,
         params,
       );
-      for (const row of rows) {
-        const seq = BigInt(row.seq as string);
-        count++;
-        if (seq < expectedSeq) {
-          report({ id: row.id, problem: 'inserted_out_of_order', detail: `chain position ${seq} is taken twice` });
-          continue;
-        }
-        if (seq > expectedSeq) {
-          const missing = seq - expectedSeq;
-          report({
-            id: row.prev_id ?? row.id,
-            problem: 'removed',
-            detail:
-              missing === 1n
-                ? `event ${row.prev_id ?? '?'} is missing (it was sealed just before event ${row.id})`
-                : `${missing} events are missing before event ${row.id}; the last of them was event ${row.prev_id ?? '?'}`,
-          });
-        } else if (expectedPrev !== null && row.prev_hash !== expectedPrev) {
-          report({
-            id: row.id,
-            problem: 'inserted_out_of_order',
-            detail: `event ${row.id} does not link to the event sealed before it`,
-          });
-        }
-        if (chainHash(row.prev_hash as string, row) !== row.hash) {
-          report({ id: row.id, problem: 'changed', detail: `event ${row.id} differs from what was sealed` });
-        }
-        firstId ??= row.id;
-        lastId = row.id;
-        lastHash = row.hash;
-        expectedSeq = seq + 1n;
-        expectedPrev = row.hash;
-      }
+      for (const row of rows) walk.push(row);
       if (rows.length < VERIFY_BATCH) break;
       const last = rows[rows.length - 1];
       after = { seq: last.seq as string, id: last.id };
     }
-    if (expectedSeq <= endSeq) {
-      const missing = endSeq - expectedSeq + 1n;
-      report({
-        id: head?.last_id ?? lastId ?? '0',
-        problem: 'removed',
-        detail: `${missing} event(s) sealed after event ${lastId ?? '(none)'} are missing; the last sealed was event ${head?.last_id ?? '?'}`,
-      });
-    }
-    const first = problems[0];
-    if (first) {
-      return { status: 'broken', firstBadId: first.id, problem: first.problem, count, problems, unsealed };
-    }
-    return { status: 'intact', count, firstId, lastId, lastHash, unsealed };
   }
 
   /**

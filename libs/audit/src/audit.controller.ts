@@ -13,7 +13,10 @@ import {
 import type { Request, Response } from 'express';
 import { EXPORT_CONTENT_TYPES, type AuditExportFormat } from './audit-export.js';
 import { AuditService, type AuditEventPage, type AuditVerifyReport } from './audit.service.js';
+import type { JWK } from 'jose';
+import type { AuditCheckpointPage } from './audit-checkpoints.service.js';
 import { nextPageLink } from './cursor.js';
+import { PageQueryDto } from './dto/page-query.dto.js';
 import { AuditEventsQueryDto, AuditExportQueryDto, AuditVerifyQueryDto } from './dto/audit-query.dto.js';
 
 @ApiTags('audit')
@@ -78,6 +81,29 @@ export class AuditController {
       '`{ status: "intact", count, lastId, lastHash }` or `{ status: "broken", firstBadId, problem, count, problems }`',
   })
   verify(@Query() query: AuditVerifyQueryDto): Promise<AuditVerifyReport> {
-    return this.audit.verify({ fromId: query.from_id, toId: query.to_id });
+    return this.audit.verify({ fromId: query.from_id, toId: query.to_id, expectedHead: query.expected_head });
+  }
+
+  @Get('checkpoints')
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({
+    summary: 'List signed checkpoints',
+    description:
+      'Newest first, in keyset pages (`next_cursor`). Each is a JWS (Ed25519 or ES256) over first/last seq, last hash, previous checkpoint hash, count, time and key id; keep copies to verify exports offline.',
+  })
+  @ApiOkResponse({ description: '`{ "data": [checkpoint…], "next_cursor": string | null }`' })
+  checkpoints(@Query() query: PageQueryDto): Promise<AuditCheckpointPage> {
+    return this.audit.checkpoints(query);
+  }
+
+  @Get('keys')
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({
+    summary: 'Checkpoint signing keys (JWKS)',
+    description: 'The public keys that signed checkpoints, current and retired.',
+  })
+  @ApiOkResponse({ description: '`{ "keys": [JWK…] }`' })
+  keys(): Promise<{ keys: JWK[] }> {
+    return this.audit.signingKeys();
   }
 }

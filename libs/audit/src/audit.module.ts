@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditChainService } from './audit-chain.service.js';
+import { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import { AuditController } from './audit.controller.js';
 import { AuditService } from './audit.service.js';
 import { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
@@ -14,7 +15,7 @@ import { AuditEventEntity } from './entities/audit-event.entity.js';
 @Module({
   imports: [TypeOrmModule.forFeature([AuditEventEntity, AuditChainHeadEntity, AuditChainAnchorEntity])],
   controllers: [AuditController],
-  providers: [AuditService, AuditChainService],
+  providers: [AuditService, AuditChainService, AuditCheckpointsService],
   exports: [AuditService],
 })
 export class AuditModule {}

@@ -4,6 +4,8 @@ import type { Readable } from 'node:stream';
 import { pgPool, preparedQuery, preparedStatement } from '@app/database';
 import type { DataSource, EntityManager } from 'typeorm';
 import { AuditChainService, type AuditRetentionResult, type AuditVerifyResult } from './audit-chain.service.js';
+import type { JWK } from 'jose';
+import { AuditCheckpointsService, type AuditCheckpointPage } from './audit-checkpoints.service.js';
 import type { AuditEventInput } from './audit-event.js';
 import type { AuditProtection } from './audit-protection.js';
 import {
@@ -65,6 +67,7 @@ export class AuditService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly chain: AuditChainService,
+    private readonly checkpointsService: AuditCheckpointsService,
   ) {}
 
   /**
@@ -186,10 +189,29 @@ export class AuditService {
    * protects the log from the broker's own role (`protection`, with `protectionReason` when weak).
    */
   async verify(
-    range: { fromId?: string | number | bigint | null; toId?: string | number | bigint | null } = {},
+    range: {
+      fromId?: string | number | bigint | null;
+      toId?: string | number | bigint | null;
+      expectedHead?: string | null;
+    } = {},
   ): Promise<AuditVerifyReport> {
     const [result, p] = await Promise.all([this.chain.verify(range), this.chain.protection()]);
     return { ...result, protection: p.protection, ...(p.reason ? { protectionReason: p.reason } : {}) };
+  }
+
+  /** Seals what is committed and signs a checkpoint up to the head now. */
+  checkpointNow(): Promise<number> {
+    return this.chain.checkpointNow();
+  }
+
+  /** Signed checkpoints, newest first, in keyset pages. */
+  checkpoints(input: { limit?: string; cursor?: string }): Promise<AuditCheckpointPage> {
+    return this.checkpointsService.list(input);
+  }
+
+  /** The checkpoint signing keys (current and retired) as a JWKS. */
+  signingKeys(): Promise<{ keys: JWK[] }> {
+    return this.checkpointsService.keys();
   }
 
   /** Whether the database role could rewrite the log; for /health/ready. */

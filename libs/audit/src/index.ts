@@ -45,3 +45,18 @@ export { decodeCursor, encodeCursor, filterFingerprint, nextPageLink } from './c
 /** TypeORM mappings of the audit tables (for ALL_ENTITIES and `migration check`). */
 export { AuditEventEntity } from './entities/audit-event.entity.js';
 export { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
+/** Signed checkpoints and the verifier shared by the online and the offline verify (issue 14). */
+export { AuditCheckpointsService, type AuditCheckpointPage } from './audit-checkpoints.service.js';
+export {
+  ChainWalk,
+  anchorExplained,
+  checkpointHash,
+  sortBreaks,
+  verifyCheckpoints,
+  type AuditBreak,
+  type AuditBreakKind,
+  type AuditCheckpoint,
+  type VerifiableEvent,
+} from './audit-verifier.js';
+export { loadSigningKey, signingKeyFromText, type AuditSigningKey } from './audit-signing-key.js';
+export { verifyExportFiles, type OfflineVerifyResult } from './audit-offline-verify.js';
