@@ -109,7 +109,7 @@ describe('audit log: append-only, sealing and verification (real Postgres)', () 
       details: { access_token: 'eyJsecret', note: 'contact bob@example.com', nested: { client_secret: 'x1' } },
     });
     const [row] = await ctx.ds.query(
-      'SELECT id::text, reason, host(ip) AS ip, details, hash FROM audit_events WHERE id = $1',
+      'SELECT id::text, reason, (SELECT host(p.ip) FROM audit_event_personal p WHERE p.event_id = e.id) AS ip, details, hash FROM audit_events e WHERE id = $1',
       [id],
     );
     expect(row.id).toBe(id);
@@ -135,7 +135,7 @@ describe('audit log: append-only, sealing and verification (real Postgres)', () 
       await expect(owner.query(`DELETE FROM audit_events WHERE id = $1`, [id])).rejects.toThrow(
         /append-only: DELETE refused/,
       );
-      await expect(owner.query(`TRUNCATE audit_events`)).rejects.toThrow(/append-only: TRUNCATE refused/);
+      await expect(owner.query(`TRUNCATE audit_events CASCADE`)).rejects.toThrow(/append-only: TRUNCATE refused/);
       await expect(
         owner.query(`INSERT INTO audit_events (type, outcome, hash) VALUES ('logout', 'success', repeat('a', 64))`),
       ).rejects.toThrow(/inserted unsealed/);

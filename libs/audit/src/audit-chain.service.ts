@@ -14,7 +14,8 @@ import {
 } from './audit-verifier.js';
 import { invalid } from './audit-filters.js';
 import { auditProtection, type AuditProtection } from './audit-protection.js';
-import { RECORD_COLUMNS, type AuditEventRecord } from './audit-record.js';
+import { CHAIN_COLUMNS } from './audit-personal.js';
+import type { AuditEventRecord } from './audit-record.js';
 
 export type AuditChainProblemKind = AuditBreakKind;
 export type AuditChainProblem = AuditBreak;
@@ -209,7 +210,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       );
       if (!head) throw new Error('audit: audit_chain_head is missing');
       const rows = await m.query<AuditEventRecord[]>(
-        `SELECT ${RECORD_COLUMNS} FROM audit_events e WHERE e.hash IS NULL ORDER BY e.id LIMIT $1`,
+        `SELECT ${CHAIN_COLUMNS} FROM audit_events e WHERE e.hash IS NULL ORDER BY e.id LIMIT $1`,
         [SEAL_BATCH],
       );
       if (rows.length === 0) return 0;
@@ -414,7 +415,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
         keyset = `e.seq >= $3 AND NOT (e.seq = $3 AND e.id <= $4)`;
       }
       const rows = await m.query<AuditEventRecord[]>(
-        `SELECT ${RECORD_COLUMNS} FROM audit_events e WHERE ${keyset} AND e.seq <= $1 ORDER BY e.seq, e.id LIMIT $2`,
+        `SELECT ${CHAIN_COLUMNS} FROM audit_events e WHERE ${keyset} AND e.seq <= $1 ORDER BY e.seq, e.id LIMIT $2`,
         params,
       );
       for (const row of rows) walk.push(row);

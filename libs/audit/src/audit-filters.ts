@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { DomainError } from '@app/common';
 import { AUDIT_EVENT_TYPES } from './audit-event.js';
 import { decodeCursor, filterFingerprint } from './cursor.js';
+import { ipFilter } from './audit-personal.js';
 
 /** Filters of the audit query and export, as they arrive (query string or code). */
 export interface AuditQueryInput {
@@ -245,7 +246,7 @@ export function auditWhere(filters: AuditFilters, params: unknown[]): string[] {
   }
   if (filters.profile) where.push(`e.profile_id = ${p(filters.profile)}`);
   if (filters.organization) where.push(`e.organisation_id = ${p(filters.organization)}`);
-  if (filters.ip) where.push(`e.ip <<= ${p(filters.ip)}::inet`);
+  if (filters.ip) where.push(ipFilter(p(filters.ip)));
   // Ids and times are taken together at insert (nextval, clock_timestamp), so a time bound also
   // bounds the ids, give or take concurrent inserts: the slack covers those. The id bound lets a
   // page walk the primary key over the window only, instead of the whole log (keep the exact

@@ -25,7 +25,8 @@ export async function auditProtection(ds: DataSource): Promise<AuditProtection> 
             (has_table_privilege('audit_events', 'UPDATE') OR has_table_privilege('audit_events', 'DELETE')
              OR has_table_privilege('audit_events', 'TRUNCATE') OR has_table_privilege('audit_events', 'TRIGGER')
              OR has_table_privilege('audit_chain_anchors', 'INSERT')
-             OR has_table_privilege('audit_chain_head', 'UPDATE')) AS changes
+             OR has_table_privilege('audit_chain_head', 'UPDATE')
+             OR has_table_privilege('audit_event_personal', 'UPDATE')) AS changes
        FROM pg_roles r, pg_class c
       WHERE r.rolname = current_user AND c.oid = 'audit_events'::regclass`,
   );

@@ -121,7 +121,7 @@ describe('audit log: the runtime role can only extend the chain (real Postgres)'
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE n.nspname = 'public' AND p.prosecdef`,
     );
-    expect(fns.map((f) => f.name).sort()).toEqual(['audit_apply_retention', 'audit_seal']);
+    expect(fns.map((f) => f.name).sort()).toEqual(['audit_apply_retention', 'audit_erase_personal', 'audit_seal']);
     for (const f of fns) {
       // No "=X/owner" entry: PUBLIC may not execute it.
       expect(f.acl).not.toMatch(/[{,]=X/);

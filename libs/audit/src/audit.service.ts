@@ -199,6 +199,18 @@ export class AuditService {
     return { ...result, protection: p.protection, ...(p.reason ? { protectionReason: p.reason } : {}) };
   }
 
+  /**
+   * Erasure: deletes the developer's IP addresses and user agents from the log (kept outside the
+   * chained record, so the chain still verifies). Pass the erasing transaction's manager.
+   */
+  async erasePersonalData(developerId: string, manager?: EntityManager): Promise<number> {
+    const [row] = await (manager ?? this.dataSource).query<{ n: string }[]>(
+      `SELECT audit_erase_personal($1::uuid)::text AS n`,
+      [developerId.toLowerCase()],
+    );
+    return Number(row?.n ?? 0);
+  }
+
   /** Seals what is committed and signs a checkpoint up to the head now. */
   checkpointNow(): Promise<number> {
     return this.chain.checkpointNow();

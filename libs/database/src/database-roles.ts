@@ -19,6 +19,7 @@ const AUDIT_TABLES = [
   'audit_settings',
   'audit_checkpoints',
   'audit_signing_keys',
+  'audit_event_personal',
 ];
 
 const EVENT_INSERT_COLUMNS = [
@@ -30,13 +31,15 @@ const EVENT_INSERT_COLUMNS = [
   'profile_id',
   'developer_id',
   'organisation_id',
-  'ip',
-  'user_agent',
   'request_id',
   'details',
 ];
 
-const RUNTIME_FUNCTIONS = ['audit_seal(bigint, text, bigint[], text[])', 'audit_apply_retention(timestamptz, integer)'];
+const RUNTIME_FUNCTIONS = [
+  'audit_erase_personal(uuid)',
+  'audit_seal(bigint, text, bigint[], text[])',
+  'audit_apply_retention(timestamptz, integer)',
+];
 
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
@@ -86,6 +89,9 @@ export async function grantRuntimeRole(db: Queryable, runtimeRole: string): Prom
     await db.query(
       `GRANT INSERT (first_seq, last_seq, last_hash, prev_checkpoint_hash, event_count, kid, jws) ON TABLE audit_checkpoints TO ${r}`,
     );
+  }
+  if (present.has('audit_event_personal')) {
+    await db.query(`GRANT INSERT (event_id, ip, user_agent) ON TABLE audit_event_personal TO ${r}`);
   }
   if (present.has('audit_signing_keys')) await db.query(`GRANT INSERT (kid, jwk) ON TABLE audit_signing_keys TO ${r}`);
   for (const fn of RUNTIME_FUNCTIONS) {

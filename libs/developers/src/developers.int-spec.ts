@@ -173,7 +173,8 @@ describe('developers (real Postgres)', () => {
       await developers.block(developer.id, ACTOR, { ip: '198.51.100.1', requestId: 'req-1' });
       await developers.block(developer.id, ACTOR);
       const events = await ds.query(
-        `SELECT type, actor, target, developer_id::text AS developer, organisation_id, host(ip) AS ip, request_id, details
+        `SELECT type, actor, target, developer_id::text AS developer, organisation_id,
+                (SELECT host(p.ip) FROM audit_event_personal p WHERE p.event_id = audit_events.id) AS ip, request_id, details
            FROM audit_events WHERE developer_id = $1 ORDER BY id`,
         [developer.id],
       );
@@ -499,7 +500,7 @@ describe('developers (real Postgres)', () => {
       expect((await patch('active')).status).toBe(200);
       expect((await patch('deleted')).status).toBe(400);
       const events = await ds.query(
-        `SELECT type, actor, user_agent FROM audit_events WHERE developer_id = $1 AND type LIKE 'developer.%' ORDER BY id`,
+        `SELECT type, actor, (SELECT p.user_agent FROM audit_event_personal p WHERE p.event_id = audit_events.id) AS user_agent FROM audit_events WHERE developer_id = $1 AND type LIKE 'developer.%' ORDER BY id`,
         [id],
       );
       expect(events).toEqual([

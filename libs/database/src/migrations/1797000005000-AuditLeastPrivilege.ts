@@ -14,6 +14,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *   migrations run); writes the `audit.retention_applied` event and the anchor in the same
  *   transaction, the event's details naming the anchor so that verify can explain it.
  * - `audit_checkpoints`: signed checkpoints (JWS), append-only.
+ * - `audit_event_personal`: a developer's IP and user agent, outside the chained record; only
+ *   `audit_erase_personal()` deletes them (erasure), the chain still verifies.
  * - Every function: REVOKE … FROM PUBLIC; EXECUTE is granted to the runtime role by name.
  */
 export class AuditLeastPrivilege1797000005000 implements MigrationInterface {
@@ -213,7 +215,39 @@ export class AuditLeastPrivilege1797000005000 implements MigrationInterface {
         RETURN QUERY SELECT v_count, v_min_id, v_last_id, v_last;
       END $$`);
 
+    // Personal fields outside the chained record (libs/audit/src/audit-personal.ts): erasing a
+    // developer deletes these rows and every hash still verifies.
+    await queryRunner.query(`
+      CREATE TABLE "audit_event_personal" (
+        "event_id" bigint NOT NULL,
+        "ip" inet,
+        "user_agent" character varying(512),
+        CONSTRAINT "PK_audit_event_personal" PRIMARY KEY ("event_id"),
+        CONSTRAINT "FK_audit_event_personal_event" FOREIGN KEY ("event_id") REFERENCES "audit_events" ("id") ON DELETE CASCADE
+      )`);
+    await queryRunner.query(`CREATE INDEX "IDX_audit_event_personal_ip" ON "audit_event_personal" ("ip")`);
+    await queryRunner.query(`
+      CREATE TRIGGER "audit_event_personal_no_update" BEFORE UPDATE ON "audit_event_personal"
+      FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()`);
+    await queryRunner.query(`
+      CREATE TRIGGER "audit_event_personal_no_truncate" BEFORE TRUNCATE ON "audit_event_personal"
+      FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()`);
+    await queryRunner.query(`
+      CREATE FUNCTION audit_erase_personal(p_developer uuid) RETURNS bigint
+      LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+      DECLARE
+        v_count bigint;
+      BEGIN
+        WITH gone AS (
+          DELETE FROM audit_event_personal p USING audit_events e
+           WHERE e.id = p.event_id AND e.developer_id = p_developer
+          RETURNING p.event_id)
+        SELECT count(*) INTO v_count FROM gone;
+        RETURN v_count;
+      END $$`);
+
     for (const fn of [
+      'audit_erase_personal(uuid)',
       'audit_seal(bigint, text, bigint[], text[])',
       'audit_apply_retention(timestamptz, integer)',
       'audit_events_guard()',
@@ -227,6 +261,8 @@ export class AuditLeastPrivilege1797000005000 implements MigrationInterface {
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`DROP FUNCTION IF EXISTS audit_apply_retention(timestamptz, integer)`);
     await queryRunner.query(`DROP FUNCTION IF EXISTS audit_seal(bigint, text, bigint[], text[])`);
+    await queryRunner.query(`DROP FUNCTION IF EXISTS audit_erase_personal(uuid)`);
+    await queryRunner.query(`DROP TABLE IF EXISTS "audit_event_personal"`);
     await queryRunner.query(`DROP TABLE IF EXISTS "audit_signing_keys"`);
     await queryRunner.query(`DROP TABLE IF EXISTS "audit_checkpoints"`);
     await queryRunner.query(`DROP TABLE IF EXISTS "audit_settings"`);
