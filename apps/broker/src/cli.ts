@@ -292,7 +292,10 @@ async function audit(
       return withAppContext(loaded, async (app) => {
         const service = app.get(AuditService);
         await service.sealNow();
-        const result = await service.verify({ fromId: range[0] ?? null, toId: range[1] ?? null, expectedHead });
+        const result = await service.verify(
+          { fromId: range[0] ?? null, toId: range[1] ?? null, expectedHead },
+          { recordAs: 'system:cli' },
+        );
         process.stdout.write(`${JSON.stringify(result)}\n`);
         return result.status === 'intact' ? 0 : 1;
       });

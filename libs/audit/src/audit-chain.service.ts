@@ -15,7 +15,7 @@ import {
 import { invalid } from './audit-filters.js';
 import { auditProtection, type AuditProtection } from './audit-protection.js';
 import { CHAIN_COLUMNS } from './audit-personal.js';
-import type { AuditEventRecord } from './audit-record.js';
+import { insertAuditEvent, type AuditEventRecord } from './audit-record.js';
 
 export type AuditChainProblemKind = AuditBreakKind;
 export type AuditChainProblem = AuditBreak;
@@ -27,8 +27,11 @@ interface VerifyCommon {
   unsealed: number;
   /** Signed checkpoints whose signature was checked. */
   checkpoints: number;
-  /** `full`: every event; `routine`: events after the last fully verified checkpoint plus a sample. */
+  /** `full`: every event; `routine`: events after the last full verify plus a sample; `range`: from_id..to_id. */
   mode: 'full' | 'routine' | 'range';
+  /** Routine: the first seq walked (one past the last full verify), and the sampled older checkpoint ranges. */
+  since?: string;
+  sampled?: string[];
 }
 
 export type AuditVerifyResult =
@@ -63,6 +66,9 @@ const RETENTION_BATCH = 50_000;
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 const RETENTION_FIRST_RUN_MS = 10_000;
 const MAX_PROBLEMS = 100;
+/** Older checkpoint ranges a routine verify re-reads, chosen at random each time. */
+const SAMPLE_RANGES = 3;
+const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 interface HeadRow {
@@ -99,6 +105,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   private sealTimer: NodeJS.Timeout | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
   private firstRetention: NodeJS.Timeout | null = null;
+  private fullVerifyTimer: NodeJS.Timeout | null = null;
   /** Serialises ticks, sealNow() and retention within this process. */
   private queue: Promise<unknown> = Promise.resolve();
   private ticking = false;
@@ -133,12 +140,21 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       this.retentionTimer = setInterval(run, RETENTION_INTERVAL_MS);
       this.retentionTimer.unref();
     }
+    if (this.config.audit.fullVerifyHours > 0) {
+      this.fullVerifyTimer = setInterval(() => {
+        this.scheduledFullVerify().catch((e: unknown) =>
+          this.logger.warn(`audit full verify failed: ${e instanceof Error ? e.message : String(e)}`),
+        );
+      }, this.config.audit.fullVerifyHours * HOUR_MS);
+      this.fullVerifyTimer.unref();
+    }
   }
 
   /** Stops the timers and waits for a running batch, before the pool closes. */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
-    for (const t of [this.sealTimer, this.retentionTimer]) if (t) clearInterval(t);
+    for (const t of [this.sealTimer, this.retentionTimer, this.fullVerifyTimer]) if (t) clearInterval(t);
+    this.fullVerifyTimer = null;
     if (this.firstRetention) clearTimeout(this.firstRetention);
     this.sealTimer = this.retentionTimer = this.firstRetention = null;
     await this.queue.catch(() => undefined);
@@ -257,7 +273,9 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       fromId?: string | number | bigint | null;
       toId?: string | number | bigint | null;
       expectedHead?: string | null;
+      mode?: 'full' | 'routine';
     } = {},
+    options: { recordAs?: string } = {},
   ): Promise<AuditVerifyResult> {
     const fromId = idParam('from_id', range.fromId);
     const toId = idParam('to_id', range.toId);
@@ -268,7 +286,67 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     if (expectedHead !== null && !/^[0-9a-f]{64}$/.test(expectedHead)) {
       throw invalid('expected_head', 'expected a head hash (64 hex digits) from an earlier verify');
     }
-    return this.dataSource.transaction('REPEATABLE READ', (m) => this.walk(m, fromId, toId, expectedHead));
+    const routine = range.mode === 'routine';
+    const result = await this.dataSource.transaction('REPEATABLE READ', (m) =>
+      this.walk(m, fromId, toId, expectedHead, routine),
+    );
+    // A full verify's result goes into the log itself; routine verifies start after the last intact one.
+    if (options.recordAs && result.mode === 'full') await this.recordVerified(result, options.recordAs);
+    return result;
+  }
+
+  private async recordVerified(result: AuditVerifyResult, actor: string): Promise<void> {
+    await insertAuditEvent(this.dataSource.manager, {
+      type: 'audit.verified',
+      outcome: result.status === 'intact' ? 'success' : 'failure',
+      reason: result.status === 'intact' ? null : result.problem,
+      actor,
+      target: 'audit_events',
+      details: {
+        mode: result.mode,
+        status: result.status,
+        count: result.count,
+        checkpoints: result.checkpoints,
+        last_seq: result.status === 'intact' ? result.lastSeq : null,
+        ...(result.status === 'broken' ? { first_bad_seq: result.firstBadSeq, problem: result.problem } : {}),
+      },
+    });
+  }
+
+  /**
+   * The scheduled full verify (BROKER_AUDIT_FULL_VERIFY_HOURS): one instance at a time (a
+   * session advisory lock), and not again within the period of the last recorded one.
+   * Returns the result, or null when skipped.
+   */
+  async scheduledFullVerify(): Promise<AuditVerifyResult | null> {
+    const hours = this.config.audit.fullVerifyHours;
+    const qr = this.dataSource.createQueryRunner();
+    await qr.connect();
+    try {
+      const [lock] = await qr.manager.query<{ ok: boolean }[]>(
+        `SELECT pg_try_advisory_lock(hashtext('broker.audit.full_verify')) AS ok`,
+      );
+      if (!lock?.ok) return null;
+      try {
+        const [recent] = await qr.manager.query<{ recent: boolean }[]>(
+          `SELECT EXISTS (SELECT 1 FROM audit_events WHERE type = 'audit.verified' AND details->>'mode' = 'full'
+                            AND occurred_at > now() - make_interval(hours => $1)) AS recent`,
+          [hours],
+        );
+        if (recent?.recent) return null;
+        const result = await this.verify({}, { recordAs: 'system' });
+        if (result.status === 'broken') {
+          this.logger.error(`audit chain broken at seq ${result.firstBadSeq}: ${result.problem}`);
+        } else {
+          this.logger.log(`audit full verify: ${result.count} events intact`);
+        }
+        return result;
+      } finally {
+        await qr.manager.query(`SELECT pg_advisory_unlock(hashtext('broker.audit.full_verify'))`);
+      }
+    } finally {
+      await qr.release();
+    }
   }
 
   /** Seals what is committed, then signs a checkpoint up to the head (tests, the CLI). */
@@ -282,6 +360,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     fromId: string | null,
     toId: string | null,
     expectedHead: string | null,
+    routine = false,
   ): Promise<AuditVerifyResult> {
     const [head] = await m.query<HeadRow[]>(
       `SELECT last_seq::text AS last_seq, last_id::text AS last_id, last_hash FROM audit_chain_head WHERE id = 1`,
@@ -298,7 +377,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       (await this.checkpoints.keys(m)).keys,
     );
     const full = fromId === null && toId === null;
-    const mode = full ? 'full' : 'range';
+    const mode = full ? (routine ? 'routine' : 'full') : 'range';
     const chainStart = anchor ? BigInt(anchor.first_seq) : 1n;
     const headSeq = head ? BigInt(head.last_seq) : 0n;
 
@@ -322,6 +401,16 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       else endSeq = BigInt(r.s);
     }
 
+    if (full && routine) {
+      const [last] = await m.query<{ s: string | null }[]>(
+        `SELECT details->>'last_seq' AS s FROM audit_events
+          WHERE type = 'audit.verified' AND details->>'mode' = 'full' AND details->>'status' = 'intact'
+          ORDER BY id DESC LIMIT 1`,
+      );
+      if (last?.s && /^\d+$/.test(last.s) && BigInt(last.s) + 1n > startSeq) {
+        startSeq = BigInt(last.s) + 1n;
+      }
+    }
     // The hash the first checked event must link to; null = unknown (range starts mid-chain on a
     // missing predecessor), in which case its own prev_hash is taken as given.
     let expectedPrev: string | null = anchor ? anchor.prev_hash : GENESIS_HASH;
@@ -342,6 +431,35 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       });
     }
     const extra: AuditBreak[] = [];
+    const sampled: string[] = [];
+    if (full && routine) {
+      // A random sample of older signed ranges, re-read in full.
+      const older = valid.filter((c) => BigInt(c.first_seq) >= chainStart && BigInt(c.last_seq) < startSeq);
+      for (let i = 0; i < SAMPLE_RANGES && older.length > 0; i++) {
+        const [cp] = older.splice(Math.floor(Math.random() * older.length), 1);
+        const first = BigInt(cp.first_seq);
+        const last = BigInt(cp.last_seq);
+        let prev: string | null = anchor && first === chainStart ? anchor.prev_hash : GENESIS_HASH;
+        if (first > chainStart) {
+          const [p] = await m.query<{ hash: string }[]>(`SELECT hash FROM audit_events WHERE seq = $1`, [
+            (first - 1n).toString(),
+          ]);
+          prev = p?.hash ?? null;
+        }
+        const sample = new ChainWalk(first, prev, valid);
+        await this.walkRange(m, sample, first, last);
+        if (sample.nextSeq <= last) {
+          sample.report({
+            seq: sample.nextSeq.toString(),
+            kind: 'missing_events',
+            detail: `${last - sample.nextSeq + 1n} event(s) of the signed range ${cp.first_seq}..${cp.last_seq} are missing`,
+          });
+        }
+        extra.push(...sample.breaks);
+        walk.count += sample.count;
+        sampled.push(`${cp.first_seq}..${cp.last_seq}`);
+      }
+    }
     if (full) {
       const latest = valid[valid.length - 1];
       if (latest && BigInt(latest.last_seq) > headSeq) {
@@ -372,7 +490,10 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
         }
       }
       // A kept head older than the retained chain can only be matched by its signed checkpoint.
-      const retired = valid.some((c) => c.last_hash === expectedHead && BigInt(c.last_seq) < chainStart);
+      // (A routine verify also takes a signed checkpoint before the part it re-read.)
+      const retired = valid.some(
+        (c) => c.last_hash === expectedHead && BigInt(c.last_seq) < (routine ? startSeq : chainStart),
+      );
       if (expectedHead !== null && !walk.expectedHeadSeen && !retired) {
         extra.push({
           seq: (walk.lastSeq ?? headSeq).toString(),
@@ -382,7 +503,13 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       }
     }
     const problems = sortBreaks([...checkpointBreaks, ...walk.breaks, ...extra]).slice(0, MAX_PROBLEMS);
-    const common = { count: walk.count, unsealed, checkpoints: checkpoints.length, mode } as const;
+    const common = {
+      count: walk.count,
+      unsealed,
+      checkpoints: checkpoints.length,
+      mode,
+      ...(mode === 'routine' ? { since: startSeq.toString(), sampled } : {}),
+    } as const;
     const first = problems[0];
     if (first) {
       return {

@@ -17,6 +17,7 @@ export const AUDIT_EVENT_TYPES = [
   'portal.developer_moved',
   'admin.auth_failed',
   'audit.retention_applied',
+  'audit.verified',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

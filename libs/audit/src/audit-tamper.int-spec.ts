@@ -188,6 +188,30 @@ describe('audit log against a full database compromise (real Postgres)', () => {
     });
   });
 
+  it('should verify routinely only what was added since the last recorded full verify, plus sampled older ranges', async () => {
+    const fullResult = await ctx.audit.verify({}, { recordAs: 'system' });
+    expect(fullResult).toMatchObject({ status: 'intact', mode: 'full', count: 30 });
+    const [recorded] = await ctx.ds.query<{ details: Record<string, unknown>; outcome: string }[]>(
+      `SELECT details, outcome FROM audit_events WHERE type = 'audit.verified'`,
+    );
+    expect(recorded).toMatchObject({ outcome: 'success', details: { mode: 'full', status: 'intact', last_seq: '30' } });
+    for (let i = 0; i < 4; i++) await ctx.audit.record({ type: 'logout', outcome: 'success', requestId: `late-${i}` });
+    await ctx.audit.checkpointNow();
+    const routine = await ctx.audit.verify({ mode: 'routine' });
+    // seq 31 is the audit.verified event itself, then the four logouts; plus three sampled ranges of five.
+    expect(routine).toMatchObject({ status: 'intact', mode: 'routine', since: '31', count: 5 + 3 * EVERY });
+    expect(routine.sampled).toHaveLength(3);
+    // A change after the last full verify is found by the routine verify.
+    const [row] = await ctx.ds.query<{ id: string }[]>(`SELECT id::text AS id FROM audit_events WHERE seq = 33`);
+    await compromise(ctx, `UPDATE audit_events SET request_id = 'forged' WHERE id = ${row.id}`);
+    expect(await ctx.audit.verify({ mode: 'routine' })).toMatchObject({
+      status: 'broken',
+      mode: 'routine',
+      firstBadSeq: '33',
+      problem: 'hash_mismatch',
+    });
+  });
+
   it('should report one flipped byte of an export offline', async () => {
     const files = await exportFiles(ctx);
     const bytes = readFileSync(files.exportFile);

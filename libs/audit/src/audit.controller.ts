@@ -1,4 +1,4 @@
-import { AdminRoles } from '@app/common';
+import { AdminRoles, type AdminPrincipal } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Controller, Get, Header, Inject, Query, Req, Res, StreamableFile } from '@nestjs/common';
 import {
@@ -74,14 +74,19 @@ export class AuditController {
   @ApiOperation({
     summary: 'Verify the hash chain',
     description:
-      'Recomputes the chain (whole log, or from_id..to_id) and answers `intact` with the count and the last hash, or `broken` with the first event changed, removed or inserted out of order.',
+      'Recomputes the chain (whole log, `mode=routine` for what was added since the last full verify plus a random sample of older signed ranges, or from_id..to_id), checks every checkpoint signature, the head against the latest checkpoint and the retention anchor; answers `intact` with the count and the last hash, or `broken` with `firstBadSeq` and `problem` (hash_mismatch, missing_events, checkpoint_signature_invalid, head_mismatch, anchor_unexplained). `protection` says whether the database role could rewrite the log. A full verify is recorded as an `audit.verified` event.',
   })
   @ApiOkResponse({
     description:
-      '`{ status: "intact", count, lastId, lastHash }` or `{ status: "broken", firstBadId, problem, count, problems }`',
+      '`{ status: "intact", mode, count, lastSeq, lastHash, checkpoints, protection }` or `{ status: "broken", firstBadSeq, firstBadId, problem, problems, protection }`',
   })
-  verify(@Query() query: AuditVerifyQueryDto): Promise<AuditVerifyReport> {
-    return this.audit.verify({ fromId: query.from_id, toId: query.to_id, expectedHead: query.expected_head });
+  verify(@Query() query: AuditVerifyQueryDto, @Req() req: Request): Promise<AuditVerifyReport> {
+    const principal = req.user as AdminPrincipal | undefined;
+    return this.audit.verify(
+      { fromId: query.from_id, toId: query.to_id, expectedHead: query.expected_head, mode: query.mode },
+      // A full verify on demand is audited like the scheduled one.
+      { recordAs: principal?.id ? `admin:${principal.id}` : 'admin' },
+    );
   }
 
   @Get('checkpoints')

@@ -185,7 +185,9 @@ export class AuditService {
   }
 
   /**
-   * Recomputes the hash chain over the whole log or an id range, and says how well the database
+   * Recomputes the hash chain over the whole log (`mode: full`, default), what was added since the
+   * last full verify plus a sample (`routine`), or an id range; with `recordAs`, a full verify's
+   * result is recorded as `audit.verified` by that actor. Also says how well the database
    * protects the log from the broker's own role (`protection`, with `protectionReason` when weak).
    */
   async verify(
@@ -193,9 +195,11 @@ export class AuditService {
       fromId?: string | number | bigint | null;
       toId?: string | number | bigint | null;
       expectedHead?: string | null;
+      mode?: 'full' | 'routine';
     } = {},
+    options: { recordAs?: string } = {},
   ): Promise<AuditVerifyReport> {
-    const [result, p] = await Promise.all([this.chain.verify(range), this.chain.protection()]);
+    const [result, p] = await Promise.all([this.chain.verify(range, options), this.chain.protection()]);
     return { ...result, protection: p.protection, ...(p.reason ? { protectionReason: p.reason } : {}) };
   }
 
