@@ -132,6 +132,8 @@ async function main() {
     TYK_PORTAL_ADMIN_TOKEN: portalToken,
     BROKER_ADMIN_OIDC_ISSUER: process.env.BROKER_ADMIN_OIDC_ISSUER || issuer,
     BROKER_ADMIN_OIDC_AUDIENCE: process.env.BROKER_ADMIN_OIDC_AUDIENCE || 'urn:portal-sso-broker:admin',
+    // Each signed audit checkpoint also lands here, outside the database.
+    BROKER_AUDIT_CHECKPOINT_DIR: path.join(DATA, 'audit-checkpoints'),
   });
   broker.on('exit', (code) => {
     if (!stopping) {
@@ -194,6 +196,8 @@ async function main() {
       ` Admin API docs:          ${brokerUrl}/docs`,
       ` Admin secret:            ${adminSecret}   (kept in ${path.join(DATA, 'admin-secret')})`,
       ` Try:  curl -H "Authorization: ${adminSecret}" ${brokerUrl}/api/profiles`,
+      ` Audit: signed checkpoints  ${brokerUrl}/api/audit/checkpoints  (files in ${path.join(DATA, 'audit-checkpoints')})`,
+      `        verify the chain      ${brokerUrl}/api/audit/verify  (keys: /api/audit/keys)`,
       line,
       '',
     ].join('\n'),
