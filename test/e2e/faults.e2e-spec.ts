@@ -146,6 +146,7 @@ describe('faults: Postgres and the portal (real broker, own Postgres server, dev
     broker = await startTestBroker(
       testConfig({
         DATABASE_URL: pgServer.url,
+        DATABASE_MIGRATION_URL: pgServer.migrationUrl,
         TYK_IB_SECRET: ADMIN_SECRET,
         TYK_PORTAL_TIMEOUT_MS: '1000',
         BROKER_AUDIT_SEAL_INTERVAL_MS: '200',

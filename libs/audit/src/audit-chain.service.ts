@@ -118,15 +118,15 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     private readonly checkpoints: AuditCheckpointsService,
   ) {}
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
     this.stopped = false;
     // One warning at start-up when the database role could rewrite the log (issue 14).
-    auditProtection(this.dataSource).then(
-      (p) => {
-        if (p.protection === 'weak') this.logger.warn(`audit log protection is weak: ${p.reason}`);
-      },
-      (e: unknown) => this.logger.warn(`audit protection check failed: ${e instanceof Error ? e.message : String(e)}`),
-    );
+    try {
+      const p = await auditProtection(this.dataSource);
+      if (p.protection === 'weak') this.logger.warn(`audit log protection is weak: ${p.reason}`);
+    } catch (e) {
+      this.logger.warn(`audit protection check failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
     this.sealTimer = setInterval(() => this.tick(), this.config.audit.sealIntervalMs);
     this.sealTimer.unref();
     if (this.config.audit.retentionDays > 0) {

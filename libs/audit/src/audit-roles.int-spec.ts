@@ -1,4 +1,5 @@
-import type { INestApplication } from '@nestjs/common';
+import { jest } from '@jest/globals';
+import { Logger, type INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
 import { createLibApp } from '../../../test/support/lib-app.js';
@@ -150,8 +151,12 @@ describe('audit log: the runtime role can only extend the chain (real Postgres)'
   });
 
   it('should report weak protection when the broker connects as the owner (one role)', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn');
     const weak = await createLibApp(db, AuditModule, { DATABASE_URL: db.migrationUrl });
     await weak.init();
+    // One warning at start-up.
+    expect(warn.mock.calls.filter(([m]) => String(m).startsWith('audit log protection is weak'))).toHaveLength(1);
+    warn.mockRestore();
     try {
       const p = await weak.get(AuditService).protection();
       expect(p).toMatchObject({ protection: 'weak', reason: expect.stringMatching(/DATABASE_MIGRATION_URL/) });

@@ -39,10 +39,13 @@ export class HealthController {
       () => this.db.pingCheck('database', { timeout: 1500 }),
       // Informational: a weak set-up still serves logins (issue 14), so it stays "up".
       async () => {
-        const p = await this.audit.protection();
-        return this.indicator
-          .check('audit')
-          .up({ protection: p.protection, ...(p.reason ? { reason: p.reason } : {}) });
+        const audit = this.indicator.check('audit');
+        try {
+          const p = await this.audit.protection();
+          return audit.up({ protection: p.protection, ...(p.reason ? { reason: p.reason } : {}) });
+        } catch {
+          return audit.down({ message: 'the audit tables cannot be read' });
+        }
       },
     ]);
   }
