@@ -179,13 +179,29 @@ describe('audit log against a full database compromise (real Postgres)', () => {
     expect(await ctx.audit.verify()).toMatchObject({ status: 'broken', firstBadSeq: '28', problem: 'head_mismatch' });
   });
 
-  it('should report a checkpoint changed in the database as checkpoint_signature_invalid', async () => {
+  it('should report a checkpoint changed in the database as checkpoint_signature_invalid, in full and routine mode', async () => {
     await compromise(ctx, `UPDATE audit_checkpoints SET last_hash = repeat('a', 64) WHERE last_seq = 10`);
-    expect(await ctx.audit.verify()).toMatchObject({
+    for (const mode of ['full', 'routine'] as const) {
+      expect(await ctx.audit.verify({ mode })).toMatchObject({
+        status: 'broken',
+        firstBadSeq: '6',
+        problem: 'checkpoint_signature_invalid',
+      });
+    }
+  });
+
+  it('should report an older checkpoint re-signed in place (JWS replaced) in routine mode too, through the hash chain', async () => {
+    // A payload that matches a changed row, "signed" with garbage: only the chain of hashes catches it in routine mode.
+    const [cp] = await ctx.ds.query<{ jws: string }[]>(`SELECT jws FROM audit_checkpoints WHERE last_seq = 10`);
+    const [h, p] = cp.jws.split('.');
+    const forged = `${h}.${p}.${Buffer.from('forged').toString('base64url')}`;
+    await compromise(ctx, `UPDATE audit_checkpoints SET jws = '${forged}' WHERE last_seq = 10`);
+    expect(await ctx.audit.verify({ mode: 'routine' })).toMatchObject({
       status: 'broken',
-      firstBadSeq: '6',
       problem: 'checkpoint_signature_invalid',
+      firstBadSeq: '11',
     });
+    expect(await ctx.audit.verify()).toMatchObject({ status: 'broken', firstBadSeq: '6' });
   });
 
   it('should verify routinely only what was added since the last recorded full verify, plus sampled older ranges', async () => {
