@@ -8,9 +8,12 @@
  * them); they stay readable until retention removes them.
  */
 
-/** The display value: the personal row's, else the legacy chained column. */
-export const PERSONAL_IP = `coalesce(e.ip, (SELECT p.ip FROM audit_event_personal p WHERE p.event_id = e.id))`;
-export const PERSONAL_USER_AGENT = `coalesce(e.user_agent, (SELECT p.user_agent FROM audit_event_personal p WHERE p.event_id = e.id))`;
+/**
+ * The display value: the legacy chained column, else the personal row's (coalesce does not run the
+ * subquery when the column is set). No ", " inside: the export's column list is split on it.
+ */
+export const PERSONAL_IP = `coalesce(e.ip,(SELECT p.ip FROM audit_event_personal p WHERE p.event_id = e.id))`;
+export const PERSONAL_USER_AGENT = `coalesce(e.user_agent,(SELECT p.user_agent FROM audit_event_personal p WHERE p.event_id = e.id))`;
 
 /** The IP filter over both places. */
 export function ipFilter(param: string): string {
