@@ -44,6 +44,11 @@ export async function seedAudit(db, count, log) {
   await db.query('BEGIN');
   try {
     await db.query(`SELECT pg_advisory_xact_lock(hashtext('broker.audit.sealer'))`);
+    // The sealing UPDATE is the owner's alone (issue 14): seed as the audit tables' owner.
+    const [{ owner }] = (
+      await db.query(`SELECT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE oid = 'audit_events'::regclass`)
+    ).rows;
+    await db.query(`SET LOCAL ROLE "${owner.replace(/"/g, '""')}"`);
     const [{ unsealed }] = (await db.query(`SELECT count(*)::int AS unsealed FROM audit_events WHERE hash IS NULL`))
       .rows;
     if (unsealed > 0) throw new Error(`${unsealed} events are not sealed yet; the seeding must start on a sealed log`);
@@ -354,9 +359,9 @@ export function timeExport(brokerUrl, secret) {
 }
 
 /** GET /api/audit/verify, timed. */
-export async function timeVerify(brokerUrl, secret) {
+export async function timeVerify(brokerUrl, secret, mode = 'full') {
   const t0 = performance.now();
-  const result = await getJson(`${brokerUrl}/api/audit/verify`, { authorization: secret });
+  const result = await getJson(`${brokerUrl}/api/audit/verify?mode=${mode}`, { authorization: secret });
   return { seconds: Math.round(((performance.now() - t0) / 1000) * 100) / 100, ...result };
 }
 

@@ -222,7 +222,10 @@ export function formatReport(r) {
     );
     out.push(
       a.verify.status
-        ? `Verify: ${a.verify.status}, ${a.verify.count.toLocaleString('en')} events in ${a.verify.seconds} s (${a.verify.eventsPerS.toLocaleString('en')} events/s)`
+        ? `Verify: ${a.verify.status}, ${a.verify.count.toLocaleString('en')} events in ${a.verify.seconds} s (${a.verify.eventsPerS.toLocaleString('en')} events/s)` +
+            (a.verify.routine
+              ? `; routine verify after it: ${a.verify.routine.count.toLocaleString('en')} events in ${a.verify.routine.seconds} s`
+              : '')
         : `Verify: skipped (${a.verify.skipped})`,
     );
   }

@@ -144,6 +144,8 @@ async function main() {
     TYK_PORTAL_ADMIN_TOKEN: portalToken,
     BROKER_ADMIN_OIDC_ISSUER: process.env.BROKER_ADMIN_OIDC_ISSUER || issuer,
     BROKER_ADMIN_OIDC_AUDIENCE: process.env.BROKER_ADMIN_OIDC_AUDIENCE || 'urn:portal-sso-broker:admin',
+    // Each signed audit checkpoint also lands here, outside the database.
+    BROKER_AUDIT_CHECKPOINT_DIR: path.join(DATA, 'audit-checkpoints'),
   });
   broker.on('exit', (code) => {
     if (!stopping) {
@@ -221,6 +223,8 @@ async function main() {
       ` Admin secret:            ${adminSecret}   (kept in ${path.join(DATA, 'admin-secret')})`,
       ` Try:  curl -H "Authorization: ${adminSecret}" ${brokerUrl}/api/profiles`,
       ` Setup doctor:  curl -H "Authorization: ${adminSecret}" ${brokerUrl}/api/profiles/${PROFILE_ID}/check`,
+      ` Audit: signed checkpoints  ${brokerUrl}/api/audit/checkpoints  (files in ${path.join(DATA, 'audit-checkpoints')})`,
+      `        verify the chain      ${brokerUrl}/api/audit/verify  (keys: /api/audit/keys)`,
       line,
       '',
     ].join('\n'),

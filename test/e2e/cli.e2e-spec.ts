@@ -1,6 +1,9 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import { signingKeyFromText } from '@app/audit';
+import pg from 'pg';
 import { runBroker } from '../support/built.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -11,9 +14,12 @@ describe('the command line (built entry, real Postgres)', () => {
   let env: Record<string, string>;
   const dir = mkdtempSync(path.join(tmpdir(), 'cli-'));
 
+  const keyFile = path.join(dir, 'audit-signing-key.pem');
+
   beforeAll(async () => {
     db = await createTestDatabase('cli');
-    env = { DATABASE_URL: db.url, TYK_LOGLEVEL: 'warn' };
+    writeFileSync(keyFile, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }));
+    env = { DATABASE_URL: db.url, TYK_LOGLEVEL: 'warn', BROKER_AUDIT_SIGNING_KEY_FILE: keyFile };
   });
   afterAll(async () => {
     await db?.drop();
@@ -76,6 +82,43 @@ describe('the command line (built entry, real Postgres)', () => {
       .split('\n')
       .map((l) => (JSON.parse(l) as { type: string }).type);
     expect(types).toEqual(expect.arrayContaining(['profile.created', 'profile.updated']));
+  });
+
+  it('should verify an export offline, with no database and no broker, and report one flipped byte', async () => {
+    expect((await runBroker(['audit', 'checkpoint'], env)).stdout).toMatch(/signed 1 checkpoint/);
+    const exportFile = path.join(dir, 'audit.ndjson');
+    expect((await runBroker(['audit', 'export', exportFile], env)).code).toBe(0);
+    const keysFile = path.join(dir, 'keys.json');
+    const checkpointsFile = path.join(dir, 'checkpoints.json');
+    const { publicJwk } = await signingKeyFromText(readFileSync(keyFile, 'utf8'));
+    writeFileSync(keysFile, JSON.stringify({ keys: [publicJwk] }));
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      const { rows } = await c.query(
+        `SELECT first_seq::text, last_seq::text, last_hash, prev_checkpoint_hash, event_count::text, kid, jws FROM audit_checkpoints`,
+      );
+      writeFileSync(checkpointsFile, JSON.stringify({ data: rows }));
+    } finally {
+      await c.end();
+    }
+    // No DATABASE_URL and an empty data folder: nothing to connect to, nothing started.
+    const offline = (file: string) =>
+      runBroker(['audit', 'verify', '--export', file, '--keys', keysFile, '--checkpoints', checkpointsFile], {
+        BROKER_DATA_DIR: path.join(dir, 'empty'),
+        TYK_LOGLEVEL: 'warn',
+      });
+    const ok = await offline(exportFile);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ status: 'intact', checkpoints: 1 });
+    const bytes = readFileSync(exportFile);
+    const at = bytes.indexOf('profile.updated');
+    bytes[at] = 'P'.charCodeAt(0);
+    const flipped = path.join(dir, 'flipped.ndjson');
+    writeFileSync(flipped, bytes);
+    const bad = await offline(flipped);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ status: 'broken', problem: 'hash_mismatch' });
   });
 
   it('should apply the migrations and find them in agreement with the entities (migration check)', async () => {

@@ -72,6 +72,19 @@ describe('docker/compose.yaml, docker/Dockerfile and docker/.env.example', () =>
     );
   });
 
+  it('should connect the broker as the runtime role and migrate as the owner, never as the superuser (issue 14)', () => {
+    const init = read('docker/postgres-init/10-broker-roles.sh');
+    expect(init).toMatch(/CREATE ROLE broker_owner LOGIN/);
+    expect(init).toMatch(/CREATE ROLE broker_app LOGIN/);
+    expect(init).toMatch(/CREATE DATABASE broker OWNER broker_owner/);
+    for (const name of ['broker', 'broker-demo']) {
+      const env = compose.services[name].environment!;
+      expect(env.DATABASE_URL).toMatch(/^postgres:\/\/broker_app:/);
+      expect(env.DATABASE_MIGRATION_URL).toMatch(/^postgres:\/\/broker_owner:/);
+      expect(env.BROKER_AUDIT_SIGNING_KEY_FILE).toBe('/run/secrets/audit_signing_key');
+    }
+  });
+
   it('should document in .env.example every variable the compose file reads', () => {
     const used = new Set([...read('docker/compose.yaml').matchAll(/\$\{([A-Z0-9_]+)/g)].map((m) => m[1]));
     const documented = new Set([...envExample.matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]));

@@ -10,7 +10,13 @@ describe('health (e2e, own Postgres server so it can be stopped)', () => {
 
   beforeAll(async () => {
     pgServer = await startEmbeddedPostgres({ dir: path.join(mkdtempSync(path.join(tmpdir(), 'health-pg-')), 'pg') });
-    broker = await startTestBroker(testConfig({ DATABASE_URL: pgServer.url, TYK_IB_SECRET: 'health-secret-1234' }));
+    broker = await startTestBroker(
+      testConfig({
+        DATABASE_URL: pgServer.url,
+        DATABASE_MIGRATION_URL: pgServer.migrationUrl,
+        TYK_IB_SECRET: 'health-secret-1234',
+      }),
+    );
   });
 
   afterAll(async () => {
@@ -22,6 +28,30 @@ describe('health (e2e, own Postgres server so it can be stopped)', () => {
     const res = await fetch(`${broker.url}/health`);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('');
+  });
+
+  it('should report the audit protection as strong with the two roles of the embedded default, weak with one', async () => {
+    const res = await fetch(`${broker.url}/health/ready`);
+    const body = (await res.json()) as { details: { audit: Record<string, unknown> } };
+    expect(body.details.audit).toEqual({ status: 'up', protection: 'strong' });
+    // One role for migrations and runtime (as before issue 14): it starts and says why it is weak.
+    const weak = await startTestBroker(
+      testConfig({ DATABASE_URL: pgServer.migrationUrl, TYK_IB_SECRET: 'health-secret-1234' }),
+    );
+    try {
+      const w = (await (await fetch(`${weak.url}/health/ready`)).json()) as {
+        details: { audit: Record<string, unknown> };
+      };
+      expect(w.details.audit).toMatchObject({
+        status: 'up',
+        protection: 'weak',
+        reason: expect.stringMatching(/DATABASE_MIGRATION_URL/),
+      });
+      const verify = await fetch(`${weak.url}/api/audit/verify`, { headers: { Authorization: 'health-secret-1234' } });
+      expect(await verify.json()).toMatchObject({ status: 'intact', protection: 'weak' });
+    } finally {
+      await weak.close();
+    }
   });
 
   it('should report ready, then 503 while the database is down, then ready again without a restart', async () => {

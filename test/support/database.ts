@@ -1,8 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import { ensureTwoRoles, migrateDatabase } from '@app/database';
 import pg from 'pg';
+import { testConfig } from './config.js';
 
 export interface TestDatabase {
+  /** The broker's runtime role (what DATABASE_URL names in production): no UPDATE/DELETE on the audit log. */
   url: string;
+  /** The owner role that ran the migrations (DATABASE_MIGRATION_URL). */
+  migrationUrl: string;
+  /** The server's superuser on the same database: a full database compromise, for tamper tests. */
+  adminUrl: string;
   name: string;
   drop(): Promise<void>;
 }
@@ -13,17 +20,20 @@ function adminUrl(): string {
   return url;
 }
 
-/** A fresh, empty database on the run's Postgres server, for one test file. */
+/**
+ * A fresh database on the run's Postgres server, for one test file, set up the way the broker's
+ * default is (issue 14): owned by an owner role that ran the migrations, used through a runtime
+ * role holding only the grants the migrations give it.
+ */
 export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl());
-  url.pathname = `/${name}`;
+  const roles = await ensureTwoRoles(adminUrl(), name, 'test');
+  await migrateDatabase(testConfig({ DATABASE_URL: roles.url, DATABASE_MIGRATION_URL: roles.migrationUrl }));
+  const admin = new URL(adminUrl());
+  admin.pathname = `/${name}`;
   return {
-    url: url.toString(),
+    ...roles,
+    adminUrl: admin.toString(),
     name,
     drop: async () => {
       const c = new pg.Client({ connectionString: adminUrl() });
@@ -32,4 +42,18 @@ export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
       await c.end();
     },
   };
+}
+
+/**
+ * Runs `fn` with the server's superuser on the test database: for seeding what the runtime role may
+ * not write (a chosen `occurred_at`, pre-sealed rows) and for tampering as a full compromise would.
+ */
+export async function asSuperuser<T>(db: TestDatabase, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: db.adminUrl });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
 }

@@ -1,11 +1,11 @@
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { AuditService } from '@app/audit';
+import { AuditService, verifyExportFiles } from '@app/audit';
 import { DevelopersService } from '@app/developers';
 import path from 'node:path';
 import { maskSecrets } from '@app/common';
 import type { ConfigLoadResult } from '@app/config';
-import { databaseOptions } from '@app/database';
+import { databaseOptions, migrateDatabase } from '@app/database';
 import { ProfilesService } from '@app/profiles';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -38,7 +38,12 @@ Commands:
                                IdP discovery, keys, client credentials, redirect URI, portal secrets
                                and teams, risky settings; exit 1 on any ✗. --write-probe also creates
                                and removes a throwaway organisation, team and user in the portal
-  audit verify [from] [to]     recompute the audit hash chain (optionally an id range); exit 1 if broken
+  audit verify [from] [to] [--expected-head HASH]
+                               recompute the audit hash chain and check the signed checkpoints
+                               (optionally an id range); exit 1 if broken
+  audit verify --export FILE.ndjson --keys KEYS.json --checkpoints CPS.json [--expected-head HASH]
+                               verify an export offline: no database, no broker
+  audit checkpoint             seal and sign a checkpoint up to the head now
   audit export <file|-> [ndjson|csv]
                                write every audit event (default ndjson)
 
@@ -60,7 +65,8 @@ function positional(argv: string[]): string[] {
 
 async function withDataSource<T>(loaded: ConfigLoadResult, fn: (ds: DataSource) => Promise<T>): Promise<T> {
   const { config, embedded } = await withDatabase(loaded.config);
-  const ds = new DataSource({ ...databaseOptions(config), migrationsRun: false, entities: ALL_ENTITIES });
+  // Migrations are the owner's job (DATABASE_MIGRATION_URL when set).
+  const ds = new DataSource({ ...databaseOptions(config, { asOwner: true }), entities: ALL_ENTITIES });
   await ds.initialize();
   try {
     return await fn(ds);
@@ -72,12 +78,17 @@ async function withDataSource<T>(loaded: ConfigLoadResult, fn: (ds: DataSource) 
 
 async function migration(sub: string | undefined, name: string | undefined, loaded: ConfigLoadResult): Promise<number> {
   switch (sub) {
-    case 'run':
-      return withDataSource(loaded, async (ds) => {
-        const done = await ds.runMigrations({ transaction: 'each' });
-        process.stdout.write(done.length ? done.map((m) => `applied ${m.name}\n`).join('') : 'no pending migrations\n');
+    case 'run': {
+      const { config, embedded } = await withDatabase(loaded.config);
+      try {
+        // Also writes the owner-only settings and the runtime role's grants.
+        const done = await migrateDatabase(config);
+        process.stdout.write(done.length ? done.map((m) => `applied ${m}\n`).join('') : 'no pending migrations\n');
         return 0;
-      });
+      } finally {
+        await embedded?.stop();
+      }
+    }
     case 'revert':
       return withDataSource(loaded, async (ds) => {
         await ds.undoLastMigration({ transaction: 'each' });
@@ -254,15 +265,53 @@ async function developers(sub: string | undefined, arg: string | undefined, load
   return 2;
 }
 
-async function audit(sub: string | undefined, args: string[], loaded: ConfigLoadResult): Promise<number> {
+/** `--name value` or `--name=value` from the raw arguments. */
+function option(argv: string[], name: string): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === name) return argv[i + 1];
+    if (argv[i].startsWith(`${name}=`)) return argv[i].slice(name.length + 1);
+  }
+  return undefined;
+}
+
+const VALUE_OPTIONS = ['--export', '--keys', '--checkpoints', '--expected-head'];
+
+async function audit(
+  sub: string | undefined,
+  args: string[],
+  loaded: ConfigLoadResult,
+  argv: string[],
+): Promise<number> {
   switch (sub) {
-    case 'verify':
+    case 'verify': {
+      const expectedHead = option(argv, '--expected-head') ?? null;
+      const exportFile = option(argv, '--export');
+      if (exportFile) {
+        const keysFile = option(argv, '--keys');
+        const checkpointsFile = option(argv, '--checkpoints');
+        if (!keysFile || !checkpointsFile) break;
+        const result = await verifyExportFiles({ exportFile, keysFile, checkpointsFile, expectedHead });
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+        return result.status === 'intact' ? 0 : 1;
+      }
+      const values = new Set(VALUE_OPTIONS.map((o) => option(argv, o)).filter(Boolean));
+      const range = args.filter((a) => !values.has(a));
       return withAppContext(loaded, async (app) => {
         const service = app.get(AuditService);
         await service.sealNow();
-        const result = await service.verify({ fromId: args[0] ?? null, toId: args[1] ?? null });
+        const result = await service.verify(
+          { fromId: range[0] ?? null, toId: range[1] ?? null, expectedHead },
+          { recordAs: 'system:cli' },
+        );
         process.stdout.write(`${JSON.stringify(result)}\n`);
         return result.status === 'intact' ? 0 : 1;
+      });
+    }
+    case 'checkpoint':
+      return withAppContext(loaded, async (app) => {
+        const made = await app.get(AuditService).checkpointNow();
+        process.stdout.write(`signed ${made} checkpoint(s)\n`);
+        return 0;
       });
     case 'export': {
       const file = args[0];
@@ -333,7 +382,7 @@ export async function runCli(argv: string[], loaded: ConfigLoadResult): Promise<
       case 'developers':
         return await developers(sub, rest[0], loaded);
       case 'audit':
-        return await audit(sub, rest, loaded);
+        return await audit(sub, rest, loaded, argv);
       case 'doctor':
         return await doctor(argv, loaded);
       case undefined:

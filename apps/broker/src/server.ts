@@ -19,7 +19,10 @@ export async function withDatabase(
     return { config, embedded: null };
   }
   const embedded = await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'postgres') });
-  return { config: { ...config, database: { ...config.database, url: embedded.url } }, embedded };
+  return {
+    config: { ...config, database: { ...config.database, url: embedded.url, migrationUrl: embedded.migrationUrl } },
+    embedded,
+  };
 }
 
 /**

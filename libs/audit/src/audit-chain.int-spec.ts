@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
 import { createLibApp } from '../../../test/support/lib-app.js';
 import { AuditChainService } from './audit-chain.service.js';
+import { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import { AuditModule } from './audit.module.js';
 import { AuditService } from './audit.service.js';
 import { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
@@ -14,20 +15,27 @@ interface Ctx {
   db: TestDatabase;
   audit: AuditService;
   ds: DataSource;
+  /** The server's superuser on the same database: a full database compromise. */
+  admin: DataSource;
   close(): Promise<void>;
 }
 
 async function boot(env: Record<string, string> = {}): Promise<Ctx> {
   const db = await createTestDatabase('audit');
-  const app = await createLibApp(db, AuditModule, env);
+  // The owner URL too: it writes the retention period, which only the owner may set.
+  const app = await createLibApp(db, AuditModule, { DATABASE_MIGRATION_URL: db.migrationUrl, ...env });
   await app.init();
+  const admin = new DataSource({ type: 'postgres', url: db.adminUrl, extra: { max: 2 } });
+  await admin.initialize();
   return {
     app,
     db,
     audit: app.get(AuditService),
     ds: app.get(DataSource),
+    admin,
     close: async () => {
       await app.close();
+      await admin.destroy();
       await db.drop();
     },
   };
@@ -57,7 +65,7 @@ async function recordMany(audit: AuditService, n: number, batch = 200): Promise<
   return ids;
 }
 
-/** Runs `sql` with the append-only trigger switched off, as an attacker with table rights could. */
+/** Runs `sql` as the superuser with the append-only trigger switched off: a full database compromise. */
 async function tamper(ds: DataSource, ...sql: string[]): Promise<void> {
   await ds.transaction(async (m) => {
     await m.query('ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only');
@@ -80,7 +88,7 @@ describe('audit log: append-only, sealing and verification (real Postgres)', () 
   it('should match the migration exactly (TypeORM schema diff is empty)', async () => {
     const ds = new DataSource({
       type: 'postgres',
-      url: ctx.db.url,
+      url: ctx.db.migrationUrl,
       entities: [AuditEventEntity, AuditChainHeadEntity, AuditChainAnchorEntity],
     });
     await ds.initialize();
@@ -101,7 +109,7 @@ describe('audit log: append-only, sealing and verification (real Postgres)', () 
       details: { access_token: 'eyJsecret', note: 'contact bob@example.com', nested: { client_secret: 'x1' } },
     });
     const [row] = await ctx.ds.query(
-      'SELECT id::text, reason, host(ip) AS ip, details, hash FROM audit_events WHERE id = $1',
+      'SELECT id::text, reason, (SELECT host(p.ip) FROM audit_event_personal p WHERE p.event_id = e.id) AS ip, details, hash FROM audit_events e WHERE id = $1',
       [id],
     );
     expect(row.id).toBe(id);
@@ -115,33 +123,40 @@ describe('audit log: append-only, sealing and verification (real Postgres)', () 
     expect(row.hash).toBeNull();
   });
 
-  it('should refuse UPDATE, DELETE and TRUNCATE, and pre-sealed inserts', async () => {
+  it('should refuse UPDATE, DELETE and TRUNCATE, and pre-sealed inserts, even to the owner (the trigger wall)', async () => {
     const { id } = await ctx.audit.record(login(1));
-    await expect(ctx.ds.query(`UPDATE audit_events SET reason = 'x' WHERE id = $1`, [id])).rejects.toThrow(
-      /append-only: UPDATE refused/,
-    );
-    await expect(ctx.ds.query(`DELETE FROM audit_events WHERE id = $1`, [id])).rejects.toThrow(
-      /append-only: DELETE refused/,
-    );
-    await expect(ctx.ds.query(`TRUNCATE audit_events`)).rejects.toThrow(/append-only: TRUNCATE refused/);
-    await expect(
-      ctx.ds.query(`INSERT INTO audit_events (type, outcome, hash) VALUES ('logout', 'success', repeat('a', 64))`),
-    ).rejects.toThrow(/inserted unsealed/);
-    // Sealing-style update that also changes an event field.
-    await expect(
-      ctx.ds.query(
-        `UPDATE audit_events SET seq = 999999, prev_hash = repeat('0', 64), hash = repeat('1', 64), sealed_at = now(), reason = 'x' WHERE id = $1`,
-        [id],
-      ),
-    ).rejects.toThrow(/UPDATE refused/);
-    await ctx.audit.sealNow();
-    // Once sealed, even the chain columns are frozen.
-    await expect(ctx.ds.query(`UPDATE audit_events SET hash = repeat('2', 64) WHERE id = $1`, [id])).rejects.toThrow(
-      /UPDATE refused/,
-    );
-    await expect(ctx.ds.query(`UPDATE audit_chain_head SET last_seq = 0`)).rejects.toThrow(/only moves forward/);
-    const [row] = await ctx.ds.query('SELECT reason FROM audit_events WHERE id = $1', [id]);
-    expect(row.reason).toBeNull();
+    // The runtime role holds no such privilege at all (audit-roles.int-spec); the owner meets the triggers.
+    const owner = new DataSource({ type: 'postgres', url: ctx.db.migrationUrl, extra: { max: 1 } });
+    await owner.initialize();
+    try {
+      await expect(owner.query(`UPDATE audit_events SET reason = 'x' WHERE id = $1`, [id])).rejects.toThrow(
+        /append-only: UPDATE refused/,
+      );
+      await expect(owner.query(`DELETE FROM audit_events WHERE id = $1`, [id])).rejects.toThrow(
+        /append-only: DELETE refused/,
+      );
+      await expect(owner.query(`TRUNCATE audit_events CASCADE`)).rejects.toThrow(/append-only: TRUNCATE refused/);
+      await expect(
+        owner.query(`INSERT INTO audit_events (type, outcome, hash) VALUES ('logout', 'success', repeat('a', 64))`),
+      ).rejects.toThrow(/inserted unsealed/);
+      // Sealing-style update that also changes an event field.
+      await expect(
+        owner.query(
+          `UPDATE audit_events SET seq = 999999, prev_hash = repeat('0', 64), hash = repeat('1', 64), sealed_at = now(), reason = 'x' WHERE id = $1`,
+          [id],
+        ),
+      ).rejects.toThrow(/UPDATE refused/);
+      await ctx.audit.sealNow();
+      // Once sealed, even the chain columns are frozen.
+      await expect(owner.query(`UPDATE audit_events SET hash = repeat('2', 64) WHERE id = $1`, [id])).rejects.toThrow(
+        /UPDATE refused/,
+      );
+      await expect(owner.query(`UPDATE audit_chain_head SET last_seq = 0`)).rejects.toThrow(/only moves forward/);
+      const [row] = await ctx.ds.query('SELECT reason FROM audit_events WHERE id = $1', [id]);
+      expect(row.reason).toBeNull();
+    } finally {
+      await owner.destroy();
+    }
   });
 
   it('should keep the chain intact after 2,000 concurrent record() calls and a sealNow()', async () => {
@@ -225,7 +240,7 @@ describe('audit log: append-only, sealing and verification (real Postgres)', () 
     );
     const [changed, , removed] = ids.map((r) => r.id) as [string, string, string];
     await tamper(
-      ctx.ds,
+      ctx.admin,
       `UPDATE audit_events SET reason = 'nothing to see' WHERE id = ${changed}`,
       `DELETE FROM audit_events WHERE id = ${removed}`,
     );
@@ -233,10 +248,10 @@ describe('audit log: append-only, sealing and verification (real Postgres)', () 
     expect(result.status).toBe('broken');
     if (result.status !== 'broken') return;
     expect(result.firstBadId).toBe(changed);
-    expect(result.problem).toBe('changed');
-    expect(result.problems.map((p) => [p.id, p.problem])).toEqual([
-      [changed, 'changed'],
-      [removed, 'removed'],
+    expect(result.problem).toBe('hash_mismatch');
+    expect(result.problems.map((p) => [p.id, p.kind])).toEqual([
+      [changed, 'hash_mismatch'],
+      [removed, 'missing_events'],
     ]);
     // A range that avoids both is still intact.
     const tail = await ctx.audit.verify({ fromId: String(BigInt(removed) + 1n) });
@@ -259,9 +274,9 @@ describe('audit chain: more tampering (real Postgres)', () => {
 
   it('should report a truncated tail as removed, naming the last sealed event', async () => {
     const [{ maxid }] = await ctx.ds.query('SELECT max(id)::text AS maxid FROM audit_events');
-    await tamper(ctx.ds, `DELETE FROM audit_events WHERE id = ${maxid}`);
+    await tamper(ctx.admin, `DELETE FROM audit_events WHERE id = ${maxid}`);
     const result = await ctx.audit.verify();
-    expect(result).toMatchObject({ status: 'broken', firstBadId: maxid, problem: 'removed' });
+    expect(result).toMatchObject({ status: 'broken', firstBadId: maxid, problem: 'missing_events' });
   });
 
   it('should report reordered events as inserted out of order', async () => {
@@ -270,24 +285,24 @@ describe('audit chain: more tampering (real Postgres)', () => {
     );
     const [a, b] = rows as [{ id: string; seq: string }, { id: string; seq: string }];
     await tamper(
-      ctx.ds,
+      ctx.admin,
       `UPDATE audit_events SET seq = -1 WHERE id = ${a.id}`,
       `UPDATE audit_events SET seq = ${a.seq} WHERE id = ${b.id}`,
       `UPDATE audit_events SET seq = ${b.seq} WHERE id = ${a.id}`,
     );
     const result = await ctx.audit.verify();
-    expect(result).toMatchObject({ status: 'broken', firstBadId: b.id, problem: 'inserted_out_of_order' });
+    expect(result).toMatchObject({ status: 'broken', firstBadId: b.id, problem: 'hash_mismatch' });
   });
 
   it('should report a forged event whose hash was recomputed as a broken link', async () => {
     const [row] = await ctx.ds.query('SELECT id::text FROM audit_events ORDER BY seq LIMIT 1 OFFSET 20');
     // Rewrite the event and its own hash; the next event still links to the old hash.
-    await tamper(ctx.ds, `UPDATE audit_events SET outcome = 'failure', hash = repeat('a', 64) WHERE id = ${row.id}`);
+    await tamper(ctx.admin, `UPDATE audit_events SET outcome = 'failure', hash = repeat('a', 64) WHERE id = ${row.id}`);
     const result = await ctx.audit.verify();
     expect(result.status).toBe('broken');
     if (result.status !== 'broken') return;
     expect(result.firstBadId).toBe(row.id);
-    expect(result.problems.map((p) => p.problem)).toEqual(['changed', 'inserted_out_of_order']);
+    expect(result.problems.map((p) => p.kind)).toEqual(['hash_mismatch', 'hash_mismatch']);
   });
 });
 
@@ -316,7 +331,11 @@ describe('audit sealing in the background (real Postgres)', () => {
   it('should let only one of two sealers seal at a time (advisory lock), leaving the chain intact', async () => {
     await recordMany(ctx.audit, 300, 100);
     const chain = ctx.app.get(AuditChainService);
-    const other = new AuditChainService(ctx.ds, ctx.app.get<symbol, BrokerConfig>(BROKER_CONFIG));
+    const other = new AuditChainService(
+      ctx.ds,
+      ctx.app.get<symbol, BrokerConfig>(BROKER_CONFIG),
+      ctx.app.get(AuditCheckpointsService),
+    );
     const [a, b] = await Promise.all([chain.sealNow(), other.sealNow()]);
     expect(a + b).toBeLessThanOrEqual(300);
     expect(await ctx.audit.verify()).toMatchObject({ status: 'intact', unsealed: 0 });
@@ -335,8 +354,8 @@ describe('audit retention (real Postgres)', () => {
   });
 
   it('should remove whole ranges older than the retention, record it, and still verify as intact', async () => {
-    // Old events, seeded set-based through the trigger rules (inserted unsealed).
-    await ctx.ds.query(
+    // Old events, seeded set-based by the superuser (the runtime role cannot set occurred_at).
+    await ctx.admin.query(
       `INSERT INTO audit_events (occurred_at, type, outcome, reason)
        SELECT now() - interval '60 days' + g * interval '1 second', 'login.failed', 'failure', 'old'
          FROM generate_series(1, 1500) g`,
@@ -344,7 +363,7 @@ describe('audit retention (real Postgres)', () => {
     await recordMany(ctx.audit, 20, 20);
     // An old-looking event sealed after recent ones is not a whole old range: it stays.
     await ctx.audit.sealNow();
-    await ctx.ds.query(
+    await ctx.admin.query(
       `INSERT INTO audit_events (occurred_at, type, outcome, reason) VALUES (now() - interval '90 days', 'logout', 'success', 'straggler')`,
     );
     await ctx.audit.sealNow();
@@ -366,12 +385,16 @@ describe('audit retention (real Postgres)', () => {
     expect(verified).toMatchObject({ status: 'intact', count: 22 });
     // Nothing more to remove; verify stays intact; the anchor table is append-only.
     expect((await ctx.audit.applyRetention()).removed).toBe(0);
-    await expect(ctx.ds.query('DELETE FROM audit_chain_anchors')).rejects.toThrow(/append-only/);
+    await expect(ctx.ds.query('DELETE FROM audit_chain_anchors')).rejects.toThrow(/permission denied/);
   });
 
   it('should detect removal of the first retained event after retention', async () => {
     const [first] = await ctx.ds.query('SELECT id::text FROM audit_events WHERE seq IS NOT NULL ORDER BY seq LIMIT 1');
-    await tamper(ctx.ds, `DELETE FROM audit_events WHERE id = ${first.id}`);
-    expect(await ctx.audit.verify()).toMatchObject({ status: 'broken', firstBadId: first.id, problem: 'removed' });
+    await tamper(ctx.admin, `DELETE FROM audit_events WHERE id = ${first.id}`);
+    expect(await ctx.audit.verify()).toMatchObject({
+      status: 'broken',
+      firstBadId: first.id,
+      problem: 'missing_events',
+    });
   });
 });

@@ -3,38 +3,54 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { GENESIS_HASH, chainHash } from './audit-chain.js';
+import { AuditCheckpointsService } from './audit-checkpoints.service.js';
+import {
+  ChainWalk,
+  anchorExplained,
+  sortBreaks,
+  verifyCheckpoints,
+  type AuditBreak,
+  type AuditBreakKind,
+} from './audit-verifier.js';
 import { invalid } from './audit-filters.js';
-import { RECORD_COLUMNS, insertAuditEvent, type AuditEventRecord } from './audit-record.js';
+import { auditProtection, type AuditProtection } from './audit-protection.js';
+import { CHAIN_COLUMNS } from './audit-personal.js';
+import { insertAuditEvent, type AuditEventRecord } from './audit-record.js';
 
-export type AuditChainProblemKind = 'changed' | 'removed' | 'inserted_out_of_order';
+export type AuditChainProblemKind = AuditBreakKind;
+export type AuditChainProblem = AuditBreak;
 
-export interface AuditChainProblem {
-  /** The event concerned: for `removed`, the id of the (last) missing event. */
-  id: string;
-  problem: AuditChainProblemKind;
-  detail: string;
+interface VerifyCommon {
+  /** Sealed events checked. */
+  count: number;
+  /** Events not sealed yet (committed within the last moments); not covered by the check. */
+  unsealed: number;
+  /** Signed checkpoints whose signature was checked. */
+  checkpoints: number;
+  /** `full`: every event; `routine`: events after the last full verify plus a sample; `range`: from_id..to_id. */
+  mode: 'full' | 'routine' | 'range';
+  /** Routine: the first seq walked (one past the last full verify), and the sampled older checkpoint ranges. */
+  since?: string;
+  sampled?: string[];
 }
 
 export type AuditVerifyResult =
-  | {
+  | (VerifyCommon & {
       status: 'intact';
-      /** Sealed events checked. */
-      count: number;
       firstId: string | null;
       lastId: string | null;
+      lastSeq: string | null;
       lastHash: string | null;
-      /** Events not sealed yet (committed within the last moments); not covered by the check. */
-      unsealed: number;
-    }
-  | {
+    })
+  | (VerifyCommon & {
       status: 'broken';
-      firstBadId: string;
+      /** The first bad chain position and what broke there. */
+      firstBadSeq: string;
+      firstBadId: string | null;
       problem: AuditChainProblemKind;
-      count: number;
       /** Every problem found, in chain order (at most 100). */
       problems: AuditChainProblem[];
-      unsealed: number;
-    };
+    });
 
 export interface AuditRetentionResult {
   /** Events removed in this run. */
@@ -50,6 +66,9 @@ const RETENTION_BATCH = 50_000;
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 const RETENTION_FIRST_RUN_MS = 10_000;
 const MAX_PROBLEMS = 100;
+/** Older checkpoint ranges a routine verify re-reads, chosen at random each time. */
+const SAMPLE_RANGES = 3;
+const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 interface HeadRow {
@@ -86,6 +105,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   private sealTimer: NodeJS.Timeout | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
   private firstRetention: NodeJS.Timeout | null = null;
+  private fullVerifyTimer: NodeJS.Timeout | null = null;
   /** Serialises ticks, sealNow() and retention within this process. */
   private queue: Promise<unknown> = Promise.resolve();
   private ticking = false;
@@ -95,10 +115,18 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    private readonly checkpoints: AuditCheckpointsService,
   ) {}
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
     this.stopped = false;
+    // One warning at start-up when the database role could rewrite the log (issue 14).
+    try {
+      const p = await auditProtection(this.dataSource);
+      if (p.protection === 'weak') this.logger.warn(`audit log protection is weak: ${p.reason}`);
+    } catch (e) {
+      this.logger.warn(`audit protection check failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
     this.sealTimer = setInterval(() => this.tick(), this.config.audit.sealIntervalMs);
     this.sealTimer.unref();
     if (this.config.audit.retentionDays > 0) {
@@ -112,12 +140,21 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       this.retentionTimer = setInterval(run, RETENTION_INTERVAL_MS);
       this.retentionTimer.unref();
     }
+    if (this.config.audit.fullVerifyHours > 0) {
+      this.fullVerifyTimer = setInterval(() => {
+        this.scheduledFullVerify().catch((e: unknown) =>
+          this.logger.warn(`audit full verify failed: ${e instanceof Error ? e.message : String(e)}`),
+        );
+      }, this.config.audit.fullVerifyHours * HOUR_MS);
+      this.fullVerifyTimer.unref();
+    }
   }
 
   /** Stops the timers and waits for a running batch, before the pool closes. */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
-    for (const t of [this.sealTimer, this.retentionTimer]) if (t) clearInterval(t);
+    for (const t of [this.sealTimer, this.retentionTimer, this.fullVerifyTimer]) if (t) clearInterval(t);
+    this.fullVerifyTimer = null;
     if (this.firstRetention) clearTimeout(this.firstRetention);
     this.sealTimer = this.retentionTimer = this.firstRetention = null;
     await this.queue.catch(() => undefined);
@@ -137,6 +174,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
         const sealed = await this.sealBatch();
         if (sealed === null || sealed < SEAL_BATCH) break;
       }
+      await this.checkpoints.checkpoint();
     })
       .then(
         () => {
@@ -188,42 +226,32 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       );
       if (!head) throw new Error('audit: audit_chain_head is missing');
       const rows = await m.query<AuditEventRecord[]>(
-        `SELECT ${RECORD_COLUMNS} FROM audit_events e WHERE e.hash IS NULL ORDER BY e.id LIMIT $1`,
+        `SELECT ${CHAIN_COLUMNS} FROM audit_events e WHERE e.hash IS NULL ORDER BY e.id LIMIT $1`,
         [SEAL_BATCH],
       );
       if (rows.length === 0) return 0;
-      let seq = BigInt(head.last_seq);
       let prevHash = head.last_hash;
-      let prevId = head.last_id;
       const ids: string[] = [];
-      const seqs: string[] = [];
-      const prevIds: (string | null)[] = [];
-      const prevHashes: string[] = [];
       const hashes: string[] = [];
       for (const row of rows) {
-        seq += 1n;
-        const hash = chainHash(prevHash, row);
+        prevHash = chainHash(prevHash, row);
         ids.push(row.id);
-        seqs.push(seq.toString());
-        prevIds.push(prevId);
-        prevHashes.push(prevHash);
-        hashes.push(hash);
-        prevHash = hash;
-        prevId = row.id;
+        hashes.push(prevHash);
       }
-      await m.query(
-        `UPDATE audit_events AS e
-            SET seq = v.seq, prev_id = v.prev_id, prev_hash = v.prev_hash, hash = v.hash, sealed_at = clock_timestamp()
-           FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS v(id, seq, prev_id, prev_hash, hash)
-          WHERE e.id = v.id`,
-        [ids, seqs, prevIds, prevHashes, hashes],
-      );
-      await m.query(
-        `UPDATE audit_chain_head SET last_seq = $1, last_id = $2, last_hash = $3, updated_at = now() WHERE id = 1`,
-        [seq.toString(), prevId, prevHash],
-      );
+      // The owner's function appends exactly these links after the head, or refuses (issue 14).
+      await m.query(`SELECT audit_seal($1::bigint, $2::text, $3::bigint[], $4::text[])`, [
+        (BigInt(head.last_seq) + 1n).toString(),
+        head.last_hash,
+        ids,
+        hashes,
+      ]);
       return rows.length;
     });
+  }
+
+  /** Whether the database role could rewrite the log (see AuditProtection). */
+  protection(): Promise<AuditProtection> {
+    return auditProtection(this.dataSource);
   }
 
   /** Age in seconds of the oldest committed event not sealed yet (0 when all are sealed). */
@@ -241,17 +269,99 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
    * event with id ≤ toId (in seal order). Runs in one REPEATABLE READ snapshot.
    */
   async verify(
-    range: { fromId?: string | number | bigint | null; toId?: string | number | bigint | null } = {},
+    range: {
+      fromId?: string | number | bigint | null;
+      toId?: string | number | bigint | null;
+      expectedHead?: string | null;
+      mode?: 'full' | 'routine';
+    } = {},
+    options: { recordAs?: string } = {},
   ): Promise<AuditVerifyResult> {
     const fromId = idParam('from_id', range.fromId);
     const toId = idParam('to_id', range.toId);
     if (fromId !== null && toId !== null && BigInt(fromId) > BigInt(toId)) {
       throw invalid('to_id', 'must not be lower than from_id');
     }
-    return this.dataSource.transaction('REPEATABLE READ', (m) => this.walk(m, fromId, toId));
+    const expectedHead = range.expectedHead ? range.expectedHead.trim().toLowerCase() : null;
+    if (expectedHead !== null && !/^[0-9a-f]{64}$/.test(expectedHead)) {
+      throw invalid('expected_head', 'expected a head hash (64 hex digits) from an earlier verify');
+    }
+    const routine = range.mode === 'routine';
+    const result = await this.dataSource.transaction('REPEATABLE READ', (m) =>
+      this.walk(m, fromId, toId, expectedHead, routine),
+    );
+    // A full verify's result goes into the log itself; routine verifies start after the last intact one.
+    if (options.recordAs && result.mode === 'full') await this.recordVerified(result, options.recordAs);
+    return result;
   }
 
-  private async walk(m: EntityManager, fromId: string | null, toId: string | null): Promise<AuditVerifyResult> {
+  private async recordVerified(result: AuditVerifyResult, actor: string): Promise<void> {
+    await insertAuditEvent(this.dataSource.manager, {
+      type: 'audit.verified',
+      outcome: result.status === 'intact' ? 'success' : 'failure',
+      reason: result.status === 'intact' ? null : result.problem,
+      actor,
+      target: 'audit_events',
+      details: {
+        mode: result.mode,
+        status: result.status,
+        count: result.count,
+        checkpoints: result.checkpoints,
+        last_seq: result.status === 'intact' ? result.lastSeq : null,
+        ...(result.status === 'broken' ? { first_bad_seq: result.firstBadSeq, problem: result.problem } : {}),
+      },
+    });
+  }
+
+  /**
+   * The scheduled full verify (BROKER_AUDIT_FULL_VERIFY_HOURS): one instance at a time (a
+   * session advisory lock), and not again within the period of the last recorded one.
+   * Returns the result, or null when skipped.
+   */
+  async scheduledFullVerify(): Promise<AuditVerifyResult | null> {
+    const hours = this.config.audit.fullVerifyHours;
+    const qr = this.dataSource.createQueryRunner();
+    await qr.connect();
+    try {
+      const [lock] = await qr.manager.query<{ ok: boolean }[]>(
+        `SELECT pg_try_advisory_lock(hashtext('broker.audit.full_verify')) AS ok`,
+      );
+      if (!lock?.ok) return null;
+      try {
+        const [recent] = await qr.manager.query<{ recent: boolean }[]>(
+          `SELECT EXISTS (SELECT 1 FROM audit_events WHERE type = 'audit.verified' AND details->>'mode' = 'full'
+                            AND occurred_at > now() - make_interval(hours => $1)) AS recent`,
+          [hours],
+        );
+        if (recent?.recent) return null;
+        const result = await this.verify({}, { recordAs: 'system' });
+        if (result.status === 'broken') {
+          this.logger.error(`audit chain broken at seq ${result.firstBadSeq}: ${result.problem}`);
+        } else {
+          this.logger.log(`audit full verify: ${result.count} events intact`);
+        }
+        return result;
+      } finally {
+        await qr.manager.query(`SELECT pg_advisory_unlock(hashtext('broker.audit.full_verify'))`);
+      }
+    } finally {
+      await qr.release();
+    }
+  }
+
+  /** Seals what is committed, then signs a checkpoint up to the head (tests, the CLI). */
+  async checkpointNow(): Promise<number> {
+    await this.sealNow();
+    return this.exclusive(() => this.checkpoints.checkpoint(true));
+  }
+
+  private async walk(
+    m: EntityManager,
+    fromId: string | null,
+    toId: string | null,
+    expectedHead: string | null,
+    routine = false,
+  ): Promise<AuditVerifyResult> {
     const [head] = await m.query<HeadRow[]>(
       `SELECT last_seq::text AS last_seq, last_id::text AS last_id, last_hash FROM audit_chain_head WHERE id = 1`,
     );
@@ -261,36 +371,49 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     const [{ unsealed }] = await m.query<[{ unsealed: number }]>(
       `SELECT count(*)::int AS unsealed FROM audit_events WHERE hash IS NULL`,
     );
+    const checkpoints = await this.checkpoints.all(m);
+    // A routine verify checks the newest signature only; the older checkpoints are authenticated
+    // through the signed chain of checkpoint hashes (payloads still compared with the rows).
+    const { breaks: checkpointBreaks, valid } = await verifyCheckpoints(
+      checkpoints,
+      (await this.checkpoints.keys(m)).keys,
+      routine && fromId === null && toId === null ? (_cp, i, n) => i === n - 1 : undefined,
+    );
+    const full = fromId === null && toId === null;
+    const mode = full ? (routine ? 'routine' : 'full') : 'range';
     const chainStart = anchor ? BigInt(anchor.first_seq) : 1n;
-    const intactEmpty: AuditVerifyResult = {
-      status: 'intact',
-      count: 0,
-      firstId: null,
-      lastId: null,
-      lastHash: null,
-      unsealed,
-    };
+    const headSeq = head ? BigInt(head.last_seq) : 0n;
 
     let startSeq = chainStart;
+    let endSeq = headSeq;
+    let empty = false;
     if (fromId !== null) {
       const [r] = await m.query<{ s: string | null }[]>(
         `SELECT min(seq)::text AS s FROM audit_events WHERE id >= $1 AND seq IS NOT NULL`,
         [fromId],
       );
-      if (!r?.s) return intactEmpty;
-      startSeq = BigInt(r.s) > chainStart ? BigInt(r.s) : chainStart;
+      if (!r?.s) empty = true;
+      else startSeq = BigInt(r.s) > chainStart ? BigInt(r.s) : chainStart;
     }
-    let endSeq = head ? BigInt(head.last_seq) : 0n;
     if (toId !== null) {
       const [r] = await m.query<{ s: string | null }[]>(
         `SELECT max(seq)::text AS s FROM audit_events WHERE id <= $1 AND seq IS NOT NULL`,
         [toId],
       );
-      if (!r?.s) return intactEmpty;
-      endSeq = BigInt(r.s);
+      if (!r?.s) empty = true;
+      else endSeq = BigInt(r.s);
     }
-    if (endSeq < startSeq) return intactEmpty;
 
+    if (full && routine) {
+      const [last] = await m.query<{ s: string | null }[]>(
+        `SELECT details->>'last_seq' AS s FROM audit_events
+          WHERE type = 'audit.verified' AND details->>'mode' = 'full' AND details->>'status' = 'intact'
+          ORDER BY id DESC LIMIT 1`,
+      );
+      if (last?.s && /^\d+$/.test(last.s) && BigInt(last.s) + 1n > startSeq) {
+        startSeq = BigInt(last.s) + 1n;
+      }
+    }
     // The hash the first checked event must link to; null = unknown (range starts mid-chain on a
     // missing predecessor), in which case its own prev_hash is taken as given.
     let expectedPrev: string | null = anchor ? anchor.prev_hash : GENESIS_HASH;
@@ -300,16 +423,119 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       ]);
       expectedPrev = p?.hash ?? null;
     }
-
-    const problems: AuditChainProblem[] = [];
-    const report = (p: AuditChainProblem) => {
-      if (problems.length < MAX_PROBLEMS) problems.push(p);
+    const walk = new ChainWalk(startSeq, expectedPrev, valid, expectedHead);
+    if (!empty && endSeq >= startSeq) await this.walkRange(m, walk, startSeq, endSeq);
+    if (!empty && walk.nextSeq <= endSeq) {
+      walk.report({
+        seq: walk.nextSeq.toString(),
+        id: head?.last_id ?? undefined,
+        kind: 'missing_events',
+        detail: `${endSeq - walk.nextSeq + 1n} event(s) sealed after event ${walk.lastId ?? '(none)'} are missing; the last sealed was event ${head?.last_id ?? '?'}`,
+      });
+    }
+    const extra: AuditBreak[] = [];
+    const sampled: string[] = [];
+    if (full && routine) {
+      // A random sample of older signed ranges, re-read in full.
+      const older = valid.filter((c) => BigInt(c.first_seq) >= chainStart && BigInt(c.last_seq) < startSeq);
+      for (let i = 0; i < SAMPLE_RANGES && older.length > 0; i++) {
+        const [cp] = older.splice(Math.floor(Math.random() * older.length), 1);
+        const first = BigInt(cp.first_seq);
+        const last = BigInt(cp.last_seq);
+        let prev: string | null = anchor && first === chainStart ? anchor.prev_hash : GENESIS_HASH;
+        if (first > chainStart) {
+          const [p] = await m.query<{ hash: string }[]>(`SELECT hash FROM audit_events WHERE seq = $1`, [
+            (first - 1n).toString(),
+          ]);
+          prev = p?.hash ?? null;
+        }
+        const sample = new ChainWalk(first, prev, valid);
+        await this.walkRange(m, sample, first, last);
+        if (sample.nextSeq <= last) {
+          sample.report({
+            seq: sample.nextSeq.toString(),
+            kind: 'missing_events',
+            detail: `${last - sample.nextSeq + 1n} event(s) of the signed range ${cp.first_seq}..${cp.last_seq} are missing`,
+          });
+        }
+        extra.push(...sample.breaks);
+        walk.count += sample.count;
+        sampled.push(`${cp.first_seq}..${cp.last_seq}`);
+      }
+    }
+    if (full) {
+      const latest = valid[valid.length - 1];
+      if (latest && BigInt(latest.last_seq) > headSeq) {
+        extra.push({
+          seq: (headSeq + 1n).toString(),
+          kind: 'head_mismatch',
+          detail: `the head (seq ${headSeq}) is behind the latest signed checkpoint (seq ${latest.last_seq}): sealed events were removed from the end`,
+        });
+      } else if (head && walk.lastSeq === headSeq && walk.lastHash !== head.last_hash) {
+        extra.push({
+          seq: head.last_seq,
+          kind: 'head_mismatch',
+          detail: 'the last sealed event is not the recorded head',
+        });
+      }
+      const retention = await m.query<{ details: unknown; hash: string | null }[]>(
+        `SELECT details, hash FROM audit_events WHERE type = 'audit.retention_applied' AND seq IS NOT NULL`,
+      );
+      // Only the newest anchor matters (verification starts there); a later retention may remove
+      // the event that explained an older one.
+      for (const a of anchor ? [anchor] : []) {
+        if (!anchorExplained(a, retention)) {
+          extra.push({
+            seq: a.first_seq,
+            kind: 'anchor_unexplained',
+            detail: `the chain starts again at seq ${a.first_seq} without a sealed audit.retention_applied event for it: events before it were removed outside retention`,
+          });
+        }
+      }
+      // A kept head older than the retained chain can only be matched by its signed checkpoint.
+      // (A routine verify also takes a signed checkpoint before the part it re-read.)
+      const retired = valid.some(
+        (c) => c.last_hash === expectedHead && BigInt(c.last_seq) < (routine ? startSeq : chainStart),
+      );
+      if (expectedHead !== null && !walk.expectedHeadSeen && !retired) {
+        extra.push({
+          seq: (walk.lastSeq ?? headSeq).toString(),
+          kind: 'head_mismatch',
+          detail: 'the expected head hash is neither an event nor a checkpoint of this chain: the chain was rewritten',
+        });
+      }
+    }
+    const problems = sortBreaks([...checkpointBreaks, ...walk.breaks, ...extra]).slice(0, MAX_PROBLEMS);
+    const common = {
+      count: walk.count,
+      unsealed,
+      checkpoints: checkpoints.length,
+      mode,
+      ...(mode === 'routine' ? { since: startSeq.toString(), sampled } : {}),
+    } as const;
+    const first = problems[0];
+    if (first) {
+      return {
+        ...common,
+        status: 'broken',
+        firstBadSeq: first.seq,
+        firstBadId: first.id ?? null,
+        problem: first.kind,
+        problems,
+      };
+    }
+    return {
+      ...common,
+      status: 'intact',
+      firstId: walk.firstId,
+      lastId: walk.lastId,
+      lastSeq: walk.lastSeq === null ? null : walk.lastSeq.toString(),
+      lastHash: walk.lastHash,
     };
-    let expectedSeq = startSeq;
-    let count = 0;
-    let firstId: string | null = null;
-    let lastId: string | null = null;
-    let lastHash: string | null = null;
+  }
+
+  /** Feeds the events with startSeq <= seq <= endSeq to the walk, in keyset batches. */
+  private async walkRange(m: EntityManager, walk: ChainWalk, startSeq: bigint, endSeq: bigint): Promise<void> {
     let after: { seq: string; id: string } | null = null;
     for (;;) {
       const params: unknown[] = [endSeq.toString(), VERIFY_BATCH];
@@ -319,59 +545,14 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
         keyset = `e.seq >= $3 AND NOT (e.seq = $3 AND e.id <= $4)`;
       }
       const rows = await m.query<AuditEventRecord[]>(
-        `SELECT ${RECORD_COLUMNS} FROM audit_events e WHERE ${keyset} AND e.seq <= $1 ORDER BY e.seq, e.id LIMIT $2`,
+        `SELECT ${CHAIN_COLUMNS} FROM audit_events e WHERE ${keyset} AND e.seq <= $1 ORDER BY e.seq, e.id LIMIT $2`,
         params,
       );
-      for (const row of rows) {
-        const seq = BigInt(row.seq as string);
-        count++;
-        if (seq < expectedSeq) {
-          report({ id: row.id, problem: 'inserted_out_of_order', detail: `chain position ${seq} is taken twice` });
-          continue;
-        }
-        if (seq > expectedSeq) {
-          const missing = seq - expectedSeq;
-          report({
-            id: row.prev_id ?? row.id,
-            problem: 'removed',
-            detail:
-              missing === 1n
-                ? `event ${row.prev_id ?? '?'} is missing (it was sealed just before event ${row.id})`
-                : `${missing} events are missing before event ${row.id}; the last of them was event ${row.prev_id ?? '?'}`,
-          });
-        } else if (expectedPrev !== null && row.prev_hash !== expectedPrev) {
-          report({
-            id: row.id,
-            problem: 'inserted_out_of_order',
-            detail: `event ${row.id} does not link to the event sealed before it`,
-          });
-        }
-        if (chainHash(row.prev_hash as string, row) !== row.hash) {
-          report({ id: row.id, problem: 'changed', detail: `event ${row.id} differs from what was sealed` });
-        }
-        firstId ??= row.id;
-        lastId = row.id;
-        lastHash = row.hash;
-        expectedSeq = seq + 1n;
-        expectedPrev = row.hash;
-      }
+      for (const row of rows) walk.push(row);
       if (rows.length < VERIFY_BATCH) break;
       const last = rows[rows.length - 1];
       after = { seq: last.seq as string, id: last.id };
     }
-    if (expectedSeq <= endSeq) {
-      const missing = endSeq - expectedSeq + 1n;
-      report({
-        id: head?.last_id ?? lastId ?? '0',
-        problem: 'removed',
-        detail: `${missing} event(s) sealed after event ${lastId ?? '(none)'} are missing; the last sealed was event ${head?.last_id ?? '?'}`,
-      });
-    }
-    const first = problems[0];
-    if (first) {
-      return { status: 'broken', firstBadId: first.id, problem: first.problem, count, problems, unsealed };
-    }
-    return { status: 'intact', count, firstId, lastId, lastHash, unsealed };
   }
 
   /**
@@ -399,20 +580,8 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
              FROM audit_apply_retention($1, $2)`,
           [cutoff, RETENTION_BATCH],
         );
+        // The owner's function wrote audit.retention_applied and the anchor in this transaction.
         if (!r || r.removed === 0) return 0;
-        await insertAuditEvent(m, {
-          type: 'audit.retention_applied',
-          outcome: 'success',
-          actor: 'system',
-          target: 'audit_events',
-          details: {
-            removed: r.removed,
-            first_removed_id: r.first_id,
-            last_removed_id: r.last_id,
-            cutoff: cutoff.toISOString(),
-            retention_days: days,
-          },
-        });
         return r.removed;
       });
       removed += batch;

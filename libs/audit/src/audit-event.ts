@@ -18,6 +18,7 @@ export const AUDIT_EVENT_TYPES = [
   'portal.developer_role_changed',
   'admin.auth_failed',
   'audit.retention_applied',
+  'audit.verified',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

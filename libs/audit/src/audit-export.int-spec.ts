@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { Logger, type INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import { asSuperuser, createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
 import { createLibApp } from '../../../test/support/lib-app.js';
 import { AUDIT_EVENT_TYPES } from './audit-event.js';
 import { csvHeader, csvLine, ndjsonLine } from './audit-export.js';
@@ -72,9 +72,11 @@ describe('audit export of 100k+ rows with bounded memory (real Postgres)', () =>
     audit = app.get(AuditService);
     ds = app.get(DataSource);
     // One set-based insert, through the trigger rules (rows arrive unsealed). ~600 bytes a row,
-    // so that holding the whole export in memory (~70 MB of text) would blow the budget.
-    await ds.query(
-      `INSERT INTO audit_events (occurred_at, type, outcome, reason, actor, target, organisation_id, ip, user_agent, request_id, details)
+    // so that holding the whole export in memory (~70 MB of text) would blow the budget. As the
+    // superuser: it chooses occurred_at, which the runtime role may not.
+    await asSuperuser(db, (c) =>
+      c.query(
+        `INSERT INTO audit_events (occurred_at, type, outcome, reason, actor, target, organisation_id, ip, user_agent, request_id, details)
        SELECT now() - (($1 - g) * interval '1 second'),
               CASE WHEN g % 3 = 0 THEN 'login.failed' ELSE 'login.succeeded' END,
               CASE WHEN g % 3 = 0 THEN 'failure' ELSE 'success' END,
@@ -84,7 +86,8 @@ describe('audit export of 100k+ rows with bounded memory (real Postgres)', () =>
               'req-' || g,
               jsonb_build_object('n', g, 'pad', repeat('x', 300))
          FROM generate_series(1, $1) g`,
-      [ROWS],
+        [ROWS],
+      ),
     );
     await ds.query('ANALYZE audit_events');
   }, 180_000);
@@ -370,8 +373,12 @@ function rawRows(): RawRow[] {
   return sample;
 }
 
-async function insertRows(ds: DataSource, rows: RawRow[]): Promise<void> {
-  await ds.transaction(async (m) => {
+/** As the superuser with triggers off: chosen times and arbitrary (pre-sealed) chain values. */
+async function insertRows(db: TestDatabase, rows: RawRow[]): Promise<void> {
+  await asSuperuser(db, async (c) => {
+    await c.query('BEGIN');
+    await c.query('SET LOCAL session_replication_role = replica');
+    const m = { query: async (sql: string, params?: unknown[]) => (await c.query(sql, params)).rows };
     for (const r of rows) {
       const [{ id }] = await m.query(
         `INSERT INTO audit_events (occurred_at, type, outcome, reason, actor, target, profile_id, developer_id,
@@ -399,6 +406,7 @@ async function insertRows(ds: DataSource, rows: RawRow[]): Promise<void> {
         );
       }
     }
+    await c.query('COMMIT');
   });
 }
 
@@ -440,7 +448,6 @@ describe('audit export bytes (COPY binary encoder) against the reference encodin
   let db: TestDatabase;
   let app: INestApplication;
   let audit: AuditService;
-  let ds: DataSource;
   let rows: RawRow[];
   let sealerLock: pg.Client;
 
@@ -454,9 +461,8 @@ describe('audit export bytes (COPY binary encoder) against the reference encodin
     app = await createLibApp(db, AuditModule);
     await app.init();
     audit = app.get(AuditService);
-    ds = app.get(DataSource);
     rows = rawRows();
-    await insertRows(ds, rows);
+    await insertRows(db, rows);
   }, 180_000);
 
   afterAll(async () => {

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type pg from 'pg';
 import { CHAINED_FIELDS } from './audit-chain.js';
 import type { AuditEventRecord } from './audit-record.js';
+import { PERSONAL_IP, PERSONAL_USER_AGENT } from './audit-personal.js';
 
 export type AuditExportFormat = 'ndjson' | 'csv';
 
@@ -141,8 +142,8 @@ const COPY_FIELDS: Record<ExportColumn, { sql: string; kind: FieldKind }> = {
   // inet's output form, as pg returns `e.ip`: abbrev() is that form; a cast to text always adds
   // the netmask (10.1.0.1/32). (Formatting the binary inet here would save ~1 µs of Postgres CPU
   // per row, but IPv6 zero compression and embedded IPv4 would have to match inet_out exactly.)
-  ip: { sql: 'abbrev(e.ip)', kind: TEXT },
-  user_agent: { sql: 'e.user_agent', kind: TEXT },
+  ip: { sql: `abbrev(${PERSONAL_IP})`, kind: TEXT },
+  user_agent: { sql: PERSONAL_USER_AGENT, kind: TEXT },
   request_id: { sql: 'e.request_id', kind: TEXT },
   details: { sql: 'e.details', kind: JSONB },
   seq: { sql: 'e.seq', kind: INT8 },

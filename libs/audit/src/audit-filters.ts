@@ -3,6 +3,8 @@ import { DomainError, unsafeTextReason } from '@app/common';
 import { AUDIT_EVENT_TYPES } from './audit-event.js';
 import { cursorInvalid, filterFingerprint, type CursorCodec } from './cursor.js';
 
+import { ipFilter } from './audit-personal.js';
+
 const INT8_MAX = 9223372036854775807n;
 
 /** Filters of the audit query and export, as they arrive (query string or code). */
@@ -249,7 +251,7 @@ export function auditWhere(filters: AuditFilters, params: unknown[]): string[] {
   }
   if (filters.profile) where.push(`e.profile_id = ${p(filters.profile)}`);
   if (filters.organization) where.push(`e.organisation_id = ${p(filters.organization)}`);
-  if (filters.ip) where.push(`e.ip <<= ${p(filters.ip)}::inet`);
+  if (filters.ip) where.push(ipFilter(p(filters.ip)));
   // Ids and times are taken together at insert (nextval, clock_timestamp), so a time bound also
   // bounds the ids, give or take concurrent inserts: the slack covers those. The id bound lets a
   // page walk the primary key over the window only, instead of the whole log (keep the exact

@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import { asSuperuser, createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
 import { createLibApp, listenLikeBroker } from '../../../test/support/lib-app.js';
 import type { AuditQueryInput } from './audit-filters.js';
 import { AuditModule } from './audit.module.js';
@@ -97,21 +97,28 @@ describe('audit query, paging and HTTP routes (real Postgres)', () => {
     // Oldest first, so that ids follow time as they do in production.
     const ordered = Object.entries(SEED).sort((a, b) => b[1].minutesAgo - a[1].minutesAgo);
     for (const [name, s] of ordered) {
-      const [row] = await ds.query(
-        `INSERT INTO audit_events (occurred_at, type, outcome, reason, target, developer_id, organisation_id, profile_id, ip, request_id)
+      // A chosen occurred_at: only the superuser may (the runtime role's INSERT leaves it to the database).
+      const [row] = await asSuperuser(
+        db,
+        async (c) =>
+          (
+            await c.query(
+              `INSERT INTO audit_events (occurred_at, type, outcome, reason, target, developer_id, organisation_id, profile_id, ip, request_id)
          VALUES (now() - make_interval(mins => $1), $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id::text AS id`,
-        [
-          s.minutesAgo,
-          s.type,
-          s.outcome,
-          s.reason ?? null,
-          s.target ?? null,
-          s.developer ?? null,
-          s.org ?? null,
-          s.profile ?? null,
-          s.ip ?? null,
-          name,
-        ],
+              [
+                s.minutesAgo,
+                s.type,
+                s.outcome,
+                s.reason ?? null,
+                s.target ?? null,
+                s.developer ?? null,
+                s.org ?? null,
+                s.profile ?? null,
+                s.ip ?? null,
+                name,
+              ],
+            )
+          ).rows,
       );
       nameOf.set(row.id, name);
     }

@@ -3,6 +3,7 @@ import { clipText, maskSecrets, safeJson, safeText } from '@app/common';
 import type { EntityManager } from 'typeorm';
 import { AUDIT_EVENT_TYPES, type AuditEventInput } from './audit-event.js';
 import type { ChainedEventFields } from './audit-chain.js';
+import { PERSONAL_IP, PERSONAL_USER_AGENT } from './audit-personal.js';
 
 /**
  * One audit event as the API, the export and the verifier see it. Ids are decimal strings
@@ -21,11 +22,11 @@ export interface AuditEventRecord extends ChainedEventFields {
 
 const ISO_US = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 
-/** The select list producing AuditEventRecord from `audit_events e`. */
+/** The select list producing AuditEventRecord from `audit_events e` (ip/user_agent: see audit-personal.ts). */
 export const RECORD_COLUMNS = `e.id::text AS id,
   to_char(e.occurred_at AT TIME ZONE 'UTC', ${ISO_US}) AS occurred_at,
   e.type, e.outcome, e.reason, e.actor, e.target, e.profile_id, e.developer_id::text AS developer_id,
-  e.organisation_id, e.ip, e.user_agent, e.request_id, e.details,
+  e.organisation_id, ${PERSONAL_IP} AS ip, ${PERSONAL_USER_AGENT} AS user_agent, e.request_id, e.details,
   e.seq::text AS seq, e.prev_id::text AS prev_id, e.prev_hash, e.hash,
   to_char(e.sealed_at AT TIME ZONE 'UTC', ${ISO_US}) AS sealed_at`;
 
@@ -143,10 +144,16 @@ export function insertParams(input: AuditEventInput): unknown[] {
   ];
 }
 
-export const INSERT_SQL = `INSERT INTO audit_events
-  (type, outcome, reason, actor, target, profile_id, developer_id, organisation_id, ip, user_agent, request_id, details)
-  VALUES ($1, $2, $3, $4, $5, $6, $7::uuid, $8, $9::inet, $10, $11, $12::jsonb)
-  RETURNING id::text AS id`;
+/** One statement, one round trip: the event, and its personal fields outside the chained record. */
+export const INSERT_SQL = `WITH e AS (
+    INSERT INTO audit_events
+      (type, outcome, reason, actor, target, profile_id, developer_id, organisation_id, request_id, details)
+    VALUES ($1, $2, $3, $4, $5, $6, $7::uuid, $8, $11, $12::jsonb)
+    RETURNING id),
+  p AS (
+    INSERT INTO audit_event_personal (event_id, ip, user_agent)
+    SELECT e.id, $9::inet, $10::varchar FROM e WHERE $9::inet IS NOT NULL OR $10::varchar IS NOT NULL)
+  SELECT id::text AS id FROM e`;
 
 /** One INSERT, one round trip; inside the caller's transaction when `manager` is one. */
 export async function insertAuditEvent(manager: EntityManager, input: AuditEventInput): Promise<{ id: string }> {

@@ -1,4 +1,4 @@
-import { AdminRoles } from '@app/common';
+import { AdminRoles, type AdminPrincipal } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Controller, Get, Header, Inject, Query, Req, Res, StreamableFile } from '@nestjs/common';
 import {
@@ -11,10 +11,12 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import type { AuditVerifyResult } from './audit-chain.service.js';
 import { EXPORT_CONTENT_TYPES, type AuditExportFormat } from './audit-export.js';
-import { AuditService, type AuditEventPage } from './audit.service.js';
+import { AuditService, type AuditEventPage, type AuditVerifyReport } from './audit.service.js';
+import type { JWK } from 'jose';
+import type { AuditCheckpointPage } from './audit-checkpoints.service.js';
 import { nextPageLink } from './cursor.js';
+import { PageQueryDto } from './dto/page-query.dto.js';
 import { AuditEventsQueryDto, AuditExportQueryDto, AuditVerifyQueryDto } from './dto/audit-query.dto.js';
 
 @ApiTags('audit')
@@ -72,13 +74,41 @@ export class AuditController {
   @ApiOperation({
     summary: 'Verify the hash chain',
     description:
-      'Recomputes the chain (whole log, or from_id..to_id) and answers `intact` with the count and the last hash, or `broken` with the first event changed, removed or inserted out of order.',
+      'Recomputes the chain (whole log, `mode=routine` for what was added since the last full verify plus a random sample of older signed ranges, or from_id..to_id), checks every checkpoint signature, the head against the latest checkpoint and the retention anchor; answers `intact` with the count and the last hash, or `broken` with `firstBadSeq` and `problem` (hash_mismatch, missing_events, checkpoint_signature_invalid, head_mismatch, anchor_unexplained). `protection` says whether the database role could rewrite the log. A full verify is recorded as an `audit.verified` event.',
   })
   @ApiOkResponse({
     description:
-      '`{ status: "intact", count, lastId, lastHash }` or `{ status: "broken", firstBadId, problem, count, problems }`',
+      '`{ status: "intact", mode, count, lastSeq, lastHash, checkpoints, protection }` or `{ status: "broken", firstBadSeq, firstBadId, problem, problems, protection }`',
   })
-  verify(@Query() query: AuditVerifyQueryDto): Promise<AuditVerifyResult> {
-    return this.audit.verify({ fromId: query.from_id, toId: query.to_id });
+  verify(@Query() query: AuditVerifyQueryDto, @Req() req: Request): Promise<AuditVerifyReport> {
+    const principal = req.user as AdminPrincipal | undefined;
+    return this.audit.verify(
+      { fromId: query.from_id, toId: query.to_id, expectedHead: query.expected_head, mode: query.mode },
+      // A full verify on demand is audited like the scheduled one.
+      { recordAs: principal?.id ? `admin:${principal.id}` : 'admin' },
+    );
+  }
+
+  @Get('checkpoints')
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({
+    summary: 'List signed checkpoints',
+    description:
+      'Newest first, in keyset pages (`next_cursor`). Each is a JWS (Ed25519 or ES256) over first/last seq, last hash, previous checkpoint hash, count, time and key id; keep copies to verify exports offline.',
+  })
+  @ApiOkResponse({ description: '`{ "data": [checkpoint…], "next_cursor": string | null }`' })
+  checkpoints(@Query() query: PageQueryDto): Promise<AuditCheckpointPage> {
+    return this.audit.checkpoints(query);
+  }
+
+  @Get('keys')
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({
+    summary: 'Checkpoint signing keys (JWKS)',
+    description: 'The public keys that signed checkpoints, current and retired.',
+  })
+  @ApiOkResponse({ description: '`{ "keys": [JWK…] }`' })
+  keys(): Promise<{ keys: JWK[] }> {
+    return this.audit.signingKeys();
   }
 }

@@ -2,6 +2,7 @@ import { SESSION_KEYS, type SessionKeys } from '@app/config';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditChainService } from './audit-chain.service.js';
+import { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import { AuditController } from './audit.controller.js';
 import { AuditService } from './audit.service.js';
 import { CursorCodec } from './cursor.js';
@@ -19,6 +20,7 @@ import { AuditEventEntity } from './entities/audit-event.entity.js';
   providers: [
     AuditService,
     AuditChainService,
+    AuditCheckpointsService,
     // Every paged list signs its cursors with the one key derived for cursors.
     {
       provide: CursorCodec,

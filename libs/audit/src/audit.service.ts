@@ -4,7 +4,10 @@ import type { Readable } from 'node:stream';
 import { pgPool, preparedQuery, preparedStatement } from '@app/database';
 import type { DataSource, EntityManager } from 'typeorm';
 import { AuditChainService, type AuditRetentionResult, type AuditVerifyResult } from './audit-chain.service.js';
+import type { JWK } from 'jose';
+import { AuditCheckpointsService, type AuditCheckpointPage } from './audit-checkpoints.service.js';
 import type { AuditEventInput } from './audit-event.js';
+import type { AuditProtection } from './audit-protection.js';
 import {
   CopyOutQuery,
   EXPORT_COPY_COLUMNS,
@@ -16,6 +19,9 @@ import {
 import { auditWhere, invalid, parseAuditFilters, type AuditFilters, type AuditQueryInput } from './audit-filters.js';
 import { INSERT_SQL, RECORD_COLUMNS, insertAuditEvent, insertParams, type AuditEventRecord } from './audit-record.js';
 import { CursorCodec } from './cursor.js';
+
+/** A verify result with the database protection level (issue 14). */
+export type AuditVerifyReport = AuditVerifyResult & { protection: 'strong' | 'weak'; protectionReason?: string };
 
 /** One page of events, newest first unless `order=asc`. */
 export interface AuditEventPage {
@@ -62,6 +68,7 @@ export class AuditService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly chain: AuditChainService,
     private readonly cursors: CursorCodec,
+    private readonly checkpointsService: AuditCheckpointsService,
   ) {}
 
   /**
@@ -178,11 +185,55 @@ export class AuditService {
     return this.dataSource.query<AuditEventRecord[]>(sql, params);
   }
 
-  /** Recomputes the hash chain over the whole log or an id range. */
-  verify(
-    range: { fromId?: string | number | bigint | null; toId?: string | number | bigint | null } = {},
-  ): Promise<AuditVerifyResult> {
-    return this.chain.verify(range);
+  /**
+   * Recomputes the hash chain over the whole log (`mode: full`, default), what was added since the
+   * last full verify plus a sample (`routine`), or an id range; with `recordAs`, a full verify's
+   * result is recorded as `audit.verified` by that actor. Also says how well the database
+   * protects the log from the broker's own role (`protection`, with `protectionReason` when weak).
+   */
+  async verify(
+    range: {
+      fromId?: string | number | bigint | null;
+      toId?: string | number | bigint | null;
+      expectedHead?: string | null;
+      mode?: 'full' | 'routine';
+    } = {},
+    options: { recordAs?: string } = {},
+  ): Promise<AuditVerifyReport> {
+    const [result, p] = await Promise.all([this.chain.verify(range, options), this.chain.protection()]);
+    return { ...result, protection: p.protection, ...(p.reason ? { protectionReason: p.reason } : {}) };
+  }
+
+  /**
+   * Erasure: deletes the developer's IP addresses and user agents from the log (kept outside the
+   * chained record, so the chain still verifies). Pass the erasing transaction's manager.
+   */
+  async erasePersonalData(developerId: string, manager?: EntityManager): Promise<number> {
+    const [row] = await (manager ?? this.dataSource).query<{ n: string }[]>(
+      `SELECT audit_erase_personal($1::uuid)::text AS n`,
+      [developerId.toLowerCase()],
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  /** Seals what is committed and signs a checkpoint up to the head now. */
+  checkpointNow(): Promise<number> {
+    return this.chain.checkpointNow();
+  }
+
+  /** Signed checkpoints, newest first, in keyset pages. */
+  checkpoints(input: { limit?: string; cursor?: string }): Promise<AuditCheckpointPage> {
+    return this.checkpointsService.list(input);
+  }
+
+  /** The checkpoint signing keys (current and retired) as a JWKS. */
+  signingKeys(): Promise<{ keys: JWK[] }> {
+    return this.checkpointsService.keys();
+  }
+
+  /** Whether the database role could rewrite the log; for /health/ready. */
+  protection(): Promise<AuditProtection> {
+    return this.chain.protection();
   }
 
   /** Seals every committed, unsealed event now (tests; the background sealer does it anyway). */

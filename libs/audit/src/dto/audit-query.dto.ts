@@ -1,6 +1,6 @@
 import { ApiPropertyOptional, IntersectionType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsOptional, IsString, MaxLength } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import { AUDIT_EVENT_TYPES } from '../audit-event.js';
 import { PageQueryDto } from './page-query.dto.js';
 
@@ -111,4 +111,22 @@ export class AuditVerifyQueryDto {
   @IsString()
   @MaxLength(20)
   to_id?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'A head hash the auditor kept from an earlier verify (`lastHash`): broken (`head_mismatch`) unless this chain still contains it.',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  expected_head?: string;
+
+  @ApiPropertyOptional({
+    description:
+      '`full` (default) re-reads every event; `routine` checks what was added since the last full verify plus a random sample of older checkpoint ranges.',
+    enum: ['full', 'routine'],
+  })
+  @IsOptional()
+  @IsIn(['full', 'routine'])
+  mode?: 'full' | 'routine';
 }

@@ -1,0 +1,78 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { BrokerConfig } from '@app/config';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+
+/** The key that signs checkpoints; it lives outside the database (issue 14). */
+export interface AuditSigningKey {
+  alg: 'EdDSA' | 'ES256';
+  kid: string;
+  privateKey: KeyObject;
+  /** The public half as published by GET /api/audit/keys. */
+  publicJwk: JWK;
+}
+
+export interface LoadedSigningKey {
+  key: AuditSigningKey | null;
+  /** A line for the start-up log when the set-up is not the recommended one. */
+  warning: string | null;
+}
+
+/** Where the broker keeps a generated key when none is configured (outside Postgres). */
+export const GENERATED_KEY_FILE = 'audit-signing-key.pem';
+
+function algOf(key: KeyObject): 'EdDSA' | 'ES256' {
+  if (key.asymmetricKeyType === 'ed25519') return 'EdDSA';
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256';
+  throw new Error(
+    `BROKER_AUDIT_SIGNING_KEY_FILE: expected an Ed25519 or P-256 (ES256) private key, got ${key.asymmetricKeyType ?? key.type}`,
+  );
+}
+
+/** Reads a PEM (PKCS#8 or SEC1) or a JWK private key. */
+export async function signingKeyFromText(text: string): Promise<AuditSigningKey> {
+  const trimmed = text.trim();
+  const privateKey = trimmed.startsWith('{')
+    ? createPrivateKey({ key: JSON.parse(trimmed) as import('node:crypto').JsonWebKey, format: 'jwk' })
+    : createPrivateKey(trimmed);
+  if (privateKey.type !== 'private') throw new Error('BROKER_AUDIT_SIGNING_KEY_FILE: expected a private key');
+  const alg = algOf(privateKey);
+  const exported = createPublicKey(privateKey).export({ format: 'jwk' }) as JWK;
+  const kid = await calculateJwkThumbprint(exported);
+  return { alg, kid, privateKey, publicJwk: { ...exported, kid, alg, use: 'sig' } };
+}
+
+/**
+ * The configured key (BROKER_AUDIT_SIGNING_KEY_FILE); without one, a key generated once in the data
+ * folder, with a warning; in production (NODE_ENV=production) a missing key stops the start unless
+ * BROKER_AUDIT_SIGNING=off says so on purpose.
+ */
+export async function loadSigningKey(config: BrokerConfig): Promise<LoadedSigningKey> {
+  if (!config.audit.signing) {
+    return { key: null, warning: 'audit checkpoints are not signed (BROKER_AUDIT_SIGNING=off)' };
+  }
+  if (config.audit.signingKeyFile) {
+    return { key: await signingKeyFromText(readFileSync(config.audit.signingKeyFile, 'utf8')), warning: null };
+  }
+  if (config.production) {
+    throw new Error(
+      'BROKER_AUDIT_SIGNING_KEY_FILE is required with NODE_ENV=production (an Ed25519 or ES256 private key, PEM or JWK, kept outside the database); set BROKER_AUDIT_SIGNING=off to run without signed checkpoints on purpose',
+    );
+  }
+  const file = path.join(config.dataDir, GENERATED_KEY_FILE);
+  if (!existsSync(file)) {
+    mkdirSync(config.dataDir, { recursive: true });
+    const { privateKey } = generateKeyPairSync('ed25519');
+    try {
+      writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      // Another instance sharing the data folder wrote it first: use theirs.
+      if ((e as { code?: string }).code !== 'EEXIST') throw e;
+    }
+  }
+  return {
+    key: await signingKeyFromText(readFileSync(file, 'utf8')),
+    warning: `audit checkpoints are signed with a key generated in ${file}: set BROKER_AUDIT_SIGNING_KEY_FILE to a key kept outside the broker's data folder`,
+  };
+}

@@ -1,0 +1,270 @@
+import { createHash } from 'node:crypto';
+import { CompactSign, compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
+import { GENESIS_HASH, canonicalJson, chainHash, type ChainedEventFields } from './audit-chain.js';
+
+/** What broke, named for the auditor (issue 14). */
+export type AuditBreakKind =
+  'hash_mismatch' | 'missing_events' | 'checkpoint_signature_invalid' | 'head_mismatch' | 'anchor_unexplained';
+
+export interface AuditBreak {
+  /** Chain position concerned (for a checkpoint range: its first seq). */
+  seq: string;
+  kind: AuditBreakKind;
+  /** The event concerned, when there is one. */
+  id?: string;
+  detail: string;
+}
+
+/** One signed checkpoint as stored, exported and published. */
+export interface AuditCheckpoint {
+  first_seq: string;
+  last_seq: string;
+  last_hash: string;
+  prev_checkpoint_hash: string;
+  event_count: string;
+  kid: string;
+  jws: string;
+  created_at?: string;
+}
+
+/** What the JWS signs (canonical JSON). */
+export interface CheckpointPayload {
+  v: 1;
+  first_seq: string;
+  last_seq: string;
+  last_hash: string;
+  prev_checkpoint_hash: string;
+  count: string;
+  time: string;
+  kid: string;
+}
+
+export const CHECKPOINT_JWS_TYPE = 'broker-audit-checkpoint+json';
+
+/** Checkpoints chain by the SHA-256 of the previous checkpoint's compact JWS. */
+export function checkpointHash(jws: string): string {
+  return createHash('sha256').update(jws, 'utf8').digest('hex');
+}
+
+export async function signCheckpoint(
+  payload: CheckpointPayload,
+  key: { alg: string; kid: string; privateKey: CryptoKeyLike },
+): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(canonicalJson(payload)))
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: CHECKPOINT_JWS_TYPE })
+    .sign(key.privateKey);
+}
+
+type CryptoKeyLike = Parameters<CompactSign['sign']>[0];
+
+/** An event as the verifier needs it: the chained fields and the chain columns. */
+export interface VerifiableEvent extends ChainedEventFields {
+  seq: string | null;
+  prev_id: string | null;
+  prev_hash: string | null;
+  hash: string | null;
+}
+
+/**
+ * Checks each checkpoint's signature (against `keys`, a JWKS's `keys`), that its payload is the
+ * stored row, and that checkpoints chain without a gap. Returns the problems and the checkpoints
+ * that passed (whose `last_hash` the chain walk then compares).
+ */
+export async function verifyCheckpoints(
+  checkpoints: AuditCheckpoint[],
+  keys: JWK[],
+  /**
+   * Which signatures to check (default: all). The others are checked for payload = row and for the
+   * hash link to the next checkpoint, whose signature covers it: with the newest signature checked,
+   * every older checkpoint is authenticated through the chain of `prev_checkpoint_hash`.
+   */
+  checkSignature: (cp: AuditCheckpoint, index: number, count: number) => boolean = () => true,
+): Promise<{ breaks: AuditBreak[]; valid: AuditCheckpoint[] }> {
+  const breaks: AuditBreak[] = [];
+  const valid: AuditCheckpoint[] = [];
+  const imported = new Map<string, Awaited<ReturnType<typeof importJWK>>>();
+  const sorted = [...checkpoints].sort((a, b) => (BigInt(a.last_seq) < BigInt(b.last_seq) ? -1 : 1));
+  let prevHash = GENESIS_HASH;
+  let prevLast: bigint | null = null;
+  for (const [index, cp] of sorted.entries()) {
+    const bad = (detail: string) => breaks.push({ seq: cp.first_seq, kind: 'checkpoint_signature_invalid', detail });
+    try {
+      const header = decodeProtectedHeader(cp.jws);
+      if (!checkSignature(cp, index, sorted.length)) {
+        const p = JSON.parse(
+          Buffer.from(cp.jws.split('.')[1] ?? '', 'base64url').toString('utf8'),
+        ) as CheckpointPayload;
+        if (!samePayload(p, cp, header.kid)) {
+          bad(`checkpoint ${cp.first_seq}..${cp.last_seq} differs from what was signed`);
+        } else if (
+          p.prev_checkpoint_hash !== prevHash ||
+          (prevLast !== null && BigInt(p.first_seq) !== prevLast + 1n)
+        ) {
+          bad(`the checkpoint before ${cp.first_seq}..${cp.last_seq} is missing or was replaced`);
+        } else valid.push(cp);
+        prevHash = checkpointHash(cp.jws);
+        prevLast = BigInt(cp.last_seq);
+        continue;
+      }
+      const jwk = keys.find((k) => k.kid === header.kid);
+      if (!jwk || !header.kid || !header.alg) {
+        bad(`checkpoint ${cp.first_seq}..${cp.last_seq} is signed with an unknown key ${String(header.kid)}`);
+        prevHash = checkpointHash(cp.jws);
+        prevLast = BigInt(cp.last_seq);
+        continue;
+      }
+      let key = imported.get(header.kid);
+      if (!key) {
+        key = await importJWK(jwk, header.alg);
+        imported.set(header.kid, key);
+      }
+      const { payload } = await compactVerify(cp.jws, key, { algorithms: ['EdDSA', 'Ed25519', 'ES256'] });
+      const p = JSON.parse(new TextDecoder().decode(payload)) as CheckpointPayload;
+      if (!samePayload(p, cp, header.kid)) {
+        bad(`checkpoint ${cp.first_seq}..${cp.last_seq} differs from what was signed`);
+      } else if (p.prev_checkpoint_hash !== prevHash || (prevLast !== null && BigInt(p.first_seq) !== prevLast + 1n)) {
+        bad(`the checkpoint before ${cp.first_seq}..${cp.last_seq} is missing or was replaced`);
+      } else {
+        valid.push(cp);
+      }
+    } catch (e) {
+      bad(
+        `checkpoint ${cp.first_seq}..${cp.last_seq}: the signature does not verify (${e instanceof Error ? e.message : String(e)})`,
+      );
+    }
+    prevHash = checkpointHash(cp.jws);
+    prevLast = BigInt(cp.last_seq);
+  }
+  return { breaks, valid };
+}
+
+function samePayload(p: CheckpointPayload, cp: AuditCheckpoint, kid: string | undefined): boolean {
+  return (
+    p.first_seq === cp.first_seq &&
+    p.last_seq === cp.last_seq &&
+    p.last_hash === cp.last_hash &&
+    p.prev_checkpoint_hash === cp.prev_checkpoint_hash &&
+    p.count === cp.event_count &&
+    p.kid === kid
+  );
+}
+
+/**
+ * Walks events in `seq` order, one at a time (constant memory): every link and hash, gaps, and
+ * the hash each signed checkpoint recorded at its last seq. The same code verifies the database
+ * online and an export offline.
+ */
+export class ChainWalk {
+  readonly breaks: AuditBreak[] = [];
+  count = 0;
+  firstId: string | null = null;
+  lastId: string | null = null;
+  lastSeq: bigint | null = null;
+  lastHash: string | null = null;
+  /** Set when an event's hash equals the `expected_head` the auditor kept. */
+  expectedHeadSeen = false;
+  private expectedSeq: bigint;
+  private expectedPrev: string | null;
+  private readonly checkpointAt = new Map<string, AuditCheckpoint>();
+
+  /**
+   * @param startSeq the first seq to expect
+   * @param expectedPrev the hash the first event must link to; null = take it as given
+   */
+  constructor(
+    startSeq: bigint,
+    expectedPrev: string | null,
+    checkpoints: AuditCheckpoint[],
+    private readonly expectedHead: string | null = null,
+  ) {
+    this.expectedSeq = startSeq;
+    this.expectedPrev = expectedPrev;
+    for (const cp of checkpoints) this.checkpointAt.set(cp.last_seq, cp);
+  }
+
+  /**
+   * @param hashOk whether the row's hash is its recomputed hash; computed here unless the caller
+   *   did it already (the offline verifier keeps only the chain columns in memory)
+   */
+  push(row: Pick<VerifiableEvent, 'id' | 'seq' | 'prev_id' | 'prev_hash' | 'hash'>, hashOk?: boolean): void {
+    const seq = BigInt(row.seq as string);
+    this.count++;
+    if (seq < this.expectedSeq) {
+      this.report({
+        seq: String(seq),
+        id: row.id,
+        kind: 'hash_mismatch',
+        detail: `chain position ${seq} is taken twice`,
+      });
+      return;
+    }
+    if (seq > this.expectedSeq) {
+      const missing = seq - this.expectedSeq;
+      this.report({
+        seq: String(this.expectedSeq),
+        id: row.prev_id ?? undefined,
+        kind: 'missing_events',
+        detail: `${missing} event(s) missing before seq ${seq} (event ${row.id}); the last of them was event ${row.prev_id ?? '?'}`,
+      });
+    } else if (this.expectedPrev !== null && row.prev_hash !== this.expectedPrev) {
+      this.report({
+        seq: String(seq),
+        id: row.id,
+        kind: 'hash_mismatch',
+        detail: `event ${row.id} does not link to the event sealed before it`,
+      });
+    }
+    if (!(hashOk ?? chainHash(row.prev_hash as string, row as VerifiableEvent) === row.hash)) {
+      this.report({
+        seq: String(seq),
+        id: row.id,
+        kind: 'hash_mismatch',
+        detail: `event ${row.id} differs from what was sealed`,
+      });
+    }
+    const cp = this.checkpointAt.get(String(seq));
+    if (cp && cp.last_hash !== row.hash) {
+      this.report({
+        seq: cp.first_seq,
+        id: row.id,
+        kind: 'hash_mismatch',
+        detail: `events ${cp.first_seq}..${cp.last_seq} no longer match their signed checkpoint (rewritten and re-chained)`,
+      });
+    }
+    if (this.expectedHead !== null && row.hash === this.expectedHead) this.expectedHeadSeen = true;
+    this.firstId ??= row.id;
+    this.lastId = row.id;
+    this.lastSeq = seq;
+    this.lastHash = row.hash;
+    this.expectedSeq = seq + 1n;
+    this.expectedPrev = row.hash;
+  }
+
+  /** The next seq the walk expects (one past the last event seen). */
+  get nextSeq(): bigint {
+    return this.expectedSeq;
+  }
+
+  report(b: AuditBreak): void {
+    if (this.breaks.length < 100) this.breaks.push(b);
+  }
+}
+
+/** Breaks in chain order (lowest seq first); the first is the one verify names. */
+export function sortBreaks(breaks: AuditBreak[]): AuditBreak[] {
+  return [...breaks].sort((a, b) => {
+    const d = BigInt(a.seq) - BigInt(b.seq);
+    return d < 0n ? -1 : d > 0n ? 1 : 0;
+  });
+}
+
+/** Sealed retention events explain anchors: their details name the anchor they left. */
+export function anchorExplained(
+  anchor: { first_seq: string; prev_hash: string },
+  retentionEvents: { details: unknown; hash: string | null }[],
+): boolean {
+  return retentionEvents.some((e) => {
+    const d = (e.details ?? {}) as Record<string, unknown>;
+    return e.hash !== null && d.anchor_first_seq === anchor.first_seq && d.anchor_prev_hash === anchor.prev_hash;
+  });
+}
