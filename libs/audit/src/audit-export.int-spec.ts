@@ -12,6 +12,7 @@ import { createLibApp } from '../../../test/support/lib-app.js';
 import { AUDIT_EVENT_TYPES } from './audit-event.js';
 import { csvHeader, csvLine, ndjsonLine } from './audit-export.js';
 import type { AuditQueryInput } from './audit-filters.js';
+import { AuditChainService } from './audit-chain.service.js';
 import { AuditModule } from './audit.module.js';
 import { AuditService } from './audit.service.js';
 
@@ -71,6 +72,9 @@ describe('audit export of 100k+ rows with bounded memory (real Postgres)', () =>
     await app.init();
     audit = app.get(AuditService);
     ds = app.get(DataSource);
+    // The rows stay unsealed for the whole file: a seal in the middle of a test would change the
+    // rows' seq/hash between the paged reference read and the export they are compared with.
+    await app.get(AuditChainService).beforeApplicationShutdown();
     // One set-based insert, through the trigger rules (rows arrive unsealed). ~600 bytes a row,
     // so that holding the whole export in memory (~70 MB of text) would blow the budget. As the
     // superuser: it chooses occurred_at, which the runtime role may not.
