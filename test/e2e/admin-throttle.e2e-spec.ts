@@ -79,7 +79,9 @@ describe('admin throttle (real broker)', () => {
     const sql = new pg.Client({ connectionString: db.url });
     await sql.connect();
     const { rows } = await sql.query<{ ip: string }>(
-      `SELECT DISTINCT host(ip) AS ip FROM audit_events WHERE type = 'admin.auth_failed' ORDER BY 1`,
+      // The address is a personal field, kept beside the chained record (audit_event_personal).
+      `SELECT DISTINCT host(p.ip) AS ip FROM audit_events e JOIN audit_event_personal p ON p.event_id = e.id
+        WHERE e.type = 'admin.auth_failed' ORDER BY 1`,
     );
     await sql.end();
     expect(rows.map((r) => r.ip)).toEqual(expect.arrayContaining(['198.51.100.20', '2001:db8:aa:bb::1']));

@@ -355,12 +355,17 @@ describe('audit query, paging and HTTP routes (real Postgres)', () => {
 
     it('should verify over HTTP', async () => {
       await audit.sealNow();
+      // Counted before: a full verify on demand records its result as one more event.
+      const [{ n }] = await ds.query('SELECT count(*)::int AS n FROM audit_events');
       const res = await fetch(`${url}/api/audit/verify`);
       expect(res.status).toBe(200);
       const body = (await res.json()) as { status: string; count: number; lastHash: string };
       expect(body.status).toBe('intact');
-      const [{ n }] = await ds.query('SELECT count(*)::int AS n FROM audit_events');
       expect(body.count).toBe(n);
+      const [{ after }] = await ds.query(
+        `SELECT count(*)::int AS after FROM audit_events WHERE type = 'audit.verified'`,
+      );
+      expect(after).toBe(1);
       expect(body.lastHash).toMatch(/^[0-9a-f]{64}$/);
       const bad = await fetch(`${url}/api/audit/verify?from_id=x`);
       expect(bad.status).toBe(400);

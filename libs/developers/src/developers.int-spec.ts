@@ -495,7 +495,9 @@ describe('developers (real Postgres)', () => {
     it('should give each existing link the issuer of the earliest developer of its organisation, or none', async () => {
       const Migration = MIGRATIONS.find((m) => m.name === 'PortalOrgLinksByIssuer1797000003000')!;
       const migration = new Migration();
-      const runner = ds.createQueryRunner();
+      // Migrations are the owner's: the runtime role the app connects as may not alter tables.
+      const owner = await new DataSource({ type: 'postgres', url: db.migrationUrl }).initialize();
+      const runner = owner.createQueryRunner();
       try {
         await developers.recordLogin(claims({ issuer: 'https://first-idp.example', organisationId: 'mig-org' }));
         await developers.recordLogin(claims({ issuer: 'https://second-idp.example', organisationId: 'mig-org' }));
@@ -513,6 +515,7 @@ describe('developers (real Postgres)', () => {
         ]);
       } finally {
         await runner.release();
+        await owner.destroy();
       }
     });
   });
