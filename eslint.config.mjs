@@ -59,6 +59,22 @@ export default tseslint.config(
     },
   })),
   {
+    // Issue 18: every SQL statement of these libs lives in a `*.repository.ts` (services keep the
+    // rules and the auditing). SQL is a string handed to `.query(…)`, or a prepared statement.
+    files: ['libs/developers/src/**/*.ts', 'libs/cloudentity/src/**/*.ts', 'libs/profiles/src/**/*.ts'],
+    ignores: ['**/*.repository.ts', '**/*.spec.ts', '**/*.int-spec.ts', 'libs/profiles/src/profiles.cache.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.property.name='query'][arguments.0.type=/^(TemplateLiteral|Literal)$/], CallExpression[callee.name=/^(preparedQuery|preparedStatement|returningRows)$/]",
+          message: 'SQL belongs in a *.repository.ts of the owning lib (issue 18).',
+        },
+      ],
+    },
+  },
+  {
     files: ['apps/dev-idp/**/*.ts', 'apps/portal-emulator/**/*.ts'],
     rules: {
       'no-restricted-imports': [

@@ -7,3 +7,5 @@ export { ensureDatabase, freePort, startEmbeddedPostgres, type EmbeddedDatabase 
 export { MIGRATIONS } from './migrations/index.js';
 /** Named prepared statements on the TypeORM pool, for the per-login queries. */
 export { pgPool, preparedQuery, preparedStatement, type PreparedStatement } from './prepared-query.js';
+/** Rows of `… RETURNING` whatever the statement (TypeORM shapes UPDATE/DELETE results differently). */
+export { returningRows } from './returning-rows.js';
