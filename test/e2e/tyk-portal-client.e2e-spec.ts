@@ -209,7 +209,9 @@ async function startFakeTyk(): Promise<FakeTyk> {
 afterAll(() => {
   // Nothing our classes logged may carry a secret, token or nonce (and they did log: retries, fallbacks).
   const ours = logs.lines.filter((l) =>
-    /^(TykHttp|TykPortalClient|IdentityActionsService|OrganisationSyncService):/.test(l),
+    /^(TykHttp|TykPortalClient|Tyk(Sso|Developer|Management)ApiClient|IdentityActionsService|OrganisationSyncService):/.test(
+      l,
+    ),
   );
   expect(ours.some((l) => l.startsWith('TykHttp:'))).toBe(true);
   const text = ours.join('\n');
