@@ -1,6 +1,6 @@
-import { AdminRoles, DomainError, type AdminPrincipal } from '@app/common';
+import { AdminRoles, DomainError, nextPageLink, type AdminPrincipal } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
-import { nextPageLink, type AuditEventPage } from '@app/audit';
+import type { AuditEventPage } from '@app/audit';
 import {
   Body,
   Controller,

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
+import { AuditService, type AuditEventPage } from '@app/audit';
 import {
-  AuditService,
   CursorCodec,
+  DomainError,
+  clipText,
   cursorInvalid,
   filterFingerprint,
   pageLimit,
-  type AuditEventPage,
-} from '@app/audit';
-import { DomainError, clipText, safeText, unsafeTextReason } from '@app/common';
+  safeText,
+  unsafeTextReason,
+} from '@app/common';
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import {
