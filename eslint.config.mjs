@@ -21,6 +21,10 @@ const deepImports = {
   message: 'Import a lib only through @app/<name>.',
 };
 const appImports = { group: ['**/apps/**'], message: 'A lib never imports an app.' };
+const testSupportImports = {
+  group: ['**/test/support/*', '../support/*', '../../support/*'],
+  message: 'Import test helpers as @test/support/<file>.js (tsconfig paths, jest moduleNameMapper).',
+};
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.data/**', 'coverage/**', '**/*.mjs', '**/*.cjs', 'bench/results/**'] },
@@ -49,6 +53,7 @@ export default tseslint.config(
           patterns: [
             deepImports,
             appImports,
+            testSupportImports,
             {
               group: LIBS.filter((l) => l !== lib && !ALLOWED[lib].includes(l)).map((l) => `@app/${l}`),
               message: `libs/${lib} may import only: ${ALLOWED[lib].join(', ') || 'nothing of ours'} (ARCHITECTURE.md).`,
@@ -85,7 +90,11 @@ export default tseslint.config(
   },
   {
     files: ['apps/broker/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [deepImports] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [deepImports, testSupportImports] }] },
+  },
+  {
+    files: ['test/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [testSupportImports] }] },
   },
   {
     files: ['**/*.spec.ts', '**/*.int-spec.ts', 'test/**/*.ts', 'bench/**/*.ts'],

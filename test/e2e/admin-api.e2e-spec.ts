@@ -1,5 +1,5 @@
-import { loginWithDevIdp } from '../support/dev-idp.js';
-import { ADMIN_SECRET, devIdpToken, guideProfile, hop, putProfile, startStack, type Stack } from '../support/stack.js';
+import { loginWithDevIdp } from '@test/support/dev-idp.js';
+import { ADMIN_SECRET, devIdpToken, guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
 
 describe('admin API for security teams: roles, audit queries, developers, metrics, docs (e2e)', () => {
   let stack: Stack;

@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runBroker } from '../support/built.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { runBroker } from '@test/support/built.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 
 const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/tib/profiles.json');
 

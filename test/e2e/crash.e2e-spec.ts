@@ -6,8 +6,8 @@ import { freePort } from '@app/database';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import { startPortalEmulator, type PortalEmulator } from '../../apps/portal-emulator/src/emulator.js';
-import { builtEntry } from '../support/built.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { builtEntry } from '@test/support/built.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { loadUsers, startLoadIdp, type LoadIdp } from '../soak/support/load-idp.js';
 import {
   authorizeAt,

@@ -20,7 +20,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startPortalEmulator, type PortalEmulator } from '../../apps/portal-emulator/src/emulator.js';
-import { testConfig } from '../support/broker.js';
+import { testConfig } from '@test/support/broker.js';
 
 const API_SECRET = 'portal-api-secret-1234';
 const ADMIN_TOKEN = 'portal-admin-token-5678';

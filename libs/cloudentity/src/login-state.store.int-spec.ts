@@ -1,7 +1,7 @@
 import { databaseOptions } from '@app/database';
 import { DataSource } from 'typeorm';
-import { testConfig } from '../../../test/support/config.js';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import { testConfig } from '@test/support/config.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { LoginStateRepository } from './login-state.repository.js';
 import { LoginStateStore } from './login-state.store.js';
 import { randomToken } from './oidc-crypto.js';

@@ -1,7 +1,7 @@
 import { jest } from '@jest/globals';
 import { BrokerConfigModule } from '@app/config';
 import { Test } from '@nestjs/testing';
-import { testConfig } from '../../../test/support/config.js';
+import { testConfig } from '@test/support/config.js';
 import { TykDeveloperApiClient } from './developer-api.client.js';
 import { TykManagementApiClient } from './management-api.client.js';
 import { TykSsoApiClient } from './sso-api.client.js';

@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { freePort } from '@app/database';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
-import { builtEntry } from '../../support/built.js';
-import { startTestBroker, testConfig, type TestBroker } from '../../support/broker.js';
-import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { builtEntry } from '@test/support/built.js';
+import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { loadUsers, startLoadIdp, type LoadIdp } from './load-idp.js';
 import {
   gcFunction,
