@@ -1,4 +1,4 @@
-import { AdminRoles } from '@app/common';
+import { AdminRoles, ApiErrors, ErrorResponseDto } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Controller, Get, Header, Inject, Query, Req, Res, StreamableFile } from '@nestjs/common';
 import {
@@ -16,11 +16,16 @@ import { EXPORT_CONTENT_TYPES, type AuditExportFormat } from './audit-export.js'
 import { AuditService, type AuditEventPage } from './audit.service.js';
 import { nextPageLink } from './cursor.js';
 import { AuditEventsQueryDto, AuditExportQueryDto, AuditVerifyQueryDto } from './dto/audit-query.dto.js';
+import { AuditEventPageDto, AuditVerifyResultDto } from './dto/audit-responses.dto.js';
 
 @ApiTags('audit')
 @ApiBearerAuth('admin-token')
 @ApiSecurity('tib-secret')
-@ApiBadRequestResponse({ description: '`validation_failed`: the message names the bad parameter.' })
+@ApiBadRequestResponse({
+  type: ErrorResponseDto,
+  description: '`validation_failed`: the message names the bad parameter; `cursor_invalid`.',
+})
+@ApiErrors({ 401: ['unauthorized'], 403: ['forbidden'], 429: ['rate_limited'], 503: ['admin_disabled', 'unavailable'] })
 @AdminRoles('admin', 'auditor')
 @Controller('api/audit')
 export class AuditController {
@@ -36,7 +41,7 @@ export class AuditController {
     description:
       'Newest first (order=asc for oldest first). Keyset pages on the event id: follow `next_cursor` or the `Link: <…>; rel="next"` header; pages stay consistent while new events arrive.',
   })
-  @ApiOkResponse({ description: '`{ "data": [event…], "next_cursor": string | null }`' })
+  @ApiOkResponse({ type: AuditEventPageDto, description: 'One page of events, newest first by default.' })
   async events(
     @Query() query: AuditEventsQueryDto,
     @Req() req: Request,
@@ -75,6 +80,7 @@ export class AuditController {
       'Recomputes the chain (whole log, or from_id..to_id) and answers `intact` with the count and the last hash, or `broken` with the first event changed, removed or inserted out of order.',
   })
   @ApiOkResponse({
+    type: AuditVerifyResultDto,
     description:
       '`{ status: "intact", count, lastId, lastHash }` or `{ status: "broken", firstBadId, problem, count, problems }`',
   })

@@ -42,6 +42,8 @@ export {
  */
 export { PageQueryDto } from './dto/page-query.dto.js';
 export { CursorCodec, cursorInvalid, filterFingerprint, nextPageLink } from './cursor.js';
+/** OpenAPI schemas of the audit answers (events page, verify result). */
+export { AuditEventDto, AuditEventPageDto, AuditVerifyResultDto } from './dto/audit-responses.dto.js';
 /** TypeORM mappings of the audit tables (for ALL_ENTITIES and `migration check`). */
 export { AuditEventEntity } from './entities/audit-event.entity.js';
 export { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';

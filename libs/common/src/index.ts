@@ -33,3 +33,5 @@ export { PageQueryDto } from './paging/page-query.dto.js';
 export { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, pageLimit } from './paging/page-limit.js';
 export { CursorCodec, cursorInvalid, filterFingerprint } from './paging/cursor-codec.js';
 export { nextPageLink } from './paging/next-page-link.js';
+/** OpenAPI: the error bodies and a decorator listing a route's error codes per status. */
+export { ApiErrors, ErrorBodyDto, ErrorResponseDto, TibErrorResponseDto } from './openapi/error-responses.js';
