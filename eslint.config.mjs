@@ -16,6 +16,31 @@ const ALLOWED = {
   developers: ['common', 'config', 'database', 'audit'],
 };
 
+/** What Node.js provides without an import (bench/ and scripts/ are plain JavaScript). */
+const NODE_GLOBALS = Object.fromEntries(
+  [
+    'process',
+    'console',
+    'Buffer',
+    'URL',
+    'URLSearchParams',
+    'setTimeout',
+    'clearTimeout',
+    'setInterval',
+    'clearInterval',
+    'setImmediate',
+    'clearImmediate',
+    'queueMicrotask',
+    'fetch',
+    'performance',
+    'AbortController',
+    'AbortSignal',
+    'TextEncoder',
+    'TextDecoder',
+    'structuredClone',
+  ].map((name) => [name, /** @type {const} */ ('readonly')]),
+);
+
 const deepImports = {
   group: ['@app/*/*', '**/libs/*', '../../libs/**', '../../../libs/**'],
   message: 'Import a lib only through @app/<name>.',
@@ -27,7 +52,7 @@ const testSupportImports = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.data/**', 'coverage/**', '**/*.mjs', '**/*.cjs', 'bench/results/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.data/**', 'coverage/**', '**/*.cjs', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -43,6 +68,33 @@ export default tseslint.config(
       curly: ['error', 'multi-line'],
       'no-console': 'error',
     },
+  },
+  {
+    // bench/, scripts/ and the jest setup files are plain ESM, type-checked through JSDoc by
+    // tsconfig.scripts.json (checkJs); the same rules as the TypeScript, with that project's types.
+    files: ['**/*.mjs'],
+    languageOptions: {
+      parserOptions: {
+        projectService: false,
+        project: ['./tsconfig.scripts.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
+      globals: NODE_GLOBALS,
+    },
+    rules: {
+      // Untyped JavaScript (values are `any` unless a JSDoc says otherwise), as in the specs.
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      'no-console': 'off',
+    },
+  },
+  {
+    // The lint config itself: linted without type information (its rule tables are not worth JSDoc).
+    files: ['eslint.config.mjs'],
+    ...tseslint.configs.disableTypeChecked,
   },
   ...LIBS.map((lib) => ({
     files: [`libs/${lib}/**/*.ts`],

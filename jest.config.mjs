@@ -1,7 +1,7 @@
 /** @type {import('jest').Config} */
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
-  transform: { '^.+\\.ts$': ['@swc/jest'] },
+  transform: { '^.+\\.ts$': '@swc/jest' },
   moduleNameMapper: {
     '^@app/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
     '^@test/support/(.*)\\.js$': '<rootDir>/test/support/$1',
