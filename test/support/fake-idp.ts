@@ -292,9 +292,25 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
   const redirectUris = options.redirectUris ? new Set(options.redirectUris) : null;
   let generation = 1;
   let keys = await keySet(generation);
-  // Generated on first use: RSA key generation is slow and most tests never need these.
+  // Generated when a knob asks for them (RSA key generation is slow and most tests never need
+  // these), one per algorithm, and started as soon as the knob is set: on a loaded machine three
+  // RSA keys made inside the token request could outlast the broker's IdP timeout.
   let extraRsa: Promise<KeyPair> | undefined;
-  let foreign: Promise<Record<SigningAlg, KeyPair>> | undefined;
+  const foreign = new Map<SigningAlg, Promise<KeyPair>>();
+  const foreignKey = (alg: SigningAlg): Promise<KeyPair> => {
+    let key = foreign.get(alg);
+    if (!key) {
+      key = newKey(alg, `foreign-${alg}`);
+      foreign.set(alg, key);
+    }
+    return key;
+  };
+  const warmKeys = (k: FakeIdpKnobs): Promise<unknown> =>
+    Promise.all([
+      k.foreignKey ? foreignKey(k.idTokenAlg) : null,
+      k.extraRsaKey ? (extraRsa ??= newKey('RS256', 'rsa-extra')) : null,
+    ]);
+  await warmKeys(knobs);
   const codes = new Map<string, CodeGrant>();
   const accessTokens = new Map<string, { sub: string | null; expiresAt: number }>();
   const calls: FakeIdpCalls = {
@@ -361,7 +377,7 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
   }
 
   async function sign(claims: JWTPayload, alg: SigningAlg, kid: string | null | undefined, useForeign: boolean) {
-    const key = useForeign ? (await (foreign ??= keySet(99)))[alg] : keys[alg];
+    const key = useForeign ? await foreignKey(alg) : keys[alg];
     const publishedKid = keys[alg].kid;
     const header = kid === null ? { alg } : { alg, kid: kid ?? publishedKid };
     return new SignJWT(claims).setProtectedHeader(header).sign(key.privateKey);
@@ -554,6 +570,7 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     users,
     set(patch) {
       knobs = { ...knobs, ...patch };
+      void warmKeys(knobs);
     },
     reset() {
       knobs = base();
