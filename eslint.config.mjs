@@ -16,14 +16,43 @@ const ALLOWED = {
   developers: ['common', 'config', 'database', 'audit'],
 };
 
+/** What Node.js provides without an import (bench/ and scripts/ are plain JavaScript). */
+const NODE_GLOBALS = Object.fromEntries(
+  [
+    'process',
+    'console',
+    'Buffer',
+    'URL',
+    'URLSearchParams',
+    'setTimeout',
+    'clearTimeout',
+    'setInterval',
+    'clearInterval',
+    'setImmediate',
+    'clearImmediate',
+    'queueMicrotask',
+    'fetch',
+    'performance',
+    'AbortController',
+    'AbortSignal',
+    'TextEncoder',
+    'TextDecoder',
+    'structuredClone',
+  ].map((name) => [name, /** @type {const} */ ('readonly')]),
+);
+
 const deepImports = {
   group: ['@app/*/*', '**/libs/*', '../../libs/**', '../../../libs/**'],
   message: 'Import a lib only through @app/<name>.',
 };
 const appImports = { group: ['**/apps/**'], message: 'A lib never imports an app.' };
+const testSupportImports = {
+  group: ['**/test/support/*', '../support/*', '../../support/*'],
+  message: 'Import test helpers as @test/support/<file>.js (tsconfig paths, jest moduleNameMapper).',
+};
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.data/**', 'coverage/**', '**/*.mjs', '**/*.cjs', 'bench/results/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.data/**', 'coverage/**', '**/*.cjs', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -40,6 +69,33 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
+  {
+    // bench/, scripts/ and the jest setup files are plain ESM, type-checked through JSDoc by
+    // tsconfig.scripts.json (checkJs); the same rules as the TypeScript, with that project's types.
+    files: ['**/*.mjs'],
+    languageOptions: {
+      parserOptions: {
+        projectService: false,
+        project: ['./tsconfig.scripts.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
+      globals: NODE_GLOBALS,
+    },
+    rules: {
+      // Untyped JavaScript (values are `any` unless a JSDoc says otherwise), as in the specs.
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      'no-console': 'off',
+    },
+  },
+  {
+    // The lint config itself: linted without type information (its rule tables are not worth JSDoc).
+    files: ['eslint.config.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+  },
   ...LIBS.map((lib) => ({
     files: [`libs/${lib}/**/*.ts`],
     rules: {
@@ -49,6 +105,7 @@ export default tseslint.config(
           patterns: [
             deepImports,
             appImports,
+            testSupportImports,
             {
               group: LIBS.filter((l) => l !== lib && !ALLOWED[lib].includes(l)).map((l) => `@app/${l}`),
               message: `libs/${lib} may import only: ${ALLOWED[lib].join(', ') || 'nothing of ours'} (ARCHITECTURE.md).`,
@@ -58,6 +115,22 @@ export default tseslint.config(
       ],
     },
   })),
+  {
+    // Issue 18: every SQL statement of these libs lives in a `*.repository.ts` (services keep the
+    // rules and the auditing). SQL is a string handed to `.query(…)`, or a prepared statement.
+    files: ['libs/developers/src/**/*.ts', 'libs/cloudentity/src/**/*.ts', 'libs/profiles/src/**/*.ts'],
+    ignores: ['**/*.repository.ts', '**/*.spec.ts', '**/*.int-spec.ts', 'libs/profiles/src/profiles.cache.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.property.name='query'][arguments.0.type=/^(TemplateLiteral|Literal)$/], CallExpression[callee.name=/^(preparedQuery|preparedStatement|returningRows)$/]",
+          message: 'SQL belongs in a *.repository.ts of the owning lib (issue 18).',
+        },
+      ],
+    },
+  },
   {
     files: ['apps/dev-idp/**/*.ts', 'apps/portal-emulator/**/*.ts'],
     rules: {
@@ -69,7 +142,11 @@ export default tseslint.config(
   },
   {
     files: ['apps/broker/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [deepImports] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [deepImports, testSupportImports] }] },
+  },
+  {
+    files: ['test/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [testSupportImports] }] },
   },
   {
     files: ['**/*.spec.ts', '**/*.int-spec.ts', 'test/**/*.ts', 'bench/**/*.ts'],

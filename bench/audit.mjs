@@ -227,8 +227,9 @@ export async function waitSealed(db, rows, timeoutMs, log) {
     const [{ n }] = (await db.query(`SELECT count(*)::int AS n FROM audit_events WHERE hash IS NULL`)).rows;
     const s = (performance.now() - t0) / 1000;
     if (n === 0) return { seconds: s, rate: Math.round(rows / s), complete: true };
-    if (performance.now() - t0 > timeoutMs)
+    if (performance.now() - t0 > timeoutMs) {
       return { seconds: s, rate: Math.round((rows - n) / s), complete: false, unsealed: n };
+    }
     if (s - lastLog >= 15) {
       lastLog = s;
       log?.(`  sealing: ${n.toLocaleString('en')} events left (${Math.round(s)} s)`);
@@ -264,6 +265,7 @@ export async function timeQueries(brokerUrl, secret, { runs, firstId, lastId, da
   const firstPage = async (query) => (await getJson(`${brokerUrl}/api/audit/events?${query}`, headers)).next_cursor;
   const unfilteredCursor = await firstPage('limit=100');
   const failureCursor = await firstPage('outcome=failure&limit=100');
+  /** @type {Array<[string, () => string]>} */
   const cases = [
     ['per developer', () => `developer=${seedDeveloperId(1 + rand(SEED_DEVELOPERS))}&limit=100`],
     [

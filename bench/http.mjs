@@ -13,6 +13,8 @@ export const agent = new http.Agent({
 /**
  * One request. Resolves { status, headers, body? } (body as text when `readBody`), rejects on
  * network errors and after `timeoutMs`.
+ * @param {string | URL} url
+ * @param {{ method?: string, headers?: Record<string, string>, body?: string | Buffer, readBody?: boolean, timeoutMs?: number }} [options]
  */
 export function request(url, { method = 'GET', headers = {}, body, readBody = false, timeoutMs = 30_000 } = {}) {
   return new Promise((resolve, reject) => {

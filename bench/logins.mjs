@@ -103,7 +103,7 @@ export function createDriver(ctx) {
    * Runs one phase. `pick(i)` names the subject of the i-th login of the phase. Stops after
    * `count` logins, or at `durationMs`. Returns the phase's numbers.
    */
-  async function phase({ name, concurrency, durationMs = null, count = null, pick, onProgress }) {
+  async function phase({ name, concurrency, durationMs = null, count = null, pick, onProgress = undefined }) {
     resetPeak(ctx.pids.broker);
     const logBytes0 = ctx.brokerLogs.bytes;
     const cpu0 = cpuSnapshot();
@@ -135,8 +135,9 @@ export function createDriver(ctx) {
             if (await portalAccepts(r.location)) accepted++;
             else errors.set('portal_refused_nonce', (errors.get('portal_refused_nonce') ?? 0) + 1);
           }
-        } catch (e) {
+        } catch (caught) {
           failed++;
+          const e = /** @type {any} */ (caught);
           const code = e instanceof LoginError ? e.code : `network_${e.code ?? e.message}`;
           errors.set(code, (errors.get(code) ?? 0) + 1);
           if (errorSamples.length < 5) errorSamples.push(String(e.message));

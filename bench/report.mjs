@@ -37,12 +37,13 @@ export function checkTargets(r) {
       c32.cpuMsPerLogin.broker !== null && c32.cpuMsPerLogin.broker <= TARGETS.brokerCpuMsPerLogin,
     );
   }
-  if (r.startup)
+  if (r.startup) {
     add(
       `ready ≤ ${TARGETS.readyMs} ms (existing database)`,
       `${r.startup.readyMs} ms`,
       r.startup.readyMs <= TARGETS.readyMs,
     );
+  }
   if (r.memory) {
     add(
       `RSS ≤ ${TARGETS.rssAfter20kMb} MB after ${r.memory.logins} logins`,
@@ -90,12 +91,13 @@ export function checkTargets(r) {
       w.health.maxMs < 1000 && (w.eventLoopDelay.maxMs ?? Infinity) < 1000 && w.fiveXx === 0,
     );
   }
-  if (r.audit?.verify?.status)
+  if (r.audit?.verify?.status) {
     add(
       'audit chain intact after seeding',
       `${r.audit.verify.status} (${r.audit.verify.count} events)`,
       r.audit.verify.status === 'intact',
     );
+  }
   return out;
 }
 

@@ -8,7 +8,7 @@ import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { connect, seedAudit, timeBrokerSealer, timeExport, timeQueries, timeVerify, waitSealed } from './audit.mjs';
-import { benchUsers, startFastIdp } from './fast-idp.mjs';
+import { benchUsers, startFastIdp } from './fake-idp.mjs';
 import { request } from './http.mjs';
 import { worstCasePhase } from './worst-case.mjs';
 import { createDriver } from './logins.mjs';
@@ -169,8 +169,9 @@ async function statementsPerLogin(db, logins) {
 async function main() {
   ensureDir(RESULTS);
   for (const entry of [BROKER_ENTRY, PORTAL_ENTRY]) {
-    if (!existsSync(entry))
+    if (!existsSync(entry)) {
       throw new Error(`${path.relative(REPO, entry)} is missing: run npm run build (npm run bench does it)`);
+    }
   }
   const began = Date.now();
   const result = {
@@ -343,7 +344,9 @@ async function main() {
     return subjects[seed % subjects.length];
   };
   result.phases = [];
+  /** @type {[number, number] | null} */
   let profileWindow = null;
+  /** @type {[number, number] | null} */
   let exportWindow = null;
 
   if (PHASES.has('logins')) {
@@ -424,7 +427,14 @@ async function main() {
       portalNoncesChecked: driver.totals.portalChecked,
       portalNoncesAccepted: driver.totals.portalAccepted,
       auditVerify: { status: verify.status, count: verify.count, unsealed: verify.unsealed, seconds: verify.seconds },
-      idp: { ...idp.stats },
+      idp: (({ discovery, jwks, authorize, token, userinfo, refused }) => ({
+        discovery,
+        jwks,
+        authorize,
+        token,
+        userinfo,
+        refused,
+      }))(idp.calls),
       organisationLinks: (
         await pgc.query(
           `SELECT count(*)::int AS links, count(*) FILTER (WHERE portal_team_id IS NULL)::int AS without_team FROM portal_org_links`,
@@ -518,10 +528,10 @@ async function main() {
     const file = path.join(RESULTS, profFile);
     if (existsSync(file)) {
       result.cpuProfile = { file: path.relative(REPO, file) };
-      for (const [name, window] of [
+      for (const [name, window] of /** @type {Array<[string, [number, number] | null]>} */ ([
         ['logins', profileWindow],
         ['export', exportWindow],
-      ]) {
+      ])) {
         if (window) result.cpuProfile[name] = summariseProfile(file, { top: 30, fromUs: window[0], toUs: window[1] });
       }
       if (!profileWindow && !exportWindow) result.cpuProfile.whole = summariseProfile(file, { top: 30 });
@@ -556,7 +566,7 @@ process.on('SIGINT', () => {
   if (interrupted) process.exit(130);
   interrupted = true;
   log('interrupted: stopping the stack');
-  cleanup().finally(() => process.exit(130));
+  void cleanup().finally(() => process.exit(130));
 });
 
 main()

@@ -18,7 +18,7 @@ export function freePort() {
     srv.unref();
     srv.on('error', reject);
     srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (srv.address());
       srv.close(() => resolve(port));
     });
   });
@@ -30,6 +30,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Postgres for the run. BENCH_DATABASE_URL: that database (should be empty; the broker migrates
  * it). Otherwise an embedded server in a temp folder, removed at stop unless BENCH_KEEP=1.
  * Returns { url, pid (postmaster, null when external), external, stop() }.
+ * @param {{ fsync?: boolean, statements?: boolean, log?: (line: string) => void }} [options]
  */
 export async function startDatabase({ fsync = true, statements = true, log } = {}) {
   if (process.env.BENCH_DATABASE_URL) {
@@ -69,7 +70,7 @@ export async function startDatabase({ fsync = true, statements = true, log } = {
         : []),
     ],
     onLog: (m) => log?.(String(m)),
-    onError: (m) => log?.(String(m instanceof Error ? m.message : m)),
+    onError: (m) => log?.(m instanceof Error ? m.message : JSON.stringify(m)),
   });
   await server.initialise();
   await server.start();

@@ -66,6 +66,7 @@ export async function worstCasePhase({
       UserGroupMapping: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`g${i}`, almostEmail(2047)])),
     });
   let serial = 0;
+  /** @type {Array<[string, () => Promise<any>]>} */
   const cases = [
     [
       'POST profile, 200 KB field',

@@ -24,13 +24,15 @@ function writeToken(token) {
 
 async function waitUntilReady() {
   const started = Date.now();
-  let last = 'no answer';
   for (;;) {
+    /** What the last try saw, for the message when the wait gives up. */
+    let last;
     try {
       const res = await fetch(`${portal}/ready`, { signal: AbortSignal.timeout(5000) });
       if (res.ok) return;
       last = `status ${res.status}`;
-    } catch (e) {
+    } catch (error) {
+      const e = /** @type {Error & { cause?: { code?: string } }} */ (error);
       last = e.cause?.code ?? e.message;
     }
     if (Date.now() - started >= timeoutMs) {
@@ -62,6 +64,7 @@ async function main() {
     body: JSON.stringify({ username, password, first_name: 'Portal', last_name: 'Admin' }),
     signal: AbortSignal.timeout(30000),
   });
+  /** @type {{ data?: { api_token?: unknown } } | null} */
   let body = null;
   try {
     body = await res.json();

@@ -35,8 +35,9 @@ function portFree(port) {
 async function waitFor(url, name, child, timeoutMs = 60000, ready = (res) => res.ok) {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
-    if (child.exitCode !== null)
+    if (child.exitCode !== null) {
       throw new Error(`${name} exited with code ${child.exitCode} during start-up (see its log above)`);
+    }
     try {
       const res = await fetch(url, { headers: { 'X-Request-Id': `${SETUP_REQUEST_PREFIX}ready` } });
       if (ready(res)) return;
@@ -204,8 +205,9 @@ async function main() {
       headers,
       body: JSON.stringify(profile),
     });
-    if (created.status !== 201)
+    if (created.status !== 201) {
       throw new Error(`could not create the demo profile: ${created.status} ${await created.text()}`);
+    }
   }
 
   const line = '─'.repeat(72);

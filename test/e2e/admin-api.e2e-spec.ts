@@ -1,5 +1,13 @@
-import { loginWithDevIdp } from '../support/dev-idp.js';
-import { ADMIN_SECRET, devIdpToken, guideProfile, hop, putProfile, startStack, type Stack } from '../support/stack.js';
+import { loginWithDevIdp } from '@test/support/dev-idp.js';
+import {
+  ADMIN_SECRET,
+  devIdpToken,
+  guideProfile,
+  hop,
+  putProfile,
+  startStack,
+  type Stack,
+} from '@test/support/stack.js';
 
 describe('admin API for security teams: roles, audit queries, developers, metrics, docs (e2e)', () => {
   let stack: Stack;
@@ -160,5 +168,54 @@ describe('admin API for security teams: roles, audit queries, developers, metric
       expect(Object.keys(doc.paths)).toContain(p);
     }
     expect((await fetch(`${stack.broker.url}/docs`)).status).toBe(200);
+  });
+
+  it('should document each admin answer, its error codes, and the login routes once per GET and POST', async () => {
+    type Operation = {
+      responses: Record<string, { content?: Record<string, { schema: unknown }>; description?: string }>;
+    };
+    const doc = (await (await fetch(`${stack.broker.url}/docs-json`)).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+      components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+    };
+    const schemaOf = (path: string, method: string, status: string) =>
+      doc.paths[path]?.[method]?.responses[status]?.content?.['application/json']?.schema;
+    const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+    // Every admin route answers with a named schema, not a sentence.
+    expect(schemaOf('/api/profiles', 'get', '200')).toEqual(ref('ProfileListEnvelopeDto'));
+    expect(schemaOf('/api/profiles/{id}', 'get', '200')).toEqual(ref('ProfileEnvelopeDto'));
+    expect(schemaOf('/api/profiles/{id}', 'post', '201')).toEqual(ref('ProfileEnvelopeDto'));
+    expect(schemaOf('/api/profiles/{id}', 'put', '200')).toEqual(ref('ProfileEnvelopeDto'));
+    expect(schemaOf('/api/profiles/{id}', 'delete', '200')).toEqual(ref('ProfileDeletedEnvelopeDto'));
+    expect(schemaOf('/api/audit/events', 'get', '200')).toEqual(ref('AuditEventPageDto'));
+    expect(schemaOf('/api/audit/verify', 'get', '200')).toEqual(ref('AuditVerifyResultDto'));
+    expect(schemaOf('/api/developers', 'get', '200')).toEqual(ref('DeveloperPageDto'));
+    expect(schemaOf('/api/developers/{id}', 'get', '200')).toEqual(ref('DeveloperResponseDto'));
+    expect(schemaOf('/api/developers/{id}', 'patch', '200')).toEqual(ref('DeveloperResponseDto'));
+    expect(schemaOf('/api/developers/{id}', 'delete', '200')).toEqual(ref('DeveloperResponseDto'));
+    expect(schemaOf('/api/developers/{id}/logins', 'get', '200')).toEqual(ref('AuditEventPageDto'));
+    expect(Object.keys(doc.components.schemas.DeveloperResponseDto?.properties ?? {})).toEqual(
+      expect.arrayContaining(['id', 'email', 'status', 'login_count', 'created_at']),
+    );
+    expect(Object.keys(doc.components.schemas.AuditEventDto?.properties ?? {})).toEqual(
+      expect.arrayContaining(['id', 'occurred_at', 'type', 'outcome', 'hash']),
+    );
+
+    // Errors: the body's schema and the codes per status.
+    expect(schemaOf('/api/developers/{id}', 'get', '404')).toEqual(ref('ErrorResponseDto'));
+    expect(doc.paths['/api/developers/{id}']?.get?.responses['404']?.description).toContain('`not_found`');
+    expect(doc.paths['/api/audit/events']?.get?.responses['401']?.description).toContain('`unauthorized`');
+    expect(doc.paths['/api/audit/events']?.get?.responses['400']?.description).toContain('`cursor_invalid`');
+    expect(schemaOf('/api/profiles/{id}', 'put', '409')).toEqual(ref('TibErrorResponseDto'));
+    expect(doc.paths['/api/profiles/{id}']?.put?.responses['409']?.description).toContain('`profile_version_conflict`');
+    expect(doc.components.schemas.ErrorBodyDto?.properties).toEqual(
+      expect.objectContaining({ code: expect.objectContaining({ enum: expect.arrayContaining(['not_found']) }) }),
+    );
+
+    // The login routes: GET and POST each, not every method TIB's router accepts.
+    for (const path of ['/auth/{id}/{provider}', '/auth/{id}/{provider}/callback']) {
+      expect(Object.keys(doc.paths[path] ?? {}).sort()).toEqual(['get', 'post']);
+    }
   });
 });

@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { startTestBroker, testConfig, type TestBroker } from '../support/broker.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 
 /**
  * The failed-admin-authentication throttle (issue 13, finding 8): it never refuses valid

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { PORTAL_SECRET, guideProfile, putProfile, startStack, type Stack } from '../support/stack.js';
+import { PORTAL_SECRET, guideProfile, putProfile, startStack, type Stack } from '@test/support/stack.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = mkdtempSync(path.join(tmpdir(), 'broker-shots-'));

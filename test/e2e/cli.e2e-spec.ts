@@ -4,8 +4,8 @@ import path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { signingKeyFromText } from '@app/audit';
 import pg from 'pg';
-import { runBroker } from '../support/built.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { runBroker } from '@test/support/built.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 
 const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/tib/profiles.json');
 

@@ -1,4 +1,4 @@
-import { runBroker } from '../support/built.js';
+import { runBroker } from '@test/support/built.js';
 
 describe('the built entry with a bad configuration', () => {
   it('should exit 1 naming every bad variable', async () => {

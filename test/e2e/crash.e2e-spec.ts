@@ -6,9 +6,9 @@ import { freePort } from '@app/database';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import { startPortalEmulator, type PortalEmulator } from '../../apps/portal-emulator/src/emulator.js';
-import { builtEntry } from '../support/built.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { loadUsers, startLoadIdp, type LoadIdp } from '../soak/support/load-idp.js';
+import { builtEntry } from '@test/support/built.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { fakeIdpUsers, startFakeIdp, type FakeIdp } from '@test/support/fake-idp.js';
 import {
   authorizeAt,
   classify,
@@ -82,7 +82,7 @@ class BrokerProcess {
 describe('crash: SIGKILL during a login run, then restart (built broker, e2e)', () => {
   let db: TestDatabase;
   let sql: pg.Client;
-  let idp: LoadIdp;
+  let idp: FakeIdp;
   let portal: PortalEmulator;
   let broker: BrokerProcess;
   let target: LoginTarget;
@@ -126,7 +126,7 @@ describe('crash: SIGKILL during a login run, then restart (built broker, e2e)', 
   beforeAll(async () => {
     Logger.overrideLogger(['error']);
     db = await createTestDatabase('crash');
-    idp = await startLoadIdp({ users: loadUsers(60, 6, 'crash') });
+    idp = await startFakeIdp({ fastSigning: true, users: fakeIdpUsers(60, 6, 'crash') });
     portal = await startPortalEmulator({ apiSecret: PORTAL_SECRET, adminToken: PORTAL_TOKEN });
     const portalUrl = new URL(portal.url);
     const port = await freePort();

@@ -1,7 +1,7 @@
 import { freePort } from '@app/database';
 import pg from 'pg';
-import { startTestBroker, testConfig, type TestBroker } from '../support/broker.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 
 /**
  * Page cursors (issue 13, finding 10): a cursor the broker did not make is a 400 `cursor_invalid`

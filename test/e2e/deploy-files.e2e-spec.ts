@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { REPO_ROOT } from '../support/built.js';
+import { REPO_ROOT } from '@test/support/built.js';
 
 // `docker compose config` runs in CI only where the docker CLI has compose; these checks run everywhere.
 const read = (f: string) => readFileSync(path.join(REPO_ROOT, f), 'utf8');

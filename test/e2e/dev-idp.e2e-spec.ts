@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
-import { loginWithDevIdp, startDevIdp, type RunningTestDevIdp } from '../support/dev-idp.js';
+import { loginWithDevIdp, startDevIdp, type RunningTestDevIdp } from '@test/support/dev-idp.js';
 
 const CLIENT_ID = 'portal-sso-broker';
 const CLIENT_SECRET = 'dev-secret-change-me';

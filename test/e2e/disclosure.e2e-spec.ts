@@ -1,7 +1,7 @@
 import { jest } from '@jest/globals';
 import { AuditService } from '@app/audit';
-import { loginWithDevIdp } from '../support/dev-idp.js';
-import { guideProfile, putProfile, startStack, type Stack } from '../support/stack.js';
+import { loginWithDevIdp } from '@test/support/dev-idp.js';
+import { guideProfile, putProfile, startStack, type Stack } from '@test/support/stack.js';
 
 /**
  * What the broker tells people who are not its operators (issue 13, finding 9): error pages show a

@@ -1,4 +1,4 @@
-import { runBroker } from '../support/built.js';
+import { runBroker } from '@test/support/built.js';
 import {
   ADMIN_SECRET,
   PORTAL_SECRET,
@@ -7,7 +7,7 @@ import {
   putProfile,
   startStack,
   type Stack,
-} from '../support/stack.js';
+} from '@test/support/stack.js';
 
 interface Item {
   check: string;

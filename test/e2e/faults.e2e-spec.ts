@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startPortalEmulator, type PortalEmulator } from '../../apps/portal-emulator/src/emulator.js';
-import { startTestBroker, testConfig, type TestBroker } from '../support/broker.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { loginWithDevIdp, startDevIdp, type RunningTestDevIdp } from '../support/dev-idp.js';
-import { startFakeIdp, type FakeIdp } from '../support/fake-idp.js';
+import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { loginWithDevIdp, startDevIdp, type RunningTestDevIdp } from '@test/support/dev-idp.js';
+import { startFakeIdp, type FakeIdp } from '@test/support/fake-idp.js';
 import { classify, hop, startLogin, type LoginEnd } from '../soak/support/login-driver.js';
 
 /**

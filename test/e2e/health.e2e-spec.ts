@@ -2,7 +2,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '@app/database';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startTestBroker, testConfig, type TestBroker } from '../support/broker.js';
+import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
 
 describe('health (e2e, own Postgres server so it can be stopped)', () => {
   let pgServer: EmbeddedDatabase;

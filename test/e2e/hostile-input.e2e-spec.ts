@@ -8,8 +8,8 @@ import { runInThisContext } from 'node:vm';
 import fc from 'fast-check';
 import pg from 'pg';
 import { IdpHttpClient } from '@app/cloudentity';
-import { startTestBroker, testConfig, type TestBroker } from '../support/broker.js';
-import { loginWithDevIdp } from '../support/dev-idp.js';
+import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
+import { loginWithDevIdp } from '@test/support/dev-idp.js';
 import { AUDIT_KEYS, CALLBACK_KEYS, DEVELOPER_KEYS, NASTY, pct, queryOf } from '../soak/support/hostile-arbitraries.js';
 import {
   ADMIN_SECRET,
@@ -20,7 +20,7 @@ import {
   putProfile,
   startStack,
   type Stack,
-} from '../support/stack.js';
+} from '@test/support/stack.js';
 
 /**
  * Hostile input against the real broker (real Postgres, the dev IdP, the portal emulator):

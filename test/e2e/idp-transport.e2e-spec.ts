@@ -1,5 +1,5 @@
-import { loginWithDevIdp } from '../support/dev-idp.js';
-import { ADMIN_SECRET, guideProfile, hop, putProfile, startStack, type Stack } from '../support/stack.js';
+import { loginWithDevIdp } from '@test/support/dev-idp.js';
+import { ADMIN_SECRET, guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
 
 /**
  * Transport towards the identity provider (issue 13, finding 11), through the real broker, the

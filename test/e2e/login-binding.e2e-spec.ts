@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { loginWithDevIdp } from '../support/dev-idp.js';
-import { guideProfile, hop, putProfile, startStack, type Stack } from '../support/stack.js';
+import { loginWithDevIdp } from '@test/support/dev-idp.js';
+import { guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
 
 /**
  * The cookie that binds a login to the browser that started it (issue 13, finding 3): a `__Host-`

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { CookieJar, loginWithDevIdp } from '../support/dev-idp.js';
+import { CookieJar, loginWithDevIdp } from '@test/support/dev-idp.js';
 import {
   ADMIN_SECRET,
   CLIENT_SECRET,
@@ -13,7 +13,7 @@ import {
   putProfile,
   startStack,
   type Stack,
-} from '../support/stack.js';
+} from '@test/support/stack.js';
 
 const usersFile = path.join(mkdtempSync(path.join(tmpdir(), 'idp-users-')), 'users.json');
 const mover = (org: string, orgName: string) => [

@@ -14,9 +14,9 @@ import type { LoggerService } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { networkInterfaces } from 'node:os';
 import pg from 'pg';
-import { testConfig } from '../support/config.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startFakeIdp, type FakeIdp, type FakeIdpKnobs } from '../support/fake-idp.js';
+import { testConfig } from '@test/support/config.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { startFakeIdp, type FakeIdp, type FakeIdpKnobs } from '@test/support/fake-idp.js';
 
 /**
  * The relying party of libs/cloudentity against a misbehaving OpenID provider (oidc-rp.md §1):

@@ -12,7 +12,7 @@ import {
 import { Logger } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { startPortalEmulator, type PortalEmulator } from '../../apps/portal-emulator/src/emulator.js';
-import { testConfig } from '../support/broker.js';
+import { testConfig } from '@test/support/broker.js';
 
 /**
  * The broker against the portal's published contract (specs/tyk-portal.md §E), with the emulator

@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { loginWithDevIdp } from '../support/dev-idp.js';
-import { PORTAL_SECRET, guideProfile, hop, putProfile, startStack, type Stack } from '../support/stack.js';
+import { loginWithDevIdp } from '@test/support/dev-idp.js';
+import { PORTAL_SECRET, guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
 
 /**
  * Whole logins (dev IdP → broker → portal emulator) for what the portal does not do itself

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import pg from 'pg';
-import { startTestBroker, testConfig, type TestBroker } from '../support/broker.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 
 const SECRET = 'profiles-admin-secret-42';
 const FIXTURE = JSON.parse(readFileSync(new URL('../fixtures/tib/profiles.json', import.meta.url), 'utf8')) as Record<

@@ -1,6 +1,6 @@
-import { loginWithDevIdp } from '../support/dev-idp.js';
-import { startTestBroker, testConfig, type TestBroker } from '../support/broker.js';
-import { ADMIN_SECRET, PORTAL_TOKEN, guideProfile, hop, putProfile, startStack, type Stack } from '../support/stack.js';
+import { loginWithDevIdp } from '@test/support/dev-idp.js';
+import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
+import { ADMIN_SECRET, PORTAL_TOKEN, guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
 
 describe('two broker instances on one Postgres (scale-out, e2e)', () => {
   let stack: Stack;

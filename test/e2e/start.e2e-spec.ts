@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '@app/database';
-import { REPO_ROOT } from '../support/built.js';
-import { loginWithDevIdp } from '../support/dev-idp.js';
+import { REPO_ROOT } from '@test/support/built.js';
+import { loginWithDevIdp } from '@test/support/dev-idp.js';
 
 /** `npm start` as a new user runs it: the whole stack in one process tree, then Ctrl-C. */
 describe('npm start (scripts/start.mjs): the whole flow on one machine', () => {

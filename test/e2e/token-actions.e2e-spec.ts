@@ -3,9 +3,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { freePort } from '@app/database';
 import pg from 'pg';
-import { startTestBroker, testConfig, type TestBroker } from '../support/broker.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startFakeIdp, type FakeIdp } from '../support/fake-idp.js';
+import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { startFakeIdp, type FakeIdp } from '@test/support/fake-idp.js';
 
 /**
  * TIB's two token actions through the real broker (issue 13, findings 5 and 6): the issued Tyk

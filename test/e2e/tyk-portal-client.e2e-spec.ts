@@ -20,7 +20,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startPortalEmulator, type PortalEmulator } from '../../apps/portal-emulator/src/emulator.js';
-import { testConfig } from '../support/broker.js';
+import { testConfig } from '@test/support/broker.js';
 
 const API_SECRET = 'portal-api-secret-1234';
 const ADMIN_TOKEN = 'portal-admin-token-5678';
@@ -209,7 +209,9 @@ async function startFakeTyk(): Promise<FakeTyk> {
 afterAll(() => {
   // Nothing our classes logged may carry a secret, token or nonce (and they did log: retries, fallbacks).
   const ours = logs.lines.filter((l) =>
-    /^(TykHttp|TykPortalClient|IdentityActionsService|OrganisationSyncService):/.test(l),
+    /^(TykHttp|TykPortalClient|Tyk(Sso|Developer|Management)ApiClient|IdentityActionsService|OrganisationSyncService):/.test(
+      l,
+    ),
   );
   expect(ours.some((l) => l.startsWith('TykHttp:'))).toBe(true);
   const text = ours.join('\n');

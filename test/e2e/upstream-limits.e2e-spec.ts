@@ -5,7 +5,7 @@ import { TykPortalClient, TykPortalModule } from '@app/tyk-portal';
 import { Test, type TestingModule } from '@nestjs/testing';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { testConfig } from '../support/broker.js';
+import { testConfig } from '@test/support/broker.js';
 
 /**
  * The two upstream HTTP clients (undici) against a raw server that misbehaves: an answer larger

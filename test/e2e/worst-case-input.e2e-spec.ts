@@ -8,7 +8,7 @@ import {
   putProfile,
   startStack,
   type Stack,
-} from '../support/stack.js';
+} from '@test/support/stack.js';
 
 /**
  * Worst-case input (issue 13, findings 1 and 2) against the real broker: text Postgres cannot hold

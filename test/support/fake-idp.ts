@@ -1,15 +1,23 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { KeyObject, createHash, randomBytes, sign as cryptoSign } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK, type JWTPayload, type CryptoKey } from 'jose';
 
 /**
- * A misbehaving OpenID provider for relying-party tests: a real HTTP server on loopback (node:http
- * + jose), shaped like a Cloudentity workspace (issuer `http://127.0.0.1:<port>/<tenant>/<workspace>`),
- * with discovery, JWKS, an authorize endpoint that redirects straight back with a code (no login
- * page), a token endpoint that checks client authentication and PKCE, and userinfo. Every knob
- * below makes it break one rule of oidc-rp.md §1; `calls` counts requests per endpoint so a test
- * can assert that userinfo was never called after a bad ID token.
+ * The one fake OpenID provider of the e2e tests, the soak and crash runs and the benchmark (issue
+ * 18: one fake per external system). A real HTTP server on loopback (node:http + jose), shaped
+ * like a Cloudentity workspace (issuer `http://127.0.0.1:<port>/<tenant>/<workspace>`), with
+ * discovery, JWKS, an authorize endpoint that redirects straight back with a code (no login
+ * page), a token endpoint that checks client authentication and PKCE, and userinfo.
+ *
+ * - Relying-party tests: every knob below makes it break one rule of oidc-rp.md §1; `calls`
+ *   counts requests per endpoint so a test can assert that userinfo was never called after a bad
+ *   ID token.
+ * - Load (soak, crash, bench): `users` lets many developers sign in at once (the authorize
+ *   request's `login_hint` names the subject); codes and access tokens expire and are pruned, so
+ *   the IdP's memory stays flat. `fastSigning` signs ES256 ID tokens with node:crypto instead of
+ *   jose (the same token at a fraction of the CPU: the bench's IdP shares the cores with the
+ *   broker it measures). The bench loads this file through bench/fake-idp.mjs (compiled by swc).
  */
 
 export type SigningAlg = 'RS256' | 'PS256' | 'ES256';
@@ -85,6 +93,8 @@ export interface FakeIdpCalls {
   authorize: number;
   token: number;
   userinfo: number;
+  /** Requests answered with an error (bad client, code, PKCE, token, unknown login_hint). */
+  refused: number;
   /** Client authentication seen at the last token request. */
   lastTokenAuth: 'basic' | 'post' | 'both' | 'none' | null;
   /** Whether the last token request carried a code_verifier that matched the challenge. */
@@ -103,6 +113,38 @@ export interface FakeIdpOptions {
   /** The IPv4 address to listen on and name in the issuer (default 127.0.0.1). */
   host?: string;
   knobs?: Partial<FakeIdpKnobs>;
+  /**
+   * Many users at once: the authorize request's `login_hint` names the subject (unknown: the
+   * callback gets `error=access_denied`). Without it, `knobs.user` signs in.
+   */
+  users?: Map<string, FakeIdpUser>;
+  /** The only redirect URIs the authorize endpoint accepts (exact match); default: any. */
+  redirectUris?: string[];
+  /** Sign ES256 ID tokens with node:crypto (cheap; for load). Sets the default `idTokenAlg` to ES256. */
+  fastSigning?: boolean;
+}
+
+/** A user of the `users` option: the claims of its ID token and userinfo. */
+export type FakeIdpUser = Record<string, unknown> & { sub: string };
+
+/** `count` subjects `<prefix>-<i>` spread round-robin over `orgs` organisations (for `users`). */
+export function fakeIdpUsers(count: number, orgs: number, prefix = 'load'): Map<string, FakeIdpUser> {
+  const users = new Map<string, FakeIdpUser>();
+  for (let i = 0; i < count; i++) {
+    const org = i % orgs;
+    const sub = `${prefix}-${i}`;
+    users.set(sub, {
+      sub,
+      email: `${prefix}${i}@org${org}.${prefix}.example`,
+      email_verified: true,
+      name: `Load User ${i}`,
+      given_name: 'Load',
+      family_name: `User ${i}`,
+      organization_id: `${prefix}-org-${org}`,
+      organization_name: `${prefix} organisation ${org}`,
+    });
+  }
+  return users;
 }
 
 export interface FakeIdp {
@@ -111,6 +153,8 @@ export interface FakeIdp {
   clientId: string;
   clientSecret: string;
   calls: FakeIdpCalls;
+  /** The `users` option (empty without it). */
+  users: Map<string, FakeIdpUser>;
   set(knobs: Partial<FakeIdpKnobs>): void;
   /** Back to the default knobs (keys and counters stay). */
   reset(): void;
@@ -197,10 +241,24 @@ async function keySet(generation: number): Promise<Record<SigningAlg, KeyPair>> 
 }
 
 interface CodeGrant {
+  /** The subject of a `users` login; null: `knobs.user`. */
+  sub: string | null;
   redirectUri: string;
   codeChallenge: string;
   nonce: string | undefined;
-  used: boolean;
+  expiresAt: number;
+}
+
+/** Codes and access tokens expire (and are pruned) so a long run keeps the IdP's memory flat. */
+const CODE_TTL_MS = 60_000;
+const TOKEN_TTL_MS = 5 * 60_000;
+
+/** Map keeps insertion order and entries are inserted with increasing expiry: prune from the front. */
+function prune<T extends { expiresAt: number }>(map: Map<string, T>, now: number): void {
+  for (const [key, value] of map) {
+    if (value.expiresAt > now) break;
+    map.delete(key);
+  }
 }
 
 function readBody(req: http.IncomingMessage): Promise<string> {
@@ -224,20 +282,44 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
   const clientId = options.clientId ?? 'broker-client';
   const clientSecret = options.clientSecret ?? 'broker-secret-0123456789abcdef';
   const tenantPath = options.tenantPath ?? '/acme/developers';
-  let knobs: FakeIdpKnobs = { ...defaults(), ...options.knobs };
+  const base = (): FakeIdpKnobs => ({
+    ...defaults(),
+    ...(options.fastSigning ? { idTokenAlg: 'ES256' as const } : {}),
+    ...options.knobs,
+  });
+  let knobs: FakeIdpKnobs = base();
+  const users = options.users ?? new Map<string, FakeIdpUser>();
+  const redirectUris = options.redirectUris ? new Set(options.redirectUris) : null;
   let generation = 1;
   let keys = await keySet(generation);
-  // Generated on first use: RSA key generation is slow and most tests never need these.
+  // Generated when a knob asks for them (RSA key generation is slow and most tests never need
+  // these), one per algorithm, and started as soon as the knob is set: on a loaded machine three
+  // RSA keys made inside the token request could outlast the broker's IdP timeout.
   let extraRsa: Promise<KeyPair> | undefined;
-  let foreign: Promise<Record<SigningAlg, KeyPair>> | undefined;
+  const foreign = new Map<SigningAlg, Promise<KeyPair>>();
+  const foreignKey = (alg: SigningAlg): Promise<KeyPair> => {
+    let key = foreign.get(alg);
+    if (!key) {
+      key = newKey(alg, `foreign-${alg}`);
+      foreign.set(alg, key);
+    }
+    return key;
+  };
+  const warmKeys = (k: FakeIdpKnobs): Promise<unknown> =>
+    Promise.all([
+      k.foreignKey ? foreignKey(k.idTokenAlg) : null,
+      k.extraRsaKey ? (extraRsa ??= newKey('RS256', 'rsa-extra')) : null,
+    ]);
+  await warmKeys(knobs);
   const codes = new Map<string, CodeGrant>();
-  const accessTokens = new Map<string, true>();
+  const accessTokens = new Map<string, { sub: string | null; expiresAt: number }>();
   const calls: FakeIdpCalls = {
     discovery: 0,
     jwks: 0,
     authorize: 0,
     token: 0,
     userinfo: 0,
+    refused: 0,
     lastTokenAuth: null,
     lastPkceOk: null,
     lastAuthorize: null,
@@ -245,10 +327,24 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
   };
   let issuer = '';
 
+  const userOf = (sub: string | null) => (sub === null ? knobs.user : (users.get(sub) ?? knobs.user));
+
+  /** A compact ES256 JWS signed with node:crypto: the token jose's SignJWT makes, far cheaper. */
+  let fastKey: { key: KeyObject; header: string } | undefined;
+  function signFast(claims: JWTPayload): string {
+    fastKey ??= {
+      key: KeyObject.from(keys.ES256.privateKey),
+      header: Buffer.from(JSON.stringify({ alg: 'ES256', kid: keys.ES256.kid, typ: 'JWT' })).toString('base64url'),
+    };
+    const input = `${fastKey.header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    const signature = cryptoSign('sha256', Buffer.from(input), { key: fastKey.key, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${signature.toString('base64url')}`;
+  }
+
   async function idToken(grant: CodeGrant): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
     const claims: JWTPayload & Record<string, unknown> = {
-      ...knobs.user,
+      ...userOf(grant.sub),
       iss: knobs.iss ?? issuer,
       aud: knobs.aud ?? clientId,
       iat: knobs.iatInFuture ? now + 3600 : knobs.expired ? now - 600 : now,
@@ -269,6 +365,9 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
         .sign(Buffer.from(clientSecret));
     }
     const kid = knobs.omitKid ? null : (knobs.idTokenKid ?? undefined);
+    if (options.fastSigning && knobs.idTokenAlg === 'ES256' && kid === undefined && !knobs.foreignKey) {
+      if (!knobs.badSignature) return signFast(claims);
+    }
     const token = await sign(claims, knobs.idTokenAlg, kid, knobs.foreignKey);
     if (!knobs.badSignature) return token;
     const [h, p, s] = token.split('.');
@@ -278,7 +377,7 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
   }
 
   async function sign(claims: JWTPayload, alg: SigningAlg, kid: string | null | undefined, useForeign: boolean) {
-    const key = useForeign ? (await (foreign ??= keySet(99)))[alg] : keys[alg];
+    const key = useForeign ? await foreignKey(alg) : keys[alg];
     const publishedKid = keys[alg].kid;
     const header = kid === null ? { alg } : { alg, kid: kid ?? publishedKid };
     return new SignJWT(claims).setProtectedHeader(header).sign(key.privateKey);
@@ -344,9 +443,12 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     const q = url.searchParams;
     calls.lastAuthorize = new URLSearchParams(q);
     const redirectUri = q.get('redirect_uri');
-    const bad = (why: string) => json(res, 400, { error: 'invalid_request', error_description: why });
+    const bad = (why: string) => {
+      calls.refused++;
+      json(res, 400, { error: 'invalid_request', error_description: why });
+    };
     if (q.get('client_id') !== clientId) return bad('client_id');
-    if (!redirectUri) return bad('redirect_uri');
+    if (!redirectUri || (redirectUris && !redirectUris.has(redirectUri))) return bad('redirect_uri');
     if (q.get('response_type') !== 'code') return bad('response_type');
     if (!(q.get('scope') ?? '').split(' ').includes('openid')) return bad('scope');
     if (q.get('code_challenge_method') !== 'S256' || !q.get('code_challenge')) return bad('pkce');
@@ -354,16 +456,21 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     const back = new URL(redirectUri);
     if (state !== null) back.searchParams.set('state', state);
     if (knobs.issParam !== 'omit') back.searchParams.set('iss', knobs.issParam === 'correct' ? issuer : `${issuer}1`);
-    if (knobs.authorizeError) {
-      back.searchParams.set('error', knobs.authorizeError);
+    const sub = options.users ? (q.get('login_hint') ?? '') : null;
+    if (knobs.authorizeError || (sub !== null && !users.has(sub))) {
+      calls.refused++;
+      back.searchParams.set('error', knobs.authorizeError ?? 'access_denied');
       back.searchParams.set('error_description', 'The user said no');
     } else {
+      const now = Date.now();
+      prune(codes, now);
       const code = randomBytes(16).toString('base64url');
       codes.set(code, {
+        sub,
         redirectUri,
         codeChallenge: q.get('code_challenge') ?? '',
         nonce: q.get('nonce') ?? undefined,
-        used: false,
+        expiresAt: now + CODE_TTL_MS,
       });
       back.searchParams.set('code', code);
     }
@@ -388,10 +495,14 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     }
     const post = body.has('client_secret') ? [body.get('client_id') ?? '', body.get('client_secret') ?? ''] : null;
     calls.lastTokenAuth = basic && post ? 'both' : basic ? 'basic' : post ? 'post' : 'none';
-    const unauthorized = () => json(res, 401, { error: 'invalid_client' });
+    const refuse = (status: number, body: Record<string, string>) => {
+      calls.refused++;
+      json(res, status, body);
+    };
+    const unauthorized = () => refuse(401, { error: 'invalid_client' });
     // RFC 6749 §2.3: a client must not use more than one authentication method.
     if (basic && post) {
-      return json(res, 400, { error: 'invalid_request', error_description: 'two client auth methods' });
+      return refuse(400, { error: 'invalid_request', error_description: 'two client auth methods' });
     }
     const creds = basic ?? post;
     if (!creds) return unauthorized();
@@ -399,17 +510,22 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     if (knobs.tokenAuth === 'post' && !post) return unauthorized();
     if (creds[0] !== clientId || creds[1] !== clientSecret) return unauthorized();
     if (basic && body.has('client_id') && body.get('client_id') !== clientId) return unauthorized();
-    if (body.get('grant_type') !== 'authorization_code') return json(res, 400, { error: 'unsupported_grant_type' });
-    const grant = codes.get(body.get('code') ?? '');
-    if (!grant || grant.used) return json(res, 400, { error: 'invalid_grant', error_description: 'code' });
-    grant.used = true;
-    if (body.get('redirect_uri') !== grant.redirectUri) return json(res, 400, { error: 'invalid_grant' });
+    if (body.get('grant_type') !== 'authorization_code') return refuse(400, { error: 'unsupported_grant_type' });
+    const code = body.get('code') ?? '';
+    const grant = codes.get(code);
+    // Single use: a code is gone once presented.
+    codes.delete(code);
+    if (!grant || grant.expiresAt <= Date.now()) {
+      return refuse(400, { error: 'invalid_grant', error_description: 'code' });
+    }
+    if (body.get('redirect_uri') !== grant.redirectUri) return refuse(400, { error: 'invalid_grant' });
     const verifier = body.get('code_verifier') ?? '';
     const challenge = createHash('sha256').update(verifier).digest('base64url');
     calls.lastPkceOk = verifier.length >= 43 && challenge === grant.codeChallenge && !knobs.corruptPkce;
-    if (!calls.lastPkceOk) return json(res, 400, { error: 'invalid_grant', error_description: 'PKCE' });
+    if (!calls.lastPkceOk) return refuse(400, { error: 'invalid_grant', error_description: 'PKCE' });
     const accessToken = randomBytes(24).toString('base64url');
-    accessTokens.set(accessToken, true);
+    prune(accessTokens, Date.now());
+    accessTokens.set(accessToken, { sub: grant.sub, expiresAt: Date.now() + TOKEN_TTL_MS });
     return json(res, 200, {
       access_token: accessToken,
       token_type: 'Bearer',
@@ -424,10 +540,13 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     const header = req.headers.authorization ?? '';
     calls.lastUserinfoAuth = header.startsWith('Bearer ') ? 'bearer' : header ? 'other' : 'none';
     if (knobs.userinfoDown) return json(res, 503, { error: 'down' });
-    if (!header.startsWith('Bearer ') || !accessTokens.has(header.slice(7))) {
+    const entry = header.startsWith('Bearer ') ? accessTokens.get(header.slice(7)) : undefined;
+    if (!entry || entry.expiresAt <= Date.now()) {
+      calls.refused++;
       return json(res, 401, { error: 'invalid_token' });
     }
-    return json(res, 200, { ...knobs.user, ...knobs.userinfoClaims, sub: knobs.userinfoSub ?? knobs.user.sub });
+    const user = userOf(entry.sub);
+    return json(res, 200, { ...user, ...knobs.userinfoClaims, sub: knobs.userinfoSub ?? user.sub });
   }
 
   const server = http.createServer((req, res) => {
@@ -436,6 +555,7 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
       else res.destroy();
     });
   });
+  server.keepAliveTimeout = 60_000;
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
@@ -447,11 +567,13 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     clientId,
     clientSecret,
     calls,
+    users,
     set(patch) {
       knobs = { ...knobs, ...patch };
+      void warmKeys(knobs);
     },
     reset() {
-      knobs = { ...defaults(), ...options.knobs };
+      knobs = base();
     },
     resetCalls() {
       Object.assign(calls, {
@@ -460,6 +582,7 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
         authorize: 0,
         token: 0,
         userinfo: 0,
+        refused: 0,
         lastTokenAuth: null,
         lastPkceOk: null,
         lastAuthorize: null,
@@ -469,6 +592,7 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     async rotateKeys() {
       generation++;
       keys = await keySet(generation);
+      fastKey = undefined;
     },
     signJwt(claims, opts = {}) {
       return sign(claims, opts.alg ?? 'RS256', opts.kid, opts.foreign ?? false);

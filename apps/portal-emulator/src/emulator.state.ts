@@ -1,21 +1,35 @@
-import { createHash, randomFillSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { EmulatorError } from './emulator.error.js';
+import type {
+  Developer,
+  DeveloperInput,
+  Nonce,
+  Organisation,
+  Session,
+  SsoRequest,
+  Team,
+  TeamInput,
+  User,
+  UserInput,
+} from './emulator.models.js';
+import { validateContract, type PortalContract } from './portal-contract.js';
+import { randomToken } from './random-token.js';
+
+// Split by concern (issue 18): errors, records, the switchable contract and the token source live
+// in their own files; re-exported here so every importer of emulator.state keeps working.
+export { EmulatorError, type EmulatorErrorKind } from './emulator.error.js';
+export type * from './emulator.models.js';
+export { DEFAULT_CONTRACT, validateContract, type PortalContract } from './portal-contract.js';
+export { randomToken } from './random-token.js';
 
 /**
  * In-memory state of the emulated Enterprise Developer Portal and the rules the portal applies
  * to it (specs/tyk-portal.md A.2, A.3, B; specs/tib.md §5.2, §5.5). Controllers only translate
- * HTTP to these calls and EmulatorError kinds to each API surface's error shape.
+ * HTTP to these calls and EmulatorError kinds to each API surface's error shape. Over 300 lines
+ * because organisations, users and the SSO API share one set of maps and lookup indexes that
+ * every mutation keeps in step; the records, the errors, the contract and the token source are
+ * in their own files.
  */
-
-export type EmulatorErrorKind = 'malformed' | 'unauthorised' | 'refused' | 'not-found' | 'invalid';
-
-export class EmulatorError extends Error {
-  constructor(
-    readonly kind: EmulatorErrorKind,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export const DEFAULT_ORGANISATION_ID = 1;
 export const DEFAULT_TEAM_ID = 1;
@@ -23,170 +37,6 @@ export const DEFAULT_TEAM_ID = 1;
 export const ADMIN_ROLES = ['super-admin', 'provider-admin'] as const;
 export const CONSUMER_ROLES = ['consumer-admin', 'consumer-team-member'] as const;
 const ROLES: readonly string[] = [...ADMIN_ROLES, ...CONSUMER_ROLES];
-
-/**
- * The points where the real portal's behaviour is unknown or version-dependent (specs/tyk-portal.md
- * §E13), switchable so the broker can be tested against each plausible behaviour.
- */
-export interface PortalContract {
-  /**
-   * What `PUT /portal-api/users/{id}` reads from `Teams` (always strings, E1): team ids as decimal
-   * strings (the spec's current description) or team names (its description until mid-2026).
-   */
-  teamsWrite: 'ids' | 'names';
-  /** What a `Teams` entry in the other form does: a 422, or silently nothing (the team is not joined). */
-  unknownTeams: 'reject' | 'ignore';
-  /** Server-side cap on `per_page` (E2: the real default is 20, no maximum is documented). */
-  maxPerPage: number;
-}
-
-export const DEFAULT_CONTRACT: Readonly<PortalContract> = Object.freeze({
-  teamsWrite: 'ids',
-  unknownTeams: 'ignore',
-  maxPerPage: 20,
-});
-
-/** Checks a contract coming from outside (options, environment, the control route). */
-export function validateContract(
-  input: Partial<PortalContract>,
-  base: PortalContract = DEFAULT_CONTRACT,
-): PortalContract {
-  const out = { ...base, ...input };
-  if (out.teamsWrite !== 'ids' && out.teamsWrite !== 'names') {
-    throw new EmulatorError('invalid', 'teamsWrite must be ids or names');
-  }
-  if (out.unknownTeams !== 'reject' && out.unknownTeams !== 'ignore') {
-    throw new EmulatorError('invalid', 'unknownTeams must be reject or ignore');
-  }
-  if (!Number.isSafeInteger(out.maxPerPage) || out.maxPerPage < 1) {
-    throw new EmulatorError('invalid', 'maxPerPage must be a positive integer');
-  }
-  return { teamsWrite: out.teamsWrite, unknownTeams: out.unknownTeams, maxPerPage: out.maxPerPage };
-}
-
-export interface Organisation {
-  ID: number;
-  Name: string;
-  CreatedAt: Date;
-  UpdatedAt: Date;
-}
-
-export interface Team {
-  ID: number;
-  Name: string;
-  OrganisationID: number;
-  Default: boolean;
-  CreatedAt: Date;
-  UpdatedAt: Date;
-}
-
-/** A portal user. Team membership lives here only (`Teams`); team views derive from it. */
-export interface User {
-  ID: number;
-  Email: string;
-  First: string;
-  Last: string;
-  Role: string;
-  OrganisationID: number;
-  Active: boolean;
-  Provider: string;
-  ResetPassword: boolean;
-  Teams: number[];
-  JWTToken: string;
-  APITokenCreatedAt: string;
-  CreatedAt: Date;
-  UpdatedAt: Date;
-}
-
-/** The Dashboard-compatible developer view of a user (only users that came through the SSO API have one). */
-export interface Developer {
-  /** The developer API's own id: 24 hex digits, as TIB decodes it (a Mongo ObjectID, E5). */
-  id: string;
-  userId: number;
-  ssoKey: string;
-  dateCreated: string;
-  keys: Record<string, unknown>;
-  subscriptions: Record<string, unknown>;
-  fields: Record<string, unknown>;
-}
-
-export type SsoSection = 'portal' | 'dashboard';
-
-export interface Nonce {
-  value: string;
-  forSection: SsoSection;
-  orgId: string;
-  email: string;
-  displayName: string;
-  groupId: string;
-  groupIds: string[];
-  ssoOnlyForRegisteredUsers: boolean;
-  createdAt: number;
-  expiresAt: number;
-  /** Set when `/sso` consumed it (single use). */
-  usedAt?: number;
-  /** Set when the developer endpoints tied the nonce to an account. */
-  userId?: number;
-}
-
-export interface Session {
-  id: string;
-  userId: number;
-  createdAt: number;
-}
-
-export interface SsoRequest {
-  ForSection?: string;
-  OrgID?: string;
-  EmailAddress?: string;
-  DisplayName?: string;
-  GroupID?: string;
-  GroupsIDs?: string[];
-  SSOOnlyForRegisteredUsers?: boolean;
-}
-
-export interface UserInput {
-  Email?: string;
-  First?: string;
-  Last?: string;
-  Role?: string;
-  OrganisationID?: number;
-  Active?: boolean;
-  Provider?: string;
-  ResetPassword?: boolean;
-  /** Strings only (E1): ids or names, per {@link PortalContract.teamsWrite}. */
-  Teams?: string[];
-}
-
-export interface DeveloperInput {
-  email?: string;
-  nonce?: string;
-  sso_key?: string;
-  inactive?: boolean;
-  keys?: Record<string, unknown>;
-  subscriptions?: Record<string, unknown>;
-  fields?: Record<string, unknown>;
-}
-
-export interface TeamInput {
-  Name?: string;
-  Users?: number[];
-}
-
-/** Random bytes are drawn 4 KiB at a time (one CSPRNG call per ~128 nonces); each byte is used once. */
-const randomPool = Buffer.alloc(4096);
-let randomPoolOffset = randomPool.length;
-
-/** A base64url token of `bytes` random bytes (at most 4096). */
-export function randomToken(bytes: number): string {
-  if (randomPoolOffset + bytes > randomPool.length) {
-    randomFillSync(randomPool);
-    randomPoolOffset = 0;
-  }
-  const out = randomPool.toString('base64url', randomPoolOffset, randomPoolOffset + bytes);
-  randomPoolOffset += bytes;
-  return out;
-}
 
 /**
  * How long a nonce stays in `nonces` after it expired. An expired nonce is refused exactly like an

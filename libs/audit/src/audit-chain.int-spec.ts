@@ -1,8 +1,8 @@
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
-import { createLibApp } from '../../../test/support/lib-app.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { createLibApp } from '@test/support/lib-app.js';
 import { AuditChainService } from './audit-chain.service.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import { AuditModule } from './audit.module.js';

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { DomainError, unsafeTextReason } from '@app/common';
+import { DEFAULT_PAGE_LIMIT, DomainError, MAX_PAGE_LIMIT, pageLimit, unsafeTextReason } from '@app/common';
 import { AUDIT_EVENT_TYPES } from './audit-event.js';
 import { cursorInvalid, filterFingerprint, type CursorCodec } from './cursor.js';
 
@@ -50,8 +50,10 @@ export interface AuditFilters {
   fingerprint: string;
 }
 
-export const DEFAULT_LIMIT = 100;
-export const MAX_LIMIT = 1000;
+/** The paging limits live in @app/common with the rest of the paging kit. */
+export const DEFAULT_LIMIT = DEFAULT_PAGE_LIMIT;
+export const MAX_LIMIT = MAX_PAGE_LIMIT;
+export { pageLimit };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ISO_8601 =
@@ -133,16 +135,6 @@ function ipOrCidr(value: unknown): string | null {
     (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)));
   if (!ok) throw invalid('ip', 'expected an IP address or a CIDR range such as 10.0.0.0/8');
   return v;
-}
-
-/** The `limit` of a paged list route: 100 when absent, else a whole number from 1 to 1000. */
-export function pageLimit(value: unknown): number {
-  if (value === undefined || value === null || value === '') return DEFAULT_LIMIT;
-  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) {
-    throw invalid('limit', `expected a whole number from 1 to ${MAX_LIMIT}`);
-  }
-  return n;
 }
 
 /** Keywords of `q`: split on white space, at most 8, each kept as typed (matched case-insensitively). */

@@ -1,8 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
-import { asSuperuser, createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
-import { createLibApp, listenLikeBroker } from '../../../test/support/lib-app.js';
+import { asSuperuser, createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { createLibApp, listenLikeBroker } from '@test/support/lib-app.js';
 import type { AuditQueryInput } from './audit-filters.js';
 import { AuditModule } from './audit.module.js';
 import { AuditService } from './audit.service.js';

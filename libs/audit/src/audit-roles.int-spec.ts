@@ -1,8 +1,8 @@
 import { jest } from '@jest/globals';
 import { Logger, type INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
-import { createLibApp } from '../../../test/support/lib-app.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { createLibApp } from '@test/support/lib-app.js';
 import { AuditModule } from './audit.module.js';
 import { AuditService } from './audit.service.js';
 

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { testConfig } from '../../../test/support/config.js';
+import { testConfig } from '@test/support/config.js';
 import { GENERATED_KEY_FILE, loadSigningKey } from './audit-signing-key.js';
 
 describe('audit checkpoint signing key', () => {

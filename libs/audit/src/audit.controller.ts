@@ -1,4 +1,4 @@
-import { AdminRoles, type AdminPrincipal } from '@app/common';
+import { AdminRoles, ApiErrors, ErrorResponseDto, type AdminPrincipal } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Controller, Get, Header, Inject, Query, Req, Res, StreamableFile } from '@nestjs/common';
 import {
@@ -18,11 +18,16 @@ import type { AuditCheckpointPage } from './audit-checkpoints.service.js';
 import { nextPageLink } from './cursor.js';
 import { PageQueryDto } from './dto/page-query.dto.js';
 import { AuditEventsQueryDto, AuditExportQueryDto, AuditVerifyQueryDto } from './dto/audit-query.dto.js';
+import { AuditEventPageDto, AuditVerifyResultDto } from './dto/audit-responses.dto.js';
 
 @ApiTags('audit')
 @ApiBearerAuth('admin-token')
 @ApiSecurity('tib-secret')
-@ApiBadRequestResponse({ description: '`validation_failed`: the message names the bad parameter.' })
+@ApiBadRequestResponse({
+  type: ErrorResponseDto,
+  description: '`validation_failed`: the message names the bad parameter; `cursor_invalid`.',
+})
+@ApiErrors({ 401: ['unauthorized'], 403: ['forbidden'], 429: ['rate_limited'], 503: ['admin_disabled', 'unavailable'] })
 @AdminRoles('admin', 'auditor')
 @Controller('api/audit')
 export class AuditController {
@@ -38,7 +43,7 @@ export class AuditController {
     description:
       'Newest first (order=asc for oldest first). Keyset pages on the event id: follow `next_cursor` or the `Link: <…>; rel="next"` header; pages stay consistent while new events arrive.',
   })
-  @ApiOkResponse({ description: '`{ "data": [event…], "next_cursor": string | null }`' })
+  @ApiOkResponse({ type: AuditEventPageDto, description: 'One page of events, newest first by default.' })
   async events(
     @Query() query: AuditEventsQueryDto,
     @Req() req: Request,
@@ -77,6 +82,7 @@ export class AuditController {
       'Recomputes the chain (whole log, `mode=routine` for what was added since the last full verify plus a random sample of older signed ranges, or from_id..to_id), checks every checkpoint signature, the head against the latest checkpoint and the retention anchor; answers `intact` with the count and the last hash, or `broken` with `firstBadSeq` and `problem` (hash_mismatch, missing_events, checkpoint_signature_invalid, head_mismatch, anchor_unexplained). `protection` says whether the database role could rewrite the log. A full verify is recorded as an `audit.verified` event.',
   })
   @ApiOkResponse({
+    type: AuditVerifyResultDto,
     description:
       '`{ status: "intact", mode, count, lastSeq, lastHash, checkpoints, protection }` or `{ status: "broken", firstBadSeq, firstBadId, problem, problems, protection }`',
   })

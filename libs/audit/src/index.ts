@@ -38,13 +38,14 @@ export {
   chainHash,
   type ChainedEventFields,
 } from './audit-chain.js';
-/** The limit/cursor query parameters of every paged list route. */
-export { PageQueryDto } from './dto/page-query.dto.js';
 /**
- * Signed (HMAC) keyset cursors bound to their filters, `cursor_invalid` otherwise, and the
- * `Link: rel="next"` header: the paging kit shared with developers (AuditModule provides CursorCodec).
+ * The paging kit now lives in @app/common (issue 18); these re-exports keep older imports working.
+ * AuditModule still provides the broker's CursorCodec (keyed from the session secret).
  */
+export { PageQueryDto } from './dto/page-query.dto.js';
 export { CursorCodec, cursorInvalid, filterFingerprint, nextPageLink } from './cursor.js';
+/** OpenAPI schemas of the audit answers (events page, verify result). */
+export { AuditEventDto, AuditEventPageDto, AuditVerifyResultDto } from './dto/audit-responses.dto.js';
 /** TypeORM mappings of the audit tables (for ALL_ENTITIES and `migration check`). */
 export { AuditEventEntity } from './entities/audit-event.entity.js';
 export { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';

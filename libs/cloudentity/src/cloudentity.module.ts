@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { AdminTokenVerifier } from './admin-token.verifier.js';
 import { IdpHttpClient } from './idp-http.client.js';
 import { JwksCache } from './jwks.cache.js';
+import { LoginStateRepository } from './login-state.repository.js';
 import { LoginStateStore } from './login-state.store.js';
 import { OidcDiscoveryService } from './oidc-discovery.service.js';
 import { OidcLoginService } from './oidc-login.service.js';
@@ -17,6 +18,7 @@ import { OidcStrategyRegistry } from './oidc-strategy.registry.js';
     IdpHttpClient,
     OidcDiscoveryService,
     JwksCache,
+    LoginStateRepository,
     LoginStateStore,
     OidcStrategyRegistry,
     OidcLoginService,

@@ -1,7 +1,8 @@
 import { databaseOptions } from '@app/database';
 import { DataSource } from 'typeorm';
-import { testConfig } from '../../../test/support/config.js';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import { testConfig } from '@test/support/config.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { LoginStateRepository } from './login-state.repository.js';
 import { LoginStateStore } from './login-state.store.js';
 import { randomToken } from './oidc-crypto.js';
 
@@ -15,7 +16,7 @@ describe('LoginStateStore (real Postgres)', () => {
     const config = testConfig({ DATABASE_URL: db.url });
     ds = new DataSource(databaseOptions(config));
     await ds.initialize();
-    store = new LoginStateStore(ds, config);
+    store = new LoginStateStore(new LoginStateRepository(ds), config);
   });
 
   afterAll(async () => {

@@ -24,3 +24,14 @@ export {
 export { loggableError } from './loggable-error.js';
 /** https-only towards identity providers, except loopback hosts or when a profile allows plain http. */
 export { isAllowedIdpUrl, isLoopbackHost } from './idp-transport.js';
+/**
+ * The paging kit of every list route: the `limit`/`cursor` query DTO, the page size rule, signed
+ * (HMAC) keyset cursors bound to their filters (`cursor_invalid` otherwise) and the
+ * `Link: rel="next"` header.
+ */
+export { PageQueryDto } from './paging/page-query.dto.js';
+export { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, pageLimit } from './paging/page-limit.js';
+export { CursorCodec, cursorInvalid, filterFingerprint } from './paging/cursor-codec.js';
+export { nextPageLink } from './paging/next-page-link.js';
+/** OpenAPI: the error bodies and a decorator listing a route's error codes per status. */
+export { ApiErrors, ErrorBodyDto, ErrorResponseDto, TibErrorResponseDto } from './openapi/error-responses.js';

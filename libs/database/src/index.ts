@@ -17,3 +17,5 @@ export {
   migrateDatabase,
   roleOf,
 } from './database-roles.js';
+/** Rows of `… RETURNING` whatever the statement (TypeORM shapes UPDATE/DELETE results differently). */
+export { returningRows } from './returning-rows.js';

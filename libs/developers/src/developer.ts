@@ -1,24 +1,10 @@
-/** A developer: one per (issuer, subject), created or updated by each login. */
-export interface Developer {
-  id: string;
-  issuer: string;
-  /** The IdP's subject; after erasure `erased:<sha-256 of the subject>`. */
-  subject: string;
-  email: string | null;
-  emailVerified: boolean;
-  name: string | null;
-  organisationId: string | null;
-  organisationName: string | null;
-  portalUserId: string | null;
-  ssoKey: string | null;
-  status: DeveloperStatus;
-  firstLoginAt: Date | null;
-  lastLoginAt: Date | null;
-  loginCount: number;
-  erasedAt: Date | null;
-  createdAt: Date;
-  updatedAt: Date;
-}
+import type { DeveloperEntity } from './entities/developer.entity.js';
+
+/**
+ * A developer: one per (issuer, subject), created or updated by each login. The entity's fields as
+ * a plain object (one shape for the table and the domain, not two that mirror each other).
+ */
+export type Developer = { [K in keyof DeveloperEntity]: DeveloperEntity[K] };
 
 export type DeveloperStatus = 'active' | 'blocked';
 

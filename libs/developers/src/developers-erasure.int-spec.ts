@@ -4,8 +4,8 @@ import path from 'node:path';
 import { AuditService, verifyExportFiles, type AuditCheckpoint } from '@app/audit';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { asSuperuser, createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
-import { createLibApp } from '../../../test/support/lib-app.js';
+import { asSuperuser, createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { createLibApp } from '@test/support/lib-app.js';
 import { DevelopersModule } from './developers.module.js';
 import { DevelopersService } from './developers.service.js';
 

@@ -1,6 +1,6 @@
-import { AdminRoles, DomainError, type AdminPrincipal } from '@app/common';
+import { AdminRoles, ApiErrors, DomainError, ErrorResponseDto, nextPageLink, type AdminPrincipal } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
-import { nextPageLink, type AuditEventPage } from '@app/audit';
+import { AuditEventPageDto, type AuditEventPage } from '@app/audit';
 import {
   Body,
   Controller,
@@ -29,6 +29,7 @@ import {
 import type { Request, Response } from 'express';
 import { toDeveloperResponse, type ChangeContext, type DeveloperResponse } from './developer.js';
 import { DevelopersService } from './developers.service.js';
+import { DeveloperPageDto, DeveloperResponseDto } from './dto/developer-response.dto.js';
 import { ListDevelopersQueryDto, LoginHistoryQueryDto, UpdateDeveloperDto } from './dto/developers.dto.js';
 
 const developerIdPipe = new ParseUUIDPipe({
@@ -56,7 +57,11 @@ function contextOf(req: AdminRequest): ChangeContext {
 @ApiTags('developers')
 @ApiBearerAuth('admin-token')
 @ApiSecurity('tib-secret')
-@ApiBadRequestResponse({ description: '`validation_failed`: the message names the bad parameter.' })
+@ApiBadRequestResponse({
+  type: ErrorResponseDto,
+  description: '`validation_failed`: the message names the bad parameter; `cursor_invalid`.',
+})
+@ApiErrors({ 401: ['unauthorized'], 403: ['forbidden'], 429: ['rate_limited'], 503: ['admin_disabled', 'unavailable'] })
 @AdminRoles('admin', 'auditor')
 @Controller('api/developers')
 export class DevelopersController {
@@ -71,7 +76,7 @@ export class DevelopersController {
     summary: 'List developers',
     description: 'Newest first; keyset pages (`next_cursor`, `Link: rel="next"`).',
   })
-  @ApiOkResponse({ description: '`{ "data": [developer…], "next_cursor": string | null }`' })
+  @ApiOkResponse({ type: DeveloperPageDto, description: 'One page of developers, newest first.' })
   async list(
     @Query() query: ListDevelopersQueryDto,
     @Req() req: AdminRequest,
@@ -86,7 +91,8 @@ export class DevelopersController {
   @Header('Cache-Control', 'no-store')
   @ApiOperation({ summary: 'Get a developer' })
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiNotFoundResponse({ description: '`not_found`' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: '`not_found`' })
+  @ApiOkResponse({ type: DeveloperResponseDto })
   async get(@Param('id', developerIdPipe) id: string): Promise<DeveloperResponse> {
     return toDeveloperResponse(await this.developers.get(id));
   }
@@ -98,7 +104,8 @@ export class DevelopersController {
     description: 'Their `login.*` events from the audit log, newest first.',
   })
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiNotFoundResponse({ description: '`not_found`' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: '`not_found`' })
+  @ApiOkResponse({ type: AuditEventPageDto, description: "One page of the developer's `login.*` events." })
   async logins(
     @Param('id', developerIdPipe) id: string,
     @Query() query: LoginHistoryQueryDto,
@@ -117,8 +124,9 @@ export class DevelopersController {
     description: 'A blocked developer cannot sign in (`developer_blocked`).',
   })
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiNotFoundResponse({ description: '`not_found`' })
-  @ApiForbiddenResponse({ description: 'Needs the admin role.' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: '`not_found`' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: '`forbidden`: needs the admin role.' })
+  @ApiOkResponse({ type: DeveloperResponseDto })
   async update(
     @Param('id', developerIdPipe) id: string,
     @Body() body: UpdateDeveloperDto,
@@ -139,8 +147,9 @@ export class DevelopersController {
     description: 'Removes email, name and claims; the id stays, so the audit log keeps only a pseudonym.',
   })
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiNotFoundResponse({ description: '`not_found`' })
-  @ApiForbiddenResponse({ description: 'Needs the admin role.' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: '`not_found`' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: '`forbidden`: needs the admin role.' })
+  @ApiOkResponse({ type: DeveloperResponseDto })
   async erase(@Param('id', developerIdPipe) id: string, @Req() req: AdminRequest): Promise<DeveloperResponse> {
     return toDeveloperResponse(await this.developers.erase(id, actorOf(req), contextOf(req)));
   }

@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
-import { createLibApp } from '../../../test/support/lib-app.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { createLibApp } from '@test/support/lib-app.js';
 import { DevelopersModule } from './developers.module.js';
 import { IssuedTokensStore } from './issued-tokens.store.js';
 

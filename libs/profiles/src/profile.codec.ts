@@ -1,4 +1,11 @@
-import { DomainError, getCaseInsensitive, isAllowedIdpUrl, isPlainObject, jsonTextProblems, type TextLimits } from '@app/common';
+import {
+  DomainError,
+  getCaseInsensitive,
+  isAllowedIdpUrl,
+  isPlainObject,
+  jsonTextProblems,
+  type TextLimits,
+} from '@app/common';
 import {
   ACTION_TYPES,
   PROVIDER_NAMES,

@@ -1,7 +1,17 @@
-import { AdminRoles, DomainError, type AdminPrincipal } from '@app/common';
+import { AdminRoles, ApiErrors, DomainError, TibErrorResponseDto, type AdminPrincipal } from '@app/common';
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Put, Req, Res } from '@nestjs/common';
-import { ApiBody, ApiHeader, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiResponse,
+  ApiSecurity,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { ProfileDeletedEnvelopeDto, ProfileEnvelopeDto, ProfileListEnvelopeDto } from './dto/profile-responses.dto.js';
 import type { StoredProfile, TibProfile } from './profile.model.js';
 import { actorOf, ProfilesService, type ChangeContext } from './profiles.service.js';
 
@@ -55,7 +65,12 @@ const etag = (res: Response, stored: StoredProfile) => res.setHeader('ETag', `"$
 /** The TIB admin API for profiles (`specs/tib.md` §3), same paths, envelopes, codes and messages. */
 @ApiTags('profiles (TIB-compatible)')
 @ApiSecurity('tib-secret')
-@ApiResponse({ status: 401, description: '{"Status":"error","Error":"Authorization failed"}' })
+@ApiResponse({
+  status: 401,
+  type: TibErrorResponseDto,
+  description: '{"Status":"error","Error":"Authorization failed"}',
+})
+@ApiErrors({ 403: ['forbidden'], 429: ['rate_limited'], 503: ['admin_disabled', 'unavailable'] }, TibErrorResponseDto)
 @AdminRoles('admin')
 @Controller('api/profiles')
 export class ProfilesController {
@@ -63,6 +78,7 @@ export class ProfilesController {
 
   @Get()
   @ApiOperation({ summary: 'List every profile (sorted by ID; TIB leaves the order undefined)' })
+  @ApiOkResponse({ type: ProfileListEnvelopeDto })
   async list(): Promise<TibEnvelope<TibProfile[]>> {
     return ok(
       '',
@@ -73,7 +89,8 @@ export class ProfilesController {
   @Get(':id')
   @ApiOperation({ summary: 'Get one profile; ETag carries its version' })
   @ApiParam({ name: 'id' })
-  @ApiResponse({ status: 404, description: 'Profile not found' })
+  @ApiOkResponse({ type: ProfileEnvelopeDto })
+  @ApiErrors({ 404: ['profile_not_found'] }, TibErrorResponseDto)
   async get(@Param('id') id: string, @Res({ passthrough: true }) res: Response): Promise<TibEnvelope<TibProfile>> {
     const stored = await this.profiles.get(id);
     etag(res, stored);
@@ -84,6 +101,11 @@ export class ProfilesController {
   @HttpCode(201)
   @ApiOperation({ summary: 'Create a profile (201); 400 when the ID exists, mismatches or the profile is invalid' })
   @ApiBody({ description: 'A TIB profile (keys read case-insensitively)', schema: { type: 'object' } })
+  @ApiResponse({ status: 201, type: ProfileEnvelopeDto })
+  @ApiErrors(
+    { 400: ['bad_request', 'profile_exists', 'profile_id_mismatch', 'profile_invalid'], 413: ['payload_too_large'] },
+    TibErrorResponseDto,
+  )
   async create(
     @Param('id') id: string,
     @Body() body: unknown,
@@ -99,6 +121,16 @@ export class ProfilesController {
   @ApiOperation({ summary: 'Replace a profile (200); If-Match with the ETag version refuses a lost update (409)' })
   @ApiHeader({ name: 'If-Match', required: false })
   @ApiBody({ description: 'A TIB profile (keys read case-insensitively)', schema: { type: 'object' } })
+  @ApiOkResponse({ type: ProfileEnvelopeDto })
+  @ApiErrors(
+    {
+      400: ['bad_request', 'profile_id_mismatch', 'profile_invalid'],
+      404: ['profile_not_found'],
+      409: ['profile_version_conflict'],
+      413: ['payload_too_large'],
+    },
+    TibErrorResponseDto,
+  )
   async update(
     @Param('id') id: string,
     @Body() body: unknown,
@@ -114,6 +146,11 @@ export class ProfilesController {
   @Delete(':id')
   @ApiOperation({ summary: 'Delete a profile (200, Data {})' })
   @ApiHeader({ name: 'If-Match', required: false })
+  @ApiOkResponse({ type: ProfileDeletedEnvelopeDto })
+  @ApiErrors(
+    { 400: ['bad_request'], 404: ['profile_not_found'], 409: ['profile_version_conflict'] },
+    TibErrorResponseDto,
+  )
   async remove(
     @Param('id') id: string,
     @Headers('if-match') match: string | undefined,

@@ -10,8 +10,14 @@ export { TykPortalModule, type PortBinding, type TykPortalModuleOptions } from '
 /** Injection tokens of the ports and the metrics hook. */
 export { ORGANISATION_LINK_STORE, TOKEN_CACHE, TYK_CALL_OBSERVER } from './tyk-portal.constants.js';
 
-/** HTTP client for the portal, the Dashboard and the Gateway; failures are `portal_*` DomainErrors. */
+/**
+ * HTTP clients for the portal, the Dashboard and the Gateway; failures are `portal_*` DomainErrors.
+ * TykPortalClient is the one injectable over the three (SSO API, developer API, management API).
+ */
 export { DEFAULT_PER_PAGE, GO_ZERO_TIME, TykPortalClient } from './tyk-portal.client.js';
+export { TykSsoApiClient } from './sso-api.client.js';
+export { TykDeveloperApiClient } from './developer-api.client.js';
+export { TykManagementApiClient } from './management-api.client.js';
 /** Wire shapes and the metrics event. */
 export type {
   NewPortalDeveloper,

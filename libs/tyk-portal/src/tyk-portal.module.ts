@@ -6,10 +6,13 @@ import {
   type Provider,
   type Type,
 } from '@nestjs/common';
+import { TykDeveloperApiClient } from './developer-api.client.js';
 import { IdentityActionsService } from './identity-actions.service.js';
 import { InMemoryOrganisationLinkStore, type OrganisationLinkStore } from './organisation-link-store.js';
+import { TykManagementApiClient } from './management-api.client.js';
 import { OrganisationSyncService } from './organisation-sync.service.js';
 import { PortalUserDirectory } from './portal-user-directory.js';
+import { TykSsoApiClient } from './sso-api.client.js';
 import { InMemoryTokenCache, type TokenCache } from './token-cache.js';
 import { ORGANISATION_LINK_STORE, TOKEN_CACHE, TYK_CALL_OBSERVER } from './tyk-portal.constants.js';
 import { TykPortalClient } from './tyk-portal.client.js';
@@ -39,15 +42,16 @@ function bind<T>(provide: symbol, binding: PortBinding<T> | undefined, fallback:
 }
 
 /**
- * The Tyk portal client, TIB's identity actions and organisation sync. Needs BROKER_CONFIG (from
- * BrokerConfigModule). The broker binds the Postgres TokenCache and OrganisationLinkStore:
+ * The Tyk portal clients, TIB's identity actions and organisation sync. Needs BROKER_CONFIG (from
+ * BrokerConfigModule). The broker binds the Postgres TokenCache and OrganisationLinkStore of
+ * @app/developers (see apps/broker/src/app.module.ts):
  *
  * ```ts
  * TykPortalModule.forRoot({
- *   imports: [PortalStoresModule],
- *   tokenCache: { useExisting: PgTokenCache },
- *   organisationLinkStore: { useExisting: PgOrganisationLinkStore },
- *   onCall: { useFactory: (metrics: Metrics) => (e) => metrics.observeTyk(e), inject: [Metrics] },
+ *   imports: [DevelopersModule],
+ *   tokenCache: { useExisting: IssuedTokensStore },
+ *   organisationLinkStore: { useExisting: OrganisationLinksService },
+ *   onCall: { useFactory: (metrics: LoginMetrics) => (e) => metrics.observeTyk(e), inject: [LoginMetrics] },
  * })
  * ```
  */
@@ -59,6 +63,9 @@ export class TykPortalModule {
       imports: [...(options.imports ?? [])],
       providers: [
         TykHttp,
+        TykSsoApiClient,
+        TykDeveloperApiClient,
+        TykManagementApiClient,
         TykPortalClient,
         IdentityActionsService,
         OrganisationSyncService,
@@ -69,7 +76,16 @@ export class TykPortalModule {
           ? ({ provide: TYK_CALL_OBSERVER, ...options.onCall } as Provider)
           : { provide: TYK_CALL_OBSERVER, useValue: null },
       ],
-      exports: [TykPortalClient, IdentityActionsService, OrganisationSyncService, TOKEN_CACHE, ORGANISATION_LINK_STORE],
+      exports: [
+        TykPortalClient,
+        TykSsoApiClient,
+        TykDeveloperApiClient,
+        TykManagementApiClient,
+        IdentityActionsService,
+        OrganisationSyncService,
+        TOKEN_CACHE,
+        ORGANISATION_LINK_STORE,
+      ],
     };
   }
 }

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { freePort } from '@app/database';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
-import { builtEntry } from '../../support/built.js';
-import { startTestBroker, testConfig, type TestBroker } from '../../support/broker.js';
-import { createTestDatabase, type TestDatabase } from '../../support/database.js';
-import { loadUsers, startLoadIdp, type LoadIdp } from './load-idp.js';
+import { builtEntry } from '@test/support/built.js';
+import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { fakeIdpUsers, startFakeIdp, type FakeIdp } from '@test/support/fake-idp.js';
 import {
   gcFunction,
   loginAs,
@@ -24,7 +24,7 @@ export const LOAD_PORTAL_TOKEN = 'load-portal-token-2291';
 export interface LoadStack {
   db: TestDatabase;
   sql: pg.Client;
-  idp: LoadIdp;
+  idp: FakeIdp;
   portal: PortalProcess;
   broker: TestBroker;
   target: LoginTarget;
@@ -87,7 +87,7 @@ export async function startLoadStack(options: {
 }): Promise<LoadStack> {
   Logger.overrideLogger(['error']);
   const db = await createTestDatabase('load');
-  const idp = await startLoadIdp({ users: loadUsers(options.users, options.orgs) });
+  const idp = await startFakeIdp({ fastSigning: true, users: fakeIdpUsers(options.users, options.orgs) });
   const portal = await startPortalProcess(LOAD_PORTAL_SECRET, LOAD_PORTAL_TOKEN);
   const portalUrl = new URL(portal.url);
   const port = await freePort();

@@ -3,7 +3,7 @@ import { runInNewContext } from 'node:vm';
 
 /**
  * Drives broker logins with plain fetch, as a browser would, against an IdP whose authorize
- * endpoint answers at once (test/soak/support/load-idp.ts, test/support/fake-idp.ts): start →
+ * endpoint answers at once (test/support/fake-idp.ts with `users`): start →
  * IdP → callback with the `sso_broker_login` cookie the start set. Shared by the load, crash and
  * soak suites.
  */

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { PageQueryDto } from '@app/audit';
+import { PageQueryDto } from '@app/common';
 import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 
 /** Names and shapes of the list parameters; DevelopersService validates the values. */

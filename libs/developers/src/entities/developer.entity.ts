@@ -1,8 +1,9 @@
+import type { DeveloperStatus } from '../developer.js';
 import { Check, Column, Entity, Index, PrimaryColumn, Unique } from 'typeorm';
 
 /**
  * `developers` as created by the CreateDevelopers migration (the migration is the source of
- * truth; DevelopersService reads and writes it with raw SQL).
+ * truth; DevelopersRepository reads and writes it with raw SQL). Its fields are the Developer type.
  */
 @Entity({ name: 'developers' })
 @Unique('UQ_developers_issuer_subject', ['issuer', 'subject'])
@@ -24,6 +25,7 @@ export class DeveloperEntity {
   @Column({ type: 'varchar', length: 500 })
   issuer!: string;
 
+  /** The IdP's subject; after erasure `erased:<sha-256 of the subject>`. */
   @Column({ type: 'varchar', length: 255 })
   subject!: string;
 
@@ -49,7 +51,7 @@ export class DeveloperEntity {
   ssoKey!: string | null;
 
   @Column({ type: 'varchar', length: 16, default: 'active' })
-  status!: 'active' | 'blocked';
+  status!: DeveloperStatus;
 
   @Column({ name: 'first_login_at', type: 'timestamp with time zone', nullable: true })
   firstLoginAt!: Date | null;

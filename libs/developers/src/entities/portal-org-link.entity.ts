@@ -2,7 +2,8 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 /**
  * `portal_org_links`: the portal organisation (and team) made for a Cloudentity organisation of
- * one IdP (keyed by issuer and organisation id).
+ * one IdP (keyed by issuer and organisation id). OrganisationLinksRepository reads and writes it
+ * with raw SQL; the migration is the source of truth.
  */
 @Entity({ name: 'portal_org_links' })
 export class PortalOrgLinkEntity {
@@ -26,3 +27,6 @@ export class PortalOrgLinkEntity {
   @Column({ name: 'created_at', type: 'timestamp with time zone', default: () => 'now()' })
   createdAt!: Date;
 }
+
+/** A link as the lib hands it out: the entity's fields as a plain object (one shape, not two). */
+export type OrganisationLink = { [K in keyof PortalOrgLinkEntity]: PortalOrgLinkEntity[K] };

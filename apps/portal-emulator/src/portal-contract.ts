@@ -1,0 +1,41 @@
+import { EmulatorError } from './emulator.error.js';
+
+/**
+ * The points where the real portal's behaviour is unknown or version-dependent (specs/tyk-portal.md
+ * §E13), switchable so the broker can be tested against each plausible behaviour.
+ */
+export interface PortalContract {
+  /**
+   * What `PUT /portal-api/users/{id}` reads from `Teams` (always strings, E1): team ids as decimal
+   * strings (the spec's current description) or team names (its description until mid-2026).
+   */
+  teamsWrite: 'ids' | 'names';
+  /** What a `Teams` entry in the other form does: a 422, or silently nothing (the team is not joined). */
+  unknownTeams: 'reject' | 'ignore';
+  /** Server-side cap on `per_page` (E2: the real default is 20, no maximum is documented). */
+  maxPerPage: number;
+}
+
+export const DEFAULT_CONTRACT: Readonly<PortalContract> = Object.freeze({
+  teamsWrite: 'ids',
+  unknownTeams: 'ignore',
+  maxPerPage: 20,
+});
+
+/** Checks a contract coming from outside (options, environment, the control route). */
+export function validateContract(
+  input: Partial<PortalContract>,
+  base: PortalContract = DEFAULT_CONTRACT,
+): PortalContract {
+  const out = { ...base, ...input };
+  if (out.teamsWrite !== 'ids' && out.teamsWrite !== 'names') {
+    throw new EmulatorError('invalid', 'teamsWrite must be ids or names');
+  }
+  if (out.unknownTeams !== 'reject' && out.unknownTeams !== 'ignore') {
+    throw new EmulatorError('invalid', 'unknownTeams must be reject or ignore');
+  }
+  if (!Number.isSafeInteger(out.maxPerPage) || out.maxPerPage < 1) {
+    throw new EmulatorError('invalid', 'maxPerPage must be a positive integer');
+  }
+  return { teamsWrite: out.teamsWrite, unknownTeams: out.unknownTeams, maxPerPage: out.maxPerPage };
+}

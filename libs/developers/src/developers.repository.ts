@@ -1,0 +1,250 @@
+import { preparedQuery, preparedStatement, returningRows } from '@app/database';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Developer, DeveloperStatus } from './developer.js';
+
+const COLUMNS = `d.id::text AS id, d.issuer, d.subject, d.email, d.email_verified, d.name, d.organisation_id,
+  d.organisation_name, d.portal_user_id, d.sso_key, d.status, d.first_login_at, d.last_login_at, d.login_count,
+  d.erased_at, d.created_at, d.updated_at,
+  to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key`;
+
+/** A `developers` row as COLUMNS selects it (snake_case; `created_key` is the keyset cursor's time). */
+interface DeveloperRow {
+  id: string;
+  issuer: string;
+  subject: string;
+  email: string | null;
+  email_verified: boolean;
+  name: string | null;
+  organisation_id: string | null;
+  organisation_name: string | null;
+  portal_user_id: string | null;
+  sso_key: string | null;
+  status: DeveloperStatus;
+  first_login_at: Date | null;
+  last_login_at: Date | null;
+  login_count: number;
+  erased_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+  created_key: string;
+}
+
+function toDeveloper(r: DeveloperRow): Developer {
+  return {
+    id: r.id,
+    issuer: r.issuer,
+    subject: r.subject,
+    email: r.email,
+    emailVerified: r.email_verified,
+    name: r.name,
+    organisationId: r.organisation_id,
+    organisationName: r.organisation_name,
+    portalUserId: r.portal_user_id,
+    ssoKey: r.sso_key,
+    status: r.status,
+    firstLoginAt: r.first_login_at,
+    lastLoginAt: r.last_login_at,
+    loginCount: r.login_count,
+    erasedAt: r.erased_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/**
+ * A blocked developer this login belongs to (a row `b`): the same (issuer, subject), also after
+ * erasure; or the same person under a second identity (a new `sub`, another profile or IdP): the
+ * same lower-cased email or SSO key, which the portal signs in as the same account, or the same
+ * portal user as the row of this (issuer, subject). Takes the placeholders of issuer, subject,
+ * email, SSO key and erased subject. Served by the partial indexes over blocked rows.
+ */
+const blockedMatch = (issuer: string, subject: string, email: string, ssoKey: string, erased: string) =>
+  `b.status = 'blocked' AND (
+         (b.issuer = ${issuer}::text AND b.subject IN (${subject}::text, ${erased}::text))
+      OR (${email}::text IS NOT NULL AND lower(b.email) = lower(${email}::text))
+      OR (${ssoKey}::text IS NOT NULL AND b.sso_key = ${ssoKey}::text)
+      OR b.portal_user_id = (SELECT o.portal_user_id FROM developers o
+                              WHERE o.issuer = ${issuer}::text AND o.subject = ${subject}::text))`;
+
+/** The login upsert (one statement; a blocked developer gets no row and nothing changes). */
+const RECORD_LOGIN = preparedStatement(
+  'developers.record_login',
+  `INSERT INTO developers AS d
+       (issuer, subject, email, email_verified, name, organisation_id, organisation_name, sso_key,
+        first_login_at, last_login_at, login_count)
+     SELECT $1::text, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::text, $8::text, now(), now(), 1
+      WHERE NOT EXISTS (SELECT 1 FROM developers b WHERE ${blockedMatch('$1', '$2', '$3', '$8', '$9')})
+     ON CONFLICT (issuer, subject) DO UPDATE SET
+       email = EXCLUDED.email,
+       email_verified = EXCLUDED.email_verified,
+       name = EXCLUDED.name,
+       organisation_id = EXCLUDED.organisation_id,
+       organisation_name = EXCLUDED.organisation_name,
+       sso_key = COALESCE(EXCLUDED.sso_key, d.sso_key),
+       first_login_at = COALESCE(d.first_login_at, EXCLUDED.first_login_at),
+       last_login_at = EXCLUDED.last_login_at,
+       login_count = d.login_count + 1,
+       updated_at = now()
+     WHERE d.status <> 'blocked'
+     RETURNING ${COLUMNS}, (d.xmax = 0) AS created`,
+);
+
+/** A login's values, already validated and clipped by DevelopersService. */
+export interface LoginValues {
+  issuer: string;
+  subject: string;
+  email: string | null;
+  emailVerified: boolean;
+  name: string | null;
+  organisationId: string | null;
+  organisationName: string | null;
+  ssoKey: string | null;
+  /** What the subject becomes on erasure (so an erased, blocked developer stays blocked). */
+  erasedSubject: string;
+}
+
+/** Filters of the admin list, already validated; `after` is a decoded keyset cursor. */
+export interface DeveloperFilter {
+  email: string | null;
+  organization: string | null;
+  status: string | null;
+  after: { c: string; id: string } | null;
+}
+
+/** One page of developers and, when more follow, the keyset position of its last row. */
+export interface DeveloperRows {
+  developers: Developer[];
+  next: { c: string; id: string } | null;
+}
+
+/** All SQL of the `developers` table. Writes that go with an audit event take its transaction. */
+@Injectable()
+export class DevelopersRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  transaction<T>(fn: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction(fn);
+  }
+
+  /** The login upsert; null when a blocked developer matched (nothing changed). */
+  async recordLogin(v: LoginValues): Promise<{ developer: Developer; created: boolean } | null> {
+    const rows = await preparedQuery<DeveloperRow & { created: boolean }>(this.dataSource, RECORD_LOGIN, [
+      v.issuer,
+      v.subject,
+      v.email,
+      v.emailVerified,
+      v.name,
+      v.organisationId,
+      v.organisationName,
+      v.ssoKey,
+      v.erasedSubject,
+    ]);
+    const row = rows[0];
+    return row ? { developer: toDeveloper(row), created: row.created } : null;
+  }
+
+  /** Whether a blocked developer is this login's person (see blockedMatch). */
+  async isBlocked(v: LoginValues): Promise<boolean> {
+    const rows = await this.dataSource.query<unknown[]>(
+      `SELECT 1 FROM developers b WHERE ${blockedMatch('$1', '$2', '$3', '$4', '$5')} LIMIT 1`,
+      [v.issuer, v.subject, v.email, v.ssoKey, v.erasedSubject],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * Stores the portal user (and SSO key, when given); `blockedSibling` when another, blocked
+   * developer has the same portal user. Null when there is no such developer.
+   */
+  async setPortalLink(
+    id: string,
+    portalUserId: string,
+    ssoKey: string | null,
+  ): Promise<{ developer: Developer; blockedSibling: boolean } | null> {
+    const rows = await returningRows<DeveloperRow & { blocked_sibling: boolean }>(
+      this.dataSource.manager,
+      `UPDATE developers AS d SET portal_user_id = $2, sso_key = COALESCE($3, d.sso_key), updated_at = now()
+        WHERE d.id = $1
+        RETURNING ${COLUMNS}, EXISTS (SELECT 1 FROM developers b
+                                       WHERE b.status = 'blocked' AND b.portal_user_id = $2 AND b.id <> $1) AS blocked_sibling`,
+      [id, portalUserId, ssoKey],
+    );
+    const row = rows[0];
+    return row ? { developer: toDeveloper(row), blockedSibling: row.blocked_sibling } : null;
+  }
+
+  async findById(id: string, manager?: EntityManager): Promise<Developer | null> {
+    const rows = await (manager ?? this.dataSource).query<DeveloperRow[]>(
+      `SELECT ${COLUMNS} FROM developers d WHERE d.id = $1`,
+      [id],
+    );
+    return rows[0] ? toDeveloper(rows[0]) : null;
+  }
+
+  /** Newest first, keyset pages on (created_at, id). */
+  async list(filter: DeveloperFilter, limit: number): Promise<DeveloperRows> {
+    const params: unknown[] = [];
+    const p = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    const where: string[] = [];
+    if (filter.email) where.push(`lower(d.email) = lower(${p(filter.email)})`);
+    if (filter.organization) where.push(`d.organisation_id = ${p(filter.organization)}`);
+    if (filter.status) where.push(`d.status = ${p(filter.status)}`);
+    if (filter.after) {
+      where.push(`(d.created_at, d.id) < (${p(filter.after.c)}::timestamptz, ${p(filter.after.id)}::uuid)`);
+    }
+    const rows = await this.dataSource.query<DeveloperRow[]>(
+      `SELECT ${COLUMNS} FROM developers d ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY d.created_at DESC, d.id DESC LIMIT ${p(limit + 1)}`,
+      params,
+    );
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    const last = page[page.length - 1];
+    return {
+      developers: page.map(toDeveloper),
+      next: more && last ? { c: last.created_key, id: last.id } : null,
+    };
+  }
+
+  /** Sets the status under a row lock; null when there is no such developer. */
+  async setStatus(
+    id: string,
+    status: DeveloperStatus,
+    manager: EntityManager,
+  ): Promise<{ developer: Developer; previousStatus: DeveloperStatus } | null> {
+    const rows = await returningRows<DeveloperRow & { previous_status: DeveloperStatus }>(
+      manager,
+      `WITH old AS (SELECT id, status FROM developers WHERE id = $1 FOR UPDATE)
+       UPDATE developers AS d
+          SET status = $2::varchar, updated_at = CASE WHEN old.status <> $2::varchar THEN now() ELSE d.updated_at END
+         FROM old WHERE d.id = old.id
+       RETURNING ${COLUMNS}, old.status AS previous_status`,
+      [id, status],
+    );
+    const row = rows[0];
+    return row ? { developer: toDeveloper(row), previousStatus: row.previous_status } : null;
+  }
+
+  /**
+   * Removes the personal data of a developer not yet erased (the subject becomes its SHA-256);
+   * null when there is none or it was erased before.
+   */
+  async erase(id: string, manager: EntityManager): Promise<Developer | null> {
+    const rows = await returningRows<DeveloperRow>(
+      manager,
+      `UPDATE developers AS d
+          SET email = NULL, email_verified = false, name = NULL, sso_key = NULL,
+              subject = 'erased:' || encode(sha256(convert_to(d.subject, 'UTF8')), 'hex'),
+              erased_at = now(), updated_at = now()
+        WHERE d.id = $1 AND d.erased_at IS NULL
+       RETURNING ${COLUMNS}`,
+      [id],
+    );
+    return rows[0] ? toDeveloper(rows[0]) : null;
+  }
+}
