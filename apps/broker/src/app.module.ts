@@ -14,10 +14,13 @@ import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { ClientBuckets } from './common/client-address.js';
 import { loggerParams } from './common/logging.js';
 import { HealthModule } from './health/health.module.js';
+import { LoginFailures } from './login/login-failures.service.js';
 import { LoginFlowService } from './login/login-flow.service.js';
+import { LoginSettings } from './login/login-settings.service.js';
+import { LoginGuard } from './login/login.guard.js';
 import { LoginRateLimitGuard } from './login/login-rate-limit.guard.js';
 import { LoginController } from './login/login.controller.js';
-import { LoginMetrics } from './metrics/login-metrics.js';
+import { BrokerMetrics } from './metrics/broker-metrics.service.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { HomeController } from './pages/home.controller.js';
 
@@ -47,14 +50,17 @@ export class AppModule {
           organisationLinkStore: { useExisting: OrganisationLinksService },
           tokenCache: { useExisting: IssuedTokensStore },
           onCall: {
-            useFactory: (metrics: LoginMetrics) => (e: TykCallEvent) => metrics.observeTyk(e),
-            inject: [LoginMetrics],
+            useFactory: (metrics: BrokerMetrics) => (e: TykCallEvent) => metrics.observeTyk(e),
+            inject: [BrokerMetrics],
           },
         }),
       ],
       controllers: [HomeController, LoginController],
       providers: [
+        LoginSettings,
+        LoginFailures,
         LoginFlowService,
+        LoginGuard,
         ClientBuckets,
         // Login routes per client IP, counted per instance (see the guard for why not @nestjs/throttler).
         LoginRateLimitGuard,

@@ -1,6 +1,18 @@
 /** The Nest module: import it once (it needs BrokerConfigModule and DatabaseModule.forRoot()). */
 export { CloudentityModule } from './cloudentity.module.js';
-/** Developer login: `start` → authorize URL, `finish` → verified identity (DomainError on failure). */
+/**
+ * Developer login through passport: the strategy (name CLOUDENTITY_STRATEGY) for AuthGuard routes,
+ * the per-request options a guard passes, and the callback's pre-checks.
+ */
+export {
+  CLOUDENTITY_STRATEGY,
+  CloudentityStrategy,
+  callbackParams,
+  type CloudentityAuthenticateOptions,
+} from './cloudentity.strategy.js';
+/** The hardened passport-openidconnect instance of one (profile, provider), and a login step. */
+export type { HardenedOidcStrategy, LoginStep } from './hardened-oidc.strategy.js';
+/** Developer login as two calls: `start` → authorize URL, `finish` → verified identity (DomainError on failure). */
 export { OidcLoginService } from './oidc-login.service.js';
 /** Settings a profile maps to, the login result, and the request shape the service reads. */
 export type {

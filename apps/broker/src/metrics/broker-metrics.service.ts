@@ -15,7 +15,7 @@ export const SEALING_LAG_REFRESH_MS = 15_000;
  * test process must not share counters).
  */
 @Injectable()
-export class LoginMetrics {
+export class BrokerMetrics {
   readonly registry = new Registry();
   private readonly logins = new Counter({
     name: 'broker_logins_total',
