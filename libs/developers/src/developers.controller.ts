@@ -1,4 +1,4 @@
-import { AdminRoles, DomainError, type AdminPrincipal } from '@app/common';
+import { AdminRoles, DomainError, requestContextOf, type AdminPrincipal } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { nextPageLink, type AuditEventPage } from '@app/audit';
 import {
@@ -46,11 +46,7 @@ function actorOf(req: AdminRequest): string {
 }
 
 function contextOf(req: AdminRequest): ChangeContext {
-  return {
-    ip: req.ip ?? null,
-    userAgent: req.get('user-agent') ?? null,
-    requestId: typeof req.id === 'string' ? req.id : null,
-  };
+  return requestContextOf(req);
 }
 
 @ApiTags('developers')

@@ -1,4 +1,4 @@
-import { AdminRoles, DomainError, type AdminPrincipal } from '@app/common';
+import { AdminRoles, DomainError, requestContextOf, type AdminPrincipal } from '@app/common';
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Put, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
@@ -41,12 +41,10 @@ function ifMatch(header: string | undefined): number | undefined {
 }
 
 function context(req: Request): ChangeContext {
-  const { user, id } = req as unknown as { user?: AdminPrincipal; id?: unknown };
+  const { user } = req as unknown as { user?: AdminPrincipal };
   return {
     actor: actorOf(user),
-    ip: req.ip ?? null,
-    userAgent: req.get('user-agent') ?? null,
-    requestId: typeof id === 'string' ? id : null,
+    ...requestContextOf(req),
   };
 }
 
