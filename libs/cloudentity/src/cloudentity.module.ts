@@ -27,6 +27,14 @@ import { OidcStrategyRegistry } from './oidc-strategy.registry.js';
     OidcLoginService,
     AdminTokenVerifier,
   ],
-  exports: [PassportModule, CloudentityStrategy, OidcLoginService, AdminTokenVerifier, OidcDiscoveryService, OidcStrategyRegistry, IdpHttpClient],
+  exports: [
+    PassportModule,
+    CloudentityStrategy,
+    OidcLoginService,
+    AdminTokenVerifier,
+    OidcDiscoveryService,
+    OidcStrategyRegistry,
+    IdpHttpClient,
+  ],
 })
 export class CloudentityModule {}

@@ -34,7 +34,10 @@ function param(query: Record<string, unknown> | undefined, name: string): string
  * (required when discovery says `authorization_response_iss_parameter_supported`), IdP errors,
  * then a state and a code as single strings.
  */
-export function callbackParams(query: Record<string, unknown> | undefined, strategy: HardenedOidcStrategy): CallbackParams {
+export function callbackParams(
+  query: Record<string, unknown> | undefined,
+  strategy: HardenedOidcStrategy,
+): CallbackParams {
   const iss = param(query, 'iss');
   // RFC 9207: an authorization response naming another issuer is a mix-up attack; one
   // without `iss` from a provider that always sends it is as suspect.

@@ -247,7 +247,11 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
       store: (_req: unknown, ctx: { nonce?: string }, _appState: unknown, _meta: unknown, cb: Done) => {
         if (ctx.nonce !== attempt.nonce) {
           cb(
-            this.record(attempt, new DomainError('unavailable', 'The login nonce was not carried into the state'), 'unavailable'),
+            this.record(
+              attempt,
+              new DomainError('unavailable', 'The login nonce was not carried into the state'),
+              'unavailable',
+            ),
           );
           return;
         }

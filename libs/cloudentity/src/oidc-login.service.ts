@@ -1,7 +1,11 @@
 import { DomainError } from '@app/common';
 import { Injectable, Logger } from '@nestjs/common';
 import passport from 'passport';
-import { CLOUDENTITY_STRATEGY, CloudentityStrategy, type CloudentityAuthenticateOptions } from './cloudentity.strategy.js';
+import {
+  CLOUDENTITY_STRATEGY,
+  CloudentityStrategy,
+  type CloudentityAuthenticateOptions,
+} from './cloudentity.strategy.js';
 import type { LoginStep } from './hardened-oidc.strategy.js';
 import type { LoginOptions, OidcClientSettings, OidcRequest, VerifiedLogin } from './oidc-settings.js';
 import { OidcStrategyRegistry } from './oidc-strategy.registry.js';
@@ -60,7 +64,9 @@ export class OidcLoginService {
       strategy = await this.strategies.get(settings);
     } catch (error: unknown) {
       const domain = this.failed(settings, step, error);
-      this.logger.warn(`Login ${step} failed for profile ${settings.profileId}/${settings.providerName}: ${domain.code}`);
+      this.logger.warn(
+        `Login ${step} failed for profile ${settings.profileId}/${settings.providerName}: ${domain.code}`,
+      );
       throw domain;
     }
     const authenticateOptions: CloudentityAuthenticateOptions = {
@@ -76,10 +82,14 @@ export class OidcLoginService {
         setHeader: (name: string, value: string) => headers.set(name.toLowerCase(), value),
         end: () => resolve({ location: headers.get('location') }),
       };
-      const middleware = passport.authenticate(CLOUDENTITY_STRATEGY, authenticateOptions as object, (err: unknown, user: unknown) => {
-        if (err) reject(this.failed(settings, step, err));
-        else resolve({ user: user as VerifiedLogin });
-      }) as (req: unknown, res: unknown, next: (err?: unknown) => void) => void;
+      const middleware = passport.authenticate(
+        CLOUDENTITY_STRATEGY,
+        authenticateOptions as object,
+        (err: unknown, user: unknown) => {
+          if (err) reject(this.failed(settings, step, err));
+          else resolve({ user: user as VerifiedLogin });
+        },
+      ) as (req: unknown, res: unknown, next: (err?: unknown) => void) => void;
       middleware({ ...req }, res, (err?: unknown) => reject(this.failed(settings, step, err)));
     });
   }
