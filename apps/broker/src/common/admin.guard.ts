@@ -1,7 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AuditService } from '@app/audit';
 import { AdminTokenVerifier } from '@app/cloudentity';
-import { ADMIN_ROLES_KEY, DomainError, LruCache, requestContextOf, type AdminPrincipal, type AdminRole } from '@app/common';
+import {
+  ADMIN_ROLES_KEY,
+  DomainError,
+  LruCache,
+  requestContextOf,
+  type AdminPrincipal,
+  type AdminRole,
+} from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
