@@ -1,5 +1,5 @@
 import { AuditModule } from '@app/audit';
-import { CloudentityModule } from '@app/cloudentity';
+import { CloudentityModule, type IdpCallEvent } from '@app/cloudentity';
 import { BrokerConfigModule, type BrokerConfig } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { DevelopersModule, IssuedTokensStore, OrganisationLinksService } from '@app/developers';
@@ -43,7 +43,14 @@ export class AppModule {
         AuditModule,
         ProfilesModule,
         DevelopersModule,
-        CloudentityModule,
+        // Upstream calls are observed one way: each lib's `onCall` port, bound to BrokerMetrics.
+        CloudentityModule.forRoot({
+          imports: [MetricsModule],
+          onCall: {
+            useFactory: (metrics: BrokerMetrics) => (e: IdpCallEvent) => metrics.observeIdp(e),
+            inject: [BrokerMetrics],
+          },
+        }),
         MetricsModule,
         TykPortalModule.forRoot({
           imports: [DevelopersModule, MetricsModule],

@@ -1,5 +1,5 @@
 /** The Nest module: import it once (it needs BrokerConfigModule and DatabaseModule.forRoot()). */
-export { CloudentityModule } from './cloudentity.module.js';
+export { CloudentityModule, type CloudentityModuleOptions } from './cloudentity.module.js';
 /**
  * Developer login through passport: the strategy (name CLOUDENTITY_STRATEGY) for AuthGuard routes,
  * the per-request options a guard passes, and the callback's pre-checks.
@@ -36,5 +36,11 @@ export {
 } from './oidc-discovery.service.js';
 /** The per-(profile, provider) strategy cache (diagnostics: how many strategies were built). */
 export { OidcStrategyRegistry } from './oidc-strategy.registry.js';
-/** The HTTP client for IdP calls; `onCall` reports each call's latency and status (metrics). */
-export { IdpHttpClient, type IdpCallEvent, type IdpEndpointKind } from './idp-http.client.js';
+/** The HTTP client for IdP calls; the IDP_CALL_OBSERVER port (CloudentityModule.forRoot `onCall`) hears each call. */
+export {
+  IDP_CALL_OBSERVER,
+  IdpHttpClient,
+  type IdpCallEvent,
+  type IdpCallObserver,
+  type IdpEndpointKind,
+} from './idp-http.client.js';

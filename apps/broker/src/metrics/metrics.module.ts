@@ -1,11 +1,10 @@
 import { AuditModule } from '@app/audit';
-import { CloudentityModule } from '@app/cloudentity';
 import { Module } from '@nestjs/common';
 import { BrokerMetrics } from './broker-metrics.service.js';
 import { MetricsController } from './metrics.controller.js';
 
 @Module({
-  imports: [AuditModule, CloudentityModule],
+  imports: [AuditModule],
   controllers: [MetricsController],
   providers: [BrokerMetrics],
   exports: [BrokerMetrics],
