@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ensureBuilt } from './ensure-built.mjs';
+import { formatLogLine, SETUP_REQUEST_PREFIX } from './stack-log.mjs';
 
 const DATA = path.resolve(process.env.BROKER_DATA_DIR || '.data');
 const BROKER_PORT = Number(process.env.TYK_IB_PORT || 3010);
@@ -37,7 +38,7 @@ async function waitFor(url, name, child, timeoutMs = 60000, ready = (res) => res
     if (child.exitCode !== null)
       throw new Error(`${name} exited with code ${child.exitCode} during start-up (see its log above)`);
     try {
-      const res = await fetch(url);
+      const res = await fetch(url, { headers: { 'X-Request-Id': `${SETUP_REQUEST_PREFIX}ready` } });
       if (ready(res)) return;
     } catch {
       // not up yet
@@ -53,10 +54,18 @@ function run(name, entry, env) {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const prefix = (stream, out) =>
+  // Short human lines instead of the broker's JSON (which production log pipelines keep).
+  const prefix = (stream, out) => {
+    let rest = '';
     stream.on('data', (d) => {
-      for (const line of d.toString().split('\n').filter(Boolean)) out.write(`[${name}] ${line}\n`);
+      const lines = (rest + d.toString()).split('\n');
+      rest = lines.pop();
+      for (const line of lines.filter(Boolean)) {
+        const shown = formatLogLine(line);
+        if (shown !== null) out.write(`[${name}] ${shown}\n`);
+      }
     });
+  };
   prefix(child.stdout, process.stdout);
   prefix(child.stderr, process.stderr);
   children.push({ name, child });
@@ -144,7 +153,12 @@ async function main() {
   });
   await waitFor(`http://127.0.0.1:${BROKER_PORT}/health/ready`, 'broker', broker, 120000);
 
-  const headers = { Authorization: adminSecret, 'Content-Type': 'application/json' };
+  // Marked so the view hides the stack's own set-up calls and the banner stays the last line.
+  const headers = {
+    Authorization: adminSecret,
+    'Content-Type': 'application/json',
+    'X-Request-Id': `${SETUP_REQUEST_PREFIX}profile`,
+  };
   const existing = await fetch(`http://127.0.0.1:${BROKER_PORT}/api/profiles/${PROFILE_ID}`, { headers });
   if (existing.status === 404) {
     const profile = {
@@ -206,6 +220,7 @@ async function main() {
       ` Admin API docs:          ${brokerUrl}/docs`,
       ` Admin secret:            ${adminSecret}   (kept in ${path.join(DATA, 'admin-secret')})`,
       ` Try:  curl -H "Authorization: ${adminSecret}" ${brokerUrl}/api/profiles`,
+      ` Setup doctor:  curl -H "Authorization: ${adminSecret}" ${brokerUrl}/api/profiles/${PROFILE_ID}/check`,
       line,
       '',
     ].join('\n'),

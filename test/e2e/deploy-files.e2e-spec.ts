@@ -1,4 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../support/built.js';
@@ -11,6 +15,23 @@ interface Service {
   build?: { target?: string; dockerfile?: string };
   environment?: Record<string, string>;
   image?: string;
+  entrypoint?: string[];
+  depends_on?: Record<string, { condition: string }> | string[];
+  healthcheck?: { test?: unknown; disable?: boolean };
+  volumes?: string[];
+  ports?: string[];
+}
+
+/** Runs docker/portal-bootstrap.mjs as compose does, against `portal`; resolves with its exit and output. */
+function runBootstrap(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'docker/portal-bootstrap.mjs')], {
+    env: { PATH: process.env.PATH ?? '', PORTAL_READY_INTERVAL_MS: '20', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, output })));
 }
 
 describe('docker/compose.yaml, docker/Dockerfile and docker/.env.example', () => {
@@ -56,5 +77,150 @@ describe('docker/compose.yaml, docker/Dockerfile and docker/.env.example', () =>
     const documented = new Set([...envExample.matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]));
     expect(used.size).toBeGreaterThan(5);
     for (const v of used) expect(documented).toContain(v);
+  });
+
+  describe('profile tyk: the real portal', () => {
+    const services = compose.services;
+
+    it('should fail fast with a clear message when PORTAL_LICENSEKEY is missing, and keep the portal in its database', () => {
+      const env = services['tyk-portal'].environment!;
+      expect(env.PORTAL_LICENSEKEY).toMatch(
+        /^\$\{PORTAL_LICENSEKEY:\?set PORTAL_LICENSEKEY in docker\/\.env .*licence.*\}$/,
+      );
+      expect(env.PORTAL_STORAGE).toBe('db');
+    });
+
+    it('should pin a portal image at or above 1.14.1 (1.14.0 moved returning SSO users between teams)', () => {
+      const tag = /^tykio\/portal:v(\d+)\.(\d+)\.(\d+)$/.exec(services['tyk-portal'].image ?? '');
+      expect(tag).not.toBeNull();
+      const [major, minor, patch] = tag!.slice(1).map(Number);
+      expect(major * 1e6 + minor * 1e3 + patch).toBeGreaterThanOrEqual(1_014_001);
+    });
+
+    it('should bootstrap the portal once and hand the token to the broker through a file', () => {
+      const bootstrap = services['portal-bootstrap'];
+      expect(bootstrap.profiles).toEqual(['tyk']);
+      expect(bootstrap.entrypoint).toEqual(['node', 'docker/portal-bootstrap.mjs']);
+      expect(dockerfile).toMatch(/^COPY .*docker\/portal-bootstrap\.mjs \.\/docker\/portal-bootstrap\.mjs$/m);
+      expect(bootstrap.depends_on).toMatchObject({ 'tyk-portal': { condition: 'service_started' } });
+      expect(bootstrap.environment!.PORTAL_URL).toBe('http://tyk-portal:3001');
+      const broker = services.broker;
+      expect(broker.depends_on).toMatchObject({
+        postgres: { condition: 'service_healthy' },
+        'portal-bootstrap': { condition: 'service_completed_successfully' },
+      });
+      const tokenFile = bootstrap.environment!.PORTAL_ADMIN_TOKEN_FILE;
+      expect(broker.environment!.TYK_PORTAL_ADMIN_TOKEN_FILE).toBe(tokenFile);
+      expect(broker.environment!.TYK_PORTAL_ADMIN_TOKEN).toBe('');
+      const volumeOf = (s: Service) => s.volumes?.find((v) => v.startsWith('portal-token:'));
+      expect(volumeOf(bootstrap)).toBe(`portal-token:${path.dirname(tokenFile)}`);
+      expect(volumeOf(broker)).toBe(`portal-token:${path.dirname(tokenFile)}:ro`);
+    });
+
+    it('should start every service only once what it needs is healthy or done (no bare start order)', () => {
+      const built = (s: Service) => s.build?.target === 'broker';
+      for (const [name, service] of Object.entries(services)) {
+        if (!service.profiles?.includes('tyk') && name !== 'postgres') continue;
+        expect({ name, list: Array.isArray(service.depends_on) }).toEqual({ name, list: false });
+        for (const [dep, { condition }] of Object.entries(service.depends_on ?? {})) {
+          expect(['service_healthy', 'service_completed_successfully', 'service_started']).toContain(condition);
+          if (condition === 'service_healthy') {
+            const target = services[dep];
+            // The broker image carries its own HEALTHCHECK (Dockerfile).
+            expect({ dep, checked: Boolean(target.healthcheck?.test) || built(target) }).toEqual({
+              dep,
+              checked: true,
+            });
+          }
+        }
+      }
+      for (const name of ['postgres', 'tyk-portal-db', 'tyk-redis']) {
+        expect(services[name].healthcheck?.test).toBeDefined();
+      }
+    });
+  });
+
+  it('should publish the demo dev IdP on loopback only (password-less sign-in, mints broker:admin tokens)', () => {
+    expect(compose.services['dev-idp'].ports).toEqual(['127.0.0.1:3020:3020']);
+  });
+
+  describe('docker/portal-bootstrap.mjs against a stand-in portal', () => {
+    let server: Server;
+    let url: string;
+    let readyAfter = 0;
+    let bootstrapStatus = 200;
+    const bootstraps: unknown[] = [];
+
+    beforeAll(async () => {
+      server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => {
+          if (req.url === '/ready') {
+            res.writeHead(readyAfter-- > 0 ? 503 : 200).end();
+          } else if (req.url === '/portal-api/bootstrap' && req.method === 'POST') {
+            bootstraps.push(JSON.parse(body));
+            res.writeHead(bootstrapStatus, { 'Content-Type': 'application/json' });
+            res.end(
+              bootstrapStatus === 200
+                ? JSON.stringify({
+                    code: 'OK',
+                    message: 'Bootstrapped user successfully',
+                    data: { api_token: 'jwt-token-1' },
+                  })
+                : JSON.stringify({ code: 'ERR', message: 'already bootstrapped' }),
+            );
+          } else {
+            res.writeHead(404).end();
+          }
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+    it('should wait for /ready, bootstrap the super admin and write the token (0600) once', async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'portal-token-'));
+      const tokenFile = path.join(dir, 'admin-token');
+      const env = {
+        PORTAL_URL: url,
+        PORTAL_ADMIN_EMAIL: 'admin@example.com',
+        PORTAL_ADMIN_PASSWORD: 'a-long-password',
+        PORTAL_ADMIN_TOKEN_FILE: tokenFile,
+      };
+      readyAfter = 2;
+      const first = await runBootstrap(env);
+      expect(first).toEqual({ code: 0, output: expect.stringContaining('API token written') as unknown });
+      expect(readyAfter).toBeLessThan(0);
+      expect(bootstraps).toEqual([
+        { username: 'admin@example.com', password: 'a-long-password', first_name: 'Portal', last_name: 'Admin' },
+      ]);
+      expect(readFileSync(tokenFile, 'utf8')).toBe('jwt-token-1\n');
+      expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+      // A restart of the stack: the token is there, the portal is not asked again.
+      expect((await runBootstrap(env)).code).toBe(0);
+      expect(bootstraps).toHaveLength(1);
+    });
+
+    it('should stop with one line saying what to do when the portal was bootstrapped before', async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'portal-token-'));
+      bootstrapStatus = 400;
+      const env = {
+        PORTAL_URL: url,
+        PORTAL_ADMIN_EMAIL: 'admin@example.com',
+        PORTAL_ADMIN_PASSWORD: 'a-long-password',
+        PORTAL_ADMIN_TOKEN_FILE: path.join(dir, 'admin-token'),
+      };
+      const refused = await runBootstrap(env);
+      expect(refused.code).toBe(1);
+      expect(refused.output.trim().split('\n')).toHaveLength(1);
+      expect(refused.output).toMatch(/answered 400 .*TYK_PORTAL_ADMIN_TOKEN/);
+      expect(existsSync(path.join(dir, 'admin-token'))).toBe(false);
+      // With the token given, it is handed over without asking the portal.
+      const given = await runBootstrap({ ...env, TYK_PORTAL_ADMIN_TOKEN: 'known-token' });
+      expect(given.code).toBe(0);
+      expect(readFileSync(path.join(dir, 'admin-token'), 'utf8')).toBe('known-token\n');
+    });
   });
 });

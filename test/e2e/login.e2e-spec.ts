@@ -28,6 +28,8 @@ const mover = (org: string, orgName: string) => [
     organization_name: orgName,
     groups: ['developers'],
   },
+  // Its `name` looks like an email: a profile with CustomEmailField "name" reads it as the email.
+  { sub: 'custom', email: 'custom@example.com', email_verified: true, name: 'custom.alt@example.com' },
 ];
 
 describe('developer login through the dev IdP into the portal emulator (e2e)', () => {
@@ -65,7 +67,10 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
 
   beforeAll(async () => {
     writeFileSync(usersFile, JSON.stringify(mover('acme', 'Acme Corp')));
-    stack = await startStack({ profileIds: ['guide', 'sync', 'nofail'], idpEnv: { DEV_IDP_USERS_FILE: usersFile } });
+    stack = await startStack({
+      profileIds: ['guide', 'sync', 'nofail', 'customemail'],
+      idpEnv: { DEV_IDP_USERS_FILE: usersFile },
+    });
     await putProfile(stack, guideProfile(stack, 'guide'));
     await putProfile(
       stack,
@@ -76,6 +81,14 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     const noFail = guideProfile(stack, 'nofail');
     delete (noFail.ProviderConfig as Record<string, unknown>).FailureRedirect;
     await putProfile(stack, noFail);
+    const customEmail = guideProfile(stack, 'customemail', { CustomEmailField: 'name' });
+    const customConfig = customEmail.ProviderConfig as {
+      FailureRedirect?: string;
+      UseProviders: { Scopes: string[] }[];
+    };
+    delete customConfig.FailureRedirect;
+    customConfig.UseProviders[0].Scopes = ['openid', 'email', 'profile'];
+    await putProfile(stack, customEmail);
     db = new pg.Client({ connectionString: stack.db.url });
     await db.connect();
   });
@@ -124,13 +137,35 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     });
   });
 
-  it('should answer 404 with the error body for an unknown profile or provider (TIB: empty 200)', async () => {
-    for (const p of ['/auth/nope/openid-connect', '/auth/guide/github', '/auth/nope/openid-connect/callback']) {
+  it("should answer 404 in TIB's error envelope for an unknown profile or provider (TIB start: empty 200)", async () => {
+    for (const [p, error] of [
+      ['/auth/nope/openid-connect', 'Profile nope not found'],
+      ['/auth/nope/openid-connect/callback', 'Profile nope not found'],
+      ['/auth/guide/github', 'Profile guide has no provider github'],
+    ]) {
       const res = await fetch(`${stack.broker.url}${p}`, { redirect: 'manual' });
       expect(res.status).toBe(404);
-      const body = (await res.json()) as { error: { code: string } };
-      expect(['profile_not_found', 'provider_not_found']).toContain(body.error.code);
+      expect(res.headers.get('content-type')).toBe('application/json');
+      expect(await res.json()).toEqual({ Status: 'error', Error: error });
     }
+  });
+
+  it('should start a login from a form-encoded POST, as TIB accepts any method and body on its login routes', async () => {
+    const res = await fetch(`${stack.broker.url}/auth/guide/openid-connect`, {
+      method: 'POST',
+      redirect: 'manual',
+      body: 'state=from-a-form',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toMatch(new RegExp(`^${stack.idp.issuer}/`));
+    const unknown = await fetch(`${stack.broker.url}/auth/nope/openid-connect`, {
+      method: 'POST',
+      body: 'a=b',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({ Status: 'error', Error: 'Profile nope not found' });
   });
 
   it('should log each login request once, under the request id the caller sent, with the code and state redacted', async () => {
@@ -186,6 +221,18 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     expect(html).toContain('email_unverified');
     expect(html).toContain('<!doctype html>');
     expect(html).not.toMatch(/at [A-Za-z]+ \(/);
+  });
+
+  it('should say which setting to change when a TIB profile with CustomEmailField refuses every login', async () => {
+    const { status, res, location } = await login('customemail', 'custom');
+    expect({ status, location }).toEqual({ status: 403, location: '' });
+    const html = await res.text();
+    expect(html).toContain('email_unverified');
+    expect(html).toMatch(/claim &quot;name&quot; \(CustomEmailField\)/);
+    expect(html).toContain('ProviderConfig.AllowUnverifiedEmail');
+    const warning = stack.broker.logs.lines.find((l) => l.includes('"setting":"CustomEmailField"'));
+    expect(warning).toMatch(/"profileId":"customemail"/);
+    expect(warning).toMatch(/remove CustomEmailField from the profile, or set ProviderConfig\.AllowUnverifiedEmail/);
   });
 
   it('should refuse a blocked developer with developer_blocked, and let them in again once unblocked', async () => {

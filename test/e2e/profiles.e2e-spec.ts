@@ -156,6 +156,40 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     expect(((await xml.json()) as { Status: string }).Status).toBe('error');
   });
 
+  it('should answer every route and status with Content-Type application/json exactly, as TIB tests assert', async () => {
+    const answers: [string, Response, number][] = [
+      ['list', await api(''), 200],
+      ['unauthenticated', await api('', { auth: null }), 401],
+      ['wrong secret', await api('/ct', { auth: 'wrong' }), 401],
+      ['create', await api('/ct', json(profile('ct'))), 201],
+      ['create again', await api('/ct', json(profile('ct'))), 400],
+      ['id mismatch', await api('/ct2', json(profile('other'))), 400],
+      ['bad JSON', await api('/ct2', json('{nope')), 400],
+      [
+        'unsupported type',
+        await api('/ct2', { method: 'POST', body: '<p/>', headers: { 'Content-Type': 'application/xml' } }),
+        415,
+      ],
+      ['get', await api('/ct'), 200],
+      ['get missing', await api('/ct-missing'), 404],
+      ['update', await api('/ct', json(profile('ct', { Name: 'renamed' }), 'PUT')), 200],
+      ['update stale', await api('/ct', json(profile('ct'), 'PUT', { 'If-Match': '"999"' })), 409],
+      ['update missing', await api('/ct-missing', json(profile('ct-missing'), 'PUT')), 404],
+      ['delete', await api('/ct', { method: 'DELETE' }), 200],
+      ['delete missing', await api('/ct', { method: 'DELETE' }), 404],
+      ['too large', await api('/big', json({ ...profile('big'), Name: 'x'.repeat(2 * 1024 * 1024) })), 413],
+      ['unknown route', await api('/ct/a/b'), 404],
+    ];
+    for (const [what, res, status] of answers) {
+      expect({ what, status: res.status, type: res.headers.get('content-type') }).toEqual({
+        what,
+        status,
+        type: 'application/json',
+      });
+      expect(((await res.json()) as { Status: string }).Status).toBe(status < 300 ? 'ok' : 'error');
+    }
+  });
+
   it('should round-trip lower- and mixed-case keys into canonical casing', async () => {
     const sent = {
       id: 'mixed',
@@ -335,6 +369,7 @@ describe('/api/profiles with no secret configured', () => {
     for (const headers of [{}, { Authorization: '' }] as Record<string, string>[]) {
       const res = await fetch(`${broker.url}/api/profiles`, { headers });
       expect(res.status).toBe(503);
+      expect(res.headers.get('content-type')).toBe('application/json');
       const body = (await res.json()) as { Status: string; Error: string };
       expect(body.Status).toBe('error');
       expect(body.Error).toMatch(/TYK_IB_SECRET/);

@@ -69,6 +69,8 @@ describe('npm start (scripts/start.mjs): the whole flow on one machine', () => {
     const sessionSecret = readFileSync(path.join(data, 'session-secret'), 'utf8').trim();
     expect(sessionSecret.length).toBeGreaterThanOrEqual(16);
     expect(text).not.toContain('TYK_IB_SESSION_SECRET is not set');
+    // The banner is the last thing start-up prints.
+    expect(text.trimEnd().endsWith('─'.repeat(72))).toBe(true);
 
     const startRes = await fetch(login, { redirect: 'manual' });
     expect(startRes.status).toBe(302);
@@ -78,8 +80,24 @@ describe('npm start (scripts/start.mjs): the whole flow on one machine', () => {
     expect(done.status).toBe(302);
     expect(done.headers.get('location')).toMatch(new RegExp(`^http://localhost:${ports.portal}/sso\\?nonce=`));
 
+    // The setup doctor the banner points at passes against the local stack.
+    expect(text).toContain(`${ports.broker}/api/profiles/demo/check`);
+    const doctor = await fetch(`http://127.0.0.1:${ports.broker}/api/profiles/demo/check`, {
+      headers: { Authorization: secret },
+    });
+    const report = ((await doctor.json()) as { Data: { ok: boolean; items: { check: string; status: string }[] } })
+      .Data;
+    expect(report.items.filter((i) => i.status === 'fail')).toEqual([]);
+    expect(report.ok).toBe(true);
+
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);
+    // Short human lines in the local stack: no JSON, no route-by-route start-up chatter, and the
+    // stack's own set-up calls hidden.
+    const all = first.output();
+    expect(all).not.toMatch(/^\[broker\] \{/m);
+    expect(all).not.toMatch(/Mapped \{/);
+    expect(all).not.toMatch(/(GET|POST) \/api\/profiles\/demo →/);
 
     // A second start reuses the data: same admin secret, the demo profile is still there.
     const second = start();

@@ -14,6 +14,8 @@ import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { ClientBuckets } from './common/client-address.js';
 import { loggerParams } from './common/logging.js';
 import { HealthModule } from './health/health.module.js';
+import { DoctorController } from './doctor/doctor.controller.js';
+import { DoctorService } from './doctor/doctor.service.js';
 import { LoginFailures } from './login/login-failures.service.js';
 import { LoginFlowService } from './login/login-flow.service.js';
 import { LoginSettings } from './login/login-settings.service.js';
@@ -62,13 +64,14 @@ export class AppModule {
           },
         }),
       ],
-      controllers: [HomeController, LoginController],
+      controllers: [HomeController, LoginController, DoctorController],
       providers: [
         LoginSettings,
         LoginFailures,
         LoginFlowService,
         LoginGuard,
         ClientBuckets,
+        DoctorService,
         // Login routes per client IP, counted per instance (see the guard for why not @nestjs/throttler).
         LoginRateLimitGuard,
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

@@ -23,13 +23,36 @@ function profilesContentType(req: Request, res: Response, next: NextFunction): v
   next();
 }
 
-/** Every other route with a body takes JSON only: anything else is a 415, not a confusing 400. */
+/**
+ * TIB answers `/api/profiles` with `Content-Type: application/json` exactly, and TIB's own tests
+ * assert it; Express appends `; charset=utf-8` to every JSON body (JSON is UTF-8 by definition,
+ * RFC 8259, so the parameter says nothing). Covers the controller, the filter, the guard and 415s.
+ */
+export function exactJsonContentType(_req: Request, res: Response, next: NextFunction): void {
+  const setHeader = res.setHeader.bind(res);
+  res.setHeader = (name: string, value: number | string | readonly string[]) =>
+    setHeader(
+      name,
+      name.toLowerCase() === 'content-type' &&
+        typeof value === 'string' &&
+        /^application\/json; charset=utf-8$/i.test(value)
+        ? 'application/json'
+        : value,
+    );
+  next();
+}
+
+/**
+ * The admin API's routes with a body take JSON only: anything else is a 415, not a confusing 400.
+ * The login routes are not covered: TIB accepts any method and body there (a form POST included).
+ */
 function jsonContentType(req: Request, res: Response, next: NextFunction): void {
   const hasBody =
     (req.get('content-length') !== undefined && req.get('content-length') !== '0') || req.get('transfer-encoding');
   const type = req.get('content-type');
   if (
     hasBody &&
+    req.path.startsWith('/api/') &&
     !req.path.startsWith('/api/profiles') &&
     (type === undefined || !/^application\/([\w.+-]*\+)?json\b/i.test(type))
   ) {
@@ -59,6 +82,7 @@ export async function createBrokerApp(
   });
   app.useLogger(app.get(Logger));
   // The login routes' request log (same reqId, X-Request-Id and completion line as pino-http).
+  app.use('/auth', exactJsonContentType);
   app.use('/auth', loginRequestLogging(await app.resolve(PinoLogger), PinoLogger.root));
   app.set('trust proxy', config.trustedProxies);
   app.disable('x-powered-by');
@@ -75,7 +99,12 @@ export async function createBrokerApp(
   );
   // TIB reads /api/profiles bodies as JSON whatever the content type (curl -d sends
   // form-urlencoded), so those routes get the raw text; the controller decodes it as TIB does.
-  app.use('/api/profiles', profilesContentType, express.text({ type: () => true, limit: config.bodyLimitBytes }));
+  app.use(
+    '/api/profiles',
+    exactJsonContentType,
+    profilesContentType,
+    express.text({ type: () => true, limit: config.bodyLimitBytes }),
+  );
   app.use(jsonContentType);
   app.useBodyParser('json', { limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] });
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));

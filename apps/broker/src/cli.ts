@@ -12,6 +12,8 @@ import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import { AppModule } from './app.module.js';
+import { renderReport } from './doctor/doctor-report.js';
+import { DoctorService } from './doctor/doctor.service.js';
 import { importProfilesFile } from './profiles-file.js';
 import { ALL_ENTITIES } from './entities.js';
 import { withDatabase } from './server.js';
@@ -31,6 +33,11 @@ Commands:
   developers block <id>        block a developer (their logins fail with developer_blocked)
   developers unblock <id>      unblock a developer
   developers erase <id>        erase a developer's personal data (the audit log keeps pseudonymous ids)
+  doctor [--profile ID] [--write-probe]
+                               check a profile (default: every profile) end to end without a user:
+                               IdP discovery, keys, client credentials, redirect URI, portal secrets
+                               and teams, risky settings; exit 1 on any ✗. --write-probe also creates
+                               and removes a throwaway organisation, team and user in the portal
   audit verify [from] [to]     recompute the audit hash chain (optionally an id range); exit 1 if broken
   audit export <file|-> [ndjson|csv]
                                write every audit event (default ndjson)
@@ -276,6 +283,35 @@ async function audit(sub: string | undefined, args: string[], loaded: ConfigLoad
   return 2;
 }
 
+function optionValue(argv: string[], name: string): string | undefined {
+  const i = argv.indexOf(name);
+  if (i >= 0) return argv[i + 1];
+  return argv.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
+}
+
+/** `doctor`: the setup doctor's report for one profile or all of them; 1 when any item fails. */
+async function doctor(argv: string[], loaded: ConfigLoadResult): Promise<number> {
+  const only = optionValue(argv, '--profile');
+  if (argv.includes('--profile') && (only === undefined || only.startsWith('-'))) {
+    process.stderr.write('doctor --profile needs a profile ID\n');
+    return 2;
+  }
+  return withAppContext(loaded, async (app) => {
+    const ids = only !== undefined ? [only] : (await app.get(ProfilesService).list()).map((s) => s.profile.ID);
+    if (ids.length === 0) {
+      process.stderr.write('no profiles to check: create one first (npm run broker -- profiles import <file>)\n');
+      return 1;
+    }
+    let ok = true;
+    for (const id of ids) {
+      const result = await app.get(DoctorService).check(id, { writeProbe: argv.includes('--write-probe') });
+      process.stdout.write(renderReport(result));
+      ok &&= result.ok;
+    }
+    return ok ? 0 : 1;
+  });
+}
+
 /** Runs one command and returns the process exit code. */
 export async function runCli(argv: string[], loaded: ConfigLoadResult): Promise<number> {
   const [command, sub, ...rest] = positional(argv);
@@ -298,6 +334,8 @@ export async function runCli(argv: string[], loaded: ConfigLoadResult): Promise<
         return await developers(sub, rest[0], loaded);
       case 'audit':
         return await audit(sub, rest, loaded);
+      case 'doctor':
+        return await doctor(argv, loaded);
       case undefined:
       default:
         break;

@@ -84,6 +84,24 @@ describe('mapIdentity', () => {
       const settings = { ...base, customEmailField: 'mail' };
       expect(codeOf(() => mapIdentity({ ...claims, mail: 'mallory@example.com' }, settings))).toBe('email_unverified');
     });
+
+    it('should name CustomEmailField as the cause when the custom claim is what is unverified', () => {
+      const settings = { ...base, customEmailField: 'mail' };
+      let caught: unknown;
+      try {
+        mapIdentity({ ...claims, mail: 'mallory@example.com' }, settings);
+      } catch (e) {
+        caught = e;
+      }
+      expect(caught).toMatchObject({ code: 'email_unverified', details: { customEmailField: 'mail' } });
+      expect((caught as Error).message).toMatch(/custom claim mail \(CustomEmailField\)/);
+      // A plain unverified email claim is not blamed on the setting.
+      try {
+        mapIdentity({ ...claims, email_verified: false }, settings);
+      } catch (e) {
+        expect(e).toMatchObject({ code: 'email_unverified', details: undefined });
+      }
+    });
   });
 
   describe('user id and SSO key', () => {

@@ -100,7 +100,15 @@ export function mapIdentity(claims: Claims, settings: IdentityMappingSettings): 
   }
   const emailVerified = email === standardEmail && isTrue(claims.email_verified);
   if (!emailVerified && !settings.allowUnverifiedEmail) {
-    throw new DomainError('email_unverified', 'The identity provider does not vouch for this email address');
+    // A TIB profile with CustomEmailField fails here on every login: say which setting decides.
+    const fromCustomField = settings.customEmailField !== '' && email !== standardEmail;
+    throw new DomainError(
+      'email_unverified',
+      fromCustomField
+        ? `The email comes from the custom claim ${settings.customEmailField} (CustomEmailField), which email_verified does not cover`
+        : 'The identity provider does not vouch for this email address',
+      fromCustomField ? { customEmailField: settings.customEmailField } : undefined,
+    );
   }
   if (!domainAllowed(email, settings.domain)) {
     throw new DomainError('domain_not_allowed', 'This email domain may not sign in through this profile');

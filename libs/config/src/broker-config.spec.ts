@@ -106,6 +106,30 @@ describe('loadBrokerConfig', () => {
     expect(secretValues(config)).toEqual(expect.arrayContaining(['s', 'sess-0123456789abcdef', 'dash', 'gw', 'tok']));
   });
 
+  it('should read the portal admin token from TYK_PORTAL_ADMIN_TOKEN_FILE (the compose bootstrap hands it over so)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'token-'));
+    writeFileSync(path.join(dir, 'admin-token'), 'tok-from-file\n');
+    const { config } = loadBrokerConfig({ env: { TYK_PORTAL_ADMIN_TOKEN_FILE: 'admin-token' }, argv: [], cwd: dir });
+    expect(config.portal.adminToken).toBe('tok-from-file');
+    expect(secretValues(config)).toContain('tok-from-file');
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadBrokerConfig({ env, argv: [], cwd: dir });
+        return [];
+      } catch (e) {
+        return (e as ConfigError).problems;
+      }
+    };
+    writeFileSync(path.join(dir, 'empty'), '\n');
+    expect(problems({ TYK_PORTAL_ADMIN_TOKEN_FILE: 'missing' })).toEqual([
+      'TYK_PORTAL_ADMIN_TOKEN_FILE: cannot read missing (ENOENT)',
+    ]);
+    expect(problems({ TYK_PORTAL_ADMIN_TOKEN_FILE: 'empty' })).toEqual(['TYK_PORTAL_ADMIN_TOKEN_FILE: empty is empty']);
+    expect(problems({ TYK_PORTAL_ADMIN_TOKEN_FILE: 'admin-token', TYK_PORTAL_ADMIN_TOKEN: 'x' })).toEqual([
+      'TYK_PORTAL_ADMIN_TOKEN_FILE: set either it or TYK_PORTAL_ADMIN_TOKEN, not both',
+    ]);
+  });
+
   it('should prefer the environment over tib.conf, and tib.conf over defaults', () => {
     const file = tempConf({
       Secret: 'from-file',

@@ -52,6 +52,31 @@ export interface ConfigLoadResult {
   warnings: string[];
 }
 
+/**
+ * The portal management API token: TYK_PORTAL_ADMIN_TOKEN, or the contents of the file named by
+ * TYK_PORTAL_ADMIN_TOKEN_FILE (how the compose stack's one-shot portal bootstrap hands it over).
+ */
+function portalAdminToken(r: Reader, cwd: string): string {
+  const direct = r.string(['TYK_PORTAL_ADMIN_TOKEN'], null, '');
+  const file = r.string(['TYK_PORTAL_ADMIN_TOKEN_FILE'], null, '');
+  if (file === '') return direct;
+  if (direct !== '') {
+    r.problems.push('TYK_PORTAL_ADMIN_TOKEN_FILE: set either it or TYK_PORTAL_ADMIN_TOKEN, not both');
+    return direct;
+  }
+  let token: string;
+  try {
+    token = readFileSync(path.resolve(cwd, file), 'utf8').trim();
+  } catch (e) {
+    r.problems.push(
+      `TYK_PORTAL_ADMIN_TOKEN_FILE: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+    );
+    return '';
+  }
+  if (token === '') r.problems.push(`TYK_PORTAL_ADMIN_TOKEN_FILE: ${file} is empty`);
+  return token;
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -316,7 +341,7 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
       poolSize: r.int(['DATABASE_POOL_SIZE'], null, 10, 1, 200),
     },
     portal: {
-      adminToken: r.string(['TYK_PORTAL_ADMIN_TOKEN'], null, ''),
+      adminToken: portalAdminToken(r, cwd),
       timeoutMs: r.int(['TYK_PORTAL_TIMEOUT_MS'], null, 5000, 100, 120000),
       retries: r.int(['TYK_PORTAL_RETRIES'], null, 2, 0, 10),
     },

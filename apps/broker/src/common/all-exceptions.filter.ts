@@ -5,9 +5,16 @@ import { QueryFailedError } from 'typeorm';
 import { statusForCode } from './error-status.js';
 import { publicMessage } from './public-messages.js';
 
-/** Routes that keep TIB's `{"Status":"error","Error":…}` envelope, byte for byte. */
-export function usesTibEnvelope(path: string): boolean {
-  return path === '/api/profiles' || path.startsWith('/api/profiles/');
+/**
+ * Errors that keep TIB's `{"Status":"error","Error":…}` envelope, byte for byte: every one of the
+ * profiles API, and on the login routes the unknown profile or provider (TIB answers
+ * `Profile <id> not found` there). The broker's own login-route errors (429, 503) keep its shape.
+ */
+export function usesTibEnvelope(path: string, code: ErrorCode): boolean {
+  if (path === '/api/profiles' || path.startsWith('/api/profiles/')) return true;
+  return (
+    path.startsWith('/auth/') && (code === 'profile_not_found' || code === 'provider_not_found' || code === 'not_found')
+  );
 }
 
 interface ErrorShape {
@@ -150,7 +157,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (status === 429 && !res.getHeader('Retry-After')) {
       res.setHeader('Retry-After', '60');
     }
-    if (usesTibEnvelope(req.path)) {
+    if (usesTibEnvelope(req.path, shape.code)) {
       res.status(shape.status).json({ Status: 'error', Error: shape.message });
       return;
     }

@@ -26,6 +26,14 @@ export class LoginFailedException extends Error {
   }
 }
 
+/** The error page's sentence when the unverified email comes from the profile's CustomEmailField. */
+export function customEmailHint(field: string): string {
+  return (
+    `This sign-in profile takes the email from the claim "${field}" (CustomEmailField), which the identity provider does not mark verified, ` +
+    'so sign-in is refused. An administrator can remove CustomEmailField from the profile, or set ProviderConfig.AllowUnverifiedEmail to true if the identity provider checks that claim.'
+  );
+}
+
 /** Appends `error=<code>` to the profile's FailureRedirect, keeping its query and fragment. */
 export function failureLocation(failureRedirect: string, code: string): string {
   const url = new URL(failureRedirect);
@@ -54,8 +62,21 @@ export class LoginFailures {
     const developerId = failure.known.developerId ?? null;
     const organisationId = failure.known.organisationId ?? null;
     let code: ErrorCode;
+    // Only a sentence the broker wrote for the code reaches the page, never the error's message.
+    let sentence: string | null = null;
     if (isDomainError(error)) {
       code = error.code;
+      const customEmailField = error.details?.customEmailField;
+      if (code === 'email_unverified' && typeof customEmailField === 'string') {
+        // TIB profiles with CustomEmailField fail every login here: make the fix impossible to miss.
+        sentence = customEmailHint(customEmailField);
+        this.logger.warn(
+          { profileId: stored.profile.ID, code, setting: 'CustomEmailField', customEmailField },
+          `profile ${stored.profile.ID}: login refused because the email comes from CustomEmailField "${customEmailField}", ` +
+            'which the identity provider does not mark verified; remove CustomEmailField from the profile, or set ' +
+            'ProviderConfig.AllowUnverifiedEmail to true if the identity provider checks that claim',
+        );
+      }
     } else if (isDatabaseUnavailable(error)) {
       code = 'unavailable';
     } else {
@@ -97,6 +118,10 @@ export class LoginFailures {
     if (failureRedirect) {
       return { kind: 'redirect', status: 302, location: failureLocation(failureRedirect, code) };
     }
-    return { kind: 'page', status, html: errorPage(status, code, publicMessage(code), ctx.requestId ?? '') };
+    return {
+      kind: 'page',
+      status,
+      html: errorPage(status, code, sentence ?? publicMessage(code), ctx.requestId ?? ''),
+    };
   }
 }
