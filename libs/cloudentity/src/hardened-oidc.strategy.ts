@@ -2,35 +2,15 @@ import { DomainError, type ErrorCode } from '@app/common';
 import { Logger } from '@nestjs/common';
 import type { JWTPayload } from 'jose';
 import OpenIDConnectStrategy from 'passport-openidconnect';
-import { IdpHttpClient, IdpUnreachableError, parseJsonObject } from './idp-http.client.js';
-import { JwksCache, KeySetUnavailableError } from './jwks.cache.js';
-import { JwtRejectedError, verifySignedJwt } from './jwt-verification.js';
 import { LoginStateStore } from './login-state.store.js';
-import { basicClientCredentials, randomToken, s256, safeCode, safeEqual, sha256Hex } from './oidc-crypto.js';
+import { OidcBackChannel, type BackChannelDependencies, type ClientAuthMethod } from './oidc-back-channel.js';
+import { randomToken, s256, sha256Hex } from './oidc-crypto.js';
 import type { DiscoveryDocument } from './oidc-discovery.service.js';
 import type { OidcClientSettings, VerifiedLogin } from './oidc-settings.js';
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
-
-/** What every strategy instance shares: the state store, the HTTP client, the key sets. */
-export interface StrategyDependencies {
+/** What every strategy instance shares: the state store, and the back channel's HTTP client and key sets. */
+export interface StrategyDependencies extends BackChannelDependencies {
   stateStore: LoginStateStore;
-  http: IdpHttpClient;
-  jwks: JwksCache;
-  clockToleranceSeconds: number;
-}
-
-/**
- * Client authentication at the token endpoint (never both at once): what the settings force,
- * else client_secret_basic (Cloudentity's default and the discovery default when the document
- * lists nothing), else client_secret_post when that is all the IdP supports.
- */
-export function chooseClientAuth(doc: DiscoveryDocument, forced?: ClientAuthMethod): ClientAuthMethod {
-  if (forced) return forced;
-  const supported = doc.token_endpoint_auth_methods_supported;
-  if (!supported || supported.includes('client_secret_basic')) return 'client_secret_basic';
-  if (supported.includes('client_secret_post')) return 'client_secret_post';
-  return 'client_secret_basic';
 }
 
 interface LoginAttempt {
@@ -104,16 +84,13 @@ const ATTEMPTS = new WeakMap<object, LoginAttempt>();
  *   back only through the single-use `DELETE … RETURNING`.
  * - `authorizationParams`: always adds the nonce and an S256 code challenge (the package sends
  *   neither PKCE nor, by default, a nonce).
- * - `_oauth2`: the package's oauth@0.10 client can only send the secret in the body, has no
- *   timeout and no TLS setting. We replace it with a client on IdpHttpClient (undici:
- *   timeout, TLS per config, no redirects) that sends `code_verifier`, authenticates with
- *   client_secret_basic or client_secret_post, and verifies the ID token with jose (signature
- *   against the discovery `jwks_uri`, algorithm allow-list, iss, aud, azp, exp, iat, sub, nonce)
- *   before handing it to the strategy. The strategy's own claim checks then run on a token that
- *   is already trusted (its `exp` check has no clock tolerance, so it is the stricter of the two).
- * - `_verify`: fetches userinfo itself (the package's fetch crashes on a bad body, §3.6), only
- *   after the ID token is valid, requires the same `sub`, and merges the claims over the ID
- *   token's. `skipUserProfile: true` keeps the package from fetching userinfo.
+ * - `_oauth2`: the package's oauth@0.10 client is replaced by OidcBackChannel
+ *   (oidc-back-channel.ts: undici, PKCE, client_secret_basic or _post), which verifies the ID
+ *   token with jose before handing it to the strategy. The strategy's own claim checks then run
+ *   on a token that is already trusted (its `exp` check has no clock tolerance, so it is the
+ *   stricter of the two).
+ * - `_verify`: userinfo through OidcBackChannel, only after the ID token is valid, same `sub`,
+ *   claims merged over the ID token's. `skipUserProfile: true` keeps the package from fetching it.
  *
  * Each of our continuations records the DomainError it raises, so what the strategy reports
  * (`fail` or `error`) is mapped back to that code; only the strategy's own ID-token claim checks
@@ -122,7 +99,7 @@ const ATTEMPTS = new WeakMap<object, LoginAttempt>();
  */
 export class HardenedOidcStrategy extends OpenIDConnectStrategy {
   private readonly logger = new Logger(HardenedOidcStrategy.name);
-  readonly clientAuth: ClientAuthMethod;
+  private readonly backChannel: OidcBackChannel;
 
   constructor(
     readonly settings: Readonly<OidcClientSettings>,
@@ -150,11 +127,16 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
       },
       refuse,
     );
-    this.clientAuth = chooseClientAuth(discovery, settings.tokenEndpointAuthMethod);
+    this.backChannel = new OidcBackChannel(settings, discovery, deps);
     (this as unknown as PerRequestStrategy)._oauth2 = {
       getOAuthAccessToken: refuse,
       get: refuse,
     };
+  }
+
+  /** How this client authenticates at the token endpoint (see chooseClientAuth). */
+  get clientAuth(): ClientAuthMethod {
+    return this.backChannel.clientAuth;
   }
 
   override authenticate(req: Parameters<OpenIDConnectStrategy['authenticate']>[0], options?: object): void {
@@ -344,89 +326,10 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
     attempt: LoginAttempt,
     code: unknown,
   ): Promise<Record<string, unknown> & { access_token: string }> {
-    if (typeof code !== 'string' || code === '' || attempt.codeVerifier === '') {
-      throw new DomainError('token_exchange_failed', 'No authorization code or PKCE verifier to redeem');
-    }
-    const { clientId, clientSecret, callbackUrl } = this.settings;
-    const body = new URLSearchParams({
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: callbackUrl,
-      code_verifier: attempt.codeVerifier,
-    });
-    const headers: Record<string, string> = {
-      accept: 'application/json',
-      'content-type': 'application/x-www-form-urlencoded',
-    };
-    if (this.clientAuth === 'client_secret_basic') {
-      headers.authorization = basicClientCredentials(clientId, clientSecret);
-    } else {
-      body.set('client_id', clientId);
-      body.set('client_secret', clientSecret);
-    }
-    let res;
-    try {
-      res = await this.deps.http.request({
-        method: 'POST',
-        url: this.discovery.token_endpoint,
-        headers,
-        body: body.toString(),
-      });
-    } catch (error: unknown) {
-      const reason = error instanceof IdpUnreachableError ? error.reason : 'network';
-      throw new DomainError('token_exchange_failed', `The token endpoint could not be reached (${reason})`);
-    }
-    const json = parseJsonObject(res.body);
-    if (res.status !== 200 || !json) {
-      throw new DomainError(
-        'token_exchange_failed',
-        `The token endpoint refused the code (HTTP ${res.status}, error=${safeCode(json?.error)})`,
-      );
-    }
-    const accessToken = json.access_token;
-    if (typeof accessToken !== 'string' || accessToken === '') {
-      throw new DomainError('token_exchange_failed', 'The token response has no access token');
-    }
-    if (typeof json.token_type !== 'string' || json.token_type.toLowerCase() !== 'bearer') {
-      throw new DomainError('token_exchange_failed', 'The token response is not a Bearer token');
-    }
-    if (typeof json.id_token !== 'string' || json.id_token === '') {
-      throw new DomainError('id_token_invalid', 'The token response has no ID token');
-    }
-    attempt.idTokenClaims = await this.verifyIdToken(json.id_token, attempt.nonce);
-    attempt.idToken = json.id_token;
-    return { ...json, access_token: accessToken };
-  }
-
-  private async verifyIdToken(idToken: string, expectedNonce: string): Promise<JWTPayload> {
-    const { clientId, profileId } = this.settings;
-    let claims: JWTPayload;
-    try {
-      claims = await verifySignedJwt(idToken, this.deps.jwks.keySet(this.discovery.jwks_uri), {
-        issuer: this.discovery.issuer,
-        audience: clientId,
-        requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat'],
-        clockToleranceSeconds: this.deps.clockToleranceSeconds,
-      });
-    } catch (error: unknown) {
-      if (error instanceof KeySetUnavailableError) {
-        throw new DomainError('discovery_failed', "The identity provider's signing keys could not be fetched");
-      }
-      const reason = error instanceof JwtRejectedError ? error.reason : 'unverifiable';
-      this.logger.warn(`ID token rejected for profile ${profileId}: ${reason}`);
-      throw new DomainError('id_token_invalid', `The ID token was rejected (${reason})`);
-    }
-    // OIDC Core §3.1.3.7 (3, 4): several audiences need an azp, and an azp must be us.
-    if ((Array.isArray(claims.aud) && claims.aud.length > 1) || claims.azp !== undefined) {
-      if (claims.azp !== clientId) {
-        throw new DomainError('id_token_invalid', 'The ID token was issued to another party (azp)');
-      }
-    }
-    // We always send a nonce, so a missing one is as wrong as a different one.
-    if (expectedNonce === '' || typeof claims.nonce !== 'string' || !safeEqual(claims.nonce, expectedNonce)) {
-      throw new DomainError('nonce_mismatch', 'The ID token does not carry the nonce of this login');
-    }
-    return claims;
+    const redeemed = await this.backChannel.redeem(code, attempt.codeVerifier, attempt.nonce);
+    attempt.idTokenClaims = redeemed.idTokenClaims;
+    attempt.idToken = redeemed.idToken;
+    return redeemed.tokens;
   }
 
   private async complete(attempt: LoginAttempt, idToken: unknown, accessToken: unknown): Promise<VerifiedLogin> {
@@ -434,43 +337,8 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
     if (!idClaims || idToken !== attempt.idToken || typeof idClaims.sub !== 'string') {
       throw new DomainError('id_token_invalid', 'The strategy handed over an ID token that was not verified');
     }
-    let claims: Record<string, unknown> = { ...idClaims };
-    const endpoint = this.discovery.userinfo_endpoint;
-    // TIB calls userinfo when the IdP has one and SkipUserInfoRequest is off.
-    if (!this.settings.skipUserInfoRequest && endpoint) {
-      if (typeof accessToken !== 'string') {
-        throw new DomainError('userinfo_failed', 'No access token for the userinfo request');
-      }
-      const userinfo = await this.fetchUserinfo(endpoint, accessToken);
-      if (typeof userinfo.sub !== 'string' || !safeEqual(userinfo.sub, idClaims.sub)) {
-        throw new DomainError('userinfo_sub_mismatch', 'The userinfo response is about another subject');
-      }
-      claims = { ...idClaims, ...userinfo };
-    }
+    const claims = await this.backChannel.claimsFor(idClaims as JWTPayload & { sub: string }, accessToken);
     return { issuer: this.discovery.issuer, subject: idClaims.sub, claims, idTokenClaims: idClaims };
-  }
-
-  private async fetchUserinfo(endpoint: string, accessToken: string): Promise<Record<string, unknown>> {
-    let res;
-    try {
-      res = await this.deps.http.request({
-        method: 'GET',
-        url: endpoint,
-        headers: { accept: 'application/json', authorization: `Bearer ${accessToken}` },
-      });
-    } catch (error: unknown) {
-      const reason = error instanceof IdpUnreachableError ? error.reason : 'network';
-      throw new DomainError('userinfo_failed', `The userinfo endpoint could not be reached (${reason})`);
-    }
-    if (res.status !== 200) {
-      throw new DomainError('userinfo_failed', `The userinfo endpoint answered HTTP ${res.status}`);
-    }
-    if (res.contentType.startsWith('application/jwt')) {
-      throw new DomainError('userinfo_failed', 'Signed userinfo responses are not supported');
-    }
-    const json = parseJsonObject(res.body);
-    if (!json) throw new DomainError('userinfo_failed', 'The userinfo response is not a JSON object');
-    return json;
   }
 
   /**

@@ -37,7 +37,7 @@ export {
 /** The per-(profile, provider) strategy cache (diagnostics: how many strategies were built). */
 export { OidcStrategyRegistry } from './oidc-strategy.registry.js';
 /** Client authentication at the token endpoint, as the login uses it (also for the setup doctor). */
-export { chooseClientAuth, type ClientAuthMethod } from './hardened-oidc.strategy.js';
+export { chooseClientAuth, type ClientAuthMethod } from './oidc-back-channel.js';
 export { basicClientCredentials } from './oidc-crypto.js';
 /** The HTTP client for IdP calls; the IDP_CALL_OBSERVER port (CloudentityModule.forRoot `onCall`) hears each call. */
 export {
