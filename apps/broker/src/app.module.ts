@@ -1,5 +1,5 @@
 import { AuditModule } from '@app/audit';
-import { CloudentityModule } from '@app/cloudentity';
+import { CloudentityModule, type IdpCallEvent } from '@app/cloudentity';
 import { BrokerConfigModule, type BrokerConfig } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { DevelopersModule, IssuedTokensStore, OrganisationLinksService } from '@app/developers';
@@ -16,10 +16,13 @@ import { loggerParams } from './common/logging.js';
 import { HealthModule } from './health/health.module.js';
 import { DoctorController } from './doctor/doctor.controller.js';
 import { DoctorService } from './doctor/doctor.service.js';
+import { LoginFailures } from './login/login-failures.service.js';
 import { LoginFlowService } from './login/login-flow.service.js';
+import { LoginSettings } from './login/login-settings.service.js';
+import { LoginGuard } from './login/login.guard.js';
 import { LoginRateLimitGuard } from './login/login-rate-limit.guard.js';
 import { LoginController } from './login/login.controller.js';
-import { LoginMetrics } from './metrics/login-metrics.js';
+import { BrokerMetrics } from './metrics/broker-metrics.service.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { HomeController } from './pages/home.controller.js';
 
@@ -42,21 +45,31 @@ export class AppModule {
         AuditModule,
         ProfilesModule,
         DevelopersModule,
-        CloudentityModule,
+        // Upstream calls are observed one way: each lib's `onCall` port, bound to BrokerMetrics.
+        CloudentityModule.forRoot({
+          imports: [MetricsModule],
+          onCall: {
+            useFactory: (metrics: BrokerMetrics) => (e: IdpCallEvent) => metrics.observeIdp(e),
+            inject: [BrokerMetrics],
+          },
+        }),
         MetricsModule,
         TykPortalModule.forRoot({
           imports: [DevelopersModule, MetricsModule],
           organisationLinkStore: { useExisting: OrganisationLinksService },
           tokenCache: { useExisting: IssuedTokensStore },
           onCall: {
-            useFactory: (metrics: LoginMetrics) => (e: TykCallEvent) => metrics.observeTyk(e),
-            inject: [LoginMetrics],
+            useFactory: (metrics: BrokerMetrics) => (e: TykCallEvent) => metrics.observeTyk(e),
+            inject: [BrokerMetrics],
           },
         }),
       ],
       controllers: [HomeController, LoginController, DoctorController],
       providers: [
+        LoginSettings,
+        LoginFailures,
         LoginFlowService,
+        LoginGuard,
         ClientBuckets,
         DoctorService,
         // Login routes per client IP, counted per instance (see the guard for why not @nestjs/throttler).

@@ -1,43 +1,20 @@
-import { DomainError } from '@app/common';
+import { DomainError, type ErrorCode } from '@app/common';
 import { Logger } from '@nestjs/common';
 import type { JWTPayload } from 'jose';
 import OpenIDConnectStrategy from 'passport-openidconnect';
-import { IdpHttpClient, IdpUnreachableError, parseJsonObject } from './idp-http.client.js';
-import { JwksCache, KeySetUnavailableError } from './jwks.cache.js';
-import { JwtRejectedError, verifySignedJwt } from './jwt-verification.js';
 import { LoginStateStore } from './login-state.store.js';
-import { basicClientCredentials, randomToken, s256, safeCode, safeEqual, sha256Hex } from './oidc-crypto.js';
+import { OidcBackChannel, type BackChannelDependencies, type ClientAuthMethod } from './oidc-back-channel.js';
+import { randomToken, s256, sha256Hex } from './oidc-crypto.js';
 import type { DiscoveryDocument } from './oidc-discovery.service.js';
 import type { OidcClientSettings, VerifiedLogin } from './oidc-settings.js';
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
-
-/** What every strategy instance shares: the state store, the HTTP client, the key sets. */
-export interface StrategyDependencies {
+/** What every strategy instance shares: the state store, and the back channel's HTTP client and key sets. */
+export interface StrategyDependencies extends BackChannelDependencies {
   stateStore: LoginStateStore;
-  http: IdpHttpClient;
-  jwks: JwksCache;
-  clockToleranceSeconds: number;
 }
-
-/**
- * Client authentication at the token endpoint (never both at once): what the settings force,
- * else client_secret_basic (Cloudentity's default and the discovery default when the document
- * lists nothing), else client_secret_post when that is all the IdP supports.
- */
-export function chooseClientAuth(doc: DiscoveryDocument, forced?: ClientAuthMethod): ClientAuthMethod {
-  if (forced) return forced;
-  const supported = doc.token_endpoint_auth_methods_supported;
-  if (!supported || supported.includes('client_secret_basic')) return 'client_secret_basic';
-  if (supported.includes('client_secret_post')) return 'client_secret_post';
-  return 'client_secret_basic';
-}
-
-/** Where a login attempt is, so an error the strategy reports without a code maps to the right one. */
-type Phase = 'start' | 'state' | 'token' | 'id_token' | 'userinfo' | 'done';
 
 interface LoginAttempt {
-  phase: Phase;
+  step: LoginStep;
   /** Start: freshly generated. Finish: read back from the consumed state. */
   nonce: string;
   codeVerifier: string;
@@ -48,6 +25,9 @@ interface LoginAttempt {
   /** The first DomainError our own code raised; wins over whatever the strategy makes of it. */
   failure?: DomainError;
 }
+
+/** The two steps of a login: `start` redirects to the IdP, `finish` handles its callback. */
+export type LoginStep = 'start' | 'finish';
 
 /** The query parameters a callback may carry into the strategy (validated strings only). */
 export interface CallbackParams {
@@ -63,6 +43,17 @@ export function bindingHash(value: string | undefined): string | null {
 type Done = (err: unknown, ...results: unknown[]) => void;
 
 /**
+ * Passport's action functions, as passport's `authenticate` middleware binds them to the
+ * request on its per-request copy of the named strategy (CloudentityStrategy). A login step
+ * reports its outcome to them; failures always arrive as `error(DomainError)` with the login code.
+ */
+export interface StrategyActions {
+  success(user: unknown, info?: unknown): void;
+  redirect(url: string, status?: number): void;
+  error(err: DomainError): void;
+}
+
+/**
  * The members of passport-openidconnect's Strategy that its type declarations leave out but
  * that it reads on `this` for every call (strategy.js): we shadow them on the per-request object.
  */
@@ -75,41 +66,40 @@ interface PerRequestStrategy {
   redirect(url: string, status?: number): void;
   pass(): void;
   error(err: unknown): void;
-  authenticate(req: unknown, options?: object): void;
 }
 
-/** Per-request objects (created with Object.create, as passport does) and their attempt. */
+/** Per-request objects (created with Object.create) and their attempt. */
 const ATTEMPTS = new WeakMap<object, LoginAttempt>();
 
 /**
  * passport-openidconnect 0.1.2, hardened by extension (oidc-rp.md §3 lists what it lacks). One
  * instance per (profile, provider, discovery document), built by OidcStrategyRegistry and reused
- * for every login; each login runs on `Object.create(instance)`, exactly as passport's
- * `authenticate` middleware does, with the action functions (success, fail, redirect, error,
- * pass) bound to a promise and these per-request parts shadowed:
+ * for every login. Passport knows one strategy by name, CloudentityStrategy; for each request it
+ * hands this instance passport's bound action functions (`authenticateFor`), and the instance
+ * runs on `Object.create(instance)` with the actions forwarded (the way passport-saml's
+ * MultiSamlStrategy serves many IdPs under one name) and these per-request parts shadowed:
  *
  * - `_stateStore`: our Postgres store (LoginStateStore) instead of the one-slot session store.
  *   The state is 256 random bits; the nonce and the PKCE verifier are stored with it and come
  *   back only through the single-use `DELETE … RETURNING`.
  * - `authorizationParams`: always adds the nonce and an S256 code challenge (the package sends
  *   neither PKCE nor, by default, a nonce).
- * - `_oauth2`: the package's oauth@0.10 client can only send the secret in the body, has no
- *   timeout and no TLS setting. We replace it with a client on IdpHttpClient (undici:
- *   timeout, TLS per config, no redirects) that sends `code_verifier`, authenticates with
- *   client_secret_basic or client_secret_post, and verifies the ID token with jose (signature
- *   against the discovery `jwks_uri`, algorithm allow-list, iss, aud, azp, exp, iat, sub, nonce)
- *   before handing it to the strategy. The strategy's own claim checks then run on a token that
- *   is already trusted (its `exp` check has no clock tolerance, so it is the stricter of the two).
- * - `_verify`: fetches userinfo itself (the package's fetch crashes on a bad body, §3.6), only
- *   after the ID token is valid, requires the same `sub`, and merges the claims over the ID
- *   token's. `skipUserProfile: true` keeps the package from fetching userinfo.
+ * - `_oauth2`: the package's oauth@0.10 client is replaced by OidcBackChannel
+ *   (oidc-back-channel.ts: undici, PKCE, client_secret_basic or _post), which verifies the ID
+ *   token with jose before handing it to the strategy. The strategy's own claim checks then run
+ *   on a token that is already trusted (its `exp` check has no clock tolerance, so it is the
+ *   stricter of the two).
+ * - `_verify`: userinfo through OidcBackChannel, only after the ID token is valid, same `sub`,
+ *   claims merged over the ID token's. `skipUserProfile: true` keeps the package from fetching it.
  *
- * The shared instance's own store, client and verify function refuse to work, so it cannot be
- * used without a per-request object by mistake.
+ * Each of our continuations records the DomainError it raises, so what the strategy reports
+ * (`fail` or `error`) is mapped back to that code; only the strategy's own ID-token claim checks
+ * (`fail`) and truly unexpected throws are mapped here. The shared instance's own store, client
+ * and verify function refuse to work, so it cannot be used without a per-request object.
  */
 export class HardenedOidcStrategy extends OpenIDConnectStrategy {
   private readonly logger = new Logger(HardenedOidcStrategy.name);
-  readonly clientAuth: ClientAuthMethod;
+  private readonly backChannel: OidcBackChannel;
 
   constructor(
     readonly settings: Readonly<OidcClientSettings>,
@@ -118,7 +108,7 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
   ) {
     const scopes = [...new Set(settings.scopes.filter((s) => s !== '' && s !== 'openid'))];
     const refuse = () => {
-      throw new Error('HardenedOidcStrategy must run on a per-request object (see run())');
+      throw new Error('HardenedOidcStrategy must run on a per-request object (see authenticateFor())');
     };
     super(
       {
@@ -137,37 +127,28 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
       },
       refuse,
     );
-    this.clientAuth = chooseClientAuth(discovery, settings.tokenEndpointAuthMethod);
+    this.backChannel = new OidcBackChannel(settings, discovery, deps);
     (this as unknown as PerRequestStrategy)._oauth2 = {
       getOAuthAccessToken: refuse,
       get: refuse,
     };
   }
 
-  /** Builds the authorize URL (and stores the login state, bound to the browser when a binding is given). */
-  start(browserBinding?: string): Promise<string> {
-    return this.run({}, 'start', bindingHash(browserBinding)) as Promise<string>;
-  }
-
-  /** Consumes the state, exchanges the code and verifies everything. */
-  finish(params: CallbackParams, browserBinding?: string): Promise<VerifiedLogin> {
-    return this.run(
-      { code: params.code, state: params.state },
-      'finish',
-      bindingHash(browserBinding),
-    ) as Promise<VerifiedLogin>;
+  /** How this client authenticates at the token endpoint (see chooseClientAuth). */
+  get clientAuth(): ClientAuthMethod {
+    return this.backChannel.clientAuth;
   }
 
   override authenticate(req: Parameters<OpenIDConnectStrategy['authenticate']>[0], options?: object): void {
     if (!ATTEMPTS.has(this)) {
-      throw new Error('HardenedOidcStrategy must run on a per-request object (see run())');
+      throw new Error('HardenedOidcStrategy must run on a per-request object (see authenticateFor())');
     }
     super.authenticate(req, options);
   }
 
   override authorizationParams(): object {
     const attempt = ATTEMPTS.get(this);
-    if (!attempt) throw new Error('HardenedOidcStrategy must run on a per-request object (see run())');
+    if (!attempt) throw new Error('HardenedOidcStrategy must run on a per-request object (see authenticateFor())');
     return {
       nonce: attempt.nonce,
       code_challenge: s256(attempt.codeVerifier),
@@ -176,52 +157,51 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
   }
 
   /**
-   * Runs one login step on a per-request object. The strategy sees a synthetic request holding
-   * only the parameters this step allows, so a stray `?code=` on the start route cannot switch
-   * it into the callback branch, nor can a callback without a code start a new login.
+   * Runs one login step for a request, reporting to passport's actions: `start` redirects to the
+   * authorize URL (after storing the state, bound to the browser when a binding is given),
+   * `finish` consumes the state, exchanges the code, verifies everything and succeeds with a
+   * VerifiedLogin. The strategy sees a synthetic request holding only the parameters this step
+   * allows, so a stray `?code=` on the start route cannot switch it into the callback branch,
+   * nor can a callback without a code start a new login.
    */
-  private run(
-    query: Record<string, string>,
-    mode: 'start' | 'finish',
-    browserBinding: string | null,
-  ): Promise<string | VerifiedLogin> {
-    return new Promise((resolve, reject) => {
-      const attempt: LoginAttempt = {
-        phase: 'start',
-        nonce: mode === 'start' ? randomToken() : '',
-        codeVerifier: mode === 'start' ? randomToken() : '',
-        browserBinding,
-      };
-      const self = Object.create(this) as PerRequestStrategy;
-      ATTEMPTS.set(self, attempt);
-      let settled = false;
-      const settle = (outcome: () => void) => {
-        if (settled) return;
-        settled = true;
-        outcome();
-      };
-      const internal = (what: string) =>
-        new DomainError(
-          mode === 'start' ? 'unavailable' : 'idp_error',
-          `The login ${mode} ended unexpectedly (${what})`,
-        );
-      self._stateStore = this.stateStoreFor(attempt, self);
-      self._oauth2 = this.tokenClientFor(attempt, self);
-      self._verify = this.verifyFor(attempt, self);
-      self.success = (user) =>
-        settle(() =>
-          mode === 'finish' && attempt.phase === 'done' ? resolve(user as VerifiedLogin) : reject(internal('success')),
-        );
-      self.redirect = (url) => settle(() => (mode === 'start' ? resolve(url) : reject(internal('redirect'))));
-      self.fail = (challenge) => settle(() => reject(this.failureFor(attempt, challenge)));
-      self.error = (err) => settle(() => reject(this.errorFor(attempt, err)));
-      self.pass = () => settle(() => reject(internal('pass')));
-      try {
-        self.authenticate({ query, headers: {}, method: 'GET', url: '/' }, {});
-      } catch (error: unknown) {
-        self.error(error);
-      }
-    });
+  authenticateFor(
+    actions: StrategyActions,
+    step: LoginStep,
+    params: CallbackParams | null,
+    browserBinding: string | undefined,
+  ): void {
+    const attempt: LoginAttempt = {
+      step,
+      nonce: step === 'start' ? randomToken() : '',
+      codeVerifier: step === 'start' ? randomToken() : '',
+      browserBinding: bindingHash(browserBinding),
+    };
+    const self = Object.create(this) as PerRequestStrategy & Pick<HardenedOidcStrategy, 'authenticate'>;
+    ATTEMPTS.set(self, attempt);
+    let settled = false;
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      outcome();
+    };
+    const internal = (what: string) =>
+      new DomainError(step === 'start' ? 'unavailable' : 'idp_error', `The login ${step} ended unexpectedly (${what})`);
+    self._stateStore = this.stateStoreFor(attempt, self);
+    self._oauth2 = this.tokenClientFor(attempt, self);
+    self._verify = this.verifyFor(attempt, self);
+    self.success = (user, info) =>
+      settle(() => (step === 'finish' ? actions.success(user, info) : actions.error(internal('success'))));
+    self.redirect = (url, status) =>
+      settle(() => (step === 'start' ? actions.redirect(url, status) : actions.error(internal('redirect'))));
+    self.fail = (challenge) => settle(() => actions.error(this.failureFor(attempt, challenge)));
+    self.error = (err) => settle(() => actions.error(this.errorFor(attempt, err)));
+    self.pass = () => settle(() => actions.error(internal('pass')));
+    const query: Record<string, string> = params ? { code: params.code, state: params.state } : {};
+    try {
+      self.authenticate({ query, headers: {}, method: 'GET', url: '/' } as never, {});
+    } catch (error: unknown) {
+      self.error(error);
+    }
   }
 
   /** Runs a continuation handed to us by the strategy; a throw inside it ends the attempt. */
@@ -233,8 +213,12 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
     }
   }
 
-  private record(attempt: LoginAttempt, error: unknown): DomainError {
-    const domain = error instanceof DomainError ? error : this.errorFor(attempt, error);
+  /**
+   * Keeps the first failure of the attempt. An error that is not a DomainError (a bug, a driver
+   * error the store did not map) gets the code of the stage that raised it.
+   */
+  private record(attempt: LoginAttempt, error: unknown, stage: ErrorCode): DomainError {
+    const domain = error instanceof DomainError ? error : this.unexpected(attempt, error, stage);
     attempt.failure ??= domain;
     return domain;
   }
@@ -244,7 +228,13 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
     return {
       store: (_req: unknown, ctx: { nonce?: string }, _appState: unknown, _meta: unknown, cb: Done) => {
         if (ctx.nonce !== attempt.nonce) {
-          cb(this.record(attempt, new DomainError('unavailable', 'The login nonce was not carried into the state')));
+          cb(
+            this.record(
+              attempt,
+              new DomainError('unavailable', 'The login nonce was not carried into the state'),
+              'unavailable',
+            ),
+          );
           return;
         }
         const handle = randomToken();
@@ -259,11 +249,10 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
           })
           .then(
             () => this.guarded(self, () => cb(null, handle)),
-            (error: unknown) => this.guarded(self, () => cb(this.record(attempt, error))),
+            (error: unknown) => this.guarded(self, () => cb(this.record(attempt, error, 'unavailable'))),
           );
       },
       verify: (_req: unknown, handle: unknown, cb: Done) => {
-        attempt.phase = 'state';
         if (typeof handle !== 'string') {
           attempt.failure ??= stateInvalid();
           cb(null, false, { message: 'missing state' });
@@ -281,10 +270,9 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
               }
               attempt.nonce = consumed.nonce;
               attempt.codeVerifier = consumed.codeVerifier;
-              attempt.phase = 'token';
               cb(null, { nonce: consumed.nonce });
             }),
-          (error: unknown) => this.guarded(self, () => cb(this.record(attempt, error))),
+          (error: unknown) => this.guarded(self, () => cb(this.record(attempt, error, 'unavailable'))),
         );
       },
     };
@@ -303,7 +291,7 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
               const refreshToken = typeof tokens.refresh_token === 'string' ? tokens.refresh_token : undefined;
               cb(null, tokens.access_token, refreshToken, tokens);
             }),
-          (error: unknown) => this.guarded(self, () => cb(this.record(attempt, error))),
+          (error: unknown) => this.guarded(self, () => cb(this.record(attempt, error, 'token_exchange_failed'))),
         );
       },
       get: (_url: unknown, _token: unknown, cb: Done) => cb(new Error('userinfo is fetched by the broker')),
@@ -327,7 +315,7 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
     ): void => {
       this.complete(attempt, idToken, accessToken).then(
         (login) => this.guarded(self, () => done(null, login)),
-        (error: unknown) => this.guarded(self, () => done(this.record(attempt, error))),
+        (error: unknown) => this.guarded(self, () => done(this.record(attempt, error, 'userinfo_failed'))),
       );
     };
     if (verify.length !== 9) throw new Error('verify must take 9 parameters');
@@ -338,140 +326,25 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
     attempt: LoginAttempt,
     code: unknown,
   ): Promise<Record<string, unknown> & { access_token: string }> {
-    attempt.phase = 'token';
-    if (typeof code !== 'string' || code === '' || attempt.codeVerifier === '') {
-      throw new DomainError('token_exchange_failed', 'No authorization code or PKCE verifier to redeem');
-    }
-    const { clientId, clientSecret, callbackUrl } = this.settings;
-    const body = new URLSearchParams({
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: callbackUrl,
-      code_verifier: attempt.codeVerifier,
-    });
-    const headers: Record<string, string> = {
-      accept: 'application/json',
-      'content-type': 'application/x-www-form-urlencoded',
-    };
-    if (this.clientAuth === 'client_secret_basic') {
-      headers.authorization = basicClientCredentials(clientId, clientSecret);
-    } else {
-      body.set('client_id', clientId);
-      body.set('client_secret', clientSecret);
-    }
-    let res;
-    try {
-      res = await this.deps.http.request({
-        method: 'POST',
-        url: this.discovery.token_endpoint,
-        headers,
-        body: body.toString(),
-      });
-    } catch (error: unknown) {
-      const reason = error instanceof IdpUnreachableError ? error.reason : 'network';
-      throw new DomainError('token_exchange_failed', `The token endpoint could not be reached (${reason})`);
-    }
-    const json = parseJsonObject(res.body);
-    if (res.status !== 200 || !json) {
-      throw new DomainError(
-        'token_exchange_failed',
-        `The token endpoint refused the code (HTTP ${res.status}, error=${safeCode(json?.error)})`,
-      );
-    }
-    const accessToken = json.access_token;
-    if (typeof accessToken !== 'string' || accessToken === '') {
-      throw new DomainError('token_exchange_failed', 'The token response has no access token');
-    }
-    if (typeof json.token_type !== 'string' || json.token_type.toLowerCase() !== 'bearer') {
-      throw new DomainError('token_exchange_failed', 'The token response is not a Bearer token');
-    }
-    attempt.phase = 'id_token';
-    if (typeof json.id_token !== 'string' || json.id_token === '') {
-      throw new DomainError('id_token_invalid', 'The token response has no ID token');
-    }
-    attempt.idTokenClaims = await this.verifyIdToken(json.id_token, attempt.nonce);
-    attempt.idToken = json.id_token;
-    return { ...json, access_token: accessToken };
-  }
-
-  private async verifyIdToken(idToken: string, expectedNonce: string): Promise<JWTPayload> {
-    const { clientId, profileId } = this.settings;
-    let claims: JWTPayload;
-    try {
-      claims = await verifySignedJwt(idToken, this.deps.jwks.keySet(this.discovery.jwks_uri), {
-        issuer: this.discovery.issuer,
-        audience: clientId,
-        requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat'],
-        clockToleranceSeconds: this.deps.clockToleranceSeconds,
-      });
-    } catch (error: unknown) {
-      if (error instanceof KeySetUnavailableError) {
-        throw new DomainError('discovery_failed', "The identity provider's signing keys could not be fetched");
-      }
-      const reason = error instanceof JwtRejectedError ? error.reason : 'unverifiable';
-      this.logger.warn(`ID token rejected for profile ${profileId}: ${reason}`);
-      throw new DomainError('id_token_invalid', `The ID token was rejected (${reason})`);
-    }
-    // OIDC Core §3.1.3.7 (3, 4): several audiences need an azp, and an azp must be us.
-    if ((Array.isArray(claims.aud) && claims.aud.length > 1) || claims.azp !== undefined) {
-      if (claims.azp !== clientId) {
-        throw new DomainError('id_token_invalid', 'The ID token was issued to another party (azp)');
-      }
-    }
-    // We always send a nonce, so a missing one is as wrong as a different one.
-    if (expectedNonce === '' || typeof claims.nonce !== 'string' || !safeEqual(claims.nonce, expectedNonce)) {
-      throw new DomainError('nonce_mismatch', 'The ID token does not carry the nonce of this login');
-    }
-    return claims;
+    const redeemed = await this.backChannel.redeem(code, attempt.codeVerifier, attempt.nonce);
+    attempt.idTokenClaims = redeemed.idTokenClaims;
+    attempt.idToken = redeemed.idToken;
+    return redeemed.tokens;
   }
 
   private async complete(attempt: LoginAttempt, idToken: unknown, accessToken: unknown): Promise<VerifiedLogin> {
-    attempt.phase = 'userinfo';
     const idClaims = attempt.idTokenClaims;
     if (!idClaims || idToken !== attempt.idToken || typeof idClaims.sub !== 'string') {
       throw new DomainError('id_token_invalid', 'The strategy handed over an ID token that was not verified');
     }
-    let claims: Record<string, unknown> = { ...idClaims };
-    const endpoint = this.discovery.userinfo_endpoint;
-    // TIB calls userinfo when the IdP has one and SkipUserInfoRequest is off.
-    if (!this.settings.skipUserInfoRequest && endpoint) {
-      if (typeof accessToken !== 'string') {
-        throw new DomainError('userinfo_failed', 'No access token for the userinfo request');
-      }
-      const userinfo = await this.fetchUserinfo(endpoint, accessToken);
-      if (typeof userinfo.sub !== 'string' || !safeEqual(userinfo.sub, idClaims.sub)) {
-        throw new DomainError('userinfo_sub_mismatch', 'The userinfo response is about another subject');
-      }
-      claims = { ...idClaims, ...userinfo };
-    }
-    attempt.phase = 'done';
+    const claims = await this.backChannel.claimsFor(idClaims as JWTPayload & { sub: string }, accessToken);
     return { issuer: this.discovery.issuer, subject: idClaims.sub, claims, idTokenClaims: idClaims };
   }
 
-  private async fetchUserinfo(endpoint: string, accessToken: string): Promise<Record<string, unknown>> {
-    let res;
-    try {
-      res = await this.deps.http.request({
-        method: 'GET',
-        url: endpoint,
-        headers: { accept: 'application/json', authorization: `Bearer ${accessToken}` },
-      });
-    } catch (error: unknown) {
-      const reason = error instanceof IdpUnreachableError ? error.reason : 'network';
-      throw new DomainError('userinfo_failed', `The userinfo endpoint could not be reached (${reason})`);
-    }
-    if (res.status !== 200) {
-      throw new DomainError('userinfo_failed', `The userinfo endpoint answered HTTP ${res.status}`);
-    }
-    if (res.contentType.startsWith('application/jwt')) {
-      throw new DomainError('userinfo_failed', 'Signed userinfo responses are not supported');
-    }
-    const json = parseJsonObject(res.body);
-    if (!json) throw new DomainError('userinfo_failed', 'The userinfo response is not a JSON object');
-    return json;
-  }
-
-  /** A `fail` from the strategy: the state store said no, or one of its own claim checks did. */
+  /**
+   * A `fail` from the strategy: the state store said no (recorded as state_invalid), or one of
+   * the package's own ID-token claim checks did (they run after ours, so only its stricter `exp`).
+   */
   private failureFor(attempt: LoginAttempt, challenge: unknown): DomainError {
     if (attempt.failure) return attempt.failure;
     const message =
@@ -480,44 +353,27 @@ export class HardenedOidcStrategy extends OpenIDConnectStrategy {
       typeof (challenge as { message?: unknown }).message === 'string'
         ? (challenge as { message: string }).message
         : '';
-    switch (attempt.phase) {
-      case 'state':
-        return stateInvalid();
-      case 'id_token':
-      case 'userinfo':
-        return /nonce/i.test(message)
-          ? new DomainError('nonce_mismatch', 'The ID token does not carry the nonce of this login')
-          : new DomainError('id_token_invalid', 'The ID token was rejected');
-      case 'start':
-      case 'token':
-      case 'done':
-        return new DomainError('idp_error', 'The login was refused');
-    }
+    if (attempt.step === 'start') return new DomainError('idp_error', 'The login was refused');
+    return /nonce/i.test(message)
+      ? new DomainError('nonce_mismatch', 'The ID token does not carry the nonce of this login')
+      : new DomainError('id_token_invalid', 'The ID token was rejected');
   }
 
-  /** An `error` from the strategy (or from our code through it), mapped by where the attempt was. */
+  /** An `error` from the strategy: ours (recorded, or wrapped in InternalOAuthError) or its own. */
   private errorFor(attempt: LoginAttempt, error: unknown): DomainError {
     if (attempt.failure) return attempt.failure;
     if (error instanceof DomainError) return error;
     // The strategy wraps what our token client reports in InternalOAuthError.oauthError.
     const cause = (error as { oauthError?: unknown } | null)?.oauthError;
     if (cause instanceof DomainError) return cause;
+    return this.unexpected(attempt, error, attempt.step === 'start' ? 'unavailable' : 'idp_error');
+  }
+
+  private unexpected(attempt: LoginAttempt, error: unknown, code: ErrorCode): DomainError {
     this.logger.error(
-      `Unexpected ${error instanceof Error ? error.name : typeof error} in the login of profile ${this.settings.profileId} (${attempt.phase})`,
+      `Unexpected ${error instanceof Error ? error.name : typeof error} in the login ${attempt.step} of profile ${this.settings.profileId}`,
     );
-    switch (attempt.phase) {
-      case 'start':
-      case 'state':
-        return new DomainError('unavailable', 'The login could not be processed');
-      case 'token':
-        return new DomainError('token_exchange_failed', 'The code could not be redeemed');
-      case 'id_token':
-        return new DomainError('id_token_invalid', 'The ID token was rejected');
-      case 'userinfo':
-        return new DomainError('userinfo_failed', 'The userinfo request failed');
-      case 'done':
-        return new DomainError('idp_error', 'The login could not be completed');
-    }
+    return new DomainError(code, `The login ${attempt.step} could not be processed`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/common';
 import { upstreamAgent } from '@app/common';
 import { request as undiciRequest, type Agent } from 'undici';
 
@@ -27,6 +27,12 @@ const MAX_BODY_BYTES = 1024 * 1024;
 export type IdpEndpointKind = 'discovery' | 'jwks' | 'token' | 'userinfo';
 
 /** One exchange with an IdP, for metrics. `endpoint` is the URL without its query. */
+/** Injection token of the optional {@link IdpCallObserver} (metrics hook; see CloudentityModule.forRoot). */
+export const IDP_CALL_OBSERVER = Symbol('IDP_CALL_OBSERVER');
+
+/** Receives every IdP call's outcome; the broker wires it to Prometheus. Must not throw. */
+export type IdpCallObserver = (event: IdpCallEvent) => void;
+
 export interface IdpCallEvent {
   method: string;
   endpoint: string;
@@ -46,21 +52,18 @@ export interface IdpCallEvent {
  */
 @Injectable()
 export class IdpHttpClient implements OnModuleDestroy {
-  private readonly observers: ((e: IdpCallEvent) => void)[] = [];
   private readonly agent: Agent;
 
-  constructor(@Inject(BROKER_CONFIG) private readonly config: BrokerConfig) {
+  constructor(
+    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Optional() @Inject(IDP_CALL_OBSERVER) private readonly observer?: IdpCallObserver | null,
+  ) {
     this.agent = upstreamAgent({
       connections: 64,
       timeoutMs: config.oidc.timeoutMs,
       maxResponseSize: MAX_BODY_BYTES,
       verifyTls: !config.sslInsecureSkipVerify,
     });
-  }
-
-  /** Registers a listener told of every call's outcome (the broker's Prometheus histograms). */
-  onCall(listener: (e: IdpCallEvent) => void): void {
-    this.observers.push(listener);
   }
 
   /**
@@ -80,7 +83,7 @@ export class IdpHttpClient implements OnModuleDestroy {
     status: number | 'error',
     started: number,
   ): void {
-    if (this.observers.length === 0) return;
+    if (!this.observer) return;
     let endpoint = url;
     try {
       const u = new URL(url);
@@ -95,12 +98,10 @@ export class IdpHttpClient implements OnModuleDestroy {
       status,
       ms: performance.now() - started,
     };
-    for (const listener of this.observers) {
-      try {
-        listener(event);
-      } catch {
-        // metrics must never break a login
-      }
+    try {
+      this.observer(event);
+    } catch {
+      // metrics must never break a login
     }
   }
 

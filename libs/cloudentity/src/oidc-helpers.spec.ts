@@ -1,6 +1,6 @@
 import { DomainError } from '@app/common';
 import { rolesFromClaim } from './admin-token.verifier.js';
-import { chooseClientAuth } from './hardened-oidc.strategy.js';
+import { chooseClientAuth } from './oidc-back-channel.js';
 import { basicClientCredentials, s256 } from './oidc-crypto.js';
 import { issuerFromDiscoverUrl, type DiscoveryDocument } from './oidc-discovery.service.js';
 

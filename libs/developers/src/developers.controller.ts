@@ -1,4 +1,12 @@
-import { AdminRoles, ApiErrors, DomainError, ErrorResponseDto, nextPageLink, type AdminPrincipal } from '@app/common';
+import {
+  AdminRoles,
+  ApiErrors,
+  DomainError,
+  ErrorResponseDto,
+  nextPageLink,
+  requestContextOf,
+  type AdminPrincipal,
+} from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { AuditEventPageDto, type AuditEventPage } from '@app/audit';
 import {
@@ -47,11 +55,7 @@ function actorOf(req: AdminRequest): string {
 }
 
 function contextOf(req: AdminRequest): ChangeContext {
-  return {
-    ip: req.ip ?? null,
-    userAgent: req.get('user-agent') ?? null,
-    requestId: typeof req.id === 'string' ? req.id : null,
-  };
+  return requestContextOf(req);
 }
 
 @ApiTags('developers')

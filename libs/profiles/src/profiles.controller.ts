@@ -1,4 +1,11 @@
-import { AdminRoles, ApiErrors, DomainError, TibErrorResponseDto, type AdminPrincipal } from '@app/common';
+import {
+  AdminRoles,
+  ApiErrors,
+  DomainError,
+  TibErrorResponseDto,
+  requestContextOf,
+  type AdminPrincipal,
+} from '@app/common';
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Put, Req, Res } from '@nestjs/common';
 import {
   ApiBody,
@@ -51,12 +58,10 @@ function ifMatch(header: string | undefined): number | undefined {
 }
 
 function context(req: Request): ChangeContext {
-  const { user, id } = req as unknown as { user?: AdminPrincipal; id?: unknown };
+  const { user } = req as unknown as { user?: AdminPrincipal };
   return {
     actor: actorOf(user),
-    ip: req.ip ?? null,
-    userAgent: req.get('user-agent') ?? null,
-    requestId: typeof id === 'string' ? id : null,
+    ...requestContextOf(req),
   };
 }
 

@@ -1,7 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AuditService } from '@app/audit';
 import { AdminTokenVerifier } from '@app/cloudentity';
-import { ADMIN_ROLES_KEY, DomainError, LruCache, type AdminPrincipal, type AdminRole } from '@app/common';
+import {
+  ADMIN_ROLES_KEY,
+  DomainError,
+  LruCache,
+  requestContextOf,
+  type AdminPrincipal,
+  type AdminRole,
+} from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
@@ -118,9 +125,7 @@ export class AdminGuard implements CanActivate {
         reason,
         actor: principal ? `admin:${principal.id}` : 'anonymous',
         target: `${req.method} ${req.path}`,
-        ip: req.ip ?? null,
-        userAgent: req.get('user-agent') ?? null,
-        requestId: typeof req.id === 'string' ? req.id : null,
+        ...requestContextOf(req),
         details: last?.suppressed ? { suppressedSinceLast: last.suppressed } : null,
       });
     } catch (e) {

@@ -1,22 +1,31 @@
 import { jest } from '@jest/globals';
 import { DomainError } from '@app/common';
-import { Logger, type ArgumentsHost } from '@nestjs/common';
+import { Logger, NotFoundException, type ArgumentsHost } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
 import { QueryFailedError } from 'typeorm';
 import { AllExceptionsFilter } from './all-exceptions.filter.js';
 
 const SECRET = 'client-secret-that-must-never-be-logged';
 
+/** The filter as the app gets it: resolved by Nest's injector (it has no dependencies today). */
+let filter: AllExceptionsFilter;
+
+beforeAll(async () => {
+  const moduleRef = await Test.createTestingModule({ providers: [AllExceptionsFilter] }).compile();
+  filter = moduleRef.get(AllExceptionsFilter);
+});
+
 /** What the filter answered and everything it logged, for one exception on one path. */
-function run(exception: unknown, path = '/api/developers') {
+function run(exception: unknown, path = '/api/developers', headers: Record<string, string> = {}) {
   const logged: unknown[] = [];
   const spies = (['error', 'warn', 'log'] as const).map((level) =>
     jest.spyOn(Logger.prototype, level).mockImplementation((...args: unknown[]) => void logged.push(args)),
   );
-  const answer: { status?: number; body?: unknown } = {};
+  const answer: { status?: number; body?: unknown; headers: Record<string, string> } = { headers: { ...headers } };
   const res = {
     headersSent: false,
-    getHeader: () => undefined,
-    setHeader: () => undefined,
+    getHeader: (name: string) => answer.headers[name],
+    setHeader: (name: string, value: string) => void (answer.headers[name] = value),
     status(code: number) {
       answer.status = code;
       return this;
@@ -30,7 +39,7 @@ function run(exception: unknown, path = '/api/developers') {
     switchToHttp: () => ({ getRequest: () => ({ path, id: 'req-1' }), getResponse: () => res }),
   } as unknown as ArgumentsHost;
   try {
-    new AllExceptionsFilter().catch(exception, host);
+    filter.catch(exception, host);
   } finally {
     spies.forEach((s) => s.mockRestore());
   }
@@ -101,5 +110,25 @@ describe('AllExceptionsFilter', () => {
     });
     expect(log).toContain('(ECONNREFUSED) for POST /api/sso');
     expect(log).toContain('req-1');
+  });
+
+  it('should answer an unknown error with a generic 500 and keep its message out of the body', () => {
+    const { status, body, log } = run(new TypeError(`cannot read ${SECRET}`));
+    expect(status).toBe(500);
+    expect(JSON.stringify(body)).not.toContain(SECRET);
+    expect((body as { error: { code: string } }).error.code).toBe('unavailable');
+    expect(log).toContain('TypeError');
+  });
+
+  it("should keep a Nest HttpException's status", () => {
+    const { status } = run(new NotFoundException());
+    expect(status).toBe(404);
+  });
+
+  it('should add Retry-After to a 429 that has none, and keep one already set', () => {
+    expect(run(new DomainError('rate_limited', 'slow down')).headers['Retry-After']).toBe('60');
+    expect(run(new DomainError('rate_limited', 'slow down'), '/x', { 'Retry-After': '7' }).headers['Retry-After']).toBe(
+      '7',
+    );
   });
 });

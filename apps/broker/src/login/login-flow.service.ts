@@ -1,122 +1,53 @@
 import { AuditService } from '@app/audit';
-import { mapIdentity, OidcLoginService, type IdentityMappingSettings, type OidcClientSettings } from '@app/cloudentity';
-import { DomainError, LruCache, clipText, isDomainError, loggableError, type ErrorCode } from '@app/common';
+import { mapIdentity, type VerifiedLogin } from '@app/cloudentity';
+import { isDomainError, LruCache, type RequestContextData } from '@app/common';
 import { DevelopersService } from '@app/developers';
-import {
-  providerConfigFlag,
-  providerConfigString,
-  ProfilesService,
-  socialProvider,
-  type SocialProviderEntry,
-  type StoredProfile,
-} from '@app/profiles';
 import {
   IdentityActionsService,
   OrganisationSyncService,
-  parseOrganisationSyncSettings,
   readRole,
   type IdentityActionResult,
   type OrganisationResolution,
-  type OrganisationSyncSettings,
 } from '@app/tyk-portal';
-import { Injectable, Logger } from '@nestjs/common';
-import type { Request } from 'express';
-import { isDatabaseUnavailable } from '../common/all-exceptions.filter.js';
-import { statusForCode } from '../common/error-status.js';
-import { publicMessage } from '../common/public-messages.js';
-import { LoginMetrics } from '../metrics/login-metrics.js';
-import { errorPage } from '../pages/html.js';
+import { Injectable } from '@nestjs/common';
+import { BrokerMetrics } from '../metrics/broker-metrics.service.js';
+import type { LoginAttempt } from './login-attempt.js';
+import { LoginFailedException } from './login-failures.service.js';
 import type { LoginOutcome } from './login-outcome.js';
-
-interface Derived {
-  providers: Map<string, ResolvedProvider | DomainError>;
-  mapping: IdentityMappingSettings;
-  sync: OrganisationSyncSettings;
-}
+import { LoginSettings } from './login-settings.service.js';
 
 /** Re-check a remembered placement after this long, to catch changes made in the portal itself. */
 const PLACEMENT_TTL_MS = 10 * 60 * 1000;
 
-interface ResolvedProvider {
-  stored: StoredProfile;
-  entry: SocialProviderEntry;
-  settings: OidcClientSettings;
-}
-
-/** The error page's sentence when the unverified email comes from the profile's CustomEmailField. */
-export function customEmailHint(field: string): string {
-  return (
-    `This sign-in profile takes the email from the claim "${field}" (CustomEmailField), which the identity provider does not mark verified, ` +
-    'so sign-in is refused. An administrator can remove CustomEmailField from the profile, or set ProviderConfig.AllowUnverifiedEmail to true if the identity provider checks that claim.'
-  );
-}
-
-function requestMeta(req: Request & { id?: unknown }) {
-  return {
-    ip: req.ip ?? null,
-    userAgent: req.get('user-agent') ?? null,
-    requestId: typeof req.id === 'string' ? req.id : null,
-  };
-}
-
-/** Appends `error=<code>` to the profile's FailureRedirect, keeping its query and fragment. */
-export function failureLocation(failureRedirect: string, code: string): string {
-  const url = new URL(failureRedirect);
-  url.searchParams.set('error', code);
-  return url.toString();
-}
-
 /**
- * The developer's way in (ARCHITECTURE.md "The flow"): profile from the in-memory cache →
- * OpenID Connect (libs/cloudentity) → identity mapping → developer row (libs/developers) →
- * organisation sync and the profile's TIB action (libs/tyk-portal) → audit → redirect.
- * Every failure is audited as login.failed with its code and ends at FailureRedirect?error=<code>
- * or the broker's error page.
+ * The developer's way in after the IdP vouched for them (ARCHITECTURE.md "The flow"; LoginGuard
+ * and CloudentityStrategy did the OpenID Connect part): identity mapping → developer row
+ * (libs/developers) → organisation sync and the profile's TIB action (libs/tyk-portal) → audit →
+ * the action's answer (usually 302 to ReturnURL?nonce=…). Any failure is thrown as
+ * LoginFailedException, which LoginFailureFilter renders (login.failed, FailureRedirect).
  */
 @Injectable()
 export class LoginFlowService {
-  private readonly logger = new Logger(LoginFlowService.name);
-  /**
-   * What the login path derives from a profile, computed once per stored profile object (the
-   * cache swaps the object when the profile changes, so entries fall away with it).
-   */
-  private readonly derived = new WeakMap<StoredProfile, Derived>();
   /** Where each portal user was last placed (per instance): a repeat login skips the portal check. */
   private readonly placed = new LruCache<string, { key: string; at: number }>(50_000);
 
   constructor(
-    private readonly profiles: ProfilesService,
-    private readonly oidc: OidcLoginService,
+    private readonly settings: LoginSettings,
     private readonly developers: DevelopersService,
     private readonly actions: IdentityActionsService,
     private readonly organisations: OrganisationSyncService,
     private readonly audit: AuditService,
-    private readonly metrics: LoginMetrics,
+    private readonly metrics: BrokerMetrics,
   ) {}
 
-  async start(profileId: string, provider: string, req: Request, browserBinding?: string): Promise<LoginOutcome> {
-    const stored = this.profile(profileId);
-    const started = process.hrtime.bigint();
-    try {
-      const resolved = this.provider(stored, provider);
-      const location = await this.oidc.start(resolved.settings, req, { browserBinding });
-      this.metrics.loginStep('start', 'success', 'ok', started);
-      return { kind: 'redirect', status: 302, location };
-    } catch (error) {
-      return this.fail(stored, provider, error, req, 'start', started);
-    }
-  }
-
-  async callback(profileId: string, provider: string, req: Request, browserBinding?: string): Promise<LoginOutcome> {
-    const stored = this.profile(profileId);
-    const started = process.hrtime.bigint();
+  async complete(attempt: LoginAttempt, verified: VerifiedLogin, ctx: RequestContextData): Promise<LoginOutcome> {
+    const { stored } = attempt;
     let developerId: string | null = null;
     let organisationId: string | null = null;
     try {
-      const { settings } = this.provider(stored, provider);
+      const { settings } = this.settings.provider(stored, attempt.provider);
       const profile = stored.profile;
-      const verified = await this.oidc.finish(settings, req, { browserBinding });
-      const { mapping } = this.derive(stored);
+      const mapping = this.settings.mapping(stored);
       // Known before mapping can fail, so a refused login is still found by organisation.
       const claimedOrg = verified.claims[mapping.organisationClaim];
       organisationId = typeof claimedOrg === 'string' && claimedOrg !== '' ? claimedOrg : null;
@@ -134,7 +65,7 @@ export class LoginFlowService {
       });
       developerId = developer.id;
 
-      const { sync } = this.derive(stored);
+      const sync = this.settings.sync(stored);
       const placement = await this.organisations.resolve({
         issuer: verified.issuer,
         settings: sync,
@@ -180,7 +111,7 @@ export class LoginFlowService {
           placement,
           role,
           profile.ID,
-          req,
+          ctx,
         );
       }
 
@@ -192,17 +123,17 @@ export class LoginFlowService {
         profileId: profile.ID,
         developerId: developer.id,
         organisationId: identity.organisationId,
-        ...requestMeta(req),
+        ...ctx,
         details: {
           provider: settings.providerName,
           action: profile.ActionType,
           ...(placement ? { portalOrgId: placement.portalOrgId, portalTeamId: placement.portalTeamId } : {}),
         },
       });
-      this.metrics.loginStep('callback', 'success', 'ok', started);
+      this.metrics.loginStep('callback', 'success', 'ok', attempt.started);
       return this.answer(result);
     } catch (error) {
-      return this.fail(stored, provider, error, req, 'callback', started, developerId, organisationId);
+      throw new LoginFailedException(attempt, error, { developerId, organisationId });
     }
   }
 
@@ -220,7 +151,7 @@ export class LoginFlowService {
     placement: OrganisationResolution | null,
     role: string | null,
     profileId: string,
-    req: Request,
+    ctx: RequestContextData,
   ): Promise<void> {
     let portalUserId = knownPortalUserId;
     for (let attempt = 1; attempt <= 2; attempt++) {
@@ -252,7 +183,7 @@ export class LoginFlowService {
         target: `portal-user:${portalUserId}`,
         profileId,
         developerId,
-        ...requestMeta(req),
+        ...ctx,
       };
       if (result.moved) {
         await this.audit.record({
@@ -281,166 +212,5 @@ export class LoginFlowService {
       case 'empty':
         return { kind: 'text', status: 200, text: '' };
     }
-  }
-
-  private profile(id: string): StoredProfile {
-    const stored = this.profiles.cached(id);
-    if (!stored) throw new DomainError('profile_not_found', `Profile ${id} not found`);
-    return stored;
-  }
-
-  private derive(stored: StoredProfile): Derived {
-    let d = this.derived.get(stored);
-    if (!d) {
-      const sync = parseOrganisationSyncSettings(stored.profile.IdentityHandlerConfig);
-      d = { providers: new Map(), mapping: this.mappingSettings(stored, sync), sync };
-      this.derived.set(stored, d);
-    }
-    return d;
-  }
-
-  private provider(stored: StoredProfile, name: string): ResolvedProvider {
-    const d = this.derive(stored);
-    let resolved = d.providers.get(name);
-    if (!resolved) {
-      try {
-        resolved = this.resolveProvider(stored, name);
-      } catch (e) {
-        if (!isDomainError(e)) throw e;
-        resolved = e;
-      }
-      // Bounded: unknown provider names from requests must not grow the map without limit.
-      if (d.providers.size < 16) d.providers.set(name, resolved);
-    }
-    if (resolved instanceof DomainError) throw resolved;
-    return resolved;
-  }
-
-  private resolveProvider(stored: StoredProfile, name: string): ResolvedProvider {
-    const profile = stored.profile;
-    if (profile.ProviderName !== 'SocialProvider') {
-      throw new DomainError(
-        'provider_not_supported',
-        `Profile ${profile.ID} uses ${profile.ProviderName}, which the broker does not run`,
-      );
-    }
-    const entry = socialProvider(profile, name);
-    if (!entry) throw new DomainError('provider_not_found', `Profile ${profile.ID} has no provider ${name}`);
-    if (entry.Name !== 'openid-connect') {
-      throw new DomainError('provider_not_supported', `Provider ${entry.Name} is not supported; use openid-connect`);
-    }
-    const callbackBase = providerConfigString(profile, 'CallbackBaseURL').replace(/\/+$/, '');
-    const method = entry.TokenEndpointAuthMethod;
-    return {
-      stored,
-      entry,
-      settings: {
-        cacheKey: `${profile.ID}\u0000${entry.Name}\u0000${stored.version}`,
-        profileId: profile.ID,
-        providerName: entry.Name,
-        clientId: entry.Key,
-        clientSecret: entry.Secret,
-        discoverUrl: entry.DiscoverURL,
-        scopes: entry.Scopes && entry.Scopes.length > 0 ? entry.Scopes : ['openid', 'email', 'profile'],
-        skipUserInfoRequest: entry.SkipUserInfoRequest,
-        callbackUrl: `${callbackBase}/auth/${encodeURIComponent(profile.ID)}/${encodeURIComponent(entry.Name)}/callback`,
-        tokenEndpointAuthMethod:
-          method === 'client_secret_basic' || method === 'client_secret_post' ? method : undefined,
-        allowInsecureHttp: providerConfigFlag(profile, 'AllowInsecureHttp'),
-      },
-    };
-  }
-
-  private mappingSettings(stored: StoredProfile, sync: OrganisationSyncSettings): IdentityMappingSettings {
-    const p = stored.profile;
-    return {
-      customEmailField: p.CustomEmailField,
-      customUserIdField: p.CustomUserIDField,
-      customUserGroupField: p.CustomUserGroupField,
-      userGroupSeparator: p.UserGroupSeparator,
-      userGroupMapping: p.UserGroupMapping,
-      defaultUserGroupId: p.DefaultUserGroupID,
-      domain: p.ProviderConstraints.Domain,
-      organisationClaim: sync.idClaim,
-      organisationNameClaim: sync.nameClaim,
-      allowUnverifiedEmail: providerConfigFlag(p, 'AllowUnverifiedEmail'),
-      provider: 'openid-connect',
-    };
-  }
-
-  private async fail(
-    stored: StoredProfile,
-    provider: string,
-    error: unknown,
-    req: Request & { id?: unknown },
-    step: 'start' | 'callback',
-    started: bigint,
-    developerId: string | null = null,
-    organisationId: string | null = null,
-  ): Promise<LoginOutcome> {
-    let code: ErrorCode;
-    // Only a sentence the broker wrote for the code reaches the page, never the error's message.
-    let sentence: string | null = null;
-    if (isDomainError(error)) {
-      code = error.code;
-      const customEmailField = error.details?.customEmailField;
-      if (code === 'email_unverified' && typeof customEmailField === 'string') {
-        // TIB profiles with CustomEmailField fail every login here: make the fix impossible to miss.
-        sentence = customEmailHint(customEmailField);
-        this.logger.warn(
-          { profileId: stored.profile.ID, code, setting: 'CustomEmailField', customEmailField },
-          `profile ${stored.profile.ID}: login refused because the email comes from CustomEmailField "${customEmailField}", ` +
-            'which the identity provider does not mark verified; remove CustomEmailField from the profile, or set ' +
-            'ProviderConfig.AllowUnverifiedEmail to true if the identity provider checks that claim',
-        );
-      }
-    } else if (isDatabaseUnavailable(error)) {
-      code = 'unavailable';
-    } else {
-      code = 'unavailable';
-      this.logger.error(
-        { error: loggableError(error), step, profileId: stored.profile.ID },
-        'login failed unexpectedly',
-      );
-    }
-    // Unknown profile/provider are answered as 404 by the global filter, not as a login failure.
-    if (code === 'provider_not_found') throw error;
-    const status: number = statusForCode(code);
-    if (isDomainError(error)) {
-      // The detail (a setting's name, an upstream URL, a socket error) is for the log only; the
-      // browser gets the code, a sentence and the request id to quote (issue 13).
-      const detail = { step, code, profileId: stored.profile.ID, detail: clipText(error.message, 500) };
-      if (status >= 500) this.logger.warn(detail, 'login failed');
-      else this.logger.log(detail, 'login failed');
-    } else if (isDatabaseUnavailable(error)) {
-      this.logger.warn({ step, code, profileId: stored.profile.ID, error: loggableError(error) }, 'login failed');
-    }
-    try {
-      await this.audit.record({
-        type: 'login.failed',
-        outcome: 'failure',
-        reason: code,
-        actor: developerId ? `developer:${developerId}` : 'anonymous',
-        target: `profile:${stored.profile.ID}`,
-        profileId: stored.profile.ID,
-        developerId,
-        organisationId,
-        ...requestMeta(req),
-        // The provider is a path segment anyone can make 16,000 characters long.
-        details: { step, provider: clipText(provider, 128) },
-      });
-    } catch (auditError) {
-      this.logger.warn({ reason: (auditError as Error).message, code }, 'could not audit login.failed');
-    }
-    this.metrics.loginStep(step, 'failure', code, started);
-    const failureRedirect = providerConfigString(stored.profile, 'FailureRedirect');
-    if (failureRedirect) {
-      return { kind: 'redirect', status: 302, location: failureLocation(failureRedirect, code) };
-    }
-    return {
-      kind: 'page',
-      status,
-      html: errorPage(status, code, sentence ?? publicMessage(code), typeof req.id === 'string' ? req.id : ''),
-    };
   }
 }

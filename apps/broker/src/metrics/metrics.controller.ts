@@ -4,7 +4,7 @@ import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Controller, Get, Headers, Inject, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { LoginMetrics } from './login-metrics.js';
+import { BrokerMetrics } from './broker-metrics.service.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -14,7 +14,7 @@ export class MetricsController {
   private readonly token: Buffer | null;
 
   constructor(
-    private readonly metrics: LoginMetrics,
+    private readonly metrics: BrokerMetrics,
     @Inject(BROKER_CONFIG) config: BrokerConfig,
   ) {
     this.token = config.metrics.token === '' ? null : digest(config.metrics.token);

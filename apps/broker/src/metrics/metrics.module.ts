@@ -1,13 +1,12 @@
 import { AuditModule } from '@app/audit';
-import { CloudentityModule } from '@app/cloudentity';
 import { Module } from '@nestjs/common';
-import { LoginMetrics } from './login-metrics.js';
+import { BrokerMetrics } from './broker-metrics.service.js';
 import { MetricsController } from './metrics.controller.js';
 
 @Module({
-  imports: [AuditModule, CloudentityModule],
+  imports: [AuditModule],
   controllers: [MetricsController],
-  providers: [LoginMetrics],
-  exports: [LoginMetrics],
+  providers: [BrokerMetrics],
+  exports: [BrokerMetrics],
 })
 export class MetricsModule {}

@@ -1,5 +1,5 @@
 import { AuditService } from '@app/audit';
-import { IdpHttpClient } from '@app/cloudentity';
+import type { IdpCallEvent } from '@app/cloudentity';
 import { pgPool } from '@app/database';
 import type { TykCallEvent } from '@app/tyk-portal';
 import { Injectable } from '@nestjs/common';
@@ -15,7 +15,7 @@ export const SEALING_LAG_REFRESH_MS = 15_000;
  * test process must not share counters).
  */
 @Injectable()
-export class LoginMetrics {
+export class BrokerMetrics {
   readonly registry = new Registry();
   private readonly logins = new Counter({
     name: 'broker_logins_total',
@@ -49,13 +49,8 @@ export class LoginMetrics {
   constructor(
     private readonly audit: AuditService,
     @InjectDataSource() private readonly dataSource: DataSource,
-    idp: IdpHttpClient,
   ) {
     collectDefaultMetrics({ register: this.registry });
-    // The endpoint's kind, never its URL: /metrics must not map the internal network (issue 13).
-    idp.onCall((e) =>
-      this.idpCalls.observe({ method: e.method, endpoint: e.kind, status: String(e.status) }, e.ms / 1000),
-    );
     const pool = () => pgPool(this.dataSource);
     new Gauge({
       name: 'broker_db_pool_connections',
@@ -115,6 +110,18 @@ export class LoginMetrics {
   loginStep(step: 'start' | 'callback', outcome: 'success' | 'failure', reason: string, started: bigint): void {
     this.loginDuration.observe({ step, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
     if (step === 'callback' || outcome === 'failure') this.logins.inc({ outcome, reason });
+  }
+
+  /**
+   * Upstream calls, both wired the same way: the libs report each call through their module's
+   * `onCall` port (CloudentityModule.forRoot, TykPortalModule.forRoot) and the app module binds it here.
+   */
+  observeIdp(event: IdpCallEvent): void {
+    // The endpoint's kind, never its URL: /metrics must not map the internal network (issue 13).
+    this.idpCalls.observe(
+      { method: event.method, endpoint: event.kind, status: String(event.status) },
+      event.ms / 1000,
+    );
   }
 
   observeTyk(event: TykCallEvent): void {
