@@ -7,6 +7,8 @@ import { AuditService } from './audit.service.js';
 import { CursorCodec } from './cursor.js';
 import { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
 import { AuditEventEntity } from './entities/audit-event.entity.js';
+import { AuditStreamRepository } from './stream/audit-stream.repository.js';
+import { AuditStreamService } from './stream/audit-stream.service.js';
 
 /**
  * The audit log: AuditService (record, query, export, verify), the background sealer and
@@ -19,6 +21,8 @@ import { AuditEventEntity } from './entities/audit-event.entity.js';
   providers: [
     AuditService,
     AuditChainService,
+    AuditStreamRepository,
+    AuditStreamService,
     // Every paged list signs its cursors with the one key derived for cursors.
     {
       provide: CursorCodec,
@@ -26,6 +30,6 @@ import { AuditEventEntity } from './entities/audit-event.entity.js';
       inject: [SESSION_KEYS],
     },
   ],
-  exports: [AuditService, CursorCodec],
+  exports: [AuditService, CursorCodec, AuditStreamService],
 })
 export class AuditModule {}

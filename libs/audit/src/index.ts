@@ -46,3 +46,7 @@ export { CursorCodec, cursorInvalid, filterFingerprint, nextPageLink } from './c
 /** TypeORM mappings of the audit tables (for ALL_ENTITIES and `migration check`). */
 export { AuditEventEntity } from './entities/audit-event.entity.js';
 export { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
+/** Streaming to a SIEM (BROKER_AUDIT_STREAM_*): the sender's state, lag, and the OCSF mapping. */
+export { AuditStreamService, type AuditStreamStatus } from './stream/audit-stream.service.js';
+export { OCSF_VERSION, toOcsf } from './stream/ocsf.js';
+export { SIGNATURE_HEADER as AUDIT_STREAM_SIGNATURE_HEADER } from './stream/audit-stream.sender.js';

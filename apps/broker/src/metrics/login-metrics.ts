@@ -1,4 +1,4 @@
-import { AuditService } from '@app/audit';
+import { AuditService, AuditStreamService } from '@app/audit';
 import { IdpHttpClient } from '@app/cloudentity';
 import { pgPool } from '@app/database';
 import type { TykCallEvent } from '@app/tyk-portal';
@@ -50,6 +50,7 @@ export class LoginMetrics {
     private readonly audit: AuditService,
     @InjectDataSource() private readonly dataSource: DataSource,
     idp: IdpHttpClient,
+    stream: AuditStreamService,
   ) {
     collectDefaultMetrics({ register: this.registry });
     // The endpoint's kind, never its URL: /metrics must not map the internal network (issue 13).
@@ -79,6 +80,17 @@ export class LoginMetrics {
         this.set(await sealingLag());
       },
     });
+    if (stream.enabled) {
+      const streamLag = throttledRefresh(() => stream.lagSeconds(), SEALING_LAG_REFRESH_MS);
+      new Gauge({
+        name: 'broker_audit_stream_lag_seconds',
+        help: `Age of the oldest audit event the SIEM stream has not delivered (0 when caught up), measured at most every ${SEALING_LAG_REFRESH_MS / 1000} s`,
+        registers: [this.registry],
+        async collect() {
+          this.set(await streamLag());
+        },
+      });
+    }
   }
 
   private lag: { value: number; at: number; pending: Promise<number> | null } = {
@@ -123,4 +135,27 @@ export class LoginMetrics {
       event.ms / 1000,
     );
   }
+}
+
+/**
+ * A database-backed gauge value refreshed at most once per `everyMs`, one query at a time, keeping
+ * the last value when a query fails (so /metrics cannot be used to load the database).
+ */
+function throttledRefresh(read: () => Promise<number>, everyMs: number): () => Promise<number> {
+  let value = 0;
+  let at = -Infinity;
+  let pending: Promise<number> | null = null;
+  return () => {
+    if (performance.now() - at < everyMs) return Promise.resolve(value);
+    pending ??= read()
+      .then(
+        (v) => (value = v),
+        () => value,
+      )
+      .finally(() => {
+        at = performance.now();
+        pending = null;
+      });
+    return pending;
+  };
 }

@@ -4,6 +4,7 @@ import { CreateAuditEvents1795750439946 } from './1795750439946-CreateAuditEvent
 import { CreateDevelopers1795750439947 } from './1795750439947-CreateDevelopers.js';
 import { CreateLoginStates1795750504304 } from './1795750504304-CreateLoginStates.js';
 import { CreateIssuedTokens1797000004000 } from './1797000004000-CreateIssuedTokens.js';
+import { CreateAuditStreamCursor1797000007000 } from './1797000007000-CreateAuditStreamCursor.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -12,4 +13,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateDevelopers1795750439947,
   CreateLoginStates1795750504304,
   CreateIssuedTokens1797000004000,
+  CreateAuditStreamCursor1797000007000,
 ];
