@@ -14,6 +14,7 @@ describe('BROKER_AUDIT_STREAM_* configuration', () => {
         intervalMs: 1000,
         timeoutMs: 10_000,
         maxBackoffMs: 60_000,
+        extraCaFile: '',
       },
       problems: [],
     });
@@ -60,9 +61,9 @@ describe('BROKER_AUDIT_STREAM_* configuration', () => {
   });
 
   it('should be part of the broker configuration: its problems stop the start, its secret is scrubbed from logs', () => {
-    expect(() => loadBrokerConfig({ env: { BROKER_AUDIT_STREAM_URL: 'http://siem.example.com/' }, cwd: '/tmp' })).toThrow(
-      /BROKER_AUDIT_STREAM_URL: expected an https URL/,
-    );
+    expect(() =>
+      loadBrokerConfig({ env: { BROKER_AUDIT_STREAM_URL: 'http://siem.example.com/' }, cwd: '/tmp' }),
+    ).toThrow(/BROKER_AUDIT_STREAM_URL: expected an https URL/);
     const { config } = loadBrokerConfig({
       env: { BROKER_AUDIT_STREAM_URL: 'https://siem.example.com/', BROKER_AUDIT_STREAM_SECRET: SECRET },
       cwd: '/tmp',

@@ -16,6 +16,11 @@ export interface AuditStreamConfig {
   timeoutMs: number;
   /** BROKER_AUDIT_STREAM_MAX_BACKOFF_MS: the cap of the exponential backoff after failures. */
   maxBackoffMs: number;
+  /**
+   * NODE_EXTRA_CA_CERTS: Node adds it to its default trust, but not to a context that also takes
+   * the system bundle, so the sender adds it itself.
+   */
+  extraCaFile: string;
 }
 
 const MIN_SECRET = 16;
@@ -85,6 +90,7 @@ export function loadAuditStreamConfig(env: Record<string, string | undefined>): 
     intervalMs: intFrom(env, 'BROKER_AUDIT_STREAM_INTERVAL_MS', 1000, 50, 60_000, problems),
     timeoutMs: intFrom(env, 'BROKER_AUDIT_STREAM_TIMEOUT_MS', 10_000, 100, 120_000, problems),
     maxBackoffMs: intFrom(env, 'BROKER_AUDIT_STREAM_MAX_BACKOFF_MS', 60_000, 100, 3_600_000, problems),
+    extraCaFile: env.NODE_EXTRA_CA_CERTS ?? '',
   };
   return { config, problems };
 }

@@ -73,7 +73,10 @@ describe('audit stream to a SIEM (real Postgres, real HTTP)', () => {
       const s = await stream.status();
       return (s.consecutive_failures ?? 0) >= 2;
     });
-    expect(await stream.status()).toMatchObject({ state: 'retrying', last_error: expect.stringMatching(/request failed/) });
+    expect(await stream.status()).toMatchObject({
+      state: 'retrying',
+      last_error: expect.stringMatching(/request failed/),
+    });
     expect((await stream.status()).lag_seconds).toBeGreaterThan(0);
 
     await receiver.comeBack('error500');

@@ -10,19 +10,35 @@ import { toOcsf } from './ocsf.js';
 export const SIGNATURE_HEADER = 'x-broker-signature-256';
 
 /** Where Linux distributions keep the system's CA bundle (Debian/Ubuntu/Alpine, RHEL/Fedora, others). */
-const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
+const SYSTEM_CA_BUNDLES = [
+  '/etc/ssl/certs/ca-certificates.crt',
+  '/etc/pki/tls/certs/ca-bundle.crt',
+  '/etc/ssl/cert.pem',
+];
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
- * Node's default trust (its Mozilla roots plus NODE_EXTRA_CA_CERTS, which Node reads at start)
- * extended with the system's CA bundle, so a SIEM behind a company CA installed on the host is
- * trusted as curl would trust it. Verification itself is never turned off.
+ * Node's own roots, the system's CA bundle (the first of `bundles` that exists) and the
+ * NODE_EXTRA_CA_CERTS file, so a SIEM behind a company CA installed on the host, or named in
+ * NODE_EXTRA_CA_CERTS, is trusted as curl would trust it. (Adding a certificate to a context
+ * replaces Node's default store, which alone would have held the extra certificates, so both
+ * files are added here.) Verification itself is never turned off.
  */
-export function streamSecureContext(bundles: readonly string[] = SYSTEM_CA_BUNDLES): SecureContext {
+export function streamSecureContext(
+  extraCaFile: string,
+  bundles: readonly string[] = SYSTEM_CA_BUNDLES,
+): SecureContext {
   const context = createSecureContext();
-  const bundle = bundles.find((file) => existsSync(file));
-  if (bundle) {
-    const pems = readFileSync(bundle, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
-    for (const pem of pems ?? []) {
+  const files = [bundles.find((file) => existsSync(file)), extraCaFile].filter((f): f is string => !!f);
+  for (const file of files) {
+    let pems: string[] = [];
+    try {
+      pems = readFileSync(file, 'utf8').match(PEM_CERT) ?? [];
+    } catch {
+      // An unreadable file: Node warns about NODE_EXTRA_CA_CERTS itself at start.
+    }
+    for (const pem of pems) {
       try {
         (context.context as { addCACert(pem: string): void }).addCACert(pem);
       } catch {
@@ -53,7 +69,7 @@ export class AuditStreamSender {
 
   constructor(private readonly config: AuditStreamConfig) {
     this.agent = new Agent({
-      connect: { secureContext: streamSecureContext(), timeout: config.timeoutMs },
+      connect: { secureContext: streamSecureContext(config.extraCaFile), timeout: config.timeoutMs },
       headersTimeout: config.timeoutMs,
       bodyTimeout: config.timeoutMs,
     });

@@ -109,7 +109,10 @@ export function toOcsf(record: AuditEventRecord): OcsfEvent {
     const admin = record.type === 'admin.auth_failed';
     event.user = subjectUser(record);
     event.auth_protocol_id = admin ? 6 : 4; // OAUTH 2.0 (bearer tokens) : OpenID
-    event.service = { name: admin ? 'broker admin API' : 'developer portal sign-in', uid: record.profile_id ?? undefined };
+    event.service = {
+      name: admin ? 'broker admin API' : 'developer portal sign-in',
+      uid: record.profile_id ?? undefined,
+    };
     event.is_remote = true;
   } else if (choice.class_uid === 3001) {
     event.user = subjectUser(record);
