@@ -12,6 +12,7 @@ import type { DestinationStream } from 'pino';
 import { AdminGuard } from './common/admin.guard.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { ClientBuckets } from './common/client-address.js';
+import { ConsoleModule } from './console/console.module.js';
 import { loggerParams } from './common/logging.js';
 import { HealthModule } from './health/health.module.js';
 import { LoginFlowService } from './login/login-flow.service.js';
@@ -42,6 +43,7 @@ export class AppModule {
         DevelopersModule,
         CloudentityModule,
         MetricsModule,
+        ConsoleModule,
         TykPortalModule.forRoot({
           imports: [DevelopersModule, MetricsModule],
           organisationLinkStore: { useExisting: OrganisationLinksService },

@@ -31,6 +31,7 @@ function jsonContentType(req: Request, res: Response, next: NextFunction): void 
   if (
     hasBody &&
     !req.path.startsWith('/api/profiles') &&
+    !req.path.startsWith('/console/') &&
     (type === undefined || !/^application\/([\w.+-]*\+)?json\b/i.test(type))
   ) {
     res
@@ -76,6 +77,8 @@ export async function createBrokerApp(
   // TIB reads /api/profiles bodies as JSON whatever the content type (curl -d sends
   // form-urlencoded), so those routes get the raw text; the controller decodes it as TIB does.
   app.use('/api/profiles', profilesContentType, express.text({ type: () => true, limit: config.bodyLimitBytes }));
+  // The security console's forms (CSRF token, block/unblock) are form-urlencoded.
+  app.use('/console', express.urlencoded({ extended: false, limit: config.bodyLimitBytes }));
   app.use(jsonContentType);
   app.useBodyParser('json', { limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] });
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));

@@ -7,6 +7,8 @@ import { AuditService } from './audit.service.js';
 import { CursorCodec } from './cursor.js';
 import { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
 import { AuditEventEntity } from './entities/audit-event.entity.js';
+import { AuditStatsRepository } from './stats/audit-stats.repository.js';
+import { AuditStatsService } from './stats/audit-stats.service.js';
 import { AuditStreamRepository } from './stream/audit-stream.repository.js';
 import { AuditStreamService } from './stream/audit-stream.service.js';
 
@@ -23,6 +25,8 @@ import { AuditStreamService } from './stream/audit-stream.service.js';
     AuditChainService,
     AuditStreamRepository,
     AuditStreamService,
+    AuditStatsRepository,
+    AuditStatsService,
     // Every paged list signs its cursors with the one key derived for cursors.
     {
       provide: CursorCodec,
@@ -30,6 +34,6 @@ import { AuditStreamService } from './stream/audit-stream.service.js';
       inject: [SESSION_KEYS],
     },
   ],
-  exports: [AuditService, CursorCodec, AuditStreamService],
+  exports: [AuditService, CursorCodec, AuditStreamService, AuditStatsService],
 })
 export class AuditModule {}

@@ -50,3 +50,5 @@ export { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-c
 export { AuditStreamService, type AuditStreamStatus } from './stream/audit-stream.service.js';
 export { OCSF_VERSION, toOcsf } from './stream/ocsf.js';
 export { SIGNATURE_HEADER as AUDIT_STREAM_SIGNATURE_HEADER } from './stream/audit-stream.sender.js';
+/** Sign-in statistics for the security console's overview (per hour, top failing keys). */
+export { AuditStatsService, type SignInOverview } from './stats/audit-stats.service.js';

@@ -6,6 +6,7 @@ import { LoginStateStore } from './login-state.store.js';
 import { OidcDiscoveryService } from './oidc-discovery.service.js';
 import { OidcLoginService } from './oidc-login.service.js';
 import { OidcStrategyRegistry } from './oidc-strategy.registry.js';
+import { StaffSignInClient } from './staff-sign-in.client.js';
 
 /**
  * OpenID Connect for the broker: developer logins (OidcLoginService) and admin bearer tokens
@@ -21,7 +22,8 @@ import { OidcStrategyRegistry } from './oidc-strategy.registry.js';
     OidcStrategyRegistry,
     OidcLoginService,
     AdminTokenVerifier,
+    StaffSignInClient,
   ],
-  exports: [OidcLoginService, AdminTokenVerifier, OidcDiscoveryService, OidcStrategyRegistry, IdpHttpClient],
+  exports: [OidcLoginService, AdminTokenVerifier, StaffSignInClient, OidcDiscoveryService, OidcStrategyRegistry, IdpHttpClient],
 })
 export class CloudentityModule {}

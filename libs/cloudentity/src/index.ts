@@ -26,3 +26,5 @@ export {
 export { OidcStrategyRegistry } from './oidc-strategy.registry.js';
 /** The HTTP client for IdP calls; `onCall` reports each call's latency and status (metrics). */
 export { IdpHttpClient, type IdpCallEvent, type IdpEndpointKind } from './idp-http.client.js';
+/** Security console sign-in: authorization code + PKCE at the admin issuer, roles from the admin claim. */
+export { StaffSignInClient, type StaffIdentity, type StaffSignInStart } from './staff-sign-in.client.js';

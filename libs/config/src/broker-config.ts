@@ -2,6 +2,7 @@ import { getPathCaseInsensitive, isAllowedIdpUrl } from '@app/common';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadAuditStreamConfig, type AuditStreamConfig } from './audit-stream-config.js';
+import { loadConsoleConfig, type ConsoleConfig } from './console-config.js';
 import { checkSecrets } from './secret-rules.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -45,6 +46,8 @@ export interface BrokerConfig {
   metrics: { token: string };
   /** BROKER_AUDIT_STREAM_*: the SIEM stream (audit-stream-config.ts). */
   auditStream: AuditStreamConfig;
+  /** BROKER_CONSOLE_*: the security console (console-config.ts). */
+  console: ConsoleConfig;
 }
 
 export interface ConfigLoadResult {
@@ -347,7 +350,11 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
     },
     metrics: { token: r.string(['BROKER_METRICS_TOKEN'], null, '') },
     auditStream: auditStream.config,
+    console: { clientId: '', clientSecret: '', idleMinutes: 30, absoluteHours: 8 },
   };
+  const consoleBlock = loadConsoleConfig(env, config.adminOidc.issuer);
+  config.console = consoleBlock.config;
+  r.problems.push(...consoleBlock.problems);
   const { issuer: adminIssuer, allowInsecureHttp: adminInsecure } = config.adminOidc;
   if (adminIssuer !== '' && httpUrl(adminIssuer) === null && !isAllowedIdpUrl(adminIssuer, adminInsecure)) {
     r.problems.push(
@@ -388,6 +395,7 @@ export function secretValues(config: BrokerConfig): string[] {
     config.portal.adminToken,
     config.metrics.token,
     config.auditStream.secret,
+    config.console.clientSecret,
   ].filter((s) => s.length > 0);
 }
 

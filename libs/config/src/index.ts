@@ -16,3 +16,5 @@ export { BROKER_CONFIG, BrokerConfigModule } from './broker-config.module.js';
 export { SESSION_KEYS, SessionKeys, type SessionKeyPurpose } from './session-keys.js';
 /** The BROKER_AUDIT_STREAM_* block (SIEM streaming). */
 export { loadAuditStreamConfig, type AuditStreamConfig } from './audit-stream-config.js';
+/** The BROKER_CONSOLE_* block (security console sign-in and session timeouts). */
+export { loadConsoleConfig, type ConsoleConfig } from './console-config.js';

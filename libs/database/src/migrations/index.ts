@@ -5,6 +5,7 @@ import { CreateDevelopers1795750439947 } from './1795750439947-CreateDevelopers.
 import { CreateLoginStates1795750504304 } from './1795750504304-CreateLoginStates.js';
 import { CreateIssuedTokens1797000004000 } from './1797000004000-CreateIssuedTokens.js';
 import { CreateAuditStreamCursor1797000007000 } from './1797000007000-CreateAuditStreamCursor.js';
+import { CreateConsoleSessions1797000007001 } from './1797000007001-CreateConsoleSessions.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -14,4 +15,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateLoginStates1795750504304,
   CreateIssuedTokens1797000004000,
   CreateAuditStreamCursor1797000007000,
+  CreateConsoleSessions1797000007001,
 ];
