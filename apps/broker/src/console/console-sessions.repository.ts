@@ -16,6 +16,12 @@ export interface ConsoleSessionRow {
   csrf_token: string;
 }
 
+/** TypeORM answers UPDATE/DELETE … RETURNING on Postgres with [rows, count]. */
+function returned<T>(result: unknown): T[] {
+  if (Array.isArray(result) && Array.isArray(result[0])) return result[0] as T[];
+  return result as T[];
+}
+
 /** Every statement on `console_sessions`; ids arrive here already hashed. */
 @Injectable()
 export class ConsoleSessionsRepository {
@@ -31,12 +37,12 @@ export class ConsoleSessionsRepository {
 
   /** The sign-in in progress, consumed once (a replayed callback finds nothing). */
   async takePending(idHash: Buffer): Promise<PendingSignIn | null> {
-    const rows = await this.dataSource.query<PendingSignIn[]>(
+    const result: unknown = await this.dataSource.query(
       `DELETE FROM console_sessions WHERE id_hash = $1 AND kind = 'pending' AND expires_at > now()
        RETURNING state, nonce, verifier, return_to`,
       [idHash],
     );
-    return rows[0] ?? null;
+    return returned<PendingSignIn>(result)[0] ?? null;
   }
 
   async createActive(idHash: Buffer, row: ConsoleSessionRow, absoluteSeconds: number): Promise<void> {
@@ -52,14 +58,14 @@ export class ConsoleSessionsRepository {
    * past its absolute expiry or idle too long.
    */
   async touch(idHash: Buffer, idleSeconds: number): Promise<ConsoleSessionRow | null> {
-    const rows = await this.dataSource.query<ConsoleSessionRow[]>(
+    const result: unknown = await this.dataSource.query(
       `UPDATE console_sessions SET last_seen_at = now()
         WHERE id_hash = $1 AND kind = 'active' AND expires_at > now()
           AND last_seen_at > now() - make_interval(secs => $2)
        RETURNING subject, name, roles, csrf_token`,
       [idHash, idleSeconds],
     );
-    return rows[0] ?? null;
+    return returned<ConsoleSessionRow>(result)[0] ?? null;
   }
 
   async delete(idHash: Buffer): Promise<void> {
