@@ -184,7 +184,7 @@ describe('security console (Chromium, dev IdP, real Postgres)', () => {
 
   it('should show an auditor no block button and refuse a forged block with 403', async () => {
     const { data } = await api<{ data: { id: string }[] }>('/api/developers?email=carol@globex.example');
-    const id = data[0]!.id;
+    const id = data[0].id;
     const ctx = await context();
     const page = await signIn(ctx, 'sam-auditor');
     await page.goto(`${stack.broker.url}/console/developers/${id}`);
@@ -203,7 +203,7 @@ describe('security console (Chromium, dev IdP, real Postgres)', () => {
 
   it('should let an admin block a developer, whose next login is then refused', async () => {
     const { data } = await api<{ data: { id: string }[] }>('/api/developers?email=carol@globex.example');
-    const id = data[0]!.id;
+    const id = data[0].id;
     const ctx = await context();
     const page = await signIn(ctx, 'ada-admin');
     await page.goto(`${stack.broker.url}/console/developers/${id}`);
@@ -240,8 +240,9 @@ describe('security console (Chromium, dev IdP, real Postgres)', () => {
     // Artefacts for the README (not compared): copied to docs/ when asked.
     if (process.env.CONSOLE_SCREENSHOTS_TO_DOCS === '1') {
       mkdirSync('docs', { recursive: true });
-      for (const f of ['console-overview.png', 'console-events.png'])
+      for (const f of ['console-overview.png', 'console-events.png']) {
         copyFileSync(path.join(SHOTS, f), path.join('docs', f));
+      }
     }
   });
 });
