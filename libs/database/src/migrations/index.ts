@@ -6,6 +6,7 @@ import { CreateLoginStates1795750504304 } from './1795750504304-CreateLoginState
 import { CreateIssuedTokens1797000004000 } from './1797000004000-CreateIssuedTokens.js';
 import { CreateAuditStreamCursor1797000007000 } from './1797000007000-CreateAuditStreamCursor.js';
 import { CreateConsoleSessions1797000007001 } from './1797000007001-CreateConsoleSessions.js';
+import { AddLoginTimeIndex1797000007002 } from './1797000007002-AddLoginTimeIndex.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -16,4 +17,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateIssuedTokens1797000004000,
   CreateAuditStreamCursor1797000007000,
   CreateConsoleSessions1797000007001,
+  AddLoginTimeIndex1797000007002,
 ];
