@@ -7,7 +7,16 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { connect, seedAudit, timeBrokerSealer, timeExport, timeQueries, timeVerify, waitSealed } from './audit.mjs';
+import {
+  connect,
+  seedAudit,
+  timeBrokerSealer,
+  timeConsoleOverview,
+  timeExport,
+  timeQueries,
+  timeVerify,
+  waitSealed,
+} from './audit.mjs';
 import { benchUsers, startFastIdp } from './fast-idp.mjs';
 import { request } from './http.mjs';
 import { worstCasePhase } from './worst-case.mjs';
@@ -249,6 +258,11 @@ async function main() {
     TYK_LOGLEVEL: SETTINGS.logLevel,
     // One client IP sends every login: the per-IP login limit would measure itself.
     BROKER_RATE_LIMIT_LOGIN_PER_MINUTE: '0',
+    // The security console (its overview is timed in the audit phase; sign-in is not exercised).
+    BROKER_ADMIN_OIDC_ISSUER: 'https://console-idp.bench.invalid',
+    BROKER_ADMIN_OIDC_AUDIENCE: 'urn:bench:admin',
+    BROKER_CONSOLE_CLIENT_ID: 'bench-console',
+    BROKER_CONSOLE_CLIENT_SECRET: 'bench-console-secret-5517',
   };
   const brokerLog = path.join(RESULTS, 'broker.log');
   writeFileSync(brokerLog, '');
@@ -459,6 +473,9 @@ async function main() {
       firstId: seeded.firstId,
       lastId: seeded.lastId,
     });
+    log('  console overview (GET /console)');
+    const consoleOverview = await timeConsoleOverview(pgc, brokerUrl, SETTINGS.auditRuns);
+    log(`  first view ${consoleOverview.firstMs} ms, then p95 ${consoleOverview.p95} ms`);
     log('  export (ndjson, every event)');
     const exportFrom = Number(process.hrtime.bigint() / 1000n);
     const exported = await timeExport(brokerUrl, ADMIN_SECRET);
@@ -486,6 +503,7 @@ async function main() {
       },
       vacuumAnalyzeSeconds: r1(vacuumS),
       queries,
+      consoleOverview,
       export: exported,
       verify: verify
         ? {
