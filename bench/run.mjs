@@ -467,15 +467,15 @@ async function main() {
     const vacuumS = (performance.now() - tv) / 1000;
     const sealer = await timeBrokerSealer(pgc, SETTINGS.sealerEvents, SETTINGS.sealTimeoutS * 1000, log);
     log(`  the broker's sealer: ${sealer.rows} events in ${sealer.seconds.toFixed(1)} s (${sealer.rate} events/s)`);
+    log('  console overview (GET /console)');
+    const consoleOverview = await timeConsoleOverview(pgc, brokerUrl, SETTINGS.auditRuns);
+    log(`  first view ${consoleOverview.firstMs} ms, then p95 ${consoleOverview.p95} ms`);
     log(`  queries: ${SETTINGS.auditRuns} runs each`);
     const queries = await timeQueries(brokerUrl, ADMIN_SECRET, {
       runs: SETTINGS.auditRuns,
       firstId: seeded.firstId,
       lastId: seeded.lastId,
     });
-    log('  console overview (GET /console)');
-    const consoleOverview = await timeConsoleOverview(pgc, brokerUrl, SETTINGS.auditRuns);
-    log(`  first view ${consoleOverview.firstMs} ms, then p95 ${consoleOverview.p95} ms`);
     log('  export (ndjson, every event)');
     const exportFrom = Number(process.hrtime.bigint() / 1000n);
     const exported = await timeExport(brokerUrl, ADMIN_SECRET);

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AuditService } from '@app/audit';
+import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ADMIN_SECRET, guideProfile, putProfile, startStack, type Stack } from '../support/stack.js';
 
@@ -233,6 +235,39 @@ describe('security console (Chromium, dev IdP, real Postgres)', () => {
     expect(text).toContain('********');
     expect(text).not.toContain('stack-client-secret');
     await ctx.close();
+  }, 60_000);
+
+  it('should keep only a hash of the session id, and end a session when idle or past its absolute limit', async () => {
+    const ctx = await context();
+    const page = await signIn(ctx, 'sam-auditor');
+    const id = (await ctx.cookies(stack.broker.url)).find((c) => c.name === 'broker_console')?.value ?? '';
+    const sql = new pg.Client({ connectionString: stack.db.url });
+    await sql.connect();
+    try {
+      const hash = createHash('sha256').update(id).digest();
+      const stored = await sql.query(`SELECT id_hash FROM console_sessions WHERE kind = 'active'`);
+      expect(stored.rows.some((r: { id_hash: Buffer }) => r.id_hash.equals(hash))).toBe(true);
+      const asText = await sql.query(
+        `SELECT count(*)::int AS n FROM console_sessions WHERE position($1 in row(console_sessions.*)::text) > 0`,
+        [id],
+      );
+      expect(asText.rows[0]).toEqual({ n: 0 });
+
+      const status = async () => (await page.request.get(`${stack.broker.url}/console`, { maxRedirects: 0 })).status();
+      expect(await status()).toBe(200);
+      await sql.query(`UPDATE console_sessions SET last_seen_at = now() - interval '31 minutes' WHERE id_hash = $1`, [
+        hash,
+      ]);
+      expect(await status()).toBe(302);
+      await sql.query(
+        `UPDATE console_sessions SET last_seen_at = now(), expires_at = now() - interval '1 second' WHERE id_hash = $1`,
+        [hash],
+      );
+      expect(await status()).toBe(302);
+    } finally {
+      await sql.end();
+      await ctx.close();
+    }
   }, 60_000);
 
   it('should have loaded nothing from outside the broker on any console page', () => {
