@@ -5,6 +5,7 @@ export const TARGETS = {
   callbackP99MsAtC32: 100,
   brokerCpuMsPerLogin: 2,
   auditQueryP95Ms: 50,
+  consoleOverviewP95Ms: 200,
   exportRowsPerS: 100_000,
   readyMs: 3000,
   rssAfter20kMb: 250,
@@ -63,6 +64,13 @@ export function checkTargets(r) {
       `worst ${worst.p95} ms (${worst.name})`,
       worst.p95 <= TARGETS.auditQueryP95Ms,
     );
+    if (r.audit.consoleOverview) {
+      add(
+        `console overview p95 ≤ ${TARGETS.consoleOverviewP95Ms} ms at ${r.audit.events.toLocaleString('en')} events`,
+        `${r.audit.consoleOverview.p95} ms (first view ${r.audit.consoleOverview.firstMs} ms)`,
+        r.audit.consoleOverview.p95 <= TARGETS.consoleOverviewP95Ms,
+      );
+    }
     add(
       `export ≥ ${TARGETS.exportRowsPerS.toLocaleString('en')} rows/s`,
       `${r.audit.export.rowsPerS.toLocaleString('en')} rows/s`,

@@ -7,7 +7,16 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { connect, seedAudit, timeBrokerSealer, timeExport, timeQueries, timeVerify, waitSealed } from './audit.mjs';
+import {
+  connect,
+  seedAudit,
+  timeBrokerSealer,
+  timeConsoleOverview,
+  timeExport,
+  timeQueries,
+  timeVerify,
+  waitSealed,
+} from './audit.mjs';
 import { benchUsers, startFastIdp } from './fake-idp.mjs';
 import { request } from './http.mjs';
 import { worstCasePhase } from './worst-case.mjs';
@@ -258,6 +267,11 @@ async function main() {
     TYK_LOGLEVEL: SETTINGS.logLevel,
     // One client IP sends every login: the per-IP login limit would measure itself.
     BROKER_RATE_LIMIT_LOGIN_PER_MINUTE: '0',
+    // The security console (its overview is timed in the audit phase; sign-in is not exercised).
+    BROKER_ADMIN_OIDC_ISSUER: 'https://console-idp.bench.invalid',
+    BROKER_ADMIN_OIDC_AUDIENCE: 'urn:bench:admin',
+    BROKER_CONSOLE_CLIENT_ID: 'bench-console',
+    BROKER_CONSOLE_CLIENT_SECRET: 'bench-console-secret-5517',
   };
   const brokerLog = path.join(RESULTS, 'broker.log');
   writeFileSync(brokerLog, '');
@@ -471,6 +485,9 @@ async function main() {
     const vacuumS = (performance.now() - tv) / 1000;
     const sealer = await timeBrokerSealer(pgc, SETTINGS.sealerEvents, SETTINGS.sealTimeoutS * 1000, log);
     log(`  the broker's sealer: ${sealer.rows} events in ${sealer.seconds.toFixed(1)} s (${sealer.rate} events/s)`);
+    log('  console overview (GET /console)');
+    const consoleOverview = await timeConsoleOverview(pgc, brokerUrl, SETTINGS.auditRuns);
+    log(`  first view ${consoleOverview.firstMs} ms, then p95 ${consoleOverview.p95} ms`);
     log(`  queries: ${SETTINGS.auditRuns} runs each`);
     const queries = await timeQueries(brokerUrl, ADMIN_SECRET, {
       runs: SETTINGS.auditRuns,
@@ -506,6 +523,7 @@ async function main() {
       },
       vacuumAnalyzeSeconds: r1(vacuumS),
       queries,
+      consoleOverview,
       export: exported,
       verify: verify
         ? {

@@ -108,6 +108,7 @@ async function main() {
   const portalSecret = kept('portal-api-secret', process.env.PORTAL_API_SECRET);
   const portalToken = kept('portal-admin-token', process.env.TYK_PORTAL_ADMIN_TOKEN);
   const clientSecret = kept('idp-client-secret', process.env.DEV_IDP_CLIENT_SECRET);
+  const consoleSecret = kept('console-client-secret', process.env.BROKER_CONSOLE_CLIENT_SECRET);
   // Keys the stored tokens and page cursors: kept, so they survive a restart of the stack.
   const sessionSecret = kept('session-secret', process.env.TYK_IB_SESSION_SECRET);
   const brokerUrl = `http://localhost:${BROKER_PORT}`;
@@ -123,6 +124,17 @@ async function main() {
         client_secret: clientSecret,
         redirect_uris: [`${brokerUrl}/auth/${PROFILE_ID}/openid-connect/callback`],
       },
+      // The security console's own client (code + PKCE), and its demo staff below.
+      { client_id: 'broker-console', client_secret: consoleSecret, redirect_uris: [`${brokerUrl}/console/callback`] },
+    ]),
+    DEV_IDP_USERS: JSON.stringify([
+      {
+        sub: 'sam-auditor',
+        email: 'sam@security.example',
+        name: 'Sam Auditor (demo auditor)',
+        roles: ['broker:auditor'],
+      },
+      { sub: 'ada-admin', email: 'ada@security.example', name: 'Ada Admin (demo admin)', roles: ['broker:admin'] },
     ]),
   });
   const portal = run('portal', 'dist/apps/portal-emulator/apps/portal-emulator/src/main.js', {
@@ -147,6 +159,8 @@ async function main() {
     BROKER_ADMIN_OIDC_AUDIENCE: process.env.BROKER_ADMIN_OIDC_AUDIENCE || 'urn:portal-sso-broker:admin',
     // Each signed audit checkpoint also lands here, outside the database.
     BROKER_AUDIT_CHECKPOINT_DIR: path.join(DATA, 'audit-checkpoints'),
+    BROKER_CONSOLE_CLIENT_ID: 'broker-console',
+    BROKER_CONSOLE_CLIENT_SECRET: consoleSecret,
   });
   broker.on('exit', (code) => {
     if (!stopping) {
@@ -219,6 +233,7 @@ async function main() {
       line,
       ` Sign in as a developer:  ${brokerUrl}/auth/${PROFILE_ID}/openid-connect`,
       ` Broker home page:        ${brokerUrl}/`,
+      ` Security console:        ${brokerUrl}/console  (sign in as Sam Auditor or Ada Admin)`,
       ` Tyk portal (emulator):   ${portalUrl}/`,
       ` Dev IdP (Cloudentity):   ${issuer}  (pick any demo developer; no password)`,
       ` Admin API docs:          ${brokerUrl}/docs`,

@@ -63,6 +63,11 @@ describe('npm start (scripts/start.mjs): the whole flow on one machine', () => {
     expect(text).toContain(login);
     expect(text).toContain(`http://localhost:${ports.portal}/`);
     expect(text).toContain('/docs');
+    // The security console, wired to the dev IdP's console client and demo staff, answers.
+    expect(text).toContain(`http://localhost:${ports.broker}/console`);
+    const consoleStart = await fetch(`http://127.0.0.1:${ports.broker}/console/sign-in`, { redirect: 'manual' });
+    expect(consoleStart.status).toBe(302);
+    expect(consoleStart.headers.get('location')).toContain('client_id=broker-console');
     const secret = readFileSync(path.join(data, 'admin-secret'), 'utf8').trim();
     expect(text).toContain(secret);
     // The session secret (stored tokens, cursors) is generated once and kept, never left random.

@@ -29,7 +29,17 @@ export interface StackOptions {
   idpEnv?: Record<string, string>;
   /** Let the dev IdP's admin JWTs (broker-admin, broker-auditor clients) call the admin API. */
   adminTokens?: boolean;
+  /** Wire the security console: its client at the dev IdP, the demo staff (CONSOLE_STAFF), admin tokens. */
+  console?: boolean;
 }
+
+export const CONSOLE_CLIENT_ID = 'broker-console';
+export const CONSOLE_CLIENT_SECRET = 'stack-console-secret-6620';
+/** Staff accounts at the dev IdP for the console: an auditor and an admin. */
+export const CONSOLE_STAFF = [
+  { sub: 'sam-auditor', email: 'sam@security.example', name: 'Sam Auditor', roles: ['broker:auditor'] },
+  { sub: 'ada-admin', email: 'ada@security.example', name: 'Ada Admin', roles: ['broker:admin'] },
+];
 
 export const ADMIN_AUDIENCE = 'urn:portal-sso-broker:admin';
 
@@ -59,7 +69,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       DEV_IDP_PUBLIC_HOST: '127.0.0.1',
       DEV_IDP_CLIENTS: JSON.stringify([
         { client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: redirects },
+        ...(options.console
+          ? [
+              {
+                client_id: CONSOLE_CLIENT_ID,
+                client_secret: CONSOLE_CLIENT_SECRET,
+                redirect_uris: [`http://127.0.0.1:${brokerPort}/console/callback`],
+              },
+            ]
+          : []),
       ]),
+      ...(options.console ? { DEV_IDP_USERS: JSON.stringify(CONSOLE_STAFF) } : {}),
       ...options.idpEnv,
     },
   });
@@ -74,8 +94,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_PORT: portalUrl.port,
       TYK_PORTAL_ADMIN_TOKEN: PORTAL_TOKEN,
       TYK_PORTAL_TIMEOUT_MS: '1500',
-      ...(options.adminTokens
+      ...(options.adminTokens || options.console
         ? { BROKER_ADMIN_OIDC_ISSUER: idp.issuer, BROKER_ADMIN_OIDC_AUDIENCE: ADMIN_AUDIENCE }
+        : {}),
+      ...(options.console
+        ? {
+            BROKER_PUBLIC_URL: `http://127.0.0.1:${brokerPort}`,
+            BROKER_CONSOLE_CLIENT_ID: CONSOLE_CLIENT_ID,
+            BROKER_CONSOLE_CLIENT_SECRET: CONSOLE_CLIENT_SECRET,
+          }
         : {}),
       ...options.env,
     }),

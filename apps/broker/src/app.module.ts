@@ -12,6 +12,7 @@ import type { DestinationStream } from 'pino';
 import { AdminGuard } from './common/admin.guard.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { ClientBuckets } from './common/client-address.js';
+import { ConsoleModule } from './console/console.module.js';
 import { loggerParams } from './common/logging.js';
 import { HealthModule } from './health/health.module.js';
 import { DoctorController } from './doctor/doctor.controller.js';
@@ -54,6 +55,7 @@ export class AppModule {
           },
         }),
         MetricsModule,
+        ConsoleModule,
         TykPortalModule.forRoot({
           imports: [DevelopersModule, MetricsModule],
           organisationLinkStore: { useExisting: OrganisationLinksService },

@@ -55,6 +55,7 @@ function jsonContentType(req: Request, res: Response, next: NextFunction): void 
     hasBody &&
     req.path.startsWith('/api/') &&
     !req.path.startsWith('/api/profiles') &&
+    !req.path.startsWith('/console/') &&
     (type === undefined || !/^application\/([\w.+-]*\+)?json\b/i.test(type))
   ) {
     res
@@ -106,6 +107,8 @@ export async function createBrokerApp(
     profilesContentType,
     express.text({ type: () => true, limit: config.bodyLimitBytes }),
   );
+  // The security console's forms (CSRF token, block/unblock) are form-urlencoded.
+  app.use('/console', express.urlencoded({ extended: false, limit: config.bodyLimitBytes }));
   app.use(jsonContentType);
   app.useBodyParser('json', { limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] });
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));

@@ -60,4 +60,13 @@ describe('dev IdP accounts', () => {
     expect('organization_id' in claims).toBe(false);
     expect(claims.groups).toEqual([]);
   });
+
+  it('should release broker roles for staff accounts given roles, and refuse roles that are not strings', () => {
+    const staff = parseAccount({ sub: 'sam', email: 'sam@sec.example', roles: ['broker:auditor'] }, 'DEV_IDP_USERS[0]');
+    expect(accountClaims(staff).roles).toEqual(['broker:auditor']);
+    expect('roles' in accountClaims(SEEDED_ACCOUNTS[0])).toBe(false);
+    expect(() => parseAccount({ sub: 'x', email: 'x@y.example', roles: [1] }, 'DEV_IDP_USERS[1]')).toThrow(
+      /roles must be an array of strings/,
+    );
+  });
 });

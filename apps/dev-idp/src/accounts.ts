@@ -12,6 +12,8 @@ export interface DevAccount {
   organization_id?: string;
   organization_name?: string;
   groups: string[];
+  /** Broker roles (`broker:admin`, `broker:auditor`) for security staff signing in to the console. */
+  roles?: string[];
 }
 
 /**
@@ -121,6 +123,13 @@ export function parseAccount(input: unknown, where: string): DevAccount {
   };
   if (given) account.given_name = given;
   if (family) account.family_name = family;
+  const roles = record.roles;
+  if (roles !== undefined) {
+    if (!Array.isArray(roles) || roles.some((r) => typeof r !== 'string')) {
+      throw new Error(`${where}: roles must be an array of strings (account ${sub})`);
+    }
+    account.roles = [...(roles as string[])];
+  }
   const orgId = optionalString(record, 'organization_id', where);
   const orgName = optionalString(record, 'organization_name', where);
   if (orgId) account.organization_id = orgId;
@@ -206,5 +215,6 @@ export function accountClaims(account: DevAccount): Record<string, unknown> & { 
   if (account.family_name !== undefined) claims.family_name = account.family_name;
   if (account.organization_id !== undefined) claims.organization_id = account.organization_id;
   if (account.organization_name !== undefined) claims.organization_name = account.organization_name;
+  if (account.roles !== undefined) claims.roles = [...account.roles];
   return claims;
 }

@@ -151,7 +151,7 @@ export async function startDevIdp(config: DevIdpConfig, log: LogFn): Promise<Run
     scopes: ['openid', 'profile', 'email'],
     claims: {
       // Custom claims as a Cloudentity workspace would map them: always released with `openid`.
-      openid: ['sub', 'organization_id', 'organization_name', 'groups'],
+      openid: ['sub', 'organization_id', 'organization_name', 'groups', 'roles'],
       profile: ['name', 'given_name', 'family_name'],
       email: ['email', 'email_verified'],
     },

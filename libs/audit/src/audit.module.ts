@@ -8,6 +8,10 @@ import { AuditService } from './audit.service.js';
 import { CursorCodec } from './cursor.js';
 import { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
 import { AuditEventEntity } from './entities/audit-event.entity.js';
+import { AuditStatsRepository } from './stats/audit-stats.repository.js';
+import { AuditStatsService } from './stats/audit-stats.service.js';
+import { AuditStreamRepository } from './stream/audit-stream.repository.js';
+import { AuditStreamService } from './stream/audit-stream.service.js';
 
 /**
  * The audit log: AuditService (record, query, export, verify), the background sealer and
@@ -21,6 +25,10 @@ import { AuditEventEntity } from './entities/audit-event.entity.js';
     AuditService,
     AuditChainService,
     AuditCheckpointsService,
+    AuditStreamRepository,
+    AuditStreamService,
+    AuditStatsRepository,
+    AuditStatsService,
     // Every paged list signs its cursors with the one key derived for cursors.
     {
       provide: CursorCodec,
@@ -28,6 +36,6 @@ import { AuditEventEntity } from './entities/audit-event.entity.js';
       inject: [SESSION_KEYS],
     },
   ],
-  exports: [AuditService, CursorCodec],
+  exports: [AuditService, CursorCodec, AuditStreamService, AuditStatsService],
 })
 export class AuditModule {}

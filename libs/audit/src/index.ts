@@ -64,3 +64,9 @@ export {
 } from './audit-verifier.js';
 export { loadSigningKey, signingKeyFromText, type AuditSigningKey } from './audit-signing-key.js';
 export { verifyExportFiles, type OfflineVerifyResult } from './audit-offline-verify.js';
+/** Streaming to a SIEM (BROKER_AUDIT_STREAM_*): the sender's state, lag, and the OCSF mapping. */
+export { AuditStreamService, type AuditStreamStatus } from './stream/audit-stream.service.js';
+export { OCSF_VERSION, toOcsf } from './stream/ocsf.js';
+export { SIGNATURE_HEADER as AUDIT_STREAM_SIGNATURE_HEADER } from './stream/audit-stream.sender.js';
+/** Sign-in statistics for the security console's overview (per hour, top failing keys). */
+export { AuditStatsService, type SignInOverview } from './stats/audit-stats.service.js';

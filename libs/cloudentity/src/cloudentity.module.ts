@@ -16,6 +16,7 @@ import { LoginStateStore } from './login-state.store.js';
 import { OidcDiscoveryService } from './oidc-discovery.service.js';
 import { OidcLoginService } from './oidc-login.service.js';
 import { OidcStrategyRegistry } from './oidc-strategy.registry.js';
+import { StaffSignInClient } from './staff-sign-in.client.js';
 
 export interface CloudentityModuleOptions {
   /** Modules that provide what `onCall` injects (the broker's metrics). */
@@ -43,12 +44,14 @@ export interface CloudentityModuleOptions {
     OidcStrategyRegistry,
     OidcLoginService,
     AdminTokenVerifier,
+    StaffSignInClient,
   ],
   exports: [
     PassportModule,
     CloudentityStrategy,
     OidcLoginService,
     AdminTokenVerifier,
+    StaffSignInClient,
     OidcDiscoveryService,
     OidcStrategyRegistry,
     IdpHttpClient,

@@ -47,3 +47,5 @@ export {
   type IdpCallObserver,
   type IdpEndpointKind,
 } from './idp-http.client.js';
+/** Security console sign-in: authorization code + PKCE at the admin issuer, roles from the admin claim. */
+export { StaffSignInClient, type StaffIdentity, type StaffSignInStart } from './staff-sign-in.client.js';

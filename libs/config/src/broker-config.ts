@@ -1,6 +1,8 @@
 import { getPathCaseInsensitive, isAllowedIdpUrl } from '@app/common';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { loadAuditStreamConfig, type AuditStreamConfig } from './audit-stream-config.js';
+import { loadConsoleConfig, type ConsoleConfig } from './console-config.js';
 import { checkSecrets } from './secret-rules.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -62,6 +64,10 @@ export interface BrokerConfig {
   rateLimit: { loginPerMinute: number; adminFailuresPerMinute: number };
   /** `BROKER_METRICS_TOKEN`: when set, `/metrics` answers only `Authorization: Bearer <token>`. */
   metrics: { token: string };
+  /** BROKER_AUDIT_STREAM_*: the SIEM stream (audit-stream-config.ts). */
+  auditStream: AuditStreamConfig;
+  /** BROKER_CONSOLE_*: the security console (console-config.ts). */
+  console: ConsoleConfig;
 }
 
 export interface ConfigLoadResult {
@@ -290,6 +296,8 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
   }
 
   const r = new Reader(env, file, confPath);
+  const auditStream = loadAuditStreamConfig(env);
+  r.problems.push(...auditStream.problems);
   const port = r.int(['TYK_IB_PORT'], ['Port'], 3010, 1, 65535);
   const useSSL = r.bool(['TYK_IB_HTTPSERVEROPTIONS_USESSL'], ['HttpServerOptions', 'UseSSL'], false);
   const certFile = r.string(['TYK_IB_HTTPSERVEROPTIONS_CERTFILE'], ['HttpServerOptions', 'CertFile'], '');
@@ -400,7 +408,12 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
       adminFailuresPerMinute: r.int(['BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE'], null, 20, 0, 1_000_000),
     },
     metrics: { token: r.string(['BROKER_METRICS_TOKEN'], null, '') },
+    auditStream: auditStream.config,
+    console: { clientId: '', clientSecret: '', idleMinutes: 30, absoluteHours: 8 },
   };
+  const consoleBlock = loadConsoleConfig(env, config.adminOidc.issuer);
+  config.console = consoleBlock.config;
+  r.problems.push(...consoleBlock.problems);
   const { issuer: adminIssuer, allowInsecureHttp: adminInsecure } = config.adminOidc;
   if (adminIssuer !== '' && httpUrl(adminIssuer) === null && !isAllowedIdpUrl(adminIssuer, adminInsecure)) {
     r.problems.push(
@@ -440,6 +453,8 @@ export function secretValues(config: BrokerConfig): string[] {
     config.tykApi.gateway.adminSecret,
     config.portal.adminToken,
     config.metrics.token,
+    config.auditStream.secret,
+    config.console.clientSecret,
   ].filter((s) => s.length > 0);
 }
 

@@ -14,3 +14,7 @@ export {
 export { BROKER_CONFIG, BrokerConfigModule } from './broker-config.module.js';
 /** Per-purpose keys derived (HKDF) from TYK_IB_SESSION_SECRET: the token store's and the cursors'. */
 export { SESSION_KEYS, SessionKeys, type SessionKeyPurpose } from './session-keys.js';
+/** The BROKER_AUDIT_STREAM_* block (SIEM streaming). */
+export { loadAuditStreamConfig, type AuditStreamConfig } from './audit-stream-config.js';
+/** The BROKER_CONSOLE_* block (security console sign-in and session timeouts). */
+export { loadConsoleConfig, type ConsoleConfig } from './console-config.js';

@@ -1,6 +1,6 @@
 import { Controller, Get, Header, HttpCode } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AuditService } from '@app/audit';
+import { AuditService, AuditStreamService } from '@app/audit';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 
 @ApiTags('health')
@@ -11,6 +11,7 @@ export class HealthController {
     private readonly db: TypeOrmHealthIndicator,
     private readonly indicator: HealthIndicatorService,
     private readonly audit: AuditService,
+    private readonly stream: AuditStreamService,
   ) {}
 
   /** TIB answers 200 with an empty body; monitoring scripts written for TIB rely on it. */
@@ -30,7 +31,7 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   @ApiOperation({
-    summary: 'Readiness: the database answers (503 when it does not)',
+    summary: 'Readiness: the database answers (503 when it does not); details include the audit protection and the SIEM stream state',
     description:
       '`details.audit.protection` is `weak` (with the reason) when the database role could rewrite the audit log.',
   })
@@ -47,6 +48,24 @@ export class HealthController {
           return audit.down({ message: 'the audit tables cannot be read' });
         }
       },
+      () => this.streamState(),
     ]);
+  }
+
+  /**
+   * The SIEM stream's state as details: always `up`, since a SIEM outage must not take the
+   * broker out of rotation (events wait in Postgres and are delivered when it is back).
+   */
+  private async streamState() {
+    const check = this.indicator.check('audit_stream');
+    try {
+      const status = await Promise.race([
+        this.stream.status(),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1500).unref()),
+      ]);
+      return check.up({ ...status });
+    } catch {
+      return check.up({ state: 'unknown' });
+    }
   }
 }

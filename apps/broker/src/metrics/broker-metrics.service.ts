@@ -1,4 +1,4 @@
-import { AuditService } from '@app/audit';
+import { AuditService, AuditStreamService } from '@app/audit';
 import type { IdpCallEvent } from '@app/cloudentity';
 import { pgPool } from '@app/database';
 import type { TykCallEvent } from '@app/tyk-portal';
@@ -49,6 +49,7 @@ export class BrokerMetrics {
   constructor(
     private readonly audit: AuditService,
     @InjectDataSource() private readonly dataSource: DataSource,
+    stream: AuditStreamService,
   ) {
     collectDefaultMetrics({ register: this.registry });
     const pool = () => pgPool(this.dataSource);
@@ -74,6 +75,17 @@ export class BrokerMetrics {
         this.set(await sealingLag());
       },
     });
+    if (stream.enabled) {
+      const streamLag = throttledRefresh(() => stream.lagSeconds(), SEALING_LAG_REFRESH_MS);
+      new Gauge({
+        name: 'broker_audit_stream_lag_seconds',
+        help: `Age of the oldest audit event the SIEM stream has not delivered (0 when caught up), measured at most every ${SEALING_LAG_REFRESH_MS / 1000} s`,
+        registers: [this.registry],
+        async collect() {
+          this.set(await streamLag());
+        },
+      });
+    }
   }
 
   private lag: { value: number; at: number; pending: Promise<number> | null } = {
@@ -130,4 +142,27 @@ export class BrokerMetrics {
       event.ms / 1000,
     );
   }
+}
+
+/**
+ * A database-backed gauge value refreshed at most once per `everyMs`, one query at a time, keeping
+ * the last value when a query fails (so /metrics cannot be used to load the database).
+ */
+function throttledRefresh(read: () => Promise<number>, everyMs: number): () => Promise<number> {
+  let value = 0;
+  let at = -Infinity;
+  let pending: Promise<number> | null = null;
+  return () => {
+    if (performance.now() - at < everyMs) return Promise.resolve(value);
+    pending ??= read()
+      .then(
+        (v) => (value = v),
+        () => value,
+      )
+      .finally(() => {
+        at = performance.now();
+        pending = null;
+      });
+    return pending;
+  };
 }

@@ -23,6 +23,8 @@ import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 // Expression and partial indexes TypeORM cannot describe: kept as the migration made them.
 @Index('IDX_audit_events_text', { synchronize: false })
 @Index('IDX_audit_events_unsealed', { synchronize: false })
+// Partial, with INCLUDE: the console overview's sign-in counts (migration AddLoginTimeIndex).
+@Index('IDX_audit_events_login_time', { synchronize: false })
 export class AuditEventEntity {
   @PrimaryGeneratedColumn('identity', {
     type: 'bigint',

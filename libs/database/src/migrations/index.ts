@@ -6,6 +6,9 @@ import { CreateLoginStates1795750504304 } from './1795750504304-CreateLoginState
 import { PortalOrgLinksByIssuer1797000003000 } from './1797000003000-PortalOrgLinksByIssuer.js';
 import { CreateIssuedTokens1797000004000 } from './1797000004000-CreateIssuedTokens.js';
 import { AuditLeastPrivilege1797000005000 } from './1797000005000-AuditLeastPrivilege.js';
+import { CreateAuditStreamCursor1797000007000 } from './1797000007000-CreateAuditStreamCursor.js';
+import { CreateConsoleSessions1797000007001 } from './1797000007001-CreateConsoleSessions.js';
+import { AddLoginTimeIndex1797000007002 } from './1797000007002-AddLoginTimeIndex.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -16,4 +19,7 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   PortalOrgLinksByIssuer1797000003000,
   CreateIssuedTokens1797000004000,
   AuditLeastPrivilege1797000005000,
+  CreateAuditStreamCursor1797000007000,
+  CreateConsoleSessions1797000007001,
+  AddLoginTimeIndex1797000007002,
 ];

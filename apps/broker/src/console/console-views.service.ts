@@ -1,0 +1,84 @@
+import { AuditService, AuditStatsService, type AuditVerifyResult } from '@app/audit';
+import { DevelopersService } from '@app/developers';
+import { ProfilesService } from '@app/profiles';
+import { Injectable } from '@nestjs/common';
+import type { ConsoleSession } from './console-session.service.js';
+import { messagePage } from './views/layout.js';
+import {
+  developerPage,
+  developersPage,
+  eventsPage,
+  overviewPage,
+  profilePage,
+  profilesPage,
+  type EventFilterValues,
+} from './views/pages.js';
+
+const DAY_MS = 86_400_000;
+
+/** Fetches each page's data from the libs' services (the API's own) and renders it. */
+@Injectable()
+export class ConsoleViewsService {
+  /** The last verification this instance ran (the overview's chain status). */
+  private lastVerify: { at: Date; result: AuditVerifyResult } | null = null;
+
+  constructor(
+    private readonly audit: AuditService,
+    private readonly stats: AuditStatsService,
+    private readonly developersService: DevelopersService,
+    private readonly profilesService: ProfilesService,
+  ) {}
+
+  async overview(session: ConsoleSession): Promise<string> {
+    const [overview, sealingLagSeconds] = await Promise.all([this.stats.overview(7), this.audit.sealingLagSeconds()]);
+    return overviewPage(session, overview, { sealingLagSeconds, lastVerify: this.lastVerify });
+  }
+
+  async verifyChain(): Promise<void> {
+    this.lastVerify = { at: new Date(), result: await this.audit.verify() };
+  }
+
+  async events(session: ConsoleSession, filters: EventFilterValues, cursor?: string): Promise<string> {
+    const page = await this.audit.query({ ...filters, limit: filters.limit ?? '50', cursor });
+    return eventsPage(session, filters, page);
+  }
+
+  async developers(session: ConsoleSession, email: string, cursor?: string): Promise<string> {
+    const page = await this.developersService.list({ email: email || undefined, cursor, limit: 50 });
+    return developersPage(session, email, page.data, page.next_cursor);
+  }
+
+  async developer(session: ConsoleSession, id: string): Promise<string> {
+    const developer = await this.developersService.get(id);
+    const logins = await this.developersService.loginHistory(id, undefined, 100);
+    // Per-day counts of the login history page (the last 100 logins) over 30 days.
+    const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+    const days = Array.from({ length: 30 }, (_, i) => ({
+      day: new Date(today - (29 - i) * DAY_MS).toISOString(),
+      ok: 0,
+      failed: 0,
+    }));
+    for (const e of logins.data) {
+      const day = days[29 - Math.floor((today - Math.floor(Date.parse(e.occurred_at) / DAY_MS) * DAY_MS) / DAY_MS)];
+      if (!day) continue;
+      if (e.outcome === 'success') day.ok += 1;
+      else day.failed += 1;
+    }
+    return developerPage(session, developer, logins, days);
+  }
+
+  async profiles(session: ConsoleSession): Promise<string> {
+    return profilesPage(session, await this.profilesService.list());
+  }
+
+  async profile(session: ConsoleSession, id: string): Promise<string> {
+    return profilePage(session, await this.profilesService.get(id));
+  }
+
+  signedOut(): string {
+    return messagePage('Signed out', 'You have signed out of the security console.', {
+      href: '/console',
+      label: 'Sign in again',
+    });
+  }
+}

@@ -1,0 +1,390 @@
+import type { AuditEventPage, AuditEventRecord, AuditVerifyResult, SignInOverview } from '@app/audit';
+import { maskSecrets } from '@app/common';
+import type { Developer } from '@app/developers';
+import type { StoredProfile } from '@app/profiles';
+import type { ConsoleSession } from '../console-session.service.js';
+import { FAILURE_COLOURS, SUCCESS_COLOUR, stackedBars, type ChartSeries } from './chart.js';
+import { Html, html, layout } from './layout.js';
+
+const when = (d: Date | string | null) => (d ? new Date(d).toISOString().replace('T', ' ').slice(0, 19) + 'Z' : '–');
+
+/** Sign-ins per hour as chart series: succeeded, then each failure reason by its total. */
+export function overviewSeries(o: SignInOverview): ChartSeries[] {
+  const reasons = new Map<string, number>();
+  for (const h of o.hours) for (const [r, n] of Object.entries(h.failed)) reasons.set(r, (reasons.get(r) ?? 0) + n);
+  const ordered = [...reasons.entries()].sort((a, b) => b[1] - a[1]).map(([r]) => r);
+  return [
+    { label: 'succeeded', colour: SUCCESS_COLOUR, values: o.hours.map((h) => h.succeeded) },
+    ...ordered.map((reason, i) => ({
+      label: `failed: ${reason}`,
+      colour: FAILURE_COLOURS[Math.min(i, FAILURE_COLOURS.length - 1)] ?? '#868e96',
+      values: o.hours.map((h) => h.failed[reason] ?? 0),
+    })),
+  ];
+}
+
+export interface ChainStatus {
+  sealingLagSeconds: number;
+  lastVerify: { at: Date; result: AuditVerifyResult } | null;
+}
+
+export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: ChainStatus): string {
+  const series = overviewSeries(o);
+  const top = (title: string, param: string, rows: SignInOverview['topOrganisations']) =>
+    html` <div class="card">
+      <h2>${title}</h2>
+      <table>
+        <thead>
+          <tr>
+            <th>${param === 'organization' ? 'Organisation' : 'Client address'}</th>
+            <th>Failed</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${
+            rows.length
+              ? rows.map(
+                  (r) =>
+                    html`<tr>
+                      <td>
+                        <a
+                          href="/console/events?outcome=failure&type=login.failed&${param}=${encodeURIComponent(r.key)}"
+                          >${r.key}</a
+                        >
+                      </td>
+                      <td class="num">${r.count}</td>
+                    </tr>`,
+                )
+              : html`<tr>
+                  <td colspan="2" class="muted">none</td>
+                </tr>`
+          }
+        </tbody>
+      </table>
+    </div>`;
+  const verify = chain.lastVerify;
+  return layout(
+    'Overview',
+    session,
+    '/console',
+    html` <div class="cards">
+        <div class="card">
+          <div class="muted">Sign-ins, last 7 days</div>
+          <div class="n" id="total-succeeded">${o.totals.succeeded}</div>
+          <div class="ok">succeeded</div>
+        </div>
+        <div class="card">
+          <div class="muted">Failed, last 7 days</div>
+          <div class="n" id="total-failed">${o.totals.failed}</div>
+          <div class="bad">failed</div>
+        </div>
+        <div class="card" id="chain">
+          <div class="muted">Audit chain</div>
+          <div>
+            ${verify ? html`<span class="${verify.result.status === 'intact' ? 'ok' : 'bad'}">${verify.result.status}</span> at ${when(verify.at)}` : html`<span class="muted">not verified by this instance yet</span>`}
+          </div>
+          <div>Sealing lag: ${chain.sealingLagSeconds.toFixed(1)} s</div>
+          <form method="post" action="/console/verify">
+            <input type="hidden" name="_csrf" value="${session.csrfToken}" /><button type="submit">Verify now</button>
+          </form>
+        </div>
+      </div>
+      <h2>Sign-ins per hour (UTC), ${when(o.since)} to ${when(o.until)}</h2>
+      <div id="signins" data-since="${o.since}" data-until="${o.until}">
+        ${stackedBars(
+          o.hours.map((h) => h.hour),
+          series,
+        )}
+      </div>
+      <div class="cards">
+        ${top('Top failing organisations (24 h)', 'organization', o.topOrganisations)}${top('Top failing client addresses (24 h)', 'ip', o.topAddresses)}
+      </div>
+      <details>
+        <summary>Hourly numbers</summary>
+        <table>
+          <thead>
+            <tr>
+              <th>Hour</th>
+              ${series.map((s) => html`<th>${s.label}</th>`)}
+            </tr>
+          </thead>
+          <tbody>
+            ${o.hours
+              .filter((_, i) => series.some((s) => (s.values[i] ?? 0) > 0))
+              .map(
+                (h) =>
+                  html`<tr>
+                    <td>${when(h.hour)}</td>
+                    <td class="num">${h.succeeded}</td>
+                    ${series.slice(1).map((s) => html`<td class="num">${h.failed[s.label.slice(8)] ?? 0}</td>`)}
+                  </tr>`,
+              )}
+          </tbody>
+        </table>
+      </details>`,
+  );
+}
+
+/** The filters of /api/audit/events, as the console's form keeps them. */
+export const EVENT_FILTERS = [
+  'type',
+  'outcome',
+  'developer',
+  'email',
+  'profile',
+  'organization',
+  'ip',
+  'since',
+  'until',
+  'q',
+  'order',
+  'limit',
+] as const;
+export type EventFilterValues = Partial<Record<(typeof EVENT_FILTERS)[number], string>>;
+
+function queryString(values: Record<string, string | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(values)) if (v) q.set(k, v);
+  return q.toString();
+}
+
+function eventRow(e: AuditEventRecord): Html {
+  const dev = e.developer_id
+    ? html`<a href="/console/developers/${e.developer_id}">${e.developer_id.slice(0, 8)}</a>`
+    : '';
+  return html`<tr class="event" data-id="${e.id}">
+    <td class="num">${e.id}</td>
+    <td>${when(e.occurred_at)}</td>
+    <td>${e.type}</td>
+    <td class="${e.outcome === 'success' ? 'ok' : 'bad'}">${e.outcome}</td>
+    <td>${e.reason ?? ''}</td>
+    <td>${e.organisation_id ?? ''}</td>
+    <td>${e.ip ?? ''}</td>
+    <td>${dev}</td>
+    <td>
+      <details>
+        <summary>record</summary>
+        <pre>${JSON.stringify(e, null, 2)}</pre>
+      </details>
+    </td>
+  </tr>`;
+}
+
+export function eventsPage(session: ConsoleSession, filters: EventFilterValues, page: AuditEventPage): string {
+  const input = (name: string, label: string, placeholder = '') =>
+    html`<label
+      >${label}<input
+        name="${name}"
+        value="${filters[name as keyof EventFilterValues] ?? ''}"
+        placeholder="${placeholder}"
+    /></label>`;
+  const select = (name: 'outcome' | 'order', options: string[]) =>
+    html`<label
+      >${name}<select name="${name}">
+        ${options.map((o) => html`<option value="${o}" ${new Html(filters[name] === o ? ' selected' : '')}>${o || 'any'}</option>`)}
+      </select></label
+    >`;
+  const base = { ...filters, cursor: undefined };
+  const exportLink = (format: string) => `/console/events/export?${queryString({ ...base, limit: undefined, format })}`;
+  return layout(
+    'Events',
+    session,
+    '/console/events',
+    html` <form class="filters" method="get" action="/console/events">
+        ${input('type', 'type', 'login.*')}${select('outcome', ['', 'success', 'failure'])}${input('organization', 'organisation')}
+        ${input('ip', 'IP or CIDR')}${input('developer', 'developer id')}${input('email', 'email')}${input('profile', 'profile')}
+        ${input('since', 'since', '2026-12-01T00:00:00Z')}${input('until', 'until')}${input('q', 'keywords')}${select('order', ['', 'asc', 'desc'])}${input('limit', 'per page', '50')}
+        <button type="submit">Filter</button>
+        <a class="button" href="${exportLink('ndjson')}" id="export-ndjson">Export NDJSON</a>
+        <a class="button" href="${exportLink('csv')}" id="export-csv">Export CSV</a>
+      </form>
+      <table id="events">
+        <thead>
+          <tr>
+            <th>Id</th>
+            <th>Time (UTC)</th>
+            <th>Type</th>
+            <th>Outcome</th>
+            <th>Reason</th>
+            <th>Organisation</th>
+            <th>IP</th>
+            <th>Developer</th>
+            <th></th>
+          </tr>
+        </thead>
+        <tbody>
+          ${
+            page.data.length
+              ? page.data.map(eventRow)
+              : html`<tr>
+                  <td colspan="9" class="muted">No events match.</td>
+                </tr>`
+          }
+        </tbody>
+      </table>
+      <div class="pager">
+        ${page.next_cursor && page.data.length ? html`<a class="button" id="next-page" href="/console/events?${queryString({ ...base, cursor: page.next_cursor })}">Next page</a>` : ''}
+      </div>`,
+  );
+}
+
+export function developersPage(
+  session: ConsoleSession,
+  email: string,
+  developers: Developer[],
+  next: string | null,
+): string {
+  return layout(
+    'Developers',
+    session,
+    '/console/developers',
+    html` <form class="filters" method="get" action="/console/developers">
+        <label>email<input name="email" value="${email}" /></label><button type="submit">Find</button>
+      </form>
+      <table>
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Email</th>
+            <th>Organisation</th>
+            <th>Status</th>
+            <th>Last login</th>
+            <th>Logins</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${developers.map(
+            (d) =>
+              html`<tr>
+                <td><a href="/console/developers/${d.id}">${d.name ?? d.subject}</a></td>
+                <td>${d.email ?? ''}</td>
+                <td>${d.organisationName ?? d.organisationId ?? ''}</td>
+                <td class="${d.status === 'active' ? 'ok' : 'bad'}">${d.status}</td>
+                <td>${when(d.lastLoginAt)}</td>
+                <td class="num">${d.loginCount}</td>
+              </tr>`,
+          )}
+        </tbody>
+      </table>
+      ${next ? html`<div class="pager"><a class="button" href="/console/developers?${queryString({ email, cursor: next })}">Next page</a></div>` : ''}`,
+  );
+}
+
+export function developerPage(
+  session: ConsoleSession,
+  d: Developer,
+  logins: AuditEventPage,
+  perDay: { day: string; ok: number; failed: number }[],
+): string {
+  const admin = session.roles.includes('admin');
+  const action = d.status === 'active' ? 'block' : 'unblock';
+  return layout(
+    d.name ?? d.subject,
+    session,
+    '/console/developers',
+    html` <table class="identity">
+        <tbody>
+          <tr>
+            <th>Id</th>
+            <td>${d.id}</td>
+          </tr>
+          <tr>
+            <th>Issuer / subject</th>
+            <td>${d.issuer} · ${d.subject}</td>
+          </tr>
+          <tr>
+            <th>Email</th>
+            <td>${d.email ?? ''} ${d.emailVerified ? '' : '(unverified)'}</td>
+          </tr>
+          <tr>
+            <th>Status</th>
+            <td id="status" class="${d.status === 'active' ? 'ok' : 'bad'}">${d.status}</td>
+          </tr>
+          <tr>
+            <th>Organisation</th>
+            <td>${d.organisationName ?? ''} ${d.organisationId ? `(${d.organisationId})` : ''}</td>
+          </tr>
+          <tr>
+            <th>Portal placement</th>
+            <td>${d.portalUserId ? `portal user ${d.portalUserId}` : 'not in the portal yet'}</td>
+          </tr>
+          <tr>
+            <th>Logins</th>
+            <td>${d.loginCount} · first ${when(d.firstLoginAt)} · last ${when(d.lastLoginAt)}</td>
+          </tr>
+        </tbody>
+      </table>
+      ${admin ? html`<form method="post" action="/console/developers/${d.id}/${action}"><input type="hidden" name="_csrf" value="${session.csrfToken}" /><button type="submit" id="${action}" class="${action === 'block' ? 'danger' : ''}">${action === 'block' ? 'Block developer' : 'Unblock developer'}</button></form>` : ''}
+      <h2>Logins per day (last 30 days)</h2>
+      ${stackedBars(
+        perDay.map((p) => p.day),
+        [
+          { label: 'succeeded', colour: SUCCESS_COLOUR, values: perDay.map((p) => p.ok) },
+          { label: 'failed', colour: FAILURE_COLOURS[0] ?? '#b42318', values: perDay.map((p) => p.failed) },
+        ],
+        { height: 140 },
+      )}
+      <h2>Login history</h2>
+      <table id="events">
+        <thead>
+          <tr>
+            <th>Id</th>
+            <th>Time (UTC)</th>
+            <th>Type</th>
+            <th>Outcome</th>
+            <th>Reason</th>
+            <th>Organisation</th>
+            <th>IP</th>
+            <th>Developer</th>
+            <th></th>
+          </tr>
+        </thead>
+        <tbody>
+          ${logins.data.map(eventRow)}
+        </tbody>
+      </table>`,
+  );
+}
+
+export function profilesPage(session: ConsoleSession, profiles: StoredProfile[]): string {
+  return layout(
+    'Profiles',
+    session,
+    '/console/profiles',
+    html`<table>
+      <thead>
+        <tr>
+          <th>ID</th>
+          <th>Name</th>
+          <th>Action</th>
+          <th>Provider</th>
+          <th>Version</th>
+          <th>Updated</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${profiles.map(
+          (p) =>
+            html`<tr>
+              <td><a href="/console/profiles/${encodeURIComponent(p.profile.ID)}">${p.profile.ID}</a></td>
+              <td>${p.profile.Name}</td>
+              <td>${p.profile.ActionType}</td>
+              <td>${p.profile.ProviderName}</td>
+              <td class="num">${p.version}</td>
+              <td>${when(p.updatedAt)}</td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>`,
+  );
+}
+
+export function profilePage(session: ConsoleSession, p: StoredProfile): string {
+  return layout(
+    `Profile ${p.profile.ID}`,
+    session,
+    '/console/profiles',
+    html`<p class="muted">Read-only; secrets are masked. Version ${p.version}, updated ${when(p.updatedAt)}.</p>
+      <pre id="profile">${JSON.stringify(maskSecrets(p.profile), null, 2)}</pre>`,
+  );
+}

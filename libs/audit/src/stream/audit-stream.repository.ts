@@ -1,0 +1,95 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { RECORD_COLUMNS, type AuditEventRecord } from '../audit-record.js';
+
+/** The stream's cursor row: where delivery stands and how the last attempt went. */
+export interface AuditStreamCursor {
+  /** Chain position (`seq`) of the last delivered event; 0 before the first delivery. */
+  last_seq: string;
+  last_event_id: string | null;
+  delivered_at: string | null;
+  attempted_at: string | null;
+  consecutive_failures: number;
+  last_error: string | null;
+}
+
+const CURSOR_COLUMNS = `last_seq::text AS last_seq, last_event_id::text AS last_event_id,
+  to_char(delivered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS delivered_at,
+  to_char(attempted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS attempted_at,
+  consecutive_failures, last_error`;
+
+/** Every statement of the SIEM stream: the cursor (also the lease) and the events after it. */
+@Injectable()
+export class AuditStreamRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /**
+   * Runs `work` in one transaction holding the cursor row `FOR UPDATE SKIP LOCKED`: the lease
+   * that lets one replica send at a time. Resolves null at once when another replica holds it.
+   * A sender that dies mid-batch loses its connection, so Postgres rolls back and frees the row,
+   * and the batch is sent again by whoever takes it next (at least once).
+   */
+  withLease<T>(work: (m: EntityManager, cursor: AuditStreamCursor) => Promise<T>): Promise<T | null> {
+    return this.dataSource.transaction(async (m) => {
+      const [cursor] = await m.query<AuditStreamCursor[]>(
+        `SELECT ${CURSOR_COLUMNS} FROM audit_stream_cursor WHERE id = 1 FOR UPDATE SKIP LOCKED`,
+      );
+      return cursor ? work(m, cursor) : null;
+    });
+  }
+
+  /**
+   * The next events in chain (seal) order after `afterSeq`. Only sealed events have a position,
+   * and the sealer appends each committed event exactly once after every earlier one, so reading
+   * by `seq` never skips an event whose transaction commits late (ids can commit out of order).
+   */
+  nextBatch(m: EntityManager, afterSeq: string, limit: number): Promise<AuditEventRecord[]> {
+    return m.query<AuditEventRecord[]>(
+      `SELECT ${RECORD_COLUMNS} FROM audit_events e WHERE e.seq > $1::bigint ORDER BY e.seq LIMIT $2`,
+      [afterSeq, limit],
+    );
+  }
+
+  async delivered(m: EntityManager, last: AuditEventRecord): Promise<void> {
+    await m.query(
+      `UPDATE audit_stream_cursor
+          SET last_seq = $1::bigint, last_event_id = $2::bigint, delivered_at = now(), attempted_at = now(),
+              consecutive_failures = 0, last_error = NULL
+        WHERE id = 1 AND last_seq < $1::bigint`,
+      [last.seq, last.id],
+    );
+  }
+
+  async failed(m: EntityManager, error: string): Promise<void> {
+    await m.query(
+      `UPDATE audit_stream_cursor
+          SET attempted_at = now(), consecutive_failures = consecutive_failures + 1, last_error = $1
+        WHERE id = 1`,
+      [error.slice(0, 500)],
+    );
+  }
+
+  /** The cursor without waiting for the lease (a plain read sees the last committed state). */
+  async cursor(): Promise<AuditStreamCursor | null> {
+    const [row] = await this.dataSource.query<AuditStreamCursor[]>(
+      `SELECT ${CURSOR_COLUMNS} FROM audit_stream_cursor WHERE id = 1`,
+    );
+    return row ?? null;
+  }
+
+  /**
+   * Age in seconds of the oldest event the SIEM has not received: the first sealed event after
+   * the cursor, or an event not sealed yet (it will be streamed after sealing); 0 when none.
+   * Two index lookups (the unique `seq` index and the partial index of unsealed events).
+   */
+  async lagSeconds(): Promise<number> {
+    const [row] = await this.dataSource.query<{ lag: number }[]>(
+      `SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - LEAST(
+          (SELECT e.occurred_at FROM audit_events e, audit_stream_cursor c
+            WHERE c.id = 1 AND e.seq > c.last_seq ORDER BY e.seq LIMIT 1),
+          (SELECT e.occurred_at FROM audit_events e WHERE e.hash IS NULL ORDER BY e.id LIMIT 1))), 0)::float8 AS lag`,
+    );
+    return Math.max(0, row?.lag ?? 0);
+  }
+}
