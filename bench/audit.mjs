@@ -239,15 +239,25 @@ export async function waitSealed(db, rows, timeoutMs, log) {
   }
 }
 
-/** A cursor of the audit API moved to another position (the cursor format is base64url JSON). */
-function moveCursor(cursor, id) {
-  const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  c.p = { ...c.p, id: String(id) };
-  return Buffer.from(JSON.stringify(c), 'utf8').toString('base64url');
+/**
+ * A cursor of the audit API moved to another position. Cursors are signed (issue 13): the bench
+ * holds the broker's session secret, so it re-signs the moved position with the built broker's own
+ * CursorCodec and key derivation, as a second instance with the same secret would.
+ */
+async function cursorMover(sessionSecret) {
+  const dist = new URL('../dist/apps/broker/libs/', import.meta.url);
+  const { CursorCodec } = await import(new URL('common/src/paging/cursor-codec.js', dist).href);
+  const { SessionKeys } = await import(new URL('config/src/session-keys.js', dist).href);
+  const codec = new CursorCodec(new SessionKeys(sessionSecret).key('cursor'));
+  return (cursor, id) => {
+    const payload = JSON.parse(Buffer.from(cursor.split('.')[0], 'base64url').toString('utf8'));
+    return codec.encode({ ...payload.p, id: String(id) }, payload.f);
+  };
 }
 
 /** The typical queries, each `runs` times with varying parameters; p50/p95 of the HTTP round trip. */
-export async function timeQueries(brokerUrl, secret, { runs, firstId, lastId, days = 30 }) {
+export async function timeQueries(brokerUrl, secret, { runs, firstId, lastId, sessionSecret, days = 30 }) {
+  const moveCursor = await cursorMover(sessionSecret);
   const headers = { authorization: secret };
   const rand = (n) => Math.floor(Math.random() * n);
   const now = Date.now();

@@ -76,6 +76,8 @@ const PROFILE_ID = 'bench';
 const CLIENT_ID = 'portal-sso-broker-bench';
 const CLIENT_SECRET = randomBytes(18).toString('base64url');
 const ADMIN_SECRET = randomBytes(18).toString('base64url');
+/** The broker's TYK_IB_SESSION_SECRET: the query phase signs its deep cursors with the key derived from it. */
+const SESSION_SECRET = randomBytes(24).toString('base64url');
 const PORTAL_SECRET = randomBytes(18).toString('base64url');
 const PORTAL_TOKEN = randomBytes(18).toString('base64url');
 
@@ -255,6 +257,7 @@ async function main() {
     BROKER_AUDIT_SIGNING_KEY_FILE: signingKeyFile,
     DATABASE_URL: db.url,
     TYK_IB_SECRET: ADMIN_SECRET,
+    TYK_IB_SESSION_SECRET: SESSION_SECRET,
     TYK_IB_PORT: String(brokerPort),
     BROKER_HOST: '127.0.0.1',
     BROKER_PUBLIC_URL: brokerUrl,
@@ -493,6 +496,7 @@ async function main() {
       runs: SETTINGS.auditRuns,
       firstId: seeded.firstId,
       lastId: seeded.lastId,
+      sessionSecret: SESSION_SECRET,
     });
     log('  export (ndjson, every event)');
     const exportFrom = Number(process.hrtime.bigint() / 1000n);
