@@ -4,6 +4,7 @@ import { BrokerConfigModule, type BrokerConfig } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { DevelopersModule, IssuedTokensStore, OrganisationLinksService } from '@app/developers';
 import { ProfilesModule } from '@app/profiles';
+import { ProvisioningModule } from '@app/provisioning';
 import { TykPortalModule, type TykCallEvent } from '@app/tyk-portal';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
@@ -13,6 +14,7 @@ import { AdminGuard } from './common/admin.guard.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { ClientBuckets } from './common/client-address.js';
 import { loggerParams } from './common/logging.js';
+import { IssuedTokenRevoker } from './deprovisioning/issued-token-revoker.js';
 import { HealthModule } from './health/health.module.js';
 import { LoginFlowService } from './login/login-flow.service.js';
 import { LoginRateLimitGuard } from './login/login-rate-limit.guard.js';
@@ -30,6 +32,16 @@ export interface AppModuleOptions {
 @Module({})
 export class AppModule {
   static forRoot(config: BrokerConfig, options: AppModuleOptions = {}): DynamicModule {
+    // One instance, imported by the app and by provisioning.
+    const portal = TykPortalModule.forRoot({
+      imports: [DevelopersModule, MetricsModule],
+      organisationLinkStore: { useExisting: OrganisationLinksService },
+      tokenCache: { useExisting: IssuedTokensStore },
+      onCall: {
+        useFactory: (metrics: LoginMetrics) => (e: TykCallEvent) => metrics.observeTyk(e),
+        inject: [LoginMetrics],
+      },
+    });
     return {
       module: AppModule,
       imports: [
@@ -42,15 +54,9 @@ export class AppModule {
         DevelopersModule,
         CloudentityModule,
         MetricsModule,
-        TykPortalModule.forRoot({
-          imports: [DevelopersModule, MetricsModule],
-          organisationLinkStore: { useExisting: OrganisationLinksService },
-          tokenCache: { useExisting: IssuedTokensStore },
-          onCall: {
-            useFactory: (metrics: LoginMetrics) => (e: TykCallEvent) => metrics.observeTyk(e),
-            inject: [LoginMetrics],
-          },
-        }),
+        portal,
+        // Block, unblock and erase reach the portal (and revoke issued tokens) through an outbox.
+        ProvisioningModule.forRoot({ imports: [portal, ProfilesModule], tokenRevoker: IssuedTokenRevoker }),
       ],
       controllers: [HomeController, LoginController],
       providers: [

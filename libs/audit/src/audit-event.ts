@@ -16,6 +16,10 @@ export const AUDIT_EVENT_TYPES = [
   'portal.organisation_created',
   'portal.developer_moved',
   'portal.developer_role_changed',
+  'portal.developer_deactivated',
+  'portal.developer_reactivated',
+  'portal.developer_deleted',
+  'token.revoked',
   'admin.auth_failed',
   'audit.retention_applied',
 ] as const;

@@ -1,6 +1,7 @@
 import { getPathCaseInsensitive, isAllowedIdpUrl } from '@app/common';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseScimTokens, type ProvisioningConfig } from './provisioning-config.js';
 import { checkSecrets } from './secret-rules.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -42,6 +43,7 @@ export interface BrokerConfig {
   rateLimit: { loginPerMinute: number; adminFailuresPerMinute: number };
   /** `BROKER_METRICS_TOKEN`: when set, `/metrics` answers only `Authorization: Bearer <token>`. */
   metrics: { token: string };
+  provisioning: ProvisioningConfig;
 }
 
 export interface ConfigLoadResult {
@@ -341,6 +343,14 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
       adminFailuresPerMinute: r.int(['BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE'], null, 20, 0, 1_000_000),
     },
     metrics: { token: r.string(['BROKER_METRICS_TOKEN'], null, '') },
+    provisioning: {
+      scimTokens: parseScimTokens(r.string(['BROKER_SCIM_TOKENS'], null, ''), r.problems),
+      inactiveDays: r.int(['BROKER_DEPROVISION_INACTIVE_DAYS'], null, 0, 0, 36500),
+      inactiveIntervalMs: r.int(['BROKER_DEPROVISION_INACTIVE_INTERVAL_MS'], null, 3_600_000, 100, 86_400_000),
+      outboxPollMs: r.int(['BROKER_DEPROVISION_POLL_MS'], null, 1000, 20, 600_000),
+      retryBaseMs: r.int(['BROKER_DEPROVISION_RETRY_BASE_MS'], null, 2000, 10, 600_000),
+      retryMaxMs: r.int(['BROKER_DEPROVISION_RETRY_MAX_MS'], null, 600_000, 10, 86_400_000),
+    },
   };
   const { issuer: adminIssuer, allowInsecureHttp: adminInsecure } = config.adminOidc;
   if (adminIssuer !== '' && httpUrl(adminIssuer) === null && !isAllowedIdpUrl(adminIssuer, adminInsecure)) {
@@ -381,6 +391,7 @@ export function secretValues(config: BrokerConfig): string[] {
     config.tykApi.gateway.adminSecret,
     config.portal.adminToken,
     config.metrics.token,
+    ...config.provisioning.scimTokens.map((t) => t.token),
   ].filter((s) => s.length > 0);
 }
 

@@ -14,3 +14,5 @@ export {
 export { BROKER_CONFIG, BrokerConfigModule } from './broker-config.module.js';
 /** Per-purpose keys derived (HKDF) from TYK_IB_SESSION_SECRET: the token store's and the cursors'. */
 export { SESSION_KEYS, SessionKeys, type SessionKeyPurpose } from './session-keys.js';
+/** The provisioning block (SCIM tokens, outbox retry, inactivity policy). */
+export { parseScimTokens, type ProvisioningConfig } from './provisioning-config.js';

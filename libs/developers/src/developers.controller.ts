@@ -27,7 +27,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { toDeveloperResponse, type ChangeContext, type DeveloperResponse } from './developer.js';
+import { toDeveloperResponse, type ChangeContext, type DeveloperResponse, type PortalSyncState } from './developer.js';
 import { DevelopersService } from './developers.service.js';
 import { ListDevelopersQueryDto, LoginHistoryQueryDto, UpdateDeveloperDto } from './dto/developers.dto.js';
 
@@ -84,11 +84,18 @@ export class DevelopersController {
 
   @Get(':id')
   @Header('Cache-Control', 'no-store')
-  @ApiOperation({ summary: 'Get a developer' })
+  @ApiOperation({
+    summary: 'Get a developer',
+    description:
+      '`portal_sync` (null until a block, unblock or erase): `pending|done|failed`, the action and the last error of carrying it to the portal.',
+  })
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiNotFoundResponse({ description: '`not_found`' })
-  async get(@Param('id', developerIdPipe) id: string): Promise<DeveloperResponse> {
-    return toDeveloperResponse(await this.developers.get(id));
+  async get(
+    @Param('id', developerIdPipe) id: string,
+  ): Promise<DeveloperResponse & { portal_sync: PortalSyncState | null }> {
+    const developer = toDeveloperResponse(await this.developers.get(id));
+    return { ...developer, portal_sync: await this.developers.portalSync(id) };
   }
 
   @Get(':id/logins')

@@ -15,6 +15,9 @@ import type { DataSource, EntityManager } from 'typeorm';
 import {
   DEVELOPER_STATUSES,
   type ChangeContext,
+  type DeveloperChange,
+  type DeveloperChangeHook,
+  type PortalSyncState,
   type Developer,
   type DeveloperStatus,
   type RecordLoginInput,
@@ -176,6 +179,8 @@ const RECORD_LOGIN = preparedStatement(
 
 @Injectable()
 export class DevelopersService {
+  private readonly hooks: DeveloperChangeHook[] = [];
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditService,
@@ -293,6 +298,31 @@ export class DevelopersService {
     };
   }
 
+  /** Follow-ups of block, unblock and erase (run in the change's transaction); see DeveloperChangeHook. */
+  onChange(hook: DeveloperChangeHook): void {
+    this.hooks.push(hook);
+  }
+
+  /** Where the portal stands with the developer's last change, when a hook tracks it. */
+  async portalSync(id: string): Promise<PortalSyncState | null> {
+    for (const hook of this.hooks) {
+      const state = await hook.portalSync(developerId(id));
+      if (state) return state;
+    }
+    return null;
+  }
+
+  private async notify(
+    m: EntityManager,
+    row: DeveloperRow,
+    change: DeveloperChange,
+    actor: string,
+    before: { subject: string; email: string | null } = row,
+  ): Promise<void> {
+    const event = { developer: toDeveloper(row), change, actor, subject: before.subject, email: before.email };
+    for (const hook of this.hooks) await hook.changed(m, event);
+  }
+
   /** Blocks future logins (audited as `developer.blocked` when the status changes). */
   block(id: string, actor: string, context: ChangeContext = {}): Promise<Developer> {
     return this.setStatus(id, 'blocked', actor, context);
@@ -334,6 +364,7 @@ export class DevelopersService {
             status,
           },
         );
+        await this.notify(m, row, status === 'blocked' ? 'blocked' : 'unblocked', actor);
       }
       return toDeveloper(row);
     });
@@ -348,6 +379,11 @@ export class DevelopersService {
   async erase(id: string, actor: string, context: ChangeContext = {}): Promise<Developer> {
     const key = developerId(id);
     return await this.dataSource.transaction(async (m) => {
+      // The subject before erasure: follow-ups (revoking the tokens issued under it) still need it.
+      const before = await m.query<{ subject: string; email: string | null }[]>(
+        `SELECT subject, email FROM developers WHERE id = $1 AND erased_at IS NULL FOR UPDATE`,
+        [key],
+      );
       const rows = await returning<DeveloperRow>(
         m,
         `UPDATE developers AS d
@@ -367,6 +403,7 @@ export class DevelopersService {
       await this.recordChange(m, 'developer.erased', row, actor, context, {
         erased: ['email', 'name', 'subject', 'sso_key'],
       });
+      await this.notify(m, row, 'erased', actor, before[0]);
       return toDeveloper(row);
     });
   }

@@ -5,6 +5,7 @@ import { CreateDevelopers1795750439947 } from './1795750439947-CreateDevelopers.
 import { CreateLoginStates1795750504304 } from './1795750504304-CreateLoginStates.js';
 import { PortalOrgLinksByIssuer1797000003000 } from './1797000003000-PortalOrgLinksByIssuer.js';
 import { CreateIssuedTokens1797000004000 } from './1797000004000-CreateIssuedTokens.js';
+import { CreateDeprovisioningOutbox1797000008000 } from './1797000008000-CreateDeprovisioningOutbox.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -14,4 +15,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateLoginStates1795750504304,
   PortalOrgLinksByIssuer1797000003000,
   CreateIssuedTokens1797000004000,
+  CreateDeprovisioningOutbox1797000008000,
 ];

@@ -1,0 +1,12 @@
+/**
+ * Provisioning: deprovisioning effects (portal user Active/deletion, revocation of issued tokens)
+ * carried out from a Postgres outbox with retries. Imports config, database, audit, developers
+ * and tyk-portal (ARCHITECTURE.md).
+ */
+export { ProvisioningModule, type ProvisioningModuleOptions } from './provisioning.module.js';
+/** Hooked into DevelopersService: block, unblock and erase enqueue their portal follow-ups. */
+export { DeprovisioningService } from './deprovisioning.service.js';
+/** The outbox worker (`runOnce()` for tests and the CLI). */
+export { DeprovisioningWorker } from './deprovisioning.worker.js';
+/** The port the broker binds to revoke issued tokens. */
+export { TOKEN_REVOKER, type TokenRevoker } from './token-revoker.js';
