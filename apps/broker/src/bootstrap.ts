@@ -9,6 +9,7 @@ import helmet from 'helmet';
 import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { loginRequestLogging } from './common/logging.js';
+import { scimBodyParser } from '@app/provisioning';
 
 const PROFILE_BODY_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\b/i;
 
@@ -31,6 +32,7 @@ function jsonContentType(req: Request, res: Response, next: NextFunction): void 
   if (
     hasBody &&
     !req.path.startsWith('/api/profiles') &&
+    !req.path.startsWith('/scim/') &&
     (type === undefined || !/^application\/([\w.+-]*\+)?json\b/i.test(type))
   ) {
     res
@@ -76,6 +78,8 @@ export async function createBrokerApp(
   // TIB reads /api/profiles bodies as JSON whatever the content type (curl -d sends
   // form-urlencoded), so those routes get the raw text; the controller decodes it as TIB does.
   app.use('/api/profiles', profilesContentType, express.text({ type: () => true, limit: config.bodyLimitBytes }));
+  // SCIM bodies (application/scim+json or JSON) parsed here so that their errors are SCIM errors.
+  app.use('/scim', ...scimBodyParser(config.bodyLimitBytes));
   app.use(jsonContentType);
   app.useBodyParser('json', { limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] });
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
@@ -83,9 +87,12 @@ export async function createBrokerApp(
     app,
     new DocumentBuilder()
       .setTitle('Portal SSO Broker')
-      .setDescription('Admin API (TIB-compatible /api/profiles, audit, developers), login routes and health.')
+      .setDescription(
+        'Admin API (TIB-compatible /api/profiles, audit, developers), SCIM 2.0 (/scim/v2), login routes and health.',
+      )
       .addApiKey({ type: 'apiKey', in: 'header', name: 'Authorization' }, 'tib-secret')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, 'admin-token')
+      .addBearerAuth({ type: 'http', scheme: 'bearer' }, 'scim-token')
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });

@@ -20,6 +20,12 @@ export const AUDIT_EVENT_TYPES = [
   'portal.developer_reactivated',
   'portal.developer_deleted',
   'token.revoked',
+  'scim.request',
+  'scim.user_created',
+  'scim.user_updated',
+  'scim.user_deactivated',
+  'scim.user_reactivated',
+  'scim.user_deleted',
   'admin.auth_failed',
   'audit.retention_applied',
 ] as const;

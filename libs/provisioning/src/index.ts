@@ -10,3 +10,7 @@ export { DeprovisioningService } from './deprovisioning.service.js';
 export { DeprovisioningWorker } from './deprovisioning.worker.js';
 /** The port the broker binds to revoke issued tokens. */
 export { TOKEN_REVOKER, type TokenRevoker } from './token-revoker.js';
+/** SCIM Users; `atLogin` links a pre-provisioned user at the developer's login (developer_blocked when inactive). */
+export { ScimUsersService } from './scim/scim-users.service.js';
+/** Body parsing for /scim with SCIM errors (the broker mounts it before its own JSON parser). */
+export { scimBodyParser } from './scim/scim-body.js';

@@ -4,6 +4,10 @@ import { Module, type DynamicModule, type ModuleMetadata, type Provider, type Ty
 import { DeprovisioningRepository } from './deprovisioning.repository.js';
 import { DeprovisioningService } from './deprovisioning.service.js';
 import { DeprovisioningWorker } from './deprovisioning.worker.js';
+import { ScimAuthGuard } from './scim/scim-auth.guard.js';
+import { ScimUsersRepository } from './scim/scim-users.repository.js';
+import { ScimUsersService } from './scim/scim-users.service.js';
+import { ScimController } from './scim/scim.controller.js';
 import { TOKEN_REVOKER, type TokenRevoker } from './token-revoker.js';
 
 export interface ProvisioningModuleOptions {
@@ -12,7 +16,7 @@ export interface ProvisioningModuleOptions {
   tokenRevoker: Type<TokenRevoker>;
 }
 
-/** Deprovisioning (outbox, worker). Needs BROKER_CONFIG and the database. */
+/** SCIM 2.0 at /scim/v2 and deprovisioning (outbox, worker). Needs BROKER_CONFIG and the database. */
 @Module({})
 export class ProvisioningModule {
   static forRoot(options: ProvisioningModuleOptions): DynamicModule {
@@ -20,13 +24,17 @@ export class ProvisioningModule {
       DeprovisioningRepository,
       DeprovisioningService,
       DeprovisioningWorker,
+      ScimUsersRepository,
+      ScimUsersService,
+      ScimAuthGuard,
       { provide: TOKEN_REVOKER, useClass: options.tokenRevoker },
     ];
     return {
       module: ProvisioningModule,
       imports: [AuditModule, DevelopersModule, ...options.imports],
+      controllers: [ScimController],
       providers,
-      exports: [DeprovisioningService, DeprovisioningWorker],
+      exports: [DeprovisioningService, DeprovisioningWorker, ScimUsersService],
     };
   }
 }

@@ -2,6 +2,7 @@ import { AuditService } from '@app/audit';
 import { mapIdentity, OidcLoginService, type IdentityMappingSettings, type OidcClientSettings } from '@app/cloudentity';
 import { DomainError, LruCache, clipText, isDomainError, loggableError, type ErrorCode } from '@app/common';
 import { DevelopersService } from '@app/developers';
+import { ScimUsersService } from '@app/provisioning';
 import {
   providerConfigFlag,
   providerConfigString,
@@ -84,6 +85,7 @@ export class LoginFlowService {
     private readonly organisations: OrganisationSyncService,
     private readonly audit: AuditService,
     private readonly metrics: LoginMetrics,
+    private readonly scimUsers: ScimUsersService,
   ) {}
 
   async start(profileId: string, provider: string, req: Request, browserBinding?: string): Promise<LoginOutcome> {
@@ -125,6 +127,8 @@ export class LoginFlowService {
         ssoKey: identity.ssoKey,
       });
       developerId = developer.id;
+      // A user pre-provisioned over SCIM is linked now; an inactive one refuses the login.
+      await this.scimUsers.atLogin(developer);
 
       const { sync } = this.derive(stored);
       const placement = await this.organisations.resolve({

@@ -6,6 +6,7 @@ import { CreateLoginStates1795750504304 } from './1795750504304-CreateLoginState
 import { PortalOrgLinksByIssuer1797000003000 } from './1797000003000-PortalOrgLinksByIssuer.js';
 import { CreateIssuedTokens1797000004000 } from './1797000004000-CreateIssuedTokens.js';
 import { CreateDeprovisioningOutbox1797000008000 } from './1797000008000-CreateDeprovisioningOutbox.js';
+import { CreateScimUsers1797000008001 } from './1797000008001-CreateScimUsers.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -16,4 +17,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   PortalOrgLinksByIssuer1797000003000,
   CreateIssuedTokens1797000004000,
   CreateDeprovisioningOutbox1797000008000,
+  CreateScimUsers1797000008001,
 ];
