@@ -13,6 +13,7 @@ export const AUDIT_EVENT_TYPES = [
   'developer.blocked',
   'developer.unblocked',
   'developer.erased',
+  'developer.deactivated_inactive',
   'portal.organisation_created',
   'portal.developer_moved',
   'portal.developer_role_changed',

@@ -298,6 +298,21 @@ export class DevelopersService {
     };
   }
 
+  /**
+   * Active developers with no login for `days` days (never signed in: counted from creation),
+   * oldest first, at most `limit`. The inactivity policy's candidates.
+   */
+  async listInactive(days: number, limit = 1000): Promise<Developer[]> {
+    const rows = await this.dataSource.query<DeveloperRow[]>(
+      `SELECT ${COLUMNS} FROM developers d
+        WHERE d.status = 'active' AND d.erased_at IS NULL
+          AND COALESCE(d.last_login_at, d.created_at) < now() - make_interval(days => $1::int)
+        ORDER BY COALESCE(d.last_login_at, d.created_at), d.id LIMIT $2`,
+      [days, limit],
+    );
+    return rows.map(toDeveloper);
+  }
+
   /** Follow-ups of block, unblock and erase (run in the change's transaction); see DeveloperChangeHook. */
   onChange(hook: DeveloperChangeHook): void {
     this.hooks.push(hook);

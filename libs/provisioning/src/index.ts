@@ -14,3 +14,5 @@ export { TOKEN_REVOKER, type TokenRevoker } from './token-revoker.js';
 export { ScimUsersService } from './scim/scim-users.service.js';
 /** Body parsing for /scim with SCIM errors (the broker mounts it before its own JSON parser). */
 export { scimBodyParser } from './scim/scim-body.js';
+/** The inactivity policy (BROKER_DEPROVISION_INACTIVE_DAYS): `run()` one round, `candidates()` for --dry-run. */
+export { InactivityJob } from './inactivity.job.js';

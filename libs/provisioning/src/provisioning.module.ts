@@ -4,6 +4,7 @@ import { Module, type DynamicModule, type ModuleMetadata, type Provider, type Ty
 import { DeprovisioningRepository } from './deprovisioning.repository.js';
 import { DeprovisioningService } from './deprovisioning.service.js';
 import { DeprovisioningWorker } from './deprovisioning.worker.js';
+import { InactivityJob } from './inactivity.job.js';
 import { ScimAuthGuard } from './scim/scim-auth.guard.js';
 import { ScimUsersRepository } from './scim/scim-users.repository.js';
 import { ScimUsersService } from './scim/scim-users.service.js';
@@ -24,6 +25,7 @@ export class ProvisioningModule {
       DeprovisioningRepository,
       DeprovisioningService,
       DeprovisioningWorker,
+      InactivityJob,
       ScimUsersRepository,
       ScimUsersService,
       ScimAuthGuard,
@@ -34,7 +36,7 @@ export class ProvisioningModule {
       imports: [AuditModule, DevelopersModule, ...options.imports],
       controllers: [ScimController],
       providers,
-      exports: [DeprovisioningService, DeprovisioningWorker, ScimUsersService],
+      exports: [DeprovisioningService, DeprovisioningWorker, ScimUsersService, InactivityJob],
     };
   }
 }
