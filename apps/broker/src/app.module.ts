@@ -19,6 +19,7 @@ import { HealthModule } from './health/health.module.js';
 import { LoginFlowService } from './login/login-flow.service.js';
 import { LoginRateLimitGuard } from './login/login-rate-limit.guard.js';
 import { LoginController } from './login/login.controller.js';
+import { LogoutService } from './login/logout.service.js';
 import { LoginMetrics } from './metrics/login-metrics.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { HomeController } from './pages/home.controller.js';
@@ -61,6 +62,7 @@ export class AppModule {
       controllers: [HomeController, LoginController],
       providers: [
         LoginFlowService,
+        LogoutService,
         ClientBuckets,
         // Login routes per client IP, counted per instance (see the guard for why not @nestjs/throttler).
         LoginRateLimitGuard,

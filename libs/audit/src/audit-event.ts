@@ -7,6 +7,7 @@ export const AUDIT_EVENT_TYPES = [
   'login.succeeded',
   'login.failed',
   'logout',
+  'logout.requested',
   'profile.created',
   'profile.updated',
   'profile.deleted',

@@ -1,11 +1,12 @@
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
-import { All, Controller, Inject, Param, Req, Res, UseGuards } from '@nestjs/common';
+import { All, Controller, Get, Inject, Param, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { bindingCookie, newBinding, reachedOverHttps, readBinding } from './login-binding.js';
 import { LoginFlowService } from './login-flow.service.js';
 import { LoginRateLimitGuard } from './login-rate-limit.guard.js';
 import type { LoginOutcome } from './login-outcome.js';
+import { LogoutService } from './logout.service.js';
 
 function send(res: Response, outcome: LoginOutcome): void {
   res.setHeader('Cache-Control', 'no-store');
@@ -34,6 +35,7 @@ function send(res: Response, outcome: LoginOutcome): void {
 export class LoginController {
   constructor(
     private readonly flow: LoginFlowService,
+    private readonly logouts: LogoutService,
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
   ) {}
 
@@ -64,5 +66,23 @@ export class LoginController {
   ) {
     const binding = readBinding(req, reachedOverHttps(req, this.config.publicUrl));
     send(res, await this.flow.callback(id, provider, req, binding));
+  }
+
+  @Get(':id/:provider/logout')
+  @ApiOperation({
+    summary: 'Sign out at the IdP (RP-initiated logout)',
+    description:
+      '302 to the discovery `end_session_endpoint` with `client_id`, `post_logout_redirect_uri` (ProviderConfig.PostLogoutRedirectURL, default the ReturnURL origin) and `state`; straight to the post-logout URL when the IdP has none.',
+  })
+  @ApiParam({ name: 'id', description: 'Profile ID' })
+  @ApiParam({ name: 'provider', description: 'A UseProviders Name, e.g. openid-connect' })
+  @ApiResponse({ status: 302, description: 'To the IdP end-session endpoint or the post-logout URL' })
+  async logout(
+    @Param('id') id: string,
+    @Param('provider') provider: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ) {
+    send(res, await this.logouts.logout(id, provider, req));
   }
 }
