@@ -123,6 +123,15 @@ describe('SCIM 2.0 provisioning (e2e)', () => {
     expect(schemas.body.Resources[0].id).toBe(USER);
     const names = schemas.body.Resources[0].attributes.map((a: { name: string }) => a.name);
     expect(names).toEqual(expect.arrayContaining(['userName', 'externalId', 'name', 'active', 'emails']));
+    // /docs documents the SCIM routes.
+    const openapi = (await (await fetch(`${stack.broker.url}/docs-json`)).json()) as {
+      paths: Record<string, Record<string, { tags?: string[] }>>;
+    };
+    expect(Object.keys(openapi.paths)).toEqual(
+      expect.arrayContaining(['/scim/v2/ServiceProviderConfig', '/scim/v2/Users', '/scim/v2/Users/{id}']),
+    );
+    expect(Object.keys(openapi.paths['/scim/v2/Users/{id}']).sort()).toEqual(['delete', 'get', 'patch', 'put']);
+    expect(openapi.paths['/scim/v2/Users'].post.tags).toEqual(['scim']);
   });
 
   it('should provision, deactivate, reactivate and delete the way Entra ID does', async () => {
