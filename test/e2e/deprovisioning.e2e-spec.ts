@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { loginWithDevIdp } from '../support/dev-idp.js';
-import { startTestBroker } from '../support/broker.js';
+import { startTestBroker, type TestBroker } from '../support/broker.js';
 import { ADMIN_SECRET, guideProfile, hop, putProfile, startStack, type Stack } from '../support/stack.js';
 
 /**
@@ -11,6 +11,8 @@ import { ADMIN_SECRET, guideProfile, hop, putProfile, startStack, type Stack } f
 describe('deprovisioning through the outbox (e2e)', () => {
   let stack: Stack;
   let db: pg.Client;
+  /** The instance started after the restart (stack.stop closes only the first one). */
+  let restarted: TestBroker | undefined;
   const headers = { Authorization: ADMIN_SECRET, 'Content-Type': 'application/json' };
 
   async function login(account: string) {
@@ -78,6 +80,7 @@ describe('deprovisioning through the outbox (e2e)', () => {
 
   afterAll(async () => {
     await db?.end();
+    await restarted?.close();
     await stack?.stop();
   });
 
@@ -126,7 +129,8 @@ describe('deprovisioning through the outbox (e2e)', () => {
     const { config } = stack.broker;
     await stack.broker.close();
     stack.portal.clearFaults();
-    stack.broker = await startTestBroker(config, stack.brokerPort);
+    restarted = await startTestBroker(config, stack.brokerPort);
+    stack.broker = restarted;
     await settled(bob.id, 'deactivate');
     expect(stack.portal.state.getUser(Number(bob.portal_user_id)).Active).toBe(false);
     expect(await events('portal.developer_deactivated', bob.id)).toHaveLength(1);
