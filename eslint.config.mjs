@@ -3,7 +3,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const LIBS = ['common', 'config', 'database', 'audit', 'profiles', 'cloudentity', 'tyk-portal', 'developers'];
+const LIBS = ['common', 'config', 'database', 'audit', 'profiles', 'cloudentity', 'tyk-portal', 'developers', 'provisioning'];
 /** Which libs each lib may import (ARCHITECTURE.md "Modules"). */
 const ALLOWED = {
   common: [],
@@ -14,6 +14,7 @@ const ALLOWED = {
   cloudentity: ['common', 'config', 'database'],
   'tyk-portal': ['common', 'config'],
   developers: ['common', 'config', 'database', 'audit'],
+  provisioning: ['common', 'config', 'database', 'audit', 'developers', 'tyk-portal'],
 };
 
 /** What Node.js provides without an import (bench/ and scripts/ are plain JavaScript). */

@@ -123,6 +123,8 @@ async function main() {
         client_id: 'portal-sso-broker',
         client_secret: clientSecret,
         redirect_uris: [`${brokerUrl}/auth/${PROFILE_ID}/openid-connect/callback`],
+        // RP-initiated logout (GET /auth/{id}/openid-connect/logout) returns to the portal.
+        post_logout_redirect_uris: [`${portalUrl}/`],
       },
       // The security console's own client (code + PKCE), and its demo staff below.
       { client_id: 'broker-console', client_secret: consoleSecret, redirect_uris: [`${brokerUrl}/console/callback`] },

@@ -82,6 +82,14 @@ describe('a developer signs in with a real browser (Chromium) through broker, de
     const binding = cookies.find((c) => c.name === 'sso_broker_login');
     expect(binding?.httpOnly).toBe(true);
     expect(binding?.sameSite).toBe('Lax');
+
+    // Signing out (issue 16): the broker's logout route, the dev IdP's confirmation, then the
+    // post-logout URL (the portal's home, the ReturnURL's origin) with the broker's state.
+    await page.goto(`${stack.broker.url}/auth/browser/openid-connect/logout`);
+    await page.waitForSelector('button[name="logout"][value="yes"]');
+    await page.click('button[name="logout"][value="yes"]');
+    await page.waitForURL(`${stack.portal.url}/?state=*`);
+    expect(new URL(page.url()).searchParams.get('state')).toMatch(/^[\w-]{22}$/);
     await page.close();
   });
 

@@ -64,11 +64,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const db = await createTestDatabase('stack');
   const brokerPort = await freePort();
   const redirects = profileIds.map((id) => `http://127.0.0.1:${brokerPort}/auth/${id}/openid-connect/callback`);
+  // The portal first: its home page is where the IdP may send the user after logout.
+  const portal = await startPortalEmulator({ apiSecret: PORTAL_SECRET, adminToken: PORTAL_TOKEN });
   const idp = await startDevIdp({
     env: {
       DEV_IDP_PUBLIC_HOST: '127.0.0.1',
       DEV_IDP_CLIENTS: JSON.stringify([
-        { client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: redirects },
+        {
+          client_id: CLIENT_ID,
+          client_secret: CLIENT_SECRET,
+          redirect_uris: redirects,
+          post_logout_redirect_uris: [`${portal.url}/`, `${portal.url}/signed-out`],
+        },
         ...(options.console
           ? [
               {
@@ -83,7 +90,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...options.idpEnv,
     },
   });
-  const portal = await startPortalEmulator({ apiSecret: PORTAL_SECRET, adminToken: PORTAL_TOKEN });
   const portalUrl = new URL(portal.url);
   const broker = await startTestBroker(
     testConfig({

@@ -4,6 +4,7 @@ import { BrokerConfigModule, type BrokerConfig } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { DevelopersModule, IssuedTokensStore, OrganisationLinksService } from '@app/developers';
 import { ProfilesModule } from '@app/profiles';
+import { ProvisioningModule } from '@app/provisioning';
 import { TykPortalModule, type TykCallEvent } from '@app/tyk-portal';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
@@ -14,6 +15,7 @@ import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { ClientBuckets } from './common/client-address.js';
 import { ConsoleModule } from './console/console.module.js';
 import { loggerParams } from './common/logging.js';
+import { IssuedTokenRevoker } from './deprovisioning/issued-token-revoker.js';
 import { HealthModule } from './health/health.module.js';
 import { DoctorController } from './doctor/doctor.controller.js';
 import { DoctorService } from './doctor/doctor.service.js';
@@ -24,6 +26,7 @@ import { LoginGuard } from './login/login.guard.js';
 import { LoginRateLimitGuard } from './login/login-rate-limit.guard.js';
 import { LoginController } from './login/login.controller.js';
 import { BrokerMetrics } from './metrics/broker-metrics.service.js';
+import { LogoutService } from './login/logout.service.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { HomeController } from './pages/home.controller.js';
 
@@ -36,6 +39,16 @@ export interface AppModuleOptions {
 @Module({})
 export class AppModule {
   static forRoot(config: BrokerConfig, options: AppModuleOptions = {}): DynamicModule {
+    // One instance, imported by the app and by provisioning.
+    const portal = TykPortalModule.forRoot({
+      imports: [DevelopersModule, MetricsModule],
+      organisationLinkStore: { useExisting: OrganisationLinksService },
+      tokenCache: { useExisting: IssuedTokensStore },
+      onCall: {
+        useFactory: (metrics: BrokerMetrics) => (e: TykCallEvent) => metrics.observeTyk(e),
+        inject: [BrokerMetrics],
+      },
+    });
     return {
       module: AppModule,
       imports: [
@@ -56,15 +69,9 @@ export class AppModule {
         }),
         MetricsModule,
         ConsoleModule,
-        TykPortalModule.forRoot({
-          imports: [DevelopersModule, MetricsModule],
-          organisationLinkStore: { useExisting: OrganisationLinksService },
-          tokenCache: { useExisting: IssuedTokensStore },
-          onCall: {
-            useFactory: (metrics: BrokerMetrics) => (e: TykCallEvent) => metrics.observeTyk(e),
-            inject: [BrokerMetrics],
-          },
-        }),
+        portal,
+        // Block, unblock and erase reach the portal (and revoke issued tokens) through an outbox.
+        ProvisioningModule.forRoot({ imports: [portal, ProfilesModule], tokenRevoker: IssuedTokenRevoker }),
       ],
       controllers: [HomeController, LoginController, DoctorController],
       providers: [
@@ -72,6 +79,7 @@ export class AppModule {
         LoginFailures,
         LoginFlowService,
         LoginGuard,
+        LogoutService,
         ClientBuckets,
         DoctorService,
         // Login routes per client IP, counted per instance (see the guard for why not @nestjs/throttler).

@@ -10,6 +10,7 @@ import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { loginRequestLogging } from './common/logging.js';
 import { openApiDocument } from './openapi.js';
+import { scimBodyParser } from '@app/provisioning';
 
 const PROFILE_BODY_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\b/i;
 
@@ -56,6 +57,7 @@ function jsonContentType(req: Request, res: Response, next: NextFunction): void 
     req.path.startsWith('/api/') &&
     !req.path.startsWith('/api/profiles') &&
     !req.path.startsWith('/console/') &&
+    !req.path.startsWith('/scim/') &&
     (type === undefined || !/^application\/([\w.+-]*\+)?json\b/i.test(type))
   ) {
     res
@@ -109,6 +111,8 @@ export async function createBrokerApp(
   );
   // The security console's forms (CSRF token, block/unblock) are form-urlencoded.
   app.use('/console', express.urlencoded({ extended: false, limit: config.bodyLimitBytes }));
+  // SCIM bodies (application/scim+json or JSON) parsed here so that their errors are SCIM errors.
+  app.use('/scim', ...scimBodyParser(config.bodyLimitBytes));
   app.use(jsonContentType);
   app.useBodyParser('json', { limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] });
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));

@@ -2,6 +2,7 @@ import { createWriteStream, writeFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { AuditService, verifyExportFiles } from '@app/audit';
 import { DevelopersService } from '@app/developers';
+import { InactivityJob } from '@app/provisioning';
 import path from 'node:path';
 import { maskSecrets } from '@app/common';
 import type { ConfigLoadResult } from '@app/config';
@@ -33,6 +34,9 @@ Commands:
   developers block <id>        block a developer (their logins fail with developer_blocked)
   developers unblock <id>      unblock a developer
   developers erase <id>        erase a developer's personal data (the audit log keeps pseudonymous ids)
+  developers deactivate-inactive [--dry-run]
+                               block developers with no login for BROKER_DEPROVISION_INACTIVE_DAYS days
+                               (--dry-run: only list them)
   doctor [--profile ID] [--write-probe]
                                check a profile (default: every profile) end to end without a user:
                                IdP discovery, keys, client credentials, redirect URI, portal secrets
@@ -222,7 +226,12 @@ async function profiles(sub: string | undefined, file: string | undefined, loade
   return 2;
 }
 
-async function developers(sub: string | undefined, arg: string | undefined, loaded: ConfigLoadResult): Promise<number> {
+async function developers(
+  sub: string | undefined,
+  arg: string | undefined,
+  loaded: ConfigLoadResult,
+  dryRun = false,
+): Promise<number> {
   const actor = 'system:cli';
   switch (sub) {
     case 'list':
@@ -238,6 +247,31 @@ async function developers(sub: string | undefined, arg: string | undefined, load
           }
           cursor = page.next_cursor ?? undefined;
         } while (cursor);
+        return 0;
+      });
+    case 'deactivate-inactive':
+      return withAppContext(loaded, async (app) => {
+        const job = app.get(InactivityJob);
+        if (loaded.config.provisioning.inactiveDays === 0) {
+          process.stderr.write('BROKER_DEPROVISION_INACTIVE_DAYS is 0 (the policy is off): nothing to do\n');
+          return 1;
+        }
+        const list = await job.candidates();
+        for (const d of list) {
+          process.stdout.write(
+            `${d.id}  ${d.email ?? '(erased)'}  last_login=${d.lastLoginAt?.toISOString() ?? 'never'}\n`,
+          );
+        }
+        if (dryRun) {
+          process.stdout.write(`dry run: ${list.length} developer(s) would be deactivated\n`);
+          return 0;
+        }
+        const result = await job.run();
+        if (!result.ran) {
+          process.stderr.write('another instance is running the inactivity policy; try again later\n');
+          return 1;
+        }
+        process.stdout.write(`deactivated ${result.deactivated.length} developer(s)\n`);
         return 0;
       });
     case 'block':
@@ -380,7 +414,7 @@ export async function runCli(argv: string[], loaded: ConfigLoadResult): Promise<
       case 'profiles':
         return await profiles(sub, rest[0], loaded);
       case 'developers':
-        return await developers(sub, rest[0], loaded);
+        return await developers(sub, rest[0], loaded, argv.includes('--dry-run'));
       case 'audit':
         return await audit(sub, rest, loaded, argv);
       case 'doctor':

@@ -15,12 +15,13 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
     new DocumentBuilder()
       .setTitle('Portal SSO Broker')
       .setDescription(
-        'Admin API (TIB-compatible /api/profiles, audit, developers), login routes and health. ' +
+        'Admin API (TIB-compatible /api/profiles, audit, developers), SCIM 2.0 (/scim/v2), login routes and health. ' +
           'Errors answer `{ "error": { code, message, requestId, details? } }` (on /api/profiles TIB\'s ' +
           '`{ "Status": "error", "Error": … }`); each route lists its codes per status.',
       )
       .addApiKey({ type: 'apiKey', in: 'header', name: 'Authorization' }, 'tib-secret')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, 'admin-token')
+      .addBearerAuth({ type: 'http', scheme: 'bearer' }, 'scim-token')
       .build(),
   );
   for (const [path, item] of Object.entries(document.paths)) {

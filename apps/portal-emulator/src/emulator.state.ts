@@ -659,6 +659,8 @@ export class EmulatorState {
 
   sessionUser(sessionId: string | undefined): User | undefined {
     const session = sessionId ? this.sessions.get(sessionId) : undefined;
-    return session ? this.users.get(session.userId) : undefined;
+    const user = session ? this.users.get(session.userId) : undefined;
+    // A user deactivated after signing in is signed out: the portal checks Active on every request.
+    return user?.Active ? user : undefined;
   }
 }

@@ -26,6 +26,7 @@ describe('parseAuditFilters', () => {
     expect(expandTypes(['login.*'])).toEqual(['login.failed', 'login.succeeded']);
     expect(expandTypes(['developer.*', 'logout'])).toEqual([
       'developer.blocked',
+      'developer.deactivated_inactive',
       'developer.erased',
       'developer.unblocked',
       'logout',

@@ -13,6 +13,8 @@ export interface DiscoveryDocument {
   readonly token_endpoint: string;
   readonly jwks_uri: string;
   readonly userinfo_endpoint?: string;
+  /** RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), when the provider offers it. */
+  readonly end_session_endpoint?: string;
   readonly token_endpoint_auth_methods_supported?: readonly string[];
   readonly id_token_signing_alg_values_supported?: readonly string[];
   /** RFC 9207: the provider adds `iss` to every authorization response (then it is required). */
@@ -125,6 +127,7 @@ function validate(raw: Record<string, unknown>, expectedIssuer: string, allowIns
     token_endpoint: raw.token_endpoint as string,
     jwks_uri: raw.jwks_uri as string,
     userinfo_endpoint: raw.userinfo_endpoint,
+    end_session_endpoint: typeof raw.end_session_endpoint === 'string' ? raw.end_session_endpoint : undefined,
     token_endpoint_auth_methods_supported: authMethods,
     id_token_signing_alg_values_supported: algs,
     authorization_response_iss_parameter_supported: raw.authorization_response_iss_parameter_supported === true,

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadAuditStreamConfig, type AuditStreamConfig } from './audit-stream-config.js';
 import { loadConsoleConfig, type ConsoleConfig } from './console-config.js';
+import { parseScimTokens, type ProvisioningConfig } from './provisioning-config.js';
 import { checkSecrets } from './secret-rules.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -68,6 +69,7 @@ export interface BrokerConfig {
   auditStream: AuditStreamConfig;
   /** BROKER_CONSOLE_*: the security console (console-config.ts). */
   console: ConsoleConfig;
+  provisioning: ProvisioningConfig;
 }
 
 export interface ConfigLoadResult {
@@ -410,6 +412,14 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
     metrics: { token: r.string(['BROKER_METRICS_TOKEN'], null, '') },
     auditStream: auditStream.config,
     console: { clientId: '', clientSecret: '', idleMinutes: 30, absoluteHours: 8 },
+    provisioning: {
+      scimTokens: parseScimTokens(r.string(['BROKER_SCIM_TOKENS'], null, ''), r.problems),
+      inactiveDays: r.int(['BROKER_DEPROVISION_INACTIVE_DAYS'], null, 0, 0, 36500),
+      inactiveIntervalMs: r.int(['BROKER_DEPROVISION_INACTIVE_INTERVAL_MS'], null, 3_600_000, 100, 86_400_000),
+      outboxPollMs: r.int(['BROKER_DEPROVISION_POLL_MS'], null, 1000, 20, 600_000),
+      retryBaseMs: r.int(['BROKER_DEPROVISION_RETRY_BASE_MS'], null, 2000, 10, 600_000),
+      retryMaxMs: r.int(['BROKER_DEPROVISION_RETRY_MAX_MS'], null, 600_000, 10, 86_400_000),
+    },
   };
   const consoleBlock = loadConsoleConfig(env, config.adminOidc.issuer);
   config.console = consoleBlock.config;
@@ -455,6 +465,7 @@ export function secretValues(config: BrokerConfig): string[] {
     config.metrics.token,
     config.auditStream.secret,
     config.console.clientSecret,
+    ...config.provisioning.scimTokens.map((t) => t.token),
   ].filter((s) => s.length > 0);
 }
 

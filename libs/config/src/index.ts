@@ -18,3 +18,5 @@ export { SESSION_KEYS, SessionKeys, type SessionKeyPurpose } from './session-key
 export { loadAuditStreamConfig, type AuditStreamConfig } from './audit-stream-config.js';
 /** The BROKER_CONSOLE_* block (security console sign-in and session timeouts). */
 export { loadConsoleConfig, type ConsoleConfig } from './console-config.js';
+/** The provisioning block (SCIM tokens, outbox retry, inactivity policy). */
+export { parseScimTokens, type ProvisioningConfig } from './provisioning-config.js';

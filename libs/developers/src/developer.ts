@@ -74,3 +74,28 @@ export function toDeveloperResponse(d: Developer): DeveloperResponse {
     updated_at: d.updatedAt.toISOString(),
   };
 }
+
+/** An admin change that the world outside the broker (the portal, issued tokens) must follow. */
+export type DeveloperChange = 'blocked' | 'unblocked' | 'erased';
+
+/** `portal_sync` on `GET /api/developers/{id}`: whether the portal has caught up with the last change. */
+export interface PortalSyncState {
+  state: 'pending' | 'done' | 'failed';
+  action: 'deactivate' | 'reactivate' | 'delete';
+  attempts: number;
+  last_error: string | null;
+  updated_at: string;
+}
+
+/**
+ * Registered by @app/provisioning (which may import this lib, not the other way round):
+ * `changed` runs inside the change's transaction, so the change and its follow-up commit together.
+ */
+export interface DeveloperChangeHook {
+  changed(
+    manager: import('typeorm').EntityManager,
+    /** `subject`, `email`: as before the change (an erasure removes them from `developer`). */
+    event: { developer: Developer; change: DeveloperChange; actor: string; subject: string; email: string | null },
+  ): Promise<void>;
+  portalSync(id: string): Promise<PortalSyncState | null>;
+}

@@ -35,7 +35,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { toDeveloperResponse, type ChangeContext, type DeveloperResponse } from './developer.js';
+import { toDeveloperResponse, type ChangeContext, type DeveloperResponse, type PortalSyncState } from './developer.js';
 import { DevelopersService } from './developers.service.js';
 import { DeveloperPageDto, DeveloperResponseDto } from './dto/developer-response.dto.js';
 import { ListDevelopersQueryDto, LoginHistoryQueryDto, UpdateDeveloperDto } from './dto/developers.dto.js';
@@ -93,12 +93,19 @@ export class DevelopersController {
 
   @Get(':id')
   @Header('Cache-Control', 'no-store')
-  @ApiOperation({ summary: 'Get a developer' })
+  @ApiOperation({
+    summary: 'Get a developer',
+    description:
+      '`portal_sync` (null until a block, unblock or erase): `pending|done|failed`, the action and the last error of carrying it to the portal.',
+  })
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: '`not_found`' })
   @ApiOkResponse({ type: DeveloperResponseDto })
-  async get(@Param('id', developerIdPipe) id: string): Promise<DeveloperResponse> {
-    return toDeveloperResponse(await this.developers.get(id));
+  async get(
+    @Param('id', developerIdPipe) id: string,
+  ): Promise<DeveloperResponse & { portal_sync: PortalSyncState | null }> {
+    const developer = toDeveloperResponse(await this.developers.get(id));
+    return { ...developer, portal_sync: await this.developers.portalSync(id) };
   }
 
   @Get(':id/logins')

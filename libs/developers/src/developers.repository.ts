@@ -234,6 +234,30 @@ export class DevelopersRepository {
    * Removes the personal data of a developer not yet erased (the subject becomes its SHA-256);
    * null when there is none or it was erased before.
    */
+  /**
+   * Active developers with no login for `days` days (never signed in: counted from creation),
+   * oldest first, at most `limit`.
+   */
+  async listInactive(days: number, limit: number): Promise<Developer[]> {
+    const rows = await this.dataSource.query<DeveloperRow[]>(
+      `SELECT ${COLUMNS} FROM developers d
+        WHERE d.status = 'active' AND d.erased_at IS NULL
+          AND COALESCE(d.last_login_at, d.created_at) < now() - make_interval(days => $1::int)
+        ORDER BY COALESCE(d.last_login_at, d.created_at), d.id LIMIT $2`,
+      [days, limit],
+    );
+    return rows.map(toDeveloper);
+  }
+
+  /** The identity an erasure is about to remove, the row locked until the transaction ends. */
+  async identityForUpdate(id: string, manager: EntityManager): Promise<{ subject: string; email: string | null } | null> {
+    const rows = await manager.query<{ subject: string; email: string | null }[]>(
+      `SELECT subject, email FROM developers WHERE id = $1 AND erased_at IS NULL FOR UPDATE`,
+      [id],
+    );
+    return rows[0] ?? null;
+  }
+
   async erase(id: string, manager: EntityManager): Promise<Developer | null> {
     const rows = await returningRows<DeveloperRow>(
       manager,

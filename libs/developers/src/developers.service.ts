@@ -15,6 +15,9 @@ import type { EntityManager } from 'typeorm';
 import {
   DEVELOPER_STATUSES,
   type ChangeContext,
+  type DeveloperChange,
+  type DeveloperChangeHook,
+  type PortalSyncState,
   type Developer,
   type DeveloperStatus,
   type RecordLoginInput,
@@ -79,6 +82,8 @@ function developerId(id: string): string {
  */
 @Injectable()
 export class DevelopersService {
+  private readonly hooks: DeveloperChangeHook[] = [];
+
   constructor(
     private readonly developers: DevelopersRepository,
     private readonly audit: AuditService,
@@ -165,6 +170,39 @@ export class DevelopersService {
     return { data: developers, next_cursor: next ? this.cursors.encode(next, fingerprint) : null };
   }
 
+  /**
+   * Active developers with no login for `days` days (never signed in: counted from creation),
+   * oldest first, at most `limit`. The inactivity policy's candidates.
+   */
+  listInactive(days: number, limit = 1000): Promise<Developer[]> {
+    return this.developers.listInactive(days, limit);
+  }
+
+  /** Follow-ups of block, unblock and erase (run in the change's transaction); see DeveloperChangeHook. */
+  onChange(hook: DeveloperChangeHook): void {
+    this.hooks.push(hook);
+  }
+
+  /** Where the portal stands with the developer's last change, when a hook tracks it. */
+  async portalSync(id: string): Promise<PortalSyncState | null> {
+    for (const hook of this.hooks) {
+      const state = await hook.portalSync(developerId(id));
+      if (state) return state;
+    }
+    return null;
+  }
+
+  private async notify(
+    m: EntityManager,
+    developer: Developer,
+    change: DeveloperChange,
+    actor: string,
+    before: { subject: string; email: string | null } = developer,
+  ): Promise<void> {
+    const event = { developer, change, actor, subject: before.subject, email: before.email };
+    for (const hook of this.hooks) await hook.changed(m, event);
+  }
+
   /** Blocks future logins (audited as `developer.blocked` when the status changes). */
   block(id: string, actor: string, context: ChangeContext = {}): Promise<Developer> {
     return this.setStatus(id, 'blocked', actor, context);
@@ -195,6 +233,7 @@ export class DevelopersService {
           context,
           { previous_status: previousStatus, status },
         );
+        await this.notify(m, developer, status === 'blocked' ? 'blocked' : 'unblocked', actor);
       }
       return developer;
     });
@@ -209,6 +248,8 @@ export class DevelopersService {
   async erase(id: string, actor: string, context: ChangeContext = {}): Promise<Developer> {
     const key = developerId(id);
     return await this.developers.transaction(async (m) => {
+      // The subject before erasure: follow-ups (revoking the tokens issued under it) still need it.
+      const before = await this.developers.identityForUpdate(key, m);
       const erased = await this.developers.erase(key, m);
       if (!erased) {
         const existing = await this.developers.findById(key, m);
@@ -221,6 +262,7 @@ export class DevelopersService {
         erased: ['email', 'name', 'subject', 'sso_key', 'audit_ip', 'audit_user_agent'],
         audit_events_scrubbed: auditRows,
       });
+      await this.notify(m, erased, 'erased', actor, before ?? erased);
       return erased;
     });
   }

@@ -34,6 +34,11 @@ export class IssuedTokensRepository {
     return rows[0]?.sealed ?? null;
   }
 
+  /** Forgets the token (after it was revoked). */
+  async remove(lookup: Buffer): Promise<void> {
+    await this.dataSource.query(`DELETE FROM issued_tokens WHERE lookup = $1`, [lookup]);
+  }
+
   /** Stores (or replaces) the sealed token; `ttlSeconds` null keeps it until replaced. */
   async save(lookup: Buffer, sealed: Buffer, ttlSeconds: number | null): Promise<void> {
     await preparedQuery(this.dataSource, UPSERT, [lookup, sealed, ttlSeconds]);

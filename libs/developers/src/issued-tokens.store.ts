@@ -58,6 +58,11 @@ export class IssuedTokensStore {
     }
   }
 
+  /** Forgets the token of this cache key (deprovisioning, once it is revoked). */
+  async delete(key: string): Promise<void> {
+    await this.repository.remove(this.lookup(key));
+  }
+
   async set(key: string, value: string, ttlSeconds?: number): Promise<void> {
     const plain = Buffer.from(value, 'utf8');
     if (plain.length > MAX_TOKEN_BYTES) {

@@ -72,6 +72,7 @@ const USE_PROVIDER_KEYS = {
 const PROVIDER_CONFIG_KEYS: Record<string, ((v: unknown) => unknown) | null> = {
   CallbackBaseURL: null,
   FailureRedirect: null,
+  PostLogoutRedirectURL: null,
   UseProviders: (v) => (Array.isArray(v) ? v.map(mapObjects(USE_PROVIDER_KEYS)) : v),
   JWE: mapObjects({ Enabled: null, PrivateKeyLocation: null }),
   AllowUnverifiedEmail: null,
@@ -269,6 +270,12 @@ function validateSocial(config: unknown, problems: ProfileProblem[]): void {
   if (failure !== undefined && failure !== null && failure !== '') {
     if (typeof failure !== 'string' || httpUrlProblem(failure)) {
       problems.push({ path: 'ProviderConfig.FailureRedirect', reason: 'must be an http(s) URL' });
+    }
+  }
+  const postLogout = config.PostLogoutRedirectURL;
+  if (postLogout !== undefined && postLogout !== null && postLogout !== '') {
+    if (typeof postLogout !== 'string' || httpUrlProblem(postLogout)) {
+      problems.push({ path: 'ProviderConfig.PostLogoutRedirectURL', reason: 'must be an http(s) URL' });
     }
   }
   const allow = config.AllowUnverifiedEmail;

@@ -229,6 +229,35 @@ export class TykManagementApiClient {
     );
   }
 
+  /**
+   * Sets `Active` on a portal user (deprovisioning): reads the user and writes it back unchanged
+   * but for `Active`, so nothing else moves. Null when the portal has no such user (nothing to do).
+   */
+  async setUserActive(id: string, active: boolean): Promise<PortalUser | null> {
+    const user = await this.getUser(id);
+    if (!user) return null;
+    if (user.Active === active) return user;
+    // Reads name the teams (E1); the write goes through updateUser, which takes team ids.
+    const catalogue = await this.teamCatalogue(user.OrganisationID);
+    const teamIds = user.Teams.map((ref) => catalogue.find((t) => t.ID === ref || t.Name === ref)?.ID ?? ref);
+    return this.updateUser(id, { ...user, Active: active, Teams: teamIds });
+  }
+
+  /** `DELETE /portal-api/users/{id}`; 'not_found' when the portal has no such user (already gone). */
+  async deleteUser(id: string): Promise<'deleted' | 'not_found'> {
+    const req: Req = {
+      target: 'portal',
+      method: 'DELETE',
+      path: `/portal-api/users/${encodeURIComponent(id)}`,
+      endpoint: '/portal-api/users/:id',
+      idempotent: true,
+    };
+    const res = await this.admin(req);
+    if (res.status === 404) return 'not_found';
+    if (res.status !== 200 && res.status !== 204) throw statusError(req, res.status);
+    return 'deleted';
+  }
+
   /** The write form of `Teams` this portal has shown it takes, or null while unknown. */
   teamsWriteForm(): TeamsWriteForm | null {
     try {

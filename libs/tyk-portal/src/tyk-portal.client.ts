@@ -104,6 +104,16 @@ export class TykPortalClient {
     return this.management.updateUser(id, update);
   }
 
+  /** See {@link TykManagementApiClient.setUserActive}. */
+  setUserActive(id: string, active: boolean): Promise<PortalUser | null> {
+    return this.management.setUserActive(id, active);
+  }
+
+  /** See {@link TykManagementApiClient.deleteUser}. */
+  deleteUser(id: string): Promise<'deleted' | 'not_found'> {
+    return this.management.deleteUser(id);
+  }
+
   /** See {@link TykManagementApiClient.teamsWriteForm}. */
   teamsWriteForm(): TeamsWriteForm | null {
     return this.management.teamsWriteForm();

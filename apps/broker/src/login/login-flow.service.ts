@@ -2,6 +2,7 @@ import { AuditService } from '@app/audit';
 import { mapIdentity, type VerifiedLogin } from '@app/cloudentity';
 import { isDomainError, LruCache, type RequestContextData } from '@app/common';
 import { DevelopersService } from '@app/developers';
+import { ScimUsersService } from '@app/provisioning';
 import {
   IdentityActionsService,
   OrganisationSyncService,
@@ -38,6 +39,7 @@ export class LoginFlowService {
     private readonly organisations: OrganisationSyncService,
     private readonly audit: AuditService,
     private readonly metrics: BrokerMetrics,
+    private readonly scimUsers: ScimUsersService,
   ) {}
 
   async complete(attempt: LoginAttempt, verified: VerifiedLogin, ctx: RequestContextData): Promise<LoginOutcome> {
@@ -64,6 +66,8 @@ export class LoginFlowService {
         ssoKey: identity.ssoKey,
       });
       developerId = developer.id;
+      // A user pre-provisioned over SCIM is linked now; an inactive one refuses the login.
+      await this.scimUsers.atLogin(developer);
 
       const sync = this.settings.sync(stored);
       const placement = await this.organisations.resolve({

@@ -1,7 +1,7 @@
 import { DomainError, RequestContext, type RequestContextData } from '@app/common';
-import { All, Controller, Res, UseFilters, UseGuards } from '@nestjs/common';
+import { All, Controller, Get, Param, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { CurrentLogin, LoginStep, type AuthenticatedLogin } from './login-attempt.js';
 import { LoginFailureFilter } from './login-failure.filter.js';
 import { LoginFailedException } from './login-failures.service.js';
@@ -9,6 +9,7 @@ import { LoginFlowService } from './login-flow.service.js';
 import { sendLoginOutcome } from './login-outcome.js';
 import { LoginRateLimitGuard } from './login-rate-limit.guard.js';
 import { LoginGuard } from './login.guard.js';
+import { LogoutService } from './logout.service.js';
 
 /** TIB's login routes (any method, as TIB registers them). */
 @ApiTags('login')
@@ -16,7 +17,10 @@ import { LoginGuard } from './login.guard.js';
 @UseFilters(LoginFailureFilter)
 @Controller('auth')
 export class LoginController {
-  constructor(private readonly flow: LoginFlowService) {}
+  constructor(
+    private readonly flow: LoginFlowService,
+    private readonly logouts: LogoutService,
+  ) {}
 
   @All(':id/:provider')
   @LoginStep('start')
@@ -42,5 +46,23 @@ export class LoginController {
     @Res() res: Response,
   ): Promise<void> {
     sendLoginOutcome(res, await this.flow.complete(login.attempt, login.verified, ctx));
+  }
+
+  @Get(':id/:provider/logout')
+  @ApiOperation({
+    summary: 'Sign out at the IdP (RP-initiated logout)',
+    description:
+      '302 to the discovery `end_session_endpoint` with `client_id`, `post_logout_redirect_uri` (ProviderConfig.PostLogoutRedirectURL, default the ReturnURL origin) and `state`; straight to the post-logout URL when the IdP has none.',
+  })
+  @ApiParam({ name: 'id', description: 'Profile ID' })
+  @ApiParam({ name: 'provider', description: 'A UseProviders Name, e.g. openid-connect' })
+  @ApiResponse({ status: 302, description: 'To the IdP end-session endpoint or the post-logout URL' })
+  async logout(
+    @Param('id') id: string,
+    @Param('provider') provider: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ) {
+    sendLoginOutcome(res, await this.logouts.logout(id, provider, req));
   }
 }

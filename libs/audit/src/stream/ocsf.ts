@@ -26,10 +26,22 @@ const CLASSES: Record<AuditEventType, ClassChoice> = {
   'login.succeeded': { class_uid: 3002, activity_id: 1 }, // Logon
   'login.failed': { class_uid: 3002, activity_id: 1 },
   logout: { class_uid: 3002, activity_id: 2 }, // Logoff
+  'logout.requested': { class_uid: 3002, activity_id: 2 },
   'admin.auth_failed': { class_uid: 3002, activity_id: 1 },
   'developer.blocked': { class_uid: 3001, activity_id: 5 }, // Disable
   'developer.unblocked': { class_uid: 3001, activity_id: 2 }, // Enable
   'developer.erased': { class_uid: 3001, activity_id: 6 }, // Delete
+  'developer.deactivated_inactive': { class_uid: 3001, activity_id: 5 },
+  'portal.developer_deactivated': { class_uid: 3001, activity_id: 5 },
+  'portal.developer_reactivated': { class_uid: 3001, activity_id: 2 },
+  'portal.developer_deleted': { class_uid: 3001, activity_id: 6 },
+  'scim.user_created': { class_uid: 3001, activity_id: 1 }, // Create
+  'scim.user_deactivated': { class_uid: 3001, activity_id: 5 },
+  'scim.user_reactivated': { class_uid: 3001, activity_id: 2 },
+  'scim.user_deleted': { class_uid: 3001, activity_id: 6 },
+  'scim.user_updated': { class_uid: 6003, activity_id: 3 },
+  'scim.request': { class_uid: 6003, activity_id: 99 }, // Other
+  'token.revoked': { class_uid: 6003, activity_id: 4 },
   'profile.created': { class_uid: 6003, activity_id: 1 }, // Create
   'profile.updated': { class_uid: 6003, activity_id: 3 }, // Update
   'profile.deleted': { class_uid: 6003, activity_id: 4 }, // Delete

@@ -9,6 +9,8 @@ import { AuditLeastPrivilege1797000005000 } from './1797000005000-AuditLeastPriv
 import { CreateAuditStreamCursor1797000007000 } from './1797000007000-CreateAuditStreamCursor.js';
 import { CreateConsoleSessions1797000007001 } from './1797000007001-CreateConsoleSessions.js';
 import { AddLoginTimeIndex1797000007002 } from './1797000007002-AddLoginTimeIndex.js';
+import { CreateDeprovisioningOutbox1797000008000 } from './1797000008000-CreateDeprovisioningOutbox.js';
+import { CreateScimUsers1797000008001 } from './1797000008001-CreateScimUsers.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -22,4 +24,6 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateAuditStreamCursor1797000007000,
   CreateConsoleSessions1797000007001,
   AddLoginTimeIndex1797000007002,
+  CreateDeprovisioningOutbox1797000008000,
+  CreateScimUsers1797000008001,
 ];

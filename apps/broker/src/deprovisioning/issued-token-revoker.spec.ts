@@ -1,0 +1,76 @@
+import { jest } from '@jest/globals';
+import { IssuedTokensStore } from '@app/developers';
+import { ProfilesService } from '@app/profiles';
+import { TykPortalClient, ssoKey, tokenCacheKey } from '@app/tyk-portal';
+import { Test } from '@nestjs/testing';
+import { IssuedTokenRevoker } from './issued-token-revoker.js';
+
+/** What deprovisioning revokes: the token each token-issuing profile keeps for the subject. */
+describe('IssuedTokenRevoker', () => {
+  const stored = (ID: string, ActionType: string, IdentityHandlerConfig: Record<string, unknown>) => ({
+    profile: { ID, ActionType, IdentityHandlerConfig },
+    version: 1,
+    updatedAt: new Date(),
+  });
+  const profiles = [
+    stored('keys', 'GenerateTemporaryAuthToken', { DashboardCredential: 'cred', TokenAuth: { BaseAPIID: 'api-1' } }),
+    stored('oauth', 'GenerateOAuthTokenForClient', {
+      DashboardCredential: 'cred',
+      OAuth: {
+        BaseAPIID: 'api-2',
+        ClientId: 'c',
+        APIListenPath: '/x',
+        RedirectURI: 'http://a.example/cb',
+        ResponseType: 'token',
+      },
+    }),
+    stored('portal', 'GenerateOrLoginDeveloperProfile', { DashboardCredential: 'cred' }),
+  ];
+
+  async function setup(tokens: Record<string, string>, revoke = jest.fn(() => Promise.resolve<'revoked'>('revoked'))) {
+    const store = {
+      get: jest.fn((key: string) => Promise.resolve(tokens[key] ?? null)),
+      delete: jest.fn((key: string) => Promise.resolve(void delete tokens[key])),
+    };
+    const moduleRef = await Test.createTestingModule({
+      providers: [
+        IssuedTokenRevoker,
+        { provide: ProfilesService, useValue: { list: () => Promise.resolve(profiles) } },
+        { provide: IssuedTokensStore, useValue: store },
+        { provide: TykPortalClient, useValue: { revokeApiKey: revoke } },
+      ],
+    }).compile();
+    return { revoker: moduleRef.get(IssuedTokenRevoker), store, revoke };
+  }
+
+  const key = (profile: string) => tokenCacheKey(profile, ssoKey('alice', 'openid-connect'));
+
+  it('should revoke and forget the key and the OAuth token issued to the subject, and nothing else', async () => {
+    const tokens = {
+      [key('keys')]: 'key-1',
+      [key('oauth')]: 'tok-2',
+      [tokenCacheKey('keys', ssoKey('bob', 'openid-connect'))]: 'bobs',
+    };
+    const { revoker, revoke } = await setup(tokens);
+    expect(await revoker.revokeFor('alice')).toEqual([{ profileId: 'keys' }, { profileId: 'oauth' }]);
+    expect(revoke.mock.calls).toEqual([
+      ['api-1', 'key-1', 'cred'],
+      ['api-2', 'tok-2', 'cred'],
+    ]);
+    expect(Object.values(tokens)).toEqual(['bobs']);
+    // Idempotent: a second run finds nothing left to revoke.
+    expect(await revoker.revokeFor('alice')).toEqual([]);
+    expect(revoke).toHaveBeenCalledTimes(2);
+  });
+
+  it('should keep the token when the Dashboard refuses, so the outbox retries it', async () => {
+    const tokens = { [key('keys')]: 'key-1' };
+    const { revoker, store } = await setup(
+      tokens,
+      jest.fn((): Promise<'revoked'> => Promise.reject(new Error('dashboard down'))),
+    );
+    await expect(revoker.revokeFor('alice')).rejects.toThrow('dashboard down');
+    expect(store.delete).not.toHaveBeenCalled();
+    expect(tokens[key('keys')]).toBe('key-1');
+  });
+});

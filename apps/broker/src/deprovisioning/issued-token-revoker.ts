@@ -1,0 +1,51 @@
+import { IssuedTokensStore } from '@app/developers';
+import { ProfilesService } from '@app/profiles';
+import type { TokenRevoker } from '@app/provisioning';
+import {
+  TykPortalClient,
+  readDashboardCredential,
+  readOAuthSettings,
+  readTokenAuthSettings,
+  ssoKey,
+  tokenCacheKey,
+} from '@app/tyk-portal';
+import { Injectable } from '@nestjs/common';
+
+/** The only provider the login flow serves (see LoginFlowService); the token actions key by it. */
+const PROVIDER = 'openid-connect';
+
+/**
+ * Revokes what the two token actions issued to a subject: for every profile that issues tokens,
+ * the token kept under TIB's identity-cache key is revoked at the Dashboard and then forgotten.
+ * A profile without a DashboardCredential cannot revoke: its token is only forgotten (the login
+ * path logs the same limitation).
+ */
+@Injectable()
+export class IssuedTokenRevoker implements TokenRevoker {
+  constructor(
+    private readonly profiles: ProfilesService,
+    private readonly tokens: IssuedTokensStore,
+    private readonly client: TykPortalClient,
+  ) {}
+
+  async revokeFor(subject: string): Promise<{ profileId: string }[]> {
+    const revoked: { profileId: string }[] = [];
+    for (const { profile } of await this.profiles.list()) {
+      if (profile.ActionType !== 'GenerateTemporaryAuthToken' && profile.ActionType !== 'GenerateOAuthTokenForClient') {
+        continue;
+      }
+      const key = tokenCacheKey(profile.ID, ssoKey(subject, PROVIDER));
+      const token = await this.tokens.get(key);
+      if (!token) continue;
+      const apiId =
+        profile.ActionType === 'GenerateTemporaryAuthToken'
+          ? readTokenAuthSettings(profile.IdentityHandlerConfig).BaseAPIID
+          : readOAuthSettings(profile.IdentityHandlerConfig).BaseAPIID;
+      const credential = readDashboardCredential(profile.IdentityHandlerConfig);
+      if (credential !== '') await this.client.revokeApiKey(apiId, token, credential);
+      await this.tokens.delete(key);
+      revoked.push({ profileId: profile.ID });
+    }
+    return revoked;
+  }
+}

@@ -1,0 +1,83 @@
+import { isDomainError } from '@app/common';
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { Response } from 'express';
+
+export const SCIM_ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
+export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
+
+/** RFC 7644 §3.12 scimType values the broker uses. */
+export type ScimType =
+  | 'invalidFilter'
+  | 'tooMany'
+  | 'uniqueness'
+  | 'mutability'
+  | 'invalidSyntax'
+  | 'invalidPath'
+  | 'noTarget'
+  | 'invalidValue';
+
+/** A SCIM protocol error: becomes `{ schemas: [Error], status, scimType, detail }`. */
+export class ScimError extends Error {
+  constructor(
+    readonly status: number,
+    readonly scimType: ScimType | null,
+    detail: string,
+  ) {
+    super(detail);
+    this.name = 'ScimError';
+  }
+}
+
+export const invalidValue = (detail: string) => new ScimError(400, 'invalidValue', detail);
+
+export function scimErrorBody(status: number, scimType: ScimType | null, detail: string) {
+  return {
+    schemas: [SCIM_ERROR_SCHEMA],
+    status: String(status),
+    ...(scimType ? { scimType } : {}),
+    detail,
+  };
+}
+
+/** Domain codes the SCIM routes can meet, as SCIM statuses. */
+const DOMAIN_STATUS: Record<string, number> = {
+  not_found: 404,
+  validation_failed: 400,
+  rate_limited: 429,
+  unauthorized: 401,
+};
+
+/**
+ * Every failure on `/scim/v2` in the SCIM error schema (RFC 7644 §3.12): client mistakes as 4xx
+ * with a scimType, never a 5xx; anything unexpected as a 500 without internals.
+ */
+@Catch()
+export class ScimExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Scim');
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    let status = 500;
+    let scimType: ScimType | null = null;
+    let detail = 'Internal error';
+    if (error instanceof ScimError) {
+      ({ status, scimType } = error);
+      detail = error.message;
+    } else if (isDomainError(error) && DOMAIN_STATUS[error.code]) {
+      status = DOMAIN_STATUS[error.code];
+      scimType = status === 400 ? 'invalidValue' : null;
+      detail = error.message;
+    } else if (error instanceof HttpException) {
+      status = error.getStatus();
+      scimType = status === 400 ? 'invalidSyntax' : null;
+      detail = error.message;
+    } else {
+      this.logger.error(`SCIM request failed: ${(error as Error)?.message ?? String(error)}`);
+    }
+    if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="scim"');
+    res
+      .status(status)
+      .type(SCIM_CONTENT_TYPE)
+      .send(JSON.stringify(scimErrorBody(status, scimType, detail)));
+  }
+}

@@ -1,0 +1,158 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { FilterCondition } from './scim-filter.js';
+
+/** A SCIM user as stored. */
+export interface ScimUserRecord {
+  id: string;
+  userName: string;
+  externalId: string | null;
+  email: string | null;
+  givenName: string | null;
+  familyName: string | null;
+  displayName: string | null;
+  active: boolean;
+  developerId: string | null;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** The writable part of a SCIM user. */
+export type ScimUserFields = Pick<
+  ScimUserRecord,
+  'userName' | 'externalId' | 'email' | 'givenName' | 'familyName' | 'displayName' | 'active'
+>;
+
+const COLUMNS = `u.id::text AS id, u.user_name AS "userName", u.external_id AS "externalId", u.email,
+  u.given_name AS "givenName", u.family_name AS "familyName", u.display_name AS "displayName", u.active,
+  u.developer_id::text AS "developerId", u.version, u.created_at AS "createdAt", u.updated_at AS "updatedAt"`;
+
+const WHERE: Record<FilterCondition['attribute'], (p: string) => string> = {
+  userName: (p) => `lower(u.user_name) = lower(${p})`,
+  externalId: (p) => `u.external_id = ${p}`,
+  email: (p) => `lower(u.email) = lower(${p})`,
+};
+
+function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) ? result[0] : result) as T[];
+}
+
+/** All SQL of the `scim_users` table (see the migration CreateScimUsers). */
+@Injectable()
+export class ScimUsersRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  transaction<T>(work: (m: EntityManager) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction(work);
+  }
+
+  /** Matching users in creation order, one page, and how many match in all. */
+  async list(conditions: FilterCondition[], offset: number, limit: number) {
+    const params: unknown[] = conditions.map((c) => c.value);
+    const where = conditions.map((c, i) => WHERE[c.attribute](`$${i + 1}`));
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const [{ total }] = await this.dataSource.query<{ total: number }[]>(
+      `SELECT count(*)::int AS total FROM scim_users u ${clause}`,
+      params,
+    );
+    const rows =
+      limit === 0
+        ? []
+        : await this.dataSource.query<ScimUserRecord[]>(
+            `SELECT ${COLUMNS} FROM scim_users u ${clause} ORDER BY u.created_at, u.id
+              OFFSET $${params.length + 1} LIMIT $${params.length + 2}`,
+            [...params, offset, limit],
+          );
+    return { total, rows };
+  }
+
+  async find(id: string, m: EntityManager = this.dataSource.manager, lock = false): Promise<ScimUserRecord | null> {
+    const rows = await m.query<ScimUserRecord[]>(
+      `SELECT ${COLUMNS} FROM scim_users u WHERE u.id = $1${lock ? ' FOR UPDATE' : ''}`,
+      [id],
+    );
+    return rows[0] ?? null;
+  }
+
+  async userNameTaken(m: EntityManager, userName: string, exceptId: string | null): Promise<boolean> {
+    const rows = await m.query<unknown[]>(
+      `SELECT 1 FROM scim_users WHERE lower(user_name) = lower($1) AND ($2::uuid IS NULL OR id <> $2::uuid)`,
+      [userName, exceptId],
+    );
+    return rows.length > 0;
+  }
+
+  async insert(m: EntityManager, f: ScimUserFields): Promise<ScimUserRecord> {
+    const rows = await m.query<ScimUserRecord[]>(
+      `INSERT INTO scim_users AS u (user_name, external_id, email, given_name, family_name, display_name, active)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
+      [f.userName, f.externalId, f.email, f.givenName, f.familyName, f.displayName, f.active],
+    );
+    return rows[0];
+  }
+
+  async update(m: EntityManager, id: string, f: ScimUserFields): Promise<ScimUserRecord> {
+    const rows = rowsOf<ScimUserRecord>(
+      await m.query(
+        `UPDATE scim_users AS u SET user_name = $2, external_id = $3, email = $4, given_name = $5, family_name = $6,
+                display_name = $7, active = $8, version = u.version + 1, updated_at = now()
+          WHERE u.id = $1 RETURNING ${COLUMNS}`,
+        [id, f.userName, f.externalId, f.email, f.givenName, f.familyName, f.displayName, f.active],
+      ),
+    );
+    return rows[0];
+  }
+
+  async remove(m: EntityManager, id: string): Promise<void> {
+    await m.query(`DELETE FROM scim_users WHERE id = $1`, [id]);
+  }
+
+  async link(m: EntityManager, id: string, developerId: string): Promise<void> {
+    await m.query(`UPDATE scim_users SET developer_id = $2 WHERE id = $1 AND developer_id IS NULL`, [id, developerId]);
+  }
+
+  /**
+   * The one developer a SCIM user provisions, when exactly one matches: by subject = externalId
+   * (any issuer), else by a verified email; never one another SCIM user already holds.
+   */
+  async matchDeveloper(m: EntityManager, user: ScimUserRecord): Promise<string | null> {
+    const rows = await m.query<{ id: string }[]>(
+      `SELECT d.id::text AS id FROM developers d
+        WHERE d.erased_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM scim_users s WHERE s.developer_id = d.id)
+          AND (($1::text IS NOT NULL AND d.subject = $1::text)
+            OR ($1::text IS NULL OR NOT EXISTS (SELECT 1 FROM developers x WHERE x.subject = $1::text))
+               AND $2::text IS NOT NULL AND d.email_verified AND lower(d.email) = lower($2::text))
+        LIMIT 2`,
+      [user.externalId, user.email],
+    );
+    return rows.length === 1 ? rows[0].id : null;
+  }
+
+  /**
+   * The SCIM user a developer's login matches and links (first login after pre-provisioning):
+   * externalId = subject first, else a verified email. Locks the row.
+   */
+  async linkAtLogin(
+    m: EntityManager,
+    developer: { id: string; subject: string; email: string | null; emailVerified: boolean },
+  ): Promise<ScimUserRecord | null> {
+    const linked = await m.query<ScimUserRecord[]>(`SELECT ${COLUMNS} FROM scim_users u WHERE u.developer_id = $1`, [
+      developer.id,
+    ]);
+    if (linked[0]) return linked[0];
+    const rows = await m.query<ScimUserRecord[]>(
+      `SELECT ${COLUMNS} FROM scim_users u
+        WHERE u.developer_id IS NULL
+          AND (u.external_id = $1 OR ($2::text IS NOT NULL AND $3 AND lower(u.email) = lower($2::text)))
+        ORDER BY (u.external_id = $1) DESC NULLS LAST, u.created_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
+      [developer.subject, developer.email, developer.emailVerified],
+    );
+    const match = rows[0];
+    if (!match) return null;
+    await this.link(m, match.id, developer.id);
+    return { ...match, developerId: developer.id };
+  }
+}

@@ -1,0 +1,178 @@
+import { AuditService, type AuditEventType } from '@app/audit';
+import { DomainError } from '@app/common';
+import { DevelopersService } from '@app/developers';
+import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { Inject, Injectable } from '@nestjs/common';
+import { ScimError } from './scim-error.js';
+import { parseFilter } from './scim-filter.js';
+import { applyPatch } from './scim-patch.js';
+import { LIST_SCHEMA, fieldsFrom, toResource } from './scim-user.mapper.js';
+import { ScimUsersRepository, type ScimUserFields, type ScimUserRecord } from './scim-users.repository.js';
+
+/** Who calls: the label of the SCIM token (never the token) and the request facts. */
+export interface ScimCaller {
+  label: string;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  baseUrl: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_COUNT = 200;
+
+function positiveInt(name: string, raw: unknown, fallback: number, min: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  if (typeof raw !== 'string' || !/^-?\d{1,9}$/.test(raw)) {
+    throw new ScimError(400, 'invalidValue', `${name} must be an integer`);
+  }
+  return Math.max(min, Number(raw));
+}
+
+/**
+ * SCIM Users (RFC 7644 §3): the resource rules, and what `active` means for the developer the
+ * user provisions: false (or DELETE) blocks them, which the deprovisioning outbox carries to the
+ * portal and the issued tokens; true unblocks them. Every call is audited with the token's label.
+ */
+@Injectable()
+export class ScimUsersService {
+  constructor(
+    private readonly repository: ScimUsersRepository,
+    private readonly developers: DevelopersService,
+    private readonly audit: AuditService,
+    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+  ) {}
+
+  async list(query: { filter?: unknown; startIndex?: unknown; count?: unknown }, caller: ScimCaller) {
+    if (query.filter !== undefined && typeof query.filter !== 'string') {
+      throw new ScimError(400, 'invalidFilter', 'filter must be given once');
+    }
+    const conditions = query.filter ? parseFilter(query.filter) : [];
+    const startIndex = positiveInt('startIndex', query.startIndex, 1, 1);
+    const count = Math.min(MAX_COUNT, positiveInt('count', query.count, 100, 0));
+    const { total, rows } = await this.repository.list(conditions, startIndex - 1, count);
+    await this.record('scim.request', caller, null, { operation: 'list', results: rows.length });
+    return {
+      schemas: [LIST_SCHEMA],
+      totalResults: total,
+      startIndex,
+      itemsPerPage: rows.length,
+      Resources: rows.map((r) => toResource(r, caller.baseUrl)),
+    };
+  }
+
+  async get(id: string, caller: ScimCaller) {
+    const user = await this.find(id);
+    await this.record('scim.request', caller, user, { operation: 'get' });
+    return toResource(user, caller.baseUrl);
+  }
+
+  async create(body: unknown, caller: ScimCaller) {
+    const fields = fieldsFrom(body);
+    const user = await this.repository.transaction(async (m) => {
+      if (await this.repository.userNameTaken(m, fields.userName, null)) {
+        throw new ScimError(409, 'uniqueness', 'A user with this userName exists');
+      }
+      const created = await this.repository.insert(m, fields);
+      const developerId = await this.repository.matchDeveloper(m, created);
+      if (developerId) await this.repository.link(m, created.id, developerId);
+      return { ...created, developerId };
+    });
+    await this.record('scim.user_created', caller, user, { linked: user.developerId !== null });
+    await this.follow(user, null, caller);
+    return toResource(user, caller.baseUrl);
+  }
+
+  async replace(id: string, body: unknown, caller: ScimCaller) {
+    return this.change(id, caller, () => fieldsFrom(body));
+  }
+
+  async patch(id: string, body: unknown, caller: ScimCaller) {
+    return this.change(id, caller, (current) => applyPatch(current, body));
+  }
+
+  /** DELETE: the user is gone from SCIM and the developer it provisions stays blocked. */
+  async remove(id: string, caller: ScimCaller): Promise<void> {
+    const user = await this.find(id);
+    if (user.developerId) await this.developers.block(user.developerId, this.actor(caller), this.context(caller));
+    await this.repository.transaction((m) => this.repository.remove(m, user.id));
+    await this.record('scim.user_deleted', caller, user, { blocked: user.developerId !== null });
+  }
+
+  /**
+   * At a developer's login: links the SCIM user provisioned for them (externalId = subject, else
+   * a verified email), and refuses the login with `developer_blocked` when that user is inactive.
+   */
+  async atLogin(developer: { id: string; subject: string; email: string | null; emailVerified: boolean }) {
+    // SCIM off: no work on the login path.
+    if (this.config.provisioning.scimTokens.length === 0) return;
+    const user = await this.repository.transaction((m) => this.repository.linkAtLogin(m, developer));
+    if (user && !user.active) {
+      await this.developers.block(developer.id, 'system:scim');
+      throw new DomainError('developer_blocked', 'This developer account is blocked');
+    }
+  }
+
+  private async change(id: string, caller: ScimCaller, next: (current: ScimUserFields) => ScimUserFields) {
+    const { before, after } = await this.repository.transaction(async (m) => {
+      const current = await this.find(id, m);
+      const fields = next(current);
+      if (
+        fields.userName.toLowerCase() !== current.userName.toLowerCase() &&
+        (await this.repository.userNameTaken(m, fields.userName, current.id))
+      ) {
+        throw new ScimError(409, 'uniqueness', 'A user with this userName exists');
+      }
+      return { before: current, after: await this.repository.update(m, current.id, fields) };
+    });
+    await this.record('scim.user_updated', caller, after, {});
+    await this.follow(after, before, caller);
+    return toResource(after, caller.baseUrl);
+  }
+
+  /** The developer follows `active` (idempotent: block audits only a change). */
+  private async follow(user: ScimUserRecord, before: ScimUserRecord | null, caller: ScimCaller): Promise<void> {
+    const changed = before === null ? !user.active : before.active !== user.active;
+    if (changed) {
+      await this.record(user.active ? 'scim.user_reactivated' : 'scim.user_deactivated', caller, user, {});
+    }
+    if (!user.developerId) return;
+    // Unblock only on SCIM's own reactivation, never over an admin's block.
+    if (user.active && changed) {
+      await this.developers.unblock(user.developerId, this.actor(caller), this.context(caller));
+    } else if (!user.active) await this.developers.block(user.developerId, this.actor(caller), this.context(caller));
+  }
+
+  private async find(id: string, m?: Parameters<ScimUsersRepository['find']>[1]): Promise<ScimUserRecord> {
+    const user = UUID.test(id) ? await this.repository.find(id.toLowerCase(), m, m !== undefined) : null;
+    if (!user) throw new ScimError(404, null, `No User with id ${id.slice(0, 100)}`);
+    return user;
+  }
+
+  private actor(caller: ScimCaller): string {
+    return `scim:${caller.label}`;
+  }
+
+  private context(caller: ScimCaller) {
+    return { ip: caller.ip, userAgent: caller.userAgent, requestId: caller.requestId };
+  }
+
+  private async record(
+    type: AuditEventType,
+    caller: ScimCaller,
+    user: ScimUserRecord | null,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await this.audit.record({
+      type,
+      outcome: 'success',
+      actor: this.actor(caller),
+      target: user ? `scim-user:${user.id}` : 'scim:/Users',
+      developerId: user?.developerId ?? null,
+      ip: caller.ip,
+      userAgent: caller.userAgent,
+      requestId: caller.requestId,
+      details,
+    });
+  }
+}

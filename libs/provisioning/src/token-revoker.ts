@@ -1,0 +1,15 @@
+/**
+ * The port through which deprovisioning revokes the Tyk keys and OAuth tokens the broker's token
+ * actions issued to a developer. The broker binds it (it knows the profiles that issue tokens);
+ * the outbox worker calls it and audits each revocation as `token.revoked`.
+ */
+export const TOKEN_REVOKER = Symbol('TOKEN_REVOKER');
+
+export interface TokenRevoker {
+  /**
+   * Revokes every token still on record for this IdP subject and forgets it. Returns the profiles
+   * a token was revoked under; throws when a revocation failed (the outbox retries, and what was
+   * already revoked and forgotten is not revoked twice).
+   */
+  revokeFor(subject: string): Promise<{ profileId: string }[]>;
+}
