@@ -3,7 +3,17 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const LIBS = ['common', 'config', 'database', 'audit', 'profiles', 'cloudentity', 'tyk-portal', 'developers', 'provisioning'];
+const LIBS = [
+  'common',
+  'config',
+  'database',
+  'audit',
+  'profiles',
+  'cloudentity',
+  'tyk-portal',
+  'developers',
+  'provisioning',
+];
 /** Which libs each lib may import (ARCHITECTURE.md "Modules"). */
 const ALLOWED = {
   common: [],

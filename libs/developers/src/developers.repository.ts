@@ -250,7 +250,10 @@ export class DevelopersRepository {
   }
 
   /** The identity an erasure is about to remove, the row locked until the transaction ends. */
-  async identityForUpdate(id: string, manager: EntityManager): Promise<{ subject: string; email: string | null } | null> {
+  async identityForUpdate(
+    id: string,
+    manager: EntityManager,
+  ): Promise<{ subject: string; email: string | null } | null> {
     const rows = await manager.query<{ subject: string; email: string | null }[]>(
       `SELECT subject, email FROM developers WHERE id = $1 AND erased_at IS NULL FOR UPDATE`,
       [id],
