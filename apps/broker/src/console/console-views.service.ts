@@ -1,4 +1,4 @@
-import { AuditService, AuditStatsService, type AuditVerifyResult } from '@app/audit';
+import { AuditService, AuditStatsService } from '@app/audit';
 import { DevelopersService } from '@app/developers';
 import { ProfilesService } from '@app/profiles';
 import { Injectable } from '@nestjs/common';
@@ -19,9 +19,6 @@ const DAY_MS = 86_400_000;
 /** Fetches each page's data from the libs' services (the API's own) and renders it. */
 @Injectable()
 export class ConsoleViewsService {
-  /** The last verification this instance ran (the overview's chain status). */
-  private lastVerify: { at: Date; result: AuditVerifyResult } | null = null;
-
   constructor(
     private readonly audit: AuditService,
     private readonly stats: AuditStatsService,
@@ -30,12 +27,25 @@ export class ConsoleViewsService {
   ) {}
 
   async overview(session: ConsoleSession): Promise<string> {
-    const [overview, sealingLagSeconds] = await Promise.all([this.stats.overview(7), this.audit.sealingLagSeconds()]);
-    return overviewPage(session, overview, { sealingLagSeconds, lastVerify: this.lastVerify });
+    const [overview, sealingLagSeconds, verified, checkpoints] = await Promise.all([
+      this.stats.overview(7),
+      this.audit.sealingLagSeconds(),
+      // Every full verify (scheduled, API, CLI or this console, on any replica) is recorded as an event.
+      this.audit.query({ type: ['audit.verified'], limit: 1 }),
+      this.audit.checkpoints({ limit: '1' }),
+    ]);
+    const last = verified.data[0];
+    const status = last?.details?.status;
+    return overviewPage(session, overview, {
+      sealingLagSeconds,
+      lastVerify: last && typeof status === 'string' ? { at: new Date(last.occurred_at), status } : null,
+      lastCheckpoint: checkpoints.data[0] ?? null,
+    });
   }
 
-  async verifyChain(): Promise<void> {
-    this.lastVerify = { at: new Date(), result: await this.audit.verify() };
+  /** A full verify on demand, recorded as `audit.verified` by the staff member who asked. */
+  async verifyChain(session: ConsoleSession): Promise<void> {
+    await this.audit.verify({}, { recordAs: `staff:${session.subject}` });
   }
 
   async events(session: ConsoleSession, filters: EventFilterValues, cursor?: string): Promise<string> {

@@ -1,9 +1,41 @@
 import { safeReturnTo } from './console-session.service.js';
 import { stackedBars } from './views/chart.js';
 import { esc, html, layout } from './views/layout.js';
-import { overviewSeries } from './views/pages.js';
+import { overviewPage, overviewSeries } from './views/pages.js';
 
 describe('console views', () => {
+  it('should show the chain status from the recorded verify and the newest signed checkpoint', () => {
+    const session = { subject: 's', name: 'Sam', roles: ['auditor' as const], csrfToken: 't' };
+    const overview = {
+      since: '2026-12-01T00:00:00.000Z',
+      until: '2026-12-08T00:00:00.000Z',
+      hours: [],
+      totals: { succeeded: 0, failed: 0 },
+      topOrganisations: [],
+      topAddresses: [],
+    };
+    const checkpoint = {
+      first_seq: '1001',
+      last_seq: '2000',
+      last_hash: 'a'.repeat(64),
+      prev_checkpoint_hash: 'b'.repeat(64),
+      event_count: '1000',
+      kid: 'key-1',
+      jws: 'x.y.z',
+      created_at: '2026-12-06T10:00:00.000Z',
+    };
+    const page = overviewPage(session, overview, {
+      sealingLagSeconds: 0.5,
+      lastVerify: { at: new Date('2026-12-06T11:00:00.000Z'), status: 'broken' },
+      lastCheckpoint: checkpoint,
+    });
+    expect(page).toContain('<span class="bad">broken</span> at 2026-12-06 11:00:00Z');
+    expect(page).toContain('seq 1001–2000 at 2026-12-06 10:00:00Z (key key-1)');
+    const empty = overviewPage(session, overview, { sealingLagSeconds: 0, lastVerify: null, lastCheckpoint: null });
+    expect(empty).toContain('no full verify recorded yet');
+    expect(empty).toContain('no signed checkpoint yet');
+  });
+
   it('should escape every interpolated value, and keep built fragments as they are', () => {
     expect(esc(`<script>alert("x")</script>&'`)).toBe('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;');
     const inner = html`<b>${'<i>'}</b>`;

@@ -105,8 +105,8 @@ export class ConsoleController {
   }
 
   @Post('verify')
-  async verify(@Res() res: Response): Promise<void> {
-    await this.views.verifyChain();
+  async verify(@StaffSession() session: ConsoleSession, @Res() res: Response): Promise<void> {
+    await this.views.verifyChain(session);
     res.redirect(303, '/console#chain');
   }
 

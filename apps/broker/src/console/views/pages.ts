@@ -1,4 +1,4 @@
-import type { AuditEventPage, AuditEventRecord, AuditVerifyResult, SignInOverview } from '@app/audit';
+import type { AuditCheckpoint, AuditEventPage, AuditEventRecord, SignInOverview } from '@app/audit';
 import { maskSecrets } from '@app/common';
 import type { Developer } from '@app/developers';
 import type { StoredProfile } from '@app/profiles';
@@ -25,7 +25,10 @@ export function overviewSeries(o: SignInOverview): ChartSeries[] {
 
 export interface ChainStatus {
   sealingLagSeconds: number;
-  lastVerify: { at: Date; result: AuditVerifyResult } | null;
+  /** The newest recorded full verify (`audit.verified`), from any replica. */
+  lastVerify: { at: Date; status: string } | null;
+  /** The newest signed checkpoint of the chain. */
+  lastCheckpoint: AuditCheckpoint | null;
 }
 
 export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: ChainStatus): string {
@@ -81,7 +84,10 @@ export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: 
         <div class="card" id="chain">
           <div class="muted">Audit chain</div>
           <div>
-            ${verify ? html`<span class="${verify.result.status === 'intact' ? 'ok' : 'bad'}">${verify.result.status}</span> at ${when(verify.at)}` : html`<span class="muted">not verified by this instance yet</span>`}
+            ${verify ? html`<span class="${verify.status === 'intact' ? 'ok' : 'bad'}">${verify.status}</span> at ${when(verify.at)}` : html`<span class="muted">no full verify recorded yet</span>`}
+          </div>
+          <div id="checkpoint">
+            ${chain.lastCheckpoint ? html`Last signed checkpoint: seq ${chain.lastCheckpoint.first_seq}–${chain.lastCheckpoint.last_seq}${chain.lastCheckpoint.created_at ? html` at ${when(chain.lastCheckpoint.created_at)}` : ''} (key ${chain.lastCheckpoint.kid})` : html`<span class="muted">no signed checkpoint yet</span>`}
           </div>
           <div>Sealing lag: ${chain.sealingLagSeconds.toFixed(1)} s</div>
           <form method="post" action="/console/verify">
