@@ -49,6 +49,16 @@ export class AppModule {
         inject: [BrokerMetrics],
       },
     });
+    // One instance each, imported by the app and by the modules that share it (one IdP client,
+    // one set of discovery and JWKS caches). Upstream calls are observed one way: each lib's
+    // `onCall` port, bound to BrokerMetrics.
+    const cloudentity = CloudentityModule.forRoot({
+      imports: [MetricsModule],
+      onCall: {
+        useFactory: (metrics: BrokerMetrics) => (e: IdpCallEvent) => metrics.observeIdp(e),
+        inject: [BrokerMetrics],
+      },
+    });
     return {
       module: AppModule,
       imports: [
@@ -59,16 +69,9 @@ export class AppModule {
         AuditModule,
         ProfilesModule,
         DevelopersModule,
-        // Upstream calls are observed one way: each lib's `onCall` port, bound to BrokerMetrics.
-        CloudentityModule.forRoot({
-          imports: [MetricsModule],
-          onCall: {
-            useFactory: (metrics: BrokerMetrics) => (e: IdpCallEvent) => metrics.observeIdp(e),
-            inject: [BrokerMetrics],
-          },
-        }),
+        cloudentity,
         MetricsModule,
-        ConsoleModule,
+        ConsoleModule.forRoot(cloudentity),
         portal,
         // Block, unblock and erase reach the portal (and revoke issued tokens) through an outbox.
         ProvisioningModule.forRoot({ imports: [portal, ProfilesModule], tokenRevoker: IssuedTokenRevoker }),
