@@ -90,8 +90,8 @@ describe('audit stream: HTTPS with a private CA, SIGKILL mid-batch (built broker
   /** Events as the broker writes them (the runtime's INSERT), n at a time. */
   const insertEvents = async (n: number, tag: string) => {
     await sql.query(
-      `INSERT INTO audit_events (type, outcome, reason, actor, organisation_id, ip, request_id)
-       SELECT 'login.failed', 'failure', 'idp_error', 'anonymous', 'org-' || (g % 3), '198.51.100.4', $1 || g
+      `INSERT INTO audit_events (type, outcome, reason, actor, organisation_id, request_id)
+       SELECT 'login.failed', 'failure', 'idp_error', 'anonymous', 'org-' || (g % 3), $1 || g
          FROM generate_series(1, $2::int) g`,
       [tag, n],
     );

@@ -54,7 +54,11 @@ describe("the doctor's risky settings (profile only, no I/O)", () => {
     expect(status(local).HTTPS).toBe('pass');
     const idp = profile(
       {},
-      { UseProviders: [{ Name: 'openid-connect', Key: 'k', DiscoverURL: 'http://idp.example.com/x' }] },
+      // Saving such a profile needs the explicit opt-in (issue 13); the doctor still flags it.
+      {
+        AllowInsecureHttp: true,
+        UseProviders: [{ Name: 'openid-connect', Key: 'k', DiscoverURL: 'http://idp.example.com/x' }],
+      },
     );
     expect(riskySettings(idp)[0].detail).toContain('UseProviders[0].DiscoverURL');
   });

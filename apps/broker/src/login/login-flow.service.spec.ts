@@ -11,6 +11,7 @@ import type { LoginAttempt } from './login-attempt.js';
 import { LoginFailedException } from './login-failures.service.js';
 import { LoginFlowService } from './login-flow.service.js';
 import { LoginSettings } from './login-settings.service.js';
+import { ScimUsersService } from '@app/provisioning';
 
 const stored = {
   version: 3,
@@ -84,6 +85,7 @@ async function setUp() {
     },
     audit: { record: jest.fn((_event: unknown) => Promise.resolve()) },
     metrics: { loginStep: jest.fn((..._args: unknown[]) => undefined) },
+    scimUsers: { atLogin: jest.fn((_developer: unknown) => Promise.resolve()) },
   };
   const moduleRef = await Test.createTestingModule({
     providers: [
@@ -94,6 +96,7 @@ async function setUp() {
       { provide: OrganisationSyncService, useValue: ports.organisations },
       { provide: AuditService, useValue: ports.audit },
       { provide: BrokerMetrics, useValue: ports.metrics },
+      { provide: ScimUsersService, useValue: ports.scimUsers },
     ],
   }).compile();
   return { flow: moduleRef.get(LoginFlowService), ...ports };
@@ -104,12 +107,14 @@ const auditTypes = (audit: { record: jest.Mock<(event: unknown) => Promise<void>
 
 describe('LoginFlowService (mocked ports)', () => {
   it('should record the developer, run the profile action, audit login.succeeded and answer its redirect', async () => {
-    const { flow, developers, actions, audit, metrics } = await setUp();
+    const { flow, developers, actions, audit, metrics, scimUsers } = await setUp();
     const outcome = await flow.complete(attempt(), verified, ctx);
     expect(outcome).toEqual({ kind: 'redirect', status: 302, location: 'https://portal.example/sso?nonce=n1' });
     expect(developers.recordLogin).toHaveBeenCalledWith(
       expect.objectContaining({ issuer: 'https://idp.example', subject: 'sub-1', email: 'dev@example.com' }),
     );
+    // A user pre-provisioned over SCIM is matched to the recorded developer.
+    expect(scimUsers.atLogin).toHaveBeenCalledWith(expect.objectContaining({ id: 'dev-1' }));
     expect(actions.run).toHaveBeenCalledWith(
       'GenerateOrLoginDeveloperProfile',
       expect.objectContaining({
