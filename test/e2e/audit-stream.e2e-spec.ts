@@ -38,6 +38,8 @@ class BrokerProcess {
   output = '';
 
   async start(url: string, env: Record<string, string>): Promise<void> {
+    // A test that failed half-way may have left one running: never orphan it (it would keep jest alive).
+    await this.kill('SIGKILL');
     const child = spawn(process.execPath, [builtEntry('broker')], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
