@@ -190,6 +190,17 @@ describe('worst-case input (e2e: real broker, Postgres, dev IdP, portal emulator
         { name: 'GET /api/audit/events?q=<long>', send: () => admin(`/api/audit/events?q=${almostEmail(15_000)}`) },
         { name: 'GET /api/developers?email=<long>', send: () => admin(`/api/developers?email=${almostEmail(15_000)}`) },
         { name: 'GET /api/audit/export?profile=<long>', send: () => admin(`/api/audit/export?profile=${long}`) },
+        // Routes added with the integrity, deprovisioning and doctor work.
+        {
+          name: 'GET /api/audit/checkpoints?cursor=<long>',
+          send: () => admin(`/api/audit/checkpoints?cursor=${long}`),
+        },
+        { name: 'GET /api/profiles/<16,000>/check as admin', send: () => admin(`/api/profiles/${long}/check`) },
+        { name: 'GET /auth/guide/<16,000>/logout', send: () => anonymous(`/auth/guide/${long}/logout`) },
+        {
+          name: 'GET /scim/v2/Users?filter=<long> without a token',
+          send: () => anonymous(`/scim/v2/Users?filter=${encodeURIComponent(`userName eq "${almostEmail(15_000)}"`)}`),
+        },
       ];
     }
 
@@ -246,6 +257,10 @@ describe('worst-case input (e2e: real broker, Postgres, dev IdP, portal emulator
         'GET /api/audit/events?q=<long>': [400],
         'GET /api/developers?email=<long>': [400],
         'GET /api/audit/export?profile=<long>': [400],
+        'GET /api/audit/checkpoints?cursor=<long>': [400],
+        'GET /api/profiles/<16,000>/check as admin': [404],
+        'GET /auth/guide/<16,000>/logout': [404],
+        'GET /scim/v2/Users?filter=<long> without a token': [503], // SCIM not configured here, like the disabled admin API
       });
     });
 
