@@ -99,6 +99,14 @@ interface HeadRow {
  * database could append forged events (they would be sealed like real ones) or rewrite the whole
  * chain after a point; keep exported head hashes (verify's `lastHash`) elsewhere to catch that.
  */
+/** What a verify covers: the whole log (`full`), what was added since the last full verify plus a sample (`routine`), or an id range. */
+export interface AuditVerifyRange {
+  fromId?: string | number | bigint | null;
+  toId?: string | number | bigint | null;
+  expectedHead?: string | null;
+  mode?: 'full' | 'routine';
+}
+
 @Injectable()
 export class AuditChainService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(AuditChainService.name);
@@ -268,15 +276,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
    * `fromId`/`toId`: the chain from the first sealed event with id ≥ fromId to the last sealed
    * event with id ≤ toId (in seal order). Runs in one REPEATABLE READ snapshot.
    */
-  async verify(
-    range: {
-      fromId?: string | number | bigint | null;
-      toId?: string | number | bigint | null;
-      expectedHead?: string | null;
-      mode?: 'full' | 'routine';
-    } = {},
-    options: { recordAs?: string } = {},
-  ): Promise<AuditVerifyResult> {
+  async verify(range: AuditVerifyRange = {}, options: { recordAs?: string } = {}): Promise<AuditVerifyResult> {
     const fromId = idParam('from_id', range.fromId);
     const toId = idParam('to_id', range.toId);
     if (fromId !== null && toId !== null && BigInt(fromId) > BigInt(toId)) {

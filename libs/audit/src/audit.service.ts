@@ -3,7 +3,12 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
 import { pgPool, preparedQuery, preparedStatement } from '@app/database';
 import type { DataSource, EntityManager } from 'typeorm';
-import { AuditChainService, type AuditRetentionResult, type AuditVerifyResult } from './audit-chain.service.js';
+import {
+  AuditChainService,
+  type AuditRetentionResult,
+  type AuditVerifyRange,
+  type AuditVerifyResult,
+} from './audit-chain.service.js';
 import type { JWK } from 'jose';
 import { AuditCheckpointsService, type AuditCheckpointPage } from './audit-checkpoints.service.js';
 import type { AuditEventInput } from './audit-event.js';
@@ -191,15 +196,7 @@ export class AuditService {
    * result is recorded as `audit.verified` by that actor. Also says how well the database
    * protects the log from the broker's own role (`protection`, with `protectionReason` when weak).
    */
-  async verify(
-    range: {
-      fromId?: string | number | bigint | null;
-      toId?: string | number | bigint | null;
-      expectedHead?: string | null;
-      mode?: 'full' | 'routine';
-    } = {},
-    options: { recordAs?: string } = {},
-  ): Promise<AuditVerifyReport> {
+  async verify(range: AuditVerifyRange = {}, options: { recordAs?: string } = {}): Promise<AuditVerifyReport> {
     const [result, p] = await Promise.all([this.chain.verify(range, options), this.chain.protection()]);
     return { ...result, protection: p.protection, ...(p.reason ? { protectionReason: p.reason } : {}) };
   }

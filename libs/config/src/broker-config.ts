@@ -440,7 +440,7 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
   }
 
   // Weak and placeholder secrets: refused in production, one warning elsewhere (issue 13).
-  const secrets = checkSecrets(config, env.NODE_ENV === 'production');
+  const secrets = checkSecrets(config, config.production);
 
   const problems = [...early, ...r.problems, ...secrets.problems];
   if (problems.length > 0) {

@@ -23,6 +23,28 @@ export function overviewSeries(o: SignInOverview): ChartSeries[] {
   ];
 }
 
+/** The events table of the events page and a developer's login history (same columns). */
+function eventsTable(rows: Html | Html[]): Html {
+  return html`<table id="events">
+    <thead>
+      <tr>
+        <th>Id</th>
+        <th>Time (UTC)</th>
+        <th>Type</th>
+        <th>Outcome</th>
+        <th>Reason</th>
+        <th>Organisation</th>
+        <th>IP</th>
+        <th>Developer</th>
+        <th></th>
+      </tr>
+    </thead>
+    <tbody>
+      ${rows}
+    </tbody>
+  </table>`;
+}
+
 export interface ChainStatus {
   sealingLagSeconds: number;
   /** The newest recorded full verify (`audit.verified`), from any replica. */
@@ -204,30 +226,13 @@ export function eventsPage(session: ConsoleSession, filters: EventFilterValues, 
         <a class="button" href="${exportLink('ndjson')}" id="export-ndjson">Export NDJSON</a>
         <a class="button" href="${exportLink('csv')}" id="export-csv">Export CSV</a>
       </form>
-      <table id="events">
-        <thead>
-          <tr>
-            <th>Id</th>
-            <th>Time (UTC)</th>
-            <th>Type</th>
-            <th>Outcome</th>
-            <th>Reason</th>
-            <th>Organisation</th>
-            <th>IP</th>
-            <th>Developer</th>
-            <th></th>
-          </tr>
-        </thead>
-        <tbody>
-          ${
-            page.data.length
-              ? page.data.map(eventRow)
-              : html`<tr>
-                  <td colspan="9" class="muted">No events match.</td>
-                </tr>`
-          }
-        </tbody>
-      </table>
+      ${eventsTable(
+        page.data.length
+          ? page.data.map(eventRow)
+          : html`<tr>
+              <td colspan="9" class="muted">No events match.</td>
+            </tr>`,
+      )}
       <div class="pager">
         ${page.next_cursor && page.data.length ? html`<a class="button" id="next-page" href="/console/events?${queryString({ ...base, cursor: page.next_cursor })}">Next page</a>` : ''}
       </div>`,
@@ -331,24 +336,7 @@ export function developerPage(
         { height: 140 },
       )}
       <h2>Login history</h2>
-      <table id="events">
-        <thead>
-          <tr>
-            <th>Id</th>
-            <th>Time (UTC)</th>
-            <th>Type</th>
-            <th>Outcome</th>
-            <th>Reason</th>
-            <th>Organisation</th>
-            <th>IP</th>
-            <th>Developer</th>
-            <th></th>
-          </tr>
-        </thead>
-        <tbody>
-          ${logins.data.map(eventRow)}
-        </tbody>
-      </table>`,
+      ${eventsTable(logins.data.map(eventRow))}`,
   );
 }
 
