@@ -2,7 +2,8 @@
 // bench, in interleaved rounds, same driver, same IdP, Postgres and portal emulator.
 //   floor.mjs   — bare node:http doing exactly the broker's per-login I/O;
 //   express.mjs — a hand-written Express 5 + express-session + passport-openidconnect broker.
-// For each concurrency level, for each round: product, express, floor, each for the same time.
+// For each concurrency level, for each round, each system for the same time, the order rotating
+// by round (product, express, floor; express, floor, product; …).
 // Each system's rounds are summed (logins, elapsed time, CPU of its process, callback latencies),
 // then the product's ratios to each and the issue's targets at c=32 are computed.
 import { randomBytes } from 'node:crypto';
@@ -151,7 +152,10 @@ export async function runAnchors(ctx) {
   for (const c of settings.levels) {
     const rounds = { product: [], express: [], floor: [] };
     for (let r = 1; r <= settings.rounds; r++) {
-      for (const name of SYSTEMS) {
+      // Round r starts with the next system (product, express, floor; then express, floor, product; …),
+      // so no system always runs first after a pause or last after the others warmed the machine.
+      const order = SYSTEMS.map((_, i) => SYSTEMS[(i + r - 1) % SYSTEMS.length]);
+      for (const name of order) {
         await sleep(500);
         const p = await drivers[name].phase({
           name: `anchors ${name} c=${c} round ${r}`,
