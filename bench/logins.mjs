@@ -220,10 +220,11 @@ export function createDriver(ctx) {
       portalNoncesChecked: checked,
       portalNoncesAccepted: accepted,
       windowUs: [Number(beganUs), Number(endedUs)],
-      // For summing phases (the anchors' rounds): the raw callback latencies and CPU of the system.
+      // For summing phases (the anchors' rounds): the raw latencies and CPU of the system.
       samples: keepSamples
         ? {
             callbackMs: cbLat,
+            startMs: startLat,
             elapsedMs,
             cpuMs: Object.fromEntries(
               ['broker', 'postgres', 'portal', 'driver'].map((k) => [

@@ -3,7 +3,7 @@
 // nonce live in the memory session (passport-openidconnect's own SessionStateStore). No PKCE, no
 // check of the ID token beyond passport-openidconnect's (it decodes the token and checks iss, aud,
 // azp, exp and nonce, not the signature); the token POST is passport-openidconnect's (the `oauth`
-// package: client_secret_post, a new connection per request). Then a developer upsert and an
+// package: client_secret_post, node:http's global agent). Then a developer upsert and an
 // audit INSERT in Postgres (pg Pool, plain queries), the broker's three portal calls (fetch) and
 // a 302 to the portal's /sso?nonce=.
 import express from 'express';
