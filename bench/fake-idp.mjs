@@ -37,7 +37,7 @@ export function benchUsers(count, orgs) {
 
 /**
  * Starts the IdP on 127.0.0.1 with ES256 ID tokens signed by node:crypto.
- * @param {{ clientId: string, clientSecret: string, redirectUris: string[], users: ReturnType<typeof benchUsers>, tenantPath?: string }} options
+ * @param {{ clientId: string, clientSecret: string, redirectUris: string[], users: ReturnType<typeof benchUsers>, tenantPath?: string, clients?: import('../test/support/fake-idp.js').FakeIdpClient[] }} options
  */
 export function startFastIdp(options) {
   return fake.startFakeIdp({
@@ -47,5 +47,6 @@ export function startFastIdp(options) {
     users: options.users,
     tenantPath: options.tenantPath ?? '/bench/developers',
     fastSigning: true,
+    clients: options.clients,
   });
 }

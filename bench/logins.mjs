@@ -34,11 +34,15 @@ class LoginError extends Error {
 
 /**
  * The driver for one stack. `ctx`: { brokerUrl, profileId, portalUrl, idpAuthorize, subjects,
- * sampleEvery, pids: { broker, portal, postgres } }.
+ * sampleEvery, pids: { broker, portal, postgres } }. Another system than the broker (the bench's
+ * anchors, issue 19) gives its own `startUrl`, `callbackPrefix` (what the IdP must redirect to)
+ * and `cookieName` (the cookie the start sets and the callback needs); `pids.broker` is then
+ * that system's process.
  */
 export function createDriver(ctx) {
-  const startUrl = `${ctx.brokerUrl}/auth/${ctx.profileId}/openid-connect`;
-  const callbackPrefix = `${ctx.brokerUrl}/auth/${ctx.profileId}/openid-connect/callback?`;
+  const startUrl = ctx.startUrl ?? `${ctx.brokerUrl}/auth/${ctx.profileId}/openid-connect`;
+  const callbackPrefix = ctx.callbackPrefix ?? `${ctx.brokerUrl}/auth/${ctx.profileId}/openid-connect/callback?`;
+  const cookieName = `${ctx.cookieName ?? 'sso_broker_login'}=`;
   const ssoPrefix = `${ctx.portalUrl}/sso?nonce=`;
   const totals = { ok: 0, failed: 0, portalChecked: 0, portalAccepted: 0 };
 
@@ -50,9 +54,9 @@ export function createDriver(ctx) {
     const to = start.headers.location ?? '';
     if (start.status !== 302) throw new LoginError(`start_http_${start.status}`);
     if (!to.startsWith(ctx.idpAuthorize)) {
-      throw new LoginError(`start_${new URL(to, ctx.brokerUrl).searchParams.get('error') ?? 'unexpected_location'}`);
+      throw new LoginError(`start_${new URL(to, startUrl).searchParams.get('error') ?? 'unexpected_location'}`);
     }
-    const setCookie = [].concat(start.headers['set-cookie'] ?? []).find((c) => c.startsWith('sso_broker_login='));
+    const setCookie = [].concat(start.headers['set-cookie'] ?? []).find((c) => c.startsWith(cookieName));
     if (!setCookie) throw new LoginError('start_no_binding_cookie');
     const cookie = setCookie.split(';')[0];
     const authorize = new URL(to);
@@ -101,9 +105,18 @@ export function createDriver(ctx) {
 
   /**
    * Runs one phase. `pick(i)` names the subject of the i-th login of the phase. Stops after
-   * `count` logins, or at `durationMs`. Returns the phase's numbers.
+   * `count` logins, or at `durationMs`. Returns the phase's numbers (with `keepSamples`, also the
+   * raw callback latencies and CPU milliseconds, so phases can be summed).
    */
-  async function phase({ name, concurrency, durationMs = null, count = null, pick, onProgress = undefined }) {
+  async function phase({
+    name,
+    concurrency,
+    durationMs = null,
+    count = null,
+    pick,
+    onProgress = undefined,
+    keepSamples = false,
+  }) {
     resetPeak(ctx.pids.broker);
     const logBytes0 = ctx.brokerLogs.bytes;
     const cpu0 = cpuSnapshot();
@@ -207,6 +220,20 @@ export function createDriver(ctx) {
       portalNoncesChecked: checked,
       portalNoncesAccepted: accepted,
       windowUs: [Number(beganUs), Number(endedUs)],
+      // For summing phases (the anchors' rounds): the raw latencies and CPU of the system.
+      samples: keepSamples
+        ? {
+            callbackMs: cbLat,
+            startMs: startLat,
+            elapsedMs,
+            cpuMs: Object.fromEntries(
+              ['broker', 'postgres', 'portal', 'driver'].map((k) => [
+                k,
+                cpu0[k] === null || cpu1[k] === null ? null : cpu1[k] - cpu0[k],
+              ]),
+            ),
+          }
+        : undefined,
     };
   }
 

@@ -35,6 +35,7 @@ import {
   waitReady,
 } from './stack.mjs';
 import { formatReport, checkTargets } from './report.mjs';
+import { formatAnchors, planAnchors, runAnchors } from './anchors/run-anchors.mjs';
 
 const env = process.env;
 const num = (name, fallback) => (env[name] === undefined || env[name] === '' ? fallback : Number(env[name]));
@@ -46,6 +47,9 @@ const CPU_PROF = flag('BENCH_CPU_PROF', false);
 const PHASES = new Set(
   (env.BENCH_PHASES ?? (CPU_PROF ? 'logins' : 'logins,worst,audit')).split(',').map((s) => s.trim()),
 );
+// The anchors (issue 19) go with the logins unless BENCH_ANCHORS=0, or run alone (BENCH_PHASES=anchors);
+// not under the profiler (it slows the product only), unless listed.
+if (PHASES.has('logins') && !CPU_PROF && env.BENCH_ANCHORS !== '0') PHASES.add('anchors');
 if (env.BENCH_LONG === '1') PHASES.add('long');
 if (env.BENCH_LONG === '0') PHASES.delete('long');
 const SETTINGS = {
@@ -69,6 +73,10 @@ const SETTINGS = {
   cpuProfile: CPU_PROF,
   logLevel: env.BENCH_LOGLEVEL ?? 'warn',
   databasePoolSize: env.DATABASE_POOL_SIZE ?? '(broker default)',
+  anchorLevels: (env.BENCH_ANCHOR_LEVELS ?? '8,32,128').split(',').map(Number),
+  anchorRounds: num('BENCH_ANCHOR_ROUNDS', 2),
+  // 3 levels × 2 rounds × 3 systems × 8 s: under three minutes with the anchors' first logins.
+  anchorDurationS: num('BENCH_ANCHOR_DURATION_S', Math.min(8, num('BENCH_DURATION_S', 10))),
 };
 
 const RESULTS = path.join(REPO, 'bench/results');
@@ -225,11 +233,13 @@ async function main() {
   const portalUrl = `http://127.0.0.1:${portalPort}`;
   const users = benchUsers(SETTINGS.subjects, SETTINGS.organisations);
   const subjects = [...users.keys()];
+  const anchorPlan = PHASES.has('anchors') ? await planAnchors() : null;
   const idp = await startFastIdp({
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,
     redirectUris: [`${brokerUrl}/auth/${PROFILE_ID}/openid-connect/callback`],
     users,
+    clients: anchorPlan?.clients,
   });
   cleanups.push(() => idp.stop());
 
@@ -395,6 +405,35 @@ async function main() {
     }
   }
 
+  // ---- Anchors (issue 19): bench/anchors/run-anchors.mjs ----
+  if (anchorPlan) {
+    log(
+      `anchors: product, express, floor; ${SETTINGS.anchorRounds} rounds of ${SETTINGS.anchorDurationS} s at concurrency ${SETTINGS.anchorLevels.join(', ')}`,
+    );
+    result.anchors = await runAnchors({
+      plan: anchorPlan,
+      settings: {
+        levels: SETTINGS.anchorLevels,
+        rounds: SETTINGS.anchorRounds,
+        durationS: SETTINGS.anchorDurationS,
+        sampleEvery: SETTINGS.sampleEvery,
+        warmupProduct: !PHASES.has('logins'),
+      },
+      databaseUrl: db.url,
+      postgresPid: db.pid,
+      portal: { url: portalUrl, pid: portal.pid, secret: PORTAL_SECRET },
+      idp,
+      productDriver: driver,
+      subjects,
+      randomSubject,
+      pgc,
+      resultsDir: RESULTS,
+      log,
+      cleanups,
+    });
+  }
+  // ---- end anchors ----
+
   if (PHASES.has('long')) {
     const half = Math.round(SETTINGS.longLogins / 2);
     const mem = [];
@@ -429,7 +468,7 @@ async function main() {
     };
   }
 
-  if (PHASES.has('logins') || PHASES.has('long')) {
+  if (PHASES.has('logins') || PHASES.has('long') || PHASES.has('anchors')) {
     // Let the sealer (1 s interval) chain the last events, then check the whole login story.
     await sleep(2500);
     const verify = await timeVerify(brokerUrl, ADMIN_SECRET);
@@ -566,6 +605,7 @@ async function main() {
   result.targets = checkTargets(result);
   writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${formatReport(result)}\n`);
+  if (result.anchors) process.stdout.write(`${formatAnchors(result.anchors)}\n`);
   for (const name of ['logins', 'export', 'whole']) {
     const summary = result.cpuProfile?.[name];
     if (summary) process.stdout.write(`\nBroker CPU profile, ${name} phase:\n${formatSummary(summary)}\n`);

@@ -122,6 +122,21 @@ export interface FakeIdpOptions {
   redirectUris?: string[];
   /** Sign ES256 ID tokens with node:crypto (cheap; for load). Sets the default `idTokenAlg` to ES256. */
   fastSigning?: boolean;
+  /**
+   * More registered clients beside `clientId` (the bench's comparison systems, issue 19): each with
+   * its own secret and redirect URIs; its ID tokens carry its own `aud`.
+   */
+  clients?: FakeIdpClient[];
+}
+
+/** A further client of the `clients` option. */
+export interface FakeIdpClient {
+  clientId: string;
+  clientSecret: string;
+  /** The only redirect URIs accepted for this client (exact match); default: any. */
+  redirectUris?: string[];
+  /** Require PKCE S256 (default true). False: a request without `code_challenge` is accepted; one with it is still checked. */
+  pkce?: boolean;
 }
 
 /** A user of the `users` option: the claims of its ID token and userinfo. */
@@ -241,6 +256,8 @@ async function keySet(generation: number): Promise<Record<SigningAlg, KeyPair>> 
 }
 
 interface CodeGrant {
+  /** The client the code was issued to. */
+  clientId: string;
   /** The subject of a `users` login; null: `knobs.user`. */
   sub: string | null;
   redirectUri: string;
@@ -289,7 +306,24 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
   });
   let knobs: FakeIdpKnobs = base();
   const users = options.users ?? new Map<string, FakeIdpUser>();
-  const redirectUris = options.redirectUris ? new Set(options.redirectUris) : null;
+  interface Client {
+    secret: string;
+    redirectUris: Set<string> | null;
+    pkce: boolean;
+  }
+  const clients = new Map<string, Client>([
+    [
+      clientId,
+      { secret: clientSecret, redirectUris: options.redirectUris ? new Set(options.redirectUris) : null, pkce: true },
+    ],
+  ]);
+  for (const c of options.clients ?? []) {
+    clients.set(c.clientId, {
+      secret: c.clientSecret,
+      redirectUris: c.redirectUris ? new Set(c.redirectUris) : null,
+      pkce: c.pkce ?? true,
+    });
+  }
   let generation = 1;
   let keys = await keySet(generation);
   // Generated when a knob asks for them (RSA key generation is slow and most tests never need
@@ -346,7 +380,7 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     const claims: JWTPayload & Record<string, unknown> = {
       ...userOf(grant.sub),
       iss: knobs.iss ?? issuer,
-      aud: knobs.aud ?? clientId,
+      aud: knobs.aud ?? grant.clientId,
       iat: knobs.iatInFuture ? now + 3600 : knobs.expired ? now - 600 : now,
       exp: knobs.expired ? now - 300 : now + 300,
       ...knobs.idTokenClaims,
@@ -447,11 +481,16 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
       calls.refused++;
       json(res, 400, { error: 'invalid_request', error_description: why });
     };
-    if (q.get('client_id') !== clientId) return bad('client_id');
-    if (!redirectUri || (redirectUris && !redirectUris.has(redirectUri))) return bad('redirect_uri');
+    const requester = q.get('client_id') ?? '';
+    const client = clients.get(requester);
+    if (!client) return bad('client_id');
+    if (!redirectUri || (client.redirectUris && !client.redirectUris.has(redirectUri))) return bad('redirect_uri');
     if (q.get('response_type') !== 'code') return bad('response_type');
     if (!(q.get('scope') ?? '').split(' ').includes('openid')) return bad('scope');
-    if (q.get('code_challenge_method') !== 'S256' || !q.get('code_challenge')) return bad('pkce');
+    const pkceSent = q.has('code_challenge') || q.has('code_challenge_method');
+    if ((client.pkce || pkceSent) && (q.get('code_challenge_method') !== 'S256' || !q.get('code_challenge'))) {
+      return bad('pkce');
+    }
     const state = q.get('state');
     const back = new URL(redirectUri);
     if (state !== null) back.searchParams.set('state', state);
@@ -466,6 +505,7 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
       prune(codes, now);
       const code = randomBytes(16).toString('base64url');
       codes.set(code, {
+        clientId: requester,
         sub,
         redirectUri,
         codeChallenge: q.get('code_challenge') ?? '',
@@ -508,8 +548,9 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     if (!creds) return unauthorized();
     if (knobs.tokenAuth === 'basic' && !basic) return unauthorized();
     if (knobs.tokenAuth === 'post' && !post) return unauthorized();
-    if (creds[0] !== clientId || creds[1] !== clientSecret) return unauthorized();
-    if (basic && body.has('client_id') && body.get('client_id') !== clientId) return unauthorized();
+    const client = clients.get(creds[0]);
+    if (!client || creds[1] !== client.secret) return unauthorized();
+    if (basic && body.has('client_id') && body.get('client_id') !== creds[0]) return unauthorized();
     if (body.get('grant_type') !== 'authorization_code') return refuse(400, { error: 'unsupported_grant_type' });
     const code = body.get('code') ?? '';
     const grant = codes.get(code);
@@ -518,11 +559,16 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     if (!grant || grant.expiresAt <= Date.now()) {
       return refuse(400, { error: 'invalid_grant', error_description: 'code' });
     }
+    if (grant.clientId !== creds[0]) return refuse(400, { error: 'invalid_grant', error_description: 'client' });
     if (body.get('redirect_uri') !== grant.redirectUri) return refuse(400, { error: 'invalid_grant' });
-    const verifier = body.get('code_verifier') ?? '';
-    const challenge = createHash('sha256').update(verifier).digest('base64url');
-    calls.lastPkceOk = verifier.length >= 43 && challenge === grant.codeChallenge && !knobs.corruptPkce;
-    if (!calls.lastPkceOk) return refuse(400, { error: 'invalid_grant', error_description: 'PKCE' });
+    if (grant.codeChallenge !== '' || body.has('code_verifier')) {
+      const verifier = body.get('code_verifier') ?? '';
+      const challenge = createHash('sha256').update(verifier).digest('base64url');
+      calls.lastPkceOk = verifier.length >= 43 && challenge === grant.codeChallenge && !knobs.corruptPkce;
+      if (!calls.lastPkceOk) return refuse(400, { error: 'invalid_grant', error_description: 'PKCE' });
+    } else {
+      calls.lastPkceOk = null;
+    }
     const accessToken = randomBytes(24).toString('base64url');
     prune(accessTokens, Date.now());
     accessTokens.set(accessToken, { sub: grant.sub, expiresAt: Date.now() + TOKEN_TTL_MS });
