@@ -135,4 +135,3 @@ export async function copyExportStream(options: {
 function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
-
