@@ -41,8 +41,8 @@ export class EmulatorStore {
    * guarantee it); SSO keys need not be (a PUT may copy another developer's key), so each key
    * maps to a set.
    */
-  protected readonly usersByEmail = new Map<string, User>();
-  protected readonly developersBySsoKey = new Map<string, Set<Developer>>();
+  private readonly usersByEmail = new Map<string, User>();
+  private readonly developersBySsoKey = new Map<string, Set<Developer>>();
   protected readonly developersById = new Map<string, Developer>();
   /** Switchable at any time (tests flip it between calls). */
   contract: PortalContract;
@@ -139,7 +139,7 @@ export class EmulatorStore {
     return undefined;
   }
 
-  protected unindexSsoKey(dev: Developer): void {
+  private unindexSsoKey(dev: Developer): void {
     const holders = this.developersBySsoKey.get(dev.ssoKey);
     if (!holders) return;
     holders.delete(dev);
@@ -175,5 +175,20 @@ export class EmulatorStore {
       this.developersById.set(dev.id, dev);
     }
     return dev;
+  }
+
+  /** A user and everything indexed or kept for it: its email, its developer record, its sessions. */
+  protected removeUser(user: User): void {
+    this.users.delete(user.ID);
+    if (this.usersByEmail.get(norm(user.Email)) === user) this.usersByEmail.delete(norm(user.Email));
+    const developer = this.developers.get(user.ID);
+    if (developer) {
+      this.unindexSsoKey(developer);
+      this.developersById.delete(developer.id);
+    }
+    this.developers.delete(user.ID);
+    for (const [sid, session] of this.sessions) {
+      if (session.userId === user.ID) this.sessions.delete(sid);
+    }
   }
 }

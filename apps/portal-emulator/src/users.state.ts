@@ -1,6 +1,6 @@
 import { EmulatorError } from './emulator.error.js';
 import type { Team, User, UserInput } from './emulator.models.js';
-import { ADMIN_ROLES, CONSUMER_ROLES, isAdminRole, norm } from './emulator.store.js';
+import { ADMIN_ROLES, CONSUMER_ROLES, isAdminRole } from './emulator.store.js';
 import { OrganisationsState } from './organisations.state.js';
 
 const ROLES: readonly string[] = [...ADMIN_ROLES, ...CONSUMER_ROLES];
@@ -128,17 +128,6 @@ export class UsersState extends OrganisationsState {
   }
 
   deleteUser(id: number): void {
-    const user = this.getUser(id);
-    this.users.delete(id);
-    if (this.usersByEmail.get(norm(user.Email)) === user) this.usersByEmail.delete(norm(user.Email));
-    const developer = this.developers.get(id);
-    if (developer) {
-      this.unindexSsoKey(developer);
-      this.developersById.delete(developer.id);
-    }
-    this.developers.delete(id);
-    for (const [sid, session] of this.sessions) {
-      if (session.userId === id) this.sessions.delete(sid);
-    }
+    this.removeUser(this.getUser(id));
   }
 }
