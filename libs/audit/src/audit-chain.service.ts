@@ -1,3 +1,6 @@
+// Over 300 lines with its comments, one job: running the chain. Sealing, retention and the scheduled
+// full verify share one queue (one of them at a time per process) and one set of timers; the verify
+// walk is in audit-chain-verify.ts, the checkpoints in audit-checkpoints.service.ts.
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
