@@ -1,6 +1,7 @@
-// Over 300 lines with its comments, one job: running the chain. Sealing, retention and the scheduled
-// full verify share one queue (one of them at a time per process) and one set of timers; the verify
-// walk is in audit-chain-verify.ts, the checkpoints in audit-checkpoints.service.ts.
+// Over 300 lines with its comments, one job: running the chain. Sealing and retention share one
+// queue (one at a time per process), and with the scheduled full verify one set of timers started
+// at bootstrap and stopped at shutdown; the verify walk is in audit-chain-verify.ts, the
+// checkpoints in audit-checkpoints.service.ts.
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
