@@ -2,6 +2,8 @@
 // Postgres (embedded, or BENCH_DATABASE_URL), a fast IdP stand-in (in this process) and the
 // portal emulator (child process). Prints one table and writes bench/results/latest.json.
 // See bench/README.md for what each number means and the knobs (BENCH_* variables).
+// Over 300 lines, one job: the bench's sequence (start the stack, run each phase in order, print
+// and write the results); the phases themselves are in bench/*.mjs modules.
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';

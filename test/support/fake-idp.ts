@@ -1,3 +1,6 @@
+// Over 300 lines, one job: the fake OpenID provider. Its endpoints (discovery, JWKS, authorize,
+// token, userinfo, end session) share one state (keys, codes, tokens, users, knobs, call counts),
+// and the knobs each break one rule of oidc-rp.md §1 at the endpoint that owns it.
 import { KeyObject, createHash, randomBytes, sign as cryptoSign } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,3 +1,6 @@
+// Over 300 lines, one job: configuring and serving oidc-provider as the dev IdP. The largest part is
+// one Configuration object oidc-provider takes (clients, claims, features, interactions); accounts,
+// keys, storage and pages are in their own files.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

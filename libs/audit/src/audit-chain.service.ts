@@ -1,56 +1,29 @@
+// Over 300 lines with its comments, one job: running the chain. Sealing and retention share one
+// queue (one at a time per process), and with the scheduled full verify one set of timers started
+// at bootstrap and stopped at shutdown; the verify walk is in audit-chain-verify.ts, the
+// checkpoints in audit-checkpoints.service.ts.
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
-import { GENESIS_HASH, chainHash } from './audit-chain.js';
+import type { DataSource } from 'typeorm';
+import { chainHash } from './audit-chain.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
-import {
-  ChainWalk,
-  anchorExplained,
-  sortBreaks,
-  verifyCheckpoints,
-  type AuditBreak,
-  type AuditBreakKind,
-} from './audit-verifier.js';
+import { verifyChain, type AuditVerifyResult, type HeadRow } from './audit-chain-verify.js';
 import { invalid } from './audit-filters.js';
 import { auditProtection, type AuditProtection } from './audit-protection.js';
 import { CHAIN_COLUMNS } from './audit-personal.js';
 import { insertAuditEvent, type AuditEventRecord } from './audit-record.js';
 
-export type AuditChainProblemKind = AuditBreakKind;
-export type AuditChainProblem = AuditBreak;
+// The verify walk itself is in audit-chain-verify.ts; its result types are re-exported here.
+export type { AuditChainProblem, AuditChainProblemKind, AuditVerifyResult } from './audit-chain-verify.js';
 
-interface VerifyCommon {
-  /** Sealed events checked. */
-  count: number;
-  /** Events not sealed yet (committed within the last moments); not covered by the check. */
-  unsealed: number;
-  /** Signed checkpoints whose signature was checked. */
-  checkpoints: number;
-  /** `full`: every event; `routine`: events after the last full verify plus a sample; `range`: from_id..to_id. */
-  mode: 'full' | 'routine' | 'range';
-  /** Routine: the first seq walked (one past the last full verify), and the sampled older checkpoint ranges. */
-  since?: string;
-  sampled?: string[];
-}
-
-export type AuditVerifyResult =
-  | (VerifyCommon & {
-      status: 'intact';
-      firstId: string | null;
-      lastId: string | null;
-      lastSeq: string | null;
-      lastHash: string | null;
-    })
-  | (VerifyCommon & {
-      status: 'broken';
-      /** The first bad chain position and what broke there. */
-      firstBadSeq: string;
-      firstBadId: string | null;
-      problem: AuditChainProblemKind;
-      /** Every problem found, in chain order (at most 100). */
-      problems: AuditChainProblem[];
-    });
+const SEAL_BATCH = 1000;
+const SEAL_BATCHES_PER_TICK = 50;
+const RETENTION_BATCH = 50_000;
+const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+const RETENTION_FIRST_RUN_MS = 10_000;
+const HOUR_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface AuditRetentionResult {
   /** Events removed in this run. */
@@ -59,26 +32,18 @@ export interface AuditRetentionResult {
   cutoff: Date | null;
 }
 
-const SEAL_BATCH = 1000;
-const SEAL_BATCHES_PER_TICK = 50;
-const VERIFY_BATCH = 5000;
-const RETENTION_BATCH = 50_000;
-const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
-const RETENTION_FIRST_RUN_MS = 10_000;
-const MAX_PROBLEMS = 100;
-/** Older checkpoint ranges a routine verify re-reads, chosen at random each time. */
-const SAMPLE_RANGES = 3;
-const HOUR_MS = 60 * 60 * 1000;
-const DAY_MS = 24 * 60 * 60 * 1000;
-
-interface HeadRow {
-  last_seq: string;
-  last_id: string | null;
-  last_hash: string;
+/** What a verify covers: the whole log (`full`), what was added since the last full verify plus a sample (`routine`), or an id range. */
+export interface AuditVerifyRange {
+  fromId?: string | number | bigint | null;
+  toId?: string | number | bigint | null;
+  expectedHead?: string | null;
+  mode?: 'full' | 'routine';
 }
 
 /**
- * The hash chain over the audit log: background sealing, verification, retention.
+ * The hash chain over the audit log: background sealing, verification (the walk itself is
+ * verifyChain in audit-chain-verify.ts; here the request checks and the scheduled full verify),
+ * retention.
  *
  * The chain runs in *seal order*, numbered by `seq`, not in id order. Identity ids are taken at
  * insert time but become visible at commit, so a lower id can commit after a higher one was
@@ -95,17 +60,11 @@ interface HeadRow {
  * rows that are already committed, under a transaction-scoped advisory lock taken with
  * pg_try_advisory_xact_lock so that several broker instances take turns instead of queueing.
  *
- * Limits, as with any hash chain without external signatures: someone who can write to the
- * database could append forged events (they would be sealed like real ones) or rewrite the whole
- * chain after a point; keep exported head hashes (verify's `lastHash`) elsewhere to catch that.
+ * Limits of the chain alone: someone who can write to the database could append forged events
+ * (they would be sealed like real ones) or rewrite the whole chain after a point. The signed
+ * checkpoints (AuditCheckpointsService) catch a rewrite of what they cover; keep exported head
+ * hashes (verify's `lastHash`) elsewhere to catch the rest.
  */
-/** What a verify covers: the whole log (`full`), what was added since the last full verify plus a sample (`routine`), or an id range. */
-export interface AuditVerifyRange {
-  fromId?: string | number | bigint | null;
-  toId?: string | number | bigint | null;
-  expectedHead?: string | null;
-  mode?: 'full' | 'routine';
-}
 
 @Injectable()
 export class AuditChainService implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -288,7 +247,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     }
     const routine = range.mode === 'routine';
     const result = await this.dataSource.transaction('REPEATABLE READ', (m) =>
-      this.walk(m, fromId, toId, expectedHead, routine),
+      verifyChain(m, this.checkpoints, fromId, toId, expectedHead, routine),
     );
     // A full verify's result goes into the log itself; routine verifies start after the last intact one.
     if (options.recordAs && result.mode === 'full') await this.recordVerified(result, options.recordAs);
@@ -353,206 +312,6 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   async checkpointNow(): Promise<number> {
     await this.sealNow();
     return this.exclusive(() => this.checkpoints.checkpoint(true));
-  }
-
-  private async walk(
-    m: EntityManager,
-    fromId: string | null,
-    toId: string | null,
-    expectedHead: string | null,
-    routine = false,
-  ): Promise<AuditVerifyResult> {
-    const [head] = await m.query<HeadRow[]>(
-      `SELECT last_seq::text AS last_seq, last_id::text AS last_id, last_hash FROM audit_chain_head WHERE id = 1`,
-    );
-    const [anchor] = await m.query<{ first_seq: string; prev_hash: string }[]>(
-      `SELECT first_seq::text AS first_seq, prev_hash FROM audit_chain_anchors ORDER BY first_seq DESC LIMIT 1`,
-    );
-    const [{ unsealed }] = await m.query<[{ unsealed: number }]>(
-      `SELECT count(*)::int AS unsealed FROM audit_events WHERE hash IS NULL`,
-    );
-    const checkpoints = await this.checkpoints.all(m);
-    // A routine verify checks the newest signature only; the older checkpoints are authenticated
-    // through the signed chain of checkpoint hashes (payloads still compared with the rows).
-    const { breaks: checkpointBreaks, valid } = await verifyCheckpoints(
-      checkpoints,
-      (await this.checkpoints.keys(m)).keys,
-      routine && fromId === null && toId === null ? (_cp, i, n) => i === n - 1 : undefined,
-    );
-    const full = fromId === null && toId === null;
-    const mode = full ? (routine ? 'routine' : 'full') : 'range';
-    const chainStart = anchor ? BigInt(anchor.first_seq) : 1n;
-    const headSeq = head ? BigInt(head.last_seq) : 0n;
-
-    let startSeq = chainStart;
-    let endSeq = headSeq;
-    let empty = false;
-    if (fromId !== null) {
-      const [r] = await m.query<{ s: string | null }[]>(
-        `SELECT min(seq)::text AS s FROM audit_events WHERE id >= $1 AND seq IS NOT NULL`,
-        [fromId],
-      );
-      if (!r?.s) empty = true;
-      else startSeq = BigInt(r.s) > chainStart ? BigInt(r.s) : chainStart;
-    }
-    if (toId !== null) {
-      const [r] = await m.query<{ s: string | null }[]>(
-        `SELECT max(seq)::text AS s FROM audit_events WHERE id <= $1 AND seq IS NOT NULL`,
-        [toId],
-      );
-      if (!r?.s) empty = true;
-      else endSeq = BigInt(r.s);
-    }
-
-    if (full && routine) {
-      const [last] = await m.query<{ s: string | null }[]>(
-        `SELECT details->>'last_seq' AS s FROM audit_events
-          WHERE type = 'audit.verified' AND details->>'mode' = 'full' AND details->>'status' = 'intact'
-          ORDER BY id DESC LIMIT 1`,
-      );
-      if (last?.s && /^\d+$/.test(last.s) && BigInt(last.s) + 1n > startSeq) {
-        startSeq = BigInt(last.s) + 1n;
-      }
-    }
-    // The hash the first checked event must link to; null = unknown (range starts mid-chain on a
-    // missing predecessor), in which case its own prev_hash is taken as given.
-    let expectedPrev: string | null = anchor ? anchor.prev_hash : GENESIS_HASH;
-    if (startSeq > chainStart) {
-      const [p] = await m.query<{ hash: string }[]>(`SELECT hash FROM audit_events WHERE seq = $1`, [
-        (startSeq - 1n).toString(),
-      ]);
-      expectedPrev = p?.hash ?? null;
-    }
-    const walk = new ChainWalk(startSeq, expectedPrev, valid, expectedHead);
-    if (!empty && endSeq >= startSeq) await this.walkRange(m, walk, startSeq, endSeq);
-    if (!empty && walk.nextSeq <= endSeq) {
-      walk.report({
-        seq: walk.nextSeq.toString(),
-        id: head?.last_id ?? undefined,
-        kind: 'missing_events',
-        detail: `${endSeq - walk.nextSeq + 1n} event(s) sealed after event ${walk.lastId ?? '(none)'} are missing; the last sealed was event ${head?.last_id ?? '?'}`,
-      });
-    }
-    const extra: AuditBreak[] = [];
-    const sampled: string[] = [];
-    if (full && routine) {
-      // A random sample of older signed ranges, re-read in full.
-      const older = valid.filter((c) => BigInt(c.first_seq) >= chainStart && BigInt(c.last_seq) < startSeq);
-      for (let i = 0; i < SAMPLE_RANGES && older.length > 0; i++) {
-        const [cp] = older.splice(Math.floor(Math.random() * older.length), 1);
-        const first = BigInt(cp.first_seq);
-        const last = BigInt(cp.last_seq);
-        let prev: string | null = anchor && first === chainStart ? anchor.prev_hash : GENESIS_HASH;
-        if (first > chainStart) {
-          const [p] = await m.query<{ hash: string }[]>(`SELECT hash FROM audit_events WHERE seq = $1`, [
-            (first - 1n).toString(),
-          ]);
-          prev = p?.hash ?? null;
-        }
-        const sample = new ChainWalk(first, prev, valid);
-        await this.walkRange(m, sample, first, last);
-        if (sample.nextSeq <= last) {
-          sample.report({
-            seq: sample.nextSeq.toString(),
-            kind: 'missing_events',
-            detail: `${last - sample.nextSeq + 1n} event(s) of the signed range ${cp.first_seq}..${cp.last_seq} are missing`,
-          });
-        }
-        extra.push(...sample.breaks);
-        walk.count += sample.count;
-        sampled.push(`${cp.first_seq}..${cp.last_seq}`);
-      }
-    }
-    if (full) {
-      const latest = valid[valid.length - 1];
-      if (latest && BigInt(latest.last_seq) > headSeq) {
-        extra.push({
-          seq: (headSeq + 1n).toString(),
-          kind: 'head_mismatch',
-          detail: `the head (seq ${headSeq}) is behind the latest signed checkpoint (seq ${latest.last_seq}): sealed events were removed from the end`,
-        });
-      } else if (head && walk.lastSeq === headSeq && walk.lastHash !== head.last_hash) {
-        extra.push({
-          seq: head.last_seq,
-          kind: 'head_mismatch',
-          detail: 'the last sealed event is not the recorded head',
-        });
-      }
-      const retention = await m.query<{ details: unknown; hash: string | null }[]>(
-        `SELECT details, hash FROM audit_events WHERE type = 'audit.retention_applied' AND seq IS NOT NULL`,
-      );
-      // Only the newest anchor matters (verification starts there); a later retention may remove
-      // the event that explained an older one.
-      for (const a of anchor ? [anchor] : []) {
-        if (!anchorExplained(a, retention)) {
-          extra.push({
-            seq: a.first_seq,
-            kind: 'anchor_unexplained',
-            detail: `the chain starts again at seq ${a.first_seq} without a sealed audit.retention_applied event for it: events before it were removed outside retention`,
-          });
-        }
-      }
-      // A kept head older than the retained chain can only be matched by its signed checkpoint.
-      // (A routine verify also takes a signed checkpoint before the part it re-read.)
-      const retired = valid.some(
-        (c) => c.last_hash === expectedHead && BigInt(c.last_seq) < (routine ? startSeq : chainStart),
-      );
-      if (expectedHead !== null && !walk.expectedHeadSeen && !retired) {
-        extra.push({
-          seq: (walk.lastSeq ?? headSeq).toString(),
-          kind: 'head_mismatch',
-          detail: 'the expected head hash is neither an event nor a checkpoint of this chain: the chain was rewritten',
-        });
-      }
-    }
-    const problems = sortBreaks([...checkpointBreaks, ...walk.breaks, ...extra]).slice(0, MAX_PROBLEMS);
-    const common = {
-      count: walk.count,
-      unsealed,
-      checkpoints: checkpoints.length,
-      mode,
-      ...(mode === 'routine' ? { since: startSeq.toString(), sampled } : {}),
-    } as const;
-    const first = problems[0];
-    if (first) {
-      return {
-        ...common,
-        status: 'broken',
-        firstBadSeq: first.seq,
-        firstBadId: first.id ?? null,
-        problem: first.kind,
-        problems,
-      };
-    }
-    return {
-      ...common,
-      status: 'intact',
-      firstId: walk.firstId,
-      lastId: walk.lastId,
-      lastSeq: walk.lastSeq === null ? null : walk.lastSeq.toString(),
-      lastHash: walk.lastHash,
-    };
-  }
-
-  /** Feeds the events with startSeq <= seq <= endSeq to the walk, in keyset batches. */
-  private async walkRange(m: EntityManager, walk: ChainWalk, startSeq: bigint, endSeq: bigint): Promise<void> {
-    let after: { seq: string; id: string } | null = null;
-    for (;;) {
-      const params: unknown[] = [endSeq.toString(), VERIFY_BATCH];
-      let keyset = `e.seq >= ${startSeq.toString()}`;
-      if (after) {
-        params.push(after.seq, after.id);
-        keyset = `e.seq >= $3 AND NOT (e.seq = $3 AND e.id <= $4)`;
-      }
-      const rows = await m.query<AuditEventRecord[]>(
-        `SELECT ${CHAIN_COLUMNS} FROM audit_events e WHERE ${keyset} AND e.seq <= $1 ORDER BY e.seq, e.id LIMIT $2`,
-        params,
-      );
-      for (const row of rows) walk.push(row);
-      if (rows.length < VERIFY_BATCH) break;
-      const last = rows[rows.length - 1];
-      after = { seq: last.seq as string, id: last.id };
-    }
   }
 
   /**

@@ -11,7 +11,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { EXPORT_CONTENT_TYPES, type AuditExportFormat } from './audit-export.js';
+import { EXPORT_CONTENT_TYPES, type AuditExportFormat } from './export/audit-export-format.js';
 import { AuditService, type AuditEventPage, type AuditVerifyReport } from './audit.service.js';
 import type { JWK } from 'jose';
 import type { AuditCheckpointPage } from './audit-checkpoints.service.js';

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
-import { pgPool, preparedQuery, preparedStatement } from '@app/database';
+import { copyOut, inlineParams, preparedQuery, preparedStatement } from '@app/database';
 import type { DataSource, EntityManager } from 'typeorm';
 import {
   AuditChainService,
@@ -13,14 +13,9 @@ import type { JWK } from 'jose';
 import { AuditCheckpointsService, type AuditCheckpointPage } from './audit-checkpoints.service.js';
 import type { AuditEventInput } from './audit-event.js';
 import type { AuditProtection } from './audit-protection.js';
-import {
-  CopyOutQuery,
-  EXPORT_COPY_COLUMNS,
-  batchStream,
-  copyExportStream,
-  inlineParams,
-  type AuditExportFormat,
-} from './audit-export.js';
+import { EXPORT_COPY_COLUMNS } from './export/audit-export-encoder.js';
+import type { AuditExportFormat } from './export/audit-export-format.js';
+import { batchStream, copyExportStream } from './export/audit-export-stream.js';
 import { auditWhere, invalid, parseAuditFilters, type AuditFilters, type AuditQueryInput } from './audit-filters.js';
 import { INSERT_SQL, RECORD_COLUMNS, insertAuditEvent, insertParams, type AuditEventRecord } from './audit-record.js';
 import { CursorCodec } from './cursor.js';
@@ -124,7 +119,7 @@ export class AuditService {
     return copyExportStream({
       format,
       batchSize: EXPORT_BATCH,
-      copy: (afterId, onData) => this.copyBatch(this.exportBatchSql(filters, afterId), onData),
+      copy: (afterId, onData) => copyOut(this.dataSource, this.exportBatchSql(filters, afterId), onData),
       progressEvery: EXPORT_PROGRESS_EVERY,
       onProgress,
     });
@@ -169,20 +164,6 @@ export class AuditService {
   private exportBatchSql(filters: AuditFilters, afterId: string | null): string {
     const { sql, params } = keysetSelect(filters, afterId, EXPORT_COPY_COLUMNS, EXPORT_BATCH);
     return `COPY (${inlineParams(sql, params)}) TO STDOUT (FORMAT binary)`;
-  }
-
-  /** Runs one COPY on a pooled connection, held for this batch only. */
-  private async copyBatch(sql: string, onData: (chunk: Buffer) => void): Promise<void> {
-    const pool = pgPool(this.dataSource);
-    if (!pool) throw new Error('audit export: COPY needs the Postgres driver');
-    const client = await pool.connect();
-    try {
-      await new Promise<void>((resolve, reject) => {
-        client.query(new CopyOutQuery(sql, onData, (err) => (err ? reject(err) : resolve())));
-      });
-    } finally {
-      client.release();
-    }
   }
 
   private fetch(filters: AuditFilters, afterId: string | null, limit: number): Promise<AuditEventRecord[]> {

@@ -28,7 +28,7 @@ export {
 /** An event as the API and the export return it. */
 export type { AuditEventRecord } from './audit-record.js';
 /** Export formats and their content types. */
-export { EXPORT_CONTENT_TYPES, type AuditExportFormat } from './audit-export.js';
+export { EXPORT_CONTENT_TYPES, type AuditExportFormat } from './export/audit-export-format.js';
 /** The hash chain's definition, for offline verifiers: canonical JSON and the link hash. */
 export {
   CHAINED_FIELDS,

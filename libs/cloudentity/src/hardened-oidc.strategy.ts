@@ -1,3 +1,7 @@
+// Over 300 lines (mostly comments), one job: the hardened passport-openidconnect strategy. Each
+// override below depends on the others' per-request state, and the documentation of every
+// hardening belongs next to its code; the back channel, crypto, discovery and state store are
+// in their own files.
 import { DomainError, type ErrorCode } from '@app/common';
 import { Logger } from '@nestjs/common';
 import type { JWTPayload } from 'jose';

@@ -1,3 +1,7 @@
+// Over 300 lines, one job: decoding TIB's profile format. decodeProfile walks every field in one
+// pass so that a save reports all of a profile's problems at once, each with its path; the
+// model (profile.model.ts), storage (profiles.repository.ts) and rules (profiles.service.ts) are
+// elsewhere.
 import {
   DomainError,
   getCaseInsensitive,

@@ -1,3 +1,6 @@
+// Over 300 lines (many of them comments), one job: the client of the portal's management API
+// (users, organisations, teams, paging). The SSO API and the developer API have their own clients;
+// HTTP and decoding are in tyk-http.ts and tyk-portal.codec.ts.
 import { DomainError, getCaseInsensitive, isDomainError, isPlainObject } from '@app/common';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';

@@ -9,12 +9,12 @@ import { Logger, type INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { asSuperuser, createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { createLibApp } from '@test/support/lib-app.js';
-import { AUDIT_EVENT_TYPES } from './audit-event.js';
-import { csvHeader, csvLine, ndjsonLine } from './audit-export.js';
-import type { AuditQueryInput } from './audit-filters.js';
-import { AuditChainService } from './audit-chain.service.js';
-import { AuditModule } from './audit.module.js';
-import { AuditService } from './audit.service.js';
+import { AUDIT_EVENT_TYPES } from '../audit-event.js';
+import { csvHeader, csvLine, ndjsonLine } from './audit-export-format.js';
+import type { AuditQueryInput } from '../audit-filters.js';
+import { AuditChainService } from '../audit-chain.service.js';
+import { AuditModule } from '../audit.module.js';
+import { AuditService } from '../audit.service.js';
 
 // A real full collection before each heap sample, so the numbers measure what is retained.
 setFlagsFromString('--expose-gc');

@@ -1,23 +1,10 @@
 import type { Readable } from 'node:stream';
 import fc from 'fast-check';
-import type pg from 'pg';
-import {
-  compactJsonb,
-  CopyOutQuery,
-  copyExportStream,
-  csvField,
-  csvHeader,
-  csvLine,
-  CSV_COLUMNS,
-  EXPORT_COPY_COLUMNS,
-  ExportEncoder,
-  inlineParams,
-  isoDatePrefix,
-  ndjsonLine,
-  sqlLiteral,
-} from './audit-export.js';
-import type { AuditEventRecord } from './audit-record.js';
-import { PERSONAL_IP, PERSONAL_USER_AGENT } from './audit-personal.js';
+import type { AuditEventRecord } from '../audit-record.js';
+import { PERSONAL_IP, PERSONAL_USER_AGENT } from '../audit-personal.js';
+import { EXPORT_COPY_COLUMNS, ExportEncoder } from './audit-export-encoder.js';
+import { CSV_COLUMNS, csvField, csvHeader, csvLine, ndjsonLine } from './audit-export-format.js';
+import { copyExportStream } from './audit-export-stream.js';
 
 describe('CSV export', () => {
   it('should quote fields with commas, quotes and line breaks (RFC 4180)', () => {
@@ -290,138 +277,6 @@ describe('ExportEncoder (COPY binary rows to NDJSON/CSV)', () => {
     const encoder = new ExportEncoder('ndjson', () => {});
     expect(() => encoder.copyData(Buffer.from('PGCOPY\nnot binary at all'))).toThrow(/not a binary COPY/);
     expect(() => encoder.copyData(copyRow([Buffer.from('1')]))).toThrow(/1 fields/);
-  });
-});
-
-describe('compactJsonb', () => {
-  const compact = (text: string): string | null => {
-    const src = Buffer.from(text);
-    const dst = Buffer.alloc(src.length);
-    const end = compactJsonb(src, 0, src.length, dst, 0);
-    return end < 0 ? null : dst.toString('utf8', 0, end);
-  };
-
-  it('should drop the blanks jsonb writes between tokens and keep strings as they are', () => {
-    expect(compact('{"a": 1, "b": [true, null, "x, y: \\"z\\": w\\\\"], "c": {}}')).toBe(
-      '{"a":1,"b":[true,null,"x, y: \\"z\\": w\\\\"],"c":{}}',
-    );
-    expect(compact('[-12.5, 0.000001, 123456789012345, 0]')).toBe('[-12.5,0.000001,123456789012345,0]');
-  });
-
-  it('should give up where JSON.parse and JSON.stringify would change the text', () => {
-    for (const text of [
-      '{"10": 1, "a": 2}',
-      '{"a": 1.50}',
-      '[1.0]',
-      '[1234567890123456]',
-      '[0.0000001]',
-      '[1e5]',
-      '[-0]',
-      '{"a": "unterminated',
-    ]) {
-      expect([text, compact(text)]).toEqual([text, null]);
-    }
-  });
-});
-
-describe('isoDatePrefix', () => {
-  it('should write the date as Date does for years 1 to 9999', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: -719_162, max: 2_932_896 }), (days) => {
-        expect(isoDatePrefix(days)).toBe(new Date(days * 86_400_000).toISOString().slice(0, 11));
-      }),
-    );
-  });
-
-  it('should write BC years and years past 9999 as Postgres YYYY does', () => {
-    expect(isoDatePrefix(-719_163)).toBe('0001-12-31T'); // 31 December 1 BC
-    expect(isoDatePrefix(-2_440_588)).toBe('4714-11-24T'); // Julian day 0: 24 November 4714 BC
-    expect(isoDatePrefix(2_932_897)).toBe('10000-01-01T');
-  });
-});
-
-describe('filter literals for COPY', () => {
-  it('should write strings, lists, times and whole numbers as SQL literals', () => {
-    expect(sqlLiteral("it's a \\ test")).toBe("E'it''s a \\\\ test'");
-    expect(sqlLiteral(['a', "b'"])).toBe("ARRAY[E'a', E'b''']::text[]");
-    expect(sqlLiteral([])).toBe("'{}'::text[]");
-    expect(sqlLiteral(new Date('2025-01-31T12:00:00Z'))).toBe("E'2025-01-31T12:00:00.000Z'::timestamptz");
-    expect(sqlLiteral(42)).toBe('42');
-    expect(() => sqlLiteral('a\0b')).toThrow(/NUL/);
-    expect(() => sqlLiteral({})).toThrow(/no literal/);
-    expect(() => sqlLiteral(1.5)).toThrow(/no literal/);
-  });
-
-  it('should replace each placeholder once, $10 apart from $1, without rescanning what it wrote', () => {
-    const params = ['$2', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
-    expect(inlineParams('x = $1 AND y = $10 AND z = $2', params)).toBe("x = E'$2' AND y = E'j' AND z = E'b'");
-    expect(() => inlineParams('x = $3', ['a'])).toThrow(/no parameter \$3/);
-  });
-});
-
-describe('CopyOutQuery', () => {
-  const connection = () => {
-    const sent: string[] = [];
-    return { sent, conn: { query: (t: string) => sent.push(t) } as unknown as pg.Connection };
-  };
-
-  it('should send its COPY and hand each CopyData message over, then finish once', () => {
-    const chunks: string[] = [];
-    const done: (Error | null)[] = [];
-    const q = new CopyOutQuery(
-      'COPY (SELECT 1) TO STDOUT',
-      (c) => chunks.push(c.toString()),
-      (e) => done.push(e),
-    );
-    const { sent, conn } = connection();
-    q.submit(conn);
-    q.handleCopyData({ chunk: Buffer.from('a') });
-    q.handleCopyData({ chunk: Buffer.from('b') });
-    q.handleCommandComplete();
-    q.handleReadyForQuery();
-    q.handleReadyForQuery();
-    expect(sent).toEqual(['COPY (SELECT 1) TO STDOUT']);
-    expect(chunks).toEqual(['a', 'b']);
-    expect(done).toEqual([null]);
-  });
-
-  it('should report a failure of the handler when the query ends, and ignore later data', () => {
-    const seen: string[] = [];
-    const done: (Error | null)[] = [];
-    const q = new CopyOutQuery(
-      'COPY x',
-      (c) => {
-        seen.push(c.toString());
-        throw new Error('bad row');
-      },
-      (e) => done.push(e),
-    );
-    q.handleCopyData({ chunk: Buffer.from('1') });
-    q.handleCopyData({ chunk: Buffer.from('2') });
-    q.handleReadyForQuery();
-    expect(seen).toEqual(['1']);
-    expect(done.map((e) => e?.message)).toEqual(['bad row']);
-  });
-
-  it('should pass a database error on once and refuse a query that returns rows', () => {
-    const done: (Error | null)[] = [];
-    const q = new CopyOutQuery(
-      'COPY x',
-      () => {},
-      (e) => done.push(e),
-    );
-    q.handleError(new Error('canceling statement'));
-    q.handleReadyForQuery();
-    expect(done.map((e) => e?.message)).toEqual(['canceling statement']);
-    const rowsDone: (Error | null)[] = [];
-    const r = new CopyOutQuery(
-      'SELECT 1',
-      () => {},
-      (e) => rowsDone.push(e),
-    );
-    r.handleRowDescription();
-    r.handleReadyForQuery();
-    expect(rowsDone[0]?.message).toMatch(/expected COPY data/);
   });
 });
 

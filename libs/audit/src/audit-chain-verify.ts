@@ -1,0 +1,272 @@
+import type { EntityManager } from 'typeorm';
+import { GENESIS_HASH } from './audit-chain.js';
+import type { AuditCheckpointsService } from './audit-checkpoints.service.js';
+import { CHAIN_COLUMNS } from './audit-personal.js';
+import type { AuditEventRecord } from './audit-record.js';
+import {
+  ChainWalk,
+  anchorExplained,
+  sortBreaks,
+  verifyCheckpoints,
+  type AuditBreak,
+  type AuditBreakKind,
+} from './audit-verifier.js';
+
+// The verify walk over the hash chain: what a verify reads (head, anchor, checkpoints, the events
+// in seal order) and what it reports. AuditChainService (audit-chain.service.ts) validates the
+// request, runs this in one REPEATABLE READ snapshot and schedules the full verify; ChainWalk
+// (audit-verifier.ts) is the pure check of each link.
+
+export type AuditChainProblemKind = AuditBreakKind;
+export type AuditChainProblem = AuditBreak;
+
+interface VerifyCommon {
+  /** Sealed events checked. */
+  count: number;
+  /** Events not sealed yet (committed within the last moments); not covered by the check. */
+  unsealed: number;
+  /** Signed checkpoints whose signature was checked. */
+  checkpoints: number;
+  /** `full`: every event; `routine`: events after the last full verify plus a sample; `range`: from_id..to_id. */
+  mode: 'full' | 'routine' | 'range';
+  /** Routine: the first seq walked (one past the last full verify), and the sampled older checkpoint ranges. */
+  since?: string;
+  sampled?: string[];
+}
+
+export type AuditVerifyResult =
+  | (VerifyCommon & {
+      status: 'intact';
+      firstId: string | null;
+      lastId: string | null;
+      lastSeq: string | null;
+      lastHash: string | null;
+    })
+  | (VerifyCommon & {
+      status: 'broken';
+      /** The first bad chain position and what broke there. */
+      firstBadSeq: string;
+      firstBadId: string | null;
+      problem: AuditChainProblemKind;
+      /** Every problem found, in chain order (at most 100). */
+      problems: AuditChainProblem[];
+    });
+
+const VERIFY_BATCH = 5000;
+const MAX_PROBLEMS = 100;
+/** Older checkpoint ranges a routine verify re-reads, chosen at random each time. */
+const SAMPLE_RANGES = 3;
+
+/** The row of audit_chain_head: the last link of the chain. */
+export interface HeadRow {
+  last_seq: string;
+  last_id: string | null;
+  last_hash: string;
+}
+
+/**
+ * Recomputes the chain inside `m`'s transaction: from the first retained event (or the one after
+ * the last intact full verify, for a routine verify, plus a sample of older signed ranges) to the
+ * head, or between the seqs of `fromId`/`toId`; then checks the head, the anchor and the expected
+ * head hash. At most MAX_PROBLEMS problems, in chain order.
+ */
+export async function verifyChain(
+  m: EntityManager,
+  checkpointsService: Pick<AuditCheckpointsService, 'all' | 'keys'>,
+  fromId: string | null,
+  toId: string | null,
+  expectedHead: string | null,
+  routine = false,
+): Promise<AuditVerifyResult> {
+  const [head] = await m.query<HeadRow[]>(
+    `SELECT last_seq::text AS last_seq, last_id::text AS last_id, last_hash FROM audit_chain_head WHERE id = 1`,
+  );
+  const [anchor] = await m.query<{ first_seq: string; prev_hash: string }[]>(
+    `SELECT first_seq::text AS first_seq, prev_hash FROM audit_chain_anchors ORDER BY first_seq DESC LIMIT 1`,
+  );
+  const [{ unsealed }] = await m.query<[{ unsealed: number }]>(
+    `SELECT count(*)::int AS unsealed FROM audit_events WHERE hash IS NULL`,
+  );
+  const checkpoints = await checkpointsService.all(m);
+  // A routine verify checks the newest signature only; the older checkpoints are authenticated
+  // through the signed chain of checkpoint hashes (payloads still compared with the rows).
+  const { breaks: checkpointBreaks, valid } = await verifyCheckpoints(
+    checkpoints,
+    (await checkpointsService.keys(m)).keys,
+    routine && fromId === null && toId === null ? (_cp, i, n) => i === n - 1 : undefined,
+  );
+  const full = fromId === null && toId === null;
+  const mode = full ? (routine ? 'routine' : 'full') : 'range';
+  const chainStart = anchor ? BigInt(anchor.first_seq) : 1n;
+  const headSeq = head ? BigInt(head.last_seq) : 0n;
+
+  let startSeq = chainStart;
+  let endSeq = headSeq;
+  let empty = false;
+  if (fromId !== null) {
+    const [r] = await m.query<{ s: string | null }[]>(
+      `SELECT min(seq)::text AS s FROM audit_events WHERE id >= $1 AND seq IS NOT NULL`,
+      [fromId],
+    );
+    if (!r?.s) empty = true;
+    else startSeq = BigInt(r.s) > chainStart ? BigInt(r.s) : chainStart;
+  }
+  if (toId !== null) {
+    const [r] = await m.query<{ s: string | null }[]>(
+      `SELECT max(seq)::text AS s FROM audit_events WHERE id <= $1 AND seq IS NOT NULL`,
+      [toId],
+    );
+    if (!r?.s) empty = true;
+    else endSeq = BigInt(r.s);
+  }
+
+  if (full && routine) {
+    const [last] = await m.query<{ s: string | null }[]>(
+      `SELECT details->>'last_seq' AS s FROM audit_events
+        WHERE type = 'audit.verified' AND details->>'mode' = 'full' AND details->>'status' = 'intact'
+        ORDER BY id DESC LIMIT 1`,
+    );
+    if (last?.s && /^\d+$/.test(last.s) && BigInt(last.s) + 1n > startSeq) {
+      startSeq = BigInt(last.s) + 1n;
+    }
+  }
+  // The hash the first checked event must link to; null = unknown (range starts mid-chain on a
+  // missing predecessor), in which case its own prev_hash is taken as given.
+  let expectedPrev: string | null = anchor ? anchor.prev_hash : GENESIS_HASH;
+  if (startSeq > chainStart) {
+    const [p] = await m.query<{ hash: string }[]>(`SELECT hash FROM audit_events WHERE seq = $1`, [
+      (startSeq - 1n).toString(),
+    ]);
+    expectedPrev = p?.hash ?? null;
+  }
+  const walk = new ChainWalk(startSeq, expectedPrev, valid, expectedHead);
+  if (!empty && endSeq >= startSeq) await walkRange(m, walk, startSeq, endSeq);
+  if (!empty && walk.nextSeq <= endSeq) {
+    walk.report({
+      seq: walk.nextSeq.toString(),
+      id: head?.last_id ?? undefined,
+      kind: 'missing_events',
+      detail: `${endSeq - walk.nextSeq + 1n} event(s) sealed after event ${walk.lastId ?? '(none)'} are missing; the last sealed was event ${head?.last_id ?? '?'}`,
+    });
+  }
+  const extra: AuditBreak[] = [];
+  const sampled: string[] = [];
+  if (full && routine) {
+    // A random sample of older signed ranges, re-read in full.
+    const older = valid.filter((c) => BigInt(c.first_seq) >= chainStart && BigInt(c.last_seq) < startSeq);
+    for (let i = 0; i < SAMPLE_RANGES && older.length > 0; i++) {
+      const [cp] = older.splice(Math.floor(Math.random() * older.length), 1);
+      const first = BigInt(cp.first_seq);
+      const last = BigInt(cp.last_seq);
+      let prev: string | null = anchor && first === chainStart ? anchor.prev_hash : GENESIS_HASH;
+      if (first > chainStart) {
+        const [p] = await m.query<{ hash: string }[]>(`SELECT hash FROM audit_events WHERE seq = $1`, [
+          (first - 1n).toString(),
+        ]);
+        prev = p?.hash ?? null;
+      }
+      const sample = new ChainWalk(first, prev, valid);
+      await walkRange(m, sample, first, last);
+      if (sample.nextSeq <= last) {
+        sample.report({
+          seq: sample.nextSeq.toString(),
+          kind: 'missing_events',
+          detail: `${last - sample.nextSeq + 1n} event(s) of the signed range ${cp.first_seq}..${cp.last_seq} are missing`,
+        });
+      }
+      extra.push(...sample.breaks);
+      walk.count += sample.count;
+      sampled.push(`${cp.first_seq}..${cp.last_seq}`);
+    }
+  }
+  if (full) {
+    const latest = valid[valid.length - 1];
+    if (latest && BigInt(latest.last_seq) > headSeq) {
+      extra.push({
+        seq: (headSeq + 1n).toString(),
+        kind: 'head_mismatch',
+        detail: `the head (seq ${headSeq}) is behind the latest signed checkpoint (seq ${latest.last_seq}): sealed events were removed from the end`,
+      });
+    } else if (head && walk.lastSeq === headSeq && walk.lastHash !== head.last_hash) {
+      extra.push({
+        seq: head.last_seq,
+        kind: 'head_mismatch',
+        detail: 'the last sealed event is not the recorded head',
+      });
+    }
+    const retention = await m.query<{ details: unknown; hash: string | null }[]>(
+      `SELECT details, hash FROM audit_events WHERE type = 'audit.retention_applied' AND seq IS NOT NULL`,
+    );
+    // Only the newest anchor matters (verification starts there); a later retention may remove
+    // the event that explained an older one.
+    for (const a of anchor ? [anchor] : []) {
+      if (!anchorExplained(a, retention)) {
+        extra.push({
+          seq: a.first_seq,
+          kind: 'anchor_unexplained',
+          detail: `the chain starts again at seq ${a.first_seq} without a sealed audit.retention_applied event for it: events before it were removed outside retention`,
+        });
+      }
+    }
+    // A kept head older than the retained chain can only be matched by its signed checkpoint.
+    // (A routine verify also takes a signed checkpoint before the part it re-read.)
+    const retired = valid.some(
+      (c) => c.last_hash === expectedHead && BigInt(c.last_seq) < (routine ? startSeq : chainStart),
+    );
+    if (expectedHead !== null && !walk.expectedHeadSeen && !retired) {
+      extra.push({
+        seq: (walk.lastSeq ?? headSeq).toString(),
+        kind: 'head_mismatch',
+        detail: 'the expected head hash is neither an event nor a checkpoint of this chain: the chain was rewritten',
+      });
+    }
+  }
+  const problems = sortBreaks([...checkpointBreaks, ...walk.breaks, ...extra]).slice(0, MAX_PROBLEMS);
+  const common = {
+    count: walk.count,
+    unsealed,
+    checkpoints: checkpoints.length,
+    mode,
+    ...(mode === 'routine' ? { since: startSeq.toString(), sampled } : {}),
+  } as const;
+  const first = problems[0];
+  if (first) {
+    return {
+      ...common,
+      status: 'broken',
+      firstBadSeq: first.seq,
+      firstBadId: first.id ?? null,
+      problem: first.kind,
+      problems,
+    };
+  }
+  return {
+    ...common,
+    status: 'intact',
+    firstId: walk.firstId,
+    lastId: walk.lastId,
+    lastSeq: walk.lastSeq === null ? null : walk.lastSeq.toString(),
+    lastHash: walk.lastHash,
+  };
+}
+
+/** Feeds the events with startSeq <= seq <= endSeq to the walk, in keyset batches. */
+async function walkRange(m: EntityManager, walk: ChainWalk, startSeq: bigint, endSeq: bigint): Promise<void> {
+  let after: { seq: string; id: string } | null = null;
+  for (;;) {
+    const params: unknown[] = [endSeq.toString(), VERIFY_BATCH];
+    let keyset = `e.seq >= ${startSeq.toString()}`;
+    if (after) {
+      params.push(after.seq, after.id);
+      keyset = `e.seq >= $3 AND NOT (e.seq = $3 AND e.id <= $4)`;
+    }
+    const rows = await m.query<AuditEventRecord[]>(
+      `SELECT ${CHAIN_COLUMNS} FROM audit_events e WHERE ${keyset} AND e.seq <= $1 ORDER BY e.seq, e.id LIMIT $2`,
+      params,
+    );
+    for (const row of rows) walk.push(row);
+    if (rows.length < VERIFY_BATCH) break;
+    const last = rows[rows.length - 1];
+    after = { seq: last.seq as string, id: last.id };
+  }
+}
