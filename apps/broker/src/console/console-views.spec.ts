@@ -1,6 +1,7 @@
 import { safeReturnTo } from './console-session.service.js';
-import { stackedBars } from './views/chart.js';
-import { esc, html, layout } from './views/layout.js';
+import { ConsoleAssets } from './console-assets.js';
+import { chartBox, stackedBars } from './views/chart.js';
+import { CONSOLE_CSP, esc, html, layout } from './views/layout.js';
 import { overviewPage, overviewSeries } from './views/pages.js';
 
 describe('console views', () => {
@@ -98,5 +99,49 @@ describe('console views', () => {
       ['failed: state_invalid', [3, 0]],
       ['failed: idp_error', [1, 1]],
     ]);
+  });
+
+  it('should put a chart’s numbers in a JSON data block beside its SVG, with no way to close the block', () => {
+    const box = chartBox(
+      'signins',
+      ['2026-12-06T00:00:00.000Z', '2026-12-06T01:00:00.000Z'],
+      [{ label: 'failed: </script><script>alert(1)</script>', colour: '#b42318', values: [1, 2] }],
+      { step: 3600, attributes: { 'data-since': '"x' } },
+    ).value;
+    expect(box).toMatch(/^<div id="signins" class="chart-box" data-uplot data-since="&quot;x"><svg class="chart"/);
+    expect(box.match(/<\/script>/g)).toHaveLength(1);
+    const json = /<script type="application\/json" id="signins-data">(.*)<\/script><\/div>$/.exec(box)?.[1] ?? '';
+    expect(JSON.parse(json)).toEqual({
+      x: [1796515200, 1796518800],
+      step: 3600,
+      height: 220,
+      series: [{ label: 'failed: </script><script>alert(1)</script>', colour: '#b42318', values: [1, 2] }],
+    });
+  });
+
+  it('should load uPlot and charts.js from the broker on chart pages only, by content-hashed URLs', () => {
+    const session = { subject: 's', name: 'Sam', roles: ['auditor' as const], csrfToken: 't' };
+    const assets = ConsoleAssets.load();
+    const withCharts = layout('T', session, '/console', html``, { charts: true });
+    const scripts = withCharts.match(/<script[^>]*>/g) ?? [];
+    expect(scripts).toEqual([
+      `<script defer src="${assets.url('uplot.min.js')}">`,
+      `<script defer src="${assets.url('charts.js')}">`,
+    ]);
+    expect(assets.url('uplot.min.js')).toMatch(/^\/console\/assets\/uplot\.min\.js\?v=[A-Za-z0-9_-]{10}$/);
+    expect(withCharts).toContain(`<link rel="stylesheet" href="${assets.url('uplot.min.css')}" />`);
+    expect(layout('T', session, '/console', html``)).not.toContain('uplot');
+    expect(CONSOLE_CSP).toContain("script-src 'self';");
+    expect(CONSOLE_CSP).not.toContain('unsafe');
+  });
+
+  it('should hold uPlot from node_modules and our charts.js, and nothing else', () => {
+    const assets = ConsoleAssets.load();
+    expect(assets.get('uplot.min.js')?.body.toString('utf8')).toContain('uPlot');
+    expect(assets.get('uplot.min.js')?.type).toBe('text/javascript; charset=utf-8');
+    expect(assets.get('uplot.min.css')?.body.toString('utf8')).toContain('.uplot');
+    expect(assets.get('charts.js')?.body.toString('utf8')).toContain('data-uplot');
+    expect(assets.get('console.css')?.type).toBe('text/css; charset=utf-8');
+    for (const name of ['uPlot.min.js', '../package.json', 'uplot.esm.js', '']) expect(assets.get(name)).toBeUndefined();
   });
 });

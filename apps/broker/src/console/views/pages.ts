@@ -3,7 +3,7 @@ import { maskSecrets } from '@app/common';
 import type { Developer } from '@app/developers';
 import type { StoredProfile } from '@app/profiles';
 import type { ConsoleSession } from '../console-session.service.js';
-import { FAILURE_COLOURS, SUCCESS_COLOUR, stackedBars, type ChartSeries } from './chart.js';
+import { chartBox, FAILURE_COLOURS, SUCCESS_COLOUR, type ChartSeries } from './chart.js';
 import { Html, html, layout } from './layout.js';
 
 const when = (d: Date | string | null) => (d ? new Date(d).toISOString().replace('T', ' ').slice(0, 19) + 'Z' : '–');
@@ -118,12 +118,12 @@ export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: 
         </div>
       </div>
       <h2>Sign-ins per hour (UTC), ${when(o.since)} to ${when(o.until)}</h2>
-      <div id="signins" data-since="${o.since}" data-until="${o.until}">
-        ${stackedBars(
-          o.hours.map((h) => h.hour),
-          series,
-        )}
-      </div>
+      ${chartBox(
+        'signins',
+        o.hours.map((h) => h.hour),
+        series,
+        { step: 3600, attributes: { 'data-since': o.since, 'data-until': o.until } },
+      )}
       <div class="cards">
         ${top('Top failing organisations (24 h)', 'organization', o.topOrganisations)}${top('Top failing client addresses (24 h)', 'ip', o.topAddresses)}
       </div>
@@ -150,6 +150,7 @@ export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: 
           </tbody>
         </table>
       </details>`,
+    { charts: true },
   );
 }
 
@@ -327,16 +328,18 @@ export function developerPage(
       </table>
       ${admin ? html`<form method="post" action="/console/developers/${d.id}/${action}"><input type="hidden" name="_csrf" value="${session.csrfToken}" /><button type="submit" id="${action}" class="${action === 'block' ? 'danger' : ''}">${action === 'block' ? 'Block developer' : 'Unblock developer'}</button></form>` : ''}
       <h2>Logins per day (last 30 days)</h2>
-      ${stackedBars(
+      ${chartBox(
+        'logins-per-day',
         perDay.map((p) => p.day),
         [
           { label: 'succeeded', colour: SUCCESS_COLOUR, values: perDay.map((p) => p.ok) },
           { label: 'failed', colour: FAILURE_COLOURS[0] ?? '#b42318', values: perDay.map((p) => p.failed) },
         ],
-        { height: 140 },
+        { height: 140, step: 86_400 },
       )}
       <h2>Login history</h2>
       ${eventsTable(logins.data.map(eventRow))}`,
+    { charts: true },
   );
 }
 
