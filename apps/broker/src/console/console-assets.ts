@@ -27,6 +27,10 @@ function uplotDist(): string {
 /** Our own browser script (not compiled: scripts/build.mjs copies it next to the built module). */
 const OWN_ASSETS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets');
 
+/** The console's tab icon (a page without one makes the browser ask for /favicon.ico, a 404). */
+const FAVICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path d="M8 1 2 3.5V8c0 3.3 2.5 6.1 6 7 3.5-.9 6-3.7 6-7V3.5z" fill="#5a3fc0"/></svg>';
+
 function asset(body: Buffer, type: string): ConsoleAsset {
   const hash = createHash('sha256').update(body).digest('base64url');
   return { body, type, etag: `"${hash.slice(0, 22)}"`, version: hash.slice(0, 10) };
@@ -47,6 +51,7 @@ export class ConsoleAssets {
       ['console.css', asset(Buffer.from(CONSOLE_CSS), 'text/css; charset=utf-8')],
       ['uplot.min.css', asset(readFileSync(path.join(dist, 'uPlot.min.css')), 'text/css; charset=utf-8')],
       ['uplot.min.js', asset(readFileSync(path.join(dist, 'uPlot.iife.min.js')), 'text/javascript; charset=utf-8')],
+      ['favicon.svg', asset(Buffer.from(FAVICON), 'image/svg+xml')],
       ['charts.js', asset(readFileSync(path.join(OWN_ASSETS, 'charts.js')), 'text/javascript; charset=utf-8')],
     ]);
   }

@@ -142,6 +142,8 @@ describe('console views', () => {
     expect(assets.get('uplot.min.css')?.body.toString('utf8')).toContain('.uplot');
     expect(assets.get('charts.js')?.body.toString('utf8')).toContain('data-uplot');
     expect(assets.get('console.css')?.type).toBe('text/css; charset=utf-8');
-    for (const name of ['uPlot.min.js', '../package.json', 'uplot.esm.js', '']) expect(assets.get(name)).toBeUndefined();
+    for (const name of ['uPlot.min.js', '../package.json', 'uplot.esm.js', '']) {
+      expect(assets.get(name)).toBeUndefined();
+    }
   });
 });

@@ -55,7 +55,8 @@ export function jsonBlock(id: string, data: unknown): Html {
 function head(charts: boolean): Html {
   const assets = ConsoleAssets.load();
   return new Html(
-    `<link rel="stylesheet" href="${assets.url('console.css')}" />` +
+    `<link rel="icon" href="${assets.url('favicon.svg')}" type="image/svg+xml" />` +
+      `<link rel="stylesheet" href="${assets.url('console.css')}" />` +
       (charts
         ? `<link rel="stylesheet" href="${assets.url('uplot.min.css')}" />` +
           `<script defer src="${assets.url('uplot.min.js')}"></script>` +
