@@ -30,6 +30,14 @@
     var order = data.series.map(function (_, i) {
       return data.series.length - 1 - i;
     });
+    var step = data.step || 3600;
+    // Axis labels in UTC, 24-hour: the day at midnight (and for daily charts), else the hour.
+    var utcLabels = function (u, splits) {
+      return splits.map(function (ts) {
+        var iso = new Date(ts * 1000).toISOString();
+        return step >= 86400 || iso.slice(11, 13) === '00' ? iso.slice(5, 10) : iso.slice(11, 16);
+      });
+    };
     var bars = uPlot.paths.bars({ size: [0.9, 40], align: 1 });
     var target = document.createElement('div');
     target.className = 'uplot-chart';
@@ -41,8 +49,17 @@
         return uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC');
       },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: [0, null] } },
-      axes: [{}, { size: 48 }],
+      scales: {
+        // One step more than the last bar's start, so the last bar (the current hour) is drawn.
+        x: {
+          time: true,
+          range: function (u, min, max) {
+            return [min, max + step];
+          },
+        },
+        y: { range: [0, null] },
+      },
+      axes: [{ values: utcLabels }, { size: 48 }],
       series: [{ label: 'UTC' }].concat(
         order.map(function (k) {
           var s = data.series[k];
