@@ -3,6 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AuditService } from '@app/audit';
+import { OrganisationLinksService } from '@app/developers';
 import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ADMIN_SECRET, guideProfile, putProfile, startStack, type Stack } from '@test/support/stack.js';
@@ -270,11 +271,26 @@ describe('security console (Chromium, dev IdP, real Postgres)', () => {
   }, 60_000);
 
   it('should show an auditor no block button and refuse a forged block with 403', async () => {
-    const { data } = await api<{ data: { id: string }[] }>('/api/developers?email=carol@globex.example');
+    const { data } = await api<{ data: { id: string; issuer: string }[] }>(
+      '/api/developers?email=carol@globex.example',
+    );
     const id = data[0].id;
     const ctx = await context();
     const page = await signIn(ctx, 'sam-auditor');
     await page.goto(`${stack.broker.url}/console/developers/${id}`);
+    expect(await page.textContent('#organisation')).toMatch(/^\s*Globex Inc\s+\(globex\)\s*$/);
+    expect(await page.textContent('#placement')).toContain('no portal organisation linked to this organisation');
+    // Organisation sync's link for carol's organisation (as a first login with sync on makes it).
+    await stack.broker.app
+      .get(OrganisationLinksService)
+      .claim(data[0].issuer, 'globex', () =>
+        Promise.resolve({ portalOrgId: 'porg-globex-7', portalTeamId: 'pteam-9' }),
+      );
+    await page.reload();
+    const placement = ((await page.textContent('#placement')) ?? '').replace(/\s+/g, ' ');
+    expect(placement).toContain('portal organisation porg-globex-7, team pteam-9');
+    const portalUser = (await api<{ portal_user_id: string | null }>(`/api/developers/${id}`)).portal_user_id;
+    expect(placement).toContain(portalUser ? `portal user ${portalUser}` : 'not in the portal yet');
     expect(await page.textContent('#status')).toBe('active');
     expect(await page.locator('#block').count()).toBe(0);
     // The login-history chart: uPlot over the per-day counts of the history below it.

@@ -2,7 +2,7 @@ import { safeReturnTo } from './console-session.service.js';
 import { ConsoleAssets } from './console-assets.js';
 import { chartBox, stackedBars } from './views/chart.js';
 import { CONSOLE_CSP, esc, html, layout } from './views/layout.js';
-import { overviewPage, overviewSeries } from './views/pages.js';
+import { developerPage, overviewPage, overviewSeries } from './views/pages.js';
 
 describe('console views', () => {
   it('should show the chain status from the recorded verify and the newest signed checkpoint', () => {
@@ -145,5 +145,54 @@ describe('console views', () => {
     for (const name of ['uPlot.min.js', '../package.json', 'uplot.esm.js', '']) {
       expect(assets.get(name)).toBeUndefined();
     }
+  });
+
+  it('should show a developer’s organisation and its portal organisation and team, or say why there is none', () => {
+    const session = { subject: 's', name: 'Sam', roles: ['auditor' as const], csrfToken: 't' };
+    const developer = {
+      id: '0b0e1b9e-4a43-4d1c-9a39-7b1b1d1f0a01',
+      issuer: 'https://idp.example',
+      subject: 'carol',
+      email: 'carol@globex.example',
+      emailVerified: true,
+      name: 'Carol',
+      organisationId: 'globex',
+      organisationName: 'Globex <Inc>',
+      portalUserId: '42',
+      status: 'active',
+      loginCount: 1,
+      firstLoginAt: null,
+      lastLoginAt: null,
+    } as unknown as Parameters<typeof developerPage>[1];
+    const logins = { data: [], next_cursor: null } as unknown as Parameters<typeof developerPage>[3];
+    const linked = developerPage(
+      session,
+      developer,
+      {
+        issuer: 'https://idp.example',
+        cloudentityOrgId: 'globex',
+        portalOrgId: 'po-1',
+        portalTeamId: 'pt-2',
+        createdAt: new Date('2026-12-01T00:00:00Z'),
+      },
+      logins,
+      [],
+    );
+    const text = linked.replace(/\s+/g, ' ');
+    expect(text).toContain('Globex &lt;Inc&gt; <span class="muted">(globex)</span>');
+    expect(text).toContain('portal organisation <code>po-1</code >, team <code>pt-2</code>');
+    expect(linked).toContain('portal user <code>42</code>');
+    const unlinked = developerPage(session, { ...developer, portalUserId: null }, null, logins, []);
+    expect(unlinked).toContain('no portal organisation linked to this organisation');
+    expect(unlinked).toContain('not in the portal yet');
+    const noOrg = developerPage(
+      session,
+      { ...developer, organisationId: null, organisationName: null },
+      null,
+      logins,
+      [],
+    );
+    expect(noOrg).toContain('none in the ID token');
+    expect(noOrg).toContain('no organisation, so no portal organisation');
   });
 });

@@ -1,6 +1,6 @@
 import type { AuditCheckpoint, AuditEventPage, AuditEventRecord, SignInOverview } from '@app/audit';
 import { maskSecrets } from '@app/common';
-import type { Developer } from '@app/developers';
+import type { Developer, OrganisationLink } from '@app/developers';
 import type { StoredProfile } from '@app/profiles';
 import type { ConsoleSession } from '../console-session.service.js';
 import { chartBox, FAILURE_COLOURS, SUCCESS_COLOUR, type ChartSeries } from './chart.js';
@@ -285,6 +285,7 @@ export function developersPage(
 export function developerPage(
   session: ConsoleSession,
   d: Developer,
+  link: OrganisationLink | null,
   logins: AuditEventPage,
   perDay: { day: string; ok: number; failed: number }[],
 ): string {
@@ -314,11 +315,25 @@ export function developerPage(
           </tr>
           <tr>
             <th>Organisation</th>
-            <td>${d.organisationName ?? ''} ${d.organisationId ? `(${d.organisationId})` : ''}</td>
+            <td id="organisation">
+              ${d.organisationId ? html`${d.organisationName ?? d.organisationId} <span class="muted">(${d.organisationId})</span>` : html`<span class="muted">none in the ID token</span>`}
+            </td>
           </tr>
           <tr>
             <th>Portal placement</th>
-            <td>${d.portalUserId ? `portal user ${d.portalUserId}` : 'not in the portal yet'}</td>
+            <td id="placement">
+              ${
+                link
+                  ? html`portal organisation
+                      <code>${link.portalOrgId}</code
+                      >${link.portalTeamId ? html`, team <code>${link.portalTeamId}</code>` : ' (no team)'}
+                      <span class="muted">(linked ${when(link.createdAt)})</span>`
+                  : html`<span class="muted"
+                      >${d.organisationId ? 'no portal organisation linked to this organisation (organisation sync off, or not yet run)' : 'no organisation, so no portal organisation'}</span
+                    >`
+              }
+              <br />${d.portalUserId ? html`portal user <code>${d.portalUserId}</code>` : html`<span class="muted">not in the portal yet</span>`}
+            </td>
           </tr>
           <tr>
             <th>Logins</th>
