@@ -106,7 +106,7 @@ describe('console views', () => {
       'signins',
       ['2026-12-06T00:00:00.000Z', '2026-12-06T01:00:00.000Z'],
       [{ label: 'failed: </script><script>alert(1)</script>', colour: '#b42318', values: [1, 2] }],
-      { step: 3600, attributes: { 'data-since': '"x' } },
+      { step: 3600, title: 'Sign-ins per hour', attributes: { 'data-since': '"x' } },
     ).value;
     expect(box).toMatch(/^<div id="signins" class="chart-box" data-uplot data-since="&quot;x"><svg class="chart"/);
     expect(box.match(/<\/script>/g)).toHaveLength(1);
@@ -182,6 +182,9 @@ describe('console views', () => {
     expect(text).toContain('Globex &lt;Inc&gt; <span class="muted">(globex)</span>');
     expect(text).toContain('portal organisation <code>po-1</code >, team <code>pt-2</code>');
     expect(linked).toContain('portal user <code>42</code>');
+    expect(linked).toContain(
+      '<div id="logins-per-day" class="chart-box" data-uplot><svg class="chart" viewBox="0 0 960 140" role="img" aria-label="Logins per day"',
+    );
     const unlinked = developerPage(session, { ...developer, portalUserId: null }, null, logins, []);
     expect(unlinked).toContain('no portal organisation linked to this organisation');
     expect(unlinked).toContain('not in the portal yet');

@@ -122,7 +122,7 @@ export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: 
         'signins',
         o.hours.map((h) => h.hour),
         series,
-        { step: 3600, attributes: { 'data-since': o.since, 'data-until': o.until } },
+        { step: 3600, title: 'Sign-ins per hour', attributes: { 'data-since': o.since, 'data-until': o.until } },
       )}
       <div class="cards">
         ${top('Top failing organisations (24 h)', 'organization', o.topOrganisations)}${top('Top failing client addresses (24 h)', 'ip', o.topAddresses)}
@@ -350,7 +350,7 @@ export function developerPage(
           { label: 'succeeded', colour: SUCCESS_COLOUR, values: perDay.map((p) => p.ok) },
           { label: 'failed', colour: FAILURE_COLOURS[0] ?? '#b42318', values: perDay.map((p) => p.failed) },
         ],
-        { height: 140, step: 86_400 },
+        { height: 140, step: 86_400, title: 'Logins per day' },
       )}
       <h2>Login history</h2>
       ${eventsTable(logins.data.map(eventRow))}`,
