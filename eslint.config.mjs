@@ -121,6 +121,16 @@ export default tseslint.config(
     },
   },
   {
+    // The console's browser script (served as a file, not compiled): ES5-style, browser globals.
+    files: ['apps/broker/src/console/assets/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly' },
+    },
+  },
+  {
     // The lint config itself: linted without type information (its rule tables are not worth JSDoc).
     files: ['eslint.config.mjs'],
     ...tseslint.configs.disableTypeChecked,

@@ -11,7 +11,7 @@ function newest(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, entry.name);
     if (entry.isDirectory()) max = Math.max(max, newest(p));
-    else if (entry.name.endsWith('.ts') || entry.name.endsWith('.json')) max = Math.max(max, statSync(p).mtimeMs);
+    else if (['.ts', '.json', '.js'].some((ext) => entry.name.endsWith(ext))) max = Math.max(max, statSync(p).mtimeMs);
   }
   return max;
 }

@@ -3,6 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AuditService } from '@app/audit';
+import { OrganisationLinksService } from '@app/developers';
 import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ADMIN_SECRET, guideProfile, putProfile, startStack, type Stack } from '@test/support/stack.js';
@@ -41,8 +42,23 @@ describe('security console (Chromium, dev IdP, real Postgres)', () => {
     }
   };
 
-  async function context(): Promise<BrowserContext> {
-    const ctx = await browser.newContext({ acceptDownloads: true });
+  /** CSP violations and script errors seen on any console page (the console's own script included). */
+  const violations: string[] = [];
+
+  async function context(options: { javaScriptEnabled?: boolean } = {}): Promise<BrowserContext> {
+    const ctx = await browser.newContext({ acceptDownloads: true, ...options });
+    // Injected by the browser driver (not subject to the page's CSP): records every violation report.
+    await ctx.addInitScript({
+      content: `document.addEventListener('securitypolicyviolation', (e) => {
+        (window.cspViolations = window.cspViolations || []).push(e.violatedDirective + ' ' + e.blockedURI);
+      });`,
+    });
+    ctx.on('console', (m) => {
+      if (m.type() === 'error' && m.location().url.startsWith(stack.broker.url)) {
+        violations.push(`${m.location().url}: ${m.text()}`);
+      }
+    });
+    ctx.on('weberror', (e) => violations.push(String(e.error())));
     ctx.on('request', (r) => {
       // Sub-resources of console pages only: navigations to the IdP are the sign-in itself.
       if (r.isNavigationRequest()) return;
@@ -138,13 +154,83 @@ describe('security console (Chromium, dev IdP, real Postgres)', () => {
     expect(failed).toBe(75);
     expect(await page.textContent('#total-succeeded')).toBe(String(ok));
     expect(await page.textContent('#total-failed')).toBe(String(failed));
+    // uPlot drew the chart on a canvas from the page's data block, whose numbers are the API's.
+    await page.waitForSelector('#signins[data-drawn="uplot"] canvas');
+    expect(await page.locator('#signins svg.chart').count()).toBe(0);
+    const data = JSON.parse((await page.textContent('#signins-data')) ?? '') as {
+      x: number[];
+      series: { label: string; values: number[] }[];
+    };
+    expect(data.x).toHaveLength(7 * 24);
+    const sum = (label: (l: string) => boolean) =>
+      data.series.filter((s) => label(s.label)).reduce((n, s) => n + s.values.reduce((a, b) => a + b, 0), 0);
+    expect(sum((l) => l === 'succeeded')).toBe(ok);
+    expect(sum((l) => l.startsWith('failed: '))).toBe(failed);
+    expect(sum((l) => l === 'failed: nonce_mismatch')).toBe(15);
+    expect(await page.getAttribute('#signins', 'data-drawn-total')).toBe(String(ok + failed));
+    expect(await page.locator('#signins .u-legend').textContent()).toContain('failed: state_invalid');
+    expect(await page.locator('table >> text=globex').count()).toBeGreaterThan(0);
+    expect(await page.evaluate('window.cspViolations || []')).toEqual([]);
+    await page.screenshot({ path: path.join(SHOTS, 'console-overview.png'), fullPage: true });
+    await ctx.close();
+  }, 60_000);
+
+  it('should show the same chart as server-drawn SVG and the tables to a browser without JavaScript', async () => {
+    const ctx = await context({ javaScriptEnabled: false });
+    const page = await signIn(ctx, 'sam-auditor');
+    const since = (await page.getAttribute('#signins', 'data-since')) ?? '';
+    const until = (await page.getAttribute('#signins', 'data-until')) ?? '';
+    const events = await apiAll(`type=login.*&since=${since}&until=${until}`);
+    expect(await page.locator('#signins canvas').count()).toBe(0);
     const bars = await page
       .locator('#signins g.bar')
       .evaluateAll((gs) => gs.map((g) => Number(g.getAttribute('data-total'))));
     expect(bars).toHaveLength(7 * 24);
-    expect(bars.reduce((a, b) => a + b, 0)).toBe(ok + failed);
+    expect(bars.reduce((a, b) => a + b, 0)).toBe(events.length);
     expect(await page.locator('table >> text=globex').count()).toBeGreaterThan(0);
-    await page.screenshot({ path: path.join(SHOTS, 'console-overview.png'), fullPage: true });
+    await page.screenshot({ path: path.join(SHOTS, 'console-overview-no-js.png'), fullPage: true });
+    await ctx.close();
+  }, 60_000);
+
+  it('should serve uPlot and charts.js with a long cache, an ETag and nosniff, and 404 any other asset', async () => {
+    const ctx = await context();
+    const page = await signIn(ctx, 'sam-auditor');
+    const urls = await page
+      .locator('script[src], link[rel="stylesheet"], link[rel="icon"]')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('src') ?? e.getAttribute('href') ?? ''));
+    expect(urls.map((u) => u.replace(/\?v=[A-Za-z0-9_-]+$/, ''))).toEqual([
+      '/console/assets/favicon.svg',
+      '/console/assets/console.css',
+      '/console/assets/uplot.min.css',
+      '/console/assets/uplot.min.js',
+      '/console/assets/charts.js',
+    ]);
+    const types: Record<string, string> = {
+      'favicon.svg': 'image/svg+xml',
+      'console.css': 'text/css; charset=utf-8',
+      'uplot.min.css': 'text/css; charset=utf-8',
+      'uplot.min.js': 'text/javascript; charset=utf-8',
+      'charts.js': 'text/javascript; charset=utf-8',
+    };
+    for (const url of urls) {
+      // A plain request, without the session: the files are public.
+      const res = await fetch(`${stack.broker.url}${url}`);
+      expect(res.status).toBe(200);
+      const name = url.slice('/console/assets/'.length).split('?')[0] ?? '';
+      expect(res.headers.get('content-type')).toBe(types[name]);
+      expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      const etag = res.headers.get('etag') ?? '';
+      expect(etag).toMatch(/^"[A-Za-z0-9_-]{22}"$/);
+      const again = await fetch(`${stack.broker.url}${url}`, { headers: { 'If-None-Match': etag } });
+      expect(again.status).toBe(304);
+      expect(await again.text()).toBe('');
+    }
+    expect((await fetch(`${stack.broker.url}/console/assets/uplot.min.js`)).status).toBe(200);
+    for (const unknown of ['uPlot.esm.js', 'nope.js', '..%2F..%2Fpackage.json', '.%2Fcharts.js']) {
+      const res = await fetch(`${stack.broker.url}/console/assets/${unknown}`);
+      expect([unknown, res.status]).toEqual([unknown, 404]);
+    }
     await ctx.close();
   }, 60_000);
 
@@ -185,13 +271,33 @@ describe('security console (Chromium, dev IdP, real Postgres)', () => {
   }, 60_000);
 
   it('should show an auditor no block button and refuse a forged block with 403', async () => {
-    const { data } = await api<{ data: { id: string }[] }>('/api/developers?email=carol@globex.example');
+    const { data } = await api<{ data: { id: string; issuer: string }[] }>(
+      '/api/developers?email=carol@globex.example',
+    );
     const id = data[0].id;
     const ctx = await context();
     const page = await signIn(ctx, 'sam-auditor');
     await page.goto(`${stack.broker.url}/console/developers/${id}`);
+    expect(await page.textContent('#organisation')).toMatch(/^\s*Globex Inc\s+\(globex\)\s*$/);
+    expect(await page.textContent('#placement')).toContain('no portal organisation linked to this organisation');
+    // Organisation sync's link for carol's organisation (as a first login with sync on makes it).
+    await stack.broker.app
+      .get(OrganisationLinksService)
+      .claim(data[0].issuer, 'globex', () =>
+        Promise.resolve({ portalOrgId: 'porg-globex-7', portalTeamId: 'pteam-9' }),
+      );
+    await page.reload();
+    const placement = ((await page.textContent('#placement')) ?? '').replace(/\s+/g, ' ');
+    expect(placement).toContain('portal organisation porg-globex-7, team pteam-9');
+    const portalUser = (await api<{ portal_user_id: string | null }>(`/api/developers/${id}`)).portal_user_id;
+    expect(placement).toContain(portalUser ? `portal user ${portalUser}` : 'not in the portal yet');
     expect(await page.textContent('#status')).toBe('active');
     expect(await page.locator('#block').count()).toBe(0);
+    // The login-history chart: uPlot over the per-day counts of the history below it.
+    await page.waitForSelector('#logins-per-day[data-drawn="uplot"] canvas');
+    const drawn = Number(await page.getAttribute('#logins-per-day', 'data-drawn-total'));
+    expect(drawn).toBeGreaterThanOrEqual(1);
+    expect(drawn).toBe(await page.locator('#events tr.event').count());
     const csrf = await page.locator('input[name="_csrf"]').first().getAttribute('value');
     const forged = await page.request.post(`${stack.broker.url}/console/developers/${id}/block`, {
       form: { _csrf: csrf ?? '' },
@@ -270,12 +376,13 @@ describe('security console (Chromium, dev IdP, real Postgres)', () => {
     }
   }, 60_000);
 
-  it('should have loaded nothing from outside the broker on any console page', () => {
+  it('should have loaded nothing from outside the broker, and broken no CSP rule, on any console page', () => {
     expect(external).toEqual([]);
+    expect(violations).toEqual([]);
     // Artefacts for the README (not compared): copied to docs/ when asked.
     if (process.env.CONSOLE_SCREENSHOTS_TO_DOCS === '1') {
       mkdirSync('docs', { recursive: true });
-      for (const f of ['console-overview.png', 'console-events.png']) {
+      for (const f of ['console-overview.png', 'console-events.png', 'console-overview-no-js.png']) {
         copyFileSync(path.join(SHOTS, f), path.join('docs', f));
       }
     }

@@ -31,6 +31,8 @@ export interface StackOptions {
   adminTokens?: boolean;
   /** Wire the security console: its client at the dev IdP, the demo staff (CONSOLE_STAFF), admin tokens. */
   console?: boolean;
+  /** More redirect URIs for the console's client at the dev IdP (e.g. a second broker on HTTPS). */
+  consoleRedirects?: string[];
 }
 
 export const CONSOLE_CLIENT_ID = 'broker-console';
@@ -81,7 +83,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
               {
                 client_id: CONSOLE_CLIENT_ID,
                 client_secret: CONSOLE_CLIENT_SECRET,
-                redirect_uris: [`http://127.0.0.1:${brokerPort}/console/callback`],
+                redirect_uris: [`http://127.0.0.1:${brokerPort}/console/callback`, ...(options.consoleRedirects ?? [])],
               },
             ]
           : []),

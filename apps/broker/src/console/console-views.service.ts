@@ -1,5 +1,5 @@
 import { AuditService, AuditStatsService } from '@app/audit';
-import { DevelopersService } from '@app/developers';
+import { DevelopersService, OrganisationLinksService } from '@app/developers';
 import { ProfilesService } from '@app/profiles';
 import { Injectable } from '@nestjs/common';
 import type { ConsoleSession } from './console-session.service.js';
@@ -23,6 +23,7 @@ export class ConsoleViewsService {
     private readonly audit: AuditService,
     private readonly stats: AuditStatsService,
     private readonly developersService: DevelopersService,
+    private readonly organisationLinks: OrganisationLinksService,
     private readonly profilesService: ProfilesService,
   ) {}
 
@@ -60,7 +61,12 @@ export class ConsoleViewsService {
 
   async developer(session: ConsoleSession, id: string): Promise<string> {
     const developer = await this.developersService.get(id);
-    const logins = await this.developersService.loginHistory(id, undefined, 100);
+    // Portal placement: the portal organisation and team that organisation sync made for the
+    // developer's organisation (the link the login flow uses), if any.
+    const [logins, link] = await Promise.all([
+      this.developersService.loginHistory(id, undefined, 100),
+      developer.organisationId?.trim() ? this.organisationLinks.find(developer.issuer, developer.organisationId) : null,
+    ]);
     // Per-day counts of the login history page (the last 100 logins) over 30 days.
     const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
     const days = Array.from({ length: 30 }, (_, i) => ({
@@ -74,7 +80,7 @@ export class ConsoleViewsService {
       if (e.outcome === 'success') day.ok += 1;
       else day.failed += 1;
     }
-    return developerPage(session, developer, logins, days);
+    return developerPage(session, developer, link, logins, days);
   }
 
   async profiles(session: ConsoleSession): Promise<string> {

@@ -1,7 +1,8 @@
 import { safeReturnTo } from './console-session.service.js';
-import { stackedBars } from './views/chart.js';
-import { esc, html, layout } from './views/layout.js';
-import { overviewPage, overviewSeries } from './views/pages.js';
+import { ConsoleAssets } from './console-assets.js';
+import { chartBox, stackedBars } from './views/chart.js';
+import { CONSOLE_CSP, esc, html, layout } from './views/layout.js';
+import { developerPage, overviewPage, overviewSeries } from './views/pages.js';
 
 describe('console views', () => {
   it('should show the chain status from the recorded verify and the newest signed checkpoint', () => {
@@ -98,5 +99,103 @@ describe('console views', () => {
       ['failed: state_invalid', [3, 0]],
       ['failed: idp_error', [1, 1]],
     ]);
+  });
+
+  it('should put a chart’s numbers in a JSON data block beside its SVG, with no way to close the block', () => {
+    const box = chartBox(
+      'signins',
+      ['2026-12-06T00:00:00.000Z', '2026-12-06T01:00:00.000Z'],
+      [{ label: 'failed: </script><script>alert(1)</script>', colour: '#b42318', values: [1, 2] }],
+      { step: 3600, title: 'Sign-ins per hour', attributes: { 'data-since': '"x' } },
+    ).value;
+    expect(box).toMatch(/^<div id="signins" class="chart-box" data-uplot data-since="&quot;x"><svg class="chart"/);
+    expect(box.match(/<\/script>/g)).toHaveLength(1);
+    const json = /<script type="application\/json" id="signins-data">(.*)<\/script><\/div>$/.exec(box)?.[1] ?? '';
+    expect(JSON.parse(json)).toEqual({
+      x: [1796515200, 1796518800],
+      step: 3600,
+      height: 220,
+      series: [{ label: 'failed: </script><script>alert(1)</script>', colour: '#b42318', values: [1, 2] }],
+    });
+  });
+
+  it('should load uPlot and charts.js from the broker on chart pages only, by content-hashed URLs', () => {
+    const session = { subject: 's', name: 'Sam', roles: ['auditor' as const], csrfToken: 't' };
+    const assets = ConsoleAssets.load();
+    const withCharts = layout('T', session, '/console', html``, { charts: true });
+    const scripts = withCharts.match(/<script[^>]*>/g) ?? [];
+    expect(scripts).toEqual([
+      `<script defer src="${assets.url('uplot.min.js')}">`,
+      `<script defer src="${assets.url('charts.js')}">`,
+    ]);
+    expect(assets.url('uplot.min.js')).toMatch(/^\/console\/assets\/uplot\.min\.js\?v=[A-Za-z0-9_-]{10}$/);
+    expect(withCharts).toContain(`<link rel="stylesheet" href="${assets.url('uplot.min.css')}" />`);
+    expect(layout('T', session, '/console', html``)).not.toContain('uplot');
+    expect(CONSOLE_CSP).toContain("script-src 'self';");
+    expect(CONSOLE_CSP).not.toContain('unsafe');
+  });
+
+  it('should hold uPlot from node_modules and our charts.js, and nothing else', () => {
+    const assets = ConsoleAssets.load();
+    expect(assets.get('uplot.min.js')?.body.toString('utf8')).toContain('uPlot');
+    expect(assets.get('uplot.min.js')?.type).toBe('text/javascript; charset=utf-8');
+    expect(assets.get('uplot.min.css')?.body.toString('utf8')).toContain('.uplot');
+    expect(assets.get('charts.js')?.body.toString('utf8')).toContain('data-uplot');
+    expect(assets.get('console.css')?.type).toBe('text/css; charset=utf-8');
+    for (const name of ['uPlot.min.js', '../package.json', 'uplot.esm.js', '']) {
+      expect(assets.get(name)).toBeUndefined();
+    }
+  });
+
+  it('should show a developer’s organisation and its portal organisation and team, or say why there is none', () => {
+    const session = { subject: 's', name: 'Sam', roles: ['auditor' as const], csrfToken: 't' };
+    const developer = {
+      id: '0b0e1b9e-4a43-4d1c-9a39-7b1b1d1f0a01',
+      issuer: 'https://idp.example',
+      subject: 'carol',
+      email: 'carol@globex.example',
+      emailVerified: true,
+      name: 'Carol',
+      organisationId: 'globex',
+      organisationName: 'Globex <Inc>',
+      portalUserId: '42',
+      status: 'active',
+      loginCount: 1,
+      firstLoginAt: null,
+      lastLoginAt: null,
+    } as unknown as Parameters<typeof developerPage>[1];
+    const logins = { data: [], next_cursor: null } as unknown as Parameters<typeof developerPage>[3];
+    const linked = developerPage(
+      session,
+      developer,
+      {
+        issuer: 'https://idp.example',
+        cloudentityOrgId: 'globex',
+        portalOrgId: 'po-1',
+        portalTeamId: 'pt-2',
+        createdAt: new Date('2026-12-01T00:00:00Z'),
+      },
+      logins,
+      [],
+    );
+    const text = linked.replace(/\s+/g, ' ');
+    expect(text).toContain('Globex &lt;Inc&gt; <span class="muted">(globex)</span>');
+    expect(text).toContain('portal organisation <code>po-1</code >, team <code>pt-2</code>');
+    expect(linked).toContain('portal user <code>42</code>');
+    expect(linked).toContain(
+      '<div id="logins-per-day" class="chart-box" data-uplot><svg class="chart" viewBox="0 0 960 140" role="img" aria-label="Logins per day"',
+    );
+    const unlinked = developerPage(session, { ...developer, portalUserId: null }, null, logins, []);
+    expect(unlinked).toContain('no portal organisation linked to this organisation');
+    expect(unlinked).toContain('not in the portal yet');
+    const noOrg = developerPage(
+      session,
+      { ...developer, organisationId: null, organisationName: null },
+      null,
+      logins,
+      [],
+    );
+    expect(noOrg).toContain('none in the ID token');
+    expect(noOrg).toContain('no organisation, so no portal organisation');
   });
 });

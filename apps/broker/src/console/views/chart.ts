@@ -1,4 +1,4 @@
-import { Html, esc, html } from './layout.js';
+import { Html, esc, html, jsonBlock } from './layout.js';
 
 export interface ChartSeries {
   label: string;
@@ -15,7 +15,11 @@ export const SUCCESS_COLOUR = '#2b8a3e';
  * without JavaScript and under a CSP without 'unsafe-inline' (presentation attributes only). Each
  * bar carries its numbers in a <title> (hover) and in data-* attributes.
  */
-export function stackedBars(labels: string[], series: ChartSeries[], options: { height?: number } = {}): Html {
+export function stackedBars(
+  labels: string[],
+  series: ChartSeries[],
+  options: { height?: number; title?: string } = {},
+): Html {
   const width = 960;
   const height = options.height ?? 220;
   const pad = { left: 40, right: 8, top: 8, bottom: 24 };
@@ -54,6 +58,31 @@ export function stackedBars(labels: string[], series: ChartSeries[], options: { 
     ${series.map((s) => html`<span>${new Html(`<svg class="swatch" width="10" height="10" aria-hidden="true"><rect width="10" height="10" fill="${esc(s.colour)}"></rect></svg>`)}${s.label}</span>`)}
   </p>`;
   return new Html(
-    `<svg class="chart" viewBox="0 0 ${width} ${height}" role="img" aria-label="Sign-ins per hour" xmlns="http://www.w3.org/2000/svg">${ticks.join('')}${bars.join('')}${dayTicks.join('')}</svg>${legend.value}`,
+    `<svg class="chart" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(options.title ?? 'Sign-ins per hour')}" xmlns="http://www.w3.org/2000/svg">${ticks.join('')}${bars.join('')}${dayTicks.join('')}</svg>${legend.value}`,
+  );
+}
+
+/**
+ * A chart container: the server-drawn SVG (what a browser without JavaScript shows) and the same
+ * numbers as a JSON data block, from which charts.js draws it with uPlot (hover values, legend).
+ * `labels` are ISO times, one per bar, `step` seconds apart.
+ */
+export function chartBox(
+  id: string,
+  labels: string[],
+  series: ChartSeries[],
+  options: { height?: number; step: number; title: string; attributes?: Record<string, string> },
+): Html {
+  const data = {
+    x: labels.map((l) => Math.floor(Date.parse(l) / 1000)),
+    step: options.step,
+    height: options.height ?? 220,
+    series: series.map((s) => ({ label: s.label, colour: s.colour, values: s.values })),
+  };
+  const attributes = Object.entries(options.attributes ?? {})
+    .map(([k, v]) => ` ${k}="${esc(v)}"`)
+    .join('');
+  return new Html(
+    `<div id="${esc(id)}" class="chart-box" data-uplot${attributes}>${stackedBars(labels, series, { height: options.height, title: options.title }).value}${jsonBlock(`${id}-data`, data).value}</div>`,
   );
 }

@@ -1,9 +1,9 @@
 import type { AuditCheckpoint, AuditEventPage, AuditEventRecord, SignInOverview } from '@app/audit';
 import { maskSecrets } from '@app/common';
-import type { Developer } from '@app/developers';
+import type { Developer, OrganisationLink } from '@app/developers';
 import type { StoredProfile } from '@app/profiles';
 import type { ConsoleSession } from '../console-session.service.js';
-import { FAILURE_COLOURS, SUCCESS_COLOUR, stackedBars, type ChartSeries } from './chart.js';
+import { chartBox, FAILURE_COLOURS, SUCCESS_COLOUR, type ChartSeries } from './chart.js';
 import { Html, html, layout } from './layout.js';
 
 const when = (d: Date | string | null) => (d ? new Date(d).toISOString().replace('T', ' ').slice(0, 19) + 'Z' : '–');
@@ -118,12 +118,12 @@ export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: 
         </div>
       </div>
       <h2>Sign-ins per hour (UTC), ${when(o.since)} to ${when(o.until)}</h2>
-      <div id="signins" data-since="${o.since}" data-until="${o.until}">
-        ${stackedBars(
-          o.hours.map((h) => h.hour),
-          series,
-        )}
-      </div>
+      ${chartBox(
+        'signins',
+        o.hours.map((h) => h.hour),
+        series,
+        { step: 3600, title: 'Sign-ins per hour', attributes: { 'data-since': o.since, 'data-until': o.until } },
+      )}
       <div class="cards">
         ${top('Top failing organisations (24 h)', 'organization', o.topOrganisations)}${top('Top failing client addresses (24 h)', 'ip', o.topAddresses)}
       </div>
@@ -150,6 +150,7 @@ export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: 
           </tbody>
         </table>
       </details>`,
+    { charts: true },
   );
 }
 
@@ -284,6 +285,7 @@ export function developersPage(
 export function developerPage(
   session: ConsoleSession,
   d: Developer,
+  link: OrganisationLink | null,
   logins: AuditEventPage,
   perDay: { day: string; ok: number; failed: number }[],
 ): string {
@@ -313,11 +315,25 @@ export function developerPage(
           </tr>
           <tr>
             <th>Organisation</th>
-            <td>${d.organisationName ?? ''} ${d.organisationId ? `(${d.organisationId})` : ''}</td>
+            <td id="organisation">
+              ${d.organisationId ? html`${d.organisationName ?? d.organisationId} <span class="muted">(${d.organisationId})</span>` : html`<span class="muted">none in the ID token</span>`}
+            </td>
           </tr>
           <tr>
             <th>Portal placement</th>
-            <td>${d.portalUserId ? `portal user ${d.portalUserId}` : 'not in the portal yet'}</td>
+            <td id="placement">
+              ${
+                link
+                  ? html`portal organisation
+                      <code>${link.portalOrgId}</code
+                      >${link.portalTeamId ? html`, team <code>${link.portalTeamId}</code>` : ' (no team)'}
+                      <span class="muted">(linked ${when(link.createdAt)})</span>`
+                  : html`<span class="muted"
+                      >${d.organisationId ? 'no portal organisation linked to this organisation (organisation sync off, or not yet run)' : 'no organisation, so no portal organisation'}</span
+                    >`
+              }
+              <br />${d.portalUserId ? html`portal user <code>${d.portalUserId}</code>` : html`<span class="muted">not in the portal yet</span>`}
+            </td>
           </tr>
           <tr>
             <th>Logins</th>
@@ -327,16 +343,18 @@ export function developerPage(
       </table>
       ${admin ? html`<form method="post" action="/console/developers/${d.id}/${action}"><input type="hidden" name="_csrf" value="${session.csrfToken}" /><button type="submit" id="${action}" class="${action === 'block' ? 'danger' : ''}">${action === 'block' ? 'Block developer' : 'Unblock developer'}</button></form>` : ''}
       <h2>Logins per day (last 30 days)</h2>
-      ${stackedBars(
+      ${chartBox(
+        'logins-per-day',
         perDay.map((p) => p.day),
         [
           { label: 'succeeded', colour: SUCCESS_COLOUR, values: perDay.map((p) => p.ok) },
           { label: 'failed', colour: FAILURE_COLOURS[0] ?? '#b42318', values: perDay.map((p) => p.failed) },
         ],
-        { height: 140 },
+        { height: 140, step: 86_400, title: 'Logins per day' },
       )}
       <h2>Login history</h2>
       ${eventsTable(logins.data.map(eventRow))}`,
+    { charts: true },
   );
 }
 
