@@ -170,6 +170,13 @@ describe('security console (Chromium, dev IdP, real Postgres)', () => {
     expect(await page.getAttribute('#signins', 'data-drawn-total')).toBe(String(ok + failed));
     expect(await page.locator('#signins .u-legend').textContent()).toContain('failed: state_invalid');
     expect(await page.locator('table >> text=globex').count()).toBeGreaterThan(0);
+    // The addresses live in audit_event_personal since the erasure work: the card must read them.
+    const addresses = await page
+      .locator('table:has(th:text("Client address")) tbody tr')
+      .evaluateAll((rows) =>
+        rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent?.trim()).join(' ')),
+      );
+    expect(addresses).toEqual(expect.arrayContaining(['198.51.100.7 60', '203.0.113.9 15']));
     expect(await page.evaluate('window.cspViolations || []')).toEqual([]);
     await page.screenshot({ path: path.join(SHOTS, 'console-overview.png'), fullPage: true });
     await ctx.close();

@@ -36,12 +36,17 @@ export class AuditStatsRepository {
     return rows.map((r) => ({ ...r, count: Number(r.count) }));
   }
 
-  /** The organisations or client addresses with the most failed logins in the window. */
+  /**
+   * The organisations or client addresses with the most failed logins in the window. An event's
+   * address lives in `audit_event_personal` (erasable, outside the chain) since issue 14; events
+   * sealed before that keep it in `audit_events.ip`, so both places are read, as the API does.
+   */
   async topFailing(column: 'organisation_id' | 'ip', since: Date, until: Date, limit: number): Promise<FailingKey[]> {
-    const expr = column === 'ip' ? 'host(e.ip)' : 'e.organisation_id';
+    const expr = column === 'ip' ? 'host(coalesce(e.ip, p.ip))' : 'e.organisation_id';
+    const join = column === 'ip' ? 'LEFT JOIN audit_event_personal p ON p.event_id = e.id' : '';
     const rows = await this.dataSource.query<{ key: string; count: string }[]>(
       `SELECT ${expr} AS key, count(*)::text AS count
-         FROM audit_events e
+         FROM audit_events e ${join}
         WHERE ${LOGIN_TYPES} AND e.outcome = 'failure' AND e.occurred_at >= $1 AND e.occurred_at < $2
           AND ${expr} IS NOT NULL
         GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT $3`,
