@@ -1,5 +1,7 @@
+import cluster from 'node:cluster';
 import { ConfigError, loadBrokerConfig } from '@app/config';
 import { runCli } from './cli.js';
+import { IMPORT_PROFILES_ENV, runPrimary } from './cluster/primary.js';
 import { runServer } from './server.js';
 
 /**
@@ -26,7 +28,18 @@ async function main(): Promise<void> {
     // which would drop process.exitCode.
     process.exit(await runCli(argv, loaded));
   }
-  const broker = await runServer(loaded.config, loaded.notices, loaded.warnings);
+  if (cluster.isPrimary && loaded.config.workers > 1) {
+    // BROKER_WORKERS > 1: this process forks and watches the workers; it serves nothing itself.
+    await runPrimary(loaded);
+    return;
+  }
+  // A cluster worker: the primary logged the notices and ran the migrations.
+  const broker = cluster.isWorker
+    ? await runServer(loaded.config, [], [], {
+        migrate: false,
+        importProfiles: process.env[IMPORT_PROFILES_ENV] === '1',
+      })
+    : await runServer(loaded.config, loaded.notices, loaded.warnings);
   const stop = (signal: string) => {
     process.stderr.write(`${signal} received: shutting down\n`);
     broker.close().then(

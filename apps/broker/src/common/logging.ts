@@ -1,3 +1,5 @@
+import cluster from 'node:cluster';
+import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { scrubValues } from '@app/common';
@@ -96,6 +98,8 @@ export function loggerParams(config: BrokerConfig, stream?: DestinationStream): 
     exclude: LEAN_LOGGED_ROUTES,
     pinoHttp: {
       level: config.logLevel,
+      // Under BROKER_WORKERS > 1 every line says which worker wrote it (pino's pid stays too).
+      ...(cluster.isWorker ? { base: { pid: process.pid, hostname: hostname(), worker: cluster.worker?.id } } : {}),
       stream,
       genReqId: requestId,
       redact: {
