@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import { ConfigError, loadBrokerConfig } from '@app/config';
 import { runCli } from './cli.js';
-import { IMPORT_PROFILES_ENV, runPrimary } from './cluster/primary.js';
+import { IMPORT_PROFILES_ENV, releaseSignals, runPrimary } from './cluster/primary.js';
 import { runServer } from './server.js';
 
 /**
@@ -50,6 +50,7 @@ async function main(): Promise<void> {
       },
     );
   };
+  if (cluster.isWorker) releaseSignals();
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
 }

