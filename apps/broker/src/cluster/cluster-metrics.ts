@@ -109,7 +109,8 @@ export function serveClusterMetrics(): void {
     } else if (is<ScrapeRequest>(msg, 'broker:metrics:scrape')) {
       collect().then(
         (text) => {
-          if (worker.isConnected()) worker.send({ type: 'broker:metrics:scraped', id: msg.id, text } satisfies ScrapeAnswer);
+          if (worker.isConnected())
+            worker.send({ type: 'broker:metrics:scraped', id: msg.id, text } satisfies ScrapeAnswer);
         },
         () => undefined,
       );
