@@ -181,6 +181,7 @@ describe('BROKER_WORKERS=2: one port, two worker processes (built broker, e2e)',
     for (let i = 0; i < 4; i++) {
       const text = await (await fetch(`${target.brokerUrl}/metrics`)).text();
       expect(text).toContain(`broker_logins_total{outcome="success",reason="ok"} ${LOGINS}`);
+      expect(text).toContain('broker_cluster_workers{state="listening"} 2');
     }
   }, 120_000);
 

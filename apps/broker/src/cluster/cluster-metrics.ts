@@ -75,8 +75,11 @@ export function shareMetrics(registry: Registry): () => void {
   return () => process.off('message', onMessage);
 }
 
-/** In the primary: answer the workers' scrape requests with the merged metrics of every worker. */
-export function serveClusterMetrics(): void {
+/**
+ * In the primary: answer the workers' scrape requests with the merged metrics of every worker,
+ * plus the primary's own `registry` (the cluster gauges).
+ */
+export function serveClusterMetrics(registry: Registry): void {
   let nextCollect = 0;
   const pending = new Map<number, { parts: MetricsJson[]; waiting: number; done: () => void }>();
   const collect = () =>
@@ -89,8 +92,9 @@ export function serveClusterMetrics(): void {
         done: () => {
           clearTimeout(timer);
           pending.delete(id);
-          AggregatorRegistry.aggregate(entry.parts)
-            .metrics()
+          registry
+            .getMetricsAsJSON()
+            .then((own) => AggregatorRegistry.aggregate([...entry.parts, own]).metrics())
             .then(resolve, () => resolve(''));
         },
       };
@@ -109,8 +113,9 @@ export function serveClusterMetrics(): void {
     } else if (is<ScrapeRequest>(msg, 'broker:metrics:scrape')) {
       collect().then(
         (text) => {
-          if (worker.isConnected())
+          if (worker.isConnected()) {
             worker.send({ type: 'broker:metrics:scraped', id: msg.id, text } satisfies ScrapeAnswer);
+          }
         },
         () => undefined,
       );

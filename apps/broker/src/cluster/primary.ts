@@ -4,6 +4,7 @@ import type { ConfigLoadResult } from '@app/config';
 import { loadSigningKey } from '@app/audit';
 import { migrateDatabase } from '@app/database';
 import { pino } from 'pino';
+import { Gauge, Registry } from 'prom-client';
 import { withDatabase } from '../server.js';
 import { serveClusterMetrics } from './cluster-metrics.js';
 
@@ -53,7 +54,19 @@ export async function runPrimary(loaded: ConfigLoadResult): Promise<void> {
     env.TYK_IB_SESSION_SECRET = randomBytes(32).toString('base64url');
   }
 
-  serveClusterMetrics();
+  const listening = new Set<number>();
+  const registry = new Registry();
+  new Gauge({
+    name: 'broker_cluster_workers',
+    help: 'Worker processes listening (BROKER_WORKERS > 1), and the number configured',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ state: 'listening' }, listening.size);
+      this.set({ state: 'configured' }, config.workers);
+    },
+  });
+  serveClusterMetrics(registry);
   let stopping = false;
   let crashes: number[] = [];
   let failedDrains = 0;
@@ -96,9 +109,11 @@ export async function runPrimary(loaded: ConfigLoadResult): Promise<void> {
   };
 
   cluster.on('listening', (worker, address) => {
+    listening.add(worker.id);
     log.info({ worker: worker.id, workerPid: worker.process.pid }, `worker ${worker.id} listening on ${address.port}`);
   });
   cluster.on('exit', (worker, code, signal) => {
+    listening.delete(worker.id);
     const who = { worker: worker.id, workerPid: worker.process.pid, code, signal };
     if (stopping) {
       // Drained (0), or stopped by the signal before it had its handlers (still starting).
