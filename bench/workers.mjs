@@ -88,7 +88,9 @@ export async function workersPhase({
       );
     } finally {
       const exit = await proc.stop(30_000);
-      if (n > 1 && exit.code !== 0) log(`  the broker with ${n} workers exited with ${JSON.stringify(exit)} on SIGTERM`);
+      if (n > 1 && exit.code !== 0) {
+        log(`  the broker with ${n} workers exited with ${JSON.stringify(exit)} on SIGTERM`);
+      }
     }
   }
   return runs;
