@@ -8,7 +8,11 @@ import { startPortalEmulator, type PortalEmulator } from '../../apps/portal-emul
 import { builtEntry } from '@test/support/built.js';
 import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { fakeIdpUsers, startFakeIdp, type FakeIdp } from '@test/support/fake-idp.js';
+import { createServer } from 'node:net';
+import pg from 'pg';
+import { lineId, SiemReceiver } from '@test/support/siem-receiver.js';
 import { loginAs, runPool, type LoginEnd, type LoginTarget } from '../soak/support/login-driver.js';
+import { verifyChain } from '../soak/support/load-scenario.js';
 
 /**
  * The BUILT broker with BROKER_WORKERS=2 (node:cluster): logins through the fake IdP and the
@@ -18,6 +22,7 @@ import { loginAs, runPool, type LoginEnd, type LoginTarget } from '../soak/suppo
  */
 
 const ADMIN_SECRET = 'workers-admin-secret-5521';
+const STREAM_SECRET = 'workers-stream-secret-8830';
 const PORTAL_SECRET = 'workers-portal-secret-7310';
 const PORTAL_TOKEN = 'workers-portal-token-2297';
 const LOGINS = 24;
@@ -70,6 +75,7 @@ describe('BROKER_WORKERS=2: one port, two worker processes (built broker, e2e)',
   let target: LoginTarget;
   let profile: Record<string, unknown>;
   let primaryExit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  let receiver: SiemReceiver;
 
   const profileUrl = () => `${target.brokerUrl}/api/profiles/workers`;
   const admin = { Authorization: ADMIN_SECRET, 'Content-Type': 'application/json' };
@@ -100,6 +106,8 @@ describe('BROKER_WORKERS=2: one port, two worker processes (built broker, e2e)',
     db = await createTestDatabase('workers');
     idp = await startFakeIdp({ fastSigning: true, users: fakeIdpUsers(40, 4, 'workers') });
     portal = await startPortalEmulator({ apiSecret: PORTAL_SECRET, adminToken: PORTAL_TOKEN });
+    receiver = new SiemReceiver(STREAM_SECRET);
+    await receiver.start();
     const portalUrl = new URL(portal.url);
     const port = await freePort();
     target = {
@@ -125,6 +133,12 @@ describe('BROKER_WORKERS=2: one port, two worker processes (built broker, e2e)',
         TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_PORT: portalUrl.port,
         TYK_PORTAL_ADMIN_TOKEN: PORTAL_TOKEN,
         BROKER_RATE_LIMIT_LOGIN_PER_MINUTE: '0',
+        // Both workers' sealers and SIEM senders run often, so they meet.
+        BROKER_AUDIT_SEAL_INTERVAL_MS: '100',
+        BROKER_AUDIT_STREAM_URL: receiver.url,
+        BROKER_AUDIT_STREAM_SECRET: STREAM_SECRET,
+        BROKER_AUDIT_STREAM_BATCH_SIZE: '10',
+        BROKER_AUDIT_STREAM_INTERVAL_MS: '50',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -163,6 +177,7 @@ describe('BROKER_WORKERS=2: one port, two worker processes (built broker, e2e)',
       primary.kill('SIGKILL');
       await primaryExit;
     }
+    await receiver?.stop();
     await portal?.stop();
     await idp?.stop();
     await db?.drop();
@@ -206,6 +221,27 @@ describe('BROKER_WORKERS=2: one port, two worker processes (built broker, e2e)',
     expect(last.ends.map((e) => e.kind)).toEqual(Array.from({ length: LOGINS }, () => 'success'));
   }, 120_000);
 
+  it('should seal one audit chain and stream each event once while both workers run a sealer and a sender', async () => {
+    const verify = await verifyChain(target.brokerUrl, ADMIN_SECRET);
+    expect(verify).toMatchObject({ status: 'intact', unsealed: 0 });
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    try {
+      const all = async () =>
+        (await sql.query<{ id: string }>(`SELECT id::text AS id FROM audit_events ORDER BY seq`)).rows.map((r) => r.id);
+      const deadline = Date.now() + 30_000;
+      while (receiver.firstSeenIds().length < (await all()).length && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // Every event, in chain order, and none twice: one sender at a time (the cursor row lock).
+      const sent = receiver.batches.flatMap((b) => b.lines.map(lineId));
+      expect(sent).toEqual(await all());
+      expect(receiver.batches.every((b) => b.signatureValid)).toBe(true);
+    } finally {
+      await sql.end();
+    }
+  }, 60_000);
+
   it('should replace a worker killed with SIGKILL, and logins go on', async () => {
     const [victim, survivor] = listeningWorkers(output);
     process.kill(victim.pid, 'SIGKILL');
@@ -233,4 +269,50 @@ describe('BROKER_WORKERS=2: one port, two worker processes (built broker, e2e)',
       expect(() => process.kill(w.pid, 0)).toThrow();
     }
   }, 60_000);
+});
+
+describe('BROKER_WORKERS=2 when every worker fails at start-up (built broker, e2e)', () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('workers_loop');
+  });
+
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('should give up with exit code 1 and say the workers are crash-looping', async () => {
+    // The port is taken, so every worker's listen fails; the primary restarts them with a backoff
+    // and stops after more than 5 exits within a minute.
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const child = spawn(process.execPath, [builtEntry('broker')], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '/tmp',
+          TMPDIR: process.env.TMPDIR ?? tmpdir(),
+          BROKER_WORKERS: '2',
+          DATABASE_URL: db.url,
+          TYK_IB_PORT: String(port),
+          BROKER_HOST: '127.0.0.1',
+          BROKER_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'workers-loop-')),
+          TYK_LOGLEVEL: 'info',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code).toBe(1);
+      expect(out).toContain('the workers are crash-looping, giving up');
+      expect(out).toContain('is already in use');
+      expect(out.match(/exited unexpectedly; starting a replacement/g)).toHaveLength(5);
+    } finally {
+      blocker.close();
+    }
+  }, 120_000);
 });
