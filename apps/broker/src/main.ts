@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { ConfigError, loadBrokerConfig } from '@app/config';
 import { runCli } from './cli.js';
 import { IMPORT_PROFILES_ENV, releaseSignals, runPrimary } from './cluster/primary.js';
+import { isBrokerWorker } from './cluster/role.js';
 import { runServer } from './server.js';
 
 /**
@@ -34,7 +35,8 @@ async function main(): Promise<void> {
     return;
   }
   // A cluster worker: the primary logged the notices and ran the migrations.
-  const broker = cluster.isWorker
+  const worker = isBrokerWorker();
+  const broker = worker
     ? await runServer(loaded.config, [], [], {
         migrate: false,
         importProfiles: process.env[IMPORT_PROFILES_ENV] === '1',
@@ -50,7 +52,7 @@ async function main(): Promise<void> {
       },
     );
   };
-  if (cluster.isWorker) releaseSignals();
+  if (worker) releaseSignals();
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
 }

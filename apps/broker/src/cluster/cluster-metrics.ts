@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import { isBrokerWorker } from './role.js';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 
 /**
@@ -43,7 +44,7 @@ let nextScrape = 0;
 
 /** The metrics text for a scrape: the cluster's in a worker, this registry's otherwise. */
 export async function scrapeMetrics(registry: Registry): Promise<string> {
-  if (!cluster.isWorker || !process.send) return registry.metrics();
+  if (!isBrokerWorker() || !process.send) return registry.metrics();
   const id = nextScrape++;
   return new Promise((resolve, reject) => {
     const onMessage = (msg: unknown) => {
@@ -63,7 +64,7 @@ export async function scrapeMetrics(registry: Registry): Promise<string> {
 
 /** In a worker: answer the primary's collect requests with this registry. Returns the remover. */
 export function shareMetrics(registry: Registry): () => void {
-  if (!cluster.isWorker) return () => undefined;
+  if (!isBrokerWorker()) return () => undefined;
   const onMessage = (msg: unknown) => {
     if (!is<CollectRequest>(msg, 'broker:metrics:collect')) return;
     registry.getMetricsAsJSON().then(

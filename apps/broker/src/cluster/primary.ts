@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { Gauge, Registry } from 'prom-client';
 import { withDatabase } from '../server.js';
 import { serveClusterMetrics } from './cluster-metrics.js';
+import { WORKER_ENV } from './role.js';
 
 /** Set by the primary for the one worker that imports the profiles file (the first one forked). */
 export const IMPORT_PROFILES_ENV = 'BROKER_WORKER_IMPORT_PROFILES';
@@ -74,8 +75,13 @@ export async function runPrimary(loaded: ConfigLoadResult): Promise<void> {
   let onAllExited: (() => void) | null = null;
   const running = () => Object.keys(cluster.workers ?? {}).length;
 
-  const fork = (importProfiles: boolean): Worker =>
-    cluster.fork({ ...env, [IMPORT_PROFILES_ENV]: importProfiles ? '1' : '' });
+  /** The worker that imports the profiles file: the first, or its replacement if it never listened. */
+  let importer: number | null = null;
+  const fork = (importProfiles: boolean): Worker => {
+    const worker = cluster.fork({ ...env, [WORKER_ENV]: '1', [IMPORT_PROFILES_ENV]: importProfiles ? '1' : '' });
+    if (importProfiles) importer = worker.id;
+    return worker;
+  };
 
   const shutdown = (reason: string, code: number) => {
     if (stopping) return;
@@ -110,6 +116,7 @@ export async function runPrimary(loaded: ConfigLoadResult): Promise<void> {
 
   cluster.on('listening', (worker, address) => {
     listening.add(worker.id);
+    if (worker.id === importer) importer = null;
     log.info({ worker: worker.id, workerPid: worker.process.pid }, `worker ${worker.id} listening on ${address.port}`);
   });
   cluster.on('exit', (worker, code, signal) => {
@@ -135,8 +142,9 @@ export async function runPrimary(loaded: ConfigLoadResult): Promise<void> {
     }
     const delay = restartDelayMs(crashes.length);
     log.error(who, `worker ${worker.id} exited unexpectedly; starting a replacement in ${delay} ms`);
+    const importDuty = worker.id === importer;
     setTimeout(() => {
-      if (!stopping) fork(false);
+      if (!stopping) fork(importDuty);
     }, delay);
   });
 

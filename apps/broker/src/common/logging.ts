@@ -1,4 +1,3 @@
-import cluster from 'node:cluster';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -7,6 +6,7 @@ import { secretValues, type BrokerConfig } from '@app/config';
 import { RequestMethod } from '@nestjs/common';
 import type { Params, PinoLogger } from 'nestjs-pino';
 import type { DestinationStream, Logger as PinoRoot } from 'pino';
+import { brokerWorkerId, isBrokerWorker } from '../cluster/role.js';
 
 /** Query parameters that carry codes, tokens or one-time values; never logged. */
 const SECRET_QUERY_PARAMS =
@@ -99,7 +99,7 @@ export function loggerParams(config: BrokerConfig, stream?: DestinationStream): 
     pinoHttp: {
       level: config.logLevel,
       // Under BROKER_WORKERS > 1 every line says which worker wrote it (pino's pid stays too).
-      ...(cluster.isWorker ? { base: { pid: process.pid, hostname: hostname(), worker: cluster.worker?.id } } : {}),
+      ...(isBrokerWorker() ? { base: { pid: process.pid, hostname: hostname(), worker: brokerWorkerId() } } : {}),
       stream,
       genReqId: requestId,
       redact: {
