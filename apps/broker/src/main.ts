@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { ConfigError, loadBrokerConfig } from '@app/config';
 import { runCli } from './cli.js';
 import { IMPORT_PROFILES_ENV, releaseSignals, runPrimary } from './cluster/primary.js';
-import { isBrokerWorker } from './cluster/role.js';
+import { becomeBrokerWorker, WORKER_ENV } from './cluster/role.js';
 import { runServer } from './server.js';
 
 /**
@@ -34,8 +34,13 @@ async function main(): Promise<void> {
     await runPrimary(loaded);
     return;
   }
-  // A cluster worker: the primary logged the notices and ran the migrations.
-  const worker = isBrokerWorker();
+  // A worker of our primary: the primary logged the notices and ran the migrations. Its signals
+  // are its own from the start (a SIGTERM while it starts simply ends it; see releaseSignals).
+  const worker = cluster.isWorker && process.env[WORKER_ENV] === '1';
+  if (worker) {
+    becomeBrokerWorker();
+    releaseSignals();
+  }
   const broker = worker
     ? await runServer(loaded.config, [], [], {
         migrate: false,
@@ -52,7 +57,6 @@ async function main(): Promise<void> {
       },
     );
   };
-  if (worker) releaseSignals();
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
 }
