@@ -41,23 +41,30 @@ const is = <T extends { type: string }>(msg: unknown, type: T['type']): msg is T
 export const COLLECT_TIMEOUT_MS = 3000;
 
 let nextScrape = 0;
+/** Scrapes waiting for the primary's answer, by id (one message listener for all of them). */
+const scrapes = new Map<number, (text: string) => void>();
+let answersHeard = false;
 
 /** The metrics text for a scrape: the cluster's in a worker, this registry's otherwise. */
 export async function scrapeMetrics(registry: Registry): Promise<string> {
   if (!isBrokerWorker() || !process.send) return registry.metrics();
+  if (!answersHeard) {
+    answersHeard = true;
+    process.on('message', (msg: unknown) => {
+      if (is<ScrapeAnswer>(msg, 'broker:metrics:scraped')) scrapes.get(msg.id)?.(msg.text);
+    });
+  }
   const id = nextScrape++;
   return new Promise((resolve, reject) => {
-    const onMessage = (msg: unknown) => {
-      if (!is<ScrapeAnswer>(msg, 'broker:metrics:scraped') || msg.id !== id) return;
-      clearTimeout(timer);
-      process.off('message', onMessage);
-      resolve(msg.text);
-    };
     const timer = setTimeout(() => {
-      process.off('message', onMessage);
+      scrapes.delete(id);
       reject(new Error('the cluster primary did not answer the metrics scrape'));
     }, COLLECT_TIMEOUT_MS * 2);
-    process.on('message', onMessage);
+    scrapes.set(id, (text) => {
+      clearTimeout(timer);
+      scrapes.delete(id);
+      resolve(text);
+    });
     process.send?.({ type: 'broker:metrics:scrape', id } satisfies ScrapeRequest);
   });
 }
