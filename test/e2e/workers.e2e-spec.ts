@@ -263,7 +263,11 @@ describe('BROKER_WORKERS=2: one port, two worker processes (built broker, e2e)',
   it('should drain every worker on SIGTERM to the primary and exit 0', async () => {
     const workers = listeningWorkers(output).slice(1);
     primary.kill('SIGTERM');
-    expect(await primaryExit).toEqual({ code: 0, signal: null });
+    const exit = await primaryExit;
+    // On a failure, the primary's lines and the workers' errors say which worker did not drain.
+    const why =
+      exit.code === 0 ? '' : output.split('\n').filter((l) => /"role":"primary"|"level":[56]0|shutdown/.test(l));
+    expect({ ...exit, why }).toEqual({ code: 0, signal: null, why: '' });
     expect(output).toContain('all workers stopped; exiting with 0');
     for (const w of workers) {
       expect(() => process.kill(w.pid, 0)).toThrow();
