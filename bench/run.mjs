@@ -38,6 +38,7 @@ import {
 } from './stack.mjs';
 import { formatReport, checkTargets } from './report.mjs';
 import { formatAnchors, planAnchors, runAnchors } from './anchors/run-anchors.mjs';
+import { formatWorkers, workerCounts, workersPhase } from './workers.mjs';
 
 const env = process.env;
 const num = (name, fallback) => (env[name] === undefined || env[name] === '' ? fallback : Number(env[name]));
@@ -54,6 +55,8 @@ const PHASES = new Set(
 if (PHASES.has('logins') && !CPU_PROF && env.BENCH_ANCHORS !== '0') PHASES.add('anchors');
 if (env.BENCH_LONG === '1') PHASES.add('long');
 if (env.BENCH_LONG === '0') PHASES.delete('long');
+// BENCH_WORKERS=1,2 (issue 19): after the other phases, the c=32 level with BROKER_WORKERS=1, then 2.
+const WORKER_COUNTS = workerCounts(env.BENCH_WORKERS);
 const SETTINGS = {
   phases: [...PHASES],
   levels: (env.BENCH_LEVELS ?? '1,8,32,128').split(',').map(Number),
@@ -587,6 +590,30 @@ async function main() {
 
   result.brokerLog = { bytes: broker.logs.bytes, lines: broker.logs.lines, file: path.relative(REPO, brokerLog) };
   await broker.stop(30_000);
+  // --- BENCH_WORKERS (issue 19): the broker as 1, 2, … cluster workers, one after the other.
+  if (WORKER_COUNTS.length > 0) {
+    result.workers = await workersPhase({
+      counts: WORKER_COUNTS,
+      concurrency: num('BENCH_WORKERS_CONCURRENCY', 32),
+      durationMs: SETTINGS.durationS * 1000,
+      brokerEntry: BROKER_ENTRY,
+      brokerEnv,
+      brokerUrl,
+      logFile: brokerLog,
+      driverContext: {
+        brokerUrl,
+        profileId: PROFILE_ID,
+        portalUrl,
+        idpAuthorize: `${idp.issuer}/oauth2/authorize`,
+        sampleEvery: SETTINGS.sampleEvery,
+        pids: { portal: portal.pid, postgres: db.pid },
+      },
+      pick: randomSubject,
+      log,
+      track: (proc) => cleanups.push(() => proc.stop()),
+    });
+  }
+  // --- end BENCH_WORKERS
   if (CPU_PROF) {
     const file = path.join(RESULTS, profFile);
     if (existsSync(file)) {
@@ -608,6 +635,7 @@ async function main() {
   writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${formatReport(result)}\n`);
   if (result.anchors) process.stdout.write(`${formatAnchors(result.anchors)}\n`);
+  if (result.workers) process.stdout.write(`${formatWorkers(result.workers)}\n`);
   for (const name of ['logins', 'export', 'whole']) {
     const summary = result.cpuProfile?.[name];
     if (summary) process.stdout.write(`\nBroker CPU profile, ${name} phase:\n${formatSummary(summary)}\n`);

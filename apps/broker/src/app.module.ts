@@ -33,6 +33,8 @@ import { HomeController } from './pages/home.controller.js';
 export interface AppModuleOptions {
   /** Where logs go (stdout by default); tests capture them here. */
   logStream?: DestinationStream;
+  /** false in a cluster worker: the primary ran the migrations (BROKER_WORKERS > 1). */
+  migrate?: boolean;
 }
 
 /** Composition only: every lib wired together, plus the login flow, pages and admin guard. */
@@ -64,7 +66,7 @@ export class AppModule {
       imports: [
         BrokerConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerParams(config, options.logStream)),
-        DatabaseModule.forRoot(),
+        DatabaseModule.forRoot({ migrate: options.migrate }),
         HealthModule,
         AuditModule,
         ProfilesModule,

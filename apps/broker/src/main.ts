@@ -1,5 +1,8 @@
+import cluster from 'node:cluster';
 import { ConfigError, loadBrokerConfig } from '@app/config';
 import { runCli } from './cli.js';
+import { IMPORT_PROFILES_ENV, releaseSignals, runPrimary } from './cluster/primary.js';
+import { becomeBrokerWorker, WORKER_ENV } from './cluster/role.js';
 import { runServer } from './server.js';
 
 /**
@@ -26,7 +29,24 @@ async function main(): Promise<void> {
     // which would drop process.exitCode.
     process.exit(await runCli(argv, loaded));
   }
-  const broker = await runServer(loaded.config, loaded.notices, loaded.warnings);
+  if (cluster.isPrimary && loaded.config.workers > 1) {
+    // BROKER_WORKERS > 1: this process forks and watches the workers; it serves nothing itself.
+    await runPrimary(loaded);
+    return;
+  }
+  // A worker of our primary: the primary logged the notices and ran the migrations. Its signals
+  // are its own from the start (a SIGTERM while it starts simply ends it; see releaseSignals).
+  const worker = cluster.isWorker && process.env[WORKER_ENV] === '1';
+  if (worker) {
+    becomeBrokerWorker();
+    releaseSignals();
+  }
+  const broker = worker
+    ? await runServer(loaded.config, [], [], {
+        migrate: false,
+        importProfiles: process.env[IMPORT_PROFILES_ENV] === '1',
+      })
+    : await runServer(loaded.config, loaded.notices, loaded.warnings);
   const stop = (signal: string) => {
     process.stderr.write(`${signal} received: shutting down\n`);
     broker.close().then(

@@ -26,6 +26,16 @@ export async function withDatabase(
 }
 
 /**
+ * What one process does at start-up. A single broker does everything; a cluster worker
+ * (BROKER_WORKERS > 1) skips the migrations the primary ran, and only the first worker the
+ * primary forks imports the profiles file.
+ */
+export interface ServerRole {
+  migrate: boolean;
+  importProfiles: boolean;
+}
+
+/**
  * Runs the broker until SIGINT/SIGTERM: in-flight requests finish, the pool closes, then the
  * embedded Postgres (if any) stops.
  */
@@ -33,9 +43,10 @@ export async function runServer(
   initial: BrokerConfig,
   notices: string[],
   warnings: string[] = [],
+  role: ServerRole = { migrate: true, importProfiles: true },
 ): Promise<RunningBroker> {
   const { config, embedded } = await withDatabase(initial);
-  const app = await createBrokerApp(config);
+  const app = await createBrokerApp(config, { migrate: role.migrate });
   const logger = new Logger('Config');
   for (const notice of notices) {
     logger.log(notice);
@@ -45,7 +56,7 @@ export async function runServer(
   }
   try {
     await app.init();
-    if (config.profilesFile) {
+    if (config.profilesFile && role.importProfiles) {
       const result = await importProfilesFile(app.get(ProfilesService), config.profilesFile, 'system:startup-import');
       logger.log(
         `imported ${config.profilesFile}: ${result.created.length} created, ${result.replaced.length} replaced`,

@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadBrokerConfig, secretValues, tykBaseUrl } from './broker-config.js';
@@ -194,6 +194,22 @@ describe('loadBrokerConfig', () => {
   ])('should refuse %j with a message naming it', (env, message) => {
     const problems = problemsOf(() => loadBrokerConfig({ env, argv: [] }));
     expect(problems.join('\n')).toMatch(message);
+  });
+
+  it.each(['0', '-1', 'abc', '65', '2.5'])('should refuse BROKER_WORKERS=%j naming the range', (value) => {
+    const problems = problemsOf(() => loadBrokerConfig({ env: { BROKER_WORKERS: value }, argv: [] }));
+    expect(problems.join('\n')).toMatch(
+      `BROKER_WORKERS: expected a whole number from 1 to 64 or auto, got ${JSON.stringify(value)}`,
+    );
+  });
+
+  it('should run one process by default, take BROKER_WORKERS as a count, and auto as the number of cores', () => {
+    const workers = (env: Record<string, string>) => loadBrokerConfig({ env, argv: [] }).config.workers;
+    expect(workers({})).toBe(1);
+    expect(workers({ BROKER_WORKERS: '2' })).toBe(2);
+    expect(workers({ BROKER_WORKERS: '64' })).toBe(64);
+    expect(workers({ BROKER_WORKERS: 'auto' })).toBe(Math.min(availableParallelism(), 64));
+    expect(workers({ BROKER_WORKERS: 'AUTO' })).toBe(Math.min(availableParallelism(), 64));
   });
 
   it('should read BROKER_METRICS_TOKEN (off by default) and treat it as a secret for the logs', () => {

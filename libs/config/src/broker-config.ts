@@ -1,5 +1,6 @@
 import { getPathCaseInsensitive, isAllowedIdpUrl } from '@app/common';
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { loadAuditStreamConfig, type AuditStreamConfig } from './audit-stream-config.js';
 import { loadConsoleConfig, type ConsoleConfig } from './console-config.js';
@@ -61,6 +62,11 @@ export interface BrokerConfig {
   };
   /** NODE_ENV=production (the Docker image sets it). */
   production: boolean;
+  /**
+   * BROKER_WORKERS: worker processes behind the one port (node:cluster); 1 = no cluster, one process.
+   * `auto` = the machine's cores (os.availableParallelism(), at most MAX_WORKERS).
+   */
+  workers: number;
   /** Per client IP and per instance; 0 disables. */
   rateLimit: { loginPerMinute: number; adminFailuresPerMinute: number };
   /** `BROKER_METRICS_TOKEN`: when set, `/metrics` answers only `Authorization: Bearer <token>`. */
@@ -405,6 +411,7 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
       fullVerifyHours: r.int(['BROKER_AUDIT_FULL_VERIFY_HOURS'], null, 24, 0, 24 * 365),
     },
     production: r.string(['NODE_ENV'], null, '') === 'production',
+    workers: brokerWorkers(r),
     rateLimit: {
       loginPerMinute: r.int(['BROKER_RATE_LIMIT_LOGIN_PER_MINUTE'], null, 600, 0, 1_000_000),
       adminFailuresPerMinute: r.int(['BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE'], null, 20, 0, 1_000_000),
@@ -452,6 +459,21 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
     );
   }
   return { config, notices, warnings: secrets.warnings };
+}
+
+/** The most worker processes BROKER_WORKERS accepts (each holds its own database pool). */
+export const MAX_WORKERS = 64;
+
+/** BROKER_WORKERS: a whole number from 1 to MAX_WORKERS, or `auto` (the machine's cores). */
+function brokerWorkers(r: Reader): number {
+  const raw = r.string(['BROKER_WORKERS'], null, '1', (v) =>
+    v.trim().toLowerCase() === 'auto' || (/^\d+$/.test(v.trim()) && Number(v) >= 1 && Number(v) <= MAX_WORKERS)
+      ? null
+      : `expected a whole number from 1 to ${MAX_WORKERS} or auto`,
+  );
+  if (raw.trim().toLowerCase() === 'auto') return Math.min(availableParallelism(), MAX_WORKERS);
+  const n = Number(raw.trim());
+  return Number.isInteger(n) && n >= 1 && n <= MAX_WORKERS ? n : 1;
 }
 
 /** Every configured secret value, for scrubbing logs. */

@@ -6,7 +6,12 @@ import { migrateDatabase } from './database-roles.js';
 
 @Module({})
 export class DatabaseModule {
-  static forRoot(): DynamicModule {
+  /**
+   * `migrate: false` for a cluster worker: the primary ran the migrations before forking it (and
+   * N workers migrating at once would race).
+   */
+  static forRoot(options: { migrate?: boolean } = {}): DynamicModule {
+    const migrate = options.migrate ?? true;
     return {
       module: DatabaseModule,
       imports: [
@@ -14,7 +19,7 @@ export class DatabaseModule {
           inject: [BROKER_CONFIG],
           useFactory: async (config: BrokerConfig) => {
             // As the owner (DATABASE_MIGRATION_URL) when set; the broker itself runs as DATABASE_URL.
-            await migrateDatabase(config);
+            if (migrate) await migrateDatabase(config);
             return {
               ...databaseOptions(config),
               autoLoadEntities: true,

@@ -13,7 +13,7 @@ import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ClientBuckets } from './client-address.js';
-import { FixedWindowCounter } from './fixed-window.js';
+import { FixedWindowCounter, perWorkerLimit } from './fixed-window.js';
 import type { Request } from 'express';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -80,7 +80,7 @@ export class AdminGuard implements CanActivate {
 
   /** After too many failed attempts from one client, a failed attempt is 429 until the minute is over. */
   private refuseWhenThrottled(req: Request, key: string): void {
-    const limit = this.config.rateLimit.adminFailuresPerMinute;
+    const limit = perWorkerLimit(this.config.rateLimit.adminFailuresPerMinute, this.config.workers);
     if (limit === 0 || this.failures.count(key) < limit) return;
     const retryAfter = this.failures.retryAfterSeconds(key);
     req.res?.setHeader('Retry-After', String(retryAfter));

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { scrubValues } from '@app/common';
@@ -5,6 +6,7 @@ import { secretValues, type BrokerConfig } from '@app/config';
 import { RequestMethod } from '@nestjs/common';
 import type { Params, PinoLogger } from 'nestjs-pino';
 import type { DestinationStream, Logger as PinoRoot } from 'pino';
+import { brokerWorkerId, isBrokerWorker } from '../cluster/role.js';
 
 /** Query parameters that carry codes, tokens or one-time values; never logged. */
 const SECRET_QUERY_PARAMS =
@@ -96,6 +98,8 @@ export function loggerParams(config: BrokerConfig, stream?: DestinationStream): 
     exclude: LEAN_LOGGED_ROUTES,
     pinoHttp: {
       level: config.logLevel,
+      // Under BROKER_WORKERS > 1 every line says which worker wrote it (pino's pid stays too).
+      ...(isBrokerWorker() ? { base: { pid: process.pid, hostname: hostname(), worker: brokerWorkerId() } } : {}),
       stream,
       genReqId: requestId,
       redact: {

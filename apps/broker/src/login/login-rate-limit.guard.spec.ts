@@ -12,9 +12,9 @@ function contextFor(ip: string, headers: Record<string, string>): ExecutionConte
   } as unknown as ExecutionContext;
 }
 
-const guardWith = (loginPerMinute: number) =>
+const guardWith = (loginPerMinute: number, workers = 1) =>
   new LoginRateLimitGuard(
-    { rateLimit: { loginPerMinute, adminFailuresPerMinute: 0 } } as unknown as BrokerConfig,
+    { rateLimit: { loginPerMinute, adminFailuresPerMinute: 0 }, workers } as unknown as BrokerConfig,
     new ClientBuckets(),
   );
 
@@ -40,6 +40,12 @@ describe('LoginRateLimitGuard', () => {
     expect(guard.canActivate(contextFor('203.0.113.8', {}))).toBe(true);
     jest.setSystemTime(1_000_000 + 60_000);
     expect(guard.canActivate(contextFor('203.0.113.7', {}))).toBe(true);
+  });
+
+  it('should enforce its share of the limit in each of BROKER_WORKERS workers', () => {
+    const guard = guardWith(6, 2);
+    for (let i = 0; i < 3; i++) expect(guard.canActivate(contextFor('203.0.113.10', {}))).toBe(true);
+    expect(() => guard.canActivate(contextFor('203.0.113.10', {}))).toThrow(DomainError);
   });
 
   it('should never refuse when the limit is 0', () => {

@@ -2,10 +2,11 @@ import { AuditService, AuditStreamService } from '@app/audit';
 import type { IdpCallEvent } from '@app/cloudentity';
 import { pgPool } from '@app/database';
 import type { TykCallEvent } from '@app/tyk-portal';
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
+import { shareMetrics } from '../cluster/cluster-metrics.js';
 
 /** How often a scrape may refresh the one gauge that needs a database query. */
 export const SEALING_LAG_REFRESH_MS = 15_000;
@@ -15,8 +16,10 @@ export const SEALING_LAG_REFRESH_MS = 15_000;
  * test process must not share counters).
  */
 @Injectable()
-export class BrokerMetrics {
+export class BrokerMetrics implements OnModuleDestroy {
   readonly registry = new Registry();
+  /** In a cluster worker, the primary collects this registry for `/metrics` (cluster-metrics.ts). */
+  private readonly unshare = shareMetrics(this.registry);
   private readonly logins = new Counter({
     name: 'broker_logins_total',
     help: 'Completed login callbacks by outcome and reason code',
@@ -141,6 +144,10 @@ export class BrokerMetrics {
       { target: event.target, endpoint: event.endpoint, status: String(event.status) },
       event.ms / 1000,
     );
+  }
+
+  onModuleDestroy(): void {
+    this.unshare();
   }
 }
 

@@ -4,6 +4,7 @@ import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { Controller, Get, Headers, Inject, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { scrapeMetrics } from '../cluster/cluster-metrics.js';
 import { BrokerMetrics } from './broker-metrics.service.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -35,6 +36,7 @@ export class MetricsController {
         throw new DomainError('unauthorized', 'Metrics need Authorization: Bearer <BROKER_METRICS_TOKEN>');
       }
     }
-    res.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
+    // Under BROKER_WORKERS > 1, every worker's metrics merged (cluster-metrics.ts).
+    res.type(this.metrics.registry.contentType).send(await scrapeMetrics(this.metrics.registry));
   }
 }
