@@ -5,7 +5,7 @@ import { DevelopersService } from '@app/developers';
 import { InactivityJob } from '@app/provisioning';
 import path from 'node:path';
 import { maskSecrets } from '@app/common';
-import type { ConfigLoadResult } from '@app/config';
+import { configSlices, type ConfigLoadResult } from '@app/config';
 import { databaseOptions, migrateDatabase } from '@app/database';
 import { ProfilesService } from '@app/profiles';
 import type { INestApplicationContext } from '@nestjs/common';
@@ -70,7 +70,7 @@ function positional(argv: string[]): string[] {
 async function withDataSource<T>(loaded: ConfigLoadResult, fn: (ds: DataSource) => Promise<T>): Promise<T> {
   const { config, embedded } = await withDatabase(loaded.config);
   // Migrations are the owner's job (DATABASE_MIGRATION_URL when set).
-  const ds = new DataSource({ ...databaseOptions(config, { asOwner: true }), entities: ALL_ENTITIES });
+  const ds = new DataSource({ ...databaseOptions(configSlices(config).database, { asOwner: true }), entities: ALL_ENTITIES });
   await ds.initialize();
   try {
     return await fn(ds);
@@ -86,7 +86,7 @@ async function migration(sub: string | undefined, name: string | undefined, load
       const { config, embedded } = await withDatabase(loaded.config);
       try {
         // Also writes the owner-only settings and the runtime role's grants.
-        const done = await migrateDatabase(config);
+        const done = await migrateDatabase(configSlices(config).database);
         process.stdout.write(done.length ? done.map((m) => `applied ${m}\n`).join('') : 'no pending migrations\n');
         return 0;
       } finally {

@@ -1,5 +1,5 @@
 import { DomainError, getCaseInsensitive, isDomainError, isPlainObject } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { portalConfig, type PortalConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { decodeOrganisation, decodeTeam, decodeUser, idString, portalIdValue } from './tyk-portal.codec.js';
 import { malformed, parseJson, statusError, TykHttp, type TykRequest, type TykResponse } from './tyk-http.js';
@@ -37,11 +37,11 @@ export class TykManagementApiClient {
 
   constructor(
     private readonly http: TykHttp,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(portalConfig.KEY) private readonly config: PortalConfig,
   ) {}
 
   private adminHeaders(withBody: boolean): Record<string, string> {
-    const token = this.config.portal.adminToken;
+    const token = this.config.adminToken;
     if (token === '') {
       throw new DomainError(
         'portal_not_configured',
