@@ -150,6 +150,17 @@ export default tseslint.config(
               message: `libs/${lib} may import only: ${ALLOWED[lib].join(', ') || 'nothing of ours'} (ARCHITECTURE.md).`,
             },
           ],
+          // Issue 18: a lib injects its config slice (`@Inject(serverConfig.KEY)`), not the whole config.
+          paths:
+            lib === 'config'
+              ? []
+              : [
+                  {
+                    name: '@app/config',
+                    importNames: ['BROKER_CONFIG', 'BrokerConfig', 'configSlices'],
+                    message: 'Inject only the slice(s) this lib needs, e.g. @Inject(serverConfig.KEY) (issue 18).',
+                  },
+                ],
         },
       ],
     },

@@ -5,7 +5,7 @@ import { TykPortalClient, TykPortalModule } from '@app/tyk-portal';
 import { Test, type TestingModule } from '@nestjs/testing';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { testConfig } from '@test/support/broker.js';
+import { testConfig, testSlices } from '@test/support/broker.js';
 
 /**
  * The two upstream HTTP clients (undici) against a raw server that misbehaves: an answer larger
@@ -82,7 +82,7 @@ describe('upstream HTTP limits (IdP and portal clients against a misbehaving ser
   });
 
   it('should refuse an IdP answer over 1 MB (too_large) and a late one (timeout), and read a normal one', async () => {
-    const idp = new IdpHttpClient(testConfig({ BROKER_IDP_TIMEOUT_MS: '300' }));
+    const idp = new IdpHttpClient(testSlices({ BROKER_IDP_TIMEOUT_MS: '300' }).oidc);
     try {
       expect(await codeOf(idp.request({ method: 'GET', url: `${url}/huge` }))).toBe(
         'IdpUnreachableError:identity provider unreachable (too_large)',

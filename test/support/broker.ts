@@ -3,7 +3,7 @@ import type { BrokerConfig } from '@app/config';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createBrokerApp } from '../../apps/broker/src/bootstrap.js';
 
-export { testConfig } from './config.js';
+export { testConfig, testSlices } from './config.js';
 
 /** Collects every log line the app writes, for assertions (e.g. that no secret is logged). */
 export class LogCapture extends Writable {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ensureTwoRoles, migrateDatabase } from '@app/database';
 import pg from 'pg';
-import { testConfig } from './config.js';
+import { testSlices } from './config.js';
 
 export interface TestDatabase {
   /** The broker's runtime role (what DATABASE_URL names in production): no UPDATE/DELETE on the audit log. */
@@ -28,7 +28,7 @@ function adminUrl(): string {
 export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const roles = await ensureTwoRoles(adminUrl(), name, 'test');
-  await migrateDatabase(testConfig({ DATABASE_URL: roles.url, DATABASE_MIGRATION_URL: roles.migrationUrl }));
+  await migrateDatabase(testSlices({ DATABASE_URL: roles.url, DATABASE_MIGRATION_URL: roles.migrationUrl }).database);
   const admin = new URL(adminUrl());
   admin.pathname = `/${name}`;
   return {

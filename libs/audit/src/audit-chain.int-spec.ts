@@ -1,4 +1,4 @@
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { auditConfig, type AuditConfig } from '@app/config';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
@@ -333,7 +333,7 @@ describe('audit sealing in the background (real Postgres)', () => {
     const chain = ctx.app.get(AuditChainService);
     const other = new AuditChainService(
       ctx.ds,
-      ctx.app.get<symbol, BrokerConfig>(BROKER_CONFIG),
+      ctx.app.get<string, AuditConfig>(auditConfig.KEY),
       ctx.app.get(AuditCheckpointsService),
     );
     const [a, b] = await Promise.all([chain.sealNow(), other.sealNow()]);

@@ -2,7 +2,7 @@
 // queue (one at a time per process), and with the scheduled full verify one set of timers started
 // at bootstrap and stopped at shutdown; the verify walk is in audit-chain-verify.ts, the
 // checkpoints in audit-checkpoints.service.ts.
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { auditConfig, type AuditConfig } from '@app/config';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
@@ -81,7 +81,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(auditConfig.KEY) private readonly config: AuditConfig,
     private readonly checkpoints: AuditCheckpointsService,
   ) {}
 
@@ -94,9 +94,9 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     } catch (e) {
       this.logger.warn(`audit protection check failed: ${e instanceof Error ? e.message : String(e)}`);
     }
-    this.sealTimer = setInterval(() => this.tick(), this.config.audit.sealIntervalMs);
+    this.sealTimer = setInterval(() => this.tick(), this.config.sealIntervalMs);
     this.sealTimer.unref();
-    if (this.config.audit.retentionDays > 0) {
+    if (this.config.retentionDays > 0) {
       const run = () => {
         this.exclusive(() => this.retain(new Date())).catch((e: unknown) =>
           this.logger.warn(`audit retention failed: ${e instanceof Error ? e.message : String(e)}`),
@@ -107,12 +107,12 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       this.retentionTimer = setInterval(run, RETENTION_INTERVAL_MS);
       this.retentionTimer.unref();
     }
-    if (this.config.audit.fullVerifyHours > 0) {
+    if (this.config.fullVerifyHours > 0) {
       this.fullVerifyTimer = setInterval(() => {
         this.scheduledFullVerify().catch((e: unknown) =>
           this.logger.warn(`audit full verify failed: ${e instanceof Error ? e.message : String(e)}`),
         );
-      }, this.config.audit.fullVerifyHours * HOUR_MS);
+      }, this.config.fullVerifyHours * HOUR_MS);
       this.fullVerifyTimer.unref();
     }
   }
@@ -278,7 +278,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
    * Returns the result, or null when skipped.
    */
   async scheduledFullVerify(): Promise<AuditVerifyResult | null> {
-    const hours = this.config.audit.fullVerifyHours;
+    const hours = this.config.fullVerifyHours;
     const qr = this.dataSource.createQueryRunner();
     await qr.connect();
     try {
@@ -315,7 +315,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   /**
-   * Applies the configured retention (config.audit.retentionDays; 0 keeps everything): removes
+   * Applies the configured retention (BROKER_AUDIT_RETENTION_DAYS; 0 keeps everything): removes
    * whole ranges of sealed events older than the cutoff, oldest first, and records one
    * `audit.retention_applied` event per removed range in the same transaction.
    */
@@ -324,7 +324,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   private async retain(now: Date): Promise<AuditRetentionResult> {
-    const days = this.config.audit.retentionDays;
+    const days = this.config.retentionDays;
     if (days <= 0) return { removed: 0, cutoff: null };
     const cutoff = new Date(now.getTime() - days * DAY_MS);
     let removed = 0;

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { auditConfig, type AuditConfig } from '@app/config';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { JWK } from 'jose';
@@ -39,7 +39,7 @@ export class AuditCheckpointsService implements OnModuleInit {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly cursors: CursorCodec,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(auditConfig.KEY) private readonly config: AuditConfig,
   ) {}
 
   /** Loads the key (a missing key in production stops the start) and publishes its public half. */
@@ -84,7 +84,7 @@ export class AuditCheckpointsService implements OnModuleInit {
       const headSeq = BigInt(head.last_seq);
       let from = last ? BigInt(last.last_seq) + 1n : 1n;
       let prev = last ? checkpointHash(last.jws) : GENESIS_HASH;
-      const every = BigInt(this.config.audit.checkpointEvery);
+      const every = BigInt(this.config.checkpointEvery);
       const sign = async (to: bigint, hash: string) => {
         const cp = await this.insert(m, key, from, to, hash, prev);
         made.push(cp);
@@ -100,7 +100,7 @@ export class AuditCheckpointsService implements OnModuleInit {
         if (!row) break;
         await sign(to, row.hash);
       }
-      const due = force || !last || last.age_ms >= this.config.audit.checkpointIntervalMs || made.length > 0;
+      const due = force || !last || last.age_ms >= this.config.checkpointIntervalMs || made.length > 0;
       if (headSeq >= from && due) await sign(headSeq, head.last_hash);
     });
     for (const cp of made) this.writeFile(cp);
@@ -137,7 +137,7 @@ export class AuditCheckpointsService implements OnModuleInit {
 
   /** A copy outside the database (BROKER_AUDIT_CHECKPOINT_DIR); failures are logged, not fatal. */
   private writeFile(cp: AuditCheckpoint): void {
-    const dir = this.config.audit.checkpointDir;
+    const dir = this.config.checkpointDir;
     if (!dir) return;
     try {
       mkdirSync(dir, { recursive: true });

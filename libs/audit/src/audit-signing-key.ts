@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { BrokerConfig } from '@app/config';
+import type { AuditConfig } from '@app/config';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 
 /** The key that signs checkpoints; it lives outside the database (issue 14). */
@@ -48,12 +48,12 @@ export async function signingKeyFromText(text: string): Promise<AuditSigningKey>
  * folder, with a warning; in production (NODE_ENV=production) a missing key stops the start unless
  * BROKER_AUDIT_SIGNING=off says so on purpose.
  */
-export async function loadSigningKey(config: BrokerConfig): Promise<LoadedSigningKey> {
-  if (!config.audit.signing) {
+export async function loadSigningKey(config: AuditConfig): Promise<LoadedSigningKey> {
+  if (!config.signing) {
     return { key: null, warning: 'audit checkpoints are not signed (BROKER_AUDIT_SIGNING=off)' };
   }
-  if (config.audit.signingKeyFile) {
-    return { key: await signingKeyFromText(readFileSync(config.audit.signingKeyFile, 'utf8')), warning: null };
+  if (config.signingKeyFile) {
+    return { key: await signingKeyFromText(readFileSync(config.signingKeyFile, 'utf8')), warning: null };
   }
   if (config.production) {
     throw new Error(

@@ -1,5 +1,5 @@
 import { AdminRoles, ApiErrors, ErrorResponseDto, type AdminPrincipal } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { serverConfig, type ServerConfig } from '@app/config';
 import { Controller, Get, Header, Inject, Query, Req, Res, StreamableFile } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
@@ -33,7 +33,7 @@ import { AuditEventPageDto, AuditVerifyResultDto } from './dto/audit-responses.d
 export class AuditController {
   constructor(
     private readonly audit: AuditService,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(serverConfig.KEY) private readonly config: ServerConfig,
   ) {}
 
   @Get('events')

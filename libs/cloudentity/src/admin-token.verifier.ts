@@ -1,5 +1,5 @@
 import { DomainError, type AdminRole } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { adminConfig, oidcConfig, type AdminConfig, type OidcConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { JwksCache, KeySetUnavailableError } from './jwks.cache.js';
 import { JwtRejectedError, verifySignedJwt } from './jwt-verification.js';
@@ -19,10 +19,10 @@ export function rolesFromClaim(value: unknown): AdminRole[] {
 
 /**
  * Verifies security teams' bearer tokens for the admin API: JWT access tokens from the issuer in
- * config.adminOidc.issuer (Cloudentity or the dev IdP), checked against that issuer's discovery
+ * BROKER_ADMIN_OIDC_ISSUER (Cloudentity or the dev IdP), checked against that issuer's discovery
  * `jwks_uri` (the same discovery and key caches as logins), allow-listed algorithms, exact
- * issuer, config.adminOidc.audience, `exp` and `sub` required. Roles come from
- * config.adminOidc.rolesClaim: `broker:admin` → admin, `broker:auditor` → auditor.
+ * issuer, BROKER_ADMIN_OIDC_AUDIENCE, `exp` and `sub` required. Roles come from
+ * BROKER_ADMIN_ROLES_CLAIM: `broker:admin` → admin, `broker:auditor` → auditor.
  */
 @Injectable()
 export class AdminTokenVerifier {
@@ -31,12 +31,13 @@ export class AdminTokenVerifier {
   constructor(
     private readonly discovery: OidcDiscoveryService,
     private readonly jwks: JwksCache,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(adminConfig.KEY) private readonly admin: AdminConfig,
+    @Inject(oidcConfig.KEY) private readonly oidc: OidcConfig,
   ) {}
 
   /** Whether bearer tokens are accepted at all (an issuer is configured). */
   get enabled(): boolean {
-    return this.config.adminOidc.issuer !== '';
+    return this.admin.oidc.issuer !== '';
   }
 
   /**
@@ -45,7 +46,7 @@ export class AdminTokenVerifier {
    * DomainError('unavailable') when the issuer's metadata or keys cannot be fetched.
    */
   async verify(token: string): Promise<{ subject: string; roles: AdminRole[] }> {
-    const { issuer, audience, rolesClaim, allowInsecureHttp } = this.config.adminOidc;
+    const { issuer, audience, rolesClaim, allowInsecureHttp } = this.admin.oidc;
     if (issuer === '') {
       throw new DomainError('unauthorized', 'Bearer tokens are not accepted: no admin token issuer is configured');
     }
@@ -62,7 +63,7 @@ export class AdminTokenVerifier {
         issuer: doc.issuer,
         audience,
         requiredClaims: ['iss', 'sub', 'exp'],
-        clockToleranceSeconds: this.config.oidc.clockToleranceSeconds,
+        clockToleranceSeconds: this.oidc.clockToleranceSeconds,
       });
       return { subject: claims.sub as string, roles: rolesFromClaim(claims[rolesClaim]) };
     } catch (error: unknown) {

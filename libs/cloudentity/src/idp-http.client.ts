@@ -1,4 +1,4 @@
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { oidcConfig, type OidcConfig } from '@app/config';
 import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/common';
 import { upstreamAgent } from '@app/common';
 import { request as undiciRequest, type Agent } from 'undici';
@@ -42,7 +42,7 @@ export interface IdpCallEvent {
 }
 
 /**
- * Every HTTP call to an identity provider goes through here: one timeout (config.oidc.timeoutMs),
+ * Every HTTP call to an identity provider goes through here: one timeout (config.timeoutMs),
  * TLS verification unless config.sslInsecureSkipVerify, keep-alive connections shared by all
  * requests, no redirects (a token request must never be replayed to another host), no ambient
  * proxy variables, bounded bodies, and the raw body returned as text so callers parse strictly.
@@ -55,12 +55,12 @@ export class IdpHttpClient implements OnModuleDestroy {
   private readonly agent: Agent;
 
   constructor(
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(oidcConfig.KEY) private readonly config: OidcConfig,
     @Optional() @Inject(IDP_CALL_OBSERVER) private readonly observer?: IdpCallObserver | null,
   ) {
     this.agent = upstreamAgent({
       connections: 64,
-      timeoutMs: config.oidc.timeoutMs,
+      timeoutMs: config.timeoutMs,
       maxResponseSize: MAX_BODY_BYTES,
       verifyTls: !config.sslInsecureSkipVerify,
     });

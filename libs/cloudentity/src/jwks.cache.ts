@@ -1,4 +1,4 @@
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { oidcConfig, type OidcConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   createRemoteJWKSet,
@@ -61,7 +61,7 @@ export class JwksCache {
 
   constructor(
     private readonly http: IdpHttpClient,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(oidcConfig.KEY) private readonly config: OidcConfig,
   ) {
     this.fetchJwks = async (url, options) => {
       let res;
@@ -89,7 +89,7 @@ export class JwksCache {
         getKey: createRemoteJWKSet(new URL(jwksUri), {
           cooldownDuration: JWKS_COOLDOWN_MS,
           cacheMaxAge: Infinity,
-          timeoutDuration: this.config.oidc.timeoutMs,
+          timeoutDuration: this.config.timeoutMs,
           [customFetch]: this.fetchJwks,
           [jwksCache]: cache,
         }),

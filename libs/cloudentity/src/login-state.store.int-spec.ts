@@ -1,6 +1,6 @@
 import { databaseOptions } from '@app/database';
 import { DataSource } from 'typeorm';
-import { testConfig } from '@test/support/config.js';
+import { testSlices } from '@test/support/config.js';
 import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { LoginStateRepository } from './login-state.repository.js';
 import { LoginStateStore } from './login-state.store.js';
@@ -13,10 +13,10 @@ describe('LoginStateStore (real Postgres)', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('loginstate');
-    const config = testConfig({ DATABASE_URL: db.url });
-    ds = new DataSource(databaseOptions(config));
+    const config = testSlices({ DATABASE_URL: db.url });
+    ds = new DataSource(databaseOptions(config.database));
     await ds.initialize();
-    store = new LoginStateStore(new LoginStateRepository(ds), config);
+    store = new LoginStateStore(new LoginStateRepository(ds), config.oidc);
   });
 
   afterAll(async () => {

@@ -1,5 +1,5 @@
 import { DomainError } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { oidcConfig, type OidcConfig } from '@app/config';
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { LoginStateRepository } from './login-state.repository.js';
 import { RANDOM_TOKEN_PATTERN } from './oidc-crypto.js';
@@ -35,7 +35,7 @@ export class LoginStateStore implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     private readonly states: LoginStateRepository,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(oidcConfig.KEY) private readonly config: OidcConfig,
   ) {}
 
   onModuleInit(): void {
@@ -47,10 +47,10 @@ export class LoginStateStore implements OnModuleInit, OnModuleDestroy {
     clearInterval(this.purgeTimer);
   }
 
-  /** Stores a new login state; expires after config.oidc.loginStateTtlSeconds. */
+  /** Stores a new login state; expires after config.loginStateTtlSeconds. */
   async save(state: NewLoginState): Promise<void> {
     try {
-      await this.states.insert(state, this.config.oidc.loginStateTtlSeconds);
+      await this.states.insert(state, this.config.loginStateTtlSeconds);
     } catch {
       // The driver error may quote the statement's parameters (nonce, verifier): not logged.
       this.logger.error(`Could not store a login state for profile ${state.profileId}`);

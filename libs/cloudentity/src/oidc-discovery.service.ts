@@ -1,5 +1,5 @@
 import { DomainError, LruCache, isAllowedIdpUrl } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { oidcConfig, type OidcConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { IdpHttpClient, IdpUnreachableError, parseJsonObject } from './idp-http.client.js';
 
@@ -136,7 +136,7 @@ function validate(raw: Record<string, unknown>, expectedIssuer: string, allowIns
 
 /**
  * OpenID Provider metadata, fetched once per DiscoverURL and cached for
- * config.oidc.discoveryTtlSeconds; never fetched per request. Concurrent misses share one fetch.
+ * config.discoveryTtlSeconds; never fetched per request. Concurrent misses share one fetch.
  * A failure is not cached, so a broker started while the IdP was down heals on a later request.
  * Once a document has been validated, an expired copy keeps being served while a refresh runs in
  * the background, and while the IdP is unreachable; a refresh that turns up an invalid document
@@ -150,7 +150,7 @@ export class OidcDiscoveryService {
 
   constructor(
     private readonly http: IdpHttpClient,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(oidcConfig.KEY) private readonly config: OidcConfig,
   ) {}
 
   /**
@@ -195,7 +195,7 @@ export class OidcDiscoveryService {
       const raw = parseJsonObject(res.body);
       if (!raw) throw new InvalidDiscoveryError('the discovery document is not a JSON object');
       const doc = validate(raw, expectedIssuer, allowInsecureHttp);
-      this.cache.set(key, { doc, freshUntil: Date.now() + this.config.oidc.discoveryTtlSeconds * 1000 });
+      this.cache.set(key, { doc, freshUntil: Date.now() + this.config.discoveryTtlSeconds * 1000 });
       return doc;
     } catch (error: unknown) {
       if (error instanceof InvalidDiscoveryError) {
@@ -205,7 +205,7 @@ export class OidcDiscoveryService {
       }
       const stale = this.cache.get(key);
       if (stale) {
-        stale.freshUntil = Date.now() + Math.min(STALE_RETRY_MS, this.config.oidc.discoveryTtlSeconds * 1000);
+        stale.freshUntil = Date.now() + Math.min(STALE_RETRY_MS, this.config.discoveryTtlSeconds * 1000);
         this.logger.warn(`Discovery refresh failed for ${discoverUrl}; serving the cached document`);
         return stale.doc;
       }

@@ -1,4 +1,4 @@
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { oidcConfig, type OidcConfig } from '@app/config';
 import { Inject, Injectable } from '@nestjs/common';
 import { HardenedOidcStrategy, type StrategyDependencies } from './hardened-oidc.strategy.js';
 import { IdpHttpClient } from './idp-http.client.js';
@@ -37,9 +37,9 @@ export class OidcStrategyRegistry {
     stateStore: LoginStateStore,
     http: IdpHttpClient,
     jwks: JwksCache,
-    @Inject(BROKER_CONFIG) config: BrokerConfig,
+    @Inject(oidcConfig.KEY) config: OidcConfig,
   ) {
-    this.deps = { stateStore, http, jwks, clockToleranceSeconds: config.oidc.clockToleranceSeconds };
+    this.deps = { stateStore, http, jwks, clockToleranceSeconds: config.clockToleranceSeconds };
   }
 
   /** Strategies built since start (diagnostics and tests: it grows only when profiles or discovery change). */

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DomainError, type AdminRole } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { adminConfig, oidcConfig, type AdminConfig, type OidcConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { rolesFromClaim } from './admin-token.verifier.js';
 import { IdpHttpClient, parseJsonObject } from './idp-http.client.js';
@@ -39,15 +39,16 @@ export class StaffSignInClient {
     private readonly discovery: OidcDiscoveryService,
     private readonly jwks: JwksCache,
     private readonly http: IdpHttpClient,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(adminConfig.KEY) private readonly admin: AdminConfig,
+    @Inject(oidcConfig.KEY) private readonly oidc: OidcConfig,
   ) {}
 
   get enabled(): boolean {
-    return this.config.console.clientId !== '' && this.config.adminOidc.issuer !== '';
+    return this.admin.console.clientId !== '' && this.admin.oidc.issuer !== '';
   }
 
   private async document(): Promise<DiscoveryDocument> {
-    const { issuer, allowInsecureHttp } = this.config.adminOidc;
+    const { issuer, allowInsecureHttp } = this.admin.oidc;
     try {
       return await this.discovery.get(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`, {
         allowInsecureHttp,
@@ -63,7 +64,7 @@ export class StaffSignInClient {
     const url = new URL(doc.authorization_endpoint);
     url.search = new URLSearchParams({
       response_type: 'code',
-      client_id: this.config.console.clientId,
+      client_id: this.admin.console.clientId,
       redirect_uri: redirectUri,
       scope: 'openid profile',
       state: start.state,
@@ -81,7 +82,7 @@ export class StaffSignInClient {
     expected: { nonce: string; verifier: string },
   ): Promise<StaffIdentity> {
     const doc = await this.document();
-    const { clientId, clientSecret } = this.config.console;
+    const { clientId, clientSecret } = this.admin.console;
     const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64');
     const res = await this.http
       .request({
@@ -109,11 +110,11 @@ export class StaffSignInClient {
         issuer: doc.issuer,
         audience: clientId,
         requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'nonce'],
-        clockToleranceSeconds: this.config.oidc.clockToleranceSeconds,
+        clockToleranceSeconds: this.oidc.clockToleranceSeconds,
       });
       if (claims.nonce !== expected.nonce) throw new JwtRejectedError('nonce mismatch');
       const name = typeof claims.name === 'string' ? claims.name : null;
-      return { subject: claims.sub as string, name, roles: rolesFromClaim(claims[this.config.adminOidc.rolesClaim]) };
+      return { subject: claims.sub as string, name, roles: rolesFromClaim(claims[this.admin.oidc.rolesClaim]) };
     } catch (error: unknown) {
       if (error instanceof KeySetUnavailableError) {
         throw new DomainError('unavailable', "The sign-in issuer's signing keys could not be fetched");

@@ -16,7 +16,7 @@ export interface TykEndpointConfig {
   adminSecret: string;
 }
 
-/** The broker's whole configuration: typed, validated once at start-up, then injected. */
+/** The broker's whole configuration, validated once at start-up; libs inject its slices (config-slices.ts). */
 export interface BrokerConfig {
   /** TIB `Secret`: the admin API secret. Empty disables the admin API (503), unlike TIB. */
   secret: string;

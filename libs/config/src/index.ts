@@ -10,8 +10,25 @@ export {
   type LogLevel,
   type TykEndpointConfig,
 } from './broker-config.js';
-/** The global module that provides BROKER_CONFIG. */
+/** The global module that provides the slices (ConfigModule) and, for entry points, BROKER_CONFIG. */
 export { BROKER_CONFIG, BrokerConfigModule } from './broker-config.module.js';
+/** One registerAs slice per concern: inject with `@Inject(serverConfig.KEY) cfg: ServerConfig`. */
+export {
+  adminConfig,
+  auditConfig,
+  configSlices,
+  databaseConfig,
+  oidcConfig,
+  portalConfig,
+  provisioningConfig,
+  serverConfig,
+  type AdminConfig,
+  type AuditConfig,
+  type DatabaseConfig,
+  type OidcConfig,
+  type PortalConfig,
+  type ServerConfig,
+} from './config-slices.js';
 /** Per-purpose keys derived (HKDF) from TYK_IB_SESSION_SECRET: the token store's and the cursors'. */
 export { SESSION_KEYS, SessionKeys, type SessionKeyPurpose } from './session-keys.js';
 /** The BROKER_AUDIT_STREAM_* block (SIEM streaming). */

@@ -1,4 +1,4 @@
-import type { BrokerConfig } from '@app/config';
+import type { DatabaseConfig } from '@app/config';
 import type { DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from './migrations/index.js';
 
@@ -8,8 +8,8 @@ import { MIGRATIONS } from './migrations/index.js';
  * migrateDatabase() before this DataSource opens. `asOwner`: connect as the owner
  * (DATABASE_MIGRATION_URL when set), for the migration commands.
  */
-export function databaseOptions(config: BrokerConfig, { asOwner = false } = {}): DataSourceOptions {
-  const url = asOwner ? (config.database.migrationUrl ?? config.database.url) : config.database.url;
+export function databaseOptions(config: DatabaseConfig, { asOwner = false } = {}): DataSourceOptions {
+  const url = asOwner ? (config.migrationUrl ?? config.url) : config.url;
   if (!url) {
     throw new Error('database.url is not set: the entry point must start embedded Postgres first');
   }
@@ -20,9 +20,9 @@ export function databaseOptions(config: BrokerConfig, { asOwner = false } = {}):
     migrationsRun: false,
     migrationsTransactionMode: 'each',
     migrations: MIGRATIONS,
-    poolSize: config.database.poolSize,
+    poolSize: config.poolSize,
     extra: {
-      max: config.database.poolSize,
+      max: config.poolSize,
       connectionTimeoutMillis: 3000,
       // A stopped server must not hang a login: fail the query and let the caller answer 503.
       query_timeout: 10000,

@@ -1,4 +1,4 @@
-import type { BrokerConfig } from '@app/config';
+import type { DatabaseConfig } from '@app/config';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { MIGRATIONS } from './migrations/index.js';
@@ -106,12 +106,12 @@ export async function grantRuntimeRole(db: Queryable, runtimeRole: string): Prom
  * What only the owner may set, written each time migrations run as the owner: the audit retention
  * period (BROKER_AUDIT_RETENTION_DAYS), which bounds the cutoff `audit_apply_retention()` accepts.
  */
-export async function applyOwnerSettings(db: Queryable, config: BrokerConfig): Promise<void> {
+export async function applyOwnerSettings(db: Queryable, config: DatabaseConfig): Promise<void> {
   await db.query(
     `UPDATE audit_settings SET retention_days = $1, updated_at = now() WHERE id = 1 AND retention_days <> $1`,
-    [config.audit.retentionDays],
+    [config.auditRetentionDays],
   );
-  const runtime = config.database.url ? roleOf(config.database.url) : null;
+  const runtime = config.url ? roleOf(config.url) : null;
   const [{ me }] = await db.query<{ me: string }[]>(`SELECT current_user AS me`);
   if (runtime && runtime !== me) await grantRuntimeRole(db, runtime);
 }
@@ -122,8 +122,8 @@ export async function applyOwnerSettings(db: Queryable, config: BrokerConfig): P
  * against a database an operator migrated), nothing is pending and there is nothing it may set.
  * Returns the names of the migrations applied.
  */
-export async function migrateDatabase(config: BrokerConfig): Promise<string[]> {
-  const url = config.database.migrationUrl ?? config.database.url;
+export async function migrateDatabase(config: DatabaseConfig): Promise<string[]> {
+  const url = config.migrationUrl ?? config.url;
   if (!url) throw new Error('database.url is not set: the entry point must start embedded Postgres first');
   const ds = new DataSource({
     type: 'postgres',

@@ -1,4 +1,4 @@
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { databaseConfig, type DatabaseConfig } from '@app/config';
 import { DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { databaseOptions } from './database-options.js';
@@ -16,8 +16,8 @@ export class DatabaseModule {
       module: DatabaseModule,
       imports: [
         TypeOrmModule.forRootAsync({
-          inject: [BROKER_CONFIG],
-          useFactory: async (config: BrokerConfig) => {
+          inject: [databaseConfig.KEY],
+          useFactory: async (config: DatabaseConfig) => {
             // As the owner (DATABASE_MIGRATION_URL) when set; the broker itself runs as DATABASE_URL.
             if (migrate) await migrateDatabase(config);
             return {

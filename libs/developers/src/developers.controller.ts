@@ -7,7 +7,7 @@ import {
   requestContextOf,
   type AdminPrincipal,
 } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { serverConfig, type ServerConfig } from '@app/config';
 import { AuditEventPageDto, type AuditEventPage } from '@app/audit';
 import {
   Body,
@@ -71,7 +71,7 @@ function contextOf(req: AdminRequest): ChangeContext {
 export class DevelopersController {
   constructor(
     private readonly developers: DevelopersService,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(serverConfig.KEY) private readonly config: ServerConfig,
   ) {}
 
   @Get()

@@ -1,4 +1,4 @@
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { databaseConfig, type DatabaseConfig } from '@app/config';
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import pg from 'pg';
 import type { StoredProfile } from './profile.model.js';
@@ -20,7 +20,7 @@ export class ProfilesCache implements OnApplicationShutdown {
   private reconnectTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(databaseConfig.KEY) private readonly database: DatabaseConfig,
     private readonly repository: ProfilesRepository,
   ) {}
 
@@ -73,7 +73,7 @@ export class ProfilesCache implements OnApplicationShutdown {
 
   private async listen(): Promise<void> {
     const client = new pg.Client({
-      connectionString: this.config.database.url ?? undefined,
+      connectionString: this.database.url ?? undefined,
       application_name: 'portal-sso-broker-listen',
     });
     client.on('notification', (msg) => {

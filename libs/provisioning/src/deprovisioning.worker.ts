@@ -1,6 +1,6 @@
 import { AuditService, type AuditEventType } from '@app/audit';
 import { DomainError, isDomainError } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { portalConfig, provisioningConfig, type PortalConfig, type ProvisioningConfig } from '@app/config';
 import { TykPortalClient } from '@app/tyk-portal';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DeprovisioningRepository, type OutboxWork } from './deprovisioning.repository.js';
@@ -28,11 +28,12 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
     private readonly portal: TykPortalClient,
     private readonly audit: AuditService,
     @Inject(TOKEN_REVOKER) private readonly tokens: TokenRevoker,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(provisioningConfig.KEY) private readonly config: ProvisioningConfig,
+    @Inject(portalConfig.KEY) private readonly portalSettings: PortalConfig,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.schedule(this.config.provisioning.outboxPollMs);
+    this.schedule(this.config.outboxPollMs);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -61,12 +62,12 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
         .finally(() => (this.running = null));
     }
     await this.running;
-    this.schedule(this.config.provisioning.outboxPollMs);
+    this.schedule(this.config.outboxPollMs);
   }
 
   /** One pass over the due rows; returns how many were done. Exposed for tests and the CLI. */
   async runOnce(): Promise<number> {
-    const leaseSeconds = Math.ceil((this.config.portal.timeoutMs * (this.config.portal.retries + 1) * 4) / 1000) + 30;
+    const leaseSeconds = Math.ceil((this.portalSettings.timeoutMs * (this.portalSettings.retries + 1) * 4) / 1000) + 30;
     const batch = await this.repository.claim(BATCH, leaseSeconds);
     let done = 0;
     for (const work of batch) {
@@ -75,7 +76,7 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
         if (await this.repository.complete(work)) done++;
       } catch (error) {
         const message = isDomainError(error) ? `${error.code}: ${error.message}` : (error as Error).message;
-        const { retryBaseMs, retryMaxMs } = this.config.provisioning;
+        const { retryBaseMs, retryMaxMs } = this.config;
         const delayMs = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(work.attempts - 1, 30));
         this.logger.warn(
           `developer ${work.developerId}: ${work.action} not done yet (${message}); retry in ${delayMs} ms`,

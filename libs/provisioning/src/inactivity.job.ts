@@ -1,5 +1,5 @@
 import { AuditService } from '@app/audit';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { provisioningConfig, type ProvisioningConfig } from '@app/config';
 import { DevelopersService, type Developer } from '@app/developers';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -25,11 +25,11 @@ export class InactivityJob implements OnApplicationBootstrap, OnApplicationShutd
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly developers: DevelopersService,
     private readonly audit: AuditService,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(provisioningConfig.KEY) private readonly config: ProvisioningConfig,
   ) {}
 
   onApplicationBootstrap(): void {
-    const { inactiveDays, inactiveIntervalMs } = this.config.provisioning;
+    const { inactiveDays, inactiveIntervalMs } = this.config;
     if (inactiveDays === 0) return;
     this.timer = setInterval(() => {
       this.running ??= this.run()
@@ -46,13 +46,13 @@ export class InactivityJob implements OnApplicationBootstrap, OnApplicationShutd
 
   /** Who the policy would deactivate now (the CLI's --dry-run); empty when the policy is off. */
   candidates(): Promise<Developer[]> {
-    const days = this.config.provisioning.inactiveDays;
+    const days = this.config.inactiveDays;
     return days === 0 ? Promise.resolve([]) : this.developers.listInactive(days);
   }
 
   /** One round; `ran` false when another instance holds the lock (or the policy is off). */
   async run(): Promise<{ ran: boolean; deactivated: string[] }> {
-    const days = this.config.provisioning.inactiveDays;
+    const days = this.config.inactiveDays;
     if (days === 0) return { ran: false, deactivated: [] };
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();

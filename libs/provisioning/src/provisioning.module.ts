@@ -17,7 +17,7 @@ export interface ProvisioningModuleOptions {
   tokenRevoker: Type<TokenRevoker>;
 }
 
-/** SCIM 2.0 at /scim/v2 and deprovisioning (outbox, worker). Needs BROKER_CONFIG and the database. */
+/** SCIM 2.0 at /scim/v2 and deprovisioning (outbox, worker). Needs the provisioning, portal, admin and server config slices and the database. */
 @Module({})
 export class ProvisioningModule {
   static forRoot(options: ProvisioningModuleOptions): DynamicModule {

@@ -1,5 +1,5 @@
 import { DomainError, getCaseInsensitive, isPlainObject } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { portalConfig, type PortalConfig } from '@app/config';
 import { Inject, Injectable } from '@nestjs/common';
 import { ssoKeyPathSegment } from './derived-values.js';
 import { goJsonStringify, goQueryEscape } from './go-encoding.js';
@@ -23,7 +23,7 @@ type Req = Omit<TykRequest, 'headers' | 'body'>;
 export class TykDeveloperApiClient {
   constructor(
     private readonly http: TykHttp,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(portalConfig.KEY) private readonly config: PortalConfig,
   ) {}
 
   /**

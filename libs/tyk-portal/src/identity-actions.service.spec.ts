@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { DomainError } from '@app/common';
-import { BROKER_CONFIG } from '@app/config';
+import { portalConfig } from '@app/config';
 import { Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { IdentityActionsService } from './identity-actions.service.js';
@@ -58,7 +58,7 @@ async function setUp() {
       { provide: TykPortalClient, useValue: client },
       { provide: TOKEN_CACHE, useValue: tokenCache },
       { provide: PortalUserDirectory, useValue: directory },
-      { provide: BROKER_CONFIG, useValue: { tykApi: { dashboard: { adminSecret: '' } } } },
+      { provide: portalConfig.KEY, useValue: { tykApi: { dashboard: { adminSecret: '' } } } },
     ],
   }).compile();
   return { actions: moduleRef.get(IdentityActionsService), client, tokenCache, directory };

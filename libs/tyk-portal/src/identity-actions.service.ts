@@ -1,5 +1,5 @@
 import { DomainError, isDomainError } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { portalConfig, type PortalConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { appendNonce, appendTokenFragment, primaryGroupId, ssoKey, tokenCacheKey } from './derived-values.js';
 import {
@@ -39,7 +39,7 @@ export class IdentityActionsService {
   constructor(
     private readonly client: TykPortalClient,
     @Inject(TOKEN_CACHE) private readonly tokenCache: TokenCache,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(portalConfig.KEY) private readonly config: PortalConfig,
     private readonly directory: PortalUserDirectory,
   ) {}
 

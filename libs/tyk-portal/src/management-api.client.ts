@@ -2,7 +2,7 @@
 // (users, organisations, teams, paging). The SSO API and the developer API have their own clients;
 // HTTP and decoding are in tyk-http.ts and tyk-portal.codec.ts.
 import { DomainError, getCaseInsensitive, isDomainError, isPlainObject } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { portalConfig, type PortalConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { decodeOrganisation, decodeTeam, decodeUser, idString, portalIdValue } from './tyk-portal.codec.js';
 import { malformed, parseJson, statusError, TykHttp, type TykRequest, type TykResponse } from './tyk-http.js';
@@ -40,11 +40,11 @@ export class TykManagementApiClient {
 
   constructor(
     private readonly http: TykHttp,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(portalConfig.KEY) private readonly config: PortalConfig,
   ) {}
 
   private adminHeaders(withBody: boolean): Record<string, string> {
-    const token = this.config.portal.adminToken;
+    const token = this.config.adminToken;
     if (token === '') {
       throw new DomainError(
         'portal_not_configured',

@@ -1,5 +1,5 @@
 import { DomainError, getCaseInsensitive, isPlainObject } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { portalConfig, type PortalConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { goJsonStringify } from './go-encoding.js';
 import { malformed, parseJson, statusError, TykHttp, type TykRequest, type TykResponse } from './tyk-http.js';
@@ -21,7 +21,7 @@ export class TykSsoApiClient {
 
   constructor(
     private readonly http: TykHttp,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(portalConfig.KEY) private readonly config: PortalConfig,
   ) {}
 
   /**

@@ -1,5 +1,5 @@
 import { DomainError, upstreamAgent } from '@app/common';
-import { BROKER_CONFIG, tykBaseUrl, type BrokerConfig } from '@app/config';
+import { portalConfig, tykBaseUrl, type PortalConfig } from '@app/config';
 import { Inject, Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import { request as undiciRequest, type Agent } from 'undici';
 import { TYK_CALL_OBSERVER } from './tyk-portal.constants.js';
@@ -62,12 +62,12 @@ export class TykHttp implements OnModuleDestroy {
   private readonly agent: Agent;
 
   constructor(
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(portalConfig.KEY) private readonly config: PortalConfig,
     @Optional() @Inject(TYK_CALL_OBSERVER) private readonly observer?: TykCallObserver | null,
   ) {
     this.agent = upstreamAgent({
       connections: 128,
-      timeoutMs: config.portal.timeoutMs,
+      timeoutMs: config.timeoutMs,
       maxResponseSize: MAX_RESPONSE_BYTES,
       // Only an explicit SSLInsecureSkipVerify turns verification off (TIB issue #102).
       verifyTls: !config.sslInsecureSkipVerify,
@@ -99,7 +99,7 @@ export class TykHttp implements OnModuleDestroy {
    */
   async send(req: TykRequest): Promise<TykResponse> {
     const url = this.baseUrl(req.target) + req.path;
-    const maxAttempts = req.idempotent ? this.config.portal.retries + 1 : 1;
+    const maxAttempts = req.idempotent ? this.config.retries + 1 : 1;
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
       const outcome = await this.attempt(url, req);
@@ -119,10 +119,10 @@ export class TykHttp implements OnModuleDestroy {
       const { code, timedOut } = outcome;
       if (timedOut) {
         // Not retried: a slow portal is not helped by more load, and the user is waiting.
-        this.logger.warn(`${req.method} ${req.endpoint} timed out after ${this.config.portal.timeoutMs} ms`);
+        this.logger.warn(`${req.method} ${req.endpoint} timed out after ${this.config.timeoutMs} ms`);
         throw new DomainError(
           'portal_timeout',
-          `${req.target} did not answer ${req.method} ${req.endpoint} within ${this.config.portal.timeoutMs} ms`,
+          `${req.target} did not answer ${req.method} ${req.endpoint} within ${this.config.timeoutMs} ms`,
           { target: req.target, endpoint: req.endpoint },
         );
       }

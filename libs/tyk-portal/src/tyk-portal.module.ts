@@ -42,7 +42,7 @@ function bind<T>(provide: symbol, binding: PortBinding<T> | undefined, fallback:
 }
 
 /**
- * The Tyk portal clients, TIB's identity actions and organisation sync. Needs BROKER_CONFIG (from
+ * The Tyk portal clients, TIB's identity actions and organisation sync. Needs the portal config slice (from
  * BrokerConfigModule). The broker binds the Postgres TokenCache and OrganisationLinkStore of
  * @app/developers (see apps/broker/src/app.module.ts):
  *

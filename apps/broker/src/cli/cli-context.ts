@@ -1,6 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { ConfigLoadResult } from '@app/config';
+import { configSlices, type ConfigLoadResult } from '@app/config';
 import { databaseOptions } from '@app/database';
 import { Logger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
@@ -41,7 +41,7 @@ export function optionValue(argv: string[], name: string): string | undefined {
 export async function withDataSource<T>(loaded: ConfigLoadResult, fn: (ds: DataSource) => Promise<T>): Promise<T> {
   const { config, embedded } = await withDatabase(loaded.config);
   // Migrations are the owner's job (DATABASE_MIGRATION_URL when set).
-  const ds = new DataSource({ ...databaseOptions(config, { asOwner: true }), entities: ALL_ENTITIES });
+  const ds = new DataSource({ ...databaseOptions(configSlices(config).database, { asOwner: true }), entities: ALL_ENTITIES });
   await ds.initialize();
   try {
     return await fn(ds);

@@ -2,7 +2,7 @@ import { jest } from '@jest/globals';
 import { AuditService } from '@app/audit';
 import { AdminTokenVerifier } from '@app/cloudentity';
 import { AdminRoles, DomainError } from '@app/common';
-import { BROKER_CONFIG } from '@app/config';
+import { adminConfig, serverConfig } from '@app/config';
 import { Logger, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
@@ -62,13 +62,14 @@ async function setUp(config: { secret?: string; issuer?: string; failuresPerMinu
       Reflector,
       ClientBuckets,
       {
-        provide: BROKER_CONFIG,
+        provide: adminConfig.KEY,
         useValue: {
           secret: config.secret ?? SECRET,
-          adminOidc: { issuer: config.issuer ?? '' },
-          rateLimit: { adminFailuresPerMinute: config.failuresPerMinute ?? 0 },
+          oidc: { issuer: config.issuer ?? '' },
+          failuresPerMinute: config.failuresPerMinute ?? 0,
         },
       },
+      { provide: serverConfig.KEY, useValue: { workers: 1 } },
       { provide: AuditService, useValue: audit },
       { provide: AdminTokenVerifier, useValue: tokens },
     ],

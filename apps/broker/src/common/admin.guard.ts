@@ -9,7 +9,7 @@ import {
   type AdminPrincipal,
   type AdminRole,
 } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { adminConfig, serverConfig, type AdminConfig, type ServerConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ClientBuckets } from './client-address.js';
@@ -42,7 +42,8 @@ export class AdminGuard implements CanActivate {
 
   constructor(
     private readonly reflector: Reflector,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(adminConfig.KEY) private readonly config: AdminConfig,
+    @Inject(serverConfig.KEY) private readonly server: ServerConfig,
     private readonly audit: AuditService,
     private readonly tokens: AdminTokenVerifier,
     private readonly buckets: ClientBuckets,
@@ -55,7 +56,7 @@ export class AdminGuard implements CanActivate {
     ]);
     if (!roles) return true;
     const req = context.switchToHttp().getRequest<Request & { id?: unknown }>();
-    const tokensEnabled = this.config.adminOidc.issuer !== '';
+    const tokensEnabled = this.config.oidc.issuer !== '';
     if (this.config.secret === '' && !tokensEnabled) {
       throw new DomainError(
         'admin_disabled',
@@ -80,7 +81,7 @@ export class AdminGuard implements CanActivate {
 
   /** After too many failed attempts from one client, a failed attempt is 429 until the minute is over. */
   private refuseWhenThrottled(req: Request, key: string): void {
-    const limit = perWorkerLimit(this.config.rateLimit.adminFailuresPerMinute, this.config.workers);
+    const limit = perWorkerLimit(this.config.failuresPerMinute, this.server.workers);
     if (limit === 0 || this.failures.count(key) < limit) return;
     const retryAfter = this.failures.retryAfterSeconds(key);
     req.res?.setHeader('Retry-After', String(retryAfter));

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { StaffSignInClient } from '@app/cloudentity';
 import { DomainError, type AdminRole } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { adminConfig, serverConfig, type AdminConfig, type ServerConfig } from '@app/config';
 import { Inject, Injectable } from '@nestjs/common';
 import type { CookieOptions, Request } from 'express';
 import { ConsoleSessionsRepository } from './console-sessions.repository.js';
@@ -41,7 +41,8 @@ export class ConsoleSessionService {
   constructor(
     private readonly repository: ConsoleSessionsRepository,
     private readonly signIn: StaffSignInClient,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(serverConfig.KEY) private readonly config: ServerConfig,
+    @Inject(adminConfig.KEY) private readonly admin: AdminConfig,
   ) {}
 
   get enabled(): boolean {
@@ -94,11 +95,11 @@ export class ConsoleSessionService {
   }
 
   get absoluteSeconds(): number {
-    return this.config.console.absoluteHours * 3600;
+    return this.admin.console.absoluteHours * 3600;
   }
 
   private get idleSeconds(): number {
-    return this.config.console.idleMinutes * 60;
+    return this.admin.console.idleMinutes * 60;
   }
 
   /**

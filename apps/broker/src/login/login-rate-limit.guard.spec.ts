@@ -1,5 +1,5 @@
 import { DomainError } from '@app/common';
-import type { BrokerConfig } from '@app/config';
+import type { ServerConfig } from '@app/config';
 import type { ExecutionContext } from '@nestjs/common';
 import { jest } from '@jest/globals';
 import { ClientBuckets } from '../common/client-address.js';
@@ -14,7 +14,7 @@ function contextFor(ip: string, headers: Record<string, string>): ExecutionConte
 
 const guardWith = (loginPerMinute: number, workers = 1) =>
   new LoginRateLimitGuard(
-    { rateLimit: { loginPerMinute, adminFailuresPerMinute: 0 }, workers } as unknown as BrokerConfig,
+    { rateLimit: { loginPerMinute }, workers } as unknown as ServerConfig,
     new ClientBuckets(),
   );
 

@@ -1,5 +1,5 @@
 import { DomainError } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { serverConfig, type ServerConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ClientBuckets } from '../common/client-address.js';
@@ -19,7 +19,7 @@ export class LoginRateLimitGuard implements CanActivate {
   private readonly counter = new FixedWindowCounter(60_000);
 
   constructor(
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(serverConfig.KEY) private readonly config: ServerConfig,
     private readonly buckets: ClientBuckets,
   ) {}
 

@@ -5,7 +5,7 @@ import {
   type VerifiedLogin,
 } from '@app/cloudentity';
 import { DomainError, isDomainError } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { oidcConfig, serverConfig, type OidcConfig, type ServerConfig } from '@app/config';
 import { Inject, Injectable, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
@@ -45,7 +45,8 @@ export class LoginGuard extends AuthGuard(CLOUDENTITY_STRATEGY) {
     private readonly settings: LoginSettings,
     private readonly strategies: OidcStrategyRegistry,
     private readonly metrics: BrokerMetrics,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(serverConfig.KEY) private readonly config: ServerConfig,
+    @Inject(oidcConfig.KEY) private readonly oidc: OidcConfig,
   ) {
     super();
   }
@@ -74,7 +75,7 @@ export class LoginGuard extends AuthGuard(CLOUDENTITY_STRATEGY) {
     if (step === 'start') {
       // Reuse the browser's binding so several tabs can sign in at once (see login-binding.ts).
       attempt.browserBinding ??= newBinding();
-      const cookie = bindingCookie(https, this.config.oidc.loginStateTtlSeconds);
+      const cookie = bindingCookie(https, this.oidc.loginStateTtlSeconds);
       res.cookie(cookie.name, attempt.browserBinding, cookie.options);
     }
     try {

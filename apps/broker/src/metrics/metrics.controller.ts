@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { DomainError } from '@app/common';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { serverConfig, type ServerConfig } from '@app/config';
 import { Controller, Get, Headers, Inject, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
@@ -16,7 +16,7 @@ export class MetricsController {
 
   constructor(
     private readonly metrics: BrokerMetrics,
-    @Inject(BROKER_CONFIG) config: BrokerConfig,
+    @Inject(serverConfig.KEY) config: ServerConfig,
   ) {
     this.token = config.metrics.token === '' ? null : digest(config.metrics.token);
   }

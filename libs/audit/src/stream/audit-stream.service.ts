@@ -1,4 +1,4 @@
-import { BROKER_CONFIG, type AuditStreamConfig, type BrokerConfig } from '@app/config';
+import { auditConfig, type AuditConfig, type AuditStreamConfig } from '@app/config';
 import {
   Inject,
   Injectable,
@@ -51,9 +51,9 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
 
   constructor(
     private readonly repository: AuditStreamRepository,
-    @Inject(BROKER_CONFIG) config: BrokerConfig,
+    @Inject(auditConfig.KEY) config: AuditConfig,
   ) {
-    this.config = config.auditStream;
+    this.config = config.stream;
   }
 
   get enabled(): boolean {

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AuditService } from '@app/audit';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { adminConfig, provisioningConfig, type AdminConfig, type ProvisioningConfig } from '@app/config';
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
 import { ScimError } from './scim-error.js';
@@ -22,10 +22,11 @@ export class ScimAuthGuard implements CanActivate {
   private readonly failures = new Map<string, { start: number; count: number }>();
 
   constructor(
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(provisioningConfig.KEY) config: ProvisioningConfig,
+    @Inject(adminConfig.KEY) private readonly admin: AdminConfig,
     private readonly audit: AuditService,
   ) {
-    this.tokens = config.provisioning.scimTokens.map((t) => ({ label: t.label, digest: digest(t.token) }));
+    this.tokens = config.scimTokens.map((t) => ({ label: t.label, digest: digest(t.token) }));
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -36,7 +37,7 @@ export class ScimAuthGuard implements CanActivate {
     const client = req.ip ?? '';
     const now = Date.now();
     const window = this.failures.get(client);
-    const limit = this.config.rateLimit.adminFailuresPerMinute;
+    const limit = this.admin.failuresPerMinute;
     const throttled = limit > 0 && window !== undefined && now - window.start < WINDOW_MS && window.count >= limit;
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
     const presented = bearer ? digest(bearer[1]) : null;

@@ -1,7 +1,7 @@
 import { AuditService, type AuditEventType } from '@app/audit';
 import { DomainError } from '@app/common';
 import { DevelopersService } from '@app/developers';
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { provisioningConfig, type ProvisioningConfig } from '@app/config';
 import { Inject, Injectable } from '@nestjs/common';
 import { ScimError } from './scim-error.js';
 import { parseFilter } from './scim-filter.js';
@@ -40,7 +40,7 @@ export class ScimUsersService {
     private readonly repository: ScimUsersRepository,
     private readonly developers: DevelopersService,
     private readonly audit: AuditService,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(provisioningConfig.KEY) private readonly config: ProvisioningConfig,
   ) {}
 
   async list(query: { filter?: unknown; startIndex?: unknown; count?: unknown }, caller: ScimCaller) {
@@ -105,7 +105,7 @@ export class ScimUsersService {
    */
   async atLogin(developer: { id: string; subject: string; email: string | null; emailVerified: boolean }) {
     // SCIM off: no work on the login path.
-    if (this.config.provisioning.scimTokens.length === 0) return;
+    if (this.config.scimTokens.length === 0) return;
     const user = await this.repository.transaction((m) => this.repository.linkAtLogin(m, developer));
     if (user && !user.active) {
       await this.developers.block(developer.id, 'system:scim');

@@ -1,4 +1,4 @@
-import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
+import { serverConfig, type ServerConfig } from '@app/config';
 import {
   Body,
   Controller,
@@ -39,7 +39,7 @@ const ERRORS = 'Errors use the SCIM error schema (`urn:ietf:params:scim:api:mess
 export class ScimController {
   constructor(
     private readonly users: ScimUsersService,
-    @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
+    @Inject(serverConfig.KEY) private readonly config: ServerConfig,
   ) {}
 
   private caller(req: ScimRequest): ScimCaller {

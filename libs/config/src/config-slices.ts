@@ -1,0 +1,127 @@
+import { registerAs, type ConfigObject, type ConfigType } from '@nestjs/config';
+import type { AuditStreamConfig } from './audit-stream-config.js';
+import type { BrokerConfig, LogLevel, TykEndpointConfig } from './broker-config.js';
+import type { ConsoleConfig } from './console-config.js';
+import type { ProvisioningConfig } from './provisioning-config.js';
+
+/**
+ * One `registerAs` slice per concern, as @nestjs/config intends: a lib injects only what it needs with
+ * `@Inject(serverConfig.KEY) cfg: ConfigType<typeof serverConfig>`. The slices are views of the
+ * configuration `loadBrokerConfig` validated once at start (the single place that reads the
+ * environment and tib.conf); `BrokerConfigModule.forRoot(config)` binds them to that config, so two
+ * app instances in one process each see their own. The constants below give the token (`KEY`) and
+ * the type; their own factory is never the source of a value.
+ */
+function slice<T extends ConfigObject>(name: string, view: (config: BrokerConfig) => T) {
+  const unbound = (): T => {
+    throw new Error(`the ${name} config is bound by BrokerConfigModule.forRoot(config), not loaded on its own`);
+  };
+  return Object.assign(registerAs(name, unbound), { sliceName: name, view });
+}
+
+/** The HTTP server: listen address, TLS, public URL, limits, logging, the data folder. */
+export const serverConfig = slice('server', (c) => ({
+  port: c.port,
+  host: c.host,
+  /** Public base URL of this broker (no trailing slash), for links it hands out. */
+  publicUrl: c.publicUrl,
+  httpServerOptions: c.httpServerOptions,
+  bodyLimitBytes: c.bodyLimitBytes,
+  trustedProxies: c.trustedProxies,
+  logLevel: c.logLevel satisfies LogLevel,
+  /** NODE_ENV=production (the Docker image sets it). */
+  production: c.production,
+  dataDir: c.dataDir,
+  profilesFile: c.profilesFile,
+  configFile: c.configFile,
+  /** Per client IP and per instance; 0 disables. */
+  rateLimit: { loginPerMinute: c.rateLimit.loginPerMinute },
+  /** BROKER_WORKERS: worker processes behind the port (per-instance limits are shared out among them). */
+  workers: c.workers,
+  /** `BROKER_METRICS_TOKEN`: when set, `/metrics` answers only `Authorization: Bearer <token>`. */
+  metrics: c.metrics,
+}));
+
+/**
+ * Postgres: the runtime role's URL, the owner's (migrations), the pool, and the one owner-only setting
+ * the migrations write (the audit retention bound, BROKER_AUDIT_RETENTION_DAYS).
+ */
+export const databaseConfig = slice('database', (c) => ({
+  url: c.database.url,
+  migrationUrl: c.database.migrationUrl,
+  poolSize: c.database.poolSize,
+  auditRetentionDays: c.audit.retentionDays,
+}));
+
+/** Talking to the IdPs (portal sign-in): timeouts, caches, login state, clock skew, TLS. */
+export const oidcConfig = slice('oidc', (c) => ({
+  ...c.oidc,
+  /** TYK_IB_SSLINSECURESKIPVERIFY: skip TLS verification towards the IdP (and the portal). */
+  sslInsecureSkipVerify: c.sslInsecureSkipVerify,
+}));
+
+/** The Tyk portal: TIB's Dashboard/Gateway settings, the management token, timeouts and retries. */
+export const portalConfig = slice('portal', (c) => ({
+  ...c.portal,
+  tykApi: c.tykApi satisfies { dashboard: TykEndpointConfig; gateway: TykEndpointConfig },
+  /** TYK_IB_SSLINSECURESKIPVERIFY: skip TLS verification towards the portal (and the IdP). */
+  sslInsecureSkipVerify: c.sslInsecureSkipVerify,
+}));
+
+/**
+ * The audit log: retention, sealing, checkpoints and their signing key, the scheduled verify, and the
+ * SIEM stream (BROKER_AUDIT_STREAM_*). `dataDir` and `production` decide where a generated signing key
+ * lives and whether one may be generated.
+ */
+export const auditConfig = slice('audit', (c) => ({
+  ...c.audit,
+  dataDir: c.dataDir,
+  production: c.production,
+  stream: c.auditStream satisfies AuditStreamConfig,
+}));
+
+/**
+ * Who may use the admin API and the console: TIB's `Secret`, the admin IdP (BROKER_ADMIN_OIDC_*), the
+ * per-IP failure limit, and the console's client and session timeouts (BROKER_CONSOLE_*).
+ */
+export const adminConfig = slice('admin', (c) => ({
+  secret: c.secret,
+  oidc: c.adminOidc,
+  /** Failed admin/SCIM authentications per client IP per minute; 0 disables. */
+  failuresPerMinute: c.rateLimit.adminFailuresPerMinute,
+  console: c.console satisfies ConsoleConfig,
+}));
+
+/** SCIM tokens, the deprovisioning outbox and its retries, the inactivity policy. */
+export const provisioningConfig = slice('provisioning', (c) => ({ ...(c.provisioning satisfies ProvisioningConfig) }));
+
+/** Every slice, in the order BrokerConfigModule binds them. */
+export const CONFIG_SLICES = [
+  serverConfig,
+  databaseConfig,
+  oidcConfig,
+  portalConfig,
+  auditConfig,
+  adminConfig,
+  provisioningConfig,
+] as const;
+
+export type ServerConfig = ConfigType<typeof serverConfig>;
+export type DatabaseConfig = ConfigType<typeof databaseConfig>;
+export type OidcConfig = ConfigType<typeof oidcConfig>;
+export type PortalConfig = ConfigType<typeof portalConfig>;
+export type AuditConfig = ConfigType<typeof auditConfig>;
+export type AdminConfig = ConfigType<typeof adminConfig>;
+
+/** The slices of one validated config, for code outside Nest (CLI, tests, plain functions). */
+export function configSlices(config: BrokerConfig) {
+  return {
+    server: serverConfig.view(config),
+    database: databaseConfig.view(config),
+    oidc: oidcConfig.view(config),
+    portal: portalConfig.view(config),
+    audit: auditConfig.view(config),
+    admin: adminConfig.view(config),
+    provisioning: provisioningConfig.view(config),
+  };
+}
