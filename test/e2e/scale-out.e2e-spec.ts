@@ -1,6 +1,14 @@
 import { loginWithDevIdp } from '@test/support/dev-idp.js';
 import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
-import { ADMIN_SECRET, PORTAL_TOKEN, guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
+import {
+  ADMIN_SECRET,
+  PORTAL_TOKEN,
+  guideProfile,
+  hop,
+  putProfile,
+  startStack,
+  type Stack,
+} from '@test/support/stack.js';
 
 describe('two broker instances on one Postgres (scale-out, e2e)', () => {
   let stack: Stack;

@@ -10,9 +10,9 @@ describe('audit checkpoint signing key', () => {
 
   it('should refuse to start in production without a key unless signing is off on purpose', async () => {
     const dataDir = dir();
-    await expect(loadSigningKey(testSlices({ NODE_ENV: 'production', BROKER_DATA_DIR: dataDir }).audit)).rejects.toThrow(
-      /BROKER_AUDIT_SIGNING_KEY_FILE is required with NODE_ENV=production/,
-    );
+    await expect(
+      loadSigningKey(testSlices({ NODE_ENV: 'production', BROKER_DATA_DIR: dataDir }).audit),
+    ).rejects.toThrow(/BROKER_AUDIT_SIGNING_KEY_FILE is required with NODE_ENV=production/);
     expect(existsSync(path.join(dataDir, GENERATED_KEY_FILE))).toBe(false);
     const off = await loadSigningKey(testSlices({ NODE_ENV: 'production', BROKER_AUDIT_SIGNING: 'off' }).audit);
     expect(off).toEqual({ key: null, warning: expect.stringMatching(/not signed/) });

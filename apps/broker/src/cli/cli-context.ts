@@ -41,7 +41,10 @@ export function optionValue(argv: string[], name: string): string | undefined {
 export async function withDataSource<T>(loaded: ConfigLoadResult, fn: (ds: DataSource) => Promise<T>): Promise<T> {
   const { config, embedded } = await withDatabase(loaded.config);
   // Migrations are the owner's job (DATABASE_MIGRATION_URL when set).
-  const ds = new DataSource({ ...databaseOptions(configSlices(config).database, { asOwner: true }), entities: ALL_ENTITIES });
+  const ds = new DataSource({
+    ...databaseOptions(configSlices(config).database, { asOwner: true }),
+    entities: ALL_ENTITIES,
+  });
   await ds.initialize();
   try {
     return await fn(ds);

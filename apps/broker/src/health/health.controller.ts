@@ -31,7 +31,8 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   @ApiOperation({
-    summary: 'Readiness: the database answers (503 when it does not); details include the audit protection and the SIEM stream state',
+    summary:
+      'Readiness: the database answers (503 when it does not); details include the audit protection and the SIEM stream state',
     description:
       '`details.audit.protection` is `weak` (with the reason) when the database role could rewrite the audit log.',
   })

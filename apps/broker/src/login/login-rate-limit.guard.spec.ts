@@ -13,10 +13,7 @@ function contextFor(ip: string, headers: Record<string, string>): ExecutionConte
 }
 
 const guardWith = (loginPerMinute: number, workers = 1) =>
-  new LoginRateLimitGuard(
-    { rateLimit: { loginPerMinute }, workers } as unknown as ServerConfig,
-    new ClientBuckets(),
-  );
+  new LoginRateLimitGuard({ rateLimit: { loginPerMinute }, workers } as unknown as ServerConfig, new ClientBuckets());
 
 describe('LoginRateLimitGuard', () => {
   afterEach(() => jest.useRealTimers());
