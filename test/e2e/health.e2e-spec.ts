@@ -1,5 +1,6 @@
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '@app/database';
 import { mkdtempSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
@@ -28,6 +29,23 @@ describe('health (e2e, own Postgres server so it can be stopped)', () => {
     const res = await fetch(`${broker.url}/health`);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('');
+  });
+
+  it('should keep idle connections open longer than a load balancer does (65 s, not Node’s 5 s)', async () => {
+    const headers = await new Promise<http.IncomingHttpHeaders>((resolve, reject) => {
+      const agent = new http.Agent({ keepAlive: true });
+      http
+        .get(`${broker.url}/health`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            agent.destroy();
+            resolve(res.headers);
+          });
+        })
+        .on('error', reject);
+    });
+    expect(headers.connection).toBe('keep-alive');
+    expect(headers['keep-alive']).toBe('timeout=65');
   });
 
   it('should report the audit protection as strong with the two roles of the embedded default, weak with one', async () => {

@@ -12,6 +12,9 @@ import { loginRequestLogging } from './common/logging.js';
 import { openApiDocument } from './openapi.js';
 import { scimBodyParser } from '@app/provisioning';
 
+/** How long an idle client connection stays open (Node's default is 5 s). */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 const PROFILE_BODY_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\b/i;
 
 /** Bodies TIB scripts send are JSON under one of these types (or none); anything else is 415. */
@@ -85,6 +88,12 @@ export async function createBrokerApp(
     httpsOptions,
   });
   app.useLogger(app.get(Logger));
+  // Idle keep-alive connections outlive a load balancer's (AWS ALB: 60 s), so the balancer, not the
+  // broker, closes them: otherwise a request it sends on a connection the broker just closed fails
+  // (a 502 there, ECONNRESET for a direct client whose idle timer runs late on a busy machine).
+  const server = app.getHttpServer();
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
   // The login routes' request log (same reqId, X-Request-Id and completion line as pino-http).
   app.use('/auth', exactJsonContentType);
   app.use('/auth', loginRequestLogging(await app.resolve(PinoLogger), PinoLogger.root));
