@@ -4,7 +4,7 @@ import { AuditStatsService } from './audit-stats.service.js';
 const H = 3_600_000;
 
 describe('AuditStatsService.overview', () => {
-  function setup() {
+  function setup(retentionDays = 0) {
     const calls: [string, string][] = [];
     const rows: HourlySignIns[] = [];
     const repository = {
@@ -16,7 +16,7 @@ describe('AuditStatsService.overview', () => {
       },
       topFailing: () => Promise.resolve([]),
     } as unknown as AuditStatsRepository;
-    return { calls, rows, service: new AuditStatsService(repository) };
+    return { calls, rows, service: new AuditStatsService(repository, { retentionDays }) };
   }
 
   it('should count 7 × 24 hours, succeeded and failed by reason, and read closed hours only once', async () => {
@@ -45,5 +45,22 @@ describe('AuditStatsService.overview', () => {
     calls.length = 0;
     await service.overview(7, new Date(now.getTime() + H));
     expect(calls[0]).toEqual(['2026-12-06T10:00:00.000Z', '2026-12-06T11:00:00.000Z']);
+  });
+
+  it('should not cache the hours retention can still remove when retention reaches into the window', async () => {
+    const { calls, rows, service } = setup(3);
+    const now = new Date('2026-12-06T10:30:00Z');
+    rows.push(
+      { hour: '2026-12-02T08:00:00Z', outcome: 'failure', reason: 'idp_error', count: 5 },
+      { hour: '2026-12-05T08:00:00Z', outcome: 'success', reason: null, count: 2 },
+    );
+    expect((await service.overview(7, now)).totals).toEqual({ succeeded: 2, failed: 5 });
+    // Retention (on any instance) removes the old hour: the next view must not show it.
+    rows.splice(0, 1);
+    calls.length = 0;
+    const after = await service.overview(7, new Date(now.getTime() + 60_000));
+    expect(after.totals).toEqual({ succeeded: 2, failed: 0 });
+    // The hours before the cutoff (+1 h) are read live; the rest stay cached.
+    expect(calls[0]).toEqual(['2026-11-29T11:00:00.000Z', '2026-12-03T12:00:00.000Z']);
   });
 });

@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { auditConfig, type AuditConfig } from '@app/config';
+import { Inject, Injectable } from '@nestjs/common';
 import { AuditStatsRepository, type FailingKey, type HourlySignIns } from './audit-stats.repository.js';
 
 const HOUR_MS = 3_600_000;
@@ -22,22 +23,34 @@ export interface SignInOverview {
  * Sign-in statistics for the security console: per hour, succeeded versus failed by reason, and
  * who fails most. Closed hours never change in an append-only log, so each is read once and kept
  * (per instance); a page view then reads only the hours that are still open, which keeps the
- * overview fast at millions of events. Retention only removes whole old ranges, beyond the window.
+ * overview fast at millions of events. Retention (any instance's) removes events older than
+ * `BROKER_AUDIT_RETENTION_DAYS`; when that reaches into the window, the hours it can still remove
+ * are never cached but read on each view, so the chart always shows what the log holds.
  */
 @Injectable()
 export class AuditStatsService {
   private readonly closedHours = new Map<string, HourlySignIns[]>();
 
-  constructor(private readonly repository: AuditStatsRepository) {}
+  constructor(
+    private readonly repository: AuditStatsRepository,
+    @Inject(auditConfig.KEY) private readonly config: Pick<AuditConfig, 'retentionDays'>,
+  ) {}
 
   /** The `days` days up to the end of the current hour (UTC). */
   async overview(days = 7, now = new Date()): Promise<SignInOverview> {
     const until = new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS + HOUR_MS);
     const since = new Date(until.getTime() - days * 24 * HOUR_MS);
     const settled = new Date(Math.floor((now.getTime() - SETTLE_MS) / HOUR_MS) * HOUR_MS);
+    // Hours that retention may still empty (those starting before the cutoff, with an hour's margin
+    // for a retention pass that runs late) are read live, never cached.
+    const keep = this.config.retentionDays;
+    const cutoff = keep > 0 ? Math.ceil((now.getTime() - keep * 24 * HOUR_MS) / HOUR_MS) * HOUR_MS + HOUR_MS : 0;
+    const cacheFrom = Math.max(since.getTime(), Math.min(cutoff, settled.getTime()));
+    for (const key of this.closedHours.keys()) if (Date.parse(key) < cacheFrom) this.closedHours.delete(key);
+    const live = cacheFrom > since.getTime() ? await this.repository.hourly(since, new Date(cacheFrom)) : [];
     // Hours not cached yet that are settled: read them in one range query, then cache them.
     let firstMissing: number | null = null;
-    for (let t = since.getTime(); t < settled.getTime(); t += HOUR_MS) {
+    for (let t = cacheFrom; t < settled.getTime(); t += HOUR_MS) {
       if (!this.closedHours.has(new Date(t).toISOString())) {
         firstMissing = t;
         break;
@@ -50,7 +63,6 @@ export class AuditStatsService {
       }
       for (const r of rows) this.closedHours.get(new Date(r.hour).toISOString())?.push(r);
     }
-    for (const key of this.closedHours.keys()) if (Date.parse(key) < since.getTime()) this.closedHours.delete(key);
     const open = await this.repository.hourly(settled > since ? settled : since, until);
     const [topOrganisations, topAddresses] = await Promise.all([
       this.repository.topFailing('organisation_id', new Date(until.getTime() - 24 * HOUR_MS), until, 10),
@@ -74,7 +86,8 @@ export class AuditStatsService {
         totals.failed += r.count;
       }
     };
-    for (const [hour, rows] of this.closedHours) if (Date.parse(hour) >= since.getTime()) rows.forEach(add);
+    for (const [hour, rows] of this.closedHours) if (Date.parse(hour) >= cacheFrom) rows.forEach(add);
+    live.forEach(add);
     open.forEach(add);
     return {
       since: since.toISOString(),
