@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { GENESIS_HASH } from './audit-chain.js';
 import type { AuditCheckpointsService } from './audit-checkpoints.service.js';
-import * as chainSql from './audit-chain.repository.js';
+import type { AuditChainRepository } from './audit-chain.repository.js';
 import {
   ChainWalk,
   anchorExplained,
@@ -64,15 +64,16 @@ const SAMPLE_RANGES = 3;
  */
 export async function verifyChain(
   m: EntityManager,
+  chainRepo: AuditChainRepository,
   checkpointsService: Pick<AuditCheckpointsService, 'all' | 'keys'>,
   fromId: string | null,
   toId: string | null,
   expectedHead: string | null,
   routine = false,
 ): Promise<AuditVerifyResult> {
-  const head = await chainSql.chainHead(m);
-  const anchor = await chainSql.newestAnchor(m);
-  const unsealed = await chainSql.unsealedCount(m);
+  const head = await chainRepo.chainHead(m);
+  const anchor = await chainRepo.newestAnchor(m);
+  const unsealed = await chainRepo.unsealedCount(m);
   const checkpoints = await checkpointsService.all(m);
   // A routine verify checks the newest signature only; the older checkpoints are authenticated
   // through the signed chain of checkpoint hashes (payloads still compared with the rows).
@@ -90,18 +91,18 @@ export async function verifyChain(
   let endSeq = headSeq;
   let empty = false;
   if (fromId !== null) {
-    const s = await chainSql.minSeqFrom(m, fromId);
+    const s = await chainRepo.minSeqFrom(m, fromId);
     if (!s) empty = true;
     else startSeq = BigInt(s) > chainStart ? BigInt(s) : chainStart;
   }
   if (toId !== null) {
-    const s = await chainSql.maxSeqTo(m, toId);
+    const s = await chainRepo.maxSeqTo(m, toId);
     if (!s) empty = true;
     else endSeq = BigInt(s);
   }
 
   if (full && routine) {
-    const last = await chainSql.lastIntactFullVerifySeq(m);
+    const last = await chainRepo.lastIntactFullVerifySeq(m);
     if (last && /^\d+$/.test(last) && BigInt(last) + 1n > startSeq) {
       startSeq = BigInt(last) + 1n;
     }
@@ -110,10 +111,10 @@ export async function verifyChain(
   // missing predecessor), in which case its own prev_hash is taken as given.
   let expectedPrev: string | null = anchor ? anchor.prev_hash : GENESIS_HASH;
   if (startSeq > chainStart) {
-    expectedPrev = (await chainSql.hashAtSeq(m, startSeq - 1n)) ?? null;
+    expectedPrev = (await chainRepo.hashAtSeq(m, startSeq - 1n)) ?? null;
   }
   const walk = new ChainWalk(startSeq, expectedPrev, valid, expectedHead);
-  if (!empty && endSeq >= startSeq) await walkRange(m, walk, startSeq, endSeq);
+  if (!empty && endSeq >= startSeq) await walkRange(m, chainRepo, walk, startSeq, endSeq);
   if (!empty && walk.nextSeq <= endSeq) {
     walk.report({
       seq: walk.nextSeq.toString(),
@@ -133,10 +134,10 @@ export async function verifyChain(
       const last = BigInt(cp.last_seq);
       let prev: string | null = anchor && first === chainStart ? anchor.prev_hash : GENESIS_HASH;
       if (first > chainStart) {
-        prev = (await chainSql.hashAtSeq(m, first - 1n)) ?? null;
+        prev = (await chainRepo.hashAtSeq(m, first - 1n)) ?? null;
       }
       const sample = new ChainWalk(first, prev, valid);
-      await walkRange(m, sample, first, last);
+      await walkRange(m, chainRepo, sample, first, last);
       if (sample.nextSeq <= last) {
         sample.report({
           seq: sample.nextSeq.toString(),
@@ -164,7 +165,7 @@ export async function verifyChain(
         detail: 'the last sealed event is not the recorded head',
       });
     }
-    const retention = await chainSql.retentionEvents(m);
+    const retention = await chainRepo.retentionEvents(m);
     // Only the newest anchor matters (verification starts there); a later retention may remove
     // the event that explained an older one.
     for (const a of anchor ? [anchor] : []) {
@@ -219,10 +220,16 @@ export async function verifyChain(
 }
 
 /** Feeds the events with startSeq <= seq <= endSeq to the walk, in keyset batches. */
-async function walkRange(m: EntityManager, walk: ChainWalk, startSeq: bigint, endSeq: bigint): Promise<void> {
+async function walkRange(
+  m: EntityManager,
+  chainRepo: AuditChainRepository,
+  walk: ChainWalk,
+  startSeq: bigint,
+  endSeq: bigint,
+): Promise<void> {
   let after: { seq: string; id: string } | null = null;
   for (;;) {
-    const rows = await chainSql.chainBatch(m, startSeq, endSeq, after, VERIFY_BATCH);
+    const rows = await chainRepo.chainBatch(m, startSeq, endSeq, after, VERIFY_BATCH);
     for (const row of rows) walk.push(row);
     if (rows.length < VERIFY_BATCH) break;
     const last = rows[rows.length - 1];

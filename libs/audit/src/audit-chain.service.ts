@@ -1,6 +1,7 @@
 // Over 300 lines with its comments, one job: running the chain. Sealing and retention share one
 // queue (one at a time per process), and with the scheduled full verify one set of timers started
-// at bootstrap and stopped at shutdown; the verify walk is in audit-chain-verify.ts, the
+// at bootstrap and stopped at shutdown; the SQL is in audit-chain.repository.ts, the verify walk
+// in audit-chain-verify.ts, the
 // checkpoints in audit-checkpoints.service.ts.
 import { auditConfig, type AuditConfig } from '@app/config';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
@@ -9,10 +10,10 @@ import type { DataSource } from 'typeorm';
 import { chainHash } from './audit-chain.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import { verifyChain, type AuditVerifyResult } from './audit-chain-verify.js';
-import * as chainSql from './audit-chain.repository.js';
+import { AuditChainRepository } from './audit-chain.repository.js';
 import { invalid } from './audit-filters.js';
 import { auditProtection, type AuditProtection } from './audit-protection.js';
-import { insertAuditEvent } from './audit-events.repository.js';
+import { AuditEventsRepository } from './audit-events.repository.js';
 
 // The verify walk itself is in audit-chain-verify.ts; its result types are re-exported here.
 export type { AuditChainProblem, AuditChainProblemKind, AuditVerifyResult } from './audit-chain-verify.js';
@@ -83,13 +84,15 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(auditConfig.KEY) private readonly config: AuditConfig,
     private readonly checkpoints: AuditCheckpointsService,
+    private readonly chainRepo: AuditChainRepository,
+    private readonly events: AuditEventsRepository,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     this.stopped = false;
     // One warning at start-up when the database role could rewrite the log (issue 14).
     try {
-      const p = await auditProtection(this.dataSource);
+      const p = await auditProtection(this.events);
       if (p.protection === 'weak') this.logger.warn(`audit log protection is weak: ${p.reason}`);
     } catch (e) {
       this.logger.warn(`audit protection check failed: ${e instanceof Error ? e.message : String(e)}`);
@@ -184,10 +187,10 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   /** One batch in one transaction; null when another instance is sealing. */
   private sealBatch(): Promise<number | null> {
     return this.dataSource.transaction(async (m) => {
-      if (!(await chainSql.tryXactLock(m, 'sealer'))) return null;
-      const head = await chainSql.chainHead(m);
+      if (!(await this.chainRepo.tryXactLock(m, 'sealer'))) return null;
+      const head = await this.chainRepo.chainHead(m);
       if (!head) throw new Error('audit: audit_chain_head is missing');
-      const rows = await chainSql.unsealedEvents(m, SEAL_BATCH);
+      const rows = await this.chainRepo.unsealedEvents(m, SEAL_BATCH);
       if (rows.length === 0) return 0;
       let prevHash = head.last_hash;
       const ids: string[] = [];
@@ -198,19 +201,19 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
         hashes.push(prevHash);
       }
       // The owner's function appends exactly these links after the head, or refuses (issue 14).
-      await chainSql.seal(m, (BigInt(head.last_seq) + 1n).toString(), head.last_hash, ids, hashes);
+      await this.chainRepo.seal(m, (BigInt(head.last_seq) + 1n).toString(), head.last_hash, ids, hashes);
       return rows.length;
     });
   }
 
   /** Whether the database role could rewrite the log (see AuditProtection). */
   protection(): Promise<AuditProtection> {
-    return auditProtection(this.dataSource);
+    return auditProtection(this.events);
   }
 
   /** Age in seconds of the oldest committed event not sealed yet (0 when all are sealed). */
   async sealingLagSeconds(): Promise<number> {
-    return Math.max(0, (await chainSql.sealingLag(this.dataSource)) ?? 0);
+    return Math.max(0, (await this.chainRepo.sealingLag()) ?? 0);
   }
 
   /**
@@ -230,7 +233,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     }
     const routine = range.mode === 'routine';
     const result = await this.dataSource.transaction('REPEATABLE READ', (m) =>
-      verifyChain(m, this.checkpoints, fromId, toId, expectedHead, routine),
+      verifyChain(m, this.chainRepo, this.checkpoints, fromId, toId, expectedHead, routine),
     );
     // A full verify's result goes into the log itself; routine verifies start after the last intact one.
     if (options.recordAs && result.mode === 'full') await this.recordVerified(result, options.recordAs);
@@ -238,7 +241,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   private async recordVerified(result: AuditVerifyResult, actor: string): Promise<void> {
-    await insertAuditEvent(this.dataSource.manager, {
+    await this.events.insertIn(this.dataSource.manager, {
       type: 'audit.verified',
       outcome: result.status === 'intact' ? 'success' : 'failure',
       reason: result.status === 'intact' ? null : result.problem,
@@ -265,9 +268,9 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     const qr = this.dataSource.createQueryRunner();
     await qr.connect();
     try {
-      if (!(await chainSql.tryFullVerifyLock(qr.manager))) return null;
+      if (!(await this.chainRepo.tryFullVerifyLock(qr.manager))) return null;
       try {
-        if (await chainSql.recentFullVerify(qr.manager, hours)) return null;
+        if (await this.chainRepo.recentFullVerify(qr.manager, hours)) return null;
         const result = await this.verify({}, { recordAs: 'system' });
         if (result.status === 'broken') {
           this.logger.error(`audit chain broken at seq ${result.firstBadSeq}: ${result.problem}`);
@@ -276,7 +279,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
         }
         return result;
       } finally {
-        await chainSql.unlockFullVerify(qr.manager);
+        await this.chainRepo.unlockFullVerify(qr.manager);
       }
     } finally {
       await qr.release();
@@ -305,8 +308,8 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     let removed = 0;
     for (;;) {
       const batch = await this.dataSource.transaction(async (m) => {
-        if (!(await chainSql.tryXactLock(m, 'retention'))) return 0;
-        return chainSql.applyRetentionBatch(m, cutoff, RETENTION_BATCH);
+        if (!(await this.chainRepo.tryXactLock(m, 'retention'))) return 0;
+        return this.chainRepo.applyRetentionBatch(m, cutoff, RETENTION_BATCH);
       });
       removed += batch;
       if (batch < RETENTION_BATCH) break;

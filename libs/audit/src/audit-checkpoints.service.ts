@@ -6,8 +6,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { JWK } from 'jose';
 import type { DataSource, EntityManager } from 'typeorm';
 import { GENESIS_HASH } from './audit-chain.js';
-import { hashAtSeq, tryXactLock } from './audit-chain.repository.js';
-import * as checkpointSql from './audit-checkpoints.repository.js';
+import { AuditChainRepository } from './audit-chain.repository.js';
+import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { pageLimit } from './audit-filters.js';
 import { loadSigningKey, type AuditSigningKey } from './audit-signing-key.js';
 import { checkpointHash, signCheckpoint, type AuditCheckpoint } from './audit-verifier.js';
@@ -37,6 +37,8 @@ export class AuditCheckpointsService implements OnModuleInit {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly cursors: CursorCodec,
     @Inject(auditConfig.KEY) private readonly config: AuditConfig,
+    private readonly checkpointRepo: AuditCheckpointsRepository,
+    private readonly chainRepo: AuditChainRepository,
   ) {}
 
   /** Loads the key (a missing key in production stops the start) and publishes its public half. */
@@ -45,7 +47,7 @@ export class AuditCheckpointsService implements OnModuleInit {
     if (warning) this.logger.warn(warning);
     this.key = key;
     if (key) {
-      await checkpointSql.publishSigningKey(this.dataSource, key.kid, key.publicJwk);
+      await this.checkpointRepo.publishSigningKey(key.kid, key.publicJwk);
     }
   }
 
@@ -63,9 +65,9 @@ export class AuditCheckpointsService implements OnModuleInit {
     if (!key) return 0;
     const made: AuditCheckpoint[] = [];
     await this.dataSource.transaction(async (m) => {
-      if (!(await tryXactLock(m, 'checkpoint'))) return;
-      const last = await checkpointSql.lastCheckpoint(m);
-      const head = await checkpointSql.checkpointHead(m);
+      if (!(await this.chainRepo.tryXactLock(m, 'checkpoint'))) return;
+      const last = await this.checkpointRepo.lastCheckpoint(m);
+      const head = await this.checkpointRepo.checkpointHead(m);
       if (!head) return;
       const headSeq = BigInt(head.last_seq);
       let from = last ? BigInt(last.last_seq) + 1n : 1n;
@@ -79,7 +81,7 @@ export class AuditCheckpointsService implements OnModuleInit {
       };
       while (headSeq - from + 1n >= every) {
         const to = from + every - 1n;
-        const hash = await hashAtSeq(m, to);
+        const hash = await this.chainRepo.hashAtSeq(m, to);
         // Removed by retention in the meantime: the checkpoint up to the head covers it.
         if (hash === undefined) break;
         await sign(to, hash);
@@ -110,7 +112,7 @@ export class AuditCheckpointsService implements OnModuleInit {
       kid: key.kid,
     };
     const jws = await signCheckpoint(payload, key);
-    const row = await checkpointSql.insertCheckpoint(m, [
+    const row = await this.checkpointRepo.insertCheckpoint(m, [
       payload.first_seq,
       payload.last_seq,
       lastHash,
@@ -137,7 +139,7 @@ export class AuditCheckpointsService implements OnModuleInit {
 
   /** Every checkpoint, oldest first (verification). */
   all(m: EntityManager | DataSource = this.dataSource): Promise<AuditCheckpoint[]> {
-    return checkpointSql.allCheckpoints(m);
+    return this.checkpointRepo.allCheckpoints(m);
   }
 
   /** A page of checkpoints, newest first (keyset on last_seq). */
@@ -145,7 +147,7 @@ export class AuditCheckpointsService implements OnModuleInit {
     const limit = pageLimit(input.limit);
     const before = input.cursor ? this.cursors.decode(input.cursor, CURSOR_FINGERPRINT, ['seq']).seq : null;
     if (before !== null && !/^\d{1,19}$/.test(before)) throw cursorInvalid('cursor');
-    const rows = await checkpointSql.checkpointPage(this.dataSource, limit + 1, before);
+    const rows = await this.checkpointRepo.checkpointPage(limit + 1, before);
     const more = rows.length > limit;
     const data = more ? rows.slice(0, limit) : rows;
     const last = data[data.length - 1];
@@ -157,7 +159,7 @@ export class AuditCheckpointsService implements OnModuleInit {
 
   /** The public keys that signed checkpoints, current and retired, as a JWKS. */
   async keys(m: EntityManager | DataSource = this.dataSource): Promise<{ keys: JWK[] }> {
-    const rows = await checkpointSql.signingKeys(m);
+    const rows = await this.checkpointRepo.signingKeys(m);
     const current = this.key?.publicJwk;
     // The key in hand is authoritative for its own kid.
     const keys = rows.map((r) => (current && r.jwk.kid === current.kid ? current : r.jwk));

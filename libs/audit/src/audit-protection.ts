@@ -1,5 +1,4 @@
-import type { DataSource } from 'typeorm';
-import { auditPrivileges } from './audit-events.repository.js';
+import type { AuditEventsRepository } from './audit-events.repository.js';
 
 /**
  * How well the database itself protects the audit log from the broker's own credentials
@@ -13,8 +12,8 @@ export interface AuditProtection {
   reason?: string;
 }
 
-export async function auditProtection(ds: DataSource): Promise<AuditProtection> {
-  const row = await auditPrivileges(ds);
+export async function auditProtection(events: Pick<AuditEventsRepository, 'privileges'>): Promise<AuditProtection> {
+  const row = await events.privileges();
   if (!row) return { protection: 'weak', reason: 'the audit tables are missing' };
   if (row.superuser) {
     return {

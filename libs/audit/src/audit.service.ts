@@ -1,7 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import {
   AuditChainService,
   type AuditRetentionResult,
@@ -14,14 +13,7 @@ import type { AuditEventInput } from './audit-event.js';
 import type { AuditProtection } from './audit-protection.js';
 import type { AuditExportFormat } from './export/audit-export-format.js';
 import { batchStream, copyExportStream } from './export/audit-export-stream.js';
-import {
-  copyAuditEventBatch,
-  erasePersonal,
-  insertAuditEvent,
-  insertAuditEventPrepared,
-  selectAuditEvents,
-  serverEncoding,
-} from './audit-events.repository.js';
+import { AuditEventsRepository } from './audit-events.repository.js';
 import { invalid, parseAuditFilters, type AuditFilters, type AuditQueryInput } from './audit-filters.js';
 import type { AuditEventRecord } from './audit-record.js';
 import { CursorCodec } from './cursor.js';
@@ -50,7 +42,7 @@ export class AuditService {
   private utf8Copy: Promise<boolean> | null = null;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly events: AuditEventsRepository,
     private readonly chain: AuditChainService,
     private readonly cursors: CursorCodec,
     private readonly checkpointsService: AuditCheckpointsService,
@@ -62,9 +54,9 @@ export class AuditService {
    * Secret-looking keys in `details` are masked and email addresses removed.
    */
   async record(input: AuditEventInput, manager?: EntityManager): Promise<{ id: string }> {
-    if (manager) return insertAuditEvent(manager, input);
+    if (manager) return this.events.insertIn(manager, input);
     // On its own (every login): a prepared statement on the pool, no QueryRunner.
-    const rows = await insertAuditEventPrepared(this.dataSource, input);
+    const rows = await this.events.insertPrepared(input);
     const row = rows[0];
     if (!row) throw new Error('audit: the insert returned no id');
     return { id: row.id };
@@ -104,7 +96,7 @@ export class AuditService {
     return copyExportStream({
       format,
       batchSize: EXPORT_BATCH,
-      copy: (afterId, onData) => copyAuditEventBatch(this.dataSource, filters, afterId, EXPORT_BATCH, onData),
+      copy: (afterId, onData) => this.events.copyBatch(filters, afterId, EXPORT_BATCH, onData),
       progressEvery: EXPORT_PROGRESS_EVERY,
       onProgress,
     });
@@ -133,7 +125,7 @@ export class AuditService {
    * sequences: such a database is exported from records instead. Asked once.
    */
   private binaryCopyIsUtf8(): Promise<boolean> {
-    this.utf8Copy ??= serverEncoding(this.dataSource).then(
+    this.utf8Copy ??= this.events.serverEncoding().then(
       (encoding) => encoding !== 'SQL_ASCII',
       (err: unknown) => {
         this.utf8Copy = null;
@@ -144,7 +136,7 @@ export class AuditService {
   }
 
   private fetch(filters: AuditFilters, afterId: string | null, limit: number): Promise<AuditEventRecord[]> {
-    return selectAuditEvents(this.dataSource, filters, afterId, limit);
+    return this.events.select(filters, afterId, limit);
   }
 
   /**
@@ -163,7 +155,7 @@ export class AuditService {
    * chained record, so the chain still verifies). Pass the erasing transaction's manager.
    */
   async erasePersonalData(developerId: string, manager?: EntityManager): Promise<number> {
-    return erasePersonal(manager ?? this.dataSource, developerId);
+    return this.events.erasePersonal(developerId, manager);
   }
 
   /** Seals what is committed and signs a checkpoint up to the head now. */
