@@ -1,8 +1,7 @@
 // Over 300 lines with its comments, one job: running the chain. Sealing and retention share one
 // queue (one at a time per process), and with the scheduled full verify one set of timers started
 // at bootstrap and stopped at shutdown; the SQL is in audit-chain.repository.ts, the verify walk
-// in audit-chain-verify.ts, the
-// checkpoints in audit-checkpoints.service.ts.
+// in audit-chain-verify.ts, the checkpoints in audit-checkpoints.service.ts.
 import { auditConfig, type AuditConfig } from '@app/config';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
