@@ -168,7 +168,12 @@ export default tseslint.config(
   {
     // Issue 18: every SQL statement of these libs lives in a `*.repository.ts` (services keep the
     // rules and the auditing). SQL is a string handed to `.query(…)`, or a prepared statement.
-    files: ['libs/developers/src/**/*.ts', 'libs/cloudentity/src/**/*.ts', 'libs/profiles/src/**/*.ts'],
+    files: [
+      'libs/developers/src/**/*.ts',
+      'libs/cloudentity/src/**/*.ts',
+      'libs/profiles/src/**/*.ts',
+      'libs/audit/src/**/*.ts',
+    ],
     ignores: ['**/*.repository.ts', '**/*.spec.ts', '**/*.int-spec.ts', 'libs/profiles/src/profiles.cache.ts'],
     rules: {
       'no-restricted-syntax': [

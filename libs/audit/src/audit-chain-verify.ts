@@ -1,8 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { GENESIS_HASH } from './audit-chain.js';
 import type { AuditCheckpointsService } from './audit-checkpoints.service.js';
-import { CHAIN_COLUMNS } from './audit-personal.js';
-import type { AuditEventRecord } from './audit-record.js';
+import type { AuditChainRepository } from './audit-chain.repository.js';
 import {
   ChainWalk,
   anchorExplained,
@@ -13,9 +12,9 @@ import {
 } from './audit-verifier.js';
 
 // The verify walk over the hash chain: what a verify reads (head, anchor, checkpoints, the events
-// in seal order) and what it reports. AuditChainService (audit-chain.service.ts) validates the
-// request, runs this in one REPEATABLE READ snapshot and schedules the full verify; ChainWalk
-// (audit-verifier.ts) is the pure check of each link.
+// in seal order; the SQL is in audit-chain.repository.ts) and what it reports. AuditChainService
+// (audit-chain.service.ts) validates the request, runs this in one REPEATABLE READ snapshot and
+// schedules the full verify; ChainWalk (audit-verifier.ts) is the pure check of each link.
 
 export type AuditChainProblemKind = AuditBreakKind;
 export type AuditChainProblem = AuditBreak;
@@ -57,13 +56,6 @@ const MAX_PROBLEMS = 100;
 /** Older checkpoint ranges a routine verify re-reads, chosen at random each time. */
 const SAMPLE_RANGES = 3;
 
-/** The row of audit_chain_head: the last link of the chain. */
-export interface HeadRow {
-  last_seq: string;
-  last_id: string | null;
-  last_hash: string;
-}
-
 /**
  * Recomputes the chain inside `m`'s transaction: from the first retained event (or the one after
  * the last intact full verify, for a routine verify, plus a sample of older signed ranges) to the
@@ -72,21 +64,16 @@ export interface HeadRow {
  */
 export async function verifyChain(
   m: EntityManager,
+  chainRepo: AuditChainRepository,
   checkpointsService: Pick<AuditCheckpointsService, 'all' | 'keys'>,
   fromId: string | null,
   toId: string | null,
   expectedHead: string | null,
   routine = false,
 ): Promise<AuditVerifyResult> {
-  const [head] = await m.query<HeadRow[]>(
-    `SELECT last_seq::text AS last_seq, last_id::text AS last_id, last_hash FROM audit_chain_head WHERE id = 1`,
-  );
-  const [anchor] = await m.query<{ first_seq: string; prev_hash: string }[]>(
-    `SELECT first_seq::text AS first_seq, prev_hash FROM audit_chain_anchors ORDER BY first_seq DESC LIMIT 1`,
-  );
-  const [{ unsealed }] = await m.query<[{ unsealed: number }]>(
-    `SELECT count(*)::int AS unsealed FROM audit_events WHERE hash IS NULL`,
-  );
+  const head = await chainRepo.chainHead(m);
+  const anchor = await chainRepo.newestAnchor(m);
+  const unsealed = await chainRepo.unsealedCount(m);
   const checkpoints = await checkpointsService.all(m);
   // A routine verify checks the newest signature only; the older checkpoints are authenticated
   // through the signed chain of checkpoint hashes (payloads still compared with the rows).
@@ -104,43 +91,30 @@ export async function verifyChain(
   let endSeq = headSeq;
   let empty = false;
   if (fromId !== null) {
-    const [r] = await m.query<{ s: string | null }[]>(
-      `SELECT min(seq)::text AS s FROM audit_events WHERE id >= $1 AND seq IS NOT NULL`,
-      [fromId],
-    );
-    if (!r?.s) empty = true;
-    else startSeq = BigInt(r.s) > chainStart ? BigInt(r.s) : chainStart;
+    const s = await chainRepo.minSeqFrom(m, fromId);
+    if (!s) empty = true;
+    else startSeq = BigInt(s) > chainStart ? BigInt(s) : chainStart;
   }
   if (toId !== null) {
-    const [r] = await m.query<{ s: string | null }[]>(
-      `SELECT max(seq)::text AS s FROM audit_events WHERE id <= $1 AND seq IS NOT NULL`,
-      [toId],
-    );
-    if (!r?.s) empty = true;
-    else endSeq = BigInt(r.s);
+    const s = await chainRepo.maxSeqTo(m, toId);
+    if (!s) empty = true;
+    else endSeq = BigInt(s);
   }
 
   if (full && routine) {
-    const [last] = await m.query<{ s: string | null }[]>(
-      `SELECT details->>'last_seq' AS s FROM audit_events
-        WHERE type = 'audit.verified' AND details->>'mode' = 'full' AND details->>'status' = 'intact'
-        ORDER BY id DESC LIMIT 1`,
-    );
-    if (last?.s && /^\d+$/.test(last.s) && BigInt(last.s) + 1n > startSeq) {
-      startSeq = BigInt(last.s) + 1n;
+    const last = await chainRepo.lastIntactFullVerifySeq(m);
+    if (last && /^\d+$/.test(last) && BigInt(last) + 1n > startSeq) {
+      startSeq = BigInt(last) + 1n;
     }
   }
   // The hash the first checked event must link to; null = unknown (range starts mid-chain on a
   // missing predecessor), in which case its own prev_hash is taken as given.
   let expectedPrev: string | null = anchor ? anchor.prev_hash : GENESIS_HASH;
   if (startSeq > chainStart) {
-    const [p] = await m.query<{ hash: string }[]>(`SELECT hash FROM audit_events WHERE seq = $1`, [
-      (startSeq - 1n).toString(),
-    ]);
-    expectedPrev = p?.hash ?? null;
+    expectedPrev = (await chainRepo.hashAtSeq(m, startSeq - 1n)) ?? null;
   }
   const walk = new ChainWalk(startSeq, expectedPrev, valid, expectedHead);
-  if (!empty && endSeq >= startSeq) await walkRange(m, walk, startSeq, endSeq);
+  if (!empty && endSeq >= startSeq) await walkRange(m, chainRepo, walk, startSeq, endSeq);
   if (!empty && walk.nextSeq <= endSeq) {
     walk.report({
       seq: walk.nextSeq.toString(),
@@ -160,13 +134,10 @@ export async function verifyChain(
       const last = BigInt(cp.last_seq);
       let prev: string | null = anchor && first === chainStart ? anchor.prev_hash : GENESIS_HASH;
       if (first > chainStart) {
-        const [p] = await m.query<{ hash: string }[]>(`SELECT hash FROM audit_events WHERE seq = $1`, [
-          (first - 1n).toString(),
-        ]);
-        prev = p?.hash ?? null;
+        prev = (await chainRepo.hashAtSeq(m, first - 1n)) ?? null;
       }
       const sample = new ChainWalk(first, prev, valid);
-      await walkRange(m, sample, first, last);
+      await walkRange(m, chainRepo, sample, first, last);
       if (sample.nextSeq <= last) {
         sample.report({
           seq: sample.nextSeq.toString(),
@@ -194,9 +165,7 @@ export async function verifyChain(
         detail: 'the last sealed event is not the recorded head',
       });
     }
-    const retention = await m.query<{ details: unknown; hash: string | null }[]>(
-      `SELECT details, hash FROM audit_events WHERE type = 'audit.retention_applied' AND seq IS NOT NULL`,
-    );
+    const retention = await chainRepo.retentionEvents(m);
     // Only the newest anchor matters (verification starts there); a later retention may remove
     // the event that explained an older one.
     for (const a of anchor ? [anchor] : []) {
@@ -251,19 +220,16 @@ export async function verifyChain(
 }
 
 /** Feeds the events with startSeq <= seq <= endSeq to the walk, in keyset batches. */
-async function walkRange(m: EntityManager, walk: ChainWalk, startSeq: bigint, endSeq: bigint): Promise<void> {
+async function walkRange(
+  m: EntityManager,
+  chainRepo: AuditChainRepository,
+  walk: ChainWalk,
+  startSeq: bigint,
+  endSeq: bigint,
+): Promise<void> {
   let after: { seq: string; id: string } | null = null;
   for (;;) {
-    const params: unknown[] = [endSeq.toString(), VERIFY_BATCH];
-    let keyset = `e.seq >= ${startSeq.toString()}`;
-    if (after) {
-      params.push(after.seq, after.id);
-      keyset = `e.seq >= $3 AND NOT (e.seq = $3 AND e.id <= $4)`;
-    }
-    const rows = await m.query<AuditEventRecord[]>(
-      `SELECT ${CHAIN_COLUMNS} FROM audit_events e WHERE ${keyset} AND e.seq <= $1 ORDER BY e.seq, e.id LIMIT $2`,
-      params,
-    );
+    const rows = await chainRepo.chainBatch(m, startSeq, endSeq, after, VERIFY_BATCH);
     for (const row of rows) walk.push(row);
     if (rows.length < VERIFY_BATCH) break;
     const last = rows[rows.length - 1];

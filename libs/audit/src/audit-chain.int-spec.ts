@@ -3,8 +3,10 @@ import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { createLibApp } from '@test/support/lib-app.js';
+import { AuditChainRepository } from './audit-chain.repository.js';
 import { AuditChainService } from './audit-chain.service.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
+import { AuditEventsRepository } from './audit-events.repository.js';
 import { AuditModule } from './audit.module.js';
 import { AuditService } from './audit.service.js';
 import { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
@@ -335,6 +337,8 @@ describe('audit sealing in the background (real Postgres)', () => {
       ctx.ds,
       ctx.app.get<string, AuditConfig>(auditConfig.KEY),
       ctx.app.get(AuditCheckpointsService),
+      ctx.app.get(AuditChainRepository),
+      ctx.app.get(AuditEventsRepository),
     );
     const [a, b] = await Promise.all([chain.sealNow(), other.sealNow()]);
     expect(a + b).toBeLessThanOrEqual(300);

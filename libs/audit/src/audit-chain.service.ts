@@ -1,18 +1,18 @@
 // Over 300 lines with its comments, one job: running the chain. Sealing and retention share one
 // queue (one at a time per process), and with the scheduled full verify one set of timers started
-// at bootstrap and stopped at shutdown; the verify walk is in audit-chain-verify.ts, the
-// checkpoints in audit-checkpoints.service.ts.
+// at bootstrap and stopped at shutdown; the SQL is in audit-chain.repository.ts, the verify walk
+// in audit-chain-verify.ts, the checkpoints in audit-checkpoints.service.ts.
 import { auditConfig, type AuditConfig } from '@app/config';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { chainHash } from './audit-chain.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
-import { verifyChain, type AuditVerifyResult, type HeadRow } from './audit-chain-verify.js';
+import { verifyChain, type AuditVerifyResult } from './audit-chain-verify.js';
+import { AuditChainRepository } from './audit-chain.repository.js';
 import { invalid } from './audit-filters.js';
 import { auditProtection, type AuditProtection } from './audit-protection.js';
-import { CHAIN_COLUMNS } from './audit-personal.js';
-import { insertAuditEvent, type AuditEventRecord } from './audit-record.js';
+import { AuditEventsRepository } from './audit-events.repository.js';
 
 // The verify walk itself is in audit-chain-verify.ts; its result types are re-exported here.
 export type { AuditChainProblem, AuditChainProblemKind, AuditVerifyResult } from './audit-chain-verify.js';
@@ -83,13 +83,15 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(auditConfig.KEY) private readonly config: AuditConfig,
     private readonly checkpoints: AuditCheckpointsService,
+    private readonly chainRepo: AuditChainRepository,
+    private readonly events: AuditEventsRepository,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     this.stopped = false;
     // One warning at start-up when the database role could rewrite the log (issue 14).
     try {
-      const p = await auditProtection(this.dataSource);
+      const p = await auditProtection(this.events);
       if (p.protection === 'weak') this.logger.warn(`audit log protection is weak: ${p.reason}`);
     } catch (e) {
       this.logger.warn(`audit protection check failed: ${e instanceof Error ? e.message : String(e)}`);
@@ -184,18 +186,10 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   /** One batch in one transaction; null when another instance is sealing. */
   private sealBatch(): Promise<number | null> {
     return this.dataSource.transaction(async (m) => {
-      const [lock] = await m.query<{ ok: boolean }[]>(
-        `SELECT pg_try_advisory_xact_lock(hashtext('broker.audit.sealer')) AS ok`,
-      );
-      if (!lock?.ok) return null;
-      const [head] = await m.query<HeadRow[]>(
-        `SELECT last_seq::text AS last_seq, last_id::text AS last_id, last_hash FROM audit_chain_head WHERE id = 1`,
-      );
+      if (!(await this.chainRepo.tryXactLock(m, 'sealer'))) return null;
+      const head = await this.chainRepo.chainHead(m);
       if (!head) throw new Error('audit: audit_chain_head is missing');
-      const rows = await m.query<AuditEventRecord[]>(
-        `SELECT ${CHAIN_COLUMNS} FROM audit_events e WHERE e.hash IS NULL ORDER BY e.id LIMIT $1`,
-        [SEAL_BATCH],
-      );
+      const rows = await this.chainRepo.unsealedEvents(m, SEAL_BATCH);
       if (rows.length === 0) return 0;
       let prevHash = head.last_hash;
       const ids: string[] = [];
@@ -206,28 +200,19 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
         hashes.push(prevHash);
       }
       // The owner's function appends exactly these links after the head, or refuses (issue 14).
-      await m.query(`SELECT audit_seal($1::bigint, $2::text, $3::bigint[], $4::text[])`, [
-        (BigInt(head.last_seq) + 1n).toString(),
-        head.last_hash,
-        ids,
-        hashes,
-      ]);
+      await this.chainRepo.seal(m, (BigInt(head.last_seq) + 1n).toString(), head.last_hash, ids, hashes);
       return rows.length;
     });
   }
 
   /** Whether the database role could rewrite the log (see AuditProtection). */
   protection(): Promise<AuditProtection> {
-    return auditProtection(this.dataSource);
+    return auditProtection(this.events);
   }
 
   /** Age in seconds of the oldest committed event not sealed yet (0 when all are sealed). */
   async sealingLagSeconds(): Promise<number> {
-    const [row] = await this.dataSource.query<{ lag: number }[]>(
-      `SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(occurred_at)), 0)::float8 AS lag
-         FROM audit_events WHERE hash IS NULL`,
-    );
-    return Math.max(0, row?.lag ?? 0);
+    return Math.max(0, (await this.chainRepo.sealingLag()) ?? 0);
   }
 
   /**
@@ -247,7 +232,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     }
     const routine = range.mode === 'routine';
     const result = await this.dataSource.transaction('REPEATABLE READ', (m) =>
-      verifyChain(m, this.checkpoints, fromId, toId, expectedHead, routine),
+      verifyChain(m, this.chainRepo, this.checkpoints, fromId, toId, expectedHead, routine),
     );
     // A full verify's result goes into the log itself; routine verifies start after the last intact one.
     if (options.recordAs && result.mode === 'full') await this.recordVerified(result, options.recordAs);
@@ -255,7 +240,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   private async recordVerified(result: AuditVerifyResult, actor: string): Promise<void> {
-    await insertAuditEvent(this.dataSource.manager, {
+    await this.events.insertIn(this.dataSource.manager, {
       type: 'audit.verified',
       outcome: result.status === 'intact' ? 'success' : 'failure',
       reason: result.status === 'intact' ? null : result.problem,
@@ -282,17 +267,9 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     const qr = this.dataSource.createQueryRunner();
     await qr.connect();
     try {
-      const [lock] = await qr.manager.query<{ ok: boolean }[]>(
-        `SELECT pg_try_advisory_lock(hashtext('broker.audit.full_verify')) AS ok`,
-      );
-      if (!lock?.ok) return null;
+      if (!(await this.chainRepo.tryFullVerifyLock(qr.manager))) return null;
       try {
-        const [recent] = await qr.manager.query<{ recent: boolean }[]>(
-          `SELECT EXISTS (SELECT 1 FROM audit_events WHERE type = 'audit.verified' AND details->>'mode' = 'full'
-                            AND occurred_at > now() - make_interval(hours => $1)) AS recent`,
-          [hours],
-        );
-        if (recent?.recent) return null;
+        if (await this.chainRepo.recentFullVerify(qr.manager, hours)) return null;
         const result = await this.verify({}, { recordAs: 'system' });
         if (result.status === 'broken') {
           this.logger.error(`audit chain broken at seq ${result.firstBadSeq}: ${result.problem}`);
@@ -301,7 +278,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
         }
         return result;
       } finally {
-        await qr.manager.query(`SELECT pg_advisory_unlock(hashtext('broker.audit.full_verify'))`);
+        await this.chainRepo.unlockFullVerify(qr.manager);
       }
     } finally {
       await qr.release();
@@ -330,18 +307,8 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     let removed = 0;
     for (;;) {
       const batch = await this.dataSource.transaction(async (m) => {
-        const [lock] = await m.query<{ ok: boolean }[]>(
-          `SELECT pg_try_advisory_xact_lock(hashtext('broker.audit.retention')) AS ok`,
-        );
-        if (!lock?.ok) return 0;
-        const [r] = await m.query<{ removed: number; first_id: string; last_id: string }[]>(
-          `SELECT r_removed::int AS removed, r_first_removed_id::text AS first_id, r_last_removed_id::text AS last_id
-             FROM audit_apply_retention($1, $2)`,
-          [cutoff, RETENTION_BATCH],
-        );
-        // The owner's function wrote audit.retention_applied and the anchor in this transaction.
-        if (!r || r.removed === 0) return 0;
-        return r.removed;
+        if (!(await this.chainRepo.tryXactLock(m, 'retention'))) return 0;
+        return this.chainRepo.applyRetentionBatch(m, cutoff, RETENTION_BATCH);
       });
       removed += batch;
       if (batch < RETENTION_BATCH) break;

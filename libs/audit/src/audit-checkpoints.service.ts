@@ -6,15 +6,12 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { JWK } from 'jose';
 import type { DataSource, EntityManager } from 'typeorm';
 import { GENESIS_HASH } from './audit-chain.js';
+import { AuditChainRepository } from './audit-chain.repository.js';
+import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { pageLimit } from './audit-filters.js';
 import { loadSigningKey, type AuditSigningKey } from './audit-signing-key.js';
 import { checkpointHash, signCheckpoint, type AuditCheckpoint } from './audit-verifier.js';
 import { CursorCodec, cursorInvalid } from './cursor.js';
-
-const ISO_US = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
-export const CHECKPOINT_COLUMNS = `c.first_seq::text AS first_seq, c.last_seq::text AS last_seq, c.last_hash,
-  c.prev_checkpoint_hash, c.event_count::text AS event_count, c.kid, c.jws,
-  to_char(c.created_at AT TIME ZONE 'UTC', ${ISO_US}) AS created_at`;
 
 /** One page of checkpoints, newest first. */
 export interface AuditCheckpointPage {
@@ -40,6 +37,8 @@ export class AuditCheckpointsService implements OnModuleInit {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly cursors: CursorCodec,
     @Inject(auditConfig.KEY) private readonly config: AuditConfig,
+    private readonly checkpointRepo: AuditCheckpointsRepository,
+    private readonly chainRepo: AuditChainRepository,
   ) {}
 
   /** Loads the key (a missing key in production stops the start) and publishes its public half. */
@@ -48,10 +47,7 @@ export class AuditCheckpointsService implements OnModuleInit {
     if (warning) this.logger.warn(warning);
     this.key = key;
     if (key) {
-      await this.dataSource.query(
-        `INSERT INTO audit_signing_keys (kid, jwk) VALUES ($1, $2) ON CONFLICT (kid) DO NOTHING`,
-        [key.kid, JSON.stringify(key.publicJwk)],
-      );
+      await this.checkpointRepo.publishSigningKey(key.kid, key.publicJwk);
     }
   }
 
@@ -69,17 +65,9 @@ export class AuditCheckpointsService implements OnModuleInit {
     if (!key) return 0;
     const made: AuditCheckpoint[] = [];
     await this.dataSource.transaction(async (m) => {
-      const [lock] = await m.query<{ ok: boolean }[]>(
-        `SELECT pg_try_advisory_xact_lock(hashtext('broker.audit.checkpoint')) AS ok`,
-      );
-      if (!lock?.ok) return;
-      const [last] = await m.query<(AuditCheckpoint & { age_ms: number })[]>(
-        `SELECT ${CHECKPOINT_COLUMNS}, (EXTRACT(EPOCH FROM clock_timestamp() - c.created_at) * 1000)::float8 AS age_ms
-           FROM audit_checkpoints c ORDER BY c.last_seq DESC LIMIT 1`,
-      );
-      const [head] = await m.query<{ last_seq: string; last_hash: string }[]>(
-        `SELECT last_seq::text AS last_seq, last_hash FROM audit_chain_head WHERE id = 1`,
-      );
+      if (!(await this.chainRepo.tryXactLock(m, 'checkpoint'))) return;
+      const last = await this.checkpointRepo.lastCheckpoint(m);
+      const head = await this.checkpointRepo.checkpointHead(m);
       if (!head) return;
       const headSeq = BigInt(head.last_seq);
       let from = last ? BigInt(last.last_seq) + 1n : 1n;
@@ -93,12 +81,10 @@ export class AuditCheckpointsService implements OnModuleInit {
       };
       while (headSeq - from + 1n >= every) {
         const to = from + every - 1n;
-        const [row] = await m.query<{ hash: string }[]>(`SELECT hash FROM audit_events WHERE seq = $1`, [
-          to.toString(),
-        ]);
+        const hash = await this.chainRepo.hashAtSeq(m, to);
         // Removed by retention in the meantime: the checkpoint up to the head covers it.
-        if (!row) break;
-        await sign(to, row.hash);
+        if (hash === undefined) break;
+        await sign(to, hash);
       }
       const due = force || !last || last.age_ms >= this.config.checkpointIntervalMs || made.length > 0;
       if (headSeq >= from && due) await sign(headSeq, head.last_hash);
@@ -126,11 +112,15 @@ export class AuditCheckpointsService implements OnModuleInit {
       kid: key.kid,
     };
     const jws = await signCheckpoint(payload, key);
-    const [row] = await m.query<AuditCheckpoint[]>(
-      `INSERT INTO audit_checkpoints AS c (first_seq, last_seq, last_hash, prev_checkpoint_hash, event_count, kid, jws)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${CHECKPOINT_COLUMNS}`,
-      [payload.first_seq, payload.last_seq, lastHash, prev, payload.count, key.kid, jws],
-    );
+    const row = await this.checkpointRepo.insertCheckpoint(m, [
+      payload.first_seq,
+      payload.last_seq,
+      lastHash,
+      prev,
+      payload.count,
+      key.kid,
+      jws,
+    ]);
     if (!row) throw new Error('audit: the checkpoint insert returned nothing');
     return row;
   }
@@ -149,7 +139,7 @@ export class AuditCheckpointsService implements OnModuleInit {
 
   /** Every checkpoint, oldest first (verification). */
   all(m: EntityManager | DataSource = this.dataSource): Promise<AuditCheckpoint[]> {
-    return m.query<AuditCheckpoint[]>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints c ORDER BY c.last_seq`);
+    return this.checkpointRepo.allCheckpoints(m);
   }
 
   /** A page of checkpoints, newest first (keyset on last_seq). */
@@ -157,11 +147,7 @@ export class AuditCheckpointsService implements OnModuleInit {
     const limit = pageLimit(input.limit);
     const before = input.cursor ? this.cursors.decode(input.cursor, CURSOR_FINGERPRINT, ['seq']).seq : null;
     if (before !== null && !/^\d{1,19}$/.test(before)) throw cursorInvalid('cursor');
-    const rows = await this.dataSource.query<AuditCheckpoint[]>(
-      `SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints c
-        ${before !== null ? 'WHERE c.last_seq < $2::bigint' : ''} ORDER BY c.last_seq DESC LIMIT $1`,
-      before !== null ? [limit + 1, before] : [limit + 1],
-    );
+    const rows = await this.checkpointRepo.checkpointPage(limit + 1, before);
     const more = rows.length > limit;
     const data = more ? rows.slice(0, limit) : rows;
     const last = data[data.length - 1];
@@ -173,7 +159,7 @@ export class AuditCheckpointsService implements OnModuleInit {
 
   /** The public keys that signed checkpoints, current and retired, as a JWKS. */
   async keys(m: EntityManager | DataSource = this.dataSource): Promise<{ keys: JWK[] }> {
-    const rows = await m.query<{ jwk: JWK }[]>(`SELECT jwk FROM audit_signing_keys ORDER BY created_at, kid`);
+    const rows = await this.checkpointRepo.signingKeys(m);
     const current = this.key?.publicJwk;
     // The key in hand is authoritative for its own kid.
     const keys = rows.map((r) => (current && r.jwk.kid === current.kid ? current : r.jwk));

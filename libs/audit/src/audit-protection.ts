@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { AuditEventsRepository } from './audit-events.repository.js';
 
 /**
  * How well the database itself protects the audit log from the broker's own credentials
@@ -12,24 +12,8 @@ export interface AuditProtection {
   reason?: string;
 }
 
-interface PrivilegeRow {
-  superuser: boolean;
-  owner: boolean;
-  changes: boolean;
-}
-
-export async function auditProtection(ds: DataSource): Promise<AuditProtection> {
-  const [row] = await ds.query<PrivilegeRow[]>(
-    `SELECT r.rolsuper AS superuser,
-            pg_has_role(current_user, c.relowner, 'USAGE') AS owner,
-            (has_table_privilege('audit_events', 'UPDATE') OR has_table_privilege('audit_events', 'DELETE')
-             OR has_table_privilege('audit_events', 'TRUNCATE') OR has_table_privilege('audit_events', 'TRIGGER')
-             OR has_table_privilege('audit_chain_anchors', 'INSERT')
-             OR has_table_privilege('audit_chain_head', 'UPDATE')
-             OR has_table_privilege('audit_event_personal', 'UPDATE')) AS changes
-       FROM pg_roles r, pg_class c
-      WHERE r.rolname = current_user AND c.oid = 'audit_events'::regclass`,
-  );
+export async function auditProtection(events: Pick<AuditEventsRepository, 'privileges'>): Promise<AuditProtection> {
+  const row = await events.privileges();
   if (!row) return { protection: 'weak', reason: 'the audit tables are missing' };
   if (row.superuser) {
     return {

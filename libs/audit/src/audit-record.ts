@@ -1,6 +1,5 @@
 import { isIP } from 'node:net';
 import { clipText, maskSecrets, safeJson, safeText } from '@app/common';
-import type { EntityManager } from 'typeorm';
 import { AUDIT_EVENT_TYPES, type AuditEventInput } from './audit-event.js';
 import type { ChainedEventFields } from './audit-chain.js';
 import { PERSONAL_IP, PERSONAL_USER_AGENT } from './audit-personal.js';
@@ -154,11 +153,3 @@ export const INSERT_SQL = `WITH e AS (
     INSERT INTO audit_event_personal (event_id, ip, user_agent)
     SELECT e.id, $9::inet, $10::varchar FROM e WHERE $9::inet IS NOT NULL OR $10::varchar IS NOT NULL)
   SELECT id::text AS id FROM e`;
-
-/** One INSERT, one round trip; inside the caller's transaction when `manager` is one. */
-export async function insertAuditEvent(manager: EntityManager, input: AuditEventInput): Promise<{ id: string }> {
-  const rows: { id: string }[] = await manager.query(INSERT_SQL, insertParams(input));
-  const row = rows[0];
-  if (!row) throw new Error('audit: the insert returned no id');
-  return { id: row.id };
-}

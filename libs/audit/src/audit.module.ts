@@ -1,8 +1,11 @@
 import { SESSION_KEYS, type SessionKeys } from '@app/config';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditChainRepository } from './audit-chain.repository.js';
 import { AuditChainService } from './audit-chain.service.js';
+import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
+import { AuditEventsRepository } from './audit-events.repository.js';
 import { AuditController } from './audit.controller.js';
 import { AuditService } from './audit.service.js';
 import { CursorCodec } from './cursor.js';
@@ -22,8 +25,11 @@ import { AuditStreamService } from './stream/audit-stream.service.js';
   imports: [TypeOrmModule.forFeature([AuditEventEntity, AuditChainHeadEntity, AuditChainAnchorEntity])],
   controllers: [AuditController],
   providers: [
+    AuditEventsRepository,
     AuditService,
+    AuditChainRepository,
     AuditChainService,
+    AuditCheckpointsRepository,
     AuditCheckpointsService,
     AuditStreamRepository,
     AuditStreamService,

@@ -1,8 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import type { Readable } from 'node:stream';
-import { copyOut, inlineParams, preparedQuery, preparedStatement } from '@app/database';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import {
   AuditChainService,
   type AuditRetentionResult,
@@ -13,11 +11,11 @@ import type { JWK } from 'jose';
 import { AuditCheckpointsService, type AuditCheckpointPage } from './audit-checkpoints.service.js';
 import type { AuditEventInput } from './audit-event.js';
 import type { AuditProtection } from './audit-protection.js';
-import { EXPORT_COPY_COLUMNS } from './export/audit-export-encoder.js';
 import type { AuditExportFormat } from './export/audit-export-format.js';
 import { batchStream, copyExportStream } from './export/audit-export-stream.js';
-import { auditWhere, invalid, parseAuditFilters, type AuditFilters, type AuditQueryInput } from './audit-filters.js';
-import { INSERT_SQL, RECORD_COLUMNS, insertAuditEvent, insertParams, type AuditEventRecord } from './audit-record.js';
+import { AuditEventsRepository } from './audit-events.repository.js';
+import { invalid, parseAuditFilters, type AuditFilters, type AuditQueryInput } from './audit-filters.js';
+import type { AuditEventRecord } from './audit-record.js';
 import { CursorCodec } from './cursor.js';
 
 /** A verify result with the database protection level (issue 14). */
@@ -35,37 +33,16 @@ const EXPORT_PROGRESS_EVERY = 100_000;
 
 /**
  * The audit log: the one way to write an event (record), and the reads security teams use
- * (query, export, verify). Sealing and retention run in AuditChainService.
+ * (query, export, verify). Sealing and retention run in AuditChainService; the SQL is in
+ * audit-events.repository.ts.
  */
-const INSERT_EVENT = preparedStatement('audit.insert_event', INSERT_SQL);
-
-/** The matching events after a keyset position, in the filters' order: one page or one batch. */
-function keysetSelect(
-  filters: AuditFilters,
-  afterId: string | null,
-  columns: string,
-  limit: number,
-): { sql: string; params: unknown[] } {
-  const params: unknown[] = [];
-  const where = auditWhere(filters, params);
-  if (afterId !== null) {
-    params.push(afterId);
-    where.push(`e.id ${filters.order === 'asc' ? '>' : '<'} $${params.length}::bigint`);
-  }
-  params.push(limit);
-  const sql = `SELECT ${columns} FROM audit_events e
-    ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-    ORDER BY e.id ${filters.order === 'asc' ? 'ASC' : 'DESC'} LIMIT $${params.length}`;
-  return { sql, params };
-}
-
 @Injectable()
 export class AuditService {
   private readonly logger = new Logger(AuditService.name);
   private utf8Copy: Promise<boolean> | null = null;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly events: AuditEventsRepository,
     private readonly chain: AuditChainService,
     private readonly cursors: CursorCodec,
     private readonly checkpointsService: AuditCheckpointsService,
@@ -77,9 +54,9 @@ export class AuditService {
    * Secret-looking keys in `details` are masked and email addresses removed.
    */
   async record(input: AuditEventInput, manager?: EntityManager): Promise<{ id: string }> {
-    if (manager) return insertAuditEvent(manager, input);
+    if (manager) return this.events.insertIn(manager, input);
     // On its own (every login): a prepared statement on the pool, no QueryRunner.
-    const rows = await preparedQuery<{ id: string }>(this.dataSource, INSERT_EVENT, insertParams(input));
+    const rows = await this.events.insertPrepared(input);
     const row = rows[0];
     if (!row) throw new Error('audit: the insert returned no id');
     return { id: row.id };
@@ -119,7 +96,7 @@ export class AuditService {
     return copyExportStream({
       format,
       batchSize: EXPORT_BATCH,
-      copy: (afterId, onData) => copyOut(this.dataSource, this.exportBatchSql(filters, afterId), onData),
+      copy: (afterId, onData) => this.events.copyBatch(filters, afterId, EXPORT_BATCH, onData),
       progressEvery: EXPORT_PROGRESS_EVERY,
       onProgress,
     });
@@ -148,27 +125,18 @@ export class AuditService {
    * sequences: such a database is exported from records instead. Asked once.
    */
   private binaryCopyIsUtf8(): Promise<boolean> {
-    this.utf8Copy ??= this.dataSource
-      .query<{ encoding: string }[]>(`SELECT current_setting('server_encoding') AS encoding`)
-      .then(
-        ([row]) => row?.encoding !== 'SQL_ASCII',
-        (err: unknown) => {
-          this.utf8Copy = null;
-          throw err;
-        },
-      );
+    this.utf8Copy ??= this.events.serverEncoding().then(
+      (encoding) => encoding !== 'SQL_ASCII',
+      (err: unknown) => {
+        this.utf8Copy = null;
+        throw err;
+      },
+    );
     return this.utf8Copy;
   }
 
-  /** One batch of the export as COPY (no bind parameters there: the values become literals). */
-  private exportBatchSql(filters: AuditFilters, afterId: string | null): string {
-    const { sql, params } = keysetSelect(filters, afterId, EXPORT_COPY_COLUMNS, EXPORT_BATCH);
-    return `COPY (${inlineParams(sql, params)}) TO STDOUT (FORMAT binary)`;
-  }
-
   private fetch(filters: AuditFilters, afterId: string | null, limit: number): Promise<AuditEventRecord[]> {
-    const { sql, params } = keysetSelect(filters, afterId, RECORD_COLUMNS, limit);
-    return this.dataSource.query<AuditEventRecord[]>(sql, params);
+    return this.events.select(filters, afterId, limit);
   }
 
   /**
@@ -187,11 +155,7 @@ export class AuditService {
    * chained record, so the chain still verifies). Pass the erasing transaction's manager.
    */
   async erasePersonalData(developerId: string, manager?: EntityManager): Promise<number> {
-    const [row] = await (manager ?? this.dataSource).query<{ n: string }[]>(
-      `SELECT audit_erase_personal($1::uuid)::text AS n`,
-      [developerId.toLowerCase()],
-    );
-    return Number(row?.n ?? 0);
+    return this.events.erasePersonal(developerId, manager);
   }
 
   /** Seals what is committed and signs a checkpoint up to the head now. */

@@ -1,0 +1,176 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { CHAIN_COLUMNS } from './audit-personal.js';
+import type { AuditEventRecord } from './audit-record.js';
+
+/** The row of audit_chain_head: the last link of the chain. */
+export interface HeadRow {
+  last_seq: string;
+  last_id: string | null;
+  last_hash: string;
+}
+
+/**
+ * The SQL of the hash chain (issue 18): the sealer, the head, retention, the scheduled full
+ * verify's lock and the verify walk's reads. Methods that take an EntityManager run in that
+ * caller's transaction (or on its QueryRunner's session), so every transaction boundary and
+ * advisory lock stays where AuditChainService and verifyChain put it.
+ */
+@Injectable()
+export class AuditChainRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** pg_try_advisory_xact_lock on `broker.audit.sealer`, `broker.audit.retention` or `broker.audit.checkpoint`. */
+  async tryXactLock(m: EntityManager, name: 'sealer' | 'retention' | 'checkpoint'): Promise<boolean> {
+    const sql = {
+      sealer: `SELECT pg_try_advisory_xact_lock(hashtext('broker.audit.sealer')) AS ok`,
+      retention: `SELECT pg_try_advisory_xact_lock(hashtext('broker.audit.retention')) AS ok`,
+      checkpoint: `SELECT pg_try_advisory_xact_lock(hashtext('broker.audit.checkpoint')) AS ok`,
+    }[name];
+    const [lock] = await m.query<{ ok: boolean }[]>(sql);
+    return lock?.ok ?? false;
+  }
+
+  async chainHead(m: EntityManager): Promise<HeadRow | undefined> {
+    const [head] = await m.query<HeadRow[]>(
+      `SELECT last_seq::text AS last_seq, last_id::text AS last_id, last_hash FROM audit_chain_head WHERE id = 1`,
+    );
+    return head;
+  }
+
+  /** The oldest committed events not sealed yet, in id order. */
+  unsealedEvents(m: EntityManager, limit: number): Promise<AuditEventRecord[]> {
+    return m.query<AuditEventRecord[]>(
+      `SELECT ${CHAIN_COLUMNS} FROM audit_events e WHERE e.hash IS NULL ORDER BY e.id LIMIT $1`,
+      [limit],
+    );
+  }
+
+  /** The owner's function appends exactly these links after the head, or refuses (issue 14). */
+  async seal(m: EntityManager, firstSeq: string, prevHash: string, ids: string[], hashes: string[]): Promise<void> {
+    await m.query(`SELECT audit_seal($1::bigint, $2::text, $3::bigint[], $4::text[])`, [
+      firstSeq,
+      prevHash,
+      ids,
+      hashes,
+    ]);
+  }
+
+  async sealingLag(): Promise<number | undefined> {
+    const [row] = await this.dataSource.query<{ lag: number }[]>(
+      `SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(occurred_at)), 0)::float8 AS lag
+           FROM audit_events WHERE hash IS NULL`,
+    );
+    return row?.lag;
+  }
+
+  /** The scheduled full verify's session lock (on the QueryRunner's connection). */
+  async tryFullVerifyLock(m: EntityManager): Promise<boolean> {
+    const [lock] = await m.query<{ ok: boolean }[]>(
+      `SELECT pg_try_advisory_lock(hashtext('broker.audit.full_verify')) AS ok`,
+    );
+    return lock?.ok ?? false;
+  }
+
+  async unlockFullVerify(m: EntityManager): Promise<void> {
+    await m.query(`SELECT pg_advisory_unlock(hashtext('broker.audit.full_verify'))`);
+  }
+
+  /** Whether a full verify was recorded within the last `hours`. */
+  async recentFullVerify(m: EntityManager, hours: number): Promise<boolean> {
+    const [recent] = await m.query<{ recent: boolean }[]>(
+      `SELECT EXISTS (SELECT 1 FROM audit_events WHERE type = 'audit.verified' AND details->>'mode' = 'full'
+                              AND occurred_at > now() - make_interval(hours => $1)) AS recent`,
+      [hours],
+    );
+    return recent?.recent ?? false;
+  }
+
+  /** The owner's function removes one batch before the cutoff (and records it); how many. */
+  async applyRetentionBatch(m: EntityManager, cutoff: Date, batch: number): Promise<number> {
+    const [r] = await m.query<{ removed: number; first_id: string; last_id: string }[]>(
+      `SELECT r_removed::int AS removed, r_first_removed_id::text AS first_id, r_last_removed_id::text AS last_id
+               FROM audit_apply_retention($1, $2)`,
+      [cutoff, batch],
+    );
+    // The owner's function wrote audit.retention_applied and the anchor in this transaction.
+    if (!r || r.removed === 0) return 0;
+    return r.removed;
+  }
+
+  async newestAnchor(m: EntityManager): Promise<{ first_seq: string; prev_hash: string } | undefined> {
+    const [anchor] = await m.query<{ first_seq: string; prev_hash: string }[]>(
+      `SELECT first_seq::text AS first_seq, prev_hash FROM audit_chain_anchors ORDER BY first_seq DESC LIMIT 1`,
+    );
+    return anchor;
+  }
+
+  async unsealedCount(m: EntityManager): Promise<number> {
+    const [{ unsealed }] = await m.query<[{ unsealed: number }]>(
+      `SELECT count(*)::int AS unsealed FROM audit_events WHERE hash IS NULL`,
+    );
+    return unsealed;
+  }
+
+  /** The first seq at or after event `fromId`. */
+  async minSeqFrom(m: EntityManager, fromId: string): Promise<string | null | undefined> {
+    const [r] = await m.query<{ s: string | null }[]>(
+      `SELECT min(seq)::text AS s FROM audit_events WHERE id >= $1 AND seq IS NOT NULL`,
+      [fromId],
+    );
+    return r?.s;
+  }
+
+  /** The last seq at or before event `toId`. */
+  async maxSeqTo(m: EntityManager, toId: string): Promise<string | null | undefined> {
+    const [r] = await m.query<{ s: string | null }[]>(
+      `SELECT max(seq)::text AS s FROM audit_events WHERE id <= $1 AND seq IS NOT NULL`,
+      [toId],
+    );
+    return r?.s;
+  }
+
+  /** The last_seq of the newest intact full verify recorded. */
+  async lastIntactFullVerifySeq(m: EntityManager): Promise<string | null | undefined> {
+    const [last] = await m.query<{ s: string | null }[]>(
+      `SELECT details->>'last_seq' AS s FROM audit_events
+          WHERE type = 'audit.verified' AND details->>'mode' = 'full' AND details->>'status' = 'intact'
+          ORDER BY id DESC LIMIT 1`,
+    );
+    return last?.s;
+  }
+
+  /** The hash of the event sealed at `seq`, if it is still there. */
+  async hashAtSeq(m: EntityManager, seq: bigint): Promise<string | undefined> {
+    const [p] = await m.query<{ hash: string }[]>(`SELECT hash FROM audit_events WHERE seq = $1`, [seq.toString()]);
+    return p?.hash;
+  }
+
+  /** The sealed audit.retention_applied events (they explain the anchors). */
+  retentionEvents(m: EntityManager): Promise<{ details: unknown; hash: string | null }[]> {
+    return m.query<{ details: unknown; hash: string | null }[]>(
+      `SELECT details, hash FROM audit_events WHERE type = 'audit.retention_applied' AND seq IS NOT NULL`,
+    );
+  }
+
+  /** One keyset batch of the walk: events with seq in [startSeq, endSeq] after `after`, in seal order. */
+  chainBatch(
+    m: EntityManager,
+    startSeq: bigint,
+    endSeq: bigint,
+    after: { seq: string; id: string } | null,
+    limit: number,
+  ): Promise<AuditEventRecord[]> {
+    const params: unknown[] = [endSeq.toString(), limit];
+    let keyset = `e.seq >= ${startSeq.toString()}`;
+    if (after) {
+      params.push(after.seq, after.id);
+      keyset = `e.seq >= $3 AND NOT (e.seq = $3 AND e.id <= $4)`;
+    }
+    return m.query<AuditEventRecord[]>(
+      `SELECT ${CHAIN_COLUMNS} FROM audit_events e WHERE ${keyset} AND e.seq <= $1 ORDER BY e.seq, e.id LIMIT $2`,
+      params,
+    );
+  }
+}

@@ -1,0 +1,72 @@
+import type { JWK } from 'jose';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { AuditCheckpoint } from './audit-verifier.js';
+
+const ISO_US = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+export const CHECKPOINT_COLUMNS = `c.first_seq::text AS first_seq, c.last_seq::text AS last_seq, c.last_hash,
+  c.prev_checkpoint_hash, c.event_count::text AS event_count, c.kid, c.jws,
+  to_char(c.created_at AT TIME ZONE 'UTC', ${ISO_US}) AS created_at`;
+
+/**
+ * The SQL of the signed checkpoints and their public keys (issue 18). Methods that take an
+ * EntityManager run in the checkpoint run's transaction; AuditCheckpointsService keeps the rules.
+ */
+@Injectable()
+export class AuditCheckpointsRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** Publishes a signing key's public half (once per kid). */
+  async publishSigningKey(kid: string, publicJwk: JWK): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO audit_signing_keys (kid, jwk) VALUES ($1, $2) ON CONFLICT (kid) DO NOTHING`,
+      [kid, JSON.stringify(publicJwk)],
+    );
+  }
+
+  /** The newest checkpoint with its age in milliseconds. */
+  async lastCheckpoint(m: EntityManager): Promise<(AuditCheckpoint & { age_ms: number }) | undefined> {
+    const [last] = await m.query<(AuditCheckpoint & { age_ms: number })[]>(
+      `SELECT ${CHECKPOINT_COLUMNS}, (EXTRACT(EPOCH FROM clock_timestamp() - c.created_at) * 1000)::float8 AS age_ms
+             FROM audit_checkpoints c ORDER BY c.last_seq DESC LIMIT 1`,
+    );
+    return last;
+  }
+
+  /** The chain's head as a checkpoint needs it. */
+  async checkpointHead(m: EntityManager): Promise<{ last_seq: string; last_hash: string } | undefined> {
+    const [head] = await m.query<{ last_seq: string; last_hash: string }[]>(
+      `SELECT last_seq::text AS last_seq, last_hash FROM audit_chain_head WHERE id = 1`,
+    );
+    return head;
+  }
+
+  async insertCheckpoint(m: EntityManager, values: unknown[]): Promise<AuditCheckpoint | undefined> {
+    const [row] = await m.query<AuditCheckpoint[]>(
+      `INSERT INTO audit_checkpoints AS c (first_seq, last_seq, last_hash, prev_checkpoint_hash, event_count, kid, jws)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${CHECKPOINT_COLUMNS}`,
+      values,
+    );
+    return row;
+  }
+
+  /** Every checkpoint, oldest first. */
+  allCheckpoints(m: EntityManager | DataSource = this.dataSource): Promise<AuditCheckpoint[]> {
+    return m.query<AuditCheckpoint[]>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints c ORDER BY c.last_seq`);
+  }
+
+  /** Up to `limit` checkpoints before `before` (a last_seq), newest first. */
+  checkpointPage(limit: number, before: string | null): Promise<AuditCheckpoint[]> {
+    return this.dataSource.query<AuditCheckpoint[]>(
+      `SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints c
+          ${before !== null ? 'WHERE c.last_seq < $2::bigint' : ''} ORDER BY c.last_seq DESC LIMIT $1`,
+      before !== null ? [limit, before] : [limit],
+    );
+  }
+
+  /** The published signing keys, oldest first. */
+  signingKeys(m: EntityManager | DataSource = this.dataSource): Promise<{ jwk: JWK }[]> {
+    return m.query<{ jwk: JWK }[]>(`SELECT jwk FROM audit_signing_keys ORDER BY created_at, kid`);
+  }
+}

@@ -1,0 +1,110 @@
+import { copyOut, inlineParams, preparedQuery, preparedStatement } from '@app/database';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { AuditEventInput } from './audit-event.js';
+import { auditWhere, type AuditFilters } from './audit-filters.js';
+import { INSERT_SQL, RECORD_COLUMNS, insertParams, type AuditEventRecord } from './audit-record.js';
+import { EXPORT_COPY_COLUMNS } from './export/audit-export-encoder.js';
+
+const INSERT_EVENT = preparedStatement('audit.insert_event', INSERT_SQL);
+
+/** The matching events after a keyset position, in the filters' order: one page or one batch. */
+function keysetSelect(
+  filters: AuditFilters,
+  afterId: string | null,
+  columns: string,
+  limit: number,
+): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const where = auditWhere(filters, params);
+  if (afterId !== null) {
+    params.push(afterId);
+    where.push(`e.id ${filters.order === 'asc' ? '>' : '<'} $${params.length}::bigint`);
+  }
+  params.push(limit);
+  const sql = `SELECT ${columns} FROM audit_events e
+    ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY e.id ${filters.order === 'asc' ? 'ASC' : 'DESC'} LIMIT $${params.length}`;
+  return { sql, params };
+}
+
+/** What the current role may do to the audit tables (AuditProtection's input). */
+export interface AuditPrivilegeRow {
+  superuser: boolean;
+  owner: boolean;
+  changes: boolean;
+}
+
+/**
+ * The SQL of the audit events themselves (issue 18): the insert, the keyset reads of query and
+ * export, the personal-data erasure and the privilege check. A method that takes an EntityManager
+ * runs in that caller's transaction; AuditService keeps the rules.
+ */
+@Injectable()
+export class AuditEventsRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** One INSERT, one round trip, inside the caller's transaction (`manager`). */
+  async insertIn(manager: EntityManager, input: AuditEventInput): Promise<{ id: string }> {
+    const rows: { id: string }[] = await manager.query(INSERT_SQL, insertParams(input));
+    const row = rows[0];
+    if (!row) throw new Error('audit: the insert returned no id');
+    return { id: row.id };
+  }
+
+  /** The same INSERT as a prepared statement on the pool (no QueryRunner): an event on its own. */
+  insertPrepared(input: AuditEventInput): Promise<{ id: string }[]> {
+    return preparedQuery<{ id: string }>(this.dataSource, INSERT_EVENT, insertParams(input));
+  }
+
+  /** Up to `limit` matching events after `afterId` (keyset on id). */
+  select(filters: AuditFilters, afterId: string | null, limit: number): Promise<AuditEventRecord[]> {
+    const { sql, params } = keysetSelect(filters, afterId, RECORD_COLUMNS, limit);
+    return this.dataSource.query<AuditEventRecord[]>(sql, params);
+  }
+
+  /** One export batch as `COPY … (FORMAT binary)` (no bind parameters there: the values become literals). */
+  copyBatch(
+    filters: AuditFilters,
+    afterId: string | null,
+    limit: number,
+    onData: (chunk: Buffer) => void,
+  ): Promise<void> {
+    const { sql, params } = keysetSelect(filters, afterId, EXPORT_COPY_COLUMNS, limit);
+    return copyOut(this.dataSource, `COPY (${inlineParams(sql, params)}) TO STDOUT (FORMAT binary)`, onData);
+  }
+
+  /** The server encoding (SQL_ASCII means COPY's text is not necessarily UTF-8). */
+  async serverEncoding(): Promise<string | undefined> {
+    const [row] = await this.dataSource.query<{ encoding: string }[]>(
+      `SELECT current_setting('server_encoding') AS encoding`,
+    );
+    return row?.encoding;
+  }
+
+  /** The owner's function that deletes a developer's IP addresses and user agents, in `manager`'s transaction when given. */
+  async erasePersonal(developerId: string, manager?: EntityManager): Promise<number> {
+    const [row] = await (manager ?? this.dataSource).query<{ n: string }[]>(
+      `SELECT audit_erase_personal($1::uuid)::text AS n`,
+      [developerId.toLowerCase()],
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  /** What the broker's role may do to the audit tables. */
+  async privileges(): Promise<AuditPrivilegeRow | undefined> {
+    const [row] = await this.dataSource.query<AuditPrivilegeRow[]>(
+      `SELECT r.rolsuper AS superuser,
+            pg_has_role(current_user, c.relowner, 'USAGE') AS owner,
+            (has_table_privilege('audit_events', 'UPDATE') OR has_table_privilege('audit_events', 'DELETE')
+             OR has_table_privilege('audit_events', 'TRUNCATE') OR has_table_privilege('audit_events', 'TRIGGER')
+             OR has_table_privilege('audit_chain_anchors', 'INSERT')
+             OR has_table_privilege('audit_chain_head', 'UPDATE')
+             OR has_table_privilege('audit_event_personal', 'UPDATE')) AS changes
+       FROM pg_roles r, pg_class c
+      WHERE r.rolname = current_user AND c.oid = 'audit_events'::regclass`,
+    );
+    return row;
+  }
+}
