@@ -2,34 +2,26 @@ import { preparedQuery, preparedStatement, returningRows } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Developer, DeveloperStatus } from './developer.js';
+import type { Developer, DeveloperResponse, DeveloperStatus } from './developer.js';
 
 const COLUMNS = `d.id::text AS id, d.issuer, d.subject, d.email, d.email_verified, d.name, d.organisation_id,
   d.organisation_name, d.portal_user_id, d.sso_key, d.status, d.first_login_at, d.last_login_at, d.login_count,
   d.erased_at, d.created_at, d.updated_at,
   to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key`;
 
-/** A `developers` row as COLUMNS selects it (snake_case; `created_key` is the keyset cursor's time). */
-interface DeveloperRow {
-  id: string;
-  issuer: string;
-  subject: string;
-  email: string | null;
-  email_verified: boolean;
-  name: string | null;
-  organisation_id: string | null;
-  organisation_name: string | null;
-  portal_user_id: string | null;
-  sso_key: string | null;
-  status: DeveloperStatus;
+/**
+ * A `developers` row as COLUMNS selects it: the API's snake_case shape (DeveloperResponse), with the
+ * driver's Dates for the times and `created_key`, the keyset cursor's time.
+ */
+type RowTimes = 'first_login_at' | 'last_login_at' | 'erased_at' | 'created_at' | 'updated_at';
+type DeveloperRow = Omit<DeveloperResponse, RowTimes> & {
   first_login_at: Date | null;
   last_login_at: Date | null;
-  login_count: number;
   erased_at: Date | null;
   created_at: Date;
   updated_at: Date;
   created_key: string;
-}
+};
 
 function toDeveloper(r: DeveloperRow): Developer {
   return {
