@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -184,6 +185,32 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     );
     expect(completed[0]).toContain('"statusCode":302');
     expect(stack.broker.logs.text()).not.toContain('LOGCODE-123456');
+  });
+
+  it('should log admin requests with pino-http and serve every request without AsyncLocalStorage (issue 19)', async () => {
+    // On Node 20 one AsyncLocalStorage.run() turns promise hooks on for the whole process, for good.
+    const { AsyncLocalStorage } = await import('node:async_hooks');
+    const run = jest.spyOn(AsyncLocalStorage.prototype, 'run');
+    const enterWith = jest.spyOn(AsyncLocalStorage.prototype, 'enterWith');
+    try {
+      const listed = await admin('/api/profiles', { headers: { 'x-request-id': 'admin-log-1' } });
+      expect(listed.status).toBe(200);
+      expect(listed.headers.get('x-request-id')).toBe('admin-log-1');
+      const first = await login('guide', 'bob');
+      expect(first.location).toContain('/sso?nonce=');
+      expect(run).not.toHaveBeenCalled();
+      expect(enterWith).not.toHaveBeenCalled();
+    } finally {
+      run.mockRestore();
+      enterWith.mockRestore();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const completed = stack.broker.logs.lines.filter(
+      (l) => l.includes('"reqId":"admin-log-1"') && l.includes('"msg":"request completed"'),
+    );
+    expect(completed).toHaveLength(1);
+    expect(completed[0]).toContain('"url":"/api/profiles"');
+    expect(completed[0]).not.toContain(ADMIN_SECRET);
   });
 
   it('should refuse a replayed callback with state_invalid at the FailureRedirect, and audit it', async () => {

@@ -8,7 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import helmet from 'helmet';
 import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
-import { loginRequestLogging } from './common/logging.js';
+import { requestLogging } from './common/logging.js';
 import { openApiDocument } from './openapi.js';
 import { scimBodyParser } from '@app/provisioning';
 
@@ -94,9 +94,9 @@ export async function createBrokerApp(
   const server = app.getHttpServer();
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
-  // The login routes' request log (same reqId, X-Request-Id and completion line as pino-http).
+  // Every request's log line (reqId, X-Request-Id): see requestLogging.
+  app.use(requestLogging(PinoLogger.root));
   app.use('/auth', exactJsonContentType);
-  app.use('/auth', loginRequestLogging(await app.resolve(PinoLogger), PinoLogger.root));
   app.set('trust proxy', config.trustedProxies);
   app.disable('x-powered-by');
   app.use(

@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { scrubValues } from '@app/common';
 import { secretValues, type BrokerConfig } from '@app/config';
-import { RequestMethod } from '@nestjs/common';
-import type { Params, PinoLogger } from 'nestjs-pino';
+import type { Params } from 'nestjs-pino';
+import { pinoHttp } from 'pino-http';
 import type { DestinationStream, Logger as PinoRoot } from 'pino';
 import { brokerWorkerId, isBrokerWorker } from '../cluster/role.js';
 
@@ -49,20 +49,15 @@ export function requestId(req: IncomingMessage, res: ServerResponse): string {
   return id;
 }
 
-/** Routes whose requests are logged by loginRequestLogging instead of pino-http. */
-export const LEAN_LOGGED_ROUTES = [{ method: RequestMethod.ALL, path: 'auth/*path' }];
-
 /**
  * The request log of the login routes, without pino-http: those two hops are every developer's way
  * in, and pino-http builds two child loggers per request and serialises the request into one of
  * them whether or not anything is logged (≈ 0.2 ms of CPU per login in the bench's profile,
- * issue 8). This binds the same `reqId` for everything logged during the request (nestjs-pino's
- * context, so `Logger` calls carry it), sets `req.id` and X-Request-Id the same way, and writes
- * the same completion line through the root logger (its serializers and redaction), only when
- * its level is enabled.
+ * issue 8). Sets `req.id` and X-Request-Id the same way as pino-http, and writes the same
+ * completion line through the root logger (its serializers and redaction), only when its level
+ * is enabled.
  */
 export function loginRequestLogging(
-  logger: PinoLogger,
   root: PinoRoot,
 ): (req: IncomingMessage & { id?: unknown }, res: ServerResponse, next: () => void) => void {
   return (req, res, next) => {
@@ -84,8 +79,42 @@ export function loginRequestLogging(
     };
     res.on('finish', done);
     res.on('close', done);
-    logger.runInContext(next, { bindings: { reqId: id } });
+    next();
   };
+}
+
+type RequestLogger = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
+
+/**
+ * Every request's log, mounted once in front of all routes: the login routes get
+ * loginRequestLogging, the others pino-http (a child of the same root logger, so the same
+ * serializers, redaction and stream), with `reqId` and X-Request-Id from `requestId`.
+ *
+ * nestjs-pino's own middleware is not mounted (`forRoutes: []` in loggerParams): it runs each
+ * request inside an AsyncLocalStorage, so that `Logger` calls made during the request carry its
+ * `reqId`. On Node 20 a single AsyncLocalStorage.run() turns on promise hooks for the whole
+ * process, for good, and they cost about 8 % of the broker's CPU per login (issue 19, measured
+ * with `perf`). So a line a library logs during a request does not carry the `reqId`; the
+ * completion line does, and the lines of a failed request (AllExceptionsFilter, LoginFailures)
+ * carry it as `requestId`.
+ */
+export function requestLogging(root: PinoRoot): RequestLogger {
+  const login = loginRequestLogging(root);
+  const http = pinoHttp({
+    logger: root,
+    // The root already wraps the serializers (it is pino-http's own logger, see loggerParams).
+    wrapSerializers: false,
+    genReqId: requestId,
+    customLogLevel: (_req, res, err) => (err ? 'error' : logLevelFor(res.statusCode)),
+    autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health') },
+    quietReqLogger: true,
+  });
+  return (req, res, next) => (isLoginUrl(req.url) ? login(req, res, next) : http(req, res, next));
+}
+
+/** `/auth/…`: the login routes (TIB's paths; any method). */
+function isLoginUrl(url: string | undefined): boolean {
+  return url !== undefined && url.startsWith('/auth/');
 }
 
 /**
@@ -95,13 +124,13 @@ export function loginRequestLogging(
 export function loggerParams(config: BrokerConfig, stream?: DestinationStream): Params {
   const secrets = secretValues(config);
   return {
-    exclude: LEAN_LOGGED_ROUTES,
+    // Not mounted (no AsyncLocalStorage per request): requestLogging logs every request.
+    forRoutes: [],
     pinoHttp: {
       level: config.logLevel,
       // Under BROKER_WORKERS > 1 every line says which worker wrote it (pino's pid stays too).
       ...(isBrokerWorker() ? { base: { pid: process.pid, hostname: hostname(), worker: brokerWorkerId() } } : {}),
       stream,
-      genReqId: requestId,
       redact: {
         paths: [
           'req.headers.authorization',
@@ -145,10 +174,7 @@ export function loggerParams(config: BrokerConfig, stream?: DestinationStream): 
           };
         },
       },
-      customLogLevel: (_req, res, err) => (err ? 'error' : logLevelFor(res.statusCode)),
-      autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health') },
       hooks: { streamWrite: (line: string) => scrubValues(line, secrets) },
-      quietReqLogger: true,
     },
   };
 }
