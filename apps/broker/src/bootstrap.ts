@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ServerResponse } from 'node:http';
 import type { BrokerConfig } from '@app/config';
 import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -28,23 +29,37 @@ function profilesContentType(req: Request, res: Response, next: NextFunction): v
   next();
 }
 
+const EXPRESS_JSON_TYPE = /^application\/json; charset=utf-8$/i;
+
+/** The paths whose JSON TIB sends as `application/json` exactly (mount-path rules: any case). */
+function tibJsonPath(url: string | undefined): boolean {
+  const u = (url ?? '').toLowerCase();
+  return ['/auth', '/api/profiles'].some((p) => u === p || u.startsWith(`${p}/`) || u.startsWith(`${p}?`));
+}
+
 /**
- * TIB answers `/api/profiles` with `Content-Type: application/json` exactly, and TIB's own tests
- * assert it; Express appends `; charset=utf-8` to every JSON body (JSON is UTF-8 by definition,
- * RFC 8259, so the parameter says nothing). Covers the controller, the filter, the guard and 415s.
+ * TIB answers `/api/profiles` and the login routes' JSON with `Content-Type: application/json`
+ * exactly, and TIB's own tests assert it; Express appends `; charset=utf-8` to every JSON body
+ * (JSON is UTF-8 by definition, RFC 8259, so the parameter says nothing). Covers the controller,
+ * the filters, the guards and 415s. Set once on Express's response prototype rather than by a
+ * middleware wrapping each response's setHeader: on the login path that wrapper was a closure and
+ * a new own property (a hidden-class change) per request, for an answer that is almost never JSON.
  */
-export function exactJsonContentType(_req: Request, res: Response, next: NextFunction): void {
-  const setHeader = res.setHeader.bind(res);
-  res.setHeader = (name: string, value: number | string | readonly string[]) =>
-    setHeader(
-      name,
-      name.toLowerCase() === 'content-type' &&
+export function exactJsonContentType(expressApp: { response: object }): void {
+  const base = ServerResponse.prototype;
+  Object.defineProperty(expressApp.response, 'setHeader', {
+    configurable: true,
+    writable: true,
+    value: function (this: ServerResponse & { req?: { originalUrl?: string } }, name: string, value: unknown) {
+      const exact =
         typeof value === 'string' &&
-        /^application\/json; charset=utf-8$/i.test(value)
-        ? 'application/json'
-        : value,
-    );
-  next();
+        value.length === 31 &&
+        EXPRESS_JSON_TYPE.test(value) &&
+        name.toLowerCase() === 'content-type' &&
+        tibJsonPath(this.req?.originalUrl);
+      return base.setHeader.call(this, name, exact ? 'application/json' : (value as string));
+    },
+  });
 }
 
 /**
@@ -52,17 +67,16 @@ export function exactJsonContentType(_req: Request, res: Response, next: NextFun
  * The login routes are not covered: TIB accepts any method and body there (a form POST included).
  */
 function jsonContentType(req: Request, res: Response, next: NextFunction): void {
+  // The path first: most requests (every login) are not admin API calls.
+  const path = req.path;
+  if (!path.startsWith('/api/') || path.startsWith('/api/profiles')) {
+    next();
+    return;
+  }
   const hasBody =
     (req.get('content-length') !== undefined && req.get('content-length') !== '0') || req.get('transfer-encoding');
   const type = req.get('content-type');
-  if (
-    hasBody &&
-    req.path.startsWith('/api/') &&
-    !req.path.startsWith('/api/profiles') &&
-    !req.path.startsWith('/console/') &&
-    !req.path.startsWith('/scim/') &&
-    (type === undefined || !/^application\/([\w.+-]*\+)?json\b/i.test(type))
-  ) {
+  if (hasBody && (type === undefined || !/^application\/([\w.+-]*\+)?json\b/i.test(type))) {
     res
       .status(415)
       .json({ error: { code: 'unsupported_media_type', message: 'Send the body as application/json', requestId: '' } });
@@ -96,7 +110,7 @@ export async function createBrokerApp(
   server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
   // Every request's log line (reqId, X-Request-Id): see requestLogging.
   app.use(requestLogging(PinoLogger.root));
-  app.use('/auth', exactJsonContentType);
+  exactJsonContentType(app.getHttpAdapter().getInstance());
   app.set('trust proxy', config.trustedProxies);
   app.disable('x-powered-by');
   app.use(
@@ -114,7 +128,6 @@ export async function createBrokerApp(
   // form-urlencoded), so those routes get the raw text; the controller decodes it as TIB does.
   app.use(
     '/api/profiles',
-    exactJsonContentType,
     profilesContentType,
     express.text({ type: () => true, limit: config.bodyLimitBytes }),
   );

@@ -1,8 +1,9 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { randomBase64url } from '@app/common';
 
 /** 256 random bits, base64url (43 characters): used for state handles, nonces and PKCE verifiers. */
 export function randomToken(): string {
-  return randomBytes(32).toString('base64url');
+  return randomBase64url(32);
 }
 
 /** The shape of every value randomToken() returns; anything else is rejected before a lookup. */

@@ -10,6 +10,8 @@ export { RequestContext, requestContextOf, type RequestContextData } from './req
 export { getCaseInsensitive, getPathCaseInsensitive, isPlainObject } from './go-json.js';
 /** The undici connection pool of an upstream (IdP, portal): deadlines, size limit, TLS. */
 export { upstreamAgent } from './upstream-agent.js';
+/** CSPRNG tokens (state, nonce, PKCE verifier, browser binding) drawn from a pooled buffer. */
+export { randomBase64url } from './random-token.js';
 /** A bounded map that forgets the least recently used entry (every in-memory cache). */
 export { LruCache } from './lru-cache.js';
 /** Text Postgres can hold (no NUL, no unpaired surrogate): checks with field paths, repair, safe clipping. */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBase64url } from '@app/common';
 import type { CookieOptions, Request } from 'express';
 
 /**
@@ -46,7 +46,7 @@ export function readBinding(req: Request, https: boolean): string | undefined {
 
 /** A fresh random binding value. */
 export function newBinding(): string {
-  return randomBytes(24).toString('base64url');
+  return randomBase64url(24);
 }
 
 /** Name and options of the binding cookie: it lives as long as a login state may. */
