@@ -169,6 +169,26 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     expect(await unknown.json()).toEqual({ Status: 'error', Error: 'Profile nope not found' });
   });
 
+  it('should start a login whatever JSON body a POST carries: the login routes never parse one, as TIB', async () => {
+    for (const body of ['{not json', JSON.stringify({ state: 'x' }), 'x'.repeat(200_000)]) {
+      const res = await fetch(`${stack.broker.url}/auth/guide/openid-connect`, {
+        method: 'POST',
+        redirect: 'manual',
+        body,
+        headers: { 'Content-Type': 'application/json' },
+      });
+      expect(res.status).toBe(302);
+      expect(res.headers.get('location')).toMatch(new RegExp(`^${stack.idp.issuer}/`));
+    }
+    // Elsewhere a malformed JSON body is still the client's mistake.
+    const admin = await fetch(`${stack.broker.url}/api/developers/00000000-0000-4000-8000-000000000000/block`, {
+      method: 'POST',
+      body: '{not json',
+      headers: { Authorization: ADMIN_SECRET, 'Content-Type': 'application/json' },
+    });
+    expect(admin.status).toBe(400);
+  });
+
   it('should log each login request once, under the request id the caller sent, with the code and state redacted', async () => {
     const res = await fetch(`${stack.broker.url}/auth/guide/openid-connect/callback?code=LOGCODE-123456&state=abc`, {
       redirect: 'manual',

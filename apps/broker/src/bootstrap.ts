@@ -135,8 +135,16 @@ export async function createBrokerApp(
   app.use('/console', express.urlencoded({ extended: false, limit: config.bodyLimitBytes }));
   // SCIM bodies (application/scim+json or JSON) parsed here so that their errors are SCIM errors.
   app.use('/scim', ...scimBodyParser(config.bodyLimitBytes));
-  app.use(jsonContentType);
-  app.useBodyParser('json', { limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] });
+  // Every other JSON body; not on the login routes, which never read one (TIB ignores the body
+  // there too): no parser runs on a developer's two hops.
+  const json = express.json({ limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] });
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.url.startsWith('/auth/')) {
+      next();
+      return;
+    }
+    jsonContentType(req, res, (error?: unknown) => (error ? next(error) : json(req, res, next)));
+  });
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   const document = openApiDocument(app);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
