@@ -4,6 +4,7 @@
 // See bench/README.md for what each number means and the knobs (BENCH_* variables).
 // Over 300 lines, one job: the bench's sequence (start the stack, run each phase in order, print
 // and write the results); the phases themselves are in bench/*.mjs modules.
+import { BROKER_NODE_FLAGS } from '../scripts/node-flags.mjs';
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -296,7 +297,7 @@ async function main() {
 
   // First start on the empty database (migrations run); the starts below use the existing one.
   let t = performance.now();
-  const cold = startChild('broker', BROKER_ENTRY, { env: brokerEnv, logFile: brokerLog });
+  const cold = startChild('broker', BROKER_ENTRY, { env: brokerEnv, execArgv: BROKER_NODE_FLAGS, logFile: brokerLog });
   cleanups.push(() => cold.stop());
   const coldMs = await waitReady(`${brokerUrl}/health/ready`, cold, t, 120_000);
   await cold.stop();
@@ -321,7 +322,8 @@ async function main() {
     t = performance.now();
     const proc = startChild('broker', BROKER_ENTRY, {
       env: brokerEnv,
-      execArgv: last ? execArgv : [],
+      // As the product ships (Dockerfile, npm start): scripts/node-flags.mjs.
+      execArgv: [...BROKER_NODE_FLAGS, ...(last ? execArgv : [])],
       logFile: brokerLog,
     });
     cleanups.push(() => proc.stop());

@@ -1,6 +1,7 @@
 // BENCH_WORKERS=1,2 (issue 19): the same login level (c=32 by default) against the broker started
 // with BROKER_WORKERS=N for each N, one after the other on the same database, IdP stand-in and
 // portal emulator. Broker CPU is the whole process tree (the cluster primary and its workers).
+import { BROKER_NODE_FLAGS } from '../scripts/node-flags.mjs';
 import os from 'node:os';
 import { createDriver } from './logins.mjs';
 import { treeCpuMs } from './procstat.mjs';
@@ -54,7 +55,7 @@ export async function workersPhase({
   for (const n of counts) {
     const env = { ...brokerEnv, BROKER_WORKERS: String(n) };
     const t = performance.now();
-    const proc = startChild(`broker (${n} workers)`, brokerEntry, { env, logFile });
+    const proc = startChild(`broker (${n} workers)`, brokerEntry, { env, execArgv: BROKER_NODE_FLAGS, logFile });
     track(proc);
     const loadAvg = os.loadavg()[0];
     try {

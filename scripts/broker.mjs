@@ -1,9 +1,10 @@
 // `npm run broker -- <command>`: the built entry with a command (builds first when stale).
 import { spawn } from 'node:child_process';
 import { ensureBuilt } from './ensure-built.mjs';
+import { BROKER_NODE_FLAGS } from './node-flags.mjs';
 
 ensureBuilt();
-const child = spawn(process.execPath, ['dist/apps/broker/apps/broker/src/main.js', ...process.argv.slice(2)], {
+const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, 'dist/apps/broker/apps/broker/src/main.js', ...process.argv.slice(2)], {
   stdio: 'inherit',
 });
 for (const signal of /** @type {NodeJS.Signals[]} */ (['SIGINT', 'SIGTERM'])) {

@@ -2,6 +2,7 @@
 // Postgres, data in .data/), the dev IdP (Cloudentity-like) and the portal emulator. Creates the
 // demo profile when missing, keeps generated secrets in .data/, prints one banner. Ctrl-C stops all.
 import { spawn } from 'node:child_process';
+import { BROKER_NODE_FLAGS } from './node-flags.mjs';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -50,8 +51,8 @@ async function waitFor(url, name, child, timeoutMs = 60000, ready = (res) => res
 }
 
 const children = [];
-function run(name, entry, env) {
-  const child = spawn(process.execPath, [entry], {
+function run(name, entry, env, nodeFlags = []) {
+  const child = spawn(process.execPath, [...nodeFlags, entry], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -163,7 +164,7 @@ async function main() {
     BROKER_AUDIT_CHECKPOINT_DIR: path.join(DATA, 'audit-checkpoints'),
     BROKER_CONSOLE_CLIENT_ID: 'broker-console',
     BROKER_CONSOLE_CLIENT_SECRET: consoleSecret,
-  });
+  }, BROKER_NODE_FLAGS);
   broker.on('exit', (code) => {
     if (!stopping) {
       process.stderr.write(`broker exited (code ${code}); stopping the stack\n`);

@@ -52,6 +52,22 @@ describe('docker/compose.yaml, docker/Dockerfile and docker/.env.example', () =>
     expect(dockerfile.trim().split('\n').pop()).toMatch(/main\.js"\]$/);
   });
 
+  it("should start the broker image with the V8 flags every other launcher uses (scripts/node-flags.mjs, issue 19)", async () => {
+    const { BROKER_NODE_FLAGS } = (await import(path.join(REPO_ROOT, 'scripts/node-flags.mjs'))) as {
+      BROKER_NODE_FLAGS: string[];
+    };
+    expect(BROKER_NODE_FLAGS).toContain('--no-memory-reducer');
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile.slice(dockerfile.indexOf('AS broker')))?.[1];
+    expect(JSON.parse(entrypoint ?? '[]')).toEqual([
+      'node',
+      ...BROKER_NODE_FLAGS,
+      'dist/apps/broker/apps/broker/src/main.js',
+    ]);
+    for (const launcher of ['scripts/start.mjs', 'scripts/broker.mjs', 'bench/run.mjs', 'bench/workers.mjs']) {
+      expect(read(launcher)).toContain('BROKER_NODE_FLAGS');
+    }
+  });
+
   it('should offer the real Tyk stack (profile tyk) and the stand-ins (profile demo), each with a broker', () => {
     const inProfile = (p: string) =>
       Object.entries(compose.services)
