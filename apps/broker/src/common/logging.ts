@@ -93,7 +93,7 @@ type RequestLogger = (req: IncomingMessage, res: ServerResponse, next: () => voi
  * nestjs-pino's own middleware is not mounted (`forRoutes: []` in loggerParams): it runs each
  * request inside an AsyncLocalStorage, so that `Logger` calls made during the request carry its
  * `reqId`. On Node 20 a single AsyncLocalStorage.run() turns on promise hooks for the whole
- * process, for good, and they cost about 8 % of the broker's CPU per login (issue 19, measured
+ * process, for good, and they cost about 3 % of the broker's CPU per login (issue 19, measured
  * with `perf`). So a line a library logs during a request does not carry the `reqId`; the
  * completion line does, and the lines of a failed request (AllExceptionsFilter, LoginFailures)
  * carry it as `requestId`.
