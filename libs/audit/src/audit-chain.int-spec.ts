@@ -141,6 +141,23 @@ describe('audit log: append-only, sealing and verification (real Postgres)', () 
       await expect(
         owner.query(`INSERT INTO audit_events (type, outcome, hash) VALUES ('logout', 'success', repeat('a', 64))`),
       ).rejects.toThrow(/inserted unsealed/);
+      // Each seal column alone is refused (the insert trigger's WHEN condition, issue 19).
+      for (const [column, value] of [
+        ['seq', '1'],
+        ['prev_id', '1'],
+        ['prev_hash', "repeat('a', 64)"],
+        ['sealed_at', 'now()'],
+      ]) {
+        await expect(
+          owner.query(`INSERT INTO audit_events (type, outcome, ${column}) VALUES ('logout', 'success', ${value})`),
+        ).rejects.toThrow(/inserted unsealed/);
+      }
+      // An unsealed insert does not call the PL/pgSQL guard at all: Postgres checks the WHEN condition.
+      const [insertTrigger] = await owner.query<{ def: string }[]>(
+        `SELECT pg_get_triggerdef(t.oid) AS def FROM pg_trigger t
+          WHERE t.tgrelid = 'audit_events'::regclass AND NOT t.tgisinternal AND (t.tgtype & 4) <> 0`,
+      );
+      expect(insertTrigger?.def).toMatch(/BEFORE INSERT ON public\.audit_events FOR EACH ROW WHEN \(/);
       // Sealing-style update that also changes an event field.
       await expect(
         owner.query(

@@ -11,6 +11,7 @@ import { CreateConsoleSessions1797000007001 } from './1797000007001-CreateConsol
 import { AddLoginTimeIndex1797000007002 } from './1797000007002-AddLoginTimeIndex.js';
 import { CreateDeprovisioningOutbox1797000008000 } from './1797000008000-CreateDeprovisioningOutbox.js';
 import { CreateScimUsers1797000008001 } from './1797000008001-CreateScimUsers.js';
+import { AuditInsertGuardInC1797000009000 } from './1797000009000-AuditInsertGuardInC.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -26,4 +27,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   AddLoginTimeIndex1797000007002,
   CreateDeprovisioningOutbox1797000008000,
   CreateScimUsers1797000008001,
+  AuditInsertGuardInC1797000009000,
 ];
