@@ -26,6 +26,7 @@ import { worstCasePhase } from './worst-case.mjs';
 import { createDriver } from './logins.mjs';
 import { cpuMs, machine, memory } from './procstat.mjs';
 import { formatSummary, summariseProfile } from './profile-top.mjs';
+import { formatPerf, startPerfRecord, summarisePerf } from './perf-top.mjs';
 import {
   BROKER_ENTRY,
   PORTAL_ENTRY,
@@ -47,6 +48,8 @@ const flag = (name, fallback) =>
   env[name] === undefined || env[name] === '' ? fallback : env[name] === '1' || env[name] === 'true';
 
 const CPU_PROF = flag('BENCH_CPU_PROF', false);
+// perf's cpu-clock profile of the broker at c=32 (bench/perf-top.mjs says why beside BENCH_CPU_PROF).
+const PERF = flag('BENCH_PERF', false);
 // The 20,000-login memory phase takes 2–4 minutes on the 2-core machine: opt in with BENCH_LONG=1.
 const PHASES = new Set(
   (env.BENCH_PHASES ?? (CPU_PROF ? 'logins' : 'logins,worst,audit')).split(',').map((s) => s.trim()),
@@ -323,7 +326,7 @@ async function main() {
     const proc = startChild('broker', BROKER_ENTRY, {
       env: brokerEnv,
       // As the product ships (Dockerfile, npm start): scripts/node-flags.mjs.
-      execArgv: [...BROKER_NODE_FLAGS, ...(last ? execArgv : [])],
+      execArgv: [...BROKER_NODE_FLAGS, ...(last ? execArgv : []), ...(last && PERF ? ['--perf-basic-prof-only-functions'] : [])],
       logFile: brokerLog,
     });
     cleanups.push(() => proc.stop());
@@ -396,12 +399,19 @@ async function main() {
       if (measureDb) await pgc.query('SELECT pg_stat_statements_reset()');
       const m0 = c === 32 ? await scrapeMetrics(brokerUrl) : null;
       log(`concurrency ${c}: ${SETTINGS.durationS} s`);
+      const perfFile = path.join(RESULTS, 'broker-perf.data');
+      const recording = PERF && c === 32 ? startPerfRecord(broker.pid, perfFile) : null;
+      if (PERF && c === 32 && !recording) log('BENCH_PERF: perf is not installed (Debian: apt-get install linux-perf)');
       const p = await driver.phase({
         name: `c=${c}`,
         concurrency: c,
         durationMs: SETTINGS.durationS * 1000,
         pick: randomSubject,
       });
+      if (recording) {
+        await recording.stop();
+        result.perf = { file: path.relative(REPO, perfFile), ...(await summarisePerf(perfFile)) };
+      }
       if (m0) p.portalCallsPerLogin = metricsDelta(m0, await scrapeMetrics(brokerUrl), p.logins);
       if (measureDb) p.sqlPerLogin = await statementsPerLogin(pgc, p.logins);
       result.phases.push(p);
@@ -642,6 +652,7 @@ async function main() {
     const summary = result.cpuProfile?.[name];
     if (summary) process.stdout.write(`\nBroker CPU profile, ${name} phase:\n${formatSummary(summary)}\n`);
   }
+  if (result.perf) process.stdout.write(`\nBroker CPU at c=32 (perf):\n${formatPerf(result.perf)}\n`);
   process.stdout.write(`\nwritten: bench/results/latest.json (run took ${result.durationS} s)\n`);
 }
 
