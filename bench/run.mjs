@@ -326,7 +326,11 @@ async function main() {
     const proc = startChild('broker', BROKER_ENTRY, {
       env: brokerEnv,
       // As the product ships (Dockerfile, npm start): scripts/node-flags.mjs.
-      execArgv: [...BROKER_NODE_FLAGS, ...(last ? execArgv : []), ...(last && PERF ? ['--perf-basic-prof-only-functions'] : [])],
+      execArgv: [
+        ...BROKER_NODE_FLAGS,
+        ...(last ? execArgv : []),
+        ...(last && PERF ? ['--perf-basic-prof-only-functions'] : []),
+      ],
       logFile: brokerLog,
     });
     cleanups.push(() => proc.stop());

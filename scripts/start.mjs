@@ -149,22 +149,27 @@ async function main() {
   // The emulator serves only the portal's documented routes: any HTTP answer means it is up.
   await waitFor(`http://127.0.0.1:${PORTAL_PORT}/`, 'portal emulator', portal, 60000, (res) => res.status < 500);
 
-  const broker = run('broker', 'dist/apps/broker/apps/broker/src/main.js', {
-    TYK_IB_PORT: String(BROKER_PORT),
-    TYK_IB_SECRET: adminSecret,
-    TYK_IB_SESSION_SECRET: sessionSecret,
-    BROKER_DATA_DIR: DATA,
-    BROKER_PUBLIC_URL: brokerUrl,
-    TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_ENDPOINT: 'http://localhost',
-    TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_PORT: String(PORTAL_PORT),
-    TYK_PORTAL_ADMIN_TOKEN: portalToken,
-    BROKER_ADMIN_OIDC_ISSUER: process.env.BROKER_ADMIN_OIDC_ISSUER || issuer,
-    BROKER_ADMIN_OIDC_AUDIENCE: process.env.BROKER_ADMIN_OIDC_AUDIENCE || 'urn:portal-sso-broker:admin',
-    // Each signed audit checkpoint also lands here, outside the database.
-    BROKER_AUDIT_CHECKPOINT_DIR: path.join(DATA, 'audit-checkpoints'),
-    BROKER_CONSOLE_CLIENT_ID: 'broker-console',
-    BROKER_CONSOLE_CLIENT_SECRET: consoleSecret,
-  }, BROKER_NODE_FLAGS);
+  const broker = run(
+    'broker',
+    'dist/apps/broker/apps/broker/src/main.js',
+    {
+      TYK_IB_PORT: String(BROKER_PORT),
+      TYK_IB_SECRET: adminSecret,
+      TYK_IB_SESSION_SECRET: sessionSecret,
+      BROKER_DATA_DIR: DATA,
+      BROKER_PUBLIC_URL: brokerUrl,
+      TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_ENDPOINT: 'http://localhost',
+      TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_PORT: String(PORTAL_PORT),
+      TYK_PORTAL_ADMIN_TOKEN: portalToken,
+      BROKER_ADMIN_OIDC_ISSUER: process.env.BROKER_ADMIN_OIDC_ISSUER || issuer,
+      BROKER_ADMIN_OIDC_AUDIENCE: process.env.BROKER_ADMIN_OIDC_AUDIENCE || 'urn:portal-sso-broker:admin',
+      // Each signed audit checkpoint also lands here, outside the database.
+      BROKER_AUDIT_CHECKPOINT_DIR: path.join(DATA, 'audit-checkpoints'),
+      BROKER_CONSOLE_CLIENT_ID: 'broker-console',
+      BROKER_CONSOLE_CLIENT_SECRET: consoleSecret,
+    },
+    BROKER_NODE_FLAGS,
+  );
   broker.on('exit', (code) => {
     if (!stopping) {
       process.stderr.write(`broker exited (code ${code}); stopping the stack\n`);

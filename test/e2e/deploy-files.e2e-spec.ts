@@ -52,7 +52,7 @@ describe('docker/compose.yaml, docker/Dockerfile and docker/.env.example', () =>
     expect(dockerfile.trim().split('\n').pop()).toMatch(/main\.js"\]$/);
   });
 
-  it("should start the broker image with the V8 flags every other launcher uses (scripts/node-flags.mjs, issue 19)", async () => {
+  it('should start the broker image with the V8 flags every other launcher uses (scripts/node-flags.mjs, issue 19)', async () => {
     const { BROKER_NODE_FLAGS } = (await import(path.join(REPO_ROOT, 'scripts/node-flags.mjs'))) as {
       BROKER_NODE_FLAGS: string[];
     };

@@ -126,11 +126,7 @@ export async function createBrokerApp(
   );
   // TIB reads /api/profiles bodies as JSON whatever the content type (curl -d sends
   // form-urlencoded), so those routes get the raw text; the controller decodes it as TIB does.
-  app.use(
-    '/api/profiles',
-    profilesContentType,
-    express.text({ type: () => true, limit: config.bodyLimitBytes }),
-  );
+  app.use('/api/profiles', profilesContentType, express.text({ type: () => true, limit: config.bodyLimitBytes }));
   // The security console's forms (CSRF token, block/unblock) are form-urlencoded.
   app.use('/console', express.urlencoded({ extended: false, limit: config.bodyLimitBytes }));
   // SCIM bodies (application/scim+json or JSON) parsed here so that their errors are SCIM errors.

@@ -71,7 +71,13 @@ export class LoginFailures {
         // TIB profiles with CustomEmailField fail every login here: make the fix impossible to miss.
         sentence = customEmailHint(customEmailField);
         this.logger.warn(
-          { requestId: ctx.requestId, profileId: stored.profile.ID, code, setting: 'CustomEmailField', customEmailField },
+          {
+            requestId: ctx.requestId,
+            profileId: stored.profile.ID,
+            code,
+            setting: 'CustomEmailField',
+            customEmailField,
+          },
           `profile ${stored.profile.ID}: login refused because the email comes from CustomEmailField "${customEmailField}", ` +
             'which the identity provider does not mark verified; remove CustomEmailField from the profile, or set ' +
             'ProviderConfig.AllowUnverifiedEmail to true if the identity provider checks that claim',
@@ -90,7 +96,13 @@ export class LoginFailures {
     if (isDomainError(error)) {
       // The detail (a setting's name, an upstream URL, a socket error) is for the log only; the
       // browser gets the code, a sentence and the request id to quote (issue 13).
-      const detail = { requestId: ctx.requestId, step, code, profileId: stored.profile.ID, detail: clipText(error.message, 500) };
+      const detail = {
+        requestId: ctx.requestId,
+        step,
+        code,
+        profileId: stored.profile.ID,
+        detail: clipText(error.message, 500),
+      };
       if (status >= 500) this.logger.warn(detail, 'login failed');
       else this.logger.log(detail, 'login failed');
     } else if (isDatabaseUnavailable(error)) {
