@@ -23,7 +23,9 @@ const BINDING_VALUE = /^[A-Za-z0-9_-]{32,64}$/;
  * is https (TLS ends at a proxy the broker was not told to trust).
  */
 export function reachedOverHttps(req: Request, publicUrl: string): boolean {
-  return req.secure || publicUrl.startsWith('https:');
+  // The public URL first: in production it is https, and `req.secure` evaluates the trusted-proxy
+  // rules (parsing the peer's address) on every login hop.
+  return publicUrl.startsWith('https:') || req.secure;
 }
 
 /**
