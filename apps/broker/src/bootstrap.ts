@@ -12,6 +12,7 @@ import { AppModule, type AppModuleOptions } from './app.module.js';
 import { requestLogging } from './common/logging.js';
 import { openApiDocument } from './openapi.js';
 import { scimBodyParser } from '@app/provisioning';
+import { isLoginPath, isProfilesPath } from './common/tib-paths.js';
 
 /** How long an idle client connection stays open (Node's default is 5 s). */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
@@ -31,10 +32,10 @@ function profilesContentType(req: Request, res: Response, next: NextFunction): v
 
 const EXPRESS_JSON_TYPE = /^application\/json; charset=utf-8$/i;
 
-/** The paths whose JSON TIB sends as `application/json` exactly (mount-path rules: any case). */
+/** Whether TIB sends this request's JSON as `application/json` exactly (Express routes any case). */
 function tibJsonPath(url: string | undefined): boolean {
-  const u = (url ?? '').toLowerCase();
-  return ['/auth', '/api/profiles'].some((p) => u === p || u.startsWith(`${p}/`) || u.startsWith(`${p}?`));
+  const path = (url ?? '').split('?', 1)[0].toLowerCase();
+  return isLoginPath(path) || isProfilesPath(path);
 }
 
 /**
@@ -65,24 +66,20 @@ export function exactJsonContentType(expressApp: { response: object }): void {
 /**
  * The admin API's routes with a body take JSON only: anything else is a 415, not a confusing 400.
  * The login routes are not covered: TIB accepts any method and body there (a form POST included).
+ * Answers the 415 and returns true when it refused the request.
  */
-function jsonContentType(req: Request, res: Response, next: NextFunction): void {
+function refusedAsNotJson(req: Request, res: Response): boolean {
   // The path first: most requests (every login) are not admin API calls.
   const path = req.path;
-  if (!path.startsWith('/api/') || path.startsWith('/api/profiles')) {
-    next();
-    return;
-  }
+  if (!path.startsWith('/api/') || isProfilesPath(path)) return false;
   const hasBody =
     (req.get('content-length') !== undefined && req.get('content-length') !== '0') || req.get('transfer-encoding');
   const type = req.get('content-type');
-  if (hasBody && (type === undefined || !/^application\/([\w.+-]*\+)?json\b/i.test(type))) {
-    res
-      .status(415)
-      .json({ error: { code: 'unsupported_media_type', message: 'Send the body as application/json', requestId: '' } });
-    return;
-  }
-  next();
+  if (!hasBody || (type !== undefined && /^application\/([\w.+-]*\+)?json\b/i.test(type))) return false;
+  res
+    .status(415)
+    .json({ error: { code: 'unsupported_media_type', message: 'Send the body as application/json', requestId: '' } });
+  return true;
 }
 
 /**
@@ -135,11 +132,8 @@ export async function createBrokerApp(
   // there too): no parser runs on a developer's two hops.
   const json = express.json({ limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] });
   app.use((req: Request, res: Response, next: NextFunction) => {
-    if (req.url.startsWith('/auth/')) {
-      next();
-      return;
-    }
-    jsonContentType(req, res, (error?: unknown) => (error ? next(error) : json(req, res, next)));
+    if (isLoginPath(req.url)) next();
+    else if (!refusedAsNotJson(req, res)) json(req, res, next);
   });
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   const document = openApiDocument(app);

@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { isLoginPath } from './common/tib-paths.js';
 
 /** What the login routes are documented as: a browser arrives by GET; TIB's forms may POST. */
 const LOGIN_METHODS = new Set(['get', 'post']);
@@ -25,7 +26,7 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
       .build(),
   );
   for (const [path, item] of Object.entries(document.paths)) {
-    if (!path.startsWith('/auth/')) continue;
+    if (!isLoginPath(path)) continue;
     const methods = item as Record<string, unknown>;
     for (const method of Object.keys(methods)) {
       if (['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace', 'search'].includes(method)) {

@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import { QueryFailedError } from 'typeorm';
 import { statusForCode } from './error-status.js';
 import { publicMessage } from './public-messages.js';
+import { isLoginPath, isProfilesPath } from './tib-paths.js';
 
 /**
  * Errors that keep TIB's `{"Status":"error","Error":…}` envelope, byte for byte: every one of the
@@ -11,10 +12,8 @@ import { publicMessage } from './public-messages.js';
  * `Profile <id> not found` there). The broker's own login-route errors (429, 503) keep its shape.
  */
 export function usesTibEnvelope(path: string, code: ErrorCode): boolean {
-  if (path === '/api/profiles' || path.startsWith('/api/profiles/')) return true;
-  return (
-    path.startsWith('/auth/') && (code === 'profile_not_found' || code === 'provider_not_found' || code === 'not_found')
-  );
+  if (isProfilesPath(path)) return true;
+  return isLoginPath(path) && (code === 'profile_not_found' || code === 'provider_not_found' || code === 'not_found');
 }
 
 interface ErrorShape {

@@ -7,6 +7,7 @@ import type { Params } from 'nestjs-pino';
 import { pinoHttp } from 'pino-http';
 import type { DestinationStream, Logger as PinoRoot } from 'pino';
 import { brokerWorkerId, isBrokerWorker } from '../cluster/role.js';
+import { isLoginPath } from './tib-paths.js';
 
 /** Query parameters that carry codes, tokens or one-time values; never logged. */
 const SECRET_QUERY_PARAMS =
@@ -109,12 +110,7 @@ export function requestLogging(root: PinoRoot): RequestLogger {
     autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health') },
     quietReqLogger: true,
   });
-  return (req, res, next) => (isLoginUrl(req.url) ? login(req, res, next) : http(req, res, next));
-}
-
-/** `/auth/…`: the login routes (TIB's paths; any method). */
-function isLoginUrl(url: string | undefined): boolean {
-  return url !== undefined && url.startsWith('/auth/');
+  return (req, res, next) => (isLoginPath(req.url ?? '') ? login(req, res, next) : http(req, res, next));
 }
 
 /**
