@@ -67,7 +67,10 @@ export interface BrokerConfig {
    * `auto` = the machine's cores (os.availableParallelism(), at most MAX_WORKERS).
    */
   workers: number;
-  /** Per client IP and per instance; 0 disables. */
+  /**
+   * Per client IP, for the whole broker; 0 disables. The server and admin config slices give each
+   * BROKER_WORKERS worker its share.
+   */
   rateLimit: { loginPerMinute: number; adminFailuresPerMinute: number };
   /** `BROKER_METRICS_TOKEN`: when set, `/metrics` answers only `Authorization: Bearer <token>`. */
   metrics: { token: string };
@@ -462,18 +465,20 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
 }
 
 /** The most worker processes BROKER_WORKERS accepts (each holds its own database pool). */
-export const MAX_WORKERS = 64;
+const MAX_WORKERS = 64;
 
-/** BROKER_WORKERS: a whole number from 1 to MAX_WORKERS, or `auto` (the machine's cores). */
+/**
+ * BROKER_WORKERS: a whole number from 1 to MAX_WORKERS, or `auto` (the machine's cores). The check
+ * enforces the range; a refused value is reported as a problem and the default ('1') comes back.
+ */
 function brokerWorkers(r: Reader): number {
+  const isAuto = (v: string) => v.trim().toLowerCase() === 'auto';
   const raw = r.string(['BROKER_WORKERS'], null, '1', (v) =>
-    v.trim().toLowerCase() === 'auto' || (/^\d+$/.test(v.trim()) && Number(v) >= 1 && Number(v) <= MAX_WORKERS)
+    isAuto(v) || (/^\d+$/.test(v.trim()) && Number(v) >= 1 && Number(v) <= MAX_WORKERS)
       ? null
       : `expected a whole number from 1 to ${MAX_WORKERS} or auto`,
   );
-  if (raw.trim().toLowerCase() === 'auto') return Math.min(availableParallelism(), MAX_WORKERS);
-  const n = Number(raw.trim());
-  return Number.isInteger(n) && n >= 1 && n <= MAX_WORKERS ? n : 1;
+  return isAuto(raw) ? Math.min(availableParallelism(), MAX_WORKERS) : Number(raw.trim());
 }
 
 /** Every configured secret value, for scrubbing logs. */

@@ -106,6 +106,27 @@ describe('config slices (registerAs)', () => {
     expect(s.provisioning).toEqual(config.provisioning);
   });
 
+  it('should give each of BROKER_WORKERS workers its share of the per-IP limits, so N workers together let the limit through, not N times it', () => {
+    const shares = (limit: number, workers?: number) => {
+      const env: Record<string, string> = {
+        BROKER_RATE_LIMIT_LOGIN_PER_MINUTE: String(limit),
+        BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE: String(limit),
+      };
+      if (workers !== undefined) env.BROKER_WORKERS = String(workers);
+      const s = configSlices(load(env));
+      return [s.server.rateLimit.loginPerMinute, s.admin.failuresPerMinute];
+    };
+    expect(shares(600)).toEqual([600, 600]);
+    expect(shares(600, 1)).toEqual([600, 600]);
+    expect(shares(600, 2)).toEqual([300, 300]);
+    expect(shares(20, 3)).toEqual([6, 6]);
+    expect(shares(2, 4)).toEqual([1, 1]);
+    expect(shares(0, 4)).toEqual([0, 0]);
+    // The view BrokerConfigModule binds to adminConfig.KEY, which AdminGuard and ScimAuthGuard inject.
+    const two = load({ BROKER_WORKERS: '2', BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE: '10' });
+    expect(adminConfig.view(two).failuresPerMinute).toBe(5);
+  });
+
   it('should not produce a value from the module-level slice on its own (only forRoot binds one)', () => {
     for (const slice of [serverConfig, databaseConfig, oidcConfig, portalConfig, auditConfig, adminConfig]) {
       expect(() => slice()).toThrow(/bound by BrokerConfigModule\.forRoot\(config\)/);

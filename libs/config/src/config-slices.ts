@@ -19,6 +19,18 @@ function slice<T extends ConfigObject>(name: string, view: (config: BrokerConfig
   return Object.assign(registerAs(name, unbound), { sliceName: name, view });
 }
 
+/**
+ * The share of a per-client limit one worker enforces under BROKER_WORKERS = `workers`: the limit
+ * divided by the workers, rounded down, at least 1 (0 stays 0, "off"). Connections are handed to
+ * the workers in turn, so a client's requests spread over them and the whole broker lets about
+ * `limit` through, never N times as many; a client holding one keep-alive connection meets the
+ * limit sooner (one worker's share). One process: the limit itself.
+ */
+function perWorkerShare(limit: number, workers: number): number {
+  if (limit === 0 || workers <= 1) return limit;
+  return Math.max(1, Math.floor(limit / workers));
+}
+
 /** The HTTP server: listen address, TLS, public URL, limits, logging, the data folder. */
 export const serverConfig = slice('server', (c) => ({
   port: c.port,
@@ -34,9 +46,12 @@ export const serverConfig = slice('server', (c) => ({
   dataDir: c.dataDir,
   profilesFile: c.profilesFile,
   configFile: c.configFile,
-  /** Per client IP and per instance; 0 disables. */
-  rateLimit: { loginPerMinute: c.rateLimit.loginPerMinute },
-  /** BROKER_WORKERS: worker processes behind the port (per-instance limits are shared out among them). */
+  /**
+   * Login requests per client IP per minute that this process enforces: BROKER_RATE_LIMIT_LOGIN_PER_MINUTE
+   * already divided by BROKER_WORKERS (perWorkerShare); 0 disables.
+   */
+  rateLimit: { loginPerMinute: perWorkerShare(c.rateLimit.loginPerMinute, c.workers) },
+  /** BROKER_WORKERS: worker processes behind the port (the per-IP limits above are already each one's share). */
   workers: c.workers,
   /** `BROKER_METRICS_TOKEN`: when set, `/metrics` answers only `Authorization: Bearer <token>`. */
   metrics: c.metrics,
@@ -87,8 +102,12 @@ export const auditConfig = slice('audit', (c) => ({
 export const adminConfig = slice('admin', (c) => ({
   secret: c.secret,
   oidc: c.adminOidc,
-  /** Failed admin/SCIM authentications per client IP per minute; 0 disables. */
-  failuresPerMinute: c.rateLimit.adminFailuresPerMinute,
+  /**
+   * Failed admin/SCIM authentications per client IP per minute that this process enforces:
+   * BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE already divided by BROKER_WORKERS (perWorkerShare);
+   * 0 disables.
+   */
+  failuresPerMinute: perWorkerShare(c.rateLimit.adminFailuresPerMinute, c.workers),
   console: c.console satisfies ConsoleConfig,
 }));
 

@@ -2,7 +2,7 @@ import { jest } from '@jest/globals';
 import { AuditService } from '@app/audit';
 import { AdminTokenVerifier } from '@app/cloudentity';
 import { AdminRoles, DomainError } from '@app/common';
-import { adminConfig, serverConfig } from '@app/config';
+import { adminConfig } from '@app/config';
 import { Logger, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
@@ -69,7 +69,6 @@ async function setUp(config: { secret?: string; issuer?: string; failuresPerMinu
           failuresPerMinute: config.failuresPerMinute ?? 0,
         },
       },
-      { provide: serverConfig.KEY, useValue: { workers: 1 } },
       { provide: AuditService, useValue: audit },
       { provide: AdminTokenVerifier, useValue: tokens },
     ],

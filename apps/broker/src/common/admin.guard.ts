@@ -9,11 +9,11 @@ import {
   type AdminPrincipal,
   type AdminRole,
 } from '@app/common';
-import { adminConfig, serverConfig, type AdminConfig, type ServerConfig } from '@app/config';
+import { adminConfig, type AdminConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ClientBuckets } from './client-address.js';
-import { FixedWindowCounter, perWorkerLimit } from './fixed-window.js';
+import { FixedWindowCounter } from './fixed-window.js';
 import type { Request } from 'express';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -43,7 +43,6 @@ export class AdminGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     @Inject(adminConfig.KEY) private readonly config: AdminConfig,
-    @Inject(serverConfig.KEY) private readonly server: ServerConfig,
     private readonly audit: AuditService,
     private readonly tokens: AdminTokenVerifier,
     private readonly buckets: ClientBuckets,
@@ -81,7 +80,8 @@ export class AdminGuard implements CanActivate {
 
   /** After too many failed attempts from one client, a failed attempt is 429 until the minute is over. */
   private refuseWhenThrottled(req: Request, key: string): void {
-    const limit = perWorkerLimit(this.config.failuresPerMinute, this.server.workers);
+    // Already this worker's share under BROKER_WORKERS (the admin config slice divides it).
+    const limit = this.config.failuresPerMinute;
     if (limit === 0 || this.failures.count(key) < limit) return;
     const retryAfter = this.failures.retryAfterSeconds(key);
     req.res?.setHeader('Retry-After', String(retryAfter));

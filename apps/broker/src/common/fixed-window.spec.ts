@@ -1,4 +1,4 @@
-import { FixedWindowCounter, perWorkerLimit } from './fixed-window.js';
+import { FixedWindowCounter } from './fixed-window.js';
 
 describe('FixedWindowCounter', () => {
   it('should count per key within a window and start again in the next one', () => {
@@ -23,16 +23,5 @@ describe('FixedWindowCounter', () => {
     expect(counter.count('x', 5)).toBe(0);
     expect(counter.count('y', 5)).toBe(1);
     expect(counter.count('z', 5)).toBe(1);
-  });
-});
-
-describe('perWorkerLimit', () => {
-  it('should give each of N workers its share, so N workers together let the limit through, not N times it', () => {
-    expect(perWorkerLimit(600, undefined)).toBe(600);
-    expect(perWorkerLimit(600, 1)).toBe(600);
-    expect(perWorkerLimit(600, 2)).toBe(300);
-    expect(perWorkerLimit(20, 3)).toBe(6);
-    expect(perWorkerLimit(2, 4)).toBe(1);
-    expect(perWorkerLimit(0, 4)).toBe(0);
   });
 });

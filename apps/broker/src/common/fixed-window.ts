@@ -40,15 +40,3 @@ export class FixedWindowCounter {
     return entry ? Math.max(1, Math.ceil((entry.start + this.windowMs - now) / 1000)) : 1;
   }
 }
-
-/**
- * The share of a per-client limit one worker enforces under BROKER_WORKERS = `workers`: the limit
- * divided by the workers (at least 1; 0 stays "off"). Connections are handed to the workers in
- * turn, so a client's requests spread over them and the whole broker lets about `limit` through,
- * never N× as many; a client holding one keep-alive connection meets the limit sooner (one
- * worker's share). One process: the limit itself.
- */
-export function perWorkerLimit(limit: number, workers: number | undefined): number {
-  if (limit === 0 || workers === undefined || workers <= 1) return limit;
-  return Math.max(1, Math.floor(limit / workers));
-}

@@ -1,5 +1,5 @@
 import { DomainError } from '@app/common';
-import type { ServerConfig } from '@app/config';
+import { loadBrokerConfig, serverConfig } from '@app/config';
 import type { ExecutionContext } from '@nestjs/common';
 import { jest } from '@jest/globals';
 import { ClientBuckets } from '../common/client-address.js';
@@ -12,8 +12,12 @@ function contextFor(ip: string, headers: Record<string, string>): ExecutionConte
   } as unknown as ExecutionContext;
 }
 
-const guardWith = (loginPerMinute: number, workers = 1) =>
-  new LoginRateLimitGuard({ rateLimit: { loginPerMinute }, workers } as unknown as ServerConfig, new ClientBuckets());
+/** The guard as the broker builds it: from the server config slice of a validated configuration. */
+function guardWith(loginPerMinute: number, workers = 1): LoginRateLimitGuard {
+  const env = { BROKER_RATE_LIMIT_LOGIN_PER_MINUTE: String(loginPerMinute), BROKER_WORKERS: String(workers) };
+  const { config } = loadBrokerConfig({ env, argv: [], cwd: '/nonexistent' });
+  return new LoginRateLimitGuard(serverConfig.view(config), new ClientBuckets());
+}
 
 describe('LoginRateLimitGuard', () => {
   afterEach(() => jest.useRealTimers());

@@ -3,11 +3,11 @@ import { serverConfig, type ServerConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ClientBuckets } from '../common/client-address.js';
-import { FixedWindowCounter, perWorkerLimit } from '../common/fixed-window.js';
+import { FixedWindowCounter } from '../common/fixed-window.js';
 
 /**
  * Requests to the login routes per client (IPv4 address or IPv6 /64; Express `trust proxy` decides the IP) in a fixed
- * one-minute window, per instance (under BROKER_WORKERS each worker enforces its share, perWorkerLimit);
+ * one-minute window, per instance (under BROKER_WORKERS each worker enforces its share, which the server config slice computes);
  * beyond config.rateLimit.loginPerMinute, 429 `rate_limited` with Retry-After until the window ends.
  * 0 disables it.
  *
@@ -24,7 +24,7 @@ export class LoginRateLimitGuard implements CanActivate {
   ) {}
 
   canActivate(context: ExecutionContext): boolean {
-    const limit = perWorkerLimit(this.config.rateLimit.loginPerMinute, this.config.workers);
+    const limit = this.config.rateLimit.loginPerMinute;
     if (limit === 0) return true;
     const http = context.switchToHttp();
     const key = this.buckets.bucket(http.getRequest<Request>());

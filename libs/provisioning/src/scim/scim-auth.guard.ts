@@ -14,7 +14,8 @@ export type ScimRequest = Request & { id?: unknown; scimLabel?: string };
  * Bearer tokens from BROKER_SCIM_TOKENS, compared in constant time (SHA-256 of both sides, so
  * neither the length nor the content leaks; only the digests are kept). The caller's label goes on
  * the request for the audit log. Failed attempts per client IP are limited like the admin API's
- * (BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE, per instance): over the limit, 429.
+ * (BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE, per instance; under BROKER_WORKERS the admin config
+ * slice gives this worker's share): over the limit, 429.
  */
 @Injectable()
 export class ScimAuthGuard implements CanActivate {
