@@ -90,6 +90,7 @@ export function shareMetrics(registry: Registry): () => void {
 export function serveClusterMetrics(registry: Registry): void {
   let nextCollect = 0;
   const pending = new Map<number, { parts: MetricsJson[]; waiting: number; done: () => void }>();
+  let inflight: Promise<string> | null = null;
   const collect = () =>
     new Promise<string>((resolve) => {
       const id = nextCollect++;
@@ -119,7 +120,10 @@ export function serveClusterMetrics(registry: Registry): void {
       entry.parts.push(msg.metrics);
       if (--entry.waiting === 0) entry.done();
     } else if (is<ScrapeRequest>(msg, 'broker:metrics:scrape')) {
-      collect().then(
+      // Scrapes that arrive while a collection runs share it: parallel scrapes (no token by
+      // default) must not multiply the workers' serialising and the merge.
+      inflight ??= collect().finally(() => (inflight = null));
+      inflight.then(
         (text) => {
           if (worker.isConnected()) {
             worker.send({ type: 'broker:metrics:scraped', id: msg.id, text } satisfies ScrapeAnswer);

@@ -69,11 +69,14 @@ export class BrokerMetrics implements OnModuleDestroy {
         this.set({ state: 'waiting' }, p.waitingCount);
       },
     });
-    const sealingLag = () => this.sealingLag();
+    // A lag is the database's, the same in every worker: a cluster's /metrics shows the largest
+    // (AggregatorRegistry sums by default, which would report N times the lag).
+    const sealingLag = throttledRefresh(() => this.audit.sealingLagSeconds(), SEALING_LAG_REFRESH_MS);
     new Gauge({
       name: 'broker_audit_sealing_lag_seconds',
       help: `Age of the oldest audit event not yet sealed into the hash chain (0 when all are sealed), measured at most every ${SEALING_LAG_REFRESH_MS / 1000} s`,
       registers: [this.registry],
+      aggregator: 'max',
       async collect() {
         this.set(await sealingLag());
       },
@@ -84,38 +87,12 @@ export class BrokerMetrics implements OnModuleDestroy {
         name: 'broker_audit_stream_lag_seconds',
         help: `Age of the oldest audit event the SIEM stream has not delivered (0 when caught up), measured at most every ${SEALING_LAG_REFRESH_MS / 1000} s`,
         registers: [this.registry],
+        aggregator: 'max',
         async collect() {
           this.set(await streamLag());
         },
       });
     }
-  }
-
-  private lag: { value: number; at: number; pending: Promise<number> | null } = {
-    value: 0,
-    at: -Infinity,
-    pending: null,
-  };
-
-  /**
-   * The sealing lag needs a database query: it runs at most once per SEALING_LAG_REFRESH_MS, one at
-   * a time, whatever the scrape rate, so /metrics cannot be used to load the database. A failed
-   * query keeps the last value.
-   */
-  private sealingLag(): Promise<number> {
-    const now = performance.now();
-    if (now - this.lag.at < SEALING_LAG_REFRESH_MS) return Promise.resolve(this.lag.value);
-    this.lag.pending ??= this.audit
-      .sealingLagSeconds()
-      .then(
-        (value) => (this.lag.value = value),
-        () => this.lag.value,
-      )
-      .finally(() => {
-        this.lag.at = performance.now();
-        this.lag.pending = null;
-      });
-    return this.lag.pending;
   }
 
   /**
