@@ -73,8 +73,9 @@ const LONG_FILES = {
   'test/support/fake-idp.ts': "the fake OpenID provider: its endpoints share one state and each knob's endpoint",
   'apps/dev-idp/src/dev-idp.ts': 'serving oidc-provider: mostly the one Configuration object it takes',
   'libs/profiles/src/profile.codec.ts': "decoding TIB's profile format in one pass, so a save reports every problem",
-  // Being split into one registerAs slice per concern (issue 18 item 2) on another branch.
-  'libs/config/src/broker-config.ts': 'the typed, validated configuration and its TIB precedence',
+  // The registerAs slices per concern are in config-slices.ts (done); what stays here is the one load.
+  'libs/config/src/broker-config.ts':
+    "the BrokerConfig type and loadBrokerConfig: TIB's settings and the broker's, each read env > tib.conf > default in one validation pass that reports every problem at once",
   // Being reworked on another branch (the security console).
   'apps/broker/src/console/views/pages.ts': "the security console's pages",
 };

@@ -1,6 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { configSlices, type ConfigLoadResult } from '@app/config';
+import { databaseConfig, type ConfigLoadResult } from '@app/config';
 import { databaseOptions } from '@app/database';
 import { Logger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
@@ -32,17 +32,11 @@ export function option(argv: string[], name: string): string | undefined {
   return undefined;
 }
 
-export function optionValue(argv: string[], name: string): string | undefined {
-  const i = argv.indexOf(name);
-  if (i >= 0) return argv[i + 1];
-  return argv.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
-}
-
 export async function withDataSource<T>(loaded: ConfigLoadResult, fn: (ds: DataSource) => Promise<T>): Promise<T> {
   const { config, embedded } = await withDatabase(loaded.config);
   // Migrations are the owner's job (DATABASE_MIGRATION_URL when set).
   const ds = new DataSource({
-    ...databaseOptions(configSlices(config).database, { asOwner: true }),
+    ...databaseOptions(databaseConfig.view(config), { asOwner: true }),
     entities: ALL_ENTITIES,
   });
   await ds.initialize();

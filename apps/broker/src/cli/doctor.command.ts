@@ -2,11 +2,11 @@ import type { ConfigLoadResult } from '@app/config';
 import { ProfilesService } from '@app/profiles';
 import { renderReport } from '../doctor/doctor-report.js';
 import { DoctorService } from '../doctor/doctor.service.js';
-import { optionValue, withAppContext } from './cli-context.js';
+import { option, withAppContext } from './cli-context.js';
 
 /** `doctor`: the setup doctor's report for one profile or all of them; 1 when any item fails. */
 export async function doctor(argv: string[], loaded: ConfigLoadResult): Promise<number> {
-  const only = optionValue(argv, '--profile');
+  const only = option(argv, '--profile');
   if (argv.includes('--profile') && (only === undefined || only.startsWith('-'))) {
     process.stderr.write('doctor --profile needs a profile ID\n');
     return 2;

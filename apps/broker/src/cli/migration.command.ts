@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { configSlices, type ConfigLoadResult } from '@app/config';
+import { databaseConfig, type ConfigLoadResult } from '@app/config';
 import { migrateDatabase } from '@app/database';
 import { withDatabase } from '../server.js';
 import { withDataSource } from './cli-context.js';
@@ -17,7 +17,7 @@ export async function migration(
       const { config, embedded } = await withDatabase(loaded.config);
       try {
         // Also writes the owner-only settings and the runtime role's grants.
-        const done = await migrateDatabase(configSlices(config).database);
+        const done = await migrateDatabase(databaseConfig.view(config));
         process.stdout.write(done.length ? done.map((m) => `applied ${m}\n`).join('') : 'no pending migrations\n');
         return 0;
       } finally {

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { configSlices, type ConfigLoadResult } from '@app/config';
+import { auditConfig, databaseConfig, type ConfigLoadResult } from '@app/config';
 import { loadSigningKey } from '@app/audit';
 import { migrateDatabase } from '@app/database';
 import { pino } from 'pino';
@@ -33,11 +33,11 @@ export async function runPrimary(loaded: ConfigLoadResult): Promise<void> {
   for (const warning of loaded.warnings) log.warn(warning);
   const { config, embedded } = await withDatabase(loaded.config);
   try {
-    const applied = await migrateDatabase(configSlices(config).database);
+    const applied = await migrateDatabase(databaseConfig.view(config));
     if (applied.length > 0) log.info({ migrations: applied }, `applied ${applied.length} migration(s)`);
     // Without BROKER_AUDIT_SIGNING_KEY_FILE the key is generated in the data folder: once, here,
     // rather than by N workers at once (one could read the file while another is writing it).
-    await loadSigningKey(configSlices(config).audit);
+    await loadSigningKey(auditConfig.view(config));
   } catch (e) {
     await embedded?.stop();
     throw e;
