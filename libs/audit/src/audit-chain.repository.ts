@@ -23,12 +23,9 @@ export class AuditChainRepository {
 
   /** pg_try_advisory_xact_lock on `broker.audit.sealer`, `broker.audit.retention` or `broker.audit.checkpoint`. */
   async tryXactLock(m: EntityManager, name: 'sealer' | 'retention' | 'checkpoint'): Promise<boolean> {
-    const sql = {
-      sealer: `SELECT pg_try_advisory_xact_lock(hashtext('broker.audit.sealer')) AS ok`,
-      retention: `SELECT pg_try_advisory_xact_lock(hashtext('broker.audit.retention')) AS ok`,
-      checkpoint: `SELECT pg_try_advisory_xact_lock(hashtext('broker.audit.checkpoint')) AS ok`,
-    }[name];
-    const [lock] = await m.query<{ ok: boolean }[]>(sql);
+    const [lock] = await m.query<{ ok: boolean }[]>(`SELECT pg_try_advisory_xact_lock(hashtext($1::text)) AS ok`, [
+      `broker.audit.${name}`,
+    ]);
     return lock?.ok ?? false;
   }
 
@@ -89,9 +86,8 @@ export class AuditChainRepository {
 
   /** The owner's function removes one batch before the cutoff (and records it); how many. */
   async applyRetentionBatch(m: EntityManager, cutoff: Date, batch: number): Promise<number> {
-    const [r] = await m.query<{ removed: number; first_id: string; last_id: string }[]>(
-      `SELECT r_removed::int AS removed, r_first_removed_id::text AS first_id, r_last_removed_id::text AS last_id
-               FROM audit_apply_retention($1, $2)`,
+    const [r] = await m.query<{ removed: number }[]>(
+      `SELECT r_removed::int AS removed FROM audit_apply_retention($1, $2)`,
       [cutoff, batch],
     );
     // The owner's function wrote audit.retention_applied and the anchor in this transaction.
@@ -163,10 +159,13 @@ export class AuditChainRepository {
     limit: number,
   ): Promise<AuditEventRecord[]> {
     const params: unknown[] = [endSeq.toString(), limit];
-    let keyset = `e.seq >= ${startSeq.toString()}`;
+    let keyset: string;
     if (after) {
       params.push(after.seq, after.id);
       keyset = `e.seq >= $3 AND NOT (e.seq = $3 AND e.id <= $4)`;
+    } else {
+      params.push(startSeq.toString());
+      keyset = `e.seq >= $3::bigint`;
     }
     return m.query<AuditEventRecord[]>(
       `SELECT ${CHAIN_COLUMNS} FROM audit_events e WHERE ${keyset} AND e.seq <= $1 ORDER BY e.seq, e.id LIMIT $2`,

@@ -2,9 +2,9 @@ import type { JWK } from 'jose';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import { ISO_US } from './audit-personal.js';
 import type { AuditCheckpoint } from './audit-verifier.js';
 
-const ISO_US = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 export const CHECKPOINT_COLUMNS = `c.first_seq::text AS first_seq, c.last_seq::text AS last_seq, c.last_hash,
   c.prev_checkpoint_hash, c.event_count::text AS event_count, c.kid, c.jws,
   to_char(c.created_at AT TIME ZONE 'UTC', ${ISO_US}) AS created_at`;
@@ -32,14 +32,6 @@ export class AuditCheckpointsRepository {
              FROM audit_checkpoints c ORDER BY c.last_seq DESC LIMIT 1`,
     );
     return last;
-  }
-
-  /** The chain's head as a checkpoint needs it. */
-  async checkpointHead(m: EntityManager): Promise<{ last_seq: string; last_hash: string } | undefined> {
-    const [head] = await m.query<{ last_seq: string; last_hash: string }[]>(
-      `SELECT last_seq::text AS last_seq, last_hash FROM audit_chain_head WHERE id = 1`,
-    );
-    return head;
   }
 
   async insertCheckpoint(m: EntityManager, values: unknown[]): Promise<AuditCheckpoint | undefined> {

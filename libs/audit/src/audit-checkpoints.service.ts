@@ -67,7 +67,7 @@ export class AuditCheckpointsService implements OnModuleInit {
     await this.dataSource.transaction(async (m) => {
       if (!(await this.chainRepo.tryXactLock(m, 'checkpoint'))) return;
       const last = await this.checkpointRepo.lastCheckpoint(m);
-      const head = await this.checkpointRepo.checkpointHead(m);
+      const head = await this.chainRepo.chainHead(m);
       if (!head) return;
       const headSeq = BigInt(head.last_seq);
       let from = last ? BigInt(last.last_seq) + 1n : 1n;

@@ -29,6 +29,13 @@ function keysetSelect(
   return { sql, params };
 }
 
+/** The id the INSERT returned (always one row). */
+function insertedId(rows: { id: string }[]): { id: string } {
+  const row = rows[0];
+  if (!row) throw new Error('audit: the insert returned no id');
+  return { id: row.id };
+}
+
 /** What the current role may do to the audit tables (AuditProtection's input). */
 export interface AuditPrivilegeRow {
   superuser: boolean;
@@ -48,14 +55,12 @@ export class AuditEventsRepository {
   /** One INSERT, one round trip, inside the caller's transaction (`manager`). */
   async insertIn(manager: EntityManager, input: AuditEventInput): Promise<{ id: string }> {
     const rows: { id: string }[] = await manager.query(INSERT_SQL, insertParams(input));
-    const row = rows[0];
-    if (!row) throw new Error('audit: the insert returned no id');
-    return { id: row.id };
+    return insertedId(rows);
   }
 
   /** The same INSERT as a prepared statement on the pool (no QueryRunner): an event on its own. */
-  insertPrepared(input: AuditEventInput): Promise<{ id: string }[]> {
-    return preparedQuery<{ id: string }>(this.dataSource, INSERT_EVENT, insertParams(input));
+  async insertPrepared(input: AuditEventInput): Promise<{ id: string }> {
+    return insertedId(await preparedQuery<{ id: string }>(this.dataSource, INSERT_EVENT, insertParams(input)));
   }
 
   /** Up to `limit` matching events after `afterId` (keyset on id). */

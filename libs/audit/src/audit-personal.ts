@@ -20,7 +20,8 @@ export function ipFilter(param: string): string {
   return `(e.ip <<= ${param}::inet OR e.id IN (SELECT p.event_id FROM audit_event_personal p WHERE p.ip <<= ${param}::inet))`;
 }
 
-const ISO_US = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+/** to_char's format for an ISO-8601 UTC time with microseconds (the audit records' times). */
+export const ISO_US = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 
 /**
  * The chained record exactly as sealed (ip and user_agent from audit_events itself), for the sealer

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { clipText, maskSecrets, safeJson, safeText } from '@app/common';
 import { AUDIT_EVENT_TYPES, type AuditEventInput } from './audit-event.js';
 import type { ChainedEventFields } from './audit-chain.js';
-import { PERSONAL_IP, PERSONAL_USER_AGENT } from './audit-personal.js';
+import { ISO_US, PERSONAL_IP, PERSONAL_USER_AGENT } from './audit-personal.js';
 
 /**
  * One audit event as the API, the export and the verifier see it. Ids are decimal strings
@@ -18,8 +18,6 @@ export interface AuditEventRecord extends ChainedEventFields {
   hash: string | null;
   sealed_at: string | null;
 }
-
-const ISO_US = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 
 /** The select list producing AuditEventRecord from `audit_events e` (ip/user_agent: see audit-personal.ts). */
 export const RECORD_COLUMNS = `e.id::text AS id,

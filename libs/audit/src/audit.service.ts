@@ -53,13 +53,9 @@ export class AuditService {
    * caller's transactional `manager` to write the event atomically with the change it records.
    * Secret-looking keys in `details` are masked and email addresses removed.
    */
-  async record(input: AuditEventInput, manager?: EntityManager): Promise<{ id: string }> {
-    if (manager) return this.events.insertIn(manager, input);
+  record(input: AuditEventInput, manager?: EntityManager): Promise<{ id: string }> {
     // On its own (every login): a prepared statement on the pool, no QueryRunner.
-    const rows = await this.events.insertPrepared(input);
-    const row = rows[0];
-    if (!row) throw new Error('audit: the insert returned no id');
-    return { id: row.id };
+    return manager ? this.events.insertIn(manager, input) : this.events.insertPrepared(input);
   }
 
   /** A page of matching events (keyset on id, never OFFSET). Bad filters: `validation_failed`. */

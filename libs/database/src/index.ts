@@ -20,17 +20,16 @@ export {
 /** Rows of `… RETURNING` whatever the statement (TypeORM shapes UPDATE/DELETE results differently). */
 export { returningRows } from './returning-rows.js';
 /** `COPY … TO STDOUT` on the TypeORM pool, each CopyData message handed over as it arrives. */
-export { CopyOutQuery, copyOut } from './copy-out.js';
+export { copyOut } from './copy-out.js';
 /** The binary COPY format: row framing and field values written as Postgres' text output writes them. */
 export {
   TimestampWriter,
   compactJsonb,
   copyRowStart,
   isFiniteTimestamp,
-  isoDatePrefix,
   jsonbTextStart,
   writeInt8,
   writeUuid,
 } from './binary-copy.js';
 /** SQL literals for statements without bind parameters (COPY). */
-export { inlineParams, sqlLiteral } from './sql-literal.js';
+export { inlineParams } from './sql-literal.js';
