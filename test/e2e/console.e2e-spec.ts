@@ -232,6 +232,11 @@ describe('security console (Chromium, dev IdP, real Postgres)', () => {
       const again = await fetch(`${stack.broker.url}${url}`, { headers: { 'If-None-Match': etag } });
       expect(again.status).toBe(304);
       expect(await again.text()).toBe('');
+      // A weak validator or a list (RFC 9110 §13.1.2) revalidates too; a stale one gets the file.
+      for (const header of [`W/${etag}`, `"stale", ${etag}`]) {
+        expect((await fetch(`${stack.broker.url}${url}`, { headers: { 'If-None-Match': header } })).status).toBe(304);
+      }
+      expect((await fetch(`${stack.broker.url}${url}`, { headers: { 'If-None-Match': '"stale"' } })).status).toBe(200);
     }
     expect((await fetch(`${stack.broker.url}/console/assets/uplot.min.js`)).status).toBe(200);
     for (const unknown of ['uPlot.esm.js', 'nope.js', '..%2F..%2Fpackage.json', '.%2Fcharts.js']) {

@@ -5,20 +5,12 @@ import { UsersState } from './users.state.js';
 
 // Split by job (issue 18): the records and their indexes (emulator.store.ts), organisations and
 // teams (organisations.state.ts), users (users.state.ts) and, here, the SSO API; errors, records,
-// the switchable contract and the token source live in their own files. Re-exported here so every
-// importer of emulator.state keeps working.
+// the switchable contract and the token source live in their own files. What other files import
+// from emulator.state is re-exported here.
 export { EmulatorError, type EmulatorErrorKind } from './emulator.error.js';
 export type * from './emulator.models.js';
 export { DEFAULT_CONTRACT, validateContract, type PortalContract } from './portal-contract.js';
 export { randomToken } from './random-token.js';
-export {
-  ADMIN_ROLES,
-  CONSUMER_ROLES,
-  DEFAULT_ORGANISATION_ID,
-  DEFAULT_TEAM_ID,
-  defaultTeamName,
-  isAdminRole,
-} from './emulator.store.js';
 
 /**
  * How long a nonce stays in `nonces` after it expired. An expired nonce is refused exactly like an

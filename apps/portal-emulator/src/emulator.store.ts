@@ -12,7 +12,6 @@ import { randomToken } from './random-token.js';
  */
 
 export const DEFAULT_ORGANISATION_ID = 1;
-export const DEFAULT_TEAM_ID = 1;
 
 export const ADMIN_ROLES = ['super-admin', 'provider-admin'] as const;
 export const CONSUMER_ROLES = ['consumer-admin', 'consumer-team-member'] as const;

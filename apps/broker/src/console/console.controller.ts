@@ -65,8 +65,10 @@ export class ConsoleController {
     res.setHeader('Content-Type', file.type);
     res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
     res.setHeader('ETag', file.etag);
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    const presented = (req.headers['if-none-match'] ?? '').split(',').map((t) => t.trim());
+    // If-None-Match compares weakly (RFC 9110 §13.1.2), whatever Cache-Control the request has
+    // (Express's req.fresh would answer 200 to a fetch() revalidation, which sends no-cache).
+    // helmet sets nosniff.
+    const presented = (req.headers['if-none-match'] ?? '').split(',').map((t) => t.trim().replace(/^W\//, ''));
     if (presented.includes(file.etag) || presented.includes('*')) {
       res.status(304).end();
       return;

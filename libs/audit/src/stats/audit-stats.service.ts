@@ -86,7 +86,8 @@ export class AuditStatsService {
         totals.failed += r.count;
       }
     };
-    for (const [hour, rows] of this.closedHours) if (Date.parse(hour) >= cacheFrom) rows.forEach(add);
+    // Every cached hour is at or after cacheFrom (older ones were dropped above).
+    for (const rows of this.closedHours.values()) rows.forEach(add);
     live.forEach(add);
     open.forEach(add);
     return {
