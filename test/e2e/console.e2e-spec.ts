@@ -243,6 +243,22 @@ describe('security console (Chromium, dev IdP, real Postgres)', () => {
       const res = await fetch(`${stack.broker.url}/console/assets/${unknown}`);
       expect([unknown, res.status]).toEqual([unknown, 404]);
     }
+    // Hostile names (NUL, a lone surrogate, malformed escapes, a long name) and a megabyte
+    // If-None-Match: a client error, never a 500, while /health keeps answering.
+    const hostile = ['%00', 'charts.js%00', '%ED%A0%80', '%uD800', '%E0%A4%A', 'a'.repeat(8000)].map((name) =>
+      fetch(`${stack.broker.url}/console/assets/${name}`).then((r) => [name.slice(0, 20), r.status] as const),
+    );
+    const huge = fetch(`${stack.broker.url}/console/assets/charts.js`, {
+      headers: { 'If-None-Match': 'x'.repeat(1_000_000) },
+    }).then(
+      (r) => ['huge If-None-Match', r.status] as const,
+      () => ['huge If-None-Match', 431] as const, // the server may close the connection instead
+    );
+    const health = fetch(`${stack.broker.url}/health`);
+    for (const [name, status] of await Promise.all([...hostile, huge])) {
+      expect([name, [400, 404, 431].includes(status)]).toEqual([name, true]);
+    }
+    expect((await health).status).toBe(200);
     await ctx.close();
   }, 60_000);
 

@@ -203,6 +203,15 @@ describe('loadBrokerConfig', () => {
     );
   });
 
+  it.each([
+    ['NUL', '2\u0000'],
+    ['a lone surrogate', '2\ud800'],
+    ['a megabyte', '9'.repeat(1_000_000)],
+  ])('should refuse a BROKER_WORKERS with %s', (_what, value) => {
+    const problems = problemsOf(() => loadBrokerConfig({ env: { BROKER_WORKERS: value }, argv: [] }));
+    expect(problems.join('\n')).toMatch('BROKER_WORKERS: expected a whole number from 1 to 64 or auto');
+  });
+
   it('should run one process by default, take BROKER_WORKERS as a count, and auto as the number of cores', () => {
     const workers = (env: Record<string, string>) => loadBrokerConfig({ env, argv: [] }).config.workers;
     expect(workers({})).toBe(1);
