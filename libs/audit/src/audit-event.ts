@@ -31,6 +31,7 @@ export const AUDIT_EVENT_TYPES = [
   'admin.auth_failed',
   'audit.retention_applied',
   'audit.verified',
+  'audit.stream_cursor_tampered',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -68,10 +68,16 @@ export async function grantRuntimeRole(db: Queryable, runtimeRole: string): Prom
     const t = quoteIdent(name);
     await db.query(`REVOKE ALL ON TABLE ${t} FROM ${r}`);
     if (AUDIT_TABLES.includes(name)) continue;
-    // TypeORM reads its migrations table to see that nothing is pending.
-    await db.query(
-      `GRANT ${name === 'migrations' ? 'SELECT' : 'SELECT, INSERT, UPDATE, DELETE'} ON TABLE ${t} TO ${r}`,
-    );
+    // TypeORM reads its migrations table to see that nothing is pending; the SIEM stream's one
+    // cursor row is made by its migration, so the runtime role may read and move it, never
+    // delete it (which would stop the stream) or insert one of its own.
+    const privileges =
+      name === 'migrations'
+        ? 'SELECT'
+        : name === 'audit_stream_cursor'
+          ? 'SELECT, UPDATE'
+          : 'SELECT, INSERT, UPDATE, DELETE';
+    await db.query(`GRANT ${privileges} ON TABLE ${t} TO ${r}`);
   }
   const sequences = await db.query<{ name: string }[]>(
     `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

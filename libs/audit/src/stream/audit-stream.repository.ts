@@ -12,12 +12,23 @@ export interface AuditStreamCursor {
   attempted_at: string | null;
   consecutive_failures: number;
   last_error: string | null;
+  /** The sender's HMAC over (last_seq, last_event_id); see StreamCursorMac. */
+  mac: string | null;
+  /** The position the upgrade migration found, until the first MAC is written. */
+  unsigned_seq: string | null;
+  unsigned_event_id: string | null;
+  /** When the sender last found the cursor moved by someone else, and the position it found. */
+  tampered_at: string | null;
+  tampered_seq: string | null;
 }
 
 const CURSOR_COLUMNS = `last_seq::text AS last_seq, last_event_id::text AS last_event_id,
   to_char(delivered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS delivered_at,
   to_char(attempted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS attempted_at,
-  consecutive_failures, last_error`;
+  consecutive_failures, last_error, mac, unsigned_seq::text AS unsigned_seq,
+  unsigned_event_id::text AS unsigned_event_id,
+  to_char(tampered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS tampered_at,
+  tampered_seq::text AS tampered_seq`;
 
 /** Every statement of the SIEM stream: the cursor (also the lease) and the events after it. */
 @Injectable()
@@ -51,13 +62,39 @@ export class AuditStreamRepository {
     );
   }
 
-  async delivered(m: EntityManager, last: AuditEventRecord): Promise<void> {
+  /** Moves the cursor to the last event of an acknowledged batch, with its MAC. */
+  async delivered(m: EntityManager, last: AuditEventRecord, mac: string): Promise<void> {
     await m.query(
       `UPDATE audit_stream_cursor
-          SET last_seq = $1::bigint, last_event_id = $2::bigint, delivered_at = now(), attempted_at = now(),
+          SET last_seq = $1::bigint, last_event_id = $2::bigint, mac = $3, delivered_at = now(), attempted_at = now(),
               consecutive_failures = 0, last_error = NULL
         WHERE id = 1 AND last_seq < $1::bigint`,
-      [last.seq, last.id],
+      [last.seq, last.id, mac],
+    );
+  }
+
+  /** Signs the position as it stands (the unsigned cursor the previous version left). */
+  async sign(m: EntityManager, cursor: AuditStreamCursor, mac: string): Promise<void> {
+    await m.query(`UPDATE audit_stream_cursor SET mac = $1 WHERE id = 1`, [mac]);
+    cursor.mac = mac;
+  }
+
+  /**
+   * After a cursor moved by someone else: back to a position the sender can vouch for, signed,
+   * noting when and where it was found (capped at the newest sealed event, so a cursor moved far
+   * beyond the log still counts as caught up once the resend reaches the end).
+   */
+  async resumeAfterTamper(
+    m: EntityManager,
+    found: AuditStreamCursor,
+    resume: { seq: string; eventId: string | null; mac: string },
+  ): Promise<void> {
+    await m.query(
+      `UPDATE audit_stream_cursor
+          SET last_seq = $1::bigint, last_event_id = $2::bigint, mac = $3, tampered_at = now(),
+              tampered_seq = LEAST($4::bigint, COALESCE((SELECT max(seq) FROM audit_events), 0))
+        WHERE id = 1`,
+      [resume.seq, resume.eventId, resume.mac, found.last_seq],
     );
   }
 

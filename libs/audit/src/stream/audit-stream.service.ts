@@ -6,13 +6,20 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { AuditService } from '../audit.service.js';
 import { AuditStreamRepository, type AuditStreamCursor } from './audit-stream.repository.js';
 import { AuditStreamSender, StreamDeliveryError } from './audit-stream.sender.js';
+import { StreamCursorMac, type CursorCheck } from './stream-cursor-mac.js';
 
 /** What /health/ready and the metrics say about the stream. */
 export interface AuditStreamStatus {
-  /** `disabled` (no URL), `delivering` (the last attempt succeeded or none failed yet), `retrying`. */
-  state: 'disabled' | 'delivering' | 'retrying';
+  /**
+   * `disabled` (no URL), `delivering` (the last attempt succeeded or none failed yet), `retrying`,
+   * or `tampered`: the cursor was found moved by someone other than the broker, and the events it
+   * skipped are not all re-sent yet.
+   */
+  state: 'disabled' | 'delivering' | 'retrying' | 'tampered';
   format?: AuditStreamConfig['format'];
   /** Origin of the receiver (no path or query: they can hold tokens). */
   destination?: string;
@@ -22,7 +29,11 @@ export interface AuditStreamStatus {
   consecutive_failures?: number;
   last_error?: string | null;
   lag_seconds?: number;
+  /** When the sender last found the cursor moved by someone else (null: never). */
+  cursor_tampered_at?: string | null;
 }
+
+type Tampered = Extract<CursorCheck, { verdict: 'tampered' }> & { found: AuditStreamCursor };
 
 /** First retry after this; doubled per consecutive failure up to maxBackoffMs. */
 const FIRST_BACKOFF_MS = 250;
@@ -44,6 +55,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
   private readonly logger = new Logger(AuditStreamService.name);
   private readonly config: AuditStreamConfig;
   private sender: AuditStreamSender | null = null;
+  private mac: StreamCursorMac | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
@@ -51,6 +63,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
 
   constructor(
     private readonly repository: AuditStreamRepository,
+    private readonly audit: AuditService,
     @Inject(auditConfig.KEY) config: AuditConfig,
   ) {
     this.config = config.stream;
@@ -63,6 +76,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
   onApplicationBootstrap(): void {
     if (!this.enabled) return;
     this.sender = new AuditStreamSender(this.config);
+    this.mac = new StreamCursorMac(this.config.secret);
     this.logger.log(`streaming the audit log (${this.config.format}) to ${new URL(this.config.url).origin}`);
     this.schedule(0);
   }
@@ -88,10 +102,23 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
   /** One batch; resolves with the delay before the next run (never rejects). */
   async runOnce(): Promise<number> {
     const sender = this.sender;
-    if (!sender) return this.config.intervalMs;
+    const mac = this.mac;
+    if (!sender || !mac) return this.config.intervalMs;
+    let tampered: Tampered | null = null;
+    let legacy: string | null = null;
     try {
       const sent = await this.repository.withLease(async (m, cursor) => {
-        const batch = await this.repository.nextBatch(m, cursor.last_seq, this.config.batchSize);
+        const check = mac.check(cursor);
+        let after = cursor.last_seq;
+        if (check.verdict === 'legacy') {
+          await this.repository.sign(m, cursor, mac.sign(cursor.last_seq, cursor.last_event_id));
+          legacy = cursor.last_seq;
+        } else if (check.verdict === 'tampered') {
+          tampered = { ...check, found: { ...cursor } };
+          await this.resumeAfterTamper(m, tampered, mac);
+          after = check.resumeAfterSeq;
+        }
+        const batch = await this.repository.nextBatch(m, after, this.config.batchSize);
         const last = batch[batch.length - 1];
         if (!last) return 0;
         try {
@@ -101,9 +128,14 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
           await this.repository.failed(m, err.message);
           return err.message;
         }
-        await this.repository.delivered(m, last);
+        await this.repository.delivered(m, last, mac.sign(last.seq ?? '0', last.id));
         return batch.length;
       });
+      // Logged once committed (a rolled-back run finds the same cursor again and says it then).
+      if (legacy !== null) {
+        this.logger.log(`audit stream: signed the cursor the previous version left at seq ${legacy as string}`);
+      }
+      if (tampered) this.logTampered(tampered);
       if (typeof sent === 'string') return this.failed(sent);
       if (this.failures > 0) this.logger.log(`audit stream delivering again after ${this.failures} failed attempts`);
       this.failures = 0;
@@ -112,6 +144,41 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
     } catch (err) {
       return this.failed(`database error: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * The cursor was written by someone else (the runtime database role can UPDATE it): resume from
+   * a position the sender can vouch for, never from the one found, and record it in the same
+   * transaction. Duplicates follow (the stream is at least once); skipped events do not.
+   */
+  private async resumeAfterTamper(m: EntityManager, t: Tampered, mac: StreamCursorMac): Promise<void> {
+    await this.repository.resumeAfterTamper(m, t.found, {
+      seq: t.resumeAfterSeq,
+      eventId: t.resumeAfterEventId,
+      mac: mac.sign(t.resumeAfterSeq, t.resumeAfterEventId),
+    });
+    await this.audit.record(
+      {
+        type: 'audit.stream_cursor_tampered',
+        outcome: 'failure',
+        reason: t.why,
+        actor: 'system',
+        target: 'audit_stream_cursor',
+        details: {
+          found_seq: t.found.last_seq,
+          found_event_id: t.found.last_event_id,
+          resumed_after_seq: t.resumeAfterSeq,
+        },
+      },
+      m,
+    );
+  }
+
+  private logTampered(t: Tampered): void {
+    this.logger.error(
+      `audit stream cursor tampered with: found at seq ${t.found.last_seq} (${t.why}), not written by this broker; ` +
+        `re-sending from seq ${t.resumeAfterSeq} (duplicates possible, nothing skipped); recorded as audit.stream_cursor_tampered`,
+    );
   }
 
   private failed(why: string): number {
@@ -128,8 +195,11 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
   async status(): Promise<AuditStreamStatus> {
     if (!this.enabled) return { state: 'disabled' };
     const cursor: AuditStreamCursor | null = await this.repository.cursor();
+    // Tampered until the re-send has passed the position the cursor was moved to.
+    const resending =
+      !!cursor?.tampered_seq && cursor.tampered_at !== null && BigInt(cursor.last_seq) < BigInt(cursor.tampered_seq);
     return {
-      state: cursor && cursor.consecutive_failures > 0 ? 'retrying' : 'delivering',
+      state: resending ? 'tampered' : cursor && cursor.consecutive_failures > 0 ? 'retrying' : 'delivering',
       format: this.config.format,
       destination: new URL(this.config.url).origin,
       last_delivered_event_id: cursor?.last_event_id ?? null,
@@ -138,6 +208,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
       consecutive_failures: cursor?.consecutive_failures ?? 0,
       last_error: cursor?.last_error ?? null,
       lag_seconds: await this.repository.lagSeconds(),
+      cursor_tampered_at: cursor?.tampered_at ?? null,
     };
   }
 

@@ -64,6 +64,28 @@ describe('toOcsf (OCSF 1.x mapping of audit events)', () => {
     expect(cls('profile.created')).toEqual([6003, 1]);
     expect(cls('profile.updated')).toEqual([6003, 3]);
     expect(cls('profile.deleted')).toEqual([6003, 4]);
+    expect(cls('audit.stream_cursor_tampered')).toEqual([6003, 3]);
+  });
+
+  it('should make a tampered stream cursor a High-severity API Activity naming the cursor', () => {
+    const e = toOcsf(
+      record('audit.stream_cursor_tampered', {
+        outcome: 'failure',
+        reason: 'cursor_signature_invalid',
+        target: 'audit_stream_cursor',
+        details: { found_seq: '90', resumed_after_seq: '0' },
+      }),
+    );
+    expect(e).toMatchObject({
+      class_uid: 6003,
+      type_uid: 600303,
+      severity_id: 4,
+      status_id: 2,
+      status_detail: 'cursor_signature_invalid',
+      api: { operation: 'audit.stream_cursor_tampered' },
+      resources: [{ uid: 'audit_stream_cursor', type: 'audit_stream_cursor' }],
+    });
+    expect(ocsfViolations(e)).toEqual([]);
   });
 
   it('should carry the event id as metadata.uid, the outcome as status_id and the time in epoch ms', () => {

@@ -1,0 +1,84 @@
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+
+/** The cursor fields the MAC covers and the upgrade snapshot it is checked against. */
+export interface SignedCursorFields {
+  last_seq: string;
+  last_event_id: string | null;
+  /** HMAC written by the sender; null before this version first signed the row. */
+  mac: string | null;
+  /** The position the migration found (kept by the owner's trigger until a MAC is written). */
+  unsigned_seq: string | null;
+  unsigned_event_id: string | null;
+}
+
+/**
+ * `valid`: the sender wrote this position. `legacy`: the unsigned position the previous version
+ * left at the upgrade, accepted once and signed. `tampered`: someone else wrote it (`why` says how).
+ */
+export type CursorCheck =
+  | { verdict: 'valid' }
+  | { verdict: 'legacy' }
+  | {
+      verdict: 'tampered';
+      why: 'cursor_signature_invalid' | 'cursor_unsigned';
+      resumeAfterSeq: string;
+      resumeAfterEventId: string | null;
+    };
+
+/**
+ * Authenticates the SIEM stream's cursor: HMAC-SHA-256 over (last_seq, last_event_id) with a key
+ * derived by HKDF-SHA-256 from BROKER_AUDIT_STREAM_SECRET, which is always set when the stream is
+ * on, is the same on every replica, and is not in the database. The runtime database role can
+ * still write the row, but not a MAC for a position the sender never wrote.
+ */
+export class StreamCursorMac {
+  private readonly key: Buffer;
+
+  constructor(streamSecret: string) {
+    this.key = Buffer.from(
+      hkdfSync(
+        'sha256',
+        Buffer.from(streamSecret, 'utf8'),
+        'portal-sso-broker',
+        'portal-sso-broker/audit-stream-cursor',
+        32,
+      ),
+    );
+  }
+
+  sign(lastSeq: string, lastEventId: string | null): string {
+    return createHmac('sha256', this.key)
+      .update(`audit-stream-cursor/v1\n${BigInt(lastSeq).toString()}\n${lastEventId ?? ''}`)
+      .digest('base64url');
+  }
+
+  check(cursor: SignedCursorFields): CursorCheck {
+    if (cursor.mac !== null) {
+      const expected = Buffer.from(this.sign(cursor.last_seq, cursor.last_event_id));
+      const got = Buffer.from(cursor.mac);
+      if (got.length === expected.length && timingSafeEqual(got, expected)) return { verdict: 'valid' };
+    } else if (
+      cursor.unsigned_seq !== null &&
+      BigInt(cursor.unsigned_seq) === BigInt(cursor.last_seq) &&
+      cursor.unsigned_event_id === cursor.last_event_id
+    ) {
+      return { verdict: 'legacy' };
+    }
+    // The only position vouched for is the upgrade snapshot (while it is still there), else the
+    // start; never past the cursor as found (resending more is safe, skipping is not).
+    const found = BigInt(cursor.last_seq);
+    const trusted = cursor.mac === null && cursor.unsigned_seq !== null ? BigInt(cursor.unsigned_seq) : 0n;
+    const [resumeAfterSeq, resumeAfterEventId] =
+      trusted === 0n
+        ? ['0', null]
+        : found < trusted
+          ? [cursor.last_seq, cursor.last_event_id]
+          : [cursor.unsigned_seq!, cursor.unsigned_event_id];
+    return {
+      verdict: 'tampered',
+      why: cursor.mac === null ? 'cursor_unsigned' : 'cursor_signature_invalid',
+      resumeAfterSeq: BigInt(resumeAfterSeq).toString(),
+      resumeAfterEventId,
+    };
+  }
+}
