@@ -1,0 +1,74 @@
+import { StreamCursorMac, type SignedCursorFields } from './stream-cursor-mac.js';
+
+const SECRET = 'cursor-mac-spec-secret-0123456789';
+
+describe('StreamCursorMac (the SIEM stream cursor’s authentication)', () => {
+  const mac = new StreamCursorMac(SECRET);
+  const signed = (seq: string, id: string | null): SignedCursorFields => ({
+    last_seq: seq,
+    last_event_id: id,
+    mac: mac.sign(seq, id),
+    unsigned_seq: null,
+    unsigned_event_id: null,
+  });
+
+  it('should accept the position it signed, also for another instance with the same secret', () => {
+    expect(mac.check(signed('42', '57'))).toEqual({ verdict: 'valid' });
+    expect(new StreamCursorMac(SECRET).check(signed('42', '57'))).toEqual({ verdict: 'valid' });
+    expect(mac.check(signed('0', null))).toEqual({ verdict: 'valid' });
+  });
+
+  it('should not use the stream secret itself as the key, nor leave it in the MAC', () => {
+    const m = mac.sign('42', '57');
+    expect(m).not.toContain(SECRET);
+    expect(m).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('should call a moved, re-labelled or forged cursor tampered and resume from the start', () => {
+    const moved = { ...signed('42', '57'), last_seq: '90' };
+    expect(mac.check(moved)).toEqual({
+      verdict: 'tampered',
+      why: 'cursor_signature_invalid',
+      resumeAfterSeq: '0',
+      resumeAfterEventId: null,
+    });
+    expect(mac.check({ ...signed('42', '57'), last_event_id: '58' })).toMatchObject({ verdict: 'tampered' });
+    expect(
+      mac.check({ ...signed('42', '57'), mac: new StreamCursorMac('another-secret-0123456789').sign('42', '57') }),
+    ).toMatchObject({ verdict: 'tampered', resumeAfterSeq: '0' });
+    expect(mac.check({ ...signed('90', '95'), mac: 'x' })).toMatchObject({ verdict: 'tampered' });
+    // An unsigned cursor after the upgrade's position is gone (a MAC was written since): tampered.
+    expect(mac.check({ ...signed('90', '95'), mac: null })).toEqual({
+      verdict: 'tampered',
+      why: 'cursor_unsigned',
+      resumeAfterSeq: '0',
+      resumeAfterEventId: null,
+    });
+  });
+
+  it('should accept the unsigned position the upgrade found, only that one, and otherwise resume from it', () => {
+    const upgrade = { last_seq: '42', last_event_id: '57', mac: null, unsigned_seq: '42', unsigned_event_id: '57' };
+    expect(mac.check(upgrade)).toEqual({ verdict: 'legacy' });
+    expect(
+      mac.check({ ...upgrade, last_seq: '0', last_event_id: null, unsigned_seq: '0', unsigned_event_id: null }),
+    ).toEqual({ verdict: 'legacy' });
+    // Moved forward past the upgrade's position (or by an old replica still running): back to it.
+    expect(mac.check({ ...upgrade, last_seq: '90', last_event_id: '95' })).toEqual({
+      verdict: 'tampered',
+      why: 'cursor_unsigned',
+      resumeAfterSeq: '42',
+      resumeAfterEventId: '57',
+    });
+    // Moved back: resume from there (more duplicates, nothing skipped).
+    expect(mac.check({ ...upgrade, last_seq: '10', last_event_id: '12' })).toMatchObject({
+      verdict: 'tampered',
+      resumeAfterSeq: '10',
+      resumeAfterEventId: '12',
+    });
+    // A MAC that does not verify never falls back to the upgrade's position.
+    expect(mac.check({ ...upgrade, last_seq: '90', mac: 'forged' })).toMatchObject({
+      why: 'cursor_signature_invalid',
+      resumeAfterSeq: '0',
+    });
+  });
+});

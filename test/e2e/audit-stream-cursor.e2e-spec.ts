@@ -1,0 +1,233 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { freePort } from '@app/database';
+import type { QueryRunner } from 'typeorm';
+import pg from 'pg';
+import { SignAuditStreamCursor1797000012000 } from '../../libs/database/src/migrations/1797000012000-SignAuditStreamCursor.js';
+import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { ocsfViolations } from '@test/support/ocsf-classes.js';
+import { SiemReceiver, waitFor } from '@test/support/siem-receiver.js';
+
+/**
+ * The SIEM stream's cursor against the broker's own runtime database role (which may UPDATE it):
+ * moving it forward past undelivered events no longer keeps them from the SIEM. The sender finds a
+ * cursor it did not sign, logs an error, records `audit.stream_cursor_tampered`, says `tampered` in
+ * /health/ready and re-sends from a position it can vouch for. Its own cursor survives a restart
+ * (nothing re-sent) and the previous version's unsigned cursor is taken over once at the upgrade.
+ */
+
+const ADMIN_SECRET = 'cursor-e2e-admin-secret-3318';
+const STREAM_SECRET = 'cursor-e2e-stream-secret-9902';
+
+interface StreamDetails {
+  state: string;
+  last_delivered_event_id: string | null;
+  cursor_tampered_at: string | null;
+  lag_seconds: number;
+}
+
+describe('audit stream cursor moved by the runtime database role (real broker, Postgres and HTTP)', () => {
+  let db: TestDatabase;
+  let runtime: pg.Client;
+  let receiver: SiemReceiver;
+  let broker: TestBroker | null = null;
+  let port: number;
+
+  const start = async (): Promise<TestBroker> => {
+    broker = await startTestBroker(
+      testConfig({
+        DATABASE_URL: db.url,
+        TYK_IB_SECRET: ADMIN_SECRET,
+        TYK_LOGLEVEL: 'info',
+        BROKER_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'cursor-broker-')),
+        BROKER_AUDIT_SEAL_INTERVAL_MS: '100',
+        BROKER_AUDIT_STREAM_URL: receiver.url,
+        BROKER_AUDIT_STREAM_SECRET: STREAM_SECRET,
+        BROKER_AUDIT_STREAM_BATCH_SIZE: '8',
+        BROKER_AUDIT_STREAM_INTERVAL_MS: '100',
+        BROKER_AUDIT_STREAM_MAX_BACKOFF_MS: '300',
+      }),
+      port,
+    );
+    started.push(broker);
+    return broker;
+  };
+  const started: TestBroker[] = [];
+  /** Every line of every broker started here (a restarted app in this process may log through the first one's stream). */
+  const logLines = (): string[] => started.flatMap((b) => b.logs.lines);
+
+  const readiness = async (): Promise<StreamDetails> => {
+    const body = (await (await fetch(`${broker!.url}/health/ready`)).json()) as {
+      details: { audit_stream: StreamDetails };
+    };
+    return body.details.audit_stream;
+  };
+
+  /** Events as the broker writes them (the runtime role's INSERT); their ids. */
+  const insertEvents = async (n: number, tag: string): Promise<string[]> =>
+    (
+      await runtime.query<{ id: string }>(
+        `INSERT INTO audit_events (type, outcome, reason, actor, organisation_id, request_id)
+         SELECT 'login.failed', 'failure', 'idp_error', 'anonymous', 'org-1', $1 || g
+           FROM generate_series(1, $2::int) g RETURNING id::text AS id`,
+        [tag, n],
+      )
+    ).rows.map((r) => r.id);
+
+  const received = (ids: string[]) => () => {
+    const seen = new Set(receiver.firstSeenIds());
+    return ids.every((id) => seen.has(id));
+  };
+
+  const tamperEvents = async () =>
+    (
+      await runtime.query<{ id: string; reason: string; details: Record<string, string> }>(
+        `SELECT id::text AS id, reason, details FROM audit_events WHERE type = 'audit.stream_cursor_tampered' ORDER BY id`,
+      )
+    ).rows;
+
+  const cursorRow = async () =>
+    (
+      await runtime.query<{ last_seq: string; mac: string | null; unsigned_seq: string | null }>(
+        `SELECT last_seq::text AS last_seq, mac, unsigned_seq::text AS unsigned_seq FROM audit_stream_cursor`,
+      )
+    ).rows[0];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('stream_cursor');
+    receiver = new SiemReceiver(STREAM_SECRET);
+    await receiver.start();
+    port = await freePort();
+    runtime = new pg.Client({ connectionString: db.url });
+    await runtime.connect();
+  });
+
+  afterAll(async () => {
+    await broker?.close();
+    await runtime?.end();
+    await receiver?.stop();
+    await db?.drop();
+  });
+
+  it('should re-send every event a cursor moved by the runtime role skipped, and log, record and report it', async () => {
+    await start();
+    const before = await insertEvents(5, 'before-');
+    await waitFor('the first events delivered', received(before));
+
+    await receiver.goDown();
+    const skipped = await insertEvents(20, 'skipped-');
+    await waitFor('the new events sealed', async () => {
+      const { rows } = await runtime.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM audit_events WHERE seq IS NULL`,
+      );
+      return rows[0]?.n === 0;
+    });
+    // Someone holding only the broker's runtime credentials moves the cursor to the head.
+    const moved = await runtime.query<{ last_seq: string }>(
+      `UPDATE audit_stream_cursor c SET last_seq = h.seq, last_event_id = h.id
+         FROM (SELECT seq, id FROM audit_events ORDER BY seq DESC LIMIT 1) h
+        WHERE c.id = 1 RETURNING c.last_seq::text AS last_seq`,
+    );
+    expect(moved.rowCount).toBe(1);
+    const headSeq = moved.rows[0].last_seq;
+
+    await waitFor(
+      '/health/ready to say the cursor was tampered with',
+      async () => (await readiness()).state === 'tampered',
+    );
+    expect(await readiness()).toMatchObject({
+      state: 'tampered',
+      cursor_tampered_at: expect.stringMatching(/^\d{4}-/),
+    });
+    const errors = logLines().filter((l) => l.includes('"level":50') && l.includes('cursor tampered with'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain(`found at seq ${headSeq}`);
+    expect(logLines().join('\n')).not.toContain(STREAM_SECRET);
+    const recorded = await tamperEvents();
+    expect(recorded).toEqual([
+      {
+        id: expect.any(String),
+        reason: 'cursor_signature_invalid',
+        details: { found_seq: headSeq, found_event_id: skipped[skipped.length - 1], resumed_after_seq: '0' },
+      },
+    ]);
+
+    // Back up: everything arrives, the skipped events and the record of the tampering included.
+    await receiver.comeBack('ok');
+    await waitFor('every event, skipped ones included', received([...before, ...skipped, recorded[0].id]));
+    const line = receiver.batches
+      .flatMap((b) => b.lines)
+      .find((l) => l.metadata && (l.metadata as { uid: string }).uid === recorded[0].id);
+    expect(line).toMatchObject({
+      severity_id: 4,
+      status_detail: 'cursor_signature_invalid',
+      api: { operation: 'audit.stream_cursor_tampered' },
+    });
+    expect(ocsfViolations(line!)).toEqual([]);
+    for (const batch of receiver.batches) expect(batch.signatureValid).toBe(true);
+    await waitFor('caught up again', async () => (await readiness()).lag_seconds === 0);
+    expect(await readiness()).toMatchObject({
+      state: 'delivering',
+      cursor_tampered_at: expect.stringMatching(/^\d{4}-/),
+    });
+    expect(await tamperEvents()).toHaveLength(1);
+  });
+
+  it('should not let the runtime role delete the cursor row or insert its own', async () => {
+    await expect(runtime.query(`DELETE FROM audit_stream_cursor`)).rejects.toThrow(/permission denied/);
+    await expect(runtime.query(`INSERT INTO audit_stream_cursor (id, last_seq) VALUES (2, 0)`)).rejects.toThrow(
+      /permission denied/,
+    );
+  });
+
+  it('should re-send nothing after a restart with the cursor it wrote', async () => {
+    await broker!.close();
+    broker = null;
+    const batchesBefore = receiver.batches.length;
+    await start();
+    const [fresh] = await insertEvents(1, 'after-restart-');
+    await waitFor('the new event delivered', received([fresh]));
+    const ids = receiver.batches
+      .slice(batchesBefore)
+      .flatMap((b) => b.lines.map((l) => (l.metadata as { uid: string }).uid));
+    expect(ids).toEqual([fresh]);
+    expect(await tamperEvents()).toHaveLength(1);
+    expect(logLines().filter((l) => l.includes('cursor tampered with'))).toHaveLength(1);
+  });
+
+  it('should take over the previous version’s unsigned cursor once at the upgrade, without re-sending', async () => {
+    await broker!.close();
+    broker = null;
+    // The upgrade as the owner runs it: the table as the previous version left it, then this migration.
+    const owner = new pg.Client({ connectionString: db.migrationUrl });
+    await owner.connect();
+    const runner = { query: (sql: string) => owner.query(sql) } as unknown as QueryRunner;
+    const migration = new SignAuditStreamCursor1797000012000();
+    await migration.down(runner);
+    await migration.up(runner);
+    await owner.end();
+    const upgraded = await cursorRow();
+    expect(upgraded).toMatchObject({ mac: null, unsigned_seq: upgraded.last_seq });
+
+    const batchesBefore = receiver.batches.length;
+    await start();
+    const [fresh] = await insertEvents(1, 'after-upgrade-');
+    await waitFor('the new event delivered', received([fresh]));
+    const ids = receiver.batches
+      .slice(batchesBefore)
+      .flatMap((b) => b.lines.map((l) => (l.metadata as { uid: string }).uid));
+    expect(ids).toEqual([fresh]);
+    expect(await cursorRow()).toMatchObject({ mac: expect.any(String), unsigned_seq: null });
+    expect(logLines().join('\n')).toContain('signed the cursor the previous version left');
+    expect(await tamperEvents()).toHaveLength(1);
+
+    // Only once: an unsigned cursor afterwards is someone else's, however it got there.
+    await runtime.query(
+      `UPDATE audit_stream_cursor SET mac = NULL, unsigned_seq = last_seq, unsigned_event_id = last_event_id`,
+    );
+    await waitFor('the second tampering recorded', async () => (await tamperEvents()).length === 2);
+    expect((await tamperEvents())[1]).toMatchObject({ reason: 'cursor_unsigned', details: { resumed_after_seq: '0' } });
+  });
+});
