@@ -1,10 +1,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort } from '@app/database';
+import { freePort, MIGRATIONS } from '@app/database';
 import type { QueryRunner } from 'typeorm';
 import pg from 'pg';
-import { SignAuditStreamCursor1797000012000 } from '../../libs/database/src/migrations/1797000012000-SignAuditStreamCursor.js';
 import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
 import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { ocsfViolations } from '@test/support/ocsf-classes.js';
@@ -204,7 +203,8 @@ describe('audit stream cursor moved by the runtime database role (real broker, P
     const owner = new pg.Client({ connectionString: db.migrationUrl });
     await owner.connect();
     const runner = { query: (sql: string) => owner.query(sql) } as unknown as QueryRunner;
-    const migration = new SignAuditStreamCursor1797000012000();
+    const Migration = MIGRATIONS.find((m) => m.name === 'SignAuditStreamCursor1797000012000')!;
+    const migration = new Migration();
     await migration.down(runner);
     await migration.up(runner);
     await owner.end();
