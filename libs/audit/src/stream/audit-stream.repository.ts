@@ -74,9 +74,8 @@ export class AuditStreamRepository {
   }
 
   /** Signs the position as it stands (the unsigned cursor the previous version left). */
-  async sign(m: EntityManager, cursor: AuditStreamCursor, mac: string): Promise<void> {
+  async sign(m: EntityManager, mac: string): Promise<void> {
     await m.query(`UPDATE audit_stream_cursor SET mac = $1 WHERE id = 1`, [mac]);
-    cursor.mac = mac;
   }
 
   /**

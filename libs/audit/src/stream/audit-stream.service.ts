@@ -49,6 +49,7 @@ export function backoffMs(failures: number, maxMs: number, random = Math.random)
  * in batches, at least once. Each run takes the cursor row as a lease, reads the next batch after
  * it, posts it, and moves the cursor in the same transaction, so the cursor never passes an event
  * the receiver has not acknowledged, whatever crashes where. Failures back off exponentially.
+ * The cursor carries the sender's MAC (StreamCursorMac): one it did not write is never followed.
  */
 @Injectable()
 export class AuditStreamService implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -104,18 +105,18 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
     const sender = this.sender;
     const mac = this.mac;
     if (!sender || !mac) return this.config.intervalMs;
-    let tampered: Tampered | null = null;
-    let legacy: string | null = null;
+    // What the lease found about the cursor, logged once the transaction has committed.
+    const found: { legacySeq?: string; tampered?: Tampered } = {};
     try {
       const sent = await this.repository.withLease(async (m, cursor) => {
         const check = mac.check(cursor);
         let after = cursor.last_seq;
         if (check.verdict === 'legacy') {
-          await this.repository.sign(m, cursor, mac.sign(cursor.last_seq, cursor.last_event_id));
-          legacy = cursor.last_seq;
+          await this.repository.sign(m, mac.sign(cursor.last_seq, cursor.last_event_id));
+          found.legacySeq = cursor.last_seq;
         } else if (check.verdict === 'tampered') {
-          tampered = { ...check, found: { ...cursor } };
-          await this.resumeAfterTamper(m, tampered, mac);
+          found.tampered = { ...check, found: { ...cursor } };
+          await this.resumeAfterTamper(m, found.tampered, mac);
           after = check.resumeAfterSeq;
         }
         const batch = await this.repository.nextBatch(m, after, this.config.batchSize);
@@ -132,10 +133,10 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
         return batch.length;
       });
       // Logged once committed (a rolled-back run finds the same cursor again and says it then).
-      if (legacy !== null) {
-        this.logger.log(`audit stream: signed the cursor the previous version left at seq ${legacy as string}`);
+      if (found.legacySeq !== undefined) {
+        this.logger.log(`audit stream: signed the cursor the previous version left at seq ${found.legacySeq}`);
       }
-      if (tampered) this.logTampered(tampered);
+      if (found.tampered) this.logTampered(found.tampered);
       if (typeof sent === 'string') return this.failed(sent);
       if (this.failures > 0) this.logger.log(`audit stream delivering again after ${this.failures} failed attempts`);
       this.failures = 0;
@@ -177,7 +178,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
   private logTampered(t: Tampered): void {
     this.logger.error(
       `audit stream cursor tampered with: found at seq ${t.found.last_seq} (${t.why}), not written by this broker; ` +
-        `re-sending from seq ${t.resumeAfterSeq} (duplicates possible, nothing skipped); recorded as audit.stream_cursor_tampered`,
+        `re-sending the events after seq ${t.resumeAfterSeq} (duplicates possible, nothing skipped); recorded as audit.stream_cursor_tampered`,
     );
   }
 
