@@ -72,6 +72,8 @@ function summarise(rounds) {
     loginsPerS: r1(ok / (elapsedMs / 1000)),
     cpuMsPerLogin: cpu('broker'),
     otherCpuMsPerLogin: { postgres: cpu('postgres'), portal: cpu('portal'), driverAndIdp: cpu('driver') },
+    // Every process of the stand: on this machine both cores are busy, so this decides logins/s.
+    machineCpuMsPerLogin: sumOrNull([cpu('broker'), cpu('postgres'), cpu('portal'), cpu('driver')]),
     callbackMs: latencyStats(rounds.flatMap((p) => p.samples.callbackMs)),
     startMs: latencyStats(rounds.flatMap((p) => p.samples.startMs)),
     roundsLoginsPerS: rounds.map((p) => p.loginsPerS),
@@ -81,9 +83,15 @@ function summarise(rounds) {
   };
 }
 
+function sumOrNull(values) {
+  return values.some((v) => v === null) ? null : r2(values.reduce((a, b) => a + b, 0));
+}
+
 function ratios(s) {
   const div = (a, b) => (a === null || b === null || !b ? null : r2(a / b));
   return {
+    // The hand-written Express broker's own distance from the floor: what a framework costs.
+    expressCpuVsFloor: div(s.express.cpuMsPerLogin, s.floor.cpuMsPerLogin),
     throughputVsExpress: div(s.product.loginsPerS, s.express.loginsPerS),
     throughputVsFloor: div(s.product.loginsPerS, s.floor.loginsPerS),
     cpuVsFloor: div(s.product.cpuMsPerLogin, s.floor.cpuMsPerLogin),
@@ -247,6 +255,8 @@ export function formatAnchors(a) {
     const x = l.ratios;
     lines.push(
       `      product: ${x.throughputVsExpress}× express logins/s (${x.throughputVsFloor}× floor), CPU ${x.cpuVsFloor}× floor (${x.cpuVsExpress}× express), callback p99 ${x.p99VsExpress}× express`,
+      `      express CPU ${x.expressCpuVsFloor}× floor; machine CPU ms/login (broker + postgres + portal + driver/IdP): ` +
+        a.order.map((n) => `${n} ${l.systems[n].machineCpuMsPerLogin}`).join(', '),
     );
   }
   const t = a.targets;
