@@ -7,6 +7,7 @@ import type { AuditEventRecord } from './audit-record.js';
 /** A recorded full verify as AuditVerifyTrust reads it. */
 export interface FullVerifyRecord {
   id: string;
+  occurred_at: Date;
   details: Record<string, unknown> | null;
 }
 
@@ -98,7 +99,7 @@ export class AuditChainRepository {
       where.push(`occurred_at > now() - make_interval(hours => $2)`);
     }
     return m.query<FullVerifyRecord[]>(
-      `SELECT id::text AS id, details FROM audit_events WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $1`,
+      `SELECT id::text AS id, occurred_at, details FROM audit_events WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $1`,
       params,
     );
   }

@@ -117,6 +117,8 @@ describe('recorded full verifies that the runtime role forged are not trusted (r
     const warn = jest.spyOn(Logger.prototype, 'warn');
     try {
       const forged = await forgeVerified(ctx, { mode: 'full', status: 'intact', last_seq: await headSeq(ctx) });
+      // The console's "last verify" does not pass it off as one.
+      expect(await ctx.audit.lastFullVerify()).toMatchObject({ status: 'intact', trusted: false });
       const result = await ctx.chain.scheduledFullVerify();
       expect(result).toMatchObject({
         status: 'broken',
@@ -200,6 +202,7 @@ describe('recorded full verifies that the runtime role forged are not trusted (r
       proof: expect.any(String),
     });
     expect(await ctx.chain.scheduledFullVerify()).toBeNull();
+    expect(await ctx.audit.lastFullVerify()).toEqual({ at: expect.any(Date), status: 'intact', trusted: true });
     await ctx.audit.sealNow();
     expect(await ctx.audit.verify({ mode: 'routine' })).toMatchObject({ status: 'intact', since: '31' });
   });
@@ -261,6 +264,7 @@ describe('recorded full verifies without a signing key (real Postgres)', () => {
       `SELECT details FROM audit_events WHERE type = 'audit.verified'`,
     );
     expect(recorded.details).not.toHaveProperty('proof');
+    expect(await ctx.audit.lastFullVerify()).toMatchObject({ status: 'intact', trusted: false });
     expect(await ctx.chain.scheduledFullVerify()).toMatchObject({ status: 'intact', mode: 'full' });
     await ctx.audit.sealNow();
     expect(await ctx.audit.verify({ mode: 'routine' })).toMatchObject({ status: 'intact', since: '1' });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { AuditVerifyResult } from './audit-chain-verify.js';
 import { AuditChainRepository, type FullVerifyRecord } from './audit-chain.repository.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
@@ -45,6 +46,7 @@ export class AuditVerifyTrust {
   private readonly warned = new Set<string>();
 
   constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly checkpoints: AuditCheckpointsService,
     private readonly chainRepo: AuditChainRepository,
   ) {}
@@ -86,6 +88,23 @@ export class AuditVerifyTrust {
       if (proof?.status === 'intact' && proof.last_seq !== null) return proof.last_seq;
     }
     return null;
+  }
+
+  /**
+   * The newest recorded full verify, from any replica, and whether this broker trusts it (the
+   * console shows it; a forged one must not pass for a verify).
+   */
+  async lastFullVerify(
+    m: EntityManager = this.dataSource.manager,
+  ): Promise<{ at: Date; status: string; trusted: boolean } | null> {
+    const [record] = await this.chainRepo.fullVerifyRecords(m, {}, 1);
+    if (!record) return null;
+    const status = record.details?.status;
+    return {
+      at: record.occurred_at,
+      status: typeof status === 'string' ? status : 'unknown',
+      trusted: this.checkpoints.signing && (await this.trusted(m, record)) !== null,
+    };
   }
 
   /** The record's proof when it holds; null (and one warning per event) when it does not. */
