@@ -2,6 +2,7 @@ import type { EntityManager } from 'typeorm';
 import { GENESIS_HASH } from './audit-chain.js';
 import type { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import type { AuditChainRepository } from './audit-chain.repository.js';
+import type { AuditVerifyTrust } from './audit-verify-trust.js';
 import {
   ChainWalk,
   anchorExplained,
@@ -70,6 +71,7 @@ export async function verifyChain(
   toId: string | null,
   expectedHead: string | null,
   routine = false,
+  trust: Pick<AuditVerifyTrust, 'lastIntactFullVerifySeq'> | null = null,
 ): Promise<AuditVerifyResult> {
   const head = await chainRepo.chainHead(m);
   const anchor = await chainRepo.newestAnchor(m);
@@ -102,7 +104,9 @@ export async function verifyChain(
   }
 
   if (full && routine) {
-    const last = await chainRepo.lastIntactFullVerifySeq(m);
+    // Only a full verify this broker recorded and signed, whose last seq still has that hash
+    // (AuditVerifyTrust); without one (or without `trust`) the routine verify walks everything.
+    const last = trust ? await trust.lastIntactFullVerifySeq(m) : null;
     if (last && /^\d+$/.test(last) && BigInt(last) + 1n > startSeq) {
       startSeq = BigInt(last) + 1n;
     }

@@ -7,6 +7,7 @@ import { AuditChainRepository } from './audit-chain.repository.js';
 import { AuditChainService } from './audit-chain.service.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
+import { AuditVerifyTrust } from './audit-verify-trust.js';
 import { AuditModule } from './audit.module.js';
 import { AuditService } from './audit.service.js';
 import { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
@@ -356,6 +357,7 @@ describe('audit sealing in the background (real Postgres)', () => {
       ctx.app.get(AuditCheckpointsService),
       ctx.app.get(AuditChainRepository),
       ctx.app.get(AuditEventsRepository),
+      ctx.app.get(AuditVerifyTrust),
     );
     const [a, b] = await Promise.all([chain.sealNow(), other.sealNow()]);
     expect(a + b).toBeLessThanOrEqual(300);

@@ -4,6 +4,13 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { CHAIN_COLUMNS } from './audit-personal.js';
 import type { AuditEventRecord } from './audit-record.js';
 
+/** A recorded full verify as AuditVerifyTrust reads it. */
+export interface FullVerifyRecord {
+  id: string;
+  occurred_at: Date;
+  details: Record<string, unknown> | null;
+}
+
 /** The row of audit_chain_head: the last link of the chain. */
 export interface HeadRow {
   last_seq: string;
@@ -74,14 +81,27 @@ export class AuditChainRepository {
     await m.query(`SELECT pg_advisory_unlock(hashtext('broker.audit.full_verify'))`);
   }
 
-  /** Whether a full verify was recorded within the last `hours`. */
-  async recentFullVerify(m: EntityManager, hours: number): Promise<boolean> {
-    const [recent] = await m.query<{ recent: boolean }[]>(
-      `SELECT EXISTS (SELECT 1 FROM audit_events WHERE type = 'audit.verified' AND details->>'mode' = 'full'
-                              AND occurred_at > now() - make_interval(hours => $1)) AS recent`,
-      [hours],
+  /**
+   * The newest recorded full verifies (`audit.verified`), newest first: only those recorded within
+   * the last `withinHours` when given, only intact ones with `intactOnly`. Candidates only: anyone
+   * with the runtime role can insert such an event, so AuditVerifyTrust checks each one's proof.
+   */
+  fullVerifyRecords(
+    m: EntityManager,
+    filter: { withinHours?: number; intactOnly?: boolean },
+    limit: number,
+  ): Promise<FullVerifyRecord[]> {
+    const params: unknown[] = [limit];
+    const where = [`type = 'audit.verified'`, `details->>'mode' = 'full'`];
+    if (filter.intactOnly) where.push(`details->>'status' = 'intact'`);
+    if (filter.withinHours !== undefined) {
+      params.push(filter.withinHours);
+      where.push(`occurred_at > now() - make_interval(hours => $2)`);
+    }
+    return m.query<FullVerifyRecord[]>(
+      `SELECT id::text AS id, occurred_at, details FROM audit_events WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $1`,
+      params,
     );
-    return recent?.recent ?? false;
   }
 
   /** The owner's function removes one batch before the cutoff (and records it); how many. */
@@ -125,16 +145,6 @@ export class AuditChainRepository {
       [toId],
     );
     return r?.s;
-  }
-
-  /** The last_seq of the newest intact full verify recorded. */
-  async lastIntactFullVerifySeq(m: EntityManager): Promise<string | null | undefined> {
-    const [last] = await m.query<{ s: string | null }[]>(
-      `SELECT details->>'last_seq' AS s FROM audit_events
-          WHERE type = 'audit.verified' AND details->>'mode' = 'full' AND details->>'status' = 'intact'
-          ORDER BY id DESC LIMIT 1`,
-    );
-    return last?.s;
   }
 
   /** The hash of the event sealed at `seq`, if it is still there. */

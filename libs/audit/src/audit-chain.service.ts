@@ -13,6 +13,7 @@ import { AuditChainRepository } from './audit-chain.repository.js';
 import { invalid } from './audit-filters.js';
 import { auditProtection, type AuditProtection } from './audit-protection.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
+import { AuditVerifyTrust } from './audit-verify-trust.js';
 
 // The verify walk itself is in audit-chain-verify.ts; its result types are re-exported here.
 export type { AuditChainProblem, AuditChainProblemKind, AuditVerifyResult } from './audit-chain-verify.js';
@@ -85,6 +86,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     private readonly checkpoints: AuditCheckpointsService,
     private readonly chainRepo: AuditChainRepository,
     private readonly events: AuditEventsRepository,
+    private readonly trust: AuditVerifyTrust,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -232,14 +234,16 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     }
     const routine = range.mode === 'routine';
     const result = await this.dataSource.transaction('REPEATABLE READ', (m) =>
-      verifyChain(m, this.chainRepo, this.checkpoints, fromId, toId, expectedHead, routine),
+      verifyChain(m, this.chainRepo, this.checkpoints, fromId, toId, expectedHead, routine, this.trust),
     );
-    // A full verify's result goes into the log itself; routine verifies start after the last intact one.
+    // A full verify's result goes into the log itself, signed; routine verifies start after the last trusted intact one.
     if (options.recordAs && result.mode === 'full') await this.recordVerified(result, options.recordAs);
     return result;
   }
 
+  /** Records a full verify with its signed proof (AuditVerifyTrust believes only records with one). */
   private async recordVerified(result: AuditVerifyResult, actor: string): Promise<void> {
+    const proof = await this.trust.prove(result);
     await this.events.insertIn(this.dataSource.manager, {
       type: 'audit.verified',
       outcome: result.status === 'intact' ? 'success' : 'failure',
@@ -253,13 +257,15 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
         checkpoints: result.checkpoints,
         last_seq: result.status === 'intact' ? result.lastSeq : null,
         ...(result.status === 'broken' ? { first_bad_seq: result.firstBadSeq, problem: result.problem } : {}),
+        ...(proof ? { proof } : {}),
       },
     });
   }
 
   /**
    * The scheduled full verify (BROKER_AUDIT_FULL_VERIFY_HOURS): one instance at a time (a
-   * session advisory lock), and not again within the period of the last recorded one.
+   * session advisory lock), and not again within the period of the last one this broker recorded
+   * (a recorded verify counts only with a proof signed by this broker's key: AuditVerifyTrust).
    * Returns the result, or null when skipped.
    */
   async scheduledFullVerify(): Promise<AuditVerifyResult | null> {
@@ -269,7 +275,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     try {
       if (!(await this.chainRepo.tryFullVerifyLock(qr.manager))) return null;
       try {
-        if (await this.chainRepo.recentFullVerify(qr.manager, hours)) return null;
+        if (await this.trust.recentFullVerify(qr.manager, hours)) return null;
         const result = await this.verify({}, { recordAs: 'system' });
         if (result.status === 'broken') {
           this.logger.error(`audit chain broken at seq ${result.firstBadSeq}: ${result.problem}`);

@@ -10,7 +10,13 @@ import { AuditChainRepository } from './audit-chain.repository.js';
 import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { pageLimit } from './audit-filters.js';
 import { loadSigningKey, type AuditSigningKey } from './audit-signing-key.js';
-import { checkpointHash, signCheckpoint, type AuditCheckpoint } from './audit-verifier.js';
+import {
+  checkpointHash,
+  signAuditJws,
+  signCheckpoint,
+  verifyAuditJws,
+  type AuditCheckpoint,
+} from './audit-verifier.js';
 import { CursorCodec, cursorInvalid } from './cursor.js';
 
 /** One page of checkpoints, newest first. */
@@ -53,6 +59,24 @@ export class AuditCheckpointsService implements OnModuleInit {
 
   get signing(): boolean {
     return this.key !== null;
+  }
+
+  /** A JWS of type `typ` over `payload` (plus this key's kid) with the key in hand; null when signing is off. */
+  async signOwn(payload: Record<string, unknown>, typ: string): Promise<string | null> {
+    const key = this.key;
+    return key ? signAuditJws({ ...payload, kid: key.kid }, key, typ) : null;
+  }
+
+  /**
+   * The payload of a `typ` JWS that the key in hand signed; null otherwise, and always null when
+   * signing is off. Only the key this broker holds counts, never the keys published in
+   * audit_signing_keys (the runtime role can insert there).
+   */
+  async verifyOwn(jws: unknown, typ: string): Promise<Record<string, unknown> | null> {
+    const key = this.key;
+    if (!key || typeof jws !== 'string') return null;
+    const payload = await verifyAuditJws(jws, key.publicJwk, typ);
+    return payload && payload.kid === key.kid ? payload : null;
   }
 
   /**

@@ -46,13 +46,42 @@ export function checkpointHash(jws: string): string {
   return createHash('sha256').update(jws, 'utf8').digest('hex');
 }
 
-export async function signCheckpoint(
+/** The JWS algorithms the audit signing key may use. */
+const AUDIT_JWS_ALGORITHMS = ['EdDSA', 'Ed25519', 'ES256'];
+
+/**
+ * A compact JWS over the canonical JSON of `payload`, with the audit signing key; `typ` says what
+ * it is (a checkpoint, a recorded verify), so that one kind cannot be passed off as the other.
+ */
+export function signAuditJws(
+  payload: object,
+  key: { alg: string; kid: string; privateKey: CryptoKeyLike },
+  typ: string,
+): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(canonicalJson(payload)))
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ })
+    .sign(key.privateKey);
+}
+
+/** The payload of `jws` when it is a `typ` signed by `jwk` (same kid); null when it is not. */
+export async function verifyAuditJws(jws: string, jwk: JWK, typ: string): Promise<Record<string, unknown> | null> {
+  try {
+    const header = decodeProtectedHeader(jws);
+    if (header.typ !== typ || !jwk.kid || header.kid !== jwk.kid || !header.alg) return null;
+    const key = await importJWK(jwk, header.alg);
+    const { payload } = await compactVerify(jws, key, { algorithms: AUDIT_JWS_ALGORITHMS });
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(payload));
+    return parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function signCheckpoint(
   payload: CheckpointPayload,
   key: { alg: string; kid: string; privateKey: CryptoKeyLike },
 ): Promise<string> {
-  return new CompactSign(new TextEncoder().encode(canonicalJson(payload)))
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: CHECKPOINT_JWS_TYPE })
-    .sign(key.privateKey);
+  return signAuditJws(payload, key, CHECKPOINT_JWS_TYPE);
 }
 
 type CryptoKeyLike = Parameters<CompactSign['sign']>[0];
@@ -118,7 +147,7 @@ export async function verifyCheckpoints(
         key = await importJWK(jwk, header.alg);
         imported.set(header.kid, key);
       }
-      const { payload } = await compactVerify(cp.jws, key, { algorithms: ['EdDSA', 'Ed25519', 'ES256'] });
+      const { payload } = await compactVerify(cp.jws, key, { algorithms: AUDIT_JWS_ALGORITHMS });
       const p = JSON.parse(new TextDecoder().decode(payload)) as CheckpointPayload;
       if (!samePayload(p, cp, header.kid)) {
         bad(`checkpoint ${cp.first_seq}..${cp.last_seq} differs from what was signed`);

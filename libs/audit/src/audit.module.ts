@@ -8,6 +8,7 @@ import { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
 import { AuditController } from './audit.controller.js';
 import { AuditService } from './audit.service.js';
+import { AuditVerifyTrust } from './audit-verify-trust.js';
 import { CursorCodec } from './cursor.js';
 import { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
 import { AuditEventEntity } from './entities/audit-event.entity.js';
@@ -31,6 +32,7 @@ import { AuditStreamService } from './stream/audit-stream.service.js';
     AuditChainService,
     AuditCheckpointsRepository,
     AuditCheckpointsService,
+    AuditVerifyTrust,
     AuditStreamRepository,
     AuditStreamService,
     AuditStatsRepository,

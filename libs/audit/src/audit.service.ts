@@ -16,6 +16,7 @@ import { batchStream, copyExportStream } from './export/audit-export-stream.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
 import { invalid, parseAuditFilters, type AuditFilters, type AuditQueryInput } from './audit-filters.js';
 import type { AuditEventRecord } from './audit-record.js';
+import { AuditVerifyTrust } from './audit-verify-trust.js';
 import { CursorCodec } from './cursor.js';
 
 /** A verify result with the database protection level (issue 14). */
@@ -46,6 +47,7 @@ export class AuditService {
     private readonly chain: AuditChainService,
     private readonly cursors: CursorCodec,
     private readonly checkpointsService: AuditCheckpointsService,
+    private readonly verifyTrust: AuditVerifyTrust,
   ) {}
 
   /**
@@ -144,6 +146,15 @@ export class AuditService {
   async verify(range: AuditVerifyRange = {}, options: { recordAs?: string } = {}): Promise<AuditVerifyReport> {
     const [result, p] = await Promise.all([this.chain.verify(range, options), this.chain.protection()]);
     return { ...result, protection: p.protection, ...(p.reason ? { protectionReason: p.reason } : {}) };
+  }
+
+  /**
+   * The newest recorded full verify (`audit.verified`, from any replica) and whether this broker
+   * trusts it: only a record carrying a proof signed with this broker's key, whose last seq still
+   * has the signed hash (anyone with the runtime role can insert such an event).
+   */
+  lastFullVerify(): Promise<{ at: Date; status: string; trusted: boolean } | null> {
+    return this.verifyTrust.lastFullVerify();
   }
 
   /**

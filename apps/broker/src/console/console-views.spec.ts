@@ -27,10 +27,20 @@ describe('console views', () => {
     };
     const page = overviewPage(session, overview, {
       sealingLagSeconds: 0.5,
-      lastVerify: { at: new Date('2026-12-06T11:00:00.000Z'), status: 'broken' },
+      lastVerify: { at: new Date('2026-12-06T11:00:00.000Z'), status: 'broken', trusted: true },
       lastCheckpoint: checkpoint,
     });
     expect(page).toContain('<span class="bad">broken</span> at 2026-12-06 11:00:00Z');
+    // A record without this broker's proof (forged with the runtime role, or signing off) is not shown as a verify.
+    const forged = overviewPage(session, overview, {
+      sealingLagSeconds: 0,
+      lastVerify: { at: new Date('2026-12-06T12:00:00.000Z'), status: 'intact', trusted: false },
+      lastCheckpoint: null,
+    });
+    expect(forged).toContain(
+      '<span class="bad">not trusted</span>: the newest record (intact at 2026-12-06 12:00:00Z)',
+    );
+    expect(forged).not.toContain('<span class="ok">intact</span>');
     expect(page).toContain('seq 1001–2000 at 2026-12-06 10:00:00Z (key key-1)');
     const empty = overviewPage(session, overview, { sealingLagSeconds: 0, lastVerify: null, lastCheckpoint: null });
     expect(empty).toContain('no full verify recorded yet');

@@ -47,10 +47,20 @@ function eventsTable(rows: Html | Html[]): Html {
 
 export interface ChainStatus {
   sealingLagSeconds: number;
-  /** The newest recorded full verify (`audit.verified`), from any replica. */
-  lastVerify: { at: Date; status: string } | null;
+  /** The newest recorded full verify (`audit.verified`), from any replica; `trusted` when it carries this broker's proof. */
+  lastVerify: { at: Date; status: string; trusted: boolean } | null;
   /** The newest signed checkpoint of the chain. */
   lastCheckpoint: AuditCheckpoint | null;
+}
+
+/** The newest recorded full verify; one without this broker's proof (forged, or signing off) is not shown as a verify. */
+function lastVerifyLine(verify: ChainStatus['lastVerify']): Html {
+  if (!verify) return html`<span class="muted">no full verify recorded yet</span>`;
+  if (!verify.trusted) {
+    return html`<span class="bad">not trusted</span>: the newest record (${verify.status} at ${when(verify.at)}) carries
+      no proof from this broker's audit signing key`;
+  }
+  return html`<span class="${verify.status === 'intact' ? 'ok' : 'bad'}">${verify.status}</span> at ${when(verify.at)}`;
 }
 
 export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: ChainStatus): string {
@@ -87,7 +97,6 @@ export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: 
         </tbody>
       </table>
     </div>`;
-  const verify = chain.lastVerify;
   return layout(
     'Overview',
     session,
@@ -105,9 +114,7 @@ export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: 
         </div>
         <div class="card" id="chain">
           <div class="muted">Audit chain</div>
-          <div>
-            ${verify ? html`<span class="${verify.status === 'intact' ? 'ok' : 'bad'}">${verify.status}</span> at ${when(verify.at)}` : html`<span class="muted">no full verify recorded yet</span>`}
-          </div>
+          <div>${lastVerifyLine(chain.lastVerify)}</div>
           <div id="checkpoint">
             ${chain.lastCheckpoint ? html`Last signed checkpoint: seq ${chain.lastCheckpoint.first_seq}–${chain.lastCheckpoint.last_seq}${chain.lastCheckpoint.created_at ? html` at ${when(chain.lastCheckpoint.created_at)}` : ''} (key ${chain.lastCheckpoint.kid})` : html`<span class="muted">no signed checkpoint yet</span>`}
           </div>

@@ -1,0 +1,272 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { jest } from '@jest/globals';
+import { Logger, type INestApplication } from '@nestjs/common';
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { createLibApp } from '@test/support/lib-app.js';
+import { chainHash } from './audit-chain.js';
+import { AuditChainService } from './audit-chain.service.js';
+import { AuditCheckpointsService } from './audit-checkpoints.service.js';
+import { RECORD_COLUMNS, type AuditEventRecord } from './audit-record.js';
+import { signingKeyFromText } from './audit-signing-key.js';
+import { signAuditJws } from './audit-verifier.js';
+import { VERIFIED_JWS_TYPE } from './audit-verify-trust.js';
+import { AuditModule } from './audit.module.js';
+import { AuditService } from './audit.service.js';
+
+/**
+ * Someone holding only the broker's runtime database role (`broker_app`) inserts an
+ * `audit.verified` event it made up. It must not silence the scheduled full verify nor narrow the
+ * routine verify: otherwise an earlier rewrite by the owner (a DBA) would go unnoticed.
+ */
+interface Ctx {
+  db: TestDatabase;
+  app: INestApplication;
+  audit: AuditService;
+  chain: AuditChainService;
+  ds: DataSource;
+}
+
+const EVERY = 5;
+const TAMPERED_SEQ = '3';
+
+async function boot(env: Record<string, string> = {}): Promise<Ctx> {
+  const db = await createTestDatabase('trust');
+  const dir = mkdtempSync(path.join(tmpdir(), 'audit-trust-'));
+  const app = await createLibApp(db, AuditModule, {
+    BROKER_DATA_DIR: dir,
+    BROKER_AUDIT_CHECKPOINT_EVERY: String(EVERY),
+    ...env,
+  });
+  await app.init();
+  const audit = app.get(AuditService);
+  for (let i = 1; i <= 30; i++) {
+    await audit.record({ type: 'login.succeeded', outcome: 'success', actor: `developer:${i}`, requestId: `r${i}` });
+  }
+  await audit.checkpointNow();
+  return { db, app, audit, chain: app.get(AuditChainService), ds: app.get(DataSource) };
+}
+
+/** As the database owner (the migrations' role), with the append-only triggers off: a DBA's tamper. */
+async function asOwner(db: TestDatabase, ...sql: string[]): Promise<void> {
+  const c = new pg.Client({ connectionString: db.migrationUrl });
+  await c.connect();
+  try {
+    await c.query('BEGIN');
+    await c.query('ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only');
+    await c.query('ALTER TABLE audit_chain_head DISABLE TRIGGER audit_chain_head_forward_only');
+    for (const s of sql) await c.query(s);
+    await c.query('ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only');
+    await c.query('ALTER TABLE audit_chain_head ENABLE TRIGGER audit_chain_head_forward_only');
+    await c.query('COMMIT');
+  } finally {
+    await c.end();
+  }
+}
+
+/** An old event changed by the owner without re-chaining: only a walk over it notices. */
+function tamperOldEvent(ctx: Ctx): Promise<void> {
+  return asOwner(ctx.db, `UPDATE audit_events SET request_id = 'forged' WHERE seq = ${TAMPERED_SEQ}`);
+}
+
+async function headSeq(ctx: Ctx): Promise<string> {
+  const [{ s }] = await ctx.ds.query<{ s: string }[]>(`SELECT last_seq::text AS s FROM audit_chain_head`);
+  return s;
+}
+
+/** As the runtime role (the test's DataSource connects as broker_app): a made-up audit.verified, sealed. */
+async function forgeVerified(ctx: Ctx, details: Record<string, unknown>): Promise<string> {
+  const [{ me }] = await ctx.ds.query<{ me: string }[]>(`SELECT current_user AS me`);
+  expect(me).toBe('broker_app');
+  const [{ id }] = await ctx.ds.query<{ id: string }[]>(
+    `INSERT INTO audit_events (type, outcome, actor, target, details)
+       VALUES ('audit.verified', 'success', 'system', 'audit_events', $1::jsonb) RETURNING id::text AS id`,
+    [JSON.stringify(details)],
+  );
+  await ctx.audit.sealNow();
+  return id;
+}
+
+/** The routine verify's random sample re-reads the newest older ranges, never the one with seq 3. */
+function sampleNewestRanges(): { mockRestore(): void } {
+  return jest.spyOn(Math, 'random').mockReturnValue(0.99);
+}
+
+function warningsAbout(warn: { mock: { calls: unknown[][] } }, id: string): string[] {
+  return warn.mock.calls.map(([m]) => String(m)).filter((m) => m.includes(`audit.verified event ${id})`));
+}
+
+describe('recorded full verifies that the runtime role forged are not trusted (real Postgres)', () => {
+  let ctx: Ctx;
+
+  beforeEach(async () => {
+    ctx = await boot();
+  });
+
+  afterEach(async () => {
+    await ctx?.app.close();
+    await ctx?.db.drop();
+  });
+
+  it('should still run the scheduled full verify and report the owner-level tamper despite a forged intact record', async () => {
+    await tamperOldEvent(ctx);
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    try {
+      const forged = await forgeVerified(ctx, { mode: 'full', status: 'intact', last_seq: await headSeq(ctx) });
+      // The console's "last verify" does not pass it off as one.
+      expect(await ctx.audit.lastFullVerify()).toMatchObject({ status: 'intact', trusted: false });
+      const result = await ctx.chain.scheduledFullVerify();
+      expect(result).toMatchObject({
+        status: 'broken',
+        mode: 'full',
+        firstBadSeq: TAMPERED_SEQ,
+        problem: 'hash_mismatch',
+      });
+      const [line] = warningsAbout(warn, forged);
+      expect(line).toMatch(/is not trusted: it carries no proof signed with this broker's audit signing key/);
+      // The broken result this broker recorded (signed) counts: the next run within the period skips.
+      expect(await ctx.chain.scheduledFullVerify()).toBeNull();
+      expect(warningsAbout(warn, forged)).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('should make a routine verify walk the whole log and find the owner-level tamper despite a forged intact record', async () => {
+    await tamperOldEvent(ctx);
+    const forged = await forgeVerified(ctx, { mode: 'full', status: 'intact', last_seq: await headSeq(ctx) });
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    const random = sampleNewestRanges();
+    try {
+      for (let i = 0; i < 2; i++) {
+        expect(await ctx.audit.verify({ mode: 'routine' })).toMatchObject({
+          status: 'broken',
+          mode: 'routine',
+          since: '1',
+          firstBadSeq: TAMPERED_SEQ,
+          problem: 'hash_mismatch',
+        });
+      }
+      // Logged once, without the event's details.
+      expect(warningsAbout(warn, forged)).toHaveLength(1);
+    } finally {
+      random.mockRestore();
+      warn.mockRestore();
+    }
+  });
+
+  it("should not trust a forged record whose proof is signed by a key the runtime role published in audit_signing_keys, a checkpoint's JWS or a copied proof", async () => {
+    const own = await signingKeyFromText(
+      generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    );
+    await ctx.ds.query(`INSERT INTO audit_signing_keys (kid, jwk) VALUES ($1, $2)`, [
+      own.kid,
+      JSON.stringify(own.publicJwk),
+    ]);
+    const head = await headSeq(ctx);
+    const [{ hash }] = await ctx.ds.query<{ hash: string }[]>(`SELECT hash FROM audit_events WHERE seq = $1`, [head]);
+    const facts = { v: 1, mode: 'full', status: 'intact', last_seq: head, last_hash: hash };
+    const ownProof = await signAuditJws(
+      { ...facts, time: new Date().toISOString(), nonce: 'n', kid: own.kid },
+      own,
+      VERIFIED_JWS_TYPE,
+    );
+    const [{ jws: checkpointJws }] = await ctx.ds.query<{ jws: string }[]>(
+      `SELECT jws FROM audit_checkpoints ORDER BY last_seq DESC LIMIT 1`,
+    );
+    // A proof made with this broker's key two days ago, copied into a new event: not a recent verify.
+    const stale = await ctx.app
+      .get(AuditCheckpointsService)
+      .signOwn({ ...facts, time: new Date(Date.now() - 48 * 3600_000).toISOString(), nonce: 'old' }, VERIFIED_JWS_TYPE);
+    await tamperOldEvent(ctx);
+    for (const proof of [ownProof, checkpointJws, stale]) {
+      await forgeVerified(ctx, { mode: 'full', status: 'intact', last_seq: head, proof });
+    }
+    expect(await ctx.chain.scheduledFullVerify()).toMatchObject({ status: 'broken', firstBadSeq: TAMPERED_SEQ });
+  });
+
+  it('should let a legitimate recorded full verify skip the next scheduled one and start routine verifies after it', async () => {
+    const first = await ctx.chain.scheduledFullVerify();
+    expect(first).toMatchObject({ status: 'intact', mode: 'full', count: 30, lastSeq: '30' });
+    const [recorded] = await ctx.ds.query<{ details: Record<string, unknown> }[]>(
+      `SELECT details FROM audit_events WHERE type = 'audit.verified'`,
+    );
+    expect(recorded.details).toMatchObject({
+      mode: 'full',
+      status: 'intact',
+      last_seq: '30',
+      proof: expect.any(String),
+    });
+    expect(await ctx.chain.scheduledFullVerify()).toBeNull();
+    expect(await ctx.audit.lastFullVerify()).toEqual({ at: expect.any(Date), status: 'intact', trusted: true });
+    await ctx.audit.sealNow();
+    expect(await ctx.audit.verify({ mode: 'routine' })).toMatchObject({ status: 'intact', since: '31' });
+  });
+
+  it('should stop trusting a legitimate record once the owner rewrote and re-chained the events up to it', async () => {
+    expect(await ctx.audit.verify({}, { recordAs: 'system' })).toMatchObject({ status: 'intact', lastSeq: '30' });
+    await ctx.audit.sealNow();
+    // Re-chain from seq 3 to the head, as a DBA would to make the chain look whole.
+    const rows = await ctx.ds.query<{ id: string; seq: string }[]>(
+      `SELECT id::text AS id, seq::text AS seq FROM audit_events WHERE seq >= ${TAMPERED_SEQ} ORDER BY seq`,
+    );
+    const [{ prev }] = await ctx.ds.query<{ prev: string }[]>(`SELECT hash AS prev FROM audit_events WHERE seq = 2`);
+    let prevHash = prev;
+    const sql: string[] = [];
+    for (const { id } of rows) {
+      const [row] = await ctx.ds.query<AuditEventRecord[]>(
+        `SELECT ${RECORD_COLUMNS} FROM audit_events e WHERE e.id = $1`,
+        [id],
+      );
+      if (row.seq === TAMPERED_SEQ) row.request_id = 'forged';
+      const hash = chainHash(prevHash, row);
+      sql.push(
+        `UPDATE audit_events SET request_id = '${row.request_id}', prev_hash = '${prevHash}', hash = '${hash}' WHERE id = ${id}`,
+      );
+      prevHash = hash;
+    }
+    sql.push(`UPDATE audit_chain_head SET last_hash = '${prevHash}'`);
+    await asOwner(ctx.db, ...sql);
+    const random = sampleNewestRanges();
+    try {
+      // The hash at the recorded last seq changed: the routine verify starts at the beginning.
+      expect(await ctx.audit.verify({ mode: 'routine' })).toMatchObject({
+        status: 'broken',
+        since: '1',
+        problem: 'hash_mismatch',
+      });
+    } finally {
+      random.mockRestore();
+    }
+    expect(await ctx.chain.scheduledFullVerify()).toMatchObject({ status: 'broken' });
+  });
+});
+
+describe('recorded full verifies without a signing key (real Postgres)', () => {
+  let ctx: Ctx;
+
+  beforeAll(async () => {
+    ctx = await boot({ BROKER_AUDIT_SIGNING: 'off' });
+  });
+
+  afterAll(async () => {
+    await ctx?.app.close();
+    await ctx?.db.drop();
+  });
+
+  it('should trust no record: the scheduled full verify runs every time and a routine verify covers everything', async () => {
+    expect(await ctx.chain.scheduledFullVerify()).toMatchObject({ status: 'intact', mode: 'full' });
+    const [recorded] = await ctx.ds.query<{ details: Record<string, unknown> }[]>(
+      `SELECT details FROM audit_events WHERE type = 'audit.verified'`,
+    );
+    expect(recorded.details).not.toHaveProperty('proof');
+    expect(await ctx.audit.lastFullVerify()).toMatchObject({ status: 'intact', trusted: false });
+    expect(await ctx.chain.scheduledFullVerify()).toMatchObject({ status: 'intact', mode: 'full' });
+    await ctx.audit.sealNow();
+    expect(await ctx.audit.verify({ mode: 'routine' })).toMatchObject({ status: 'intact', since: '1' });
+  });
+});

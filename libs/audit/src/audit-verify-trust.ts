@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { AuditVerifyResult } from './audit-chain-verify.js';
+import { AuditChainRepository, type FullVerifyRecord } from './audit-chain.repository.js';
+import { AuditCheckpointsService } from './audit-checkpoints.service.js';
+
+/** The JWS type of a recorded full verify's proof (distinct from a checkpoint's). */
+export const VERIFIED_JWS_TYPE = 'broker-audit-verified+json';
+
+/** What a recorded full verify's proof signs (canonical JSON). */
+export interface VerifiedProofPayload {
+  v: 1;
+  mode: 'full';
+  status: 'intact' | 'broken';
+  /** The last seq the verify covered and the hash there (null when broken). */
+  last_seq: string | null;
+  last_hash: string | null;
+  /** When this broker made it (its own clock), and a fresh nonce: a proof is never made twice. */
+  time: string;
+  nonce: string;
+  kid: string;
+}
+
+/** How many recorded verifies are looked at, newest first, before giving up (forged ones may crowd them). */
+const CANDIDATES = 20;
+/** Events already warned about (bounded; a warning is logged once per event). */
+const MAX_WARNED = 1000;
+const HOUR_MS = 60 * 60 * 1000;
+
+/**
+ * Which recorded full verifies (`audit.verified`) the broker believes. Anyone holding the runtime
+ * database role can insert such an event; believing it would let them silence the scheduled full
+ * verify and narrow every routine verify to the newest events, hiding an earlier rewrite by the
+ * owner. So each full verify the broker records carries a proof: a JWS with the audit signing key
+ * over mode, status, last seq and the hash there, time and a nonce. A record counts only when that
+ * proof verifies against the key this broker holds (not the keys in audit_signing_keys, which the
+ * runtime role can insert), says what the record says, and its last seq still has the signed
+ * hash. Without a signing key (BROKER_AUDIT_SIGNING=off) no record counts: the scheduled full
+ * verify always runs and a routine verify covers the whole log.
+ */
+@Injectable()
+export class AuditVerifyTrust {
+  private readonly logger = new Logger(AuditVerifyTrust.name);
+  private readonly warned = new Set<string>();
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly checkpoints: AuditCheckpointsService,
+    private readonly chainRepo: AuditChainRepository,
+  ) {}
+
+  /** The proof to record with a full verify's result; null when signing is off. */
+  prove(result: AuditVerifyResult): Promise<string | null> {
+    const intact = result.status === 'intact';
+    return this.checkpoints.signOwn(
+      {
+        v: 1,
+        mode: 'full',
+        status: result.status,
+        last_seq: intact ? result.lastSeq : null,
+        last_hash: intact ? result.lastHash : null,
+        time: new Date().toISOString(),
+        nonce: randomBytes(16).toString('base64url'),
+      },
+      VERIFIED_JWS_TYPE,
+    );
+  }
+
+  /** Whether this broker recorded a full verify (intact or broken) within the last `hours`. */
+  async recentFullVerify(m: EntityManager, hours: number): Promise<boolean> {
+    if (!this.checkpoints.signing) return false;
+    const since = Date.now() - hours * HOUR_MS;
+    for (const record of await this.chainRepo.fullVerifyRecords(m, { withinHours: hours }, CANDIDATES)) {
+      const proof = await this.trusted(m, record);
+      // An older proof copied into a new event is not a recent verify.
+      if (proof && Date.parse(proof.time) > since) return true;
+    }
+    return false;
+  }
+
+  /** The last seq of the newest intact full verify this broker recorded, whose hash is unchanged. */
+  async lastIntactFullVerifySeq(m: EntityManager): Promise<string | null> {
+    if (!this.checkpoints.signing) return null;
+    for (const record of await this.chainRepo.fullVerifyRecords(m, { intactOnly: true }, CANDIDATES)) {
+      const proof = await this.trusted(m, record);
+      if (proof?.status === 'intact' && proof.last_seq !== null) return proof.last_seq;
+    }
+    return null;
+  }
+
+  /**
+   * The newest recorded full verify, from any replica, and whether this broker trusts it (the
+   * console shows it; a forged one must not pass for a verify).
+   */
+  async lastFullVerify(
+    m: EntityManager = this.dataSource.manager,
+  ): Promise<{ at: Date; status: string; trusted: boolean } | null> {
+    const [record] = await this.chainRepo.fullVerifyRecords(m, {}, 1);
+    if (!record) return null;
+    const status = record.details?.status;
+    return {
+      at: record.occurred_at,
+      status: typeof status === 'string' ? status : 'unknown',
+      trusted: this.checkpoints.signing && (await this.trusted(m, record)) !== null,
+    };
+  }
+
+  /** The record's proof when it holds; null (and one warning per event) when it does not. */
+  private async trusted(m: EntityManager, record: FullVerifyRecord): Promise<VerifiedProofPayload | null> {
+    const details = record.details ?? {};
+    const p = (await this.checkpoints.verifyOwn(details.proof, VERIFIED_JWS_TYPE)) as VerifiedProofPayload | null;
+    let reason: string | null = null;
+    if (!p) {
+      reason = "it carries no proof signed with this broker's audit signing key";
+    } else if (
+      p.v !== 1 ||
+      p.mode !== 'full' ||
+      p.mode !== details.mode ||
+      p.status !== details.status ||
+      (p.last_seq ?? null) !== (details.last_seq ?? null) ||
+      typeof p.time !== 'string' ||
+      Number.isNaN(Date.parse(p.time))
+    ) {
+      reason = 'it differs from its signed proof';
+    } else if (p.status === 'intact') {
+      if (typeof p.last_seq !== 'string' || !/^\d{1,19}$/.test(p.last_seq) || typeof p.last_hash !== 'string') {
+        reason = 'its signed proof names no chain position';
+      } else if ((await this.chainRepo.hashAtSeq(m, BigInt(p.last_seq))) !== p.last_hash) {
+        reason = `the event at seq ${p.last_seq} no longer has the hash it verified`;
+      }
+    }
+    if (reason === null) return p;
+    this.warnOnce(record.id, reason);
+    return null;
+  }
+
+  private warnOnce(id: string, reason: string): void {
+    if (this.warned.has(id)) return;
+    if (this.warned.size >= MAX_WARNED) this.warned.clear();
+    this.warned.add(id);
+    this.logger.warn(
+      `audit: the recorded full verify (audit.verified event ${id}) is not trusted: ${reason}; the scheduled full verify is not skipped for it and routine verifies do not start after it`,
+    );
+  }
+}
