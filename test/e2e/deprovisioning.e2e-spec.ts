@@ -149,4 +149,71 @@ describe('deprovisioning through the outbox (e2e)', () => {
     const { rows } = await db.query('SELECT subject FROM deprovisioning_outbox WHERE developer_id = $1', [carol.id]);
     expect(rows).toEqual([{ subject: null }]);
   });
+
+  /** The outbox row as stored: what an erasure leaves behind while the portal catches up. */
+  const outboxRow = async (id: string) =>
+    (
+      await db.query<{
+        state: string;
+        action: string;
+        subject: string | null;
+        email: string | null;
+        tokens: unknown;
+        portal_user_id: string | null;
+      }>(
+        'SELECT state, action, subject, email, tokens, portal_user_id FROM deprovisioning_outbox WHERE developer_id = $1',
+        [id],
+      )
+    ).rows[0];
+
+  async function failedOnce(id: string) {
+    for (;;) {
+      const sync = await portalSync(id);
+      if (sync?.state === 'failed') return sync;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  it('should keep neither the subject nor the email of an erased developer in the outbox, also while the portal is down', async () => {
+    // Bob: blocked above (his row keeps his subject until its deactivation is done), linked to a portal user.
+    const bob = await developerOf('bob');
+    stack.portal.setFaults({ failStatus: 503, paths: ['/portal-api/users'] });
+    expect((await api(`/api/developers/${bob.id}`, { method: 'DELETE' })).status).toBe(200);
+    await failedOnce(bob.id);
+    // The portal user id is all the deletion needs.
+    expect(await outboxRow(bob.id)).toMatchObject({
+      state: 'failed',
+      action: 'delete',
+      subject: null,
+      email: null,
+      tokens: null,
+      portal_user_id: bob.portal_user_id,
+    });
+    stack.portal.clearFaults();
+    await settled(bob.id, 'delete');
+    expect(stack.portal.state.users.has(Number(bob.portal_user_id))).toBe(false);
+    expect(await outboxRow(bob.id)).toMatchObject({ subject: null, email: null, tokens: null });
+  });
+
+  it('should find an unlinked portal user by email, then keep its id instead of the email', async () => {
+    // Alice's portal link is lost (a login that failed after the portal made her account): only her email finds it.
+    const alice = await developerOf('alice');
+    await db.query('UPDATE developers SET portal_user_id = NULL WHERE id = $1', [alice.id]);
+    await db.query('UPDATE deprovisioning_outbox SET portal_user_id = NULL WHERE developer_id = $1', [alice.id]);
+    // The lookup works, the deletion fails: the email must already be gone.
+    stack.portal.setFaults({ failStatus: 503, paths: ['/portal-api/users/'] });
+    expect((await api(`/api/developers/${alice.id}`, { method: 'DELETE' })).status).toBe(200);
+    await failedOnce(alice.id);
+    expect(await outboxRow(alice.id)).toMatchObject({
+      state: 'failed',
+      subject: null,
+      email: null,
+      portal_user_id: alice.portal_user_id,
+    });
+    expect(stack.portal.state.users.has(Number(alice.portal_user_id))).toBe(true);
+    stack.portal.clearFaults();
+    await settled(alice.id, 'delete');
+    expect(stack.portal.state.users.has(Number(alice.portal_user_id))).toBe(false);
+    expect(await outboxRow(alice.id)).toMatchObject({ subject: null, email: null, tokens: null });
+  });
 });

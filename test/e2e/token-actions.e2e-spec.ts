@@ -240,4 +240,40 @@ describe('token actions (real broker, fake IdP, fake Tyk)', () => {
     expect(tyk.revoked).toHaveLength(before);
     expect(allLogs.map((text) => text()).join('\n')).toContain('sealed under another TYK_IB_SESSION_SECRET');
   }, 30_000);
+
+  it('should take the tokens out of the store with an erasure, then revoke them through the outbox', async () => {
+    await login(brokers[0], 'temp-token');
+    const key = tyk.issued.at(-1)!;
+    await login(brokers[1], 'oauth-token');
+    const token = tyk.issued.at(-1)!;
+    const { rows } = await sql.query<{ id: string }>('SELECT id::text AS id FROM developers WHERE subject = $1', [
+      'dev-123',
+    ]);
+    expect((await sql.query('SELECT count(*)::int AS n FROM issued_tokens')).rows).toEqual([{ n: 2 }]);
+
+    const erased = await fetch(`${brokers[1].url}/api/developers/${rows[0].id}`, {
+      method: 'DELETE',
+      headers: { Authorization: ADMIN_SECRET },
+    });
+    expect(erased.status).toBe(200);
+    // Gone with the erasure itself (its transaction), not after the revocation.
+    expect((await sql.query('SELECT count(*)::int AS n FROM issued_tokens')).rows).toEqual([{ n: 0 }]);
+
+    // The outbox revokes both at the Dashboard (bounded by jest's timeout), then forgets them.
+    while (!tyk.revoked.includes(key) || !tyk.revoked.includes(token)) await new Promise((r) => setTimeout(r, 50));
+    const outbox = async () =>
+      (
+        await sql.query<{ subject: string | null; tokens: unknown }>(
+          'SELECT subject, tokens FROM deprovisioning_outbox WHERE developer_id = $1',
+          [rows[0].id],
+        )
+      ).rows[0];
+    while ((await outbox()).tokens !== null) await new Promise((r) => setTimeout(r, 50));
+    expect(await outbox()).toEqual({ subject: null, tokens: null });
+    const revocations = await sql.query<{ details: { profile_id: string } }>(
+      `SELECT details FROM audit_events WHERE type = 'token.revoked' AND developer_id = $1 ORDER BY id`,
+      [rows[0].id],
+    );
+    expect(revocations.rows.map((r) => r.details.profile_id).sort()).toEqual(['oauth-token', 'temp-token']);
+  }, 60_000);
 });

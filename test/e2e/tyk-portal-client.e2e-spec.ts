@@ -1032,7 +1032,10 @@ describe('Tyk token actions (e2e, against a recording Dashboard/Gateway fake)', 
 
   it('should stop with portal_auth_failed when revoking the previous key is refused', async () => {
     const p = tokenProfile({ ID: 'tp-4' });
-    await h.cache.set(tokenCacheKey('tp-4', 'sub-raw@openid-connect.com'), 'old-key');
+    await h.cache.set(tokenCacheKey('tp-4', 'sub-raw@openid-connect.com'), 'old-key', undefined, {
+      profileId: 'tp-4',
+      developerId: null,
+    });
     fake.handlers.set('DELETE /api/apis/*', () => ({
       status: 401,
       body: { Status: 'error', Message: 'Not authorised' },
@@ -1137,7 +1140,10 @@ describe('Tyk token actions (e2e, against a recording Dashboard/Gateway fake)', 
   });
 
   it('should only log a failed OAuth revocation and still issue the token', async () => {
-    await h.cache.set(tokenCacheKey('op-3', 'sub-raw@openid-connect.com'), 'stale-token');
+    await h.cache.set(tokenCacheKey('op-3', 'sub-raw@openid-connect.com'), 'stale-token', undefined, {
+      profileId: 'op-3',
+      developerId: null,
+    });
     fake.handlers.set('DELETE /api/apis/*', () => ({ status: 401, body: { Status: 'error' } }));
     const result = await h.actions.run('GenerateOAuthTokenForClient', {
       identity: tokenIdentity,

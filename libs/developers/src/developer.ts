@@ -87,15 +87,26 @@ export interface PortalSyncState {
   updated_at: string;
 }
 
+/** What a {@link DeveloperChangeHook} is told about a change. */
+export interface DeveloperChangeEvent {
+  developer: Developer;
+  change: DeveloperChange;
+  actor: string;
+  /** `subject`, `email`: as before the change (an erasure removes them from `developer`). */
+  subject: string;
+  email: string | null;
+  /**
+   * An erasure's tokens issued to the developer, taken out of `issued_tokens` in its transaction
+   * and still sealed: the hook must get them revoked (they are gone from the store). Empty otherwise.
+   */
+  tokens: import('./issued-tokens.store.js').SealedToken[];
+}
+
 /**
  * Registered by @app/provisioning (which may import this lib, not the other way round):
  * `changed` runs inside the change's transaction, so the change and its follow-up commit together.
  */
 export interface DeveloperChangeHook {
-  changed(
-    manager: import('typeorm').EntityManager,
-    /** `subject`, `email`: as before the change (an erasure removes them from `developer`). */
-    event: { developer: Developer; change: DeveloperChange; actor: string; subject: string; email: string | null },
-  ): Promise<void>;
+  changed(manager: import('typeorm').EntityManager, event: DeveloperChangeEvent): Promise<void>;
   portalSync(id: string): Promise<PortalSyncState | null>;
 }

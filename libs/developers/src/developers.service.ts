@@ -23,6 +23,7 @@ import {
   type RecordLoginInput,
 } from './developer.js';
 import { DevelopersRepository, type LoginValues } from './developers.repository.js';
+import { IssuedTokensStore, type SealedToken } from './issued-tokens.store.js';
 
 export interface DeveloperListInput {
   /** Exact email, case-insensitive. */
@@ -88,6 +89,7 @@ export class DevelopersService {
     private readonly developers: DevelopersRepository,
     private readonly audit: AuditService,
     private readonly cursors: CursorCodec,
+    private readonly issuedTokens: IssuedTokensStore,
   ) {}
 
   /**
@@ -198,8 +200,9 @@ export class DevelopersService {
     change: DeveloperChange,
     actor: string,
     before: { subject: string; email: string | null } = developer,
+    tokens: SealedToken[] = [],
   ): Promise<void> {
-    const event = { developer, change, actor, subject: before.subject, email: before.email };
+    const event = { developer, change, actor, subject: before.subject, email: before.email, tokens };
     for (const hook of this.hooks) await hook.changed(m, event);
   }
 
@@ -241,9 +244,11 @@ export class DevelopersService {
 
   /**
    * Erases the developer's personal data: email, name, SSO key (derived from the user id) and the
-   * subject claim (replaced by its SHA-256, so a blocked developer stays blocked) are removed;
-   * the id, organisation and counters stay, so the audit log keeps pointing at a pseudonym.
-   * Audited as `developer.erased`; erasing twice changes nothing.
+   * subject claim (replaced by its SHA-256, so a blocked developer stays blocked) are removed, and
+   * so are the tokens the token actions issued to them (`issued_tokens`, handed still sealed to
+   * the change hooks, which revoke them); the id, organisation and counters stay, so the audit
+   * log keeps pointing at a pseudonym. All in one transaction. Audited as `developer.erased`;
+   * erasing twice changes nothing.
    */
   async erase(id: string, actor: string, context: ChangeContext = {}): Promise<Developer> {
     const key = developerId(id);
@@ -258,11 +263,14 @@ export class DevelopersService {
       }
       // Their IP addresses and user agents in the audit log go too; the chain still verifies.
       const auditRows = await this.audit.erasePersonalData(erased.id, m);
+      const tokens = await this.issuedTokens.takeForDeveloper(erased.id, m);
       await this.recordChange(m, 'developer.erased', erased, actor, context, {
-        erased: ['email', 'name', 'subject', 'sso_key', 'audit_ip', 'audit_user_agent'],
+        erased: ['email', 'name', 'subject', 'sso_key', 'audit_ip', 'audit_user_agent', 'issued_tokens'],
         audit_events_scrubbed: auditRows,
+        // Not "…token…": audit details mask such keys.
+        revocations_queued: tokens.length,
       });
-      await this.notify(m, erased, 'erased', actor, before ?? erased);
+      await this.notify(m, erased, 'erased', actor, before ?? erased, tokens);
       return erased;
     });
   }

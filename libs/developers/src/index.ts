@@ -17,7 +17,7 @@ export {
  * The last token the token actions issued per (profile, user), sealed (AES-256-GCM) in Postgres:
  * the broker binds it as @app/tyk-portal's TOKEN_CACHE so revocation works across instances.
  */
-export { IssuedTokensStore } from './issued-tokens.store.js';
+export { IssuedTokensStore, type SealedToken } from './issued-tokens.store.js';
 /** The developer model and its API shape. */
 export {
   DEVELOPER_STATUSES,
@@ -25,6 +25,7 @@ export {
   type ChangeContext,
   type Developer,
   type DeveloperChange,
+  type DeveloperChangeEvent,
   type DeveloperChangeHook,
   type PortalSyncState,
   type DeveloperResponse,

@@ -1,7 +1,7 @@
-import { preparedQuery, preparedStatement } from '@app/database';
+import { preparedQuery, preparedStatement, returningRows } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 
 const FIND = preparedStatement(
   'issued_tokens.find',
@@ -11,10 +11,11 @@ const FIND = preparedStatement(
 /** One row per (profile, user): a new token replaces the previous one. */
 const UPSERT = preparedStatement(
   'issued_tokens.upsert',
-  `INSERT INTO issued_tokens (lookup, sealed, issued_at, expires_at)
-     VALUES ($1, $2, now(), CASE WHEN $3::int IS NULL THEN NULL ELSE now() + make_interval(secs => $3::int) END)
+  `INSERT INTO issued_tokens (lookup, sealed, issued_at, expires_at, profile_id, developer_id)
+     VALUES ($1, $2, now(), CASE WHEN $3::int IS NULL THEN NULL ELSE now() + make_interval(secs => $3::int) END,
+             $4, $5::uuid)
    ON CONFLICT (lookup) DO UPDATE SET sealed = EXCLUDED.sealed, issued_at = EXCLUDED.issued_at,
-     expires_at = EXCLUDED.expires_at`,
+     expires_at = EXCLUDED.expires_at, profile_id = EXCLUDED.profile_id, developer_id = EXCLUDED.developer_id`,
 );
 
 /** A few expired rows per write: the table stays bounded without a background job. */
@@ -40,8 +41,29 @@ export class IssuedTokensRepository {
   }
 
   /** Stores (or replaces) the sealed token; `ttlSeconds` null keeps it until replaced. */
-  async save(lookup: Buffer, sealed: Buffer, ttlSeconds: number | null): Promise<void> {
-    await preparedQuery(this.dataSource, UPSERT, [lookup, sealed, ttlSeconds]);
+  async save(
+    lookup: Buffer,
+    sealed: Buffer,
+    ttlSeconds: number | null,
+    owner: { profileId: string; developerId: string | null },
+  ): Promise<void> {
+    await preparedQuery(this.dataSource, UPSERT, [lookup, sealed, ttlSeconds, owner.profileId, owner.developerId]);
     await preparedQuery(this.dataSource, PURGE, []);
+  }
+
+  /**
+   * Deletes every unexpired token row of the developer in the caller's transaction and returns
+   * them (an erasure hands them, still sealed, to the deprovisioning outbox for revocation).
+   */
+  async takeForDeveloper(
+    developerId: string,
+    manager: EntityManager,
+  ): Promise<{ profile_id: string; lookup: Buffer; sealed: Buffer; live: boolean }[]> {
+    return await returningRows(
+      manager,
+      `DELETE FROM issued_tokens WHERE developer_id = $1
+       RETURNING profile_id, lookup, sealed, (expires_at IS NULL OR expires_at > now()) AS live`,
+      [developerId],
+    );
   }
 }

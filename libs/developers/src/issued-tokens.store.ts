@@ -1,7 +1,18 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { SESSION_KEYS, type SessionKeys } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
 import { IssuedTokensRepository } from './issued-tokens.repository.js';
+
+/**
+ * A token taken out of the store at an erasure, still sealed (base64, JSON-safe for the outbox):
+ * the profile that issued it says where to revoke it; only {@link IssuedTokensStore.unseal} reads it.
+ */
+export interface SealedToken {
+  profile_id: string;
+  lookup: string;
+  sealed: string;
+}
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -40,7 +51,30 @@ export class IssuedTokensStore {
   async get(key: string): Promise<string | null> {
     const lookup = this.lookup(key);
     const sealed = await this.repository.find(lookup);
-    if (!sealed) return null;
+    return sealed ? this.open(lookup, sealed) : null;
+  }
+
+  /** The token of a {@link SealedToken}; null when it was sealed under another session secret. */
+  unseal(token: SealedToken): string | null {
+    return this.open(Buffer.from(token.lookup, 'base64'), Buffer.from(token.sealed, 'base64'));
+  }
+
+  /**
+   * Removes every token issued to the developer, in the caller's (the erasure's) transaction, and
+   * returns the unexpired ones still sealed, for revocation by the deprovisioning outbox.
+   */
+  async takeForDeveloper(developerId: string, manager: EntityManager): Promise<SealedToken[]> {
+    const rows = await this.repository.takeForDeveloper(developerId, manager);
+    return rows
+      .filter((r) => r.live)
+      .map((r) => ({
+        profile_id: r.profile_id,
+        lookup: r.lookup.toString('base64'),
+        sealed: r.sealed.toString('base64'),
+      }));
+  }
+
+  private open(lookup: Buffer, sealed: Buffer): string | null {
     try {
       const iv = sealed.subarray(0, IV_BYTES);
       const tag = sealed.subarray(IV_BYTES, IV_BYTES + TAG_BYTES);
@@ -63,7 +97,12 @@ export class IssuedTokensStore {
     await this.repository.remove(this.lookup(key));
   }
 
-  async set(key: string, value: string, ttlSeconds?: number): Promise<void> {
+  async set(
+    key: string,
+    value: string,
+    ttlSeconds: number | undefined,
+    owner: { profileId: string; developerId: string | null },
+  ): Promise<void> {
     const plain = Buffer.from(value, 'utf8');
     if (plain.length > MAX_TOKEN_BYTES) {
       this.logger.warn(`a token of ${plain.length} bytes is not kept; it will not be revoked at the next login`);
@@ -77,6 +116,6 @@ export class IssuedTokensStore {
       ttlSeconds !== undefined && Number.isInteger(ttlSeconds) && ttlSeconds > 0 && ttlSeconds <= MAX_TTL_SECONDS
         ? ttlSeconds
         : null;
-    await this.repository.save(lookup, Buffer.concat([iv, cipher.getAuthTag(), body]), ttl);
+    await this.repository.save(lookup, Buffer.concat([iv, cipher.getAuthTag(), body]), ttl, owner);
   }
 }

@@ -1,4 +1,4 @@
-import type { PortalSyncState } from '@app/developers';
+import type { PortalSyncState, SealedToken } from '@app/developers';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -12,6 +12,8 @@ export interface OutboxWork {
   portalUserId: string | null;
   subject: string | null;
   email: string | null;
+  /** An erasure's tokens, still sealed, until revoked. */
+  tokens: SealedToken[] | null;
   version: number;
   attempts: number;
   actor: string | null;
@@ -23,6 +25,7 @@ interface WorkRow {
   portal_user_id: string | null;
   subject: string | null;
   email: string | null;
+  tokens: SealedToken[] | null;
   version: number;
   attempts: number;
   actor: string | null;
@@ -50,21 +53,34 @@ export class DeprovisioningRepository {
       portalUserId: string | null;
       subject: string | null;
       email: string | null;
+      tokens: SealedToken[] | null;
       actor: string;
     },
   ): Promise<void> {
+    // The email only while no portal user id is known (a previous wish may have found it); tokens
+    // an earlier erasure brought and not yet revoked stay whatever the new wish.
     await m.query(
-      `INSERT INTO deprovisioning_outbox (developer_id, action, portal_user_id, subject, email, actor)
-            VALUES ($1, $2, $3, $4, $6, $5)
+      `INSERT INTO deprovisioning_outbox (developer_id, action, portal_user_id, subject, email, tokens, actor)
+            VALUES ($1, $2, $3, $4, $6, $7::jsonb, $5)
        ON CONFLICT (developer_id) DO UPDATE SET
          action = EXCLUDED.action,
          portal_user_id = COALESCE(EXCLUDED.portal_user_id, deprovisioning_outbox.portal_user_id),
          subject = EXCLUDED.subject,
-         email = COALESCE(EXCLUDED.email, deprovisioning_outbox.email),
+         email = CASE WHEN COALESCE(EXCLUDED.portal_user_id, deprovisioning_outbox.portal_user_id) IS NULL
+                      THEN COALESCE(EXCLUDED.email, deprovisioning_outbox.email) END,
+         tokens = COALESCE(EXCLUDED.tokens, deprovisioning_outbox.tokens),
          actor = EXCLUDED.actor,
          state = 'pending', version = deprovisioning_outbox.version + 1, attempts = 0,
          next_attempt_at = now(), last_error = NULL, done_at = NULL, updated_at = now()`,
-      [work.developerId, work.action, work.portalUserId, work.subject, work.actor.slice(0, 300), work.email],
+      [
+        work.developerId,
+        work.action,
+        work.portalUserId,
+        work.subject,
+        work.actor.slice(0, 300),
+        work.email,
+        work.tokens ? JSON.stringify(work.tokens) : null,
+      ],
     );
   }
 
@@ -83,8 +99,8 @@ export class DeprovisioningRepository {
        UPDATE deprovisioning_outbox o
           SET lease_until = now() + make_interval(secs => $2::int), attempts = o.attempts + 1
          FROM due WHERE o.developer_id = due.developer_id
-       RETURNING o.developer_id::text AS developer_id, o.action, o.portal_user_id, o.subject, o.email, o.version,
-                 o.attempts, o.actor`,
+       RETURNING o.developer_id::text AS developer_id, o.action, o.portal_user_id, o.subject, o.email, o.tokens,
+                 o.version, o.attempts, o.actor`,
       [limit, leaseSeconds],
     );
     const rows = (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as WorkRow[];
@@ -94,18 +110,46 @@ export class DeprovisioningRepository {
       portalUserId: r.portal_user_id,
       subject: r.subject,
       email: r.email,
+      tokens: r.tokens,
       version: r.version,
       attempts: r.attempts,
       actor: r.actor,
     }));
   }
 
-  /** Done, unless a newer wish arrived meanwhile (then only the lease is let go). The subject is dropped. */
+  /**
+   * The erasure's tokens are revoked: they leave the row at once, whatever happens to the portal
+   * step (and whatever wish came meanwhile, as long as it brought no other tokens).
+   */
+  async tokensRevoked(work: OutboxWork): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE deprovisioning_outbox SET tokens = NULL WHERE developer_id = $1 AND tokens = $2::jsonb`,
+      [work.developerId, JSON.stringify(work.tokens)],
+    );
+  }
+
+  /**
+   * The portal user was found by email: its id replaces the email at once (later attempts and
+   * wishes use the id), unless a newer wish arrived meanwhile.
+   */
+  async portalUserFound(work: OutboxWork, portalUserId: string): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE deprovisioning_outbox SET portal_user_id = $3, email = NULL, updated_at = now()
+        WHERE developer_id = $1 AND version = $2`,
+      [work.developerId, work.version, portalUserId],
+    );
+  }
+
+  /**
+   * Done, unless a newer wish arrived meanwhile (then only the lease is let go). Subject, email and
+   * tokens are dropped: nothing personal stays in a done row.
+   */
   async complete(work: OutboxWork): Promise<boolean> {
     const done = affected(
       await this.dataSource.query(
         `UPDATE deprovisioning_outbox
-            SET state = 'done', lease_until = NULL, last_error = NULL, subject = NULL, email = NULL, done_at = now(), updated_at = now()
+            SET state = 'done', lease_until = NULL, last_error = NULL, subject = NULL, email = NULL, tokens = NULL,
+                done_at = now(), updated_at = now()
           WHERE developer_id = $1 AND version = $2`,
         [work.developerId, work.version],
       ),

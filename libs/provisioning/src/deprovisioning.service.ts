@@ -1,7 +1,7 @@
 import {
   DevelopersService,
-  type Developer,
   type DeveloperChange,
+  type DeveloperChangeEvent,
   type DeveloperChangeHook,
   type PortalSyncState,
 } from '@app/developers';
@@ -34,19 +34,22 @@ export class DeprovisioningService implements DeveloperChangeHook, OnModuleInit 
     this.developers.onChange(this);
   }
 
-  async changed(
-    m: EntityManager,
-    event: { developer: Developer; change: DeveloperChange; actor: string; subject: string; email: string | null },
-  ): Promise<void> {
+  /**
+   * Keeps in the outbox only what the worker needs: the subject only for a deactivation (its
+   * tokens are still in `issued_tokens`, found by subject); an erasure brings its tokens along
+   * (taken out of `issued_tokens`, still sealed), so its row has no subject; the email only while
+   * no portal user id is known (it is how the worker finds the portal account).
+   */
+  async changed(m: EntityManager, event: DeveloperChangeEvent): Promise<void> {
     const action = ACTION[event.change];
+    const portalUserId = event.developer.portalUserId;
     await this.repository.enqueue(m, {
       developerId: event.developer.id,
       action,
-      portalUserId: event.developer.portalUserId,
-      // Reactivation revokes nothing, so it needs no subject.
-      subject: action === 'reactivate' ? null : event.subject,
-      // Before the login links a portal user, the worker finds it by email (gone after an erasure).
-      email: event.email,
+      portalUserId,
+      subject: action === 'deactivate' ? event.subject : null,
+      email: portalUserId ? null : event.email,
+      tokens: event.tokens.length > 0 ? event.tokens : null,
       actor: event.actor,
     });
     this.worker.kickSoon();

@@ -93,7 +93,17 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
         await this.record('token.revoked', work, { profile_id: profileId });
       }
     }
-    const portalUserId = work.portalUserId ?? (work.email ? await this.portal.findUserIdByEmail(work.email) : null);
+    if (work.tokens && work.tokens.length > 0) {
+      for (const { profileId } of await this.tokens.revokeSealed(work.tokens)) {
+        await this.record('token.revoked', work, { profile_id: profileId });
+      }
+      await this.repository.tokensRevoked(work);
+    }
+    let portalUserId = work.portalUserId;
+    if (!portalUserId && work.email) {
+      portalUserId = await this.portal.findUserIdByEmail(work.email);
+      if (portalUserId) await this.repository.portalUserFound(work, portalUserId);
+    }
     if (!portalUserId) return;
     switch (work.action) {
       case 'deactivate':

@@ -1,3 +1,5 @@
+import type { SealedToken } from '@app/developers';
+
 /**
  * The port through which deprovisioning revokes the Tyk keys and OAuth tokens the broker's token
  * actions issued to a developer. The broker binds it (it knows the profiles that issue tokens);
@@ -12,4 +14,11 @@ export interface TokenRevoker {
    * already revoked and forgotten is not revoked twice).
    */
   revokeFor(subject: string): Promise<{ profileId: string }[]>;
+  /**
+   * Revokes tokens an erasure took out of the store (so nothing is left to forget). A token
+   * whose profile is gone or no longer issues tokens, or sealed under another session secret,
+   * cannot be revoked and is skipped. Returns the profiles a token was revoked under; throws
+   * when a revocation failed (the outbox retries them all: revoking twice is harmless).
+   */
+  revokeSealed(tokens: SealedToken[]): Promise<{ profileId: string }[]>;
 }

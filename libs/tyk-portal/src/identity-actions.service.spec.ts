@@ -47,7 +47,7 @@ async function setUp() {
   };
   const tokenCache = {
     get: jest.fn((_key: string): Promise<string | null> => Promise.resolve(null)),
-    set: jest.fn((_key: string, _token: string, _ttl?: number) => Promise.resolve()),
+    set: jest.fn((_key: string, _token: string, _ttl: number | undefined, _owner: unknown) => Promise.resolve()),
   };
   const directory = {
     findUserId: jest.fn((_email: string, _opts: unknown): Promise<string | null> => Promise.resolve(null)),
@@ -149,16 +149,19 @@ describe('IdentityActionsService (mocked ports)', () => {
   it('should revoke the previous key, issue a new one and remember it for GenerateTemporaryAuthToken', async () => {
     const { actions, client, tokenCache } = await setUp();
     tokenCache.get.mockResolvedValueOnce('key-1');
-    const result = await actions.run(
-      'GenerateTemporaryAuthToken',
-      input({
+    const result = await actions.run('GenerateTemporaryAuthToken', {
+      ...input({
         ActionType: 'GenerateTemporaryAuthToken',
         ReturnURL: '',
         IdentityHandlerConfig: { DashboardCredential: CREDENTIAL, TokenAuth: { BaseAPIID: 'api-1', Expires: 60 } },
       }),
-    );
+      developerId: 'developer-1',
+    });
     expect(client.revokeApiKey).toHaveBeenCalledWith('api-1', 'key-1', CREDENTIAL);
-    expect(tokenCache.set).toHaveBeenCalledWith(expect.stringContaining('p1'), 'key-2', 60);
+    expect(tokenCache.set).toHaveBeenCalledWith(expect.stringContaining('p1'), 'key-2', 60, {
+      profileId: 'p1',
+      developerId: 'developer-1',
+    });
     expect(result).toEqual({ kind: 'json', status: 200, body: { key_id: 'key-2' } });
   });
 

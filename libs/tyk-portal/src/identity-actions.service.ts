@@ -174,9 +174,17 @@ export class IdentityActionsService {
   }
 
   /** `ttlSeconds`: the token's own lifetime, after which there is nothing left to revoke. */
-  private async rememberToken(cacheKey: string, token: string, ttlSeconds?: number): Promise<void> {
+  private async rememberToken(
+    input: IdentityActionInput,
+    cacheKey: string,
+    token: string,
+    ttlSeconds?: number,
+  ): Promise<void> {
     try {
-      await this.tokenCache.set(cacheKey, token, ttlSeconds !== undefined && ttlSeconds > 0 ? ttlSeconds : undefined);
+      await this.tokenCache.set(cacheKey, token, ttlSeconds !== undefined && ttlSeconds > 0 ? ttlSeconds : undefined, {
+        profileId: input.profile.ID,
+        developerId: input.developerId ?? null,
+      });
     } catch (error) {
       this.logger.warn(`token cache write failed (${errorName(error)}); this token will not be revoked next time`);
     }
@@ -225,7 +233,7 @@ export class IdentityActionsService {
 
     const expires = Math.floor(Date.now() / 1000) + tokenAuth.Expires;
     const keyId = await this.client.createStandardKey(this.session(input, tokenAuth.BaseAPIID, expires), credential);
-    await this.rememberToken(cacheKey, keyId, tokenAuth.Expires);
+    await this.rememberToken(input, cacheKey, keyId, tokenAuth.Expires);
 
     if (profile.ReturnURL !== '') {
       return { kind: 'redirect', status: 302, location: appendTokenFragment(profile.ReturnURL, keyId) };
@@ -259,7 +267,7 @@ export class IdentityActionsService {
       redirectUri: oauth.RedirectURI,
       keyRules: this.session(input, oauth.BaseAPIID, -1, oauth.ClientId),
     });
-    if (answer.access_token !== '') await this.rememberToken(cacheKey, answer.access_token, answer.expires_in);
+    if (answer.access_token !== '') await this.rememberToken(input, cacheKey, answer.access_token, answer.expires_in);
 
     if (oauth.NoRedirect) {
       return {

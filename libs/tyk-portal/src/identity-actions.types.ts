@@ -52,6 +52,11 @@ export interface IdentityActionInput {
    * instead of the identity's group ids, so a new developer lands in it.
    */
   portalTeamId?: string | null;
+  /**
+   * The caller's id for this developer (the broker's developer id): the token actions store the
+   * issued token under it, so that erasing the developer removes it.
+   */
+  developerId?: string | null;
 }
 
 /** Facts about the portal side of a developer login, for the caller's records and audit. */

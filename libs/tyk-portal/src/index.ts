@@ -78,7 +78,7 @@ export {
 export { goJsonStringify, goQueryEscape } from './go-encoding.js';
 
 /** The token cache port (TIB's `identity-cache.`) and its in-memory implementation. */
-export { InMemoryTokenCache, type TokenCache } from './token-cache.js';
+export { InMemoryTokenCache, type TokenCache, type TokenOwner } from './token-cache.js';
 
 /** Organisation sync: settings parser, claim reader, the service and its link-store port. */
 export {

@@ -12,8 +12,16 @@ export interface TokenCache {
   /**
    * Stores the token, replacing the previous one. `ttlSeconds` is the token's own lifetime when
    * known: past it there is nothing left to revoke, so the entry may go (TIB keeps it forever).
+   * `owner` says whose token it is, so that erasing the developer can find and remove it.
    */
-  set(key: string, value: string, ttlSeconds?: number): Promise<void>;
+  set(key: string, value: string, ttlSeconds: number | undefined, owner: TokenOwner): Promise<void>;
+}
+
+/** Whose token a cache entry holds: the profile that issued it and the caller's developer id. */
+export interface TokenOwner {
+  profileId: string;
+  /** The broker's developer id (IdentityActionInput.developerId); null when the caller has none. */
+  developerId: string | null;
 }
 
 /** Entries kept by the in-memory cache; past it the least recently used user is forgotten. */

@@ -1,10 +1,11 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { auditConfig, databaseConfig, type ConfigLoadResult } from '@app/config';
+import { auditConfig, databaseConfig, type BrokerConfig, type ConfigLoadResult } from '@app/config';
 import { loadSigningKey } from '@app/audit';
 import { migrateDatabase } from '@app/database';
-import { pino } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import { Gauge, Registry } from 'prom-client';
+import { secretMaskingHooks } from '../common/logging.js';
 import { withDatabase } from '../server.js';
 import { serveClusterMetrics } from './cluster-metrics.js';
 import { WORKER_ENV } from './role.js';
@@ -21,6 +22,20 @@ const restartDelayMs = (recentCrashes: number) => Math.min(8000, 250 * 2 ** Math
 const DRAIN_TIMEOUT_MS = 30_000;
 
 /**
+ * The primary's own logger: JSON lines marked `role: primary`, with every configured secret value
+ * masked as in the workers' lines (a worker's exit, a config notice or a failed migration can
+ * carry one).
+ */
+export function primaryLogger(config: BrokerConfig, stream?: DestinationStream): Logger {
+  const options = {
+    level: config.logLevel,
+    base: { pid: process.pid, role: 'primary' },
+    hooks: secretMaskingHooks(config),
+  };
+  return stream ? pino(options, stream) : pino(options);
+}
+
+/**
  * The cluster primary for BROKER_WORKERS > 1. It does what must happen once (embedded Postgres
  * when no DATABASE_URL is set, the migrations, one session secret when none is configured), then
  * forks the workers, which serve the one port (node:cluster hands connections out round-robin).
@@ -28,7 +43,7 @@ const DRAIN_TIMEOUT_MS = 30_000;
  * minute stops the broker with exit code 1. SIGTERM/SIGINT drains every worker and exits 0.
  */
 export async function runPrimary(loaded: ConfigLoadResult): Promise<void> {
-  const log = pino({ level: loaded.config.logLevel, base: { pid: process.pid, role: 'primary' } });
+  const log = primaryLogger(loaded.config);
   for (const notice of loaded.notices) log.info(notice);
   for (const warning of loaded.warnings) log.warn(warning);
   const { config, embedded } = await withDatabase(loaded.config);

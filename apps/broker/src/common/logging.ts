@@ -114,11 +114,20 @@ export function requestLogging(root: PinoRoot): RequestLogger {
 }
 
 /**
+ * The pino hook that replaces every configured secret value in each written line, wherever it
+ * appears (a message, an error, a URL). The one definition for the workers' logger (loggerParams)
+ * and the cluster primary's (primaryLogger).
+ */
+export function secretMaskingHooks(config: BrokerConfig): { streamWrite: (line: string) => string } {
+  const secrets = secretValues(config);
+  return { streamWrite: (line: string) => scrubValues(line, secrets) };
+}
+
+/**
  * Structured JSON logs (pino) with a request id, and redaction: authorization headers, cookies,
  * codes and tokens in URLs by path, and every configured secret value wherever it appears.
  */
 export function loggerParams(config: BrokerConfig, stream?: DestinationStream): Params {
-  const secrets = secretValues(config);
   return {
     // Not mounted (no AsyncLocalStorage per request): requestLogging logs every request.
     forRoutes: [],
@@ -170,7 +179,7 @@ export function loggerParams(config: BrokerConfig, stream?: DestinationStream): 
           };
         },
       },
-      hooks: { streamWrite: (line: string) => scrubValues(line, secrets) },
+      hooks: secretMaskingHooks(config),
     },
   };
 }

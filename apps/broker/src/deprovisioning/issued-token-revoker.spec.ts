@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { IssuedTokensStore } from '@app/developers';
+import { IssuedTokensStore, type SealedToken } from '@app/developers';
 import { ProfilesService } from '@app/profiles';
 import { TykPortalClient, ssoKey, tokenCacheKey } from '@app/tyk-portal';
 import { Test } from '@nestjs/testing';
@@ -31,6 +31,8 @@ describe('IssuedTokenRevoker', () => {
     const store = {
       get: jest.fn((key: string) => Promise.resolve(tokens[key] ?? null)),
       delete: jest.fn((key: string) => Promise.resolve(void delete tokens[key])),
+      // The test's "sealing": the token itself, or null when sealed under another secret.
+      unseal: jest.fn((t: SealedToken) => (t.sealed === 'unreadable' ? null : t.sealed)),
     };
     const moduleRef = await Test.createTestingModule({
       providers: [
@@ -72,5 +74,29 @@ describe('IssuedTokenRevoker', () => {
     await expect(revoker.revokeFor('alice')).rejects.toThrow('dashboard down');
     expect(store.delete).not.toHaveBeenCalled();
     expect(tokens[key('keys')]).toBe('key-1');
+  });
+
+  it('should revoke the tokens an erasure handed over, skipping those of a gone profile or another secret', async () => {
+    const { revoker, revoke, store } = await setup({});
+    const sealed = (profile_id: string, token: string): SealedToken => ({
+      profile_id,
+      lookup: 'bG9va3Vw',
+      sealed: token,
+    });
+    expect(
+      await revoker.revokeSealed([
+        sealed('keys', 'key-9'),
+        sealed('oauth', 'tok-9'),
+        sealed('deleted-profile', 'key-x'),
+        sealed('portal', 'key-y'),
+        sealed('keys', 'unreadable'),
+      ]),
+    ).toEqual([{ profileId: 'keys' }, { profileId: 'oauth' }]);
+    expect(revoke.mock.calls).toEqual([
+      ['api-1', 'key-9', 'cred'],
+      ['api-2', 'tok-9', 'cred'],
+    ]);
+    // Nothing to forget: the erasure already took them out of the store.
+    expect(store.delete).not.toHaveBeenCalled();
   });
 });

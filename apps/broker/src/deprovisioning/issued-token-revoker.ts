@@ -1,5 +1,5 @@
-import { IssuedTokensStore } from '@app/developers';
-import { ProfilesService } from '@app/profiles';
+import { IssuedTokensStore, type SealedToken } from '@app/developers';
+import { ProfilesService, type TibProfile } from '@app/profiles';
 import type { TokenRevoker } from '@app/provisioning';
 import {
   TykPortalClient,
@@ -30,22 +30,42 @@ export class IssuedTokenRevoker implements TokenRevoker {
 
   async revokeFor(subject: string): Promise<{ profileId: string }[]> {
     const revoked: { profileId: string }[] = [];
-    for (const { profile } of await this.profiles.list()) {
-      if (profile.ActionType !== 'GenerateTemporaryAuthToken' && profile.ActionType !== 'GenerateOAuthTokenForClient') {
-        continue;
-      }
+    for (const profile of await this.tokenProfiles()) {
       const key = tokenCacheKey(profile.ID, ssoKey(subject, PROVIDER));
       const token = await this.tokens.get(key);
       if (!token) continue;
-      const apiId =
-        profile.ActionType === 'GenerateTemporaryAuthToken'
-          ? readTokenAuthSettings(profile.IdentityHandlerConfig).BaseAPIID
-          : readOAuthSettings(profile.IdentityHandlerConfig).BaseAPIID;
-      const credential = readDashboardCredential(profile.IdentityHandlerConfig);
-      if (credential !== '') await this.client.revokeApiKey(apiId, token, credential);
+      await this.revoke(profile, token);
       await this.tokens.delete(key);
       revoked.push({ profileId: profile.ID });
     }
     return revoked;
+  }
+
+  async revokeSealed(sealed: SealedToken[]): Promise<{ profileId: string }[]> {
+    const profiles = new Map((await this.tokenProfiles()).map((p) => [p.ID, p]));
+    const revoked: { profileId: string }[] = [];
+    for (const entry of sealed) {
+      const profile = profiles.get(entry.profile_id);
+      const token = profile ? this.tokens.unseal(entry) : null;
+      if (!profile || !token) continue;
+      await this.revoke(profile, token);
+      revoked.push({ profileId: profile.ID });
+    }
+    return revoked;
+  }
+
+  private async tokenProfiles(): Promise<TibProfile[]> {
+    return (await this.profiles.list())
+      .map(({ profile }) => profile)
+      .filter((p) => p.ActionType === 'GenerateTemporaryAuthToken' || p.ActionType === 'GenerateOAuthTokenForClient');
+  }
+
+  private async revoke(profile: TibProfile, token: string): Promise<void> {
+    const apiId =
+      profile.ActionType === 'GenerateTemporaryAuthToken'
+        ? readTokenAuthSettings(profile.IdentityHandlerConfig).BaseAPIID
+        : readOAuthSettings(profile.IdentityHandlerConfig).BaseAPIID;
+    const credential = readDashboardCredential(profile.IdentityHandlerConfig);
+    if (credential !== '') await this.client.revokeApiKey(apiId, token, credential);
   }
 }

@@ -101,6 +101,7 @@ export class LoginFlowService {
           MatchedPolicyID: profile.MatchedPolicyID,
         },
         portalTeamId: placement?.portalTeamId ?? null,
+        developerId: developer.id,
       });
 
       // Checked on the first login too: a "created" answer may be an existing portal account the

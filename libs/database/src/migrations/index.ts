@@ -12,6 +12,7 @@ import { AddLoginTimeIndex1797000007002 } from './1797000007002-AddLoginTimeInde
 import { CreateDeprovisioningOutbox1797000008000 } from './1797000008000-CreateDeprovisioningOutbox.js';
 import { CreateScimUsers1797000008001 } from './1797000008001-CreateScimUsers.js';
 import { AuditInsertGuardInC1797000009000 } from './1797000009000-AuditInsertGuardInC.js';
+import { LinkIssuedTokensToDevelopers1797000010000 } from './1797000010000-LinkIssuedTokensToDevelopers.js';
 import { SignAuditStreamCursor1797000012000 } from './1797000012000-SignAuditStreamCursor.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
@@ -29,5 +30,6 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateDeprovisioningOutbox1797000008000,
   CreateScimUsers1797000008001,
   AuditInsertGuardInC1797000009000,
+  LinkIssuedTokensToDevelopers1797000010000,
   SignAuditStreamCursor1797000012000,
 ];
