@@ -34,7 +34,7 @@ describe('audit stream cursor moved by the runtime database role (real broker, P
   let broker: TestBroker | null = null;
   let port: number;
 
-  const start = async (): Promise<TestBroker> => {
+  const start = async (env: Record<string, string> = {}): Promise<TestBroker> => {
     broker = await startTestBroker(
       testConfig({
         DATABASE_URL: db.url,
@@ -47,6 +47,7 @@ describe('audit stream cursor moved by the runtime database role (real broker, P
         BROKER_AUDIT_STREAM_BATCH_SIZE: '8',
         BROKER_AUDIT_STREAM_INTERVAL_MS: '100',
         BROKER_AUDIT_STREAM_MAX_BACKOFF_MS: '300',
+        ...env,
       }),
       port,
     );
@@ -229,5 +230,55 @@ describe('audit stream cursor moved by the runtime database role (real broker, P
     );
     await waitFor('the second tampering recorded', async () => (await tamperEvents()).length === 2);
     expect((await tamperEvents())[1]).toMatchObject({ reason: 'cursor_unsigned', details: { resumed_after_seq: '0' } });
+  });
+
+  it('should take over the cursor signed with the previous secret after a rotation, without re-sending or a tamper event', async () => {
+    // The previous test's re-send first runs to the end: every event sealed and delivered.
+    await waitFor('the stream caught up', async () => {
+      const [row] = (
+        await runtime.query<{ caught_up: boolean }>(
+          `SELECT (SELECT count(*) FROM audit_events WHERE seq IS NULL) = 0
+              AND c.last_seq = (SELECT max(seq) FROM audit_events) AS caught_up FROM audit_stream_cursor c`,
+        )
+      ).rows;
+      return row?.caught_up === true;
+    });
+    await broker!.close();
+    broker = null;
+    const NEW_SECRET = 'cursor-e2e-rotated-secret-7741';
+    receiver.secret = NEW_SECRET;
+    const tampersBefore = (await tamperEvents()).length;
+    const macBefore = (await cursorRow()).mac;
+    const batchesBefore = receiver.batches.length;
+    // Delivered before the rotation (the previous test's last events may still be on their way).
+    const seenBefore = new Set(receiver.firstSeenIds());
+    const resent = (ids: string[]) => ids.filter((id) => seenBefore.has(id));
+    await start({ BROKER_AUDIT_STREAM_SECRET: NEW_SECRET, BROKER_AUDIT_STREAM_SECRET_PREVIOUS: STREAM_SECRET });
+    const [fresh] = await insertEvents(1, 'after-rotation-');
+    await waitFor('the new event delivered', received([fresh]));
+    const sent = receiver.batches.slice(batchesBefore);
+    const sentIds = sent.flatMap((b) => b.lines.map((l) => (l.metadata as { uid: string }).uid));
+    expect(sentIds).toContain(fresh);
+    expect(resent(sentIds)).toEqual([]);
+    expect(sent.every((b) => b.signatureValid)).toBe(true);
+    expect(logLines().join('\n')).toContain('re-signed the cursor at seq');
+    expect((await cursorRow()).mac).not.toBe(macBefore);
+    expect(await tamperEvents()).toHaveLength(tampersBefore);
+
+    // The cursor is now the new secret's: the previous one can go, and nothing is re-sent.
+    await broker!.close();
+    broker = null;
+    const afterRotation = receiver.batches.length;
+    for (const id of receiver.firstSeenIds()) seenBefore.add(id);
+    await start({ BROKER_AUDIT_STREAM_SECRET: NEW_SECRET });
+    const [later] = await insertEvents(1, 'previous-removed-');
+    await waitFor('the next event delivered', received([later]));
+    const laterIds = receiver.batches
+      .slice(afterRotation)
+      .flatMap((b) => b.lines.map((l) => (l.metadata as { uid: string }).uid));
+    expect(laterIds).toContain(later);
+    expect(resent(laterIds)).toEqual([]);
+    expect(await tamperEvents()).toHaveLength(tampersBefore);
+    expect(logLines().join('\n')).not.toContain(NEW_SECRET);
   });
 });

@@ -31,7 +31,8 @@ export class SiemReceiver {
   private port = 0;
 
   constructor(
-    private readonly secret: string,
+    /** The HMAC key the signatures are checked with (a test rotating the secret changes it). */
+    public secret: string,
     tls?: { cert: string; key: string },
   ) {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);

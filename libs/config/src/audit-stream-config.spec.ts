@@ -10,6 +10,7 @@ describe('BROKER_AUDIT_STREAM_* configuration', () => {
         url: '',
         format: 'ocsf',
         secret: '',
+        previousSecret: '',
         batchSize: 500,
         intervalMs: 1000,
         timeoutMs: 10_000,
@@ -44,6 +45,23 @@ describe('BROKER_AUDIT_STREAM_* configuration', () => {
     expect(problems[0]).not.toContain('short-value');
   });
 
+  it('should take the secret before a rotation, refusing a short one or the current one without printing either', () => {
+    const base = { BROKER_AUDIT_STREAM_URL: 'https://siem.example.com/', BROKER_AUDIT_STREAM_SECRET: SECRET };
+    const previous = 'the-secret-before-rotation-0042';
+    const ok = loadAuditStreamConfig({ ...base, BROKER_AUDIT_STREAM_SECRET_PREVIOUS: previous });
+    expect(ok.problems).toEqual([]);
+    expect(ok.config.previousSecret).toBe(previous);
+    expect(loadAuditStreamConfig(base).config.previousSecret).toBe('');
+    const short = loadAuditStreamConfig({ ...base, BROKER_AUDIT_STREAM_SECRET_PREVIOUS: 'short-old' }).problems;
+    expect(short).toHaveLength(1);
+    expect(short[0]).toMatch(/^BROKER_AUDIT_STREAM_SECRET_PREVIOUS: expected at least 16 characters/);
+    expect(short[0]).not.toContain('short-old');
+    const same = loadAuditStreamConfig({ ...base, BROKER_AUDIT_STREAM_SECRET_PREVIOUS: SECRET }).problems;
+    expect(same).toHaveLength(1);
+    expect(same[0]).toMatch(/^BROKER_AUDIT_STREAM_SECRET_PREVIOUS: is the same as BROKER_AUDIT_STREAM_SECRET/);
+    expect(same[0]).not.toContain(SECRET);
+  });
+
   it('should refuse credentials in the URL, an unknown format and out-of-range numbers, naming each variable', () => {
     const { problems } = loadAuditStreamConfig({
       BROKER_AUDIT_STREAM_URL: 'https://user:pw@siem.example.com/',
@@ -65,10 +83,15 @@ describe('BROKER_AUDIT_STREAM_* configuration', () => {
       loadBrokerConfig({ env: { BROKER_AUDIT_STREAM_URL: 'http://siem.example.com/' }, cwd: '/tmp' }),
     ).toThrow(/BROKER_AUDIT_STREAM_URL: expected an https URL/);
     const { config } = loadBrokerConfig({
-      env: { BROKER_AUDIT_STREAM_URL: 'https://siem.example.com/', BROKER_AUDIT_STREAM_SECRET: SECRET },
+      env: {
+        BROKER_AUDIT_STREAM_URL: 'https://siem.example.com/',
+        BROKER_AUDIT_STREAM_SECRET: SECRET,
+        BROKER_AUDIT_STREAM_SECRET_PREVIOUS: 'the-secret-before-rotation-0042',
+      },
       cwd: '/tmp',
     });
     expect(config.auditStream).toMatchObject({ url: 'https://siem.example.com/', format: 'ocsf' });
     expect(secretValues(config)).toContain(SECRET);
+    expect(secretValues(config)).toContain('the-secret-before-rotation-0042');
   });
 });

@@ -8,6 +8,12 @@ export interface AuditStreamConfig {
   format: 'ocsf' | 'ndjson';
   /** BROKER_AUDIT_STREAM_SECRET: HMAC-SHA256 key of the `X-Broker-Signature-256` header. */
   secret: string;
+  /**
+   * BROKER_AUDIT_STREAM_SECRET_PREVIOUS: the secret before a rotation ('' when none). A cursor
+   * signed with it is taken over (re-signed with the current one) instead of read as tampering;
+   * batches are signed with the current secret only.
+   */
+  previousSecret: string;
   /** BROKER_AUDIT_STREAM_BATCH_SIZE: events per POST. */
   batchSize: number;
   /** BROKER_AUDIT_STREAM_INTERVAL_MS: how often an idle sender looks for new events. */
@@ -82,10 +88,21 @@ export function loadAuditStreamConfig(env: Record<string, string | undefined>): 
         '(the receiver checks the HMAC signature with it); generate one with `openssl rand -base64 32`',
     );
   }
+  const previousSecret = env.BROKER_AUDIT_STREAM_SECRET_PREVIOUS ?? '';
+  if (previousSecret !== '' && previousSecret.length < MIN_SECRET) {
+    problems.push(
+      `BROKER_AUDIT_STREAM_SECRET_PREVIOUS: expected at least ${MIN_SECRET} characters (the secret before the current one), or unset`,
+    );
+  } else if (previousSecret !== '' && previousSecret === secret) {
+    problems.push(
+      'BROKER_AUDIT_STREAM_SECRET_PREVIOUS: is the same as BROKER_AUDIT_STREAM_SECRET; set it to the secret before the rotation, or unset it',
+    );
+  }
   const config: AuditStreamConfig = {
     url,
     format,
     secret,
+    previousSecret,
     batchSize: intFrom(env, 'BROKER_AUDIT_STREAM_BATCH_SIZE', 500, 1, 10_000, problems),
     intervalMs: intFrom(env, 'BROKER_AUDIT_STREAM_INTERVAL_MS', 1000, 50, 60_000, problems),
     timeoutMs: intFrom(env, 'BROKER_AUDIT_STREAM_TIMEOUT_MS', 10_000, 100, 120_000, problems),

@@ -491,6 +491,7 @@ export function secretValues(config: BrokerConfig): string[] {
     config.portal.adminToken,
     config.metrics.token,
     config.auditStream.secret,
+    config.auditStream.previousSecret,
     config.console.clientSecret,
     ...config.provisioning.scimTokens.map((t) => t.token),
   ].filter((s) => s.length > 0);

@@ -77,7 +77,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
   onApplicationBootstrap(): void {
     if (!this.enabled) return;
     this.sender = new AuditStreamSender(this.config);
-    this.mac = new StreamCursorMac(this.config.secret);
+    this.mac = new StreamCursorMac(this.config.secret, this.config.previousSecret);
     this.logger.log(`streaming the audit log (${this.config.format}) to ${new URL(this.config.url).origin}`);
     this.schedule(0);
   }
@@ -106,7 +106,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
     const mac = this.mac;
     if (!sender || !mac) return this.config.intervalMs;
     // What the lease found about the cursor, logged once the transaction has committed.
-    const found: { legacySeq?: string; tampered?: Tampered } = {};
+    const found: { legacySeq?: string; previousSeq?: string; tampered?: Tampered } = {};
     try {
       const sent = await this.repository.withLease(async (m, cursor) => {
         const check = mac.check(cursor);
@@ -114,6 +114,9 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
         if (check.verdict === 'legacy') {
           await this.repository.sign(m, mac.sign(cursor.last_seq, cursor.last_event_id));
           found.legacySeq = cursor.last_seq;
+        } else if (check.verdict === 'previous') {
+          await this.repository.sign(m, mac.sign(cursor.last_seq, cursor.last_event_id));
+          found.previousSeq = cursor.last_seq;
         } else if (check.verdict === 'tampered') {
           found.tampered = { ...check, found: { ...cursor } };
           await this.resumeAfterTamper(m, found.tampered, mac);
@@ -135,6 +138,12 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
       // Logged once committed (a rolled-back run finds the same cursor again and says it then).
       if (found.legacySeq !== undefined) {
         this.logger.log(`audit stream: signed the cursor the previous version left at seq ${found.legacySeq}`);
+      }
+      if (found.previousSeq !== undefined) {
+        this.logger.log(
+          `audit stream: re-signed the cursor at seq ${found.previousSeq} made with BROKER_AUDIT_STREAM_SECRET_PREVIOUS; ` +
+            'once every replica runs with the new secret, the previous one can be removed',
+        );
       }
       if (found.tampered) this.logTampered(found.tampered);
       if (typeof sent === 'string') return this.failed(sent);

@@ -18,6 +18,24 @@ describe('StreamCursorMac (the SIEM stream cursor’s authentication)', () => {
     expect(mac.check(signed('0', null))).toEqual({ verdict: 'valid' });
   });
 
+  it('should take over a cursor signed with the previous secret after a rotation, and only with it configured', () => {
+    const OLD = 'cursor-mac-spec-old-secret-987654';
+    const before = new StreamCursorMac(OLD);
+    const cursor = { ...signed('42', '57'), mac: before.sign('42', '57') };
+    expect(new StreamCursorMac(SECRET, OLD).check(cursor)).toEqual({ verdict: 'previous' });
+    // Its own MAC still comes first; the previous secret's MAC for a moved position is tampering.
+    expect(new StreamCursorMac(SECRET, OLD).check(signed('42', '57'))).toEqual({ verdict: 'valid' });
+    expect(new StreamCursorMac(SECRET, OLD).check({ ...cursor, last_seq: '90' })).toMatchObject({
+      verdict: 'tampered',
+      why: 'cursor_signature_invalid',
+    });
+    // Without the previous secret (or with another one) a rotation reads as tampering.
+    expect(mac.check(cursor)).toMatchObject({ verdict: 'tampered', resumeAfterSeq: '0' });
+    expect(new StreamCursorMac(SECRET, 'cursor-mac-spec-other-secret-55').check(cursor)).toMatchObject({
+      verdict: 'tampered',
+    });
+  });
+
   it('should not use the stream secret itself as the key, nor leave it in the MAC', () => {
     const m = mac.sign('42', '57');
     expect(m).not.toContain(SECRET);

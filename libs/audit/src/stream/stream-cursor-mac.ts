@@ -12,11 +12,14 @@ export interface SignedCursorFields {
 }
 
 /**
- * `valid`: the sender wrote this position. `legacy`: the unsigned position the previous version
- * left at the upgrade, accepted once and signed. `tampered`: someone else wrote it (`why` says how).
+ * `valid`: the sender wrote this position. `previous`: the sender wrote it with the secret before
+ * a rotation (BROKER_AUDIT_STREAM_SECRET_PREVIOUS), taken over and re-signed. `legacy`: the
+ * unsigned position the previous version left at the upgrade, accepted once and signed.
+ * `tampered`: someone else wrote it (`why` says how).
  */
 export type CursorCheck =
   | { verdict: 'valid' }
+  | { verdict: 'previous' }
   | { verdict: 'legacy' }
   | {
       verdict: 'tampered';
@@ -33,30 +36,24 @@ export type CursorCheck =
  */
 export class StreamCursorMac {
   private readonly key: Buffer;
+  private readonly previousKey: Buffer | null;
 
-  constructor(streamSecret: string) {
-    this.key = Buffer.from(
-      hkdfSync(
-        'sha256',
-        Buffer.from(streamSecret, 'utf8'),
-        'portal-sso-broker',
-        'portal-sso-broker/audit-stream-cursor',
-        32,
-      ),
-    );
+  /** `previousSecret`: the secret before a rotation, whose cursors are taken over ('' for none). */
+  constructor(streamSecret: string, previousSecret = '') {
+    this.key = cursorKey(streamSecret);
+    this.previousKey = previousSecret === '' ? null : cursorKey(previousSecret);
   }
 
   sign(lastSeq: string, lastEventId: string | null): string {
-    return createHmac('sha256', this.key)
-      .update(`audit-stream-cursor/v1\n${BigInt(lastSeq).toString()}\n${lastEventId ?? ''}`)
-      .digest('base64url');
+    return macWith(this.key, lastSeq, lastEventId);
   }
 
   check(cursor: SignedCursorFields): CursorCheck {
     if (cursor.mac !== null) {
-      const expected = Buffer.from(this.sign(cursor.last_seq, cursor.last_event_id));
-      const got = Buffer.from(cursor.mac);
-      if (got.length === expected.length && timingSafeEqual(got, expected)) return { verdict: 'valid' };
+      if (sameMac(cursor.mac, this.sign(cursor.last_seq, cursor.last_event_id))) return { verdict: 'valid' };
+      if (this.previousKey && sameMac(cursor.mac, macWith(this.previousKey, cursor.last_seq, cursor.last_event_id))) {
+        return { verdict: 'previous' };
+      }
     } else if (
       cursor.unsigned_seq !== null &&
       BigInt(cursor.unsigned_seq) === BigInt(cursor.last_seq) &&
@@ -81,4 +78,22 @@ export class StreamCursorMac {
       resumeAfterEventId,
     };
   }
+}
+
+function cursorKey(secret: string): Buffer {
+  return Buffer.from(
+    hkdfSync('sha256', Buffer.from(secret, 'utf8'), 'portal-sso-broker', 'portal-sso-broker/audit-stream-cursor', 32),
+  );
+}
+
+function macWith(key: Buffer, lastSeq: string, lastEventId: string | null): string {
+  return createHmac('sha256', key)
+    .update(`audit-stream-cursor/v1\n${BigInt(lastSeq).toString()}\n${lastEventId ?? ''}`)
+    .digest('base64url');
+}
+
+function sameMac(got: string, expected: string): boolean {
+  const a = Buffer.from(got);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
