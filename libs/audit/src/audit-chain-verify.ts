@@ -70,8 +70,8 @@ export async function verifyChain(
   fromId: string | null,
   toId: string | null,
   expectedHead: string | null,
-  routine = false,
-  trust: Pick<AuditVerifyTrust, 'lastIntactFullVerifySeq'> | null = null,
+  routine: boolean,
+  trust: Pick<AuditVerifyTrust, 'lastIntactFullVerifySeq'>,
 ): Promise<AuditVerifyResult> {
   const head = await chainRepo.chainHead(m);
   const anchor = await chainRepo.newestAnchor(m);
@@ -105,8 +105,8 @@ export async function verifyChain(
 
   if (full && routine) {
     // Only a full verify this broker recorded and signed, whose last seq still has that hash
-    // (AuditVerifyTrust); without one (or without `trust`) the routine verify walks everything.
-    const last = trust ? await trust.lastIntactFullVerifySeq(m) : null;
+    // (AuditVerifyTrust); without one the routine verify walks everything.
+    const last = await trust.lastIntactFullVerifySeq(m);
     if (last && /^\d+$/.test(last) && BigInt(last) + 1n > startSeq) {
       startSeq = BigInt(last) + 1n;
     }

@@ -23,6 +23,13 @@ export interface VerifiedProofPayload {
   kid: string;
 }
 
+/** The newest recorded full verify as the console shows it: `trusted` when it carries this broker's proof. */
+export interface RecordedFullVerify {
+  at: Date;
+  status: string;
+  trusted: boolean;
+}
+
 /** How many recorded verifies are looked at, newest first, before giving up (forged ones may crowd them). */
 const CANDIDATES = 20;
 /** Events already warned about (bounded; a warning is logged once per event). */
@@ -94,9 +101,7 @@ export class AuditVerifyTrust {
    * The newest recorded full verify, from any replica, and whether this broker trusts it (the
    * console shows it; a forged one must not pass for a verify).
    */
-  async lastFullVerify(
-    m: EntityManager = this.dataSource.manager,
-  ): Promise<{ at: Date; status: string; trusted: boolean } | null> {
+  async lastFullVerify(m: EntityManager = this.dataSource.manager): Promise<RecordedFullVerify | null> {
     const [record] = await this.chainRepo.fullVerifyRecords(m, {}, 1);
     if (!record) return null;
     const status = record.details?.status;

@@ -16,7 +16,7 @@ import { batchStream, copyExportStream } from './export/audit-export-stream.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
 import { invalid, parseAuditFilters, type AuditFilters, type AuditQueryInput } from './audit-filters.js';
 import type { AuditEventRecord } from './audit-record.js';
-import { AuditVerifyTrust } from './audit-verify-trust.js';
+import { AuditVerifyTrust, type RecordedFullVerify } from './audit-verify-trust.js';
 import { CursorCodec } from './cursor.js';
 
 /** A verify result with the database protection level (issue 14). */
@@ -153,7 +153,7 @@ export class AuditService {
    * trusts it: only a record carrying a proof signed with this broker's key, whose last seq still
    * has the signed hash (anyone with the runtime role can insert such an event).
    */
-  lastFullVerify(): Promise<{ at: Date; status: string; trusted: boolean } | null> {
+  lastFullVerify(): Promise<RecordedFullVerify | null> {
     return this.verifyTrust.lastFullVerify();
   }
 

@@ -106,17 +106,15 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
     const mac = this.mac;
     if (!sender || !mac) return this.config.intervalMs;
     // What the lease found about the cursor, logged once the transaction has committed.
-    const found: { legacySeq?: string; previousSeq?: string; tampered?: Tampered } = {};
+    const found: { resigned?: { seq: string; from: 'legacy' | 'previous' }; tampered?: Tampered } = {};
     try {
       const sent = await this.repository.withLease(async (m, cursor) => {
         const check = mac.check(cursor);
         let after = cursor.last_seq;
-        if (check.verdict === 'legacy') {
+        if (check.verdict === 'legacy' || check.verdict === 'previous') {
+          // A position the sender can vouch for, signed before a rotation or by the previous version.
           await this.repository.sign(m, mac.sign(cursor.last_seq, cursor.last_event_id));
-          found.legacySeq = cursor.last_seq;
-        } else if (check.verdict === 'previous') {
-          await this.repository.sign(m, mac.sign(cursor.last_seq, cursor.last_event_id));
-          found.previousSeq = cursor.last_seq;
+          found.resigned = { seq: cursor.last_seq, from: check.verdict };
         } else if (check.verdict === 'tampered') {
           found.tampered = { ...check, found: { ...cursor } };
           await this.resumeAfterTamper(m, found.tampered, mac);
@@ -136,13 +134,13 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
         return batch.length;
       });
       // Logged once committed (a rolled-back run finds the same cursor again and says it then).
-      if (found.legacySeq !== undefined) {
-        this.logger.log(`audit stream: signed the cursor the previous version left at seq ${found.legacySeq}`);
-      }
-      if (found.previousSeq !== undefined) {
+      if (found.resigned) {
+        const { seq, from } = found.resigned;
         this.logger.log(
-          `audit stream: re-signed the cursor at seq ${found.previousSeq} made with BROKER_AUDIT_STREAM_SECRET_PREVIOUS; ` +
-            'once every replica runs with the new secret, the previous one can be removed',
+          from === 'legacy'
+            ? `audit stream: signed the cursor the previous version left at seq ${seq}`
+            : `audit stream: re-signed the cursor at seq ${seq} made with BROKER_AUDIT_STREAM_SECRET_PREVIOUS; ` +
+                'once every replica runs with the new secret, the previous one can be removed',
         );
       }
       if (found.tampered) this.logTampered(found.tampered);

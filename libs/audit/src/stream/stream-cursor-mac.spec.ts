@@ -36,6 +36,17 @@ describe('StreamCursorMac (the SIEM stream cursor’s authentication)', () => {
     });
   });
 
+  it('should take a megabyte or a lone surrogate as the previous secret without failing, and still tell them apart', () => {
+    const huge = 'h'.repeat(1024 * 1024);
+    const surrogate = 'old-secret-with-a-lone-\uD800-surrogate';
+    for (const previous of [huge, surrogate]) {
+      const cursor = { ...signed('7', '8'), mac: new StreamCursorMac(previous).sign('7', '8') };
+      expect(new StreamCursorMac(SECRET, previous).check(cursor)).toEqual({ verdict: 'previous' });
+    }
+    const fromHuge = { ...signed('7', '8'), mac: new StreamCursorMac(huge).sign('7', '8') };
+    expect(new StreamCursorMac(SECRET, surrogate).check(fromHuge)).toMatchObject({ verdict: 'tampered' });
+  });
+
   it('should not use the stream secret itself as the key, nor leave it in the MAC', () => {
     const m = mac.sign('42', '57');
     expect(m).not.toContain(SECRET);

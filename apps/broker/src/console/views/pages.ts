@@ -1,4 +1,4 @@
-import type { AuditCheckpoint, AuditEventPage, AuditEventRecord, SignInOverview } from '@app/audit';
+import type { AuditCheckpoint, AuditEventPage, AuditEventRecord, RecordedFullVerify, SignInOverview } from '@app/audit';
 import { maskSecrets } from '@app/common';
 import type { Developer, OrganisationLink } from '@app/developers';
 import type { StoredProfile } from '@app/profiles';
@@ -48,7 +48,7 @@ function eventsTable(rows: Html | Html[]): Html {
 export interface ChainStatus {
   sealingLagSeconds: number;
   /** The newest recorded full verify (`audit.verified`), from any replica; `trusted` when it carries this broker's proof. */
-  lastVerify: { at: Date; status: string; trusted: boolean } | null;
+  lastVerify: RecordedFullVerify | null;
   /** The newest signed checkpoint of the chain. */
   lastCheckpoint: AuditCheckpoint | null;
 }
