@@ -57,3 +57,16 @@ export async function asSuperuser<T>(db: TestDatabase, fn: (client: pg.Client) =
     await client.end();
   }
 }
+
+/**
+ * Runs `sql` in one transaction as the superuser with every trigger off
+ * (`session_replication_role = replica`): what a full database compromise, or a DBA, can do.
+ */
+export function compromiseDatabase(db: TestDatabase, ...sql: string[]): Promise<void> {
+  return asSuperuser(db, async (c) => {
+    await c.query('BEGIN');
+    await c.query('SET LOCAL session_replication_role = replica');
+    for (const s of sql) await c.query(s);
+    await c.query('COMMIT');
+  });
+}

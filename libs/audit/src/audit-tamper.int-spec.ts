@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { asSuperuser, createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { compromiseDatabase, createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { createLibApp, listenLikeBroker } from '@test/support/lib-app.js';
 import { chainHash } from './audit-chain.js';
 import { verifyExportFiles } from './audit-offline-verify.js';
@@ -65,12 +65,7 @@ async function exportFiles(ctx: Ctx): Promise<{ exportFile: string; keysFile: st
 
 /** As the superuser with every trigger off. */
 function compromise(ctx: Ctx, ...sql: string[]): Promise<void> {
-  return asSuperuser(ctx.db, async (c) => {
-    await c.query('BEGIN');
-    await c.query('SET LOCAL session_replication_role = replica');
-    for (const s of sql) await c.query(s);
-    await c.query('COMMIT');
-  });
+  return compromiseDatabase(ctx.db, ...sql);
 }
 
 describe('audit log against a full database compromise (real Postgres)', () => {

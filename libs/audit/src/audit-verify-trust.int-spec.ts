@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { jest } from '@jest/globals';
 import { Logger, type INestApplication } from '@nestjs/common';
-import pg from 'pg';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { compromiseDatabase, createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { createLibApp } from '@test/support/lib-app.js';
 import { chainHash } from './audit-chain.js';
 import { AuditChainService } from './audit-chain.service.js';
@@ -51,26 +50,9 @@ async function boot(env: Record<string, string> = {}): Promise<Ctx> {
   return { db, app, audit, chain: app.get(AuditChainService), ds: app.get(DataSource) };
 }
 
-/** As the database owner (the migrations' role), with the append-only triggers off: a DBA's tamper. */
-async function asOwner(db: TestDatabase, ...sql: string[]): Promise<void> {
-  const c = new pg.Client({ connectionString: db.migrationUrl });
-  await c.connect();
-  try {
-    await c.query('BEGIN');
-    await c.query('ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only');
-    await c.query('ALTER TABLE audit_chain_head DISABLE TRIGGER audit_chain_head_forward_only');
-    for (const s of sql) await c.query(s);
-    await c.query('ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only');
-    await c.query('ALTER TABLE audit_chain_head ENABLE TRIGGER audit_chain_head_forward_only');
-    await c.query('COMMIT');
-  } finally {
-    await c.end();
-  }
-}
-
 /** An old event changed by the owner without re-chaining: only a walk over it notices. */
 function tamperOldEvent(ctx: Ctx): Promise<void> {
-  return asOwner(ctx.db, `UPDATE audit_events SET request_id = 'forged' WHERE seq = ${TAMPERED_SEQ}`);
+  return compromiseDatabase(ctx.db, `UPDATE audit_events SET request_id = 'forged' WHERE seq = ${TAMPERED_SEQ}`);
 }
 
 async function headSeq(ctx: Ctx): Promise<string> {
@@ -230,7 +212,7 @@ describe('recorded full verifies that the runtime role forged are not trusted (r
       prevHash = hash;
     }
     sql.push(`UPDATE audit_chain_head SET last_hash = '${prevHash}'`);
-    await asOwner(ctx.db, ...sql);
+    await compromiseDatabase(ctx.db, ...sql);
     const random = sampleNewestRanges();
     try {
       // The hash at the recorded last seq changed: the routine verify starts at the beginning.
