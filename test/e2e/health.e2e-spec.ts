@@ -1,5 +1,5 @@
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '@app/database';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -72,6 +72,48 @@ describe('health (e2e, own Postgres server so it can be stopped)', () => {
     }
   });
 
+  it('should show stopped checkpoints while the newest one is signed with a key the broker does not trust', async () => {
+    const auth = { headers: { Authorization: 'health-secret-1234' } };
+    // A failed admin call is an event; the first checkpoint is due at once.
+    await fetch(`${broker.url}/api/profiles`);
+    const cps = await waitFor(async () => {
+      const page = (await (await fetch(`${broker.url}/api/audit/checkpoints`, auth)).json()) as { data: unknown[] };
+      return page.data.length > 0 ? page : null;
+    });
+    expect(cps.data.length).toBeGreaterThan(0);
+    const dir = mkdtempSync(path.join(tmpdir(), 'health-rotated-'));
+    const saved = path.join(dir, 'keys.json');
+    writeFileSync(saved, await (await fetch(`${broker.url}/api/audit/keys`, auth)).text());
+    // Another data folder: another generated signing key, as after a rotation.
+    const env = { DATABASE_URL: pgServer.url, DATABASE_MIGRATION_URL: pgServer.migrationUrl, BROKER_DATA_DIR: dir };
+    const ready = async (b: TestBroker) =>
+      ((await (await fetch(`${b.url}/health/ready`)).json()) as { details: { audit: Record<string, unknown> } }).details
+        .audit;
+    const rotated = await startTestBroker(testConfig({ ...env, TYK_IB_SECRET: 'health-secret-1234' }));
+    try {
+      const audit = await waitFor(async () => {
+        const a = await ready(rotated);
+        return a.checkpoints ? a : null;
+      });
+      expect(audit).toMatchObject({
+        status: 'up',
+        checkpoints: 'stopped',
+        checkpointProblem: { kid: expect.any(String), reason: expect.stringMatching(/neither holds nor trusts/) },
+      });
+    } finally {
+      await rotated.close();
+    }
+    const trusting = await startTestBroker(
+      testConfig({ ...env, TYK_IB_SECRET: 'health-secret-1234', BROKER_AUDIT_TRUSTED_KEYS_FILE: saved }),
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await ready(trusting)).toEqual({ status: 'up', protection: 'strong' });
+    } finally {
+      await trusting.close();
+    }
+  });
+
   it('should report ready, then 503 while the database is down, then ready again without a restart', async () => {
     expect((await fetch(`${broker.url}/health/ready`)).status).toBe(200);
     await pgServer.stop();
@@ -89,3 +131,13 @@ describe('health (e2e, own Postgres server so it can be stopped)', () => {
     expect(status).toBe(200);
   });
 });
+
+/** Polls `fn` every 100 ms until it returns something (at most 10 s). */
+async function waitFor<T>(fn: () => Promise<T | null>): Promise<T> {
+  for (let i = 0; i < 100; i++) {
+    const v = await fn();
+    if (v !== null) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('waitFor: timed out');
+}

@@ -1,3 +1,4 @@
+import { decodeProtectedHeader } from 'jose';
 import type { EntityManager } from 'typeorm';
 import { GENESIS_HASH } from './audit-chain.js';
 import type { AuditCheckpointsService } from './audit-checkpoints.service.js';
@@ -54,6 +55,33 @@ export type AuditVerifyResult =
 
 const VERIFY_BATCH = 5000;
 const MAX_PROBLEMS = 100;
+/**
+ * The newest checkpoint's signature vouches for every older one (each signs the hash of the one
+ * before), so it must be made with a key this broker holds or was told to trust: a key that only
+ * audit_signing_keys lists may have been added there by whoever re-signed the checkpoints. Without
+ * any trusted key (BROKER_AUDIT_SIGNING=off and no BROKER_AUDIT_TRUSTED_KEYS_FILE) there is nothing
+ * to anchor on and the published keys are all there is.
+ */
+function untrustedNewest(
+  checkpoints: { first_seq: string; last_seq: string; jws: string }[],
+  trust: Pick<AuditCheckpointsService, 'trusting' | 'trustedKey'>,
+): AuditBreak | null {
+  const newest = checkpoints[checkpoints.length - 1];
+  if (!newest || !trust.trusting) return null;
+  let kid: string | undefined;
+  try {
+    kid = decodeProtectedHeader(newest.jws).kid;
+  } catch {
+    return null; // not a JWS at all: verifyCheckpoints reports it
+  }
+  if (trust.trustedKey(kid)) return null;
+  return {
+    seq: newest.first_seq,
+    kind: 'checkpoint_signature_invalid',
+    detail: `the newest checkpoint ${newest.first_seq}..${newest.last_seq} is signed with key ${String(kid)}, which this broker neither holds nor trusts: the checkpoints were re-signed outside the broker, or the previous signing key is missing from BROKER_AUDIT_TRUSTED_KEYS_FILE`,
+  };
+}
+
 /** Older checkpoint ranges a routine verify re-reads, chosen at random each time. */
 const SAMPLE_RANGES = 3;
 
@@ -66,7 +94,7 @@ const SAMPLE_RANGES = 3;
 export async function verifyChain(
   m: EntityManager,
   chainRepo: AuditChainRepository,
-  checkpointsService: Pick<AuditCheckpointsService, 'all' | 'keys'>,
+  checkpointsService: Pick<AuditCheckpointsService, 'all' | 'keys' | 'trusting' | 'trustedKey'>,
   fromId: string | null,
   toId: string | null,
   expectedHead: string | null,
@@ -84,6 +112,8 @@ export async function verifyChain(
     (await checkpointsService.keys(m)).keys,
     routine && fromId === null && toId === null ? (_cp, i, n) => i === n - 1 : undefined,
   );
+  const untrusted = untrustedNewest(checkpoints, checkpointsService);
+  if (untrusted) checkpointBreaks.push(untrusted);
   const full = fromId === null && toId === null;
   const mode = full ? (routine ? 'routine' : 'full') : 'range';
   const chainStart = anchor ? BigInt(anchor.first_seq) : 1n;

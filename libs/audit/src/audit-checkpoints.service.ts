@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { auditConfig, type AuditConfig } from '@app/config';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
@@ -9,8 +9,10 @@ import { GENESIS_HASH } from './audit-chain.js';
 import { AuditChainRepository } from './audit-chain.repository.js';
 import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { pageLimit } from './audit-filters.js';
-import { loadSigningKey, type AuditSigningKey } from './audit-signing-key.js';
+import { AuditEventsRepository } from './audit-events.repository.js';
+import { loadSigningKey, loadTrustedKeys, type AuditSigningKey } from './audit-signing-key.js';
 import {
+  CHECKPOINT_JWS_TYPE,
   checkpointHash,
   signAuditJws,
   signCheckpoint,
@@ -27,6 +29,15 @@ export interface AuditCheckpointPage {
 
 const CURSOR_FINGERPRINT = 'audit-checkpoints';
 
+/** Why the broker signs no checkpoint on top of the newest one (shown by /health/ready). */
+export interface CheckpointRefusal {
+  /** The newest checkpoint's range and key (null when none is left). */
+  first_seq: string | null;
+  last_seq: string | null;
+  kid: string | null;
+  reason: string;
+}
+
 /**
  * Signed checkpoints of the chain (issue 14; the idea of CloudTrail's digest files): at least every
  * `checkpointEvery` sealed events or `checkpointIntervalMs`, a JWS over (first and last seq, last
@@ -38,6 +49,11 @@ const CURSOR_FINGERPRINT = 'audit-checkpoints';
 export class AuditCheckpointsService implements OnModuleInit {
   private readonly logger = new Logger(AuditCheckpointsService.name);
   private key: AuditSigningKey | null = null;
+  /** kid → public JWK: the key in hand and BROKER_AUDIT_TRUSTED_KEYS_FILE; never audit_signing_keys. */
+  private readonly trusted = new Map<string, JWK>();
+  /** The newest checkpoint this process signed or checked against a trusted key. */
+  private tail: { hash: string; lastSeq: bigint } | null = null;
+  private refusal: (CheckpointRefusal & { hash: string }) | null = null;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -45,6 +61,7 @@ export class AuditCheckpointsService implements OnModuleInit {
     @Inject(auditConfig.KEY) private readonly config: AuditConfig,
     private readonly checkpointRepo: AuditCheckpointsRepository,
     private readonly chainRepo: AuditChainRepository,
+    private readonly events: AuditEventsRepository,
   ) {}
 
   /** Loads the key (a missing key in production stops the start) and publishes its public half. */
@@ -52,9 +69,32 @@ export class AuditCheckpointsService implements OnModuleInit {
     const { key, warning } = await loadSigningKey(this.config);
     if (warning) this.logger.warn(warning);
     this.key = key;
+    for (const jwk of await loadTrustedKeys(this.config)) this.trusted.set(jwk.kid as string, jwk);
     if (key) {
+      this.trusted.set(key.kid, key.publicJwk);
       await this.checkpointRepo.publishSigningKey(key.kid, key.publicJwk);
     }
+  }
+
+  /**
+   * The public key trusted for `kid`: the key in hand or one from BROKER_AUDIT_TRUSTED_KEYS_FILE.
+   * Keys that only audit_signing_keys lists are not: anyone who can write the database can add one
+   * there and re-sign every checkpoint with it.
+   */
+  trustedKey(kid: string | undefined): JWK | undefined {
+    return kid === undefined ? undefined : this.trusted.get(kid);
+  }
+
+  /** Whether any key is trusted (the key in hand or BROKER_AUDIT_TRUSTED_KEYS_FILE). */
+  get trusting(): boolean {
+    return this.trusted.size > 0;
+  }
+
+  /** Set while the broker refuses to sign on top of the newest checkpoint (see checkpoint()). */
+  get refused(): CheckpointRefusal | null {
+    if (!this.refusal) return null;
+    const { hash: _hash, ...refusal } = this.refusal;
+    return refusal;
   }
 
   get signing(): boolean {
@@ -91,6 +131,7 @@ export class AuditCheckpointsService implements OnModuleInit {
     await this.dataSource.transaction(async (m) => {
       if (!(await this.chainRepo.tryXactLock(m, 'checkpoint'))) return;
       const last = await this.checkpointRepo.lastCheckpoint(m);
+      if (!(await this.mayChainOnto(m, last))) return;
       const head = await this.chainRepo.chainHead(m);
       if (!head) return;
       const headSeq = BigInt(head.last_seq);
@@ -113,8 +154,71 @@ export class AuditCheckpointsService implements OnModuleInit {
       const due = force || !last || last.age_ms >= this.config.checkpointIntervalMs || made.length > 0;
       if (headSeq >= from && due) await sign(headSeq, head.last_hash);
     });
+    const newest = made[made.length - 1];
+    if (newest) this.tail = { hash: checkpointHash(newest.jws), lastSeq: BigInt(newest.last_seq) };
     for (const cp of made) this.writeFile(cp);
     return made.length;
+  }
+
+  /**
+   * Whether a new checkpoint may chain onto `last` (the newest; undefined when there is none). Its
+   * signature vouches, through the chain of checkpoint hashes, for every checkpoint before it, so
+   * `last` must verify against a trusted key: a checkpoint signed with a key only the database
+   * lists, or with a forged signature, would otherwise be laundered by the broker's next one. And it
+   * must not be older than the newest checkpoint this process signed or checked (checkpoints removed
+   * from the end, or all of them). Otherwise no checkpoint is signed until an operator acts: one
+   * error in the log, one `audit.checkpoint_untrusted` event (High for the SIEM), and /health/ready
+   * shows it.
+   */
+  private async mayChainOnto(m: EntityManager, last: AuditCheckpoint | undefined): Promise<boolean> {
+    const hash = last ? checkpointHash(last.jws) : GENESIS_HASH;
+    if (this.tail?.hash === hash || (!last && !this.tail)) return true;
+    const reason = last
+      ? await this.distrust(last)
+      : `is gone: no checkpoint is left, but this broker signed or checked one up to seq ${this.tail?.lastSeq}; the checkpoints were removed`;
+    if (reason === null && last) {
+      this.tail = { hash, lastSeq: BigInt(last.last_seq) };
+      if (this.refusal) this.logger.log('audit checkpoints resumed: the newest checkpoint is trusted again');
+      this.refusal = null;
+      return true;
+    }
+    if (this.refusal?.hash !== hash) {
+      const found = { first_seq: last?.first_seq ?? null, last_seq: last?.last_seq ?? null, kid: last?.kid ?? null };
+      this.refusal = { hash, ...found, reason: reason ?? '' };
+      const range = last ? ` (seq ${last.first_seq}..${last.last_seq})` : '';
+      this.logger.error(
+        `audit checkpoints stopped: the newest checkpoint${range} ${reason}; no checkpoint is signed on top of it. ` +
+          "After a rotation of BROKER_AUDIT_SIGNING_KEY_FILE, put the previous key's public JWKS (GET /api/audit/keys, " +
+          'saved before the rotation) in BROKER_AUDIT_TRUSTED_KEYS_FILE and restart; otherwise the checkpoints were ' +
+          'changed outside the broker: verify the log against the copies kept outside the database. Recorded as ' +
+          'audit.checkpoint_untrusted',
+      );
+      await this.events.insertIn(m, {
+        type: 'audit.checkpoint_untrusted',
+        outcome: 'failure',
+        reason: 'checkpoint_untrusted',
+        actor: 'system',
+        target: 'audit_checkpoints',
+        details: { ...found, problem: reason },
+      });
+    }
+    return false;
+  }
+
+  /** Why `cp` cannot be trusted as the newest checkpoint; null when it can. */
+  private async distrust(cp: AuditCheckpoint): Promise<string | null> {
+    if (this.tail && BigInt(cp.last_seq) < this.tail.lastSeq) {
+      return `ends before seq ${this.tail.lastSeq}, which this broker signed or checked: checkpoints were removed`;
+    }
+    const jwk = this.trustedKey(cp.kid);
+    if (!jwk) {
+      return `is signed with key ${cp.kid}, which this broker neither holds nor trusts (BROKER_AUDIT_TRUSTED_KEYS_FILE)`;
+    }
+    const p = await verifyAuditJws(cp.jws, jwk, CHECKPOINT_JWS_TYPE);
+    if (!p || p.kid !== cp.kid || p.first_seq !== cp.first_seq || p.last_seq !== cp.last_seq) {
+      return `does not verify against key ${cp.kid}`;
+    }
+    return null;
   }
 
   private async insert(
@@ -149,14 +253,29 @@ export class AuditCheckpointsService implements OnModuleInit {
     return row;
   }
 
-  /** A copy outside the database (BROKER_AUDIT_CHECKPOINT_DIR); failures are logged, not fatal. */
+  /**
+   * A copy outside the database (BROKER_AUDIT_CHECKPOINT_DIR); failures are logged, not fatal. A
+   * file is never overwritten: after someone emptied the checkpoints table, the broker would sign
+   * the rewritten chain again from seq 1, and the copy is what still shows the original.
+   */
   private writeFile(cp: AuditCheckpoint): void {
     const dir = this.config.checkpointDir;
     if (!dir) return;
+    const file = path.join(dir, `checkpoint-${cp.last_seq.padStart(19, '0')}.json`);
+    const text = `${JSON.stringify(cp)}\n`;
     try {
       mkdirSync(dir, { recursive: true });
-      writeFileSync(path.join(dir, `checkpoint-${cp.last_seq.padStart(19, '0')}.json`), `${JSON.stringify(cp)}\n`);
+      writeFileSync(file, text, { flag: 'wx' });
     } catch (e) {
+      if ((e as { code?: string }).code === 'EEXIST') {
+        const kept = readFileSync(file, 'utf8');
+        // Another instance sharing the folder wrote this very checkpoint: nothing to say.
+        if (kept === text || kept.includes(cp.jws)) return;
+        this.logger.error(
+          `audit checkpoint file ${file} already holds another checkpoint for seq ${cp.last_seq}: the checkpoints were replaced in the database; the file is kept as it was (verify the log against it)`,
+        );
+        return;
+      }
       this.logger.warn(`audit checkpoint file not written: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
@@ -184,10 +303,9 @@ export class AuditCheckpointsService implements OnModuleInit {
   /** The public keys that signed checkpoints, current and retired, as a JWKS. */
   async keys(m: EntityManager | DataSource = this.dataSource): Promise<{ keys: JWK[] }> {
     const rows = await this.checkpointRepo.signingKeys(m);
-    const current = this.key?.publicJwk;
-    // The key in hand is authoritative for its own kid.
-    const keys = rows.map((r) => (current && r.jwk.kid === current.kid ? current : r.jwk));
-    if (current && !keys.includes(current)) keys.push(current);
+    // The key in hand and the configured trusted keys are authoritative for their kids.
+    const keys = rows.map((r) => this.trustedKey(r.jwk.kid) ?? r.jwk);
+    for (const jwk of this.trusted.values()) if (!keys.includes(jwk)) keys.push(jwk);
     return { keys };
   }
 }

@@ -32,6 +32,7 @@ export const AUDIT_EVENT_TYPES = [
   'audit.retention_applied',
   'audit.verified',
   'audit.stream_cursor_tampered',
+  'audit.checkpoint_untrusted',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -3,7 +3,13 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { testSlices } from '@test/support/config.js';
-import { GENERATED_KEY_FILE, loadSigningKey } from './audit-signing-key.js';
+import {
+  GENERATED_KEY_FILE,
+  loadSigningKey,
+  loadTrustedKeys,
+  signingKeyFromText,
+  trustedKeysFromText,
+} from './audit-signing-key.js';
 
 describe('audit checkpoint signing key', () => {
   const dir = () => mkdtempSync(path.join(tmpdir(), 'audit-key-'));
@@ -48,5 +54,50 @@ describe('audit checkpoint signing key', () => {
     await expect(loadSigningKey(testSlices({ BROKER_AUDIT_SIGNING_KEY_FILE: file }).audit)).rejects.toThrow(
       /Ed25519 or P-256/,
     );
+  });
+
+  describe('trusted earlier keys (BROKER_AUDIT_TRUSTED_KEYS_FILE)', () => {
+    const pem = (type: 'ed25519' | 'ec') =>
+      (type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519')).privateKey
+        .export({ format: 'pem', type: 'pkcs8' })
+        .toString();
+
+    it('should take a saved GET /api/audit/keys and a single JWK, naming each key by its thumbprint', async () => {
+      const a = await signingKeyFromText(pem('ed25519'));
+      const b = await signingKeyFromText(pem('ec'));
+      const keys = await trustedKeysFromText(JSON.stringify({ keys: [a.publicJwk, b.publicJwk] }));
+      expect(keys).toEqual([
+        expect.objectContaining({ kid: a.kid, alg: 'EdDSA', kty: 'OKP' }),
+        expect.objectContaining({ kid: b.kid, alg: 'ES256', kty: 'EC' }),
+      ]);
+      // Without a kid the thumbprint names it, as the broker names its own key.
+      const { kid: _kid, ...bare } = b.publicJwk;
+      expect(await trustedKeysFromText(JSON.stringify(bare))).toEqual([expect.objectContaining({ kid: b.kid })]);
+      const file = path.join(dir(), 'keys.json');
+      writeFileSync(file, JSON.stringify({ keys: [a.publicJwk] }));
+      expect(await loadTrustedKeys({ trustedKeysFile: file })).toHaveLength(1);
+      expect(await loadTrustedKeys({ trustedKeysFile: '' })).toEqual([]);
+    });
+
+    it('should refuse a private key, a wrong kid, an RSA key, junk and an empty set, saying which key', async () => {
+      const a = await signingKeyFromText(pem('ed25519'));
+      const priv = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+      const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+      const cases: Array<[string, RegExp]> = [
+        [JSON.stringify({ keys: [a.publicJwk, priv] }), /key 2 is a private key: give only the public half/],
+        [JSON.stringify({ ...a.publicJwk, kid: 'mine' }), /key 1 has kid "mine", but its JWK thumbprint is /],
+        [JSON.stringify({ keys: [rsa] }), /key 1: expected an Ed25519 or P-256 \(ES256\) public key, got rsa/],
+        [JSON.stringify({ keys: [{ kty: 'OKP', crv: 'Ed25519', x: '!!' }] }), /key 1 is not a valid public JWK/],
+        [JSON.stringify({ keys: ['x'] }), /key 1: expected a JWK object/],
+        ['not json', /expected a JWKS/],
+        [JSON.stringify({ keys: [] }), /the JWKS has no keys/],
+      ];
+      for (const [text, error] of cases) {
+        await expect(trustedKeysFromText(text)).rejects.toThrow(error);
+      }
+      await expect(loadTrustedKeys({ trustedKeysFile: path.join(dir(), 'missing.json') })).rejects.toThrow(
+        /BROKER_AUDIT_TRUSTED_KEYS_FILE: cannot read .*missing\.json \(ENOENT\)/,
+      );
+    });
   });
 });

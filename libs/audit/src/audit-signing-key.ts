@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AuditConfig } from '@app/config';
@@ -22,19 +22,20 @@ export interface LoadedSigningKey {
 /** Where the broker keeps a generated key when none is configured (outside Postgres). */
 export const GENERATED_KEY_FILE = 'audit-signing-key.pem';
 
-function algOf(key: KeyObject): 'EdDSA' | 'ES256' {
+function algOf(
+  key: KeyObject,
+  what = 'BROKER_AUDIT_SIGNING_KEY_FILE: expected an Ed25519 or P-256 (ES256) private key',
+): 'EdDSA' | 'ES256' {
   if (key.asymmetricKeyType === 'ed25519') return 'EdDSA';
   if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256';
-  throw new Error(
-    `BROKER_AUDIT_SIGNING_KEY_FILE: expected an Ed25519 or P-256 (ES256) private key, got ${key.asymmetricKeyType ?? key.type}`,
-  );
+  throw new Error(`${what}, got ${key.asymmetricKeyType ?? key.type}`);
 }
 
 /** Reads a PEM (PKCS#8 or SEC1) or a JWK private key. */
 export async function signingKeyFromText(text: string): Promise<AuditSigningKey> {
   const trimmed = text.trim();
   const privateKey = trimmed.startsWith('{')
-    ? createPrivateKey({ key: JSON.parse(trimmed) as import('node:crypto').JsonWebKey, format: 'jwk' })
+    ? createPrivateKey({ key: JSON.parse(trimmed) as JsonWebKey, format: 'jwk' })
     : createPrivateKey(trimmed);
   if (privateKey.type !== 'private') throw new Error('BROKER_AUDIT_SIGNING_KEY_FILE: expected a private key');
   const alg = algOf(privateKey);
@@ -75,4 +76,66 @@ export async function loadSigningKey(config: AuditConfig): Promise<LoadedSigning
     key: await signingKeyFromText(readFileSync(file, 'utf8')),
     warning: `audit checkpoints are signed with a key generated in ${file}: set BROKER_AUDIT_SIGNING_KEY_FILE to a key kept outside the broker's data folder`,
   };
+}
+
+const TRUSTED = 'BROKER_AUDIT_TRUSTED_KEYS_FILE';
+
+/**
+ * The public keys of earlier signing keys that this broker trusts besides its own: a JWKS (a saved
+ * `GET /api/audit/keys`) or one JWK. Each key must be a public Ed25519 or P-256 key; its kid is its
+ * JWK thumbprint, as the broker names its own key (a different kid in the file is refused).
+ */
+export async function trustedKeysFromText(text: string): Promise<JWK[]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new Error(
+      `${TRUSTED}: expected a JWKS ({"keys": [...]}, as GET /api/audit/keys answers) or one JWK, as JSON`,
+      { cause: e },
+    );
+  }
+  const set = parsed as { keys?: unknown } | null;
+  const items: unknown[] = set !== null && typeof set === 'object' && Array.isArray(set.keys) ? set.keys : [parsed];
+  const keys: JWK[] = [];
+  for (const [i, item] of items.entries()) {
+    const at = `${TRUSTED}: key ${i + 1}`;
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+      throw new Error(`${at}: expected a JWK object`);
+    }
+    const jwk = item as JWK;
+    if ('d' in jwk) {
+      throw new Error(`${at} is a private key: give only the public half (as GET /api/audit/keys publishes it)`);
+    }
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+    } catch (e) {
+      throw new Error(`${at} is not a valid public JWK (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+    }
+    const alg = algOf(key, `${at}: expected an Ed25519 or P-256 (ES256) public key`);
+    const exported = key.export({ format: 'jwk' }) as JWK;
+    const kid = await calculateJwkThumbprint(exported);
+    if (jwk.kid !== undefined && jwk.kid !== kid) {
+      throw new Error(`${at} has kid ${JSON.stringify(jwk.kid)}, but its JWK thumbprint is ${kid}`);
+    }
+    keys.push({ ...exported, kid, alg, use: 'sig' });
+  }
+  if (keys.length === 0) throw new Error(`${TRUSTED}: the JWKS has no keys`);
+  return keys;
+}
+
+/** BROKER_AUDIT_TRUSTED_KEYS_FILE read and checked; none when unset. */
+export async function loadTrustedKeys(config: Pick<AuditConfig, 'trustedKeysFile'>): Promise<JWK[]> {
+  if (!config.trustedKeysFile) return [];
+  let text: string;
+  try {
+    text = readFileSync(config.trustedKeysFile, 'utf8');
+  } catch (e) {
+    throw new Error(
+      `${TRUSTED}: cannot read ${config.trustedKeysFile} (${(e as { code?: string }).code ?? String(e)})`,
+      { cause: e },
+    );
+  }
+  return trustedKeysFromText(text);
 }

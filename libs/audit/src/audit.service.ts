@@ -8,7 +8,11 @@ import {
   type AuditVerifyResult,
 } from './audit-chain.service.js';
 import type { JWK } from 'jose';
-import { AuditCheckpointsService, type AuditCheckpointPage } from './audit-checkpoints.service.js';
+import {
+  AuditCheckpointsService,
+  type AuditCheckpointPage,
+  type CheckpointRefusal,
+} from './audit-checkpoints.service.js';
 import type { AuditEventInput } from './audit-event.js';
 import type { AuditProtection } from './audit-protection.js';
 import type { AuditExportFormat } from './export/audit-export-format.js';
@@ -178,6 +182,14 @@ export class AuditService {
   /** The checkpoint signing keys (current and retired) as a JWKS. */
   signingKeys(): Promise<{ keys: JWK[] }> {
     return this.checkpointsService.keys();
+  }
+
+  /**
+   * Why no checkpoint is signed any more (the newest one is not trusted: re-signed, forged or cut
+   * outside the broker, or the previous key is not configured after a rotation); null normally.
+   */
+  checkpointRefusal(): CheckpointRefusal | null {
+    return this.checkpointsService.refused;
   }
 
   /** Whether the database role could rewrite the log; for /health/ready. */

@@ -52,7 +52,11 @@ export { AuditEventDto, AuditEventPageDto, AuditVerifyResultDto } from './dto/au
 export { AuditEventEntity } from './entities/audit-event.entity.js';
 export { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-chain.entities.js';
 /** Signed checkpoints and the verifier shared by the online and the offline verify (issue 14). */
-export { AuditCheckpointsService, type AuditCheckpointPage } from './audit-checkpoints.service.js';
+export {
+  AuditCheckpointsService,
+  type AuditCheckpointPage,
+  type CheckpointRefusal,
+} from './audit-checkpoints.service.js';
 export {
   ChainWalk,
   anchorExplained,

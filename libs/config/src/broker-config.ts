@@ -50,6 +50,11 @@ export interface BrokerConfig {
     sealIntervalMs: number;
     /** BROKER_AUDIT_SIGNING_KEY_FILE: PEM or JWK private key (Ed25519 or ES256) signing checkpoints. */
     signingKeyFile: string;
+    /**
+     * BROKER_AUDIT_TRUSTED_KEYS_FILE: a JWKS of earlier signing keys' public halves ('' = none). Only
+     * these and the key in hand are trusted for the newest checkpoint, never audit_signing_keys.
+     */
+    trustedKeysFile: string;
     /** false only with BROKER_AUDIT_SIGNING=off: no checkpoints are signed. */
     signing: boolean;
     /** BROKER_AUDIT_CHECKPOINT_DIR: also write each checkpoint there as a file ('' = not). */
@@ -404,6 +409,7 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
       retentionDays: r.int(['BROKER_AUDIT_RETENTION_DAYS'], null, 0, 0, 36500),
       sealIntervalMs: r.int(['BROKER_AUDIT_SEAL_INTERVAL_MS'], null, 1000, 50, 60000),
       signingKeyFile: r.string(['BROKER_AUDIT_SIGNING_KEY_FILE'], null, ''),
+      trustedKeysFile: r.string(['BROKER_AUDIT_TRUSTED_KEYS_FILE'], null, ''),
       signing:
         r.string(['BROKER_AUDIT_SIGNING'], null, 'on', (v) =>
           ['on', 'off'].includes(v) ? null : 'expected on or off',

@@ -34,7 +34,7 @@ export class HealthController {
     summary:
       'Readiness: the database answers (503 when it does not); details include the audit protection and the SIEM stream state',
     description:
-      '`details.audit.protection` is `weak` (with the reason) when the database role could rewrite the audit log.',
+      '`details.audit.protection` is `weak` (with the reason) when the database role could rewrite the audit log; `details.audit.checkpoints` is `stopped` (with `checkpointProblem`) when the newest signed checkpoint is not one the broker can trust.',
   })
   ready() {
     return this.health.check([
@@ -44,7 +44,13 @@ export class HealthController {
         const audit = this.indicator.check('audit');
         try {
           const p = await this.audit.protection();
-          return audit.up({ protection: p.protection, ...(p.reason ? { reason: p.reason } : {}) });
+          const refused = this.audit.checkpointRefusal();
+          return audit.up({
+            protection: p.protection,
+            ...(p.reason ? { reason: p.reason } : {}),
+            // The checkpoints stopped: the newest one is not trusted (see AuditCheckpointsService).
+            ...(refused ? { checkpoints: 'stopped', checkpointProblem: refused } : {}),
+          });
         } catch {
           return audit.down({ message: 'the audit tables cannot be read' });
         }

@@ -65,6 +65,25 @@ describe('toOcsf (OCSF 1.x mapping of audit events)', () => {
     expect(cls('profile.updated')).toEqual([6003, 3]);
     expect(cls('profile.deleted')).toEqual([6003, 4]);
     expect(cls('audit.stream_cursor_tampered')).toEqual([6003, 3]);
+    expect(cls('audit.checkpoint_untrusted')).toEqual([6003, 3]);
+  });
+
+  it('should make an untrusted newest checkpoint a High-severity API Activity naming the checkpoints', () => {
+    const e = toOcsf(
+      record('audit.checkpoint_untrusted', {
+        outcome: 'failure',
+        reason: 'checkpoint_untrusted',
+        target: 'audit_checkpoints',
+        details: { first_seq: '26', last_seq: '30', kid: 'k', problem: 'is signed with key k' },
+      }),
+    );
+    expect(e).toMatchObject({
+      type_uid: 600303,
+      severity_id: 4,
+      status_detail: 'checkpoint_untrusted',
+      resources: [{ uid: 'audit_checkpoints', type: 'audit_checkpoints' }],
+    });
+    expect(ocsfViolations(e)).toEqual([]);
   });
 
   it('should make a tampered stream cursor a High-severity API Activity naming the cursor', () => {

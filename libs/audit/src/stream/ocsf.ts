@@ -52,6 +52,8 @@ const CLASSES: Record<AuditEventType, ClassChoice> = {
   'audit.retention_applied': { class_uid: 6003, activity_id: 4 },
   // The SIEM stream's cursor was written by someone other than the broker (moved past events).
   'audit.stream_cursor_tampered': { class_uid: 6003, activity_id: 3 }, // Update
+  // The newest signed checkpoint is not one the broker can trust (re-signed or removed outside it).
+  'audit.checkpoint_untrusted': { class_uid: 6003, activity_id: 3 }, // Update
 };
 
 /** An event type recorded by a newer broker than this mapping: API Activity, activity Other. */
@@ -60,7 +62,7 @@ const OTHER: ClassChoice = { class_uid: 6003, activity_id: 99 };
 function severityId(record: AuditEventRecord): number {
   if (record.outcome === 'success') return 1; // Informational
   // Someone with the broker's database credentials tried to keep events from the SIEM.
-  if (record.type === 'audit.stream_cursor_tampered') return 4; // High
+  if (record.type === 'audit.stream_cursor_tampered' || record.type === 'audit.checkpoint_untrusted') return 4; // High
   return record.type === 'admin.auth_failed' ? 3 : 2; // Medium : Low
 }
 

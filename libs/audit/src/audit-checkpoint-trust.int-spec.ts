@@ -1,0 +1,262 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { jest } from '@jest/globals';
+import { Logger, type INestApplication } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { compromiseDatabase, createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { createLibApp } from '@test/support/lib-app.js';
+import { GENESIS_HASH, chainHash } from './audit-chain.js';
+import { RECORD_COLUMNS, type AuditEventRecord } from './audit-record.js';
+import { signingKeyFromText, type AuditSigningKey } from './audit-signing-key.js';
+import { checkpointHash, signCheckpoint, type AuditCheckpoint } from './audit-verifier.js';
+import { AuditModule } from './audit.module.js';
+import { AuditService } from './audit.service.js';
+
+/**
+ * The newest signed checkpoint vouches for every older one, so the broker trusts it only when it
+ * is signed with the key in hand or a key named in BROKER_AUDIT_TRUSTED_KEYS_FILE, never with a key
+ * that is merely listed in audit_signing_keys (whoever can write the database can add one there).
+ */
+const EVERY = 5;
+
+interface Broker {
+  app: INestApplication;
+  audit: AuditService;
+  ds: DataSource;
+  dir: string;
+}
+
+async function startBroker(db: TestDatabase, env: Record<string, string> = {}, dir?: string): Promise<Broker> {
+  const dataDir = dir ?? mkdtempSync(path.join(tmpdir(), 'audit-cp-trust-'));
+  const app = await createLibApp(db, AuditModule, {
+    BROKER_DATA_DIR: dataDir,
+    BROKER_AUDIT_CHECKPOINT_EVERY: String(EVERY),
+    BROKER_AUDIT_CHECKPOINT_DIR: path.join(dataDir, 'checkpoints'),
+    ...env,
+  });
+  await app.init();
+  return { app, audit: app.get(AuditService), ds: app.get(DataSource), dir: dataDir };
+}
+
+async function record(b: Broker, n: number, from = 1): Promise<void> {
+  for (let i = from; i < from + n; i++) {
+    await b.audit.record({ type: 'login.succeeded', outcome: 'success', actor: `developer:${i}`, requestId: `r${i}` });
+  }
+  await b.audit.checkpointNow();
+}
+
+async function newKey(): Promise<AuditSigningKey> {
+  return signingKeyFromText(
+    generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+  );
+}
+
+function checkpoints(b: Broker): Promise<AuditCheckpoint[]> {
+  return b.ds.query<AuditCheckpoint[]>(
+    `SELECT c.first_seq::text, c.last_seq::text, c.last_hash, c.prev_checkpoint_hash, c.event_count::text, c.kid, c.jws
+       FROM audit_checkpoints c ORDER BY c.last_seq`,
+  );
+}
+
+/**
+ * What a database owner does to hide a change to event 13: re-chain every later event, publish a
+ * key of their own in audit_signing_keys and re-sign every checkpoint with it.
+ */
+async function rewriteAndResign(db: TestDatabase, b: Broker, evil: AuditSigningKey): Promise<void> {
+  const rows = await b.ds.query<AuditEventRecord[]>(
+    `SELECT ${RECORD_COLUMNS} FROM audit_events e WHERE e.seq >= 13 ORDER BY e.seq`,
+  );
+  const [{ prev }] = await b.ds.query<{ prev: string }[]>(`SELECT hash AS prev FROM audit_events WHERE seq = 12`);
+  const hashes = new Map<string, string>();
+  const sql: string[] = [];
+  let prevHash = prev;
+  for (const row of rows) {
+    if (row.seq === '13') row.actor = 'developer:someone-else';
+    const hash = chainHash(prevHash, row);
+    hashes.set(row.seq as string, hash);
+    sql.push(
+      `UPDATE audit_events SET actor = '${row.actor}', prev_hash = '${prevHash}', hash = '${hash}' WHERE id = ${row.id}`,
+    );
+    prevHash = hash;
+  }
+  sql.push(`UPDATE audit_chain_head SET last_hash = '${prevHash}'`);
+  let prevCheckpoint = GENESIS_HASH;
+  for (const cp of await checkpoints(b)) {
+    const lastHash = hashes.get(cp.last_seq) ?? cp.last_hash;
+    const jws = await signCheckpoint(
+      {
+        v: 1,
+        first_seq: cp.first_seq,
+        last_seq: cp.last_seq,
+        last_hash: lastHash,
+        prev_checkpoint_hash: prevCheckpoint,
+        count: cp.event_count,
+        time: new Date().toISOString(),
+        kid: evil.kid,
+      },
+      evil,
+    );
+    sql.push(
+      `UPDATE audit_checkpoints SET last_hash = '${lastHash}', prev_checkpoint_hash = '${prevCheckpoint}', kid = '${evil.kid}', jws = '${jws}' WHERE last_seq = ${cp.last_seq}`,
+    );
+    prevCheckpoint = checkpointHash(jws);
+  }
+  sql.push(`INSERT INTO audit_signing_keys (kid, jwk) VALUES ('${evil.kid}', '${JSON.stringify(evil.publicJwk)}')`);
+  await compromiseDatabase(db, ...sql);
+}
+
+async function untrustedEvents(b: Broker): Promise<Array<{ reason: string; details: Record<string, unknown> }>> {
+  return b.ds.query(`SELECT reason, details FROM audit_events WHERE type = 'audit.checkpoint_untrusted' ORDER BY id`);
+}
+
+describe('which keys the broker trusts for the audit checkpoints (real Postgres)', () => {
+  let db: TestDatabase;
+  let broker: Broker | null = null;
+  let error: jest.SpiedFunction<Logger['error']>;
+
+  beforeEach(async () => {
+    db = await createTestDatabase('cptrust');
+    broker = await startBroker(db);
+    await record(broker, 30);
+    error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+  });
+
+  afterEach(async () => {
+    error.mockRestore();
+    await broker?.app.close();
+    await db.drop();
+  });
+
+  it('should report checkpoints re-signed with a key the owner added to audit_signing_keys, and sign nothing on top of them', async () => {
+    const b = broker as Broker;
+    expect(await b.audit.verify()).toMatchObject({ status: 'intact' });
+    const evil = await newKey();
+    await rewriteAndResign(db, b, evil);
+
+    // Every published signature verifies and every hash matches: only the key gives it away.
+    for (const mode of ['full', 'routine'] as const) {
+      const result = await b.audit.verify({ mode });
+      expect(result).toMatchObject({ status: 'broken', firstBadSeq: '26', problem: 'checkpoint_signature_invalid' });
+      expect(result.status === 'broken' && result.problems.map((p) => p.detail)).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `newest checkpoint 26\\.\\.30 is signed with key ${evil.kid}, which this broker neither holds nor trusts`,
+          ),
+        ),
+      ]);
+    }
+
+    // The broker does not launder the forged chain with a checkpoint of its own.
+    await record(b, 5, 31);
+    expect(await checkpoints(b)).toHaveLength(6);
+    expect(b.audit.checkpointRefusal()).toEqual({
+      first_seq: '26',
+      last_seq: '30',
+      kid: evil.kid,
+      reason: expect.stringMatching(/neither holds nor trusts \(BROKER_AUDIT_TRUSTED_KEYS_FILE\)/),
+    });
+    await record(b, 5, 36);
+    await b.audit.sealNow();
+    // Said once (log and a High event for the SIEM), not at every tick.
+    expect(await untrustedEvents(b)).toEqual([
+      { reason: 'checkpoint_untrusted', details: expect.objectContaining({ last_seq: '30', kid: evil.kid }) },
+    ]);
+    const errors = error.mock.calls.map(([m]) => String(m)).filter((m) => m.startsWith('audit checkpoints stopped'));
+    expect(errors).toEqual([expect.stringContaining('BROKER_AUDIT_TRUSTED_KEYS_FILE')]);
+  });
+
+  it('should not chain onto a newest checkpoint with a forged signature under its own key id', async () => {
+    const b = broker as Broker;
+    const [h, p] = (await checkpoints(b))[5].jws.split('.');
+    await compromiseDatabase(
+      db,
+      `UPDATE audit_checkpoints SET jws = '${h}.${p}.${Buffer.from('forged').toString('base64url')}' WHERE last_seq = 30`,
+    );
+    // A new process: nothing in memory to compare with, only the signature.
+    await b.app.close();
+    broker = await startBroker(db, {}, b.dir);
+    await record(broker, 5, 31);
+    expect(await checkpoints(broker)).toHaveLength(6);
+    expect(broker.audit.checkpointRefusal()).toMatchObject({ last_seq: '30', reason: /does not verify against key/ });
+  });
+
+  it('should notice checkpoints removed from the end, or all of them, while it runs', async () => {
+    const b = broker as Broker;
+    await compromiseDatabase(db, `DELETE FROM audit_checkpoints WHERE last_seq > 20`);
+    await record(b, 5, 31);
+    expect(await checkpoints(b)).toHaveLength(4);
+    expect(b.audit.checkpointRefusal()).toMatchObject({
+      last_seq: '20',
+      reason: 'ends before seq 30, which this broker signed or checked: checkpoints were removed',
+    });
+    await compromiseDatabase(db, `DELETE FROM audit_checkpoints`);
+    await record(b, 1, 36);
+    expect(await checkpoints(b)).toEqual([]);
+    expect(b.audit.checkpointRefusal()).toMatchObject({ last_seq: null, reason: /no checkpoint is left/ });
+    expect((await untrustedEvents(b)).map((e) => e.details.last_seq)).toEqual(['20', null]);
+  });
+
+  it('should keep the checkpoint files when a restarted broker signs a replaced chain again', async () => {
+    const b = broker as Broker;
+    const folder = path.join(b.dir, 'checkpoints');
+    const before = readFileSync(path.join(folder, 'checkpoint-0000000000000000030.json'), 'utf8');
+    await compromiseDatabase(db, `DELETE FROM audit_checkpoints`, `UPDATE audit_events SET actor = 'x' WHERE seq = 30`);
+    await b.app.close();
+    broker = await startBroker(db, {}, b.dir);
+    await broker.audit.checkpointNow();
+    expect(await checkpoints(broker)).not.toEqual([]);
+    expect(readFileSync(path.join(folder, 'checkpoint-0000000000000000030.json'), 'utf8')).toBe(before);
+    expect(readdirSync(folder)).toHaveLength(6);
+    expect(error.mock.calls.map(([m]) => String(m))).toContainEqual(
+      expect.stringMatching(/checkpoint-0000000000000000030\.json already holds another checkpoint for seq 30/),
+    );
+  });
+
+  describe('a rotation of the signing key', () => {
+    async function rotate(env: Record<string, string>): Promise<Broker> {
+      const b = broker as Broker;
+      const saved = path.join(b.dir, 'saved-keys.json');
+      writeFileSync(saved, JSON.stringify(await b.audit.signingKeys()));
+      await b.app.close();
+      const next = await newKey();
+      const keyFile = path.join(b.dir, 'next-key.json');
+      writeFileSync(keyFile, JSON.stringify(next.privateKey.export({ format: 'jwk' })));
+      broker = await startBroker(db, {
+        BROKER_AUDIT_SIGNING_KEY_FILE: keyFile,
+        ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v.replace('$SAVED', saved)])),
+      });
+      return broker;
+    }
+
+    it('should chain on and verify intact when the previous public key is in BROKER_AUDIT_TRUSTED_KEYS_FILE', async () => {
+      const oldKid = (await checkpoints(broker as Broker))[5].kid;
+      const b = await rotate({ BROKER_AUDIT_TRUSTED_KEYS_FILE: '$SAVED' });
+      expect(await b.audit.verify()).toMatchObject({ status: 'intact' });
+      await record(b, 5, 31);
+      const cps = await checkpoints(b);
+      expect(cps).toHaveLength(7);
+      expect(cps[6].kid).not.toBe(oldKid);
+      expect(b.audit.checkpointRefusal()).toBeNull();
+      for (const mode of ['full', 'routine'] as const) {
+        expect(await b.audit.verify({ mode })).toMatchObject({ status: 'intact', checkpoints: 7 });
+      }
+      expect((await b.audit.signingKeys()).keys.map((k) => k.kid)).toEqual([oldKid, cps[6].kid]);
+      expect(await untrustedEvents(b)).toEqual([]);
+    });
+
+    it('should stop and say what to configure when the previous key is not trusted', async () => {
+      const b = await rotate({});
+      expect(await b.audit.verify()).toMatchObject({ status: 'broken', problem: 'checkpoint_signature_invalid' });
+      await record(b, 5, 31);
+      expect(await checkpoints(b)).toHaveLength(6);
+      expect(b.audit.checkpointRefusal()).toMatchObject({ last_seq: '30' });
+      expect(error.mock.calls.map(([m]) => String(m))).toContainEqual(
+        expect.stringContaining(
+          "put the previous key's public JWKS (GET /api/audit/keys, saved before the rotation) in BROKER_AUDIT_TRUSTED_KEYS_FILE",
+        ),
+      );
+    });
+  });
+});
