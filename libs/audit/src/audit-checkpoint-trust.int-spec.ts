@@ -198,17 +198,46 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     expect((await untrustedEvents(b)).map((e) => e.details.last_seq)).toEqual(['20', null]);
   });
 
-  it('should keep the checkpoint files when a restarted broker signs a replaced chain again', async () => {
+  it('should stop after a restart when its checkpoint files reach further than the database', async () => {
+    const b = broker as Broker;
+    await compromiseDatabase(db, `DELETE FROM audit_checkpoints WHERE last_seq > 10`);
+    await b.app.close();
+    broker = await startBroker(db, {}, b.dir);
+    await record(broker, 5, 31);
+    expect(await checkpoints(broker)).toHaveLength(2);
+    expect(broker.audit.checkpointRefusal()).toMatchObject({ last_seq: '10', reason: /ends before seq 30/ });
+    await compromiseDatabase(db, `DELETE FROM audit_checkpoints`);
+    await broker.app.close();
+    broker = await startBroker(db, {}, b.dir);
+    await broker.audit.checkpointNow();
+    expect(await checkpoints(broker)).toEqual([]);
+    expect(broker.audit.checkpointRefusal()).toMatchObject({ last_seq: null, reason: /up to seq 30/ });
+  });
+
+  it('should never overwrite a checkpoint file, even when it signs a replaced chain again', async () => {
     const b = broker as Broker;
     const folder = path.join(b.dir, 'checkpoints');
     const before = readFileSync(path.join(folder, 'checkpoint-0000000000000000030.json'), 'utf8');
     await compromiseDatabase(db, `DELETE FROM audit_checkpoints`, `UPDATE audit_events SET actor = 'x' WHERE seq = 30`);
     await b.app.close();
-    broker = await startBroker(db, {}, b.dir);
-    await broker.audit.checkpointNow();
-    expect(await checkpoints(broker)).not.toEqual([]);
+    // Another key, the old one not trusted: the files cannot be checked, so the chain starts again.
+    const keyFile = path.join(b.dir, 'other-key.json');
+    writeFileSync(keyFile, JSON.stringify((await newKey()).privateKey.export({ format: 'jwk' })));
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      broker = await startBroker(db, { BROKER_AUDIT_SIGNING_KEY_FILE: keyFile }, b.dir);
+      await broker.audit.checkpointNow();
+      expect(warn.mock.calls.map(([m]) => String(m))).toContainEqual(
+        expect.stringMatching(
+          /checkpoint-0000000000000000030\.json is not a checkpoint signed with a trusted key; ignored/,
+        ),
+      );
+    } finally {
+      warn.mockRestore();
+    }
+    expect(await checkpoints(broker)).toHaveLength(6);
     expect(readFileSync(path.join(folder, 'checkpoint-0000000000000000030.json'), 'utf8')).toBe(before);
-    expect(readdirSync(folder)).toHaveLength(6);
+    expect(readdirSync(folder).filter((n) => n.startsWith('checkpoint-'))).toHaveLength(6);
     expect(error.mock.calls.map(([m]) => String(m))).toContainEqual(
       expect.stringMatching(/checkpoint-0000000000000000030\.json already holds another checkpoint for seq 30/),
     );

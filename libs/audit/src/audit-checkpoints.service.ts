@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { auditConfig, type AuditConfig } from '@app/config';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
@@ -28,6 +28,9 @@ export interface AuditCheckpointPage {
 }
 
 const CURSOR_FINGERPRINT = 'audit-checkpoints';
+
+/** The files BROKER_AUDIT_CHECKPOINT_DIR holds: `checkpoint-<last seq, 19 digits>.json`. */
+const CHECKPOINT_FILE = /^checkpoint-\d{19}\.json$/;
 
 /** Why the broker signs no checkpoint on top of the newest one (shown by /health/ready). */
 export interface CheckpointRefusal {
@@ -74,6 +77,40 @@ export class AuditCheckpointsService implements OnModuleInit {
       this.trusted.set(key.kid, key.publicJwk);
       await this.checkpointRepo.publishSigningKey(key.kid, key.publicJwk);
     }
+    this.tail = await this.newestFile();
+  }
+
+  /**
+   * The newest checkpoint in BROKER_AUDIT_CHECKPOINT_DIR, when its signature verifies against a
+   * trusted key: what this host last signed, outside the database. Starting from it, a broker
+   * restarted after the checkpoints were removed from the database (all, or the newest ones) stops
+   * instead of signing the rewritten chain again. Unreadable or untrusted files are skipped.
+   */
+  private async newestFile(): Promise<{ hash: string; lastSeq: bigint } | null> {
+    const dir = this.config.checkpointDir;
+    if (!dir) return null;
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((n) => CHECKPOINT_FILE.test(n));
+    } catch {
+      return null; // not made yet
+    }
+    const newest = names.sort().pop();
+    if (!newest) return null;
+    try {
+      const cp = JSON.parse(readFileSync(path.join(dir, newest), 'utf8')) as AuditCheckpoint;
+      const jwk = this.trustedKey(cp.kid);
+      const p = jwk && typeof cp.jws === 'string' ? await verifyAuditJws(cp.jws, jwk, CHECKPOINT_JWS_TYPE) : null;
+      if (p && p.last_seq === cp.last_seq && typeof cp.last_seq === 'string') {
+        return { hash: checkpointHash(cp.jws), lastSeq: BigInt(cp.last_seq) };
+      }
+    } catch {
+      // reported below
+    }
+    this.logger.warn(
+      `audit checkpoint file ${path.join(dir, newest)} is not a checkpoint signed with a trusted key; ignored`,
+    );
+    return null;
   }
 
   /**
@@ -165,8 +202,8 @@ export class AuditCheckpointsService implements OnModuleInit {
    * signature vouches, through the chain of checkpoint hashes, for every checkpoint before it, so
    * `last` must verify against a trusted key: a checkpoint signed with a key only the database
    * lists, or with a forged signature, would otherwise be laundered by the broker's next one. And it
-   * must not be older than the newest checkpoint this process signed or checked (checkpoints removed
-   * from the end, or all of them). Otherwise no checkpoint is signed until an operator acts: one
+   * must not be older than the newest checkpoint this process signed or checked, or found in
+   * BROKER_AUDIT_CHECKPOINT_DIR at start (checkpoints removed from the end, or all of them). Otherwise no checkpoint is signed until an operator acts: one
    * error in the log, one `audit.checkpoint_untrusted` event (High for the SIEM), and /health/ready
    * shows it.
    */
