@@ -40,6 +40,7 @@ export class ConsoleViewsService {
       sealingLagSeconds,
       lastVerify,
       lastCheckpoint: checkpoints.data[0] ?? null,
+      checkpointRefusal: this.audit.checkpointRefusal(),
     });
   }
 

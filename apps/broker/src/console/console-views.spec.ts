@@ -45,6 +45,23 @@ describe('console views', () => {
     const empty = overviewPage(session, overview, { sealingLagSeconds: 0, lastVerify: null, lastCheckpoint: null });
     expect(empty).toContain('no full verify recorded yet');
     expect(empty).toContain('no signed checkpoint yet');
+    expect(page).not.toContain('Checkpoints stopped');
+    const stopped = overviewPage(session, overview, {
+      sealingLagSeconds: 0,
+      lastVerify: null,
+      lastCheckpoint: checkpoint,
+      checkpointRefusal: { first_seq: '1001', last_seq: '2000', kid: 'k<1>', reason: 'is signed with key k<1>, …' },
+    });
+    expect(stopped).toMatch(
+      /<span class="bad">Checkpoints stopped<\/span>: the newest\s+checkpoint \(seq 1001–2000, key k&lt;1&gt;\)\s+is signed with key k&lt;1&gt;, …/,
+    );
+    const none = overviewPage(session, overview, {
+      sealingLagSeconds: 0,
+      lastVerify: null,
+      lastCheckpoint: null,
+      checkpointRefusal: { first_seq: null, last_seq: null, kid: null, reason: 'is gone: no checkpoint is left' },
+    });
+    expect(none).toMatch(/Checkpoints stopped<\/span>: the newest\s+checkpoint\s+is gone: no checkpoint is left/);
   });
 
   it('should escape every interpolated value, and keep built fragments as they are', () => {

@@ -1,4 +1,11 @@
-import type { AuditCheckpoint, AuditEventPage, AuditEventRecord, RecordedFullVerify, SignInOverview } from '@app/audit';
+import type {
+  AuditCheckpoint,
+  AuditEventPage,
+  AuditEventRecord,
+  CheckpointRefusal,
+  RecordedFullVerify,
+  SignInOverview,
+} from '@app/audit';
 import { maskSecrets } from '@app/common';
 import type { Developer, OrganisationLink } from '@app/developers';
 import type { StoredProfile } from '@app/profiles';
@@ -51,6 +58,8 @@ export interface ChainStatus {
   lastVerify: RecordedFullVerify | null;
   /** The newest signed checkpoint of the chain. */
   lastCheckpoint: AuditCheckpoint | null;
+  /** Set while this broker signs no checkpoint because the newest one is not trusted. */
+  checkpointRefusal?: CheckpointRefusal | null;
 }
 
 /** The newest recorded full verify; one without this broker's proof (forged, or signing off) is not shown as a verify. */
@@ -118,6 +127,19 @@ export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: 
           <div id="checkpoint">
             ${chain.lastCheckpoint ? html`Last signed checkpoint: seq ${chain.lastCheckpoint.first_seq}–${chain.lastCheckpoint.last_seq}${chain.lastCheckpoint.created_at ? html` at ${when(chain.lastCheckpoint.created_at)}` : ''} (key ${chain.lastCheckpoint.kid})` : html`<span class="muted">no signed checkpoint yet</span>`}
           </div>
+          ${
+            chain.checkpointRefusal
+              ? html`<div id="checkpoints-stopped">
+                  <span class="bad">Checkpoints stopped</span>: the newest
+                  checkpoint${
+                    chain.checkpointRefusal.last_seq
+                      ? ` (seq ${chain.checkpointRefusal.first_seq}–${chain.checkpointRefusal.last_seq}, key ${chain.checkpointRefusal.kid})`
+                      : ''
+                  }
+                  ${chain.checkpointRefusal.reason}
+                </div>`
+              : ''
+          }
           <div>Sealing lag: ${chain.sealingLagSeconds.toFixed(1)} s</div>
           <form method="post" action="/console/verify">
             <input type="hidden" name="_csrf" value="${session.csrfToken}" /><button type="submit">Verify now</button>
