@@ -33,6 +33,9 @@ describe('audit stream cursor moved by the runtime database role (real broker, P
   let receiver: SiemReceiver;
   let broker: TestBroker | null = null;
   let port: number;
+  // One data folder for every restart: the same generated audit signing key, as on a real host
+  // (another key would be a rotation, and the checkpoints would stop: audit-checkpoint-trust).
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'cursor-broker-'));
 
   const start = async (env: Record<string, string> = {}): Promise<TestBroker> => {
     broker = await startTestBroker(
@@ -40,7 +43,7 @@ describe('audit stream cursor moved by the runtime database role (real broker, P
         DATABASE_URL: db.url,
         TYK_IB_SECRET: ADMIN_SECRET,
         TYK_LOGLEVEL: 'info',
-        BROKER_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'cursor-broker-')),
+        BROKER_DATA_DIR: dataDir,
         BROKER_AUDIT_SEAL_INTERVAL_MS: '100',
         BROKER_AUDIT_STREAM_URL: receiver.url,
         BROKER_AUDIT_STREAM_SECRET: STREAM_SECRET,
