@@ -54,7 +54,7 @@ export class AuditCheckpointsService implements OnModuleInit {
   private key: AuditSigningKey | null = null;
   /** kid → public JWK: the key in hand and BROKER_AUDIT_TRUSTED_KEYS_FILE; never audit_signing_keys. */
   private readonly trusted = new Map<string, JWK>();
-  /** The newest checkpoint this process signed or checked against a trusted key. */
+  /** The newest checkpoint this process signed, checked against a trusted key, or found in its folder at start. */
   private tail: { hash: string; lastSeq: bigint } | null = null;
   private refusal: (CheckpointRefusal & { hash: string }) | null = null;
 
@@ -203,9 +203,9 @@ export class AuditCheckpointsService implements OnModuleInit {
    * `last` must verify against a trusted key: a checkpoint signed with a key only the database
    * lists, or with a forged signature, would otherwise be laundered by the broker's next one. And it
    * must not be older than the newest checkpoint this process signed or checked, or found in
-   * BROKER_AUDIT_CHECKPOINT_DIR at start (checkpoints removed from the end, or all of them). Otherwise no checkpoint is signed until an operator acts: one
-   * error in the log, one `audit.checkpoint_untrusted` event (High for the SIEM), and /health/ready
-   * shows it.
+   * BROKER_AUDIT_CHECKPOINT_DIR at start (checkpoints removed from the end, or all of them).
+   * Otherwise no checkpoint is signed until an operator acts: one error in the log, one
+   * `audit.checkpoint_untrusted` event (High for the SIEM), and /health/ready shows it.
    */
   private async mayChainOnto(m: EntityManager, last: AuditCheckpoint | undefined): Promise<boolean> {
     const hash = last ? checkpointHash(last.jws) : GENESIS_HASH;
