@@ -235,9 +235,16 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     } finally {
       warn.mockRestore();
     }
-    expect(await checkpoints(broker)).toHaveLength(6);
+    // 1..30 again, and 31: the first start's audit.checkpoints_started.
+    expect(await checkpoints(broker)).toHaveLength(7);
     expect(readFileSync(path.join(folder, 'checkpoint-0000000000000000030.json'), 'utf8')).toBe(before);
-    expect(readdirSync(folder).filter((n) => n.startsWith('checkpoint-'))).toHaveLength(6);
+    expect(readdirSync(folder).filter((n) => n.startsWith('checkpoint-'))).toHaveLength(7);
+    // Said for the SIEM: the checkpoints start again at seq 1, over events from the first start.
+    const started = await broker.ds.query<{ details: Record<string, unknown> }[]>(
+      `SELECT details FROM audit_events WHERE type = 'audit.checkpoints_started' ORDER BY id`,
+    );
+    expect(started.map((e) => e.details.head_seq)).toEqual(['30', '31']);
+    expect(started[1].details.oldest_event_at).toBe(started[0].details.oldest_event_at);
     expect(error.mock.calls.map(([m]) => String(m))).toContainEqual(
       expect.stringMatching(/checkpoint-0000000000000000030\.json already holds another checkpoint for seq 30/),
     );
@@ -265,13 +272,14 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
       expect(await b.audit.verify()).toMatchObject({ status: 'intact' });
       await record(b, 5, 31);
       const cps = await checkpoints(b);
-      expect(cps).toHaveLength(7);
-      expect(cps[6].kid).not.toBe(oldKid);
+      const newKid = cps[cps.length - 1].kid;
+      expect(newKid).not.toBe(oldKid);
+      expect(cps.map((c) => c.kid)).toEqual([...Array<string>(6).fill(oldKid), newKid, newKid]);
       expect(b.audit.checkpointRefusal()).toBeNull();
       for (const mode of ['full', 'routine'] as const) {
-        expect(await b.audit.verify({ mode })).toMatchObject({ status: 'intact', checkpoints: 7 });
+        expect(await b.audit.verify({ mode })).toMatchObject({ status: 'intact', checkpoints: 8 });
       }
-      expect((await b.audit.signingKeys()).keys.map((k) => k.kid)).toEqual([oldKid, cps[6].kid]);
+      expect((await b.audit.signingKeys()).keys.map((k) => k.kid)).toEqual([oldKid, newKid]);
       expect(await untrustedEvents(b)).toEqual([]);
     });
 

@@ -43,6 +43,15 @@ export class AuditCheckpointsRepository {
     return row;
   }
 
+  /** When the oldest sealed event still kept happened (ISO 8601, UTC); undefined when none is sealed. */
+  async oldestSealedAt(m: EntityManager): Promise<string | undefined> {
+    const [row] = await m.query<{ at: string }[]>(
+      `SELECT to_char(e.occurred_at AT TIME ZONE 'UTC', ${ISO_US}) AS at
+         FROM audit_events e WHERE e.seq IS NOT NULL ORDER BY e.seq LIMIT 1`,
+    );
+    return row?.at;
+  }
+
   /** Every checkpoint, oldest first. */
   allCheckpoints(m: EntityManager | DataSource = this.dataSource): Promise<AuditCheckpoint[]> {
     return m.query<AuditCheckpoint[]>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints c ORDER BY c.last_seq`);

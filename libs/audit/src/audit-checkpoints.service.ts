@@ -172,6 +172,7 @@ export class AuditCheckpointsService implements OnModuleInit {
       const head = await this.chainRepo.chainHead(m);
       if (!head) return;
       const headSeq = BigInt(head.last_seq);
+      if (!last && headSeq >= 1n) await this.recordStart(m, headSeq, key.kid);
       let from = last ? BigInt(last.last_seq) + 1n : 1n;
       let prev = last ? checkpointHash(last.jws) : GENESIS_HASH;
       const every = BigInt(this.config.checkpointEvery);
@@ -240,6 +241,27 @@ export class AuditCheckpointsService implements OnModuleInit {
       });
     }
     return false;
+  }
+
+  /**
+   * The checkpoints start from the beginning of the chain, over events sealed before: normal once
+   * (the first start, signing turned on, the upgrade that brought checkpoints), but also what a
+   * broker restarted without BROKER_AUDIT_CHECKPOINT_DIR does after the table was emptied, signing
+   * whatever the chain then holds. An `audit.checkpoints_started` event (streamed, OCSF severity
+   * Medium) with the time of the oldest event lets a SIEM rule tell the two apart.
+   */
+  private async recordStart(m: EntityManager, headSeq: bigint, kid: string): Promise<void> {
+    const oldest = await this.checkpointRepo.oldestSealedAt(m);
+    this.logger.log(
+      `audit checkpoints start at the beginning of the chain (up to seq ${headSeq}, oldest event ${oldest ?? '?'}); recorded as audit.checkpoints_started`,
+    );
+    await this.events.insertIn(m, {
+      type: 'audit.checkpoints_started',
+      outcome: 'success',
+      actor: 'system',
+      target: 'audit_checkpoints',
+      details: { first_seq: '1', head_seq: headSeq.toString(), oldest_event_at: oldest ?? null, kid },
+    });
   }
 
   /** Why `cp` cannot be trusted as the newest checkpoint; null when it can. */

@@ -33,6 +33,7 @@ export const AUDIT_EVENT_TYPES = [
   'audit.verified',
   'audit.stream_cursor_tampered',
   'audit.checkpoint_untrusted',
+  'audit.checkpoints_started',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

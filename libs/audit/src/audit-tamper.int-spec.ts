@@ -209,8 +209,9 @@ describe('audit log against a full database compromise (real Postgres)', () => {
     for (let i = 0; i < 4; i++) await ctx.audit.record({ type: 'logout', outcome: 'success', requestId: `late-${i}` });
     await ctx.audit.checkpointNow();
     const routine = await ctx.audit.verify({ mode: 'routine' });
-    // seq 31 is the audit.verified event itself, then the four logouts; plus three sampled ranges of five.
-    expect(routine).toMatchObject({ status: 'intact', mode: 'routine', since: '31', count: 5 + 3 * EVERY });
+    // seq 31 is the first checkpoint run's audit.checkpoints_started, 32 the audit.verified event
+    // itself, then the four logouts; plus three sampled ranges of five.
+    expect(routine).toMatchObject({ status: 'intact', mode: 'routine', since: '31', count: 6 + 3 * EVERY });
     expect(routine.sampled).toHaveLength(3);
     // A change after the last full verify is found by the routine verify.
     const [row] = await ctx.ds.query<{ id: string }[]>(`SELECT id::text AS id FROM audit_events WHERE seq = 33`);

@@ -66,6 +66,9 @@ describe('toOcsf (OCSF 1.x mapping of audit events)', () => {
     expect(cls('profile.deleted')).toEqual([6003, 4]);
     expect(cls('audit.stream_cursor_tampered')).toEqual([6003, 3]);
     expect(cls('audit.checkpoint_untrusted')).toEqual([6003, 3]);
+    expect(cls('audit.checkpoints_started')).toEqual([6003, 1]);
+    // Normal once per installation, so not High; but worth a rule when it comes again.
+    expect(toOcsf(record('audit.checkpoints_started', { outcome: 'success' })).severity_id).toBe(3);
   });
 
   it('should make an untrusted newest checkpoint a High-severity API Activity naming the checkpoints', () => {

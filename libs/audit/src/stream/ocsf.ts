@@ -54,12 +54,16 @@ const CLASSES: Record<AuditEventType, ClassChoice> = {
   'audit.stream_cursor_tampered': { class_uid: 6003, activity_id: 3 }, // Update
   // The newest signed checkpoint is not one the broker can trust (re-signed or removed outside it).
   'audit.checkpoint_untrusted': { class_uid: 6003, activity_id: 3 }, // Update
+  // The signed checkpoints start from the beginning of the chain (first start, or the table emptied).
+  'audit.checkpoints_started': { class_uid: 6003, activity_id: 1 }, // Create
 };
 
 /** An event type recorded by a newer broker than this mapping: API Activity, activity Other. */
 const OTHER: ClassChoice = { class_uid: 6003, activity_id: 99 };
 
 function severityId(record: AuditEventRecord): number {
+  // Normal once per installation; again, the checkpoints table may have been emptied.
+  if (record.type === 'audit.checkpoints_started') return 3; // Medium
   if (record.outcome === 'success') return 1; // Informational
   // Someone with the broker's database credentials tried to keep events from the SIEM.
   if (record.type === 'audit.stream_cursor_tampered' || record.type === 'audit.checkpoint_untrusted') return 4; // High
