@@ -82,6 +82,22 @@ function untrustedNewest(
   };
 }
 
+/**
+ * Checkpoints removed from the end (or all of them) leave the events after the last one unsigned,
+ * free to be rewritten; this process knows how far the checkpoints reached (it signed or checked
+ * them, or found them in BROKER_AUDIT_CHECKPOINT_DIR at start).
+ */
+function checkpointsCut(checkpoints: { last_seq: string }[], knownUpTo: bigint | null): AuditBreak | null {
+  const newest = checkpoints[checkpoints.length - 1];
+  const reach = newest ? BigInt(newest.last_seq) : 0n;
+  if (knownUpTo === null || reach >= knownUpTo) return null;
+  return {
+    seq: (reach + 1n).toString(),
+    kind: 'checkpoint_signature_invalid',
+    detail: `the checkpoints end at seq ${reach}, but this broker signed or checked one up to seq ${knownUpTo}: the newer checkpoints were removed`,
+  };
+}
+
 /** Older checkpoint ranges a routine verify re-reads, chosen at random each time. */
 const SAMPLE_RANGES = 3;
 
@@ -94,7 +110,7 @@ const SAMPLE_RANGES = 3;
 export async function verifyChain(
   m: EntityManager,
   chainRepo: AuditChainRepository,
-  checkpointsService: Pick<AuditCheckpointsService, 'all' | 'keys' | 'trusting' | 'trustedKey'>,
+  checkpointsService: Pick<AuditCheckpointsService, 'all' | 'keys' | 'trusting' | 'trustedKey' | 'knownUpTo'>,
   fromId: string | null,
   toId: string | null,
   expectedHead: string | null,
@@ -114,6 +130,8 @@ export async function verifyChain(
   );
   const untrusted = untrustedNewest(checkpoints, checkpointsService);
   if (untrusted) checkpointBreaks.push(untrusted);
+  const cut = checkpointsCut(checkpoints, checkpointsService.knownUpTo);
+  if (cut) checkpointBreaks.push(cut);
   const full = fromId === null && toId === null;
   const mode = full ? (routine ? 'routine' : 'full') : 'range';
   const chainStart = anchor ? BigInt(anchor.first_seq) : 1n;

@@ -182,9 +182,24 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     expect(broker.audit.checkpointRefusal()).toMatchObject({ last_seq: '30', reason: /does not verify against key/ });
   });
 
-  it('should notice checkpoints removed from the end, or all of them, while it runs', async () => {
+  it('should notice checkpoints removed from the end, or all of them, while it runs, in verify too', async () => {
     const b = broker as Broker;
+    // Events after the last checkpoint are not signed: without the newer checkpoints, 21..30 could
+    // be rewritten and re-chained unnoticed.
     await compromiseDatabase(db, `DELETE FROM audit_checkpoints WHERE last_seq > 20`);
+    for (const mode of ['full', 'routine'] as const) {
+      expect(await b.audit.verify({ mode })).toMatchObject({
+        status: 'broken',
+        firstBadSeq: '21',
+        problem: 'checkpoint_signature_invalid',
+        problems: [
+          expect.objectContaining({
+            detail:
+              'the checkpoints end at seq 20, but this broker signed or checked one up to seq 30: the newer checkpoints were removed',
+          }),
+        ],
+      });
+    }
     await record(b, 5, 31);
     expect(await checkpoints(b)).toHaveLength(4);
     expect(b.audit.checkpointRefusal()).toMatchObject({
@@ -195,6 +210,7 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     await record(b, 1, 36);
     expect(await checkpoints(b)).toEqual([]);
     expect(b.audit.checkpointRefusal()).toMatchObject({ last_seq: null, reason: /no checkpoint is left/ });
+    expect(await b.audit.verify()).toMatchObject({ status: 'broken', firstBadSeq: '1' });
     expect((await untrustedEvents(b)).map((e) => e.details.last_seq)).toEqual(['20', null]);
   });
 
@@ -206,6 +222,7 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     await record(broker, 5, 31);
     expect(await checkpoints(broker)).toHaveLength(2);
     expect(broker.audit.checkpointRefusal()).toMatchObject({ last_seq: '10', reason: /ends before seq 30/ });
+    expect(await broker.audit.verify()).toMatchObject({ status: 'broken', firstBadSeq: '11' });
     await compromiseDatabase(db, `DELETE FROM audit_checkpoints`);
     await broker.app.close();
     broker = await startBroker(db, {}, b.dir);

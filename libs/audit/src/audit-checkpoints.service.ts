@@ -122,6 +122,14 @@ export class AuditCheckpointsService implements OnModuleInit {
     return kid === undefined ? undefined : this.trusted.get(kid);
   }
 
+  /**
+   * The last seq of the newest checkpoint this process signed, checked, or found in its folder at
+   * start; null when it knows none. The table's newest checkpoint must not end before it.
+   */
+  get knownUpTo(): bigint | null {
+    return this.tail?.lastSeq ?? null;
+  }
+
   /** Whether any key is trusted (the key in hand or BROKER_AUDIT_TRUSTED_KEYS_FILE). */
   get trusting(): boolean {
     return this.trusted.size > 0;
