@@ -101,6 +101,17 @@ describe('docker/compose.yaml, docker/Dockerfile and docker/.env.example', () =>
     }
   });
 
+  it('should keep the audit checkpoint copies on a volume, so that they outlive the container', () => {
+    expect(read('docker/Dockerfile')).toMatch(/chown app:app \/app\/\.data/);
+    for (const name of ['broker', 'broker-demo']) {
+      const service = compose.services[name];
+      const dir = service.environment!.BROKER_AUDIT_CHECKPOINT_DIR;
+      expect(dir).toBe('/app/.data/checkpoints');
+      // The volume at /app/.data starts from the image's folder, owned by the app user.
+      expect(service.volumes).toContain('broker-data:/app/.data');
+    }
+  });
+
   it('should document in .env.example every variable the compose file reads', () => {
     const used = new Set([...read('docker/compose.yaml').matchAll(/\$\{([A-Z0-9_]+)/g)].map((m) => m[1]));
     const documented = new Set([...envExample.matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]));

@@ -1,13 +1,14 @@
 import { decodeProtectedHeader } from 'jose';
 import type { EntityManager } from 'typeorm';
 import { GENESIS_HASH } from './audit-chain.js';
-import type { AuditCheckpointsService } from './audit-checkpoints.service.js';
+import type { AuditCheckpointsService, KnownTail } from './audit-checkpoints.service.js';
 import type { AuditChainRepository } from './audit-chain.repository.js';
 import type { AuditVerifyTrust } from './audit-verify-trust.js';
 import {
   ChainWalk,
   anchorExplained,
   sortBreaks,
+  checkpointHash,
   verifyCheckpoints,
   type AuditBreak,
   type AuditBreakKind,
@@ -83,18 +84,28 @@ function untrustedNewest(
 }
 
 /**
- * Checkpoints removed from the end (or all of them) leave the events after the last one unsigned,
- * free to be rewritten; this process knows how far the checkpoints reached (it signed or checked
- * them, or found them in BROKER_AUDIT_CHECKPOINT_DIR at start).
+ * Checkpoints removed from the end (or all of them, or replaced by a chain someone else had signed
+ * after a cut) leave events unsigned, free to be rewritten. This process knows one genuine
+ * checkpoint (it signed or checked it, or found it in BROKER_AUDIT_CHECKPOINT_DIR at start): the
+ * table must still hold it; verifyCheckpoints then checks that every later one chains from it.
  */
-function checkpointsCut(checkpoints: { last_seq: string }[], knownUpTo: bigint | null): AuditBreak | null {
+function checkpointsCut(checkpoints: { last_seq: string; jws: string }[], known: KnownTail | null): AuditBreak | null {
+  if (known === null) return null;
   const newest = checkpoints[checkpoints.length - 1];
   const reach = newest ? BigInt(newest.last_seq) : 0n;
-  if (knownUpTo === null || reach >= knownUpTo) return null;
+  if (reach < known.lastSeq) {
+    return {
+      seq: (reach + 1n).toString(),
+      kind: 'checkpoint_signature_invalid',
+      detail: `the checkpoints end at seq ${reach}, but this broker signed or checked one up to seq ${known.lastSeq}: the newer checkpoints were removed`,
+    };
+  }
+  const kept = checkpoints.find((c) => BigInt(c.last_seq) === known.lastSeq);
+  if (kept && checkpointHash(kept.jws) === known.hash) return null;
   return {
-    seq: (reach + 1n).toString(),
+    seq: known.lastSeq.toString(),
     kind: 'checkpoint_signature_invalid',
-    detail: `the checkpoints end at seq ${reach}, but this broker signed or checked one up to seq ${knownUpTo}: the newer checkpoints were removed`,
+    detail: `the checkpoint up to seq ${known.lastSeq} that this broker signed or checked is no longer in the table: the checkpoints were replaced`,
   };
 }
 
@@ -110,12 +121,14 @@ const SAMPLE_RANGES = 3;
 export async function verifyChain(
   m: EntityManager,
   chainRepo: AuditChainRepository,
-  checkpointsService: Pick<AuditCheckpointsService, 'all' | 'keys' | 'trusting' | 'trustedKey' | 'knownUpTo'>,
+  checkpointsService: Pick<AuditCheckpointsService, 'all' | 'keys' | 'trusting' | 'trustedKey'>,
   fromId: string | null,
   toId: string | null,
   expectedHead: string | null,
   routine: boolean,
   trust: Pick<AuditVerifyTrust, 'lastIntactFullVerifySeq'>,
+  /** The checkpoint this process knows (AuditCheckpointsService.knownTail), read before the snapshot. */
+  knownTail: KnownTail | null = null,
 ): Promise<AuditVerifyResult> {
   const head = await chainRepo.chainHead(m);
   const anchor = await chainRepo.newestAnchor(m);
@@ -130,7 +143,7 @@ export async function verifyChain(
   );
   const untrusted = untrustedNewest(checkpoints, checkpointsService);
   if (untrusted) checkpointBreaks.push(untrusted);
-  const cut = checkpointsCut(checkpoints, checkpointsService.knownUpTo);
+  const cut = checkpointsCut(checkpoints, knownTail);
   if (cut) checkpointBreaks.push(cut);
   const full = fromId === null && toId === null;
   const mode = full ? (routine ? 'routine' : 'full') : 'range';

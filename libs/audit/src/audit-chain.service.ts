@@ -233,8 +233,10 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       throw invalid('expected_head', 'expected a head hash (64 hex digits) from an earlier verify');
     }
     const routine = range.mode === 'routine';
+    // Before the snapshot: a checkpoint this process signs meanwhile is then not newer than it.
+    const knownTail = this.checkpoints.knownTail;
     const result = await this.dataSource.transaction('REPEATABLE READ', (m) =>
-      verifyChain(m, this.chainRepo, this.checkpoints, fromId, toId, expectedHead, routine, this.trust),
+      verifyChain(m, this.chainRepo, this.checkpoints, fromId, toId, expectedHead, routine, this.trust, knownTail),
     );
     // A full verify's result goes into the log itself, signed; routine verifies start after the last trusted intact one.
     if (options.recordAs && result.mode === 'full') await this.recordVerified(result, options.recordAs);

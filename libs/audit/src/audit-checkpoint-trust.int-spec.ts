@@ -135,17 +135,28 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     const evil = await newKey();
     await rewriteAndResign(db, b, evil);
 
-    // Every published signature verifies and every hash matches: only the key gives it away.
+    // Every published signature verifies and every hash matches: only the key gives it away
+    // (and, to this running broker, that its own newest checkpoint was replaced).
+    const untrusted = expect.stringMatching(
+      new RegExp(
+        `newest checkpoint 26\\.\\.30 is signed with key ${evil.kid}, which this broker neither holds nor trusts`,
+      ),
+    );
     for (const mode of ['full', 'routine'] as const) {
       const result = await b.audit.verify({ mode });
       expect(result).toMatchObject({ status: 'broken', firstBadSeq: '26', problem: 'checkpoint_signature_invalid' });
       expect(result.status === 'broken' && result.problems.map((p) => p.detail)).toEqual([
-        expect.stringMatching(
-          new RegExp(
-            `newest checkpoint 26\\.\\.30 is signed with key ${evil.kid}, which this broker neither holds nor trusts`,
-          ),
-        ),
+        untrusted,
+        expect.stringMatching(/checkpoint up to seq 30 that this broker signed or checked is no longer in the table/),
       ]);
+    }
+    // A process that knows no checkpoint of its own (another instance, without a checkpoint folder).
+    const fresh = await startBroker(db, { BROKER_AUDIT_CHECKPOINT_DIR: '' }, b.dir);
+    try {
+      const result = await fresh.audit.verify();
+      expect(result.status === 'broken' && result.problems.map((p) => p.detail)).toEqual([untrusted]);
+    } finally {
+      await fresh.app.close();
     }
 
     // The broker does not launder the forged chain with a checkpoint of its own.
@@ -231,6 +242,78 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     expect(broker.audit.checkpointRefusal()).toMatchObject({ last_seq: null, reason: /up to seq 30/ });
   });
 
+  it('should not take a chain another instance signed after a cut-back for its own, and say so in verify', async () => {
+    const a = broker as Broker;
+    await compromiseDatabase(db, `DELETE FROM audit_checkpoints WHERE last_seq > 20`);
+    // A second instance with the same key but no checkpoint folder knows nothing: it takes the
+    // cut-back chain and signs on (every 5 events again, so there is a checkpoint up to seq 30).
+    const other = await startBroker(db, { BROKER_AUDIT_CHECKPOINT_DIR: '' }, a.dir);
+    try {
+      await record(other, 5, 31);
+      expect(other.audit.checkpointRefusal()).toBeNull();
+      const cps = await checkpoints(a);
+      expect(cps.map((c) => c.last_seq)).toEqual(['5', '10', '15', '20', '25', '30', '35', '36']);
+      // The first instance signed up to seq 30 itself: the row there is not its checkpoint.
+      await a.audit.checkpointNow();
+      expect(a.audit.checkpointRefusal()).toMatchObject({
+        last_seq: '36',
+        reason: /does not descend from the checkpoint up to seq 30 that this broker signed or checked/,
+      });
+      expect(await a.audit.verify()).toMatchObject({
+        status: 'broken',
+        problems: expect.arrayContaining([
+          expect.objectContaining({
+            seq: '30',
+            detail: expect.stringMatching(
+              /checkpoint up to seq 30 that this broker signed or checked is no longer in the table/,
+            ),
+          }),
+        ]),
+      });
+    } finally {
+      await other.app.close();
+    }
+  });
+
+  it('should resume, and say so, when the newest checkpoint it knows is put back', async () => {
+    const b = broker as Broker;
+    const [original] = (await checkpoints(b)).slice(-1);
+    const [h, p] = original.jws.split('.');
+    await compromiseDatabase(
+      db,
+      `UPDATE audit_checkpoints SET jws = '${h}.${p}.${Buffer.from('x').toString('base64url')}' WHERE last_seq = 30`,
+    );
+    await b.audit.checkpointNow();
+    expect(b.audit.checkpointRefusal()).toMatchObject({ last_seq: '30', reason: /does not verify/ });
+    const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    try {
+      await compromiseDatabase(db, `UPDATE audit_checkpoints SET jws = '${original.jws}' WHERE last_seq = 30`);
+      await record(b, 5, 31);
+      expect(b.audit.checkpointRefusal()).toBeNull();
+      expect(log.mock.calls.map(([m]) => String(m))).toContain(
+        'audit checkpoints resumed: the newest checkpoint is trusted again',
+      );
+    } finally {
+      log.mockRestore();
+    }
+    expect(await checkpoints(b)).toHaveLength(8);
+    expect(await b.audit.verify()).toMatchObject({ status: 'intact' });
+  });
+
+  it('should fall back to an older checkpoint file when the newest is torn, and ignore a key row that is not a JWK', async () => {
+    const b = broker as Broker;
+    writeFileSync(path.join(b.dir, 'checkpoints', 'checkpoint-0000000000000000030.json'), '{"first_seq": "26", "jw');
+    // The runtime role can insert into audit_signing_keys: junk there must not break verify or the JWKS.
+    await b.ds.query(`INSERT INTO audit_signing_keys (kid, jwk) VALUES ('junk', 'null'), ('junk2', '"x"')`);
+    await compromiseDatabase(db, `DELETE FROM audit_checkpoints WHERE last_seq > 10`);
+    await b.app.close();
+    broker = await startBroker(db, {}, b.dir);
+    await broker.audit.checkpointNow();
+    expect(broker.audit.checkpointRefusal()).toMatchObject({ last_seq: '10', reason: /ends before seq 25/ });
+    expect((await broker.audit.signingKeys()).keys).toHaveLength(1);
+    expect(await broker.audit.verify()).toMatchObject({ status: 'broken', firstBadSeq: '11' });
+  });
+
   it('should never overwrite a checkpoint file, even when it signs a replaced chain again', async () => {
     const b = broker as Broker;
     const folder = path.join(b.dir, 'checkpoints');
@@ -246,7 +329,7 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
       await broker.audit.checkpointNow();
       expect(warn.mock.calls.map(([m]) => String(m))).toContainEqual(
         expect.stringMatching(
-          /checkpoint-0000000000000000030\.json is not a checkpoint signed with a trusted key; ignored/,
+          /checkpoint-0000000000000000030\.json is not a checkpoint signed with a trusted key; skipped/,
         ),
       );
     } finally {

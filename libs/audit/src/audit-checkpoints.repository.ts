@@ -52,6 +52,15 @@ export class AuditCheckpointsRepository {
     return row?.at;
   }
 
+  /** The JWS of the checkpoint ending at `lastSeq` and of every later one, oldest first. */
+  async jwsFrom(m: EntityManager, lastSeq: bigint): Promise<string[]> {
+    const rows = await m.query<{ jws: string }[]>(
+      `SELECT c.jws FROM audit_checkpoints c WHERE c.last_seq >= $1 ORDER BY c.last_seq`,
+      [lastSeq.toString()],
+    );
+    return rows.map((r) => r.jws);
+  }
+
   /** Every checkpoint, oldest first. */
   allCheckpoints(m: EntityManager | DataSource = this.dataSource): Promise<AuditCheckpoint[]> {
     return m.query<AuditCheckpoint[]>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints c ORDER BY c.last_seq`);

@@ -32,6 +32,23 @@ const CURSOR_FINGERPRINT = 'audit-checkpoints';
 /** The files BROKER_AUDIT_CHECKPOINT_DIR holds: `checkpoint-<last seq, 19 digits>.json`. */
 const CHECKPOINT_FILE = /^checkpoint-\d{19}\.json$/;
 
+/** A checkpoint this process knows to be genuine: the hash of its JWS and its last seq. */
+export interface KnownTail {
+  hash: string;
+  lastSeq: bigint;
+}
+
+/** The payload of a compact JWS, unchecked; null when it is not JSON. */
+function payloadOf(jws: string): { prev_checkpoint_hash?: unknown } | null {
+  try {
+    return JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      prev_checkpoint_hash?: unknown;
+    };
+  } catch {
+    return null;
+  }
+}
+
 /** Why the broker signs no checkpoint on top of the newest one (shown by /health/ready). */
 export interface CheckpointRefusal {
   /** The newest checkpoint's range and key (null when none is left). */
@@ -55,8 +72,8 @@ export class AuditCheckpointsService implements OnModuleInit {
   /** kid → public JWK: the key in hand and BROKER_AUDIT_TRUSTED_KEYS_FILE; never audit_signing_keys. */
   private readonly trusted = new Map<string, JWK>();
   /** The newest checkpoint this process signed, checked against a trusted key, or found in its folder at start. */
-  private tail: { hash: string; lastSeq: bigint } | null = null;
-  private refusal: (CheckpointRefusal & { hash: string }) | null = null;
+  private tail: KnownTail | null = null;
+  private refusal: (CheckpointRefusal & { key: string }) | null = null;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -86,7 +103,7 @@ export class AuditCheckpointsService implements OnModuleInit {
    * restarted after the checkpoints were removed from the database (all, or the newest ones) stops
    * instead of signing the rewritten chain again. Unreadable or untrusted files are skipped.
    */
-  private async newestFile(): Promise<{ hash: string; lastSeq: bigint } | null> {
+  private async newestFile(): Promise<KnownTail | null> {
     const dir = this.config.checkpointDir;
     if (!dir) return null;
     let names: string[];
@@ -95,21 +112,21 @@ export class AuditCheckpointsService implements OnModuleInit {
     } catch {
       return null; // not made yet
     }
-    const newest = names.sort().pop();
-    if (!newest) return null;
-    try {
-      const cp = JSON.parse(readFileSync(path.join(dir, newest), 'utf8')) as AuditCheckpoint;
-      const jwk = this.trustedKey(cp.kid);
-      const p = jwk && typeof cp.jws === 'string' ? await verifyAuditJws(cp.jws, jwk, CHECKPOINT_JWS_TYPE) : null;
-      if (p && p.last_seq === cp.last_seq && typeof cp.last_seq === 'string') {
-        return { hash: checkpointHash(cp.jws), lastSeq: BigInt(cp.last_seq) };
+    // Newest first; a torn or foreign newest file falls back to the one before.
+    for (const name of names.sort().reverse()) {
+      const file = path.join(dir, name);
+      try {
+        const cp = JSON.parse(readFileSync(file, 'utf8')) as AuditCheckpoint;
+        const jwk = this.trustedKey(cp.kid);
+        const p = jwk && typeof cp.jws === 'string' ? await verifyAuditJws(cp.jws, jwk, CHECKPOINT_JWS_TYPE) : null;
+        if (p && typeof p.last_seq === 'string' && /^\d{1,19}$/.test(p.last_seq)) {
+          return { hash: checkpointHash(cp.jws), lastSeq: BigInt(p.last_seq) };
+        }
+      } catch {
+        // reported below
       }
-    } catch {
-      // reported below
+      this.logger.warn(`audit checkpoint file ${file} is not a checkpoint signed with a trusted key; skipped`);
     }
-    this.logger.warn(
-      `audit checkpoint file ${path.join(dir, newest)} is not a checkpoint signed with a trusted key; ignored`,
-    );
     return null;
   }
 
@@ -123,11 +140,11 @@ export class AuditCheckpointsService implements OnModuleInit {
   }
 
   /**
-   * The last seq of the newest checkpoint this process signed, checked, or found in its folder at
-   * start; null when it knows none. The table's newest checkpoint must not end before it.
+   * The newest checkpoint this process signed, checked, or found in its folder at start; null when
+   * it knows none. The table must still hold it. Read it before a verify's snapshot.
    */
-  get knownUpTo(): bigint | null {
-    return this.tail?.lastSeq ?? null;
+  get knownTail(): KnownTail | null {
+    return this.tail ? { ...this.tail } : null;
   }
 
   /** Whether any key is trusted (the key in hand or BROKER_AUDIT_TRUSTED_KEYS_FILE). */
@@ -138,7 +155,7 @@ export class AuditCheckpointsService implements OnModuleInit {
   /** Set while the broker refuses to sign on top of the newest checkpoint (see checkpoint()). */
   get refused(): CheckpointRefusal | null {
     if (!this.refusal) return null;
-    const { hash: _hash, ...refusal } = this.refusal;
+    const { key: _key, ...refusal } = this.refusal;
     return refusal;
   }
 
@@ -218,22 +235,19 @@ export class AuditCheckpointsService implements OnModuleInit {
    */
   private async mayChainOnto(m: EntityManager, last: AuditCheckpoint | undefined): Promise<boolean> {
     const hash = last ? checkpointHash(last.jws) : GENESIS_HASH;
-    if (this.tail?.hash === hash || (!last && !this.tail)) return true;
-    const reason = last
-      ? await this.distrust(last)
-      : `is gone: no checkpoint is left, but this broker signed or checked one up to seq ${this.tail?.lastSeq}; the checkpoints were removed`;
-    if (reason === null && last) {
-      this.tail = { hash, lastSeq: BigInt(last.last_seq) };
+    const found = await this.distrust(m, last);
+    if (found === null) {
+      if (last) this.tail = { hash, lastSeq: BigInt(last.last_seq) };
       if (this.refusal) this.logger.log('audit checkpoints resumed: the newest checkpoint is trusted again');
       this.refusal = null;
       return true;
     }
-    if (this.refusal?.hash !== hash) {
-      const found = { first_seq: last?.first_seq ?? null, last_seq: last?.last_seq ?? null, kid: last?.kid ?? null };
-      this.refusal = { hash, ...found, reason: reason ?? '' };
+    // Said once per problem (a key this process does not trust may sign many checkpoints).
+    if (this.refusal?.key !== found.key) {
+      const at = { first_seq: last?.first_seq ?? null, last_seq: last?.last_seq ?? null, kid: last?.kid ?? null };
       const range = last ? ` (seq ${last.first_seq}..${last.last_seq})` : '';
       this.logger.error(
-        `audit checkpoints stopped: the newest checkpoint${range} ${reason}; no checkpoint is signed on top of it. ` +
+        `audit checkpoints stopped: the newest checkpoint${range} ${found.reason}; no checkpoint is signed on top of it. ` +
           "After a rotation of BROKER_AUDIT_SIGNING_KEY_FILE, put the previous key's public JWKS (GET /api/audit/keys, " +
           'saved before the rotation) in BROKER_AUDIT_TRUSTED_KEYS_FILE and restart; otherwise the checkpoints were ' +
           'changed outside the broker: verify the log against the copies kept outside the database. Recorded as ' +
@@ -245,8 +259,9 @@ export class AuditCheckpointsService implements OnModuleInit {
         reason: 'checkpoint_untrusted',
         actor: 'system',
         target: 'audit_checkpoints',
-        details: { ...found, problem: reason },
+        details: { ...at, problem: found.reason },
       });
+      this.refusal = { key: found.key, ...at, reason: found.reason };
     }
     return false;
   }
@@ -272,20 +287,64 @@ export class AuditCheckpointsService implements OnModuleInit {
     });
   }
 
-  /** Why `cp` cannot be trusted as the newest checkpoint; null when it can. */
-  private async distrust(cp: AuditCheckpoint): Promise<string | null> {
-    if (this.tail && BigInt(cp.last_seq) < this.tail.lastSeq) {
-      return `ends before seq ${this.tail.lastSeq}, which this broker signed or checked: checkpoints were removed`;
+  /**
+   * Why `last` cannot be trusted as the newest checkpoint (with a key naming the problem, so that
+   * it is reported once); null when it can.
+   */
+  private async distrust(
+    m: EntityManager,
+    last: AuditCheckpoint | undefined,
+  ): Promise<{ key: string; reason: string } | null> {
+    const tail = this.tail;
+    if (!last) {
+      if (!tail) return null;
+      return {
+        key: `gone:${tail.lastSeq}`,
+        reason: `is gone: no checkpoint is left, but this broker signed or checked one up to seq ${tail.lastSeq}; the checkpoints were removed`,
+      };
     }
-    const jwk = this.trustedKey(cp.kid);
+    const hash = checkpointHash(last.jws);
+    if (tail?.hash === hash) return null;
+    if (tail && BigInt(last.last_seq) < tail.lastSeq) {
+      return {
+        key: `cut:${tail.lastSeq}:${hash}`,
+        reason: `ends before seq ${tail.lastSeq}, which this broker signed or checked: checkpoints were removed`,
+      };
+    }
+    const jwk = this.trustedKey(last.kid);
     if (!jwk) {
-      return `is signed with key ${cp.kid}, which this broker neither holds nor trusts (BROKER_AUDIT_TRUSTED_KEYS_FILE)`;
+      return {
+        key: `kid:${last.kid}`,
+        reason: `is signed with key ${last.kid}, which this broker neither holds nor trusts (BROKER_AUDIT_TRUSTED_KEYS_FILE)`,
+      };
     }
-    const p = await verifyAuditJws(cp.jws, jwk, CHECKPOINT_JWS_TYPE);
-    if (!p || p.kid !== cp.kid || p.first_seq !== cp.first_seq || p.last_seq !== cp.last_seq) {
-      return `does not verify against key ${cp.kid}`;
+    const p = await verifyAuditJws(last.jws, jwk, CHECKPOINT_JWS_TYPE);
+    if (!p || p.kid !== last.kid || p.first_seq !== last.first_seq || p.last_seq !== last.last_seq) {
+      return { key: `sig:${hash}`, reason: `does not verify against key ${last.kid}` };
+    }
+    // Signed by a trusted key and newer than what this process knows: it must descend from that
+    // (another instance signed on top of it), not from a cut-back chain that someone else signed.
+    if (tail && !(await this.descendsFrom(m, tail))) {
+      return {
+        key: `fork:${tail.lastSeq}:${hash}`,
+        reason: `does not descend from the checkpoint up to seq ${tail.lastSeq} that this broker signed or checked: the checkpoints were replaced`,
+      };
     }
     return null;
+  }
+
+  /**
+   * Whether the checkpoints from `tail` on chain from it: the row at its last seq is the one this
+   * process knows, and each later one signs (in its payload) the hash of the one before. The newest
+   * one's signature, checked by the caller, covers that chain of hashes.
+   */
+  private async descendsFrom(m: EntityManager, tail: { hash: string; lastSeq: bigint }): Promise<boolean> {
+    const rows = await this.checkpointRepo.jwsFrom(m, tail.lastSeq);
+    if (rows.length === 0 || checkpointHash(rows[0]) !== tail.hash) return false;
+    for (let i = 1; i < rows.length; i++) {
+      if (payloadOf(rows[i])?.prev_checkpoint_hash !== checkpointHash(rows[i - 1])) return false;
+    }
+    return true;
   }
 
   private async insert(
@@ -335,7 +394,13 @@ export class AuditCheckpointsService implements OnModuleInit {
       writeFileSync(file, text, { flag: 'wx' });
     } catch (e) {
       if ((e as { code?: string }).code === 'EEXIST') {
-        const kept = readFileSync(file, 'utf8');
+        let kept: string;
+        try {
+          kept = readFileSync(file, 'utf8');
+        } catch (readError) {
+          this.logger.warn(`audit checkpoint file ${file} exists but cannot be read: ${String(readError)}`);
+          return;
+        }
         // Another instance sharing the folder wrote this very checkpoint: nothing to say.
         if (kept === text || kept.includes(cp.jws)) return;
         this.logger.error(
@@ -371,7 +436,10 @@ export class AuditCheckpointsService implements OnModuleInit {
   async keys(m: EntityManager | DataSource = this.dataSource): Promise<{ keys: JWK[] }> {
     const rows = await this.checkpointRepo.signingKeys(m);
     // The key in hand and the configured trusted keys are authoritative for their kids.
-    const keys = rows.map((r) => this.trustedKey(r.jwk.kid) ?? r.jwk);
+    // A row that is not a JWK (the runtime role can insert there) is left out, not a failure.
+    const keys = rows
+      .filter((r) => r.jwk !== null && typeof r.jwk === 'object' && typeof r.jwk.kid === 'string')
+      .map((r) => this.trustedKey(r.jwk.kid) ?? r.jwk);
     for (const jwk of this.trusted.values()) if (!keys.includes(jwk)) keys.push(jwk);
     return { keys };
   }
