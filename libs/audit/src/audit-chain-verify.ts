@@ -1,7 +1,8 @@
 import { decodeProtectedHeader } from 'jose';
 import type { EntityManager } from 'typeorm';
 import { GENESIS_HASH } from './audit-chain.js';
-import type { AuditCheckpointsService, KnownTail } from './audit-checkpoints.service.js';
+import type { KnownTail } from './audit-checkpoint-files.js';
+import type { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import type { AuditChainRepository } from './audit-chain.repository.js';
 import type { AuditVerifyTrust } from './audit-verify-trust.js';
 import {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { jest } from '@jest/globals';
 import { Logger, type INestApplication } from '@nestjs/common';
+import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { compromiseDatabase, createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { createLibApp } from '@test/support/lib-app.js';
@@ -312,6 +313,30 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     expect(broker.audit.checkpointRefusal()).toMatchObject({ last_seq: '10', reason: /ends before seq 25/ });
     expect((await broker.audit.signingKeys()).keys).toHaveLength(1);
     expect(await broker.audit.verify()).toMatchObject({ status: 'broken', firstBadSeq: '11' });
+  });
+
+  it('should say the checkpoints are overdue when someone holds their lock and sealed events wait', async () => {
+    const b = broker as Broker;
+    await b.app.close();
+    broker = await startBroker(db, { BROKER_AUDIT_CHECKPOINT_INTERVAL_MS: '100' }, b.dir);
+    expect(await broker.audit.checkpointsOverdue()).toBeNull();
+    // The runtime role can take the advisory lock every instance waits for, and keep it.
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query(`SELECT pg_advisory_lock(hashtext('broker.audit.checkpoint'))`);
+      await record(broker, 3, 31);
+      expect(await checkpoints(broker)).toHaveLength(6);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(await broker.audit.checkpointsOverdue()).toEqual({
+        uncoveredAfterSeq: '30',
+        waitingSeconds: expect.any(Number),
+      });
+    } finally {
+      await holder.end();
+    }
+    await broker.audit.checkpointNow();
+    expect(await broker.audit.checkpointsOverdue()).toBeNull();
   });
 
   it('should never overwrite a checkpoint file, even when it signs a replaced chain again', async () => {

@@ -61,6 +61,24 @@ export class AuditCheckpointsRepository {
     return rows.map((r) => r.jws);
   }
 
+  /**
+   * The head's seq, the newest checkpoint's last seq, and how long ago that checkpoint was made (or,
+   * without one, how long ago the oldest sealed event happened), in seconds.
+   */
+  async coverage(): Promise<{ head_seq: string | null; checkpoint_seq: string | null; age_s: number | null }> {
+    const [row] = await this.dataSource.query<
+      { head_seq: string | null; checkpoint_seq: string | null; age_s: number | null }[]
+    >(
+      `SELECT h.last_seq::text AS head_seq, c.last_seq::text AS checkpoint_seq,
+              EXTRACT(EPOCH FROM clock_timestamp() - COALESCE(c.created_at,
+                (SELECT e.occurred_at FROM audit_events e WHERE e.seq IS NOT NULL ORDER BY e.seq LIMIT 1)))::float8 AS age_s
+         FROM (SELECT 1) one
+         LEFT JOIN audit_chain_head h ON h.id = 1
+         LEFT JOIN LATERAL (SELECT last_seq, created_at FROM audit_checkpoints ORDER BY last_seq DESC LIMIT 1) c ON true`,
+    );
+    return row ?? { head_seq: null, checkpoint_seq: null, age_s: null };
+  }
+
   /** Every checkpoint, oldest first. */
   allCheckpoints(m: EntityManager | DataSource = this.dataSource): Promise<AuditCheckpoint[]> {
     return m.query<AuditCheckpoint[]>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints c ORDER BY c.last_seq`);

@@ -1,5 +1,3 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { auditConfig, type AuditConfig } from '@app/config';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -9,6 +7,7 @@ import { GENESIS_HASH } from './audit-chain.js';
 import { AuditChainRepository } from './audit-chain.repository.js';
 import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { pageLimit } from './audit-filters.js';
+import { newestCheckpointFile, writeCheckpointFile, type KnownTail } from './audit-checkpoint-files.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
 import { loadSigningKey, loadTrustedKeys, type AuditSigningKey } from './audit-signing-key.js';
 import {
@@ -28,15 +27,6 @@ export interface AuditCheckpointPage {
 }
 
 const CURSOR_FINGERPRINT = 'audit-checkpoints';
-
-/** The files BROKER_AUDIT_CHECKPOINT_DIR holds: `checkpoint-<last seq, 19 digits>.json`. */
-const CHECKPOINT_FILE = /^checkpoint-\d{19}\.json$/;
-
-/** A checkpoint this process knows to be genuine: the hash of its JWS and its last seq. */
-export interface KnownTail {
-  hash: string;
-  lastSeq: bigint;
-}
 
 /** The payload of a compact JWS, unchecked; null when it is not JSON. */
 function payloadOf(jws: string): { prev_checkpoint_hash?: unknown } | null {
@@ -94,40 +84,7 @@ export class AuditCheckpointsService implements OnModuleInit {
       this.trusted.set(key.kid, key.publicJwk);
       await this.checkpointRepo.publishSigningKey(key.kid, key.publicJwk);
     }
-    this.tail = await this.newestFile();
-  }
-
-  /**
-   * The newest checkpoint in BROKER_AUDIT_CHECKPOINT_DIR, when its signature verifies against a
-   * trusted key: what this host last signed, outside the database. Starting from it, a broker
-   * restarted after the checkpoints were removed from the database (all, or the newest ones) stops
-   * instead of signing the rewritten chain again. Unreadable or untrusted files are skipped.
-   */
-  private async newestFile(): Promise<KnownTail | null> {
-    const dir = this.config.checkpointDir;
-    if (!dir) return null;
-    let names: string[];
-    try {
-      names = readdirSync(dir).filter((n) => CHECKPOINT_FILE.test(n));
-    } catch {
-      return null; // not made yet
-    }
-    // Newest first; a torn or foreign newest file falls back to the one before.
-    for (const name of names.sort().reverse()) {
-      const file = path.join(dir, name);
-      try {
-        const cp = JSON.parse(readFileSync(file, 'utf8')) as AuditCheckpoint;
-        const jwk = this.trustedKey(cp.kid);
-        const p = jwk && typeof cp.jws === 'string' ? await verifyAuditJws(cp.jws, jwk, CHECKPOINT_JWS_TYPE) : null;
-        if (p && typeof p.last_seq === 'string' && /^\d{1,19}$/.test(p.last_seq)) {
-          return { hash: checkpointHash(cp.jws), lastSeq: BigInt(p.last_seq) };
-        }
-      } catch {
-        // reported below
-      }
-      this.logger.warn(`audit checkpoint file ${file} is not a checkpoint signed with a trusted key; skipped`);
-    }
-    return null;
+    this.tail = await newestCheckpointFile(this.config.checkpointDir, (kid) => this.trustedKey(kid), this.logger);
   }
 
   /**
@@ -150,6 +107,21 @@ export class AuditCheckpointsService implements OnModuleInit {
   /** Whether any key is trusted (the key in hand or BROKER_AUDIT_TRUSTED_KEYS_FILE). */
   get trusting(): boolean {
     return this.trusted.size > 0;
+  }
+
+  /**
+   * Sealed events have waited for a checkpoint longer than three checkpoint intervals: the
+   * checkpoints stalled (stopped by this or another instance, its advisory lock held elsewhere, or
+   * its inserts failing), and those events can be rewritten unnoticed. Null when nothing waits that
+   * long, and with signing off.
+   */
+  async overdue(): Promise<{ uncoveredAfterSeq: string; waitingSeconds: number } | null> {
+    if (!this.key) return null;
+    const { head_seq, checkpoint_seq, age_s } = await this.checkpointRepo.coverage();
+    const covered = checkpoint_seq === null ? 0n : BigInt(checkpoint_seq);
+    if (head_seq === null || BigInt(head_seq) <= covered || age_s === null) return null;
+    if (age_s * 1000 <= 3 * this.config.checkpointIntervalMs) return null;
+    return { uncoveredAfterSeq: covered.toString(), waitingSeconds: Math.round(age_s) };
   }
 
   /** Set while the broker refuses to sign on top of the newest checkpoint (see checkpoint()). */
@@ -219,7 +191,7 @@ export class AuditCheckpointsService implements OnModuleInit {
     });
     const newest = made[made.length - 1];
     if (newest) this.tail = { hash: checkpointHash(newest.jws), lastSeq: BigInt(newest.last_seq) };
-    for (const cp of made) this.writeFile(cp);
+    for (const cp of made) writeCheckpointFile(this.config.checkpointDir, cp, this.logger);
     return made.length;
   }
 
@@ -377,39 +349,6 @@ export class AuditCheckpointsService implements OnModuleInit {
     ]);
     if (!row) throw new Error('audit: the checkpoint insert returned nothing');
     return row;
-  }
-
-  /**
-   * A copy outside the database (BROKER_AUDIT_CHECKPOINT_DIR); failures are logged, not fatal. A
-   * file is never overwritten: after someone emptied the checkpoints table, the broker would sign
-   * the rewritten chain again from seq 1, and the copy is what still shows the original.
-   */
-  private writeFile(cp: AuditCheckpoint): void {
-    const dir = this.config.checkpointDir;
-    if (!dir) return;
-    const file = path.join(dir, `checkpoint-${cp.last_seq.padStart(19, '0')}.json`);
-    const text = `${JSON.stringify(cp)}\n`;
-    try {
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(file, text, { flag: 'wx' });
-    } catch (e) {
-      if ((e as { code?: string }).code === 'EEXIST') {
-        let kept: string;
-        try {
-          kept = readFileSync(file, 'utf8');
-        } catch (readError) {
-          this.logger.warn(`audit checkpoint file ${file} exists but cannot be read: ${String(readError)}`);
-          return;
-        }
-        // Another instance sharing the folder wrote this very checkpoint: nothing to say.
-        if (kept === text || kept.includes(cp.jws)) return;
-        this.logger.error(
-          `audit checkpoint file ${file} already holds another checkpoint for seq ${cp.last_seq}: the checkpoints were replaced in the database; the file is kept as it was (verify the log against it)`,
-        );
-        return;
-      }
-      this.logger.warn(`audit checkpoint file not written: ${e instanceof Error ? e.message : String(e)}`);
-    }
   }
 
   /** Every checkpoint, oldest first (verification). */

@@ -192,6 +192,11 @@ export class AuditService {
     return this.checkpointsService.refused;
   }
 
+  /** Sealed events waiting for a checkpoint for more than three checkpoint intervals; null normally. */
+  checkpointsOverdue(): Promise<{ uncoveredAfterSeq: string; waitingSeconds: number } | null> {
+    return this.checkpointsService.overdue();
+  }
+
   /** Whether the database role could rewrite the log; for /health/ready. */
   protection(): Promise<AuditProtection> {
     return this.chain.protection();

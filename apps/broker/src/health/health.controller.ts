@@ -34,7 +34,7 @@ export class HealthController {
     summary:
       'Readiness: the database answers (503 when it does not); details include the audit protection and the SIEM stream state',
     description:
-      '`details.audit.protection` is `weak` (with the reason) when the database role could rewrite the audit log; `details.audit.checkpoints` is `stopped` (with `checkpointProblem`) when the newest signed checkpoint is not one the broker can trust.',
+      '`details.audit.protection` is `weak` (with the reason) when the database role could rewrite the audit log; `details.audit.checkpoints` is `stopped` (with `checkpointProblem`) when the newest signed checkpoint is not one the broker can trust, `overdue` (with `checkpointsOverdue`) when sealed events have waited for a checkpoint longer than three checkpoint intervals.',
   })
   ready() {
     return this.health.check([
@@ -43,13 +43,17 @@ export class HealthController {
       async () => {
         const audit = this.indicator.check('audit');
         try {
-          const p = await this.audit.protection();
+          const [p, overdue] = await Promise.all([this.audit.protection(), this.audit.checkpointsOverdue()]);
           const refused = this.audit.checkpointRefusal();
           return audit.up({
             protection: p.protection,
             ...(p.reason ? { reason: p.reason } : {}),
-            // The checkpoints stopped: the newest one is not trusted (see AuditCheckpointsService).
-            ...(refused ? { checkpoints: 'stopped', checkpointProblem: refused } : {}),
+            // The checkpoints stopped here (the newest one is not trusted), or stalled anywhere.
+            ...(refused
+              ? { checkpoints: 'stopped', checkpointProblem: refused }
+              : overdue
+                ? { checkpoints: 'overdue', checkpointsOverdue: overdue }
+                : {}),
           });
         } catch {
           return audit.down({ message: 'the audit tables cannot be read' });
