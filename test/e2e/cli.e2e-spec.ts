@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
-import { signingKeyFromText } from '@app/audit';
+import { signingKeyFromText, trustedKeysFromText } from '@app/audit';
 import pg from 'pg';
 import { runBroker } from '@test/support/built.js';
 import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
@@ -119,6 +119,34 @@ describe('the command line (built entry, real Postgres)', () => {
     const bad = await offline(flipped);
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout)).toMatchObject({ status: 'broken', problem: 'hash_mismatch' });
+  });
+
+  it('should print the public JWKS of a key file and a saved JWKS together, for a rotation', async () => {
+    const current = await signingKeyFromText(readFileSync(keyFile, 'utf8'));
+    const next = path.join(dir, 'next-key.json');
+    writeFileSync(
+      next,
+      JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })),
+    );
+    const saved = path.join(dir, 'saved-keys.json');
+    writeFileSync(saved, JSON.stringify({ keys: [current.publicJwk] }));
+    const res = await runBroker(['audit', 'public-key', saved, next, keyFile], env);
+    expect(res.code).toBe(0);
+    const { keys } = JSON.parse(res.stdout) as { keys: Array<Record<string, unknown>> };
+    // The current key once (saved and as a file), the next one, public halves only.
+    expect(keys.map((k) => [k.kid, k.alg])).toEqual([
+      [current.kid, 'EdDSA'],
+      [expect.any(String), 'ES256'],
+    ]);
+    expect(keys.every((k) => !('d' in k))).toBe(true);
+    // What it prints is what the broker takes in BROKER_AUDIT_TRUSTED_KEYS_FILE.
+    expect(await trustedKeysFromText(res.stdout)).toHaveLength(2);
+    const junk = path.join(dir, 'junk.txt');
+    writeFileSync(junk, 'not a key');
+    const bad = await runBroker(['audit', 'public-key', junk], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/junk\.txt: neither a private key nor public keys/);
+    expect((await runBroker(['audit', 'public-key'], env)).code).toBe(2);
   });
 
   it('should apply the migrations and find them in agreement with the entities (migration check)', async () => {

@@ -28,6 +28,8 @@ Commands:
   audit verify --export FILE.ndjson --keys KEYS.json --checkpoints CPS.json [--expected-head HASH]
                                verify an export offline: no database, no broker
   audit checkpoint             seal and sign a checkpoint up to the head now
+  audit public-key <file>...   print one JWKS with the public halves of signing key files and
+                               saved JWKS files, for BROKER_AUDIT_TRUSTED_KEYS_FILE (key rotation)
   audit export <file|-> [ndjson|csv]
                                write every audit event (default ndjson)
 
