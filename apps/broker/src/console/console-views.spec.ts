@@ -62,6 +62,16 @@ describe('console views', () => {
       checkpointRefusal: { first_seq: null, last_seq: null, kid: null, reason: 'is gone: no checkpoint is left' },
     });
     expect(none).toMatch(/Checkpoints stopped<\/span>: the newest\s+checkpoint\s+is gone: no checkpoint is left/);
+    const overdue = overviewPage(session, overview, {
+      sealingLagSeconds: 0,
+      lastVerify: null,
+      lastCheckpoint: checkpoint,
+      checkpointsOverdue: { uncoveredAfterSeq: '2000', waitingSeconds: 420 },
+    });
+    expect(overdue).toMatch(
+      /Checkpoints overdue<\/span>: the events after seq\s+2000 have waited\s+420\s+s for a signed checkpoint/,
+    );
+    expect(page).not.toContain('Checkpoints overdue');
   });
 
   it('should escape every interpolated value, and keep built fragments as they are', () => {

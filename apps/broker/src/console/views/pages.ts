@@ -60,6 +60,8 @@ export interface ChainStatus {
   lastCheckpoint: AuditCheckpoint | null;
   /** Set while this broker signs no checkpoint because the newest one is not trusted. */
   checkpointRefusal?: CheckpointRefusal | null;
+  /** Set while sealed events have waited for a checkpoint longer than three checkpoint intervals. */
+  checkpointsOverdue?: { uncoveredAfterSeq: string; waitingSeconds: number } | null;
 }
 
 /** The newest recorded full verify; one without this broker's proof (forged, or signing off) is not shown as a verify. */
@@ -138,7 +140,13 @@ export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: 
                   }
                   ${chain.checkpointRefusal.reason}
                 </div>`
-              : ''
+              : chain.checkpointsOverdue
+                ? html`<div id="checkpoints-overdue">
+                    <span class="bad">Checkpoints overdue</span>: the events after seq
+                    ${chain.checkpointsOverdue.uncoveredAfterSeq} have waited ${chain.checkpointsOverdue.waitingSeconds}
+                    s for a signed checkpoint
+                  </div>`
+                : ''
           }
           <div>Sealing lag: ${chain.sealingLagSeconds.toFixed(1)} s</div>
           <form method="post" action="/console/verify">
