@@ -4,6 +4,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
+import { waitFor } from '@test/support/siem-receiver.js';
 
 describe('health (e2e, own Postgres server so it can be stopped)', () => {
   let pgServer: EmbeddedDatabase;
@@ -76,11 +77,10 @@ describe('health (e2e, own Postgres server so it can be stopped)', () => {
     const auth = { headers: { Authorization: 'health-secret-1234' } };
     // A failed admin call is an event; the first checkpoint is due at once.
     await fetch(`${broker.url}/api/profiles`);
-    const cps = await waitFor(async () => {
-      const page = (await (await fetch(`${broker.url}/api/audit/checkpoints`, auth)).json()) as { data: unknown[] };
-      return page.data.length > 0 ? page : null;
-    });
-    expect(cps.data.length).toBeGreaterThan(0);
+    const checkpointCount = async () =>
+      ((await (await fetch(`${broker.url}/api/audit/checkpoints`, auth)).json()) as { data: unknown[] }).data.length;
+    await waitFor('a signed checkpoint', async () => (await checkpointCount()) > 0, 10_000);
+    expect(await checkpointCount()).toBeGreaterThan(0);
     const dir = mkdtempSync(path.join(tmpdir(), 'health-rotated-'));
     const saved = path.join(dir, 'keys.json');
     writeFileSync(saved, await (await fetch(`${broker.url}/api/audit/keys`, auth)).text());
@@ -91,11 +91,8 @@ describe('health (e2e, own Postgres server so it can be stopped)', () => {
         .audit;
     const rotated = await startTestBroker(testConfig({ ...env, TYK_IB_SECRET: 'health-secret-1234' }));
     try {
-      const audit = await waitFor(async () => {
-        const a = await ready(rotated);
-        return a.checkpoints ? a : null;
-      });
-      expect(audit).toMatchObject({
+      await waitFor('the checkpoints to stop', async () => (await ready(rotated)).checkpoints !== undefined, 10_000);
+      expect(await ready(rotated)).toMatchObject({
         status: 'up',
         checkpoints: 'stopped',
         checkpointProblem: { kid: expect.any(String), reason: expect.stringMatching(/neither holds nor trusts/) },
@@ -131,13 +128,3 @@ describe('health (e2e, own Postgres server so it can be stopped)', () => {
     expect(status).toBe(200);
   });
 });
-
-/** Polls `fn` every 100 ms until it returns something (at most 10 s). */
-async function waitFor<T>(fn: () => Promise<T | null>): Promise<T> {
-  for (let i = 0; i < 100; i++) {
-    const v = await fn();
-    if (v !== null) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('waitFor: timed out');
-}

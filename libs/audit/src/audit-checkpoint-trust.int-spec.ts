@@ -1,19 +1,15 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { jest } from '@jest/globals';
-import { Logger, type INestApplication } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import pg from 'pg';
-import { DataSource } from 'typeorm';
 import { compromiseDatabase, createTestDatabase, type TestDatabase } from '@test/support/database.js';
-import { createLibApp } from '@test/support/lib-app.js';
+import { recordLogins, startAuditApp, type AuditApp } from '@test/support/audit-app.js';
 import { GENESIS_HASH, chainHash } from './audit-chain.js';
 import { RECORD_COLUMNS, type AuditEventRecord } from './audit-record.js';
 import { signingKeyFromText, type AuditSigningKey } from './audit-signing-key.js';
 import { checkpointHash, signCheckpoint, type AuditCheckpoint } from './audit-verifier.js';
-import { AuditModule } from './audit.module.js';
-import { AuditService } from './audit.service.js';
 
 /**
  * The newest signed checkpoint vouches for every older one, so the broker trusts it only when it
@@ -22,30 +18,14 @@ import { AuditService } from './audit.service.js';
  */
 const EVERY = 5;
 
-interface Broker {
-  app: INestApplication;
-  audit: AuditService;
-  ds: DataSource;
-  dir: string;
+type Broker = AuditApp;
+
+function startBroker(db: TestDatabase, env: Record<string, string> = {}, dir?: string): Promise<Broker> {
+  return startAuditApp(db, { env, dir, every: EVERY });
 }
 
-async function startBroker(db: TestDatabase, env: Record<string, string> = {}, dir?: string): Promise<Broker> {
-  const dataDir = dir ?? mkdtempSync(path.join(tmpdir(), 'audit-cp-trust-'));
-  const app = await createLibApp(db, AuditModule, {
-    BROKER_DATA_DIR: dataDir,
-    BROKER_AUDIT_CHECKPOINT_EVERY: String(EVERY),
-    BROKER_AUDIT_CHECKPOINT_DIR: path.join(dataDir, 'checkpoints'),
-    ...env,
-  });
-  await app.init();
-  return { app, audit: app.get(AuditService), ds: app.get(DataSource), dir: dataDir };
-}
-
-async function record(b: Broker, n: number, from = 1): Promise<void> {
-  for (let i = from; i < from + n; i++) {
-    await b.audit.record({ type: 'login.succeeded', outcome: 'success', actor: `developer:${i}`, requestId: `r${i}` });
-  }
-  await b.audit.checkpointNow();
+function record(b: Broker, n: number, from = 1): Promise<void> {
+  return recordLogins(b.audit, n, from);
 }
 
 async function newKey(): Promise<AuditSigningKey> {

@@ -15,6 +15,7 @@ import {
   checkpointHash,
   signAuditJws,
   signCheckpoint,
+  unverifiedPayload,
   verifyAuditJws,
   type AuditCheckpoint,
 } from './audit-verifier.js';
@@ -28,17 +29,6 @@ export interface AuditCheckpointPage {
 
 const CURSOR_FINGERPRINT = 'audit-checkpoints';
 
-/** The payload of a compact JWS, unchecked; null when it is not JSON. */
-function payloadOf(jws: string): { prev_checkpoint_hash?: unknown } | null {
-  try {
-    return JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
-      prev_checkpoint_hash?: unknown;
-    };
-  } catch {
-    return null;
-  }
-}
-
 /** Why the broker signs no checkpoint on top of the newest one (shown by /health/ready). */
 export interface CheckpointRefusal {
   /** The newest checkpoint's range and key (null when none is left). */
@@ -47,6 +37,17 @@ export interface CheckpointRefusal {
   kid: string | null;
   reason: string;
 }
+
+/** Sealed events waiting for a checkpoint too long: after which seq, and for how long. */
+export interface CheckpointsOverdue {
+  uncoveredAfterSeq: string;
+  waitingSeconds: number;
+}
+
+/** A checkpoint problem, as /health/ready details it (`details.audit`) and the console shows it. */
+export type CheckpointState =
+  | { checkpoints: 'stopped'; checkpointProblem: CheckpointRefusal }
+  | { checkpoints: 'overdue'; checkpointsOverdue: CheckpointsOverdue };
 
 /**
  * Signed checkpoints of the chain (issue 14; the idea of CloudTrail's digest files): at least every
@@ -115,13 +116,24 @@ export class AuditCheckpointsService implements OnModuleInit {
    * its inserts failing), and those events can be rewritten unnoticed. Null when nothing waits that
    * long, and with signing off.
    */
-  async overdue(): Promise<{ uncoveredAfterSeq: string; waitingSeconds: number } | null> {
+  async overdue(): Promise<CheckpointsOverdue | null> {
     if (!this.key) return null;
     const { head_seq, checkpoint_seq, age_s } = await this.checkpointRepo.coverage();
     const covered = checkpoint_seq === null ? 0n : BigInt(checkpoint_seq);
     if (head_seq === null || BigInt(head_seq) <= covered || age_s === null) return null;
     if (age_s * 1000 <= 3 * this.config.checkpointIntervalMs) return null;
     return { uncoveredAfterSeq: covered.toString(), waitingSeconds: Math.round(age_s) };
+  }
+
+  /**
+   * What /health/ready and the console show about the checkpoints: stopped here (the newest one is
+   * not trusted), else overdue (stalled anywhere), else nothing.
+   */
+  async state(): Promise<CheckpointState | null> {
+    const refused = this.refused;
+    if (refused) return { checkpoints: 'stopped', checkpointProblem: refused };
+    const overdue = await this.overdue();
+    return overdue ? { checkpoints: 'overdue', checkpointsOverdue: overdue } : null;
   }
 
   /** Set while the broker refuses to sign on top of the newest checkpoint (see checkpoint()). */
@@ -196,20 +208,15 @@ export class AuditCheckpointsService implements OnModuleInit {
   }
 
   /**
-   * Whether a new checkpoint may chain onto `last` (the newest; undefined when there is none). Its
-   * signature vouches, through the chain of checkpoint hashes, for every checkpoint before it, so
-   * `last` must verify against a trusted key: a checkpoint signed with a key only the database
-   * lists, or with a forged signature, would otherwise be laundered by the broker's next one. And it
-   * must not be older than the newest checkpoint this process signed or checked, or found in
-   * BROKER_AUDIT_CHECKPOINT_DIR at start (checkpoints removed from the end, or all of them).
-   * Otherwise no checkpoint is signed until an operator acts: one error in the log, one
-   * `audit.checkpoint_untrusted` event (High for the SIEM), and /health/ready shows it.
+   * Whether a new checkpoint may chain onto `last` (the newest; undefined when there is none): its
+   * signature would vouch, through the chain of checkpoint hashes, for everything before it, so
+   * `last` must pass distrust(). Otherwise nothing is signed until it does: one error in the log
+   * and one `audit.checkpoint_untrusted` event per problem, and `refused` says why.
    */
   private async mayChainOnto(m: EntityManager, last: AuditCheckpoint | undefined): Promise<boolean> {
-    const hash = last ? checkpointHash(last.jws) : GENESIS_HASH;
     const found = await this.distrust(m, last);
     if (found === null) {
-      if (last) this.tail = { hash, lastSeq: BigInt(last.last_seq) };
+      if (last) this.tail = { hash: checkpointHash(last.jws), lastSeq: BigInt(last.last_seq) };
       if (this.refusal) this.logger.log('audit checkpoints resumed: the newest checkpoint is trusted again');
       this.refusal = null;
       return true;
@@ -261,7 +268,9 @@ export class AuditCheckpointsService implements OnModuleInit {
 
   /**
    * Why `last` cannot be trusted as the newest checkpoint (with a key naming the problem, so that
-   * it is reported once); null when it can.
+   * it is reported once); null when it can. It must be the checkpoint this process knows (signed,
+   * checked, or found in BROKER_AUDIT_CHECKPOINT_DIR at start), or be signed with a trusted key and
+   * descend from that one; with none known, be signed with a trusted key.
    */
   private async distrust(
     m: EntityManager,
@@ -310,11 +319,11 @@ export class AuditCheckpointsService implements OnModuleInit {
    * process knows, and each later one signs (in its payload) the hash of the one before. The newest
    * one's signature, checked by the caller, covers that chain of hashes.
    */
-  private async descendsFrom(m: EntityManager, tail: { hash: string; lastSeq: bigint }): Promise<boolean> {
+  private async descendsFrom(m: EntityManager, tail: KnownTail): Promise<boolean> {
     const rows = await this.checkpointRepo.jwsFrom(m, tail.lastSeq);
     if (rows.length === 0 || checkpointHash(rows[0]) !== tail.hash) return false;
     for (let i = 1; i < rows.length; i++) {
-      if (payloadOf(rows[i])?.prev_checkpoint_hash !== checkpointHash(rows[i - 1])) return false;
+      if (unverifiedPayload(rows[i])?.prev_checkpoint_hash !== checkpointHash(rows[i - 1])) return false;
     }
     return true;
   }

@@ -92,6 +92,17 @@ describe('audit checkpoint signing key', () => {
         ['not json', /expected a JWKS/],
         [JSON.stringify({ keys: [] }), /the JWKS has no keys/],
       ];
+      // Hostile text: a NUL or a lone surrogate in the kid, a megabyte of it, the wrong types.
+      const kidLike = (kid: string) => JSON.stringify({ keys: [{ ...a.publicJwk, kid }] });
+      cases.push(
+        [kidLike('x\u0000y'), /key 1 has kid "x\\u0000y", but its JWK thumbprint is /],
+        [kidLike('lone-\uD800'), /key 1 has kid "lone-\\ud800", but its JWK thumbprint is /],
+        [kidLike('k'.repeat(1024 * 1024)), /key 1 has kid "k{20}/],
+        [JSON.stringify({ keys: [{ ...a.publicJwk, x: 'A'.repeat(1024 * 1024) }] }), /key 1 is not a valid public JWK/],
+        [JSON.stringify({ keys: 'not-a-list' }), /key 1 is not a valid public JWK/],
+        [JSON.stringify(42), /key 1: expected a JWK object/],
+        [`${' '.repeat(1024 * 1024)}x`, /expected a JWKS/],
+      );
       for (const [text, error] of cases) {
         await expect(trustedKeysFromText(text)).rejects.toThrow(error);
       }

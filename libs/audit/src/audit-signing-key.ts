@@ -39,9 +39,14 @@ export async function signingKeyFromText(text: string): Promise<AuditSigningKey>
     : createPrivateKey(trimmed);
   if (privateKey.type !== 'private') throw new Error('BROKER_AUDIT_SIGNING_KEY_FILE: expected a private key');
   const alg = algOf(privateKey);
-  const exported = createPublicKey(privateKey).export({ format: 'jwk' }) as JWK;
-  const kid = await calculateJwkThumbprint(exported);
-  return { alg, kid, privateKey, publicJwk: { ...exported, kid, alg, use: 'sig' } };
+  const publicJwk = await publishedJwk(createPublicKey(privateKey), alg);
+  return { alg, kid: publicJwk.kid as string, privateKey, publicJwk };
+}
+
+/** A public key as GET /api/audit/keys publishes it: its JWK, named by its thumbprint, with alg and use. */
+async function publishedJwk(publicKey: KeyObject, alg: 'EdDSA' | 'ES256'): Promise<JWK> {
+  const exported = publicKey.export({ format: 'jwk' }) as JWK;
+  return { ...exported, kid: await calculateJwkThumbprint(exported), alg, use: 'sig' };
 }
 
 /**
@@ -113,13 +118,11 @@ export async function trustedKeysFromText(text: string): Promise<JWK[]> {
     } catch (e) {
       throw new Error(`${at} is not a valid public JWK (${e instanceof Error ? e.message : String(e)})`, { cause: e });
     }
-    const alg = algOf(key, `${at}: expected an Ed25519 or P-256 (ES256) public key`);
-    const exported = key.export({ format: 'jwk' }) as JWK;
-    const kid = await calculateJwkThumbprint(exported);
-    if (jwk.kid !== undefined && jwk.kid !== kid) {
-      throw new Error(`${at} has kid ${JSON.stringify(jwk.kid)}, but its JWK thumbprint is ${kid}`);
+    const published = await publishedJwk(key, algOf(key, `${at}: expected an Ed25519 or P-256 (ES256) public key`));
+    if (jwk.kid !== undefined && jwk.kid !== published.kid) {
+      throw new Error(`${at} has kid ${JSON.stringify(jwk.kid)}, but its JWK thumbprint is ${published.kid}`);
     }
-    keys.push({ ...exported, kid, alg, use: 'sig' });
+    keys.push(published);
   }
   if (keys.length === 0) throw new Error(`${TRUSTED}: the JWKS has no keys`);
   return keys;

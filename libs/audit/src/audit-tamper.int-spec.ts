@@ -1,17 +1,16 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { compromiseDatabase, createTestDatabase, type TestDatabase } from '@test/support/database.js';
-import { createLibApp, listenLikeBroker } from '@test/support/lib-app.js';
+import { startAuditApp, recordLogins } from '@test/support/audit-app.js';
+import { listenLikeBroker } from '@test/support/lib-app.js';
 import { chainHash } from './audit-chain.js';
 import { verifyExportFiles } from './audit-offline-verify.js';
 import { RECORD_COLUMNS, type AuditEventRecord } from './audit-record.js';
 import type { AuditCheckpoint } from './audit-verifier.js';
-import { AuditModule } from './audit.module.js';
 import { AuditService } from './audit.service.js';
 
 /**
@@ -30,19 +29,9 @@ const EVERY = 5;
 
 async function boot(): Promise<Ctx> {
   const db = await createTestDatabase('tamper');
-  const dir = mkdtempSync(path.join(tmpdir(), 'audit-tamper-'));
-  const app = await createLibApp(db, AuditModule, {
-    BROKER_DATA_DIR: dir,
-    BROKER_AUDIT_CHECKPOINT_EVERY: String(EVERY),
-    BROKER_AUDIT_CHECKPOINT_DIR: path.join(dir, 'checkpoints'),
-  });
-  await app.init();
-  const audit = app.get(AuditService);
-  for (let i = 1; i <= 30; i++) {
-    await audit.record({ type: 'login.succeeded', outcome: 'success', actor: `developer:${i}`, requestId: `r${i}` });
-  }
-  await audit.checkpointNow();
-  return { db, app, audit, ds: app.get(DataSource), dir };
+  const started = await startAuditApp(db, { every: EVERY });
+  await recordLogins(started.audit, 30);
+  return { db, ...started };
 }
 
 /** What an auditor keeps: the checkpoints and keys (fetched first), then the export. */

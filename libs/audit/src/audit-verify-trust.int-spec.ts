@@ -1,12 +1,9 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { jest } from '@jest/globals';
 import { Logger, type INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { compromiseDatabase, createTestDatabase, type TestDatabase } from '@test/support/database.js';
-import { createLibApp } from '@test/support/lib-app.js';
+import { recordLogins, startAuditApp } from '@test/support/audit-app.js';
 import { chainHash } from './audit-chain.js';
 import { AuditChainService } from './audit-chain.service.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
@@ -14,7 +11,6 @@ import { RECORD_COLUMNS, type AuditEventRecord } from './audit-record.js';
 import { signingKeyFromText } from './audit-signing-key.js';
 import { signAuditJws } from './audit-verifier.js';
 import { VERIFIED_JWS_TYPE } from './audit-verify-trust.js';
-import { AuditModule } from './audit.module.js';
 import { AuditService } from './audit.service.js';
 
 /**
@@ -35,19 +31,9 @@ const TAMPERED_SEQ = '3';
 
 async function boot(env: Record<string, string> = {}): Promise<Ctx> {
   const db = await createTestDatabase('trust');
-  const dir = mkdtempSync(path.join(tmpdir(), 'audit-trust-'));
-  const app = await createLibApp(db, AuditModule, {
-    BROKER_DATA_DIR: dir,
-    BROKER_AUDIT_CHECKPOINT_EVERY: String(EVERY),
-    ...env,
-  });
-  await app.init();
-  const audit = app.get(AuditService);
-  for (let i = 1; i <= 30; i++) {
-    await audit.record({ type: 'login.succeeded', outcome: 'success', actor: `developer:${i}`, requestId: `r${i}` });
-  }
-  await audit.checkpointNow();
-  return { db, app, audit, chain: app.get(AuditChainService), ds: app.get(DataSource) };
+  const { app, audit, ds } = await startAuditApp(db, { every: EVERY, env });
+  await recordLogins(audit, 30);
+  return { db, app, audit, chain: app.get(AuditChainService), ds };
 }
 
 /** An old event changed by the owner without re-chaining: only a walk over it notices. */

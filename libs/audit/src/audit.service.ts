@@ -12,6 +12,8 @@ import {
   AuditCheckpointsService,
   type AuditCheckpointPage,
   type CheckpointRefusal,
+  type CheckpointState,
+  type CheckpointsOverdue,
 } from './audit-checkpoints.service.js';
 import type { AuditEventInput } from './audit-event.js';
 import type { AuditProtection } from './audit-protection.js';
@@ -193,8 +195,13 @@ export class AuditService {
   }
 
   /** Sealed events waiting for a checkpoint for more than three checkpoint intervals; null normally. */
-  checkpointsOverdue(): Promise<{ uncoveredAfterSeq: string; waitingSeconds: number } | null> {
+  checkpointsOverdue(): Promise<CheckpointsOverdue | null> {
     return this.checkpointsService.overdue();
+  }
+
+  /** Stopped (checkpointRefusal), else overdue (checkpointsOverdue), else null: for /health/ready and the console. */
+  checkpointState(): Promise<CheckpointState | null> {
+    return this.checkpointsService.state();
   }
 
   /** Whether the database role could rewrite the log; for /health/ready. */

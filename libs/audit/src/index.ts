@@ -56,6 +56,8 @@ export {
   AuditCheckpointsService,
   type AuditCheckpointPage,
   type CheckpointRefusal,
+  type CheckpointState,
+  type CheckpointsOverdue,
 } from './audit-checkpoints.service.js';
 export {
   ChainWalk,

@@ -28,21 +28,20 @@ export class ConsoleViewsService {
   ) {}
 
   async overview(session: ConsoleSession): Promise<string> {
-    const [overview, sealingLagSeconds, lastVerify, checkpoints, checkpointsOverdue] = await Promise.all([
+    const [overview, sealingLagSeconds, lastVerify, checkpoints, checkpointState] = await Promise.all([
       this.stats.overview(7),
       this.audit.sealingLagSeconds(),
       // Every full verify (scheduled, API, CLI or this console, on any replica) is recorded as an
       // event; one the runtime role forged is shown as not trusted.
       this.audit.lastFullVerify(),
       this.audit.checkpoints({ limit: '1' }),
-      this.audit.checkpointsOverdue(),
+      this.audit.checkpointState(),
     ]);
     return overviewPage(session, overview, {
       sealingLagSeconds,
       lastVerify,
       lastCheckpoint: checkpoints.data[0] ?? null,
-      checkpointRefusal: this.audit.checkpointRefusal(),
-      checkpointsOverdue,
+      checkpointState,
     });
   }
 

@@ -50,7 +50,10 @@ describe('console views', () => {
       sealingLagSeconds: 0,
       lastVerify: null,
       lastCheckpoint: checkpoint,
-      checkpointRefusal: { first_seq: '1001', last_seq: '2000', kid: 'k<1>', reason: 'is signed with key k<1>, …' },
+      checkpointState: {
+        checkpoints: 'stopped',
+        checkpointProblem: { first_seq: '1001', last_seq: '2000', kid: 'k<1>', reason: 'is signed with key k<1>, …' },
+      },
     });
     expect(stopped).toMatch(
       /<span class="bad">Checkpoints stopped<\/span>: the newest\s+checkpoint \(seq 1001–2000, key k&lt;1&gt;\)\s+is signed with key k&lt;1&gt;, …/,
@@ -59,14 +62,20 @@ describe('console views', () => {
       sealingLagSeconds: 0,
       lastVerify: null,
       lastCheckpoint: null,
-      checkpointRefusal: { first_seq: null, last_seq: null, kid: null, reason: 'is gone: no checkpoint is left' },
+      checkpointState: {
+        checkpoints: 'stopped',
+        checkpointProblem: { first_seq: null, last_seq: null, kid: null, reason: 'is gone: no checkpoint is left' },
+      },
     });
     expect(none).toMatch(/Checkpoints stopped<\/span>: the newest\s+checkpoint\s+is gone: no checkpoint is left/);
     const overdue = overviewPage(session, overview, {
       sealingLagSeconds: 0,
       lastVerify: null,
       lastCheckpoint: checkpoint,
-      checkpointsOverdue: { uncoveredAfterSeq: '2000', waitingSeconds: 420 },
+      checkpointState: {
+        checkpoints: 'overdue',
+        checkpointsOverdue: { uncoveredAfterSeq: '2000', waitingSeconds: 420 },
+      },
     });
     expect(overdue).toMatch(
       /Checkpoints overdue<\/span>: the events after seq\s+2000 have waited\s+420\s+s for a signed checkpoint/,

@@ -43,18 +43,8 @@ export class HealthController {
       async () => {
         const audit = this.indicator.check('audit');
         try {
-          const [p, overdue] = await Promise.all([this.audit.protection(), this.audit.checkpointsOverdue()]);
-          const refused = this.audit.checkpointRefusal();
-          return audit.up({
-            protection: p.protection,
-            ...(p.reason ? { reason: p.reason } : {}),
-            // The checkpoints stopped here (the newest one is not trusted), or stalled anywhere.
-            ...(refused
-              ? { checkpoints: 'stopped', checkpointProblem: refused }
-              : overdue
-                ? { checkpoints: 'overdue', checkpointsOverdue: overdue }
-                : {}),
-          });
+          const [p, checkpoints] = await Promise.all([this.audit.protection(), this.audit.checkpointState()]);
+          return audit.up({ protection: p.protection, ...(p.reason ? { reason: p.reason } : {}), ...checkpoints });
         } catch {
           return audit.down({ message: 'the audit tables cannot be read' });
         }

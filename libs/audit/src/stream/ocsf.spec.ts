@@ -71,44 +71,36 @@ describe('toOcsf (OCSF 1.x mapping of audit events)', () => {
     expect(toOcsf(record('audit.checkpoints_started', { outcome: 'success' })).severity_id).toBe(3);
   });
 
-  it('should make an untrusted newest checkpoint a High-severity API Activity naming the checkpoints', () => {
-    const e = toOcsf(
-      record('audit.checkpoint_untrusted', {
-        outcome: 'failure',
-        reason: 'checkpoint_untrusted',
-        target: 'audit_checkpoints',
-        details: { first_seq: '26', last_seq: '30', kid: 'k', problem: 'is signed with key k' },
-      }),
-    );
-    expect(e).toMatchObject({
-      type_uid: 600303,
-      severity_id: 4,
-      status_detail: 'checkpoint_untrusted',
-      resources: [{ uid: 'audit_checkpoints', type: 'audit_checkpoints' }],
-    });
-    expect(ocsfViolations(e)).toEqual([]);
-  });
-
-  it('should make a tampered stream cursor a High-severity API Activity naming the cursor', () => {
-    const e = toOcsf(
-      record('audit.stream_cursor_tampered', {
-        outcome: 'failure',
-        reason: 'cursor_signature_invalid',
-        target: 'audit_stream_cursor',
-        details: { found_seq: '90', resumed_after_seq: '0' },
-      }),
-    );
-    expect(e).toMatchObject({
-      class_uid: 6003,
-      type_uid: 600303,
-      severity_id: 4,
-      status_id: 2,
-      status_detail: 'cursor_signature_invalid',
-      api: { operation: 'audit.stream_cursor_tampered' },
-      resources: [{ uid: 'audit_stream_cursor', type: 'audit_stream_cursor' }],
-    });
-    expect(ocsfViolations(e)).toEqual([]);
-  });
+  // What the broker records when someone with its database credentials worked against the log.
+  it.each([
+    [
+      'audit.stream_cursor_tampered',
+      'cursor_signature_invalid',
+      'audit_stream_cursor',
+      { found_seq: '90', resumed_after_seq: '0' },
+    ],
+    [
+      'audit.checkpoint_untrusted',
+      'checkpoint_untrusted',
+      'audit_checkpoints',
+      { first_seq: '26', last_seq: '30', kid: 'k', problem: 'is signed with key k' },
+    ],
+  ] as const)(
+    'should make %s a High-severity API Activity (Update) naming what was touched',
+    (type, reason, target, details) => {
+      const e = toOcsf(record(type, { outcome: 'failure', reason, target, details }));
+      expect(e).toMatchObject({
+        class_uid: 6003,
+        type_uid: 600303,
+        severity_id: 4,
+        status_id: 2,
+        status_detail: reason,
+        api: { operation: type },
+        resources: [{ uid: target, type: target }],
+      });
+      expect(ocsfViolations(e)).toEqual([]);
+    },
+  );
 
   it('should carry the event id as metadata.uid, the outcome as status_id and the time in epoch ms', () => {
     const e = toOcsf(record('login.failed', { id: '9001', outcome: 'failure', reason: 'nonce_mismatch' }));

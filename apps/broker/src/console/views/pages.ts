@@ -2,7 +2,7 @@ import type {
   AuditCheckpoint,
   AuditEventPage,
   AuditEventRecord,
-  CheckpointRefusal,
+  CheckpointState,
   RecordedFullVerify,
   SignInOverview,
 } from '@app/audit';
@@ -58,10 +58,27 @@ export interface ChainStatus {
   lastVerify: RecordedFullVerify | null;
   /** The newest signed checkpoint of the chain. */
   lastCheckpoint: AuditCheckpoint | null;
-  /** Set while this broker signs no checkpoint because the newest one is not trusted. */
-  checkpointRefusal?: CheckpointRefusal | null;
-  /** Set while sealed events have waited for a checkpoint longer than three checkpoint intervals. */
-  checkpointsOverdue?: { uncoveredAfterSeq: string; waitingSeconds: number } | null;
+  /** Checkpoints stopped here, or overdue anywhere (AuditService.checkpointState). */
+  checkpointState?: CheckpointState | null;
+}
+
+/** Why the checkpoints stopped here, or that they are overdue; nothing when neither. */
+function checkpointStateLine(state: CheckpointState | null): Html | string {
+  if (state?.checkpoints === 'stopped') {
+    const r = state.checkpointProblem;
+    const range = r.last_seq ? ` (seq ${r.first_seq}–${r.last_seq}, key ${r.kid})` : '';
+    return html`<div id="checkpoints-stopped">
+      <span class="bad">Checkpoints stopped</span>: the newest checkpoint${range} ${r.reason}
+    </div>`;
+  }
+  if (state?.checkpoints === 'overdue') {
+    const o = state.checkpointsOverdue;
+    return html`<div id="checkpoints-overdue">
+      <span class="bad">Checkpoints overdue</span>: the events after seq ${o.uncoveredAfterSeq} have waited
+      ${o.waitingSeconds} s for a signed checkpoint
+    </div>`;
+  }
+  return '';
 }
 
 /** The newest recorded full verify; one without this broker's proof (forged, or signing off) is not shown as a verify. */
@@ -129,25 +146,7 @@ export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: 
           <div id="checkpoint">
             ${chain.lastCheckpoint ? html`Last signed checkpoint: seq ${chain.lastCheckpoint.first_seq}–${chain.lastCheckpoint.last_seq}${chain.lastCheckpoint.created_at ? html` at ${when(chain.lastCheckpoint.created_at)}` : ''} (key ${chain.lastCheckpoint.kid})` : html`<span class="muted">no signed checkpoint yet</span>`}
           </div>
-          ${
-            chain.checkpointRefusal
-              ? html`<div id="checkpoints-stopped">
-                  <span class="bad">Checkpoints stopped</span>: the newest
-                  checkpoint${
-                    chain.checkpointRefusal.last_seq
-                      ? ` (seq ${chain.checkpointRefusal.first_seq}–${chain.checkpointRefusal.last_seq}, key ${chain.checkpointRefusal.kid})`
-                      : ''
-                  }
-                  ${chain.checkpointRefusal.reason}
-                </div>`
-              : chain.checkpointsOverdue
-                ? html`<div id="checkpoints-overdue">
-                    <span class="bad">Checkpoints overdue</span>: the events after seq
-                    ${chain.checkpointsOverdue.uncoveredAfterSeq} have waited ${chain.checkpointsOverdue.waitingSeconds}
-                    s for a signed checkpoint
-                  </div>`
-                : ''
-          }
+          ${checkpointStateLine(chain.checkpointState ?? null)}
           <div>Sealing lag: ${chain.sealingLagSeconds.toFixed(1)} s</div>
           <form method="post" action="/console/verify">
             <input type="hidden" name="_csrf" value="${session.csrfToken}" /><button type="submit">Verify now</button>
