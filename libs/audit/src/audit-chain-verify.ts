@@ -1,17 +1,17 @@
-import { decodeProtectedHeader } from 'jose';
 import type { EntityManager } from 'typeorm';
 import { GENESIS_HASH } from './audit-chain.js';
 import type { KnownTail } from './audit-checkpoint-files.js';
 import type { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import type { AuditChainRepository } from './audit-chain.repository.js';
+import { newestCheckpointProblem } from './audit-newest-checkpoint.js';
 import type { AuditVerifyTrust } from './audit-verify-trust.js';
 import {
   ChainWalk,
   anchorExplained,
   sortBreaks,
-  checkpointHash,
   verifyCheckpoints,
   type AuditBreak,
+  type AuditCheckpoint,
   type AuditBreakKind,
 } from './audit-verifier.js';
 
@@ -58,55 +58,31 @@ export type AuditVerifyResult =
 const VERIFY_BATCH = 5000;
 const MAX_PROBLEMS = 100;
 /**
- * The newest checkpoint's signature vouches for every older one (each signs the hash of the one
- * before), so it must be made with a key this broker holds or was told to trust: a key that only
- * audit_signing_keys lists may have been added there by whoever re-signed the checkpoints. Without
- * any trusted key (BROKER_AUDIT_SIGNING=off and no BROKER_AUDIT_TRUSTED_KEYS_FILE) there is nothing
- * to anchor on and the published keys are all there is.
+ * The newest checkpoint vouches for every older one (newestCheckpointProblem, the same decision as
+ * the signer's): signed with a key this broker holds or was told to trust, and, when this process
+ * knows a genuine checkpoint, still holding it and descending from it. Its signature alone is
+ * left to verifyCheckpoints, which reports it already. Without any trusted key
+ * (BROKER_AUDIT_SIGNING=off and no BROKER_AUDIT_TRUSTED_KEYS_FILE) there is nothing to anchor on
+ * and the published keys are all there is.
  */
-function untrustedNewest(
-  checkpoints: { first_seq: string; last_seq: string; jws: string }[],
+async function untrustedNewest(
+  checkpoints: AuditCheckpoint[],
   trust: Pick<AuditCheckpointsService, 'trusting' | 'trustedKey'>,
-): AuditBreak | null {
+  tail: KnownTail | null,
+): Promise<AuditBreak | null> {
+  if (!trust.trusting) return null;
   const newest = checkpoints[checkpoints.length - 1];
-  if (!newest || !trust.trusting) return null;
-  let kid: string | undefined;
-  try {
-    kid = decodeProtectedHeader(newest.jws).kid;
-  } catch {
-    return null; // not a JWS at all: verifyCheckpoints reports it
-  }
-  if (trust.trustedKey(kid)) return null;
+  const problem = await newestCheckpointProblem(newest, {
+    tail,
+    trustedKey: (kid) => trust.trustedKey(kid),
+    jwsFrom: (lastSeq) => Promise.resolve(checkpoints.filter((c) => BigInt(c.last_seq) >= lastSeq).map((c) => c.jws)),
+  });
+  if (!problem || problem.kind === 'signature') return null;
+  const range = newest ? ` ${newest.first_seq}..${newest.last_seq}` : '';
   return {
-    seq: newest.first_seq,
+    seq: problem.seq,
     kind: 'checkpoint_signature_invalid',
-    detail: `the newest checkpoint ${newest.first_seq}..${newest.last_seq} is signed with key ${String(kid)}, which this broker neither holds nor trusts: the checkpoints were re-signed outside the broker, or the previous signing key is missing from BROKER_AUDIT_TRUSTED_KEYS_FILE`,
-  };
-}
-
-/**
- * Checkpoints removed from the end (or all of them, or replaced by a chain someone else had signed
- * after a cut) leave events unsigned, free to be rewritten. This process knows one genuine
- * checkpoint (it signed or checked it, or found it in BROKER_AUDIT_CHECKPOINT_DIR at start): the
- * table must still hold it; verifyCheckpoints then checks that every later one chains from it.
- */
-function checkpointsCut(checkpoints: { last_seq: string; jws: string }[], known: KnownTail | null): AuditBreak | null {
-  if (known === null) return null;
-  const newest = checkpoints[checkpoints.length - 1];
-  const reach = newest ? BigInt(newest.last_seq) : 0n;
-  if (reach < known.lastSeq) {
-    return {
-      seq: (reach + 1n).toString(),
-      kind: 'checkpoint_signature_invalid',
-      detail: `the checkpoints end at seq ${reach}, but this broker signed or checked one up to seq ${known.lastSeq}: the newer checkpoints were removed`,
-    };
-  }
-  const kept = checkpoints.find((c) => BigInt(c.last_seq) === known.lastSeq);
-  if (kept && checkpointHash(kept.jws) === known.hash) return null;
-  return {
-    seq: known.lastSeq.toString(),
-    kind: 'checkpoint_signature_invalid',
-    detail: `the checkpoint up to seq ${known.lastSeq} that this broker signed or checked is no longer in the table: the checkpoints were replaced`,
+    detail: `the newest checkpoint${range} ${problem.reason}`,
   };
 }
 
@@ -142,10 +118,8 @@ export async function verifyChain(
     (await checkpointsService.keys(m)).keys,
     routine && fromId === null && toId === null ? (_cp, i, n) => i === n - 1 : undefined,
   );
-  const untrusted = untrustedNewest(checkpoints, checkpointsService);
+  const untrusted = await untrustedNewest(checkpoints, checkpointsService, knownTail);
   if (untrusted) checkpointBreaks.push(untrusted);
-  const cut = checkpointsCut(checkpoints, knownTail);
-  if (cut) checkpointBreaks.push(cut);
   const full = fromId === null && toId === null;
   const mode = full ? (routine ? 'routine' : 'full') : 'range';
   const chainStart = anchor ? BigInt(anchor.first_seq) : 1n;

@@ -10,12 +10,11 @@ import { pageLimit } from './audit-filters.js';
 import { newestCheckpointFile, writeCheckpointFile, type KnownTail } from './audit-checkpoint-files.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
 import { loadSigningKey, loadTrustedKeys, type AuditSigningKey } from './audit-signing-key.js';
+import { newestCheckpointProblem } from './audit-newest-checkpoint.js';
 import {
-  CHECKPOINT_JWS_TYPE,
   checkpointHash,
   signAuditJws,
   signCheckpoint,
-  unverifiedPayload,
   verifyAuditJws,
   type AuditCheckpoint,
 } from './audit-verifier.js';
@@ -210,11 +209,15 @@ export class AuditCheckpointsService implements OnModuleInit {
   /**
    * Whether a new checkpoint may chain onto `last` (the newest; undefined when there is none): its
    * signature would vouch, through the chain of checkpoint hashes, for everything before it, so
-   * `last` must pass distrust(). Otherwise nothing is signed until it does: one error in the log
+   * `last` must pass newestCheckpointProblem(). Otherwise nothing is signed until it does: one error in the log
    * and one `audit.checkpoint_untrusted` event per problem, and `refused` says why.
    */
   private async mayChainOnto(m: EntityManager, last: AuditCheckpoint | undefined): Promise<boolean> {
-    const found = await this.distrust(m, last);
+    const found = await newestCheckpointProblem(last, {
+      tail: this.tail,
+      trustedKey: (kid) => this.trustedKey(kid),
+      jwsFrom: (lastSeq) => this.checkpointRepo.jwsFrom(m, lastSeq),
+    });
     if (found === null) {
       if (last) this.tail = { hash: checkpointHash(last.jws), lastSeq: BigInt(last.last_seq) };
       if (this.refusal) this.logger.log('audit checkpoints resumed: the newest checkpoint is trusted again');
@@ -264,68 +267,6 @@ export class AuditCheckpointsService implements OnModuleInit {
       target: 'audit_checkpoints',
       details: { first_seq: '1', head_seq: headSeq.toString(), oldest_event_at: oldest ?? null, kid },
     });
-  }
-
-  /**
-   * Why `last` cannot be trusted as the newest checkpoint (with a key naming the problem, so that
-   * it is reported once); null when it can. It must be the checkpoint this process knows (signed,
-   * checked, or found in BROKER_AUDIT_CHECKPOINT_DIR at start), or be signed with a trusted key and
-   * descend from that one; with none known, be signed with a trusted key.
-   */
-  private async distrust(
-    m: EntityManager,
-    last: AuditCheckpoint | undefined,
-  ): Promise<{ key: string; reason: string } | null> {
-    const tail = this.tail;
-    if (!last) {
-      if (!tail) return null;
-      return {
-        key: `gone:${tail.lastSeq}`,
-        reason: `is gone: no checkpoint is left, but this broker signed or checked one up to seq ${tail.lastSeq}; the checkpoints were removed`,
-      };
-    }
-    const hash = checkpointHash(last.jws);
-    if (tail?.hash === hash) return null;
-    if (tail && BigInt(last.last_seq) < tail.lastSeq) {
-      return {
-        key: `cut:${tail.lastSeq}:${hash}`,
-        reason: `ends before seq ${tail.lastSeq}, which this broker signed or checked: checkpoints were removed`,
-      };
-    }
-    const jwk = this.trustedKey(last.kid);
-    if (!jwk) {
-      return {
-        key: `kid:${last.kid}`,
-        reason: `is signed with key ${last.kid}, which this broker neither holds nor trusts (BROKER_AUDIT_TRUSTED_KEYS_FILE)`,
-      };
-    }
-    const p = await verifyAuditJws(last.jws, jwk, CHECKPOINT_JWS_TYPE);
-    if (!p || p.kid !== last.kid || p.first_seq !== last.first_seq || p.last_seq !== last.last_seq) {
-      return { key: `sig:${hash}`, reason: `does not verify against key ${last.kid}` };
-    }
-    // Signed by a trusted key and newer than what this process knows: it must descend from that
-    // (another instance signed on top of it), not from a cut-back chain that someone else signed.
-    if (tail && !(await this.descendsFrom(m, tail))) {
-      return {
-        key: `fork:${tail.lastSeq}:${hash}`,
-        reason: `does not descend from the checkpoint up to seq ${tail.lastSeq} that this broker signed or checked: the checkpoints were replaced`,
-      };
-    }
-    return null;
-  }
-
-  /**
-   * Whether the checkpoints from `tail` on chain from it: the row at its last seq is the one this
-   * process knows, and each later one signs (in its payload) the hash of the one before. The newest
-   * one's signature, checked by the caller, covers that chain of hashes.
-   */
-  private async descendsFrom(m: EntityManager, tail: KnownTail): Promise<boolean> {
-    const rows = await this.checkpointRepo.jwsFrom(m, tail.lastSeq);
-    if (rows.length === 0 || checkpointHash(rows[0]) !== tail.hash) return false;
-    for (let i = 1; i < rows.length; i++) {
-      if (unverifiedPayload(rows[i])?.prev_checkpoint_hash !== checkpointHash(rows[i - 1])) return false;
-    }
-    return true;
   }
 
   private async insert(

@@ -83,12 +83,33 @@ export function unverifiedPayload(jws: string): Record<string, unknown> | null {
   }
 }
 
+type ImportedKey = Awaited<ReturnType<typeof importJWK>>;
+/** Keys imported by verifyAuditJws, per JWK object and alg: the broker's JWKs live as long as it runs. */
+const importedKeys = new WeakMap<JWK, Map<string, Promise<ImportedKey>>>();
+
+function importOnce(jwk: JWK, alg: string): Promise<ImportedKey> {
+  let byAlg = importedKeys.get(jwk);
+  if (!byAlg) {
+    byAlg = new Map<string, Promise<ImportedKey>>();
+    importedKeys.set(jwk, byAlg);
+  }
+  const cache = byAlg;
+  let key = cache.get(alg);
+  if (!key) {
+    key = importJWK(jwk, alg);
+    // A failed import (a JWK that does not fit the alg) is not kept: it says nothing about the next JWS.
+    key.catch(() => cache.delete(alg));
+    cache.set(alg, key);
+  }
+  return key;
+}
+
 /** The payload of `jws` when it is a `typ` signed by `jwk` (same kid); null when it is not. */
 export async function verifyAuditJws(jws: string, jwk: JWK, typ: string): Promise<Record<string, unknown> | null> {
   try {
     const header = decodeProtectedHeader(jws);
     if (header.typ !== typ || !jwk.kid || header.kid !== jwk.kid || !header.alg) return null;
-    const key = await importJWK(jwk, header.alg);
+    const key = await importOnce(jwk, header.alg);
     const { payload } = await compactVerify(jws, key, { algorithms: AUDIT_JWS_ALGORITHMS });
     const parsed: unknown = JSON.parse(new TextDecoder().decode(payload));
     return parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : null;
@@ -131,7 +152,6 @@ export async function verifyCheckpoints(
 ): Promise<{ breaks: AuditBreak[]; valid: AuditCheckpoint[] }> {
   const breaks: AuditBreak[] = [];
   const valid: AuditCheckpoint[] = [];
-  const imported = new Map<string, Awaited<ReturnType<typeof importJWK>>>();
   const sorted = [...checkpoints].sort((a, b) => (BigInt(a.last_seq) < BigInt(b.last_seq) ? -1 : 1));
   let prevHash = GENESIS_HASH;
   let prevLast: bigint | null = null;
@@ -160,11 +180,7 @@ export async function verifyCheckpoints(
         prevLast = BigInt(cp.last_seq);
         continue;
       }
-      let key = imported.get(header.kid);
-      if (!key) {
-        key = await importJWK(jwk, header.alg);
-        imported.set(header.kid, key);
-      }
+      const key = await importOnce(jwk, header.alg);
       const { payload } = await compactVerify(cp.jws, key, { algorithms: AUDIT_JWS_ALGORITHMS });
       const p = JSON.parse(new TextDecoder().decode(payload)) as CheckpointPayload;
       if (!samePayload(p, cp, header.kid)) {
