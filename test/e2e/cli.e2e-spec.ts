@@ -146,6 +146,10 @@ describe('the command line (built entry, real Postgres)', () => {
     const bad = await runBroker(['audit', 'public-key', junk], env);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/junk\.txt: neither a private key nor public keys/);
+    // A wrong path is read no further than a key file can be long.
+    const endless = await runBroker(['audit', 'public-key', '/dev/zero'], env);
+    expect(endless.code).toBe(1);
+    expect(endless.stderr).toMatch(/audit public-key: \/dev\/zero is larger than 1048576 bytes/);
     expect((await runBroker(['audit', 'public-key'], env)).code).toBe(2);
   });
 

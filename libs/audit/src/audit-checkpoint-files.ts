@@ -1,6 +1,7 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { JWK } from 'jose';
+import { MAX_CHECKPOINT_FILE_BYTES, readSmallText } from './small-file.js';
 import { CHECKPOINT_JWS_TYPE, checkpointHash, verifyAuditJws, type AuditCheckpoint } from './audit-verifier.js';
 
 // The copies of the signed checkpoints outside the database (BROKER_AUDIT_CHECKPOINT_DIR), one file
@@ -42,7 +43,7 @@ export async function newestCheckpointFile(
   for (const name of names.sort().reverse()) {
     const file = path.join(dir, name);
     try {
-      const cp = JSON.parse(readFileSync(file, 'utf8')) as AuditCheckpoint;
+      const cp = JSON.parse(readSmallText(file, MAX_CHECKPOINT_FILE_BYTES)) as AuditCheckpoint;
       const jwk = trustedKey(cp.kid);
       const p = jwk && typeof cp.jws === 'string' ? await verifyAuditJws(cp.jws, jwk, CHECKPOINT_JWS_TYPE) : null;
       if (p && typeof p.last_seq === 'string' && /^\d{1,19}$/.test(p.last_seq)) {
@@ -75,7 +76,7 @@ export function writeCheckpointFile(dir: string, cp: AuditCheckpoint, logger: Ch
     }
     let kept: string;
     try {
-      kept = readFileSync(file, 'utf8');
+      kept = readSmallText(file, MAX_CHECKPOINT_FILE_BYTES);
     } catch (readError) {
       logger.warn(`audit checkpoint file ${file} exists but cannot be read: ${String(readError)}`);
       return;

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
@@ -293,11 +293,22 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
   it('should fall back to an older checkpoint file when the newest is torn, and ignore a key row that is not a JWK', async () => {
     const b = broker as Broker;
     writeFileSync(path.join(b.dir, 'checkpoints', 'checkpoint-0000000000000000030.json'), '{"first_seq": "26", "jw');
+    // An endless file where the newest should be: read up to the size of a checkpoint, then skipped.
+    symlinkSync('/dev/zero', path.join(b.dir, 'checkpoints', 'checkpoint-0000000000000000099.json'));
     // The runtime role can insert into audit_signing_keys: junk there must not break verify or the JWKS.
     await b.ds.query(`INSERT INTO audit_signing_keys (kid, jwk) VALUES ('junk', 'null'), ('junk2', '"x"')`);
     await compromiseDatabase(db, `DELETE FROM audit_checkpoints WHERE last_seq > 10`);
     await b.app.close();
-    broker = await startBroker(db, {}, b.dir);
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      broker = await startBroker(db, {}, b.dir);
+      expect(warn.mock.calls.map(([m]) => String(m)).filter((m) => m.startsWith('audit checkpoint file'))).toEqual([
+        expect.stringMatching(/checkpoint-0000000000000000099\.json is not a checkpoint signed with a trusted key/),
+        expect.stringMatching(/checkpoint-0000000000000000030\.json is not a checkpoint signed with a trusted key/),
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
     await broker.audit.checkpointNow();
     expect(broker.audit.checkpointRefusal()).toMatchObject({ last_seq: '10', reason: /ends before seq 25/ });
     expect((await broker.audit.signingKeys()).keys).toHaveLength(1);

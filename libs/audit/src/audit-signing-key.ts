@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { MAX_KEY_FILE_BYTES, readSmallText } from './small-file.js';
 import path from 'node:path';
 import type { AuditConfig } from '@app/config';
 import { calculateJwkThumbprint, type JWK } from 'jose';
@@ -59,7 +60,7 @@ export async function loadSigningKey(config: AuditConfig): Promise<LoadedSigning
     return { key: null, warning: 'audit checkpoints are not signed (BROKER_AUDIT_SIGNING=off)' };
   }
   if (config.signingKeyFile) {
-    return { key: await signingKeyFromText(readFileSync(config.signingKeyFile, 'utf8')), warning: null };
+    return { key: await signingKeyFromText(readSmallText(config.signingKeyFile, MAX_KEY_FILE_BYTES)), warning: null };
   }
   if (config.production) {
     throw new Error(
@@ -78,7 +79,7 @@ export async function loadSigningKey(config: AuditConfig): Promise<LoadedSigning
     }
   }
   return {
-    key: await signingKeyFromText(readFileSync(file, 'utf8')),
+    key: await signingKeyFromText(readSmallText(file, MAX_KEY_FILE_BYTES)),
     warning: `audit checkpoints are signed with a key generated in ${file}: set BROKER_AUDIT_SIGNING_KEY_FILE to a key kept outside the broker's data folder`,
   };
 }
@@ -133,12 +134,38 @@ export async function loadTrustedKeys(config: Pick<AuditConfig, 'trustedKeysFile
   if (!config.trustedKeysFile) return [];
   let text: string;
   try {
-    text = readFileSync(config.trustedKeysFile, 'utf8');
+    text = readSmallText(config.trustedKeysFile, MAX_KEY_FILE_BYTES);
   } catch (e) {
     throw new Error(
-      `${TRUSTED}: cannot read ${config.trustedKeysFile} (${(e as { code?: string }).code ?? String(e)})`,
+      `${TRUSTED}: cannot read ${config.trustedKeysFile} (${(e as { code?: string }).code ?? (e instanceof Error ? e.message : String(e))})`,
       { cause: e },
     );
   }
   return trustedKeysFromText(text);
+}
+
+/**
+ * The public halves of `files` as one JWKS, for BROKER_AUDIT_TRUSTED_KEYS_FILE (`audit public-key`):
+ * each file is a private key (PEM or JWK, as BROKER_AUDIT_SIGNING_KEY_FILE) or public keys (a JWKS
+ * such as a saved GET /api/audit/keys, or one JWK). Every key is checked as the broker checks it at
+ * start; a key appears once however many files hold it.
+ */
+export async function publicKeysOfFiles(files: string[]): Promise<{ keys: JWK[] }> {
+  const keys = new Map<string, JWK>();
+  for (const file of files) {
+    const text = readSmallText(file, MAX_KEY_FILE_BYTES);
+    let found: JWK[];
+    try {
+      found = [(await signingKeyFromText(text)).publicJwk];
+    } catch {
+      try {
+        found = await trustedKeysFromText(text);
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        throw new Error(`${file}: neither a private key nor public keys (${why})`, { cause: e });
+      }
+    }
+    for (const jwk of found) keys.set(jwk.kid as string, jwk);
+  }
+  return { keys: [...keys.values()] };
 }

@@ -70,7 +70,13 @@ export {
   type AuditCheckpoint,
   type VerifiableEvent,
 } from './audit-verifier.js';
-export { loadSigningKey, signingKeyFromText, trustedKeysFromText, type AuditSigningKey } from './audit-signing-key.js';
+export {
+  loadSigningKey,
+  publicKeysOfFiles,
+  signingKeyFromText,
+  trustedKeysFromText,
+  type AuditSigningKey,
+} from './audit-signing-key.js';
 export { verifyExportFiles, type OfflineVerifyResult } from './audit-offline-verify.js';
 /** Streaming to a SIEM (BROKER_AUDIT_STREAM_*): the sender's state, lag, and the OCSF mapping. */
 export { AuditStreamService, type AuditStreamStatus } from './stream/audit-stream.service.js';

@@ -1,41 +1,11 @@
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { AuditService, signingKeyFromText, trustedKeysFromText, verifyExportFiles } from '@app/audit';
-import type { JWK } from 'jose';
+import { AuditService, publicKeysOfFiles, verifyExportFiles } from '@app/audit';
 import type { ConfigLoadResult } from '@app/config';
 import { option, withAppContext } from './cli-context.js';
 import { USAGE } from './usage.js';
 
 const VALUE_OPTIONS = ['--export', '--keys', '--checkpoints', '--expected-head'];
-
-/**
- * The public halves of `files` as one JWKS, for BROKER_AUDIT_TRUSTED_KEYS_FILE: each file is a
- * private key (PEM or JWK, as BROKER_AUDIT_SIGNING_KEY_FILE) or public keys (a JWKS such as a saved
- * GET /api/audit/keys, or one JWK). Every key is checked as the broker checks it at start.
- */
-export async function publicKeys(files: string[]): Promise<{ keys: JWK[] }> {
-  const keys = new Map<string, JWK>();
-  for (const file of files) {
-    const text = readFileSync(file, 'utf8');
-    let found: JWK[];
-    try {
-      found = [(await signingKeyFromText(text)).publicJwk];
-    } catch {
-      try {
-        found = await trustedKeysFromText(text);
-      } catch (e) {
-        throw new Error(
-          `${file}: neither a private key nor public keys (${e instanceof Error ? e.message : String(e)})`,
-          {
-            cause: e,
-          },
-        );
-      }
-    }
-    for (const jwk of found) keys.set(jwk.kid as string, jwk);
-  }
-  return { keys: [...keys.values()] };
-}
 
 /** `audit verify [from] [to]|verify --export …|checkpoint|export <file|-> [format]|public-key <file>…`. */
 export async function audit(
@@ -89,7 +59,7 @@ export async function audit(
     case 'public-key': {
       if (args.length === 0) break;
       try {
-        process.stdout.write(`${JSON.stringify(await publicKeys(args))}\n`);
+        process.stdout.write(`${JSON.stringify(await publicKeysOfFiles(args))}\n`);
         return 0;
       } catch (e) {
         process.stderr.write(`audit public-key: ${e instanceof Error ? e.message : String(e)}\n`);
