@@ -127,7 +127,18 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     }
     // A process that knows no checkpoint of its own (another instance, without a checkpoint folder)
     // reaches the same verdict from the key alone.
-    const fresh = await startBroker(db, { BROKER_AUDIT_CHECKPOINT_DIR: '' }, b.dir);
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    let warnings: string[] = [];
+    const fresh = await startBroker(db, { BROKER_AUDIT_CHECKPOINT_DIR: '' }, b.dir).finally(() => {
+      warnings = warn.mock.calls.map(([m]) => String(m));
+      warn.mockRestore();
+    });
+    // It says at start that it cannot see a cut-back.
+    expect(warnings.filter((m) => m.startsWith('audit checkpoints:'))).toEqual([
+      expect.stringMatching(
+        /^audit checkpoints: the database holds checkpoints up to seq 30, but BROKER_AUDIT_CHECKPOINT_DIR is not set: this instance cannot tell whether checkpoints were removed from the end/,
+      ),
+    ]);
     try {
       const result = await fresh.audit.verify();
       expect(result.status === 'broken' && result.problems.map((p) => p.detail)).toEqual([untrusted]);
@@ -302,6 +313,8 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     try {
       broker = await startBroker(db, {}, b.dir);
+      // It knows the checkpoint up to seq 25 from its folder: no warning that it cannot see a cut-back.
+      expect(warn.mock.calls.map(([m]) => String(m)).filter((m) => m.startsWith('audit checkpoints:'))).toEqual([]);
       expect(warn.mock.calls.map(([m]) => String(m)).filter((m) => m.startsWith('audit checkpoint file'))).toEqual([
         expect.stringMatching(/checkpoint-0000000000000000099\.json is not a checkpoint signed with a trusted key/),
         expect.stringMatching(/checkpoint-0000000000000000030\.json is not a checkpoint signed with a trusted key/),

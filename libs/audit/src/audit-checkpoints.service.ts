@@ -85,6 +85,25 @@ export class AuditCheckpointsService implements OnModuleInit {
       await this.checkpointRepo.publishSigningKey(key.kid, key.publicJwk);
     }
     this.tail = await newestCheckpointFile(this.config.checkpointDir, (kid) => this.trustedKey(kid), this.logger);
+    if (key && !this.tail) await this.warnIfBlind();
+  }
+
+  /**
+   * Said at start when the database holds checkpoints but this process knows none of them outside
+   * it (no BROKER_AUDIT_CHECKPOINT_DIR, or a folder that is new or not shared): until it signs one,
+   * it cannot tell whether the newest checkpoints were cut back and the events after them rewritten.
+   */
+  private async warnIfBlind(): Promise<void> {
+    const newest = await this.checkpointRepo.lastCheckpoint(this.dataSource.manager);
+    if (!newest) return;
+    const where = this.config.checkpointDir
+      ? `BROKER_AUDIT_CHECKPOINT_DIR (${this.config.checkpointDir}) holds no checkpoint signed with a trusted key`
+      : 'BROKER_AUDIT_CHECKPOINT_DIR is not set';
+    this.logger.warn(
+      `audit checkpoints: the database holds checkpoints up to seq ${newest.last_seq}, but ${where}: this instance ` +
+        'cannot tell whether checkpoints were removed from the end before it started, and signs on from the newest one ' +
+        'that is left. Keep the folder on persistent storage that every instance shares',
+    );
   }
 
   /**
