@@ -68,12 +68,12 @@ async function recordMany(audit: AuditService, n: number, batch = 200): Promise<
   return ids;
 }
 
-/** Runs `sql` as the superuser with the append-only trigger switched off: a full database compromise. */
+/** Runs `sql` as the superuser with the append-only triggers switched off: a full database compromise. */
 async function tamper(ds: DataSource, ...sql: string[]): Promise<void> {
   await ds.transaction(async (m) => {
-    await m.query('ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only');
+    await m.query('ALTER TABLE audit_events DISABLE TRIGGER USER');
     for (const s of sql) await m.query(s);
-    await m.query('ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only');
+    await m.query('ALTER TABLE audit_events ENABLE TRIGGER USER');
   });
 }
 
@@ -159,6 +159,14 @@ describe('audit log: append-only, sealing and verification (real Postgres)', () 
           WHERE t.tgrelid = 'audit_events'::regclass AND NOT t.tgisinternal AND (t.tgtype & 4) <> 0`,
       );
       expect(insertTrigger?.def).toMatch(/BEFORE INSERT ON public\.audit_events FOR EACH ROW WHEN \(/);
+      // Nor does the owner's sealing update (audit_seal): the PL/pgSQL guard runs for any other update.
+      const [updateTrigger] = await owner.query<{ def: string }[]>(
+        `SELECT pg_get_triggerdef(t.oid) AS def FROM pg_trigger t
+          WHERE t.tgrelid = 'audit_events'::regclass AND NOT t.tgisinternal AND (t.tgtype & 16) <> 0`,
+      );
+      expect(updateTrigger?.def).toMatch(
+        /BEFORE UPDATE ON public\.audit_events FOR EACH ROW WHEN \(\(NOT \(\(CURRENT_USER = 'broker_owner'::name\) AND/,
+      );
       // Sealing-style update that also changes an event field.
       await expect(
         owner.query(

@@ -14,6 +14,7 @@ import { CreateScimUsers1797000008001 } from './1797000008001-CreateScimUsers.js
 import { AuditInsertGuardInC1797000009000 } from './1797000009000-AuditInsertGuardInC.js';
 import { LinkIssuedTokensToDevelopers1797000010000 } from './1797000010000-LinkIssuedTokensToDevelopers.js';
 import { SignAuditStreamCursor1797000012000 } from './1797000012000-SignAuditStreamCursor.js';
+import { AuditSealGuardInWhen1797000013000 } from './1797000013000-AuditSealGuardInWhen.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -32,4 +33,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   AuditInsertGuardInC1797000009000,
   LinkIssuedTokensToDevelopers1797000010000,
   SignAuditStreamCursor1797000012000,
+  AuditSealGuardInWhen1797000013000,
 ];
