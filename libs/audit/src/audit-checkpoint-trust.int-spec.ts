@@ -185,6 +185,23 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     ]);
   });
 
+  it('should not chain onto a newest checkpoint that is not a JWS at all, and report it once in verify', async () => {
+    const b = broker as Broker;
+    await compromiseDatabase(db, `UPDATE audit_checkpoints SET jws = 'not a jws' WHERE last_seq = 30`);
+    await b.app.close();
+    broker = await startBroker(db, { BROKER_AUDIT_CHECKPOINT_DIR: '' }, b.dir);
+    await record(broker, 5, 31);
+    expect(await checkpoints(broker)).toHaveLength(6);
+    expect(broker.audit.checkpointRefusal()).toMatchObject({
+      last_seq: '30',
+      reason: 'is not a signed checkpoint (no JWS)',
+    });
+    const result = await broker.audit.verify();
+    expect(result.status === 'broken' && result.problems.map((p) => p.detail)).toEqual([
+      expect.stringMatching(/^checkpoint 26\.\.30: the signature does not verify/),
+    ]);
+  });
+
   it('should notice checkpoints removed from the end, or all of them, while it runs, in verify too', async () => {
     const b = broker as Broker;
     // Events after the last checkpoint are not signed: without the newer checkpoints, 21..30 could

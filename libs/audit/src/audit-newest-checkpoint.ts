@@ -68,7 +68,12 @@ export async function newestCheckpointProblem(
   try {
     kid = decodeProtectedHeader(newest.jws).kid;
   } catch {
-    kid = undefined;
+    return {
+      key: `sig:${hash}`,
+      kind: 'signature',
+      seq: newest.first_seq,
+      reason: 'is not a signed checkpoint (no JWS)',
+    };
   }
   const jwk = trustedKey(kid);
   if (!jwk) {
