@@ -347,6 +347,39 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     expect(otherCache.cached('shared')).toBeUndefined();
   });
 
+  it('should read a profile it has no notification for from the database once, and remember a miss for a second', async () => {
+    second ??= await startTestBroker(testConfig({ DATABASE_URL: db.url, TYK_IB_SECRET: SECRET }));
+    const { ProfilesService } = await import('@app/profiles');
+    const otherCache = second.app.get(ProfilesService);
+    // Rows written without a notification: what an instance sees when the notification is late.
+    const insertQuietly = async (id: string, name: string) => {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        const doc = JSON.stringify(profile(id, { Name: name }));
+        await client.query(
+          `INSERT INTO profiles (id, action_type, provider_name, document, document_text) VALUES ($1, $2, $3, $4::jsonb, $4)`,
+          [id, 'GenerateOrLoginDeveloperProfile', 'SocialProvider', doc],
+        );
+      } finally {
+        await client.end();
+      }
+    };
+    await insertQuietly('quiet', 'Quiet');
+    expect(otherCache.cached('quiet')).toBeUndefined();
+    expect((await otherCache.cachedOrLoad('quiet'))?.profile.Name).toBe('Quiet');
+    expect(otherCache.cached('quiet')?.profile.Name).toBe('Quiet');
+
+    // An unknown id is looked up once; created right after, it is found once the second is over.
+    expect(await otherCache.cachedOrLoad('late')).toBeUndefined();
+    await insertQuietly('late', 'Late');
+    expect(await otherCache.cachedOrLoad('late')).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await otherCache.cachedOrLoad('late'))?.profile.Name).toBe('Late');
+    // What is not a profile id is never looked up.
+    expect(await otherCache.cachedOrLoad("x' OR '1'='1")).toBeUndefined();
+  });
+
   it('should not log the admin secret sent in the Authorization header', () => {
     expect(broker.logs.lines.length).toBeGreaterThan(0);
     expect(broker.logs.text()).not.toContain(SECRET);

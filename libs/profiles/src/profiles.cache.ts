@@ -4,11 +4,18 @@ import pg from 'pg';
 import type { StoredProfile } from './profile.model.js';
 import { PROFILES_CHANNEL, ProfilesRepository } from './profiles.repository.js';
 
+/** How long an id found neither in memory nor in the database is answered from memory. */
+const MISS_TTL_MS = 1000;
+/** At most this many such ids are remembered (requests can name any id). */
+const MAX_MISSES = 1000;
+
 /**
  * The login path's view of the profiles: all of them in memory, so a login never reads Postgres
- * for its profile. Kept fresh across instances by Postgres LISTEN/NOTIFY on a dedicated
+ * for a profile it knows. Kept fresh across instances by Postgres LISTEN/NOTIFY on a dedicated
  * connection; after that connection drops, it reconnects and reloads everything (notifications
- * sent while it was away are lost, the reload makes up for them).
+ * sent while it was away are lost, the reload makes up for them). A profile created through
+ * another instance moments ago, whose notification has not arrived yet, is read from the database
+ * on its first request (getOrLoad).
  */
 @Injectable()
 export class ProfilesCache implements OnApplicationShutdown {
@@ -18,6 +25,12 @@ export class ProfilesCache implements OnApplicationShutdown {
   private stopped = false;
   private reconnectDelayMs = 500;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  /** id → until when (ms) a lookup found nothing. */
+  private readonly misses = new Map<string, number>();
+  /** Lookups in flight, so that a burst of requests for one id reads the database once. */
+  private readonly loading = new Map<string, Promise<StoredProfile | undefined>>();
+  /** Counts every change to the map: a lookup that raced with one does not store what it read. */
+  private changes = 0;
 
   constructor(
     @Inject(databaseConfig.KEY) private readonly database: DatabaseConfig,
@@ -32,8 +45,42 @@ export class ProfilesCache implements OnApplicationShutdown {
     return [...this.profiles.values()].sort((a, b) => (a.profile.ID < b.profile.ID ? -1 : 1));
   }
 
+  /**
+   * The profile from memory; when it is not there, one database read. Under load a notification
+   * can arrive after the first login for a profile just created through another instance (or
+   * worker), which would otherwise be a 404 there. A miss is remembered for MISS_TTL_MS, so
+   * requests for unknown ids cost the database at most one lookup per id and second.
+   */
+  async getOrLoad(id: string): Promise<StoredProfile | undefined> {
+    const known = this.profiles.get(id);
+    if (known) return known;
+    const until = this.misses.get(id);
+    if (until !== undefined && until > Date.now()) return undefined;
+    let pending = this.loading.get(id);
+    if (!pending) {
+      const before = this.changes;
+      pending = this.repository
+        .findById(id)
+        .then((stored) => {
+          // A change (a delete, a notification, a reload) came in meanwhile: it is newer.
+          if (this.changes !== before) return this.profiles.get(id);
+          if (stored) {
+            this.profiles.set(id, stored);
+            return stored;
+          }
+          if (this.misses.size >= MAX_MISSES) this.misses.clear();
+          this.misses.set(id, Date.now() + MISS_TTL_MS);
+          return undefined;
+        })
+        .finally(() => this.loading.delete(id));
+      this.loading.set(id, pending);
+    }
+    return pending;
+  }
+
   /** Applies a change this instance made, without waiting for its own notification. */
   put(stored: StoredProfile): void {
+    this.changed(stored.profile.ID);
     const current = this.profiles.get(stored.profile.ID);
     if (!current || current.version <= stored.version) {
       this.profiles.set(stored.profile.ID, stored);
@@ -41,7 +88,13 @@ export class ProfilesCache implements OnApplicationShutdown {
   }
 
   remove(id: string): void {
+    this.changed(id);
     this.profiles.delete(id);
+  }
+
+  private changed(id: string): void {
+    this.changes++;
+    this.misses.delete(id);
   }
 
   async start(): Promise<void> {
@@ -51,12 +104,15 @@ export class ProfilesCache implements OnApplicationShutdown {
 
   private async reloadAll(): Promise<void> {
     const all = await this.repository.findAll();
+    this.changes++;
+    this.misses.clear();
     this.profiles.clear();
     for (const stored of all) this.profiles.set(stored.profile.ID, stored);
   }
 
   private async refresh(id: string): Promise<void> {
     const stored = await this.repository.findById(id);
+    this.changed(id);
     if (!stored) {
       this.profiles.delete(id);
       return;

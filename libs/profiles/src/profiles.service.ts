@@ -43,6 +43,15 @@ export class ProfilesService implements OnApplicationBootstrap {
     return this.cache.get(id);
   }
 
+  /**
+   * For the login path: from memory, or, for an id it does not know yet, one database read (a
+   * profile created through another instance before its notification arrived). Ids that are not
+   * profile ids are not looked up.
+   */
+  async cachedOrLoad(id: string): Promise<StoredProfile | undefined> {
+    return this.cache.get(id) ?? (id.length <= 128 && PROFILE_ID.test(id) ? this.cache.getOrLoad(id) : undefined);
+  }
+
   cachedAll(): StoredProfile[] {
     return this.cache.all();
   }

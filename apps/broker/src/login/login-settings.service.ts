@@ -37,8 +37,8 @@ export class LoginSettings {
   constructor(private readonly profiles: ProfilesService) {}
 
   /** The profile, or DomainError('profile_not_found') (a 404, not a login failure). */
-  profile(id: string): StoredProfile {
-    const stored = this.profiles.cached(id);
+  async profile(id: string): Promise<StoredProfile> {
+    const stored = await this.profiles.cachedOrLoad(id);
     if (!stored) throw new DomainError('profile_not_found', `Profile ${id} not found`);
     return stored;
   }

@@ -57,7 +57,7 @@ export class LoginGuard extends AuthGuard(CLOUDENTITY_STRATEGY) {
     const res = http.getResponse<Response>();
     const step = this.reflector.get<LoginRouteStep | undefined>(LOGIN_STEP_KEY, context.getHandler()) ?? 'callback';
     const { id, provider } = req.params as { id: string; provider: string };
-    const stored = this.settings.profile(id);
+    const stored = await this.settings.profile(id);
     const attempt: LoginAttempt = { step, stored, provider, started: process.hrtime.bigint() };
     attachLoginAttempt(req, attempt);
     let resolved;

@@ -27,7 +27,7 @@ export class LogoutService {
   ) {}
 
   async logout(profileId: string, provider: string, req: Request & { id?: unknown }): Promise<LoginOutcome> {
-    const stored = this.profiles.cached(profileId);
+    const stored = await this.profiles.cachedOrLoad(profileId);
     if (!stored) throw new DomainError('profile_not_found', `Profile ${profileId} not found`);
     const profile = stored.profile;
     const entry = socialProvider(profile, provider);
