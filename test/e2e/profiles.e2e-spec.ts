@@ -376,8 +376,16 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     expect(await otherCache.cachedOrLoad('late')).toBeUndefined();
     await new Promise((r) => setTimeout(r, 1100));
     expect((await otherCache.cachedOrLoad('late'))?.profile.Name).toBe('Late');
-    // What is not a profile id is never looked up.
-    expect(await otherCache.cachedOrLoad("x' OR '1'='1")).toBeUndefined();
+    // What is not a profile id is never looked up (a NUL, a lone surrogate, a megabyte, a quote),
+    // and /health/ready answers meanwhile.
+    const [health, ...hostile] = await Promise.all([
+      fetch(`${second.url}/health/ready`),
+      ...["x' OR '1'='1", 'a\u0000b', 'a\ud800b', 'a'.repeat(1024 * 1024), 'a'.repeat(129)].map((id) =>
+        otherCache.cachedOrLoad(id),
+      ),
+    ]);
+    expect(health.status).toBe(200);
+    expect(hostile).toEqual([undefined, undefined, undefined, undefined, undefined]);
   });
 
   it('should not log the admin secret sent in the Authorization header', () => {

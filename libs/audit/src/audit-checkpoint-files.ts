@@ -13,6 +13,11 @@ export interface KnownTail {
   lastSeq: bigint;
 }
 
+/** The KnownTail of a genuine checkpoint (its JWS, and the last seq it signs). */
+export function tailOf(cp: { jws: string; last_seq: string }): KnownTail {
+  return { hash: checkpointHash(cp.jws), lastSeq: BigInt(cp.last_seq) };
+}
+
 interface CheckpointLogger {
   warn(message: string): void;
   error(message: string): void;
@@ -47,7 +52,7 @@ export async function newestCheckpointFile(
       const jwk = trustedKey(cp.kid);
       const p = jwk && typeof cp.jws === 'string' ? await verifyAuditJws(cp.jws, jwk, CHECKPOINT_JWS_TYPE) : null;
       if (p && typeof p.last_seq === 'string' && /^\d{1,19}$/.test(p.last_seq)) {
-        return { hash: checkpointHash(cp.jws), lastSeq: BigInt(p.last_seq) };
+        return tailOf({ jws: cp.jws, last_seq: p.last_seq });
       }
     } catch {
       // reported below

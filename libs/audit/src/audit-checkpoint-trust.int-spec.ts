@@ -10,6 +10,7 @@ import { GENESIS_HASH, chainHash } from './audit-chain.js';
 import { RECORD_COLUMNS, type AuditEventRecord } from './audit-record.js';
 import { signingKeyFromText, type AuditSigningKey } from './audit-signing-key.js';
 import { checkpointHash, signCheckpoint, type AuditCheckpoint } from './audit-verifier.js';
+import type { CheckpointRefusal, CheckpointsOverdue } from './audit-checkpoints.service.js';
 
 /**
  * The newest signed checkpoint vouches for every older one, so the broker trusts it only when it
@@ -22,6 +23,18 @@ type Broker = AuditApp;
 
 function startBroker(db: TestDatabase, env: Record<string, string> = {}, dir?: string): Promise<Broker> {
   return startAuditApp(db, { env, dir, every: EVERY });
+}
+
+/** Why this broker stopped signing checkpoints, as /health/ready shows it; null when it did not. */
+async function refusal(b: Broker): Promise<CheckpointRefusal | null> {
+  const state = await b.audit.checkpointState();
+  return state?.checkpoints === 'stopped' ? state.checkpointProblem : null;
+}
+
+/** How long sealed events have waited for a checkpoint, as /health/ready shows it; null when not overdue. */
+async function overdue(b: Broker): Promise<CheckpointsOverdue | null> {
+  const state = await b.audit.checkpointState();
+  return state?.checkpoints === 'overdue' ? state.checkpointsOverdue : null;
 }
 
 function record(b: Broker, n: number, from = 1): Promise<void> {
@@ -149,7 +162,7 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     // The broker does not launder the forged chain with a checkpoint of its own.
     await record(b, 5, 31);
     expect(await checkpoints(b)).toHaveLength(6);
-    expect(b.audit.checkpointRefusal()).toEqual({
+    expect(await refusal(b)).toEqual({
       first_seq: '26',
       last_seq: '30',
       kid: evil.kid,
@@ -177,7 +190,7 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     broker = await startBroker(db, {}, b.dir);
     await record(broker, 5, 31);
     expect(await checkpoints(broker)).toHaveLength(6);
-    expect(broker.audit.checkpointRefusal()).toMatchObject({ last_seq: '30', reason: /does not verify against key/ });
+    expect(await refusal(broker)).toMatchObject({ last_seq: '30', reason: /does not verify against key/ });
     // Verify says it once: the signature check of every checkpoint already covers the newest.
     const result = await broker.audit.verify();
     expect(result.status === 'broken' && result.problems.map((p) => p.detail)).toEqual([
@@ -192,7 +205,7 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     broker = await startBroker(db, { BROKER_AUDIT_CHECKPOINT_DIR: '' }, b.dir);
     await record(broker, 5, 31);
     expect(await checkpoints(broker)).toHaveLength(6);
-    expect(broker.audit.checkpointRefusal()).toMatchObject({
+    expect(await refusal(broker)).toMatchObject({
       last_seq: '30',
       reason: 'is not a signed checkpoint (no JWS)',
     });
@@ -222,14 +235,14 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     }
     await record(b, 5, 31);
     expect(await checkpoints(b)).toHaveLength(4);
-    expect(b.audit.checkpointRefusal()).toMatchObject({
+    expect(await refusal(b)).toMatchObject({
       last_seq: '20',
       reason: 'ends before seq 30, which this broker signed or checked: checkpoints were removed',
     });
     await compromiseDatabase(db, `DELETE FROM audit_checkpoints`);
     await record(b, 1, 36);
     expect(await checkpoints(b)).toEqual([]);
-    expect(b.audit.checkpointRefusal()).toMatchObject({ last_seq: null, reason: /no checkpoint is left/ });
+    expect(await refusal(b)).toMatchObject({ last_seq: null, reason: /no checkpoint is left/ });
     expect(await b.audit.verify()).toMatchObject({
       status: 'broken',
       firstBadSeq: '1',
@@ -250,14 +263,14 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     broker = await startBroker(db, {}, b.dir);
     await record(broker, 5, 31);
     expect(await checkpoints(broker)).toHaveLength(2);
-    expect(broker.audit.checkpointRefusal()).toMatchObject({ last_seq: '10', reason: /ends before seq 30/ });
+    expect(await refusal(broker)).toMatchObject({ last_seq: '10', reason: /ends before seq 30/ });
     expect(await broker.audit.verify()).toMatchObject({ status: 'broken', firstBadSeq: '11' });
     await compromiseDatabase(db, `DELETE FROM audit_checkpoints`);
     await broker.app.close();
     broker = await startBroker(db, {}, b.dir);
     await broker.audit.checkpointNow();
     expect(await checkpoints(broker)).toEqual([]);
-    expect(broker.audit.checkpointRefusal()).toMatchObject({ last_seq: null, reason: /up to seq 30/ });
+    expect(await refusal(broker)).toMatchObject({ last_seq: null, reason: /up to seq 30/ });
   });
 
   it('should not take a chain another instance signed after a cut-back for its own, and say so in verify', async () => {
@@ -268,12 +281,12 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     const other = await startBroker(db, { BROKER_AUDIT_CHECKPOINT_DIR: '' }, a.dir);
     try {
       await record(other, 5, 31);
-      expect(other.audit.checkpointRefusal()).toBeNull();
+      expect(await refusal(other)).toBeNull();
       const cps = await checkpoints(a);
       expect(cps.map((c) => c.last_seq)).toEqual(['5', '10', '15', '20', '25', '30', '35', '36']);
       // The first instance signed up to seq 30 itself: the row there is not its checkpoint.
       await a.audit.checkpointNow();
-      expect(a.audit.checkpointRefusal()).toMatchObject({
+      expect(await refusal(a)).toMatchObject({
         last_seq: '36',
         reason: /does not descend from the checkpoint up to seq 30 that this broker signed or checked/,
       });
@@ -302,12 +315,12 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
       `UPDATE audit_checkpoints SET jws = '${h}.${p}.${Buffer.from('x').toString('base64url')}' WHERE last_seq = 30`,
     );
     await b.audit.checkpointNow();
-    expect(b.audit.checkpointRefusal()).toMatchObject({ last_seq: '30', reason: /does not verify/ });
+    expect(await refusal(b)).toMatchObject({ last_seq: '30', reason: /does not verify/ });
     const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
     try {
       await compromiseDatabase(db, `UPDATE audit_checkpoints SET jws = '${original.jws}' WHERE last_seq = 30`);
       await record(b, 5, 31);
-      expect(b.audit.checkpointRefusal()).toBeNull();
+      expect(await refusal(b)).toBeNull();
       expect(log.mock.calls.map(([m]) => String(m))).toContain(
         'audit checkpoints resumed: the newest checkpoint is trusted again',
       );
@@ -340,7 +353,7 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
       warn.mockRestore();
     }
     await broker.audit.checkpointNow();
-    expect(broker.audit.checkpointRefusal()).toMatchObject({ last_seq: '10', reason: /ends before seq 25/ });
+    expect(await refusal(broker)).toMatchObject({ last_seq: '10', reason: /ends before seq 25/ });
     expect((await broker.audit.signingKeys()).keys).toHaveLength(1);
     expect(await broker.audit.verify()).toMatchObject({ status: 'broken', firstBadSeq: '11' });
   });
@@ -349,7 +362,7 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     const b = broker as Broker;
     await b.app.close();
     broker = await startBroker(db, { BROKER_AUDIT_CHECKPOINT_INTERVAL_MS: '100' }, b.dir);
-    expect(await broker.audit.checkpointsOverdue()).toBeNull();
+    expect(await overdue(broker)).toBeNull();
     // The runtime role can take the advisory lock every instance waits for, and keep it.
     const holder = new pg.Client({ connectionString: db.url });
     await holder.connect();
@@ -358,7 +371,7 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
       await record(broker, 3, 31);
       expect(await checkpoints(broker)).toHaveLength(6);
       await new Promise((r) => setTimeout(r, 400));
-      expect(await broker.audit.checkpointsOverdue()).toEqual({
+      expect(await overdue(broker)).toEqual({
         uncoveredAfterSeq: '30',
         waitingSeconds: expect.any(Number),
       });
@@ -366,7 +379,7 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
       await holder.end();
     }
     await broker.audit.checkpointNow();
-    expect(await broker.audit.checkpointsOverdue()).toBeNull();
+    expect(await overdue(broker)).toBeNull();
   });
 
   it('should never overwrite a checkpoint file, even when it signs a replaced chain again', async () => {
@@ -430,7 +443,7 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
       const newKid = cps[cps.length - 1].kid;
       expect(newKid).not.toBe(oldKid);
       expect(cps.map((c) => c.kid)).toEqual([...Array<string>(6).fill(oldKid), newKid, newKid]);
-      expect(b.audit.checkpointRefusal()).toBeNull();
+      expect(await refusal(b)).toBeNull();
       for (const mode of ['full', 'routine'] as const) {
         expect(await b.audit.verify({ mode })).toMatchObject({ status: 'intact', checkpoints: 8 });
       }
@@ -443,7 +456,7 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
       expect(await b.audit.verify()).toMatchObject({ status: 'broken', problem: 'checkpoint_signature_invalid' });
       await record(b, 5, 31);
       expect(await checkpoints(b)).toHaveLength(6);
-      expect(b.audit.checkpointRefusal()).toMatchObject({ last_seq: '30' });
+      expect(await refusal(b)).toMatchObject({ last_seq: '30' });
       expect(error.mock.calls.map(([m]) => String(m))).toContainEqual(
         expect.stringContaining(
           "put the previous key's public JWKS (GET /api/audit/keys, saved before the rotation) in BROKER_AUDIT_TRUSTED_KEYS_FILE",

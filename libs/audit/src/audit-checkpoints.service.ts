@@ -7,7 +7,7 @@ import { GENESIS_HASH } from './audit-chain.js';
 import { AuditChainRepository } from './audit-chain.repository.js';
 import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { pageLimit } from './audit-filters.js';
-import { newestCheckpointFile, writeCheckpointFile, type KnownTail } from './audit-checkpoint-files.js';
+import { newestCheckpointFile, tailOf, writeCheckpointFile, type KnownTail } from './audit-checkpoint-files.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
 import { loadSigningKey, loadTrustedKeys, type AuditSigningKey } from './audit-signing-key.js';
 import { newestCheckpointProblem } from './audit-newest-checkpoint.js';
@@ -220,7 +220,7 @@ export class AuditCheckpointsService implements OnModuleInit {
       if (headSeq >= from && due) await sign(headSeq, head.last_hash);
     });
     const newest = made[made.length - 1];
-    if (newest) this.tail = { hash: checkpointHash(newest.jws), lastSeq: BigInt(newest.last_seq) };
+    if (newest) this.tail = tailOf(newest);
     for (const cp of made) writeCheckpointFile(this.config.checkpointDir, cp, this.logger);
     return made.length;
   }
@@ -238,7 +238,7 @@ export class AuditCheckpointsService implements OnModuleInit {
       jwsFrom: (lastSeq) => this.checkpointRepo.jwsFrom(m, lastSeq),
     });
     if (found === null) {
-      if (last) this.tail = { hash: checkpointHash(last.jws), lastSeq: BigInt(last.last_seq) };
+      if (last) this.tail = tailOf(last);
       if (this.refusal) this.logger.log('audit checkpoints resumed: the newest checkpoint is trusted again');
       this.refusal = null;
       return true;

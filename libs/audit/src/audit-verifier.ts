@@ -88,12 +88,8 @@ type ImportedKey = Awaited<ReturnType<typeof importJWK>>;
 const importedKeys = new WeakMap<JWK, Map<string, Promise<ImportedKey>>>();
 
 function importOnce(jwk: JWK, alg: string): Promise<ImportedKey> {
-  let byAlg = importedKeys.get(jwk);
-  if (!byAlg) {
-    byAlg = new Map<string, Promise<ImportedKey>>();
-    importedKeys.set(jwk, byAlg);
-  }
-  const cache = byAlg;
+  const cache = importedKeys.get(jwk) ?? new Map<string, Promise<ImportedKey>>();
+  importedKeys.set(jwk, cache);
   let key = cache.get(alg);
   if (!key) {
     key = importJWK(jwk, alg);

@@ -11,9 +11,7 @@ import type { JWK } from 'jose';
 import {
   AuditCheckpointsService,
   type AuditCheckpointPage,
-  type CheckpointRefusal,
   type CheckpointState,
-  type CheckpointsOverdue,
 } from './audit-checkpoints.service.js';
 import type { AuditEventInput } from './audit-event.js';
 import type { AuditProtection } from './audit-protection.js';
@@ -187,19 +185,11 @@ export class AuditService {
   }
 
   /**
-   * Why no checkpoint is signed any more (the newest one is not trusted: re-signed, forged or cut
-   * outside the broker, or the previous key is not configured after a rotation); null normally.
+   * For /health/ready and the console: `stopped` with the reason when this broker signs no more
+   * checkpoints (the newest one is not trusted: re-signed, forged or cut outside the broker, or the
+   * previous key is not configured after a rotation), else `overdue` when sealed events have waited
+   * for one longer than three checkpoint intervals; null normally.
    */
-  checkpointRefusal(): CheckpointRefusal | null {
-    return this.checkpointsService.refused;
-  }
-
-  /** Sealed events waiting for a checkpoint for more than three checkpoint intervals; null normally. */
-  checkpointsOverdue(): Promise<CheckpointsOverdue | null> {
-    return this.checkpointsService.overdue();
-  }
-
-  /** Stopped (checkpointRefusal), else overdue (checkpointsOverdue), else null: for /health/ready and the console. */
   checkpointState(): Promise<CheckpointState | null> {
     return this.checkpointsService.state();
   }

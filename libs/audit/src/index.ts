@@ -55,9 +55,7 @@ export { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-c
 export {
   AuditCheckpointsService,
   type AuditCheckpointPage,
-  type CheckpointRefusal,
   type CheckpointState,
-  type CheckpointsOverdue,
 } from './audit-checkpoints.service.js';
 export {
   ChainWalk,
