@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { ensureTwoRoles, migrateDatabase } from '@app/database';
+import { databaseOptions, ensureTwoRoles, migrateDatabase, pgPool } from '@app/database';
 import pg from 'pg';
+import { DataSource } from 'typeorm';
 import { testSlices } from './config.js';
 
 export interface TestDatabase {
@@ -69,4 +70,38 @@ export function compromiseDatabase(db: TestDatabase, ...sql: string[]): Promise<
     for (const s of sql) await c.query(s);
     await c.query('COMMIT');
   });
+}
+
+/** A DataSource on `url` whose pool holds exactly one connection (for commitModeOf). */
+export async function singleConnection(url: string): Promise<DataSource> {
+  const ds = new DataSource(databaseOptions(testSlices({ DATABASE_URL: url, DATABASE_POOL_SIZE: '1' }).database));
+  return ds.initialize();
+}
+
+/**
+ * The `synchronous_commit` that what `fn` runs on the pool of `ds` (from singleConnection) leaves
+ * in force for its transaction's commit, and the session's value once that transaction is over:
+ * `fn` runs inside one open transaction on the pool's only connection, rolled back afterwards.
+ */
+export async function commitModeOf(
+  ds: DataSource,
+  fn: () => Promise<unknown>,
+): Promise<{ atCommit: string; after: string }> {
+  const pool = pgPool(ds);
+  if (!pool || pool.options.max !== 1) {
+    throw new Error('commitModeOf needs a pool of one connection (singleConnection)');
+  }
+  const show = async () => {
+    const { rows } = await pool.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
+    return rows[0]?.synchronous_commit ?? 'unknown';
+  };
+  await pool.query('BEGIN');
+  let atCommit: string;
+  try {
+    await fn();
+    atCommit = await show();
+  } finally {
+    await pool.query('ROLLBACK');
+  }
+  return { atCommit, after: await show() };
 }

@@ -1,7 +1,7 @@
 import { auditConfig, type AuditConfig } from '@app/config';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { commitModeOf, createTestDatabase, singleConnection, type TestDatabase } from '@test/support/database.js';
 import { createLibApp } from '@test/support/lib-app.js';
 import { AuditChainRepository } from './audit-chain.repository.js';
 import { AuditChainService } from './audit-chain.service.js';
@@ -100,6 +100,21 @@ describe('audit log: append-only, sealing and verification (real Postgres)', () 
       expect(sql.upQueries.map((q) => q.query)).toEqual([]);
     } finally {
       await ds.destroy();
+    }
+  });
+
+  // A login's earlier writes commit asynchronously (ASYNC_COMMIT); this synchronous commit makes them durable.
+  it('should commit an event synchronously, also on the pool path the login uses', async () => {
+    const single = await singleConnection(ctx.db.url);
+    try {
+      const events = new AuditEventsRepository(single);
+      const event = { type: 'login.succeeded', outcome: 'success', ip: '192.0.2.1' } as const;
+      await expect(commitModeOf(single, () => events.insertPrepared(event))).resolves.toEqual({
+        atCommit: 'on',
+        after: 'on',
+      });
+    } finally {
+      await single.destroy();
     }
   });
 

@@ -1,4 +1,4 @@
-import { preparedQuery, preparedStatement } from '@app/database';
+import { ASYNC_COMMIT, preparedQuery, preparedStatement } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { ConsumedLoginState, NewLoginState } from './login-state.store.js';
@@ -6,12 +6,16 @@ import type { ConsumedLoginState, NewLoginState } from './login-state.store.js';
 /**
  * One row per started login in `login_states` (the `state` handle, the nonce and the PKCE
  * verifier). Each operation is exactly one SQL statement (one round trip); a state is used at
- * most once because consuming it is a `DELETE … RETURNING`. Raw SQL: this is the hot path.
+ * most once because consuming it is a `DELETE … RETURNING`. Raw SQL: this is the hot path. Both
+ * writes commit asynchronously (ASYNC_COMMIT): the login's audit event, written after them with a
+ * synchronous commit, makes them durable; a crash of Postgres before that loses at most a state
+ * whose login had not finished, which then fails as an unknown state and is started again.
  */
 const SAVE_STATE = preparedStatement(
   'login_states.save',
   `INSERT INTO login_states (handle, profile_id, provider, nonce, code_verifier, browser_binding, expires_at)
-   VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))`,
+   VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
+   RETURNING ${ASYNC_COMMIT}`,
 );
 
 // A CTE so the driver reports the rows of a SELECT: still one statement, one round trip. The
@@ -24,7 +28,7 @@ const CONSUME_STATE = preparedStatement(
      DELETE FROM login_states
      WHERE handle = $1 AND profile_id = $2 AND provider = $3
        AND (browser_binding IS NULL OR browser_binding = $4::text)
-     RETURNING nonce, code_verifier, expires_at
+     RETURNING nonce, code_verifier, expires_at, ${ASYNC_COMMIT}
    )
    SELECT nonce, code_verifier, expires_at > now() AS live FROM consumed`,
 );

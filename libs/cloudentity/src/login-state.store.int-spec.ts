@@ -1,7 +1,7 @@
 import { databaseOptions } from '@app/database';
 import { DataSource } from 'typeorm';
 import { testSlices } from '@test/support/config.js';
-import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { commitModeOf, createTestDatabase, singleConnection, type TestDatabase } from '@test/support/database.js';
 import { LoginStateRepository } from './login-state.repository.js';
 import { LoginStateStore } from './login-state.store.js';
 import { randomToken } from './oidc-crypto.js';
@@ -96,5 +96,39 @@ describe('LoginStateStore (real Postgres)', () => {
       another.handle,
     ]);
     await expect(store.consume(another.handle, 'p1', 'openid-connect', null)).resolves.toBeNull();
+  });
+
+  // The audit event the login writes last commits synchronously and makes these durable (ASYNC_COMMIT).
+  describe('commit mode', () => {
+    let single: DataSource;
+    let singleStore: LoginStateStore;
+
+    beforeAll(async () => {
+      single = await singleConnection(db.url);
+      singleStore = new LoginStateStore(new LoginStateRepository(single), testSlices({ DATABASE_URL: db.url }).oidc);
+    });
+
+    afterAll(async () => {
+      await single?.destroy();
+    });
+
+    it('should commit a saved state without waiting for the WAL flush, for that transaction only', async () => {
+      await expect(commitModeOf(single, () => singleStore.save(state()))).resolves.toEqual({
+        atCommit: 'off',
+        after: 'on',
+      });
+    });
+
+    it('should commit a consumed state asynchronously, and leave a consume that found nothing alone', async () => {
+      const saved = state();
+      await store.save(saved);
+      const consumed = await commitModeOf(single, async () => {
+        await expect(singleStore.consume(saved.handle, 'p1', 'openid-connect', null)).resolves.not.toBeNull();
+      });
+      expect(consumed).toEqual({ atCommit: 'off', after: 'on' });
+      await expect(
+        commitModeOf(single, () => singleStore.consume(randomToken(), 'p1', 'openid-connect', null)),
+      ).resolves.toEqual({ atCommit: 'on', after: 'on' });
+    });
   });
 });

@@ -5,8 +5,8 @@ export { DatabaseModule } from './database.module.js';
 export { ensureDatabase, freePort, startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.js';
 /** The migration history. */
 export { MIGRATIONS } from './migrations/index.js';
-/** Named prepared statements on the TypeORM pool, for the per-login queries. */
-export { pgPool, preparedQuery, preparedStatement, type PreparedStatement } from './prepared-query.js';
+/** Named prepared statements on the TypeORM pool, for the per-login queries (and their commit mode). */
+export { ASYNC_COMMIT, pgPool, preparedQuery, preparedStatement, type PreparedStatement } from './prepared-query.js';
 /** The owner and runtime roles: grants, owner-only settings, the embedded two-role default. */
 export {
   OWNER_ROLE,

@@ -45,3 +45,17 @@ export async function preparedQuery<R>(
   const result = await pool.query<R & pg.QueryResultRow>({ name: statement.name, text: statement.text, values });
   return result.rows;
 }
+
+/**
+ * A RETURNING column that lets the statement's own transaction commit without waiting for its
+ * WAL to reach the disk: `SET LOCAL synchronous_commit = off` as an expression (`set_config`
+ * with `is_local`), evaluated only for a row the statement wrote, so a statement that changes
+ * nothing leaves the setting alone. Only for a statement that is its own transaction (a
+ * `preparedQuery` on the pool) and whose loss in a crash of Postgres is harmless on its own: a
+ * login's writes before its audit event (the login state, the developer's login). Postgres
+ * writes and flushes the WAL in order, so the audit event's synchronous commit makes every
+ * earlier write of the same login durable before the browser is answered; what a crash can
+ * lose (at most about three `wal_writer_delay`s, 0.6 s by default) is only a write whose login
+ * had not finished, and Postgres stays consistent (its documentation, "Asynchronous Commit").
+ */
+export const ASYNC_COMMIT = `set_config('synchronous_commit', 'off', true) AS async_commit`;

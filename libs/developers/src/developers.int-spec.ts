@@ -5,11 +5,18 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { DataSource } from 'typeorm';
-import { asSuperuser, createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import {
+  asSuperuser,
+  commitModeOf,
+  createTestDatabase,
+  singleConnection,
+  type TestDatabase,
+} from '@test/support/database.js';
 import { createLibApp, listenLikeBroker } from '@test/support/lib-app.js';
 import type { RecordLoginInput } from './developer.js';
 import { DevelopersModule } from './developers.module.js';
-import { DevelopersService } from './developers.service.js';
+import { DevelopersRepository } from './developers.repository.js';
+import { DevelopersService, erasedSubject } from './developers.service.js';
 import { DeveloperEntity } from './entities/developer.entity.js';
 import { PortalOrgLinkEntity } from './entities/portal-org-link.entity.js';
 import { OrganisationLinksService } from './organisation-links.service.js';
@@ -622,6 +629,51 @@ describe('developers (real Postgres)', () => {
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ id, email: null, name: null });
       expect(res.headers.get('content-type')).toContain('application/json');
+    });
+  });
+
+  // The login's audit event, success or failure, follows with a synchronous commit (ASYNC_COMMIT).
+  describe('commit mode of the login upsert', () => {
+    let single: DataSource;
+    let repository: DevelopersRepository;
+    const values = (input: RecordLoginInput) => ({
+      ...input,
+      ssoKey: input.ssoKey ?? null,
+      erasedSubject: erasedSubject(input.subject),
+    });
+
+    beforeAll(async () => {
+      single = await singleConnection(db.url);
+      repository = new DevelopersRepository(single);
+    });
+
+    afterAll(async () => {
+      await single?.destroy();
+    });
+
+    it('should commit a first and a repeated login without waiting for the WAL flush, for that transaction only', async () => {
+      const input = claims();
+      await expect(commitModeOf(single, () => repository.recordLogin(values(input)))).resolves.toEqual({
+        atCommit: 'off',
+        after: 'on',
+      });
+      await developers.recordLogin(input);
+      await expect(
+        commitModeOf(single, async () => {
+          await expect(repository.recordLogin(values(input))).resolves.toMatchObject({ created: false });
+        }),
+      ).resolves.toEqual({ atCommit: 'off', after: 'on' });
+    });
+
+    it('should leave the commit mode alone when a blocked developer changes nothing', async () => {
+      const input = claims();
+      const { developer } = await developers.recordLogin(input);
+      await developers.block(developer.id, ACTOR);
+      await expect(
+        commitModeOf(single, async () => {
+          await expect(repository.recordLogin(values(input))).resolves.toBeNull();
+        }),
+      ).resolves.toEqual({ atCommit: 'on', after: 'on' });
     });
   });
 });

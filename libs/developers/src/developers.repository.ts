@@ -1,4 +1,4 @@
-import { preparedQuery, preparedStatement, returningRows } from '@app/database';
+import { ASYNC_COMMIT, preparedQuery, preparedStatement, returningRows } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -60,7 +60,11 @@ const blockedMatch = (issuer: string, subject: string, email: string, ssoKey: st
       OR b.portal_user_id = (SELECT o.portal_user_id FROM developers o
                               WHERE o.issuer = ${issuer}::text AND o.subject = ${subject}::text))`;
 
-/** The login upsert (one statement; a blocked developer gets no row and nothing changes). */
+/**
+ * The login upsert (one statement; a blocked developer gets no row and nothing changes). It
+ * commits asynchronously (ASYNC_COMMIT): the login's audit event, success or failure, follows
+ * with a synchronous commit and makes it durable.
+ */
 const RECORD_LOGIN = preparedStatement(
   'developers.record_login',
   `INSERT INTO developers AS d
@@ -80,7 +84,7 @@ const RECORD_LOGIN = preparedStatement(
        login_count = d.login_count + 1,
        updated_at = now()
      WHERE d.status <> 'blocked'
-     RETURNING ${COLUMNS}, (d.xmax = 0) AS created`,
+     RETURNING ${COLUMNS}, (d.xmax = 0) AS created, ${ASYNC_COMMIT}`,
 );
 
 /** A login's values, already validated and clipped by DevelopersService. */
