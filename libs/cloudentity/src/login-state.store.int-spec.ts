@@ -119,6 +119,35 @@ describe('LoginStateStore (real Postgres)', () => {
       });
     });
 
+    it("should not flush the WAL per saved state (Postgres' own count of WAL writes)", async () => {
+      // A synchronous commit writes (and, with fsync on, syncs) the WAL up to its record; an
+      // asynchronous one leaves that to the WAL writer, which batches. The test server runs with
+      // fsync off, so the writes are what can be counted. This connection's pending statistics are
+      // published before each count.
+      const writes = async () => {
+        await single.query('SELECT pg_stat_force_next_flush()');
+        const [row] = await single.query<{ n: number }[]>(
+          `SELECT coalesce(sum(writes), 0)::int AS n FROM pg_stat_io WHERE object = 'wal'`,
+        );
+        return row?.n ?? 0;
+      };
+      const start = await writes();
+      for (let i = 0; i < 100; i++) await singleStore.save(state());
+      const saved = (await writes()) - start;
+      // The same insert with an ordinary commit, for comparison: one WAL write each.
+      const control = await writes();
+      for (let i = 0; i < 100; i++) {
+        await single.query(
+          `INSERT INTO login_states (handle, profile_id, provider, nonce, code_verifier, expires_at)
+           VALUES ($1, 'p1', 'openid-connect', 'n', 'v', now() + interval '1 minute')`,
+          [randomToken()],
+        );
+      }
+      const ordinary = (await writes()) - control;
+      expect(ordinary).toBeGreaterThanOrEqual(100);
+      expect(saved).toBeLessThan(20);
+    });
+
     it('should commit a consumed state asynchronously, and leave a consume that found nothing alone', async () => {
       const saved = state();
       await store.save(saved);
