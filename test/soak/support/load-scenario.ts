@@ -204,6 +204,14 @@ export async function countEvents(sql: pg.Client, type: string): Promise<number>
   return rows[0].n;
 }
 
+/** The recorded reason and details of every failed login: what a failing load run's message shows. */
+export async function failedLogins(sql: pg.Client): Promise<{ reason: string | null; details: unknown }[]> {
+  const { rows } = await sql.query<{ reason: string | null; details: unknown }>(
+    `SELECT reason, details FROM audit_events WHERE type = 'login.failed' ORDER BY id LIMIT 20`,
+  );
+  return rows;
+}
+
 export interface VerifyAnswer {
   status: string;
   count: number;
