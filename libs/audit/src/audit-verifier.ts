@@ -84,12 +84,18 @@ export function unverifiedPayload(jws: string): Record<string, unknown> | null {
 }
 
 type ImportedKey = Awaited<ReturnType<typeof importJWK>>;
-/** Keys imported by verifyAuditJws, per JWK object and alg: the broker's JWKs live as long as it runs. */
+/**
+ * Keys imported for verification, per JWK object and alg: the trusted keys live as long as the
+ * broker; the keys a verify reads from the table, as long as that verify.
+ */
 const importedKeys = new WeakMap<JWK, Map<string, Promise<ImportedKey>>>();
 
 function importOnce(jwk: JWK, alg: string): Promise<ImportedKey> {
-  const cache = importedKeys.get(jwk) ?? new Map<string, Promise<ImportedKey>>();
-  importedKeys.set(jwk, cache);
+  let cache = importedKeys.get(jwk);
+  if (!cache) {
+    cache = new Map<string, Promise<ImportedKey>>();
+    importedKeys.set(jwk, cache);
+  }
   let key = cache.get(alg);
   if (!key) {
     key = importJWK(jwk, alg);

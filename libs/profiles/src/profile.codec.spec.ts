@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { PROFILE_LIMITS, decodeProfile, decodeProfileOrThrow, socialProvider } from './profile.codec.js';
+import { PROFILE_LIMITS, decodeProfile, decodeProfileOrThrow, isProfileId, socialProvider } from './profile.codec.js';
 
 const fixture = JSON.parse(
   readFileSync(new URL('../../../test/fixtures/tib/profiles.json', import.meta.url), 'utf8'),
@@ -229,5 +229,18 @@ describe('decodeProfile', () => {
       expect(() => decodeProfileOrThrow(doc)).toThrow(message);
     }
     expect(decodeProfile(minimal({ Name: 'x'.repeat(PROFILE_LIMITS.maxStringLength) })).profile).not.toBeNull();
+  });
+});
+
+describe('isProfileId', () => {
+  it('should take exactly the IDs a profile can be stored with', () => {
+    expect(isProfileId('a'.repeat(128))).toBe(true);
+    expect(decodeProfile({ ...(fixture[0] as object), ID: 'a'.repeat(128) }).profile).not.toBeNull();
+    expect(isProfileId('load.test_1-A')).toBe(true);
+    for (const id of ['', 'a'.repeat(129), 'a'.repeat(1024 * 1024), 'a\u0000b', 'a\ud800b', "x' OR '1'='1", 'a/b']) {
+      expect(isProfileId(id)).toBe(false);
+      // The codec refuses each of them as an ID, so none can name a stored profile.
+      expect(decodeProfile({ ...(fixture[0] as object), ID: id }).profile).toBeNull();
+    }
   });
 });

@@ -21,6 +21,13 @@ import {
 
 /** What a stored profile's ID may be made of (so anything else names no profile). */
 export const PROFILE_ID = /^[A-Za-z0-9._-]+$/;
+/** The longest ID a profile can have. */
+export const MAX_PROFILE_ID_LENGTH = 128;
+
+/** Whether `id` could name a stored profile: anything else is not looked up. */
+export function isProfileId(id: string): boolean {
+  return id.length <= MAX_PROFILE_ID_LENGTH && PROFILE_ID.test(id);
+}
 
 type Json = Record<string, unknown>;
 
@@ -166,8 +173,9 @@ export function decodeProfile(
   const userGroupSeparator = str('UserGroupSeparator');
 
   if (id === '') problems.push({ path: 'ID', reason: 'must not be empty' });
-  else if (id.length > 128) problems.push({ path: 'ID', reason: 'must be at most 128 characters' });
-  else if (!PROFILE_ID.test(id)) problems.push({ path: 'ID', reason: 'may contain only A-Z a-z 0-9 . _ -' });
+  else if (id.length > MAX_PROFILE_ID_LENGTH) {
+    problems.push({ path: 'ID', reason: `must be at most ${MAX_PROFILE_ID_LENGTH} characters` });
+  } else if (!PROFILE_ID.test(id)) problems.push({ path: 'ID', reason: 'may contain only A-Z a-z 0-9 . _ -' });
   if (!(ACTION_TYPES as readonly string[]).includes(actionType)) {
     problems.push({ path: 'ActionType', reason: `must be one of ${ACTION_TYPES.join(', ')}` });
   }

@@ -1,7 +1,7 @@
 import { AuditService } from '@app/audit';
 import { DomainError, type AdminPrincipal } from '@app/common';
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { PROFILE_ID, decodeProfileOrThrow } from './profile.codec.js';
+import { decodeProfileOrThrow, isProfileId } from './profile.codec.js';
 import { profileDiff } from './profile-diff.js';
 import type { StoredProfile, TibProfile } from './profile.model.js';
 import { ProfilesCache } from './profiles.cache.js';
@@ -48,8 +48,8 @@ export class ProfilesService implements OnApplicationBootstrap {
    * profile created through another instance before its notification arrived). Ids that are not
    * profile ids are not looked up.
    */
-  async cachedOrLoad(id: string): Promise<StoredProfile | undefined> {
-    return this.cache.get(id) ?? (id.length <= 128 && PROFILE_ID.test(id) ? this.cache.getOrLoad(id) : undefined);
+  cachedOrLoad(id: string): Promise<StoredProfile | undefined> {
+    return isProfileId(id) ? this.cache.getOrLoad(id) : Promise.resolve(undefined);
   }
 
   cachedAll(): StoredProfile[] {
@@ -62,7 +62,7 @@ export class ProfilesService implements OnApplicationBootstrap {
 
   async get(id: string): Promise<StoredProfile> {
     // An ID no profile can have (e.g. with a NUL, which Postgres text cannot even hold) is not found.
-    const stored = PROFILE_ID.test(id) ? await this.repository.findById(id) : null;
+    const stored = isProfileId(id) ? await this.repository.findById(id) : null;
     if (!stored) throw new DomainError('profile_not_found', 'Profile not found');
     return stored;
   }
@@ -104,7 +104,7 @@ export class ProfilesService implements OnApplicationBootstrap {
   }
 
   async remove(id: string, ctx: ChangeContext, expectedVersion?: number): Promise<void> {
-    if (!PROFILE_ID.test(id)) throw new DomainError('not_found', 'Object ID does not exist');
+    if (!isProfileId(id)) throw new DomainError('not_found', 'Object ID does not exist');
     await this.repository.transaction(async (manager) => {
       const current = await this.repository.lockById(id, manager);
       if (!current) throw new DomainError('not_found', 'Object ID does not exist');

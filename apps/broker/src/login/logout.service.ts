@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { AuditService } from '@app/audit';
 import { OidcDiscoveryService } from '@app/cloudentity';
 import { DomainError } from '@app/common';
-import { ProfilesService, providerConfigFlag, providerConfigString, socialProvider } from '@app/profiles';
+import { providerConfigFlag, providerConfigString, socialProvider } from '@app/profiles';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Request } from 'express';
 import type { LoginOutcome } from './login-outcome.js';
+import { LoginSettings } from './login-settings.service.js';
 
 /**
  * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) for `GET /auth/{id}/{provider}/logout`:
@@ -21,15 +22,13 @@ export class LogoutService {
   private readonly logger = new Logger(LogoutService.name);
 
   constructor(
-    private readonly profiles: ProfilesService,
+    private readonly settings: LoginSettings,
     private readonly discovery: OidcDiscoveryService,
     private readonly audit: AuditService,
   ) {}
 
   async logout(profileId: string, provider: string, req: Request & { id?: unknown }): Promise<LoginOutcome> {
-    const stored = await this.profiles.cachedOrLoad(profileId);
-    if (!stored) throw new DomainError('profile_not_found', `Profile ${profileId} not found`);
-    const profile = stored.profile;
+    const { profile } = await this.settings.profile(profileId);
     const entry = socialProvider(profile, provider);
     if (!entry) throw new DomainError('provider_not_found', `Profile ${profile.ID} has no provider ${provider}`);
     const postLogout = this.postLogoutUrl(providerConfigString(profile, 'PostLogoutRedirectURL'), profile.ReturnURL);
