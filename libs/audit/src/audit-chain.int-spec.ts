@@ -5,6 +5,7 @@ import { commitModeOf, createTestDatabase, singleConnection, type TestDatabase }
 import { createLibApp } from '@test/support/lib-app.js';
 import { AuditChainRepository } from './audit-chain.repository.js';
 import { AuditChainService } from './audit-chain.service.js';
+import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
 import { AuditVerifyTrust } from './audit-verify-trust.js';
@@ -115,6 +116,58 @@ describe('audit log: append-only, sealing and verification (real Postgres)', () 
       });
     } finally {
       await single.destroy();
+    }
+  });
+
+  // DURABLE_COMMIT: the runtime role may turn synchronous commits off for itself (so may a DBA, for
+  // the database or the server); an event and a checkpoint still wait for their WAL flush.
+  it('should commit events and checkpoints durably when the broker role has synchronous_commit off', async () => {
+    await ctx.ds.query('ALTER ROLE CURRENT_USER SET synchronous_commit = off');
+    const single = await singleConnection(ctx.db.url);
+    try {
+      const [setting] = await single.query<{ synchronous_commit: string }[]>('SHOW synchronous_commit');
+      expect(setting?.synchronous_commit).toBe('off');
+      const events = new AuditEventsRepository(single);
+      const event = { type: 'login.succeeded', outcome: 'success', ip: '192.0.2.1' } as const;
+      await expect(commitModeOf(single, () => events.insertPrepared(event))).resolves.toEqual({
+        atCommit: 'on',
+        after: 'off',
+      });
+      // Inside a caller's transaction (an admin change with its event): the whole commit is durable.
+      await expect(commitModeOf(single, () => events.insertIn(single.manager, event))).resolves.toEqual({
+        atCommit: 'on',
+        after: 'off',
+      });
+      const checkpoints = new AuditCheckpointsRepository(single);
+      let inserted: unknown;
+      const values = ['1', '1', 'a'.repeat(64), '0'.repeat(64), '1', 'kid-1', 'x.y.z'];
+      await expect(
+        commitModeOf(single, async () => {
+          inserted = await checkpoints.insertCheckpoint(single.manager, values);
+        }),
+      ).resolves.toEqual({ atCommit: 'on', after: 'off' });
+      // The row goes into the checkpoint file as it is: nothing but the checkpoint's own fields.
+      expect(Object.keys(inserted as object).sort()).toEqual(
+        [
+          'created_at',
+          'event_count',
+          'first_seq',
+          'jws',
+          'kid',
+          'last_hash',
+          'last_seq',
+          'prev_checkpoint_hash',
+        ].sort(),
+      );
+      // A setting that already waits for the local flush is kept (a synchronous standby stays waited for).
+      await single.query('SET synchronous_commit = local');
+      await expect(commitModeOf(single, () => events.insertPrepared(event))).resolves.toEqual({
+        atCommit: 'local',
+        after: 'local',
+      });
+    } finally {
+      await single.destroy();
+      await ctx.ds.query('ALTER ROLE CURRENT_USER RESET synchronous_commit');
     }
   });
 

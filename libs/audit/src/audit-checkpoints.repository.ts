@@ -2,6 +2,7 @@ import type { JWK } from 'jose';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import { DURABLE_COMMIT } from '@app/database';
 import { ISO_US } from './audit-personal.js';
 import type { AuditCheckpoint } from './audit-verifier.js';
 
@@ -34,13 +35,16 @@ export class AuditCheckpointsRepository {
     return last;
   }
 
+  /** Commits durably (DURABLE_COMMIT): the checkpoint's file is written once this commit returns. */
   async insertCheckpoint(m: EntityManager, values: unknown[]): Promise<AuditCheckpoint | undefined> {
-    const [row] = await m.query<AuditCheckpoint[]>(
+    const [row] = await m.query<(AuditCheckpoint & { durable_commit?: string })[]>(
       `INSERT INTO audit_checkpoints AS c (first_seq, last_seq, last_hash, prev_checkpoint_hash, event_count, kid, jws)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${CHECKPOINT_COLUMNS}`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${CHECKPOINT_COLUMNS}, ${DURABLE_COMMIT}`,
       values,
     );
-    return row;
+    if (!row) return undefined;
+    const { durable_commit: _durable, ...checkpoint } = row;
+    return checkpoint;
   }
 
   /** When the oldest sealed event still kept happened (ISO 8601, UTC); undefined when none is sealed. */

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { clipText, maskSecrets, safeJson, safeText } from '@app/common';
+import { DURABLE_COMMIT } from '@app/database';
 import { AUDIT_EVENT_TYPES, type AuditEventInput } from './audit-event.js';
 import type { ChainedEventFields } from './audit-chain.js';
 import { ISO_US, PERSONAL_IP, PERSONAL_USER_AGENT } from './audit-personal.js';
@@ -141,7 +142,11 @@ export function insertParams(input: AuditEventInput): unknown[] {
   ];
 }
 
-/** One statement, one round trip: the event, and its personal fields outside the chained record. */
+/**
+ * One statement, one round trip: the event, and its personal fields outside the chained record.
+ * Its transaction commits durably whatever `synchronous_commit` the server, database or role sets
+ * (DURABLE_COMMIT): an event the broker answered after must survive a crash of Postgres.
+ */
 export const INSERT_SQL = `WITH e AS (
     INSERT INTO audit_events
       (type, outcome, reason, actor, target, profile_id, developer_id, organisation_id, request_id, details)
@@ -150,4 +155,4 @@ export const INSERT_SQL = `WITH e AS (
   p AS (
     INSERT INTO audit_event_personal (event_id, ip, user_agent)
     SELECT e.id, $9::inet, $10::varchar FROM e WHERE $9::inet IS NOT NULL OR $10::varchar IS NOT NULL)
-  SELECT id::text AS id FROM e`;
+  SELECT id::text AS id, ${DURABLE_COMMIT} FROM e`;

@@ -6,7 +6,14 @@ export { ensureDatabase, freePort, startEmbeddedPostgres, type EmbeddedDatabase 
 /** The migration history. */
 export { MIGRATIONS } from './migrations/index.js';
 /** Named prepared statements on the TypeORM pool, for the per-login queries (and their commit mode). */
-export { ASYNC_COMMIT, pgPool, preparedQuery, preparedStatement, type PreparedStatement } from './prepared-query.js';
+export {
+  ASYNC_COMMIT,
+  DURABLE_COMMIT,
+  pgPool,
+  preparedQuery,
+  preparedStatement,
+  type PreparedStatement,
+} from './prepared-query.js';
 /** The owner and runtime roles: grants, owner-only settings, the embedded two-role default. */
 export {
   OWNER_ROLE,

@@ -53,9 +53,24 @@ export async function preparedQuery<R>(
  * nothing leaves the setting alone. Only for a statement that is its own transaction (a
  * `preparedQuery` on the pool) and whose loss in a crash of Postgres is harmless on its own: a
  * login's writes before its audit event (the login state, the developer's login). Postgres
- * writes and flushes the WAL in order, so the audit event's synchronous commit makes every
+ * writes and flushes the WAL in order, so the audit event's synchronous commit (DURABLE_COMMIT) makes every
  * earlier write of the same login durable before the browser is answered; what a crash can
  * lose (at most about three `wal_writer_delay`s, 0.6 s by default) is only a write whose login
  * had not finished, and Postgres stays consistent (its documentation, "Asynchronous Commit").
  */
 export const ASYNC_COMMIT = `set_config('synchronous_commit', 'off', true) AS async_commit`;
+
+/**
+ * A RETURNING (or SELECT) column that makes the statement's transaction commit wait for its WAL
+ * flush even where the server, the database or the broker's role has `synchronous_commit = off`
+ * (the runtime role may `ALTER ROLE … SET synchronous_commit = off` for itself, and a DBA may turn
+ * it off for speed): `SET LOCAL synchronous_commit = on` as an expression, only when the value in
+ * force is `off`. Every other value (`local`, `remote_write`, `on`, `remote_apply`) already waits
+ * for the local flush and is kept, so a standby the DBA made synchronous keeps being waited for.
+ * For the commits whose loss the broker must not survive silently: an audit event (evidence, and
+ * the flush that makes a login's earlier asynchronous writes durable) and an audit checkpoint (its
+ * file is written after the commit; a lost commit would look like a cut-back at the next start).
+ */
+export const DURABLE_COMMIT = `set_config('synchronous_commit',
+    CASE current_setting('synchronous_commit') WHEN 'off' THEN 'on' ELSE current_setting('synchronous_commit') END,
+    true) AS durable_commit`;
