@@ -241,6 +241,34 @@ describe('SCIM 2.0 provisioning (e2e)', () => {
     expect((await entra('GET', '/Users/not-a-uuid')).status).toBe(404);
   });
 
+  it('should answer 409 uniqueness, not a 500, when a concurrent create takes the userName first', async () => {
+    // The service checks the userName, then inserts: another transaction can commit the same
+    // userName in between (an IdP retrying its create). Held open here until the broker's INSERT
+    // waits on it, so the unique index, not the check, refuses the broker's row.
+    const rival = new pg.Client({ connectionString: stack.db.url });
+    await rival.connect();
+    try {
+      await rival.query('BEGIN');
+      await rival.query(`INSERT INTO scim_users (user_name) VALUES ('race@acme.example')`);
+      const pending = entra('POST', '/Users', { schemas: [USER], userName: 'Race@acme.example' });
+      for (;;) {
+        const { rows } = await db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO scim_users%'`,
+        );
+        if (rows[0].n > 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await rival.query('COMMIT');
+      const res = await pending;
+      expect(res).toMatchObject({ status: 409, body: { schemas: [ERROR], status: '409', scimType: 'uniqueness' } });
+      expect(res.type).toMatch(/^application\/scim\+json/);
+    } finally {
+      await rival.end();
+    }
+    expectList((await entra('GET', filter('userName eq "race@acme.example"'))).body, 1);
+  });
+
   it('should answer bad input with SCIM errors, never a 5xx', async () => {
     const id = (await entra('GET', filter('userName eq "bob@acme.example"'))).body.Resources[0].id as string;
     const cases: [string, string, unknown, number, string | undefined][] = [
@@ -250,6 +278,9 @@ describe('SCIM 2.0 provisioning (e2e)', () => {
       ['GET', filter('userName eq "a" or userName eq "b"'), undefined, 400, 'invalidFilter'],
       ['GET', filter('x'.repeat(2000)), undefined, 400, 'invalidFilter'],
       ['GET', '/Users?filter=a&filter=b', undefined, 400, 'invalidFilter'],
+      // Postgres refuses a NUL in text (22021): the client's fault, not a 500.
+      ['GET', filter('userName eq "\\u0000"'), undefined, 400, 'invalidValue'],
+      ['GET', filter('externalId eq "a" and emails.value eq "\\u0000"'), undefined, 400, 'invalidValue'],
       ['GET', '/Users?count=abc', undefined, 400, 'invalidValue'],
       ['POST', '/Users', { schemas: [USER] }, 400, 'invalidValue'],
       ['POST', '/Users', { schemas: [USER], userName: 42 }, 400, 'invalidValue'],

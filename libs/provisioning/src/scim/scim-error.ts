@@ -1,6 +1,7 @@
-import { isDomainError } from '@app/common';
+import { isDomainError, loggableError } from '@app/common';
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
+import { QueryFailedError } from 'typeorm';
 
 export const SCIM_ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
@@ -47,6 +48,31 @@ const DOMAIN_STATUS: Record<string, number> = {
   unauthorized: 401,
 };
 
+/** What the unique indexes of `scim_users` protect, as a SCIM `uniqueness` detail. */
+const UNIQUE_DETAIL: Record<string, string> = {
+  UQ_scim_users_user_name: 'A user with this userName exists',
+  UQ_scim_users_developer: 'The developer this user matches is provisioned by another SCIM user',
+};
+
+/**
+ * A statement Postgres refused because of the request's values: a unique index (23505) that a
+ * concurrent request won (the service checks first, but check-then-insert is not atomic, and IdPs
+ * retry creates), or a value it cannot hold (class 22, "data exception"). Null for anything else.
+ */
+function clientFault(error: unknown): ScimError | null {
+  if (!(error instanceof QueryFailedError)) return null;
+  const driver = error.driverError as { code?: unknown; constraint?: unknown } | null;
+  const code = typeof driver?.code === 'string' ? driver.code : '';
+  if (code === '23505') {
+    const constraint = typeof driver?.constraint === 'string' ? driver.constraint : '';
+    return new ScimError(409, 'uniqueness', UNIQUE_DETAIL[constraint] ?? 'The user conflicts with an existing one');
+  }
+  if (/^22[0-9A-Z]{3}$/.test(code)) {
+    return new ScimError(400, 'invalidValue', 'A value in the request cannot be stored');
+  }
+  return null;
+}
+
 /**
  * Every failure on `/scim/v2` in the SCIM error schema (RFC 7644 §3.12): client mistakes as 4xx
  * with a scimType, never a 5xx; anything unexpected as a 500 without internals.
@@ -60,9 +86,15 @@ export class ScimExceptionFilter implements ExceptionFilter {
     let status = 500;
     let scimType: ScimType | null = null;
     let detail = 'Internal error';
-    if (error instanceof ScimError) {
-      ({ status, scimType } = error);
-      detail = error.message;
+    const refused = clientFault(error);
+    if (refused) {
+      // Never the error itself: a failed query carries its parameters (issue 13).
+      this.logger.warn({ error: loggableError(error) }, 'Postgres refused a SCIM request');
+    }
+    const known = refused ?? error;
+    if (known instanceof ScimError) {
+      ({ status, scimType } = known);
+      detail = known.message;
     } else if (isDomainError(error) && DOMAIN_STATUS[error.code]) {
       status = DOMAIN_STATUS[error.code];
       scimType = status === 400 ? 'invalidValue' : null;
@@ -72,7 +104,7 @@ export class ScimExceptionFilter implements ExceptionFilter {
       scimType = status === 400 ? 'invalidSyntax' : null;
       detail = error.message;
     } else {
-      this.logger.error(`SCIM request failed: ${(error as Error)?.message ?? String(error)}`);
+      this.logger.error({ error: loggableError(error) }, 'SCIM request failed');
     }
     if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="scim"');
     res

@@ -38,6 +38,13 @@ describe('SCIM filter subset', () => {
     expect(error).toBeInstanceOf(ScimError);
     expect(error).toMatchObject({ status: 400, scimType: 'invalidFilter' });
   });
+
+  it.each([
+    ['an escaped NUL', 'userName eq "\\u0000"'],
+    ['an escaped lone surrogate', 'emails.value eq "\\ud800@x"'],
+  ])('should refuse a value with %s (Postgres cannot compare it) as invalidValue', (_what, filter) => {
+    expect(() => parseFilter(filter)).toThrow(expect.objectContaining({ status: 400, scimType: 'invalidValue' }));
+  });
 });
 
 describe('SCIM PATCH', () => {

@@ -1,3 +1,4 @@
+import { unsafeTextReason } from '@app/common';
 import { ScimError } from './scim-error.js';
 
 /** The attributes a filter may test, and what each compares. */
@@ -43,6 +44,9 @@ export function parseFilter(filter: string): FilterCondition[] {
     } catch {
       throw invalid('Bad escape in a filter value');
     }
+    // Postgres refuses a NUL in text (22021): checked here so that it is the client's 400, not a 500.
+    const unsafe = unsafeTextReason(value);
+    if (unsafe) throw new ScimError(400, 'invalidValue', `A filter value ${unsafe}`);
     conditions.push({ attribute: attributeOf(m[1].replace(/\s+/g, ' ')), value });
     rest = rest.slice(m[0].length);
     if (rest === '') return conditions;
