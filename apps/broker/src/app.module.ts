@@ -1,5 +1,6 @@
 import { AuditModule } from '@app/audit';
 import { CloudentityModule, type IdpCallEvent } from '@app/cloudentity';
+import { ClientBuckets } from '@app/common';
 import { BrokerConfigModule, type BrokerConfig } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { DevelopersModule, IssuedTokensStore, OrganisationLinksService } from '@app/developers';
@@ -12,7 +13,6 @@ import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AdminGuard } from './common/admin.guard.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
-import { ClientBuckets } from './common/client-address.js';
 import { ConsoleModule } from './console/console.module.js';
 import { loggerParams } from './common/logging.js';
 import { IssuedTokenRevoker } from './deprovisioning/issued-token-revoker.js';

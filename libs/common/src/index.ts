@@ -14,6 +14,14 @@ export { upstreamAgent } from './upstream-agent.js';
 export { randomBase64url } from './random-token.js';
 /** A bounded map that forgets the least recently used entry (every in-memory cache). */
 export { LruCache } from './lru-cache.js';
+/**
+ * Per-client rate limiting: the bucket of a client address (IPv4 as is, IPv6 by /64), fixed-window
+ * counters and one-per-interval suppression with bounded memory (login limit, admin and SCIM
+ * failed-authentication limits and their audits).
+ */
+export { ClientBuckets, clientBucket } from './client-address.js';
+export { FixedWindowCounter } from './fixed-window.js';
+export { RepeatSuppressor } from './repeat-suppressor.js';
 /** Text Postgres can hold (no NUL, no unpaired surrogate): checks with field paths, repair, safe clipping. */
 export {
   clipText,

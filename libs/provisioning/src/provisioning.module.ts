@@ -1,4 +1,5 @@
 import { AuditModule } from '@app/audit';
+import { ClientBuckets } from '@app/common';
 import { DevelopersModule } from '@app/developers';
 import { Module, type DynamicModule, type ModuleMetadata, type Provider, type Type } from '@nestjs/common';
 import { DeprovisioningRepository } from './deprovisioning.repository.js';
@@ -29,6 +30,7 @@ export class ProvisioningModule {
       ScimUsersRepository,
       ScimUsersService,
       ScimAuthGuard,
+      ClientBuckets,
       { provide: TOKEN_REVOKER, useClass: options.tokenRevoker },
     ];
     return {

@@ -1,13 +1,12 @@
 import { jest } from '@jest/globals';
 import { AuditService } from '@app/audit';
 import { AdminTokenVerifier } from '@app/cloudentity';
-import { AdminRoles, DomainError } from '@app/common';
+import { AdminRoles, ClientBuckets, DomainError } from '@app/common';
 import { adminConfig } from '@app/config';
 import { Logger, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { AdminGuard } from './admin.guard.js';
-import { ClientBuckets } from './client-address.js';
 
 const SECRET = 'a-tib-secret-of-some-length';
 

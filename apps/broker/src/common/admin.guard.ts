@@ -3,8 +3,10 @@ import { AuditService } from '@app/audit';
 import { AdminTokenVerifier } from '@app/cloudentity';
 import {
   ADMIN_ROLES_KEY,
+  ClientBuckets,
   DomainError,
-  LruCache,
+  FixedWindowCounter,
+  RepeatSuppressor,
   requestContextOf,
   type AdminPrincipal,
   type AdminRole,
@@ -12,8 +14,6 @@ import {
 import { adminConfig, type AdminConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { ClientBuckets } from './client-address.js';
-import { FixedWindowCounter } from './fixed-window.js';
 import type { Request } from 'express';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -36,7 +36,7 @@ const AUTH_FAILED = 'Authorization failed';
 @Injectable()
 export class AdminGuard implements CanActivate {
   private readonly logger = new Logger(AdminGuard.name);
-  private readonly lastAudited = new LruCache<string, { at: number; suppressed: number }>(10_000);
+  private readonly audits = new RepeatSuppressor(10_000);
   /** Failed admin authentications per client in the current minute (per instance). */
   private readonly failures = new FixedWindowCounter(60_000);
 
@@ -111,14 +111,8 @@ export class AdminGuard implements CanActivate {
     reason: 'unauthorized' | 'forbidden',
     principal?: AdminPrincipal,
   ) {
-    const key = `${req.ip ?? ''}|${reason}`;
-    const now = Date.now();
-    const last = this.lastAudited.get(key);
-    if (last && now - last.at < 10_000) {
-      last.suppressed++;
-      return;
-    }
-    this.lastAudited.set(key, { at: now, suppressed: 0 });
+    const admitted = this.audits.admit(`${req.ip ?? ''}|${reason}`);
+    if (!admitted) return;
     try {
       await this.audit.record({
         type: 'admin.auth_failed',
@@ -127,7 +121,7 @@ export class AdminGuard implements CanActivate {
         actor: principal ? `admin:${principal.id}` : 'anonymous',
         target: `${req.method} ${req.path}`,
         ...requestContextOf(req),
-        details: last?.suppressed ? { suppressedSinceLast: last.suppressed } : null,
+        details: admitted.suppressedSinceLast ? { suppressedSinceLast: admitted.suppressedSinceLast } : null,
       });
     } catch (e) {
       // An audit outage must not turn a refusal into a 500; the refusal stands.

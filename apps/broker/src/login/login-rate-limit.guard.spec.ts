@@ -1,8 +1,7 @@
-import { DomainError } from '@app/common';
+import { ClientBuckets, DomainError } from '@app/common';
 import { loadBrokerConfig, serverConfig } from '@app/config';
 import type { ExecutionContext } from '@nestjs/common';
 import { jest } from '@jest/globals';
-import { ClientBuckets } from '../common/client-address.js';
 import { LoginRateLimitGuard } from './login-rate-limit.guard.js';
 
 function contextFor(ip: string, headers: Record<string, string>): ExecutionContext {

@@ -1,9 +1,7 @@
-import { DomainError } from '@app/common';
+import { ClientBuckets, DomainError, FixedWindowCounter } from '@app/common';
 import { serverConfig, type ServerConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { ClientBuckets } from '../common/client-address.js';
-import { FixedWindowCounter } from '../common/fixed-window.js';
 
 /**
  * Requests to the login routes per client (IPv4 address or IPv6 /64; Express `trust proxy` decides the IP) in a fixed

@@ -1,31 +1,40 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AuditService } from '@app/audit';
+import { ClientBuckets, FixedWindowCounter, RepeatSuppressor, requestContextOf } from '@app/common';
 import { adminConfig, provisioningConfig, type AdminConfig, type ProvisioningConfig } from '@app/config';
-import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Inject, Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
 import { ScimError } from './scim-error.js';
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-const WINDOW_MS = 60_000;
 
 export type ScimRequest = Request & { id?: unknown; scimLabel?: string };
 
 /**
  * Bearer tokens from BROKER_SCIM_TOKENS, compared in constant time (SHA-256 of both sides, so
  * neither the length nor the content leaks; only the digests are kept). The caller's label goes on
- * the request for the audit log. Failed attempts per client IP are limited like the admin API's
- * (BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE, per instance; under BROKER_WORKERS the admin config
- * slice gives this worker's share): over the limit, 429.
+ * the request for the audit log.
+ *
+ * Failed attempts are limited like the admin API's (AdminGuard): per client (IPv4 address or IPv6
+ * /64), BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE per instance (under BROKER_WORKERS the admin
+ * config slice gives this worker's share), then 429. The token is checked first and the limit
+ * applies only to a failure, so a valid token is never refused: bad tokens from the IdP's egress
+ * address (or from anyone, behind a proxy not in BROKER_TRUSTED_PROXIES) cannot hold back its
+ * deprovisioning. Refusals are audited as `admin.auth_failed`, at most one event per client per 10 s.
  */
 @Injectable()
 export class ScimAuthGuard implements CanActivate {
+  private readonly logger = new Logger(ScimAuthGuard.name);
   private readonly tokens: { label: string; digest: Buffer }[];
-  private readonly failures = new Map<string, { start: number; count: number }>();
+  /** Failed SCIM authentications per client in the current minute (per instance, bounded memory). */
+  private readonly failures = new FixedWindowCounter(60_000);
+  private readonly audits = new RepeatSuppressor(10_000);
 
   constructor(
     @Inject(provisioningConfig.KEY) config: ProvisioningConfig,
     @Inject(adminConfig.KEY) private readonly admin: AdminConfig,
     private readonly audit: AuditService,
+    private readonly buckets: ClientBuckets,
   ) {
     this.tokens = config.scimTokens.map((t) => ({ label: t.label, digest: digest(t.token) }));
   }
@@ -35,42 +44,58 @@ export class ScimAuthGuard implements CanActivate {
     if (this.tokens.length === 0) {
       throw new ScimError(503, null, 'SCIM is off: set BROKER_SCIM_TOKENS to enable /scim/v2');
     }
-    const client = req.ip ?? '';
-    const now = Date.now();
-    const window = this.failures.get(client);
-    const limit = this.admin.failuresPerMinute;
-    const throttled = limit > 0 && window !== undefined && now - window.start < WINDOW_MS && window.count >= limit;
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
+    const client = this.buckets.bucket(req);
+    const label = this.labelOf(req.get('authorization'));
+    if (label !== null) {
+      req.scimLabel = label;
+      return true;
+    }
+    this.refuseWhenThrottled(req, client);
+    this.failures.hit(client);
+    await this.auditFailure(req, client);
+    throw new ScimError(401, null, 'A valid SCIM bearer token is required');
+  }
+
+  /** The label of the presented token, or null. */
+  private labelOf(authorization: string | undefined): string | null {
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     const presented = bearer ? digest(bearer[1]) : null;
     // Every configured token is compared, so the time does not tell which one (or none) matched.
     let label: string | null = null;
     for (const t of this.tokens) {
       if (presented && timingSafeEqual(presented, t.digest) && label === null) label = t.label;
     }
-    if (label !== null && !throttled) {
-      req.scimLabel = label;
-      return true;
-    }
-    if (throttled) {
-      req.res?.setHeader('Retry-After', String(Math.ceil((window.start + WINDOW_MS - now) / 1000)));
-      throw new ScimError(429, null, 'Too many failed SCIM authentications; retry later');
-    }
-    if (!window || now - window.start >= WINDOW_MS) this.failures.set(client, { start: now, count: 1 });
-    else window.count++;
-    if (this.failures.size > 10_000) this.failures.clear();
-    await this.audit
-      .record({
+    return label;
+  }
+
+  /** After too many failed attempts from one client, a failed attempt is 429 until the minute is over. */
+  private refuseWhenThrottled(req: Request, client: string): void {
+    const limit = this.admin.failuresPerMinute;
+    if (limit === 0 || this.failures.count(client) < limit) return;
+    const retryAfter = this.failures.retryAfterSeconds(client);
+    req.res?.setHeader('Retry-After', String(retryAfter));
+    throw new ScimError(429, null, 'Too many failed SCIM authentications; retry later');
+  }
+
+  private async auditFailure(req: ScimRequest, client: string): Promise<void> {
+    const admitted = this.audits.admit(client);
+    if (!admitted) return;
+    try {
+      await this.audit.record({
         type: 'admin.auth_failed',
         outcome: 'failure',
         reason: 'unauthorized',
         actor: 'anonymous',
         target: `${req.method} ${req.path}`.slice(0, 300),
-        ip: req.ip ?? null,
-        userAgent: req.get('user-agent') ?? null,
-        requestId: typeof req.id === 'string' ? req.id : null,
-        details: { api: 'scim' },
-      })
-      .catch(() => undefined);
-    throw new ScimError(401, null, 'A valid SCIM bearer token is required');
+        ...requestContextOf(req),
+        details: {
+          api: 'scim',
+          ...(admitted.suppressedSinceLast ? { suppressedSinceLast: admitted.suppressedSinceLast } : {}),
+        },
+      });
+    } catch (e) {
+      // An audit outage must not turn a refusal into a 500; the refusal stands.
+      this.logger.warn({ reason: (e as Error).message }, 'could not audit admin.auth_failed');
+    }
   }
 }

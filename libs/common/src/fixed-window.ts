@@ -1,4 +1,4 @@
-import { LruCache } from '@app/common';
+import { LruCache } from './lru-cache.js';
 
 const MAX_TRACKED_CLIENTS = 100_000;
 
