@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { asSuperuser } from '@test/support/database.js';
 import { loginWithDevIdp } from '@test/support/dev-idp.js';
 import { guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
 
@@ -340,6 +341,35 @@ describe('SCIM 2.0 provisioning (e2e)', () => {
     expect(wrongType).toMatchObject({ status: 415, body: { schemas: [ERROR] } });
     const noToken = await scim('not-a-configured-token-0000000000000000', 'GET', '/Users');
     expect(noToken).toMatchObject({ status: 401, body: { schemas: [ERROR], status: '401' } });
+  });
+
+  it('should commit no SCIM change whose audit event could not be written', async () => {
+    const created = await entra('POST', '/Users', { schemas: [USER], userName: 'erin@acme.example', active: true });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    // The audit store refuses the change events (as a full disk or a lost connection would).
+    await asSuperuser(stack.db, (c) =>
+      c.query(`CREATE FUNCTION test_refuse_scim_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'audit store refuses %', NEW.type; END $$;
+        CREATE TRIGGER test_refuse_scim_audit BEFORE INSERT ON audit_events FOR EACH ROW
+          WHEN (NEW.type IN ('scim.user_created', 'scim.user_updated', 'scim.user_deleted'))
+          EXECUTE FUNCTION test_refuse_scim_audit()`),
+    );
+    try {
+      expect((await entra('POST', '/Users', { schemas: [USER], userName: 'dana@acme.example' })).status).toBe(500);
+      const off = { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] };
+      expect((await entra('PATCH', `/Users/${id}`, off)).status).toBe(500);
+      expect((await entra('DELETE', `/Users/${id}`)).status).toBe(500);
+    } finally {
+      await asSuperuser(stack.db, (c) =>
+        c.query('DROP TRIGGER test_refuse_scim_audit ON audit_events; DROP FUNCTION test_refuse_scim_audit()'),
+      );
+    }
+    // Nothing of the refused changes is left, so the IdP's retries succeed (no 409 for a user it never got).
+    expectList((await entra('GET', filter('userName eq "dana@acme.example"'))).body, 0);
+    expectUser((await entra('GET', `/Users/${id}`)).body, { active: true });
+    expect((await entra('POST', '/Users', { schemas: [USER], userName: 'dana@acme.example' })).status).toBe(201);
+    expect((await entra('DELETE', `/Users/${id}`)).status).toBe(204);
   });
 
   it('should audit every SCIM call with the label, never the token', async () => {

@@ -3,6 +3,7 @@ import { DomainError } from '@app/common';
 import { DevelopersService } from '@app/developers';
 import { provisioningConfig, type ProvisioningConfig } from '@app/config';
 import { Inject, Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
 import { ScimError } from './scim-error.js';
 import { parseFilter } from './scim-filter.js';
 import { applyPatch } from './scim-patch.js';
@@ -21,6 +22,11 @@ export interface ScimCaller {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_COUNT = 200;
 
+/** Whether `active` changed (a user created inactive counts as a change). */
+function activeChanged(user: ScimUserRecord, before: ScimUserRecord | null): boolean {
+  return before === null ? !user.active : before.active !== user.active;
+}
+
 function positiveInt(name: string, raw: unknown, fallback: number, min: number): number {
   if (raw === undefined || raw === '') return fallback;
   if (typeof raw !== 'string' || !/^-?\d{1,9}$/.test(raw)) {
@@ -32,7 +38,9 @@ function positiveInt(name: string, raw: unknown, fallback: number, min: number):
 /**
  * SCIM Users (RFC 7644 §3): the resource rules, and what `active` means for the developer the
  * user provisions: false (or DELETE) blocks them, which the deprovisioning outbox carries to the
- * portal and the issued tokens; true unblocks them. Every call is audited with the token's label.
+ * portal and the issued tokens; true unblocks them. Every call is audited with the token's label;
+ * a change and its audit events commit in one transaction, so a failed audit write leaves no
+ * unaudited change behind (and the IdP's retry does not meet a 409 for a user it never got).
  */
 @Injectable()
 export class ScimUsersService {
@@ -76,9 +84,11 @@ export class ScimUsersService {
       const created = await this.repository.insert(m, fields);
       const developerId = await this.repository.matchDeveloper(m, created);
       if (developerId) await this.repository.link(m, created.id, developerId);
-      return { ...created, developerId };
+      const linked = { ...created, developerId };
+      await this.record('scim.user_created', caller, linked, { linked: developerId !== null }, m);
+      await this.recordActivity(linked, null, caller, m);
+      return linked;
     });
-    await this.record('scim.user_created', caller, user, { linked: user.developerId !== null });
     await this.follow(user, null, caller);
     return toResource(user, caller.baseUrl);
   }
@@ -91,12 +101,19 @@ export class ScimUsersService {
     return this.change(id, caller, (current) => applyPatch(current, body));
   }
 
-  /** DELETE: the user is gone from SCIM and the developer it provisions stays blocked. */
+  /**
+   * DELETE: the user is gone from SCIM and the developer it provisions stays blocked. The block
+   * (its own transaction in DevelopersService, audited there) comes first and is idempotent, so a
+   * failure after it leaves the user in place for the IdP's retry, never a deleted user whose
+   * developer can still sign in; the delete and its audit event then commit together.
+   */
   async remove(id: string, caller: ScimCaller): Promise<void> {
     const user = await this.find(id);
     if (user.developerId) await this.developers.block(user.developerId, this.actor(caller), this.context(caller));
-    await this.repository.transaction((m) => this.repository.remove(m, user.id));
-    await this.record('scim.user_deleted', caller, user, { blocked: user.developerId !== null });
+    await this.repository.transaction(async (m) => {
+      await this.repository.remove(m, user.id);
+      await this.record('scim.user_deleted', caller, user, { blocked: user.developerId !== null }, m);
+    });
   }
 
   /**
@@ -123,19 +140,29 @@ export class ScimUsersService {
       ) {
         throw new ScimError(409, 'uniqueness', 'A user with this userName exists');
       }
-      return { before: current, after: await this.repository.update(m, current.id, fields) };
+      const updated = await this.repository.update(m, current.id, fields);
+      await this.record('scim.user_updated', caller, updated, {}, m);
+      await this.recordActivity(updated, current, caller, m);
+      return { before: current, after: updated };
     });
-    await this.record('scim.user_updated', caller, after, {});
     await this.follow(after, before, caller);
     return toResource(after, caller.baseUrl);
   }
 
+  /** Audits a change of `active` (a user created inactive counts as deactivated), in the change's transaction. */
+  private async recordActivity(
+    user: ScimUserRecord,
+    before: ScimUserRecord | null,
+    caller: ScimCaller,
+    m: EntityManager,
+  ): Promise<void> {
+    if (!activeChanged(user, before)) return;
+    await this.record(user.active ? 'scim.user_reactivated' : 'scim.user_deactivated', caller, user, {}, m);
+  }
+
   /** The developer follows `active` (idempotent: block audits only a change). */
   private async follow(user: ScimUserRecord, before: ScimUserRecord | null, caller: ScimCaller): Promise<void> {
-    const changed = before === null ? !user.active : before.active !== user.active;
-    if (changed) {
-      await this.record(user.active ? 'scim.user_reactivated' : 'scim.user_deactivated', caller, user, {});
-    }
+    const changed = activeChanged(user, before);
     if (!user.developerId) return;
     // Unblock only on SCIM's own reactivation, never over an admin's block.
     if (user.active && changed) {
@@ -162,17 +189,21 @@ export class ScimUsersService {
     caller: ScimCaller,
     user: ScimUserRecord | null,
     details: Record<string, unknown>,
+    m?: EntityManager,
   ): Promise<void> {
-    await this.audit.record({
-      type,
-      outcome: 'success',
-      actor: this.actor(caller),
-      target: user ? `scim-user:${user.id}` : 'scim:/Users',
-      developerId: user?.developerId ?? null,
-      ip: caller.ip,
-      userAgent: caller.userAgent,
-      requestId: caller.requestId,
-      details,
-    });
+    await this.audit.record(
+      {
+        type,
+        outcome: 'success',
+        actor: this.actor(caller),
+        target: user ? `scim-user:${user.id}` : 'scim:/Users',
+        developerId: user?.developerId ?? null,
+        ip: caller.ip,
+        userAgent: caller.userAgent,
+        requestId: caller.requestId,
+        details,
+      },
+      m,
+    );
   }
 }
