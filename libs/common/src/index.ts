@@ -47,3 +47,17 @@ export { CursorCodec, cursorInvalid, filterFingerprint } from './paging/cursor-c
 export { nextPageLink } from './paging/next-page-link.js';
 /** OpenAPI: the error bodies and a decorator listing a route's error codes per status. */
 export { ApiErrors, ErrorBodyDto, ErrorResponseDto, TibErrorResponseDto } from './openapi/error-responses.js';
+/**
+ * `IdentityHandlerConfig.OrganisationSync`: one parser for the profiles lib (refused at save) and
+ * the login path (read through @app/tyk-portal), so a saved profile never fails every login.
+ */
+export {
+  CONSUMER_ROLES,
+  DEFAULT_DEVELOPER_ROLE,
+  DEFAULT_ORGANISATION_SYNC,
+  parseOrganisationSyncSettings,
+  readOrganisationSyncSettings,
+  type ConsumerRole,
+  type OrganisationSyncProblem,
+  type OrganisationSyncSettings,
+} from './organisation-sync-settings.js';

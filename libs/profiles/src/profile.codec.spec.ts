@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parseOrganisationSyncSettings } from '@app/common';
 import { PROFILE_LIMITS, decodeProfile, decodeProfileOrThrow, isProfileId, socialProvider } from './profile.codec.js';
 
 const fixture = JSON.parse(
@@ -136,10 +137,60 @@ describe('decodeProfile', () => {
       { IdentityHandlerConfig: { OrganisationSync: { Enabled: 'yes' } } },
       'IdentityHandlerConfig.OrganisationSync.Enabled',
     ],
+    // What the login path's parser refuses is refused at save, or every login would fail instead.
+    [
+      { IdentityHandlerConfig: { OrganizationSync: { Enabled: 'yes' } } },
+      'IdentityHandlerConfig.OrganizationSync.Enabled',
+    ],
+    [
+      { IdentityHandlerConfig: { OrganisationSync: { Enabled: true, IdClaim: ' ' } } },
+      'IdentityHandlerConfig.OrganisationSync.IdClaim',
+    ],
+    [
+      { IdentityHandlerConfig: { OrganisationSync: { NameClaim: '' } } },
+      'IdentityHandlerConfig.OrganisationSync.NameClaim',
+    ],
+    [
+      { IdentityHandlerConfig: { OrganisationSync: { RoleClaim: ' ' } } },
+      'IdentityHandlerConfig.OrganisationSync.RoleClaim',
+    ],
+    [
+      { IdentityHandlerConfig: { OrganisationSync: { TeamMapping: { '': '7' } } } },
+      'IdentityHandlerConfig.OrganisationSync.TeamMapping',
+    ],
+    [{ IdentityHandlerConfig: { organizationsync: [] } }, 'IdentityHandlerConfig.OrganizationSync'],
   ])('should refuse %j naming %s', (over, path) => {
     const result = decodeProfile(minimal(over));
     expect(result.profile).toBeNull();
     expect(result.problems.map((p) => p.path)).toContain(path);
+  });
+
+  it('should refuse at save every OrganisationSync the login path would refuse, with its reason', () => {
+    for (const sync of [
+      { OrganizationSync: { Enabled: 'yes' } },
+      { OrganisationSync: { Enabled: true, IdClaim: ' ' } },
+      { OrganisationSync: { TeamMapping: { ' ': 'team' } } },
+      { OrganisationSync: { RoleMapping: { admins: 'admin' } } },
+    ]) {
+      const login = (() => {
+        try {
+          parseOrganisationSyncSettings(sync);
+          return null;
+        } catch (error) {
+          return (error as Error).message;
+        }
+      })();
+      const result = decodeProfile(minimal({ IdentityHandlerConfig: sync }));
+      expect(login).not.toBeNull();
+      expect(result.problems.map((p) => `${p.path}: ${p.reason}`).join('; ')).toBe(login);
+    }
+  });
+
+  it('should accept the American OrganizationSync spelling when it is valid, as the login path reads it', () => {
+    const profile = decodeProfileOrThrow(
+      minimal({ IdentityHandlerConfig: { OrganizationSync: { Enabled: true, TeamMapping: { 'ce-1': 4 } } } }),
+    );
+    expect(profile.IdentityHandlerConfig).toEqual({ OrganizationSync: { Enabled: true, TeamMapping: { 'ce-1': 4 } } });
   });
 
   it('should store LDAP, Proxy and SAML profiles unchanged even though logins through them are not supported', () => {

@@ -8,6 +8,7 @@ import {
   isAllowedIdpUrl,
   isPlainObject,
   jsonTextProblems,
+  readOrganisationSyncSettings,
   type TextLimits,
 } from '@app/common';
 import {
@@ -361,44 +362,8 @@ function validateHandler(config: Json, problems: ProfileProblem[]): void {
   if (cred !== undefined && cred !== null && typeof cred !== 'string') {
     problems.push({ path: 'IdentityHandlerConfig.DashboardCredential', reason: 'must be a string' });
   }
-  const sync = config.OrganisationSync;
-  if (sync === undefined || sync === null) return;
-  const at = 'IdentityHandlerConfig.OrganisationSync';
-  if (!isPlainObject(sync)) {
-    problems.push({ path: at, reason: 'must be an object' });
-    return;
-  }
-  if (sync.Enabled !== undefined && typeof sync.Enabled !== 'boolean') {
-    problems.push({ path: `${at}.Enabled`, reason: 'must be a boolean' });
-  }
-  for (const key of ['IdClaim', 'NameClaim', 'RoleClaim']) {
-    if (sync[key] !== undefined && sync[key] !== null && typeof sync[key] !== 'string') {
-      problems.push({ path: `${at}.${key}`, reason: 'must be a string' });
-    }
-  }
-  const teams = sync.TeamMapping;
-  if (teams !== undefined && teams !== null) {
-    if (!isPlainObject(teams) || Object.values(teams).some((v) => typeof v !== 'string')) {
-      problems.push({ path: `${at}.TeamMapping`, reason: 'must be an object mapping strings to strings' });
-    }
-  }
-  // Developers get consumer roles only: a claim must never make anyone a portal admin.
-  const roles = ['consumer-admin', 'consumer-team-member'];
-  const roleMapping = sync.RoleMapping;
-  if (roleMapping !== undefined && roleMapping !== null) {
-    if (!isPlainObject(roleMapping) || Object.values(roleMapping).some((v) => !roles.includes(v as string))) {
-      problems.push({ path: `${at}.RoleMapping`, reason: `must map claim values to ${roles.join(' or ')}` });
-    }
-  }
-  const defaultRole = sync.DefaultRole;
-  if (
-    defaultRole !== undefined &&
-    defaultRole !== null &&
-    defaultRole !== '' &&
-    !roles.includes(defaultRole as string)
-  ) {
-    problems.push({ path: `${at}.DefaultRole`, reason: `must be ${roles.join(' or ')}` });
-  }
+  // The login path's own parser, so a profile saved here cannot fail every login instead.
+  problems.push(...readOrganisationSyncSettings(config).problems);
 }
 
 /** Decodes or throws DomainError('profile_invalid') naming every field path and reason. */
