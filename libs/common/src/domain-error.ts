@@ -24,6 +24,11 @@ export const ERROR_CODES = [
   'profile_id_mismatch',
   'profile_invalid',
   'profile_version_conflict',
+  /**
+   * A stored profile whose own configuration stops a login or logout (a setting the login path
+   * cannot use): the operator's problem, never the developer's, so a 503 with no setting named.
+   */
+  'profile_misconfigured',
   // login flow
   'provider_not_supported',
   'provider_not_found',

@@ -55,6 +55,7 @@ export function statusForCode(code: ErrorCode): HttpStatus {
     case 'admin_disabled':
     case 'unavailable':
     case 'portal_not_configured':
+    case 'profile_misconfigured':
       return HttpStatus.SERVICE_UNAVAILABLE;
   }
 }

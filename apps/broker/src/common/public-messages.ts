@@ -41,6 +41,8 @@ export function publicMessage(code: ErrorCode): string {
     case 'profile_invalid':
     case 'profile_version_conflict':
       return 'The sign-in profile could not be saved.';
+    case 'profile_misconfigured':
+      return 'This sign-in profile is not set up correctly. Contact the portal administrators.';
     case 'provider_not_supported':
       return 'This sign-in profile uses a provider the broker does not support.';
     case 'discovery_failed':

@@ -88,4 +88,28 @@ describe('LoginFailures (mocked ports)', () => {
       location: 'https://portal.example/failed?error=unavailable',
     });
   });
+
+  it("should answer a login failed by the profile's own configuration as a server-side problem, logged as an error", async () => {
+    const error = jest.spyOn(Logger.prototype, 'error');
+    const { failures, audit } = await setUp('');
+    const raised = new DomainError('profile_invalid', 'IdentityHandlerConfig.DashboardCredential is empty', {
+      field: 'IdentityHandlerConfig.DashboardCredential',
+    });
+    const outcome = (await failures.render(failure(raised), ctx)) as { kind: string; status: number; html: string };
+    expect(outcome.kind).toBe('page');
+    expect(outcome.status).toBe(503);
+    expect(outcome.html).toContain('profile_misconfigured');
+    expect(outcome.html).not.toContain('profile_invalid');
+    expect(outcome.html).not.toContain('DashboardCredential');
+    expect(audit.record.mock.calls[0][0]).toMatchObject({ reason: 'profile_misconfigured' });
+    expect(error).toHaveBeenCalledWith(
+      expect.objectContaining({
+        code: 'profile_misconfigured',
+        detail: expect.stringContaining('DashboardCredential'),
+      }),
+      expect.any(String),
+    );
+    const redirected = await (await setUp('https://portal.example/failed')).failures.render(failure(raised), ctx);
+    expect(redirected).toMatchObject({ location: 'https://portal.example/failed?error=profile_misconfigured' });
+  });
 });

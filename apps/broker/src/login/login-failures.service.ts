@@ -65,7 +65,10 @@ export class LoginFailures {
     // Only a sentence the broker wrote for the code reaches the page, never the error's message.
     let sentence: string | null = null;
     if (isDomainError(error)) {
-      code = error.code;
+      // profile_invalid is the admin API's 400 for a profile being saved; raised during a login it
+      // is the stored profile's own configuration (an empty DashboardCredential, a TeamMapping to
+      // a team the portal lacks), which the developer can neither cause nor fix.
+      code = error.code === 'profile_invalid' ? 'profile_misconfigured' : error.code;
       const customEmailField = error.details?.customEmailField;
       if (code === 'email_unverified' && typeof customEmailField === 'string') {
         // TIB profiles with CustomEmailField fail every login here: make the fix impossible to miss.
@@ -103,7 +106,10 @@ export class LoginFailures {
         profileId: stored.profile.ID,
         detail: clipText(error.message, 500),
       };
-      if (status >= 500) this.logger.warn(detail, 'login failed');
+      if (code === 'profile_misconfigured') {
+        // Fails every login through the profile until an operator fixes it.
+        this.logger.error(detail, `login failed: profile ${stored.profile.ID} is misconfigured`);
+      } else if (status >= 500) this.logger.warn(detail, 'login failed');
       else this.logger.log(detail, 'login failed');
     } else if (isDatabaseUnavailable(error)) {
       this.logger.warn(

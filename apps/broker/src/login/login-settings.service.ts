@@ -77,7 +77,22 @@ export class LoginSettings {
   private derive(stored: StoredProfile): Derived {
     let d = this.derived.get(stored);
     if (!d) {
-      const sync = parseOrganisationSyncSettings(stored.profile.IdentityHandlerConfig);
+      let sync: OrganisationSyncSettings;
+      try {
+        sync = parseOrganisationSyncSettings(stored.profile.IdentityHandlerConfig);
+      } catch (error) {
+        // The profile's own settings (saved before the save check matched this parser, or written
+        // to the table by hand): the operator's problem, not the developer's bad request.
+        if (!isDomainError(error)) throw error;
+        throw new DomainError(
+          'profile_misconfigured',
+          `Profile ${stored.profile.ID}: ${error.message}`,
+          error.details,
+          {
+            cause: error,
+          },
+        );
+      }
       d = { providers: new Map(), mapping: mappingSettings(stored, sync), sync };
       this.derived.set(stored, d);
     }

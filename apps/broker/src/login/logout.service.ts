@@ -34,7 +34,7 @@ export class LogoutService {
     const postLogout = this.postLogoutUrl(providerConfigString(profile, 'PostLogoutRedirectURL'), profile.ReturnURL);
     if (!postLogout) {
       throw new DomainError(
-        'profile_invalid',
+        'profile_misconfigured',
         `Profile ${profile.ID} has neither ProviderConfig.PostLogoutRedirectURL nor a ReturnURL to send the user to after logout`,
       );
     }

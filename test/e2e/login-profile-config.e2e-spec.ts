@@ -1,0 +1,83 @@
+import pg from 'pg';
+import { loginWithDevIdp } from '@test/support/dev-idp.js';
+import { guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
+
+/**
+ * Logins that fail because of the stored profile, not the developer: a setting the login path
+ * cannot use is a server-side configuration problem (503 `profile_misconfigured`, no setting named
+ * to the browser), and a FailureRedirect that is not an absolute http(s) URL (TIB's LDAP/SAML
+ * profiles often carry a relative one) ends on the error page instead of a 500 or a `javascript:`
+ * Location. Real broker, dev IdP, portal emulator and Postgres.
+ */
+describe('logins failed by the profile itself (e2e)', () => {
+  let stack: Stack;
+  let db: pg.Client;
+
+  beforeAll(async () => {
+    stack = await startStack({ profileIds: ['nodash'] });
+    db = new pg.Client({ connectionString: stack.db.url });
+    await db.connect();
+  });
+
+  afterAll(async () => {
+    await db?.end();
+    await stack?.stop();
+  });
+
+  /** Stores a profile as an older broker (or a hand edit) may have, past today's save check. */
+  async function storeUnchecked(profile: Record<string, unknown>): Promise<void> {
+    const text = JSON.stringify(profile);
+    await db.query(
+      `INSERT INTO profiles (id, action_type, provider_name, document, document_text) VALUES ($1, $2, $3, $4::jsonb, $4)`,
+      [profile.ID, profile.ActionType, profile.ProviderName, text],
+    );
+  }
+
+  const withoutFailureRedirect = (profile: Record<string, unknown>) => {
+    delete (profile.ProviderConfig as Record<string, unknown>).FailureRedirect;
+    return profile;
+  };
+
+  it('should answer a stored OrganisationSync the login path refuses as profile_misconfigured (503), naming no setting', async () => {
+    const handler = { DashboardCredential: 'x', OrganisationSync: { Enabled: true, IdClaim: ' ' } };
+    await storeUnchecked(withoutFailureRedirect(guideProfile(stack, 'badsync', { IdentityHandlerConfig: handler })));
+    const page = await fetch(`${stack.broker.url}/auth/badsync/openid-connect`, { redirect: 'manual' });
+    expect(page.status).toBe(503);
+    const html = await page.text();
+    expect(html).toContain('profile_misconfigured');
+    expect(html).not.toMatch(/IdClaim|OrganisationSync|validation_failed/);
+
+    await storeUnchecked(guideProfile(stack, 'badsync2', { IdentityHandlerConfig: handler }));
+    const redirected = await hop(`${stack.broker.url}/auth/badsync2/openid-connect`);
+    expect(redirected).toMatchObject({
+      status: 302,
+      location: `${stack.portal.url}/?fail=true&error=profile_misconfigured`,
+    });
+    const { rows } = await db.query<{ reason: string }>(
+      `SELECT reason FROM audit_events WHERE type = 'login.failed' AND profile_id IN ('badsync', 'badsync2')`,
+    );
+    expect(rows).toEqual([{ reason: 'profile_misconfigured' }, { reason: 'profile_misconfigured' }]);
+  });
+
+  it("should answer profile_misconfigured when the profile's action cannot run (no DashboardCredential), not a 400", async () => {
+    await putProfile(stack, withoutFailureRedirect(guideProfile(stack, 'nodash', { IdentityHandlerConfig: {} })));
+    const start = await hop(`${stack.broker.url}/auth/nodash/openid-connect`);
+    expect(start.status).toBe(302);
+    const cookie = start.res.headers.getSetCookie()[0].split(';')[0];
+    const callback = await loginWithDevIdp(start.location, 'alice');
+    const res = await fetch(callback, { headers: { cookie }, redirect: 'manual' });
+    expect(res.status).toBe(503);
+    const html = await res.text();
+    expect(html).toContain('profile_misconfigured');
+    expect(html).not.toContain('DashboardCredential');
+  });
+
+  it('should answer logout for a profile with nowhere to return to as 503 JSON naming no setting', async () => {
+    await putProfile(stack, guideProfile(stack, 'noreturn', { ReturnURL: '' }));
+    const res = await fetch(`${stack.broker.url}/auth/noreturn/openid-connect/logout`, { redirect: 'manual' });
+    expect(res.status).toBe(503);
+    const body = await res.text();
+    expect(JSON.parse(body)).toMatchObject({ error: { code: 'profile_misconfigured' } });
+    expect(body).not.toMatch(/PostLogoutRedirectURL|ReturnURL/);
+  });
+});
