@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { loginWithDevIdp } from '@test/support/dev-idp.js';
-import { guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
+import { ADMIN_SECRET, guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
 
 /**
  * Logins that fail because of the stored profile, not the developer: a setting the login path
@@ -79,5 +79,25 @@ describe('logins failed by the profile itself (e2e)', () => {
     const body = await res.text();
     expect(JSON.parse(body)).toMatchObject({ error: { code: 'profile_misconfigured' } });
     expect(body).not.toMatch(/PostLogoutRedirectURL|ReturnURL/);
+  });
+
+  it.each([
+    ['a relative FailureRedirect, as TIB profiles carry', '/login?failed=1'],
+    ['a javascript: FailureRedirect', 'javascript:alert(1)//'],
+  ])('should answer the 501 error page, not 500 or a redirect, for an LDAP profile with %s', async (_, failure) => {
+    const ldap = {
+      ID: 'ldap1',
+      ActionType: 'GenerateOrLoginUserProfile',
+      ProviderName: 'ADProvider',
+      ProviderConfig: { FailureRedirect: failure, LDAPServer: 'ldap.example', LDAPPort: '389' },
+    };
+    await putProfile(stack, ldap);
+    // The admin API keeps TIB's profile as sent: drop-in import must keep working.
+    const stored = await fetch(`${stack.broker.url}/api/profiles/ldap1`, { headers: { Authorization: ADMIN_SECRET } });
+    expect(JSON.stringify(await stored.json())).toContain(JSON.stringify(failure));
+    const res = await fetch(`${stack.broker.url}/auth/ldap1/ldap`, { redirect: 'manual' });
+    expect(res.status).toBe(501);
+    expect(res.headers.get('location')).toBeNull();
+    expect(await res.text()).toContain('provider_not_supported');
   });
 });

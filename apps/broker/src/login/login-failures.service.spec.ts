@@ -112,4 +112,20 @@ describe('LoginFailures (mocked ports)', () => {
     const redirected = await (await setUp('https://portal.example/failed')).failures.render(failure(raised), ctx);
     expect(redirected).toMatchObject({ location: 'https://portal.example/failed?error=profile_misconfigured' });
   });
+
+  it.each(['/login?failed=1', 'javascript:alert(1)//', 'mailto:x@example.com', 'not a url'])(
+    'should answer the error page, never throw or redirect, when FailureRedirect is %j',
+    async (failureRedirect) => {
+      const { failures } = await setUp(failureRedirect);
+      const outcome = await failures.render(
+        failure(new DomainError('provider_not_supported', 'Profile ldap1 uses ADProvider')),
+        ctx,
+      );
+      expect(outcome.kind).toBe('page');
+      const page = outcome as { status: number; html: string };
+      expect(page.status).toBe(501);
+      expect(page.html).toContain('provider_not_supported');
+      expect(page.html).not.toContain(failureRedirect);
+    },
+  );
 });

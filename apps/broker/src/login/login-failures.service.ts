@@ -34,9 +34,20 @@ export function customEmailHint(field: string): string {
   );
 }
 
-/** Appends `error=<code>` to the profile's FailureRedirect, keeping its query and fragment. */
-export function failureLocation(failureRedirect: string, code: string): string {
-  const url = new URL(failureRedirect);
+/**
+ * Appends `error=<code>` to the profile's FailureRedirect, keeping its query and fragment; null
+ * when it is not an absolute http(s) URL. Only SocialProvider profiles have that checked at save:
+ * TIB's LDAP/SAML/Proxy profiles often carry a relative one (`/login?failed=1`), and a
+ * `javascript:` one must never become a Location.
+ */
+export function failureLocation(failureRedirect: string, code: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(failureRedirect);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
   url.searchParams.set('error', code);
   return url.toString();
 }
@@ -137,7 +148,13 @@ export class LoginFailures {
     this.metrics.loginStep(step, 'failure', code, attempt.started);
     const failureRedirect = this.settings.failureRedirect(stored);
     if (failureRedirect) {
-      return { kind: 'redirect', status: 302, location: failureLocation(failureRedirect, code) };
+      const location = failureLocation(failureRedirect, code);
+      if (location !== null) return { kind: 'redirect', status: 302, location };
+      // The value is the profile's, not the browser's: the operator sees this, the browser the page.
+      this.logger.warn(
+        { requestId: ctx.requestId, profileId: stored.profile.ID, code, setting: 'ProviderConfig.FailureRedirect' },
+        `profile ${stored.profile.ID}: ProviderConfig.FailureRedirect is not an absolute http(s) URL; answering the error page instead`,
+      );
     }
     return {
       kind: 'page',
