@@ -240,6 +240,20 @@ describe('OpenID Connect relying party (libs/cloudentity) against a misbehaving 
       expect(idp.calls.lastUserinfoAuth).toBe('bearer');
     });
 
+    it("should not let the ID token's email_verified vouch for a different email from userinfo", async () => {
+      // email_verified: undefined drops out of the JSON: userinfo sends another email, no verdict.
+      idp.set({ userinfoClaims: { email: 'victim@example.com', email_verified: undefined } });
+      const result = await login(service, settingsFor(idp));
+      expect(result.idTokenClaims.email_verified).toBe(true);
+      expect(result.claims.email).toBe('victim@example.com');
+      expect(result.claims.email_verified).toBeUndefined();
+      idp.set({ userinfoClaims: { email_verified: undefined } });
+      expect((await login(service, settingsFor(idp))).claims).toMatchObject({
+        email: 'ada@example.com',
+        email_verified: true,
+      });
+    });
+
     it('should store the state, nonce and verifier server-side under the state handle', async () => {
       const url = new URL(await service.start(settingsFor(idp), startReq));
       const client = new pg.Client({ connectionString: db.url });

@@ -119,6 +119,7 @@ export class OidcBackChannel {
   /**
    * The login's claims: the ID token's, with userinfo's merged over them when the IdP has a
    * userinfo endpoint and SkipUserInfoRequest is off (as TIB); userinfo must be about the same `sub`.
+   * `email_verified` always comes from the claim set that supplied `email` (see mergeUserinfo).
    */
   async claimsFor(idClaims: JWTPayload & { sub: string }, accessToken: unknown): Promise<Record<string, unknown>> {
     let claims: Record<string, unknown> = { ...idClaims };
@@ -132,7 +133,7 @@ export class OidcBackChannel {
       if (typeof userinfo.sub !== 'string' || !safeEqual(userinfo.sub, idClaims.sub)) {
         throw new DomainError('userinfo_sub_mismatch', 'The userinfo response is about another subject');
       }
-      claims = { ...idClaims, ...userinfo };
+      claims = mergeUserinfo(idClaims, userinfo);
     }
     return claims;
   }
@@ -190,4 +191,30 @@ export class OidcBackChannel {
     if (!json) throw new DomainError('userinfo_failed', 'The userinfo response is not a JSON object');
     return json;
   }
+}
+
+/**
+ * Userinfo's claims over the ID token's, except that `email_verified` is taken from the set that
+ * supplied `email`: it vouches for that address only. The portal links accounts by email, so an
+ * ID token's `email_verified: true` must not vouch for a different `email` userinfo sends without
+ * its own `email_verified` (an inconsistent IdP would otherwise hand over another's account).
+ */
+export function mergeUserinfo(
+  idClaims: Record<string, unknown>,
+  userinfo: Record<string, unknown>,
+): Record<string, unknown> {
+  const claims: Record<string, unknown> = { ...idClaims, ...userinfo };
+  const source = Object.hasOwn(userinfo, 'email') ? userinfo : idClaims;
+  if (
+    source === userinfo &&
+    !Object.hasOwn(userinfo, 'email_verified') &&
+    Object.hasOwn(idClaims, 'email') &&
+    idClaims.email === userinfo.email
+  ) {
+    // The same address in both: the ID token's word on it still holds.
+    return claims;
+  }
+  if (Object.hasOwn(source, 'email_verified')) claims.email_verified = source.email_verified;
+  else delete claims.email_verified;
+  return claims;
 }

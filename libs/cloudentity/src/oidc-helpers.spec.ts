@@ -1,6 +1,8 @@
 import { DomainError } from '@app/common';
 import { rolesFromClaim } from './admin-token.verifier.js';
-import { chooseClientAuth } from './oidc-back-channel.js';
+import { chooseClientAuth, mergeUserinfo } from './oidc-back-channel.js';
+import { mapIdentity } from './identity-mapping.js';
+import type { IdentityMappingSettings } from './oidc-settings.js';
 import { basicClientCredentials, s256 } from './oidc-crypto.js';
 import { issuerFromDiscoverUrl, type DiscoveryDocument } from './oidc-discovery.service.js';
 
@@ -65,5 +67,53 @@ describe('rolesFromClaim', () => {
     expect(rolesFromClaim('broker:auditor broker:admin')).toEqual(['auditor', 'admin']);
     expect(rolesFromClaim(undefined)).toEqual([]);
     expect(rolesFromClaim({ 'broker:admin': true })).toEqual([]);
+  });
+});
+
+describe('mergeUserinfo', () => {
+  const id = { sub: 's1', email: 'ada@example.com', email_verified: true, name: 'Ada' };
+  const mapping: IdentityMappingSettings = {
+    customEmailField: '',
+    customUserIdField: '',
+    customUserGroupField: '',
+    userGroupSeparator: '',
+    userGroupMapping: null,
+    defaultUserGroupId: '',
+    domain: '',
+    organisationClaim: 'organization_id',
+    organisationNameClaim: 'organization_name',
+    allowUnverifiedEmail: false,
+    provider: 'openid-connect',
+  };
+
+  it("should not let the ID token's email_verified vouch for another email from userinfo", () => {
+    const claims = mergeUserinfo(id, { sub: 's1', email: 'victim@example.com' });
+    expect(claims.email).toBe('victim@example.com');
+    expect(claims.email_verified).toBeUndefined();
+    expect(() => mapIdentity(claims, mapping)).toThrow(expect.objectContaining({ code: 'email_unverified' }));
+  });
+
+  it("should keep the ID token's email_verified when userinfo repeats the same email or sends none", () => {
+    expect(mergeUserinfo(id, { sub: 's1', email: 'ada@example.com', name: 'A' })).toMatchObject({
+      email: 'ada@example.com',
+      email_verified: true,
+      name: 'A',
+    });
+    expect(mergeUserinfo(id, { sub: 's1', groups: ['g'] })).toMatchObject({ email_verified: true, groups: ['g'] });
+    // Userinfo's verdict without its own email is about an address it did not send.
+    expect(mergeUserinfo(id, { sub: 's1', email_verified: false }).email_verified).toBe(true);
+  });
+
+  it("should take userinfo's email_verified with userinfo's email", () => {
+    expect(mergeUserinfo(id, { sub: 's1', email: 'new@example.com', email_verified: true }).email_verified).toBe(true);
+    expect(mergeUserinfo(id, { sub: 's1', email: 'ada@example.com', email_verified: false }).email_verified).toBe(
+      false,
+    );
+    expect(
+      mergeUserinfo(
+        { sub: 's1', email: 'ada@example.com' },
+        { sub: 's1', email: 'ada@example.com', email_verified: true },
+      ).email_verified,
+    ).toBe(true);
   });
 });
