@@ -86,4 +86,32 @@ describe('admin throttle (real broker)', () => {
     await sql.end();
     expect(rows.map((r) => r.ip)).toEqual(expect.arrayContaining(['198.51.100.20', '2001:db8:aa:bb::1']));
   });
+
+  it('should answer a token 503 while the issuer is down, never 401, audited or counted towards 429', async () => {
+    // Nothing listens on the discard port: the issuer's discovery cannot be fetched.
+    const issuerDown = await boot({
+      BROKER_ADMIN_OIDC_ISSUER: 'http://127.0.0.1:9',
+      BROKER_ADMIN_OIDC_AUDIENCE: 'urn:portal-sso-broker:admin',
+    });
+    try {
+      const client = '198.51.100.77';
+      const token = 'Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJl';
+      for (let i = 0; i < 5; i++) expect((await profiles(issuerDown, client, token)).status).toBe(503);
+      // None of them counted: this client's first bad secret is a plain 401, not a 429.
+      expect((await profiles(issuerDown, client, 'guess-0')).status).toBe(401);
+      expect((await profiles(issuerDown, client, ADMIN_SECRET)).status).toBe(200);
+      const sql = new pg.Client({ connectionString: db.url });
+      await sql.connect();
+      const { rows } = await sql.query<{ n: string }>(
+        `SELECT count(*) AS n FROM audit_events e JOIN audit_event_personal p ON p.event_id = e.id
+          WHERE e.type = 'admin.auth_failed' AND host(p.ip) = $1`,
+        [client],
+      );
+      await sql.end();
+      // Only the bad secret was audited.
+      expect(Number(rows[0].n)).toBe(1);
+    } finally {
+      await issuerDown.close();
+    }
+  });
 });

@@ -135,6 +135,22 @@ describe('AdminGuard (mocked ports)', () => {
     expect(await codeOf(guard.canActivate(contextFor('readable', request('Bearer aaa.bbb.ccc'))))).toBe('unauthorized');
   });
 
+  it('should answer unavailable when the issuer cannot be reached, without auditing or counting a failure', async () => {
+    const { guard, tokens, audit } = await setUp({ issuer: 'https://idp.example', failuresPerMinute: 1 });
+    tokens.verify.mockRejectedValue(
+      new DomainError('unavailable', "The admin token issuer's keys could not be fetched"),
+    );
+    for (let i = 0; i < 3; i++) {
+      expect(await codeOf(guard.canActivate(contextFor('readable', request('Bearer aaa.bbb.ccc'))))).toBe(
+        'unavailable',
+      );
+    }
+    expect(audit.record).not.toHaveBeenCalled();
+    // Not counted: a bad credential afterwards is the client's first failure, not a throttled one.
+    expect(await codeOf(guard.canActivate(contextFor('readable', request('wrong'))))).toBe('unauthorized');
+    await expect(guard.canActivate(contextFor('adminOnly', request(SECRET)))).resolves.toBe(true);
+  });
+
   it('should answer admin_disabled when neither a secret nor an issuer is configured', async () => {
     const { guard } = await setUp({ secret: '' });
     expect(await codeOf(guard.canActivate(contextFor('adminOnly', request(''))))).toBe('admin_disabled');

@@ -6,6 +6,7 @@ import {
   ClientBuckets,
   DomainError,
   FixedWindowCounter,
+  isDomainError,
   RepeatSuppressor,
   requestContextOf,
   type AdminPrincipal,
@@ -99,7 +100,10 @@ export class AdminGuard implements CanActivate {
       try {
         const verified = await this.tokens.verify(presented);
         return { id: verified.subject, kind: 'token', roles: verified.roles };
-      } catch {
+      } catch (error: unknown) {
+        // The issuer's discovery or keys are down: the token may be perfectly valid, so this is a
+        // 503, never a 401 audited as a failed login and counted towards the throttle.
+        if (isDomainError(error) && error.code === 'unavailable') throw error;
         return null;
       }
     }
