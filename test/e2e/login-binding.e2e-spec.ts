@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { loginWithDevIdp } from '@test/support/dev-idp.js';
+import { startFakeIdp, type FakeIdp } from '@test/support/fake-idp.js';
 import { guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
 
 /**
@@ -13,18 +14,36 @@ import { guideProfile, hop, putProfile, startStack, type Stack } from '@test/sup
 describe('login binding cookie (e2e)', () => {
   let stack: Stack;
   let db: pg.Client;
+  let idp: FakeIdp;
   const HTTPS = { 'X-Forwarded-Proto': 'https' };
   const failed = (code: string) => `${stack.portal.url}/?fail=true&error=${code}`;
 
   beforeAll(async () => {
     stack = await startStack({ env: { BROKER_LOGIN_STATE_TTL_SECONDS: '1800' } });
     await putProfile(stack, guideProfile(stack, 'guide'));
+    // TLS ends at an ingress the broker was not told about (no BROKER_PUBLIC_URL, no trusted
+    // proxy); only the profile says the browser comes back over https. The fake IdP takes any
+    // redirect URI, so the callback can be on a host the test then maps to the broker.
+    idp = await startFakeIdp();
+    const tls = guideProfile(stack, 'tlscb');
+    const tlsConfig = tls.ProviderConfig as Record<string, unknown> & { UseProviders: Record<string, unknown>[] };
+    await putProfile(stack, {
+      ...tls,
+      ProviderConfig: {
+        ...tlsConfig,
+        CallbackBaseURL: 'https://sso.example.com',
+        UseProviders: [
+          { ...tlsConfig.UseProviders[0], DiscoverURL: idp.discoverUrl, Key: idp.clientId, Secret: idp.clientSecret },
+        ],
+      },
+    });
     db = new pg.Client({ connectionString: stack.db.url });
     await db.connect();
   });
 
   afterAll(async () => {
     await db?.end();
+    await idp?.stop();
     await stack?.stop();
   });
 
@@ -115,5 +134,25 @@ describe('login binding cookie (e2e)', () => {
     const own = await hop(callbackUrl, { headers: { ...HTTPS, cookie: `${victim.name}=${victim.value}` } });
     expect(own.location).toContain('/sso?nonce=');
     expect(await stateCount()).toBe(before - 1);
+  });
+
+  it("should use the __Host- cookie on both hops when the profile's CallbackBaseURL is https, whatever the request says", async () => {
+    const res = await hop(`${stack.broker.url}/auth/tlscb/openid-connect`);
+    expect(res.status).toBe(302);
+    const [setCookie] = res.res.headers.getSetCookie();
+    const [pair] = setCookie.split(';');
+    const value = pair.slice(pair.indexOf('=') + 1);
+    expect(pair.startsWith('__Host-sso_broker_login=')).toBe(true);
+    expect(setCookie).toMatch(/; Secure/i);
+    expect(setCookie).toMatch(/; Path=\/(;|$)/i);
+    // The IdP sends the browser to https://sso.example.com/…/callback: the ingress's address here.
+    const back = await hop(res.location);
+    expect(back.location.startsWith('https://sso.example.com/auth/tlscb/openid-connect/callback?')).toBe(true);
+    const callbackUrl = back.location.replace('https://sso.example.com', stack.broker.url);
+    // A plain-named value (which a sibling subdomain or a plain-HTTP path can plant) is not read.
+    const planted = await hop(callbackUrl, { headers: { cookie: `sso_broker_login=${value}` } });
+    expect(planted.location).toBe(failed('state_invalid'));
+    const own = await hop(callbackUrl, { headers: { cookie: `__Host-sso_broker_login=${value}` } });
+    expect(own.location).toContain('/sso?nonce=');
   });
 });

@@ -20,12 +20,14 @@ const BINDING_VALUE = /^[A-Za-z0-9_-]{32,64}$/;
 /**
  * Whether the browser reaches the broker over HTTPS: the request says so (TLS here, or
  * `X-Forwarded-Proto: https` from a proxy in BROKER_TRUSTED_PROXIES), or the broker's public URL
- * is https (TLS ends at a proxy the broker was not told to trust).
+ * is https, or the profile's CallbackBaseURL is (TLS ends at a proxy the broker was not told about:
+ * the IdP sends the browser back over https, so the whole login is an HTTPS one). Decided from the
+ * same profile on both hops, so the cookie set on the start is the one read on the callback.
  */
-export function reachedOverHttps(req: Request, publicUrl: string): boolean {
-  // The public URL first: in production it is https, and `req.secure` evaluates the trusted-proxy
+export function reachedOverHttps(req: Request, publicUrl: string, callbackBaseUrl = ''): boolean {
+  // The URLs first: in production they are https, and `req.secure` evaluates the trusted-proxy
   // rules (parsing the peer's address) on every login hop.
-  return publicUrl.startsWith('https:') || req.secure;
+  return /^https:/i.test(publicUrl) || /^https:/i.test(callbackBaseUrl) || req.secure;
 }
 
 /**

@@ -6,6 +6,7 @@ import {
 } from '@app/cloudentity';
 import { DomainError, isDomainError } from '@app/common';
 import { oidcConfig, serverConfig, type OidcConfig, type ServerConfig } from '@app/config';
+import { providerConfigString } from '@app/profiles';
 import { Inject, Injectable, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
@@ -69,7 +70,7 @@ export class LoginGuard extends AuthGuard(CLOUDENTITY_STRATEGY) {
       if (isDomainError(error) && error.code === 'provider_not_found') throw error;
       refused = error;
     }
-    const https = reachedOverHttps(req, this.config.publicUrl);
+    const https = reachedOverHttps(req, this.config.publicUrl, providerConfigString(stored.profile, 'CallbackBaseURL'));
     attempt.browserBinding = readBinding(req, https);
     res.setHeader('Cache-Control', 'no-store');
     if (step === 'start') {
