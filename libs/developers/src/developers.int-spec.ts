@@ -333,6 +333,24 @@ describe('developers (real Postgres)', () => {
       expect(again.developer.id).not.toBe(developer.id);
     });
 
+    it('should erase a developer who signed in again after an erasure, and keep each erased row blocked', async () => {
+      const input = claims();
+      const first = (await developers.recordLogin(input)).developer;
+      await developers.erase(first.id, ACTOR);
+      const second = (await developers.recordLogin(input)).developer;
+      expect(second.id).not.toBe(first.id);
+      // The same person's second row erases to the same pseudonymous subject: no unique violation.
+      const erased = await developers.erase(second.id, ACTOR);
+      expect(erased).toMatchObject({ id: second.id, email: null, subject: erasedSubject(input.subject) });
+      expect(erased.erasedAt).toBeInstanceOf(Date);
+      // A third login is a third developer; blocking any erased row keeps the person out.
+      const third = (await developers.recordLogin(input)).developer;
+      expect([first.id, second.id]).not.toContain(third.id);
+      await developers.erase(third.id, ACTOR);
+      await developers.block(second.id, ACTOR);
+      await expect(developers.recordLogin(input)).rejects.toMatchObject({ code: 'developer_blocked' });
+    });
+
     it('should keep a blocked developer blocked after erasure', async () => {
       const input = claims();
       const { developer } = await developers.recordLogin(input);
@@ -520,6 +538,41 @@ describe('developers (real Postgres)', () => {
           { issuer: 'https://first-idp.example', cloudentity_org_id: 'mig-org' },
           { issuer: '', cloudentity_org_id: 'mig-orphan' },
         ]);
+      } finally {
+        await runner.release();
+        await owner.destroy();
+      }
+    });
+  });
+
+  describe('DevelopersSubjectUniqueUntilErased migration', () => {
+    it('should go down with a person erased twice (one erased row keeps the hash) and up again', async () => {
+      const Migration = MIGRATIONS.find((m) => m.name === 'DevelopersSubjectUniqueUntilErased1797000014310')!;
+      const migration = new Migration();
+      const owner = await new DataSource({ type: 'postgres', url: db.migrationUrl }).initialize();
+      const runner = owner.createQueryRunner();
+      try {
+        const input = claims();
+        const first = (await developers.recordLogin(input)).developer;
+        await developers.erase(first.id, ACTOR);
+        const second = (await developers.recordLogin(input)).developer;
+        await developers.erase(second.id, ACTOR);
+        await migration.down(runner);
+        const rows = await runner.query(`SELECT id::text AS id, subject FROM developers WHERE id IN ($1, $2)`, [
+          first.id,
+          second.id,
+        ]);
+        expect(rows).toEqual(
+          expect.arrayContaining([
+            { id: first.id, subject: erasedSubject(input.subject) },
+            { id: second.id, subject: `erased:${second.id}` },
+          ]),
+        );
+        await migration.up(runner);
+        const again = (await developers.recordLogin(input)).developer;
+        await expect(developers.erase(again.id, ACTOR)).resolves.toMatchObject({
+          subject: erasedSubject(input.subject),
+        });
       } finally {
         await runner.release();
         await owner.destroy();

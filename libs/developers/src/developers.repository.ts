@@ -58,10 +58,13 @@ const blockedMatch = (issuer: string, subject: string, email: string, ssoKey: st
       OR (${email}::text IS NOT NULL AND lower(b.email) = lower(${email}::text))
       OR (${ssoKey}::text IS NOT NULL AND b.sso_key = ${ssoKey}::text)
       OR b.portal_user_id = (SELECT o.portal_user_id FROM developers o
-                              WHERE o.issuer = ${issuer}::text AND o.subject = ${subject}::text))`;
+                              WHERE o.issuer = ${issuer}::text AND o.subject = ${subject}::text
+                                AND o.erased_at IS NULL))`;
 
 /**
- * The login upsert (one statement; a blocked developer gets no row and nothing changes). It
+ * The login upsert (one statement; a blocked developer gets no row and nothing changes). Its
+ * conflict target is the partial unique index over developers not erased: erased rows are never
+ * updated by a login, and may share their `erased:<hash>` subject (a person erased twice). It
  * commits asynchronously (ASYNC_COMMIT): the login's audit event, success or failure, follows
  * with a synchronous commit and makes it durable.
  */
@@ -72,7 +75,7 @@ const RECORD_LOGIN = preparedStatement(
         first_login_at, last_login_at, login_count)
      SELECT $1::text, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::text, $8::text, now(), now(), 1
       WHERE NOT EXISTS (SELECT 1 FROM developers b WHERE ${blockedMatch('$1', '$2', '$3', '$8', '$9')})
-     ON CONFLICT (issuer, subject) DO UPDATE SET
+     ON CONFLICT (issuer, subject) WHERE erased_at IS NULL DO UPDATE SET
        email = EXCLUDED.email,
        email_verified = EXCLUDED.email_verified,
        name = EXCLUDED.name,
@@ -227,10 +230,6 @@ export class DevelopersRepository {
   }
 
   /**
-   * Removes the personal data of a developer not yet erased (the subject becomes its SHA-256);
-   * null when there is none or it was erased before.
-   */
-  /**
    * Active developers with no login for `days` days (never signed in: counted from creation),
    * oldest first, at most `limit`.
    */
@@ -257,6 +256,11 @@ export class DevelopersRepository {
     return rows[0] ?? null;
   }
 
+  /**
+   * Removes the personal data of a developer not yet erased (the subject becomes its SHA-256, the
+   * same for every erased row of the person, which the unique index allows); null when there is
+   * none or it was erased before.
+   */
   async erase(id: string, manager: EntityManager): Promise<Developer | null> {
     const rows = await returningRows<DeveloperRow>(
       manager,

@@ -15,6 +15,7 @@ import { AuditInsertGuardInC1797000009000 } from './1797000009000-AuditInsertGua
 import { LinkIssuedTokensToDevelopers1797000010000 } from './1797000010000-LinkIssuedTokensToDevelopers.js';
 import { SignAuditStreamCursor1797000012000 } from './1797000012000-SignAuditStreamCursor.js';
 import { AuditSealGuardInWhen1797000013000 } from './1797000013000-AuditSealGuardInWhen.js';
+import { DevelopersSubjectUniqueUntilErased1797000014310 } from './1797000014310-DevelopersSubjectUniqueUntilErased.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -34,4 +35,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   LinkIssuedTokensToDevelopers1797000010000,
   SignAuditStreamCursor1797000012000,
   AuditSealGuardInWhen1797000013000,
+  DevelopersSubjectUniqueUntilErased1797000014310,
 ];

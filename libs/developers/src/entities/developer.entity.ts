@@ -1,12 +1,14 @@
 import type { DeveloperStatus } from '../developer.js';
-import { Check, Column, Entity, Index, PrimaryColumn, Unique } from 'typeorm';
+import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /**
  * `developers` as created by the CreateDevelopers migration (the migration is the source of
  * truth; DevelopersRepository reads and writes it with raw SQL). Its fields are the Developer type.
  */
 @Entity({ name: 'developers' })
-@Unique('UQ_developers_issuer_subject', ['issuer', 'subject'])
+// Unique among developers not erased: erased rows of one person share `erased:<hash>` (migration
+// DevelopersSubjectUniqueUntilErased).
+@Index('UQ_developers_issuer_subject', ['issuer', 'subject'], { unique: true, where: '"erased_at" IS NULL' })
 @Check('CHK_developers_status', `status IN ('active', 'blocked')`)
 @Index('IDX_developers_organisation', ['organisationId'])
 @Index('IDX_developers_created', ['createdAt', 'id'])
@@ -17,6 +19,7 @@ import { Check, Column, Entity, Index, PrimaryColumn, Unique } from 'typeorm';
 @Index('IDX_developers_blocked_email', { synchronize: false })
 @Index('IDX_developers_blocked_sso_key', { synchronize: false })
 @Index('IDX_developers_blocked_portal_user', { synchronize: false })
+@Index('IDX_developers_blocked_subject', { synchronize: false })
 export class DeveloperEntity {
   /** Defaults to broker_random_uuid(), i.e. gen_random_uuid() (see the migration for why). */
   @PrimaryColumn({ type: 'uuid', default: () => 'broker_random_uuid()', primaryKeyConstraintName: 'PK_developers' })
@@ -25,7 +28,7 @@ export class DeveloperEntity {
   @Column({ type: 'varchar', length: 500 })
   issuer!: string;
 
-  /** The IdP's subject; after erasure `erased:<sha-256 of the subject>`. */
+  /** The IdP's subject; after erasure `erased:<sha-256 of the subject>` (shared by the person's erased rows). */
   @Column({ type: 'varchar', length: 255 })
   subject!: string;
 
