@@ -216,4 +216,27 @@ describe('deprovisioning through the outbox (e2e)', () => {
     expect(stack.portal.state.users.has(Number(alice.portal_user_id))).toBe(false);
     expect(await outboxRow(alice.id)).toMatchObject({ subject: null, email: null, tokens: null });
   });
+
+  it('should still delete the portal user of an erased developer when a block and an unblock follow', async () => {
+    expect((await login('erin')).location).toContain('/sso?nonce=');
+    const erin = await developerOf('erin');
+    stack.portal.setFaults({ failStatus: 503, paths: ['/portal-api/users'] });
+    expect((await api(`/api/developers/${erin.id}`, { method: 'DELETE' })).status).toBe(200);
+    await failedOnce(erin.id);
+    // Neither may turn the pending deletion into a deactivation or, worse, a reactivation.
+    for (const status of ['blocked', 'active']) {
+      const res = await api(`/api/developers/${erin.id}`, { method: 'PATCH', body: JSON.stringify({ status }) });
+      expect(res.status).toBe(200);
+      expect(await outboxRow(erin.id)).toMatchObject({ action: 'delete' });
+    }
+    stack.portal.clearFaults();
+    await settled(erin.id, 'delete');
+    expect(stack.portal.state.users.has(Number(erin.portal_user_id))).toBe(false);
+    expect(await events('portal.developer_deleted', erin.id)).toHaveLength(1);
+    expect(await events('portal.developer_deactivated', erin.id)).toEqual([]);
+    expect(await events('portal.developer_reactivated', erin.id)).toEqual([]);
+    // Once done, a later block leaves the deletion as the last word too.
+    await api(`/api/developers/${erin.id}`, { method: 'PATCH', body: '{"status":"blocked"}' });
+    expect(await portalSync(erin.id)).toMatchObject({ action: 'delete', state: 'done' });
+  });
 });

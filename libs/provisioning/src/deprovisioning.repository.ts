@@ -44,6 +44,9 @@ export class DeprovisioningRepository {
   /**
    * Records the latest wish for a developer in the caller's transaction: a new version, due now.
    * A worker holding the previous version's lease finishes it and then sees the new version.
+   * An erasure's `delete` is the last word: a later block or unblock (an admin's, SCIM's) changes
+   * nothing, pending or done, since deactivating or reactivating instead would leave the erased
+   * person's portal account in place, or bring it back.
    */
   async enqueue(
     m: EntityManager,
@@ -71,7 +74,8 @@ export class DeprovisioningRepository {
          tokens = COALESCE(EXCLUDED.tokens, deprovisioning_outbox.tokens),
          actor = EXCLUDED.actor,
          state = 'pending', version = deprovisioning_outbox.version + 1, attempts = 0,
-         next_attempt_at = now(), last_error = NULL, done_at = NULL, updated_at = now()`,
+         next_attempt_at = now(), last_error = NULL, done_at = NULL, updated_at = now()
+       WHERE deprovisioning_outbox.action <> 'delete' OR EXCLUDED.action = 'delete'`,
       [
         work.developerId,
         work.action,
