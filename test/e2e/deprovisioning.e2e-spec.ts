@@ -14,6 +14,7 @@ describe('deprovisioning through the outbox (e2e)', () => {
   /** The instance started after the restart (stack.stop closes only the first one). */
   let restarted: TestBroker | undefined;
   const headers = { Authorization: ADMIN_SECRET, 'Content-Type': 'application/json' };
+  const SCIM_TOKEN = 'idp-scim-token-0123456789abcdefghijklmnopqr';
 
   async function login(account: string) {
     const start = await hop(`${stack.broker.url}/auth/guide/openid-connect`);
@@ -39,6 +40,16 @@ describe('deprovisioning through the outbox (e2e)', () => {
 
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`${stack.broker.url}${path}`, { ...init, headers: { ...headers, ...(init.headers ?? {}) } });
+
+  const scim = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${stack.broker.url}/scim/v2${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${SCIM_TOKEN}`, 'Content-Type': 'application/scim+json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as Record<string, unknown> | null };
+  };
 
   async function portalSync(id: string) {
     const body = (await (await api(`/api/developers/${id}`)).json()) as {
@@ -71,6 +82,7 @@ describe('deprovisioning through the outbox (e2e)', () => {
         BROKER_DEPROVISION_RETRY_BASE_MS: '50',
         BROKER_DEPROVISION_RETRY_MAX_MS: '200',
         TYK_PORTAL_RETRIES: '0',
+        BROKER_SCIM_TOKENS: `idp:${SCIM_TOKEN}`,
       },
     });
     await putProfile(stack, guideProfile(stack));
@@ -238,5 +250,34 @@ describe('deprovisioning through the outbox (e2e)', () => {
     // Once done, a later block leaves the deletion as the last word too.
     await api(`/api/developers/${erin.id}`, { method: 'PATCH', body: '{"status":"blocked"}' });
     expect(await portalSync(erin.id)).toMatchObject({ action: 'delete', state: 'done' });
+  });
+
+  it('should remove the SCIM user of an erased developer: SCIM answers 404 and no row keeps their data', async () => {
+    expect((await login('frank')).location).toContain('/sso?nonce=');
+    const frank = await developerOf('frank');
+    const created = await scim('POST', '/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      externalId: 'frank',
+      userName: 'frank@freelance.example',
+      active: true,
+      displayName: 'Frank Foster',
+      emails: [{ primary: true, type: 'work', value: 'frank@freelance.example' }],
+      name: { familyName: 'Foster', givenName: 'Frank' },
+    });
+    expect(created.status).toBe(201);
+    const scimId = created.body!.id as string;
+    // Linked at creation: externalId = the developer's subject.
+    const linked = await db.query('SELECT developer_id::text AS developer_id FROM scim_users WHERE id = $1', [scimId]);
+    expect(linked.rows).toEqual([{ developer_id: frank.id }]);
+
+    expect((await api(`/api/developers/${frank.id}`, { method: 'DELETE' })).status).toBe(200);
+    const left = await db.query('SELECT * FROM scim_users WHERE id = $1 OR developer_id = $2', [scimId, frank.id]);
+    expect(left.rows).toEqual([]);
+    expect((await scim('GET', `/Users/${scimId}`)).status).toBe(404);
+    const listed = await scim('GET', `/Users?filter=${encodeURIComponent('externalId eq "frank"')}`);
+    expect(listed.body).toMatchObject({ totalResults: 0 });
+    expect(await events('scim.user_deleted', frank.id)).toEqual([
+      { actor: 'admin:tib-secret', details: { developer_erased: true } },
+    ]);
   });
 });

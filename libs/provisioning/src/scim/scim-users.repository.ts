@@ -109,6 +109,18 @@ export class ScimUsersRepository {
     await m.query(`DELETE FROM scim_users WHERE id = $1`, [id]);
   }
 
+  /**
+   * Deletes the SCIM user that provisions this developer (its userName, emails, names and
+   * externalId are the developer's personal data): part of the developer's erasure, in its
+   * transaction. Returns the deleted user's id, or null when there was none.
+   */
+  async removeForDeveloper(m: EntityManager, developerId: string): Promise<string | null> {
+    const rows = rowsOf<{ id: string }>(
+      await m.query(`DELETE FROM scim_users WHERE developer_id = $1 RETURNING id::text AS id`, [developerId]),
+    );
+    return rows[0]?.id ?? null;
+  }
+
   async link(m: EntityManager, id: string, developerId: string): Promise<void> {
     await m.query(`UPDATE scim_users SET developer_id = $2 WHERE id = $1 AND developer_id IS NULL`, [id, developerId]);
   }
