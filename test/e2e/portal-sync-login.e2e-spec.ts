@@ -128,4 +128,21 @@ describe('organisation sync, roles and registered-only through whole logins (e2e
     // erin has a portal account (made by hand before his first SSO login, above): he gets in.
     expect((await login('regonly', 'erin')).location).toContain('/sso?nonce=');
   });
+
+  it('should apply DefaultRole to a new developer the bounded lookup misses (many users added since, an earlier miss)', async () => {
+    const state = stack.portal.state;
+    // The broker found the end of the user list earlier (20 per page, the emulator's cap); 100
+    // users added since put the new account five pages past it, beyond one lookup's three pages.
+    // carol's refused login above left a remembered "no such user", out of date once the portal
+    // creates her account.
+    for (let i = 0; i < 100; i++) {
+      state.createUser({ Email: `filler-${i}@bulk.example`, Role: 'consumer-team-member', Active: true });
+    }
+    expect((await login('roleonly', 'carol')).location).toContain('/sso?nonce=');
+    expect(stack.portal.state.findUserByEmail('carol@globex.example')?.Role).toBe('consumer-team-member');
+    const { rows } = await db.query<{ portal_user_id: string }>(
+      "SELECT portal_user_id FROM developers WHERE subject = 'carol'",
+    );
+    expect(rows).toEqual([{ portal_user_id: String(state.findUserByEmail('carol@globex.example')!.ID) }]);
+  });
 });

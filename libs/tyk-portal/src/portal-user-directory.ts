@@ -16,6 +16,11 @@ export interface DirectoryLookupOptions {
    * decision that must not err on a miss (refusing an unregistered developer).
    */
   exhaustive?: boolean;
+  /**
+   * Do not believe a remembered "not found": the portal has just created (or linked) the account,
+   * so a miss from before that is out of date.
+   */
+  fresh?: boolean;
 }
 
 const norm = (email: string) => email.trim().toLowerCase();
@@ -54,7 +59,9 @@ export class PortalUserDirectory {
     const exhaustive = options.exhaustive === true;
     const miss = this.misses.get(key);
     // A bounded lookup's miss says nothing to an exhaustive one.
-    if (miss !== undefined && miss.until > Date.now() && (miss.exhaustive || !exhaustive)) return null;
+    if (options.fresh !== true && miss !== undefined && miss.until > Date.now() && (miss.exhaustive || !exhaustive)) {
+      return null;
+    }
 
     const found = exhaustive ? await this.walkAll(key) : await this.search(key, PAGES_PER_LOOKUP);
     if (found !== null) {
@@ -153,21 +160,40 @@ export class PortalUserDirectory {
     return null;
   }
 
+  /**
+   * Every page, newest first: from the last page seen to the end of the list (a user the portal
+   * created moments ago is there, also when another process added many users since this one last
+   * looked), then from page 1 up to where that started.
+   */
   private async walkAll(key: string): Promise<string | null> {
-    let last = 0;
-    let previousFirst = '';
-    for (let page = 1; page <= MAX_PAGES; page++) {
-      const users = await this.client.listUsersPage(page, DEFAULT_PER_PAGE);
-      // Past the end, or a portal that ignores `page` and answers the first page again.
-      if (users.length === 0 || (page > 1 && users[0].ID === previousFirst)) break;
-      previousFirst = users[0].ID;
-      last = page;
-      this.index(users);
-      if (users.some((u) => norm(u.Email) === key)) break;
-    }
-    this.tailPage = Math.max(this.tailPage, last);
+    const start = Math.max(1, this.tailPage);
+    const pages = await this.walkPages(key, start, MAX_PAGES, true);
+    let read = pages.read;
+    if (!pages.found && start > 1) read += (await this.walkPages(key, 1, start - 1, false)).read;
     const id = this.ids.get(key) ?? null;
-    if (id === null) this.logger.debug(`no portal user with that email among ${last} pages`);
+    if (id === null) this.logger.debug(`no portal user with that email among ${read} pages`);
     return id;
+  }
+
+  /** Reads pages `from`..`to` until an empty page or the email; `atTail` moves the tail along. */
+  private async walkPages(
+    key: string,
+    from: number,
+    to: number,
+    atTail: boolean,
+  ): Promise<{ found: boolean; read: number }> {
+    let previousFirst = '';
+    let read = 0;
+    for (let page = from; page <= to; page++) {
+      const users = await this.client.listUsersPage(page, DEFAULT_PER_PAGE);
+      // Past the end, or a portal that ignores `page` and answers the same page again.
+      if (users.length === 0 || (page > from && users[0].ID === previousFirst)) break;
+      previousFirst = users[0].ID;
+      read++;
+      if (atTail) this.tailPage = Math.max(this.tailPage, page);
+      this.index(users);
+      if (users.some((u) => norm(u.Email) === key)) return { found: true, read };
+    }
+    return { found: false, read };
   }
 }

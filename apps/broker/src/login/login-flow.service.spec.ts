@@ -175,6 +175,58 @@ describe('LoginFlowService (mocked ports)', () => {
     expect(organisations.reconcileUser).toHaveBeenLastCalledWith('pu-2', expect.anything());
   });
 
+  it('should walk the whole user list for a new developer with a managed role when the bounded lookup misses', async () => {
+    const { flow, organisations, developers, settings, audit } = await setUp();
+    settings.sync.mockReturnValue(
+      parseOrganisationSyncSettings({ OrganisationSync: { DefaultRole: 'consumer-team-member' } }),
+    );
+    developers.recordLogin.mockResolvedValueOnce({ developer: { id: 'dev-1', portalUserId: null } } as never);
+    organisations.findPortalUserIdByEmail.mockResolvedValueOnce(null).mockResolvedValueOnce('pu-9');
+    await flow.complete(attempt(), verified, ctx);
+    // The portal created the account just now: a miss remembered from before is not believed.
+    expect(organisations.findPortalUserIdByEmail.mock.calls).toEqual([
+      ['dev@example.com', { fresh: true }],
+      ['dev@example.com', { exhaustive: true, fresh: true }],
+    ]);
+    expect(developers.setPortalLink).toHaveBeenCalledWith('dev-1', { portalUserId: 'pu-9' });
+    expect(organisations.reconcileUser).toHaveBeenCalledWith('pu-9', { placement: null, role: 'consumer-team-member' });
+    expect(auditTypes(audit)).toEqual(['login.succeeded']);
+  });
+
+  it('should fail the login (portal_rejected) when a managed role cannot be applied because the portal user is not found', async () => {
+    const { flow, organisations, developers, settings, audit } = await setUp();
+    settings.sync.mockReturnValue(
+      parseOrganisationSyncSettings({ OrganisationSync: { DefaultRole: 'consumer-team-member' } }),
+    );
+    developers.recordLogin.mockResolvedValueOnce({ developer: { id: 'dev-1', portalUserId: null } } as never);
+    organisations.findPortalUserIdByEmail.mockResolvedValue(null);
+    const failure = (await flow.complete(attempt(), verified, ctx).catch((e: unknown) => e)) as LoginFailedException;
+    expect(failure).toBeInstanceOf(LoginFailedException);
+    expect(failure.error).toMatchObject({ code: 'portal_rejected' });
+    expect(organisations.findPortalUserIdByEmail).toHaveBeenLastCalledWith('dev@example.com', {
+      exhaustive: true,
+      fresh: true,
+    });
+    expect(organisations.reconcileUser).not.toHaveBeenCalled();
+    expect(audit.record).not.toHaveBeenCalled();
+  });
+
+  it('should leave placement alone for a later login when a returning developer is not found by the bounded lookup', async () => {
+    const { flow, organisations, developers, actions, audit } = await setUp();
+    organisations.resolve.mockResolvedValueOnce({ portalOrgId: 'po-1', portalTeamId: 'pt-1' });
+    developers.recordLogin.mockResolvedValueOnce({ developer: { id: 'dev-1', portalUserId: null } } as never);
+    actions.run.mockResolvedValueOnce({
+      kind: 'redirect',
+      status: 302,
+      location: 'https://portal.example/sso?nonce=n1',
+      portal: { ssoKey: 'k', developerId: 'd1', developerCreated: false, portalEmail: 'dev@example.com' },
+    } as never);
+    organisations.findPortalUserIdByEmail.mockResolvedValue(null);
+    await flow.complete(attempt(), verified, ctx);
+    expect(organisations.findPortalUserIdByEmail.mock.calls).toEqual([['dev@example.com', { fresh: false }]]);
+    expect(auditTypes(audit)).toEqual(['login.succeeded']);
+  });
+
   it('should skip the portal check on a repeat login whose placement is remembered', async () => {
     const { flow, organisations } = await setUp();
     organisations.resolve.mockResolvedValue({ portalOrgId: 'po-1', portalTeamId: 'pt-1' });

@@ -1,6 +1,6 @@
 import { AuditService } from '@app/audit';
 import { mapIdentity, type VerifiedLogin } from '@app/cloudentity';
-import { isDomainError, LruCache, type RequestContextData } from '@app/common';
+import { DomainError, isDomainError, LruCache, type RequestContextData } from '@app/common';
 import { DevelopersService } from '@app/developers';
 import { ScimUsersService } from '@app/provisioning';
 import {
@@ -115,6 +115,7 @@ export class LoginFlowService {
           result.portal.portalEmail,
           placement,
           role,
+          result.portal.developerCreated,
           profile.ID,
           ctx,
         );
@@ -146,8 +147,13 @@ export class LoginFlowService {
    * Keeps the developer's portal user in the organisation and team Cloudentity says they belong
    * to, and in the role the profile gives them. The portal user id is looked up by email (bounded
    * work, see PortalUserDirectory), then remembered on the developer row; a user the portal no
-   * longer has is looked up again once. Not found yet: nothing to do on this login. Placement
-   * alone is re-checked at most every PLACEMENT_TTL_MS; a managed role on every login.
+   * longer has is looked up again once. A role to apply, or an account the portal created (or
+   * linked by email) on this login, must be found now: left alone it would keep the portal's
+   * Consumer Admin role (E6) or a linked account's old team (E4). So when the bounded lookup
+   * misses, the whole user list is walked (newest pages first; once per developer, as the id is
+   * then kept), and a user still not found fails the login (portal_rejected). Otherwise placement
+   * waits for a later login. Placement alone is re-checked at most every PLACEMENT_TTL_MS; a
+   * managed role on every login.
    */
   private async reconcileDeveloper(
     developerId: string,
@@ -155,13 +161,28 @@ export class LoginFlowService {
     email: string,
     placement: OrganisationResolution | null,
     role: string | null,
+    createdNow: boolean,
     profileId: string,
     ctx: RequestContextData,
   ): Promise<void> {
     let portalUserId = knownPortalUserId;
+    // A miss remembered from before the portal created the account is out of date.
+    const fresh = createdNow;
     for (let attempt = 1; attempt <= 2; attempt++) {
       if (!portalUserId) {
-        portalUserId = await this.organisations.findPortalUserIdByEmail(email);
+        portalUserId = await this.organisations.findPortalUserIdByEmail(email, { fresh });
+        if (!portalUserId && (role !== null || createdNow)) {
+          portalUserId = await this.organisations.findPortalUserIdByEmail(email, { exhaustive: true, fresh });
+          if (!portalUserId) {
+            throw new DomainError(
+              'portal_rejected',
+              `The portal has no user with the developer's email after the SSO login; ${
+                role !== null ? `the role ${role}` : 'the organisation and team'
+              } could not be applied, so the login is refused rather than leave the portal's default (Consumer Admin)`,
+              { developerId, profileId },
+            );
+          }
+        }
         if (!portalUserId) return;
         // Throws developer_blocked when a blocked developer has this portal account.
         await this.developers.setPortalLink(developerId, { portalUserId });
