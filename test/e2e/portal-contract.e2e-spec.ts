@@ -159,6 +159,35 @@ describe('the portal contract (§E) against each plausible portal behaviour (e2e
       ]);
       expect(portal.state.getUser(users[1]).Teams).toEqual([Number(team.ID)]);
     });
+
+    it('should forget the remembered form when the portal changes it (an upgrade) and settle on the other (E1)', async () => {
+      const other = teamsWrite === 'ids' ? 'names' : 'ids';
+      const org = await h.client.createOrganisation('Upgrade Org');
+      const team = await h.client.createTeam(org.ID, 'Upgrade Team');
+      const [first, second] = ['three', 'four'].map(
+        (n) =>
+          portal.state.createUser({
+            Email: `${n}@form.example`,
+            Role: 'consumer-team-member',
+            OrganisationID: 1,
+            Active: true,
+          }).ID,
+      );
+      await h.sync.moveUserIfNeeded(String(first), { portalOrgId: org.ID, portalTeamId: team.ID });
+      expect(h.client.teamsWriteForm()).toBe(teamsWrite);
+
+      portal.setContract({ teamsWrite: other });
+      portal.requests.splice(0);
+      const move = await h.sync.moveUserIfNeeded(String(second), { portalOrgId: org.ID, portalTeamId: team.ID });
+      expect(move.moved).toBe(true);
+      expect(portal.state.getUser(second)).toMatchObject({ OrganisationID: Number(org.ID), Teams: [Number(team.ID)] });
+      const puts = portal.requests.filter((r) => r.method === 'PUT').map((p) => (p.body as { Teams: string[] }).Teams);
+      const ids = [team.ID];
+      const names = ['Upgrade Team'];
+      expect(puts).toEqual(teamsWrite === 'ids' ? [ids, names] : [names, ids]);
+      expect(h.client.teamsWriteForm()).toBe(other);
+      portal.setContract({ teamsWrite });
+    });
   });
 
   describe('one emulator', () => {

@@ -188,14 +188,16 @@ export class TykManagementApiClient {
    * team ids; they go out as strings (E1), as ids or as names depending on the portal version.
    * Until a write has shown which, the broker sends ids, reads the user back and, when the team is
    * not among the user's, sends names (or the other way round); the form that worked is remembered
-   * for this portal. Throws portal_rejected when neither form puts the user in the teams.
+   * for this portal. A remembered form that stops working (the portal was upgraded, E1) is
+   * forgotten and the other form tried once. Throws portal_rejected when neither form puts the
+   * user in the teams.
    */
   async updateUser(id: string, update: PortalUserUpdate): Promise<PortalUser> {
     const wanted = [...new Set(update.Teams)];
     if (wanted.length === 0) return this.putUser(id, update, []);
     const portal = this.http.baseUrl('portal');
     const known = this.teamsForms.get(portal);
-    const forms: TeamsWriteForm[] = known ? [known] : ['ids', 'names'];
+    const forms: TeamsWriteForm[] = known === 'names' ? ['names', 'ids'] : ['ids', 'names'];
     const catalogue = await this.teamCatalogue(update.OrganisationID);
     const nameOf = (teamId: string) => catalogue.find((t) => t.ID === teamId)?.Name;
     const joined = (user: PortalUser) =>
@@ -209,20 +211,22 @@ export class TykManagementApiClient {
         user = await this.putUser(id, update, refs as string[]);
       } catch (error) {
         // A 400/422 may be the portal refusing teams in the form it does not take: try the other.
-        if (!known && isDomainError(error) && error.code === 'portal_rejected') {
+        if (isDomainError(error) && error.code === 'portal_rejected') {
           lastError = error;
+          this.forgetForm(portal, form);
           continue;
         }
         throw error;
       }
       if (!joined(user)) user = (await this.getUser(id)) ?? user;
       if (joined(user)) {
-        if (known !== form) {
+        if (this.teamsForms.get(portal) !== form) {
           this.teamsForms.set(portal, form);
           this.logger.log(`the portal takes Teams as team ${form} on user updates; remembered`);
         }
         return user;
       }
+      this.forgetForm(portal, form);
     }
     throw new DomainError(
       'portal_rejected',
@@ -268,6 +272,13 @@ export class TykManagementApiClient {
     } catch {
       return null;
     }
+  }
+
+  /** A remembered form that just failed is no longer believed (E1: it changed between versions). */
+  private forgetForm(portal: string, form: TeamsWriteForm): void {
+    if (this.teamsForms.get(portal) !== form) return;
+    this.teamsForms.delete(portal);
+    this.logger.warn(`the portal no longer takes Teams as team ${form} on user updates; trying the other form`);
   }
 
   private async teamCatalogue(orgId: string): Promise<PortalTeam[]> {
