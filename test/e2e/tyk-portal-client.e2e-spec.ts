@@ -591,6 +591,58 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       }
     });
 
+    it('should hold each attempt to the timeout in total: a dripped body or a stream of 102s cannot stretch it', async () => {
+      const timers = new Set<NodeJS.Timeout>();
+      const server = http.createServer((req, res) => {
+        let sent = 0;
+        if (req.url?.startsWith('/portal-api/users/1')) {
+          // Headers at once, then one byte every 100 ms: never idle for the agent's 400 ms.
+          res.writeHead(200, { 'content-type': 'application/json' });
+          const drip = setInterval(() => {
+            if (++sent > 40) {
+              clearInterval(drip);
+              res.end('}');
+              return;
+            }
+            res.write(sent === 1 ? '{' : ' ');
+          }, 100);
+          timers.add(drip);
+        } else {
+          // 102 Processing every 150 ms restarts the agent's headers timer.
+          const processing = setInterval(() => {
+            if (++sent > 25) {
+              clearInterval(processing);
+              res.writeHead(200, { 'content-type': 'application/json' }).end('[]');
+              return;
+            }
+            res.writeProcessing();
+          }, 150);
+          timers.add(processing);
+        }
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const slow = await harness({
+        ...endpointEnv('DASHBOARD', url),
+        TYK_PORTAL_ADMIN_TOKEN: ADMIN_TOKEN,
+        TYK_PORTAL_TIMEOUT_MS: '400',
+        TYK_PORTAL_RETRIES: '0',
+      });
+      try {
+        for (const call of [() => slow.client.getUser('1'), () => slow.client.listUsersPage(1)]) {
+          const started = Date.now();
+          const error = await failure(call());
+          expect(error.code).toBe('portal_timeout');
+          expect(Date.now() - started).toBeLessThan(1200);
+        }
+      } finally {
+        for (const t of timers) clearInterval(t);
+        await slow.close();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
     it('should retry a 500 on a safe call, then answer portal_unreachable', async () => {
       emulator.setFaults({ failStatus: 500, paths: ['/api/portal/developers/ssokey'] });
       const error = await failure(h.client.findDeveloperBySsoKey('x@openid-connect.com', API_SECRET));

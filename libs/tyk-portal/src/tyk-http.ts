@@ -48,7 +48,7 @@ const MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
 
 /**
  * The one HTTP path to Tyk: keep-alive connections (login storms reuse connections instead of
- * paying a TCP/TLS handshake each), a deadline per attempt, bounded retries with exponential
+ * paying a TCP/TLS handshake each), a deadline per attempt (the whole exchange, body included), bounded retries with exponential
  * backoff for calls that are safe to repeat, and failures mapped to the portal error codes. It
  * never logs a header or a body, so credentials, nonces and tokens stay out of the logs.
  *
@@ -147,19 +147,28 @@ export class TykHttp implements OnModuleDestroy {
     url: string,
     req: TykRequest,
   ): Promise<{ kind: 'response'; response: TykResponse } | { kind: 'error'; code: string; timedOut: boolean }> {
+    // The agent's timeouts measure idle time only (a body dripped a byte at a time, or a stream of
+    // 1xx answers, restarts them): this is the deadline for the whole attempt, body included.
+    const deadline = AbortSignal.timeout(this.config.timeoutMs);
     try {
       // Tyk's own clients ask for JSON (specs/tyk-portal.md E10); a request may say otherwise.
       const headers: Record<string, string> = { 'user-agent': 'portal-sso-broker', accept: 'application/json' };
       for (const [name, value] of Object.entries(req.headers)) {
         if (value !== false) headers[name] = value;
       }
-      const res = await undiciRequest(url, { method: req.method, headers, body: req.body, dispatcher: this.agent });
+      const res = await undiciRequest(url, {
+        method: req.method,
+        headers,
+        body: req.body,
+        dispatcher: this.agent,
+        signal: deadline,
+      });
       return { kind: 'response', response: { status: res.statusCode, text: await res.body.text() } };
     } catch (error) {
       // No retry of a POST on a reused connection the server had just closed: undici reads the
       // server's Keep-Alive timeout and retires a connection before the server would close it.
       const code = errorCode(error);
-      if (TIMEOUT_CODES.has(code)) return { kind: 'error', code: 'ETIMEDOUT', timedOut: true };
+      if (deadline.aborted || TIMEOUT_CODES.has(code)) return { kind: 'error', code: 'ETIMEDOUT', timedOut: true };
       if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return { kind: 'error', code: 'ERR_BAD_RESPONSE', timedOut: false };
       return { kind: 'error', code, timedOut: false };
     }
