@@ -368,6 +368,49 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       expect(error.code).toBe('portal_auth_failed');
     });
 
+    it('should answer portal_unreachable, never "not found", when the SSO-key lookup gets a 408 or 429', async () => {
+      for (const failStatus of [408, 429]) {
+        emulator.setFaults({ failStatus, paths: ['/api/portal/developers/ssokey'] });
+        const error = await failure(h.client.findDeveloperBySsoKey('busy@openid-connect.com', API_SECRET));
+        expect(error.code).toBe('portal_unreachable');
+      }
+      emulator.clearFaults();
+    });
+
+    it('should refuse a developer whose sso_key is not the key asked for (portal_rejected)', async () => {
+      const answers: Record<string, unknown> = {
+        '/api/portal/developers/ssokey/ada%40openid-connect.com': {
+          id: 'a1',
+          email: 'mallory@x.io',
+          sso_key: 'mallory@openid-connect.com',
+        },
+        '/api/portal/developers/ssokey/bea%40openid-connect.com': {
+          id: 'b1',
+          email: 'bea@x.io',
+          sso_key: 'BEA@openid-connect.com',
+        },
+        '/api/portal/developers/ssokey/cy%40openid-connect.com': { id: 'c1', email: 'cy@x.io' },
+      };
+      const server = http.createServer((req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answers[req.url ?? ''] ?? {}));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const fake = await harness(
+        endpointEnv('DASHBOARD', `http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+      );
+      try {
+        const error = await failure(fake.client.findDeveloperBySsoKey('ada@openid-connect.com', API_SECRET));
+        expect(error.code).toBe('portal_rejected');
+        // The same key in another case, or an answer without sso_key, is the developer asked for.
+        expect((await fake.client.findDeveloperBySsoKey('bea@openid-connect.com', API_SECRET))?.id).toBe('b1');
+        expect((await fake.client.findDeveloperBySsoKey('cy@openid-connect.com', API_SECRET))?.id).toBe('c1');
+      } finally {
+        await fake.close();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
     it('should create then update a developer with TIB PortalDeveloper bodies', async () => {
       const nonce = await h.client.createNonce(
         {

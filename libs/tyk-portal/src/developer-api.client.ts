@@ -28,10 +28,13 @@ export class TykDeveloperApiClient {
 
   /**
    * `GET /api/portal/developers/ssokey/{key}` (key escaped as Go's `url.QueryEscape`). The status
-   * for an unknown key is undocumented (E3): as TIB, any 4xx other than 401/403 means "not found"
-   * (null); 401/403 → portal_auth_failed. Unlike TIB, a 5xx is portal_unreachable and a timeout
-   * portal_timeout, never "not found": creating a second developer because a lookup failed is
-   * worse than failing the login.
+   * for an unknown key is undocumented (E3): as TIB, a 4xx other than 401/403/408/429 means "not
+   * found" (null); 401/403 → portal_auth_failed. Unlike TIB, a 5xx, 408 or 429 (the portal busy,
+   * not an answer about the key) is portal_unreachable and a timeout portal_timeout, never "not
+   * found": creating a second developer because a lookup failed is worse than failing the login.
+   * A developer whose `sso_key` (TIB's PortalDeveloper carries it) is set and is not the key asked
+   * for is refused (portal_rejected): this login's nonce would otherwise sign the browser in as
+   * someone else. Compared case-insensitively, in case the portal folds case.
    */
   async findDeveloperBySsoKey(key: string, credential: string): Promise<PortalDeveloper | null> {
     const req: Req = {
@@ -45,11 +48,16 @@ export class TykDeveloperApiClient {
     if (res.status === 200 || res.status === 201) {
       const body = parseJson(req, res);
       if (!isPlainObject(body)) throw malformed(req, 'expected a developer object');
-      return decodeDeveloper(body);
+      const developer = decodeDeveloper(body);
+      if (developer.sso_key !== '' && developer.sso_key.toLowerCase() !== key.toLowerCase()) {
+        throw malformed(req, 'the developer returned has another SSO key than the one asked for');
+      }
+      return developer;
     }
     if (res.status === 401 || res.status === 403) throw statusError(req, res.status);
-    if (res.status >= 400 && res.status < 500) return null;
-    if (res.status >= 500) {
+    const busy = res.status === 408 || res.status === 429;
+    if (res.status >= 400 && res.status < 500 && !busy) return null;
+    if (res.status >= 500 || busy) {
       throw new DomainError(
         'portal_unreachable',
         `dashboard answered ${res.status} for GET /api/portal/developers/ssokey/:key; no developer is created`,
