@@ -38,7 +38,7 @@ const SSO_FIELDS = [
   'GroupsIDs',
   'SSOOnlyForRegisteredUsers',
 ];
-/** TIB's PortalDeveloper field order (tib.md §5.2 step 4). */
+/** TIB's PortalDeveloper field order (tyk-api/tyk_api.go; oauth_clients, omitempty, is absent here). */
 const DEVELOPER_FIELDS = [
   'id',
   'email',
@@ -52,8 +52,8 @@ const DEVELOPER_FIELDS = [
   'sso_key',
   'password_max_days',
   'password_updated',
-  'last_login_date',
   'PWHistory',
+  'last_login_date',
 ];
 
 /** Collects what our classes log, to prove no secret, token or nonce is written. */

@@ -95,8 +95,8 @@ export function developerJson(u: User, d: Developer) {
     sso_key: d.ssoKey,
     password_max_days: 0,
     password_updated: ZERO_TIME,
-    last_login_date: ZERO_TIME,
     PWHistory: null,
+    last_login_date: ZERO_TIME,
   };
 }
 

@@ -89,8 +89,8 @@ export class TykDeveloperApiClient {
       sso_key: dev.ssoKey,
       password_max_days: 0,
       password_updated: GO_ZERO_TIME,
-      last_login_date: GO_ZERO_TIME,
       PWHistory: null,
+      last_login_date: GO_ZERO_TIME,
     });
     const res = await this.http.send({ ...req, headers: { authorization: credential }, body });
     if (res.status !== 200 && res.status !== 201) throw statusError(req, res.status, REFUSAL);

@@ -36,7 +36,8 @@ function objectOrNull(v: unknown): Record<string, unknown> | null {
 /**
  * A developer decoded the way TIB's Go struct decodes it (keys in any case, unknown keys dropped,
  * missing fields at their zero value: nil maps become `null`, unset times Go's zero time), so the
- * PUT body is the one TIB would send back.
+ * PUT body is the one TIB would send back. `oauth_clients` (in TIB's struct since it learnt of
+ * the portal's OAuth clients) is kept as received rather than re-typed, so nothing in it is lost.
  */
 export function decodeDeveloper(raw: Record<string, unknown>): PortalDeveloper {
   const g = (k: string) => getCaseInsensitive(raw, k);
@@ -55,15 +56,21 @@ export function decodeDeveloper(raw: Record<string, unknown>): PortalDeveloper {
     fields: objectOrNull(g('fields')),
     nonce: str(g('nonce')),
     sso_key: str(g('sso_key')),
+    oauth_clients: objectOrNull(g('oauth_clients')),
     password_max_days: typeof maxDays === 'number' ? maxDays : 0,
     password_updated: str(g('password_updated')) || GO_ZERO_TIME,
-    last_login_date: str(g('last_login_date')) || GO_ZERO_TIME,
     PWHistory: Array.isArray(history) ? (history as unknown[]) : null,
+    last_login_date: str(g('last_login_date')) || GO_ZERO_TIME,
   };
 }
 
-/** The developer in TIB's struct order, whatever order the object was built in. */
+/**
+ * The developer in TIB's struct order (tyk-api/tyk_api.go `PortalDeveloper`), whatever order the
+ * object was built in: `oauth_clients` after `sso_key` and left out when empty (`omitempty`),
+ * `PWHistory` before `last_login_date`.
+ */
 export function encodeDeveloper(d: PortalDeveloper): string {
+  const oauthClients = d.oauth_clients ?? null;
   return goJsonStringify({
     id: d.id,
     email: d.email,
@@ -75,10 +82,11 @@ export function encodeDeveloper(d: PortalDeveloper): string {
     fields: d.fields,
     nonce: d.nonce,
     sso_key: d.sso_key,
+    ...(oauthClients !== null && Object.keys(oauthClients).length > 0 ? { oauth_clients: oauthClients } : {}),
     password_max_days: d.password_max_days,
     password_updated: d.password_updated,
-    last_login_date: d.last_login_date,
     PWHistory: d.PWHistory,
+    last_login_date: d.last_login_date,
   });
 }
 

@@ -30,10 +30,15 @@ export interface PortalDeveloper {
   fields: Record<string, unknown> | null;
   nonce: string;
   sso_key: string;
+  /**
+   * The developer's OAuth client registrations (TIB: `oauth_clients,omitempty`), kept opaque and
+   * sent back as received, so a portal that replaces the whole record keeps them. Absent: null.
+   */
+  oauth_clients?: Record<string, unknown> | null;
   password_max_days: number;
   password_updated: string;
-  last_login_date: string;
   PWHistory: unknown[] | null;
+  last_login_date: string;
 }
 
 /** What the broker supplies to create a developer; the rest of the body is TIB's zero values. */
