@@ -305,7 +305,7 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       expect(emulator.requests.map((r) => r.path)).toEqual(['/api/sso']);
     });
 
-    it('should fall back to /admin/sso with admin-auth and the same body when an AdminSecret is set', async () => {
+    it('should fall back to /admin/sso with admin-auth and the same body for a dashboard nonce when an AdminSecret is set', async () => {
       const withAdmin = await harness({
         ...endpointEnv('DASHBOARD', emulator.url),
         TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_ADMINSECRET: DASH_ADMIN_SECRET,
@@ -314,8 +314,8 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
         const error = await failure(
           withAdmin.client.createNonce(
             {
-              ForSection: 'portal',
-              OrgID: '',
+              ForSection: 'dashboard',
+              OrgID: '0',
               EmailAddress: 'a@b.io',
               DisplayName: 'a',
               GroupID: '',
@@ -334,6 +334,25 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
         expect(fallback.headers.authorization).toBeUndefined();
         expect(fallback.headers['content-type']).toBeUndefined();
         expect(fallback.body).toEqual(first.body);
+
+        // A developer ("portal") nonce never tries /admin/sso: the EDP does not serve it (E9).
+        emulator.requests.splice(0);
+        const developer = await failure(
+          withAdmin.client.createNonce(
+            {
+              ForSection: 'portal',
+              OrgID: '',
+              EmailAddress: 'a@b.io',
+              DisplayName: 'a',
+              GroupID: '',
+              GroupsIDs: [],
+              SSOOnlyForRegisteredUsers: false,
+            },
+            'wrong-secret',
+          ),
+        );
+        expect(developer.code).toBe('portal_auth_failed');
+        expect(emulator.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /api/sso']);
       } finally {
         await withAdmin.close();
       }

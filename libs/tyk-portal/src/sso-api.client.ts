@@ -27,8 +27,10 @@ export class TykSsoApiClient {
   /**
    * `POST /api/sso` with `Authorization: <credential>` and TIB's body, then the nonce from `Meta`.
    * On any answer other than 200, TIB's legacy fallback `POST /admin/sso` with
-   * `admin-auth: <DashboardConfig.AdminSecret>` — only when an AdminSecret is configured. When the
-   * portal cannot be reached at all the fallback (same host) is not tried.
+   * `admin-auth: <DashboardConfig.AdminSecret>` — only for `ForSection: "dashboard"` (the EDP
+   * serves no `/admin/sso`, specs/tyk-portal.md E9: only Dashboard profiles use it) and only when an
+   * AdminSecret is configured. When the portal cannot be reached at all the fallback (same host) is
+   * not tried.
    */
   async createNonce(body: SsoRequest, credential: string): Promise<string> {
     const payload = goJsonStringify({
@@ -52,7 +54,7 @@ export class TykSsoApiClient {
     if (res.status === 200) return this.readNonce(primary, res);
 
     const adminSecret = this.config.tykApi.dashboard.adminSecret;
-    if (adminSecret === '') throw statusError(primary, res.status, REFUSAL);
+    if (adminSecret === '' || body.ForSection !== 'dashboard') throw statusError(primary, res.status, REFUSAL);
 
     this.logger.warn(`POST /api/sso answered ${res.status}; trying the /admin/sso fallback`);
     const fallback: Req = { ...primary, path: '/admin/sso', endpoint: '/admin/sso' };
