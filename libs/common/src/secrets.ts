@@ -1,3 +1,4 @@
+import { setOwn } from './go-json.js';
 /** Object keys whose values are never written to a log or an audit record. */
 const SECRET_KEY_PATTERN =
   /(secret|token|password|passwd|credential|verifier|authorization|cookie|^key$|^code$|^nonce$|^state$|^admin-auth$)/i;
@@ -20,7 +21,7 @@ export function maskSecrets<T>(value: T): T {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       const scalar = typeof v === 'string' || typeof v === 'number';
-      out[k] = isSecretKey(k) && scalar && v !== '' ? MASK : maskSecrets(v);
+      setOwn(out, k, isSecretKey(k) && scalar && v !== '' ? MASK : maskSecrets(v));
     }
     return out as T;
   }

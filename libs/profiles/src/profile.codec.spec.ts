@@ -283,6 +283,33 @@ describe('decodeProfile', () => {
   });
 });
 
+describe('decodeProfile with a __proto__ key (JSON.parse keeps it as an ordinary key)', () => {
+  it('should validate and keep it as an own key, never as the prototype of the stored object', () => {
+    // Inherited values would pass validation (CallbackBaseURL, UseProviders from the prototype)
+    // while the stored ProviderConfig lacked them: a SocialProvider profile the rules refuse.
+    const body = JSON.parse(
+      '{"ID":"pp","ActionType":"GenerateOrLoginDeveloperProfile","ProviderName":"SocialProvider",' +
+        '"ProviderConfig":{"__proto__":{"CallbackBaseURL":"http://x.example","UseProviders":[]}}}',
+    ) as unknown;
+    const result = decodeProfile(body);
+    expect(result.profile).toBeNull();
+    expect(result.problems.map((p) => p.path)).toEqual(
+      expect.arrayContaining(['ProviderConfig.CallbackBaseURL', 'ProviderConfig.UseProviders']),
+    );
+  });
+
+  it('should round-trip __proto__ keys as sent, as TIB stores them', () => {
+    const body = JSON.parse(
+      JSON.stringify(minimal()).replace('"ProviderConfig":{', '"ProviderConfig":{"__proto__":{"x":1},') + '',
+    ) as Record<string, unknown>;
+    (body as { UserGroupMapping?: unknown }).UserGroupMapping = JSON.parse('{"__proto__":"admins","devs":"g1"}');
+    const profile = decodeProfileOrThrow(body);
+    expect(Object.getPrototypeOf(profile.ProviderConfig)).toBe(Object.prototype);
+    expect(JSON.stringify(profile.ProviderConfig)).toContain('"__proto__":{"x":1}');
+    expect(JSON.stringify(profile.UserGroupMapping)).toBe('{"__proto__":"admins","devs":"g1"}');
+  });
+});
+
 describe('isProfileId', () => {
   it('should take exactly the IDs a profile can be stored with', () => {
     expect(isProfileId('a'.repeat(128))).toBe(true);

@@ -9,6 +9,7 @@ import {
   isPlainObject,
   jsonTextProblems,
   readOrganisationSyncSettings,
+  setOwn,
   type TextLimits,
 } from '@app/common';
 import {
@@ -58,10 +59,10 @@ function canonicalKeys(obj: Json, known: Record<string, ((v: unknown) => unknown
   for (const [k, v] of Object.entries(obj)) {
     const c = canonical.get(k.toLowerCase());
     if (c === undefined) {
-      out[k] = v;
-    } else if (!(c in out) || k === c) {
+      setOwn(out, k, v);
+    } else if (!Object.hasOwn(out, c) || k === c) {
       const transform = known[c];
-      out[c] = transform ? transform(v) : v;
+      setOwn(out, c, transform ? transform(v) : v);
     }
   }
   return out;
@@ -217,7 +218,7 @@ export function decodeProfile(
       mapping = {};
       for (const [k, v] of Object.entries(mappingRaw)) {
         if (typeof v !== 'string') problems.push({ path: `UserGroupMapping.${k}`, reason: 'must be a string' });
-        else mapping[k] = v;
+        else setOwn(mapping, k, v);
       }
     }
   }
