@@ -41,6 +41,12 @@ describe('parseAuditFilters', () => {
     [{ developer: 'not-a-uuid' }, 'developer'],
     [{ ip: '300.1.1.1' }, 'ip'],
     [{ ip: '10.0.0.0/33' }, 'ip'],
+    [{ ip: 'fe80::1%eth0' }, 'ip'],
+    [{ ip: 'fe80::1%1/64' }, 'ip'],
+    [{ since: '0000-01-01' }, 'since'],
+    [{ until: '0001-01-01T00:30:00+01:00' }, 'until'],
+    [{ until: '9999-12-31T23:00:00-05:00' }, 'until'],
+    [{ since: new Date(Date.UTC(-5, 0, 1)) }, 'since'],
     [{ since: 'yesterday' }, 'since'],
     [{ since: '2025-01-31T12:00:00' }, 'since'],
     [{ until: '2025-02-30' }, 'until'],
@@ -69,6 +75,8 @@ describe('parseAuditFilters', () => {
     expect(parseIsoTime('since', '2025-01-31')?.toISOString()).toBe('2025-01-31T00:00:00.000Z');
     expect(parseIsoTime('since', '2025-01-31T23:30:00-05:00')?.toISOString()).toBe('2025-02-01T04:30:00.000Z');
     expect(parseIsoTime('since', '2025-01-31T12:00:00.5Z')?.toISOString()).toBe('2025-01-31T12:00:00.500Z');
+    expect(parseIsoTime('since', '0001-01-01')?.toISOString()).toBe('0001-01-01T00:00:00.000Z');
+    expect(parseIsoTime('until', '9999-12-31T23:59:59Z')?.toISOString()).toBe('9999-12-31T23:59:59.000Z');
   });
 
   it('should accept a cursor made for the same filters and refuse it with other filters', () => {

@@ -104,7 +104,7 @@ export function parseIsoTime(parameter: string, value: unknown): Date | null {
   if (value === undefined || value === null) return null;
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw invalid(parameter, 'not a valid time');
-    return value;
+    return inPostgresRange(parameter, value);
   }
   if (typeof value !== 'string') throw invalid(parameter, 'expected a single ISO-8601 time');
   const m = ISO_8601.exec(value.trim());
@@ -121,12 +121,25 @@ export function parseIsoTime(parameter: string, value: unknown): Date | null {
   const date = new Date(normalised);
   const calendarDay = new Date(Date.UTC(Number(y), month - 1, day)).getUTCDate();
   if (Number.isNaN(date.getTime()) || calendarDay !== day) throw invalid(parameter, example);
+  return inPostgresRange(parameter, date);
+}
+
+/**
+ * Years 0001 to 9999 in UTC. JavaScript takes year 0000 (and an offset can carry 0001-01-01 or
+ * 9999-12-31 across), but Postgres has no year 0 and the export's COPY literal is written as
+ * ISO-8601, so such a time would reach the database and fail there instead of here.
+ */
+function inPostgresRange(parameter: string, date: Date): Date {
+  const year = date.getUTCFullYear();
+  if (year < 1 || year > 9999) throw invalid(parameter, 'must be between the years 0001 and 9999 (UTC)');
   return date;
 }
 
 function ipOrCidr(value: unknown): string | null {
   const v = text('ip', value, 64);
   if (v === null) return null;
+  // isIP takes an IPv6 zone id (fe80::1%eth0); Postgres inet does not.
+  if (v.includes('%')) throw invalid('ip', 'a zone id (%…) is not accepted; expected an IP address or a CIDR range');
   const [addr, bits, ...rest] = v.split('/');
   const family = isIP(addr ?? '');
   const ok =

@@ -3,7 +3,8 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { asSuperuser, createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { createLibApp, listenLikeBroker } from '@test/support/lib-app.js';
-import type { AuditQueryInput } from './audit-filters.js';
+import { AuditEventsRepository } from './audit-events.repository.js';
+import { parseAuditFilters, type AuditQueryInput } from './audit-filters.js';
 import { AuditModule } from './audit.module.js';
 import { AuditService } from './audit.service.js';
 
@@ -325,6 +326,33 @@ describe('audit query, paging and HTTP routes (real Postgres)', () => {
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/^format:/);
       expect((await fetch(`${url}/api/audit/export?limit=5`)).status).toBe(400);
+    });
+
+    it.each([
+      ['ip', 'fe80::1%25eth0'],
+      ['since', '0000-01-01'],
+      ['until', '0001-01-01T00:30:00%2B01:00'],
+    ])('should refuse %s=%s as the query does, on export too (never a database error)', async (name, value) => {
+      for (const route of ['events', 'export']) {
+        const res = await fetch(`${url}/api/audit/${route}?${name}=${value}`);
+        expect({ route, status: res.status }).toEqual({ route, status: 400 });
+        const body = (await res.json()) as { error: { code: string; message: string } };
+        expect(body.error.code).toBe('validation_failed');
+        expect(body.error.message.startsWith(`${name}:`)).toBe(true);
+      }
+      // The earliest time Postgres and the filters both take still answers.
+      expect((await fetch(`${url}/api/audit/export?since=0001-01-01`)).status).toBe(200);
+    });
+
+    it("should write a time outside years 1 to 9999 into the export's COPY as Postgres takes it, as the query binds it", async () => {
+      const events = app.get(AuditEventsRepository);
+      const filters = { ...parseAuditFilters({}), since: new Date('0000-01-01T00:00:00Z') };
+      let bytes = 0;
+      await events.copyBatch(filters, null, 1000, (chunk) => (bytes += chunk.length));
+      expect(bytes).toBeGreaterThan(0);
+      const all = (await events.select(parseAuditFilters({}), null, 1000)).length;
+      expect(all).toBeGreaterThan(0);
+      expect((await events.select(filters, null, 1000)).length).toBe(all);
     });
 
     it('should describe the audit routes and their parameters in the OpenAPI document', () => {

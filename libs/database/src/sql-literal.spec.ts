@@ -7,6 +7,12 @@ describe('filter literals for COPY', () => {
     expect(sqlLiteral([])).toBe("'{}'::text[]");
     expect(sqlLiteral(new Date('2025-01-31T12:00:00Z'))).toBe("E'2025-01-31T12:00:00.000Z'::timestamptz");
     expect(sqlLiteral(42)).toBe('42');
+    // Outside years 1 to 9999 as pg binds a Date (Postgres refuses toISOString's 0000 and +010000).
+    expect(sqlLiteral(new Date('0000-01-01T00:00:00Z'))).toBe("E'0001-01-01T00:00:00.000+00:00 BC'::timestamptz");
+    expect(sqlLiteral(new Date(Date.UTC(-1, 11, 31, 23, 59, 59, 5)))).toBe(
+      "E'0002-12-31T23:59:59.005+00:00 BC'::timestamptz",
+    );
+    expect(sqlLiteral(new Date('+010000-01-01T04:00:00Z'))).toBe("E'10000-01-01T04:00:00.000+00:00'::timestamptz");
     expect(() => sqlLiteral('a\0b')).toThrow(/NUL/);
     expect(() => sqlLiteral({})).toThrow(/no literal/);
     expect(() => sqlLiteral(1.5)).toThrow(/no literal/);

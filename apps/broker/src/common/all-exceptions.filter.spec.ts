@@ -2,6 +2,7 @@ import { jest } from '@jest/globals';
 import { DomainError } from '@app/common';
 import { Logger, NotFoundException, type ArgumentsHost } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import pg from 'pg';
 import { QueryFailedError } from 'typeorm';
 import { AllExceptionsFilter } from './all-exceptions.filter.js';
 
@@ -80,6 +81,23 @@ describe('AllExceptionsFilter', () => {
     expect(body).toEqual({ Status: 'error', Error: 'A value in the request cannot be stored' });
     expect(log).not.toContain(SECRET);
     expect(log).toContain('22P05');
+  });
+
+  it("should answer 400 for a class-22 pg DatabaseError that no QueryFailedError wraps (the export's COPY)", () => {
+    // What pg throws for `COPY (… WHERE occurred_at >= E'0000-01-01…'::timestamptz) TO STDOUT`.
+    const copyFailure = Object.assign(
+      new pg.DatabaseError(`date/time field value out of range: "0000-01-01T00:00:00.000Z ${SECRET}"`, 90, 'error'),
+      { code: '22008', severity: 'ERROR', routine: 'DateTimeParseError' },
+    );
+    const { status, body, log } = run(copyFailure, '/api/audit/export');
+    expect(status).toBe(400);
+    expect(body).toEqual({
+      error: { code: 'bad_request', message: 'A value in the request cannot be stored', requestId: 'req-1' },
+    });
+    expect(log).not.toContain(SECRET);
+    expect(log).toContain('22008');
+    // Another SQLSTATE class from the same place stays a 500.
+    expect(run(Object.assign(new pg.DatabaseError('x', 1, 'error'), { code: '42601' })).status).toBe(500);
   });
 
   it('should keep a domain error as it is', () => {

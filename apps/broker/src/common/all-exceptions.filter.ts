@@ -105,18 +105,26 @@ function describe(exception: unknown): ErrorShape {
       message: 'The database is unavailable; try again shortly',
     };
   }
-  if (exception instanceof QueryFailedError && isDataException(exception.driverError)) {
-    // A value Postgres refused (class 22, e.g. 22P05 a NUL in jsonb) that validation let through:
-    // still the client's input, so 400, with nothing of the value in the answer or the log.
+  if (isDataException(exception)) {
+    // A value Postgres refused (class 22, e.g. 22P05 a NUL in jsonb, 22007 a bad time) that
+    // validation let through: still the client's input, so 400, with nothing of the value in the
+    // answer or the log.
     return { status: HttpStatus.BAD_REQUEST, code: 'bad_request', message: 'A value in the request cannot be stored' };
   }
   return { status: HttpStatus.INTERNAL_SERVER_ERROR, code: 'unavailable', message: 'Internal server error' };
 }
 
-/** SQLSTATE class 22, "data exception": the value, not the server, is at fault. */
-function isDataException(driverError: unknown): boolean {
-  const code = (driverError as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
+/**
+ * SQLSTATE class 22, "data exception": the value, not the server, is at fault. TypeORM wraps the
+ * error of a query (QueryFailedError, the SQLSTATE on its driverError); a statement run on the pg
+ * client itself (the export's COPY) throws pg's DatabaseError with the SQLSTATE as its own code.
+ */
+export function isDataException(error: unknown): boolean {
+  const sqlState = (e: unknown) => {
+    const code = (e as { code?: unknown } | null)?.code;
+    return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
+  };
+  return error instanceof QueryFailedError ? sqlState(error.driverError) : sqlState(error);
 }
 
 /**
@@ -142,7 +150,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     } else if (status >= 500 && status !== 503) {
       // Never the exception itself: a failed query carries its parameters (issue 13).
       this.logger.error({ error: loggableError(exception), requestId }, 'Unhandled error');
-    } else if (shape.code === 'bad_request' && exception instanceof QueryFailedError) {
+    } else if (shape.code === 'bad_request' && isDataException(exception)) {
       this.logger.warn(
         { error: loggableError(exception), requestId },
         'Postgres refused a value validation let through',

@@ -14,6 +14,7 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { isDomainError } from '@app/common';
+import { isDataException } from '../common/all-exceptions.filter.js';
 import { statusForCode } from '../common/error-status.js';
 import { ConsoleSessionService, type ConsoleSession } from './console-session.service.js';
 import { CONSOLE_CSP, messagePage } from './views/layout.js';
@@ -94,6 +95,10 @@ export class ConsoleExceptionFilter implements ExceptionFilter {
     } else if (exception instanceof HttpException) {
       status = exception.getStatus();
       message = status === 404 ? 'There is no such page.' : exception.message;
+    } else if (isDataException(exception)) {
+      // A value Postgres refused that validation let through: the request's fault, as on the API.
+      status = 400;
+      message = 'A value in the request cannot be used; check the filters.';
     } else {
       this.logger.error({ err: exception }, 'console page failed');
     }
