@@ -329,6 +329,42 @@ describe('audit log: append-only, sealing and verification (real Postgres)', () 
     });
   });
 
+  it('should run one full verify at a time across instances: another is refused with verify_running, not queued', async () => {
+    // Another instance in the middle of a full verify (scheduled or on demand) holds this lock.
+    const other = ctx.admin.createQueryRunner();
+    await other.connect();
+    await other.query(`SELECT pg_advisory_lock(hashtext('broker.audit.full_verify'))`);
+    try {
+      await expect(ctx.audit.verify()).rejects.toMatchObject({
+        code: 'verify_running',
+        message: expect.stringMatching(/already running/),
+      });
+      await expect(ctx.audit.verify({ mode: 'full' }, { recordAs: 'admin:a' })).rejects.toMatchObject({
+        code: 'verify_running',
+      });
+      expect(await ctx.app.get(AuditChainService).scheduledFullVerify()).toBeNull();
+      // Routine and range verifies are bounded and take no part in it.
+      expect(await ctx.audit.verify({ mode: 'routine' })).toMatchObject({ status: 'intact', mode: 'routine' });
+    } finally {
+      await other.query(`SELECT pg_advisory_unlock(hashtext('broker.audit.full_verify'))`);
+      await other.release();
+    }
+    // Free again, and given back after each verify (also on this instance's own connections).
+    expect(await ctx.audit.verify()).toMatchObject({ status: 'intact', mode: 'full' });
+    const parallel = await Promise.allSettled(Array.from({ length: 4 }, () => ctx.audit.verify()));
+    const done = parallel.filter((r) => r.status === 'fulfilled');
+    expect(done.length).toBeGreaterThanOrEqual(1);
+    for (const r of parallel) {
+      if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'verify_running' });
+    }
+    expect(await ctx.audit.verify()).toMatchObject({ status: 'intact', mode: 'full' });
+    // Nothing holds the lock now: every lock-holding connection went back without it.
+    const [{ held }] = await ctx.admin.query<{ held: number }[]>(
+      `SELECT count(*)::int AS held FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('broker.audit.full_verify')::oid`,
+    );
+    expect(held).toBe(0);
+  });
+
   // Runs last in this database: it breaks the chain on purpose.
   it('should name the changed and the removed event after tampering with the trigger disabled', async () => {
     const ids = await ctx.ds.query<{ id: string }[]>(

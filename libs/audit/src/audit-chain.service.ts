@@ -2,10 +2,11 @@
 // queue (one at a time per process), and with the scheduled full verify one set of timers started
 // at bootstrap and stopped at shutdown; the SQL is in audit-chain.repository.ts, the verify walk
 // in audit-chain-verify.ts, the checkpoints in audit-checkpoints.service.ts.
+import { DomainError } from '@app/common';
 import { auditConfig, type AuditConfig } from '@app/config';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { chainHash } from './audit-chain.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import { verifyChain, type AuditVerifyResult } from './audit-chain-verify.js';
@@ -221,6 +222,11 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
    * Recomputes the chain. Without a range: from the first retained event to the head. With
    * `fromId`/`toId`: the chain from the first sealed event with id ≥ fromId to the last sealed
    * event with id ≤ toId (in seal order). Runs in one REPEATABLE READ snapshot.
+   *
+   * A full verify (no range, not routine) holds a pool connection and an old snapshot for the
+   * whole walk (minutes to hours on a large log), so there is only one at a time across every
+   * instance, on demand or scheduled: while one runs, another is refused with `verify_running`
+   * (409) rather than queued.
    */
   async verify(range: AuditVerifyRange = {}, options: { recordAs?: string } = {}): Promise<AuditVerifyResult> {
     const fromId = idParam('from_id', range.fromId);
@@ -233,20 +239,70 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       throw invalid('expected_head', 'expected a head hash (64 hex digits) from an earlier verify');
     }
     const routine = range.mode === 'routine';
+    if (fromId === null && toId === null && !routine) {
+      const result = await this.underFullVerifyLock((qr) => this.fullWalk(qr, expectedHead, options.recordAs));
+      if (result === LOCK_HELD) throw fullVerifyRunning();
+      return result;
+    }
+    return this.walk(this.dataSource.manager, fromId, toId, expectedHead, routine);
+  }
+
+  /** The walk in one REPEATABLE READ transaction on `m`'s connection (its QueryRunner's, or the pool's). */
+  private walk(
+    m: EntityManager,
+    fromId: string | null,
+    toId: string | null,
+    expectedHead: string | null,
+    routine: boolean,
+  ): Promise<AuditVerifyResult> {
     // Before the snapshot: a checkpoint this process signs meanwhile is then not newer than it.
     const knownTail = this.checkpoints.knownTail;
-    const result = await this.dataSource.transaction('REPEATABLE READ', (m) =>
-      verifyChain(m, this.chainRepo, this.checkpoints, fromId, toId, expectedHead, routine, this.trust, knownTail),
+    return m.transaction('REPEATABLE READ', (t) =>
+      verifyChain(t, this.chainRepo, this.checkpoints, fromId, toId, expectedHead, routine, this.trust, knownTail),
     );
+  }
+
+  /**
+   * A full walk on the lock's own connection (one pool connection per full verify), recorded
+   * while the lock is still held: whoever takes it next sees this verify in the log.
+   */
+  private async fullWalk(qr: QueryRunner, expectedHead: string | null, recordAs?: string): Promise<AuditVerifyResult> {
+    const result = await this.walk(qr.manager, null, null, expectedHead, false);
     // A full verify's result goes into the log itself, signed; routine verifies start after the last trusted intact one.
-    if (options.recordAs && result.mode === 'full') await this.recordVerified(result, options.recordAs);
+    if (recordAs && result.mode === 'full') await this.recordVerified(qr.manager, result, recordAs);
     return result;
   }
 
+  /**
+   * Runs `fn` holding the session advisory lock `broker.audit.full_verify` on a connection of its
+   * own; LOCK_HELD at once when another session (this instance or another) holds it.
+   */
+  private async underFullVerifyLock<T>(fn: (qr: QueryRunner) => Promise<T>): Promise<T | typeof LOCK_HELD> {
+    const qr = this.dataSource.createQueryRunner();
+    await qr.connect();
+    let broken: unknown = undefined;
+    try {
+      if (!(await this.chainRepo.tryFullVerifyLock(qr.manager))) return LOCK_HELD;
+      try {
+        return await fn(qr);
+      } finally {
+        try {
+          await this.chainRepo.unlockFullVerify(qr.manager);
+        } catch (e) {
+          // Never hand the pool a connection that may still hold the lock: it would refuse every
+          // full verify until the connection closed.
+          broken = e instanceof Error ? e : new Error(String(e));
+        }
+      }
+    } finally {
+      await releaseConnection(qr, broken);
+    }
+  }
+
   /** Records a full verify with its signed proof (AuditVerifyTrust believes only records with one). */
-  private async recordVerified(result: AuditVerifyResult, actor: string): Promise<void> {
+  private async recordVerified(m: EntityManager, result: AuditVerifyResult, actor: string): Promise<void> {
     const proof = await this.trust.prove(result);
-    await this.events.insertIn(this.dataSource.manager, {
+    await this.events.insertIn(m, {
       type: 'audit.verified',
       outcome: result.status === 'intact' ? 'success' : 'failure',
       reason: result.status === 'intact' ? null : result.problem,
@@ -272,25 +328,17 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
    */
   async scheduledFullVerify(): Promise<AuditVerifyResult | null> {
     const hours = this.config.fullVerifyHours;
-    const qr = this.dataSource.createQueryRunner();
-    await qr.connect();
-    try {
-      if (!(await this.chainRepo.tryFullVerifyLock(qr.manager))) return null;
-      try {
-        if (await this.trust.recentFullVerify(qr.manager, hours)) return null;
-        const result = await this.verify({}, { recordAs: 'system' });
-        if (result.status === 'broken') {
-          this.logger.error(`audit chain broken at seq ${result.firstBadSeq}: ${result.problem}`);
-        } else {
-          this.logger.log(`audit full verify: ${result.count} events intact`);
-        }
-        return result;
-      } finally {
-        await this.chainRepo.unlockFullVerify(qr.manager);
+    const outcome = await this.underFullVerifyLock(async (qr) => {
+      if (await this.trust.recentFullVerify(qr.manager, hours)) return null;
+      const result = await this.fullWalk(qr, null, 'system');
+      if (result.status === 'broken') {
+        this.logger.error(`audit chain broken at seq ${result.firstBadSeq}: ${result.problem}`);
+      } else {
+        this.logger.log(`audit full verify: ${result.count} events intact`);
       }
-    } finally {
-      await qr.release();
-    }
+      return result;
+    });
+    return outcome === LOCK_HELD ? null : outcome;
   }
 
   /** Seals what is committed, then signs a checkpoint up to the head (tests, the CLI). */
@@ -325,6 +373,27 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       this.logger.log(`audit retention removed ${removed} event(s) older than ${cutoff.toISOString()}`);
     }
     return { removed, cutoff };
+  }
+}
+
+/** underFullVerifyLock's answer when another session holds the lock. */
+const LOCK_HELD = Symbol('full verify lock held');
+
+function fullVerifyRunning(): DomainError {
+  return new DomainError(
+    'verify_running',
+    'A full verify of the audit chain is already running (on demand or scheduled, on this or another instance); ' +
+      'its result will be recorded as an audit.verified event. Try again when it has finished, or use mode=routine.',
+  );
+}
+
+/** Back to the pool; with `error`, pg closes the connection instead (TypeORM's Postgres runner). */
+async function releaseConnection(qr: QueryRunner, error: unknown): Promise<void> {
+  const pgRunner = qr as QueryRunner & { releasePostgresConnection?: (err?: Error) => Promise<void> };
+  if (error instanceof Error && typeof pgRunner.releasePostgresConnection === 'function') {
+    await pgRunner.releasePostgresConnection(error);
+  } else {
+    await qr.release();
   }
 }
 

@@ -86,7 +86,12 @@ describe('audit query, paging and HTTP routes (real Postgres)', () => {
   beforeAll(async () => {
     db = await createTestDatabase('auditq');
     app = await createLibApp(db, AuditModule, { BROKER_PUBLIC_URL: 'https://sso.example' });
-    url = await listenLikeBroker(app, { validation_failed: 400, cursor_invalid: 400, not_found: 404 });
+    url = await listenLikeBroker(app, {
+      validation_failed: 400,
+      cursor_invalid: 400,
+      not_found: 404,
+      verify_running: 409,
+    });
     audit = app.get(AuditService);
     ds = app.get(DataSource);
     await ds.query(
@@ -398,6 +403,26 @@ describe('audit query, paging and HTTP routes (real Postgres)', () => {
       const bad = await fetch(`${url}/api/audit/verify?from_id=x`);
       expect(bad.status).toBe(400);
       expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(/^from_id:/);
+    });
+
+    it('should answer 409 verify_running to a full verify while another one runs anywhere, and still verify routinely', async () => {
+      const other = ds.createQueryRunner();
+      await other.connect();
+      await other.query(`SELECT pg_advisory_lock(hashtext('broker.audit.full_verify'))`);
+      try {
+        for (const query of ['', '?mode=full']) {
+          const res = await fetch(`${url}/api/audit/verify${query}`);
+          expect(res.status).toBe(409);
+          const body = (await res.json()) as { error: { code: string; message: string } };
+          expect(body.error.code).toBe('verify_running');
+          expect(body.error.message).toMatch(/full verify .* already running/);
+        }
+        expect((await fetch(`${url}/api/audit/verify?mode=routine`)).status).toBe(200);
+      } finally {
+        await other.query(`SELECT pg_advisory_unlock(hashtext('broker.audit.full_verify'))`);
+        await other.release();
+      }
+      expect((await fetch(`${url}/api/audit/verify`)).status).toBe(200);
     });
   });
 });

@@ -79,12 +79,15 @@ export class AuditController {
   @ApiOperation({
     summary: 'Verify the hash chain',
     description:
-      'Recomputes the chain (whole log, `mode=routine` for what was added since the last full verify plus a random sample of older signed ranges, or from_id..to_id), checks every checkpoint signature, the head against the latest checkpoint and the retention anchor; answers `intact` with the count and the last hash, or `broken` with `firstBadSeq` and `problem` (hash_mismatch, missing_events, checkpoint_signature_invalid, head_mismatch, anchor_unexplained). `protection` says whether the database role could rewrite the log. A full verify is recorded as an `audit.verified` event.',
+      'Recomputes the chain (whole log, `mode=routine` for what was added since the last full verify plus a random sample of older signed ranges, or from_id..to_id), checks every checkpoint signature, the head against the latest checkpoint and the retention anchor; answers `intact` with the count and the last hash, or `broken` with `firstBadSeq` and `problem` (hash_mismatch, missing_events, checkpoint_signature_invalid, head_mismatch, anchor_unexplained). `protection` says whether the database role could rewrite the log. A full verify is recorded as an `audit.verified` event. Only one full verify runs at a time across all instances (on demand or scheduled): while one runs, another answers 409 `verify_running`.',
   })
   @ApiOkResponse({
     type: AuditVerifyResultDto,
     description:
       '`{ status: "intact", mode, count, lastSeq, lastHash, checkpoints, protection }` or `{ status: "broken", firstBadSeq, firstBadId, problem, problems, protection }`',
+  })
+  @ApiErrors({
+    409: ['verify_running'],
   })
   verify(@Query() query: AuditVerifyQueryDto, @Req() req: Request): Promise<AuditVerifyReport> {
     const principal = req.user as AdminPrincipal | undefined;

@@ -29,6 +29,8 @@ export const ERROR_CODES = [
    * cannot use): the operator's problem, never the developer's, so a 503 with no setting named.
    */
   'profile_misconfigured',
+  // audit: a full verify of the chain is already running (one at a time across instances)
+  'verify_running',
   // login flow
   'provider_not_supported',
   'provider_not_found',

@@ -34,6 +34,7 @@ export function statusForCode(code: ErrorCode): HttpStatus {
       return HttpStatus.NOT_FOUND;
     case 'conflict':
     case 'profile_version_conflict':
+    case 'verify_running':
       return HttpStatus.CONFLICT;
     case 'payload_too_large':
       return HttpStatus.PAYLOAD_TOO_LARGE;

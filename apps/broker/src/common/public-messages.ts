@@ -18,6 +18,8 @@ export function publicMessage(code: ErrorCode): string {
       return 'The page cursor is not valid. Start again from the first page.';
     case 'conflict':
       return 'The request conflicts with a change made at the same time. Try again.';
+    case 'verify_running':
+      return 'A full verify of the audit log is already running. Try again when it has finished.';
     case 'payload_too_large':
       return 'The request is too large.';
     case 'unsupported_media_type':

@@ -1,4 +1,5 @@
 import { AuditService, AuditStatsService } from '@app/audit';
+import { DomainError, isDomainError } from '@app/common';
 import { DevelopersService, OrganisationLinksService } from '@app/developers';
 import { ProfilesService } from '@app/profiles';
 import { Injectable } from '@nestjs/common';
@@ -47,7 +48,18 @@ export class ConsoleViewsService {
 
   /** A full verify on demand, recorded as `audit.verified` by the staff member who asked. */
   async verifyChain(session: ConsoleSession): Promise<void> {
-    await this.audit.verify({}, { recordAs: `staff:${session.subject}` });
+    try {
+      await this.audit.verify({}, { recordAs: `staff:${session.subject}` });
+    } catch (e) {
+      if (isDomainError(e) && e.code === 'verify_running') {
+        throw new DomainError(
+          'verify_running',
+          'A full verify of the audit log is already running (started here, through the API or by the schedule, ' +
+            'on this or another instance). Its result appears in the Audit chain card of the overview when it finishes.',
+        );
+      }
+      throw e;
+    }
   }
 
   async events(session: ConsoleSession, filters: EventFilterValues, cursor?: string): Promise<string> {

@@ -1,8 +1,33 @@
+import type { AuditService } from '@app/audit';
+import { DomainError } from '@app/common';
+import { statusForCode } from '../common/error-status.js';
 import { safeReturnTo } from './console-session.service.js';
+import { ConsoleViewsService } from './console-views.service.js';
 import { ConsoleAssets } from './console-assets.js';
 import { chartBox, stackedBars } from './views/chart.js';
 import { CONSOLE_CSP, esc, html, layout } from './views/layout.js';
 import { developerPage, overviewPage, overviewSeries } from './views/pages.js';
+
+describe('console verify', () => {
+  it("should say in the console's words that a full verify is already running, keeping its 409 code", async () => {
+    const audit = {
+      verify: () => Promise.reject(new DomainError('verify_running', 'A full verify … or use mode=routine.')),
+    };
+    const unused = null as never;
+    const views = new ConsoleViewsService(audit as unknown as AuditService, unused, unused, unused, unused);
+    const session = { subject: 's', name: 'Sam', roles: ['auditor' as const], csrfToken: 't' };
+    const refused = await views.verifyChain(session).then(
+      () => null,
+      (e: unknown) => e as DomainError,
+    );
+    expect(refused).toBeInstanceOf(DomainError);
+    expect(refused?.code).toBe('verify_running');
+    expect(statusForCode('verify_running')).toBe(409);
+    expect(refused?.message).toMatch(/^A full verify of the audit log is already running/);
+    expect(refused?.message).toContain('Audit chain card of the overview');
+    expect(refused?.message).not.toContain('mode=routine');
+  });
+});
 
 describe('console views', () => {
   it('should show the chain status from the recorded verify and the newest signed checkpoint', () => {
