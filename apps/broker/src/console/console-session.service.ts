@@ -16,14 +16,20 @@ export interface ConsoleSession {
 }
 
 const SIGN_IN_TTL_SECONDS = 600;
+/** Longer than any console address a page links to; anything longer returns to /console. */
+export const MAX_RETURN_TO = 512;
 const SESSION_VALUE = /^[A-Za-z0-9_-]{43}$/;
 
 const hashId = (id: string) => createHash('sha256').update(id).digest();
 const newId = () => randomBytes(32).toString('base64url');
 
-/** Only a path inside the console may be returned to after sign-in (no open redirect). */
+/**
+ * Only a path inside the console may be returned to after sign-in (no open redirect), and only a
+ * short one: it is stored with each pending sign-in, which anyone may start.
+ */
 export function safeReturnTo(value: unknown): string {
   return typeof value === 'string' &&
+    value.length <= MAX_RETURN_TO &&
     /^\/console(\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*)?$/.test(value) &&
     !value.startsWith('//')
     ? value

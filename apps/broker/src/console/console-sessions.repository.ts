@@ -16,6 +16,9 @@ export interface ConsoleSessionRow {
   csrf_token: string;
 }
 
+/** Expired rows removed by each sign-in start (see createPending). */
+const PURGE_ON_START = 100;
+
 /** TypeORM answers UPDATE/DELETE … RETURNING on Postgres with [rows, count]. */
 function returned<T>(result: unknown): T[] {
   if (Array.isArray(result) && Array.isArray(result[0])) return result[0] as T[];
@@ -27,11 +30,23 @@ function returned<T>(result: unknown): T[] {
 export class ConsoleSessionsRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
+  /**
+   * Stores a sign-in in progress and, in the same statement, removes up to PURGE_ON_START expired
+   * rows (oldest first; rows another start is removing are skipped, not waited for). Abandoned
+   * sign-ins are never taken, and purge() runs only when a staff member completes one, so without
+   * this anyone could fill the table with pending rows. Each start adds one row and removes up to
+   * PURGE_ON_START expired ones, so expired rows cannot pile up: the table holds about the
+   * (rate-limited) starts of the last ten minutes and the live sessions.
+   */
   async createPending(idHash: Buffer, pending: PendingSignIn, ttlSeconds: number): Promise<void> {
     await this.dataSource.query(
-      `INSERT INTO console_sessions (id_hash, kind, state, nonce, verifier, return_to, expires_at)
+      `WITH expired AS (
+         DELETE FROM console_sessions WHERE id_hash IN (
+           SELECT id_hash FROM console_sessions WHERE expires_at <= now()
+            ORDER BY expires_at LIMIT $7 FOR UPDATE SKIP LOCKED))
+       INSERT INTO console_sessions (id_hash, kind, state, nonce, verifier, return_to, expires_at)
        VALUES ($1, 'pending', $2, $3, $4, $5, now() + make_interval(secs => $6))`,
-      [idHash, pending.state, pending.nonce, pending.verifier, pending.return_to, ttlSeconds],
+      [idHash, pending.state, pending.nonce, pending.verifier, pending.return_to, ttlSeconds, PURGE_ON_START],
     );
   }
 

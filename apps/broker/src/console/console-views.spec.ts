@@ -126,6 +126,8 @@ describe('console views', () => {
 
   it('should only return to a console path after sign-in (no open redirect)', () => {
     expect(safeReturnTo('/console/events?outcome=failure')).toBe('/console/events?outcome=failure');
+    const longest = `/console/events?q=${'a'.repeat(512 - 18)}`;
+    expect(safeReturnTo(longest)).toBe(longest);
     for (const bad of [
       'https://evil.example/',
       '//evil.example',
@@ -134,6 +136,8 @@ describe('console views', () => {
       5,
       undefined,
       '/console\\evil',
+      // Stored with every pending sign-in, which anyone may start: kept short.
+      `/console/events?q=${'a'.repeat(500)}`,
     ]) {
       expect(safeReturnTo(bad)).toBe('/console');
     }

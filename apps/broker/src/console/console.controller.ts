@@ -18,6 +18,7 @@ import {
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ConsoleSessionService, type ConsoleSession } from './console-session.service.js';
+import { ConsoleSignInRateLimitGuard } from './console-sign-in-limit.guard.js';
 import { ConsoleExceptionFilter, ConsoleGuard, ConsolePublic, ConsoleRoles, StaffSession } from './console.guard.js';
 import { ConsoleViewsService } from './console-views.service.js';
 import { ConsoleAssets } from './console-assets.js';
@@ -78,6 +79,7 @@ export class ConsoleController {
 
   @Get('sign-in')
   @ConsolePublic()
+  @UseGuards(ConsoleSignInRateLimitGuard)
   async signIn(@Req() req: Request, @Res() res: Response, @Query('return_to') returnTo?: string): Promise<void> {
     const { url, pendingId } = await this.sessions.start(returnTo);
     res.cookie(

@@ -2,7 +2,9 @@ import { AuditModule } from '@app/audit';
 import { DevelopersModule } from '@app/developers';
 import { ProfilesModule } from '@app/profiles';
 import { Module, type DynamicModule } from '@nestjs/common';
+import { ClientBuckets } from '../common/client-address.js';
 import { ConsoleSessionService } from './console-session.service.js';
+import { ConsoleSignInRateLimitGuard } from './console-sign-in-limit.guard.js';
 import { ConsoleSessionsRepository } from './console-sessions.repository.js';
 import { ConsoleViewsService } from './console-views.service.js';
 import { ConsoleController } from './console.controller.js';
@@ -20,7 +22,14 @@ export class ConsoleModule {
       module: ConsoleModule,
       imports: [AuditModule, cloudentity, DevelopersModule, ProfilesModule],
       controllers: [ConsoleController],
-      providers: [ConsoleSessionsRepository, ConsoleSessionService, ConsoleViewsService, ConsoleGuard],
+      providers: [
+        ConsoleSessionsRepository,
+        ConsoleSessionService,
+        ConsoleViewsService,
+        ConsoleGuard,
+        ClientBuckets,
+        ConsoleSignInRateLimitGuard,
+      ],
     };
   }
 }

@@ -1,0 +1,39 @@
+import { DomainError } from '@app/common';
+import { serverConfig, type ServerConfig } from '@app/config';
+import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { ClientBuckets } from '../common/client-address.js';
+import { FixedWindowCounter } from '../common/fixed-window.js';
+
+/** Console sign-in starts per client and minute: far above what staff need, far below a flood. */
+export const CONSOLE_SIGN_IN_PER_MINUTE = 30;
+
+/**
+ * Starts of a console sign-in per client (IPv4 address or IPv6 /64, as the login routes count
+ * them) in a fixed one-minute window, per instance. Anyone may start one, and each start stores a
+ * pending row (state, nonce, PKCE verifier, return path) for ten minutes, so without a limit an
+ * anonymous flood grows `console_sessions` as fast as it can send. At most
+ * CONSOLE_SIGN_IN_PER_MINUTE, and never more than the login routes' own limit
+ * (BROKER_RATE_LIMIT_LOGIN_PER_MINUTE; 0 turns both off); beyond it, 429 `rate_limited` with
+ * Retry-After until the window ends.
+ */
+@Injectable()
+export class ConsoleSignInRateLimitGuard implements CanActivate {
+  private readonly counter = new FixedWindowCounter(60_000);
+
+  constructor(
+    @Inject(serverConfig.KEY) private readonly config: ServerConfig,
+    private readonly buckets: ClientBuckets,
+  ) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const limit = Math.min(this.config.rateLimit.loginPerMinute, CONSOLE_SIGN_IN_PER_MINUTE);
+    if (limit === 0) return true;
+    const http = context.switchToHttp();
+    const key = this.buckets.bucket(http.getRequest<Request>());
+    if (this.counter.hit(key) <= limit) return true;
+    const retryAfter = this.counter.retryAfterSeconds(key);
+    http.getResponse<Response>().setHeader('Retry-After', String(retryAfter));
+    throw new DomainError('rate_limited', `Too many console sign-ins from your address; try again in ${retryAfter} s`);
+  }
+}
