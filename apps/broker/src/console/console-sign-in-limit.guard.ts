@@ -1,9 +1,7 @@
-import { DomainError } from '@app/common';
+import { ClientBuckets, DomainError, FixedWindowCounter } from '@app/common';
 import { serverConfig, type ServerConfig } from '@app/config';
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { ClientBuckets } from '../common/client-address.js';
-import { FixedWindowCounter } from '../common/fixed-window.js';
 
 /** Console sign-in starts per client and minute: far above what staff need, far below a flood. */
 export const CONSOLE_SIGN_IN_PER_MINUTE = 30;

@@ -1,8 +1,8 @@
 import { AuditModule } from '@app/audit';
+import { ClientBuckets } from '@app/common';
 import { DevelopersModule } from '@app/developers';
 import { ProfilesModule } from '@app/profiles';
 import { Module, type DynamicModule } from '@nestjs/common';
-import { ClientBuckets } from '../common/client-address.js';
 import { ConsoleSessionService } from './console-session.service.js';
 import { ConsoleSignInRateLimitGuard } from './console-sign-in-limit.guard.js';
 import { ConsoleSessionsRepository } from './console-sessions.repository.js';
