@@ -148,8 +148,11 @@ export class TykHttp implements OnModuleDestroy {
     req: TykRequest,
   ): Promise<{ kind: 'response'; response: TykResponse } | { kind: 'error'; code: string; timedOut: boolean }> {
     // The agent's timeouts measure idle time only (a body dripped a byte at a time, or a stream of
-    // 1xx answers, restarts them): this is the deadline for the whole attempt, body included.
-    const deadline = AbortSignal.timeout(this.config.timeoutMs);
+    // 1xx answers, restarts them): this is the deadline for the whole attempt, body included. A
+    // timer cleared when the attempt ends, not AbortSignal.timeout, whose timer and signal live on
+    // for the whole timeout after every call (three calls a login, thousands alive at load).
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.config.timeoutMs);
     try {
       // Tyk's own clients ask for JSON (specs/tyk-portal.md E10); a request may say otherwise.
       const headers: Record<string, string> = { 'user-agent': 'portal-sso-broker', accept: 'application/json' };
@@ -161,16 +164,20 @@ export class TykHttp implements OnModuleDestroy {
         headers,
         body: req.body,
         dispatcher: this.agent,
-        signal: deadline,
+        signal: deadline.signal,
       });
       return { kind: 'response', response: { status: res.statusCode, text: await res.body.text() } };
     } catch (error) {
       // No retry of a POST on a reused connection the server had just closed: undici reads the
       // server's Keep-Alive timeout and retires a connection before the server would close it.
       const code = errorCode(error);
-      if (deadline.aborted || TIMEOUT_CODES.has(code)) return { kind: 'error', code: 'ETIMEDOUT', timedOut: true };
+      if (deadline.signal.aborted || TIMEOUT_CODES.has(code)) {
+        return { kind: 'error', code: 'ETIMEDOUT', timedOut: true };
+      }
       if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return { kind: 'error', code: 'ERR_BAD_RESPONSE', timedOut: false };
       return { kind: 'error', code, timedOut: false };
+    } finally {
+      clearTimeout(timer);
     }
   }
 
