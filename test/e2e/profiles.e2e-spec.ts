@@ -110,6 +110,13 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     ['bad JSON', '/x', json('{"ID": "x",'), 400, 'Failed to decode body data'],
     ['empty body', '/x', { method: 'POST' }, 400, 'Failed to decode body data'],
     ['ID mismatch', '/x', json(profile('y')), 400, 'Object ID and URI resource ID do not match'],
+    // Go's json.Unmarshal into TIB's Profile struct fails before the ID comparison.
+    ['an array body', '/x', json([profile('x')]), 400, 'Failed to decode body data'],
+    ['a number body', '/x', json(5), 400, 'Failed to decode body data'],
+    ['a string body', '/x', json('"x"'), 400, 'Failed to decode body data'],
+    ['a numeric ID', '/x', json({ ...profile('x'), ID: 5 }), 400, 'Failed to decode body data'],
+    ['a numeric id in another case', '/x', json({ ...profile('x'), id: 5 }), 400, 'Failed to decode body data'],
+    ['a null body (the zero profile)', '/x', json('null'), 400, 'Object ID and URI resource ID do not match'],
     [
       'ID missing',
       '/x',

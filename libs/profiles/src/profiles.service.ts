@@ -175,10 +175,13 @@ export class ProfilesService implements OnApplicationBootstrap {
   }
 
   private decodeForId(id: string, body: unknown): TibProfile {
-    const bodyId =
-      body !== null && typeof body === 'object' && !Array.isArray(body)
-        ? idOf(body as Record<string, unknown>)
-        : undefined;
+    // TIB unmarshals the body into its Profile struct first: an array, a string, a number or a
+    // boolean body, or an ID (in any case) that is not a string or null, fails there, before the ID
+    // comparison, as "Failed to decode body data". JSON null decodes to the zero profile (no ID).
+    if (body !== null && (typeof body !== 'object' || Array.isArray(body) || !idTypeDecodes(body))) {
+      throw new DomainError('bad_request', 'Failed to decode body data');
+    }
+    const bodyId = body !== null ? idOf(body as Record<string, unknown>) : undefined;
     if (bodyId !== id) {
       throw new DomainError('profile_id_mismatch', 'Object ID and URI resource ID do not match');
     }
@@ -214,6 +217,11 @@ export class ProfilesService implements OnApplicationBootstrap {
 }
 
 /** The body's ID, read as Go does (case-insensitive key); undefined when absent or not a string. */
+/** Whether every key Go's decoder would put into Profile.ID (any case) holds a string or null. */
+function idTypeDecodes(body: object): boolean {
+  return Object.entries(body).every(([k, v]) => k.toLowerCase() !== 'id' || v === null || typeof v === 'string');
+}
+
 function idOf(body: Record<string, unknown>): string | undefined {
   const key = 'ID' in body ? 'ID' : Object.keys(body).find((k) => k.toLowerCase() === 'id');
   const v = key === undefined ? undefined : body[key];
