@@ -130,6 +130,12 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     expect(await res.json()).toEqual({ Status: 'error', Error: message });
   });
 
+  it('should answer in TIB envelope on the profiles API whatever the case of its path (the routing ignores case)', async () => {
+    const res = await fetch(`${broker.url}/API/Profiles/nope`, { headers: { Authorization: SECRET } });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ Status: 'error', Error: 'Profile not found' });
+  });
+
   it('should refuse an existing ID with 400 "Object ID already exists"', async () => {
     expect((await api('/dup', json(profile('dup')))).status).toBe(201);
     const again = await api('/dup', json(profile('dup')));

@@ -164,7 +164,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (status === 429 && !res.getHeader('Retry-After')) {
       res.setHeader('Retry-After', '60');
     }
-    if (usesTibEnvelope(req.path, shape.code)) {
+    // Express routes paths in any case (/API/PROFILES reaches the profiles API): so does the envelope.
+    if (usesTibEnvelope(req.path.toLowerCase(), shape.code)) {
       res.status(shape.status).json({ Status: 'error', Error: shape.message });
       return;
     }
