@@ -117,22 +117,24 @@ export function readOrganisationSyncSettings(identityHandlerConfig: unknown): {
   settings.idClaim = claimName('IdClaim', DEFAULT_ORGANISATION_SYNC.idClaim);
   settings.nameClaim = claimName('NameClaim', DEFAULT_ORGANISATION_SYNC.nameClaim);
 
-  const mappingRaw = getCaseInsensitive(sync, 'TeamMapping');
-  if (mappingRaw !== undefined && mappingRaw !== null) {
-    if (!isPlainObject(mappingRaw)) {
-      problem('TeamMapping', 'expected an object', mappingRaw);
+  // A mapping's entries (none when absent; the maps are prototype-free, so any key is an own key).
+  const entriesOf = (field: string): [string, unknown][] => {
+    const raw = getCaseInsensitive(sync, field);
+    if (raw === undefined || raw === null) return [];
+    if (isPlainObject(raw)) return Object.entries(raw);
+    problem(field, 'expected an object', raw);
+    return [];
+  };
+
+  for (const [orgId, teamId] of entriesOf('TeamMapping')) {
+    if (orgId.trim() === '') {
+      problem('TeamMapping', 'expected non-empty organisation ids', orgId);
+    } else if (typeof teamId === 'string' && teamId.trim() !== '') {
+      settings.teamMapping[orgId] = teamId.trim();
+    } else if (typeof teamId === 'number' && Number.isInteger(teamId) && teamId >= 0) {
+      settings.teamMapping[orgId] = String(teamId);
     } else {
-      for (const [orgId, teamId] of Object.entries(mappingRaw)) {
-        if (orgId.trim() === '') {
-          problem('TeamMapping', 'expected non-empty organisation ids', orgId);
-        } else if (typeof teamId === 'string' && teamId.trim() !== '') {
-          settings.teamMapping[orgId] = teamId.trim();
-        } else if (typeof teamId === 'number' && Number.isInteger(teamId) && teamId >= 0) {
-          settings.teamMapping[orgId] = String(teamId);
-        } else {
-          problem(`TeamMapping.${orgId}`, 'expected a portal team id', teamId);
-        }
-      }
+      problem(`TeamMapping.${orgId}`, 'expected a portal team id', teamId);
     }
   }
 
@@ -148,16 +150,9 @@ export function readOrganisationSyncSettings(identityHandlerConfig: unknown): {
   settings.roleClaim =
     roleClaimRaw === undefined || roleClaimRaw === null || roleClaimRaw === '' ? null : claimName('RoleClaim', '');
   if (settings.roleClaim === '') settings.roleClaim = null;
-  const roleMappingRaw = getCaseInsensitive(sync, 'RoleMapping');
-  if (roleMappingRaw !== undefined && roleMappingRaw !== null) {
-    if (!isPlainObject(roleMappingRaw)) {
-      problem('RoleMapping', 'expected an object', roleMappingRaw);
-    } else {
-      for (const [value, role] of Object.entries(roleMappingRaw)) {
-        const r = consumerRole(`RoleMapping.${value}`, role);
-        if (r !== null) settings.roleMapping[value] = r;
-      }
-    }
+  for (const [value, role] of entriesOf('RoleMapping')) {
+    const r = consumerRole(`RoleMapping.${value}`, role);
+    if (r !== null) settings.roleMapping[value] = r;
   }
   const defaultRoleRaw = getCaseInsensitive(sync, 'DefaultRole');
   const explicitDefault =

@@ -80,17 +80,8 @@ export { goJsonStringify, goQueryEscape } from './go-encoding.js';
 /** The token cache port (TIB's `identity-cache.`) and its in-memory implementation. */
 export { InMemoryTokenCache, type TokenCache, type TokenOwner } from './token-cache.js';
 
-/** Organisation sync: settings parser, claim reader, the service and its link-store port. */
-export {
-  CONSUMER_ROLES,
-  DEFAULT_DEVELOPER_ROLE,
-  DEFAULT_ORGANISATION_SYNC,
-  parseOrganisationSyncSettings,
-  readOrganisationClaims,
-  readRole,
-  type ConsumerRole,
-  type OrganisationSyncSettings,
-} from './organisation-sync.settings.js';
+/** Organisation sync: the claim readers, the service and its link-store port (the settings and their parser: @app/common). */
+export { readOrganisationClaims, readRole } from './organisation-sync.settings.js';
 export {
   OrganisationSyncService,
   type OrganisationResolution,

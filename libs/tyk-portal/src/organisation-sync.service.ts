@@ -1,7 +1,7 @@
-import { DomainError } from '@app/common';
+import { DomainError, type OrganisationSyncSettings } from '@app/common';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OrganisationLinkStore } from './organisation-link-store.js';
-import { ownValue, type OrganisationSyncSettings } from './organisation-sync.settings.js';
+import { ownValue } from './organisation-sync.settings.js';
 import { PortalUserDirectory, type DirectoryLookupOptions } from './portal-user-directory.js';
 import { ORGANISATION_LINK_STORE } from './tyk-portal.constants.js';
 import { TykPortalClient } from './tyk-portal.client.js';

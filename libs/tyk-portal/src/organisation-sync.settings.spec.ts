@@ -1,10 +1,5 @@
-import { DomainError } from '@app/common';
-import {
-  ownValue,
-  parseOrganisationSyncSettings,
-  readOrganisationClaims,
-  readRole,
-} from './organisation-sync.settings.js';
+import { DomainError, parseOrganisationSyncSettings } from '@app/common';
+import { ownValue, readOrganisationClaims, readRole } from './organisation-sync.settings.js';
 
 function failure(fn: () => unknown): DomainError {
   try {
@@ -70,6 +65,16 @@ describe('parseOrganisationSyncSettings', () => {
       roleMapping: {},
       defaultRole: null,
     });
+  });
+
+  it('should keep a mapping key named __proto__ as an own key (JSON.parse keeps it as one)', () => {
+    const sync = JSON.parse(
+      '{"Enabled":true,"RoleClaim":"r","TeamMapping":{"__proto__":"7","o1":"1"},"RoleMapping":{"__proto__":"consumer-admin"}}',
+    ) as Record<string, unknown>;
+    const settings = parseOrganisationSyncSettings({ OrganisationSync: sync });
+    expect(ownValue(settings.teamMapping, '__proto__')).toBe('7');
+    expect(ownValue(settings.roleMapping, '__proto__')).toBe('consumer-admin');
+    expect(Object.keys(settings.teamMapping)).toEqual(['__proto__', 'o1']);
   });
 
   it('should reject a non-object OrganisationSync naming the field', () => {

@@ -1,17 +1,7 @@
 import { isPlainObject, type ConsumerRole, type OrganisationSyncSettings } from '@app/common';
 
-// The settings and their parser are in @app/common so that the profiles lib can refuse at save
-// exactly what a login here would refuse; re-exported so this lib's callers keep one import.
-export {
-  CONSUMER_ROLES,
-  DEFAULT_DEVELOPER_ROLE,
-  DEFAULT_ORGANISATION_SYNC,
-  parseOrganisationSyncSettings,
-  readOrganisationSyncSettings,
-  type ConsumerRole,
-  type OrganisationSyncProblem,
-  type OrganisationSyncSettings,
-} from '@app/common';
+// The settings and their parser are in @app/common (the profiles lib refuses at save exactly
+// what a login refuses); this file reads a profile's claims and mappings with them.
 
 /** A map read by own property only, whatever its keys. */
 export function ownValue<V>(map: Record<string, V> | null | undefined, key: string): V | undefined {

@@ -1,7 +1,5 @@
-import { ClientBuckets, DomainError, FixedWindowCounter } from '@app/common';
-import { serverConfig, type ServerConfig } from '@app/config';
-import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { Injectable } from '@nestjs/common';
+import { PerClientRateLimitGuard } from '../common/per-client-rate-limit.js';
 
 /** Console sign-in starts per client and minute: far above what staff need, far below a flood. */
 export const CONSOLE_SIGN_IN_PER_MINUTE = 30;
@@ -16,22 +14,12 @@ export const CONSOLE_SIGN_IN_PER_MINUTE = 30;
  * Retry-After until the window ends.
  */
 @Injectable()
-export class ConsoleSignInRateLimitGuard implements CanActivate {
-  private readonly counter = new FixedWindowCounter(60_000);
+export class ConsoleSignInRateLimitGuard extends PerClientRateLimitGuard {
+  protected limit(): number {
+    return Math.min(this.config.rateLimit.loginPerMinute, CONSOLE_SIGN_IN_PER_MINUTE);
+  }
 
-  constructor(
-    @Inject(serverConfig.KEY) private readonly config: ServerConfig,
-    private readonly buckets: ClientBuckets,
-  ) {}
-
-  canActivate(context: ExecutionContext): boolean {
-    const limit = Math.min(this.config.rateLimit.loginPerMinute, CONSOLE_SIGN_IN_PER_MINUTE);
-    if (limit === 0) return true;
-    const http = context.switchToHttp();
-    const key = this.buckets.bucket(http.getRequest<Request>());
-    if (this.counter.hit(key) <= limit) return true;
-    const retryAfter = this.counter.retryAfterSeconds(key);
-    http.getResponse<Response>().setHeader('Retry-After', String(retryAfter));
-    throw new DomainError('rate_limited', `Too many console sign-ins from your address; try again in ${retryAfter} s`);
+  protected refusal(retryAfterSeconds: number): string {
+    return `Too many console sign-ins from your address; try again in ${retryAfterSeconds} s`;
   }
 }

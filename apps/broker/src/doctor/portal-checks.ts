@@ -1,7 +1,7 @@
-import { isDomainError } from '@app/common';
+import { isDomainError, parseOrganisationSyncSettings } from '@app/common';
 import type { BrokerConfig } from '@app/config';
 import type { TibProfile } from '@app/profiles';
-import { parseOrganisationSyncSettings, readDashboardCredential, type TykPortalClient } from '@app/tyk-portal';
+import { readDashboardCredential, type TykPortalClient } from '@app/tyk-portal';
 import { randomBytes } from 'node:crypto';
 import { fail, pass, skip, type DoctorItem } from './doctor-report.js';
 

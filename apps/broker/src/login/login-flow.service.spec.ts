@@ -1,10 +1,10 @@
 import { jest } from '@jest/globals';
 import { AuditService } from '@app/audit';
 import type { IdentityMappingSettings, VerifiedLogin } from '@app/cloudentity';
-import { DomainError, type RequestContextData } from '@app/common';
+import { DomainError, parseOrganisationSyncSettings, type RequestContextData } from '@app/common';
 import { DevelopersService } from '@app/developers';
 import type { StoredProfile } from '@app/profiles';
-import { IdentityActionsService, OrganisationSyncService, parseOrganisationSyncSettings } from '@app/tyk-portal';
+import { IdentityActionsService, OrganisationSyncService } from '@app/tyk-portal';
 import { Test } from '@nestjs/testing';
 import { BrokerMetrics } from '../metrics/broker-metrics.service.js';
 import type { LoginAttempt } from './login-attempt.js';

@@ -1,7 +1,5 @@
-import { ClientBuckets, DomainError, FixedWindowCounter } from '@app/common';
-import { serverConfig, type ServerConfig } from '@app/config';
-import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { Injectable } from '@nestjs/common';
+import { PerClientRateLimitGuard } from '../common/per-client-rate-limit.js';
 
 /**
  * Requests to the login routes per client (IPv4 address or IPv6 /64; Express `trust proxy` decides the IP) in a fixed
@@ -13,22 +11,12 @@ import type { Request, Response } from 'express';
  * jest's module runtime cannot load on Node 20, so every e2e suite that boots the broker failed.
  */
 @Injectable()
-export class LoginRateLimitGuard implements CanActivate {
-  private readonly counter = new FixedWindowCounter(60_000);
+export class LoginRateLimitGuard extends PerClientRateLimitGuard {
+  protected limit(): number {
+    return this.config.rateLimit.loginPerMinute;
+  }
 
-  constructor(
-    @Inject(serverConfig.KEY) private readonly config: ServerConfig,
-    private readonly buckets: ClientBuckets,
-  ) {}
-
-  canActivate(context: ExecutionContext): boolean {
-    const limit = this.config.rateLimit.loginPerMinute;
-    if (limit === 0) return true;
-    const http = context.switchToHttp();
-    const key = this.buckets.bucket(http.getRequest<Request>());
-    if (this.counter.hit(key) <= limit) return true;
-    const retryAfter = this.counter.retryAfterSeconds(key);
-    http.getResponse<Response>().setHeader('Retry-After', String(retryAfter));
-    throw new DomainError('rate_limited', `Too many sign-in requests; retry in ${retryAfter} s`);
+  protected refusal(retryAfterSeconds: number): string {
+    return `Too many sign-in requests; retry in ${retryAfterSeconds} s`;
   }
 }

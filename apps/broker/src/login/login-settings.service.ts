@@ -1,5 +1,5 @@
 import type { IdentityMappingSettings, OidcClientSettings } from '@app/cloudentity';
-import { DomainError, isDomainError } from '@app/common';
+import { DomainError, isDomainError, parseOrganisationSyncSettings, type OrganisationSyncSettings } from '@app/common';
 import {
   providerConfigFlag,
   providerConfigString,
@@ -8,7 +8,6 @@ import {
   type SocialProviderEntry,
   type StoredProfile,
 } from '@app/profiles';
-import { parseOrganisationSyncSettings, type OrganisationSyncSettings } from '@app/tyk-portal';
 import { Injectable } from '@nestjs/common';
 
 /** A profile's provider, resolved to what the OpenID Connect strategy needs. */
