@@ -206,7 +206,7 @@ describe('the portal contract (§E) against each plausible portal behaviour (e2e
 
     beforeEach(() => {
       portal.clearFaults();
-      portal.setContract({ maxPerPage: 20 });
+      portal.setContract({ maxPerPage: 20, perPageOverMax: 'clamp' });
       portal.requests.splice(0);
     });
 
@@ -256,11 +256,23 @@ describe('the portal contract (§E) against each plausible portal behaviour (e2e
         });
       const ok = await post({ teamsWrite: 'names', maxPerPage: 5 });
       expect(ok.status).toBe(200);
-      expect(await ok.json()).toEqual({ teamsWrite: 'names', unknownTeams: 'ignore', maxPerPage: 5 });
+      expect(await ok.json()).toEqual({
+        teamsWrite: 'names',
+        unknownTeams: 'ignore',
+        maxPerPage: 5,
+        perPageOverMax: 'clamp',
+      });
       expect((await post({ teamsWrite: 'numbers' })).status).toBe(422);
       expect((await post({ maxPerPage: 0 })).status).toBe(422);
-      portal.setContract({ teamsWrite: 'ids', maxPerPage: 20 });
-      expect(portal.state.contract).toEqual({ teamsWrite: 'ids', unknownTeams: 'ignore', maxPerPage: 20 });
+      expect((await post({ perPageOverMax: 'truncate' })).status).toBe(422);
+      expect((await post({ perPageOverMax: 'reject' })).status).toBe(200);
+      portal.setContract({ teamsWrite: 'ids', maxPerPage: 20, perPageOverMax: 'clamp' });
+      expect(portal.state.contract).toEqual({
+        teamsWrite: 'ids',
+        unknownTeams: 'ignore',
+        maxPerPage: 20,
+        perPageOverMax: 'clamp',
+      });
     });
 
     it.each([400, 404, 410, 422])(
@@ -387,6 +399,63 @@ describe('the portal contract (§E) against each plausible portal behaviour (e2e
       expect(a!.portalOrgId).not.toBe(b!.portalOrgId);
       const again = await h.sync.resolve({ issuer: ISSUER, settings, organisationId: 'same-id' });
       expect(again).toMatchObject({ portalOrgId: a!.portalOrgId, source: 'link' });
+    });
+  });
+
+  describe('a portal that refuses a per_page above its maximum instead of capping it (E2, E13)', () => {
+    let portal: PortalEmulator;
+
+    beforeEach(async () => {
+      portal = await startPortalEmulator({
+        apiSecret: API_SECRET,
+        adminToken: ADMIN_TOKEN,
+        contract: { maxPerPage: 20, perPageOverMax: 'reject' },
+      });
+    });
+
+    afterEach(() => portal.stop());
+
+    const pageSizes = () => portal.requests.map((r) => new URLSearchParams(r.query).get('per_page'));
+
+    it('should ask again with the documented default of 20 and read every item, then ask for 20 from the start', async () => {
+      for (let i = 0; i < 45; i++) portal.state.createOrg(`Refusing ${i}`);
+      const total = portal.state.listOrgs().length;
+      const h = await harness(portal);
+      try {
+        portal.requests.splice(0);
+        const orgs = await h.client.listOrganisations();
+        expect(orgs.map((o) => o.ID)).toEqual(portal.state.listOrgs().map((o) => String(o.ID)));
+        const pages = Math.ceil(total / 20) + 1;
+        // per_page=100 refused (422), page 1 asked again at 20, then the rest at 20.
+        expect(pageSizes()).toEqual(['100', ...Array<string>(pages).fill('20')]);
+        // Remembered: the next walk asks for 20 straight away.
+        portal.requests.splice(0);
+        expect(await h.client.listOrganisations()).toHaveLength(total);
+        expect(pageSizes()).toEqual(Array<string>(pages).fill('20'));
+      } finally {
+        await h.module.close();
+      }
+    });
+
+    it('should find a portal user by email on the login path (the user directory) on such a portal', async () => {
+      for (let i = 0; i < 70; i++) {
+        portal.state.createUser({ Email: `u${i}@refusing.example`, Role: 'consumer-team-member', OrganisationID: 1 });
+      }
+      const wanted = portal.state.createUser({
+        Email: 'wanted@refusing.example',
+        Role: 'consumer-team-member',
+        OrganisationID: 1,
+      });
+      const h = await harness(portal);
+      try {
+        expect(await h.sync.findPortalUserIdByEmail('wanted@refusing.example')).toBe(String(wanted.ID));
+        const sizes = pageSizes();
+        expect(sizes[0]).toBe('100');
+        expect(sizes.slice(1).length).toBeGreaterThan(0);
+        expect(new Set(sizes.slice(1))).toEqual(new Set(['20']));
+      } finally {
+        await h.module.close();
+      }
     });
   });
 

@@ -10,6 +10,8 @@ export interface PortalFaults {
 export interface RecordedRequest {
   method: string;
   path: string;
+  /** The raw query string, without the `?` ('' when none). */
+  query: string;
   headers: Record<string, string>;
   body: unknown;
 }

@@ -160,7 +160,7 @@ export function leanRoutes(ctx: EmulatorContext): LeanRouter {
         if (method !== 'GET') return false;
         return answer(req, res, PORTAL_API, () => [
           200,
-          paginate(state.users.values(), parseQuery(query), state.contract.maxPerPage).map(userIndexElem),
+          paginate(state.users.values(), parseQuery(query), state.contract).map(userIndexElem),
         ]);
       }
       const id = parts.length === 4 ? param(parts[3]) : undefined;
@@ -179,7 +179,7 @@ export function leanRoutes(ctx: EmulatorContext): LeanRouter {
       if (org === undefined) return false;
       return answer(req, res, PORTAL_API, () => {
         const orgId = state.getOrg(idOf(org, 'not-found', 'Organisation')).ID;
-        return [200, paginate(state.teamsOf(orgId), parseQuery(query), state.contract.maxPerPage).map(teamIndexElem)];
+        return [200, paginate(state.teamsOf(orgId), parseQuery(query), state.contract).map(teamIndexElem)];
       });
     }
     return false;

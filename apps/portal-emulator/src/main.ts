@@ -6,8 +6,9 @@ import { startPortalEmulator } from './emulator.js';
  * PORTAL_EMULATOR_PORT (3001, the portal's default), PORTAL_EMULATOR_HOST (127.0.0.1),
  * PORTAL_API_SECRET and PORTAL_ADMIN_TOKEN (both required), PORTAL_EMULATOR_MAX_RECORDED_REQUESTS
  * (0: the request log is only readable in-process, so a process of its own keeps none),
- * PORTAL_EMULATOR_TEAMS_WRITE (ids or names: what `Teams` on a user update means) and
- * PORTAL_EMULATOR_MAX_PER_PAGE (20: the server-side page size cap).
+ * PORTAL_EMULATOR_TEAMS_WRITE (ids or names: what `Teams` on a user update means),
+ * PORTAL_EMULATOR_MAX_PER_PAGE (20: the server-side page size cap) and
+ * PORTAL_EMULATOR_PER_PAGE_OVER_MAX (clamp or reject: what a larger `per_page` gets).
  */
 async function main(): Promise<void> {
   const apiSecret = process.env.PORTAL_API_SECRET;
@@ -31,6 +32,10 @@ async function main(): Promise<void> {
   if (teamsWrite !== 'ids' && teamsWrite !== 'names') {
     throw new Error(`PORTAL_EMULATOR_TEAMS_WRITE must be ids or names, got "${teamsWrite}"`);
   }
+  const perPageOverMax = process.env.PORTAL_EMULATOR_PER_PAGE_OVER_MAX ?? 'clamp';
+  if (perPageOverMax !== 'clamp' && perPageOverMax !== 'reject') {
+    throw new Error(`PORTAL_EMULATOR_PER_PAGE_OVER_MAX must be clamp or reject, got "${perPageOverMax}"`);
+  }
   // Only warnings and errors from Nest: the one line below is the startup log.
   Logger.overrideLogger(['error', 'warn']);
   const emulator = await startPortalEmulator({
@@ -39,7 +44,7 @@ async function main(): Promise<void> {
     apiSecret,
     adminToken,
     maxRecordedRequests: Number(rawMax),
-    contract: { teamsWrite, maxPerPage: Number(rawPerPage) },
+    contract: { teamsWrite, maxPerPage: Number(rawPerPage), perPageOverMax },
   });
   process.stdout.write(`Portal emulator listening on ${emulator.url}\n`);
   const stop = (signal: string) => {

@@ -45,7 +45,7 @@ export class PortalApiController {
 
   @Get('users')
   listUsers(@Query() query: QueryParams) {
-    return paginate(this.state.users.values(), query, this.state.contract.maxPerPage).map(userIndexElem);
+    return paginate(this.state.users.values(), query, this.state.contract).map(userIndexElem);
   }
 
   @Post('users')
@@ -76,7 +76,7 @@ export class PortalApiController {
 
   @Get('organisations')
   listOrgs(@Query() query: QueryParams) {
-    return paginate(this.state.orgs.values(), query, this.state.contract.maxPerPage).map(orgIndexElem);
+    return paginate(this.state.orgs.values(), query, this.state.contract).map(orgIndexElem);
   }
 
   @Post('organisations')
@@ -107,7 +107,7 @@ export class PortalApiController {
   @Get('organisations/:org/teams')
   listTeams(@Param('org') org: string, @Query() query: QueryParams) {
     const orgId = this.state.getOrg(idOf(org, 'not-found', 'Organisation')).ID;
-    return paginate(this.state.teamsOf(orgId), query, this.state.contract.maxPerPage).map(teamIndexElem);
+    return paginate(this.state.teamsOf(orgId), query, this.state.contract).map(teamIndexElem);
   }
 
   @Post('organisations/:org/teams')

@@ -14,12 +14,18 @@ export interface PortalContract {
   unknownTeams: 'reject' | 'ignore';
   /** Server-side cap on `per_page` (E2: the real default is 20, no maximum is documented). */
   maxPerPage: number;
+  /**
+   * What a `per_page` (or `limit`) above `maxPerPage` gets (E13: unknown): the page cut to the cap
+   * (`clamp`), or a 422 (`reject`), as a portal that validates its query parameters would answer.
+   */
+  perPageOverMax: 'clamp' | 'reject';
 }
 
 export const DEFAULT_CONTRACT: Readonly<PortalContract> = Object.freeze({
   teamsWrite: 'ids',
   unknownTeams: 'ignore',
   maxPerPage: 20,
+  perPageOverMax: 'clamp',
 });
 
 /** Checks a contract coming from outside (options, environment, the control route). */
@@ -37,5 +43,13 @@ export function validateContract(
   if (!Number.isSafeInteger(out.maxPerPage) || out.maxPerPage < 1) {
     throw new EmulatorError('invalid', 'maxPerPage must be a positive integer');
   }
-  return { teamsWrite: out.teamsWrite, unknownTeams: out.unknownTeams, maxPerPage: out.maxPerPage };
+  if (out.perPageOverMax !== 'clamp' && out.perPageOverMax !== 'reject') {
+    throw new EmulatorError('invalid', 'perPageOverMax must be clamp or reject');
+  }
+  return {
+    teamsWrite: out.teamsWrite,
+    unknownTeams: out.unknownTeams,
+    maxPerPage: out.maxPerPage,
+    perPageOverMax: out.perPageOverMax,
+  };
 }

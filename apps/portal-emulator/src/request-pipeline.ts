@@ -122,7 +122,7 @@ export function requestFront(
       return;
     }
     if (ctx.maxRecordedRequests > 0) {
-      record(ctx, { method: req.method ?? '', path, headers: headerRecord(req), body });
+      record(ctx, { method: req.method ?? '', path, query, headers: headerRecord(req), body });
     }
     const faults = ctx.faults;
     if (faults && faultApplies(faults, path)) {

@@ -1,4 +1,6 @@
+import { EmulatorError } from './emulator.error.js';
 import type { Developer, EmulatorState, Organisation, Team, User } from './emulator.state.js';
+import type { PortalContract } from './portal-contract.js';
 
 /** Response shapes, named after the EDP OpenAPI components (v1.14.0) they reproduce. */
 
@@ -102,18 +104,30 @@ export function developerJson(u: User, d: Developer) {
 
 /**
  * Page through a list the EDP way: `page` (1), `per_page` (20), `limit` overrides the count only.
- * `maxPerPage` caps both server-side (E2), so a client that trusts the size it asked for sees a
- * short page. Takes any iterable (e.g. a Map's values), so a page costs no copy of the whole list.
+ * `maxPerPage` caps both server-side (E2): with `perPageOverMax` `clamp` a client that trusts the
+ * size it asked for sees a short page; with `reject` a size above the cap is a 422 (E13: which of
+ * the two the real portal does is unknown). Takes any iterable (e.g. a Map's values), so a page
+ * costs no copy of the whole list.
  */
-export function paginate<T>(items: Iterable<T>, query: Record<string, unknown>, maxPerPage = Infinity): T[] {
+export function paginate<T>(
+  items: Iterable<T>,
+  query: Record<string, unknown>,
+  cap: Pick<PortalContract, 'maxPerPage' | 'perPageOverMax'> = { maxPerPage: Infinity, perPageOverMax: 'clamp' },
+): T[] {
   const positive = (v: unknown): number | undefined => {
     if (typeof v !== 'string' || !/^\d+$/.test(v)) return undefined;
     const n = Number(v);
     return n >= 1 ? n : undefined;
   };
   const page = positive(query.page) ?? 1;
-  const perPage = Math.min(positive(query.per_page) ?? 20, maxPerPage);
-  const count = Math.min(positive(query.limit) ?? perPage, maxPerPage);
+  const askedPerPage = positive(query.per_page) ?? 20;
+  const askedLimit = positive(query.limit);
+  const { maxPerPage } = cap;
+  if (cap.perPageOverMax === 'reject' && Math.max(askedPerPage, askedLimit ?? 0) > maxPerPage) {
+    throw new EmulatorError('invalid', `per_page must be at most ${maxPerPage}`);
+  }
+  const perPage = Math.min(askedPerPage, maxPerPage);
+  const count = Math.min(askedLimit ?? perPage, maxPerPage);
   const start = (page - 1) * perPage;
   const end = start + count;
   const out: T[] = [];

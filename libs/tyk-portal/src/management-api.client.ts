@@ -20,6 +20,12 @@ import type {
  * empty one does.
  */
 export const DEFAULT_PER_PAGE = 100;
+/**
+ * The page size the portal documents as its default (E2): asked for instead of DEFAULT_PER_PAGE
+ * once a portal refuses the larger size (a 400 or 422 for a list: whether the real portal caps or
+ * refuses a `per_page` above its maximum is unknown, E13).
+ */
+export const FALLBACK_PER_PAGE = 20;
 /** A portal that ignores `page` would otherwise be walked forever. */
 export const MAX_PAGES = 10_000;
 
@@ -37,6 +43,8 @@ export class TykManagementApiClient {
   private readonly logger = new Logger(TykManagementApiClient.name);
   /** Per portal base URL: the `Teams` write form a user update proved (E1). */
   private readonly teamsForms = new Map<string, TeamsWriteForm>();
+  /** Per portal base URL: FALLBACK_PER_PAGE once the portal refused a larger `per_page`. */
+  private readonly pageSizeCaps = new Map<string, number>();
 
   constructor(
     private readonly http: TykHttp,
@@ -102,21 +110,34 @@ export class TykManagementApiClient {
     this.logger.warn(`${endpoint}: stopped after ${maxPages} pages`);
   }
 
-  /** One page of a list; an empty array past its end. */
+  /**
+   * One page of a list; an empty array past its end. A portal that refuses the page size (400 or
+   * 422) is asked again with FALLBACK_PER_PAGE, which is remembered for it: a walk's first page
+   * decides, so its page numbers all count in the same size.
+   */
   private async page(
     path: string,
     endpoint: string,
     perPage: number,
     page: number,
   ): Promise<Record<string, unknown>[]> {
+    const portal = this.http.baseUrl('portal');
+    const size = Math.min(perPage, this.pageSizeCaps.get(portal) ?? perPage);
     const req: Req = {
       target: 'portal',
       method: 'GET',
-      path: `${path}?page=${page}&per_page=${perPage}`,
+      path: `${path}?page=${page}&per_page=${size}`,
       endpoint,
       idempotent: true,
     };
     const res = await this.admin(req);
+    if ((res.status === 400 || res.status === 422) && size > FALLBACK_PER_PAGE) {
+      this.pageSizeCaps.set(portal, FALLBACK_PER_PAGE);
+      this.logger.warn(
+        `${endpoint} refused per_page=${size} (${res.status}); asking for ${FALLBACK_PER_PAGE} per page from now on`,
+      );
+      return this.page(path, endpoint, perPage, page);
+    }
     if (res.status !== 200) throw statusError(req, res.status);
     const parsed = parseJson(req, res);
     if (!Array.isArray(parsed)) throw malformed(req, 'expected a JSON array');
