@@ -47,6 +47,14 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   );
 }
 
+/** A database outage however it arrives: from pg itself, or wrapped by TypeORM in a QueryFailedError. */
+export function isDatabaseOutage(exception: unknown): boolean {
+  return (
+    isDatabaseUnavailable(exception) ||
+    (exception instanceof QueryFailedError && isDatabaseUnavailable(exception.driverError))
+  );
+}
+
 function describe(exception: unknown): ErrorShape {
   if (isDomainError(exception)) {
     const status: number = statusForCode(exception.code);
@@ -95,10 +103,7 @@ function describe(exception: unknown): ErrorShape {
       message: messages[bp.type] ?? 'Invalid request data',
     };
   }
-  if (
-    isDatabaseUnavailable(exception) ||
-    (exception instanceof QueryFailedError && isDatabaseUnavailable(exception.driverError))
-  ) {
+  if (isDatabaseOutage(exception)) {
     return {
       status: HttpStatus.SERVICE_UNAVAILABLE,
       code: 'unavailable',

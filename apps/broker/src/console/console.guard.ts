@@ -13,9 +13,10 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
-import { isDomainError } from '@app/common';
-import { isDataException } from '../common/all-exceptions.filter.js';
+import { isDomainError, loggableError } from '@app/common';
+import { isDataException, isDatabaseOutage } from '../common/all-exceptions.filter.js';
 import { statusForCode } from '../common/error-status.js';
+import { publicMessage } from '../common/public-messages.js';
 import { ConsoleSessionService, type ConsoleSession } from './console-session.service.js';
 import { CONSOLE_CSP, messagePage } from './views/layout.js';
 
@@ -91,7 +92,11 @@ export class ConsoleExceptionFilter implements ExceptionFilter {
     let message = 'Something went wrong; the error is in the broker’s log.';
     if (isDomainError(exception)) {
       status = statusForCode(exception.code);
-      message = exception.message;
+      // A 5xx's own message is internal (a setting, an upstream URL): the log has it, as on the API.
+      message = status >= 500 ? publicMessage(exception.code) : exception.message;
+      if (status >= 500) {
+        this.logger.warn({ code: exception.code, error: loggableError(exception) }, 'console page failed upstream');
+      }
     } else if (exception instanceof HttpException) {
       status = exception.getStatus();
       message = status === 404 ? 'There is no such page.' : exception.message;
@@ -99,8 +104,15 @@ export class ConsoleExceptionFilter implements ExceptionFilter {
       // A value Postgres refused that validation let through: the request's fault, as on the API.
       status = 400;
       message = 'A value in the request cannot be used; check the filters.';
+    } else if (isDatabaseOutage(exception)) {
+      // Down, unreachable or too slow (pg's query timeout): try again, as the API's 503 says.
+      status = 503;
+      message = 'The database is unavailable; try again shortly.';
+      this.logger.warn({ error: loggableError(exception) }, 'console page failed: database unavailable');
     } else {
-      this.logger.error({ err: exception }, 'console page failed');
+      // Never the exception itself: a failed query carries its SQL and parameters (a searched
+      // email, a session's state and PKCE verifier).
+      this.logger.error({ error: loggableError(exception) }, 'console page failed');
     }
     res
       .status(status)
