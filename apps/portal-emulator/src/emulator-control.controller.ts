@@ -46,7 +46,13 @@ export class EmulatorControlController {
   setContract(@JsonBodyParam() body: JsonBody): PortalContract {
     const input = decodeBody(
       body,
-      { teamsWrite: 'string', unknownTeams: 'string', maxPerPage: 'int', perPageOverMax: 'string' },
+      {
+        teamsWrite: 'string',
+        unknownTeams: 'string',
+        maxPerPage: 'int',
+        perPageOverMax: 'string',
+        adminDeveloperSso: 'string',
+      },
       'Request body malformed',
     ) as Partial<PortalContract>;
     this.ctx.state.contract = validateContract(input, this.ctx.state.contract);

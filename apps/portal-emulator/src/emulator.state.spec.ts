@@ -82,3 +82,43 @@ describe('EmulatorState nonce retention', () => {
     expect(state.nonces.size).toBe(301);
   });
 });
+
+describe('EmulatorState developer SSO naming an admin account (contract adminDeveloperSso)', () => {
+  function withAdmin(adminDeveloperSso: 'refuse' | 'login') {
+    const { state } = setup();
+    state.contract = { ...state.contract, adminDeveloperSso };
+    const team = state.createTeam(1, 'Partners');
+    const admin = state.createUser({ Email: 'root@example.com', Role: 'provider-admin', Active: true });
+    const nonce = () =>
+      state.createNonce({ ForSection: 'portal', EmailAddress: 'root@example.com', GroupID: String(team.ID) }).value;
+    const unchanged = () =>
+      expect(state.getUser(admin.ID)).toMatchObject({ Role: 'provider-admin', OrganisationID: 0, Teams: [] });
+    return { state, admin, nonce, unchanged };
+  }
+
+  it('should refuse it on every developer route under refuse (the default)', () => {
+    expect(new EmulatorState(TTL).contract.adminDeveloperSso).toBe('refuse');
+    const { state, nonce, unchanged } = withAdmin('refuse');
+    const create = () => state.createDeveloper({ nonce: nonce(), sso_key: 'root-key', email: 'root@example.com' });
+    expect(create).toThrow('This account is an admin account.');
+    expect(() => state.login(nonce())).toThrow('This account is an admin account.');
+    expect(state.findDeveloperBySsoKey('root-key')).toBeUndefined();
+    unchanged();
+  });
+
+  it('should link and sign the admin in as the admin it is under login, never placing it in the nonce team', () => {
+    const { state, admin, nonce, unchanged } = withAdmin('login');
+    const linked = state.createDeveloper({ nonce: nonce(), sso_key: 'root-key', email: 'root@example.com' });
+    expect([linked.user, linked.created]).toEqual([admin, false]);
+    expect(state.developerBySsoKey('root-key').user).toBe(admin);
+    state.updateDeveloper(linked.developer.id, { nonce: nonce(), sso_key: 'root-key' });
+    expect(state.login(nonce()).user).toBe(admin);
+    unchanged();
+
+    // Switched back to refuse: the linked admin is not served by the SSO-key lookup or the update.
+    state.contract = { ...state.contract, adminDeveloperSso: 'refuse' };
+    expect(() => state.developerBySsoKey('root-key')).toThrow('Developer not found');
+    expect(() => state.updateDeveloper(linked.developer.id, { nonce: nonce() })).toThrow('Developer not found');
+    unchanged();
+  });
+});

@@ -117,17 +117,42 @@ export class EmulatorState extends UsersState {
    * organisation follows the team. With no team sent the user gets no team or organisation (E8).
    */
   private assignTeamIfNone(user: User, nonce: Nonce): void {
-    if (user.Teams.length > 0 || nonce.groupId === '') return;
+    // An admin is never put in a team (A.2: OrganisationID 0, no teams), whatever the nonce says.
+    if (user.Teams.length > 0 || nonce.groupId === '' || isAdminRole(user.Role)) return;
     const team = this.teamForGroup(nonce.groupId);
     user.Teams = [team.ID];
     user.OrganisationID = team.OrganisationID;
     user.UpdatedAt = new Date(this.now());
   }
 
+  /**
+   * A developer SSO that names an admin account: the real portal's answer is unknown, so the
+   * contract's `adminDeveloperSso` decides. `refuse` throws (`kind`: how the route says it);
+   * `login` lets the account through as the admin it is (assignTeamIfNone leaves admins alone).
+   */
+  private checkAdminDeveloperSso(user: User, kind: 'refused' | 'not-found'): void {
+    if (!isAdminRole(user.Role) || this.contract.adminDeveloperSso === 'login') return;
+    throw kind === 'refused'
+      ? new EmulatorError('refused', 'This account is an admin account.')
+      : new EmulatorError('not-found', 'Developer not found');
+  }
+
   private applyDeveloperFields(dev: Developer, input: DeveloperInput): void {
     if (input.keys) dev.keys = input.keys;
     if (input.subscriptions) dev.subscriptions = input.subscriptions;
     if (input.fields) dev.fields = input.fields;
+  }
+
+  /**
+   * `GET /api/portal/developers/ssokey/{key}`: the developer with that SSO key. An admin account
+   * linked to one (possible only under `adminDeveloperSso: login`) is not served under `refuse`.
+   */
+  developerBySsoKey(ssoKey: string): { user: User; developer: Developer } {
+    const developer = this.findDeveloperBySsoKey(ssoKey);
+    const user = developer ? this.users.get(developer.userId) : undefined;
+    if (!developer || !user) throw new EmulatorError('not-found', 'Developer not found');
+    this.checkAdminDeveloperSso(user, 'not-found');
+    return { user, developer };
   }
 
   /**
@@ -142,7 +167,7 @@ export class EmulatorState extends UsersState {
     const byKey = ssoKey ? this.findDeveloperBySsoKey(ssoKey) : undefined;
     let user = byKey ? this.users.get(byKey.userId) : undefined;
     if (!user) user = this.findUserByEmail(email);
-    if (user && isAdminRole(user.Role)) throw new EmulatorError('refused', 'This account is an admin account.');
+    if (user) this.checkAdminDeveloperSso(user, 'refused');
     if (!user) {
       // SSOOnlyForRegisteredUsers is not honoured for developers (E7): the account is created.
       if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw new EmulatorError('invalid', 'Email is invalid');
@@ -161,7 +186,8 @@ export class EmulatorState extends UsersState {
   updateDeveloper(id: string, input: DeveloperInput): { user: User; developer: Developer } {
     const known = this.developersById.get(id);
     const user = known ? this.users.get(known.userId) : undefined;
-    if (!user || isAdminRole(user.Role)) throw new EmulatorError('not-found', 'Developer not found');
+    if (!user) throw new EmulatorError('not-found', 'Developer not found');
+    this.checkAdminDeveloperSso(user, 'not-found');
     const nonce = this.liveDeveloperNonce(input.nonce);
     const email = input.email?.trim();
     if (email && norm(email) !== norm(user.Email)) this.setEmail(user, this.checkEmail(email, user));
@@ -188,7 +214,7 @@ export class EmulatorState extends UsersState {
     let user = nonce.userId !== undefined ? this.users.get(nonce.userId) : undefined;
     user ??= this.findUserByEmail(nonce.email);
     if (nonce.forSection === 'portal') {
-      if (user && isAdminRole(user.Role)) throw new EmulatorError('refused', 'This account is an admin account.');
+      if (user) this.checkAdminDeveloperSso(user, 'refused');
       if (!user) user = this.createSsoConsumer(nonce.email, nonce.displayName);
       this.assignTeamIfNone(user, nonce);
     } else {

@@ -137,9 +137,7 @@ export function leanRoutes(ctx: EmulatorContext): LeanRouter {
       const key = method === 'GET' ? param(parts[5]) : undefined;
       if (key === undefined) return false;
       return answer(req, res, DASHBOARD, () => {
-        const developer = state.findDeveloperBySsoKey(key);
-        const user = developer ? state.users.get(developer.userId) : undefined;
-        if (!developer || !user) throw new EmulatorError('not-found', 'Developer not found');
+        const { user, developer } = state.developerBySsoKey(key);
         return [200, developerJson(user, developer)];
       });
     }

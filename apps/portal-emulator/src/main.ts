@@ -7,8 +7,9 @@ import { startPortalEmulator } from './emulator.js';
  * PORTAL_API_SECRET and PORTAL_ADMIN_TOKEN (both required), PORTAL_EMULATOR_MAX_RECORDED_REQUESTS
  * (0: the request log is only readable in-process, so a process of its own keeps none),
  * PORTAL_EMULATOR_TEAMS_WRITE (ids or names: what `Teams` on a user update means),
- * PORTAL_EMULATOR_MAX_PER_PAGE (20: the server-side page size cap) and
- * PORTAL_EMULATOR_PER_PAGE_OVER_MAX (clamp or reject: what a larger `per_page` gets).
+ * PORTAL_EMULATOR_MAX_PER_PAGE (20: the server-side page size cap),
+ * PORTAL_EMULATOR_PER_PAGE_OVER_MAX (clamp or reject: what a larger `per_page` gets) and
+ * PORTAL_EMULATOR_ADMIN_DEVELOPER_SSO (refuse or login: a developer SSO naming an admin account).
  */
 async function main(): Promise<void> {
   const apiSecret = process.env.PORTAL_API_SECRET;
@@ -36,6 +37,10 @@ async function main(): Promise<void> {
   if (perPageOverMax !== 'clamp' && perPageOverMax !== 'reject') {
     throw new Error(`PORTAL_EMULATOR_PER_PAGE_OVER_MAX must be clamp or reject, got "${perPageOverMax}"`);
   }
+  const adminDeveloperSso = process.env.PORTAL_EMULATOR_ADMIN_DEVELOPER_SSO ?? 'refuse';
+  if (adminDeveloperSso !== 'refuse' && adminDeveloperSso !== 'login') {
+    throw new Error(`PORTAL_EMULATOR_ADMIN_DEVELOPER_SSO must be refuse or login, got "${adminDeveloperSso}"`);
+  }
   // Only warnings and errors from Nest: the one line below is the startup log.
   Logger.overrideLogger(['error', 'warn']);
   const emulator = await startPortalEmulator({
@@ -44,7 +49,7 @@ async function main(): Promise<void> {
     apiSecret,
     adminToken,
     maxRecordedRequests: Number(rawMax),
-    contract: { teamsWrite, maxPerPage: Number(rawPerPage), perPageOverMax },
+    contract: { teamsWrite, maxPerPage: Number(rawPerPage), perPageOverMax, adminDeveloperSso },
   });
   process.stdout.write(`Portal emulator listening on ${emulator.url}\n`);
   const stop = (signal: string) => {

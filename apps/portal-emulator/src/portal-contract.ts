@@ -19,6 +19,16 @@ export interface PortalContract {
    * (`clamp`), or a 422 (`reject`), as a portal that validates its query parameters would answer.
    */
   perPageOverMax: 'clamp' | 'reject';
+  /**
+   * What a developer SSO (`ForSection: "portal"`, the developer endpoints) does with an email or
+   * SSO key that belongs to an admin account (`super-admin`/`provider-admin`, OrganisationID 0):
+   * no public source says (A.3, B, E6). `refuse`: the developer endpoints answer 403 (create) or
+   * 404 (update) and `/sso` refuses the nonce. `login`: EDP-SSO's decision tree applied as written
+   * (SSO key, else email, with no role condition): the admin account is linked and signed in as
+   * the admin it is, and the SSO-key lookup returns it from then on; it is never put in the
+   * nonce's team, as an admin has OrganisationID 0 and no teams (A.2).
+   */
+  adminDeveloperSso: 'refuse' | 'login';
 }
 
 export const DEFAULT_CONTRACT: Readonly<PortalContract> = Object.freeze({
@@ -26,6 +36,7 @@ export const DEFAULT_CONTRACT: Readonly<PortalContract> = Object.freeze({
   unknownTeams: 'ignore',
   maxPerPage: 20,
   perPageOverMax: 'clamp',
+  adminDeveloperSso: 'refuse',
 });
 
 /** Checks a contract coming from outside (options, environment, the control route). */
@@ -46,10 +57,14 @@ export function validateContract(
   if (out.perPageOverMax !== 'clamp' && out.perPageOverMax !== 'reject') {
     throw new EmulatorError('invalid', 'perPageOverMax must be clamp or reject');
   }
+  if (out.adminDeveloperSso !== 'refuse' && out.adminDeveloperSso !== 'login') {
+    throw new EmulatorError('invalid', 'adminDeveloperSso must be refuse or login');
+  }
   return {
     teamsWrite: out.teamsWrite,
     unknownTeams: out.unknownTeams,
     maxPerPage: out.maxPerPage,
     perPageOverMax: out.perPageOverMax,
+    adminDeveloperSso: out.adminDeveloperSso,
   };
 }

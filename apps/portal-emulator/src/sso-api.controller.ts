@@ -2,7 +2,6 @@ import { Controller, Get, HttpCode, Inject, Param, Post, Put, Res, UseFilters, U
 import type { Response } from 'express';
 import { ApiSecretGuard } from './auth.guards.js';
 import { EMULATOR_CONTEXT, type EmulatorContext } from './emulator.context.js';
-import { EmulatorError } from './emulator.state.js';
 import { DashboardErrorFilter } from './error.filters.js';
 import { decodeBody, JsonBodyParam } from './json-body.decorator.js';
 import type { JsonBody } from './request-pipeline.js';
@@ -29,10 +28,7 @@ export class SsoApiController {
 
   @Get('portal/developers/ssokey/:key')
   findBySsoKey(@Param('key') key: string) {
-    const { state } = this.ctx;
-    const developer = state.findDeveloperBySsoKey(key);
-    const user = developer ? state.users.get(developer.userId) : undefined;
-    if (!developer || !user) throw new EmulatorError('not-found', 'Developer not found');
+    const { user, developer } = this.ctx.state.developerBySsoKey(key);
     return developerJson(user, developer);
   }
 
