@@ -25,7 +25,23 @@ describe('organisation sync, roles and registered-only through whole logins (e2e
   const handler = (sync: Record<string, unknown>) => ({ DashboardCredential: PORTAL_SECRET, OrganisationSync: sync });
 
   beforeAll(async () => {
-    stack = await startStack({ profileIds: ['sync', 'roles', 'roleonly', 'regonly'] });
+    stack = await startStack({
+      profileIds: ['sync', 'roles', 'roleonly', 'regonly'],
+      // People who hold an admin account in the portal and also sign in through a developer profile.
+      idpEnv: {
+        DEV_IDP_USERS: JSON.stringify(
+          (['refuse', 'login'] as const).map((mode) => ({
+            sub: `admin-${mode}`,
+            email: `admin-${mode}@acme.example`,
+            email_verified: true,
+            name: `Admin ${mode}`,
+            organization_id: 'acme',
+            organization_name: 'Acme Corp',
+            groups: ['developers', 'acme-admins'],
+          })),
+        ),
+      },
+    });
     await putProfile(stack, guideProfile(stack, 'sync', { IdentityHandlerConfig: handler({ Enabled: true }) }));
     await putProfile(
       stack,
@@ -86,6 +102,52 @@ describe('organisation sync, roles and registered-only through whole logins (e2e
     );
     expect(rows).toEqual([{ portal_user_id: String(erin.ID) }]);
   });
+
+  // What the portal does when a developer SSO names an admin account is unknown (the emulator's
+  // adminDeveloperSso): it refuses, or it signs the admin in and the developer lookups find it.
+  // Either way the broker must not make the admin a consumer or move it into an organisation.
+  it.each(['refuse', 'login'] as const)(
+    'should never re-role or move a portal admin account through a developer login (adminDeveloperSso %s)',
+    async (mode) => {
+      const state = stack.portal.state;
+      const email = `admin-${mode}@acme.example`;
+      const admin = state.createUser({ Email: email, Role: 'provider-admin', Active: true });
+      const unchanged = () =>
+        expect(state.getUser(admin.ID)).toMatchObject({ Role: 'provider-admin', OrganisationID: 0, Teams: [] });
+      const failures = async () =>
+        (
+          await db.query<{ reason: string }>(
+            "SELECT reason FROM audit_events WHERE type = 'login.failed' AND developer_id = (SELECT id FROM developers WHERE subject = $1) ORDER BY id",
+            [`admin-${mode}`],
+          )
+        ).rows.map((r) => r.reason);
+      const changes = async () =>
+        (
+          await db.query<{ type: string }>(
+            "SELECT type FROM audit_events WHERE type IN ('portal.developer_moved', 'portal.developer_role_changed') AND target = $1",
+            [`portal-user:${admin.ID}`],
+          )
+        ).rows;
+      stack.portal.setContract({ adminDeveloperSso: mode });
+      try {
+        // Placement and a managed role, a managed role alone, and again (the SSO-key lookup may
+        // now find the admin account the portal linked on the first try).
+        for (const profileId of ['roles', 'roleonly', 'roles']) {
+          const refused = await login(profileId, `admin-${mode}`);
+          expect(refused.location).toBe(`${stack.portal.url}/?fail=true&error=portal_rejected`);
+          unchanged();
+        }
+      } finally {
+        stack.portal.setContract({ adminDeveloperSso: 'refuse' });
+      }
+      // Under login the portal really linked the admin account (so later logins took the SSO-key path).
+      expect(state.developers.has(admin.ID)).toBe(mode === 'login');
+      expect(await failures()).toEqual(['portal_rejected', 'portal_rejected', 'portal_rejected']);
+      expect(await changes()).toEqual([]);
+      // No portal session for the admin: the broker never handed its nonce to the browser.
+      expect([...state.sessions.values()].filter((x) => x.userId === admin.ID)).toEqual([]);
+    },
+  );
 
   it('should give developers the mapped role on every login, audited, and leave the portal admin role to the mapping (item 6)', async () => {
     const state = stack.portal.state;

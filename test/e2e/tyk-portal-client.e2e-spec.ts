@@ -1024,6 +1024,50 @@ describe('Tyk portal client (e2e, against the portal emulator)', () => {
       expect((await failure(h.sync.moveUserIfNeeded('777777', b))).code).toBe('not_found');
       expect(await h.sync.findPortalUserIdByEmail('nobody-at-all@example.com')).toBeNull();
     });
+
+    it.each(['super-admin', 'provider-admin'])(
+      'should never change the role, organisation or teams of a %s a developer login reached (portal_rejected, no PUT)',
+      async (adminRole) => {
+        const email = `${adminRole}-root@example.com`;
+        const admin = emulator.state.createUser({ Email: email, Role: adminRole, Active: true });
+        const target = (await h.sync.resolve({
+          issuer: IDP_ISSUER,
+          settings,
+          organisationId: 'ce-admin-target',
+          organisationName: 'Admin Target',
+        }))!;
+        // A portal that signs an admin in through a developer SSO links the admin account by email.
+        emulator.setContract({ adminDeveloperSso: 'login' });
+        try {
+          const login = await h.actions.run('GenerateOrLoginDeveloperProfile', {
+            identity: identity({ userId: `sub-${adminRole}`, email, rawEmail: email, displayName: 'Root' }),
+            profile: profile({ ReturnURL: `${emulator.url}/sso` }),
+            portalTeamId: target.portalTeamId,
+          });
+          if (login.kind !== 'redirect') throw new Error('expected a redirect');
+          secretsSeen.add(new URL(login.location).searchParams.get('nonce')!);
+        } finally {
+          emulator.setContract({ adminDeveloperSso: 'refuse' });
+        }
+        const portalUserId = await h.sync.findPortalUserIdByEmail(email, { exhaustive: true, fresh: true });
+        expect(portalUserId).toBe(String(admin.ID));
+
+        emulator.requests.splice(0);
+        for (const change of [
+          { placement: target },
+          { role: 'consumer-team-member' },
+          { placement: target, role: 'consumer-admin' },
+        ]) {
+          const error = await failure(h.sync.reconcileUser(portalUserId!, change));
+          expect(error.code).toBe('portal_rejected');
+        }
+        expect((await failure(h.sync.moveUserIfNeeded(portalUserId!, target))).code).toBe('portal_rejected');
+        expect(emulator.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+        expect(emulator.state.getUser(admin.ID)).toMatchObject({ Role: adminRole, OrganisationID: 0, Teams: [] });
+        // Nothing asked of it, nothing refused: a read-only call stays harmless.
+        expect((await h.sync.reconcileUser(portalUserId!, {})).roleChanged).toBe(false);
+      },
+    );
   });
 });
 

@@ -1,4 +1,4 @@
-import { DomainError, type OrganisationSyncSettings } from '@app/common';
+import { CONSUMER_ROLES, DomainError, type OrganisationSyncSettings } from '@app/common';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OrganisationLinkStore } from './organisation-link-store.js';
 import { ownValue } from './organisation-sync.settings.js';
@@ -61,6 +61,15 @@ export interface UserReconcileResult extends UserMoveResult {
   roleChanged: boolean;
   roleBefore: string;
   roleAfter: string;
+}
+
+/**
+ * Whether the broker may change this portal account's role, organisation or teams: only a
+ * developer's (a consumer role). An admin (`super-admin`, `provider-admin`: OrganisationID 0, no
+ * teams) or a role the broker does not know is never touched by a developer login.
+ */
+function isDeveloperRole(role: string): boolean {
+  return (CONSUMER_ROLES as readonly string[]).includes(role.trim().toLowerCase());
 }
 
 /** How long a team's organisation (found by scanning) is trusted; teams rarely change orgs. */
@@ -149,7 +158,9 @@ export class OrganisationSyncService {
    * Makes one portal user's organisation, team and role what the broker says, in at most one
    * `GET` and one `PUT /portal-api/users/{id}`. The role goes out with the user's current teams
    * (as ids, converted from the names the portal lists) when only the role changes. Throws
-   * DomainError('not_found') when the portal has no such user.
+   * DomainError('not_found') when the portal has no such user, and DomainError('portal_rejected')
+   * without sending anything when the user is not a developer (an admin account: a developer
+   * login whose email or SSO key the portal matched to an admin must never demote or move it).
    */
   async reconcileUser(portalUserId: string, target: UserTarget): Promise<UserReconcileResult> {
     const user = await this.client.getUser(portalUserId);
@@ -160,6 +171,14 @@ export class OrganisationSyncService {
     const before: PortalPlacement = { organisationId: user.OrganisationID, teams: [...user.Teams] };
     const placement = target.placement ?? null;
     const role = target.role ?? null;
+    if ((placement !== null || role !== null) && !isDeveloperRole(user.Role)) {
+      this.logger.warn(`portal user ${portalUserId} has role ${user.Role}, not a developer's: left unchanged`);
+      throw new DomainError(
+        'portal_rejected',
+        `The portal account for this developer login is not a developer account (role ${user.Role}); the broker does not change an admin's role, organisation or teams, so the login is refused`,
+        { portalUserId },
+      );
+    }
     const needsMove =
       placement !== null &&
       !(user.OrganisationID === placement.portalOrgId && (await this.inTeam(user.Teams, placement)));
