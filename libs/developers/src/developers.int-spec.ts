@@ -253,6 +253,46 @@ describe('developers (real Postgres)', () => {
       expect(row.status).toBe('active');
     });
 
+    it("should block and unblock in a caller's transaction, committing or rolling back with it", async () => {
+      const { developer } = await developers.recordLogin(claims());
+      const statusAndEvents = async () => {
+        const [row] = await ds.query<{ status: string }[]>('SELECT status FROM developers WHERE id = $1', [
+          developer.id,
+        ]);
+        const events = await ds.query<{ type: string }[]>(
+          'SELECT type FROM audit_events WHERE developer_id = $1 ORDER BY id',
+          [developer.id],
+        );
+        return { status: row.status, events: events.map((e) => e.type) };
+      };
+      const callersWriteFails = new Error("the caller's own write failed");
+
+      await expect(
+        ds.transaction(async (m) => {
+          await developers.block(developer.id, ACTOR, {}, m);
+          throw callersWriteFails;
+        }),
+      ).rejects.toBe(callersWriteFails);
+      expect(await statusAndEvents()).toEqual({ status: 'active', events: [] });
+
+      await ds.transaction((m) => developers.block(developer.id, ACTOR, {}, m));
+      expect(await statusAndEvents()).toEqual({ status: 'blocked', events: ['developer.blocked'] });
+
+      await expect(
+        ds.transaction(async (m) => {
+          await developers.unblock(developer.id, ACTOR, {}, m);
+          throw callersWriteFails;
+        }),
+      ).rejects.toBe(callersWriteFails);
+      expect(await statusAndEvents()).toEqual({ status: 'blocked', events: ['developer.blocked'] });
+
+      await ds.transaction((m) => developers.unblock(developer.id, ACTOR, {}, m));
+      expect(await statusAndEvents()).toEqual({
+        status: 'active',
+        events: ['developer.blocked', 'developer.unblocked'],
+      });
+    });
+
     it('should answer not_found for an unknown id and validation_failed for a malformed one', async () => {
       const unknown = '00000000-0000-4000-8000-0000000000ff';
       await expect(developers.block(unknown, ACTOR)).rejects.toMatchObject({ code: 'not_found' });

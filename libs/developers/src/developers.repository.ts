@@ -210,6 +210,11 @@ export class DevelopersRepository {
     };
   }
 
+  /** Locks the developer's row (as setStatus and erase do) until the manager's transaction ends. */
+  async lock(id: string, manager: EntityManager): Promise<void> {
+    await manager.query(`SELECT 1 FROM developers WHERE id = $1 FOR UPDATE`, [id]);
+  }
+
   /** Sets the status under a row lock; null when there is no such developer. */
   async setStatus(
     id: string,

@@ -206,14 +206,31 @@ export class DevelopersService {
     for (const hook of this.hooks) await hook.changed(m, event);
   }
 
-  /** Blocks future logins (audited as `developer.blocked` when the status changes). */
-  block(id: string, actor: string, context: ChangeContext = {}): Promise<Developer> {
-    return this.setStatus(id, 'blocked', actor, context);
+  /**
+   * Blocks future logins (audited as `developer.blocked` when the status changes). With `manager`,
+   * in the caller's transaction: the block, its audit event and its follow-ups commit (or roll
+   * back) with the caller's own writes, e.g. SCIM's delete or deactivation of the user.
+   */
+  block(id: string, actor: string, context: ChangeContext = {}, manager?: EntityManager): Promise<Developer> {
+    return this.setStatus(id, 'blocked', actor, context, manager);
   }
 
-  /** Lets the developer sign in again (audited as `developer.unblocked` when the status changes). */
-  unblock(id: string, actor: string, context: ChangeContext = {}): Promise<Developer> {
-    return this.setStatus(id, 'active', actor, context);
+  /**
+   * Lets the developer sign in again (audited as `developer.unblocked` when the status changes);
+   * `manager` as for block.
+   */
+  unblock(id: string, actor: string, context: ChangeContext = {}, manager?: EntityManager): Promise<Developer> {
+    return this.setStatus(id, 'active', actor, context, manager);
+  }
+
+  /**
+   * Locks the developer's row until the caller's transaction ends. A caller that locks rows of its
+   * own and then blocks or unblocks the developer in the same transaction (SCIM) takes this first:
+   * an erasure locks the developer before the rows its follow-ups delete, and the same order on
+   * both sides means the two wait for each other instead of deadlocking.
+   */
+  async lock(id: string, manager: EntityManager): Promise<void> {
+    await this.developers.lock(developerId(id), manager);
   }
 
   private async setStatus(
@@ -221,9 +238,10 @@ export class DevelopersService {
     status: DeveloperStatus,
     actor: string,
     context: ChangeContext,
+    manager: EntityManager | undefined,
   ): Promise<Developer> {
     const key = developerId(id);
-    return await this.developers.transaction(async (m) => {
+    const change = async (m: EntityManager): Promise<Developer> => {
       const changed = await this.developers.setStatus(key, status, m);
       if (!changed) throw new DomainError('not_found', `No developer with id ${id}`);
       const { developer, previousStatus } = changed;
@@ -239,7 +257,8 @@ export class DevelopersService {
         await this.notify(m, developer, status === 'blocked' ? 'blocked' : 'unblocked', actor);
       }
       return developer;
-    });
+    };
+    return manager ? await change(manager) : await this.developers.transaction(change);
   }
 
   /**
