@@ -39,8 +39,11 @@ function positiveInt(name: string, raw: unknown, fallback: number, min: number):
  * SCIM Users (RFC 7644 §3): the resource rules, and what `active` means for the developer the
  * user provisions: false (or DELETE) blocks them, which the deprovisioning outbox carries to the
  * portal and the issued tokens; true unblocks them. Every call is audited with the token's label;
- * a change and its audit events commit in one transaction, so a failed audit write leaves no
- * unaudited change behind (and the IdP's retry does not meet a 409 for a user it never got).
+ * a change, the developer's block or unblock it causes, and all their audit events commit in one
+ * transaction: a failure anywhere leaves nothing behind (no unaudited change, no deleted or
+ * reactivated user whose developer did not follow), and the IdP's retry redoes the whole change
+ * (it does not meet a 409 for a user it never got, nor an `active` already true that unblocks
+ * nothing).
  */
 @Injectable()
 export class ScimUsersService {
@@ -87,9 +90,9 @@ export class ScimUsersService {
       const linked = { ...created, developerId };
       await this.record('scim.user_created', caller, linked, { linked: developerId !== null }, m);
       await this.recordActivity(linked, null, caller, m);
+      await this.follow(linked, null, caller, m);
       return linked;
     });
-    await this.follow(user, null, caller);
     return toResource(user, caller.baseUrl);
   }
 
@@ -102,15 +105,17 @@ export class ScimUsersService {
   }
 
   /**
-   * DELETE: the user is gone from SCIM and the developer it provisions stays blocked. The block
-   * (its own transaction in DevelopersService, audited there) comes first and is idempotent, so a
-   * failure after it leaves the user in place for the IdP's retry, never a deleted user whose
-   * developer can still sign in; the delete and its audit event then commit together.
+   * DELETE: the user is gone from SCIM and the developer it provisions stays blocked. The block,
+   * the delete and both audit events commit together: a failure leaves the user and the developer
+   * as they were for the IdP's retry, never a deleted user whose developer can still sign in, nor
+   * a developer blocked by a delete that did not happen.
    */
   async remove(id: string, caller: ScimCaller): Promise<void> {
-    const user = await this.find(id);
-    if (user.developerId) await this.developers.block(user.developerId, this.actor(caller), this.context(caller));
     await this.repository.transaction(async (m) => {
+      const user = await this.findForChange(id, m);
+      if (user.developerId) {
+        await this.developers.block(user.developerId, this.actor(caller), this.context(caller), m);
+      }
       await this.repository.remove(m, user.id);
       await this.record('scim.user_deleted', caller, user, { blocked: user.developerId !== null }, m);
     });
@@ -131,8 +136,8 @@ export class ScimUsersService {
   }
 
   private async change(id: string, caller: ScimCaller, next: (current: ScimUserFields) => ScimUserFields) {
-    const { before, after } = await this.repository.transaction(async (m) => {
-      const current = await this.find(id, m);
+    const after = await this.repository.transaction(async (m) => {
+      const current = await this.findForChange(id, m);
       const fields = next(current);
       if (
         fields.userName.toLowerCase() !== current.userName.toLowerCase() &&
@@ -143,9 +148,9 @@ export class ScimUsersService {
       const updated = await this.repository.update(m, current.id, fields);
       await this.record('scim.user_updated', caller, updated, {}, m);
       await this.recordActivity(updated, current, caller, m);
-      return { before: current, after: updated };
+      await this.follow(updated, current, caller, m);
+      return updated;
     });
-    await this.follow(after, before, caller);
     return toResource(after, caller.baseUrl);
   }
 
@@ -160,18 +165,46 @@ export class ScimUsersService {
     await this.record(user.active ? 'scim.user_reactivated' : 'scim.user_deactivated', caller, user, {}, m);
   }
 
-  /** The developer follows `active` (idempotent: block audits only a change). */
-  private async follow(user: ScimUserRecord, before: ScimUserRecord | null, caller: ScimCaller): Promise<void> {
+  /**
+   * The developer follows `active`, in the change's transaction (idempotent: block audits only a
+   * change). A failed unblock thus fails the reactivation as a whole: SCIM never stores `active:
+   * true` for a developer left blocked, which the IdP's retry (seeing no change) would not repair.
+   */
+  private async follow(
+    user: ScimUserRecord,
+    before: ScimUserRecord | null,
+    caller: ScimCaller,
+    m: EntityManager,
+  ): Promise<void> {
     const changed = activeChanged(user, before);
     if (!user.developerId) return;
     // Unblock only on SCIM's own reactivation, never over an admin's block.
     if (user.active && changed) {
-      await this.developers.unblock(user.developerId, this.actor(caller), this.context(caller));
-    } else if (!user.active) await this.developers.block(user.developerId, this.actor(caller), this.context(caller));
+      await this.developers.unblock(user.developerId, this.actor(caller), this.context(caller), m);
+    } else if (!user.active) {
+      await this.developers.block(user.developerId, this.actor(caller), this.context(caller), m);
+    }
   }
 
-  private async find(id: string, m?: Parameters<ScimUsersRepository['find']>[1]): Promise<ScimUserRecord> {
-    const user = UUID.test(id) ? await this.repository.find(id.toLowerCase(), m, m !== undefined) : null;
+  private async find(id: string): Promise<ScimUserRecord> {
+    return this.found(id, UUID.test(id) ? await this.repository.find(id.toLowerCase()) : null);
+  }
+
+  /**
+   * The user, locked for a change that may block or unblock its developer in the same
+   * transaction. The developer's row is locked first: an erasure locks the developer and then
+   * deletes this user, so taking the user first could deadlock with it. (A user linked at a login
+   * between the two reads is locked without its developer first: a far narrower window, and
+   * Postgres still resolves a deadlock by failing one side.)
+   */
+  private async findForChange(id: string, m: EntityManager): Promise<ScimUserRecord> {
+    const key = id.toLowerCase();
+    const seen = this.found(id, UUID.test(id) ? await this.repository.find(key, m) : null);
+    if (seen.developerId) await this.developers.lock(seen.developerId, m);
+    return this.found(id, await this.repository.find(key, m, true));
+  }
+
+  private found(id: string, user: ScimUserRecord | null): ScimUserRecord {
     if (!user) throw new ScimError(404, null, `No User with id ${id.slice(0, 100)}`);
     return user;
   }

@@ -1,0 +1,260 @@
+import { DevelopersService, type RecordLoginInput } from '@app/developers';
+import { TykPortalClient } from '@app/tyk-portal';
+import { Module, type INestApplication } from '@nestjs/common';
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import { asSuperuser, createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { createLibApp, listenLikeBroker } from '@test/support/lib-app.js';
+import { DeprovisioningWorker } from '../deprovisioning.worker.js';
+import { ProvisioningModule } from '../provisioning.module.js';
+import type { TokenRevoker } from '../token-revoker.js';
+import { scimBodyParser } from './scim-body.js';
+import { ScimUsersRepository } from './scim-users.repository.js';
+
+/**
+ * SCIM writes and the developer they block or unblock commit together (real Postgres, real
+ * HTTP): a failure in either half, forced by a trigger that raises, leaves both as they were.
+ */
+const TOKEN = 'entra-scim-token-0123456789abcdefghijklmnop';
+const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+const ISSUER = 'https://idp.example/tenant';
+
+/** The outbox worker is stopped in these tests; nothing reaches a portal. */
+@Module({ providers: [{ provide: TykPortalClient, useValue: {} }], exports: [TykPortalClient] })
+class NoPortalModule {}
+
+class NoRevoker implements TokenRevoker {
+  revokeFor(): Promise<{ profileId: string }[]> {
+    return Promise.resolve([]);
+  }
+  revokeSealed(): Promise<{ profileId: string }[]> {
+    return Promise.resolve([]);
+  }
+}
+
+let seq = 0;
+function login(overrides: Partial<RecordLoginInput> = {}): RecordLoginInput {
+  seq++;
+  return {
+    issuer: ISSUER,
+    subject: `sub-${seq}`,
+    email: `dev${seq}@example.com`,
+    emailVerified: true,
+    name: `Developer ${seq}`,
+    organisationId: null,
+    organisationName: null,
+    ssoKey: null,
+    ...overrides,
+  };
+}
+
+describe('SCIM users and their developers (real Postgres)', () => {
+  let db: TestDatabase;
+  let app: INestApplication;
+  let url: string;
+  let developers: DevelopersService;
+  let repository: ScimUsersRepository;
+  let ds: DataSource;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('scimtx');
+    app = await createLibApp(db, ProvisioningModule.forRoot({ imports: [NoPortalModule], tokenRevoker: NoRevoker }), {
+      BROKER_SCIM_TOKENS: `entra:${TOKEN}`,
+      BROKER_PUBLIC_URL: 'https://sso.example',
+    });
+    app.use('/scim', ...scimBodyParser(64 * 1024));
+    url = await listenLikeBroker(app, {});
+    await app.get(DeprovisioningWorker).onApplicationShutdown();
+    developers = app.get(DevelopersService);
+    repository = app.get(ScimUsersRepository);
+    ds = app.get(DataSource);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+  });
+
+  async function scim(method: string, path: string, body?: unknown) {
+    const res = await fetch(`${url}/scim/v2${path}`, {
+      method,
+      headers: {
+        Authorization: `Bearer ${TOKEN}`,
+        ...(body === undefined ? {} : { 'Content-Type': 'application/scim+json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
+  }
+
+  const setActive = (id: string, active: boolean) =>
+    scim('PATCH', `/Users/${id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: active }] });
+
+  /** A developer who has signed in, and a SCIM user created for them (linked at creation). */
+  async function provisioned(active = true) {
+    const { developer } = await developers.recordLogin(login());
+    const created = await scim('POST', '/Users', {
+      schemas: [USER],
+      userName: developer.email,
+      externalId: developer.subject,
+      active,
+    });
+    expect(created.status).toBe(201);
+    const id = created.body!.id as string;
+    expect((await repository.find(id))?.developerId).toBe(developer.id);
+    return { developer, id };
+  }
+
+  const statusOf = async (developerId: string) => (await developers.get(developerId)).status;
+
+  async function events(developerId: string): Promise<string[]> {
+    const rows = await ds.query<{ type: string }[]>(
+      `SELECT type FROM audit_events WHERE developer_id = $1 ORDER BY id`,
+      [developerId],
+    );
+    return rows.map((r) => r.type);
+  }
+
+  async function outbox(developerId: string): Promise<string[]> {
+    const rows = await ds.query<{ action: string }[]>(
+      `SELECT action FROM deprovisioning_outbox WHERE developer_id = $1`,
+      [developerId],
+    );
+    return rows.map((r) => r.action);
+  }
+
+  /** Installs a trigger (as the superuser) that raises on `event` of `table`, for the duration of `fn`. */
+  async function failing<T>(table: string, event: string, fn: () => Promise<T>): Promise<T> {
+    await asSuperuser(db, async (c) => {
+      await c.query(`CREATE OR REPLACE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'injected failure on %', TG_TABLE_NAME; END $$`);
+      await c.query(`CREATE TRIGGER test_fail BEFORE ${event} ON ${table} FOR EACH ROW EXECUTE FUNCTION test_fail()`);
+    });
+    try {
+      return await fn();
+    } finally {
+      await asSuperuser(db, (c) => c.query(`DROP TRIGGER test_fail ON ${table}`));
+    }
+  }
+
+  describe('DELETE /Users/{id}', () => {
+    it('should neither block the developer nor audit anything when the delete fails', async () => {
+      const { developer, id } = await provisioned();
+      const before = await events(developer.id);
+
+      const refused = await failing('scim_users', 'DELETE', () => scim('DELETE', `/Users/${id}`));
+
+      expect(refused.status).toBe(500);
+      expect(await repository.find(id)).not.toBeNull();
+      expect(await statusOf(developer.id)).toBe('active');
+      expect(await events(developer.id)).toEqual(before);
+      expect(await outbox(developer.id)).toEqual([]);
+
+      // The IdP's retry does the whole delete.
+      expect((await scim('DELETE', `/Users/${id}`)).status).toBe(204);
+      expect(await repository.find(id)).toBeNull();
+      expect(await statusOf(developer.id)).toBe('blocked');
+      expect((await events(developer.id)).slice(before.length)).toEqual(['developer.blocked', 'scim.user_deleted']);
+      expect(await outbox(developer.id)).toEqual(['deactivate']);
+    });
+
+    it('should not delete the user when blocking the developer fails', async () => {
+      const { developer, id } = await provisioned();
+      const before = await events(developer.id);
+
+      const refused = await failing('developers', 'UPDATE', () => scim('DELETE', `/Users/${id}`));
+
+      expect(refused.status).toBe(500);
+      expect(await repository.find(id)).not.toBeNull();
+      expect(await statusOf(developer.id)).toBe('active');
+      expect(await events(developer.id)).toEqual(before);
+    });
+
+    it('should wait for an erasure of the developer instead of deadlocking with it', async () => {
+      const { developer, id } = await provisioned();
+      // What an erasure does, held open: the developer's row locked, then its SCIM user deleted.
+      const erasure = new pg.Client({ connectionString: db.url });
+      await erasure.connect();
+      try {
+        await erasure.query('BEGIN');
+        await erasure.query(`SELECT 1 FROM developers WHERE id = $1 FOR UPDATE`, [developer.id]);
+        const deleting = scim('DELETE', `/Users/${id}`);
+        await waitForLockWaiters(1);
+        await erasure.query('SET LOCAL lock_timeout = 5000');
+        await erasure.query(`DELETE FROM scim_users WHERE developer_id = $1`, [developer.id]);
+        await erasure.query('COMMIT');
+        // The user went with the erasure: the SCIM client is told so, not given a 500.
+        expect((await deleting).status).toBe(404);
+      } finally {
+        await erasure.end();
+      }
+    });
+  });
+
+  describe('reactivation (active: true)', () => {
+    it('should fail as a whole when the unblock fails, so that the retry unblocks the developer', async () => {
+      const { developer, id } = await provisioned();
+      expect((await setActive(id, false)).status).toBe(200);
+      expect(await statusOf(developer.id)).toBe('blocked');
+      const before = await events(developer.id);
+
+      const refused = await failing('developers', 'UPDATE', () => setActive(id, true));
+
+      expect(refused.status).toBe(500);
+      expect((await repository.find(id))?.active).toBe(false);
+      expect(await statusOf(developer.id)).toBe('blocked');
+      expect(await events(developer.id)).toEqual(before);
+
+      const retried = await setActive(id, true);
+      expect(retried.status).toBe(200);
+      expect(retried.body).toMatchObject({ active: true });
+      expect(await statusOf(developer.id)).toBe('active');
+      expect((await events(developer.id)).slice(before.length)).toEqual([
+        'scim.user_updated',
+        'scim.user_reactivated',
+        'developer.unblocked',
+      ]);
+    });
+
+    it('should fail as a whole through PUT too', async () => {
+      const { developer, id } = await provisioned(false);
+      expect(await statusOf(developer.id)).toBe('blocked');
+      const replace = { schemas: [USER], userName: developer.email, externalId: developer.subject, active: true };
+
+      const refused = await failing('developers', 'UPDATE', () => scim('PUT', `/Users/${id}`, replace));
+
+      expect(refused.status).toBe(500);
+      expect((await repository.find(id))?.active).toBe(false);
+      expect((await scim('PUT', `/Users/${id}`, replace)).status).toBe(200);
+      expect(await statusOf(developer.id)).toBe('active');
+    });
+
+    it('should not keep a deactivation whose block failed', async () => {
+      const { developer, id } = await provisioned();
+
+      const refused = await failing('developers', 'UPDATE', () => setActive(id, false));
+
+      expect(refused.status).toBe(500);
+      expect((await repository.find(id))?.active).toBe(true);
+      expect(await statusOf(developer.id)).toBe('active');
+    });
+  });
+
+  /**
+   * Waits until a session on the test database waits for a lock (the second transaction is
+   * blocked behind the first),.
+   */
+  async function waitForLockWaiters(n: number, done: () => boolean = () => false): Promise<void> {
+    for (let i = 0; i < 400 && !done(); i++) {
+      const [{ waiting }] = await ds.query<{ waiting: number }[]>(
+        `SELECT count(*)::int AS waiting FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      if (waiting >= n) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    if (!done()) throw new Error('nothing ever waited for the lock');
+  }
+});
