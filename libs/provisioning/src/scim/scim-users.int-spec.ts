@@ -1,8 +1,9 @@
+import { DomainError } from '@app/common';
 import { DevelopersService, type RecordLoginInput } from '@app/developers';
 import { TykPortalClient } from '@app/tyk-portal';
 import { Module, type INestApplication } from '@nestjs/common';
 import pg from 'pg';
-import { DataSource } from 'typeorm';
+import { DataSource, QueryFailedError } from 'typeorm';
 import { asSuperuser, createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { createLibApp, listenLikeBroker } from '@test/support/lib-app.js';
 import { DeprovisioningWorker } from '../deprovisioning.worker.js';
@@ -10,10 +11,13 @@ import { ProvisioningModule } from '../provisioning.module.js';
 import type { TokenRevoker } from '../token-revoker.js';
 import { scimBodyParser } from './scim-body.js';
 import { ScimUsersRepository } from './scim-users.repository.js';
+import { ScimUsersService } from './scim-users.service.js';
 
 /**
  * SCIM writes and the developer they block or unblock commit together (real Postgres, real
  * HTTP): a failure in either half, forced by a trigger that raises, leaves both as they were.
+ * And two links of one developer at once (two logins, with the first one's transaction held
+ * open) converge on one SCIM user instead of failing on UQ_scim_users_developer.
  */
 const TOKEN = 'entra-scim-token-0123456789abcdefghijklmnop';
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -54,6 +58,7 @@ describe('SCIM users and their developers (real Postgres)', () => {
   let app: INestApplication;
   let url: string;
   let developers: DevelopersService;
+  let scimUsers: ScimUsersService;
   let repository: ScimUsersRepository;
   let ds: DataSource;
 
@@ -67,6 +72,7 @@ describe('SCIM users and their developers (real Postgres)', () => {
     url = await listenLikeBroker(app, {});
     await app.get(DeprovisioningWorker).onApplicationShutdown();
     developers = app.get(DevelopersService);
+    scimUsers = app.get(ScimUsersService);
     repository = app.get(ScimUsersRepository);
     ds = app.get(DataSource);
   });
@@ -242,9 +248,91 @@ describe('SCIM users and their developers (real Postgres)', () => {
     });
   });
 
+  describe('linking at login, two logins at once', () => {
+    /** SCIM users created before the developer's first login (so unlinked), and that developer. */
+    async function preProvisioned(users: { externalId?: boolean; email?: boolean; active: boolean }[]) {
+      const claims = login();
+      const ids: string[] = [];
+      for (const [i, u] of users.entries()) {
+        const created = await scim('POST', '/Users', {
+          schemas: [USER],
+          userName: `user-${seq}-${i}@example.org`,
+          ...(u.externalId ? { externalId: claims.subject } : {}),
+          ...(u.email ? { emails: [{ value: claims.email, type: 'work', primary: true }] } : {}),
+          active: u.active,
+        });
+        expect(created.status).toBe(201);
+        ids.push(created.body!.id as string);
+      }
+      const { developer } = await developers.recordLogin(claims);
+      return { developer, ids };
+    }
+
+    /** The first login's link, its transaction held open while `second` starts. */
+    async function concurrently<T>(developer: Parameters<ScimUsersService['atLogin']>[0], second: () => Promise<T>) {
+      const first = ds.createQueryRunner();
+      await first.connect();
+      try {
+        await first.startTransaction();
+        const linked = await repository.linkAtLogin(first.manager, developer);
+        let settled = false;
+        const pending = second().then(
+          (value) => ({ value, error: null }),
+          (error: unknown) => ({ value: null, error }),
+        );
+        void pending.finally(() => (settled = true));
+        // (Before the fix, the second link skipped the locked candidate and did not wait.)
+        await waitForLockWaiters(1, () => settled);
+        await first.commitTransaction();
+        return { linked, second: await pending };
+      } finally {
+        await first.release();
+      }
+    }
+
+    it('should converge on the first link when the second login picked another candidate', async () => {
+      // By subject (the first login's pick) and by verified email (what the second one falls to).
+      const { developer, ids } = await preProvisioned([
+        { externalId: true, active: true },
+        { email: true, active: true },
+      ]);
+
+      const { linked, second } = await concurrently(developer, () => scimUsers.atLogin(developer));
+
+      expect(linked?.id).toBe(ids[0]);
+      expect(second.error).toBeNull();
+      expect((await repository.find(ids[0]))?.developerId).toBe(developer.id);
+      expect((await repository.find(ids[1]))?.developerId).toBeNull();
+      expect(await statusOf(developer.id)).toBe('active');
+    });
+
+    it('should find the first link, and refuse the login, when the one candidate is inactive', async () => {
+      const { developer, ids } = await preProvisioned([{ externalId: true, active: false }]);
+
+      const { linked, second } = await concurrently(developer, () => scimUsers.atLogin(developer));
+
+      expect(linked?.id).toBe(ids[0]);
+      expect(second.error).toBeInstanceOf(DomainError);
+      expect(second.error).toMatchObject({ code: 'developer_blocked' });
+      expect(await statusOf(developer.id)).toBe('blocked');
+    });
+
+    it('should never surface the unique violation to the login', async () => {
+      const { developer } = await preProvisioned([
+        { externalId: true, active: false },
+        { email: true, active: true },
+      ]);
+
+      const { second } = await concurrently(developer, () => scimUsers.atLogin(developer));
+
+      expect(second.error).not.toBeInstanceOf(QueryFailedError);
+      expect(second.error).toMatchObject({ code: 'developer_blocked' });
+    });
+  });
+
   /**
    * Waits until a session on the test database waits for a lock (the second transaction is
-   * blocked behind the first),.
+   * blocked behind the first), or until `done` says the second one finished without waiting.
    */
   async function waitForLockWaiters(n: number, done: () => boolean = () => false): Promise<void> {
     for (let i = 0; i < 400 && !done(); i++) {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
+import { QueryFailedError, type DataSource, type EntityManager } from 'typeorm';
 import type { FilterCondition } from './scim-filter.js';
 
 /** A SCIM user as stored. */
@@ -146,25 +146,52 @@ export class ScimUsersRepository {
   /**
    * The SCIM user a developer's login matches and links (first login after pre-provisioning):
    * externalId = subject first, else a verified email. Locks the row.
+   *
+   * Two logins of one developer at once (two tabs, a retried callback), or a login beside a SCIM
+   * create that matches the same developer, converge on one link instead of failing: the candidate
+   * is locked waiting (not skipped), so the second login sees the first one's link once it commits;
+   * and when it has picked another candidate, its link meets `UQ_scim_users_developer` (23505),
+   * which is undone to a savepoint and answered with the user the other transaction linked.
    */
   async linkAtLogin(
     m: EntityManager,
     developer: { id: string; subject: string; email: string | null; emailVerified: boolean },
   ): Promise<ScimUserRecord | null> {
-    const linked = await m.query<ScimUserRecord[]>(`SELECT ${COLUMNS} FROM scim_users u WHERE u.developer_id = $1`, [
-      developer.id,
-    ]);
-    if (linked[0]) return linked[0];
+    const linked = await this.linkedTo(m, developer.id);
+    if (linked) return linked;
     const rows = await m.query<ScimUserRecord[]>(
       `SELECT ${COLUMNS} FROM scim_users u
         WHERE u.developer_id IS NULL
           AND (u.external_id = $1 OR ($2::text IS NOT NULL AND $3 AND lower(u.email) = lower($2::text)))
-        ORDER BY (u.external_id = $1) DESC NULLS LAST, u.created_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
+        ORDER BY (u.external_id = $1) DESC NULLS LAST, u.created_at LIMIT 1 FOR UPDATE`,
       [developer.subject, developer.email, developer.emailVerified],
     );
     const match = rows[0];
-    if (!match) return null;
-    await this.link(m, match.id, developer.id);
+    // None left: a concurrent login may have linked the one this login waited for.
+    if (!match) return this.linkedTo(m, developer.id);
+    await m.query(`SAVEPOINT scim_link`);
+    try {
+      await this.link(m, match.id, developer.id);
+    } catch (e) {
+      if (!isUniqueViolation(e, 'UQ_scim_users_developer')) throw e;
+      // Postgres raised it only once the other transaction committed: its link is visible now.
+      await m.query(`ROLLBACK TO SAVEPOINT scim_link`);
+      return this.linkedTo(m, developer.id);
+    }
+    await m.query(`RELEASE SAVEPOINT scim_link`);
     return { ...match, developerId: developer.id };
   }
+
+  private async linkedTo(m: EntityManager, developerId: string): Promise<ScimUserRecord | null> {
+    const rows = await m.query<ScimUserRecord[]>(`SELECT ${COLUMNS} FROM scim_users u WHERE u.developer_id = $1`, [
+      developerId,
+    ]);
+    return rows[0] ?? null;
+  }
+}
+
+function isUniqueViolation(e: unknown, constraint: string): boolean {
+  if (!(e instanceof QueryFailedError)) return false;
+  const driver = e.driverError as { code?: unknown; constraint?: unknown } | null;
+  return driver?.code === '23505' && driver.constraint === constraint;
 }
