@@ -49,6 +49,36 @@ describe('health (e2e, own Postgres server so it can be stopped)', () => {
     expect(headers['keep-alive']).toBe('timeout=65');
   });
 
+  it('should show the audit and SIEM details of /health/ready only with BROKER_METRICS_TOKEN when it is set', async () => {
+    const token = 'health-metrics-token-5678-abcdef';
+    const guarded = await startTestBroker(
+      testConfig({
+        DATABASE_URL: pgServer.url,
+        DATABASE_MIGRATION_URL: pgServer.migrationUrl,
+        TYK_IB_SECRET: 'health-secret-1234',
+        BROKER_METRICS_TOKEN: token,
+      }),
+    );
+    try {
+      const ready = async (headers: Record<string, string> = {}) => {
+        const res = await fetch(`${guarded.url}/health/ready`, { headers });
+        return { status: res.status, body: (await res.json()) as { status: string; details: Record<string, unknown> } };
+      };
+      const anonymous = await ready();
+      expect(anonymous.status).toBe(200);
+      expect(anonymous.body.status).toBe('ok');
+      expect(Object.keys(anonymous.body.details)).toEqual(['database']);
+      for (const wrong of [`Bearer ${token}x`, token, 'Bearer ']) {
+        expect(Object.keys((await ready({ Authorization: wrong })).body.details)).toEqual(['database']);
+      }
+      const operator = await ready({ Authorization: `Bearer ${token}` });
+      expect(operator.status).toBe(200);
+      expect(Object.keys(operator.body.details).sort()).toEqual(['audit', 'audit_stream', 'database']);
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it('should report the audit protection as strong with the two roles of the embedded default, weak with one', async () => {
     const res = await fetch(`${broker.url}/health/ready`);
     const body = (await res.json()) as { details: { audit: Record<string, unknown> } };

@@ -1,18 +1,25 @@
-import { Controller, Get, Header, HttpCode } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Header, Headers, HttpCode, Inject } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuditService, AuditStreamService } from '@app/audit';
+import { serverConfig, type ServerConfig } from '@app/config';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { MetricsToken } from '../metrics/metrics-token.js';
 
 @ApiTags('health')
 @Controller('health')
 export class HealthController {
+  private readonly token: MetricsToken;
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly db: TypeOrmHealthIndicator,
     private readonly indicator: HealthIndicatorService,
     private readonly audit: AuditService,
     private readonly stream: AuditStreamService,
-  ) {}
+    @Inject(serverConfig.KEY) config: ServerConfig,
+  ) {
+    this.token = new MetricsToken(config.metrics.token);
+  }
 
   /** TIB answers 200 with an empty body; monitoring scripts written for TIB rely on it. */
   @Get()
@@ -32,13 +39,19 @@ export class HealthController {
   @HealthCheck()
   @ApiOperation({
     summary:
-      'Readiness: the database answers (503 when it does not); details include the audit protection and the SIEM stream state',
+      'Readiness: the database answers (503 when it does not); details include the audit protection and the SIEM stream state (with BROKER_METRICS_TOKEN set, only for Authorization: Bearer <token>)',
     description:
       '`details.audit.protection` is `weak` (with the reason) when the database role could rewrite the audit log; `details.audit.checkpoints` is `stopped` (with `checkpointProblem`) when the newest signed checkpoint is not one the broker can trust, `overdue` (with `checkpointsOverdue`) when sealed events have waited for a checkpoint longer than three checkpoint intervals.',
   })
-  ready() {
+  @ApiBearerAuth()
+  ready(@Headers('authorization') authorization: string | undefined) {
+    const database = () => this.db.pingCheck('database', { timeout: 1500 });
+    // The audit and SIEM details tell an attacker when events are not reaching the SIEM and name
+    // internal hosts: with BROKER_METRICS_TOKEN set they are for callers carrying it, as /metrics
+    // is. A probe without it still gets the status (and the 503 while the database is down).
+    if (!this.token.accepts(authorization)) return this.health.check([database]);
     return this.health.check([
-      () => this.db.pingCheck('database', { timeout: 1500 }),
+      database,
       // Informational: a weak set-up still serves logins (issue 14), so it stays "up".
       async () => {
         const audit = this.indicator.check('audit');
