@@ -104,6 +104,15 @@ export class AuditChainRepository {
     );
   }
 
+  /**
+   * When the oldest retained event was recorded (null when the log is empty): the lowest id, whose
+   * time was taken with it at insert, so that the primary key answers and no scan of the log is needed.
+   */
+  async oldestEventAt(m: EntityManager): Promise<Date | null> {
+    const [row] = await m.query<{ occurred_at: Date }[]>(`SELECT occurred_at FROM audit_events ORDER BY id LIMIT 1`);
+    return row?.occurred_at ?? null;
+  }
+
   /** The owner's function removes one batch before the cutoff (and records it); how many. */
   async applyRetentionBatch(m: EntityManager, cutoff: Date, batch: number): Promise<number> {
     const [r] = await m.query<{ removed: number }[]>(

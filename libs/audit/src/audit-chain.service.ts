@@ -1,8 +1,8 @@
 // Over 300 lines with its comments, one job: running the chain. Sealing and retention share one
 // queue (one at a time per process), and with the scheduled full verify one set of timers started
 // at bootstrap and stopped at shutdown; the SQL is in audit-chain.repository.ts, the verify walk
-// in audit-chain-verify.ts, the checkpoints in audit-checkpoints.service.ts.
-import { DomainError } from '@app/common';
+// in audit-chain-verify.ts, its request checks and refusals in audit-verify-request.ts, the checkpoints in
+// audit-checkpoints.service.ts.
 import { auditConfig, type AuditConfig } from '@app/config';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -14,7 +14,8 @@ import { AuditChainRepository } from './audit-chain.repository.js';
 import { invalid } from './audit-filters.js';
 import { auditProtection, type AuditProtection } from './audit-protection.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
-import { AuditVerifyTrust } from './audit-verify-trust.js';
+import { AuditVerifyTrust, overdueText } from './audit-verify-trust.js';
+import { fullVerifyRunning, idParam } from './audit-verify-request.js';
 
 // The verify walk itself is in audit-chain-verify.ts; its result types are re-exported here.
 export type { AuditChainProblem, AuditChainProblemKind, AuditVerifyResult } from './audit-chain-verify.js';
@@ -26,7 +27,6 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 const RETENTION_FIRST_RUN_MS = 10_000;
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
-
 export interface AuditRetentionResult {
   /** Events removed in this run. */
   removed: number;
@@ -241,7 +241,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     const routine = range.mode === 'routine';
     if (fromId === null && toId === null && !routine) {
       const result = await this.underFullVerifyLock((qr) => this.fullWalk(qr, expectedHead, options.recordAs));
-      if (result === LOCK_HELD) throw fullVerifyRunning();
+      if (result === LOCK_HELD) throw fullVerifyRunning(await this.trust.fullVerifyOverdue().catch(() => null));
       return result;
     }
     return this.walk(this.dataSource.manager, fromId, toId, expectedHead, routine);
@@ -324,9 +324,10 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
    * The scheduled full verify (BROKER_AUDIT_FULL_VERIFY_HOURS): one instance at a time (a
    * session advisory lock), and not again within the period of the last one this broker recorded
    * (a recorded verify counts only with a proof signed by this broker's key: AuditVerifyTrust).
-   * Returns the result, or null when skipped.
+   * Returns the result, or null when skipped. A skip because another session holds the lock is
+   * logged, as an error once the full verify is overdue at `now` (AuditVerifyTrust.fullVerifyOverdue).
    */
-  async scheduledFullVerify(): Promise<AuditVerifyResult | null> {
+  async scheduledFullVerify(now?: Date): Promise<AuditVerifyResult | null> {
     const hours = this.config.fullVerifyHours;
     const outcome = await this.underFullVerifyLock(async (qr) => {
       if (await this.trust.recentFullVerify(qr.manager, hours)) return null;
@@ -338,7 +339,17 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       }
       return result;
     });
-    return outcome === LOCK_HELD ? null : outcome;
+    if (outcome !== LOCK_HELD) return outcome;
+    const overdue = await this.trust.fullVerifyOverdue(now);
+    if (overdue) {
+      this.logger.error(
+        `audit full verify overdue: ${overdueText(overdue)}; the scheduled one skipped again because another session ` +
+          `holds the lock broker.audit.full_verify (see pg_locks; the broker's own runtime role can take it and keep it)`,
+      );
+    } else {
+      this.logger.log('audit full verify skipped: another session holds the lock broker.audit.full_verify');
+    }
+    return null;
   }
 
   /** Seals what is committed, then signs a checkpoint up to the head (tests, the CLI). */
@@ -379,14 +390,6 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
 /** underFullVerifyLock's answer when another session holds the lock. */
 const LOCK_HELD = Symbol('full verify lock held');
 
-function fullVerifyRunning(): DomainError {
-  return new DomainError(
-    'verify_running',
-    'A full verify of the audit chain is already running (on demand or scheduled, on this or another instance); ' +
-      'its result will be recorded as an audit.verified event. Try again when it has finished, or use mode=routine.',
-  );
-}
-
 /** Back to the pool; with `error`, pg closes the connection instead (TypeORM's Postgres runner). */
 async function releaseConnection(qr: QueryRunner, error: unknown): Promise<void> {
   const pgRunner = qr as QueryRunner & { releasePostgresConnection?: (err?: Error) => Promise<void> };
@@ -395,13 +398,4 @@ async function releaseConnection(qr: QueryRunner, error: unknown): Promise<void>
   } else {
     await qr.release();
   }
-}
-
-function idParam(parameter: string, value: string | number | bigint | null | undefined): string | null {
-  if (value === undefined || value === null || value === '') return null;
-  const s = typeof value === 'string' ? value.trim() : String(value);
-  if (!/^\d{1,19}$/.test(s) || BigInt(s) > 9223372036854775807n) {
-    throw invalid(parameter, 'expected an event id (a positive whole number)');
-  }
-  return s;
 }

@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { jest } from '@jest/globals';
 import { Logger, type INestApplication } from '@nestjs/common';
+import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { compromiseDatabase, createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { recordLogins, startAuditApp } from '@test/support/audit-app.js';
@@ -57,6 +58,25 @@ async function forgeVerified(ctx: Ctx, details: Record<string, unknown>): Promis
   );
   await ctx.audit.sealNow();
   return id;
+}
+
+/** Only Date runs at `now` (jest.useRealTimers() ends it): the database driver's timers and I/O stay real. */
+function fakeDateOnly(now: Date): void {
+  jest.useFakeTimers({
+    now,
+    doNotFake: [
+      'hrtime',
+      'nextTick',
+      'performance',
+      'queueMicrotask',
+      'setImmediate',
+      'clearImmediate',
+      'setInterval',
+      'clearInterval',
+      'setTimeout',
+      'clearTimeout',
+    ],
+  });
 }
 
 /** The routine verify's random sample re-reads the newest older ranges, never the one with seq 3. */
@@ -173,6 +193,70 @@ describe('recorded full verifies that the runtime role forged are not trusted (r
     expect(await ctx.audit.lastFullVerify()).toEqual({ at: expect.any(Date), status: 'intact', trusted: true });
     await ctx.audit.sealNow();
     expect(await ctx.audit.verify({ mode: 'routine' })).toMatchObject({ status: 'intact', since: '31' });
+  });
+
+  it('should report the full verify as overdue (state, log, verify API) while the runtime role keeps its lock', async () => {
+    const HOUR_MS = 3_600_000;
+    expect(await ctx.chain.scheduledFullVerify()).toMatchObject({ status: 'intact', mode: 'full' });
+    const completed = Date.now();
+    expect(await ctx.audit.fullVerifyState()).toBeNull();
+    // Whoever has the broker's DATABASE_URL takes the lock every full verify needs, and keeps it.
+    const holder = new pg.Client({ connectionString: ctx.db.url });
+    await holder.connect();
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    try {
+      const [{ me }] = (await holder.query<{ me: string }>(`SELECT current_user AS me`)).rows;
+      expect(me).toBe('broker_app');
+      await holder.query(`SELECT pg_advisory_lock(hashtext('broker.audit.full_verify'))`);
+      // The next period (24 h) is due: the scheduled verify skips; two periods on it is not overdue yet.
+      const due = new Date(completed + 25 * HOUR_MS);
+      expect(await ctx.chain.scheduledFullVerify(due)).toBeNull();
+      expect(await ctx.audit.fullVerifyState(new Date(completed + 71 * HOUR_MS))).toBeNull();
+      expect(error).not.toHaveBeenCalled();
+      // Three periods without a completed full verify: overdue, everywhere it is reported.
+      const late = new Date(completed + 73 * HOUR_MS);
+      expect(await ctx.chain.scheduledFullVerify(late)).toBeNull();
+      expect(error.mock.calls.map(([m]) => String(m))).toEqual([
+        expect.stringMatching(
+          /^audit full verify overdue: none has completed since .* \(73 h, more than 72 h\).*holds the lock broker\.audit\.full_verify/,
+        ),
+      ]);
+      const state = await ctx.audit.fullVerifyState(late);
+      expect(state).toEqual({
+        fullVerify: 'overdue',
+        fullVerifyOverdue: { lastCompletedAt: expect.any(String), waitingSeconds: expect.any(Number), limitHours: 72 },
+      });
+      const lastCompletedAt = Date.parse(state?.fullVerifyOverdue.lastCompletedAt ?? '');
+      expect(lastCompletedAt).toBeGreaterThan(completed - 60_000);
+      expect(lastCompletedAt).toBeLessThanOrEqual(completed);
+      // The verify API says so too (only Date runs three days later; timers and I/O stay real).
+      fakeDateOnly(late);
+      try {
+        await expect(ctx.audit.verify({}, { recordAs: 'admin:a' })).rejects.toMatchObject({
+          code: 'verify_running',
+          message: expect.stringMatching(/The full verify is overdue: none has completed since/),
+          details: { fullVerify: 'overdue', fullVerifyOverdue: { limitHours: 72 } },
+        });
+        expect(await ctx.audit.verify({ mode: 'routine' })).toMatchObject({
+          status: 'intact',
+          fullVerify: 'overdue',
+          fullVerifyOverdue: { limitHours: 72 },
+        });
+      } finally {
+        jest.useRealTimers();
+      }
+    } finally {
+      error.mockRestore();
+      await holder.end();
+    }
+    // The lock is free again: the next scheduled verify runs, and the state clears.
+    fakeDateOnly(new Date(completed + 74 * HOUR_MS));
+    try {
+      expect(await ctx.chain.scheduledFullVerify()).toMatchObject({ status: 'intact', mode: 'full' });
+      expect(await ctx.audit.fullVerifyState()).toBeNull();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('should stop trusting a legitimate record once the owner rewrote and re-chained the events up to it', async () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
+import { auditConfig, type AuditConfig } from '@app/config';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { AuditVerifyResult } from './audit-chain-verify.js';
@@ -30,6 +31,37 @@ export interface RecordedFullVerify {
   trusted: boolean;
 }
 
+/** A full verify is overdue when none completed for this many scheduled periods (as checkpoints: three intervals). */
+export const FULL_VERIFY_OVERDUE_PERIODS = 3;
+
+/**
+ * No full verify has completed for longer than FULL_VERIFY_OVERDUE_PERIODS ×
+ * BROKER_AUDIT_FULL_VERIFY_HOURS: its lock held elsewhere (by another session, maybe on purpose),
+ * every attempt failing, or no instance running the schedule.
+ */
+export interface FullVerifyOverdue {
+  /** When the newest full verify this broker trusts completed (its signed time); null when none did. */
+  lastCompletedAt: string | null;
+  /** Since then (or, when none completed, since the oldest retained event was recorded). */
+  waitingSeconds: number;
+  /** The bound that was passed, in hours. */
+  limitHours: number;
+}
+
+/** As /health/ready details it (`details.audit`), the verify API reports it and the console shows it. */
+export interface FullVerifyState {
+  fullVerify: 'overdue';
+  fullVerifyOverdue: FullVerifyOverdue;
+}
+
+/** For the log and error messages. */
+export function overdueText(o: FullVerifyOverdue): string {
+  const hours = Math.floor(o.waitingSeconds / 3600);
+  return o.lastCompletedAt
+    ? `none has completed since ${o.lastCompletedAt} (${hours} h, more than ${o.limitHours} h)`
+    : `none has completed for the ${hours} h since the oldest retained event (more than ${o.limitHours} h)`;
+}
+
 /** How many recorded verifies are looked at, newest first, before giving up (forged ones may crowd them). */
 const CANDIDATES = 20;
 /** Events already warned about (bounded; a warning is logged once per event). */
@@ -56,6 +88,7 @@ export class AuditVerifyTrust {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly checkpoints: AuditCheckpointsService,
     private readonly chainRepo: AuditChainRepository,
+    @Inject(auditConfig.KEY) private readonly config: AuditConfig,
   ) {}
 
   /** The proof to record with a full verify's result; null when signing is off. */
@@ -95,6 +128,49 @@ export class AuditVerifyTrust {
       if (proof?.status === 'intact' && proof.last_seq !== null) return proof.last_seq;
     }
     return null;
+  }
+
+  /**
+   * When the newest full verify (intact or broken) this broker can vouch for completed: the signed
+   * `time` of the newest record whose proof holds (a proof copied into a newer record keeps its
+   * time). With signing off no proof exists, so it is the newest record's `occurred_at`, which
+   * anyone with the runtime role can fake by inserting one (`trusted: false`). Null when none.
+   */
+  async lastCompletedFullVerify(m: EntityManager): Promise<{ at: Date; trusted: boolean } | null> {
+    if (!this.checkpoints.signing) {
+      const [record] = await this.chainRepo.fullVerifyRecords(m, {}, 1);
+      return record ? { at: new Date(record.occurred_at), trusted: false } : null;
+    }
+    for (const record of await this.chainRepo.fullVerifyRecords(m, {}, CANDIDATES)) {
+      const proof = await this.trusted(m, record);
+      if (proof) return { at: new Date(proof.time), trusted: true };
+    }
+    return null;
+  }
+
+  /**
+   * Whether the full verify is overdue at `now` (tests pass a later time): no full verify this
+   * broker trusts completed within FULL_VERIFY_OVERDUE_PERIODS scheduled periods. Whoever holds the
+   * lock `broker.audit.full_verify` (the runtime role can take it and keep it) makes every full
+   * verify skip or answer 409; this is how that gets noticed. When none ever completed, the log
+   * counts as waiting since its oldest retained event. Null when not overdue, and when the
+   * schedule is off (BROKER_AUDIT_FULL_VERIFY_HOURS=0).
+   */
+  async fullVerifyOverdue(now: Date = new Date()): Promise<FullVerifyOverdue | null> {
+    const hours = this.config.fullVerifyHours;
+    if (hours <= 0) return null;
+    const m = this.dataSource.manager;
+    const last = await this.lastCompletedFullVerify(m);
+    const since = last?.at ?? (await this.chainRepo.oldestEventAt(m));
+    if (!since) return null;
+    const limitHours = FULL_VERIFY_OVERDUE_PERIODS * hours;
+    const waitingMs = now.getTime() - since.getTime();
+    if (waitingMs <= limitHours * HOUR_MS) return null;
+    return {
+      lastCompletedAt: last ? last.at.toISOString() : null,
+      waitingSeconds: Math.round(waitingMs / 1000),
+      limitHours,
+    };
   }
 
   /**

@@ -20,11 +20,17 @@ import { batchStream, copyExportStream } from './export/audit-export-stream.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
 import { invalid, parseAuditFilters, type AuditFilters, type AuditQueryInput } from './audit-filters.js';
 import type { AuditEventRecord } from './audit-record.js';
-import { AuditVerifyTrust, type RecordedFullVerify } from './audit-verify-trust.js';
+import { AuditVerifyTrust, type FullVerifyState, type RecordedFullVerify } from './audit-verify-trust.js';
 import { CursorCodec } from './cursor.js';
 
-/** A verify result with the database protection level (issue 14). */
-export type AuditVerifyReport = AuditVerifyResult & { protection: 'strong' | 'weak'; protectionReason?: string };
+/**
+ * A verify result with the database protection level (issue 14), and after a routine or range
+ * verify, `fullVerify: 'overdue'` while no full verify has completed for too long.
+ */
+export type AuditVerifyReport = AuditVerifyResult & {
+  protection: 'strong' | 'weak';
+  protectionReason?: string;
+} & Partial<FullVerifyState>;
 
 /** One page of events, newest first unless `order=asc`. */
 export interface AuditEventPage {
@@ -149,7 +155,19 @@ export class AuditService {
    */
   async verify(range: AuditVerifyRange = {}, options: { recordAs?: string } = {}): Promise<AuditVerifyReport> {
     const [result, p] = await Promise.all([this.chain.verify(range, options), this.chain.protection()]);
-    return { ...result, protection: p.protection, ...(p.reason ? { protectionReason: p.reason } : {}) };
+    // A full verify that just completed is not overdue; a routine or range one says so when it is.
+    const overdue = result.mode === 'full' ? null : await this.fullVerifyState();
+    return { ...result, protection: p.protection, ...(p.reason ? { protectionReason: p.reason } : {}), ...overdue };
+  }
+
+  /**
+   * For /health/ready, the console and the verify API: `overdue` when no full verify this broker
+   * trusts has completed for three scheduled periods (BROKER_AUDIT_FULL_VERIFY_HOURS), e.g. because
+   * someone holds its lock; null normally. `now` for tests.
+   */
+  async fullVerifyState(now?: Date): Promise<FullVerifyState | null> {
+    const overdue = await this.verifyTrust.fullVerifyOverdue(now);
+    return overdue ? { fullVerify: 'overdue', fullVerifyOverdue: overdue } : null;
   }
 
   /**

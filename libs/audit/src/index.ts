@@ -5,7 +5,7 @@ export { AuditModule } from './audit.module.js';
 /** record (one INSERT, optionally in the caller's transaction), query, exportEvents, verify, sealNow, sealingLagSeconds, applyRetention. */
 export { AuditService, type AuditEventPage, type AuditVerifyReport } from './audit.service.js';
 /** The newest recorded full verify and whether this broker trusts it (its signed proof). */
-export type { RecordedFullVerify } from './audit-verify-trust.js';
+export type { FullVerifyOverdue, FullVerifyState, RecordedFullVerify } from './audit-verify-trust.js';
 /** How well the database protects the log from the broker's own role. */
 export { auditProtection, type AuditProtection } from './audit-protection.js';
 /** Sealing, verification and retention of the hash chain (used through AuditService). */

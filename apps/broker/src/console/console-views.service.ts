@@ -29,7 +29,7 @@ export class ConsoleViewsService {
   ) {}
 
   async overview(session: ConsoleSession): Promise<string> {
-    const [overview, sealingLagSeconds, lastVerify, checkpoints, checkpointState] = await Promise.all([
+    const [overview, sealingLagSeconds, lastVerify, checkpoints, checkpointState, fullVerify] = await Promise.all([
       this.stats.overview(7),
       this.audit.sealingLagSeconds(),
       // Every full verify (scheduled, API, CLI or this console, on any replica) is recorded as an
@@ -37,12 +37,14 @@ export class ConsoleViewsService {
       this.audit.lastFullVerify(),
       this.audit.checkpoints({ limit: '1' }),
       this.audit.checkpointState(),
+      this.audit.fullVerifyState(),
     ]);
     return overviewPage(session, overview, {
       sealingLagSeconds,
       lastVerify,
       lastCheckpoint: checkpoints.data[0] ?? null,
       checkpointState,
+      fullVerifyOverdue: fullVerify?.fullVerifyOverdue ?? null,
     });
   }
 
@@ -55,7 +57,10 @@ export class ConsoleViewsService {
         throw new DomainError(
           'verify_running',
           'A full verify of the audit log is already running (started here, through the API or by the schedule, ' +
-            'on this or another instance). Its result appears in the Audit chain card of the overview when it finishes.',
+            'on this or another instance). Its result appears in the Audit chain card of the overview when it finishes.' +
+            (e.details?.fullVerify === 'overdue'
+              ? ' But no full verify has completed for too long: the lock may be held on purpose (see the overview).'
+              : ''),
         );
       }
       throw e;

@@ -106,6 +106,16 @@ describe('console views', () => {
       /Checkpoints overdue<\/span>: the events after seq\s+2000 have waited\s+420\s+s for a signed checkpoint/,
     );
     expect(page).not.toContain('Checkpoints overdue');
+    const verifyOverdue = overviewPage(session, overview, {
+      sealingLagSeconds: 0,
+      lastVerify: { at: new Date('2026-12-01T12:00:00.000Z'), status: 'intact', trusted: true },
+      lastCheckpoint: checkpoint,
+      fullVerifyOverdue: { lastCompletedAt: '2026-12-01T12:00:00.000Z', waitingSeconds: 80 * 3600, limitHours: 72 },
+    });
+    expect(verifyOverdue).toMatch(
+      /Full verify overdue<\/span>: none has completed since 2026-12-01 12:00:00Z \(80\s+h,\s+limit 72 h\)/,
+    );
+    expect(page).not.toContain('Full verify overdue');
   });
 
   it('should escape every interpolated value, and keep built fragments as they are', () => {

@@ -61,6 +61,16 @@ export class AuditChainProblemDto {
   detail!: string;
 }
 
+/** Since when no full verify has completed (`fullVerify: overdue`). */
+export class FullVerifyOverdueDto {
+  @ApiProperty({ ...text, description: 'When the newest trusted full verify completed; null when none did.' })
+  lastCompletedAt!: string | null;
+  @ApiProperty({ description: 'Seconds since then (or since the oldest retained event).' })
+  waitingSeconds!: number;
+  @ApiProperty({ description: 'The bound passed: three scheduled periods, in hours.' })
+  limitHours!: number;
+}
+
 /** The answer of `GET /api/audit/verify`: `intact` or `broken` (fields by status). */
 export class AuditVerifyResultDto {
   @ApiProperty({ enum: ['intact', 'broken'] })
@@ -81,4 +91,14 @@ export class AuditVerifyResultDto {
   problem?: string;
   @ApiPropertyOptional({ type: [AuditChainProblemDto], description: 'broken: every problem, at most 100.' })
   problems?: AuditChainProblemDto[];
+  @ApiPropertyOptional({
+    enum: ['overdue'],
+    description:
+      'routine or range verify: no full verify the broker trusts has completed for three BROKER_AUDIT_FULL_VERIFY_HOURS periods (e.g. its lock is held elsewhere).',
+  })
+  fullVerify?: 'overdue';
+  @ApiPropertyOptional({
+    description: 'With `fullVerify`: `{ lastCompletedAt: string | null, waitingSeconds, limitHours }`.',
+  })
+  fullVerifyOverdue?: FullVerifyOverdueDto;
 }

@@ -3,6 +3,7 @@ import type {
   AuditEventPage,
   AuditEventRecord,
   CheckpointState,
+  FullVerifyOverdue,
   RecordedFullVerify,
   SignInOverview,
 } from '@app/audit';
@@ -60,6 +61,18 @@ export interface ChainStatus {
   lastCheckpoint: AuditCheckpoint | null;
   /** Checkpoints stopped here, or overdue anywhere (AuditService.checkpointState). */
   checkpointState?: CheckpointState | null;
+  /** No trusted full verify completed for too long (AuditService.fullVerifyState). */
+  fullVerifyOverdue?: FullVerifyOverdue | null;
+}
+
+/** That the full verify is overdue (its lock held elsewhere, or failing); nothing when it is not. */
+function fullVerifyOverdueLine(o: FullVerifyOverdue | null): Html | string {
+  if (!o) return '';
+  const since = o.lastCompletedAt ? html`since ${when(o.lastCompletedAt)}` : html`since the oldest retained event`;
+  return html`<div id="full-verify-overdue">
+    <span class="bad">Full verify overdue</span>: none has completed ${since} (${Math.floor(o.waitingSeconds / 3600)} h,
+    limit ${o.limitHours} h); its lock may be held elsewhere
+  </div>`;
 }
 
 /** Why the checkpoints stopped here, or that they are overdue; nothing when neither. */
@@ -143,6 +156,7 @@ export function overviewPage(session: ConsoleSession, o: SignInOverview, chain: 
         <div class="card" id="chain">
           <div class="muted">Audit chain</div>
           <div>${lastVerifyLine(chain.lastVerify)}</div>
+          ${fullVerifyOverdueLine(chain.fullVerifyOverdue ?? null)}
           <div id="checkpoint">
             ${chain.lastCheckpoint ? html`Last signed checkpoint: seq ${chain.lastCheckpoint.first_seq}–${chain.lastCheckpoint.last_seq}${chain.lastCheckpoint.created_at ? html` at ${when(chain.lastCheckpoint.created_at)}` : ''} (key ${chain.lastCheckpoint.kid})` : html`<span class="muted">no signed checkpoint yet</span>`}
           </div>
