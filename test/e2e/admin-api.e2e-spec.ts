@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { loginWithDevIdp } from '@test/support/dev-idp.js';
 import {
   ADMIN_SECRET,
@@ -132,6 +133,46 @@ describe('admin API for security teams: roles, audit queries, developers, metric
     const verify = (await (await call('/api/audit/verify', auth)).json()) as { status: string; count: number };
     expect(verify.status).toBe('intact');
     expect(verify.count).toBeGreaterThan(5);
+  });
+
+  it('should run at most BROKER_AUDIT_VERIFY_CONCURRENCY (2) verifies of any kind per instance, refusing more with 409 at once', async () => {
+    // Every walk reads audit_events: while the table is locked, each verify that started waits in the
+    // database on its pool connection, as a long walk over a large log would.
+    const blocker = new pg.Client({ connectionString: stack.db.adminUrl });
+    await blocker.connect();
+    const answered: Response[] = [];
+    let requests: Promise<Response>[];
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE');
+      requests = Array.from({ length: 6 }, (_, i) =>
+        call(`/api/audit/verify?from_id=1&to_id=${1000 + i}`, `Bearer ${auditorToken}`).then((res) => {
+          answered.push(res);
+          return res;
+        }),
+      );
+      // The four over the limit are answered while the two admitted still wait.
+      for (let waited = 0; answered.length < 4 && waited < 10_000; waited += 50) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(answered.map((r) => r.status)).toEqual([409, 409, 409, 409]);
+    } finally {
+      await blocker.query('ROLLBACK');
+      await blocker.end();
+    }
+    const all = await Promise.all(requests);
+    expect(all.map((r) => r.status).sort()).toEqual([200, 200, 409, 409, 409, 409]);
+    for (const res of all) {
+      const body = (await res.json()) as {
+        status?: string;
+        mode?: string;
+        error?: { code: string; details?: unknown };
+      };
+      if (res.status === 200) expect(body).toMatchObject({ status: 'intact', mode: 'range' });
+      else expect(body.error).toMatchObject({ code: 'verify_running', details: { limit: 2 } });
+    }
+    // Slots are given back: the next verify runs.
+    expect((await call('/api/audit/verify?mode=routine', `Bearer ${auditorToken}`)).status).toBe(200);
   });
 
   it('should answer bad filter values with 400 naming the parameter', async () => {

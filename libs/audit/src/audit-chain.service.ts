@@ -15,7 +15,7 @@ import { invalid } from './audit-filters.js';
 import { auditProtection, type AuditProtection } from './audit-protection.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
 import { AuditVerifyTrust, overdueText } from './audit-verify-trust.js';
-import { fullVerifyRunning, idParam } from './audit-verify-request.js';
+import { fullVerifyRunning, idParam, verifiesAtLimit } from './audit-verify-request.js';
 
 // The verify walk itself is in audit-chain-verify.ts; its result types are re-exported here.
 export type { AuditChainProblem, AuditChainProblemKind, AuditVerifyResult } from './audit-chain-verify.js';
@@ -80,6 +80,8 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   private ticking = false;
   private stopped = false;
   private failing = false;
+  /** Verifies on demand running in this process (at most BROKER_AUDIT_VERIFY_CONCURRENCY). */
+  private verifying = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -226,7 +228,9 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
    * A full verify (no range, not routine) holds a pool connection and an old snapshot for the
    * whole walk (minutes to hours on a large log), so there is only one at a time across every
    * instance, on demand or scheduled: while one runs, another is refused with `verify_running`
-   * (409) rather than queued.
+   * (409) rather than queued. A range or routine verify may walk the whole log too (routine with
+   * signing off), so a process runs at most BROKER_AUDIT_VERIFY_CONCURRENCY verifies of any kind on
+   * demand and refuses more at once with `verify_running`: parallel requests cannot take the pool.
    */
   async verify(range: AuditVerifyRange = {}, options: { recordAs?: string } = {}): Promise<AuditVerifyResult> {
     const fromId = idParam('from_id', range.fromId);
@@ -239,12 +243,19 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       throw invalid('expected_head', 'expected a head hash (64 hex digits) from an earlier verify');
     }
     const routine = range.mode === 'routine';
-    if (fromId === null && toId === null && !routine) {
+    // Counted before the first await, so that concurrent calls see each other.
+    if (this.verifying >= this.config.verifyConcurrency) throw verifiesAtLimit(this.config.verifyConcurrency);
+    this.verifying++;
+    try {
+      if (fromId !== null || toId !== null || routine) {
+        return await this.walk(this.dataSource.manager, fromId, toId, expectedHead, routine);
+      }
       const result = await this.underFullVerifyLock((qr) => this.fullWalk(qr, expectedHead, options.recordAs));
       if (result === LOCK_HELD) throw fullVerifyRunning(await this.trust.fullVerifyOverdue().catch(() => null));
       return result;
+    } finally {
+      this.verifying--;
     }
-    return this.walk(this.dataSource.manager, fromId, toId, expectedHead, routine);
   }
 
   /** The walk in one REPEATABLE READ transaction on `m`'s connection (its QueryRunner's, or the pool's). */

@@ -15,6 +15,16 @@ export function fullVerifyRunning(overdue: FullVerifyOverdue | null): DomainErro
   );
 }
 
+/** BROKER_AUDIT_VERIFY_CONCURRENCY verifies already run in this process (`details.limit`). */
+export function verifiesAtLimit(limit: number): DomainError {
+  return new DomainError(
+    'verify_running',
+    `This instance is already running ${limit} verif${limit === 1 ? 'y' : 'ies'} of the audit chain ` +
+      '(BROKER_AUDIT_VERIFY_CONCURRENCY). Try again when one has finished.',
+    { limit },
+  );
+}
+
 /** An event id parameter (from_id, to_id), or null when absent. */
 export function idParam(parameter: string, value: string | number | bigint | null | undefined): string | null {
   if (value === undefined || value === null || value === '') return null;

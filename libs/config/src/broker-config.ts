@@ -64,6 +64,11 @@ export interface BrokerConfig {
     checkpointIntervalMs: number;
     /** BROKER_AUDIT_FULL_VERIFY_HOURS: the scheduled full verify (0 = never). */
     fullVerifyHours: number;
+    /**
+     * BROKER_AUDIT_VERIFY_CONCURRENCY: verifies of any kind (full, routine, range) one process runs
+     * on demand at once; more are refused with `verify_running`. Each holds a pool connection.
+     */
+    verifyConcurrency: number;
   };
   /** NODE_ENV=production (the Docker image sets it). */
   production: boolean;
@@ -418,6 +423,7 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
       checkpointEvery: r.int(['BROKER_AUDIT_CHECKPOINT_EVERY'], null, 1000, 1, 1_000_000),
       checkpointIntervalMs: r.int(['BROKER_AUDIT_CHECKPOINT_INTERVAL_MS'], null, 60000, 100, 3_600_000),
       fullVerifyHours: r.int(['BROKER_AUDIT_FULL_VERIFY_HOURS'], null, 24, 0, 24 * 365),
+      verifyConcurrency: r.int(['BROKER_AUDIT_VERIFY_CONCURRENCY'], null, 2, 1, 64),
     },
     production: r.string(['NODE_ENV'], null, '') === 'production',
     workers: brokerWorkers(r),

@@ -53,7 +53,8 @@ export class ConsoleViewsService {
     try {
       await this.audit.verify({}, { recordAs: `staff:${session.subject}` });
     } catch (e) {
-      if (isDomainError(e) && e.code === 'verify_running') {
+      // The per-instance limit (details.limit) says so itself; this is for the full verify's lock.
+      if (isDomainError(e) && e.code === 'verify_running' && e.details?.limit === undefined) {
         throw new DomainError(
           'verify_running',
           'A full verify of the audit log is already running (started here, through the API or by the schedule, ' +
