@@ -8,7 +8,7 @@ import type { JsonBody } from './request-pipeline.js';
 
 /** Checks a faults object coming from outside (HTTP or the programmatic API). */
 export function validateFaults(input: PortalFaults): PortalFaults {
-  const { latencyMs, failStatus, paths } = input;
+  const { latencyMs, failStatus, paths, methods, loseAnswer } = input;
   if (latencyMs !== undefined && (!Number.isSafeInteger(latencyMs) || latencyMs < 0)) {
     throw new EmulatorError('invalid', 'latencyMs must be a non-negative integer');
   }
@@ -18,10 +18,18 @@ export function validateFaults(input: PortalFaults): PortalFaults {
   if (paths !== undefined && !paths.every((p) => p.startsWith('/'))) {
     throw new EmulatorError('invalid', 'paths must be path prefixes starting with /');
   }
+  if (methods !== undefined && !methods.every((m) => /^[A-Z]+$/.test(m))) {
+    throw new EmulatorError('invalid', 'methods must be upper-case HTTP methods');
+  }
+  if (loseAnswer !== undefined && typeof loseAnswer !== 'boolean') {
+    throw new EmulatorError('invalid', 'loseAnswer must be a boolean');
+  }
   return {
     ...(latencyMs !== undefined && { latencyMs }),
     ...(failStatus !== undefined && { failStatus }),
     ...(paths !== undefined && { paths: [...paths] }),
+    ...(methods !== undefined && { methods: [...methods] }),
+    ...(loseAnswer !== undefined && { loseAnswer }),
   };
 }
 
@@ -35,7 +43,7 @@ export class EmulatorControlController {
   @Post('faults')
   @HttpCode(200)
   setFaults(@JsonBodyParam() body: JsonBody): PortalFaults {
-    const input = decodeBody(body, { latencyMs: 'int', failStatus: 'int', paths: 'strings' }, 'Request body malformed');
+    const input = decodeBody(body, { latencyMs: 'int', failStatus: 'int', paths: 'strings', methods: 'strings', loseAnswer: 'bool' }, 'Request body malformed');
     this.ctx.faults = validateFaults(input);
     return this.ctx.faults;
   }

@@ -5,6 +5,14 @@ export interface PortalFaults {
   failStatus?: number;
   /** Only requests whose path starts with one of these prefixes; all when absent. */
   paths?: string[];
+  /** Only requests with one of these methods (upper case); all when absent. */
+  methods?: string[];
+  /**
+   * Carry the request out, then lose its answer: the client sees the connection reset, or the
+   * `failStatus` instead of the real answer. An outcome the client cannot know (the portal
+   * committed, e.g. created the organisation, but the answer never arrived).
+   */
+  loseAnswer?: boolean;
 }
 
 export interface RecordedRequest {

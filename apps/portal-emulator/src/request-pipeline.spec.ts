@@ -113,6 +113,34 @@ describe('requestFront', () => {
     expect(ctx.requests).toHaveLength(3);
   });
 
+  it('should carry a request out and lose its answer (reset, or failStatus) only for the faulted methods', async () => {
+    await start(10);
+    const ran: string[] = [];
+    lean = (req, res, path) => {
+      if (path !== '/portal-api/organisations') return false;
+      ran.push(req.method ?? '');
+      res.setHeader('X-Route', 'lean');
+      res.end(JSON.stringify({ ID: '7', Name: 'made' }));
+      return true;
+    };
+    ctx.faults = { loseAnswer: true, methods: ['POST'], paths: ['/portal-api/organisations'] };
+    const reset = await send(port, 'POST', '/portal-api/organisations', '{"Name":"a"}').then(
+      (answer) => answer,
+      (error: NodeJS.ErrnoException) => error.code,
+    );
+    expect(reset).toBe('ECONNRESET');
+    ctx.faults = { loseAnswer: true, failStatus: 503, methods: ['POST'] };
+    const lost = await send(port, 'POST', '/portal-api/organisations', '{"Name":"b"}');
+    expect([lost.status, JSON.parse(lost.body)]).toEqual([503, { errors: ['Injected fault (HTTP 503)'] }]);
+    // A GET is not faulted: the route answers.
+    expect((await send(port, 'GET', '/portal-api/organisations')).body).toBe('{"ID":"7","Name":"made"}');
+    // The routes ran for the two POSTs: their effects stay, only the answers were lost.
+    expect(ran).toEqual(['POST', 'POST', 'GET']);
+    ctx.faults = { loseAnswer: true, failStatus: 500 };
+    expect((await send(port, 'GET', '/elsewhere')).status).toBe(500);
+    expect(reached.map((r) => r.path)).toEqual(['/elsewhere']);
+  });
+
   it('should delay by latencyMs and then let the lean router answer', async () => {
     await start(10);
     lean = (_req, res, path) => {

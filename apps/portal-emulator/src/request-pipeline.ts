@@ -74,8 +74,37 @@ function record(ctx: EmulatorContext, entry: RecordedRequest): void {
   while (log.length > ctx.maxRecordedRequests) log.shift();
 }
 
-function faultApplies(faults: PortalFaults, path: string): boolean {
-  return !faults.paths || faults.paths.some((prefix) => path.startsWith(prefix));
+function faultApplies(faults: PortalFaults, method: string, path: string): boolean {
+  return (
+    (!faults.paths || faults.paths.some((prefix) => path.startsWith(prefix))) &&
+    (!faults.methods || faults.methods.includes(method))
+  );
+}
+
+/**
+ * Lets the request be carried out (its effects stay), then loses the answer: whatever the route
+ * writes goes nowhere, and when it ends the client gets `status` instead, or, without one, a
+ * reset connection. What a client sees when the portal committed but the answer was lost.
+ */
+function loseAnswer(req: IncomingMessage, res: ServerResponse, path: string, status: number | undefined): void {
+  const swallowed = res as unknown as Record<'writeHead' | 'write' | 'end' | 'flushHeaders', unknown>;
+  swallowed.writeHead = () => res;
+  swallowed.write = () => true;
+  swallowed.flushHeaders = () => undefined;
+  swallowed.end = () => {
+    // Back to ServerResponse's own methods, then the fault instead of the route's answer.
+    delete swallowed.writeHead;
+    delete swallowed.write;
+    delete swallowed.flushHeaders;
+    delete swallowed.end;
+    if (status) {
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      sendJson(req, res, status, faultBody(path, status));
+    } else {
+      res.socket?.resetAndDestroy();
+    }
+    return res;
+  };
 }
 
 function faultBody(path: string, status: number): unknown {
@@ -88,7 +117,8 @@ function faultBody(path: string, status: number): unknown {
 /**
  * The emulator's node:http request handler, in front of Nest/Express. On every request: read the
  * raw body whatever the Content-Type (TIB sends JSON with no Content-Type at all), record the
- * request, then apply faults (latency, then failStatus). The emulator's own control routes are
+ * request, then apply faults (latency, then failStatus, or with loseAnswer the route runs and its
+ * answer is replaced by failStatus or a reset). The emulator's own control routes are
  * neither recorded nor faulted. Then `lean` may answer the request (the hot routes, see
  * lean-routes.ts); everything else goes to `express`, the Nest application's Express instance.
  */
@@ -125,10 +155,13 @@ export function requestFront(
       record(ctx, { method: req.method ?? '', path, query, headers: headerRecord(req), body });
     }
     const faults = ctx.faults;
-    if (faults && faultApplies(faults, path)) {
+    if (faults && faultApplies(faults, req.method ?? '', path)) {
       const failOrDispatch = () => {
         const status = faults.failStatus;
-        if (!status) {
+        if (faults.loseAnswer) {
+          loseAnswer(req, res, path, status);
+          dispatch(req, res, path, query, jsonBody);
+        } else if (!status) {
           dispatch(req, res, path, query, jsonBody);
         } else if (!res.destroyed && !res.headersSent) {
           sendJson(req, res, status, faultBody(path, status));
