@@ -19,7 +19,7 @@ import { DevelopersRepository } from './developers.repository.js';
 import { DevelopersService, erasedSubject } from './developers.service.js';
 import { DeveloperEntity } from './entities/developer.entity.js';
 import { PortalOrgLinkEntity } from './entities/portal-org-link.entity.js';
-import { OrganisationLinksService } from './organisation-links.service.js';
+import { OrganisationLinksService, type PortalOrganisationAttempt } from './organisation-links.service.js';
 
 const ISSUER = 'https://idp.example/tenant';
 const ACTOR = 'admin:sec-team-1';
@@ -525,6 +525,58 @@ describe('developers (real Postgres)', () => {
       expect(await links.find(ISSUER, 'ce-org-flaky')).toBeNull();
       const ok = await links.claim(ISSUER, 'ce-org-flaky', () => Promise.resolve({ portalOrgId: 'p-2' }));
       expect(ok).toMatchObject({ created: true, link: { portalOrgId: 'p-2', portalTeamId: null } });
+    });
+
+    it('should keep an intent committed before the portal call, and hand its names to the next create (unknown outcome)', async () => {
+      const intents = () =>
+        ds.query<{ names: string[] }[]>(`SELECT names FROM portal_org_intents WHERE cloudentity_org_id = 'ce-lost'`);
+      const lost = (name: string) => async (attempt: PortalOrganisationAttempt) => {
+        await attempt.recordIntent(name);
+        // Visible to another connection before the "POST": committed, not part of a transaction.
+        expect(await intents()).toEqual([{ names: expect.arrayContaining([name]) as unknown }]);
+        throw new Error('socket hang up');
+      };
+      await expect(links.claim(ISSUER, 'ce-lost', lost('Lost Co'))).rejects.toThrow('socket hang up');
+      await expect(links.claim(ISSUER, 'ce-lost', lost('Lost Co'))).rejects.toThrow('socket hang up');
+      // The name claim changed between attempts: both names are candidates.
+      await expect(links.claim(ISSUER, 'ce-lost', lost('Lost Company'))).rejects.toThrow('socket hang up');
+      expect(await intents()).toEqual([{ names: ['Lost Co', 'Lost Company'] }]);
+      expect(await links.find(ISSUER, 'ce-lost')).toBeNull();
+
+      const seen: (readonly string[])[] = [];
+      const adopt = async (attempt: PortalOrganisationAttempt) => {
+        seen.push(attempt.pendingNames);
+        expect(await attempt.linked(['p-lost', 'portal-org-1'])).toEqual(new Set(['portal-org-1']));
+        await new Promise((r) => setTimeout(r, 50));
+        return { portalOrgId: 'p-lost', adopted: true };
+      };
+      const results = await Promise.all(Array.from({ length: 6 }, () => links.claim(ISSUER, 'ce-lost', adopt)));
+      expect(seen).toEqual([['Lost Co', 'Lost Company']]);
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      expect(new Set(results.map((r) => r.link.portalOrgId))).toEqual(new Set(['p-lost']));
+      expect(await intents()).toEqual([]);
+      const events = await ds.query<{ details: Record<string, unknown> }[]>(
+        `SELECT details FROM audit_events WHERE type = 'portal.organisation_created' AND organisation_id = 'ce-lost'`,
+      );
+      expect(events).toEqual([
+        { details: expect.objectContaining({ portal_org_id: 'p-lost', adopted: true }) as unknown },
+      ]);
+    });
+
+    it('should refuse to adopt a portal organisation that a link already owns, and keep the intent', async () => {
+      await links.claim(ISSUER, 'ce-owner', () => Promise.resolve({ portalOrgId: 'p-owned' }));
+      await expect(
+        links.claim(ISSUER, 'ce-thief', async (attempt) => {
+          await attempt.recordIntent('Owned Inc');
+          return { portalOrgId: 'p-owned', adopted: true };
+        }),
+      ).rejects.toMatchObject({ code: 'portal_rejected' });
+      expect(await links.find(ISSUER, 'ce-thief')).toBeNull();
+      const retry = await links.claim(ISSUER, 'ce-thief', (attempt) => {
+        expect(attempt.pendingNames).toEqual(['Owned Inc']);
+        return Promise.resolve({ portalOrgId: 'p-thief' });
+      });
+      expect(retry).toMatchObject({ created: true, link: { portalOrgId: 'p-thief' } });
     });
 
     it("should keep two IdPs' organisations with the same id apart", async () => {

@@ -7,12 +7,16 @@ export { DevelopersModule } from './developers.module.js';
  * loginHistory (the developer's `login.*` audit events).
  */
 export { DevelopersService, erasedSubject, type DeveloperListInput, type DeveloperPage } from './developers.service.js';
-/** Cloudentity organisation → portal organisation links; `claim` creates at most one per organisation. */
+/**
+ * Cloudentity organisation → portal organisation links; `claim` creates at most one per
+ * organisation, and intents recorded before the portal call let it adopt what a lost answer made.
+ */
 export {
   OrganisationLinksService,
   type CreatePortalOrganisation,
   type OrganisationClaimContext,
   type OrganisationLink,
+  type PortalOrganisationAttempt,
 } from './organisation-links.service.js';
 /**
  * The last token the token actions issued per (profile, user), sealed (AES-256-GCM) in Postgres:

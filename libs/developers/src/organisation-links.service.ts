@@ -6,8 +6,23 @@ import { OrganisationLinksRepository } from './organisation-links.repository.js'
 
 export type { OrganisationLink } from './entities/portal-org-link.entity.js';
 
-/** Creates the portal organisation (and team) for a Cloudentity organisation. */
-export type CreatePortalOrganisation = () => Promise<{ portalOrgId: string; portalTeamId?: string | null }>;
+/** What `claim` hands to its CreatePortalOrganisation (the port's OrganisationCreateAttempt). */
+export interface PortalOrganisationAttempt {
+  /** Names earlier attempts sent to the portal whose outcome is unknown (no link was stored). */
+  pendingNames: readonly string[];
+  /** Records, committed before the POST, that an organisation of this name is being created. */
+  recordIntent(name: string): Promise<void>;
+  /** Which of these portal organisation ids a link already owns. */
+  linked(portalOrgIds: readonly string[]): Promise<ReadonlySet<string>>;
+}
+
+/**
+ * Creates the portal organisation (and team) for a Cloudentity organisation, or adopts the one an
+ * earlier attempt made (`adopted`).
+ */
+export type CreatePortalOrganisation = (
+  attempt: PortalOrganisationAttempt,
+) => Promise<{ portalOrgId: string; portalTeamId?: string | null; adopted?: boolean }>;
 
 /** Request facts for the `portal.organisation_created` event (actor defaults to `system`). */
 export type OrganisationClaimContext = Pick<
@@ -75,11 +90,13 @@ export class OrganisationLinksService {
 
   /**
    * Returns the organisation's link, calling `create` only when there is none yet. Concurrent
-   * callers for the same organisation queue on a transaction-scoped advisory lock keyed on the
-   * organisation id, re-check, and only the first one creates; the link is inserted and
-   * `portal.organisation_created` audited in the same transaction. If `create` throws, nothing
-   * is stored and the next caller tries again. (The lock is held while `create` calls the
-   * portal: only first logins of that one organisation wait.) A link from before links had an
+   * callers for the same organisation queue on an advisory lock keyed on the organisation id,
+   * re-check, and only the first one creates; the link is inserted, the intents deleted and
+   * `portal.organisation_created` audited in one transaction. If `create` throws, no link is
+   * stored and the next caller tries again, but an intent `create` recorded before calling the
+   * portal stays: the next `create` gets its names (`pendingNames`) and may adopt what the
+   * portal made (the answer was lost); an adopted organisation a link owns is refused. (The lock
+   * is held while `create` calls the portal: only first logins of that one organisation wait.) A link from before links had an
    * issuer (issuer '', see the PortalOrgLinksByIssuer migration) is adopted by the first issuer
    * that claims its organisation id, instead of creating a second portal organisation.
    */
@@ -93,37 +110,64 @@ export class OrganisationLinksService {
     const key = orgKey(orgId);
     const existing = await this.find(iss, key);
     if (existing) return { link: existing, created: false };
-    const claimed = await this.links.transaction(async (m) => {
-      await this.links.lockOrganisation(cacheKey(iss, key), m);
-      const again = await this.links.find(iss, key, m);
+    const lockKey = cacheKey(iss, key);
+    const claimed = await this.links.withOrganisationLock(lockKey, async (session) => {
+      const again = await this.links.find(iss, key, session);
       if (again) return { link: again, created: false };
-      const adopted = await this.links.adoptUnscoped(iss, key, m);
+      const adopted = await this.links.adoptUnscoped(iss, key, session);
       if (adopted) return { link: adopted, created: false };
-      const made = await create();
+      const made = await create({
+        pendingNames: await this.links.pendingNames(iss, key, session),
+        recordIntent: (name) => this.links.recordIntent(iss, key, name, session),
+        linked: (ids) => this.links.linkedPortalOrganisations(ids, session),
+      });
       if (!made || typeof made.portalOrgId !== 'string' || made.portalOrgId === '') {
         throw new Error('OrganisationLinksService.claim: create() returned no portal organisation id');
       }
-      const link = await this.links.insert(
-        { issuer: iss, cloudentityOrgId: key, portalOrgId: made.portalOrgId, portalTeamId: made.portalTeamId ?? null },
-        m,
-      );
-      await this.audit.record(
-        {
-          type: 'portal.organisation_created',
-          outcome: 'success',
-          actor: context.actor ?? 'system',
-          target: `portal-organisation:${link.portalOrgId}`,
-          organisationId: key,
-          developerId: context.developerId ?? null,
-          profileId: context.profileId ?? null,
-          ip: context.ip ?? null,
-          userAgent: context.userAgent ?? null,
-          requestId: context.requestId ?? null,
-          details: { portal_org_id: link.portalOrgId, portal_team_id: link.portalTeamId, issuer: link.issuer },
-        },
-        m,
-      );
-      return { link, created: true };
+      return session.transaction(async (m) => {
+        if (made.adopted) {
+          await this.links.lockPortalOrganisation(made.portalOrgId, m);
+          if ((await this.links.linkedPortalOrganisations([made.portalOrgId], m)).size > 0) {
+            throw new DomainError(
+              'portal_rejected',
+              `Portal organisation ${made.portalOrgId} was adopted by another organisation meanwhile`,
+              { portalOrgId: made.portalOrgId },
+            );
+          }
+        }
+        const link = await this.links.insert(
+          {
+            issuer: iss,
+            cloudentityOrgId: key,
+            portalOrgId: made.portalOrgId,
+            portalTeamId: made.portalTeamId ?? null,
+          },
+          m,
+        );
+        await this.links.deleteIntent(iss, key, m);
+        await this.audit.record(
+          {
+            type: 'portal.organisation_created',
+            outcome: 'success',
+            actor: context.actor ?? 'system',
+            target: `portal-organisation:${link.portalOrgId}`,
+            organisationId: key,
+            developerId: context.developerId ?? null,
+            profileId: context.profileId ?? null,
+            ip: context.ip ?? null,
+            userAgent: context.userAgent ?? null,
+            requestId: context.requestId ?? null,
+            details: {
+              portal_org_id: link.portalOrgId,
+              portal_team_id: link.portalTeamId,
+              issuer: link.issuer,
+              ...(made.adopted && { adopted: true }),
+            },
+          },
+          m,
+        );
+        return { link, created: true };
+      });
     });
     this.remember(claimed.link);
     return claimed;

@@ -100,6 +100,8 @@ export {
 } from './portal-user-directory.js';
 export {
   InMemoryOrganisationLinkStore,
+  type CreatedOrganisation,
+  type OrganisationCreateAttempt,
   type OrganisationLink,
   type OrganisationLinkStore,
 } from './organisation-link-store.js';

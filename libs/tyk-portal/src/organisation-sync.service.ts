@@ -1,11 +1,11 @@
 import { CONSUMER_ROLES, DomainError, type OrganisationSyncSettings } from '@app/common';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { OrganisationLinkStore } from './organisation-link-store.js';
+import type { OrganisationCreateAttempt, OrganisationLinkStore } from './organisation-link-store.js';
 import { ownValue } from './organisation-sync.settings.js';
 import { PortalUserDirectory, type DirectoryLookupOptions } from './portal-user-directory.js';
 import { ORGANISATION_LINK_STORE } from './tyk-portal.constants.js';
 import { TykPortalClient } from './tyk-portal.client.js';
-import type { PortalUser } from './tyk-portal.types.js';
+import type { PortalOrganisation, PortalUser } from './tyk-portal.types.js';
 
 export interface OrganisationResolveInput {
   /**
@@ -80,8 +80,10 @@ const TEAM_ORG_TTL_MS = 10 * 60 * 1000;
  * which neither TIB nor the portal does (the portal assigns a team only to a developer with none).
  * Resolution order: explicit TeamMapping (the organisation is the team's), then the remembered
  * link, then a new portal organisation named from the name claim, remembered through the
- * {@link OrganisationLinkStore} so concurrent first logins create one. The team is the mapped one,
- * else the organisation's default team.
+ * {@link OrganisationLinkStore} so concurrent first logins create one. Its name is recorded as an
+ * intent before the POST, so when the answer is lost the next login adopts the organisation the
+ * portal made (named so, owned by no link) instead of creating a second. The team is the mapped
+ * one, else the organisation's default team.
  */
 @Injectable()
 export class OrganisationSyncService {
@@ -125,19 +127,38 @@ export class OrganisationSyncService {
     }
 
     const name = input.organisationName?.trim() || orgId;
-    const { link, created } = await this.links.claim(issuer, orgId, async () => {
-      const org = await this.client.createOrganisation(name);
-      this.logger.log(`created portal organisation ${org.ID} for a new Cloudentity organisation`);
+    const { link, created } = await this.links.claim(issuer, orgId, async (attempt) => {
+      const lost = await this.lostOrganisation(attempt);
+      // Written before the POST: if its answer is lost, the next claim looks for what it made.
+      if (!lost) await attempt.recordIntent(name);
+      const org = lost ?? (await this.client.createOrganisation(name));
+      if (lost) this.logger.log(`adopted portal organisation ${org.ID}, created by an attempt whose answer was lost`);
+      else this.logger.log(`created portal organisation ${org.ID} for a new Cloudentity organisation`);
       // The organisation exists now: remember it even if its team cannot be read yet, or the
       // next login would create a second one.
       const team = await this.defaultTeam(org.ID).catch((error: unknown) => {
         this.logger.warn(`default team of new portal organisation ${org.ID} unknown yet: ${(error as Error).message}`);
         return null;
       });
-      return team ? { portalOrgId: org.ID, portalTeamId: team } : { portalOrgId: org.ID };
+      return { portalOrgId: org.ID, ...(team && { portalTeamId: team }), ...(lost && { adopted: true }) };
     });
     const portalTeamId = link.portalTeamId ?? (await this.requireDefaultTeam(link.portalOrgId));
     return { portalOrgId: link.portalOrgId, portalTeamId, source: created ? 'created' : 'link', created };
+  }
+
+  /**
+   * The organisation an earlier `POST /portal-api/organisations` of this claim made although its
+   * answer was lost: one named as a pending attempt named it that no link owns (the last listed
+   * when there are several). Null when no attempt is pending or the portal has none: then
+   * nothing was made, and creating is safe.
+   */
+  private async lostOrganisation(attempt: OrganisationCreateAttempt): Promise<PortalOrganisation | null> {
+    if (attempt.pendingNames.length === 0) return null;
+    const names = new Set(attempt.pendingNames);
+    const named = (await this.client.listOrganisations()).filter((o) => names.has(o.Name));
+    if (named.length === 0) return null;
+    const owned = await attempt.linked(named.map((o) => o.ID));
+    return named.filter((o) => !owned.has(o.ID)).at(-1) ?? null;
   }
 
   /**

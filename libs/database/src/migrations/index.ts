@@ -16,6 +16,7 @@ import { LinkIssuedTokensToDevelopers1797000010000 } from './1797000010000-LinkI
 import { SignAuditStreamCursor1797000012000 } from './1797000012000-SignAuditStreamCursor.js';
 import { AuditSealGuardInWhen1797000013000 } from './1797000013000-AuditSealGuardInWhen.js';
 import { DevelopersSubjectUniqueUntilErased1797000014310 } from './1797000014310-DevelopersSubjectUniqueUntilErased.js';
+import { CreatePortalOrgIntents1797000015120 } from './1797000015120-CreatePortalOrgIntents.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -36,4 +37,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   SignAuditStreamCursor1797000012000,
   AuditSealGuardInWhen1797000013000,
   DevelopersSubjectUniqueUntilErased1797000014310,
+  CreatePortalOrgIntents1797000015120,
 ];

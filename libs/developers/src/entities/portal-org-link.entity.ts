@@ -1,4 +1,4 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /**
  * `portal_org_links`: the portal organisation (and team) made for a Cloudentity organisation of
@@ -6,6 +6,7 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
  * with raw SQL; the migration is the source of truth.
  */
 @Entity({ name: 'portal_org_links' })
+@Index('IDX_portal_org_links_portal_org_id', ['portalOrgId'])
 export class PortalOrgLinkEntity {
   @PrimaryColumn({ type: 'varchar', length: 500, primaryKeyConstraintName: 'PK_portal_org_links' })
   issuer!: string;
