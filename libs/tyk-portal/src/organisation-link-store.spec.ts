@@ -28,6 +28,29 @@ describe('InMemoryOrganisationLinkStore', () => {
     const again = await store.claim('https://idp-a', 'ce-1', () => Promise.resolve({ portalOrgId: '5' }));
     expect(again).toEqual({ link: { portalOrgId: '5' }, created: true });
   });
+
+  it("should hand a failed attempt's intent to the next create and refuse adopting a linked organisation", async () => {
+    const store = new InMemoryOrganisationLinkStore();
+    await store.claim('https://idp-a', 'ce-9', () => Promise.resolve({ portalOrgId: 'taken' }));
+    await expect(
+      store.claim('https://idp-a', 'ce-1', async (attempt) => {
+        await attempt.recordIntent('Acme');
+        throw new Error('socket hang up');
+      }),
+    ).rejects.toThrow('socket hang up');
+    await expect(
+      store.claim('https://idp-a', 'ce-1', async (attempt) => {
+        expect(attempt.pendingNames).toEqual(['Acme']);
+        expect(await attempt.linked(['taken', 'free'])).toEqual(new Set(['taken']));
+        return { portalOrgId: 'taken', adopted: true };
+      }),
+    ).rejects.toThrow('already linked');
+    const adopted = await store.claim('https://idp-a', 'ce-1', (attempt) => {
+      expect(attempt.pendingNames).toEqual(['Acme']);
+      return Promise.resolve({ portalOrgId: 'free', portalTeamId: 't', adopted: true });
+    });
+    expect(adopted).toEqual({ link: { portalOrgId: 'free', portalTeamId: 't' }, created: true });
+  });
 });
 
 describe('InMemoryTokenCache', () => {
