@@ -43,7 +43,11 @@ export class EmulatorControlController {
   @Post('faults')
   @HttpCode(200)
   setFaults(@JsonBodyParam() body: JsonBody): PortalFaults {
-    const input = decodeBody(body, { latencyMs: 'int', failStatus: 'int', paths: 'strings', methods: 'strings', loseAnswer: 'bool' }, 'Request body malformed');
+    const input = decodeBody(
+      body,
+      { latencyMs: 'int', failStatus: 'int', paths: 'strings', methods: 'strings', loseAnswer: 'bool' },
+      'Request body malformed',
+    );
     this.ctx.faults = validateFaults(input);
     return this.ctx.faults;
   }
