@@ -499,6 +499,47 @@ describe('the portal contract (§E) against each plausible portal behaviour (e2e
       }
     }
 
+    it('should read every page once for exhaustive misses of many emails, then only the tail, sharing one walk at a time', async () => {
+      const portal = await startPortalEmulator({ apiSecret: API_SECRET, adminToken: ADMIN_TOKEN });
+      for (let i = 0; i < 2_000; i++) {
+        portal.state.createUser({ Email: `u${i}@walk.example`, Role: 'consumer-team-member', OrganisationID: 1 });
+      }
+      const count = async (fn: () => Promise<unknown>) => {
+        portal.requests.splice(0);
+        await fn();
+        return portal.requests.filter((r) => r.path === '/portal-api/users').length;
+      };
+      const exhaustive = (h: Harness, email: string) => h.sync.findPortalUserIdByEmail(email, { exhaustive: true });
+      const h = await harness(portal);
+      const other = await harness(portal);
+      try {
+        // 2,000 users at the portal's 20 per page: 100 pages and the empty one after them.
+        expect(await count(() => exhaustive(h, 'stranger-0@example.com'))).toBe(101);
+        // Identities the portal does not know (anyone who can create IdP accounts): the tail only.
+        for (let i = 1; i <= 5; i++) {
+          expect(await count(() => exhaustive(h, `stranger-${i}@example.com`))).toBeLessThanOrEqual(2);
+        }
+        // A user added since is at the end of the list, and found there.
+        const late = portal.state.createUser({
+          Email: 'late@walk.example',
+          Role: 'consumer-team-member',
+          OrganisationID: 1,
+        });
+        expect(await exhaustive(h, 'late@walk.example')).toBe(String(late.ID));
+        // Another process: five concurrent exhaustive misses share one walk of every page.
+        const concurrent = await count(() =>
+          Promise.all([1, 2, 3, 4, 5].map((i) => exhaustive(other, `concurrent-${i}@example.com`))),
+        );
+        expect(concurrent).toBeLessThanOrEqual(101 + 5 * 2);
+        // An existing user anywhere in the list is still found by an exhaustive lookup.
+        expect(await exhaustive(other, 'u7@walk.example')).not.toBeNull();
+      } finally {
+        await h.module.close();
+        await other.module.close();
+        await portal.stop();
+      }
+    });
+
     it('should read at most a few pages per login for a miss, none for a repeated miss, on 100 or 100,000 users', async () => {
       const small = await lookupCost(100);
       const large = await lookupCost(100_000);

@@ -8,6 +8,13 @@ export const PAGES_PER_LOOKUP = 3;
 /** How long "no portal user has this email" is believed without asking the portal again. */
 export const MISS_TTL_MS = 60_000;
 const MAX_EMAILS = 200_000;
+/**
+ * How long a walk of the whole list that found no such email vouches for the list: within it, an
+ * exhaustive lookup of another email reads only from the last page on (where new users appear),
+ * not the whole list again. Without it, every sign-in of an identity the portal does not know
+ * (SSOOnlyForRegisteredUsers; anyone who can create IdP accounts) cost a walk of every page.
+ */
+export const COMPLETE_WALK_TTL_MS = 60_000;
 const MAX_MISSES = 50_000;
 
 export interface DirectoryLookupOptions {
@@ -48,6 +55,10 @@ export class PortalUserDirectory {
   private tailPage = 1;
   /** Found once per process (about 2·log2(pages) requests), then kept up to date by lookups. */
   private tail: Promise<void> | null = null;
+  /** When the last walk of every page began, if it read them all and every email fits the index. */
+  private completeWalkAt = -Infinity;
+  /** The walk of every page in progress: concurrent exhaustive lookups share it. */
+  private fullWalk: Promise<unknown> | null = null;
 
   constructor(private readonly client: TykPortalClient) {}
 
@@ -163,37 +174,77 @@ export class PortalUserDirectory {
   /**
    * Every page, newest first: from the last page seen to the end of the list (a user the portal
    * created moments ago is there, also when another process added many users since this one last
-   * looked), then from page 1 up to where that started.
+   * looked), then from page 1 up to where that started. Within COMPLETE_WALK_TTL_MS of a walk
+   * that read every page, only the first part: what was not on the list then can only have been
+   * added at its end. Concurrent lookups share one walk of every page.
    */
   private async walkAll(key: string): Promise<string | null> {
-    const start = Math.max(1, this.tailPage);
-    const pages = await this.walkPages(key, start, MAX_PAGES, true);
-    let read = pages.read;
-    if (!pages.found && start > 1) read += (await this.walkPages(key, 1, start - 1, false)).read;
-    const id = this.ids.get(key) ?? null;
-    if (id === null) this.logger.debug(`no portal user with that email among ${read} pages`);
-    return id;
+    for (;;) {
+      const known = this.ids.get(key);
+      if (known !== undefined) return known;
+      if (Date.now() - this.completeWalkAt < COMPLETE_WALK_TTL_MS) {
+        return (await this.walkPages(key, Math.max(1, this.tailPage), MAX_PAGES, true)).foundId;
+      }
+      if (!this.fullWalk) break;
+      // Someone is reading every page: its index (or its vouching for the list) answers this too.
+      await this.fullWalk.catch(() => undefined);
+    }
+    const walk = this.walkEveryPage(key);
+    this.fullWalk = walk;
+    try {
+      return await walk;
+    } finally {
+      if (this.fullWalk === walk) this.fullWalk = null;
+    }
   }
 
-  /** Reads pages `from`..`to` until an empty page or the email; `atTail` moves the tail along. */
+  /** Reads every page unless `key` turns up (its id); records a walk that read them all. */
+  private async walkEveryPage(key: string): Promise<string | null> {
+    const began = Date.now();
+    const start = Math.max(1, this.tailPage);
+    const tail = await this.walkPages(key, start, MAX_PAGES, true);
+    if (tail.foundId !== null) return tail.foundId;
+    let { read, users, complete } = tail;
+    if (start > 1) {
+      const head = await this.walkPages(key, 1, start - 1, false);
+      if (head.foundId !== null) return head.foundId;
+      read += head.read;
+      users += head.users;
+      complete &&= head.complete;
+    }
+    if (complete && users <= MAX_EMAILS) this.completeWalkAt = began;
+    this.logger.debug(`no portal user with that email among ${read} pages`);
+    return null;
+  }
+
+  /**
+   * Reads pages `from`..`to` until an empty page or the email (its id); `atTail` moves the tail
+   * along. `complete`: every page of the range was read (the end of the list, or `to` of a
+   * bounded range; not MAX_PAGES of a list that goes on, nor a portal that ignores `page`).
+   */
   private async walkPages(
     key: string,
     from: number,
     to: number,
     atTail: boolean,
-  ): Promise<{ found: boolean; read: number }> {
+  ): Promise<{ foundId: string | null; read: number; users: number; complete: boolean }> {
     let previousFirst = '';
     let read = 0;
+    let seen = 0;
+    const result = (foundId: string | null, complete: boolean) => ({ foundId, read, users: seen, complete });
     for (let page = from; page <= to; page++) {
       const users = await this.client.listUsersPage(page, DEFAULT_PER_PAGE);
-      // Past the end, or a portal that ignores `page` and answers the same page again.
-      if (users.length === 0 || (page > from && users[0].ID === previousFirst)) break;
+      if (users.length === 0) return result(null, true); // past the end
+      // A portal that ignores `page` and answers the same page again.
+      if (page > from && users[0].ID === previousFirst) return result(null, false);
       previousFirst = users[0].ID;
       read++;
+      seen += users.length;
       if (atTail) this.tailPage = Math.max(this.tailPage, page);
       this.index(users);
-      if (users.some((u) => norm(u.Email) === key)) return { found: true, read };
+      const found = users.find((u) => norm(u.Email) === key);
+      if (found && found.ID !== '') return result(found.ID, false);
     }
-    return { found: false, read };
+    return result(null, to < MAX_PAGES);
   }
 }
