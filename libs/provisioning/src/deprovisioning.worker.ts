@@ -88,15 +88,14 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
   }
 
   private async perform(work: OutboxWork): Promise<void> {
+    // Each revocation is audited as it happens: a later failure must not lose the earlier ones.
+    const revoked = ({ profileId }: { profileId: string }) =>
+      this.record('token.revoked', work, { profile_id: profileId });
     if (work.action !== 'reactivate' && work.subject) {
-      for (const { profileId } of await this.tokens.revokeFor(work.subject)) {
-        await this.record('token.revoked', work, { profile_id: profileId });
-      }
+      await this.tokens.revokeFor(work.subject, revoked);
     }
     if (work.tokens && work.tokens.length > 0) {
-      for (const { profileId } of await this.tokens.revokeSealed(work.tokens)) {
-        await this.record('token.revoked', work, { profile_id: profileId });
-      }
+      await this.tokens.revokeSealed(work.tokens, revoked);
       await this.repository.tokensRevoked(work);
     }
     let portalUserId = work.portalUserId;

@@ -9,16 +9,18 @@ export const TOKEN_REVOKER = Symbol('TOKEN_REVOKER');
 
 export interface TokenRevoker {
   /**
-   * Revokes every token still on record for this IdP subject and forgets it. Returns the profiles
-   * a token was revoked under; throws when a revocation failed (the outbox retries, and what was
-   * already revoked and forgotten is not revoked twice).
+   * Revokes every token still on record for this IdP subject and forgets it. `revoked` (the
+   * audit) is awaited after each revocation and before the token is forgotten, so a later failure
+   * (another profile's revocation) loses no audit: what was revoked, audited and forgotten is not
+   * revoked twice, and a token whose audit failed is still on record for the retry. Throws when a
+   * revocation failed (the outbox retries).
    */
-  revokeFor(subject: string): Promise<{ profileId: string }[]>;
+  revokeFor(subject: string, revoked: (r: { profileId: string }) => Promise<void>): Promise<void>;
   /**
    * Revokes tokens an erasure took out of the store (so nothing is left to forget). A token
    * whose profile is gone or no longer issues tokens, or sealed under another session secret,
-   * cannot be revoked and is skipped. Returns the profiles a token was revoked under; throws
-   * when a revocation failed (the outbox retries them all: revoking twice is harmless).
+   * cannot be revoked and is skipped. `revoked` is awaited after each revocation; throws when a
+   * revocation failed (the outbox retries them all: revoking twice is harmless).
    */
-  revokeSealed(tokens: SealedToken[]): Promise<{ profileId: string }[]>;
+  revokeSealed(tokens: SealedToken[], revoked: (r: { profileId: string }) => Promise<void>): Promise<void>;
 }

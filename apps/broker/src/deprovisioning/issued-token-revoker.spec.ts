@@ -27,7 +27,11 @@ describe('IssuedTokenRevoker', () => {
     stored('portal', 'GenerateOrLoginDeveloperProfile', { DashboardCredential: 'cred' }),
   ];
 
-  async function setup(tokens: Record<string, string>, revoke = jest.fn(() => Promise.resolve<'revoked'>('revoked'))) {
+  type Revoke = (apiId: string, key: string, credential: string) => Promise<'revoked'>;
+  async function setup(
+    tokens: Record<string, string>,
+    revoke = jest.fn<Revoke>(() => Promise.resolve<'revoked'>('revoked')),
+  ) {
     const store = {
       get: jest.fn((key: string) => Promise.resolve(tokens[key] ?? null)),
       delete: jest.fn((key: string) => Promise.resolve(void delete tokens[key])),
@@ -47,6 +51,17 @@ describe('IssuedTokenRevoker', () => {
 
   const key = (profile: string) => tokenCacheKey(profile, ssoKey('alice', 'openid-connect'));
 
+  /** The audit callback: what it was told, in order. */
+  function audited(fail: (profileId: string) => boolean = () => false) {
+    const seen: string[] = [];
+    const record = jest.fn(({ profileId }: { profileId: string }) => {
+      if (fail(profileId)) return Promise.reject(new Error('audit down'));
+      seen.push(profileId);
+      return Promise.resolve();
+    });
+    return { seen, record };
+  }
+
   it('should revoke and forget the key and the OAuth token issued to the subject, and nothing else', async () => {
     const tokens = {
       [key('keys')]: 'key-1',
@@ -54,24 +69,64 @@ describe('IssuedTokenRevoker', () => {
       [tokenCacheKey('keys', ssoKey('bob', 'openid-connect'))]: 'bobs',
     };
     const { revoker, revoke } = await setup(tokens);
-    expect(await revoker.revokeFor('alice')).toEqual([{ profileId: 'keys' }, { profileId: 'oauth' }]);
+    const audit = audited();
+    await revoker.revokeFor('alice', audit.record);
+    expect(audit.seen).toEqual(['keys', 'oauth']);
     expect(revoke.mock.calls).toEqual([
       ['api-1', 'key-1', 'cred'],
       ['api-2', 'tok-2', 'cred'],
     ]);
     expect(Object.values(tokens)).toEqual(['bobs']);
     // Idempotent: a second run finds nothing left to revoke.
-    expect(await revoker.revokeFor('alice')).toEqual([]);
+    await revoker.revokeFor('alice', audit.record);
+    expect(audit.seen).toEqual(['keys', 'oauth']);
     expect(revoke).toHaveBeenCalledTimes(2);
+  });
+
+  it("should audit the first profile's revocation when the second one fails, and retry only the second", async () => {
+    const tokens = { [key('keys')]: 'key-1', [key('oauth')]: 'tok-2' };
+    let dashboardDown = true;
+    const { revoker, revoke } = await setup(
+      tokens,
+      jest.fn<Revoke>((apiId) =>
+        apiId === 'api-2' && dashboardDown ? Promise.reject(new Error('dashboard down')) : Promise.resolve('revoked'),
+      ),
+    );
+    const audit = audited();
+    await expect(revoker.revokeFor('alice', audit.record)).rejects.toThrow('dashboard down');
+    // Profile 1's token is revoked and forgotten: it was audited first, so the failure loses nothing.
+    expect(audit.seen).toEqual(['keys']);
+    expect(Object.keys(tokens)).toEqual([key('oauth')]);
+    // The retry revokes what is left, once, and audits it.
+    dashboardDown = false;
+    await revoker.revokeFor('alice', audit.record);
+    expect(audit.seen).toEqual(['keys', 'oauth']);
+    expect(revoke.mock.calls.map(([apiId]) => apiId)).toEqual(['api-1', 'api-2', 'api-2']);
+    expect(tokens).toEqual({});
+  });
+
+  it('should keep a revoked token on record when its audit fails, so the retry revokes and audits it', async () => {
+    const tokens = { [key('keys')]: 'key-1' };
+    const { revoker, store } = await setup(tokens);
+    let auditDown = true;
+    const audit = audited(() => auditDown);
+    await expect(revoker.revokeFor('alice', audit.record)).rejects.toThrow('audit down');
+    expect(store.delete).not.toHaveBeenCalled();
+    auditDown = false;
+    await revoker.revokeFor('alice', audit.record);
+    expect(audit.seen).toEqual(['keys']);
+    expect(tokens).toEqual({});
   });
 
   it('should keep the token when the Dashboard refuses, so the outbox retries it', async () => {
     const tokens = { [key('keys')]: 'key-1' };
     const { revoker, store } = await setup(
       tokens,
-      jest.fn((): Promise<'revoked'> => Promise.reject(new Error('dashboard down'))),
+      jest.fn<Revoke>(() => Promise.reject(new Error('dashboard down'))),
     );
-    await expect(revoker.revokeFor('alice')).rejects.toThrow('dashboard down');
+    const audit = audited();
+    await expect(revoker.revokeFor('alice', audit.record)).rejects.toThrow('dashboard down');
+    expect(audit.seen).toEqual([]);
     expect(store.delete).not.toHaveBeenCalled();
     expect(tokens[key('keys')]).toBe('key-1');
   });
@@ -83,15 +138,18 @@ describe('IssuedTokenRevoker', () => {
       lookup: 'bG9va3Vw',
       sealed: token,
     });
-    expect(
-      await revoker.revokeSealed([
+    const audit = audited();
+    await revoker.revokeSealed(
+      [
         sealed('keys', 'key-9'),
         sealed('oauth', 'tok-9'),
         sealed('deleted-profile', 'key-x'),
         sealed('portal', 'key-y'),
         sealed('keys', 'unreadable'),
-      ]),
-    ).toEqual([{ profileId: 'keys' }, { profileId: 'oauth' }]);
+      ],
+      audit.record,
+    );
+    expect(audit.seen).toEqual(['keys', 'oauth']);
     expect(revoke.mock.calls).toEqual([
       ['api-1', 'key-9', 'cred'],
       ['api-2', 'tok-9', 'cred'],

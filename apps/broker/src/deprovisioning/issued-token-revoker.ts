@@ -28,30 +28,31 @@ export class IssuedTokenRevoker implements TokenRevoker {
     private readonly client: TykPortalClient,
   ) {}
 
-  async revokeFor(subject: string): Promise<{ profileId: string }[]> {
-    const revoked: { profileId: string }[] = [];
+  /**
+   * Each revocation is reported (audited) before its token is forgotten: when a later profile's
+   * revocation throws, the earlier ones are already audited, and a token is never forgotten
+   * unaudited (the retry, which finds only what is still on record, would not audit it).
+   */
+  async revokeFor(subject: string, revoked: (r: { profileId: string }) => Promise<void>): Promise<void> {
     for (const profile of await this.tokenProfiles()) {
       const key = tokenCacheKey(profile.ID, ssoKey(subject, PROVIDER));
       const token = await this.tokens.get(key);
       if (!token) continue;
       await this.revoke(profile, token);
+      await revoked({ profileId: profile.ID });
       await this.tokens.delete(key);
-      revoked.push({ profileId: profile.ID });
     }
-    return revoked;
   }
 
-  async revokeSealed(sealed: SealedToken[]): Promise<{ profileId: string }[]> {
+  async revokeSealed(sealed: SealedToken[], revoked: (r: { profileId: string }) => Promise<void>): Promise<void> {
     const profiles = new Map((await this.tokenProfiles()).map((p) => [p.ID, p]));
-    const revoked: { profileId: string }[] = [];
     for (const entry of sealed) {
       const profile = profiles.get(entry.profile_id);
       const token = profile ? this.tokens.unseal(entry) : null;
       if (!profile || !token) continue;
       await this.revoke(profile, token);
-      revoked.push({ profileId: profile.ID });
+      await revoked({ profileId: profile.ID });
     }
-    return revoked;
   }
 
   private async tokenProfiles(): Promise<TibProfile[]> {

@@ -29,11 +29,11 @@ const ISSUER = 'https://idp.example/tenant';
 class NoPortalModule {}
 
 class NoRevoker implements TokenRevoker {
-  revokeFor(): Promise<{ profileId: string }[]> {
-    return Promise.resolve([]);
+  revokeFor(): Promise<void> {
+    return Promise.resolve();
   }
-  revokeSealed(): Promise<{ profileId: string }[]> {
-    return Promise.resolve([]);
+  revokeSealed(): Promise<void> {
+    return Promise.resolve();
   }
 }
 
