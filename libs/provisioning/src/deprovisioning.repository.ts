@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { PortalSyncState, SealedToken } from '@app/developers';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -5,7 +6,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 
 export type OutboxAction = 'deactivate' | 'reactivate' | 'delete';
 
-/** A claimed outbox row: the work, and the version it was claimed at. */
+/** A claimed outbox row: the work, the version it was claimed at, and the claim's lease token. */
 export interface OutboxWork {
   developerId: string;
   action: OutboxAction;
@@ -17,6 +18,8 @@ export interface OutboxWork {
   version: number;
   attempts: number;
   actor: string | null;
+  /** This claim's token in `lease_owner`: only its holder may act on, complete or let go of the row. */
+  leaseOwner: string;
 }
 
 interface WorkRow {
@@ -29,6 +32,7 @@ interface WorkRow {
   version: number;
   attempts: number;
   actor: string | null;
+  lease_owner: string;
 }
 
 /** UPDATE answers `[rows, rowCount]` through TypeORM; the count is what matters here. */
@@ -89,8 +93,9 @@ export class DeprovisioningRepository {
   }
 
   /**
-   * Claims up to `limit` due rows for `leaseSeconds` (FOR UPDATE SKIP LOCKED: two instances never
-   * take the same row; a crashed instance's lease simply runs out). Counts the attempt.
+   * Claims up to `limit` due rows for `leaseSeconds` under a fresh lease token (FOR UPDATE SKIP
+   * LOCKED: two instances never take the same row; a crashed instance's lease simply runs out).
+   * Counts the attempt. The worker claims one row at a time, so each lease covers one row's work.
    */
   async claim(limit: number, leaseSeconds: number): Promise<OutboxWork[]> {
     const result = await this.dataSource.query<unknown>(
@@ -101,11 +106,12 @@ export class DeprovisioningRepository {
           ORDER BY next_attempt_at LIMIT $1
           FOR UPDATE SKIP LOCKED)
        UPDATE deprovisioning_outbox o
-          SET lease_until = now() + make_interval(secs => $2::int), attempts = o.attempts + 1
+          SET lease_until = now() + make_interval(secs => $2::int), lease_owner = $3::uuid,
+              attempts = o.attempts + 1
          FROM due WHERE o.developer_id = due.developer_id
        RETURNING o.developer_id::text AS developer_id, o.action, o.portal_user_id, o.subject, o.email, o.tokens,
-                 o.version, o.attempts, o.actor`,
-      [limit, leaseSeconds],
+                 o.version, o.attempts, o.actor, o.lease_owner::text AS lease_owner`,
+      [limit, leaseSeconds, randomUUID()],
     );
     const rows = (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as WorkRow[];
     return rows.map((r) => ({
@@ -118,7 +124,26 @@ export class DeprovisioningRepository {
       version: r.version,
       attempts: r.attempts,
       actor: r.actor,
+      leaseOwner: r.lease_owner,
     }));
+  }
+
+  /**
+   * Right before an effect: whether this claim still holds the row at the version it claimed, its
+   * lease not run out; if so the lease is extended by `leaseSeconds`. False when the lease ran out
+   * (another worker may have claimed the row since) or a newer wish arrived: the caller must not
+   * act, as its action may be stale or being carried out by another worker.
+   */
+  async hold(work: OutboxWork, leaseSeconds: number): Promise<boolean> {
+    return (
+      affected(
+        await this.dataSource.query(
+          `UPDATE deprovisioning_outbox SET lease_until = now() + make_interval(secs => $4::int)
+            WHERE developer_id = $1 AND version = $2 AND lease_owner = $3::uuid AND lease_until > now()`,
+          [work.developerId, work.version, work.leaseOwner, leaseSeconds],
+        ),
+      ) > 0
+    );
   }
 
   /**
@@ -145,41 +170,70 @@ export class DeprovisioningRepository {
   }
 
   /**
-   * Done, unless a newer wish arrived meanwhile (then only the lease is let go). Subject, email and
-   * tokens are dropped: nothing personal stays in a done row.
+   * Done, unless a newer wish arrived meanwhile (then only the lease is let go) or another worker
+   * holds the row now (then nothing changes). Subject, email and tokens are dropped: nothing
+   * personal stays in a done row.
    */
   async complete(work: OutboxWork): Promise<boolean> {
     const done = affected(
       await this.dataSource.query(
         `UPDATE deprovisioning_outbox
-            SET state = 'done', lease_until = NULL, last_error = NULL, subject = NULL, email = NULL, tokens = NULL,
-                done_at = now(), updated_at = now()
-          WHERE developer_id = $1 AND version = $2`,
-        [work.developerId, work.version],
+            SET state = 'done', lease_until = NULL, lease_owner = NULL, last_error = NULL, subject = NULL,
+                email = NULL, tokens = NULL, done_at = now(), updated_at = now()
+          WHERE developer_id = $1 AND version = $2 AND lease_owner = $3::uuid`,
+        [work.developerId, work.version, work.leaseOwner],
       ),
     );
-    if (done === 0) await this.release(work.developerId);
+    if (done === 0) await this.release(work);
     return done > 0;
   }
 
-  /** Failed this time: retried after `retryInSeconds`, the error kept for `portal_sync`. */
+  /**
+   * Not carried out, on purpose, and not to be retried for this wish (the portal account is not a
+   * developer's): `failed` with the reason, no next attempt until a new wish; nothing personal is
+   * kept, as in a done row. Only while this claim holds the row at its version.
+   */
+  async refuse(work: OutboxWork, reason: string): Promise<boolean> {
+    const refused = affected(
+      await this.dataSource.query(
+        `UPDATE deprovisioning_outbox
+            SET state = 'failed', lease_until = NULL, lease_owner = NULL, last_error = $4, subject = NULL,
+                email = NULL, tokens = NULL, next_attempt_at = 'infinity', updated_at = now()
+          WHERE developer_id = $1 AND version = $2 AND lease_owner = $3::uuid`,
+        [work.developerId, work.version, work.leaseOwner, reason.slice(0, 500)],
+      ),
+    );
+    if (refused === 0) await this.release(work);
+    return refused > 0;
+  }
+
+  /**
+   * Failed this time: retried after `retryInSeconds`, the error kept for `portal_sync`. Only while
+   * this claim holds the row at its version (else as in {@link complete}).
+   */
   async fail(work: OutboxWork, error: string, retryInSeconds: number): Promise<void> {
     const updated = affected(
       await this.dataSource.query(
         `UPDATE deprovisioning_outbox
-            SET state = 'failed', lease_until = NULL, last_error = $3, updated_at = now(),
+            SET state = 'failed', lease_until = NULL, lease_owner = NULL, last_error = $3, updated_at = now(),
                 next_attempt_at = now() + make_interval(secs => $4::double precision)
-          WHERE developer_id = $1 AND version = $2`,
-        [work.developerId, work.version, error.slice(0, 500), retryInSeconds],
+          WHERE developer_id = $1 AND version = $2 AND lease_owner = $5::uuid`,
+        [work.developerId, work.version, error.slice(0, 500), retryInSeconds, work.leaseOwner],
       ),
     );
-    if (updated === 0) await this.release(work.developerId);
+    if (updated === 0) await this.release(work);
   }
 
-  private async release(developerId: string): Promise<void> {
-    await this.dataSource.query(`UPDATE deprovisioning_outbox SET lease_until = NULL WHERE developer_id = $1`, [
-      developerId,
-    ]);
+  /**
+   * Lets go of the row (a newer wish is due at once) if this claim still holds it; a row another
+   * worker claimed since keeps that worker's lease.
+   */
+  async release(work: OutboxWork): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE deprovisioning_outbox SET lease_until = NULL, lease_owner = NULL
+        WHERE developer_id = $1 AND lease_owner = $2::uuid`,
+      [work.developerId, work.leaseOwner],
+    );
   }
 
   async state(developerId: string): Promise<PortalSyncState | null> {

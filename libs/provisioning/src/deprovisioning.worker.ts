@@ -3,18 +3,32 @@ import { DomainError, isDomainError } from '@app/common';
 import { portalConfig, provisioningConfig, type PortalConfig, type ProvisioningConfig } from '@app/config';
 import { TykPortalClient } from '@app/tyk-portal';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { DeprovisioningRepository, type OutboxWork } from './deprovisioning.repository.js';
+import { DeprovisioningRepository, type OutboxAction, type OutboxWork } from './deprovisioning.repository.js';
 import { TOKEN_REVOKER, type TokenRevoker } from './token-revoker.js';
 
-/** Rows per pass; the portal calls of one pass run one after another. */
+/** The audit event of each action's portal effect. */
+const EFFECT: Record<OutboxAction, AuditEventType> = {
+  deactivate: 'portal.developer_deactivated',
+  reactivate: 'portal.developer_reactivated',
+  delete: 'portal.developer_deleted',
+};
+
+/** Rows per pass, claimed and worked one at a time (each under its own lease). */
 const BATCH = 20;
 
+/** This claim no longer holds its row (lease run out and maybe claimed by another worker, or a newer wish). */
+class LeaseLost extends Error {}
+
 /**
- * Carries the deprovisioning outbox out: on every instance, every `pollMs`, claims due rows
- * (FOR UPDATE SKIP LOCKED with a lease), sets the portal user inactive/active or deletes it,
- * revokes issued tokens, audits each effect, and marks the row done, or failed with the error and
- * a retry after an exponential backoff (capped). Every effect is idempotent: a user already in the
- * wanted state, a missing user, a token already forgotten all count as done.
+ * Carries the deprovisioning outbox out: on every instance, every `pollMs`, claims due rows one
+ * at a time (FOR UPDATE SKIP LOCKED with a lease under a token of its own), revokes issued tokens,
+ * sets the portal user inactive/active or deletes it, audits each effect, and marks the row done,
+ * or failed with the error and a retry after an exponential backoff (capped). Right before each
+ * effect the worker checks that its claim still holds the row at the claimed version and extends
+ * the lease; when not (its lease ran out under a slow portal and another worker took the row, or a
+ * newer wish arrived) it stops, so a stale action is never applied after a newer one and no row is
+ * worked twice at once. Every effect is idempotent: a user already in the wanted state, a
+ * missing user, a token already forgotten all count as done.
  */
 @Injectable()
 export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -67,14 +81,24 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
 
   /** One pass over the due rows; returns how many were done. Exposed for tests and the CLI. */
   async runOnce(): Promise<number> {
+    // Covers one portal step (a user's read, its team list and its write, with retries) from the
+    // last check: the lease is extended right before each effect.
     const leaseSeconds = Math.ceil((this.portalSettings.timeoutMs * (this.portalSettings.retries + 1) * 4) / 1000) + 30;
-    const batch = await this.repository.claim(BATCH, leaseSeconds);
     let done = 0;
-    for (const work of batch) {
+    for (let n = 0; n < BATCH; n++) {
+      const [work] = await this.repository.claim(1, leaseSeconds);
+      if (!work) break;
       try {
-        await this.perform(work);
+        await this.perform(work, leaseSeconds);
         if (await this.repository.complete(work)) done++;
       } catch (error) {
+        if (error instanceof LeaseLost) {
+          this.logger.warn(
+            `developer ${work.developerId}: ${work.action} (version ${work.version}) stopped: the row was taken over or changed meanwhile`,
+          );
+          await this.repository.release(work);
+          continue;
+        }
         const message = isDomainError(error) ? `${error.code}: ${error.message}` : (error as Error).message;
         const { retryBaseMs, retryMaxMs } = this.config;
         const delayMs = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(work.attempts - 1, 30));
@@ -87,40 +111,50 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
     return done;
   }
 
-  private async perform(work: OutboxWork): Promise<void> {
+  /** Throws LeaseLost unless this claim still holds the row at its version (and extends the lease). */
+  private async stillHeld(work: OutboxWork, leaseSeconds: number): Promise<void> {
+    if (!(await this.repository.hold(work, leaseSeconds))) throw new LeaseLost();
+  }
+
+  private async perform(work: OutboxWork, leaseSeconds: number): Promise<void> {
     // Each revocation is audited as it happens: a later failure must not lose the earlier ones.
     const revoked = ({ profileId }: { profileId: string }) =>
       this.record('token.revoked', work, { profile_id: profileId });
     if (work.action !== 'reactivate' && work.subject) {
+      await this.stillHeld(work, leaseSeconds);
       await this.tokens.revokeFor(work.subject, revoked);
     }
     if (work.tokens && work.tokens.length > 0) {
+      await this.stillHeld(work, leaseSeconds);
       await this.tokens.revokeSealed(work.tokens, revoked);
       await this.repository.tokensRevoked(work);
     }
     let portalUserId = work.portalUserId;
     if (!portalUserId && work.email) {
+      await this.stillHeld(work, leaseSeconds);
       portalUserId = await this.portal.findUserIdByEmail(work.email);
       if (portalUserId) await this.repository.portalUserFound(work, portalUserId);
     }
     if (!portalUserId) return;
+    await this.stillHeld(work, leaseSeconds);
+    const user = await this.portal.getUser(portalUserId);
+    const type = EFFECT[work.action];
+    // Right before the write: a claim that lost the row (slow portal) or whose wish is stale stops here.
+    await this.stillHeld(work, leaseSeconds);
     switch (work.action) {
       case 'deactivate':
       case 'reactivate': {
         const active = work.action === 'reactivate';
-        const user = await this.portal.setUserActive(portalUserId, active);
-        if (user && user.Active !== active) {
-          throw new DomainError('portal_rejected', `the portal kept user ${portalUserId} Active=${user.Active}`);
+        const updated = user ? await this.portal.setUserActive(portalUserId, active) : null;
+        if (updated && updated.Active !== active) {
+          throw new DomainError('portal_rejected', `the portal kept user ${portalUserId} Active=${updated.Active}`);
         }
-        await this.record(active ? 'portal.developer_reactivated' : 'portal.developer_deactivated', work, {
-          portal_user_id: portalUserId,
-          portal_user_found: user !== null,
-        });
+        await this.record(type, work, { portal_user_id: portalUserId, portal_user_found: updated !== null });
         return;
       }
       case 'delete': {
-        const result = await this.portal.deleteUser(portalUserId);
-        await this.record('portal.developer_deleted', work, { portal_user_id: portalUserId, result });
+        const result = user ? await this.portal.deleteUser(portalUserId) : 'not_found';
+        await this.record(type, work, { portal_user_id: portalUserId, result });
         return;
       }
     }
