@@ -55,6 +55,7 @@ export {
   CONSUMER_ROLES,
   DEFAULT_DEVELOPER_ROLE,
   DEFAULT_ORGANISATION_SYNC,
+  isConsumerRole,
   parseOrganisationSyncSettings,
   readOrganisationSyncSettings,
   type ConsumerRole,

@@ -8,6 +8,15 @@ import { getCaseInsensitive, isPlainObject } from './go-json.js';
 /** The portal roles the broker may give a developer (consumer roles only: never an admin role). */
 export const CONSUMER_ROLES = ['consumer-admin', 'consumer-team-member'] as const;
 export type ConsumerRole = (typeof CONSUMER_ROLES)[number];
+
+/**
+ * Whether a portal account's role is a developer's (a consumer role), i.e. one the broker may act
+ * on: re-role, move, deactivate, reactivate or delete. An admin (`super-admin`, `provider-admin`)
+ * or a role the broker does not know is never touched on a developer's behalf.
+ */
+export function isConsumerRole(role: string): boolean {
+  return (CONSUMER_ROLES as readonly string[]).includes(role.trim().toLowerCase());
+}
 /** Least privilege when a profile manages roles but the claim says nothing mapped (E6). */
 export const DEFAULT_DEVELOPER_ROLE: ConsumerRole = 'consumer-team-member';
 

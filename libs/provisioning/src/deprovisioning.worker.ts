@@ -1,5 +1,5 @@
-import { AuditService, type AuditEventType } from '@app/audit';
-import { DomainError, isDomainError } from '@app/common';
+import { AuditService, type AuditEventType, type AuditOutcome } from '@app/audit';
+import { DomainError, isConsumerRole, isDomainError } from '@app/common';
 import { portalConfig, provisioningConfig, type PortalConfig, type ProvisioningConfig } from '@app/config';
 import { TykPortalClient } from '@app/tyk-portal';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
@@ -27,7 +27,8 @@ class LeaseLost extends Error {}
  * effect the worker checks that its claim still holds the row at the claimed version and extends
  * the lease; when not (its lease ran out under a slow portal and another worker took the row, or a
  * newer wish arrived) it stops, so a stale action is never applied after a newer one and no row is
- * worked twice at once. Every effect is idempotent: a user already in the wanted state, a
+ * worked twice at once. A portal account that is not a developer's (an admin's) is never touched:
+ * the row fails without retry. Every effect is idempotent: a user already in the wanted state, a
  * missing user, a token already forgotten all count as done.
  */
 @Injectable()
@@ -89,8 +90,9 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
       const [work] = await this.repository.claim(1, leaseSeconds);
       if (!work) break;
       try {
-        await this.perform(work, leaseSeconds);
-        if (await this.repository.complete(work)) done++;
+        const refusal = await this.perform(work, leaseSeconds);
+        if (refusal !== null) await this.repository.refuse(work, refusal);
+        else if (await this.repository.complete(work)) done++;
       } catch (error) {
         if (error instanceof LeaseLost) {
           this.logger.warn(
@@ -116,7 +118,8 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
     if (!(await this.repository.hold(work, leaseSeconds))) throw new LeaseLost();
   }
 
-  private async perform(work: OutboxWork, leaseSeconds: number): Promise<void> {
+  /** Carries the row's work out; null when done, or why it was refused (not to be retried). */
+  private async perform(work: OutboxWork, leaseSeconds: number): Promise<string | null> {
     // Each revocation is audited as it happens: a later failure must not lose the earlier ones.
     const revoked = ({ profileId }: { profileId: string }) =>
       this.record('token.revoked', work, { profile_id: profileId });
@@ -135,10 +138,25 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
       portalUserId = await this.portal.findUserIdByEmail(work.email);
       if (portalUserId) await this.repository.portalUserFound(work, portalUserId);
     }
-    if (!portalUserId) return;
+    if (!portalUserId) return null;
     await this.stillHeld(work, leaseSeconds);
     const user = await this.portal.getUser(portalUserId);
     const type = EFFECT[work.action];
+    if (user && !isConsumerRole(user.Role)) {
+      // The developer row points at an admin's account (a developer login matched an admin's
+      // email, or the email lookup found one): deprovisioning must never lock out or delete it.
+      await this.stillHeld(work, leaseSeconds);
+      this.logger.warn(
+        `developer ${work.developerId}: ${work.action} of portal user ${portalUserId} refused: role ${user.Role} is not a developer's`,
+      );
+      await this.record(
+        type,
+        work,
+        { portal_user_id: portalUserId, portal_role: user.Role },
+        { outcome: 'failure', reason: 'portal_user_not_developer' },
+      );
+      return `portal_user_not_developer: portal user ${portalUserId} has role ${user.Role}, not a developer's; deprovisioning never changes an admin account`;
+    }
     // Right before the write: a claim that lost the row (slow portal) or whose wish is stale stops here.
     await this.stillHeld(work, leaseSeconds);
     switch (work.action) {
@@ -150,20 +168,25 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
           throw new DomainError('portal_rejected', `the portal kept user ${portalUserId} Active=${updated.Active}`);
         }
         await this.record(type, work, { portal_user_id: portalUserId, portal_user_found: updated !== null });
-        return;
+        return null;
       }
       case 'delete': {
         const result = user ? await this.portal.deleteUser(portalUserId) : 'not_found';
         await this.record(type, work, { portal_user_id: portalUserId, result });
-        return;
+        return null;
       }
     }
   }
 
-  private async record(type: AuditEventType, work: OutboxWork, details: Record<string, unknown>): Promise<void> {
+  private async record(
+    type: AuditEventType,
+    work: OutboxWork,
+    details: Record<string, unknown>,
+    result: { outcome: AuditOutcome; reason?: string } = { outcome: 'success' },
+  ): Promise<void> {
     await this.audit.record({
       type,
-      outcome: 'success',
+      ...result,
       actor: work.actor ?? 'system',
       target: `developer:${work.developerId}`,
       developerId: work.developerId,

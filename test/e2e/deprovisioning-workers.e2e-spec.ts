@@ -1,15 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DevelopersService } from '@app/developers';
+import { DeprovisioningWorker, ProvisioningModule, type TokenRevoker } from '@app/provisioning';
 import { TykPortalModule } from '@app/tyk-portal';
 import { Logger, type INestApplication } from '@nestjs/common';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { createLibApp } from '@test/support/lib-app.js';
-import { startPortalEmulator, type PortalEmulator } from '../../../apps/portal-emulator/src/emulator.js';
-import { DeprovisioningWorker } from './deprovisioning.worker.js';
-import { ProvisioningModule } from './provisioning.module.js';
-import type { TokenRevoker } from './token-revoker.js';
+import { startPortalEmulator, type PortalEmulator } from '../../apps/portal-emulator/src/emulator.js';
 
 /**
  * The outbox worker against real Postgres and the portal emulator, with two workers (two apps,
@@ -151,7 +149,7 @@ describe('deprovisioning worker (real Postgres, portal emulator)', () => {
   });
 
   /** A developer whose portal account is a consumer's (or the given role's), linked by id. */
-  async function developerWithPortalUser(role = 'consumer-team-member') {
+  async function developerWithPortalUser(role = 'consumer-team-member', link = true) {
     seq++;
     const email = `dev${seq}@example.com`;
     const user = portal.state.createUser({
@@ -169,7 +167,7 @@ describe('deprovisioning worker (real Postgres, portal emulator)', () => {
       organisationId: null,
       organisationName: null,
     });
-    await developers.setPortalLink(developer.id, { portalUserId: String(user.ID) });
+    if (link) await developers.setPortalLink(developer.id, { portalUserId: String(user.ID) });
     return { id: developer.id, userId: user.ID, path: `/portal-api/users/${user.ID}` };
   }
 
@@ -187,8 +185,10 @@ describe('deprovisioning worker (real Postgres, portal emulator)', () => {
         version: number;
         last_error: string | null;
         held: boolean;
+        retry_never: boolean;
       }>(
-        `SELECT state, action, version, last_error, lease_until > now() AS held
+        `SELECT state, action, version, last_error, lease_until > now() AS held,
+                next_attempt_at = 'infinity' AS retry_never
            FROM deprovisioning_outbox WHERE developer_id = $1`,
         [developerId],
       )
@@ -258,6 +258,44 @@ describe('deprovisioning worker (real Postgres, portal emulator)', () => {
       expect(await row(dev.id)).toMatchObject({ state: 'done' });
       expect(await events('portal.developer_deactivated', dev.id)).toHaveLength(1);
     }
+  });
+
+  it.each([
+    ['blocked', (id: string) => developers.block(id, 'admin:test'), 'portal.developer_deactivated'],
+    ['erased', (id: string) => developers.erase(id, 'admin:test'), 'portal.developer_deleted'],
+  ] as const)(
+    'should leave an admin portal account untouched when a developer linked to it is %s',
+    async (_change, change, type) => {
+      const dev = await developerWithPortalUser('provider-admin');
+      await change(dev.id);
+      expect(await workerA.runOnce()).toBe(0);
+      const admin = portal.state.getUser(dev.userId);
+      expect(admin).toMatchObject({ Role: 'provider-admin', Active: true, OrganisationID: 0 });
+      expect(await row(dev.id)).toMatchObject({ state: 'failed', retry_never: true });
+      expect((await row(dev.id)).last_error).toMatch(/^portal_user_not_developer: .*provider-admin/);
+      expect(await events(type, dev.id)).toEqual([
+        expect.objectContaining({
+          outcome: 'failure',
+          reason: 'portal_user_not_developer',
+          details: expect.objectContaining({ portal_user_id: String(dev.userId), portal_role: 'provider-admin' }),
+        }),
+      ]);
+      // Not retried: the refusal stands until a new wish.
+      expect(await workerB.runOnce()).toBe(0);
+      expect(await events(type, dev.id)).toHaveLength(1);
+    },
+  );
+
+  it('should leave an admin account alone when the email lookup of an unlinked developer finds it', async () => {
+    const dev = await developerWithPortalUser('provider-admin', false);
+    await developers.erase(dev.id, 'admin:test');
+    expect(await workerA.runOnce()).toBe(0);
+    expect(portal.state.users.has(dev.userId)).toBe(true);
+    expect(portal.state.getUser(dev.userId)).toMatchObject({ Role: 'provider-admin', Active: true });
+    expect(await row(dev.id)).toMatchObject({ state: 'failed', retry_never: true });
+    expect(await events('portal.developer_deleted', dev.id)).toEqual([
+      expect.objectContaining({ outcome: 'failure', reason: 'portal_user_not_developer' }),
+    ]);
   });
 
   it('should still deactivate and delete consumer accounts', async () => {
