@@ -17,7 +17,7 @@ import { SignAuditStreamCursor1797000012000 } from './1797000012000-SignAuditStr
 import { AuditSealGuardInWhen1797000013000 } from './1797000013000-AuditSealGuardInWhen.js';
 import { DevelopersSubjectUniqueUntilErased1797000014310 } from './1797000014310-DevelopersSubjectUniqueUntilErased.js';
 import { CreatePortalOrgIntents1797000015120 } from './1797000015120-CreatePortalOrgIntents.js';
-import { DeprovisioningLeaseOwner1797000014520 } from './1797000014520-DeprovisioningLeaseOwner.js';
+import { DeprovisioningLeaseOwner1797000015520 } from './1797000015520-DeprovisioningLeaseOwner.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -39,5 +39,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   AuditSealGuardInWhen1797000013000,
   DevelopersSubjectUniqueUntilErased1797000014310,
   CreatePortalOrgIntents1797000015120,
-  DeprovisioningLeaseOwner1797000014520,
+  DeprovisioningLeaseOwner1797000015520,
 ];

@@ -8,8 +8,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * and extends its lease by that token (and the row's version) right before each effect, and
  * completes, fails or lets go of a row only while it is still the holder.
  */
-export class DeprovisioningLeaseOwner1797000014520 implements MigrationInterface {
-  name = 'DeprovisioningLeaseOwner1797000014520';
+export class DeprovisioningLeaseOwner1797000015520 implements MigrationInterface {
+  name = 'DeprovisioningLeaseOwner1797000015520';
 
   async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`ALTER TABLE "deprovisioning_outbox" ADD COLUMN "lease_owner" uuid`);
