@@ -98,7 +98,7 @@ const SAMPLE_RANGES = 3;
 export async function verifyChain(
   m: EntityManager,
   chainRepo: AuditChainRepository,
-  checkpointsService: Pick<AuditCheckpointsService, 'all' | 'keys' | 'trusting' | 'trustedKey'>,
+  checkpointsService: Pick<AuditCheckpointsService, 'all' | 'verificationKeys' | 'trusting' | 'trustedKey'>,
   fromId: string | null,
   toId: string | null,
   expectedHead: string | null,
@@ -115,7 +115,7 @@ export async function verifyChain(
   // through the signed chain of checkpoint hashes (payloads still compared with the rows).
   const { breaks: checkpointBreaks, valid } = await verifyCheckpoints(
     checkpoints,
-    (await checkpointsService.keys(m)).keys,
+    await checkpointsService.verificationKeys(m),
     routine && fromId === null && toId === null ? (_cp, i, n) => i === n - 1 : undefined,
   );
   const untrusted = await untrustedNewest(checkpoints, checkpointsService, knownTail);

@@ -1,16 +1,19 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import { compromiseDatabase, createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { recordLogins, startAuditApp, type AuditApp } from '@test/support/audit-app.js';
+import { listenLikeBroker } from '@test/support/lib-app.js';
 import { GENESIS_HASH, chainHash } from './audit-chain.js';
 import { RECORD_COLUMNS, type AuditEventRecord } from './audit-record.js';
 import { signingKeyFromText, type AuditSigningKey } from './audit-signing-key.js';
 import { checkpointHash, signCheckpoint, type AuditCheckpoint } from './audit-verifier.js';
-import type { CheckpointRefusal, CheckpointsOverdue } from './audit-checkpoints.service.js';
+import type { AuditSigningKeys, CheckpointRefusal, CheckpointsOverdue } from './audit-checkpoints.service.js';
+import { verifyExportFiles } from './audit-offline-verify.js';
 
 /**
  * The newest signed checkpoint vouches for every older one, so the broker trusts it only when it
@@ -97,7 +100,9 @@ async function rewriteAndResign(db: TestDatabase, b: Broker, evil: AuditSigningK
     );
     prevCheckpoint = checkpointHash(jws);
   }
-  sql.push(`INSERT INTO audit_signing_keys (kid, jwk) VALUES ('${evil.kid}', '${JSON.stringify(evil.publicJwk)}')`);
+  sql.push(
+    `INSERT INTO audit_signing_keys (kid, jwk) VALUES ('${evil.kid}', '${JSON.stringify(evil.publicJwk)}') ON CONFLICT (kid) DO NOTHING`,
+  );
   await compromiseDatabase(db, ...sql);
 }
 
@@ -416,6 +421,34 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     expect(error.mock.calls.map(([m]) => String(m))).toContainEqual(
       expect.stringMatching(/checkpoint-0000000000000000030\.json already holds another checkpoint for seq 30/),
     );
+  });
+
+  it('should not serve a key the runtime role published as trusted in GET /api/audit/keys, so a JWKS saved from it catches a history re-signed with that key offline', async () => {
+    const b = broker as Broker;
+    const ownKid = (await checkpoints(b))[0].kid;
+    const evil = await newKey();
+    // What anyone with the broker's DATABASE_URL can do (INSERT (kid, jwk) is granted to the runtime role).
+    await b.ds.query(`INSERT INTO audit_signing_keys (kid, jwk) VALUES ($1, $2)`, [
+      evil.kid,
+      JSON.stringify(evil.publicJwk),
+    ]);
+    const url = await listenLikeBroker(b.app, { validation_failed: 400 });
+    const served = (await (await fetch(`${url}/api/audit/keys`)).json()) as AuditSigningKeys;
+    expect(served.keys.map((k) => k.kid)).toEqual([ownKid]);
+    expect(served.untrusted).toEqual([{ kid: evil.kid, jwk: evil.publicJwk, trusted: false }]);
+    // The README's offline verify: keys.json is that answer, saved. Later the owner role rewrites
+    // event 13 and re-signs every checkpoint with the key the runtime role published.
+    const keysFile = path.join(b.dir, 'keys.json');
+    writeFileSync(keysFile, JSON.stringify(served));
+    await rewriteAndResign(db, b, evil);
+    const checkpointsFile = path.join(b.dir, 'cps.json');
+    writeFileSync(checkpointsFile, JSON.stringify((await b.audit.checkpoints({ limit: '1000' })).data));
+    const exportFile = path.join(b.dir, 'export.ndjson');
+    await pipeline(await b.audit.exportEvents({}, 'ndjson'), createWriteStream(exportFile));
+    expect(await verifyExportFiles({ exportFile, keysFile, checkpointsFile })).toMatchObject({
+      status: 'broken',
+      problem: 'checkpoint_signature_invalid',
+    });
   });
 
   describe('a rotation of the signing key', () => {

@@ -97,8 +97,8 @@ export class AuditCheckpointsRepository {
     );
   }
 
-  /** The published signing keys, oldest first. */
-  signingKeys(m: EntityManager | DataSource = this.dataSource): Promise<{ jwk: JWK }[]> {
-    return m.query<{ jwk: JWK }[]>(`SELECT jwk FROM audit_signing_keys ORDER BY created_at, kid`);
+  /** The published signing keys, oldest first (any row: the runtime role can insert them). */
+  signingKeys(m: EntityManager | DataSource = this.dataSource): Promise<{ kid: string; jwk: JWK }[]> {
+    return m.query<{ kid: string; jwk: JWK }[]>(`SELECT kid, jwk FROM audit_signing_keys ORDER BY created_at, kid`);
   }
 }

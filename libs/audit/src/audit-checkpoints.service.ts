@@ -28,6 +28,22 @@ export interface AuditCheckpointPage {
 
 const CURSOR_FINGERPRINT = 'audit-checkpoints';
 
+/** A row of audit_signing_keys whose key this broker does not trust (GET /api/audit/keys, `untrusted`). */
+export interface UntrustedSigningKey {
+  kid: string;
+  /** As stored: anyone with the runtime role can insert a row, so it may not even be a JWK. */
+  jwk: unknown;
+  trusted: false;
+}
+
+/** GET /api/audit/keys. */
+export interface AuditSigningKeys {
+  /** A JWKS of the trusted keys only: the key in hand and BROKER_AUDIT_TRUSTED_KEYS_FILE. */
+  keys: JWK[];
+  /** Keys published in audit_signing_keys that are neither; never to be saved as trusted. */
+  untrusted: UntrustedSigningKey[];
+}
+
 /** Why the broker signs no checkpoint on top of the newest one (shown by /health/ready). */
 export interface CheckpointRefusal {
   /** The newest checkpoint's range and key (null when none is left). */
@@ -340,8 +356,34 @@ export class AuditCheckpointsService implements OnModuleInit {
     };
   }
 
-  /** The public keys that signed checkpoints, current and retired, as a JWKS. */
-  async keys(m: EntityManager | DataSource = this.dataSource): Promise<{ keys: JWK[] }> {
+  /**
+   * GET /api/audit/keys: `keys` is a JWKS of only the keys this broker trusts (the key in hand and
+   * BROKER_AUDIT_TRUSTED_KEYS_FILE), so that saving it as a trusted file or an auditor's keys.json
+   * can never carry a key that is only listed in audit_signing_keys: the runtime role can insert
+   * one there, and a history re-signed with it would then verify. Such rows are listed apart, in
+   * `untrusted`, for an operator to see (an unexpected one is a sign of a compromise).
+   */
+  async keys(m: EntityManager | DataSource = this.dataSource): Promise<AuditSigningKeys> {
+    const rows = await this.checkpointRepo.signingKeys(m);
+    const keys: JWK[] = [];
+    const untrusted: UntrustedSigningKey[] = [];
+    for (const row of rows) {
+      const trusted = this.trustedKey(row.kid);
+      if (trusted) keys.push(trusted);
+      else untrusted.push({ kid: row.kid, jwk: row.jwk, trusted: false });
+    }
+    for (const jwk of this.trusted.values()) if (!keys.includes(jwk)) keys.push(jwk);
+    return { keys, untrusted };
+  }
+
+  /**
+   * The keys online verify checks each checkpoint's signature with: the trusted ones and every JWK
+   * published in audit_signing_keys (retired keys whose trusted file was removed after the
+   * rotation). Safe for that use only: verify also requires the newest checkpoint to be signed
+   * with a trusted key (untrustedNewest), which vouches for every older one through the chain of
+   * checkpoint hashes. Never hand these out as trusted.
+   */
+  async verificationKeys(m: EntityManager | DataSource = this.dataSource): Promise<JWK[]> {
     const rows = await this.checkpointRepo.signingKeys(m);
     // The key in hand and the configured trusted keys are authoritative for their kids.
     // A row that is not a JWK (the runtime role can insert there) is left out, not a failure.
@@ -349,6 +391,6 @@ export class AuditCheckpointsService implements OnModuleInit {
       .filter((r) => r.jwk !== null && typeof r.jwk === 'object' && typeof r.jwk.kid === 'string')
       .map((r) => this.trustedKey(r.jwk.kid) ?? r.jwk);
     for (const jwk of this.trusted.values()) if (!keys.includes(jwk)) keys.push(jwk);
-    return { keys };
+    return keys;
   }
 }

@@ -13,8 +13,7 @@ import {
 import type { Request, Response } from 'express';
 import { EXPORT_CONTENT_TYPES, type AuditExportFormat } from './export/audit-export-format.js';
 import { AuditService, type AuditEventPage, type AuditVerifyReport } from './audit.service.js';
-import type { JWK } from 'jose';
-import type { AuditCheckpointPage } from './audit-checkpoints.service.js';
+import type { AuditCheckpointPage, AuditSigningKeys } from './audit-checkpoints.service.js';
 import { nextPageLink } from './cursor.js';
 import { PageQueryDto } from './dto/page-query.dto.js';
 import { AuditEventsQueryDto, AuditExportQueryDto, AuditVerifyQueryDto } from './dto/audit-query.dto.js';
@@ -114,10 +113,11 @@ export class AuditController {
   @Header('Cache-Control', 'no-store')
   @ApiOperation({
     summary: 'Checkpoint signing keys (JWKS)',
-    description: 'The public keys that signed checkpoints, current and retired.',
+    description:
+      '`keys`: a JWKS of the public keys this broker trusts (the key in hand and BROKER_AUDIT_TRUSTED_KEYS_FILE), safe to save as a trusted file or for the offline verify. `untrusted`: other keys published in audit_signing_keys (which the runtime database role can insert into), each with `trusted: false`; never save them as trusted.',
   })
-  @ApiOkResponse({ description: '`{ "keys": [JWK…] }`' })
-  keys(): Promise<{ keys: JWK[] }> {
+  @ApiOkResponse({ description: '`{ "keys": [JWK…], "untrusted": [{ "kid", "jwk", "trusted": false }…] }`' })
+  keys(): Promise<AuditSigningKeys> {
     return this.audit.signingKeys();
   }
 }

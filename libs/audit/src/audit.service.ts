@@ -7,10 +7,10 @@ import {
   type AuditVerifyRange,
   type AuditVerifyResult,
 } from './audit-chain.service.js';
-import type { JWK } from 'jose';
 import {
   AuditCheckpointsService,
   type AuditCheckpointPage,
+  type AuditSigningKeys,
   type CheckpointState,
 } from './audit-checkpoints.service.js';
 import type { AuditEventInput } from './audit-event.js';
@@ -197,8 +197,8 @@ export class AuditService {
     return this.checkpointsService.list(input);
   }
 
-  /** The checkpoint signing keys (current and retired) as a JWKS. */
-  signingKeys(): Promise<{ keys: JWK[] }> {
+  /** The trusted checkpoint signing keys as a JWKS, and the untrusted rows of audit_signing_keys apart. */
+  signingKeys(): Promise<AuditSigningKeys> {
     return this.checkpointsService.keys();
   }
 

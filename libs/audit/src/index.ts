@@ -55,6 +55,7 @@ export { AuditChainAnchorEntity, AuditChainHeadEntity } from './entities/audit-c
 export {
   AuditCheckpointsService,
   type AuditCheckpointPage,
+  type AuditSigningKeys,
   type CheckpointState,
 } from './audit-checkpoints.service.js';
 export {
