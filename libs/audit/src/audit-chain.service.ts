@@ -16,6 +16,7 @@ import { auditProtection, type AuditProtection } from './audit-protection.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
 import { AuditVerifyTrust, overdueText } from './audit-verify-trust.js';
 import { fullVerifyRunning, idParam, verifiesAtLimit } from './audit-verify-request.js';
+import { undeliveredCutoff } from './stream/audit-stream-retention.js';
 
 // The verify walk itself is in audit-chain-verify.ts; its result types are re-exported here.
 export type { AuditChainProblem, AuditChainProblemKind, AuditVerifyResult } from './audit-chain-verify.js';
@@ -381,7 +382,8 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   private async retain(now: Date): Promise<AuditRetentionResult> {
     const days = this.config.retentionDays;
     if (days <= 0) return { removed: 0, cutoff: null };
-    const cutoff = new Date(now.getTime() - days * DAY_MS);
+    // Never past an event the SIEM stream has not delivered (undeliveredCutoff warns when it holds back).
+    const cutoff = await undeliveredCutoff(this.config.stream, this.dataSource, this.logger, now, days * DAY_MS);
     let removed = 0;
     for (;;) {
       const batch = await this.dataSource.transaction(async (m) => {

@@ -107,11 +107,21 @@ export class AuditStreamRepository {
   }
 
   /** The cursor without waiting for the lease (a plain read sees the last committed state). */
-  async cursor(): Promise<AuditStreamCursor | null> {
-    const [row] = await this.dataSource.query<AuditStreamCursor[]>(
-      `SELECT ${CURSOR_COLUMNS} FROM audit_stream_cursor WHERE id = 1`,
-    );
+  async cursor(m: EntityManager | DataSource = this.dataSource): Promise<AuditStreamCursor | null> {
+    const [row] = await m.query<AuditStreamCursor[]>(`SELECT ${CURSOR_COLUMNS} FROM audit_stream_cursor WHERE id = 1`);
     return row ?? null;
+  }
+
+  /**
+   * When the first sealed event after `afterSeq` (the first one the SIEM has not received)
+   * happened; null when there is none. Retention keeps it and everything sealed after it.
+   */
+  async firstUndeliveredAt(afterSeq: string): Promise<Date | null> {
+    const [row] = await this.dataSource.query<{ occurred_at: Date }[]>(
+      `SELECT e.occurred_at FROM audit_events e WHERE e.seq > $1::bigint ORDER BY e.seq LIMIT 1`,
+      [afterSeq],
+    );
+    return row?.occurred_at ?? null;
   }
 
   /**
