@@ -20,6 +20,8 @@ export interface AuditStreamCursor {
   /** When the sender last found the cursor moved by someone else, and the position it found. */
   tampered_at: string | null;
   tampered_seq: string | null;
+  /** Last seq of the batch posted but not acknowledged: the retry re-sends exactly up to it. */
+  pending_last_seq: string | null;
 }
 
 const CURSOR_COLUMNS = `last_seq::text AS last_seq, last_event_id::text AS last_event_id,
@@ -28,7 +30,7 @@ const CURSOR_COLUMNS = `last_seq::text AS last_seq, last_event_id::text AS last_
   consecutive_failures, last_error, mac, unsigned_seq::text AS unsigned_seq,
   unsigned_event_id::text AS unsigned_event_id,
   to_char(tampered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS tampered_at,
-  tampered_seq::text AS tampered_seq`;
+  tampered_seq::text AS tampered_seq, pending_last_seq::text AS pending_last_seq`;
 
 /** Every statement of the SIEM stream: the cursor (also the lease) and the events after it. */
 @Injectable()
@@ -55,10 +57,16 @@ export class AuditStreamRepository {
    * and the sealer appends each committed event exactly once after every earlier one, so reading
    * by `seq` never skips an event whose transaction commits late (ids can commit out of order).
    */
-  nextBatch(m: EntityManager, afterSeq: string, limit: number): Promise<AuditEventRecord[]> {
+  nextBatch(
+    m: EntityManager,
+    afterSeq: string,
+    limit: number,
+    upToSeq: string | null = null,
+  ): Promise<AuditEventRecord[]> {
     return m.query<AuditEventRecord[]>(
-      `SELECT ${RECORD_COLUMNS} FROM audit_events e WHERE e.seq > $1::bigint ORDER BY e.seq LIMIT $2`,
-      [afterSeq, limit],
+      `SELECT ${RECORD_COLUMNS} FROM audit_events e
+        WHERE e.seq > $1::bigint AND ($3::bigint IS NULL OR e.seq <= $3::bigint) ORDER BY e.seq LIMIT $2`,
+      [afterSeq, limit, upToSeq],
     );
   }
 
@@ -67,7 +75,7 @@ export class AuditStreamRepository {
     await m.query(
       `UPDATE audit_stream_cursor
           SET last_seq = $1::bigint, last_event_id = $2::bigint, mac = $3, delivered_at = now(), attempted_at = now(),
-              consecutive_failures = 0, last_error = NULL
+              consecutive_failures = 0, last_error = NULL, pending_last_seq = NULL
         WHERE id = 1 AND last_seq < $1::bigint`,
       [last.seq, last.id, mac],
     );
@@ -90,19 +98,21 @@ export class AuditStreamRepository {
   ): Promise<void> {
     await m.query(
       `UPDATE audit_stream_cursor
-          SET last_seq = $1::bigint, last_event_id = $2::bigint, mac = $3, tampered_at = now(),
+          SET last_seq = $1::bigint, last_event_id = $2::bigint, mac = $3, tampered_at = now(), pending_last_seq = NULL,
               tampered_seq = LEAST($4::bigint, COALESCE((SELECT max(seq) FROM audit_events), 0))
         WHERE id = 1`,
       [resume.seq, resume.eventId, resume.mac, found.last_seq],
     );
   }
 
-  async failed(m: EntityManager, error: string): Promise<void> {
+  /** Records a failed post of the batch ending at `lastSeq`, which the retry re-sends exactly. */
+  async failed(m: EntityManager, error: string, lastSeq: string): Promise<void> {
     await m.query(
       `UPDATE audit_stream_cursor
-          SET attempted_at = now(), consecutive_failures = consecutive_failures + 1, last_error = $1
+          SET attempted_at = now(), consecutive_failures = consecutive_failures + 1, last_error = $1,
+              pending_last_seq = $2::bigint
         WHERE id = 1`,
-      [error.slice(0, 500)],
+      [error.slice(0, 500), lastSeq],
     );
   }
 

@@ -89,7 +89,7 @@ export class AuditStreamSender {
           'content-type': 'application/x-ndjson',
           [SIGNATURE_HEADER]: signBody(body, this.config.secret),
           'x-broker-stream-format': this.config.format,
-          // Stable across retries of the same batch, so a receiver can drop a repeat as a whole.
+          // Stable across retries: the service re-sends exactly the failed range (pending_last_seq).
           'idempotency-key': `audit-${first.seq}-${last.seq}`,
         },
         body,

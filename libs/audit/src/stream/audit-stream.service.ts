@@ -120,14 +120,18 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
           await this.resumeAfterTamper(m, found.tampered, mac);
           after = check.resumeAfterSeq;
         }
-        const batch = await this.repository.nextBatch(m, after, this.config.batchSize);
+        // A retry posts exactly the batch that failed, not one grown by events sealed since, so
+        // that its Idempotency-Key and body are the same (a pending end behind the cursor is stale).
+        const pending = found.tampered ? null : cursor.pending_last_seq;
+        const upTo = pending !== null && BigInt(pending) > BigInt(after) ? pending : null;
+        const batch = await this.repository.nextBatch(m, after, this.config.batchSize, upTo);
         const last = batch[batch.length - 1];
         if (!last) return 0;
         try {
           await sender.send(batch);
         } catch (err) {
           if (!(err instanceof StreamDeliveryError)) throw err;
-          await this.repository.failed(m, err.message);
+          await this.repository.failed(m, err.message, last.seq ?? after);
           return err.message;
         }
         await this.repository.delivered(m, last, mac.sign(last.seq ?? '0', last.id));

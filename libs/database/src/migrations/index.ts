@@ -18,6 +18,7 @@ import { AuditSealGuardInWhen1797000013000 } from './1797000013000-AuditSealGuar
 import { DevelopersSubjectUniqueUntilErased1797000014310 } from './1797000014310-DevelopersSubjectUniqueUntilErased.js';
 import { CreatePortalOrgIntents1797000015120 } from './1797000015120-CreatePortalOrgIntents.js';
 import { DeprovisioningLeaseOwner1797000015520 } from './1797000015520-DeprovisioningLeaseOwner.js';
+import { AuditStreamPendingBatch1797000016000 } from './1797000016000-AuditStreamPendingBatch.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -40,4 +41,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   DevelopersSubjectUniqueUntilErased1797000014310,
   CreatePortalOrgIntents1797000015120,
   DeprovisioningLeaseOwner1797000015520,
+  AuditStreamPendingBatch1797000016000,
 ];
