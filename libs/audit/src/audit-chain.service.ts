@@ -342,7 +342,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   async scheduledFullVerify(now?: Date): Promise<AuditVerifyResult | null> {
     const hours = this.config.fullVerifyHours;
     const outcome = await this.underFullVerifyLock(async (qr) => {
-      if (await this.trust.recentFullVerify(qr.manager, hours)) return null;
+      if (await this.trust.recentFullVerify(qr.manager, hours, now)) return null;
       const result = await this.fullWalk(qr, null, 'system');
       if (result.status === 'broken') {
         this.logger.error(`audit chain broken at seq ${result.firstBadSeq}: ${result.problem}`);

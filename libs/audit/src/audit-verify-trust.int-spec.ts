@@ -195,6 +195,25 @@ describe('recorded full verifies that the runtime role forged are not trusted (r
     expect(await ctx.audit.verify({ mode: 'routine' })).toMatchObject({ status: 'intact', since: '31' });
   });
 
+  it('should run the scheduled full verify at every tick of its period on a single instance, not every other one', async () => {
+    const HOUR_MS = 3_600_000;
+    // The timer ticks every BROKER_AUDIT_FULL_VERIFY_HOURS (24) from bootstrap; the run's proof is
+    // dated after its tick (the walk takes time).
+    const tick = Date.now();
+    expect(await ctx.chain.scheduledFullVerify(new Date(tick))).toMatchObject({ status: 'intact', mode: 'full' });
+    // Within the period (another instance's tick, a restart): skipped.
+    expect(await ctx.chain.scheduledFullVerify(new Date(tick + 12 * HOUR_MS))).toBeNull();
+    // The next tick, one period after the previous one: runs again.
+    expect(await ctx.chain.scheduledFullVerify(new Date(tick + 24 * HOUR_MS))).toMatchObject({
+      status: 'intact',
+      mode: 'full',
+    });
+    const recorded = await ctx.ds.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM audit_events WHERE type = 'audit.verified'`,
+    );
+    expect(recorded[0].n).toBe(2);
+  });
+
   it('should report the full verify as overdue (state, log, verify API) while the runtime role keeps its lock', async () => {
     const HOUR_MS = 3_600_000;
     expect(await ctx.chain.scheduledFullVerify()).toMatchObject({ status: 'intact', mode: 'full' });
