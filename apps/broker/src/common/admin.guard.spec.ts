@@ -120,6 +120,21 @@ describe('AdminGuard (mocked ports)', () => {
     );
   });
 
+  it('should audit an IPv6 client once per /64 in 10 s, whichever address of the prefix it uses', async () => {
+    const { guard, audit } = await setUp();
+    for (let i = 1; i <= 20; i++) {
+      const req = request(`wrong-${i}`, `2001:db8:5:6:${i.toString(16)}::${i.toString(16)}`);
+      expect(await codeOf(guard.canActivate(contextFor('adminOnly', req)))).toBe('unauthorized');
+    }
+    expect(audit.record).toHaveBeenCalledTimes(1);
+    // The next /64 is another client with an event of its own.
+    expect(await codeOf(guard.canActivate(contextFor('adminOnly', request('wrong', '2001:db8:5:7::1'))))).toBe(
+      'unauthorized',
+    );
+    expect(audit.record).toHaveBeenCalledTimes(2);
+    expect(audit.record).toHaveBeenLastCalledWith(expect.objectContaining({ ip: '2001:db8:5:7::1' }));
+  });
+
   it('should take roles from a verified token and refuse a route the roles do not cover as forbidden', async () => {
     const { guard, tokens, audit } = await setUp({ issuer: 'https://idp.example' });
     const token = 'aaa.bbb.ccc';

@@ -26,7 +26,8 @@ const AUTH_FAILED = 'Authorization failed';
  * Enforces @AdminRoles on admin routes. Credentials: the TIB secret (raw or `Bearer <secret>`,
  * compared in constant time; acts as `admin`), or an OpenID Connect access token from the
  * configured issuer carrying `broker:admin` / `broker:auditor`. An empty secret never matches.
- * Refusals are audited as `admin.auth_failed`, at most one event per client per 10 s.
+ * Refusals are audited as `admin.auth_failed`, at most one event per client (IPv4 address or IPv6
+ * /64) and reason per 10 s.
  *
  * The failed-authentication throttle (per client: IPv4 address or IPv6 /64) runs after the
  * credentials are checked and only on a failure: valid credentials are never refused by it, so
@@ -68,12 +69,12 @@ export class AdminGuard implements CanActivate {
     if (!principal) {
       this.refuseWhenThrottled(req, client);
       this.failures.hit(client);
-      await this.refuse(req, 'unauthorized');
+      await this.refuse(req, client, 'unauthorized');
       throw new DomainError('unauthorized', AUTH_FAILED);
     }
     (req as unknown as { user: AdminPrincipal }).user = principal;
     if (!roles.some((r) => principal.roles.includes(r))) {
-      await this.refuse(req, 'forbidden', principal);
+      await this.refuse(req, client, 'forbidden', principal);
       throw new DomainError('forbidden', `This route needs the role ${roles.join(' or ')}`);
     }
     return true;
@@ -101,8 +102,9 @@ export class AdminGuard implements CanActivate {
         const verified = await this.tokens.verify(presented);
         return { id: verified.subject, kind: 'token', roles: verified.roles };
       } catch (error: unknown) {
-        // The issuer's discovery or keys are down: the token may be perfectly valid, so this is a
-        // 503, never a 401 audited as a failed login and counted towards the throttle.
+        // The issuer's discovery or keys are down and the token may be perfectly valid (the
+        // verifier refuses what it can without them), so this is a 503, never a 401 audited as a
+        // failed login and counted towards the throttle.
         if (isDomainError(error) && error.code === 'unavailable') throw error;
         return null;
       }
@@ -112,10 +114,13 @@ export class AdminGuard implements CanActivate {
 
   private async refuse(
     req: Request & { id?: unknown },
+    client: string,
     reason: 'unauthorized' | 'forbidden',
     principal?: AdminPrincipal,
   ) {
-    const admitted = this.audits.admit(`${req.ip ?? ''}|${reason}`);
+    // Per client bucket like the throttle, not per address: an IPv6 client picks any address in
+    // its /64, and one event per address would let it flood the audit log.
+    const admitted = this.audits.admit(`${client}|${reason}`);
     if (!admitted) return;
     try {
       await this.audit.record({
