@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
 import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
@@ -87,31 +88,92 @@ describe('admin throttle (real broker)', () => {
     expect(rows.map((r) => r.ip)).toEqual(expect.arrayContaining(['198.51.100.20', '2001:db8:aa:bb::1']));
   });
 
-  it('should answer a token 503 while the issuer is down, never 401, audited or counted towards 429', async () => {
+  describe('while the admin token issuer is down', () => {
     // Nothing listens on the discard port: the issuer's discovery cannot be fetched.
-    const issuerDown = await boot({
-      BROKER_ADMIN_OIDC_ISSUER: 'http://127.0.0.1:9',
-      BROKER_ADMIN_OIDC_AUDIENCE: 'urn:portal-sso-broker:admin',
+    const ISSUER = 'http://127.0.0.1:9';
+    const AUDIENCE = 'urn:portal-sso-broker:admin';
+    let issuerDown: TestBroker;
+    let junkClients = 0;
+
+    const b64 = (value: unknown) =>
+      Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+    const now = () => Math.floor(Date.now() / 1000);
+    const claims = (extra: Record<string, unknown> = {}) => ({
+      iss: ISSUER,
+      sub: 'sec-team-1',
+      aud: AUDIENCE,
+      iat: now(),
+      exp: now() + 300,
+      ...extra,
     });
-    try {
+    /** A token only the issuer's keys could refuse: its signature is random, but of an RS256 length. */
+    const plausible = (payload: unknown = claims(), header: unknown = { alg: 'RS256', kid: 'k1' }, sigBytes = 256) =>
+      `Bearer ${b64(header)}.${b64(payload)}.${randomBytes(sigBytes).toString('base64url')}`;
+
+    const auditedFailures = async (client: string) => {
+      const sql = new pg.Client({ connectionString: db.url });
+      await sql.connect();
+      try {
+        const { rows } = await sql.query<{ n: string }>(
+          `SELECT count(*) AS n FROM audit_events e JOIN audit_event_personal p ON p.event_id = e.id
+            WHERE e.type = 'admin.auth_failed' AND host(p.ip) = $1`,
+          [client],
+        );
+        return Number(rows[0].n);
+      } finally {
+        await sql.end();
+      }
+    };
+
+    beforeAll(async () => {
+      issuerDown = await boot({ BROKER_ADMIN_OIDC_ISSUER: ISSUER, BROKER_ADMIN_OIDC_AUDIENCE: AUDIENCE });
+    });
+
+    afterAll(async () => {
+      await issuerDown?.close();
+    });
+
+    it('should answer a token that could be valid 503, never 401, audited or counted towards 429', async () => {
       const client = '198.51.100.77';
-      const token = 'Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJl';
-      for (let i = 0; i < 5; i++) expect((await profiles(issuerDown, client, token)).status).toBe(503);
+      for (let i = 0; i < 5; i++) expect((await profiles(issuerDown, client, plausible())).status).toBe(503);
+      // ES256 and the issuer written with its terminating slash can be valid too.
+      expect((await profiles(issuerDown, client, plausible(claims(), { alg: 'ES256' }, 64))).status).toBe(503);
+      expect((await profiles(issuerDown, client, plausible(claims({ iss: `${ISSUER}/` })))).status).toBe(503);
       // None of them counted: this client's first bad secret is a plain 401, not a 429.
       expect((await profiles(issuerDown, client, 'guess-0')).status).toBe(401);
       expect((await profiles(issuerDown, client, ADMIN_SECRET)).status).toBe(200);
-      const sql = new pg.Client({ connectionString: db.url });
-      await sql.connect();
-      const { rows } = await sql.query<{ n: string }>(
-        `SELECT count(*) AS n FROM audit_events e JOIN audit_event_personal p ON p.event_id = e.id
-          WHERE e.type = 'admin.auth_failed' AND host(p.ip) = $1`,
-        [client],
-      );
-      await sql.end();
       // Only the bad secret was audited.
-      expect(Number(rows[0].n)).toBe(1);
-    } finally {
-      await issuerDown.close();
-    }
+      expect(await auditedFailures(client)).toBe(1);
+    });
+
+    it.each([
+      ['three parts that are not base64url JSON', () => 'Bearer aaa.bbb.ccc'],
+      [
+        'a header that is not JSON',
+        () => `Bearer ${b64('{alg')}.${b64(claims())}.${randomBytes(256).toString('base64url')}`,
+      ],
+      ['a payload that is not a JSON object', () => plausible('[1,2]')],
+      ['alg none', () => `Bearer ${b64({ alg: 'none' })}.${b64(claims())}.`],
+      ['an HMAC alg', () => plausible(claims(), { alg: 'HS256' }, 32)],
+      ['an RS256 signature too short for any key it accepts', () => plausible(claims(), { alg: 'RS256' }, 128)],
+      ['an ES256 signature of the wrong length', () => plausible(claims(), { alg: 'ES256' }, 256)],
+      ['an expired token', () => plausible(claims({ iat: now() - 900, exp: now() - 300 }))],
+      ['another issuer', () => plausible(claims({ iss: 'https://evil.example' }))],
+      ['another audience', () => plausible(claims({ aud: 'another-api' }))],
+      ['no exp', () => plausible(claims({ exp: undefined }))],
+      ['an empty sub', () => plausible(claims({ sub: '' }))],
+    ])('should refuse %s as 401, counted and audited like any failure', async (_name, make) => {
+      const client = `198.51.100.${100 + junkClients++}`;
+      expect((await profiles(issuerDown, client, make())).status).toBe(401);
+      expect(await auditedFailures(client)).toBe(1);
+    });
+
+    it('should throttle junk tokens to 429 after the limit, and still accept the secret', async () => {
+      const client = '2001:db8:dd:1::1';
+      const expired = () => plausible(claims({ exp: now() - 300 }));
+      for (let i = 0; i < 3; i++) expect((await profiles(issuerDown, client, expired())).status).toBe(401);
+      expect((await profiles(issuerDown, '2001:db8:dd:1::2', expired())).status).toBe(429);
+      expect((await profiles(issuerDown, client, ADMIN_SECRET)).status).toBe(200);
+    });
   });
 });

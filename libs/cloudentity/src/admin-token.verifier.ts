@@ -2,7 +2,7 @@ import { DomainError, type AdminRole } from '@app/common';
 import { adminConfig, oidcConfig, type AdminConfig, type OidcConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { JwksCache, KeySetUnavailableError } from './jwks.cache.js';
-import { JwtRejectedError, verifySignedJwt } from './jwt-verification.js';
+import { JwtRejectedError, locallyRejected, verifySignedJwt } from './jwt-verification.js';
 import { OidcDiscoveryService } from './oidc-discovery.service.js';
 
 const ROLE_VALUES: Record<string, AdminRole> = { 'broker:admin': 'admin', 'broker:auditor': 'auditor' };
@@ -43,16 +43,29 @@ export class AdminTokenVerifier {
   /**
    * The token's subject and broker roles. Throws DomainError('unauthorized') when token
    * verification is disabled or the token is not good (signature, issuer, audience, expiry), and
-   * DomainError('unavailable') when the issuer's metadata or keys cannot be fetched.
+   * DomainError('unavailable') when the issuer's metadata or keys cannot be fetched and the token
+   * could still be good. What can be refused without the issuer (a malformed token, an alg not
+   * allowed, a signature of an impossible length, expired, another issuer or audience by its own
+   * claims) is refused first, so an outage never spares junk the failure it is.
    */
   async verify(token: string): Promise<{ subject: string; roles: AdminRole[] }> {
     const { issuer, audience, rolesClaim, allowInsecureHttp } = this.admin.oidc;
     if (issuer === '') {
       throw new DomainError('unauthorized', 'Bearer tokens are not accepted: no admin token issuer is configured');
     }
+    const requiredClaims = ['iss', 'sub', 'exp'];
+    // Discovery gives the issuer as configured, or with one terminating slash (see the discovery check).
+    const base = issuer.replace(/\/+$/, '');
+    const rejected = locallyRejected(token, {
+      issuers: [base, `${base}/`],
+      audience,
+      requiredClaims,
+      clockToleranceSeconds: this.oidc.clockToleranceSeconds,
+    });
+    if (rejected) throw this.rejected(rejected);
     let doc;
     try {
-      doc = await this.discovery.get(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`, {
+      doc = await this.discovery.get(`${base}/.well-known/openid-configuration`, {
         allowInsecureHttp,
       });
     } catch {
@@ -62,7 +75,7 @@ export class AdminTokenVerifier {
       const claims = await verifySignedJwt(token, this.jwks.keySet(doc.jwks_uri), {
         issuer: doc.issuer,
         audience,
-        requiredClaims: ['iss', 'sub', 'exp'],
+        requiredClaims,
         clockToleranceSeconds: this.oidc.clockToleranceSeconds,
       });
       return { subject: claims.sub as string, roles: rolesFromClaim(claims[rolesClaim]) };
@@ -70,8 +83,12 @@ export class AdminTokenVerifier {
       if (error instanceof KeySetUnavailableError) {
         throw new DomainError('unavailable', "The admin token issuer's signing keys could not be fetched");
       }
-      this.logger.warn(`Admin bearer token rejected: ${error instanceof JwtRejectedError ? error.reason : 'invalid'}`);
-      throw new DomainError('unauthorized', 'The bearer token is not valid for the admin API');
+      throw this.rejected(error instanceof JwtRejectedError ? error.reason : 'invalid');
     }
+  }
+
+  private rejected(reason: string): DomainError {
+    this.logger.warn(`Admin bearer token rejected: ${reason}`);
+    return new DomainError('unauthorized', 'The bearer token is not valid for the admin API');
   }
 }
