@@ -6,6 +6,9 @@ import type { DeveloperEntity } from './entities/developer.entity.js';
  */
 export type Developer = { [K in keyof DeveloperEntity]: DeveloperEntity[K] };
 
+/** A developer a login just recorded: never erased, so it has its subject. */
+export type SignedInDeveloper = Developer & { subject: string };
+
 export type DeveloperStatus = 'active' | 'blocked';
 
 export const DEVELOPER_STATUSES: readonly DeveloperStatus[] = ['active', 'blocked'];
@@ -34,7 +37,7 @@ export interface ChangeContext {
 export interface DeveloperResponse {
   id: string;
   issuer: string;
-  subject: string;
+  subject: string | null;
   email: string | null;
   email_verified: boolean;
   name: string | null;
@@ -92,8 +95,11 @@ export interface DeveloperChangeEvent {
   developer: Developer;
   change: DeveloperChange;
   actor: string;
-  /** `subject`, `email`: as before the change (an erasure removes them from `developer`). */
-  subject: string;
+  /**
+   * `subject`, `email`: as before the change (an erasure removes them from `developer`). The
+   * subject is null for a change to an erased developer that is not blocked (it has none left).
+   */
+  subject: string | null;
   email: string | null;
   /**
    * An erasure's tokens issued to the developer, taken out of `issued_tokens` in its transaction

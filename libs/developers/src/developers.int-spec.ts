@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { AuditService } from '@app/audit';
 import { MIGRATIONS } from '@app/database';
 import type { AdminPrincipal } from '@app/common';
@@ -334,7 +335,8 @@ describe('developers (real Postgres)', () => {
         portalUserId: '77',
       });
       expect(erased.erasedAt).toBeInstanceOf(Date);
-      expect(erased.subject).toMatch(/^erased:[0-9a-f]{64}$/);
+      // Not blocked: no pseudonymous hash either (it would tell who once had an account).
+      expect(erased.subject).toBeNull();
 
       const columns = await ds.query<{ table_name: string; column_name: string }[]>(
         `SELECT table_name, column_name FROM information_schema.columns
@@ -373,35 +375,70 @@ describe('developers (real Postgres)', () => {
       expect(again.developer.id).not.toBe(developer.id);
     });
 
-    it('should erase a developer who signed in again after an erasure, and keep each erased row blocked', async () => {
-      const input = claims();
+    /** Where any text column of any table holds the value (the subject's hash, say). */
+    const holders = async (value: string) => {
+      const columns = await ds.query<{ table_name: string; column_name: string }[]>(
+        `SELECT table_name, column_name FROM information_schema.columns
+          WHERE table_schema = 'public' AND data_type IN ('text', 'character varying', 'character', 'jsonb', 'json')`,
+      );
+      const hits: string[] = [];
+      for (const { table_name, column_name } of columns) {
+        const [{ n }] = await ds.query<{ n: number }[]>(
+          `SELECT count(*)::int AS n FROM "${table_name}" WHERE strpos("${column_name}"::text, $1) > 0`,
+          [value],
+        );
+        if (n > 0) hits.push(`${table_name}.${column_name}`);
+      }
+      return hits;
+    };
+
+    it('should keep no hash of an unblocked subject, and let the person sign in and be erased again', async () => {
+      const input = claims({ subject: `erasure-${randomUUID()}` });
+      const hash = erasedSubject(input.subject);
       const first = (await developers.recordLogin(input)).developer;
-      await developers.erase(first.id, ACTOR);
-      const second = (await developers.recordLogin(input)).developer;
-      expect(second.id).not.toBe(first.id);
-      // The same person's second row erases to the same pseudonymous subject: no unique violation.
-      const erased = await developers.erase(second.id, ACTOR);
-      expect(erased).toMatchObject({ id: second.id, email: null, subject: erasedSubject(input.subject) });
-      expect(erased.erasedAt).toBeInstanceOf(Date);
-      // A third login is a third developer; blocking any erased row keeps the person out.
-      const third = (await developers.recordLogin(input)).developer;
-      expect([first.id, second.id]).not.toContain(third.id);
-      await developers.erase(third.id, ACTOR);
-      await developers.block(second.id, ACTOR);
-      await expect(developers.recordLogin(input)).rejects.toMatchObject({ code: 'developer_blocked' });
+      await expect(developers.erase(first.id, ACTOR)).resolves.toMatchObject({ id: first.id, subject: null });
+      expect(await holders(hash)).toEqual([]);
+      expect(await holders(input.subject)).toEqual([]);
+      // Signing in again makes a new developer, who can be erased in turn.
+      const second = await developers.recordLogin(input);
+      expect(second.created).toBe(true);
+      expect(second.developer.id).not.toBe(first.id);
+      await expect(developers.erase(second.developer.id, ACTOR)).resolves.toMatchObject({ subject: null });
+      expect(await holders(hash)).toEqual([]);
+      expect(await holders(input.subject)).toEqual([]);
+      const third = await developers.recordLogin(input);
+      expect(third.created).toBe(true);
+      expect([first.id, second.developer.id]).not.toContain(third.developer.id);
     });
 
-    it('should keep a blocked developer blocked after erasure', async () => {
-      const input = claims();
+    it('should keep a blocked developer blocked after erasure, by the hash alone, until unblocked', async () => {
+      const input = claims({ subject: `erasure-${randomUUID()}` });
+      const hash = erasedSubject(input.subject);
       const { developer } = await developers.recordLogin(input);
       await developers.block(developer.id, ACTOR);
-      await developers.erase(developer.id, ACTOR);
+      await expect(developers.erase(developer.id, ACTOR)).resolves.toMatchObject({ subject: hash });
       await expect(developers.recordLogin(input)).rejects.toMatchObject({ code: 'developer_blocked' });
-      const [{ n }] = await ds.query('SELECT count(*)::int AS n FROM developers WHERE issuer = $1 AND subject = $2', [
-        ISSUER,
-        input.subject,
-      ]);
-      expect(n).toBe(0);
+      expect(await holders(input.subject)).toEqual([]);
+      expect(await holders(hash)).toEqual(['developers.subject']);
+      // Unblocking drops the hash (nothing needs it any more), and the person signs in again.
+      await expect(developers.unblock(developer.id, ACTOR)).resolves.toMatchObject({ status: 'active', subject: null });
+      expect(await holders(hash)).toEqual([]);
+      const again = await developers.recordLogin(input);
+      expect(again.created).toBe(true);
+      // Blocked and erased again: the new row takes over keeping the person out.
+      await developers.block(again.developer.id, ACTOR);
+      await developers.erase(again.developer.id, ACTOR);
+      await expect(developers.recordLogin(input)).rejects.toMatchObject({ code: 'developer_blocked' });
+      // Blocking an erased row whose subject is gone cannot bring it back.
+      await developers.block(developer.id, ACTOR);
+      await expect(developers.get(developer.id)).resolves.toMatchObject({ status: 'blocked', subject: null });
+    });
+
+    it('should refuse a developer not erased without a subject (CHECK)', async () => {
+      const { developer } = await developers.recordLogin(claims());
+      await expect(ds.query('UPDATE developers SET subject = NULL WHERE id = $1', [developer.id])).rejects.toThrow(
+        /CHK_developers_subject/,
+      );
     });
   });
 
@@ -637,34 +674,57 @@ describe('developers (real Postgres)', () => {
     });
   });
 
-  describe('DevelopersSubjectUniqueUntilErased migration', () => {
-    it('should go down with a person erased twice (one erased row keeps the hash) and up again', async () => {
-      const Migration = MIGRATIONS.find((m) => m.name === 'DevelopersSubjectUniqueUntilErased1797000014310')!;
-      const migration = new Migration();
+  describe('DevelopersSubjectUniqueUntilErased and ErasedSubjectOnlyWhileBlocked migrations', () => {
+    it('should go down with a person erased twice (one erased row keeps the hash), up again, and then drop the hashes of rows not blocked', async () => {
+      const [unique, onlyWhileBlocked] = [
+        'DevelopersSubjectUniqueUntilErased1797000014310',
+        'ErasedSubjectOnlyWhileBlocked1797000016500',
+      ].map((name) => new (MIGRATIONS.find((m) => m.name === name)!)());
       const owner = await new DataSource({ type: 'postgres', url: db.migrationUrl }).initialize();
       const runner = owner.createQueryRunner();
+      const subjectsOf = async (...ids: string[]) => {
+        const rows = (await runner.query(`SELECT id::text AS id, subject FROM developers WHERE id = ANY($1::uuid[])`, [
+          ids,
+        ])) as { id: string; subject: string | null }[];
+        return Object.fromEntries(rows.map((r) => [r.id, r.subject]));
+      };
       try {
         const input = claims();
+        const hash = erasedSubject(input.subject);
         const first = (await developers.recordLogin(input)).developer;
         await developers.erase(first.id, ACTOR);
         const second = (await developers.recordLogin(input)).developer;
         await developers.erase(second.id, ACTOR);
-        await migration.down(runner);
-        const rows = await runner.query(`SELECT id::text AS id, subject FROM developers WHERE id IN ($1, $2)`, [
-          first.id,
-          second.id,
-        ]);
-        expect(rows).toEqual(
-          expect.arrayContaining([
-            { id: first.id, subject: erasedSubject(input.subject) },
-            { id: second.id, subject: `erased:${second.id}` },
-          ]),
-        );
-        await migration.up(runner);
-        const again = (await developers.recordLogin(input)).developer;
-        await expect(developers.erase(again.id, ACTOR)).resolves.toMatchObject({
-          subject: erasedSubject(input.subject),
+        const blocked = (await developers.recordLogin(claims())).developer;
+        await developers.block(blocked.id, ACTOR);
+        await developers.erase(blocked.id, ACTOR);
+        const blockedHash = (await developers.get(blocked.id)).subject;
+        expect(blockedHash).toMatch(/^erased:[0-9a-f]{64}$/);
+
+        await onlyWhileBlocked.down(runner);
+        // Without the hash, each row gets a subject of its own that says nothing of the person.
+        expect(await subjectsOf(first.id, second.id)).toEqual({
+          [first.id]: `erased:${first.id}`,
+          [second.id]: `erased:${second.id}`,
         });
+        // What the rows erased before ErasedSubjectOnlyWhileBlocked held: the hash, twice.
+        await runner.query(`UPDATE developers SET subject = $1 WHERE id IN ($2, $3)`, [hash, first.id, second.id]);
+        await unique.down(runner);
+        expect(await subjectsOf(first.id, second.id)).toEqual({
+          [first.id]: hash,
+          [second.id]: `erased:${second.id}`,
+        });
+        await unique.up(runner);
+        await runner.query(`UPDATE developers SET subject = $1 WHERE id = $2`, [hash, second.id]);
+        await onlyWhileBlocked.up(runner);
+        // The upgrade drops the hashes erased rows kept without being blocked, and keeps the blocked one's.
+        expect(await subjectsOf(first.id, second.id, blocked.id)).toEqual({
+          [first.id]: null,
+          [second.id]: null,
+          [blocked.id]: blockedHash,
+        });
+        const again = (await developers.recordLogin(input)).developer;
+        await expect(developers.erase(again.id, ACTOR)).resolves.toMatchObject({ subject: null });
       } finally {
         await runner.release();
         await owner.destroy();
@@ -674,10 +734,11 @@ describe('developers (real Postgres)', () => {
 
   describe('over HTTP', () => {
     let id: string;
+    let subject: string;
 
     beforeAll(async () => {
       ({
-        developer: { id },
+        developer: { id, subject },
       } = await developers.recordLogin(claims({ organisationId: 'org-http', email: 'http@example.com' })));
     });
 
@@ -740,9 +801,7 @@ describe('developers (real Postgres)', () => {
       const blocked = await patch('blocked');
       expect(blocked.status).toBe(200);
       expect(await blocked.json()).toMatchObject({ id, status: 'blocked' });
-      await expect(
-        developers.recordLogin({ ...claims(), subject: (await developers.get(id)).subject }),
-      ).rejects.toMatchObject({
+      await expect(developers.recordLogin({ ...claims(), subject })).rejects.toMatchObject({
         code: 'developer_blocked',
       });
       expect((await patch('active')).status).toBe(200);

@@ -2,7 +2,7 @@ import { ASYNC_COMMIT, preparedQuery, preparedStatement, returningRows } from '@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Developer, DeveloperResponse, DeveloperStatus } from './developer.js';
+import type { Developer, DeveloperResponse, DeveloperStatus, SignedInDeveloper } from './developer.js';
 
 const COLUMNS = `d.id::text AS id, d.issuer, d.subject, d.email, d.email_verified, d.name, d.organisation_id,
   d.organisation_name, d.portal_user_id, d.sso_key, d.status, d.first_login_at, d.last_login_at, d.login_count,
@@ -100,7 +100,7 @@ export interface LoginValues {
   organisationId: string | null;
   organisationName: string | null;
   ssoKey: string | null;
-  /** What the subject becomes on erasure (so an erased, blocked developer stays blocked). */
+  /** What a blocked developer's subject becomes on erasure (so they stay blocked). */
   erasedSubject: string;
 }
 
@@ -127,8 +127,11 @@ export class DevelopersRepository {
     return this.dataSource.transaction(fn);
   }
 
-  /** The login upsert; null when a blocked developer matched (nothing changed). */
-  async recordLogin(v: LoginValues): Promise<{ developer: Developer; created: boolean } | null> {
+  /**
+   * The login upsert; null when a blocked developer matched (nothing changed). The row is never an
+   * erased one (the conflict target is the index over rows not erased), so it has the login's subject.
+   */
+  async recordLogin(v: LoginValues): Promise<{ developer: SignedInDeveloper; created: boolean } | null> {
     const rows = await preparedQuery<DeveloperRow & { created: boolean }>(this.dataSource, RECORD_LOGIN, [
       v.issuer,
       v.subject,
@@ -141,7 +144,7 @@ export class DevelopersRepository {
       v.erasedSubject,
     ]);
     const row = rows[0];
-    return row ? { developer: toDeveloper(row), created: row.created } : null;
+    return row ? { developer: { ...toDeveloper(row), subject: v.subject }, created: row.created } : null;
   }
 
   /** Whether a blocked developer is this login's person (see blockedMatch). */
@@ -215,7 +218,10 @@ export class DevelopersRepository {
     await manager.query(`SELECT 1 FROM developers WHERE id = $1 FOR UPDATE`, [id]);
   }
 
-  /** Sets the status under a row lock; null when there is no such developer. */
+  /**
+   * Sets the status under a row lock; null when there is no such developer. Unblocking an erased
+   * developer drops the subject's hash it kept only to stay blocked (see erase).
+   */
   async setStatus(
     id: string,
     status: DeveloperStatus,
@@ -225,7 +231,8 @@ export class DevelopersRepository {
       manager,
       `WITH old AS (SELECT id, status FROM developers WHERE id = $1 FOR UPDATE)
        UPDATE developers AS d
-          SET status = $2::varchar, updated_at = CASE WHEN old.status <> $2::varchar THEN now() ELSE d.updated_at END
+          SET status = $2::varchar, updated_at = CASE WHEN old.status <> $2::varchar THEN now() ELSE d.updated_at END,
+              subject = CASE WHEN $2::varchar = 'active' AND d.erased_at IS NOT NULL THEN NULL ELSE d.subject END
          FROM old WHERE d.id = old.id
        RETURNING ${COLUMNS}, old.status AS previous_status`,
       [id, status],
@@ -262,16 +269,19 @@ export class DevelopersRepository {
   }
 
   /**
-   * Removes the personal data of a developer not yet erased (the subject becomes its SHA-256, the
-   * same for every erased row of the person, which the unique index allows); null when there is
-   * none or it was erased before.
+   * Removes the personal data of a developer not yet erased; null when there is none or it was
+   * erased before. A blocked developer's subject becomes its SHA-256 (blockedMatch still finds the
+   * person's next login; the same for every erased row of the person, which the unique index
+   * allows); anyone else's becomes NULL: a hash kept without a need would let anyone who knows a
+   * subject find out that its owner once had an account.
    */
   async erase(id: string, manager: EntityManager): Promise<Developer | null> {
     const rows = await returningRows<DeveloperRow>(
       manager,
       `UPDATE developers AS d
           SET email = NULL, email_verified = false, name = NULL, sso_key = NULL,
-              subject = 'erased:' || encode(sha256(convert_to(d.subject, 'UTF8')), 'hex'),
+              subject = CASE WHEN d.status = 'blocked'
+                             THEN 'erased:' || encode(sha256(convert_to(d.subject, 'UTF8')), 'hex') END,
               erased_at = now(), updated_at = now()
         WHERE d.id = $1 AND d.erased_at IS NULL
        RETURNING ${COLUMNS}`,

@@ -21,6 +21,7 @@ import {
   type Developer,
   type DeveloperStatus,
   type RecordLoginInput,
+  type SignedInDeveloper,
 } from './developer.js';
 import { DevelopersRepository, type LoginValues } from './developers.repository.js';
 import { IssuedTokensStore, type SealedToken } from './issued-tokens.store.js';
@@ -66,7 +67,7 @@ function optional(parameter: string, value: unknown, max: number): string | null
 const clip = (value: string | null | undefined, max: number): string | null =>
   value === undefined || value === null || value === '' ? null : safeText(clipText(value, max));
 
-/** What an erased developer's subject becomes: not the subject, but still matched by a new login. */
+/** What an erased, blocked developer's subject becomes: not the subject, but still matched by a new login. */
 export function erasedSubject(subject: string): string {
   return `erased:${createHash('sha256').update(subject, 'utf8').digest('hex')}`;
 }
@@ -100,7 +101,7 @@ export class DevelopersService {
    * a person must survive a new `sub`, another profile or another IdP, because the portal signs
    * them in by email into the same account.
    */
-  async recordLogin(input: RecordLoginInput): Promise<{ developer: Developer; created: boolean }> {
+  async recordLogin(input: RecordLoginInput): Promise<{ developer: SignedInDeveloper; created: boolean }> {
     const issuer = required('issuer', input.issuer, 500);
     const subject = required('subject', input.subject, 255);
     const values: LoginValues = {
@@ -199,7 +200,7 @@ export class DevelopersService {
     developer: Developer,
     change: DeveloperChange,
     actor: string,
-    before: { subject: string; email: string | null } = developer,
+    before: { subject: string | null; email: string | null } = developer,
     tokens: SealedToken[] = [],
   ): Promise<void> {
     const event = { developer, change, actor, subject: before.subject, email: before.email, tokens };
@@ -263,7 +264,8 @@ export class DevelopersService {
 
   /**
    * Erases the developer's personal data: email, name, SSO key (derived from the user id) and the
-   * subject claim (replaced by its SHA-256, so a blocked developer stays blocked) are removed, and
+   * subject claim (a blocked developer's is replaced by its SHA-256, so they stay blocked; anyone
+   * else's is dropped, so nothing tells that the person ever had an account) are removed, and
    * so are the tokens the token actions issued to them (`issued_tokens`, handed still sealed to
    * the change hooks, which revoke them); the id, organisation and counters stay, so the audit
    * log keeps pointing at a pseudonym. All in one transaction. Audited as `developer.erased`;

@@ -35,6 +35,7 @@ export {
   type PortalSyncState,
   type DeveloperResponse,
   type DeveloperStatus,
+  type SignedInDeveloper,
   type RecordLoginInput,
 } from './developer.js';
 /** `GET/PATCH/DELETE /api/developers…` (reads: admin, auditor; changes: admin). */

@@ -19,6 +19,7 @@ import { DevelopersSubjectUniqueUntilErased1797000014310 } from './1797000014310
 import { CreatePortalOrgIntents1797000015120 } from './1797000015120-CreatePortalOrgIntents.js';
 import { DeprovisioningLeaseOwner1797000015520 } from './1797000015520-DeprovisioningLeaseOwner.js';
 import { AuditStreamPendingBatch1797000016000 } from './1797000016000-AuditStreamPendingBatch.js';
+import { ErasedSubjectOnlyWhileBlocked1797000016500 } from './1797000016500-ErasedSubjectOnlyWhileBlocked.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -42,4 +43,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CreatePortalOrgIntents1797000015120,
   DeprovisioningLeaseOwner1797000015520,
   AuditStreamPendingBatch1797000016000,
+  ErasedSubjectOnlyWhileBlocked1797000016500,
 ];

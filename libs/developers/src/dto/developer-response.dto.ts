@@ -7,8 +7,13 @@ export class DeveloperResponseDto implements DeveloperResponse {
   id!: string;
   @ApiProperty({ description: "The IdP's issuer." })
   issuer!: string;
-  @ApiProperty({ description: "The IdP's subject; after erasure `erased:<sha-256 of the subject>`." })
-  subject!: string;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description:
+      "The IdP's subject; after erasure `erased:<sha-256 of the subject>` while the developer is blocked (so they stay blocked), else null.",
+  })
+  subject!: string | null;
   @ApiProperty({ type: String, nullable: true })
   email!: string | null;
   @ApiProperty()

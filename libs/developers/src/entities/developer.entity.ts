@@ -10,6 +10,7 @@ import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
 // DevelopersSubjectUniqueUntilErased).
 @Index('UQ_developers_issuer_subject', ['issuer', 'subject'], { unique: true, where: '"erased_at" IS NULL' })
 @Check('CHK_developers_status', `status IN ('active', 'blocked')`)
+@Check('CHK_developers_subject', `"subject" IS NOT NULL OR "erased_at" IS NOT NULL`)
 @Index('IDX_developers_organisation', ['organisationId'])
 @Index('IDX_developers_created', ['createdAt', 'id'])
 // Expression indexes on lower(email) (equality and trigram): kept as the migration made them.
@@ -28,9 +29,12 @@ export class DeveloperEntity {
   @Column({ type: 'varchar', length: 500 })
   issuer!: string;
 
-  /** The IdP's subject; after erasure `erased:<sha-256 of the subject>` (shared by the person's erased rows). */
-  @Column({ type: 'varchar', length: 255 })
-  subject!: string;
+  /**
+   * The IdP's subject. After erasure: `erased:<sha-256 of the subject>` while blocked (so the person
+   * stays blocked; migration ErasedSubjectOnlyWhileBlocked), else null.
+   */
+  @Column({ type: 'varchar', length: 255, nullable: true })
+  subject!: string | null;
 
   @Column({ type: 'varchar', length: 320, nullable: true })
   email!: string | null;

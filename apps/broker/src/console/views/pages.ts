@@ -318,7 +318,7 @@ export function developersPage(
           ${developers.map(
             (d) =>
               html`<tr>
-                <td><a href="/console/developers/${d.id}">${d.name ?? d.subject}</a></td>
+                <td><a href="/console/developers/${d.id}">${d.name ?? d.subject ?? '(erased)'}</a></td>
                 <td>${d.email ?? ''}</td>
                 <td>${d.organisationName ?? d.organisationId ?? ''}</td>
                 <td class="${d.status === 'active' ? 'ok' : 'bad'}">${d.status}</td>
@@ -342,7 +342,7 @@ export function developerPage(
   const admin = session.roles.includes('admin');
   const action = d.status === 'active' ? 'block' : 'unblock';
   return layout(
-    d.name ?? d.subject,
+    d.name ?? d.subject ?? '(erased)',
     session,
     '/console/developers',
     html` <table class="identity">
@@ -353,7 +353,7 @@ export function developerPage(
           </tr>
           <tr>
             <th>Issuer / subject</th>
-            <td>${d.issuer} · ${d.subject}</td>
+            <td>${d.issuer} · ${d.subject ?? '(erased)'}</td>
           </tr>
           <tr>
             <th>Email</th>
