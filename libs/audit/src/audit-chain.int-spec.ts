@@ -1,10 +1,11 @@
+import { jest } from '@jest/globals';
 import { auditConfig, type AuditConfig } from '@app/config';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { commitModeOf, createTestDatabase, singleConnection, type TestDatabase } from '@test/support/database.js';
 import { createLibApp } from '@test/support/lib-app.js';
 import { AuditChainRepository } from './audit-chain.repository.js';
-import { AuditChainService } from './audit-chain.service.js';
+import { AuditChainService, FULL_VERIFY_CHECK_MS } from './audit-chain.service.js';
 import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
@@ -458,6 +459,36 @@ describe('audit sealing in the background (real Postgres)', () => {
     }
     expect(hash).toMatch(/^[0-9a-f]{64}$/);
     expect(await ctx.audit.verify()).toMatchObject({ status: 'intact', count: 1, lastId: id });
+  });
+
+  it('should check for the scheduled full verify hourly, not once a period', async () => {
+    const config = ctx.app.get<string, AuditConfig>(auditConfig.KEY);
+    const restarted = new AuditChainService(
+      ctx.ds,
+      { ...config, fullVerifyHours: 24, retentionDays: 0, sealIntervalMs: 24 * 60 * 60 * 1000 },
+      ctx.app.get(AuditCheckpointsService),
+      ctx.app.get(AuditChainRepository),
+      ctx.app.get(AuditEventsRepository),
+      ctx.app.get(AuditVerifyTrust),
+    );
+    const checks = jest.spyOn(restarted, 'scheduledFullVerify').mockResolvedValue(null);
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date', 'performance'] });
+    try {
+      await restarted.onApplicationBootstrap();
+      jest.advanceTimersByTime(FULL_VERIFY_CHECK_MS - 1);
+      expect(checks).not.toHaveBeenCalled();
+      jest.advanceTimersByTime(1);
+      expect(checks).toHaveBeenCalledTimes(1);
+      // A broker restarted every few hours still checks: hourly, whatever the period.
+      jest.advanceTimersByTime(3 * FULL_VERIFY_CHECK_MS);
+      expect(checks).toHaveBeenCalledTimes(4);
+      await restarted.beforeApplicationShutdown();
+      jest.advanceTimersByTime(24 * 60 * 60 * 1000);
+      expect(checks).toHaveBeenCalledTimes(4);
+    } finally {
+      jest.useRealTimers();
+      checks.mockRestore();
+    }
   });
 
   it('should let only one of two sealers seal at a time (advisory lock), leaving the chain intact', async () => {

@@ -27,6 +27,8 @@ const RETENTION_BATCH = 50_000;
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 const RETENTION_FIRST_RUN_MS = 10_000;
 const HOUR_MS = 60 * 60 * 1000;
+/** How often the scheduled full verify is checked for (or each period, if shorter). */
+export const FULL_VERIFY_CHECK_MS = HOUR_MS;
 const DAY_MS = 24 * 60 * 60 * 1000;
 export interface AuditRetentionResult {
   /** Events removed in this run. */
@@ -116,11 +118,11 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
       this.retentionTimer.unref();
     }
     if (this.config.fullVerifyHours > 0) {
-      this.fullVerifyTimer = setInterval(() => {
-        this.scheduledFullVerify().catch((e: unknown) =>
-          this.logger.warn(`audit full verify failed: ${e instanceof Error ? e.message : String(e)}`),
-        );
-      }, this.config.fullVerifyHours * HOUR_MS);
+      // Checked hourly (it runs when the last trusted one is old enough): a timer of the whole
+      // period never fired on a broker restarted more often.
+      const warn = (e: unknown) => this.logger.warn(`audit full verify failed: ${String(e)}`);
+      const run = () => void this.scheduledFullVerify().catch(warn);
+      this.fullVerifyTimer = setInterval(run, Math.min(this.config.fullVerifyHours * HOUR_MS, FULL_VERIFY_CHECK_MS));
       this.fullVerifyTimer.unref();
     }
   }
