@@ -18,6 +18,7 @@ export {
   decodeProfileOrThrow,
   providerConfigFlag,
   providerConfigString,
+  providerSettings,
   socialProvider,
   type ProfileProblem,
 } from './profile.codec.js';

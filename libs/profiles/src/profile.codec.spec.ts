@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { parseOrganisationSyncSettings } from '@app/common';
-import { PROFILE_LIMITS, decodeProfile, decodeProfileOrThrow, isProfileId, socialProvider } from './profile.codec.js';
+import {
+  PROFILE_LIMITS,
+  decodeProfile,
+  decodeProfileOrThrow,
+  isProfileId,
+  providerConfigString,
+  providerSettings,
+  socialProvider,
+} from './profile.codec.js';
 
 const fixture = JSON.parse(
   readFileSync(new URL('../../../test/fixtures/tib/profiles.json', import.meta.url), 'utf8'),
@@ -59,7 +67,7 @@ describe('decodeProfile', () => {
     });
   });
 
-  it('should read keys case-insensitively and write them in canonical casing', () => {
+  it('should read keys case-insensitively, keeping ProviderConfig and IdentityHandlerConfig as sent', () => {
     const profile = decodeProfileOrThrow({
       id: 'p1',
       actiontype: 'GenerateOrLoginDeveloperProfile',
@@ -76,14 +84,22 @@ describe('decodeProfile', () => {
       usergroupmapping: { devs: '2' },
     });
     expect(profile.ReturnURL).toBe('http://portal/sso');
-    expect(profile.ProviderConfig).toEqual({
+    // Stored and served as sent (TIB keeps them as free-form values): casing, keys and order.
+    expect(JSON.stringify(profile.ProviderConfig)).toBe(
+      '{"callbackbaseurl":"http://localhost:3010","useproviders":[{"name":"openid-connect","key":"k",' +
+        '"discoverurl":"https://idp/.well-known/openid-configuration","extra":1}],"SomethingElse":{"keep":"As Sent"}}',
+    );
+    expect(JSON.stringify(profile.IdentityHandlerConfig)).toBe('{"dashboardcredential":"x","Custom":true}');
+    // The broker reads them case-insensitively, as TIB's Go decoding does.
+    expect(providerSettings(profile)).toEqual({
       CallbackBaseURL: 'http://localhost:3010',
       UseProviders: [
         { Name: 'openid-connect', Key: 'k', DiscoverURL: 'https://idp/.well-known/openid-configuration', extra: 1 },
       ],
       SomethingElse: { keep: 'As Sent' },
     });
-    expect(profile.IdentityHandlerConfig).toEqual({ DashboardCredential: 'x', Custom: true });
+    expect(socialProvider(profile, 'openid-connect')).toMatchObject({ Key: 'k' });
+    expect(providerConfigString(profile, 'CallbackBaseURL')).toBe('http://localhost:3010');
     expect(profile.UserGroupMapping).toEqual({ devs: '2' });
   });
 
@@ -95,8 +111,35 @@ describe('decodeProfile', () => {
         ProviderName: 'SAMLProvider',
         ProviderConfig: { [key]: 'http://idp/metadata' },
       });
-      expect(profile.ProviderConfig).toEqual({ IDPMetadataURL: 'http://idp/metadata' });
+      expect(profile.ProviderConfig).toEqual({ [key]: 'http://idp/metadata' });
+      expect(providerSettings(profile)).toEqual({ IDPMetadataURL: 'http://idp/metadata' });
     }
+  });
+
+  it("should keep both spellings of a key as sent and read the one TIB's provider would read", () => {
+    // TIB re-marshals ProviderConfig (a Go map: keys in byte order) and its provider's json.Unmarshal
+    // lets the last case-insensitive match win: `callbackBaseURL` sorts after `CallbackBaseURL`.
+    const sent = {
+      callbackBaseURL: 'http://localhost:3010',
+      CallbackBaseURL: 'ftp://not-read',
+      UseProviders: [
+        {
+          Name: 'openid-connect',
+          Key: 'read-not',
+          key: 'k',
+          DiscoverURL: 'https://idp/.well-known/openid-configuration',
+        },
+      ],
+    };
+    const profile = decodeProfileOrThrow(minimal({ ProviderConfig: sent }));
+    expect(JSON.stringify(profile.ProviderConfig)).toBe(JSON.stringify(sent));
+    expect(providerConfigString(profile, 'CallbackBaseURL')).toBe('http://localhost:3010');
+    expect(socialProvider(profile, 'openid-connect')).toMatchObject({ Key: 'k' });
+    // What is validated is that same reading: here the one TIB's provider would use is refused.
+    const refused = decodeProfile(
+      minimal({ ProviderConfig: { ...sent, callbackBaseURL: 'ftp://read', CallbackBaseURL: 'http://localhost:3010' } }),
+    );
+    expect(refused.problems).toEqual([{ path: 'ProviderConfig.CallbackBaseURL', reason: 'must be an http(s) URL' }]);
   });
 
   it('should drop unknown top-level keys', () => {
@@ -115,6 +158,7 @@ describe('decodeProfile', () => {
     [{ UserGroupMapping: { a: 1 } }, 'UserGroupMapping.a'],
     [{ UserGroupMapping: [] }, 'UserGroupMapping'],
     [{ SSOOnlyForRegisteredUsers: 'yes' }, 'SSOOnlyForRegisteredUsers'],
+    [{ IdentityHandlerConfig: { dashboardcredential: 5 } }, 'IdentityHandlerConfig.DashboardCredential'],
     [{ ProviderConfig: { CallbackBaseURL: 'ftp://x', UseProviders: [] } }, 'ProviderConfig.CallbackBaseURL'],
     [
       { ProviderConfig: { CallbackBaseURL: 'http://x', FailureRedirect: 'nope', UseProviders: [] } },
@@ -231,7 +275,8 @@ describe('decodeProfile', () => {
     const allowed = decodeProfileOrThrow(
       withDiscover('http://idp.example.com/.well-known/openid-configuration', { allowinsecurehttp: true }),
     );
-    expect((allowed.ProviderConfig as Record<string, unknown>).AllowInsecureHttp).toBe(true);
+    expect((allowed.ProviderConfig as Record<string, unknown>).allowinsecurehttp).toBe(true);
+    expect(providerSettings(allowed)?.AllowInsecureHttp).toBe(true);
     expect(decodeProfile(withDiscover('https://idp/x', { AllowInsecureHttp: 'yes' })).problems).toEqual([
       { path: 'ProviderConfig.AllowInsecureHttp', reason: 'must be a boolean' },
     ]);

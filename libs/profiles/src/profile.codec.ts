@@ -49,18 +49,27 @@ export interface ProfileProblem {
   reason: string;
 }
 
+/** Byte order of the UTF-8 keys: how Go's json.Marshal sorts a map's keys. */
+function goKeyOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
 /**
- * Rewrites the keys the broker reads into canonical casing and leaves every other key as sent,
- * so ProviderConfig and IdentityHandlerConfig round-trip verbatim apart from those keys.
+ * The broker's own reading of a ProviderConfig, as TIB's provider decodes it: TIB keeps the value
+ * as a Go map and re-marshals it (keys in byte order) before json.Unmarshal reads it into the
+ * provider's struct, matching keys case-insensitively, the last match winning. So the keys the
+ * broker reads come out in canonical casing, and of two spellings of one key (`Key` and `key`) the
+ * one sorting last is used. Only for reading: the profile is stored and served as sent.
  */
 function canonicalKeys(obj: Json, known: Record<string, ((v: unknown) => unknown) | null>): Json {
   const out: Json = {};
   const canonical = new Map(Object.keys(known).map((k) => [k.toLowerCase(), k]));
-  for (const [k, v] of Object.entries(obj)) {
+  for (const k of Object.keys(obj).sort(goKeyOrder)) {
+    const v = obj[k];
     const c = canonical.get(k.toLowerCase());
     if (c === undefined) {
       setOwn(out, k, v);
-    } else if (!Object.hasOwn(out, c) || k === c) {
+    } else {
       const transform = known[c];
       setOwn(out, c, transform ? transform(v) : v);
     }
@@ -102,30 +111,6 @@ const PROVIDER_CONFIG_KEYS: Record<string, ((v: unknown) => unknown) | null> = {
   EntityId: null,
 };
 
-const IDENTITY_HANDLER_KEYS: Record<string, ((v: unknown) => unknown) | null> = {
-  DashboardCredential: null,
-  DisableOneTokenPerAPI: null,
-  OAuth: mapObjects({
-    APIListenPath: null,
-    RedirectURI: null,
-    ResponseType: null,
-    ClientId: null,
-    Secret: null,
-    BaseAPIID: null,
-    NoRedirect: null,
-  }),
-  TokenAuth: mapObjects({ BaseAPIID: null, Expires: null }),
-  OrganisationSync: mapObjects({
-    Enabled: null,
-    IdClaim: null,
-    NameClaim: null,
-    TeamMapping: null,
-    RoleClaim: null,
-    RoleMapping: null,
-    DefaultRole: null,
-  }),
-};
-
 function httpUrlProblem(value: string): string | null {
   try {
     const u = new URL(value);
@@ -137,8 +122,8 @@ function httpUrlProblem(value: string): string | null {
 
 /**
  * Decodes a profile as TIB does (case-insensitive keys, unknown top-level keys dropped), then
- * validates it more strictly than TIB. Returns the canonical profile or every problem found,
- * each with its field path.
+ * validates it more strictly than TIB. Returns the canonical profile (ProviderConfig and
+ * IdentityHandlerConfig as sent) or every problem found, each with its field path.
  */
 export function decodeProfile(
   input: unknown,
@@ -223,13 +208,12 @@ export function decodeProfile(
     }
   }
 
+  // ProviderConfig and IdentityHandlerConfig are kept exactly as sent (TIB stores them as free-form
+  // values); what is validated is the broker's reading of them, the one the login path uses.
   const providerConfigRaw = getCaseInsensitive(input, 'ProviderConfig');
-  let providerConfig: unknown = providerConfigRaw === undefined ? null : providerConfigRaw;
-  if (isPlainObject(providerConfigRaw)) {
-    providerConfig = canonicalKeys(providerConfigRaw, PROVIDER_CONFIG_KEYS);
-  }
+  const providerConfig: unknown = providerConfigRaw === undefined ? null : providerConfigRaw;
   if (providerName === 'SocialProvider') {
-    validateSocial(providerConfig, problems);
+    validateSocial(readProviderConfig(providerConfig), problems);
   }
 
   const handlerRaw = getCaseInsensitive(input, 'IdentityHandlerConfig');
@@ -238,7 +222,7 @@ export function decodeProfile(
     if (!isPlainObject(handlerRaw)) {
       problems.push({ path: 'IdentityHandlerConfig', reason: 'must be an object or null' });
     } else {
-      handlerConfig = canonicalKeys(handlerRaw, IDENTITY_HANDLER_KEYS);
+      handlerConfig = handlerRaw;
       validateHandler(handlerConfig, problems);
     }
   }
@@ -359,7 +343,8 @@ function validateSocial(config: unknown, problems: ProfileProblem[]): void {
 }
 
 function validateHandler(config: Json, problems: ProfileProblem[]): void {
-  const cred = config.DashboardCredential;
+  // Read as the login path reads it (libs/tyk-portal's readDashboardCredential).
+  const cred = getCaseInsensitive(config, 'DashboardCredential');
   if (cred !== undefined && cred !== null && typeof cred !== 'string') {
     problems.push({ path: 'IdentityHandlerConfig.DashboardCredential', reason: 'must be a string' });
   }
@@ -375,10 +360,34 @@ export function decodeProfileOrThrow(input: unknown, where = ''): TibProfile {
   throw new DomainError('profile_invalid', text, { problems: result.problems });
 }
 
+const readings = new WeakMap<Json, Json>();
+
+/** The broker's reading of a ProviderConfig value (see canonicalKeys); a non-object as it is. */
+function readProviderConfig(config: unknown): unknown {
+  if (!isPlainObject(config)) return config;
+  let reading = readings.get(config);
+  if (reading === undefined) {
+    reading = canonicalKeys(config, PROVIDER_CONFIG_KEYS);
+    readings.set(config, reading);
+  }
+  return reading;
+}
+
+/**
+ * A profile's ProviderConfig as the broker reads it: the keys it knows in canonical casing (sent in
+ * any case, as TIB's Go decoding accepts them), the rest as sent; null when it is not an object.
+ * Every reader of ProviderConfig goes through this, never through the stored value's own keys.
+ */
+export function providerSettings(profile: TibProfile): Json | null {
+  const reading = readProviderConfig(profile.ProviderConfig);
+  return isPlainObject(reading) ? reading : null;
+}
+
 /** The openid-connect (or other named) entry of a SocialProvider profile, canonical casing. */
 export function socialProvider(profile: TibProfile, name: string): SocialProviderEntry | null {
-  if (profile.ProviderName !== 'SocialProvider' || !isPlainObject(profile.ProviderConfig)) return null;
-  const list = profile.ProviderConfig.UseProviders;
+  const cfg = providerSettings(profile);
+  if (profile.ProviderName !== 'SocialProvider' || !cfg) return null;
+  const list = cfg.UseProviders;
   if (!Array.isArray(list)) return null;
   const entry = list.find((e): e is Json => isPlainObject(e) && e.Name === name);
   if (!entry) return null;
@@ -397,13 +406,10 @@ export function socialProvider(profile: TibProfile, name: string): SocialProvide
 
 /** A top-level string of ProviderConfig (e.g. CallbackBaseURL, FailureRedirect), or ''. */
 export function providerConfigString(profile: TibProfile, key: string): string {
-  const cfg = profile.ProviderConfig;
-  if (!isPlainObject(cfg)) return '';
-  const v = cfg[key];
+  const v = providerSettings(profile)?.[key];
   return typeof v === 'string' ? v : '';
 }
 
 export function providerConfigFlag(profile: TibProfile, key: string): boolean {
-  const cfg = profile.ProviderConfig;
-  return isPlainObject(cfg) && cfg[key] === true;
+  return providerSettings(profile)?.[key] === true;
 }

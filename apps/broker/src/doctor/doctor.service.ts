@@ -1,6 +1,6 @@
 import { IdpHttpClient, OidcDiscoveryService } from '@app/cloudentity';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
-import { ProfilesService, providerConfigString, type TibProfile } from '@app/profiles';
+import { ProfilesService, providerConfigString, providerSettings, type TibProfile } from '@app/profiles';
 import { readDashboardCredential, TykPortalClient } from '@app/tyk-portal';
 import { Inject, Injectable } from '@nestjs/common';
 import { fail, report, skip, type DoctorItem, type DoctorReport } from './doctor-report.js';
@@ -11,7 +11,8 @@ import { riskySettings } from './risky-settings.js';
 
 /** The openid-connect providers of a profile, with the callback URL the login sends. */
 function providersOf(profile: TibProfile): IdpUnderTest[] {
-  const entries = (profile.ProviderConfig as { UseProviders?: Record<string, unknown>[] } | null)?.UseProviders ?? [];
+  const entries =
+    (providerSettings(profile) as { UseProviders?: Record<string, unknown>[] } | null)?.UseProviders ?? [];
   const base = providerConfigString(profile, 'CallbackBaseURL').replace(/\/+$/, '');
   return entries
     .filter((e) => e.Name === 'openid-connect')

@@ -1,4 +1,4 @@
-import { providerConfigFlag, providerConfigString, type TibProfile } from '@app/profiles';
+import { providerConfigFlag, providerConfigString, providerSettings, type TibProfile } from '@app/profiles';
 import { fail, pass, warn, type DoctorItem } from './doctor-report.js';
 
 function isLoopback(host: string): boolean {
@@ -27,7 +27,7 @@ export function riskySettings(profile: TibProfile): DoctorItem[] {
     ['ProviderConfig.FailureRedirect', providerConfigString(profile, 'FailureRedirect')],
     ['ReturnURL', profile.ReturnURL],
   ];
-  const providers = (profile.ProviderConfig as { UseProviders?: { Name?: unknown; DiscoverURL?: unknown }[] } | null)
+  const providers = (providerSettings(profile) as { UseProviders?: { Name?: unknown; DiscoverURL?: unknown }[] } | null)
     ?.UseProviders;
   for (const [i, p] of (Array.isArray(providers) ? providers : []).entries()) {
     if (typeof p?.DiscoverURL === 'string') urls.push([`ProviderConfig.UseProviders[${i}].DiscoverURL`, p.DiscoverURL]);

@@ -1,10 +1,10 @@
-import { ProfilesService, type TibProfile } from '@app/profiles';
+import { ProfilesService, providerSettings, type TibProfile } from '@app/profiles';
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { landingPage, type LoginLink } from './html.js';
 
 function links(profile: TibProfile): LoginLink[] {
-  const cfg = profile.ProviderConfig as { UseProviders?: { Name?: unknown }[] } | null;
+  const cfg = providerSettings(profile) as { UseProviders?: { Name?: unknown }[] } | null;
   if (profile.ProviderName !== 'SocialProvider' || !Array.isArray(cfg?.UseProviders)) return [];
   return cfg.UseProviders.filter((p) => typeof p?.Name === 'string' && p.Name !== '').map((p) => ({
     name: profile.Name || profile.ID,
