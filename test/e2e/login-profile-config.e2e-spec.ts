@@ -1,6 +1,16 @@
 import pg from 'pg';
 import { loginWithDevIdp } from '@test/support/dev-idp.js';
-import { ADMIN_SECRET, guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
+import {
+  ADMIN_SECRET,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  PORTAL_SECRET,
+  guideProfile,
+  hop,
+  putProfile,
+  startStack,
+  type Stack,
+} from '@test/support/stack.js';
 
 /**
  * Logins that fail because of the stored profile, not the developer: a setting the login path
@@ -14,7 +24,7 @@ describe('logins failed by the profile itself (e2e)', () => {
   let db: pg.Client;
 
   beforeAll(async () => {
-    stack = await startStack({ profileIds: ['nodash'] });
+    stack = await startStack({ profileIds: ['nodash', 'lowercase'] });
     db = new pg.Client({ connectionString: stack.db.url });
     await db.connect();
   });
@@ -57,6 +67,45 @@ describe('logins failed by the profile itself (e2e)', () => {
       `SELECT reason FROM audit_events WHERE type = 'login.failed' AND profile_id IN ('badsync', 'badsync2')`,
     );
     expect(rows).toEqual([{ reason: 'profile_misconfigured' }, { reason: 'profile_misconfigured' }]);
+  });
+
+  it('should sign in with a profile whose ProviderConfig and IdentityHandlerConfig keys are lower-cased, and keep them as sent', async () => {
+    // TIB reads these keys case-insensitively (Go) and stores and serves them as sent.
+    const providerConfig = {
+      callbackBaseURL: `http://127.0.0.1:${stack.brokerPort}`,
+      failureredirect: `${stack.portal.url}/?fail=true`,
+      useProviders: [
+        {
+          name: 'openid-connect',
+          key: CLIENT_ID,
+          secret: CLIENT_SECRET,
+          discoverURL: `${stack.idp.issuer}/.well-known/openid-configuration`,
+          skipUserInfoRequest: true,
+        },
+      ],
+    };
+    const handler = { dashboardCredential: PORTAL_SECRET };
+    await putProfile(
+      stack,
+      guideProfile(stack, 'lowercase', { ProviderConfig: providerConfig, IdentityHandlerConfig: handler }),
+    );
+    const served = await fetch(`${stack.broker.url}/api/profiles/lowercase`, {
+      headers: { Authorization: ADMIN_SECRET },
+    });
+    const text = await served.text();
+    expect(text).toContain(`"ProviderConfig":${JSON.stringify(providerConfig)}`);
+    expect(text).toContain(`"IdentityHandlerConfig":${JSON.stringify(handler)}`);
+
+    const start = await hop(`${stack.broker.url}/auth/lowercase/openid-connect`);
+    expect(start.status).toBe(302);
+    const cookie = start.res.headers.getSetCookie()[0].split(';')[0];
+    const callback = await loginWithDevIdp(start.location, 'alice');
+    expect(callback).toMatch(
+      new RegExp(`^http://127\\.0\\.0\\.1:${stack.brokerPort}/auth/lowercase/openid-connect/callback\\?`),
+    );
+    const done = await hop(callback, { headers: { cookie } });
+    expect(done.status).toBe(302);
+    expect(done.location).toMatch(new RegExp(`^${stack.portal.url}/sso\\?nonce=`));
   });
 
   it("should answer profile_misconfigured when the profile's action cannot run (no DashboardCredential), not a 400", async () => {

@@ -203,7 +203,7 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     }
   });
 
-  it('should round-trip lower- and mixed-case keys into canonical casing', async () => {
+  it('should read lower- and mixed-case top-level keys, answering in TIB casing and order', async () => {
     const sent = {
       id: 'mixed',
       actiontype: 'GenerateOrLoginDeveloperProfile',
@@ -244,19 +244,77 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
       'UserGroupSeparator',
       'SSOOnlyForRegisteredUsers',
     ]);
-    expect(got.Data.ProviderConfig).toEqual({
-      CallbackBaseURL: 'http://localhost:3010',
-      UseProviders: [
-        {
-          Name: 'openid-connect',
-          Key: 'k',
-          DiscoverURL: 'https://idp/.well-known/openid-configuration',
-          Custom: 'kept',
-        },
-      ],
-    });
+    // ProviderConfig is TIB's free-form value: kept as sent (see the byte-for-byte test below).
+    expect(got.Data.ProviderConfig).toEqual(sent.providerconfig);
     expect(got.Data.IdentityHandlerConfig).toBeNull();
     expect(got.Data.UserGroupMapping).toBeNull();
+  });
+
+  it('should store and serve ProviderConfig and IdentityHandlerConfig byte for byte as sent, through POST, GET, PUT and list', async () => {
+    const providerConfig = {
+      callbackBaseURL: 'http://localhost:3010',
+      useProviders: [
+        {
+          name: 'openid-connect',
+          key: 'lower-client',
+          secret: 'lower-secret-value-31',
+          discoverURL: 'https://idp/.well-known/openid-configuration',
+          Key: 'second-spelling-kept',
+        },
+      ],
+      zLast: { B: 1, a: 2 },
+      FailureRedirect: 'http://localhost:3001/?fail=true',
+    };
+    const handler = { dashboardcredential: 'lower-credential-value-32', Custom: [1, 'x'] };
+    const body = (pc: unknown) =>
+      profile('verbatim', { ProviderConfig: pc, IdentityHandlerConfig: handler, Name: 'Verbatim' });
+    const asSent = (text: string, pc: unknown) => {
+      expect(text).toContain(`"ProviderConfig":${JSON.stringify(pc)}`);
+      expect(text).toContain(`"IdentityHandlerConfig":${JSON.stringify(handler)}`);
+    };
+    const created = await api('/verbatim', json(body(providerConfig)));
+    expect(created.status).toBe(201);
+    asSent(await created.text(), providerConfig);
+    asSent(await (await api('/verbatim')).text(), providerConfig);
+
+    const changed = {
+      ...providerConfig,
+      useProviders: [{ ...providerConfig.useProviders[0], secret: 'lower-secret-value-33' }],
+    };
+    const updated = await api('/verbatim', json(body(changed), 'PUT'));
+    expect(updated.status).toBe(200);
+    asSent(await updated.text(), changed);
+    asSent(await (await api('/verbatim')).text(), changed);
+    asSent(await (await api('')).text(), changed);
+
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const stored = await client.query<{ document_text: string; pc: unknown }>(
+        "SELECT document_text, document->'ProviderConfig' AS pc FROM profiles WHERE id = 'verbatim'",
+      );
+      asSent(stored.rows[0].document_text, changed);
+      expect(stored.rows[0].pc).toEqual(changed);
+      // The audit diff masks secrets whatever the case of their key, as sent.
+      const audit = await client.query<{ details: unknown }>(
+        "SELECT details FROM audit_events WHERE target = 'profile:verbatim' ORDER BY id",
+      );
+      const text = JSON.stringify(audit.rows);
+      expect(audit.rows).toHaveLength(2);
+      for (const secret of [
+        'lower-secret-value-31',
+        'lower-secret-value-33',
+        'lower-credential-value-32',
+        'lower-client',
+      ]) {
+        expect(text).not.toContain(secret);
+      }
+      expect(text).toContain('"secret":"********"');
+      expect(text).toContain('"dashboardcredential":"********"');
+      expect(text).toContain('ProviderConfig.useProviders');
+    } finally {
+      await client.end();
+    }
   });
 
   it('should create the integration guide fixture profile unchanged', async () => {
