@@ -42,8 +42,8 @@ export interface IdpCallEvent {
 }
 
 /**
- * Every HTTP call to an identity provider goes through here: one timeout (config.timeoutMs),
- * TLS verification unless config.sslInsecureSkipVerify, keep-alive connections shared by all
+ * Every HTTP call to an identity provider goes through here: one timeout (config.timeoutMs), both
+ * for idleness and as the deadline for the whole call (body included), TLS verification unless config.sslInsecureSkipVerify, keep-alive connections shared by all
  * requests, no redirects (a token request must never be replayed to another host), no ambient
  * proxy variables, bounded bodies, and the raw body returned as text so callers parse strictly.
  *
@@ -117,12 +117,26 @@ export class IdpHttpClient implements OnModuleDestroy {
     signal?: AbortSignal;
   }): Promise<IdpResponse> {
     const started = performance.now();
+    // The agent's timeouts measure idle time only: an IdP that dribbles its answer a byte at a
+    // time just under the timeout restarts them and holds the call (and, for discovery, every
+    // login waiting on the shared fetch) for as long as it likes. This is the deadline for the
+    // whole call, body included. A timer cleared when the call ends, not AbortSignal.timeout,
+    // whose timer and signal live on for the whole timeout after every call (see TykHttp).
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.config.timeoutMs);
+    // A caller's signal (jose's, for JWKS) ends the call too: a listener removed when the call ends,
+    // not AbortSignal.any, which keeps every combined signal alive as long as the caller's.
+    const callerSignal = options.signal;
+    const onCallerAbort = () => deadline.abort();
+    if (callerSignal?.aborted) deadline.abort();
+    else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+    const signal = deadline.signal;
     try {
       const res = await undiciRequest(options.url, {
         method: options.method,
         headers: options.headers,
         body: options.body,
-        signal: options.signal,
+        signal,
         dispatcher: this.agent,
       });
       const body = await res.body.text();
@@ -138,7 +152,7 @@ export class IdpHttpClient implements OnModuleDestroy {
       const code = (error as { code?: unknown } | null)?.code;
       if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') throw new IdpUnreachableError('too_large');
       if (
-        options.signal?.aborted ||
+        signal.aborted ||
         code === 'UND_ERR_HEADERS_TIMEOUT' ||
         code === 'UND_ERR_BODY_TIMEOUT' ||
         code === 'UND_ERR_CONNECT_TIMEOUT'
@@ -146,6 +160,9 @@ export class IdpHttpClient implements OnModuleDestroy {
         throw new IdpUnreachableError('timeout');
       }
       throw new IdpUnreachableError('network');
+    } finally {
+      clearTimeout(timer);
+      callerSignal?.removeEventListener('abort', onCallerAbort);
     }
   }
 }
