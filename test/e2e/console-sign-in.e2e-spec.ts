@@ -1,4 +1,8 @@
+import { freePort } from '@app/database';
 import pg from 'pg';
+import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
+import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
+import { startFakeIdp, type FakeIdp } from '@test/support/fake-idp.js';
 import { startStack, type Stack } from '@test/support/stack.js';
 
 /**
@@ -78,4 +82,106 @@ describe('console sign-in start under a flood (dev IdP, real Postgres)', () => {
     // Refused starts store nothing.
     expect((await pending()).n).toBe(statuses.filter((s) => s === 302).length);
   }, 60_000);
+});
+
+/**
+ * The console's callback is checked as the developer login's is (oidc-rp.md): the RFC 9207 `iss`
+ * parameter against the discovery document, and the ID token's `azp` when it has several
+ * audiences. The fake IdP is the admin issuer here, so each rule can be broken on its own.
+ */
+describe('console sign-in callback checks (fake IdP, real Postgres)', () => {
+  let db: TestDatabase;
+  let idp: FakeIdp;
+  let broker: TestBroker;
+  const staff = { sub: 'sam-auditor', name: 'Sam Auditor', roles: ['broker:auditor'] };
+  const consoleClient = 'broker-console';
+
+  beforeAll(async () => {
+    db = await createTestDatabase('consolecb');
+    idp = await startFakeIdp({ tenantPath: '/acme/security', clientId: consoleClient, knobs: { user: staff } });
+    const port = await freePort();
+    broker = await startTestBroker(
+      testConfig({
+        DATABASE_URL: db.url,
+        BROKER_ADMIN_OIDC_ISSUER: idp.issuer,
+        BROKER_ADMIN_OIDC_AUDIENCE: 'urn:portal-sso-broker:admin',
+        BROKER_PUBLIC_URL: `http://127.0.0.1:${port}`,
+        BROKER_CONSOLE_CLIENT_ID: idp.clientId,
+        BROKER_CONSOLE_CLIENT_SECRET: idp.clientSecret,
+      }),
+      port,
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await broker?.close();
+    await idp?.stop();
+    await db?.drop();
+  });
+
+  afterEach(() => idp.reset());
+
+  const cookieOf = (res: Response, name: string): string | undefined =>
+    res.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .find((c) => c.startsWith(`${name}=`) && c.length > name.length + 1);
+
+  /** One sign-in through the fake IdP: the callback's answer. */
+  async function signIn(): Promise<Response> {
+    const opts = { redirect: 'manual' as const, signal: AbortSignal.timeout(10_000) };
+    const start = await fetch(`${broker.url}/console/sign-in`, opts);
+    expect(start.status).toBe(302);
+    const pending = cookieOf(start, 'broker_console_signin');
+    expect(pending).toBeDefined();
+    const authorize = await fetch(start.headers.get('location')!, opts);
+    expect(authorize.status).toBe(302);
+    const callback = authorize.headers.get('location')!;
+    expect(callback.startsWith(`${broker.url}/console/callback?`)).toBe(true);
+    return fetch(callback, { ...opts, headers: { cookie: pending! } });
+  }
+
+  const signedIn = (res: Response) => res.status === 302 && cookieOf(res, 'broker_console') !== undefined;
+
+  it('should sign in with the issuer in iss and a token for the console alone, or for several audiences with azp = the console', async () => {
+    const plain = await signIn();
+    expect(plain.headers.get('location')).toBe('/console');
+    expect(signedIn(plain)).toBe(true);
+    idp.set({ aud: [idp.clientId, 'another-api'], azp: idp.clientId });
+    expect(signedIn(await signIn())).toBe(true);
+  }, 60_000);
+
+  it.each([
+    ['several audiences, azp naming another client', { aud: [consoleClient, 'another-client'], azp: 'another-client' }],
+    ['several audiences, no azp', { aud: [consoleClient, 'another-client'] }],
+    ['one audience, azp naming another client', { azp: 'another-client' }],
+  ])(
+    'should refuse an ID token with %s',
+    async (_name, knobs) => {
+      idp.set(knobs);
+      const logged = broker.logs.lines.length;
+      const res = await signIn();
+      expect(res.status).toBe(401);
+      expect(cookieOf(res, 'broker_console')).toBeUndefined();
+      expect(broker.logs.lines.slice(logged).join('\n')).toContain('ID token rejected: azp not our client');
+    },
+    60_000,
+  );
+
+  it.each([
+    ['names another issuer', 'wrong' as const],
+    ['is missing although discovery says the IdP always sends it', 'omit' as const],
+  ])(
+    'should refuse a callback whose iss %s, before the code is exchanged',
+    async (_name, issParam) => {
+      idp.set({ issParam });
+      idp.resetCalls();
+      const res = await signIn();
+      expect(res.status).toBe(401);
+      expect(cookieOf(res, 'broker_console')).toBeUndefined();
+      // The code may be another issuer's (mix-up): it is never sent to our token endpoint.
+      expect(idp.calls.token).toBe(0);
+    },
+    60_000,
+  );
 });

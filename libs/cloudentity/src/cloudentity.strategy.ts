@@ -4,6 +4,7 @@ import { PassportStrategy } from '@nestjs/passport';
 import passport from 'passport';
 import type { HardenedOidcStrategy, LoginStep, StrategyActions, CallbackParams } from './hardened-oidc.strategy.js';
 import { safeCode } from './oidc-crypto.js';
+import { authorizationResponseIssuerRejected } from './oidc-discovery.service.js';
 import type { OidcRequest, VerifiedLogin } from './oidc-settings.js';
 
 /** The name the developer-login strategy is registered under with passport. */
@@ -38,15 +39,8 @@ export function callbackParams(
   query: Record<string, unknown> | undefined,
   strategy: HardenedOidcStrategy,
 ): CallbackParams {
-  const iss = param(query, 'iss');
-  // RFC 9207: an authorization response naming another issuer is a mix-up attack; one
-  // without `iss` from a provider that always sends it is as suspect.
-  if (iss === null || (iss !== undefined && iss !== strategy.discovery.issuer)) {
-    throw new DomainError('idp_error', 'The authorization response comes from another issuer (iss)');
-  }
-  if (iss === undefined && strategy.discovery.authorization_response_iss_parameter_supported === true) {
-    throw new DomainError('idp_error', 'The authorization response has no iss although the provider always sends it');
-  }
+  const issRejected = authorizationResponseIssuerRejected(query?.iss, strategy.discovery);
+  if (issRejected) throw new DomainError('idp_error', issRejected);
   const error = param(query, 'error');
   if (error !== undefined) {
     if (error === 'access_denied') {

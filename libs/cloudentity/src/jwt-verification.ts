@@ -53,6 +53,18 @@ export async function verifySignedJwt(
   return payload;
 }
 
+/**
+ * OpenID Connect Core §3.1.3.7 (4, 5) for an ID token already verified with `aud` containing our
+ * client: several audiences need an `azp`, and an `azp` (when present) must be our client. Returns
+ * why the token is refused, or null. Not for access tokens, whose `azp` names the requesting client.
+ */
+export function authorizedPartyRejected(claims: JWTPayload, clientId: string): string | null {
+  if ((Array.isArray(claims.aud) && claims.aud.length > 1) || claims.azp !== undefined) {
+    if (claims.azp !== clientId) return 'azp not our client';
+  }
+  return null;
+}
+
 /** Our checks beyond jose's: `iat` not in the future, `sub` (when present) a non-empty string. */
 function extraClaimsRejected(payload: JWTPayload, clockToleranceSeconds: number): string | null {
   if (payload.iat !== undefined && payload.iat > Date.now() / 1000 + clockToleranceSeconds) {

@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import type { JWTPayload } from 'jose';
 import { IdpHttpClient, IdpUnreachableError, parseJsonObject } from './idp-http.client.js';
 import { JwksCache, KeySetUnavailableError } from './jwks.cache.js';
-import { JwtRejectedError, verifySignedJwt } from './jwt-verification.js';
+import { authorizedPartyRejected, JwtRejectedError, verifySignedJwt } from './jwt-verification.js';
 import { basicClientCredentials, safeCode, safeEqual } from './oidc-crypto.js';
 import type { DiscoveryDocument } from './oidc-discovery.service.js';
 import type { OidcClientSettings } from './oidc-settings.js';
@@ -156,11 +156,8 @@ export class OidcBackChannel {
       this.logger.warn(`ID token rejected for profile ${profileId}: ${reason}`);
       throw new DomainError('id_token_invalid', `The ID token was rejected (${reason})`);
     }
-    // OIDC Core §3.1.3.7 (3, 4): several audiences need an azp, and an azp must be us.
-    if ((Array.isArray(claims.aud) && claims.aud.length > 1) || claims.azp !== undefined) {
-      if (claims.azp !== clientId) {
-        throw new DomainError('id_token_invalid', 'The ID token was issued to another party (azp)');
-      }
+    if (authorizedPartyRejected(claims, clientId)) {
+      throw new DomainError('id_token_invalid', 'The ID token was issued to another party (azp)');
     }
     // We always send a nonce, so a missing one is as wrong as a different one.
     if (expectedNonce === '' || typeof claims.nonce !== 'string' || !safeEqual(claims.nonce, expectedNonce)) {

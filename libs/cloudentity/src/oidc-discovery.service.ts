@@ -21,6 +21,27 @@ export interface DiscoveryDocument {
   readonly authorization_response_iss_parameter_supported?: boolean;
 }
 
+/**
+ * Why an authorization response's RFC 9207 `iss` parameter (the callback's raw query value) is
+ * refused for this provider, or null when it is fine: one naming another issuer is a mix-up
+ * attack, and a missing one from a provider that says it always sends it is as suspect. A
+ * repeated or nested parameter (not one string) is refused too. Both sign-ins (developer login
+ * and the security console) check it before anything else of the callback.
+ */
+export function authorizationResponseIssuerRejected(
+  iss: unknown,
+  doc: Pick<DiscoveryDocument, 'issuer' | 'authorization_response_iss_parameter_supported'>,
+): string | null {
+  if (iss === undefined) {
+    return doc.authorization_response_iss_parameter_supported === true
+      ? 'The authorization response has no iss although the provider always sends it'
+      : null;
+  }
+  return typeof iss === 'string' && iss === doc.issuer
+    ? null
+    : 'The authorization response comes from another issuer (iss)';
+}
+
 /** How a DiscoverURL may be reached. */
 export interface DiscoveryOptions {
   /**

@@ -4,7 +4,12 @@ import { chooseClientAuth, mergeUserinfo } from './oidc-back-channel.js';
 import { mapIdentity } from './identity-mapping.js';
 import type { IdentityMappingSettings } from './oidc-settings.js';
 import { basicClientCredentials, s256 } from './oidc-crypto.js';
-import { issuerFromDiscoverUrl, type DiscoveryDocument } from './oidc-discovery.service.js';
+import { authorizedPartyRejected } from './jwt-verification.js';
+import {
+  authorizationResponseIssuerRejected,
+  issuerFromDiscoverUrl,
+  type DiscoveryDocument,
+} from './oidc-discovery.service.js';
 
 const doc = (methods?: string[]): DiscoveryDocument => ({
   issuer: 'https://idp.example/t/w',
@@ -31,6 +36,40 @@ describe('issuerFromDiscoverUrl', () => {
     ]) {
       expect(() => issuerFromDiscoverUrl(url)).toThrow(DomainError);
     }
+  });
+});
+
+describe('authorizationResponseIssuerRejected (RFC 9207, both sign-ins)', () => {
+  const issuer = 'https://idp.example/t/w';
+  it('should accept the issuer itself, and no iss only from a provider that does not promise it', () => {
+    expect(authorizationResponseIssuerRejected(issuer, { issuer })).toBeNull();
+    expect(authorizationResponseIssuerRejected(undefined, { issuer })).toBeNull();
+    expect(
+      authorizationResponseIssuerRejected(issuer, { issuer, authorization_response_iss_parameter_supported: true }),
+    ).toBeNull();
+  });
+
+  it('should refuse another issuer, a repeated parameter, and no iss from a provider that promises it', () => {
+    for (const iss of [`${issuer}/`, 'https://evil.example/t/w', '', [issuer, issuer], { x: issuer }]) {
+      expect(authorizationResponseIssuerRejected(iss, { issuer })).toMatch(/another issuer/);
+    }
+    expect(
+      authorizationResponseIssuerRejected(undefined, { issuer, authorization_response_iss_parameter_supported: true }),
+    ).toMatch(/no iss/);
+  });
+});
+
+describe('authorizedPartyRejected (OIDC Core 3.1.3.7, both sign-ins)', () => {
+  it('should accept one audience without azp, and azp = our client with one or several audiences', () => {
+    expect(authorizedPartyRejected({ aud: 'us' }, 'us')).toBeNull();
+    expect(authorizedPartyRejected({ aud: ['us'] }, 'us')).toBeNull();
+    expect(authorizedPartyRejected({ aud: ['us', 'api'], azp: 'us' }, 'us')).toBeNull();
+  });
+
+  it('should refuse several audiences without azp, and an azp naming another client', () => {
+    expect(authorizedPartyRejected({ aud: ['us', 'api'] }, 'us')).not.toBeNull();
+    expect(authorizedPartyRejected({ aud: ['us', 'them'], azp: 'them' }, 'us')).not.toBeNull();
+    expect(authorizedPartyRejected({ aud: 'us', azp: 'them' }, 'us')).not.toBeNull();
   });
 });
 

@@ -5,8 +5,12 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { rolesFromClaim } from './admin-token.verifier.js';
 import { IdpHttpClient, parseJsonObject } from './idp-http.client.js';
 import { JwksCache, KeySetUnavailableError } from './jwks.cache.js';
-import { JwtRejectedError, verifySignedJwt } from './jwt-verification.js';
-import { OidcDiscoveryService, type DiscoveryDocument } from './oidc-discovery.service.js';
+import { authorizedPartyRejected, JwtRejectedError, verifySignedJwt } from './jwt-verification.js';
+import {
+  authorizationResponseIssuerRejected,
+  OidcDiscoveryService,
+  type DiscoveryDocument,
+} from './oidc-discovery.service.js';
 
 /** What the console keeps between the redirect and the callback (server-side, never in the browser). */
 export interface StaffSignInStart {
@@ -27,9 +31,10 @@ const random = () => randomBytes(32).toString('base64url');
 /**
  * Security staff sign in to the console: OpenID Connect authorization code with PKCE (S256),
  * state and nonce, at the admin issuer (BROKER_ADMIN_OIDC_ISSUER) with the console's own client
- * (BROKER_CONSOLE_CLIENT_ID/_SECRET, client_secret_basic). The ID token is verified like every
- * token here (issuer's keys, allow-listed algorithms, exact issuer, audience = the console client,
- * nonce); roles come from the same claim as admin bearer tokens.
+ * (BROKER_CONSOLE_CLIENT_ID/_SECRET, client_secret_basic). The callback's RFC 9207 `iss` and the
+ * ID token are checked as the developer login checks them (issuer's keys, allow-listed algorithms,
+ * exact issuer, audience = the console client, azp, nonce); roles come from the same claim as
+ * admin bearer tokens.
  */
 @Injectable()
 export class StaffSignInClient {
@@ -75,13 +80,22 @@ export class StaffSignInClient {
     return { url: url.toString(), ...start };
   }
 
-  /** Exchanges the code and verifies the ID token; `unauthorized` for anything not right. */
+  /**
+   * Checks the callback's `iss` (its raw query value), exchanges the code and verifies the ID
+   * token; `unauthorized` for anything not right.
+   */
   async finish(
-    code: string,
+    callback: { code: string; iss: unknown },
     redirectUri: string,
     expected: { nonce: string; verifier: string },
   ): Promise<StaffIdentity> {
     const doc = await this.document();
+    const issRejected = authorizationResponseIssuerRejected(callback.iss, doc);
+    if (issRejected) {
+      // The code is never sent anywhere: it may have been meant for another issuer (mix-up).
+      this.logger.warn(`console sign-in: ${issRejected}`);
+      throw new DomainError('unauthorized', 'The sign-in could not be completed');
+    }
     const { clientId, clientSecret } = this.admin.console;
     const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64');
     const res = await this.http
@@ -91,7 +105,7 @@ export class StaffSignInClient {
         headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic}` },
         body: new URLSearchParams({
           grant_type: 'authorization_code',
-          code,
+          code: callback.code,
           redirect_uri: redirectUri,
           code_verifier: expected.verifier,
         }).toString(),
@@ -112,6 +126,8 @@ export class StaffSignInClient {
         requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'nonce'],
         clockToleranceSeconds: this.oidc.clockToleranceSeconds,
       });
+      const azpRejected = authorizedPartyRejected(claims, clientId);
+      if (azpRejected) throw new JwtRejectedError(azpRejected);
       if (claims.nonce !== expected.nonce) throw new JwtRejectedError('nonce mismatch');
       const name = typeof claims.name === 'string' ? claims.name : null;
       return { subject: claims.sub as string, name, roles: rolesFromClaim(claims[this.admin.oidc.rolesClaim]) };

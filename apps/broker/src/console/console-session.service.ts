@@ -110,12 +110,13 @@ export class ConsoleSessionService {
 
   /**
    * Completes a sign-in begun in this browser: the pending row is consumed once, its state must
-   * match, the code is exchanged and the ID token verified. A staff member without a broker role
-   * is refused (`forbidden`). Returns a new session id (never the pending one: no fixation).
+   * match, the callback's `iss` is checked (RFC 9207), the code is exchanged and the ID token
+   * verified. A staff member without a broker role is refused (`forbidden`). Returns a new session
+   * id (never the pending one: no fixation).
    */
   async finish(
     req: Request,
-    query: { code?: unknown; state?: unknown },
+    query: { code?: unknown; state?: unknown; iss?: unknown },
   ): Promise<{ sessionId: string; returnTo: string }> {
     if (!this.enabled) throw new DomainError('not_found', 'The security console is not configured');
     const pendingId = this.readCookie(req, this.cookieName(req, true));
@@ -124,7 +125,7 @@ export class ConsoleSessionService {
     if (!pending || !sameText(pending.state, state) || typeof query.code !== 'string' || query.code === '') {
       throw new DomainError('unauthorized', 'This sign-in is not valid any more; start again from the console');
     }
-    const identity = await this.signIn.finish(query.code, this.redirectUri(), pending);
+    const identity = await this.signIn.finish({ code: query.code, iss: query.iss }, this.redirectUri(), pending);
     if (identity.roles.length === 0) {
       throw new DomainError('forbidden', 'Your account has neither broker:admin nor broker:auditor');
     }
