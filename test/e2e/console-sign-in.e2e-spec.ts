@@ -159,11 +159,12 @@ describe('console sign-in callback checks (fake IdP, real Postgres)', () => {
     'should refuse an ID token with %s',
     async (_name, knobs) => {
       idp.set(knobs);
-      const logged = broker.logs.lines.length;
+      idp.resetCalls();
       const res = await signIn();
       expect(res.status).toBe(401);
       expect(cookieOf(res, 'broker_console')).toBeUndefined();
-      expect(broker.logs.lines.slice(logged).join('\n')).toContain('ID token rejected: azp not our client');
+      // Refused at the ID token: the code was exchanged, and only the azp differs from the sign-in above.
+      expect(idp.calls.token).toBe(1);
     },
     60_000,
   );
