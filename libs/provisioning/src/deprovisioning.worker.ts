@@ -163,7 +163,8 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
       case 'deactivate':
       case 'reactivate': {
         const active = work.action === 'reactivate';
-        const updated = user ? await this.portal.setUserActive(portalUserId, active) : null;
+        // The user as just read (its role checked): no second GET before the write.
+        const updated = user ? await this.portal.setUserActive(portalUserId, active, user) : null;
         if (updated && updated.Active !== active) {
           throw new DomainError('portal_rejected', `the portal kept user ${portalUserId} Active=${updated.Active}`);
         }

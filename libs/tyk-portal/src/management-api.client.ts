@@ -258,11 +258,12 @@ export class TykManagementApiClient {
   }
 
   /**
-   * Sets `Active` on a portal user (deprovisioning): reads the user and writes it back unchanged
-   * but for `Active`, so nothing else moves. Null when the portal has no such user (nothing to do).
+   * Sets `Active` on a portal user (deprovisioning): reads the user (unless the caller passes the
+   * one it just read as `current`) and writes it back unchanged but for `Active`, so nothing else
+   * moves. Null when the portal has no such user (nothing to do).
    */
-  async setUserActive(id: string, active: boolean): Promise<PortalUser | null> {
-    const user = await this.getUser(id);
+  async setUserActive(id: string, active: boolean, current?: PortalUser | null): Promise<PortalUser | null> {
+    const user = current === undefined ? await this.getUser(id) : current;
     if (!user) return null;
     if (user.Active === active) return user;
     // Reads name the teams (E1); the write goes through updateUser, which takes team ids.

@@ -1,4 +1,4 @@
-import { CONSUMER_ROLES, DomainError, type OrganisationSyncSettings } from '@app/common';
+import { DomainError, isConsumerRole, type OrganisationSyncSettings } from '@app/common';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OrganisationCreateAttempt, OrganisationLinkStore } from './organisation-link-store.js';
 import { ownValue } from './organisation-sync.settings.js';
@@ -61,15 +61,6 @@ export interface UserReconcileResult extends UserMoveResult {
   roleChanged: boolean;
   roleBefore: string;
   roleAfter: string;
-}
-
-/**
- * Whether the broker may change this portal account's role, organisation or teams: only a
- * developer's (a consumer role). An admin (`super-admin`, `provider-admin`: OrganisationID 0, no
- * teams) or a role the broker does not know is never touched by a developer login.
- */
-function isDeveloperRole(role: string): boolean {
-  return (CONSUMER_ROLES as readonly string[]).includes(role.trim().toLowerCase());
 }
 
 /** How long a team's organisation (found by scanning) is trusted; teams rarely change orgs. */
@@ -192,7 +183,7 @@ export class OrganisationSyncService {
     const before: PortalPlacement = { organisationId: user.OrganisationID, teams: [...user.Teams] };
     const placement = target.placement ?? null;
     const role = target.role ?? null;
-    if ((placement !== null || role !== null) && !isDeveloperRole(user.Role)) {
+    if ((placement !== null || role !== null) && !isConsumerRole(user.Role)) {
       this.logger.warn(`portal user ${portalUserId} has role ${user.Role}, not a developer's: left unchanged`);
       throw new DomainError(
         'portal_rejected',

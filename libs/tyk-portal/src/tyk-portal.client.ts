@@ -105,8 +105,8 @@ export class TykPortalClient {
   }
 
   /** See {@link TykManagementApiClient.setUserActive}. */
-  setUserActive(id: string, active: boolean): Promise<PortalUser | null> {
-    return this.management.setUserActive(id, active);
+  setUserActive(id: string, active: boolean, current?: PortalUser | null): Promise<PortalUser | null> {
+    return this.management.setUserActive(id, active, current);
   }
 
   /** See {@link TykManagementApiClient.deleteUser}. */
