@@ -187,6 +187,17 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
       });
       expect(res.status).toBe(200);
       expect(emu.state.nonces.get(res.json.Meta)!.email).toBe('case@example.com');
+      // Go's folding: the long s (U+017F) folds to S, so ForSection and EmailAddress are read; the
+      // dotless ı (U+0131) folds to nothing in ASCII, so DıſplayName is an unknown key, ignored.
+      const folded = await sso(emu, '/api/sso', {
+        method: 'POST',
+        body: { ForSection: 'portal', OrgID: '0', EmailAddreſſ: 'fold@example.com', DısplayName: 'x' },
+      });
+      expect(folded.status).toBe(200);
+      expect(emu.state.nonces.get(folded.json.Meta)).toMatchObject({
+        email: 'fold@example.com',
+        displayName: 'fold@example.com',
+      });
     });
 
     it('should answer 400 "Request body malformed." for bad JSON, a mistyped field, an empty body or an unknown section', async () => {

@@ -53,12 +53,19 @@ function convert(field: GoField, key: string, v: unknown): unknown {
   }
 }
 
-/** Each schema's keys by their lower-case form, built once per schema object. */
+/**
+ * Go's fold of a key (encoding/json fold.go: the smallest rune of each rune's SimpleFold orbit):
+ * ASCII letters upper-cased, the Kelvin sign to K and the long s to S, every other rune as it is.
+ */
+const goFold = (key: string) =>
+  key.replace(/[a-z\u212a\u017f]/g, (c) => ({ '\u212a': 'K', '\u017f': 'S' })[c] ?? c.toUpperCase());
+
+/** Each schema's keys by their folded form, built once per schema object. */
 const lowerKeys = new WeakMap<Record<string, GoField>, Map<string, string>>();
 function lowerKeysOf(schema: Record<string, GoField>): Map<string, string> {
   let byLower = lowerKeys.get(schema);
   if (!byLower) {
-    byLower = new Map(Object.keys(schema).map((k) => [k.toLowerCase(), k]));
+    byLower = new Map(Object.keys(schema).map((k) => [goFold(k), k]));
     lowerKeys.set(schema, byLower);
   }
   return byLower;
@@ -73,7 +80,7 @@ export function decodeGo<S extends Record<string, GoField>>(value: unknown, sche
   const byLower = lowerKeysOf(schema);
   const out: Record<string, unknown> = {};
   for (const [rawKey, v] of Object.entries(value)) {
-    const key = byLower.get(rawKey.toLowerCase());
+    const key = byLower.get(goFold(rawKey));
     if (key === undefined || v === null) continue;
     out[key] = convert(schema[key], key, v);
   }

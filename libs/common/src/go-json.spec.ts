@@ -1,4 +1,4 @@
-import { getPathCaseInsensitive } from './go-json.js';
+import { getCaseInsensitive, getPathCaseInsensitive, goFoldName } from './go-json.js';
 
 describe('getPathCaseInsensitive', () => {
   it('should follow a path with Go key matching, preferring exact keys', () => {
@@ -13,5 +13,26 @@ describe('getPathCaseInsensitive', () => {
     expect(getPathCaseInsensitive({ a: [1] }, 'a', 'b')).toBeUndefined();
     expect(getPathCaseInsensitive({ a: null }, 'a', 'b')).toBeUndefined();
     expect(getPathCaseInsensitive({}, 'missing')).toBeUndefined();
+  });
+});
+
+describe("goFoldName and getCaseInsensitive: Go's encoding/json folding", () => {
+  it('should fold ASCII letters, the Kelvin sign and the long s, and leave every other rune as it is', () => {
+    expect(goFoldName('callbackBaseURL')).toBe('CALLBACKBASEURL');
+    expect(goFoldName('\u212aey')).toBe('KEY');
+    expect(goFoldName('ba\u017fe')).toBe('BASE');
+    // JavaScript upper-cases ı to I and lower-cases İ to i + U+0307; Go folds neither into ASCII.
+    expect(goFoldName('\u0131d')).toBe('\u0131D');
+    expect(goFoldName('\u0130D')).toBe('\u0130D');
+    expect(goFoldName('stra\u00dfe')).toBe('STRA\u00dfE');
+  });
+
+  it('should let the last matching key in the document win, as Go decodes each key into the field in turn', () => {
+    expect(getCaseInsensitive({ Name: 'exact', name: 'last' }, 'Name')).toBe('last');
+    expect(getCaseInsensitive({ name: 'first', Name: 'exact' }, 'Name')).toBe('exact');
+    expect(getCaseInsensitive({ Key: 'kelvin' }, 'Key')).toBe('kelvin');
+    expect(getCaseInsensitive({ Baſe: 'long s' }, 'Base')).toBe('long s');
+    expect(getCaseInsensitive({ ıD: 'dotless' }, 'ID')).toBeUndefined();
+    expect(getCaseInsensitive({ 'K\u0065y': 1, KEYS: 2 }, 'key')).toBe(1);
   });
 });

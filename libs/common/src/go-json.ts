@@ -14,16 +14,33 @@ export function setOwn(obj: Record<string, unknown>, key: string, value: unknown
 }
 
 /**
- * Reads a key the way Go's encoding/json matches struct fields: an exact match first, then the
- * first key equal in any case. TIB's files and APIs rely on it (`IDPMetaDataURL`, `useproviders`).
+ * A key folded the way Go's encoding/json folds names to match struct fields (fold.go: each rune
+ * replaced by the smallest rune of its `unicode.SimpleFold` orbit, so ASCII letters upper-cased).
+ * Of the non-ASCII runes only two fold into ASCII: the Kelvin sign (orbit k, K, U+212A) and the
+ * long s (orbit s, S, U+017F); JavaScript's case mappings differ from Go's for both (`'ſ'.toLowerCase()`
+ * is `ſ`, `'ı'.toUpperCase()` is `I`, which Go does not fold). Other non-ASCII runes are kept as they
+ * are: exact whenever one side is an ASCII name, as every field name here is.
+ */
+export function goFoldName(key: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(key)) return key.toUpperCase();
+  return key.replace(/[a-z\u212a\u017f]/g, (c) => (c === '\u212a' ? 'K' : c === '\u017f' ? 'S' : c.toUpperCase()));
+}
+
+/**
+ * Reads a key the way Go's encoding/json fills a struct field: every key of the object that
+ * equals it or folds to it (`goFoldName`) is decoded into the field in document order, so the last
+ * one wins. TIB's files and APIs rely on the folding (`IDPMetaDataURL`, `useproviders`).
  */
 export function getCaseInsensitive(obj: Record<string, unknown>, key: string): unknown {
-  if (Object.prototype.hasOwnProperty.call(obj, key)) return obj[key];
-  const lower = key.toLowerCase();
+  // A fold never changes a string's length in UTF-16 units (the two runes above are single units).
+  let folded: string | undefined;
+  let found: unknown = undefined;
   for (const k of Object.keys(obj)) {
-    if (k.toLowerCase() === lower) return obj[k];
+    if (k.length !== key.length) continue;
+    if (k === key || goFoldName(k) === (folded ??= goFoldName(key))) found = obj[k];
   }
-  return undefined;
+  return found;
 }
 
 /** The same along a path of nested objects; undefined as soon as a step is not an object. */

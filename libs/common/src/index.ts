@@ -7,7 +7,7 @@ export { ADMIN_ROLES_KEY, AdminRoles, type AdminRole, type AdminPrincipal } from
 /** `@RequestContext()`: ip, user agent and request id of the request, for audit records. */
 export { RequestContext, requestContextOf, type RequestContextData } from './request-context.decorator.js';
 /** Go encoding/json key matching (exact, then case-insensitive), shared by every TIB decoder. */
-export { getCaseInsensitive, getPathCaseInsensitive, isPlainObject, setOwn } from './go-json.js';
+export { getCaseInsensitive, getPathCaseInsensitive, goFoldName, isPlainObject, setOwn } from './go-json.js';
 /** The undici connection pool of an upstream (IdP, portal): deadlines, size limit, TLS. */
 export { upstreamAgent } from './upstream-agent.js';
 /** CSPRNG tokens (state, nonce, PKCE verifier, browser binding) drawn from a pooled buffer. */

@@ -1,4 +1,4 @@
-import { getPathCaseInsensitive, isAllowedIdpUrl } from '@app/common';
+import { getPathCaseInsensitive, goFoldName, isAllowedIdpUrl } from '@app/common';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -140,7 +140,7 @@ export interface ConfigSources {
 type Json = Record<string, unknown>;
 
 /** tib.conf keys the broker reads; anything else at the top level is accepted and ignored. */
-const USED_TOP_LEVEL_KEYS = ['secret', 'port', 'httpserveroptions', 'sslinsecureskipverify', 'tykapisettings'];
+const USED_TOP_LEVEL_KEYS = ['SECRET', 'PORT', 'HTTPSERVEROPTIONS', 'SSLINSECURESKIPVERIFY', 'TYKAPISETTINGS'];
 
 function argValue(argv: readonly string[], names: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
@@ -308,7 +308,7 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
   }
 
   if (file) {
-    const ignored = Object.keys(file).filter((k) => !USED_TOP_LEVEL_KEYS.includes(k.toLowerCase()));
+    const ignored = Object.keys(file).filter((k) => !USED_TOP_LEVEL_KEYS.includes(goFoldName(k)));
     if (ignored.length > 0) {
       notices.push(
         `tib.conf keys accepted and ignored (the broker keeps its state in Postgres, not Redis or Mongo): ${ignored.join(', ')}`,

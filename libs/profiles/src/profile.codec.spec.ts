@@ -142,6 +142,42 @@ describe('decodeProfile', () => {
     expect(refused.problems).toEqual([{ path: 'ProviderConfig.CallbackBaseURL', reason: 'must be an http(s) URL' }]);
   });
 
+  it("should match keys with Go's folding: the long s and the Kelvin sign fold into ASCII, dotless and dotted i do not", () => {
+    // encoding/json folds each rune to the smallest of its SimpleFold orbit: ſ (U+017F) is in s/S's
+    // orbit and K (U+212A) in k/K's; ı (U+0131) and İ (U+0130) are alone in theirs.
+    const profile = decodeProfileOrThrow(
+      minimal({
+        ProviderConfig: {
+          CallbackBaſeURL: 'http://localhost:3010',
+          UseProviders: [
+            {
+              Name: 'openid-connect',
+              Key: 'k',
+              DıscoverURL: 'https://other/.well-known/openid-configuration',
+              DiscoverURL: 'https://idp/.well-known/openid-configuration',
+            },
+          ],
+        },
+      }),
+    );
+    expect(providerConfigString(profile, 'CallbackBaseURL')).toBe('http://localhost:3010');
+    expect(socialProvider(profile, 'openid-connect')).toMatchObject({
+      Key: 'k',
+      // DıscoverURL sorts after DiscoverURL, so it would be the one read if ı folded to i.
+      DiscoverURL: 'https://idp/.well-known/openid-configuration',
+    });
+    // The top level too, as TIB's struct decoding reads it; and of two matches the last one sent wins.
+    const top = decodeProfileOrThrow(
+      minimal({
+        ſSOOnlyForRegisteredUsers: true,
+        ProviderConstraints: { Domain: 'a.example' },
+        ProviderConſtraints: { Domain: 'b.example' },
+      }),
+    );
+    expect(top.SSOOnlyForRegisteredUsers).toBe(true);
+    expect(top.ProviderConstraints).toEqual({ Domain: 'b.example', Group: '' });
+  });
+
   it('should drop unknown top-level keys', () => {
     const profile = decodeProfileOrThrow(minimal({ Whatever: 1 }));
     expect(Object.keys(profile)).toEqual(CANONICAL_ORDER);

@@ -5,6 +5,7 @@
 import {
   DomainError,
   getCaseInsensitive,
+  goFoldName,
   isAllowedIdpUrl,
   isPlainObject,
   jsonTextProblems,
@@ -63,10 +64,10 @@ function goKeyOrder(a: string, b: string): number {
  */
 function canonicalKeys(obj: Json, known: Record<string, ((v: unknown) => unknown) | null>): Json {
   const out: Json = {};
-  const canonical = new Map(Object.keys(known).map((k) => [k.toLowerCase(), k]));
+  const canonical = new Map(Object.keys(known).map((k) => [goFoldName(k), k]));
   for (const k of Object.keys(obj).sort(goKeyOrder)) {
     const v = obj[k];
-    const c = canonical.get(k.toLowerCase());
+    const c = canonical.get(goFoldName(k));
     if (c === undefined) {
       setOwn(out, k, v);
     } else {
