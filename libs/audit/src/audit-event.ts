@@ -34,6 +34,7 @@ export const AUDIT_EVENT_TYPES = [
   'audit.stream_cursor_tampered',
   'audit.checkpoint_untrusted',
   'audit.checkpoints_started',
+  'audit.personal_erased',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

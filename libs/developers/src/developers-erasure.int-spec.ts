@@ -102,6 +102,10 @@ describe('developer erasure and the audit chain (real Postgres)', () => {
         ).rows,
     );
     expect(leftovers[0].n).toBe(0);
+    // The database's own record of what was deleted, in the chain: the runtime role cannot erase unseen.
+    const erasedRecord = page.data.filter((e) => e.type === 'audit.personal_erased');
+    expect(erasedRecord).toHaveLength(1);
+    expect(erasedRecord[0]).toMatchObject({ actor: 'system', developer_id: developer.id, details: { rows: 4 } });
 
     expect(await audit.verify()).toMatchObject({ status: 'intact' });
     const checkpoints: AuditCheckpoint[] = (await audit.checkpoints({ limit: '1000' })).data;
@@ -121,5 +125,63 @@ describe('developer erasure and the audit chain (real Postgres)', () => {
     const ds = app.get(DataSource);
     await expect(ds.query(`DELETE FROM audit_event_personal`)).rejects.toThrow(/permission denied/);
     await expect(ds.query(`UPDATE audit_event_personal SET ip = NULL`)).rejects.toThrow(/permission denied/);
+  });
+
+  it('should refuse the runtime role erasing the personal rows of a developer who is not erased', async () => {
+    const ds = app.get(DataSource);
+    const { developer } = await developers.recordLogin({
+      issuer: 'https://idp.example',
+      subject: 'kept',
+      email: 'kept@example.com',
+      emailVerified: true,
+      name: 'Kept',
+      organisationId: null,
+      organisationName: null,
+      ssoKey: null,
+    });
+    await audit.record({
+      type: 'login.succeeded',
+      outcome: 'success',
+      developerId: developer.id,
+      ip: IP,
+      userAgent: UA,
+    });
+    await expect(ds.query(`SELECT audit_erase_personal($1::uuid)`, [developer.id])).rejects.toThrow(/is not erased/);
+    expect((await audit.query({ developer: developer.id })).data[0]).toMatchObject({ ip: IP, user_agent: UA });
+  });
+
+  it("should refuse a personal row the runtime role attaches to another statement's event, sealed or not", async () => {
+    const ds = app.get(DataSource);
+    const unsealed = await ds.query<{ id: string }[]>(
+      `INSERT INTO audit_events (type, outcome) VALUES ('logout', 'success') RETURNING id::text AS id`,
+    );
+    await audit.sealNow();
+    const sealed = unsealed[0].id;
+    const [{ id: fresh }] = await ds.query<{ id: string }[]>(
+      `INSERT INTO audit_events (type, outcome) VALUES ('logout', 'success') RETURNING id::text AS id`,
+    );
+    for (const id of [sealed, fresh]) {
+      await expect(
+        ds.query(`INSERT INTO audit_event_personal (event_id, ip, user_agent) VALUES ($1, '203.0.113.66', 'forged')`, [
+          id,
+        ]),
+      ).rejects.toThrow(/only with its event/);
+      // Not even inside one transaction with a later statement.
+      await expect(
+        ds.transaction(async (m) => {
+          await m.query(`INSERT INTO audit_events (type, outcome) VALUES ('logout', 'success')`);
+          await m.query(`INSERT INTO audit_event_personal (event_id, ip) VALUES ($1, '203.0.113.66')`, [id]);
+        }),
+      ).rejects.toThrow(/only with its event/);
+    }
+    expect((await audit.query({ ip: '203.0.113.66' })).data).toHaveLength(0);
+    // The broker's own statement (the event and its row together) works, inside a savepoint too.
+    await ds.transaction(async (outer) => {
+      await outer.query(`INSERT INTO audit_events (type, outcome) VALUES ('logout', 'success')`);
+      await outer.transaction(async (inner) => {
+        await audit.record({ type: 'logout', outcome: 'success', ip: '198.51.100.7', userAgent: 'Mine/1' }, inner);
+      });
+    });
+    expect((await audit.query({ ip: '198.51.100.7' })).data).toHaveLength(1);
   });
 });

@@ -56,6 +56,8 @@ const CLASSES: Record<AuditEventType, ClassChoice> = {
   'audit.checkpoint_untrusted': { class_uid: 6003, activity_id: 3 }, // Update
   // The signed checkpoints start from the beginning of the chain (first start, or the table emptied).
   'audit.checkpoints_started': { class_uid: 6003, activity_id: 1 }, // Create
+  // The database's own record of an erasure's deleted IP addresses and user agents.
+  'audit.personal_erased': { class_uid: 6003, activity_id: 4 }, // Delete
 };
 
 /** An event type recorded by a newer broker than this mapping: API Activity, activity Other. */
