@@ -183,6 +183,33 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     expect(errors).toEqual([expect.stringContaining('BROKER_AUDIT_TRUSTED_KEYS_FILE')]);
   });
 
+  it('should refuse a checkpoint the runtime role inserts anywhere but after the newest one', async () => {
+    const b = broker as Broker;
+    const [{ me }] = await b.ds.query<{ me: string }[]>(`SELECT current_user AS me`);
+    expect(me).toBe('broker_app');
+    const all = await checkpoints(b);
+    expect(all.map((c) => c.last_seq)).toEqual(['5', '10', '15', '20', '25', '30']);
+    const insert = (first: string, last: string, prev: string) =>
+      b.ds.query(
+        `INSERT INTO audit_checkpoints (first_seq, last_seq, last_hash, prev_checkpoint_hash, event_count, kid, jws)
+         VALUES ($1, $2, repeat('a', 64), $3, 1, 'junk', 'junk')`,
+        [first, last, prev],
+      );
+    const refused = /appended after the newest one/;
+    // Between two genuine checkpoints: every verify after it would report two broken checkpoints.
+    await expect(insert('6', '7', checkpointHash(all[0].jws))).rejects.toThrow(refused);
+    await expect(insert('31', '31', checkpointHash(all[4].jws))).rejects.toThrow(refused);
+    await expect(insert('31', '31', GENESIS_HASH)).rejects.toThrow(refused);
+    await expect(insert('32', '33', checkpointHash(all[5].jws))).rejects.toThrow(refused);
+    expect(await checkpoints(b)).toEqual(all);
+    expect(await b.audit.verify()).toMatchObject({ status: 'intact' });
+    // At the end it is accepted (the database cannot check a signature): the broker signs nothing on
+    // top of it and verify names it, as before.
+    await insert('31', '31', checkpointHash(all[5].jws));
+    await record(b, 5, 31);
+    expect(await refusal(b)).toMatchObject({ last_seq: '31' });
+  });
+
   it('should not chain onto a newest checkpoint with a forged signature under its own key id', async () => {
     const b = broker as Broker;
     const [h, p] = (await checkpoints(b))[5].jws.split('.');

@@ -21,6 +21,7 @@ import { DeprovisioningLeaseOwner1797000015520 } from './1797000015520-Deprovisi
 import { AuditStreamPendingBatch1797000016000 } from './1797000016000-AuditStreamPendingBatch.js';
 import { ErasedSubjectOnlyWhileBlocked1797000016500 } from './1797000016500-ErasedSubjectOnlyWhileBlocked.js';
 import { AuditPersonalOnlyWithItsEvent1797000017400 } from './1797000017400-AuditPersonalOnlyWithItsEvent.js';
+import { AuditCheckpointsOnlyAtTheEnd1797000017410 } from './1797000017410-AuditCheckpointsOnlyAtTheEnd.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -46,4 +47,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   AuditStreamPendingBatch1797000016000,
   ErasedSubjectOnlyWhileBlocked1797000016500,
   AuditPersonalOnlyWithItsEvent1797000017400,
+  AuditCheckpointsOnlyAtTheEnd1797000017410,
 ];
