@@ -12,7 +12,12 @@ import { GENESIS_HASH, chainHash } from './audit-chain.js';
 import { RECORD_COLUMNS, type AuditEventRecord } from './audit-record.js';
 import { signingKeyFromText, type AuditSigningKey } from './audit-signing-key.js';
 import { checkpointHash, signCheckpoint, type AuditCheckpoint } from './audit-verifier.js';
-import type { AuditSigningKeys, CheckpointRefusal, CheckpointsOverdue } from './audit-checkpoints.service.js';
+import {
+  AuditCheckpointsService,
+  type AuditSigningKeys,
+  type CheckpointRefusal,
+  type CheckpointsOverdue,
+} from './audit-checkpoints.service.js';
 import { verifyExportFiles } from './audit-offline-verify.js';
 
 /**
@@ -463,6 +468,7 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
     const served = (await (await fetch(`${url}/api/audit/keys`)).json()) as AuditSigningKeys;
     expect(served.keys.map((k) => k.kid)).toEqual([ownKid]);
     expect(served.untrusted).toEqual([{ kid: evil.kid, jwk: evil.publicJwk, trusted: false }]);
+    expect(served.untrusted_truncated).toBe(false);
     // The README's offline verify: keys.json is that answer, saved. Later the owner role rewrites
     // event 13 and re-signs every checkpoint with the key the runtime role published.
     const keysFile = path.join(b.dir, 'keys.json');
@@ -476,6 +482,26 @@ describe('which keys the broker trusts for the audit checkpoints (real Postgres)
       status: 'broken',
       problem: 'checkpoint_signature_invalid',
     });
+  });
+
+  it('should list at most 100 untrusted keys, newest first, and read for verify only the keys the checkpoints name, however many rows the runtime role inserts', async () => {
+    const b = broker as Broker;
+    const ownKid = (await checkpoints(b))[0].kid;
+    await b.ds.query(
+      `INSERT INTO audit_signing_keys (kid, jwk)
+       SELECT 'flood-' || lpad(i::text, 5, '0'), jsonb_build_object('kty', 'OKP', 'kid', 'flood-' || i) FROM generate_series(1, 5000) i`,
+    );
+    const [{ newest }] = await b.ds.query<{ newest: string }[]>(
+      `INSERT INTO audit_signing_keys (kid, jwk) VALUES ('flood-newest', '{}') RETURNING kid AS newest`,
+    );
+    const served = await b.audit.signingKeys();
+    expect(served.keys.map((k) => k.kid)).toEqual([ownKid]);
+    expect(served.untrusted).toHaveLength(100);
+    expect(served.untrusted[0].kid).toBe(newest);
+    expect(served.untrusted_truncated).toBe(true);
+    const keys = await b.app.get(AuditCheckpointsService).verificationKeys();
+    expect(keys.map((k) => k.kid)).toEqual([ownKid]);
+    expect(await b.audit.verify()).toMatchObject({ status: 'intact' });
   });
 
   describe('a rotation of the signing key', () => {

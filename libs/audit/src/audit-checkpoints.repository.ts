@@ -97,8 +97,32 @@ export class AuditCheckpointsRepository {
     );
   }
 
-  /** The published signing keys, oldest first (any row: the runtime role can insert them). */
-  signingKeys(m: EntityManager | DataSource = this.dataSource): Promise<{ kid: string; jwk: JWK }[]> {
-    return m.query<{ kid: string; jwk: JWK }[]>(`SELECT kid, jwk FROM audit_signing_keys ORDER BY created_at, kid`);
+  /**
+   * The published keys that signed a checkpoint still in the table, oldest first. Any row may be
+   * there (the runtime role can insert them), so only the kids the checkpoints name are read: a
+   * flood of other rows costs verify nothing.
+   */
+  checkpointKeys(m: EntityManager | DataSource = this.dataSource): Promise<{ kid: string; jwk: JWK }[]> {
+    return m.query<{ kid: string; jwk: JWK }[]>(
+      `SELECT k.kid, k.jwk FROM audit_signing_keys k
+        WHERE k.kid IN (SELECT DISTINCT c.kid FROM audit_checkpoints c) ORDER BY k.created_at, k.kid`,
+    );
+  }
+
+  /**
+   * At most `limit` published keys whose kid is not in `trusted`, newest first (an unexpected new
+   * one is what an operator looks for), and whether there are more.
+   */
+  async untrustedKeys(
+    trusted: string[],
+    limit: number,
+    m: EntityManager | DataSource = this.dataSource,
+  ): Promise<{ rows: { kid: string; jwk: unknown }[]; more: boolean }> {
+    const rows = await m.query<{ kid: string; jwk: unknown }[]>(
+      `SELECT kid, jwk FROM audit_signing_keys WHERE NOT (kid = ANY($1::text[]))
+        ORDER BY created_at DESC, kid LIMIT $2`,
+      [trusted, limit + 1],
+    );
+    return { rows: rows.slice(0, limit), more: rows.length > limit };
   }
 }

@@ -40,9 +40,17 @@ export interface UntrustedSigningKey {
 export interface AuditSigningKeys {
   /** A JWKS of the trusted keys only: the key in hand and BROKER_AUDIT_TRUSTED_KEYS_FILE. */
   keys: JWK[];
-  /** Keys published in audit_signing_keys that are neither; never to be saved as trusted. */
+  /**
+   * Keys published in audit_signing_keys that are neither, newest first, at most
+   * UNTRUSTED_KEYS_LISTED of them; never to be saved as trusted.
+   */
   untrusted: UntrustedSigningKey[];
+  /** Whether more untrusted rows exist than are listed (the runtime role can insert any number). */
+  untrusted_truncated: boolean;
 }
+
+/** How many untrusted rows GET /api/audit/keys lists. */
+export const UNTRUSTED_KEYS_LISTED = 100;
 
 /** Why the broker signs no checkpoint on top of the newest one (shown by /health/ready). */
 export interface CheckpointRefusal {
@@ -364,16 +372,12 @@ export class AuditCheckpointsService implements OnModuleInit {
    * `untrusted`, for an operator to see (an unexpected one is a sign of a compromise).
    */
   async keys(m: EntityManager | DataSource = this.dataSource): Promise<AuditSigningKeys> {
-    const rows = await this.checkpointRepo.signingKeys(m);
-    const keys: JWK[] = [];
-    const untrusted: UntrustedSigningKey[] = [];
-    for (const row of rows) {
-      const trusted = this.trustedKey(row.kid);
-      if (trusted) keys.push(trusted);
-      else untrusted.push({ kid: row.kid, jwk: row.jwk, trusted: false });
-    }
-    for (const jwk of this.trusted.values()) if (!keys.includes(jwk)) keys.push(jwk);
-    return { keys, untrusted };
+    // The trusted keys come from the key in hand and the trusted file, never from the table.
+    const keys = [...this.trusted.values()];
+    const trustedKids = [...this.trusted.keys()];
+    const { rows, more } = await this.checkpointRepo.untrustedKeys(trustedKids, UNTRUSTED_KEYS_LISTED, m);
+    const untrusted: UntrustedSigningKey[] = rows.map((row) => ({ kid: row.kid, jwk: row.jwk, trusted: false }));
+    return { keys, untrusted, untrusted_truncated: more };
   }
 
   /**
@@ -384,7 +388,7 @@ export class AuditCheckpointsService implements OnModuleInit {
    * checkpoint hashes. Never hand these out as trusted.
    */
   async verificationKeys(m: EntityManager | DataSource = this.dataSource): Promise<JWK[]> {
-    const rows = await this.checkpointRepo.signingKeys(m);
+    const rows = await this.checkpointRepo.checkpointKeys(m);
     // The key in hand and the configured trusted keys are authoritative for their kids.
     // A row that is not a JWK (the runtime role can insert there) is left out, not a failure.
     const keys = rows

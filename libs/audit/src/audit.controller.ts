@@ -114,9 +114,12 @@ export class AuditController {
   @ApiOperation({
     summary: 'Checkpoint signing keys (JWKS)',
     description:
-      '`keys`: a JWKS of the public keys this broker trusts (the key in hand and BROKER_AUDIT_TRUSTED_KEYS_FILE), safe to save as a trusted file or for the offline verify. `untrusted`: other keys published in audit_signing_keys (which the runtime database role can insert into), each with `trusted: false`; never save them as trusted.',
+      '`keys`: a JWKS of the public keys this broker trusts (the key in hand and BROKER_AUDIT_TRUSTED_KEYS_FILE), safe to save as a trusted file or for the offline verify. `untrusted`: other keys published in audit_signing_keys (which the runtime database role can insert into), each with `trusted: false`, the newest 100 (`untrusted_truncated` when there are more); never save them as trusted.',
   })
-  @ApiOkResponse({ description: '`{ "keys": [JWK…], "untrusted": [{ "kid", "jwk", "trusted": false }…] }`' })
+  @ApiOkResponse({
+    description:
+      '`{ "keys": [JWK…], "untrusted": [{ "kid", "jwk", "trusted": false }…], "untrusted_truncated": false }`',
+  })
   keys(): Promise<AuditSigningKeys> {
     return this.audit.signingKeys();
   }
