@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { commitModeOf, createTestDatabase, singleConnection, type TestDatabase } from '@test/support/database.js';
 import { createLibApp } from '@test/support/lib-app.js';
 import { AuditChainRepository } from './audit-chain.repository.js';
-import { AuditChainService, FULL_VERIFY_CHECK_MS } from './audit-chain.service.js';
+import { AuditChainService, FULL_VERIFY_CHECK_MS, FULL_VERIFY_FIRST_CHECK_MS } from './audit-chain.service.js';
 import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
@@ -461,7 +461,7 @@ describe('audit sealing in the background (real Postgres)', () => {
     expect(await ctx.audit.verify()).toMatchObject({ status: 'intact', count: 1, lastId: id });
   });
 
-  it('should check for the scheduled full verify hourly, not once a period', async () => {
+  it('should check for the scheduled full verify a few minutes after start, then hourly, not once a period', async () => {
     const config = ctx.app.get<string, AuditConfig>(auditConfig.KEY);
     const restarted = new AuditChainService(
       ctx.ds,
@@ -475,16 +475,19 @@ describe('audit sealing in the background (real Postgres)', () => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date', 'performance'] });
     try {
       await restarted.onApplicationBootstrap();
-      jest.advanceTimersByTime(FULL_VERIFY_CHECK_MS - 1);
+      // A broker restarted more often than hourly still checks, a few minutes after each start.
+      jest.advanceTimersByTime(FULL_VERIFY_FIRST_CHECK_MS - 1);
       expect(checks).not.toHaveBeenCalled();
       jest.advanceTimersByTime(1);
       expect(checks).toHaveBeenCalledTimes(1);
+      jest.advanceTimersByTime(FULL_VERIFY_CHECK_MS - FULL_VERIFY_FIRST_CHECK_MS);
+      expect(checks).toHaveBeenCalledTimes(2);
       // A broker restarted every few hours still checks: hourly, whatever the period.
       jest.advanceTimersByTime(3 * FULL_VERIFY_CHECK_MS);
-      expect(checks).toHaveBeenCalledTimes(4);
+      expect(checks).toHaveBeenCalledTimes(5);
       await restarted.beforeApplicationShutdown();
       jest.advanceTimersByTime(24 * 60 * 60 * 1000);
-      expect(checks).toHaveBeenCalledTimes(4);
+      expect(checks).toHaveBeenCalledTimes(5);
     } finally {
       jest.useRealTimers();
       checks.mockRestore();

@@ -8,6 +8,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { chainHash } from './audit-chain.js';
+import { BackgroundTimers } from './audit-timers.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import { verifyChain, type AuditVerifyResult } from './audit-chain-verify.js';
 import { AuditChainRepository } from './audit-chain.repository.js';
@@ -29,6 +30,7 @@ const RETENTION_FIRST_RUN_MS = 10_000;
 const HOUR_MS = 60 * 60 * 1000;
 /** How often the scheduled full verify is checked for (or each period, if shorter). */
 export const FULL_VERIFY_CHECK_MS = HOUR_MS;
+export const FULL_VERIFY_FIRST_CHECK_MS = 5 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 export interface AuditRetentionResult {
   /** Events removed in this run. */
@@ -74,10 +76,7 @@ export interface AuditVerifyRange {
 @Injectable()
 export class AuditChainService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(AuditChainService.name);
-  private sealTimer: NodeJS.Timeout | null = null;
-  private retentionTimer: NodeJS.Timeout | null = null;
-  private firstRetention: NodeJS.Timeout | null = null;
-  private fullVerifyTimer: NodeJS.Timeout | null = null;
+  private readonly timers = new BackgroundTimers();
   /** Serialises ticks, sealNow() and retention within this process. */
   private queue: Promise<unknown> = Promise.resolve();
   private ticking = false;
@@ -104,36 +103,30 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     } catch (e) {
       this.logger.warn(`audit protection check failed: ${e instanceof Error ? e.message : String(e)}`);
     }
-    this.sealTimer = setInterval(() => this.tick(), this.config.sealIntervalMs);
-    this.sealTimer.unref();
+    this.timers.every(this.config.sealIntervalMs, () => this.tick());
     if (this.config.retentionDays > 0) {
       const run = () => {
         this.exclusive(() => this.retain(new Date())).catch((e: unknown) =>
           this.logger.warn(`audit retention failed: ${e instanceof Error ? e.message : String(e)}`),
         );
       };
-      this.firstRetention = setTimeout(run, RETENTION_FIRST_RUN_MS);
-      this.firstRetention.unref();
-      this.retentionTimer = setInterval(run, RETENTION_INTERVAL_MS);
-      this.retentionTimer.unref();
+      this.timers.after(RETENTION_FIRST_RUN_MS, run);
+      this.timers.every(RETENTION_INTERVAL_MS, run);
     }
     if (this.config.fullVerifyHours > 0) {
-      // Checked hourly (it runs when the last trusted one is old enough): a timer of the whole
-      // period never fired on a broker restarted more often.
+      // Checked hourly and 5 min after start (it runs when the last trusted one is old enough): a
+      // timer of the whole period never fired on a broker restarted more often, nor an hourly one.
       const warn = (e: unknown) => this.logger.warn(`audit full verify failed: ${String(e)}`);
       const run = () => void this.scheduledFullVerify().catch(warn);
-      this.fullVerifyTimer = setInterval(run, Math.min(this.config.fullVerifyHours * HOUR_MS, FULL_VERIFY_CHECK_MS));
-      this.fullVerifyTimer.unref();
+      this.timers.every(Math.min(this.config.fullVerifyHours * HOUR_MS, FULL_VERIFY_CHECK_MS), run);
+      this.timers.after(FULL_VERIFY_FIRST_CHECK_MS, run);
     }
   }
 
   /** Stops the timers and waits for a running batch, before the pool closes. */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
-    for (const t of [this.sealTimer, this.retentionTimer, this.fullVerifyTimer]) if (t) clearInterval(t);
-    this.fullVerifyTimer = null;
-    if (this.firstRetention) clearTimeout(this.firstRetention);
-    this.sealTimer = this.retentionTimer = this.firstRetention = null;
+    this.timers.stop();
     await this.queue.catch(() => undefined);
   }
 
