@@ -6,7 +6,7 @@ import type { Developer, DeveloperResponse, DeveloperStatus, SignedInDeveloper }
 
 const COLUMNS = `d.id::text AS id, d.issuer, d.subject, d.email, d.email_verified, d.name, d.organisation_id,
   d.organisation_name, d.portal_user_id, d.sso_key, d.status, d.first_login_at, d.last_login_at, d.login_count,
-  d.erased_at, d.created_at, d.updated_at,
+  d.erased_at, d.unblocked_at, d.created_at, d.updated_at,
   to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key`;
 
 /**
@@ -15,6 +15,8 @@ const COLUMNS = `d.id::text AS id, d.issuer, d.subject, d.email, d.email_verifie
  */
 type RowTimes = 'first_login_at' | 'last_login_at' | 'erased_at' | 'created_at' | 'updated_at';
 type DeveloperRow = Omit<DeveloperResponse, RowTimes> & {
+  /** Not in the API's shape (the inactivity policy's). */
+  unblocked_at: Date | null;
   first_login_at: Date | null;
   last_login_at: Date | null;
   erased_at: Date | null;
@@ -40,6 +42,7 @@ function toDeveloper(r: DeveloperRow): Developer {
     lastLoginAt: r.last_login_at,
     loginCount: r.login_count,
     erasedAt: r.erased_at,
+    unblockedAt: r.unblocked_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -89,6 +92,15 @@ const RECORD_LOGIN = preparedStatement(
      WHERE d.status <> 'blocked'
      RETURNING ${COLUMNS}, (d.xmax = 0) AS created, ${ASYNC_COMMIT}`,
 );
+
+/**
+ * When the developer was last active for the inactivity policy: their last login (never signed in:
+ * their creation), or their last unblock when later (an admin or SCIM let them back in).
+ */
+const LAST_ACTIVE = `GREATEST(COALESCE(d.last_login_at, d.created_at), d.unblocked_at)`;
+/** The inactivity policy's condition; `$1` is the number of days. */
+const INACTIVE = `d.status = 'active' AND d.erased_at IS NULL
+  AND ${LAST_ACTIVE} < now() - make_interval(days => $1::int)`;
 
 /** A login's values, already validated and clipped by DevelopersService. */
 export interface LoginValues {
@@ -220,7 +232,8 @@ export class DevelopersRepository {
 
   /**
    * Sets the status under a row lock; null when there is no such developer. Unblocking an erased
-   * developer drops the subject's hash it kept only to stay blocked (see erase).
+   * developer drops the subject's hash it kept only to stay blocked (see erase); unblocking anyone
+   * sets `unblocked_at`, from which the inactivity policy counts too.
    */
   async setStatus(
     id: string,
@@ -232,6 +245,7 @@ export class DevelopersRepository {
       `WITH old AS (SELECT id, status FROM developers WHERE id = $1 FOR UPDATE)
        UPDATE developers AS d
           SET status = $2::varchar, updated_at = CASE WHEN old.status <> $2::varchar THEN now() ELSE d.updated_at END,
+              unblocked_at = CASE WHEN old.status = 'blocked' AND $2::varchar = 'active' THEN now() ELSE d.unblocked_at END,
               subject = CASE WHEN $2::varchar = 'active' AND d.erased_at IS NOT NULL THEN NULL ELSE d.subject END
          FROM old WHERE d.id = old.id
        RETURNING ${COLUMNS}, old.status AS previous_status`,
@@ -242,18 +256,34 @@ export class DevelopersRepository {
   }
 
   /**
-   * Active developers with no login for `days` days (never signed in: counted from creation),
-   * oldest first, at most `limit`.
+   * Active developers with no login for `days` days (never signed in: counted from creation; an
+   * unblocked developer: at the earliest from the unblock), oldest first, at most `limit`.
    */
   async listInactive(days: number, limit: number): Promise<Developer[]> {
     const rows = await this.dataSource.query<DeveloperRow[]>(
-      `SELECT ${COLUMNS} FROM developers d
-        WHERE d.status = 'active' AND d.erased_at IS NULL
-          AND COALESCE(d.last_login_at, d.created_at) < now() - make_interval(days => $1::int)
-        ORDER BY COALESCE(d.last_login_at, d.created_at), d.id LIMIT $2`,
+      `SELECT ${COLUMNS} FROM developers d WHERE ${INACTIVE}
+        ORDER BY ${LAST_ACTIVE}, d.id LIMIT $2`,
       [days, limit],
     );
     return rows.map(toDeveloper);
+  }
+
+  /**
+   * Blocks the developer only if they are still what listInactive found: active, not erased, no
+   * login or unblock for `days` days. The condition is evaluated on the row as it is when written
+   * (a login or unblock committed since the list is seen; one still running waits for this and then
+   * finds the developer blocked), so a developer who signs in meanwhile is never blocked. Null when
+   * nothing changed.
+   */
+  async blockInactive(id: string, days: number, manager: EntityManager): Promise<Developer | null> {
+    const rows = await returningRows<DeveloperRow>(
+      manager,
+      `UPDATE developers AS d SET status = 'blocked', updated_at = now()
+        WHERE d.id = $2 AND ${INACTIVE}
+       RETURNING ${COLUMNS}`,
+      [days, id],
+    );
+    return rows[0] ? toDeveloper(rows[0]) : null;
   }
 
   /** The identity an erasure is about to remove, the row locked until the transaction ends. */

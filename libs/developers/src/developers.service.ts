@@ -174,8 +174,9 @@ export class DevelopersService {
   }
 
   /**
-   * Active developers with no login for `days` days (never signed in: counted from creation),
-   * oldest first, at most `limit`. The inactivity policy's candidates.
+   * Active developers with no login for `days` days (never signed in: counted from creation; an
+   * unblocked developer: at the earliest from the unblock), oldest first, at most `limit`. The
+   * inactivity policy's candidates: blockInactive checks each again as it blocks.
    */
   listInactive(days: number, limit = 1000): Promise<Developer[]> {
     return this.developers.listInactive(days, limit);
@@ -222,6 +223,31 @@ export class DevelopersService {
    */
   unblock(id: string, actor: string, context: ChangeContext = {}, manager?: EntityManager): Promise<Developer> {
     return this.setStatus(id, 'active', actor, context, manager);
+  }
+
+  /**
+   * The inactivity policy's block: blocks the developer only if, at the moment of writing, they are
+   * still active and have had no login or unblock for `days` days (see listInactive), so a login or
+   * an unblock since the candidates were listed wins. When it blocks, it is audited as
+   * `developer.blocked` and the follow-ups run, like block, in the caller's transaction (`manager`);
+   * null when nothing changed (nothing audited, nothing enqueued).
+   */
+  async blockInactive(id: string, days: number, actor: string, manager: EntityManager): Promise<Developer | null> {
+    const developer = await this.developers.blockInactive(developerId(id), days, manager);
+    if (!developer) return null;
+    await this.recordChange(
+      manager,
+      'developer.blocked',
+      developer,
+      actor,
+      {},
+      {
+        previous_status: 'active',
+        status: 'blocked',
+      },
+    );
+    await this.notify(manager, developer, 'blocked', actor);
+    return developer;
   }
 
   /**

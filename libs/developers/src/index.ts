@@ -2,7 +2,8 @@
 export { DevelopersModule } from './developers.module.js';
 /**
  * recordLogin (one upsert; `developer_blocked` for a blocked developer), setPortalLink, findById,
- * get, list (keyset pages), block, unblock (also in a caller's transaction), erase (each audited in
+ * get, list (keyset pages), block, unblock (also in a caller's transaction), blockInactive (the
+ * inactivity policy's conditional block, in a caller's transaction), erase (each audited in
  * the same transaction), lock (a caller's transaction takes the developer's row first),
  * loginHistory (the developer's `login.*` audit events).
  */

@@ -12,8 +12,10 @@ const ACTOR = 'system:inactivity';
 /**
  * The inactivity policy (BROKER_DEPROVISION_INACTIVE_DAYS; 0 = off): every interval, on whichever
  * instance takes the advisory lock first (the others skip that round), active developers with no
- * login for that many days are blocked, which the outbox carries to the portal and the tokens,
- * and audited as `developer.deactivated_inactive`.
+ * login (nor unblock) for that many days are blocked, which the outbox carries to the portal and
+ * the tokens, and audited as `developer.deactivated_inactive`. Each block is conditional (see
+ * DevelopersService.blockInactive): a developer who signed in or was unblocked after the list was
+ * read is left alone, and nothing is audited or enqueued for them.
  */
 @Injectable()
 export class InactivityJob implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -50,7 +52,10 @@ export class InactivityJob implements OnApplicationBootstrap, OnApplicationShutd
     return days === 0 ? Promise.resolve([]) : this.developers.listInactive(days);
   }
 
-  /** One round; `ran` false when another instance holds the lock (or the policy is off). */
+  /**
+   * One round; `ran` false when another instance holds the lock (or the policy is off);
+   * `deactivated` the developers this round actually blocked.
+   */
   async run(): Promise<{ ran: boolean; deactivated: string[] }> {
     const days = this.config.inactiveDays;
     if (days === 0) return { ran: false, deactivated: [] };
@@ -64,18 +69,27 @@ export class InactivityJob implements OnApplicationBootstrap, OnApplicationShutd
       if (!locked) return { ran: false, deactivated: [] };
       try {
         const deactivated: string[] = [];
-        for (const developer of await this.developers.listInactive(days)) {
-          await this.developers.block(developer.id, ACTOR);
-          await this.audit.record({
-            type: 'developer.deactivated_inactive',
-            outcome: 'success',
-            actor: ACTOR,
-            target: `developer:${developer.id}`,
-            developerId: developer.id,
-            organisationId: developer.organisationId,
-            details: { inactive_days: days, last_login_at: developer.lastLoginAt?.toISOString() ?? null },
+        for (const candidate of await this.developers.listInactive(days)) {
+          // The list is a snapshot: the block re-checks status and last activity as it writes, and
+          // the block, its audit events and its outbox row commit together, or not at all.
+          const developer = await this.dataSource.transaction(async (m) => {
+            const blocked = await this.developers.blockInactive(candidate.id, days, ACTOR, m);
+            if (!blocked) return null;
+            await this.audit.record(
+              {
+                type: 'developer.deactivated_inactive',
+                outcome: 'success',
+                actor: ACTOR,
+                target: `developer:${blocked.id}`,
+                developerId: blocked.id,
+                organisationId: blocked.organisationId,
+                details: { inactive_days: days, last_login_at: blocked.lastLoginAt?.toISOString() ?? null },
+              },
+              m,
+            );
+            return blocked;
           });
-          deactivated.push(developer.id);
+          if (developer) deactivated.push(developer.id);
         }
         if (deactivated.length > 0) {
           this.logger.log(`inactivity policy: ${deactivated.length} developer(s) deactivated`);

@@ -72,6 +72,13 @@ export class DeveloperEntity {
   @Column({ name: 'erased_at', type: 'timestamp with time zone', nullable: true })
   erasedAt!: Date | null;
 
+  /**
+   * When the developer was last unblocked; the inactivity policy counts from it too (migration
+   * DevelopersUnblockedAt). Not in the API's DeveloperResponse.
+   */
+  @Column({ name: 'unblocked_at', type: 'timestamp with time zone', nullable: true })
+  unblockedAt!: Date | null;
+
   @Column({ name: 'created_at', type: 'timestamp with time zone', default: () => 'now()' })
   createdAt!: Date;
 
