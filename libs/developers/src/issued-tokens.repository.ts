@@ -51,6 +51,16 @@ export class IssuedTokensRepository {
     await preparedQuery(this.dataSource, PURGE, []);
   }
 
+  /** The profiles under which the developer has an unexpired token on record. */
+  async liveProfilesOf(developerId: string): Promise<string[]> {
+    const rows = await this.dataSource.query<{ profile_id: string }[]>(
+      `SELECT DISTINCT profile_id FROM issued_tokens
+        WHERE developer_id = $1 AND (expires_at IS NULL OR expires_at > now()) ORDER BY profile_id`,
+      [developerId],
+    );
+    return rows.map((r) => r.profile_id);
+  }
+
   /**
    * Deletes every unexpired token row of the developer in the caller's transaction and returns
    * them (an erasure hands them, still sealed, to the deprovisioning outbox for revocation).

@@ -60,6 +60,14 @@ export class IssuedTokensStore {
   }
 
   /**
+   * The profiles under which the developer has an unexpired token on record (deprovisioning finds
+   * the tokens of a profile deleted since, which it can no longer look up by cache key).
+   */
+  profilesOf(developerId: string): Promise<string[]> {
+    return this.repository.liveProfilesOf(developerId);
+  }
+
+  /**
    * Removes every token issued to the developer, in the caller's (the erasure's) transaction, and
    * returns the unexpired ones still sealed, for revocation by the deprovisioning outbox.
    */

@@ -4,7 +4,7 @@ import { portalConfig, provisioningConfig, type PortalConfig, type ProvisioningC
 import { TykPortalClient } from '@app/tyk-portal';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DeprovisioningRepository, type OutboxAction, type OutboxWork } from './deprovisioning.repository.js';
-import { TOKEN_REVOKER, type TokenRevoker } from './token-revoker.js';
+import { TOKEN_REVOKER, type RevocationReport, type TokenRevoker } from './token-revoker.js';
 
 /** The audit event of each action's portal effect. */
 const EFFECT: Record<OutboxAction, AuditEventType> = {
@@ -29,7 +29,9 @@ class LeaseLost extends Error {}
  * newer wish arrived) it stops, so a stale action is never applied after a newer one and no row is
  * worked twice at once. A portal account that is not a developer's (an admin's) is never touched:
  * the row fails without retry. Every effect is idempotent: a user already in the wanted state, a
- * missing user, a token already forgotten all count as done.
+ * missing user, a token already forgotten all count as done. A token that cannot be revoked (see
+ * UnrevokableReason) is audited `token.revoked` with outcome failure and its reason, and does not
+ * hold the row back: no retry would change it.
  */
 @Injectable()
 export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -120,16 +122,22 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
 
   /** Carries the row's work out; null when done, or why it was refused (not to be retried). */
   private async perform(work: OutboxWork, leaseSeconds: number): Promise<string | null> {
-    // Each revocation is audited as it happens: a later failure must not lose the earlier ones.
-    const revoked = ({ profileId }: { profileId: string }) =>
-      this.record('token.revoked', work, { profile_id: profileId });
+    // Each revocation is audited as it happens: a later failure must not lose the earlier ones. A
+    // token that cannot be revoked is audited as a failure with the reason, never as revoked.
+    const report = async (r: RevocationReport) => {
+      if (r.outcome === 'success') return this.record('token.revoked', work, { profile_id: r.profileId });
+      this.logger.warn(
+        `developer ${work.developerId}: a token issued under profile ${r.profileId} cannot be revoked (${r.reason}); it stays valid until it expires`,
+      );
+      await this.record('token.revoked', work, { profile_id: r.profileId }, { outcome: 'failure', reason: r.reason });
+    };
     if (work.action !== 'reactivate' && work.subject) {
       await this.stillHeld(work, leaseSeconds);
-      await this.tokens.revokeFor(work.subject, revoked);
+      await this.tokens.revokeFor(work.subject, work.developerId, report);
     }
     if (work.tokens && work.tokens.length > 0) {
       await this.stillHeld(work, leaseSeconds);
-      await this.tokens.revokeSealed(work.tokens, revoked);
+      await this.tokens.revokeSealed(work.tokens, report);
       await this.repository.tokensRevoked(work);
     }
     let portalUserId = work.portalUserId;

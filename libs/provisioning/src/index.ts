@@ -9,7 +9,7 @@ export { DeprovisioningService } from './deprovisioning.service.js';
 /** The outbox worker (`runOnce()` for tests and the CLI). */
 export { DeprovisioningWorker } from './deprovisioning.worker.js';
 /** The port the broker binds to revoke issued tokens. */
-export { TOKEN_REVOKER, type TokenRevoker } from './token-revoker.js';
+export { TOKEN_REVOKER, type RevocationReport, type TokenRevoker, type UnrevokableReason } from './token-revoker.js';
 /** SCIM Users; `atLogin` links a pre-provisioned user at the developer's login (developer_blocked when inactive). */
 export { ScimUsersService } from './scim/scim-users.service.js';
 /** Body parsing for /scim with SCIM errors (the broker mounts it before its own JSON parser). */

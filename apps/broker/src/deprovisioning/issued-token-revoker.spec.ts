@@ -3,6 +3,7 @@ import { IssuedTokensStore, type SealedToken } from '@app/developers';
 import { ProfilesService } from '@app/profiles';
 import { TykPortalClient, ssoKey, tokenCacheKey } from '@app/tyk-portal';
 import { Test } from '@nestjs/testing';
+import type { RevocationReport } from '@app/provisioning';
 import { IssuedTokenRevoker } from './issued-token-revoker.js';
 
 /** What deprovisioning revokes: the token each token-issuing profile keeps for the subject. */
@@ -31,12 +32,14 @@ describe('IssuedTokenRevoker', () => {
   async function setup(
     tokens: Record<string, string>,
     revoke = jest.fn<Revoke>(() => Promise.resolve<'revoked'>('revoked')),
+    liveProfiles: string[] = [],
   ) {
     const store = {
       get: jest.fn((key: string) => Promise.resolve(tokens[key] ?? null)),
       delete: jest.fn((key: string) => Promise.resolve(void delete tokens[key])),
       // The test's "sealing": the token itself, or null when sealed under another secret.
       unseal: jest.fn((t: SealedToken) => (t.sealed === 'unreadable' ? null : t.sealed)),
+      profilesOf: jest.fn(() => Promise.resolve(liveProfiles)),
     };
     const moduleRef = await Test.createTestingModule({
       providers: [
@@ -49,17 +52,20 @@ describe('IssuedTokenRevoker', () => {
     return { revoker: moduleRef.get(IssuedTokenRevoker), store, revoke };
   }
 
+  const DEVELOPER = '8c1e0c1e-0000-4000-8000-000000000001';
   const key = (profile: string) => tokenCacheKey(profile, ssoKey('alice', 'openid-connect'));
 
-  /** The audit callback: what it was told, in order. */
+  /** The audit callback: the profiles whose token it was told was revoked, and the failures, in order. */
   function audited(fail: (profileId: string) => boolean = () => false) {
     const seen: string[] = [];
-    const record = jest.fn(({ profileId }: { profileId: string }) => {
-      if (fail(profileId)) return Promise.reject(new Error('audit down'));
-      seen.push(profileId);
+    const failures: string[] = [];
+    const record = jest.fn((r: RevocationReport) => {
+      if (fail(r.profileId)) return Promise.reject(new Error('audit down'));
+      if (r.outcome === 'success') seen.push(r.profileId);
+      else failures.push(`${r.profileId}: ${r.reason}`);
       return Promise.resolve();
     });
-    return { seen, record };
+    return { seen, failures, record };
   }
 
   it('should revoke and forget the key and the OAuth token issued to the subject, and nothing else', async () => {
@@ -70,7 +76,7 @@ describe('IssuedTokenRevoker', () => {
     };
     const { revoker, revoke } = await setup(tokens);
     const audit = audited();
-    await revoker.revokeFor('alice', audit.record);
+    await revoker.revokeFor('alice', DEVELOPER, audit.record);
     expect(audit.seen).toEqual(['keys', 'oauth']);
     expect(revoke.mock.calls).toEqual([
       ['api-1', 'key-1', 'cred'],
@@ -78,7 +84,7 @@ describe('IssuedTokenRevoker', () => {
     ]);
     expect(Object.values(tokens)).toEqual(['bobs']);
     // Idempotent: a second run finds nothing left to revoke.
-    await revoker.revokeFor('alice', audit.record);
+    await revoker.revokeFor('alice', DEVELOPER, audit.record);
     expect(audit.seen).toEqual(['keys', 'oauth']);
     expect(revoke).toHaveBeenCalledTimes(2);
   });
@@ -93,13 +99,13 @@ describe('IssuedTokenRevoker', () => {
       ),
     );
     const audit = audited();
-    await expect(revoker.revokeFor('alice', audit.record)).rejects.toThrow('dashboard down');
+    await expect(revoker.revokeFor('alice', DEVELOPER, audit.record)).rejects.toThrow('dashboard down');
     // Profile 1's token is revoked and forgotten: it was audited first, so the failure loses nothing.
     expect(audit.seen).toEqual(['keys']);
     expect(Object.keys(tokens)).toEqual([key('oauth')]);
     // The retry revokes what is left, once, and audits it.
     dashboardDown = false;
-    await revoker.revokeFor('alice', audit.record);
+    await revoker.revokeFor('alice', DEVELOPER, audit.record);
     expect(audit.seen).toEqual(['keys', 'oauth']);
     expect(revoke.mock.calls.map(([apiId]) => apiId)).toEqual(['api-1', 'api-2', 'api-2']);
     expect(tokens).toEqual({});
@@ -110,10 +116,10 @@ describe('IssuedTokenRevoker', () => {
     const { revoker, store } = await setup(tokens);
     let auditDown = true;
     const audit = audited(() => auditDown);
-    await expect(revoker.revokeFor('alice', audit.record)).rejects.toThrow('audit down');
+    await expect(revoker.revokeFor('alice', DEVELOPER, audit.record)).rejects.toThrow('audit down');
     expect(store.delete).not.toHaveBeenCalled();
     auditDown = false;
-    await revoker.revokeFor('alice', audit.record);
+    await revoker.revokeFor('alice', DEVELOPER, audit.record);
     expect(audit.seen).toEqual(['keys']);
     expect(tokens).toEqual({});
   });
@@ -125,13 +131,13 @@ describe('IssuedTokenRevoker', () => {
       jest.fn<Revoke>(() => Promise.reject(new Error('dashboard down'))),
     );
     const audit = audited();
-    await expect(revoker.revokeFor('alice', audit.record)).rejects.toThrow('dashboard down');
+    await expect(revoker.revokeFor('alice', DEVELOPER, audit.record)).rejects.toThrow('dashboard down');
     expect(audit.seen).toEqual([]);
     expect(store.delete).not.toHaveBeenCalled();
     expect(tokens[key('keys')]).toBe('key-1');
   });
 
-  it('should revoke the tokens an erasure handed over, skipping those of a gone profile or another secret', async () => {
+  it('should revoke the tokens an erasure handed over, and report those of a gone profile or another secret as failures', async () => {
     const { revoker, revoke, store } = await setup({});
     const sealed = (profile_id: string, token: string): SealedToken => ({
       profile_id,
@@ -150,11 +156,30 @@ describe('IssuedTokenRevoker', () => {
       audit.record,
     );
     expect(audit.seen).toEqual(['keys', 'oauth']);
+    expect(audit.failures).toEqual(['deleted-profile: profile_gone', 'portal: profile_gone', 'keys: token_unreadable']);
     expect(revoke.mock.calls).toEqual([
       ['api-1', 'key-9', 'cred'],
       ['api-2', 'tok-9', 'cred'],
     ]);
     // Nothing to forget: the erasure already took them out of the store.
     expect(store.delete).not.toHaveBeenCalled();
+  });
+
+  it('should report a token of a profile without DashboardCredential, or of a deleted profile, as not revoked, and keep it', async () => {
+    const tokens = { [key('nocred')]: 'key-3', [key('keys')]: 'key-1' };
+    profiles.push(stored('nocred', 'GenerateTemporaryAuthToken', { TokenAuth: { BaseAPIID: 'api-3' } }));
+    try {
+      const { revoker, revoke, store } = await setup(tokens, undefined, ['keys', 'nocred', 'deleted-profile']);
+      const audit = audited();
+      await revoker.revokeFor('alice', DEVELOPER, audit.record);
+      expect(store.profilesOf).toHaveBeenCalledWith(DEVELOPER);
+      expect(audit.seen).toEqual(['keys']);
+      expect(audit.failures).toEqual(['nocred: no_dashboard_credential', 'deleted-profile: profile_gone']);
+      expect(revoke.mock.calls).toEqual([['api-1', 'key-1', 'cred']]);
+      // Kept on record: a later deprovisioning (an erasure takes it) tries again.
+      expect(tokens).toEqual({ [key('nocred')]: 'key-3' });
+    } finally {
+      profiles.pop();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { IssuedTokensStore, type SealedToken } from '@app/developers';
 import { ProfilesService, type TibProfile } from '@app/profiles';
-import type { TokenRevoker } from '@app/provisioning';
+import type { RevocationReport, TokenRevoker } from '@app/provisioning';
 import {
   TykPortalClient,
   readDashboardCredential,
@@ -14,11 +14,16 @@ import { Injectable } from '@nestjs/common';
 /** The only provider the login flow serves (see LoginFlowService); the token actions key by it. */
 const PROVIDER = 'openid-connect';
 
+/** The action types whose profiles issue tokens the broker keeps (and so revokes). */
+const issuesTokens = (p: TibProfile) =>
+  p.ActionType === 'GenerateTemporaryAuthToken' || p.ActionType === 'GenerateOAuthTokenForClient';
+
 /**
  * Revokes what the two token actions issued to a subject: for every profile that issues tokens,
  * the token kept under TIB's identity-cache key is revoked at the Dashboard and then forgotten.
- * A profile without a DashboardCredential cannot revoke: its token is only forgotten (the login
- * path logs the same limitation).
+ * A token that cannot be revoked (its profile has no DashboardCredential, was deleted or no
+ * longer issues tokens, or it was sealed under another session secret) is reported as a failure
+ * with the reason, never as revoked: it stays valid at the gateway until it expires.
  */
 @Injectable()
 export class IssuedTokenRevoker implements TokenRevoker {
@@ -31,42 +36,68 @@ export class IssuedTokenRevoker implements TokenRevoker {
   /**
    * Each revocation is reported (audited) before its token is forgotten: when a later profile's
    * revocation throws, the earlier ones are already audited, and a token is never forgotten
-   * unaudited (the retry, which finds only what is still on record, would not audit it).
+   * unaudited (the retry, which finds only what is still on record, would not audit it). A token
+   * that cannot be revoked is reported and kept: the profile may get its credential back, and the
+   * developer's next deprovisioning (an erasure takes every token on record) tries again.
    */
-  async revokeFor(subject: string, revoked: (r: { profileId: string }) => Promise<void>): Promise<void> {
-    for (const profile of await this.tokenProfiles()) {
+  async revokeFor(subject: string, developerId: string, report: (r: RevocationReport) => Promise<void>): Promise<void> {
+    const profiles = await this.profiles.list();
+    const issuing = profiles.map(({ profile }) => profile).filter(issuesTokens);
+    for (const profile of issuing) {
       const key = tokenCacheKey(profile.ID, ssoKey(subject, PROVIDER));
       const token = await this.tokens.get(key);
       if (!token) continue;
-      await this.revoke(profile, token);
-      await revoked({ profileId: profile.ID });
+      if (!(await this.revoke(profile, token, report))) continue;
       await this.tokens.delete(key);
     }
-  }
-
-  async revokeSealed(sealed: SealedToken[], revoked: (r: { profileId: string }) => Promise<void>): Promise<void> {
-    const profiles = new Map((await this.tokenProfiles()).map((p) => [p.ID, p]));
-    for (const entry of sealed) {
-      const profile = profiles.get(entry.profile_id);
-      const token = profile ? this.tokens.unseal(entry) : null;
-      if (!profile || !token) continue;
-      await this.revoke(profile, token);
-      await revoked({ profileId: profile.ID });
+    // Tokens under a profile deleted since (or turned into another action): their cache key can
+    // no longer be made, but the rows name the developer.
+    const known = new Set(issuing.map((p) => p.ID));
+    for (const profileId of await this.tokens.profilesOf(developerId)) {
+      if (!known.has(profileId)) await report({ profileId, outcome: 'failure', reason: 'profile_gone' });
     }
   }
 
-  private async tokenProfiles(): Promise<TibProfile[]> {
-    return (await this.profiles.list())
-      .map(({ profile }) => profile)
-      .filter((p) => p.ActionType === 'GenerateTemporaryAuthToken' || p.ActionType === 'GenerateOAuthTokenForClient');
+  /** Tokens that cannot be revoked are reported and dropped with the rest: the erasure completes. */
+  async revokeSealed(sealed: SealedToken[], report: (r: RevocationReport) => Promise<void>): Promise<void> {
+    const profiles = new Map(
+      (await this.profiles.list())
+        .map(({ profile }) => profile)
+        .filter(issuesTokens)
+        .map((p) => [p.ID, p]),
+    );
+    for (const entry of sealed) {
+      const profile = profiles.get(entry.profile_id);
+      if (!profile) {
+        await report({ profileId: entry.profile_id, outcome: 'failure', reason: 'profile_gone' });
+        continue;
+      }
+      const token = this.tokens.unseal(entry);
+      if (token === null) {
+        await report({ profileId: profile.ID, outcome: 'failure', reason: 'token_unreadable' });
+        continue;
+      }
+      await this.revoke(profile, token, report);
+    }
   }
 
-  private async revoke(profile: TibProfile, token: string): Promise<void> {
+  /** Revokes the token and reports it; false (reported as a failure) when the profile cannot revoke. */
+  private async revoke(
+    profile: TibProfile,
+    token: string,
+    report: (r: RevocationReport) => Promise<void>,
+  ): Promise<boolean> {
+    const credential = readDashboardCredential(profile.IdentityHandlerConfig);
+    if (credential === '') {
+      await report({ profileId: profile.ID, outcome: 'failure', reason: 'no_dashboard_credential' });
+      return false;
+    }
     const apiId =
       profile.ActionType === 'GenerateTemporaryAuthToken'
         ? readTokenAuthSettings(profile.IdentityHandlerConfig).BaseAPIID
         : readOAuthSettings(profile.IdentityHandlerConfig).BaseAPIID;
-    const credential = readDashboardCredential(profile.IdentityHandlerConfig);
-    if (credential !== '') await this.client.revokeApiKey(apiId, token, credential);
+    await this.client.revokeApiKey(apiId, token, credential);
+    await report({ profileId: profile.ID, outcome: 'success' });
+    return true;
   }
 }
