@@ -270,10 +270,10 @@ export class DevelopersRepository {
 
   /**
    * Blocks the developer only if they are still what listInactive found: active, not erased, no
-   * login or unblock for `days` days. The condition is evaluated on the row as it is when written
-   * (a login or unblock committed since the list is seen; one still running waits for this and then
-   * finds the developer blocked), so a developer who signs in meanwhile is never blocked. Null when
-   * nothing changed.
+   * login or unblock for `days` days. The condition is evaluated on the row as it is when written:
+   * a login or unblock that wrote the row first is seen (after its commit, which the UPDATE waits
+   * for), and one that comes later finds the developer blocked, so a developer who signs in after
+   * the list was read is never blocked by it. Null when nothing changed.
    */
   async blockInactive(id: string, days: number, manager: EntityManager): Promise<Developer | null> {
     const rows = await returningRows<DeveloperRow>(
