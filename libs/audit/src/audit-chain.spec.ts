@@ -1,5 +1,47 @@
 import { createHash } from 'node:crypto';
-import { GENESIS_HASH, canonicalEventJson, canonicalJson, chainHash, type ChainedEventFields } from './audit-chain.js';
+import {
+  GENESIS_HASH,
+  canonicalEventJson,
+  canonicalJson,
+  chainHash,
+  plainJson,
+  type ChainedEventFields,
+} from './audit-chain.js';
+
+/** The recursive canonicalJson the chain was sealed with until it became iterative: same output required. */
+function recursiveCanonicalJson(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (Array.isArray(value)) return `[${value.map((item) => recursiveCanonicalJson(item)).join(',')}]`;
+  if (typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj)
+      .filter((k) => obj[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${recursiveCanonicalJson(obj[k])}`).join(',')}}`;
+  }
+  if (typeof value === 'bigint') return JSON.stringify(value.toString());
+  if (typeof value === 'number' && !Number.isFinite(value)) return 'null';
+  return JSON.stringify(value);
+}
+
+/** A pseudo-random JSON value (deterministic: a fixed linear congruential generator). */
+function randomJson(seed: number): unknown {
+  let x = seed;
+  const rnd = (n: number) => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x % n;
+  };
+  const scalars = [0, -0, 1.5, 1e21, 5e-324, -7, '', 'é', 'a"b\\c\n', '\u2028', '10', true, false, null];
+  const make = (depth: number): unknown => {
+    const kind = depth > 5 ? 0 : rnd(4);
+    if (kind === 0) return scalars[rnd(scalars.length)];
+    if (kind === 1) return Array.from({ length: rnd(4) }, () => make(depth + 1));
+    const obj: Record<string, unknown> = {};
+    for (let i = rnd(5); i > 0; i--) obj[['b', 'a', '10', '2', 'é', 'Z', ''][rnd(7)]] = make(depth + 1);
+    return obj;
+  };
+  return make(0);
+}
 
 const event: ChainedEventFields = {
   id: '42',
@@ -19,6 +61,24 @@ const event: ChainedEventFields = {
 };
 
 describe('canonicalJson', () => {
+  it('should write what the recursive version wrote (and plainJson what JSON.stringify writes)', () => {
+    for (let seed = 1; seed <= 500; seed++) {
+      const value = JSON.parse(JSON.stringify(randomJson(seed))) as unknown;
+      expect(canonicalJson(value)).toBe(recursiveCanonicalJson(value));
+      expect(plainJson(value)).toBe(JSON.stringify(value));
+    }
+    expect(canonicalJson({ a: [undefined, 1n, Number.NaN], b: undefined })).toBe('{"a":[null,"1",null]}');
+  });
+
+  it('should not overflow the stack on deeply nested input (a crafted details row)', () => {
+    const depth = 200_000;
+    const text = `${'[{"a":'.repeat(depth)}1${'}]'.repeat(depth)}`;
+    const value = JSON.parse(text) as unknown;
+    expect(() => JSON.stringify(value)).toThrow(RangeError);
+    expect(canonicalJson(value)).toBe(text);
+    expect(plainJson(value)).toBe(text);
+  });
+
   it('should sort keys at every depth and keep array order', () => {
     expect(canonicalJson({ b: 1, a: [{ d: 1, c: 2 }, 'x'] })).toBe('{"a":[{"c":2,"d":1},"x"],"b":1}');
   });

@@ -48,28 +48,75 @@ export const CHAINED_FIELDS = [
  * Canonical JSON: object keys sorted (JavaScript's default sort, i.e. by UTF-16 code units) at
  * every depth, no whitespace, `undefined` members dropped, strings and numbers as JSON.stringify
  * writes them. Anyone can re-implement it to verify an export offline.
+ *
+ * Written without recursion, at any depth: a row whose `details` were nested thousands of levels
+ * deep (possible before the database bounded them, 1797000017000-BoundAuditDetails) used to
+ * overflow the stack, which stopped the sealer for good or made every verify throw.
  */
 export function canonicalJson(value: unknown): string {
-  if (value === null || value === undefined) {
-    return 'null';
+  return writeJson(value, true);
+}
+
+/**
+ * JSON.stringify(value) for a value JSON.parse returned (what pg gives for jsonb), at any depth:
+ * JSON.stringify recurses and throws RangeError some thousands of levels down.
+ */
+export function plainJson(value: unknown): string {
+  return writeJson(value, false);
+}
+
+/** An open array or object: its remaining members, in output order. */
+interface OpenContainer {
+  values: unknown[];
+  keys: string[] | null;
+  next: number;
+}
+
+/** canonicalJson (`sorted`) or plainJson, with an explicit stack instead of recursion. */
+function writeJson(value: unknown, sorted: boolean): string {
+  let out = '';
+  const open: OpenContainer[] = [];
+  let v = value;
+  for (;;) {
+    if (v === null || v === undefined) {
+      out += 'null';
+    } else if (Array.isArray(v)) {
+      if (v.length === 0) out += '[]';
+      else {
+        out += '[';
+        open.push({ values: v, keys: null, next: 0 });
+      }
+    } else if (typeof v === 'object') {
+      const obj = v as Record<string, unknown>;
+      const keys = Object.keys(obj).filter((k) => obj[k] !== undefined);
+      if (sorted) keys.sort();
+      if (keys.length === 0) out += '{}';
+      else {
+        out += '{';
+        open.push({ values: keys.map((k) => obj[k]), keys, next: 0 });
+      }
+    } else if (typeof v === 'bigint') {
+      out += JSON.stringify(v.toString());
+    } else if (typeof v === 'number' && !Number.isFinite(v)) {
+      out += 'null';
+    } else {
+      out += String(JSON.stringify(v));
+    }
+    // The next member to write, closing every container that is complete.
+    for (;;) {
+      const top = open[open.length - 1];
+      if (!top) return out;
+      if (top.next === top.values.length) {
+        out += top.keys ? '}' : ']';
+        open.pop();
+        continue;
+      }
+      if (top.next > 0) out += ',';
+      if (top.keys) out += `${JSON.stringify(top.keys[top.next])}:`;
+      v = top.values[top.next++];
+      break;
+    }
   }
-  if (Array.isArray(value)) {
-    return `[${value.map((item) => canonicalJson(item)).join(',')}]`;
-  }
-  if (typeof value === 'object') {
-    const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj)
-      .filter((k) => obj[k] !== undefined)
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
-  }
-  if (typeof value === 'bigint') {
-    return JSON.stringify(value.toString());
-  }
-  if (typeof value === 'number' && !Number.isFinite(value)) {
-    return 'null';
-  }
-  return JSON.stringify(value);
 }
 
 const SORTED_FIELDS = [...CHAINED_FIELDS].sort();
