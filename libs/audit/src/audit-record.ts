@@ -3,6 +3,7 @@ import { clipText, maskSecrets, safeJson, safeText } from '@app/common';
 import { DURABLE_COMMIT } from '@app/database';
 import { AUDIT_EVENT_TYPES, type AuditEventInput } from './audit-event.js';
 import type { ChainedEventFields } from './audit-chain.js';
+import { BROKER_DETAILS_MAX_DEPTH, BROKER_DETAILS_MAX_TEXT_BYTES, jsonbTextShape } from './audit-details-bound.js';
 import { ISO_US, PERSONAL_IP, PERSONAL_USER_AGENT } from './audit-personal.js';
 
 /**
@@ -122,8 +123,13 @@ export function insertParams(input: AuditEventInput): unknown[] {
   if (input.details !== undefined && input.details !== null) {
     // Clipped and made Postgres-safe before the scrubber reads it: its cost stays bounded.
     details = JSON.stringify(scrubEmails(safeJson(maskSecrets(input.details), MAX_DETAIL_STRING)));
-    if (Buffer.byteLength(details) > MAX_DETAILS_BYTES) {
-      details = JSON.stringify({ truncated: true, bytes: Buffer.byteLength(details) });
+    const bytes = Buffer.byteLength(details);
+    // Well inside the database's bound (audit-details-bound.ts), which would refuse the insert:
+    // safeJson keeps 32 levels, but an object's toJSON may nest deeper, and Postgres writes some
+    // numbers longer (5e-324 as 326 characters).
+    const shape = bytes > MAX_DETAILS_BYTES ? null : jsonbTextShape(details);
+    if (!shape || shape.depth > BROKER_DETAILS_MAX_DEPTH || shape.textBytes > BROKER_DETAILS_MAX_TEXT_BYTES) {
+      details = JSON.stringify({ truncated: true, bytes });
     }
   }
   return [

@@ -20,6 +20,7 @@ import { CreatePortalOrgIntents1797000015120 } from './1797000015120-CreatePorta
 import { DeprovisioningLeaseOwner1797000015520 } from './1797000015520-DeprovisioningLeaseOwner.js';
 import { AuditStreamPendingBatch1797000016000 } from './1797000016000-AuditStreamPendingBatch.js';
 import { ErasedSubjectOnlyWhileBlocked1797000016500 } from './1797000016500-ErasedSubjectOnlyWhileBlocked.js';
+import { BoundAuditDetails1797000017000 } from './1797000017000-BoundAuditDetails.js';
 import { DevelopersUnblockedAt1797000017300 } from './1797000017300-DevelopersUnblockedAt.js';
 import { AuditPersonalOnlyWithItsEvent1797000017400 } from './1797000017400-AuditPersonalOnlyWithItsEvent.js';
 import { AuditCheckpointsOnlyAtTheEnd1797000017410 } from './1797000017410-AuditCheckpointsOnlyAtTheEnd.js';
@@ -47,6 +48,7 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   DeprovisioningLeaseOwner1797000015520,
   AuditStreamPendingBatch1797000016000,
   ErasedSubjectOnlyWhileBlocked1797000016500,
+  BoundAuditDetails1797000017000,
   DevelopersUnblockedAt1797000017300,
   AuditPersonalOnlyWithItsEvent1797000017400,
   AuditCheckpointsOnlyAtTheEnd1797000017410,
