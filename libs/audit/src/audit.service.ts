@@ -14,6 +14,7 @@ import {
   type CheckpointState,
 } from './audit-checkpoints.service.js';
 import type { AuditEventInput } from './audit-event.js';
+import { presentable } from './audit-details-bound.js';
 import type { AuditProtection } from './audit-protection.js';
 import type { AuditExportFormat } from './export/audit-export-format.js';
 import { batchStream, copyExportStream } from './export/audit-export-stream.js';
@@ -70,12 +71,17 @@ export class AuditService {
     return manager ? this.events.insertIn(manager, input) : this.events.insertPrepared(input);
   }
 
-  /** A page of matching events (keyset on id, never OFFSET). Bad filters: `validation_failed`. */
+  /**
+   * A page of matching events (keyset on id, never OFFSET). Bad filters: `validation_failed`.
+   * Details nested beyond the database's bound are replaced by DETAILS_OMITTED (audit-details-bound.ts).
+   */
   async query(input: AuditQueryInput): Promise<AuditEventPage> {
     const filters = parseAuditFilters(input, { cursors: this.cursors });
     const rows = await this.fetch(filters, filters.afterId, filters.limit + 1);
     const more = rows.length > filters.limit;
-    const data = more ? rows.slice(0, filters.limit) : rows;
+    // Details nested beyond the database's bound (rows from before it) as DETAILS_OMITTED: Express
+    // writes the page with JSON.stringify, which throws on them (HTTP 500 for the whole page).
+    const data = (more ? rows.slice(0, filters.limit) : rows).map((r) => presentable(r));
     const last = data[data.length - 1];
     let nextId: string | null = more && last ? last.id : null;
     // Polling mode (as Okta's System Log): ascending without `until` always offers a next page,

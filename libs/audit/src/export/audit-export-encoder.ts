@@ -7,6 +7,7 @@ import {
   writeInt8,
   writeUuid,
 } from '@app/database';
+import { plainJson } from '../audit-chain.js';
 import { PERSONAL_IP, PERSONAL_USER_AGENT } from '../audit-personal.js';
 import { CSV_COLUMNS, csvField, csvHeader, type AuditExportFormat, type ExportColumn } from './audit-export-format.js';
 
@@ -280,7 +281,7 @@ export class ExportEncoder {
     this.pos = q;
   }
 
-  /** JSON.stringify(JSON.parse(jsonb text)) of a jsonb value. */
+  /** JSON.stringify(JSON.parse(jsonb text)) of a jsonb value (plainJson: at any depth). */
   private jsonbNdjson(src: Buffer, s: number, e: number): void {
     const t = jsonbTextStart(src, s);
     const end = compactJsonb(src, t, e, this.buf, this.pos);
@@ -288,7 +289,7 @@ export class ExportEncoder {
       this.pos = end;
       return;
     }
-    this.putString(JSON.stringify(JSON.parse(src.toString('utf8', t, e))));
+    this.putString(plainJson(JSON.parse(src.toString('utf8', t, e))));
   }
 
   /** csvField(JSON.parse(jsonb text)) of a jsonb value. */

@@ -1,4 +1,4 @@
-import { CHAINED_FIELDS } from '../audit-chain.js';
+import { CHAINED_FIELDS, plainJson } from '../audit-chain.js';
 import type { AuditEventRecord } from '../audit-record.js';
 
 // The export format, defined on AuditEventRecord (the rows of RECORD_COLUMNS as pg returns them).
@@ -33,7 +33,8 @@ export type ExportColumn = (typeof CSV_COLUMNS)[number];
  */
 export function csvField(value: unknown): string {
   if (value === null || value === undefined) return '';
-  let s = typeof value === 'string' ? value : JSON.stringify(value);
+  // plainJson: JSON.stringify's text at any depth (details from before the database bounded them).
+  let s = typeof value === 'string' ? value : plainJson(value);
   if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
@@ -47,5 +48,5 @@ export function csvLine(record: AuditEventRecord): string {
 }
 
 export function ndjsonLine(record: AuditEventRecord): string {
-  return `${JSON.stringify(record)}\n`;
+  return `${plainJson(record)}\n`;
 }

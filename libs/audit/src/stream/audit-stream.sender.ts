@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { AuditStreamConfig } from '@app/config';
 import { Agent, request } from 'undici';
+import { presentable } from '../audit-details-bound.js';
 import type { AuditEventRecord } from '../audit-record.js';
 import { toOcsf } from './ocsf.js';
 
@@ -49,9 +50,18 @@ export function streamSecureContext(
   return context;
 }
 
-/** The request body of one batch: one JSON object per line (OCSF events or the broker's records). */
+/**
+ * The request body of one batch: one JSON object per line (OCSF events or the broker's records).
+ * Details nested beyond the database's bound (only rows from before it) are sent as
+ * DETAILS_OMITTED: JSON.stringify cannot write them, and a receiver's parser may not read them.
+ */
 export function encodeBatch(records: readonly AuditEventRecord[], format: AuditStreamConfig['format']): string {
-  return records.map((r) => `${JSON.stringify(format === 'ocsf' ? toOcsf(r) : r)}\n`).join('');
+  return records
+    .map((record) => {
+      const r = presentable(record);
+      return `${JSON.stringify(format === 'ocsf' ? toOcsf(r) : r)}\n`;
+    })
+    .join('');
 }
 
 export function signBody(body: string, secret: string): string {
@@ -79,7 +89,17 @@ export class AuditStreamSender {
     const first = records[0];
     const last = records[records.length - 1];
     if (!first || !last) return;
-    const body = encodeBatch(records, this.config.format);
+    let body: string;
+    try {
+      body = encodeBatch(records, this.config.format);
+    } catch (err) {
+      // A batch that cannot be encoded (a RangeError: too long for one string, too deep) is a
+      // failed delivery, recorded on the cursor like any other, never an unrecorded stall.
+      const e = err as { name?: string; message?: string };
+      throw new StreamDeliveryError(
+        `cannot encode the batch of seq ${first.seq}..${last.seq}: ${e.name ?? 'Error'}: ${e.message ?? ''}`,
+      );
+    }
     let status: number;
     try {
       const res = await request(this.config.url, {

@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AuditService } from '../audit.service.js';
+import { detailsTooDeep } from '../audit-details-bound.js';
 import { AuditStreamRepository, type AuditStreamCursor } from './audit-stream.repository.js';
 import { AuditStreamSender, StreamDeliveryError } from './audit-stream.sender.js';
 import { StreamCursorMac, type CursorCheck } from './stream-cursor-mac.js';
@@ -106,7 +107,12 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
     const mac = this.mac;
     if (!sender || !mac) return this.config.intervalMs;
     // What the lease found about the cursor, logged once the transaction has committed.
-    const found: { resigned?: { seq: string; from: 'legacy' | 'previous' }; tampered?: Tampered } = {};
+    const found: {
+      resigned?: { seq: string; from: 'legacy' | 'previous' };
+      tampered?: Tampered;
+      /** Seqs of events sent with DETAILS_OMITTED (details beyond the database's bound). */
+      omitted?: string[];
+    } = {};
     try {
       const sent = await this.repository.withLease(async (m, cursor) => {
         const check = mac.check(cursor);
@@ -127,6 +133,12 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
         const batch = await this.repository.nextBatch(m, after, this.config.batchSize, upTo);
         const last = batch[batch.length - 1];
         if (!last) return 0;
+        for (const r of batch) {
+          if (detailsTooDeep(r.details)) {
+            found.omitted ??= [];
+            found.omitted.push(r.seq ?? r.id);
+          }
+        }
         try {
           await sender.send(batch);
         } catch (err) {
@@ -149,6 +161,12 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
       }
       if (found.tampered) this.logTampered(found.tampered);
       if (typeof sent === 'string') return this.failed(sent);
+      if (found.omitted) {
+        this.logger.warn(
+          `audit stream: sent event(s) at seq ${found.omitted.join(', ')} with their details omitted (nested beyond ` +
+            'the bound the database enforces since 1797000017000-BoundAuditDetails; the export has them as recorded)',
+        );
+      }
       if (this.failures > 0) this.logger.log(`audit stream delivering again after ${this.failures} failed attempts`);
       this.failures = 0;
       // A full batch means more is waiting: go on at once. Nothing (or the lease is elsewhere): wait.
