@@ -113,15 +113,34 @@ export class AuditChainRepository {
     return row?.occurred_at ?? null;
   }
 
-  /** The owner's function removes one batch before the cutoff (and records it); how many. */
-  async applyRetentionBatch(m: EntityManager, cutoff: Date, batch: number): Promise<number> {
-    const [r] = await m.query<{ removed: number }[]>(
-      `SELECT r_removed::int AS removed FROM audit_apply_retention($1, $2)`,
+  /**
+   * The owner's function removes one batch before the cutoff (and records it): how many, and the
+   * anchor it left (null when it removed nothing).
+   */
+  async applyRetentionBatch(
+    m: EntityManager,
+    cutoff: Date,
+    batch: number,
+  ): Promise<{ removed: number; anchor: { first_seq: string; prev_hash: string } | null }> {
+    const [r] = await m.query<{ removed: number; last_seq: string | null }[]>(
+      `SELECT r_removed::int AS removed, r_last_removed_seq::text AS last_seq FROM audit_apply_retention($1, $2)`,
       [cutoff, batch],
     );
     // The owner's function wrote audit.retention_applied and the anchor in this transaction.
-    if (!r || r.removed === 0) return 0;
-    return r.removed;
+    if (!r || r.removed === 0 || r.last_seq === null) return { removed: 0, anchor: null };
+    const [anchor] = await m.query<{ first_seq: string; prev_hash: string }[]>(
+      `SELECT first_seq::text AS first_seq, prev_hash FROM audit_chain_anchors WHERE first_seq = $1::bigint + 1`,
+      [r.last_seq],
+    );
+    return { removed: r.removed, anchor: anchor ?? null };
+  }
+
+  /** The lowest sealed seq left (where retention starts); null when nothing is sealed. */
+  async firstSealedSeq(m: EntityManager): Promise<string | null> {
+    const [r] = await m.query<{ seq: string }[]>(
+      `SELECT seq::text AS seq FROM audit_events WHERE seq IS NOT NULL ORDER BY seq LIMIT 1`,
+    );
+    return r?.seq ?? null;
   }
 
   async newestAnchor(m: EntityManager): Promise<{ first_seq: string; prev_hash: string } | undefined> {
@@ -162,10 +181,16 @@ export class AuditChainRepository {
     return p?.hash;
   }
 
-  /** The sealed audit.retention_applied events (they explain the anchors). */
-  retentionEvents(m: EntityManager): Promise<{ details: unknown; hash: string | null }[]> {
-    return m.query<{ details: unknown; hash: string | null }[]>(
-      `SELECT details, hash FROM audit_events WHERE type = 'audit.retention_applied' AND seq IS NOT NULL`,
+  /**
+   * The candidates that explain the anchors: the broker's signed retention proofs
+   * (`audit.retention_signed`, believed for their signature, sealed or not) and the
+   * `audit.retention_applied` events the owner's function writes (believed only without any
+   * trusted key, and only sealed).
+   */
+  retentionEvents(m: EntityManager): Promise<{ type: string; details: unknown; hash: string | null }[]> {
+    return m.query<{ type: string; details: unknown; hash: string | null }[]>(
+      `SELECT type, details, hash FROM audit_events
+        WHERE type = 'audit.retention_signed' OR (type = 'audit.retention_applied' AND seq IS NOT NULL)`,
     );
   }
 

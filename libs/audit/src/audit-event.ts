@@ -30,6 +30,7 @@ export const AUDIT_EVENT_TYPES = [
   'scim.user_deleted',
   'admin.auth_failed',
   'audit.retention_applied',
+  'audit.retention_signed',
   'audit.verified',
   'audit.stream_cursor_tampered',
   'audit.checkpoint_untrusted',

@@ -4,11 +4,12 @@ import type { JWK } from 'jose';
 import { GENESIS_HASH, chainHash } from './audit-chain.js';
 import {
   ChainWalk,
-  anchorExplained,
+  anchorProblem,
   sortBreaks,
   verifyCheckpoints,
   type AuditBreak,
   type AuditCheckpoint,
+  type RetentionRecord,
   type VerifiableEvent,
 } from './audit-verifier.js';
 
@@ -45,8 +46,8 @@ function parseLine(line: string): (VerifiableEvent & { type: string }) | null {
  * Verifies an NDJSON export of the whole log (GET /api/audit/export, `audit export`) with no
  * database and no broker: every event's hash, every link, every checkpoint signature against the
  * published keys, that the export reaches the latest checkpoint and keeps the hash each
- * checkpoint signed, that a chain not starting at seq 1 starts where a sealed
- * `audit.retention_applied` says, and optionally that it contains a head kept earlier.
+ * checkpoint signed, that a chain not starting at seq 1 starts where a retention proof signed
+ * with one of the keys says (anchorProblem), and optionally that it contains a head kept earlier.
  * Fetch the checkpoints before the export, so the export reaches the latest of them.
  * Keeps only the chain columns per event in memory (~200 bytes), any order of lines.
  */
@@ -62,7 +63,7 @@ export async function verifyExportFiles(options: {
     AuditCheckpoint[] | { data?: AuditCheckpoint[] };
   const checkpoints = Array.isArray(cpsRaw) ? cpsRaw : (cpsRaw.data ?? []);
   const events: Light[] = [];
-  const retention: { details: unknown; hash: string | null }[] = [];
+  const retention: RetentionRecord[] = [];
   const lines = createInterface({ input: createReadStream(options.exportFile, 'utf8'), crlfDelay: Infinity });
   const unreadable: AuditBreak[] = [];
   let n = 0;
@@ -74,6 +75,8 @@ export async function verifyExportFiles(options: {
       unreadable.push({ seq: '0', kind: 'hash_mismatch', detail: `line ${n} of the export is not an event (changed)` });
       continue;
     }
+    // A signed retention proof counts sealed or not (its signature vouches for it).
+    if (row.type === 'audit.retention_signed') retention.push({ type: row.type, details: row.details, hash: row.hash });
     if (row.seq === null || row.seq === undefined) continue;
     let hashOk: boolean;
     try {
@@ -88,7 +91,8 @@ export async function verifyExportFiles(options: {
       // A field of the wrong type (changed bytes) cannot be hashed: it was not sealed like this.
       hashOk = false;
     }
-    if (row.type === 'audit.retention_applied') retention.push({ details: row.details, hash: row.hash });
+    if (row.type === 'audit.retention_applied')
+      retention.push({ type: row.type, details: row.details, hash: row.hash });
     events.push({
       seq: BigInt(row.seq),
       id: row.id,
@@ -106,17 +110,14 @@ export async function verifyExportFiles(options: {
   const walk = new ChainWalk(startSeq, first && first.seq === 1n ? GENESIS_HASH : null, valid, expectedHead);
   for (const e of events) walk.push({ ...e, seq: e.seq.toString() }, e.hashOk);
   const extra: AuditBreak[] = [];
-  if (
-    first &&
-    first.seq > 1n &&
-    !anchorExplained({ first_seq: first.seq.toString(), prev_hash: first.prev_hash ?? '' }, retention)
-  ) {
-    extra.push({
-      seq: first.seq.toString(),
-      id: first.id,
-      kind: 'anchor_unexplained',
-      detail: `the export starts at seq ${first.seq} without a sealed audit.retention_applied event for it: events before it were removed outside retention`,
-    });
+  if (first && first.seq > 1n) {
+    // Only a proof signed with a key of the keys file (the auditor's trusted keys) explains it.
+    const problem = await anchorProblem(
+      { first_seq: first.seq.toString(), prev_hash: first.prev_hash ?? '' },
+      retention,
+      { keyFor: (kid) => keys.find((k) => kid !== undefined && k.kid === kid), trusting: keys.length > 0 },
+    );
+    if (problem) extra.push({ ...problem, id: first.id });
   }
   const latest = valid[valid.length - 1];
   const lastSeq = walk.lastSeq ?? 0n;

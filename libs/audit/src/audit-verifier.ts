@@ -12,7 +12,12 @@ import { GENESIS_HASH, canonicalJson, chainHash, type ChainedEventFields } from 
 
 /** What broke, named for the auditor (issue 14). */
 export type AuditBreakKind =
-  'hash_mismatch' | 'missing_events' | 'checkpoint_signature_invalid' | 'head_mismatch' | 'anchor_unexplained';
+  | 'hash_mismatch'
+  | 'missing_events'
+  | 'checkpoint_signature_invalid'
+  | 'head_mismatch'
+  | 'anchor_unexplained'
+  | 'anchor_unproven';
 
 export interface AuditBreak {
   /** Chain position concerned (for a checkpoint range: its first seq). */
@@ -323,13 +328,114 @@ export function sortBreaks(breaks: AuditBreak[]): AuditBreak[] {
   });
 }
 
-/** Sealed retention events explain anchors: their details name the anchor they left. */
-export function anchorExplained(
+/** The JWS type of a retention proof (distinct from a checkpoint's and a recorded verify's). */
+export const RETENTION_JWS_TYPE = 'broker-audit-retention+json';
+
+/** What a retention proof signs (canonical JSON): the anchor one retention batch left, and why. */
+export interface RetentionProofPayload {
+  v: 1;
+  anchor_first_seq: string;
+  anchor_prev_hash: string;
+  /** The cutoff the broker applied (ISO 8601) and the retention period it applied it for. */
+  cutoff: string;
+  retention_days: number;
+  removed: string;
+  /** When the broker signed it (its own clock), and a fresh nonce. */
+  time: string;
+  nonce: string;
+  kid: string;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** A candidate explanation of an anchor: a retention event (type, details, sealed or not). */
+export interface RetentionRecord {
+  type: string;
+  details: unknown;
+  hash: string | null;
+}
+
+/** The signed payload of a retention proof when `jwk` (trusted) signed it; null otherwise. */
+async function retentionProof(
+  jws: unknown,
+  keyFor: (kid: string | undefined) => JWK | undefined,
+): Promise<RetentionProofPayload | null> {
+  if (typeof jws !== 'string') return null;
+  let kid: string | undefined;
+  try {
+    kid = decodeProtectedHeader(jws).kid;
+  } catch {
+    return null;
+  }
+  const jwk = keyFor(kid);
+  if (!jwk) return null;
+  const p = await verifyAuditJws(jws, jwk, RETENTION_JWS_TYPE);
+  if (!p || p.kid !== kid || p.v !== 1) return null;
+  return p as unknown as RetentionProofPayload;
+}
+
+/**
+ * Whether the newest anchor (the chain starts again at `anchor.first_seq` on `anchor.prev_hash`)
+ * is explained; the problem when it is not. Explained means a retention proof signed with a
+ * trusted key (`keyFor`: the key in hand and BROKER_AUDIT_TRUSTED_KEYS_FILE online, the keys file
+ * offline) names exactly this anchor, and its cutoff lies at least its retention period before its
+ * signing time. The database owner can delete a prefix, insert an anchor and any event, but cannot
+ * sign a proof; the broker signs only an anchor it checked first (retentionBoundary).
+ *
+ * An anchor named only by an `audit.retention_applied` event without such a proof is
+ * `anchor_unproven`: the broker before retention proofs (or with signing off) left it, or someone
+ * with database access wrote it; nothing in the database tells the two apart. With no trusted key
+ * at all (`trusting` false: signing off and no trusted keys file) there is nothing to prove with,
+ * and such an event is accepted, as before: then an anchor is only as good as the database.
+ */
+export async function anchorProblem(
   anchor: { first_seq: string; prev_hash: string },
-  retentionEvents: { details: unknown; hash: string | null }[],
-): boolean {
-  return retentionEvents.some((e) => {
-    const d = (e.details ?? {}) as Record<string, unknown>;
-    return e.hash !== null && d.anchor_first_seq === anchor.first_seq && d.anchor_prev_hash === anchor.prev_hash;
+  records: RetentionRecord[],
+  trust: { keyFor: (kid: string | undefined) => JWK | undefined; trusting: boolean },
+): Promise<AuditBreak | null> {
+  const at = (kind: AuditBreakKind, detail: string): AuditBreak => ({ seq: anchor.first_seq, kind, detail });
+  let inconsistent: AuditBreak | null = null;
+  for (const r of records) {
+    const d = (r.details ?? {}) as Record<string, unknown>;
+    const p = await retentionProof(d.proof, trust.keyFor);
+    if (!p || p.anchor_first_seq !== anchor.first_seq || p.anchor_prev_hash !== anchor.prev_hash) continue;
+    const cutoff = Date.parse(p.cutoff);
+    const time = Date.parse(p.time);
+    const days = p.retention_days;
+    if (
+      !Number.isInteger(days) ||
+      days < 1 ||
+      Number.isNaN(cutoff) ||
+      Number.isNaN(time) ||
+      cutoff > time - days * DAY_MS
+    ) {
+      inconsistent = at(
+        'anchor_unexplained',
+        `the signed retention proof for the anchor at seq ${anchor.first_seq} has a cutoff (${String(p.cutoff)}) later than its retention period (${String(days)} days) before it was signed (${String(p.time)})`,
+      );
+      continue;
+    }
+    return null;
+  }
+  if (inconsistent) return inconsistent;
+  const legacy = records.some((r) => {
+    const d = (r.details ?? {}) as Record<string, unknown>;
+    return (
+      r.type === 'audit.retention_applied' &&
+      r.hash !== null &&
+      d.anchor_first_seq === anchor.first_seq &&
+      d.anchor_prev_hash === anchor.prev_hash
+    );
   });
+  if (legacy && !trust.trusting) return null;
+  if (legacy) {
+    return at(
+      'anchor_unproven',
+      `the chain starts again at seq ${anchor.first_seq}, named by a sealed audit.retention_applied event but by no retention proof signed with a trusted key: either a broker before retention proofs (or with signing off) removed the events before it, or someone with database access did and wrote the event`,
+    );
+  }
+  return at(
+    'anchor_unexplained',
+    `the chain starts again at seq ${anchor.first_seq} without a signed retention proof or a sealed audit.retention_applied event for it: events before it were removed outside retention`,
+  );
 }

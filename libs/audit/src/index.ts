@@ -60,7 +60,7 @@ export {
 } from './audit-checkpoints.service.js';
 export {
   ChainWalk,
-  anchorExplained,
+  anchorProblem,
   checkpointHash,
   sortBreaks,
   verifyCheckpoints,

@@ -50,6 +50,8 @@ const CLASSES: Record<AuditEventType, ClassChoice> = {
   'portal.developer_role_changed': { class_uid: 6003, activity_id: 3 }, // Update
   'audit.verified': { class_uid: 6003, activity_id: 2 }, // Read
   'audit.retention_applied': { class_uid: 6003, activity_id: 4 },
+  // The broker's signed proof of the retention it applied (the anchor it left).
+  'audit.retention_signed': { class_uid: 6003, activity_id: 4 },
   // The SIEM stream's cursor was written by someone other than the broker (moved past events).
   'audit.stream_cursor_tampered': { class_uid: 6003, activity_id: 3 }, // Update
   // The newest signed checkpoint is not one the broker can trust (re-signed or removed outside it).
