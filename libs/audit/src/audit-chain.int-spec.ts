@@ -551,7 +551,8 @@ describe('audit retention (real Postgres)', () => {
     expect(anchor.first_seq).toBe(1501);
     await ctx.audit.sealNow();
     const verified = await ctx.audit.verify();
-    expect(verified).toMatchObject({ status: 'intact', count: 22 });
+    // 20 + the straggler + audit.retention_applied + the signed proof (audit.retention_signed).
+    expect(verified).toMatchObject({ status: 'intact', count: 23 });
     // Nothing more to remove; verify stays intact; the anchor table is append-only.
     expect((await ctx.audit.applyRetention()).removed).toBe(0);
     await expect(ctx.ds.query('DELETE FROM audit_chain_anchors')).rejects.toThrow(/permission denied/);

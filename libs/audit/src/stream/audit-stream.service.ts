@@ -62,6 +62,12 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
   private running: Promise<void> | null = null;
   private stopped = false;
   private failures = 0;
+  /**
+   * The highest position this process wrote or found signed: delivered, so a signed cursor below
+   * it is an older signed row copied back (the MAC covers the position only), not a position to
+   * re-send from. Lowered only when this process itself resumes lower after tampering.
+   */
+  private highest: { seq: bigint; eventId: string | null } | null = null;
 
   constructor(
     private readonly repository: AuditStreamRepository,
@@ -115,7 +121,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
     } = {};
     try {
       const sent = await this.repository.withLease(async (m, cursor) => {
-        const check = mac.check(cursor);
+        const check = this.rolledBack(cursor, mac.check(cursor));
         let after = cursor.last_seq;
         if (check.verdict === 'legacy' || check.verdict === 'previous') {
           // A position the sender can vouch for, signed before a rotation or by the previous version.
@@ -126,6 +132,10 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
           await this.resumeAfterTamper(m, found.tampered, mac);
           after = check.resumeAfterSeq;
         }
+        this.highest = {
+          seq: BigInt(after),
+          eventId: check.verdict === 'tampered' ? check.resumeAfterEventId : cursor.last_event_id,
+        };
         // A retry posts exactly the batch that failed, not one grown by events sealed since, so
         // that its Idempotency-Key and body are the same (a pending end behind the cursor is stale).
         const pending = found.tampered ? null : cursor.pending_last_seq;
@@ -147,6 +157,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
           return err.message;
         }
         await this.repository.delivered(m, last, mac.sign(last.seq ?? '0', last.id));
+        this.highest = { seq: BigInt(last.seq ?? '0'), eventId: last.id };
         return batch.length;
       });
       // Logged once committed (a rolled-back run finds the same cursor again and says it then).
@@ -174,6 +185,22 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
     } catch (err) {
       return this.failed(`database error: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * A signed cursor below the highest position this process wrote or found signed is an older
+   * signed row copied back (the SIEM would get duplicates, and retention would be held back for
+   * them): tampering, resumed after that highest position, which was delivered.
+   */
+  private rolledBack(cursor: AuditStreamCursor, check: CursorCheck): CursorCheck {
+    const highest = this.highest;
+    if (check.verdict === 'tampered' || !highest || BigInt(cursor.last_seq) >= highest.seq) return check;
+    return {
+      verdict: 'tampered',
+      why: 'cursor_rolled_back',
+      resumeAfterSeq: highest.seq.toString(),
+      resumeAfterEventId: highest.eventId,
+    };
   }
 
   /**

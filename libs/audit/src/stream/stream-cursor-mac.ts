@@ -23,7 +23,7 @@ export type CursorCheck =
   | { verdict: 'legacy' }
   | {
       verdict: 'tampered';
-      why: 'cursor_signature_invalid' | 'cursor_unsigned';
+      why: 'cursor_signature_invalid' | 'cursor_unsigned' | 'cursor_rolled_back';
       resumeAfterSeq: string;
       resumeAfterEventId: string | null;
     };
@@ -32,7 +32,9 @@ export type CursorCheck =
  * Authenticates the SIEM stream's cursor: HMAC-SHA-256 over (last_seq, last_event_id) with a key
  * derived by HKDF-SHA-256 from BROKER_AUDIT_STREAM_SECRET, which is always set when the stream is
  * on, is the same on every replica, and is not in the database. The runtime database role can
- * still write the row, but not a MAC for a position the sender never wrote.
+ * still write the row, but not a MAC for a position the sender never wrote. It can copy back an
+ * older signed row: the MAC cannot tell, AuditStreamService does (each process keeps the highest
+ * signed position it has seen or written, and treats a lower one as tampering).
  */
 export class StreamCursorMac {
   private readonly key: Buffer;
