@@ -1,14 +1,13 @@
 import type { EntityManager } from 'typeorm';
-import type { AuditEventRecord } from './audit-record.js';
-import { GENESIS_HASH, chainHash } from './audit-chain.js';
+import { GENESIS_HASH } from './audit-chain.js';
 import type { KnownTail } from './audit-checkpoint-files.js';
 import type { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import type { AuditChainRepository } from './audit-chain.repository.js';
 import { newestCheckpointProblem } from './audit-newest-checkpoint.js';
+import { anchorProblem } from './audit-retention-proof.js';
 import type { AuditVerifyTrust } from './audit-verify-trust.js';
 import {
   ChainWalk,
-  anchorProblem,
   sortBreaks,
   verifyCheckpoints,
   type AuditBreak,
@@ -273,50 +272,4 @@ async function walkRange(
     const last = rows[rows.length - 1];
     after = { seq: last.seq as string, id: last.id };
   }
-}
-
-/**
- * The anchor a retention batch with `cutoff` may leave, as the broker computes it before calling
- * the owner's audit_apply_retention() (the owner can replace that function, and can change rows):
- * the longest prefix of the first `limit` sealed events (in seal order) that all happened before
- * the cutoff, each event's hash recomputed and each linked to the one before. Every link is then
- * bound to the retained chain (the first kept event links to the last removed one's hash, and the
- * checkpoints cover the retained chain), so a time rewritten to pass an event off as old shows.
- * Null when nothing may go; throws when the prefix is not what was sealed.
- */
-export async function retentionBoundary(
-  m: EntityManager,
-  chainRepo: AuditChainRepository,
-  cutoff: Date,
-  limit: number,
-): Promise<{ first_seq: string; prev_hash: string } | null> {
-  const first = await chainRepo.firstSealedSeq(m);
-  if (first === null) return null;
-  const end = BigInt('9223372036854775807');
-  let last: AuditEventRecord | null = null;
-  let seen = 0;
-  let after: { seq: string; id: string } | null = null;
-  // In batches, as the verify walk reads: the prefix ends at the first event not old enough.
-  for (let done = false; !done && seen < limit;) {
-    const rows = await chainRepo.chainBatch(m, BigInt(first), end, after, Math.min(VERIFY_BATCH, limit - seen));
-    for (const row of rows) {
-      seen++;
-      if (!(Date.parse(row.occurred_at) < cutoff.getTime())) {
-        done = true;
-        break;
-      }
-      const linked =
-        last === null || (BigInt(row.seq as string) === BigInt(last.seq as string) + 1n && row.prev_hash === last.hash);
-      if (!linked || chainHash(row.prev_hash as string, row) !== row.hash) {
-        throw new Error(
-          `audit retention refused: event ${row.id} (seq ${String(row.seq)}) is not what was sealed or does not link to the event before it; verify the log`,
-        );
-      }
-      last = row;
-    }
-    if (rows.length < VERIFY_BATCH) break;
-    const tail = rows[rows.length - 1];
-    after = { seq: tail.seq as string, id: tail.id };
-  }
-  return last ? { first_seq: (BigInt(last.seq as string) + 1n).toString(), prev_hash: last.hash as string } : null;
 }

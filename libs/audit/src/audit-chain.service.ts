@@ -3,7 +3,6 @@
 // at bootstrap and stopped at shutdown; the SQL is in audit-chain.repository.ts, the verify walk
 // in audit-chain-verify.ts, its request checks and refusals in audit-verify-request.ts, the checkpoints in
 // audit-checkpoints.service.ts.
-import { randomBytes } from 'node:crypto';
 import { auditConfig, type AuditConfig } from '@app/config';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -11,13 +10,13 @@ import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { chainHash } from './audit-chain.js';
 import { BackgroundTimers } from './audit-timers.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
-import { retentionBoundary, verifyChain, type AuditVerifyResult } from './audit-chain-verify.js';
+import { verifyChain, type AuditVerifyResult } from './audit-chain-verify.js';
+import { retentionBatch } from './audit-retention-proof.js';
 import { AuditChainRepository } from './audit-chain.repository.js';
 import { invalid } from './audit-filters.js';
 import { auditProtection, type AuditProtection } from './audit-protection.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
 import { AuditVerifyTrust, overdueText } from './audit-verify-trust.js';
-import { RETENTION_JWS_TYPE } from './audit-verifier.js';
 import { fullVerifyRunning, idParam, verifiesAtLimit } from './audit-verify-request.js';
 import { undeliveredCutoff } from './stream/audit-stream-retention.js';
 
@@ -368,48 +367,12 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   /**
-   * Applies the configured retention (BROKER_AUDIT_RETENTION_DAYS; 0 keeps everything): removes
-   * whole ranges of sealed events older than the cutoff, oldest first, and records one
-   * `audit.retention_applied` event and one signed `audit.retention_signed` proof per removed
-   * range in the same transaction.
+   * Applies the configured retention (BROKER_AUDIT_RETENTION_DAYS; 0 = keep): removes whole ranges
+   * of sealed events older than the cutoff, oldest first, recording per range an
+   * `audit.retention_applied` and a signed proof (audit-retention-proof.ts) in the same transaction.
    */
   applyRetention(now: Date = new Date()): Promise<AuditRetentionResult> {
     return this.exclusive(() => this.retain(now));
-  }
-
-  /**
-   * Signs the anchor one retention batch left (with the audit signing key, like a recorded full
-   * verify) and records the proof as `audit.retention_signed` in the same transaction. Verify
-   * accepts an anchor only with such a proof from a trusted key (anchorProblem): the database owner
-   * can delete a prefix and insert an anchor and a matching `audit.retention_applied`, not this.
-   * With signing off there is no proof, and nothing is recorded.
-   */
-  private async proveRetention(
-    m: EntityManager,
-    anchor: { first_seq: string; prev_hash: string },
-    cutoff: Date,
-    days: number,
-    removed: number,
-  ): Promise<void> {
-    const signed = {
-      anchor_first_seq: anchor.first_seq,
-      anchor_prev_hash: anchor.prev_hash,
-      cutoff: cutoff.toISOString(),
-      retention_days: days,
-      removed: String(removed),
-    };
-    const proof = await this.checkpoints.signOwn(
-      { v: 1, ...signed, time: new Date().toISOString(), nonce: randomBytes(16).toString('base64url') },
-      RETENTION_JWS_TYPE,
-    );
-    if (!proof) return;
-    await this.events.insertIn(m, {
-      type: 'audit.retention_signed',
-      outcome: 'success',
-      actor: 'system',
-      target: 'audit_events',
-      details: { ...signed, proof },
-    });
   }
 
   private async retain(now: Date): Promise<AuditRetentionResult> {
@@ -421,19 +384,11 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     for (;;) {
       const batch = await this.dataSource.transaction(async (m) => {
         if (!(await this.chainRepo.tryXactLock(m, 'retention'))) return 0;
-        const expected = await retentionBoundary(m, this.chainRepo, cutoff, RETENTION_BATCH);
-        const done = await this.chainRepo.applyRetentionBatch(m, cutoff, RETENTION_BATCH);
-        if (done.anchor) {
-          // The owner's function removed other events than the broker found old enough: roll back.
-          if (done.anchor.first_seq !== expected?.first_seq || done.anchor.prev_hash !== expected.prev_hash) {
-            throw new Error(
-              `audit retention refused: audit_apply_retention() left the anchor at seq ${done.anchor.first_seq}, ` +
-                `not at ${expected?.first_seq ?? '(nothing to remove)'} where the events older than the cutoff end; it was changed in the database`,
-            );
-          }
-          await this.proveRetention(m, done.anchor, cutoff, days, done.removed);
-        }
-        return done.removed;
+        return retentionBatch(m, this.chainRepo, this.checkpoints, this.events, {
+          cutoff,
+          days,
+          limit: RETENTION_BATCH,
+        });
       });
       removed += batch;
       if (batch < RETENTION_BATCH) break;

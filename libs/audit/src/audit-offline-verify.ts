@@ -4,14 +4,13 @@ import type { JWK } from 'jose';
 import { GENESIS_HASH, chainHash } from './audit-chain.js';
 import {
   ChainWalk,
-  anchorProblem,
   sortBreaks,
   verifyCheckpoints,
   type AuditBreak,
   type AuditCheckpoint,
-  type RetentionRecord,
   type VerifiableEvent,
 } from './audit-verifier.js';
+import { anchorProblem, type RetentionRecord } from './audit-retention-proof.js';
 
 export interface OfflineVerifyResult {
   status: 'intact' | 'broken';
@@ -76,7 +75,9 @@ export async function verifyExportFiles(options: {
       continue;
     }
     // A signed retention proof counts sealed or not (its signature vouches for it).
-    if (row.type === 'audit.retention_signed') retention.push({ type: row.type, details: row.details, hash: row.hash });
+    if (row.type === 'audit.retention_signed') {
+      retention.push({ type: row.type, details: row.details, hash: row.hash });
+    }
     if (row.seq === null || row.seq === undefined) continue;
     let hashOk: boolean;
     try {
@@ -91,8 +92,9 @@ export async function verifyExportFiles(options: {
       // A field of the wrong type (changed bytes) cannot be hashed: it was not sealed like this.
       hashOk = false;
     }
-    if (row.type === 'audit.retention_applied')
+    if (row.type === 'audit.retention_applied') {
       retention.push({ type: row.type, details: row.details, hash: row.hash });
+    }
     events.push({
       seq: BigInt(row.seq),
       id: row.id,

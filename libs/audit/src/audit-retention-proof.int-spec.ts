@@ -5,7 +5,8 @@ import { generateKeyPair, exportJWK } from 'jose';
 import { compromiseDatabase, createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { startAuditApp, recordLogins, type AuditApp } from '@test/support/audit-app.js';
 import { verifyExportFiles } from './audit-offline-verify.js';
-import { RETENTION_JWS_TYPE, signAuditJws, type AuditCheckpoint } from './audit-verifier.js';
+import { RETENTION_JWS_TYPE } from './audit-retention-proof.js';
+import { signAuditJws, type AuditCheckpoint } from './audit-verifier.js';
 
 /**
  * Finding 1 of the session-13 audit review: the database owner deleted a recent prefix of the
@@ -143,7 +144,10 @@ describe('audit retention proofs against a replaced retention function (real Pos
     await seedOld(db, 10);
     await recordLogins(a.audit, 10);
     // The owner makes recent events look old (without touching their hashes) before retention runs.
-    await compromiseDatabase(db, `UPDATE audit_events SET occurred_at = now() - interval '40 days' WHERE seq BETWEEN 11 AND 15`);
+    await compromiseDatabase(
+      db,
+      `UPDATE audit_events SET occurred_at = now() - interval '40 days' WHERE seq BETWEEN 11 AND 15`,
+    );
     await expect(a.audit.applyRetention()).rejects.toThrow(/retention refused: event \d+ \(seq 11\)/);
     const [{ n }] = await a.ds.query(`SELECT count(*)::int AS n FROM audit_events WHERE seq <= 15`);
     expect(n).toBe(15);
