@@ -63,7 +63,8 @@ export function userSchema(baseUrl: string) {
         subAttributes: [
           attribute('givenName'),
           attribute('familyName'),
-          attribute('formatted', { mutability: 'readOnly' }),
+          // Written by Entra ID (PUT, PATCH): accepted, not kept; answered as "givenName familyName".
+          attribute('formatted'),
         ],
       }),
       attribute('displayName'),

@@ -72,8 +72,110 @@ describe('SCIM PATCH', () => {
     expect(base.active).toBe(true);
   });
 
+  const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+
+  it('should apply active from an Entra ID PATCH that also changes attributes it does not keep', () => {
+    // Entra sends every changed attribute of a user in one PATCH: refusing one loses the deactivation.
+    const next = patch(
+      { op: 'Replace', path: 'title', value: 'Dev' },
+      { op: 'Replace', path: 'preferredLanguage', value: 'de-DE' },
+      { op: 'Replace', path: 'name.formatted', value: 'Zed B' },
+      { op: 'Replace', path: 'name.givenName', value: 'Zed' },
+      { op: 'Replace', path: 'phoneNumbers[type eq "work"].value', value: '+49 30 1' },
+      { op: 'Replace', path: 'phoneNumbers[type eq "mobile"].value', value: '+49 170 1' },
+      { op: 'Replace', path: 'addresses[type eq "work"].locality', value: 'Berlin' },
+      { op: 'Add', path: `${ENTERPRISE}:department`, value: 'Partners' },
+      { op: 'Add', path: `${ENTERPRISE}:manager`, value: 'b1c2' },
+      { op: 'Replace', path: 'active', value: 'False' },
+    );
+    expect(next).toEqual({ ...base, givenName: 'Zed', active: false });
+  });
+
   it.each([
-    [{ op: 'replace', path: 'nickName', value: 'x' }, 'invalidPath'],
+    'title',
+    'nickName',
+    'userType',
+    'preferredLanguage',
+    'locale',
+    'timezone',
+    'profileUrl',
+    'password',
+    'phoneNumbers',
+    'phoneNumbers.value',
+    'phoneNumbers[type eq "work"].value',
+    'PHONENUMBERS[ type  eq "work" ].value',
+    'addresses[type eq "work"].streetAddress',
+    'addresses',
+    'ims',
+    'photos',
+    'entitlements',
+    'roles',
+    'x509Certificates',
+    'name.formatted',
+    'name.middleName',
+    'name.honorificPrefix',
+    'emails[type eq "home"].value',
+    'emails[type eq "work"].primary',
+    'urn:ietf:params:scim:schemas:core:2.0:User:title',
+    `${ENTERPRISE}:department`,
+    `${ENTERPRISE}:manager`,
+    `${ENTERPRISE}:manager.value`,
+    ENTERPRISE,
+    'urn:example:params:scim:schemas:extension:acme:1.0:User:costCentre',
+  ])('should accept and drop %s (add, replace and remove), as POST and PUT do', (path) => {
+    for (const op of ['Add', 'Replace', 'Remove']) {
+      expect(patch({ op, path, value: 'x' }, { op: 'Replace', path: 'active', value: 'False' })).toEqual({
+        ...base,
+        active: false,
+      });
+    }
+  });
+
+  it('should accept and drop the same keys in a path-less value object', () => {
+    expect(
+      patch({
+        op: 'replace',
+        value: {
+          title: 'Dev',
+          'name.formatted': 'A B',
+          'phoneNumbers[type eq "work"].value': '+1',
+          [`${ENTERPRISE}:department`]: 'X',
+          [ENTERPRISE]: { department: 'X', employeeNumber: '7' },
+          addresses: [{ type: 'work', locality: 'Berlin' }],
+          active: 'False',
+        },
+      }),
+    ).toEqual({ ...base, active: false });
+  });
+
+  it('should read the core attributes of a path-less value keyed by the core schema URN', () => {
+    const next = patch({
+      op: 'replace',
+      value: { 'urn:ietf:params:scim:schemas:core:2.0:User': { active: false, title: 'x', displayName: 'Q' } },
+    });
+    expect(next).toEqual({ ...base, active: false, displayName: 'Q' });
+  });
+
+  it('should change the work email through emails[type eq "work"] with a value object', () => {
+    expect(patch({ op: 'replace', path: 'emails[type eq "work"]', value: { value: 'w@b.c' } }).email).toBe('w@b.c');
+    expect(patch({ op: 'remove', path: 'emails[type eq "work"]' }).email).toBeNull();
+  });
+
+  it.each([
+    [{ op: 'replace', path: 'shoeSize', value: 'x' }, 'invalidPath'],
+    [{ op: 'replace', path: 'phoneNumberz[type eq "work"].value', value: 'x' }, 'invalidPath'],
+    [{ op: 'replace', path: 'urn:ietf:params:scim:schemas:core:2.0:User:shoeSize', value: 'x' }, 'invalidPath'],
+    [{ op: 'replace', path: 'urn:ietf:params:scim:schemas:core:2.0:User', value: {} }, 'invalidPath'],
+    [{ op: 'replace', path: 'active.value', value: true }, 'invalidPath'],
+    [{ op: 'replace', path: 'userName[type eq "x"]', value: 'x' }, 'invalidPath'],
+    [{ op: 'replace', path: 'name[givenName eq "x"].familyName', value: 'x' }, 'invalidPath'],
+    [{ op: 'replace', path: 'title]', value: 'x' }, 'invalidPath'],
+    [{ op: 'replace', value: { title: 'x', shoeSize: 1 } }, 'invalidPath'],
+    [{ op: 'replace', path: 'id', value: 'x' }, 'mutability'],
+    [{ op: 'remove', path: 'meta' }, 'mutability'],
+    [{ op: 'replace', path: 'meta.lastModified', value: 'x' }, 'mutability'],
+    [{ op: 'add', path: 'groups', value: [{ value: 'g' }] }, 'mutability'],
+    [{ op: 'replace', value: { id: 'x', active: false } }, 'mutability'],
     [{ op: 'remove', path: 'active' }, 'mutability'],
     [{ op: 'remove' }, 'noTarget'],
     [{ op: 'copy', path: 'active', value: true }, 'invalidSyntax'],

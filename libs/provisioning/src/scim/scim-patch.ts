@@ -1,5 +1,5 @@
 import { ScimError, invalidValue } from './scim-error.js';
-import { PATCH_SCHEMA, activeValue, attr, emailFrom, text } from './scim-user.mapper.js';
+import { ACCEPTED, PATCH_SCHEMA, USER_SCHEMA, activeValue, attr, emailFrom, text } from './scim-user.mapper.js';
 import type { ScimUserFields } from './scim-users.repository.js';
 
 const MAX_OPERATIONS = 100;
@@ -13,7 +13,7 @@ const clearable =
     f[key] = op === 'remove' ? null : text(name, value, max);
   };
 
-/** The paths PATCH may touch (lower-cased, core-schema URN prefix removed). */
+/** The paths PATCH changes (lower-cased, core-schema URN prefix removed): what the broker keeps. */
 const SETTERS: Record<string, Setter> = {
   active: (f, value, op) => {
     if (op === 'remove') throw new ScimError(400, 'mutability', 'active cannot be removed');
@@ -29,6 +29,11 @@ const SETTERS: Record<string, Setter> = {
   'name.familyname': clearable('familyName', 'name.familyName', 200),
   'emails[type eq "work"].value': clearable('email', 'emails.value', 320),
   'emails.value': clearable('email', 'emails.value', 320),
+  'emails[type eq "work"]': (f, value, op) => {
+    if (op === 'remove') f.email = null;
+    else if (isObject(value)) f.email = text('emails.value', attr(value, 'value'), 320);
+    else f.email = emailFrom(value);
+  },
   emails: (f, value, op) => {
     f.email = op === 'remove' ? null : emailFrom(value);
   },
@@ -44,15 +49,49 @@ const SETTERS: Record<string, Setter> = {
   },
 };
 
+/** Accepted and not kept, like the same attribute in POST and PUT. */
+const DROP: Setter = () => undefined;
+
+/** The core User schema's URN, lower-cased; as a prefix `…:User:` of a core attribute path. */
+const CORE = USER_SCHEMA.toLowerCase();
+/** RFC 7643 §4.1: readOnly User attributes; RFC 7644 §3.5.2 answers a PATCH of them with `mutability`. */
+const READ_ONLY = new Set(['id', 'meta', 'groups']);
+/** Kept single-valued attributes: no value filter or sub-attribute of them exists. */
+const SIMPLE = new Set(['active', 'username', 'externalid', 'displayname']);
+/** A core attribute path (RFC 7644 §3.10): attribute, an optional value filter, an optional sub-attribute. */
+const ATTRIBUTE_PATH = /^([a-z][\w$-]*)(\[[^\]]*\])?(?:\.([a-z][\w$-]*))?$/;
+
+/**
+ * What a path (or a path-less value's key) does. Paths of kept attributes change them; the other
+ * attributes POST and PUT accept and do not keep are accepted and dropped here too, with their
+ * value filters and sub-attributes (`title`, `phoneNumbers[type eq "work"].value`,
+ * `name.formatted`, `addresses[type eq "work"].locality`, an email other than the work one, …),
+ * and so is every extension schema's attribute (`urn:…:enterprise:2.0:User:department`): an
+ * IdP's PATCH that changes `title` and `active` together must apply `active`. Unknown names stay
+ * `invalidPath`; readOnly ones (`id`, `meta`, `groups`) are `mutability`.
+ */
 function setterFor(path: string): Setter {
-  const key = path
-    .trim()
-    .replace(/^urn:ietf:params:scim:schemas:core:2\.0:user:/i, '')
-    .replace(/\s+/g, ' ')
-    .toLowerCase();
+  const trimmed = path.trim().replace(/\s+/g, ' ');
+  const lower = trimmed.toLowerCase();
+  const unknown = () => new ScimError(400, 'invalidPath', `Unsupported or unknown path ${path.slice(0, 100)}`);
+  if (lower.startsWith('urn:') && !lower.startsWith(`${CORE}:`)) {
+    if (lower === CORE) throw unknown();
+    return DROP;
+  }
+  const key = lower.startsWith(`${CORE}:`) ? lower.slice(CORE.length + 1) : lower;
   const setter = SETTERS[key];
-  if (!setter) throw new ScimError(400, 'invalidPath', `Unsupported or unknown path ${path.slice(0, 100)}`);
-  return setter;
+  if (setter) return setter;
+  const parsed = ATTRIBUTE_PATH.exec(key);
+  if (!parsed) throw unknown();
+  const [, attribute, filter] = parsed;
+  if (READ_ONLY.has(attribute)) {
+    throw new ScimError(400, 'mutability', `${attribute} is readOnly and cannot be changed`);
+  }
+  if (!ACCEPTED.has(attribute) || SIMPLE.has(attribute) || (attribute === 'name' && filter !== undefined)) {
+    throw unknown();
+  }
+  // `name.<other>` (formatted, middleName, …), `emails` other than the work one, and the rest.
+  return DROP;
 }
 
 /**
@@ -89,7 +128,14 @@ export function applyPatch(current: ScimUserFields, body: unknown): ScimUserFiel
       throw new ScimError(400, 'noTarget', 'remove needs a path');
     } else {
       if (!isObject(value)) throw new ScimError(400, 'invalidValue', 'A path-less operation needs an object value');
-      for (const [key, v] of Object.entries(value)) setterFor(key)(next, v, op);
+      for (const [key, v] of Object.entries(value)) {
+        // `{"urn:…:core:2.0:User": {…}}`: the core attributes by their schema's URN.
+        if (key.trim().toLowerCase() === CORE && isObject(v)) {
+          for (const [inner, w] of Object.entries(v)) setterFor(inner)(next, w, op);
+        } else {
+          setterFor(key)(next, v, op);
+        }
+      }
     }
   }
   return next;

@@ -9,9 +9,10 @@ export const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 /**
  * Core User attributes (RFC 7643 §4.1) a client may send. The broker keeps userName, externalId,
  * name, displayName, the work (or primary) email and active; the rest are accepted and not kept.
- * Attributes outside the core schema (other than extension URNs) are refused.
+ * Attributes outside the core schema (other than extension URNs) are refused. PATCH accepts the
+ * same set (see scim-patch.ts), lower-cased here.
  */
-const ACCEPTED = new Set(
+export const ACCEPTED = new Set(
   [
     'schemas',
     'id',

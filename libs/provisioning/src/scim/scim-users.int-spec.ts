@@ -92,7 +92,11 @@ describe('SCIM users and their developers (real Postgres)', () => {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: text ? (JSON.parse(text) as Record<string, unknown>) : null,
+    };
   }
 
   const setActive = (id: string, active: boolean) =>
@@ -144,6 +148,37 @@ describe('SCIM users and their developers (real Postgres)', () => {
       await asSuperuser(db, (c) => c.query(`DROP TRIGGER test_fail ON ${table}`));
     }
   }
+
+  describe('requests as the IdPs send them', () => {
+    it('should apply active from an Entra ID PATCH that also changes attributes the broker does not keep', async () => {
+      const { developer, id } = await provisioned();
+      // Entra ID's PATCH after a user's job, name and status changed in the directory: every changed
+      // attribute in one request, the enterprise extension by its URN path, active as "False".
+      const enterprise = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+      const res = await scim('PATCH', `/Users/${id}`, {
+        schemas: [PATCH],
+        Operations: [
+          { op: 'Replace', path: 'displayName', value: 'Dana Dev' },
+          { op: 'Replace', path: 'title', value: 'Platform engineer' },
+          { op: 'Replace', path: 'preferredLanguage', value: 'de-DE' },
+          { op: 'Replace', path: 'name.givenName', value: 'Dana' },
+          { op: 'Replace', path: 'name.formatted', value: 'Dana Dev' },
+          { op: 'Replace', path: 'phoneNumbers[type eq "work"].value', value: '+49 30 123456' },
+          { op: 'Replace', path: 'addresses[type eq "work"].locality', value: 'Berlin' },
+          { op: 'Add', path: `${enterprise}:department`, value: 'Partners' },
+          { op: 'Add', path: `${enterprise}:employeeNumber`, value: '4711' },
+          { op: 'Replace', path: 'active', value: 'False' },
+        ],
+      });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ active: false, displayName: 'Dana Dev', name: { givenName: 'Dana' } });
+      expect(await statusOf(developer.id)).toBe('blocked');
+      expect(await outbox(developer.id)).toEqual(['deactivate']);
+      expect(await events(developer.id)).toEqual(
+        expect.arrayContaining(['scim.user_updated', 'scim.user_deactivated', 'developer.blocked']),
+      );
+    });
+  });
 
   describe('DELETE /Users/{id}', () => {
     it('should neither block the developer nor audit anything when the delete fails', async () => {
