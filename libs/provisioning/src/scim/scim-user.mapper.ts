@@ -84,8 +84,13 @@ export function emailFrom(v: unknown): string | null {
   return pick ? text('emails.value', attr(pick, 'value'), 320) : null;
 }
 
-/** A full User resource (POST, PUT) → the fields kept. */
-export function fieldsFrom(body: unknown): ScimUserFields {
+/**
+ * A full User resource (POST, PUT) → the fields kept. `active` left out: true for a new user
+ * (POST), the current value for a replacement (PUT, `current`). RFC 7644 §3.5.1 lets a service
+ * provider take an omitted readWrite attribute as "not asserted" by the client; clearing it would
+ * mean `true` here, which would unblock an inactive user's developer behind the IdP's back.
+ */
+export function fieldsFrom(body: unknown, current?: Pick<ScimUserFields, 'active'>): ScimUserFields {
   if (!isObject(body)) throw new ScimError(400, 'invalidSyntax', 'Expected a User resource (a JSON object)');
   const schemas = attr(body, 'schemas');
   if (
@@ -109,7 +114,7 @@ export function fieldsFrom(body: unknown): ScimUserFields {
     givenName: isObject(name) ? text('name.givenName', attr(name, 'givenName'), 200) : null,
     familyName: isObject(name) ? text('name.familyName', attr(name, 'familyName'), 200) : null,
     displayName: text('displayName', attr(body, 'displayName'), 300),
-    active: active === undefined || active === null ? true : activeValue(active),
+    active: active === undefined || active === null ? (current?.active ?? true) : activeValue(active),
   };
 }
 

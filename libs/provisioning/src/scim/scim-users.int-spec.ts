@@ -178,6 +178,24 @@ describe('SCIM users and their developers (real Postgres)', () => {
         expect.arrayContaining(['scim.user_updated', 'scim.user_deactivated', 'developer.blocked']),
       );
     });
+
+    it('should answer POST /Users with 201 and a Location header that is meta.location', async () => {
+      const created = await scim('POST', '/Users', { schemas: [USER], userName: `loc-${++seq}@example.com` });
+      expect(created.status).toBe(201);
+      const location = (created.body!.meta as { location: string }).location;
+      expect(location).toBe(`https://sso.example/scim/v2/Users/${created.body!.id as string}`);
+      expect(created.headers.get('location')).toBe(location);
+    });
+
+    it('should keep active as it is when a PUT leaves it out', async () => {
+      const { developer, id } = await provisioned(false);
+      expect(await statusOf(developer.id)).toBe('blocked');
+      const put = await scim('PUT', `/Users/${id}`, { schemas: [USER], userName: developer.email, displayName: 'X' });
+      expect(put.status).toBe(200);
+      expect(put.body).toMatchObject({ active: false, displayName: 'X' });
+      expect(await statusOf(developer.id)).toBe('blocked');
+      expect(await events(developer.id)).not.toContain('developer.unblocked');
+    });
   });
 
   describe('DELETE /Users/{id}', () => {

@@ -97,7 +97,7 @@ export class ScimUsersService {
   }
 
   async replace(id: string, body: unknown, caller: ScimCaller) {
-    return this.change(id, caller, () => fieldsFrom(body));
+    return this.change(id, caller, (current) => fieldsFrom(body, current));
   }
 
   async patch(id: string, body: unknown, caller: ScimCaller) {

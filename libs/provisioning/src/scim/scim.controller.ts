@@ -13,9 +13,11 @@ import {
   Put,
   Query,
   Req,
+  Res,
   UseFilters,
   UseGuards,
 } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ScimAuthGuard, type ScimRequest } from './scim-auth.guard.js';
 import { serviceProviderConfig, userResourceType, userSchema } from './scim-discovery.js';
@@ -125,9 +127,11 @@ export class ScimController {
       example: { schemas: [USER_SCHEMA], userName: 'alice@acme.example', externalId: 'alice', active: true },
     },
   })
-  @ApiResponse({ status: 201, description: 'The User resource' })
-  create(@Body() body: unknown, @Req() req: ScimRequest) {
-    return this.users.create(body, this.caller(req));
+  @ApiResponse({ status: 201, description: 'The User resource; `Location` is its `meta.location` (RFC 7644 §3.3).' })
+  async create(@Body() body: unknown, @Req() req: ScimRequest, @Res({ passthrough: true }) res: Response) {
+    const user = await this.users.create(body, this.caller(req));
+    res.setHeader('Location', user.meta.location);
+    return user;
   }
 
   @Put('Users/:id')
