@@ -11,6 +11,22 @@ export type SignedInDeveloper = Developer & { subject: string };
 
 export type DeveloperStatus = 'active' | 'blocked';
 
+/**
+ * Where a block comes from, as `developers.blocked_by` keeps it, from the change's audit actor:
+ * `admin` (the admin API and the console, `admin:<id>`), `scim:<token label>` (a SCIM client's
+ * deactivation or delete), `scim` (a login refused because its SCIM user is inactive,
+ * `system:scim`), `inactivity` and `cli` (`system:<name>`); any other actor as it is.
+ */
+export function blockOrigin(actor: string): string {
+  if (actor.startsWith('admin:')) return 'admin';
+  if (actor.startsWith('system:')) return actor.slice('system:'.length);
+  return actor.slice(0, 100);
+}
+
+/** Whether a block's origin is a SCIM client's (`scim` or `scim:<label>`). */
+export const isScimOrigin = (origin: string | null): boolean =>
+  origin !== null && (origin === 'scim' || origin.startsWith('scim:'));
+
 export const DEVELOPER_STATUSES: readonly DeveloperStatus[] = ['active', 'blocked'];
 
 /** What a successful login tells us about the developer (claims already mapped). */

@@ -732,6 +732,66 @@ describe('developers (real Postgres)', () => {
     });
   });
 
+  describe('DevelopersBlockedBy migration', () => {
+    it("should give each blocked developer the origin of its latest block's audit event", async () => {
+      const migration = new (MIGRATIONS.find((m) => m.name === 'DevelopersBlockedBy1797000017200')!)();
+      const owner = await new DataSource({ type: 'postgres', url: db.migrationUrl }).initialize();
+      const runner = owner.createQueryRunner();
+      const blockedBy = async (id: string) =>
+        (
+          (await runner.query(`SELECT blocked_by FROM developers WHERE id = $1`, [id])) as {
+            blocked_by: string | null;
+          }[]
+        )[0].blocked_by;
+      try {
+        const ids: Record<string, string> = {};
+        for (const [name, actors] of Object.entries({
+          admin: ['admin:sec-1'],
+          scim: ['scim:entra'],
+          rescim: ['admin:sec-1', 'scim:okta'],
+          login: ['system:scim'],
+          inactive: ['system:inactivity'],
+          unblocked: ['scim:entra'],
+        })) {
+          const { id } = (await developers.recordLogin(claims())).developer;
+          for (const actor of actors) {
+            await developers.block(id, actor);
+            if (actor !== actors[actors.length - 1]) await developers.unblock(id, actor);
+          }
+          ids[name] = id;
+        }
+        await developers.unblock(ids.unblocked, 'admin:sec-1');
+        const { id: silent } = (await developers.recordLogin(claims())).developer;
+        await runner.query(`UPDATE developers SET status = 'blocked' WHERE id = $1`, [silent]);
+        expect(await blockedBy(ids.rescim)).toBe('scim:okta');
+
+        await migration.down(runner);
+        await migration.up(runner);
+
+        expect({
+          admin: await blockedBy(ids.admin),
+          scim: await blockedBy(ids.scim),
+          rescim: await blockedBy(ids.rescim),
+          login: await blockedBy(ids.login),
+          inactive: await blockedBy(ids.inactive),
+          unblocked: await blockedBy(ids.unblocked),
+          silent: await blockedBy(silent),
+        }).toEqual({
+          admin: 'admin',
+          scim: 'scim:entra',
+          rescim: 'scim:okta',
+          login: 'scim',
+          inactive: 'inactivity',
+          unblocked: null,
+          silent: null,
+        });
+      } finally {
+        await runner.release();
+        await owner.destroy();
+      }
+    });
+  });
+
   describe('over HTTP', () => {
     let id: string;
     let subject: string;

@@ -6,7 +6,7 @@ import type { Developer, DeveloperResponse, DeveloperStatus, SignedInDeveloper }
 
 const COLUMNS = `d.id::text AS id, d.issuer, d.subject, d.email, d.email_verified, d.name, d.organisation_id,
   d.organisation_name, d.portal_user_id, d.sso_key, d.status, d.first_login_at, d.last_login_at, d.login_count,
-  d.erased_at, d.unblocked_at, d.created_at, d.updated_at,
+  d.erased_at, d.unblocked_at, d.blocked_by, d.created_at, d.updated_at,
   to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key`;
 
 /**
@@ -17,6 +17,7 @@ type RowTimes = 'first_login_at' | 'last_login_at' | 'erased_at' | 'created_at' 
 type DeveloperRow = Omit<DeveloperResponse, RowTimes> & {
   /** Not in the API's shape (the inactivity policy's). */
   unblocked_at: Date | null;
+  blocked_by: string | null;
   first_login_at: Date | null;
   last_login_at: Date | null;
   erased_at: Date | null;
@@ -43,6 +44,7 @@ function toDeveloper(r: DeveloperRow): Developer {
     loginCount: r.login_count,
     erasedAt: r.erased_at,
     unblockedAt: r.unblocked_at,
+    blockedBy: r.blocked_by,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -232,24 +234,43 @@ export class DevelopersRepository {
 
   /**
    * Sets the status under a row lock; null when there is no such developer. Unblocking an erased
-   * developer drops the subject's hash it kept only to stay blocked (see erase); unblocking anyone
-   * sets `unblocked_at`, from which the inactivity policy counts too.
+   * developer drops the subject's hash it kept only to stay blocked (see erase).
+   *
+   * `origin` (blockOrigin) becomes `blocked_by` when the developer gets blocked; a block of a
+   * developer already blocked by SCIM (`scim…`) by anyone else (an admin, the CLI) takes it over,
+   * so SCIM can no longer lift it; otherwise the first block's origin stays. Unblocking clears it;
+   * with `onlyFrom`, an unblock happens only when the block's origin is one of those (a block of
+   * unknown origin, null, is none), else the developer stays blocked and nothing changes.
+   * Unblocking anyone sets `unblocked_at`, from which the inactivity policy counts too.
    */
   async setStatus(
     id: string,
     status: DeveloperStatus,
+    origin: string,
+    onlyFrom: string[] | null,
     manager: EntityManager,
   ): Promise<{ developer: Developer; previousStatus: DeveloperStatus } | null> {
     const rows = await returningRows<DeveloperRow & { previous_status: DeveloperStatus }>(
       manager,
-      `WITH old AS (SELECT id, status FROM developers WHERE id = $1 FOR UPDATE)
+      `WITH old AS (SELECT id, status, blocked_by FROM developers WHERE id = $1 FOR UPDATE),
+            next AS (SELECT old.id,
+                            CASE WHEN $2::varchar = 'active' AND old.status = 'blocked' AND $4::text[] IS NOT NULL
+                                      AND NOT COALESCE(old.blocked_by = ANY($4::text[]), false)
+                                 THEN old.status ELSE $2::varchar END AS status
+                       FROM old)
        UPDATE developers AS d
-          SET status = $2::varchar, updated_at = CASE WHEN old.status <> $2::varchar THEN now() ELSE d.updated_at END,
-              unblocked_at = CASE WHEN old.status = 'blocked' AND $2::varchar = 'active' THEN now() ELSE d.unblocked_at END,
-              subject = CASE WHEN $2::varchar = 'active' AND d.erased_at IS NOT NULL THEN NULL ELSE d.subject END
-         FROM old WHERE d.id = old.id
+          SET status = next.status,
+              updated_at = CASE WHEN old.status <> next.status THEN now() ELSE d.updated_at END,
+              blocked_by = CASE WHEN next.status <> 'blocked' THEN NULL
+                                WHEN old.status <> 'blocked' THEN $3::text
+                                WHEN (old.blocked_by = 'scim' OR old.blocked_by LIKE 'scim:%')
+                                     AND NOT ($3::text = 'scim' OR $3::text LIKE 'scim:%') THEN $3::text
+                                ELSE old.blocked_by END,
+              unblocked_at = CASE WHEN old.status = 'blocked' AND next.status = 'active' THEN now() ELSE d.unblocked_at END,
+              subject = CASE WHEN next.status = 'active' AND d.erased_at IS NOT NULL THEN NULL ELSE d.subject END
+         FROM old JOIN next ON next.id = old.id WHERE d.id = old.id
        RETURNING ${COLUMNS}, old.status AS previous_status`,
-      [id, status],
+      [id, status, origin, onlyFrom],
     );
     const row = rows[0];
     return row ? { developer: toDeveloper(row), previousStatus: row.previous_status } : null;
@@ -278,7 +299,7 @@ export class DevelopersRepository {
   async blockInactive(id: string, days: number, manager: EntityManager): Promise<Developer | null> {
     const rows = await returningRows<DeveloperRow>(
       manager,
-      `UPDATE developers AS d SET status = 'blocked', updated_at = now()
+      `UPDATE developers AS d SET status = 'blocked', blocked_by = 'inactivity', updated_at = now()
         WHERE d.id = $2 AND ${INACTIVE}
        RETURNING ${COLUMNS}`,
       [days, id],

@@ -14,6 +14,7 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import {
   DEVELOPER_STATUSES,
+  blockOrigin,
   type ChangeContext,
   type DeveloperChange,
   type DeveloperChangeHook,
@@ -251,6 +252,22 @@ export class DevelopersService {
   }
 
   /**
+   * Like unblock, but only a block whose origin (`blocked_by`, see blockOrigin) is one of
+   * `origins`: SCIM lifts its own blocks, never an admin's, the CLI's, the inactivity policy's or
+   * one of unknown origin. The developer is returned as it is then: still `blocked` when the block
+   * was someone else's (nothing changed, nothing audited).
+   */
+  unblockIfBlockedBy(
+    id: string,
+    origins: string[],
+    actor: string,
+    context: ChangeContext = {},
+    manager?: EntityManager,
+  ): Promise<Developer> {
+    return this.setStatus(id, 'active', actor, context, manager, origins);
+  }
+
+  /**
    * Locks the developer's row until the caller's transaction ends. A caller that locks rows of its
    * own and then blocks or unblocks the developer in the same transaction (SCIM) takes this first:
    * an erasure locks the developer before the rows its follow-ups delete, and the same order on
@@ -266,13 +283,14 @@ export class DevelopersService {
     actor: string,
     context: ChangeContext,
     manager: EntityManager | undefined,
+    onlyFrom: string[] | null = null,
   ): Promise<Developer> {
     const key = developerId(id);
     const change = async (m: EntityManager): Promise<Developer> => {
-      const changed = await this.developers.setStatus(key, status, m);
+      const changed = await this.developers.setStatus(key, status, blockOrigin(actor), onlyFrom, m);
       if (!changed) throw new DomainError('not_found', `No developer with id ${id}`);
       const { developer, previousStatus } = changed;
-      if (previousStatus !== status) {
+      if (previousStatus !== developer.status) {
         await this.recordChange(
           m,
           status === 'blocked' ? 'developer.blocked' : 'developer.unblocked',

@@ -2,8 +2,9 @@
 export { DevelopersModule } from './developers.module.js';
 /**
  * recordLogin (one upsert; `developer_blocked` for a blocked developer), setPortalLink, findById,
- * get, list (keyset pages), block, unblock (also in a caller's transaction), blockInactive (the
- * inactivity policy's conditional block, in a caller's transaction), erase (each audited in
+ * get, list (keyset pages), block, unblock, unblockIfBlockedBy (lifts only a block of the given
+ * origins; all three also in a caller's transaction), blockInactive (the inactivity policy's
+ * conditional block, in a caller's transaction), erase (each audited in
  * the same transaction), lock (a caller's transaction takes the developer's row first),
  * loginHistory (the developer's `login.*` audit events).
  */
@@ -27,6 +28,8 @@ export { IssuedTokensStore, type SealedToken } from './issued-tokens.store.js';
 /** The developer model and its API shape. */
 export {
   DEVELOPER_STATUSES,
+  blockOrigin,
+  isScimOrigin,
   toDeveloperResponse,
   type ChangeContext,
   type Developer,

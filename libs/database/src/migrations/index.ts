@@ -21,6 +21,7 @@ import { DeprovisioningLeaseOwner1797000015520 } from './1797000015520-Deprovisi
 import { AuditStreamPendingBatch1797000016000 } from './1797000016000-AuditStreamPendingBatch.js';
 import { ErasedSubjectOnlyWhileBlocked1797000016500 } from './1797000016500-ErasedSubjectOnlyWhileBlocked.js';
 import { BoundAuditDetails1797000017000 } from './1797000017000-BoundAuditDetails.js';
+import { DevelopersBlockedBy1797000017200 } from './1797000017200-DevelopersBlockedBy.js';
 import { DevelopersUnblockedAt1797000017300 } from './1797000017300-DevelopersUnblockedAt.js';
 import { AuditPersonalOnlyWithItsEvent1797000017400 } from './1797000017400-AuditPersonalOnlyWithItsEvent.js';
 import { AuditCheckpointsOnlyAtTheEnd1797000017410 } from './1797000017410-AuditCheckpointsOnlyAtTheEnd.js';
@@ -49,6 +50,7 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   AuditStreamPendingBatch1797000016000,
   ErasedSubjectOnlyWhileBlocked1797000016500,
   BoundAuditDetails1797000017000,
+  DevelopersBlockedBy1797000017200,
   DevelopersUnblockedAt1797000017300,
   AuditPersonalOnlyWithItsEvent1797000017400,
   AuditCheckpointsOnlyAtTheEnd1797000017410,

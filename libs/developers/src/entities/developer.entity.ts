@@ -79,6 +79,15 @@ export class DeveloperEntity {
   @Column({ name: 'unblocked_at', type: 'timestamp with time zone', nullable: true })
   unblockedAt!: Date | null;
 
+  /**
+   * Who blocked the developer (blockOrigin of the actor: `admin`, `cli`, `inactivity`,
+   * `scim:<token label>`, `scim` for a login refused over an inactive SCIM user); null while
+   * active, and for a block of unknown origin (migration DevelopersBlockedBy). SCIM lifts only
+   * its own blocks.
+   */
+  @Column({ name: 'blocked_by', type: 'varchar', length: 100, nullable: true })
+  blockedBy!: string | null;
+
   @Column({ name: 'created_at', type: 'timestamp with time zone', default: () => 'now()' })
   createdAt!: Date;
 

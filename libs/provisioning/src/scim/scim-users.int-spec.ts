@@ -20,6 +20,7 @@ import { ScimUsersService } from './scim-users.service.js';
  * open) converge on one SCIM user instead of failing on UQ_scim_users_developer.
  */
 const TOKEN = 'entra-scim-token-0123456789abcdefghijklmnop';
+const OKTA_TOKEN = 'okta-scim-token-0123456789abcdefghijklmnopq';
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const ISSUER = 'https://idp.example/tenant';
@@ -65,7 +66,7 @@ describe('SCIM users and their developers (real Postgres)', () => {
   beforeAll(async () => {
     db = await createTestDatabase('scimtx');
     app = await createLibApp(db, ProvisioningModule.forRoot({ imports: [NoPortalModule], tokenRevoker: NoRevoker }), {
-      BROKER_SCIM_TOKENS: `entra:${TOKEN}`,
+      BROKER_SCIM_TOKENS: `entra:${TOKEN},okta:${OKTA_TOKEN}`,
       BROKER_PUBLIC_URL: 'https://sso.example',
     });
     app.use('/scim', ...scimBodyParser(64 * 1024));
@@ -82,11 +83,11 @@ describe('SCIM users and their developers (real Postgres)', () => {
     await db?.drop();
   });
 
-  async function scim(method: string, path: string, body?: unknown) {
+  async function scim(method: string, path: string, body?: unknown, token = TOKEN) {
     const res = await fetch(`${url}/scim/v2${path}`, {
       method,
       headers: {
-        Authorization: `Bearer ${TOKEN}`,
+        Authorization: `Bearer ${token}`,
         ...(body === undefined ? {} : { 'Content-Type': 'application/scim+json' }),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -99,8 +100,13 @@ describe('SCIM users and their developers (real Postgres)', () => {
     };
   }
 
-  const setActive = (id: string, active: boolean) =>
-    scim('PATCH', `/Users/${id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: active }] });
+  const setActive = (id: string, active: boolean, token = TOKEN) =>
+    scim(
+      'PATCH',
+      `/Users/${id}`,
+      { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: active }] },
+      token,
+    );
 
   /** A developer who has signed in, and a SCIM user created for them (linked at creation). */
   async function provisioned(active = true) {
@@ -272,8 +278,8 @@ describe('SCIM users and their developers (real Postgres)', () => {
       expect(await statusOf(developer.id)).toBe('active');
       expect((await events(developer.id)).slice(before.length)).toEqual([
         'scim.user_updated',
-        'scim.user_reactivated',
         'developer.unblocked',
+        'scim.user_reactivated',
       ]);
     });
 
@@ -297,6 +303,117 @@ describe('SCIM users and their developers (real Postgres)', () => {
 
       expect(refused.status).toBe(500);
       expect((await repository.find(id))?.active).toBe(true);
+      expect(await statusOf(developer.id)).toBe('active');
+    });
+  });
+
+  describe('who blocked: SCIM lifts only its own blocks', () => {
+    const blockedBy = async (developerId: string) => (await developers.get(developerId)).blockedBy;
+    async function reactivation(developerId: string) {
+      const rows = await ds.query<{ details: Record<string, unknown> }[]>(
+        `SELECT details FROM audit_events WHERE developer_id = $1 AND type = 'scim.user_reactivated'
+          ORDER BY id DESC LIMIT 1`,
+        [developerId],
+      );
+      return rows[0]?.details;
+    }
+
+    it("should never unblock a developer an admin blocked, and still read back the IdP's active", async () => {
+      // The review's sequence: an admin blocks D; a SCIM client provisions a user with D's
+      // verified email, inactive (linked to D), then reactivates it.
+      const { developer } = await developers.recordLogin(login());
+      await developers.block(developer.id, 'admin:admin-1');
+      expect(await blockedBy(developer.id)).toBe('admin');
+      const created = await scim('POST', '/Users', {
+        schemas: [USER],
+        userName: `someone-${seq}@example.org`,
+        emails: [{ type: 'work', value: developer.email }],
+        active: false,
+      });
+      expect(created.status).toBe(201);
+      const id = created.body!.id as string;
+      expect((await repository.find(id))?.developerId).toBe(developer.id);
+      expect(await blockedBy(developer.id)).toBe('admin');
+
+      const on = await setActive(id, true);
+
+      expect(on.status).toBe(200);
+      expect(on.body).toMatchObject({ active: true });
+      expect((await scim('GET', `/Users/${id}`)).body).toMatchObject({ active: true });
+      expect(await statusOf(developer.id)).toBe('blocked');
+      expect(await blockedBy(developer.id)).toBe('admin');
+      expect(await events(developer.id)).not.toContain('developer.unblocked');
+      expect(await reactivation(developer.id)).toEqual({ developer_status: 'blocked', developer_blocked_by: 'admin' });
+    });
+
+    it('should keep the block when an admin blocks a developer SCIM had blocked', async () => {
+      const { developer, id } = await provisioned();
+      expect((await setActive(id, false)).status).toBe(200);
+      expect(await blockedBy(developer.id)).toBe('scim:entra');
+      await developers.block(developer.id, 'admin:admin-1');
+      expect(await blockedBy(developer.id)).toBe('admin');
+
+      expect((await setActive(id, true)).status).toBe(200);
+
+      expect(await statusOf(developer.id)).toBe('blocked');
+      await developers.unblock(developer.id, 'admin:admin-1');
+      expect(await blockedBy(developer.id)).toBeNull();
+    });
+
+    it("should not lift another SCIM client's block, and lift its own", async () => {
+      const { developer, id } = await provisioned();
+      expect((await setActive(id, false)).status).toBe(200);
+
+      expect((await setActive(id, true, OKTA_TOKEN)).status).toBe(200);
+      expect(await statusOf(developer.id)).toBe('blocked');
+      expect(await reactivation(developer.id)).toEqual({
+        developer_status: 'blocked',
+        developer_blocked_by: 'scim:entra',
+      });
+
+      expect((await setActive(id, false, OKTA_TOKEN)).status).toBe(200);
+      expect(await blockedBy(developer.id)).toBe('scim:entra');
+      expect((await setActive(id, true)).status).toBe(200);
+      expect(await statusOf(developer.id)).toBe('active');
+      expect(await reactivation(developer.id)).toEqual({ developer_status: 'active' });
+    });
+
+    it('should not lift a block of the inactivity policy, the CLI, or of unknown origin', async () => {
+      for (const block of [
+        (id: string) => developers.block(id, 'system:inactivity'),
+        (id: string) => developers.block(id, 'system:cli'),
+        async (id: string) => {
+          await developers.block(id, 'scim:entra');
+          // A block from before the migration, with no developer.blocked event to tell its origin.
+          await ds.query(`UPDATE developers SET blocked_by = NULL WHERE id = $1`, [id]);
+        },
+      ]) {
+        const { developer, id } = await provisioned();
+        expect((await setActive(id, false)).status).toBe(200);
+        await developers.unblock(developer.id, 'admin:admin-1');
+        await block(developer.id);
+
+        expect((await setActive(id, true)).status).toBe(200);
+
+        expect(await statusOf(developer.id)).toBe('blocked');
+      }
+    });
+
+    it('should lift the block of a login refused over an inactive SCIM user when any SCIM client reactivates it', async () => {
+      const subject = `pre-${++seq}`;
+      const created = await scim('POST', '/Users', {
+        schemas: [USER],
+        userName: `${subject}@example.com`,
+        externalId: subject,
+        active: false,
+      });
+      const id = created.body!.id as string;
+      const { developer } = await developers.recordLogin(login({ subject }));
+      await expect(scimUsers.atLogin({ ...developer, subject })).rejects.toMatchObject({ code: 'developer_blocked' });
+      expect(await blockedBy(developer.id)).toBe('scim');
+
+      expect((await setActive(id, true, OKTA_TOKEN)).status).toBe(200);
+
       expect(await statusOf(developer.id)).toBe('active');
     });
   });

@@ -89,8 +89,7 @@ export class ScimUsersService {
       if (developerId) await this.repository.link(m, created.id, developerId);
       const linked = { ...created, developerId };
       await this.record('scim.user_created', caller, linked, { linked: developerId !== null }, m);
-      await this.recordActivity(linked, null, caller, m);
-      await this.follow(linked, null, caller, m);
+      await this.recordActivity(linked, null, caller, m, await this.follow(linked, null, caller, m));
       return linked;
     });
     return toResource(user, caller.baseUrl);
@@ -147,43 +146,63 @@ export class ScimUsersService {
       }
       const updated = await this.repository.update(m, current.id, fields);
       await this.record('scim.user_updated', caller, updated, {}, m);
-      await this.recordActivity(updated, current, caller, m);
-      await this.follow(updated, current, caller, m);
+      await this.recordActivity(updated, current, caller, m, await this.follow(updated, current, caller, m));
       return updated;
     });
     return toResource(after, caller.baseUrl);
   }
 
-  /** Audits a change of `active` (a user created inactive counts as deactivated), in the change's transaction. */
+  /**
+   * Audits a change of `active` (a user created inactive counts as deactivated), in the change's
+   * transaction, with what the developer did (`details`, from follow).
+   */
   private async recordActivity(
     user: ScimUserRecord,
     before: ScimUserRecord | null,
     caller: ScimCaller,
     m: EntityManager,
+    details: Record<string, unknown>,
   ): Promise<void> {
     if (!activeChanged(user, before)) return;
-    await this.record(user.active ? 'scim.user_reactivated' : 'scim.user_deactivated', caller, user, {}, m);
+    await this.record(user.active ? 'scim.user_reactivated' : 'scim.user_deactivated', caller, user, details, m);
   }
 
   /**
    * The developer follows `active`, in the change's transaction (idempotent: block audits only a
    * change). A failed unblock thus fails the reactivation as a whole: SCIM never stores `active:
-   * true` for a developer left blocked, which the IdP's retry (seeing no change) would not repair.
+   * true` for a developer it should have unblocked and left blocked, which the IdP's retry (seeing
+   * no change) would not repair.
+   *
+   * A reactivation lifts only a block this SCIM client made (`blocked_by` `scim:<its label>`) or
+   * the login-time block of an inactive SCIM user (`scim`); a block by an admin (API, console),
+   * the CLI, the inactivity policy, another SCIM client or of unknown origin stays, and the user
+   * still reads `active: true`: `active` is the IdP's wish, which the IdP reads back as it wrote it
+   * (answering the developer's state would make it send the same PATCH again on every cycle). The
+   * reactivation's audit event says `developer_status: blocked` and the block's origin then.
    */
   private async follow(
     user: ScimUserRecord,
     before: ScimUserRecord | null,
     caller: ScimCaller,
     m: EntityManager,
-  ): Promise<void> {
+  ): Promise<Record<string, unknown>> {
     const changed = activeChanged(user, before);
-    if (!user.developerId) return;
-    // Unblock only on SCIM's own reactivation, never over an admin's block.
+    if (!user.developerId) return {};
     if (user.active && changed) {
-      await this.developers.unblock(user.developerId, this.actor(caller), this.context(caller), m);
+      const developer = await this.developers.unblockIfBlockedBy(
+        user.developerId,
+        [this.actor(caller), 'scim'],
+        this.actor(caller),
+        this.context(caller),
+        m,
+      );
+      return developer.status === 'active'
+        ? { developer_status: 'active' }
+        : { developer_status: 'blocked', developer_blocked_by: developer.blockedBy ?? 'unknown' };
     } else if (!user.active) {
       await this.developers.block(user.developerId, this.actor(caller), this.context(caller), m);
     }
+    return {};
   }
 
   private async find(id: string): Promise<ScimUserRecord> {
