@@ -102,6 +102,12 @@ describe('inactivity policy (real Postgres)', () => {
     const { id } = await seed(60);
     expect((await job.run()).deactivated).toContain(id);
     expect(await statusOf(id)).toBe('blocked');
+    // Its origin, so that a SCIM client never lifts the policy's block.
+    const [{ blocked_by }] = await ds.query<{ blocked_by: string }[]>(
+      `SELECT blocked_by FROM developers WHERE id = $1`,
+      [id],
+    );
+    expect(blocked_by).toBe('inactivity');
 
     await developers.unblock(id, 'admin:alice');
     expect((await job.candidates()).map((d) => d.id)).not.toContain(id);
