@@ -254,7 +254,12 @@ describe('the portal contract (§E) against each plausible portal behaviour (e2e
           headers: { Authorization: ADMIN_TOKEN, 'Content-Type': 'application/json' },
           body: JSON.stringify(body),
         });
-      const ok = await post({ teamsWrite: 'names', maxPerPage: 5, adminDeveloperSso: 'login' });
+      const ok = await post({
+        teamsWrite: 'names',
+        maxPerPage: 5,
+        adminDeveloperSso: 'login',
+        deactivationEndsSessions: true,
+      });
       expect(ok.status).toBe(200);
       expect(await ok.json()).toEqual({
         teamsWrite: 'names',
@@ -262,19 +267,28 @@ describe('the portal contract (§E) against each plausible portal behaviour (e2e
         maxPerPage: 5,
         perPageOverMax: 'clamp',
         adminDeveloperSso: 'login',
+        deactivationEndsSessions: true,
       });
       expect((await post({ teamsWrite: 'numbers' })).status).toBe(422);
       expect((await post({ maxPerPage: 0 })).status).toBe(422);
       expect((await post({ perPageOverMax: 'truncate' })).status).toBe(422);
       expect((await post({ adminDeveloperSso: 'demote' })).status).toBe(422);
+      expect((await post({ deactivationEndsSessions: 'yes' })).status).toBe(422);
       expect((await post({ perPageOverMax: 'reject' })).status).toBe(200);
-      portal.setContract({ teamsWrite: 'ids', maxPerPage: 20, perPageOverMax: 'clamp', adminDeveloperSso: 'refuse' });
+      portal.setContract({
+        teamsWrite: 'ids',
+        maxPerPage: 20,
+        perPageOverMax: 'clamp',
+        adminDeveloperSso: 'refuse',
+        deactivationEndsSessions: false,
+      });
       expect(portal.state.contract).toEqual({
         teamsWrite: 'ids',
         unknownTeams: 'ignore',
         maxPerPage: 20,
         perPageOverMax: 'clamp',
         adminDeveloperSso: 'refuse',
+        deactivationEndsSessions: false,
       });
     });
 

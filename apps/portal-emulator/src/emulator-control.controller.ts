@@ -8,7 +8,7 @@ import type { JsonBody } from './request-pipeline.js';
 
 /** Checks a faults object coming from outside (HTTP or the programmatic API). */
 export function validateFaults(input: PortalFaults): PortalFaults {
-  const { latencyMs, failStatus, paths, methods, loseAnswer } = input;
+  const { latencyMs, failStatus, paths, methods, loseAnswer, skip, times } = input;
   if (latencyMs !== undefined && (!Number.isSafeInteger(latencyMs) || latencyMs < 0)) {
     throw new EmulatorError('invalid', 'latencyMs must be a non-negative integer');
   }
@@ -24,12 +24,22 @@ export function validateFaults(input: PortalFaults): PortalFaults {
   if (loseAnswer !== undefined && typeof loseAnswer !== 'boolean') {
     throw new EmulatorError('invalid', 'loseAnswer must be a boolean');
   }
+  for (const [name, count] of [
+    ['skip', skip],
+    ['times', times],
+  ] as const) {
+    if (count !== undefined && (!Number.isSafeInteger(count) || count < 0)) {
+      throw new EmulatorError('invalid', `${name} must be a non-negative integer`);
+    }
+  }
   return {
     ...(latencyMs !== undefined && { latencyMs }),
     ...(failStatus !== undefined && { failStatus }),
     ...(paths !== undefined && { paths: [...paths] }),
     ...(methods !== undefined && { methods: [...methods] }),
     ...(loseAnswer !== undefined && { loseAnswer }),
+    ...(skip !== undefined && { skip }),
+    ...(times !== undefined && { times }),
   };
 }
 
@@ -45,10 +55,19 @@ export class EmulatorControlController {
   setFaults(@JsonBodyParam() body: JsonBody): PortalFaults {
     const input = decodeBody(
       body,
-      { latencyMs: 'int', failStatus: 'int', paths: 'strings', methods: 'strings', loseAnswer: 'bool' },
+      {
+        latencyMs: 'int',
+        failStatus: 'int',
+        paths: 'strings',
+        methods: 'strings',
+        loseAnswer: 'bool',
+        skip: 'int',
+        times: 'int',
+      },
       'Request body malformed',
     );
     this.ctx.faults = validateFaults(input);
+    this.ctx.faultMatches = 0;
     return this.ctx.faults;
   }
 
@@ -64,6 +83,7 @@ export class EmulatorControlController {
         maxPerPage: 'int',
         perPageOverMax: 'string',
         adminDeveloperSso: 'string',
+        deactivationEndsSessions: 'bool',
       },
       'Request body malformed',
     ) as Partial<PortalContract>;

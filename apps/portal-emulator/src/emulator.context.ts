@@ -13,6 +13,10 @@ export interface PortalFaults {
    * committed, e.g. created the organisation, but the answer never arrived).
    */
   loseAnswer?: boolean;
+  /** Let this many matching requests through untouched before the faults apply (default 0). */
+  skip?: number;
+  /** Apply the faults to this many matching requests (after `skip`), then to none; all when absent. */
+  times?: number;
 }
 
 export interface RecordedRequest {
@@ -30,6 +34,8 @@ export interface EmulatorContext {
   apiSecret: string;
   adminToken: string;
   faults: PortalFaults | null;
+  /** Requests the current faults matched so far (for `skip` and `times`); reset when faults are set. */
+  faultMatches: number;
   /** The last `maxRecordedRequests` requests, oldest first (none when 0). */
   requests: RecordedRequest[];
   maxRecordedRequests: number;

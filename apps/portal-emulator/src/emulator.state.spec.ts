@@ -122,3 +122,37 @@ describe('EmulatorState developer SSO naming an admin account (contract adminDev
     unchanged();
   });
 });
+
+describe('EmulatorState sessions of a deactivated user (contract deactivationEndsSessions)', () => {
+  function signedIn(deactivationEndsSessions?: boolean) {
+    const { state, nonce } = setup();
+    if (deactivationEndsSessions !== undefined) state.contract = { ...state.contract, deactivationEndsSessions };
+    const user = state.createUser({ Email: 'ada@example.com', Role: 'consumer-admin', Active: true });
+    const { session } = state.login(nonce('ada@example.com'));
+    state.updateUser(user.ID, { Active: false });
+    return { state, nonce, user, session };
+  }
+
+  it('should keep an open session under false (the default): only new sign-ins are refused', () => {
+    expect(new EmulatorState(TTL).contract.deactivationEndsSessions).toBe(false);
+    const { state, nonce, user, session } = signedIn();
+    expect(state.sessionUser(session.id)).toBe(user);
+    expect(() => state.login(nonce('ada@example.com'))).toThrow('This account is not active.');
+  });
+
+  it('should sign the open session out under true, and back in once the user is active again', () => {
+    const { state, nonce, user, session } = signedIn(true);
+    expect(state.sessionUser(session.id)).toBeUndefined();
+    expect(() => state.login(nonce('ada@example.com'))).toThrow('This account is not active.');
+    state.updateUser(user.ID, { Active: true });
+    expect(state.sessionUser(session.id)).toBe(user);
+  });
+
+  it('should end a deleted user session under either position', () => {
+    for (const ends of [true, false]) {
+      const { state, user, session } = signedIn(ends);
+      state.deleteUser(user.ID);
+      expect(state.sessionUser(session.id)).toBeUndefined();
+    }
+  });
+});

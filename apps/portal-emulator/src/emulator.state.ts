@@ -244,10 +244,15 @@ export class EmulatorState extends UsersState {
     return { session, user };
   }
 
+  /**
+   * The user an open session belongs to. Whether a user deactivated after signing in keeps the
+   * session is unknown (A.2 documents `Active` only for logging in): `deactivationEndsSessions`
+   * decides. A deleted user's session ends either way (there is no user to serve).
+   */
   sessionUser(sessionId: string | undefined): User | undefined {
     const session = sessionId ? this.sessions.get(sessionId) : undefined;
     const user = session ? this.users.get(session.userId) : undefined;
-    // A user deactivated after signing in is signed out: the portal checks Active on every request.
-    return user?.Active ? user : undefined;
+    if (user && !user.Active && this.contract.deactivationEndsSessions) return undefined;
+    return user;
   }
 }

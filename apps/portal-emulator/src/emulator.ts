@@ -76,6 +76,7 @@ export async function startPortalEmulator(options: PortalEmulatorOptions): Promi
     apiSecret: options.apiSecret,
     adminToken: options.adminToken,
     faults: null,
+    faultMatches: 0,
     requests: [],
     maxRecordedRequests,
   };
@@ -101,6 +102,7 @@ export async function startPortalEmulator(options: PortalEmulatorOptions): Promi
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     setFaults: (f) => {
       ctx.faults = validateFaults(f);
+      ctx.faultMatches = 0;
     },
     clearFaults: () => {
       ctx.faults = null;

@@ -44,6 +44,7 @@ describe('leanRoutes', () => {
       apiSecret: SECRET,
       adminToken: ADMIN,
       faults: null,
+      faultMatches: 0,
       requests: [],
       maxRecordedRequests: 100,
     };

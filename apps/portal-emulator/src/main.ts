@@ -8,8 +8,10 @@ import { startPortalEmulator } from './emulator.js';
  * (0: the request log is only readable in-process, so a process of its own keeps none),
  * PORTAL_EMULATOR_TEAMS_WRITE (ids or names: what `Teams` on a user update means),
  * PORTAL_EMULATOR_MAX_PER_PAGE (20: the server-side page size cap),
- * PORTAL_EMULATOR_PER_PAGE_OVER_MAX (clamp or reject: what a larger `per_page` gets) and
- * PORTAL_EMULATOR_ADMIN_DEVELOPER_SSO (refuse or login: a developer SSO naming an admin account).
+ * PORTAL_EMULATOR_PER_PAGE_OVER_MAX (clamp or reject: what a larger `per_page` gets),
+ * PORTAL_EMULATOR_ADMIN_DEVELOPER_SSO (refuse or login: a developer SSO naming an admin account) and
+ * PORTAL_EMULATOR_DEACTIVATION_ENDS_SESSIONS (false or true: whether `Active: false` signs a user's
+ * open sessions out).
  */
 async function main(): Promise<void> {
   const apiSecret = process.env.PORTAL_API_SECRET;
@@ -41,6 +43,10 @@ async function main(): Promise<void> {
   if (adminDeveloperSso !== 'refuse' && adminDeveloperSso !== 'login') {
     throw new Error(`PORTAL_EMULATOR_ADMIN_DEVELOPER_SSO must be refuse or login, got "${adminDeveloperSso}"`);
   }
+  const endsSessions = process.env.PORTAL_EMULATOR_DEACTIVATION_ENDS_SESSIONS ?? 'false';
+  if (endsSessions !== 'true' && endsSessions !== 'false') {
+    throw new Error(`PORTAL_EMULATOR_DEACTIVATION_ENDS_SESSIONS must be true or false, got "${endsSessions}"`);
+  }
   // Only warnings and errors from Nest: the one line below is the startup log.
   Logger.overrideLogger(['error', 'warn']);
   const emulator = await startPortalEmulator({
@@ -49,7 +55,13 @@ async function main(): Promise<void> {
     apiSecret,
     adminToken,
     maxRecordedRequests: Number(rawMax),
-    contract: { teamsWrite, maxPerPage: Number(rawPerPage), perPageOverMax, adminDeveloperSso },
+    contract: {
+      teamsWrite,
+      maxPerPage: Number(rawPerPage),
+      perPageOverMax,
+      adminDeveloperSso,
+      deactivationEndsSessions: endsSessions === 'true',
+    },
   });
   process.stdout.write(`Portal emulator listening on ${emulator.url}\n`);
   const stop = (signal: string) => {

@@ -29,6 +29,15 @@ export interface PortalContract {
    * nonce's team, as an admin has OrganisationID 0 and no teams (A.2).
    */
   adminDeveloperSso: 'refuse' | 'login';
+  /**
+   * Whether a user set `Active: false` loses the portal sessions they already have. The spec says
+   * only that `Active` is "whether the user can log in" (A.2); whether the portal checks it on every
+   * request of an open session is unknown. `true`: the next request of such a session is signed
+   * out. `false`: open sessions last until the portal's own session timeouts end them
+   * (`PORTAL_SESSION_IDLE_TIMEOUT`, `PORTAL_SESSION_LIFETIME`, A.4; not emulated); only new
+   * sign-ins are refused.
+   */
+  deactivationEndsSessions: boolean;
 }
 
 export const DEFAULT_CONTRACT: Readonly<PortalContract> = Object.freeze({
@@ -37,6 +46,7 @@ export const DEFAULT_CONTRACT: Readonly<PortalContract> = Object.freeze({
   maxPerPage: 20,
   perPageOverMax: 'clamp',
   adminDeveloperSso: 'refuse',
+  deactivationEndsSessions: false,
 });
 
 /** Checks a contract coming from outside (options, environment, the control route). */
@@ -60,11 +70,15 @@ export function validateContract(
   if (out.adminDeveloperSso !== 'refuse' && out.adminDeveloperSso !== 'login') {
     throw new EmulatorError('invalid', 'adminDeveloperSso must be refuse or login');
   }
+  if (typeof out.deactivationEndsSessions !== 'boolean') {
+    throw new EmulatorError('invalid', 'deactivationEndsSessions must be true or false');
+  }
   return {
     teamsWrite: out.teamsWrite,
     unknownTeams: out.unknownTeams,
     maxPerPage: out.maxPerPage,
     perPageOverMax: out.perPageOverMax,
     adminDeveloperSso: out.adminDeveloperSso,
+    deactivationEndsSessions: out.deactivationEndsSessions,
   };
 }

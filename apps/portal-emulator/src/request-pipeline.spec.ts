@@ -38,6 +38,7 @@ describe('requestFront', () => {
       apiSecret: 's',
       adminToken: 'a',
       faults: null,
+      faultMatches: 0,
       requests: [],
       maxRecordedRequests,
     };
@@ -139,6 +140,17 @@ describe('requestFront', () => {
     ctx.faults = { loseAnswer: true, failStatus: 500 };
     expect((await send(port, 'GET', '/elsewhere')).status).toBe(500);
     expect(reached.map((r) => r.path)).toEqual(['/elsewhere']);
+  });
+
+  it('should fault only the matching requests skip lets past, as many as times says', async () => {
+    await start(10);
+    ctx.faults = { failStatus: 500, methods: ['PUT'], skip: 1, times: 1 };
+    const statuses: number[] = [];
+    for (const method of ['PUT', 'GET', 'PUT', 'PUT'])
+      statuses.push((await send(port, method, '/portal-api/users/1')).status);
+    // The first PUT is skipped, the GET does not match, the second PUT fails, the third is past `times`.
+    expect(statuses).toEqual([200, 200, 500, 200]);
+    expect(ctx.faultMatches).toBe(3);
   });
 
   it('should delay by latencyMs and then let the lean router answer', async () => {

@@ -74,11 +74,15 @@ function record(ctx: EmulatorContext, entry: RecordedRequest): void {
   while (log.length > ctx.maxRecordedRequests) log.shift();
 }
 
-function faultApplies(faults: PortalFaults, method: string, path: string): boolean {
-  return (
+/** Whether the faults apply to this request: it matches them, and `skip`/`times` leave it in. */
+function faultApplies(ctx: EmulatorContext, faults: PortalFaults, method: string, path: string): boolean {
+  const matches =
     (!faults.paths || faults.paths.some((prefix) => path.startsWith(prefix))) &&
-    (!faults.methods || faults.methods.includes(method))
-  );
+    (!faults.methods || faults.methods.includes(method));
+  if (!matches) return false;
+  const n = ++ctx.faultMatches;
+  const skip = faults.skip ?? 0;
+  return n > skip && (faults.times === undefined || n <= skip + faults.times);
 }
 
 /**
@@ -155,7 +159,7 @@ export function requestFront(
       record(ctx, { method: req.method ?? '', path, query, headers: headerRecord(req), body });
     }
     const faults = ctx.faults;
-    if (faults && faultApplies(faults, req.method ?? '', path)) {
+    if (faults && faultApplies(ctx, faults, req.method ?? '', path)) {
       const failOrDispatch = () => {
         const status = faults.failStatus;
         if (faults.loseAnswer) {
