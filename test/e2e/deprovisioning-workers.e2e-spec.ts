@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DevelopersService } from '@app/developers';
-import { DeprovisioningWorker, ProvisioningModule, type TokenRevoker } from '@app/provisioning';
+import { DeprovisioningWorker, leaseSecondsFor, ProvisioningModule, type TokenRevoker } from '@app/provisioning';
 import { TykPortalModule } from '@app/tyk-portal';
 import { Logger, type INestApplication } from '@nestjs/common';
 import pg from 'pg';
@@ -296,6 +296,74 @@ describe('deprovisioning worker (real Postgres, portal emulator)', () => {
     expect(await events('portal.developer_deleted', dev.id)).toEqual([
       expect.objectContaining({ outcome: 'failure', reason: 'portal_user_not_developer' }),
     ]);
+  });
+
+  const teamsPage = (org: number, page: number) => `/portal-api/organisations/${org}/teams?page=${page}&per_page=100`;
+
+  it('should write back the user as read right before the write: a team move and promotion meanwhile stay', async () => {
+    const dev = await developerWithPortalUser();
+    const other = portal.state.createTeam(orgId, `Moved ${seq}`);
+    await developers.block(dev.id, 'admin:test');
+    // The worker has read the user (its role checked) and walks the team list: the user is moved
+    // to another team and promoted to consumer-admin by someone else right then.
+    const walk = gate.trap('GET', teamsPage(orgId, 1));
+    const pass = workerA.runOnce();
+    await walk.arrived;
+    portal.state.updateUser(dev.userId, { Role: 'consumer-admin', Teams: [String(other.ID)] });
+    walk.release();
+    expect(await pass).toBe(1);
+    expect(portal.state.getUser(dev.userId)).toMatchObject({
+      Active: false,
+      Role: 'consumer-admin',
+      OrganisationID: orgId,
+      Teams: [other.ID],
+    });
+  });
+
+  it('should refuse, not deactivate, an account promoted to admin after the first read', async () => {
+    const dev = await developerWithPortalUser();
+    await developers.block(dev.id, 'admin:test');
+    const walk = gate.trap('GET', teamsPage(orgId, 1));
+    const pass = workerA.runOnce();
+    await walk.arrived;
+    portal.state.updateUser(dev.userId, { Role: 'provider-admin', OrganisationID: 0 });
+    walk.release();
+    expect(await pass).toBe(0);
+    expect(portal.state.getUser(dev.userId)).toMatchObject({ Role: 'provider-admin', Active: true, OrganisationID: 0 });
+    expect(await row(dev.id)).toMatchObject({ state: 'failed', retry_never: true });
+    expect(await events('portal.developer_deactivated', dev.id)).toEqual([
+      expect.objectContaining({ outcome: 'failure', reason: 'portal_user_not_developer' }),
+    ]);
+  });
+
+  it('should check its lease between the pages of a long team list and write nothing once it lost the row', async () => {
+    const big = portal.state.createOrg(`Big ${seq}`).ID;
+    for (let i = 0; i < 45; i++) portal.state.createTeam(big, `Team ${i}`);
+    const dev = await developerWithPortalUser();
+    portal.state.updateUser(dev.userId, { OrganisationID: big, Teams: [String(portal.state.defaultTeamOf(big).ID)] });
+    await developers.block(dev.id, 'admin:test');
+    // A is in the middle of the team list (the emulator serves 20 a page: 3 pages and an empty one)
+    // when its lease runs out, the developer is unblocked and B carries the reactivation out.
+    const slow = gate.trap('GET', teamsPage(big, 2));
+    const passA = workerA.runOnce();
+    await slow.arrived;
+    await leasesRunOut();
+    await developers.unblock(dev.id, 'admin:test');
+    expect(await workerB.runOnce()).toBe(1);
+    portal.requests.splice(0);
+    slow.release();
+    // A's next check, before its next page, fails: it never writes its stale deactivation.
+    expect(await passA).toBe(0);
+    expect(portal.requests.filter((r) => r.method === 'PUT')).toEqual([]);
+    expect(portal.state.getUser(dev.userId).Active).toBe(true);
+    expect(await events('portal.developer_deactivated', dev.id)).toEqual([]);
+    expect(await row(dev.id)).toMatchObject({ action: 'reactivate', state: 'done' });
+  });
+
+  it('should size the lease for the portal calls between two checks, every attempt and backoff included', () => {
+    // Four calls of 3 attempts of 5 s with 2 backoffs of up to 2 s each, plus 30 s.
+    expect(leaseSecondsFor({ timeoutMs: 5000, retries: 2 })).toBe(Math.ceil(((5000 * 3 + 2000 * 2) * 4) / 1000) + 30);
+    expect(leaseSecondsFor({ timeoutMs: 30000, retries: 0 })).toBe(120 + 30);
   });
 
   it('should still deactivate and delete consumer accounts', async () => {

@@ -190,6 +190,77 @@ describe('the portal contract (§E) against each plausible portal behaviour (e2e
     });
   });
 
+  describe.each([
+    ['ids', 'ignore'],
+    ['ids', 'reject'],
+    ['names', 'ignore'],
+    ['names', 'reject'],
+  ] as const)(
+    'Active on a user with teams: portal takes %s, other form: %s (E1, deprovisioning)',
+    (teamsWrite, unknownTeams) => {
+      let portal: PortalEmulator;
+      let h: Harness;
+      let seq = 0;
+
+      beforeAll(async () => {
+        portal = await startPortalEmulator({
+          apiSecret: API_SECRET,
+          adminToken: ADMIN_TOKEN,
+          contract: { teamsWrite, unknownTeams },
+        });
+        h = await harness(portal);
+      });
+
+      afterAll(async () => {
+        await h.module.close();
+        await portal.stop();
+      });
+
+      /** setUserActive as the outbox worker runs it: tried again after each failure, until it returns. */
+      async function untilDone(id: string, active: boolean): Promise<number> {
+        for (let attempt = 1; attempt <= 5; attempt++) {
+          try {
+            await h.client.setUserActive(id, active);
+            return attempt;
+          } catch {
+            // The worker retries the row later.
+          }
+        }
+        throw new Error('setUserActive never succeeded');
+      }
+
+      it.each([0, 1, 2, 3])(
+        'should deactivate and reactivate with the teams intact when PUT number %i fails (0: none)',
+        async (failing) => {
+          seq++;
+          const org = await h.client.createOrganisation(`Keep Org ${seq}`);
+          const team = await h.client.createTeam(org.ID, `Keep Team ${seq}`);
+          const user = portal.state.createUser({
+            Email: `keep${seq}@form.example`,
+            Role: 'consumer-team-member',
+            OrganisationID: Number(org.ID),
+            Active: true,
+          });
+          portal.state.getUser(user.ID).Teams = [Number(team.ID)];
+          const teams = [Number(team.ID)];
+          for (const active of [false, true]) {
+            portal.setFaults(
+              failing === 0
+                ? { paths: ['/nothing'] }
+                : { failStatus: 500, methods: ['PUT'], paths: ['/portal-api/users/'], skip: failing - 1, times: 1 },
+            );
+            await untilDone(String(user.ID), active);
+            portal.clearFaults();
+            expect(portal.state.getUser(user.ID)).toMatchObject({ Active: active, Teams: teams });
+            // Already done: a further attempt changes nothing.
+            expect((await h.client.setUserActive(String(user.ID), active)).outcome).toBe('unchanged');
+            expect(portal.state.getUser(user.ID)).toMatchObject({ Active: active, Teams: teams });
+          }
+        },
+      );
+    },
+  );
+
   describe('one emulator', () => {
     let portal: PortalEmulator;
     let h: Harness;
@@ -273,7 +344,7 @@ describe('the portal contract (§E) against each plausible portal behaviour (e2e
       expect((await post({ maxPerPage: 0 })).status).toBe(422);
       expect((await post({ perPageOverMax: 'truncate' })).status).toBe(422);
       expect((await post({ adminDeveloperSso: 'demote' })).status).toBe(422);
-      expect((await post({ deactivationEndsSessions: 'yes' })).status).toBe(422);
+      expect((await post({ deactivationEndsSessions: 'yes' })).status).toBe(400);
       expect((await post({ perPageOverMax: 'reject' })).status).toBe(200);
       portal.setContract({
         teamsWrite: 'ids',

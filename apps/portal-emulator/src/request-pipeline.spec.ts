@@ -146,8 +146,9 @@ describe('requestFront', () => {
     await start(10);
     ctx.faults = { failStatus: 500, methods: ['PUT'], skip: 1, times: 1 };
     const statuses: number[] = [];
-    for (const method of ['PUT', 'GET', 'PUT', 'PUT'])
+    for (const method of ['PUT', 'GET', 'PUT', 'PUT']) {
       statuses.push((await send(port, method, '/portal-api/users/1')).status);
+    }
     // The first PUT is skipped, the GET does not match, the second PUT fails, the third is past `times`.
     expect(statuses).toEqual([200, 200, 500, 200]);
     expect(ctx.faultMatches).toBe(3);

@@ -1,7 +1,7 @@
 import { AuditService, type AuditEventType, type AuditOutcome } from '@app/audit';
 import { DomainError, isConsumerRole, isDomainError } from '@app/common';
 import { portalConfig, provisioningConfig, type PortalConfig, type ProvisioningConfig } from '@app/config';
-import { TykPortalClient } from '@app/tyk-portal';
+import { TykPortalClient, type PortalUser } from '@app/tyk-portal';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DeprovisioningRepository, type OutboxAction, type OutboxWork } from './deprovisioning.repository.js';
 import { TOKEN_REVOKER, type RevocationReport, type TokenRevoker } from './token-revoker.js';
@@ -15,6 +15,29 @@ const EFFECT: Record<OutboxAction, AuditEventType> = {
 
 /** Rows per pass, claimed and worked one at a time (each under its own lease). */
 const BATCH = 20;
+
+/**
+ * The most portal (or Dashboard) calls made between two checks of the lease. The portal step
+ * checks, and renews, the lease before every call it makes (each team-list page, the user's read,
+ * each write: TykManagementApiClient.setUserActive's checkpoint), so one call runs between two
+ * checks there; the margin covers a token revocation between checks (one Dashboard call per
+ * token) for a developer with a few tokens. Longer gaps (many tokens, the email lookup's walk of
+ * the whole user list) may outlast the lease: another worker may then take the row, and this one
+ * stops at its next check, before any further effect.
+ */
+export const CALLS_PER_LEASE = 4;
+
+/** Longest backoff between two attempts of one call (tyk-http.ts BACKOFF_MAX_MS). */
+const MAX_BACKOFF_MS = 2000;
+
+/**
+ * The lease a claim takes and each check renews, in seconds: CALLS_PER_LEASE calls, each with
+ * every attempt running to its deadline and the backoff between attempts, plus 30 s of slack.
+ */
+export function leaseSecondsFor(portal: Pick<PortalConfig, 'timeoutMs' | 'retries'>): number {
+  const callMs = portal.timeoutMs * (portal.retries + 1) + MAX_BACKOFF_MS * portal.retries;
+  return Math.ceil((callMs * CALLS_PER_LEASE) / 1000) + 30;
+}
 
 /** This claim no longer holds its row (lease run out and maybe claimed by another worker, or a newer wish). */
 class LeaseLost extends Error {}
@@ -84,9 +107,7 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
 
   /** One pass over the due rows; returns how many were done. Exposed for tests and the CLI. */
   async runOnce(): Promise<number> {
-    // Covers one portal step (a user's read, its team list and its write, with retries) from the
-    // last check: the lease is extended right before each effect.
-    const leaseSeconds = Math.ceil((this.portalSettings.timeoutMs * (this.portalSettings.retries + 1) * 4) / 1000) + 30;
+    const leaseSeconds = leaseSecondsFor(this.portalSettings);
     let done = 0;
     for (let n = 0; n < BATCH; n++) {
       const [work] = await this.repository.claim(1, leaseSeconds);
@@ -149,30 +170,26 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
     if (!portalUserId) return null;
     await this.stillHeld(work, leaseSeconds);
     const user = await this.portal.getUser(portalUserId);
-    const type = EFFECT[work.action];
-    if (user && !isConsumerRole(user.Role)) {
-      // The developer row points at an admin's account (a developer login matched an admin's
-      // email, or the email lookup found one): deprovisioning must never lock out or delete it.
-      await this.stillHeld(work, leaseSeconds);
-      this.logger.warn(
-        `developer ${work.developerId}: ${work.action} of portal user ${portalUserId} refused: role ${user.Role} is not a developer's`,
-      );
-      await this.record(
-        type,
-        work,
-        { portal_user_id: portalUserId, portal_role: user.Role },
-        { outcome: 'failure', reason: 'portal_user_not_developer' },
-      );
-      return `portal_user_not_developer: portal user ${portalUserId} has role ${user.Role}, not a developer's; deprovisioning never changes an admin account`;
-    }
+    if (user && !isConsumerRole(user.Role)) return this.refuseAccount(work, portalUserId, user, leaseSeconds);
     // Right before the write: a claim that lost the row (slow portal) or whose wish is stale stops here.
     await this.stillHeld(work, leaseSeconds);
+    const type = EFFECT[work.action];
     switch (work.action) {
       case 'deactivate':
       case 'reactivate': {
         const active = work.action === 'reactivate';
-        // The user as just read (its role checked): no second GET before the write.
-        const updated = user ? await this.portal.setUserActive(portalUserId, active, user) : null;
+        // The user is read again right before the write (a role or team change made since the read
+        // above is kept, not reverted), its role checked on that read, and the lease checked and
+        // renewed before every portal call of the step.
+        const result = user
+          ? await this.portal.setUserActive(portalUserId, active, {
+              hint: user,
+              accept: (current) => isConsumerRole(current.Role),
+              checkpoint: () => this.stillHeld(work, leaseSeconds),
+            })
+          : null;
+        if (result?.outcome === 'refused') return this.refuseAccount(work, portalUserId, result.user, leaseSeconds);
+        const updated = result?.user ?? null;
         if (updated && updated.Active !== active) {
           throw new DomainError('portal_rejected', `the portal kept user ${portalUserId} Active=${updated.Active}`);
         }
@@ -185,6 +202,30 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
         return null;
       }
     }
+  }
+
+  /**
+   * The developer row points at an account that is not a developer's (a developer login matched
+   * an admin's email, the email lookup found one, or the account was promoted meanwhile):
+   * deprovisioning must never lock out or delete it. Audited; the row is refused, not retried.
+   */
+  private async refuseAccount(
+    work: OutboxWork,
+    portalUserId: string,
+    user: PortalUser,
+    leaseSeconds: number,
+  ): Promise<string> {
+    await this.stillHeld(work, leaseSeconds);
+    this.logger.warn(
+      `developer ${work.developerId}: ${work.action} of portal user ${portalUserId} refused: role ${user.Role} is not a developer's`,
+    );
+    await this.record(
+      EFFECT[work.action],
+      work,
+      { portal_user_id: portalUserId, portal_role: user.Role },
+      { outcome: 'failure', reason: 'portal_user_not_developer' },
+    );
+    return `portal_user_not_developer: portal user ${portalUserId} has role ${user.Role}, not a developer's; deprovisioning never changes an admin account`;
   }
 
   private async record(

@@ -17,7 +17,11 @@ export { ORGANISATION_LINK_STORE, TOKEN_CACHE, TYK_CALL_OBSERVER } from './tyk-p
 export { DEFAULT_PER_PAGE, GO_ZERO_TIME, TykPortalClient } from './tyk-portal.client.js';
 export { TykSsoApiClient } from './sso-api.client.js';
 export { TykDeveloperApiClient } from './developer-api.client.js';
-export { TykManagementApiClient } from './management-api.client.js';
+export {
+  TykManagementApiClient,
+  type SetUserActiveOptions,
+  type SetUserActiveResult,
+} from './management-api.client.js';
 /** Wire shapes and the metrics event. */
 export type {
   NewPortalDeveloper,

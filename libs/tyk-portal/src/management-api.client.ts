@@ -34,6 +34,45 @@ export type TeamsWriteForm = 'ids' | 'names';
 
 type Req = Omit<TykRequest, 'headers' | 'body'>;
 
+/** How {@link TykManagementApiClient.setUserActive} is to treat the user it reads. */
+export interface SetUserActiveOptions {
+  /**
+   * The user as the caller just read it: only its organisation is used (which team list to walk
+   * first); nothing of it is written back, as the step reads the user again right before the write.
+   */
+  hint?: PortalUser | null;
+  /** Checked on the last read before the write: false leaves the user alone (`refused`). */
+  accept?: (user: PortalUser) => boolean;
+  /**
+   * Awaited before every portal call of the step (each team-list page, the read, each write), so a
+   * caller holding a lease can renew and check it between calls; what it throws ends the step.
+   */
+  checkpoint?: () => Promise<void>;
+}
+
+/** What {@link TykManagementApiClient.setUserActive} found and did, with the user as last read or written. */
+export type SetUserActiveResult =
+  { outcome: 'not_found'; user: null } | { outcome: 'refused' | 'unchanged' | 'changed'; user: PortalUser };
+
+/** A team of the user's, as read (`ref`: a name, E1) and as found in the organisation's team list. */
+interface HeldTeam {
+  ref: string;
+  team: PortalTeam | undefined;
+}
+
+const noCheckpoint = () => Promise.resolve();
+
+/**
+ * Whether a failed write was the portal refusing what was sent (400 or 422: nothing written, maybe
+ * `Teams` in a form it does not take), not a failure of the portal (a 5xx, which may even have
+ * written): only a refusal is a reason to send the other form.
+ */
+function refusedInput(error: unknown): boolean {
+  if (!isDomainError(error) || error.code !== 'portal_rejected') return false;
+  const status = error.details?.status;
+  return status === 400 || status === 422;
+}
+
 /**
  * The portal's management API (`/portal-api`, the raw admin token): users, organisations and
  * teams, for organisation sync and the user directory. Lists are walked page by page.
@@ -45,6 +84,8 @@ export class TykManagementApiClient {
   private readonly teamsForms = new Map<string, TeamsWriteForm>();
   /** Per portal base URL: FALLBACK_PER_PAGE once the portal refused a larger `per_page`. */
   private readonly pageSizeCaps = new Map<string, number>();
+  /** Portal base URLs that refused a `Teams` list holding both forms (setUserActive's safe write). */
+  private readonly bothFormsRefused = new Set<string>();
 
   constructor(
     private readonly http: TykHttp,
@@ -216,10 +257,20 @@ export class TykManagementApiClient {
   async updateUser(id: string, update: PortalUserUpdate): Promise<PortalUser> {
     const wanted = [...new Set(update.Teams)];
     if (wanted.length === 0) return this.putUser(id, update, []);
+    return this.writeTeamsByForm(id, update, wanted, await this.teamCatalogue(update.OrganisationID), noCheckpoint);
+  }
+
+  /** updateUser's form settling (ids or names, one form per write), against a team list already read. */
+  private async writeTeamsByForm(
+    id: string,
+    update: PortalUserUpdate,
+    wanted: string[],
+    catalogue: PortalTeam[],
+    checkpoint: () => Promise<void>,
+  ): Promise<PortalUser> {
     const portal = this.http.baseUrl('portal');
     const known = this.teamsForms.get(portal);
     const forms: TeamsWriteForm[] = known === 'names' ? ['names', 'ids'] : ['ids', 'names'];
-    const catalogue = await this.teamCatalogue(update.OrganisationID);
     const nameOf = (teamId: string) => catalogue.find((t) => t.ID === teamId)?.Name;
     const joined = (user: PortalUser) =>
       wanted.every((teamId) => user.Teams.includes(teamId) || user.Teams.includes(nameOf(teamId) ?? '\u0000'));
@@ -229,17 +280,23 @@ export class TykManagementApiClient {
       if (refs.some((r) => r === undefined)) continue;
       let user: PortalUser;
       try {
+        await checkpoint();
         user = await this.putUser(id, update, refs as string[]);
       } catch (error) {
         // A 400/422 may be the portal refusing teams in the form it does not take: try the other.
-        if (isDomainError(error) && error.code === 'portal_rejected') {
+        // A 5xx is thrown (the caller retries): the other form on a portal that ignores entries in
+        // the wrong form would take the user out of its teams.
+        if (refusedInput(error)) {
           lastError = error;
           this.forgetForm(portal, form);
           continue;
         }
         throw error;
       }
-      if (!joined(user)) user = (await this.getUser(id)) ?? user;
+      if (!joined(user)) {
+        await checkpoint();
+        user = (await this.getUser(id)) ?? user;
+      }
       if (joined(user)) {
         if (this.teamsForms.get(portal) !== form) {
           this.teamsForms.set(portal, form);
@@ -258,18 +315,93 @@ export class TykManagementApiClient {
   }
 
   /**
-   * Sets `Active` on a portal user (deprovisioning): reads the user (unless the caller passes the
-   * one it just read as `current`) and writes it back unchanged but for `Active`, so nothing else
-   * moves. Null when the portal has no such user (nothing to do).
+   * Sets `Active` on a portal user (deprovisioning) and changes nothing else. The user's
+   * organisation's team list is read first, then the user itself, right before the write (the last
+   * read before it: a role or team change made meanwhile is written back as it now is, not
+   * reverted), and the user is written back as read but for `Active`.
+   *
+   * `Teams` goes out in both forms at once, each team as its id and as its name (E1): a portal that
+   * takes one form joins the user to the same teams whether it ignores or refuses entries in the
+   * other (the two behaviours E13 leaves open). A single guessed form on a portal that ignores the
+   * other would take the user out of every team in the same write that changes `Active`, and a
+   * retry would then find `Active` already set and the teams gone with no way to tell. Since no
+   * write made here can drop the teams that way, a user already in the wanted state is done.
+   * A portal that refuses the combined list (400/422: nothing written) is remembered and written
+   * one form at a time, as updateUser does; there a wrong form is refused too, so nothing is lost.
+   * Only when a team's id is another team's name (or a name looks like another team's id) is the
+   * combined list ambiguous; then the forms go one at a time, as before.
    */
-  async setUserActive(id: string, active: boolean, current?: PortalUser | null): Promise<PortalUser | null> {
-    const user = current === undefined ? await this.getUser(id) : current;
-    if (!user) return null;
-    if (user.Active === active) return user;
-    // Reads name the teams (E1); the write goes through updateUser, which takes team ids.
-    const catalogue = await this.teamCatalogue(user.OrganisationID);
-    const teamIds = user.Teams.map((ref) => catalogue.find((t) => t.ID === ref || t.Name === ref)?.ID ?? ref);
-    return this.updateUser(id, { ...user, Active: active, Teams: teamIds });
+  async setUserActive(id: string, active: boolean, options: SetUserActiveOptions = {}): Promise<SetUserActiveResult> {
+    const checkpoint = options.checkpoint ?? noCheckpoint;
+    let orgId = options.hint && options.hint.Teams.length > 0 ? options.hint.OrganisationID : undefined;
+    let catalogueOrg: string | null = null;
+    let catalogue: PortalTeam[] = [];
+    // The organisation may change between the team list and the read: read both again (bounded).
+    for (let round = 0; round < 3; round++) {
+      if (orgId !== undefined && catalogueOrg !== orgId) {
+        catalogue = await this.teamCatalogue(orgId, checkpoint);
+        catalogueOrg = orgId;
+      }
+      await checkpoint();
+      const user = await this.getUser(id);
+      if (!user) return { outcome: 'not_found', user: null };
+      if (options.accept && !options.accept(user)) return { outcome: 'refused', user };
+      if (user.Active === active) return { outcome: 'unchanged', user };
+      if (user.Teams.length > 0 && catalogueOrg !== user.OrganisationID) {
+        orgId = user.OrganisationID;
+        continue;
+      }
+      const held = user.Teams.map((ref) => ({
+        ref,
+        team: catalogue.find((t) => t.ID === ref) ?? catalogue.find((t) => t.Name === ref),
+      }));
+      const written = await this.writeActive(id, { ...user, Active: active }, held, catalogue, checkpoint);
+      return { outcome: 'changed', user: written };
+    }
+    throw new DomainError(
+      'portal_rejected',
+      `portal user ${id} kept changing organisation while its Active was being set; not written`,
+      { target: 'portal', endpoint: '/portal-api/users/:id' },
+    );
+  }
+
+  /** setUserActive's write: `update` carries the new `Active`, `held` the user's teams as read. */
+  private async writeActive(
+    id: string,
+    update: PortalUserUpdate,
+    held: HeldTeam[],
+    catalogue: PortalTeam[],
+    checkpoint: () => Promise<void>,
+  ): Promise<PortalUser> {
+    if (held.length === 0) {
+      await checkpoint();
+      return this.putUser(id, update, []);
+    }
+    const portal = this.http.baseUrl('portal');
+    const ids = held.flatMap((h) => (h.team ? [h.team.ID] : []));
+    // A team missing from the list (deleted meanwhile) goes out as read, a name.
+    const names = held.map((h) => h.team?.Name ?? h.ref);
+    const joined = (user: PortalUser) =>
+      held.every((h) => user.Teams.includes(h.ref) || (h.team !== undefined && user.Teams.includes(h.team.ID)));
+    const ambiguous =
+      names.some((n) => /^\d+$/.test(n) && !ids.includes(n)) ||
+      catalogue.some((t) => ids.includes(t.Name) && !ids.includes(t.ID));
+    if (!ambiguous && !this.bothFormsRefused.has(portal)) {
+      try {
+        await checkpoint();
+        const user = await this.putUser(id, update, [...new Set([...ids, ...names])]);
+        if (joined(user)) return user;
+        this.logger.error(
+          `portal user ${id}: Teams in both forms did not keep the user in its teams; writing them one form at a time`,
+        );
+      } catch (error) {
+        if (!refusedInput(error)) throw error;
+        this.bothFormsRefused.add(portal);
+        this.logger.warn('the portal refuses Teams in both forms at once; user updates send one form at a time');
+      }
+    }
+    const teamIds = held.map((h) => h.team?.ID ?? h.ref);
+    return this.writeTeamsByForm(id, { ...update, Teams: teamIds }, [...new Set(teamIds)], catalogue, checkpoint);
   }
 
   /** `DELETE /portal-api/users/{id}`; 'not_found' when the portal has no such user (already gone). */
@@ -303,9 +435,17 @@ export class TykManagementApiClient {
     this.logger.warn(`the portal no longer takes Teams as team ${form} on user updates; trying the other form`);
   }
 
-  private async teamCatalogue(orgId: string): Promise<PortalTeam[]> {
+  /** The organisation's teams, every page; `checkpoint` is awaited before each page is asked for. */
+  private async teamCatalogue(orgId: string, checkpoint = noCheckpoint): Promise<PortalTeam[]> {
     if (orgId === '' || orgId === '0') return [];
-    return this.listTeams(orgId);
+    const path = `/portal-api/organisations/${encodeURIComponent(orgId)}/teams`;
+    const out: PortalTeam[] = [];
+    await checkpoint();
+    for await (const { items } of this.pages(path, '/portal-api/organisations/:orgId/teams', DEFAULT_PER_PAGE)) {
+      out.push(...items.map(decodeTeam));
+      await checkpoint();
+    }
+    return out;
   }
 
   private async putUser(id: string, update: PortalUserUpdate, teams: string[]): Promise<PortalUser> {

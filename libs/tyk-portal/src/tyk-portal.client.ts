@@ -1,6 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { TykDeveloperApiClient } from './developer-api.client.js';
-import { DEFAULT_PER_PAGE, TykManagementApiClient, type TeamsWriteForm } from './management-api.client.js';
+import {
+  DEFAULT_PER_PAGE,
+  TykManagementApiClient,
+  type SetUserActiveOptions,
+  type SetUserActiveResult,
+  type TeamsWriteForm,
+} from './management-api.client.js';
 import { TykSsoApiClient } from './sso-api.client.js';
 import type {
   NewPortalDeveloper,
@@ -105,8 +111,8 @@ export class TykPortalClient {
   }
 
   /** See {@link TykManagementApiClient.setUserActive}. */
-  setUserActive(id: string, active: boolean, current?: PortalUser | null): Promise<PortalUser | null> {
-    return this.management.setUserActive(id, active, current);
+  setUserActive(id: string, active: boolean, options?: SetUserActiveOptions): Promise<SetUserActiveResult> {
+    return this.management.setUserActive(id, active, options);
   }
 
   /** See {@link TykManagementApiClient.deleteUser}. */
