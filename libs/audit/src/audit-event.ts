@@ -36,6 +36,7 @@ export const AUDIT_EVENT_TYPES = [
   'audit.checkpoint_untrusted',
   'audit.checkpoints_started',
   'audit.personal_erased',
+  'audit.stream_gap',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -8,6 +8,8 @@ import {
 } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AuditService } from '../audit.service.js';
+import type { AuditEventInput } from '../audit-event.js';
+import type { AuditEventRecord } from '../audit-record.js';
 import { detailsTooDeep } from '../audit-details-bound.js';
 import { AuditStreamRepository, type AuditStreamCursor } from './audit-stream.repository.js';
 import { AuditStreamSender, StreamDeliveryError } from './audit-stream.sender.js';
@@ -118,6 +120,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
       tampered?: Tampered;
       /** Seqs of events sent with DETAILS_OMITTED (details beyond the database's bound). */
       omitted?: string[];
+      gap?: StreamGap;
     } = {};
     try {
       const sent = await this.repository.withLease(async (m, cursor) => {
@@ -140,7 +143,11 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
         // that its Idempotency-Key and body are the same (a pending end behind the cursor is stale).
         const pending = found.tampered ? null : cursor.pending_last_seq;
         const upTo = pending !== null && BigInt(pending) > BigInt(after) ? pending : null;
-        const batch = await this.repository.nextBatch(m, after, this.config.batchSize, upTo);
+        let batch = await this.repository.nextBatch(m, after, this.config.batchSize, upTo);
+        // The failed batch's events were all removed meanwhile (see gapBefore): send what follows.
+        if (batch.length === 0 && upTo !== null) {
+          batch = await this.repository.nextBatch(m, after, this.config.batchSize);
+        }
         const last = batch[batch.length - 1];
         if (!last) return 0;
         for (const r of batch) {
@@ -158,6 +165,9 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
         }
         await this.repository.delivered(m, last, mac.sign(last.seq ?? '0', last.id));
         this.highest = { seq: BigInt(last.seq ?? '0'), eventId: last.id };
+        // Recorded with the delivery that passes it, so once (a failed send records nothing).
+        found.gap = gapBefore(after, batch[0]) ?? undefined;
+        if (found.gap) await this.audit.record(gapEvent(found.gap), m);
         return batch.length;
       });
       // Logged once committed (a rolled-back run finds the same cursor again and says it then).
@@ -176,6 +186,14 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
         this.logger.warn(
           `audit stream: sent event(s) at seq ${found.omitted.join(', ')} with their details omitted (nested beyond ` +
             'the bound the database enforces since 1797000017000-BoundAuditDetails; the export has them as recorded)',
+        );
+      }
+      if (found.gap) {
+        const { after_seq, next_seq } = found.gap;
+        this.logger.error(
+          `audit stream: the events after seq ${after_seq} up to ${BigInt(next_seq) - 1n} were removed before the SIEM ` +
+            'received them (the stream went on from seq ' +
+            `${next_seq}); recorded as audit.stream_gap`,
         );
       }
       if (this.failures > 0) this.logger.log(`audit stream delivering again after ${this.failures} failed attempts`);
@@ -273,4 +291,35 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
   lagSeconds(): Promise<number> {
     return this.enabled ? this.repository.lagSeconds() : Promise.resolve(0);
   }
+}
+
+/** Events the stream never delivered and cannot: removed between the cursor and the next event. */
+export interface StreamGap {
+  after_seq: string;
+  next_seq: string;
+  missing: string;
+}
+
+/**
+ * Seqs are contiguous (the sealer appends the next one) and retention holds back what the stream
+ * has not delivered, so the next event is `after + 1` unless events were removed past the hold:
+ * through `audit_apply_retention()` called directly (the runtime role may) or by the owner.
+ */
+export function gapBefore(after: string, first: AuditEventRecord): StreamGap | null {
+  const next = BigInt(first.seq ?? '0');
+  if (next <= BigInt(after) + 1n) return null;
+  return { after_seq: after, next_seq: next.toString(), missing: (next - BigInt(after) - 1n).toString() };
+}
+
+function gapEvent(gap: StreamGap): AuditEventInput {
+  // Before the first delivery, a log cut by retention before streaming was turned on looks the same.
+  const first = gap.after_seq === '0';
+  return {
+    type: 'audit.stream_gap',
+    outcome: 'failure',
+    reason: first ? 'removed_before_first_delivery' : 'removed_undelivered',
+    actor: 'system',
+    target: 'audit_stream_cursor',
+    details: { ...gap },
+  };
 }

@@ -60,6 +60,8 @@ const CLASSES: Record<AuditEventType, ClassChoice> = {
   'audit.checkpoints_started': { class_uid: 6003, activity_id: 1 }, // Create
   // The database's own record of an erasure's deleted IP addresses and user agents.
   'audit.personal_erased': { class_uid: 6003, activity_id: 4 }, // Delete
+  // Events were removed before the SIEM received them (past the stream's retention hold).
+  'audit.stream_gap': { class_uid: 6003, activity_id: 4 }, // Delete
 };
 
 /** An event type recorded by a newer broker than this mapping: API Activity, activity Other. */
@@ -71,6 +73,7 @@ function severityId(record: AuditEventRecord): number {
   if (record.outcome === 'success') return 1; // Informational
   // Someone with the broker's database credentials tried to keep events from the SIEM.
   if (record.type === 'audit.stream_cursor_tampered' || record.type === 'audit.checkpoint_untrusted') return 4; // High
+  if (record.type === 'audit.stream_gap') return record.reason === 'removed_undelivered' ? 4 : 3; // High : Medium
   return record.type === 'admin.auth_failed' ? 3 : 2; // Medium : Low
 }
 
