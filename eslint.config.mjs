@@ -76,8 +76,6 @@ const LONG_FILES = {
   // The registerAs slices per concern are in config-slices.ts (done); what stays here is the one load.
   'libs/config/src/broker-config.ts':
     "the BrokerConfig type and loadBrokerConfig: TIB's settings and the broker's, each read env > tib.conf > default in one validation pass that reports every problem at once",
-  'libs/tyk-portal/src/management-api.client.ts':
-    "the portal's management API client: paging, users and the Teams write forms (E1) share the per-portal memory of what the portal takes; to split when its organisation calls move out",
   // Being reworked on another branch (the security console).
   'apps/broker/src/console/views/pages.ts': "the security console's pages",
 };

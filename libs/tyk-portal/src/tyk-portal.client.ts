@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { TykDeveloperApiClient } from './developer-api.client.js';
+import { DEFAULT_PER_PAGE } from './portal-admin-api.js';
 import {
-  DEFAULT_PER_PAGE,
   TykManagementApiClient,
   type SetUserActiveOptions,
   type SetUserActiveResult,
@@ -21,7 +21,8 @@ import type {
   SsoRequest,
 } from './tyk-portal.types.js';
 
-export { DEFAULT_PER_PAGE, MAX_PAGES, type TeamsWriteForm } from './management-api.client.js';
+export { DEFAULT_PER_PAGE, MAX_PAGES } from './portal-admin-api.js';
+export type { TeamsWriteForm } from './management-api.client.js';
 export { GO_ZERO_TIME, portalIdValue } from './tyk-portal.codec.js';
 
 /**
