@@ -169,5 +169,14 @@ describe('events removed before the SIEM received them (real Postgres, real HTTP
     await waitFor('the stream catching up', async () => (await t.stream.status()).last_delivered_seq === head);
     expect(await count(t, 'type', 'audit.stream_gap')).toBe(1);
     expect(t.receiver.firstSeenIds().length).toBeGreaterThan(5);
+
+    // A resume after tampering restarts from seq 0, before events that were delivered and then
+    // removed: duplicates follow, but that is no gap.
+    await t.ds.query(`UPDATE audit_stream_cursor SET mac = 'forged' WHERE id = 1`);
+    await waitFor('the tampering recorded', async () => (await count(t, 'type', 'audit.stream_cursor_tampered')) > 0);
+    await t.audit.sealNow();
+    const end = await headSeq(t);
+    await waitFor('the stream caught up again', async () => (await t.stream.status()).last_delivered_seq === end);
+    expect(await count(t, 'type', 'audit.stream_gap')).toBe(1);
   });
 });

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
@@ -5,6 +6,7 @@ import { createLibApp } from '@test/support/lib-app.js';
 import { SiemReceiver } from '@test/support/siem-receiver.js';
 import { AuditModule } from '../audit.module.js';
 import { AuditService } from '../audit.service.js';
+import { AuditStreamRepository } from './audit-stream.repository.js';
 import { AuditStreamService } from './audit-stream.service.js';
 
 const SECRET = 'stream-rollback-secret-7731-abcdef';
@@ -103,5 +105,27 @@ describe('audit stream cursor rolled back to an older signed row (real Postgres,
     expect(new Set(after).size).toBe(after.length);
     expect(BigInt((await cursorRow()).last_seq)).toBeGreaterThanOrEqual(BigInt(now.last_seq));
     expect((await stream.status()).cursor_tampered_at).not.toBeNull();
+  });
+  it('should not take a delivery whose transaction failed to commit for the highest position (no false rollback)', async () => {
+    await record(3, 100);
+    const repository = app.get(AuditStreamRepository);
+    const withLease = repository.withLease.bind(repository);
+    // The batch is sent and the cursor moved, then the commit fails (a lost connection, say).
+    jest.spyOn(repository, 'withLease').mockImplementationOnce(async (work) => {
+      await withLease(async (m, cursor) => {
+        await work(m, cursor);
+        throw new Error('the commit failed');
+      });
+      return null;
+    });
+    const before = (await cursorRow()).last_seq;
+    await stream.runOnce();
+    expect((await cursorRow()).last_seq).toBe(before);
+    await deliverAll();
+    const tampered = await ds.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM audit_events WHERE type = 'audit.stream_cursor_tampered'`,
+    );
+    // Only the one of the test above: the cursor the failed commit left is not taken for a rollback.
+    expect(tampered[0].n).toBe(1);
   });
 });

@@ -121,6 +121,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
       /** Seqs of events sent with DETAILS_OMITTED (details beyond the database's bound). */
       omitted?: string[];
       gap?: StreamGap;
+      delivered?: { seq: bigint; eventId: string };
     } = {};
     try {
       const sent = await this.repository.withLease(async (m, cursor) => {
@@ -164,12 +165,16 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
           return err.message;
         }
         await this.repository.delivered(m, last, mac.sign(last.seq ?? '0', last.id));
-        this.highest = { seq: BigInt(last.seq ?? '0'), eventId: last.id };
-        // Recorded with the delivery that passes it, so once (a failed send records nothing).
-        found.gap = gapBefore(after, batch[0]) ?? undefined;
+        // Taken as the highest position once committed (below): a failed commit leaves the cursor lower.
+        found.delivered = { seq: BigInt(last.seq ?? '0'), eventId: last.id };
+        // Recorded with the delivery that passes it, so once (a failed send records nothing). Not
+        // after a resume from tampering: that restarts from a vouched position, maybe 0, before
+        // events retention removed once delivered.
+        found.gap = found.tampered ? undefined : (gapBefore(after, batch[0]) ?? undefined);
         if (found.gap) await this.audit.record(gapEvent(found.gap), m);
         return batch.length;
       });
+      if (found.delivered) this.highest = found.delivered;
       // Logged once committed (a rolled-back run finds the same cursor again and says it then).
       if (found.resigned) {
         const { seq, from } = found.resigned;
