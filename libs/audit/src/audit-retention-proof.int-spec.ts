@@ -199,3 +199,42 @@ describe('audit retention with signing off (real Postgres)', () => {
     expect(await a.audit.verify()).toMatchObject({ status: 'intact' });
   });
 });
+
+describe('audit retention on an instance that does not sign but trusts keys (real Postgres)', () => {
+  let db: TestDatabase;
+  let a: AuditApp;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('retproof4');
+    const { publicKey } = await generateKeyPair('EdDSA', { extractable: true });
+    const dir = path.join(process.env.TMPDIR ?? '/tmp', `retproof4-${process.pid}`);
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dir, { recursive: true });
+    const trusted = path.join(dir, 'trusted.json');
+    writeFileSync(trusted, JSON.stringify({ keys: [await exportJWK(publicKey)] }));
+    a = await startAuditApp(db, {
+      env: {
+        DATABASE_MIGRATION_URL: db.migrationUrl,
+        BROKER_AUDIT_RETENTION_DAYS: '30',
+        BROKER_AUDIT_SIGNING: 'off',
+        BROKER_AUDIT_TRUSTED_KEYS_FILE: trusted,
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await a?.app.close();
+    await db?.drop();
+  });
+
+  it('should refuse retention rather than leave an anchor verify would call unproven', async () => {
+    await seedOld(db, 10);
+    await recordLogins(a.audit, 3);
+    await expect(a.audit.applyRetention()).rejects.toThrow(/audit retention refused: this instance does not sign/);
+    const [{ n }] = await a.ds.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM audit_events WHERE reason = 'old'`,
+    );
+    expect(n).toBe(10);
+    expect(await a.ds.query(`SELECT 1 FROM audit_chain_anchors`)).toHaveLength(0);
+  });
+});

@@ -183,7 +183,7 @@ type Anchor = { first_seq: string; prev_hash: string };
  */
 export async function proveRetention(
   m: EntityManager,
-  checkpoints: Pick<AuditCheckpointsService, 'signOwn'>,
+  checkpoints: Pick<AuditCheckpointsService, 'signOwn' | 'trusting'>,
   events: Pick<AuditEventsRepository, 'insertIn'>,
   done: { removed: number; anchor: Anchor | null },
   expected: Anchor | null,
@@ -211,7 +211,17 @@ export async function proveRetention(
     { v: 1, ...signed, time: new Date().toISOString(), nonce: randomBytes(16).toString('base64url') },
     RETENTION_JWS_TYPE,
   );
-  if (!proof) return;
+  if (!proof) {
+    // Signing off here, but verify trusts keys (BROKER_AUDIT_TRUSTED_KEYS_FILE): it would report
+    // this anchor as unproven. Roll back; an instance that signs applies the retention.
+    if (checkpoints.trusting) {
+      throw new Error(
+        'audit retention refused: this instance does not sign (BROKER_AUDIT_SIGNING=off) but verify trusts ' +
+          'BROKER_AUDIT_TRUSTED_KEYS_FILE, so the anchor it left would be unproven; run retention where the signing key is',
+      );
+    }
+    return;
+  }
   await events.insertIn(m, {
     type: 'audit.retention_signed',
     outcome: 'success',
@@ -228,7 +238,7 @@ export async function proveRetention(
 export async function retentionBatch(
   m: EntityManager,
   chainRepo: AuditChainRepository,
-  checkpoints: Pick<AuditCheckpointsService, 'signOwn'>,
+  checkpoints: Pick<AuditCheckpointsService, 'signOwn' | 'trusting'>,
   events: Pick<AuditEventsRepository, 'insertIn'>,
   run: { cutoff: Date; days: number; limit: number },
 ): Promise<number> {
