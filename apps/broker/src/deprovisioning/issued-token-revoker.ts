@@ -43,18 +43,22 @@ export class IssuedTokenRevoker implements TokenRevoker {
   async revokeFor(subject: string, developerId: string, report: (r: RevocationReport) => Promise<void>): Promise<void> {
     const profiles = await this.profiles.list();
     const issuing = profiles.map(({ profile }) => profile).filter(issuesTokens);
+    const read = new Set<string>();
     for (const profile of issuing) {
       const key = tokenCacheKey(profile.ID, ssoKey(subject, PROVIDER));
       const token = await this.tokens.get(key);
       if (!token) continue;
+      read.add(profile.ID);
       if (!(await this.revoke(profile, token, report))) continue;
       await this.tokens.delete(key);
     }
     // Tokens under a profile deleted since (or turned into another action): their cache key can
-    // no longer be made, but the rows name the developer.
+    // no longer be made, but the rows name the developer. A row of a known profile that its key
+    // did not find was sealed (and keyed) under another session secret: it cannot be read.
     const known = new Set(issuing.map((p) => p.ID));
     for (const profileId of await this.tokens.profilesOf(developerId)) {
       if (!known.has(profileId)) await report({ profileId, outcome: 'failure', reason: 'profile_gone' });
+      else if (!read.has(profileId)) await report({ profileId, outcome: 'failure', reason: 'token_unreadable' });
     }
   }
 

@@ -159,4 +159,30 @@ describe('token revocation at deprovisioning (real Postgres)', () => {
     expect(await tokensOnRecord(developer.id)).toEqual([]);
     expect(await outboxRow(developer.id)).toMatchObject({ state: 'done', tokens: null });
   });
+  it('should audit a token kept under a key it cannot make (sealed under another session secret) as token_unreadable at a block', async () => {
+    const { developer } = await developers.recordLogin({
+      issuer: ISSUER,
+      subject: 'bob-sub',
+      email: 'bob@example.com',
+      emailVerified: true,
+      name: null,
+      organisationId: null,
+      organisationName: null,
+      ssoKey: null,
+    });
+    // What a row written before TYK_IB_SESSION_SECRET was rotated looks like to the revoker: its
+    // lookup key is not the one the current secret derives from the subject.
+    await store.set(tokenCacheKey('keys', 'keyed-under-the-old-secret'), 'key-old', 600, {
+      profileId: 'keys',
+      developerId: developer.id,
+    });
+    revokeApiKey.mockClear();
+    await developers.block(developer.id, 'admin:test');
+    expect(await worker.runOnce()).toBe(1);
+    expect(revokeApiKey).not.toHaveBeenCalled();
+    expect(await revocations(developer.id)).toEqual([
+      { outcome: 'failure', reason: 'token_unreadable', profile: 'keys' },
+    ]);
+    expect(await tokensOnRecord(developer.id)).toEqual(['keys']);
+  });
 });
