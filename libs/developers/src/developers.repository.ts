@@ -249,8 +249,10 @@ export class DevelopersRepository {
     origin: string,
     onlyFrom: string[] | null,
     manager: EntityManager,
-  ): Promise<{ developer: Developer; previousStatus: DeveloperStatus } | null> {
-    const rows = await returningRows<DeveloperRow & { previous_status: DeveloperStatus }>(
+  ): Promise<{ developer: Developer; previousStatus: DeveloperStatus; previousBlockedBy: string | null } | null> {
+    const rows = await returningRows<
+      DeveloperRow & { previous_status: DeveloperStatus; previous_blocked_by: string | null }
+    >(
       manager,
       `WITH old AS (SELECT id, status, blocked_by FROM developers WHERE id = $1 FOR UPDATE),
             next AS (SELECT old.id,
@@ -269,11 +271,13 @@ export class DevelopersRepository {
               unblocked_at = CASE WHEN old.status = 'blocked' AND next.status = 'active' THEN now() ELSE d.unblocked_at END,
               subject = CASE WHEN next.status = 'active' AND d.erased_at IS NOT NULL THEN NULL ELSE d.subject END
          FROM old JOIN next ON next.id = old.id WHERE d.id = old.id
-       RETURNING ${COLUMNS}, old.status AS previous_status`,
+       RETURNING ${COLUMNS}, old.status AS previous_status, old.blocked_by AS previous_blocked_by`,
       [id, status, origin, onlyFrom],
     );
     const row = rows[0];
-    return row ? { developer: toDeveloper(row), previousStatus: row.previous_status } : null;
+    return row
+      ? { developer: toDeveloper(row), previousStatus: row.previous_status, previousBlockedBy: row.previous_blocked_by }
+      : null;
   }
 
   /**

@@ -289,7 +289,17 @@ export class DevelopersService {
     const change = async (m: EntityManager): Promise<Developer> => {
       const changed = await this.developers.setStatus(key, status, blockOrigin(actor), onlyFrom, m);
       if (!changed) throw new DomainError('not_found', `No developer with id ${id}`);
-      const { developer, previousStatus } = changed;
+      const { developer, previousStatus, previousBlockedBy } = changed;
+      if (previousStatus === 'blocked' && developer.status === 'blocked' && previousBlockedBy !== developer.blockedBy) {
+        // An admin's (or the CLI's) block over a SCIM client's: SCIM can no longer lift it. Recorded,
+        // since it changes who may let the developer back in.
+        await this.recordChange(m, 'developer.blocked', developer, actor, context, {
+          previous_status: 'blocked',
+          status: 'blocked',
+          blocked_by: developer.blockedBy,
+          took_over_from: previousBlockedBy,
+        });
+      }
       if (previousStatus !== developer.status) {
         await this.recordChange(
           m,

@@ -352,6 +352,16 @@ describe('SCIM users and their developers (real Postgres)', () => {
       expect(await blockedBy(developer.id)).toBe('scim:entra');
       await developers.block(developer.id, 'admin:admin-1');
       expect(await blockedBy(developer.id)).toBe('admin');
+      // The takeover is audited: it changes who may let the developer back in.
+      const [takeover] = await ds.query<{ actor: string; details: Record<string, unknown> }[]>(
+        `SELECT actor, details FROM audit_events WHERE developer_id = $1 AND type = 'developer.blocked'
+          ORDER BY id DESC LIMIT 1`,
+        [developer.id],
+      );
+      expect(takeover).toMatchObject({
+        actor: 'admin:admin-1',
+        details: { previous_status: 'blocked', blocked_by: 'admin', took_over_from: 'scim:entra' },
+      });
 
       expect((await setActive(id, true)).status).toBe(200);
 
