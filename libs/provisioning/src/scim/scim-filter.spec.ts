@@ -161,6 +161,12 @@ describe('SCIM PATCH', () => {
     expect(patch({ op: 'remove', path: 'emails[type eq "work"]' }).email).toBeNull();
   });
 
+  it('should change the kept email through emails[primary eq true], as POST keeps the primary one when none is work', () => {
+    expect(patch({ op: 'replace', path: 'emails[primary eq true].value', value: 'p@b.c' }).email).toBe('p@b.c');
+    expect(patch({ op: 'replace', path: 'emails[primary eq true]', value: { value: 'q@b.c' } }).email).toBe('q@b.c');
+    expect(patch({ op: 'remove', path: 'emails[primary eq true]' }).email).toBeNull();
+  });
+
   it.each([
     [{ op: 'replace', path: 'shoeSize', value: 'x' }, 'invalidPath'],
     [{ op: 'replace', path: 'phoneNumberz[type eq "work"].value', value: 'x' }, 'invalidPath'],

@@ -13,6 +13,13 @@ const clearable =
     f[key] = op === 'remove' ? null : text(name, value, max);
   };
 
+/** `emails[<filter>]` naming the kept email: an object (its value), a list, or a removal. */
+function oneEmail(f: ScimUserFields, value: unknown, op: string): void {
+  if (op === 'remove') f.email = null;
+  else if (isObject(value)) f.email = text('emails.value', attr(value, 'value'), 320);
+  else f.email = emailFrom(value);
+}
+
 /** The paths PATCH changes (lower-cased, core-schema URN prefix removed): what the broker keeps. */
 const SETTERS: Record<string, Setter> = {
   active: (f, value, op) => {
@@ -29,11 +36,11 @@ const SETTERS: Record<string, Setter> = {
   'name.familyname': clearable('familyName', 'name.familyName', 200),
   'emails[type eq "work"].value': clearable('email', 'emails.value', 320),
   'emails.value': clearable('email', 'emails.value', 320),
-  'emails[type eq "work"]': (f, value, op) => {
-    if (op === 'remove') f.email = null;
-    else if (isObject(value)) f.email = text('emails.value', attr(value, 'value'), 320);
-    else f.email = emailFrom(value);
-  },
+  'emails[type eq "work"]': oneEmail,
+  // The kept email is the work one, else the primary one (emailFrom): an IdP that keys its email
+  // by `primary` (one email, no type) changes it this way.
+  'emails[primary eq true].value': clearable('email', 'emails.value', 320),
+  'emails[primary eq true]': oneEmail,
   emails: (f, value, op) => {
     f.email = op === 'remove' ? null : emailFrom(value);
   },
