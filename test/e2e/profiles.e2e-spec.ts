@@ -110,6 +110,9 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     ['bad JSON', '/x', json('{"ID": "x",'), 400, 'Failed to decode body data'],
     ['empty body', '/x', { method: 'POST' }, 400, 'Failed to decode body data'],
     ['ID mismatch', '/x', json(profile('y')), 400, 'Object ID and URI resource ID do not match'],
+    // Go decodes every key that folds to ID into the one field, the last one winning: TIB compares
+    // (and stores) that one, so this body names profile y, not x.
+    ['ID and a later id', '/x', json({ ...profile('x'), id: 'y' }), 400, 'Object ID and URI resource ID do not match'],
     // Go's json.Unmarshal into TIB's Profile struct fails before the ID comparison.
     ['an array body', '/x', json([profile('x')]), 400, 'Failed to decode body data'],
     ['a number body', '/x', json(5), 400, 'Failed to decode body data'],
@@ -134,6 +137,13 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     const res = await fetch(`${broker.url}/API/Profiles/nope`, { headers: { Authorization: SECRET } });
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ Status: 'error', Error: 'Profile not found' });
+  });
+
+  it('should read the ID as Go does: a later null id changes nothing, a later string id is the ID', async () => {
+    const created = await api('/nullid', json({ ...profile('nullid'), id: null }));
+    expect(created.status).toBe(201);
+    expect(((await created.json()) as { ID: string }).ID).toBe('nullid');
+    expect((await api('/y')).status).toBe(404);
   });
 
   it('should refuse an existing ID with 400 "Object ID already exists"', async () => {

@@ -30,15 +30,18 @@ export function goFoldName(key: string): string {
 /**
  * Reads a key the way Go's encoding/json fills a struct field: every key of the object that
  * equals it or folds to it (`goFoldName`) is decoded into the field in document order, so the last
- * one wins. TIB's files and APIs rely on the folding (`IDPMetaDataURL`, `useproviders`).
+ * one wins. TIB's files and APIs rely on the folding (`IDPMetaDataURL`, `useproviders`). With
+ * `scalar` (a string, bool or number field), a JSON null changes nothing, as in Go (it only zeroes
+ * a map, slice, pointer or interface): an earlier match stands.
  */
-export function getCaseInsensitive(obj: Record<string, unknown>, key: string): unknown {
+export function getCaseInsensitive(obj: Record<string, unknown>, key: string, scalar = false): unknown {
   // A fold never changes a string's length in UTF-16 units (the two runes above are single units).
   let folded: string | undefined;
   let found: unknown = undefined;
   for (const k of Object.keys(obj)) {
     if (k.length !== key.length) continue;
-    if (k === key || goFoldName(k) === (folded ??= goFoldName(key))) found = obj[k];
+    if (k !== key && goFoldName(k) !== (folded ??= goFoldName(key))) continue;
+    if (!(scalar && obj[k] === null && found !== undefined)) found = obj[k];
   }
   return found;
 }

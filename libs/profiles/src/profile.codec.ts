@@ -138,7 +138,7 @@ export function decodeProfile(
   const unsafe = jsonTextProblems(input, PROFILE_LIMITS);
   if (unsafe.length > 0) return { profile: null, problems: unsafe };
   const str = (key: string): string => {
-    const v = getCaseInsensitive(input, key);
+    const v = getCaseInsensitive(input, key, true);
     if (v === undefined || v === null) return '';
     if (typeof v !== 'string') {
       problems.push({ path: key, reason: 'must be a string' });
@@ -175,7 +175,7 @@ export function decodeProfile(
     if (p) problems.push({ path: 'ReturnURL', reason: p });
   }
 
-  const ssoOnly = getCaseInsensitive(input, 'SSOOnlyForRegisteredUsers');
+  const ssoOnly = getCaseInsensitive(input, 'SSOOnlyForRegisteredUsers', true);
   if (ssoOnly !== undefined && ssoOnly !== null && typeof ssoOnly !== 'boolean') {
     problems.push({ path: 'SSOOnlyForRegisteredUsers', reason: 'must be a boolean' });
   }

@@ -1,5 +1,5 @@
 import { AuditService } from '@app/audit';
-import { DomainError, type AdminPrincipal } from '@app/common';
+import { DomainError, getCaseInsensitive, goFoldName, type AdminPrincipal } from '@app/common';
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { decodeProfileOrThrow, isProfileId } from './profile.codec.js';
 import { profileDiff } from './profile-diff.js';
@@ -185,7 +185,10 @@ export class ProfilesService implements OnApplicationBootstrap {
     if (bodyId !== id) {
       throw new DomainError('profile_id_mismatch', 'Object ID and URI resource ID do not match');
     }
-    return decodeProfileOrThrow(body);
+    const profile = decodeProfileOrThrow(body);
+    // The ID checked above is the one stored: the same Go reading, checked again where it matters.
+    if (profile.ID !== id) throw new DomainError('profile_id_mismatch', 'Object ID and URI resource ID do not match');
+    return profile;
   }
 
   private event(
@@ -216,14 +219,16 @@ export class ProfilesService implements OnApplicationBootstrap {
   }
 }
 
-/** The body's ID, read as Go does (case-insensitive key); undefined when absent or not a string. */
 /** Whether every key Go's decoder would put into Profile.ID (any case) holds a string or null. */
 function idTypeDecodes(body: object): boolean {
-  return Object.entries(body).every(([k, v]) => k.toLowerCase() !== 'id' || v === null || typeof v === 'string');
+  return Object.entries(body).every(([k, v]) => goFoldName(k) !== 'ID' || v === null || typeof v === 'string');
 }
 
+/**
+ * The body's ID as Go's decoder (and decodeProfile) reads it: the last key that folds to `ID`
+ * and is not null; undefined when there is none.
+ */
 function idOf(body: Record<string, unknown>): string | undefined {
-  const key = 'ID' in body ? 'ID' : Object.keys(body).find((k) => k.toLowerCase() === 'id');
-  const v = key === undefined ? undefined : body[key];
+  const v = getCaseInsensitive(body, 'ID', true);
   return typeof v === 'string' ? v : undefined;
 }
