@@ -160,10 +160,16 @@ describe('loadBrokerConfig', () => {
     expect(config.tykApi.dashboard).toEqual({ endpoint: 'http://p', port: '3001', adminSecret: 'x' });
   });
 
-  it('should ignore the file when TYK_IB_OMITCONFIGFILE is true', () => {
+  it('should ignore the file when TYK_IB_OMITCONFIGFILE is "true" in any case, and read it for any other value, as TIB does', () => {
     const file = tempConf({ Secret: 'from-file' });
-    const { config } = loadBrokerConfig({ env: { TYK_IB_OMITCONFIGFILE: 'true' }, argv: ['--conf=' + file] });
-    expect(config.secret).toBe('');
+    for (const omit of ['true', 'TrUe']) {
+      const { config } = loadBrokerConfig({ env: { TYK_IB_OMITCONFIGFILE: omit }, argv: ['--conf=' + file] });
+      expect(config.secret).toBe('');
+    }
+    for (const omit of ['1', 'yes', 'false']) {
+      const { config } = loadBrokerConfig({ env: { TYK_IB_OMITCONFIGFILE: omit }, argv: ['--conf=' + file] });
+      expect(config.secret).toBe('from-file');
+    }
   });
 
   it('should take -p/--profiles from the command line', () => {
@@ -172,7 +178,7 @@ describe('loadBrokerConfig', () => {
   });
 
   it.each([
-    [{ TYK_IB_PORT: 'abc' }, /TYK_IB_PORT: expected a whole number from 1 to 65535, got "abc"/],
+    [{ TYK_IB_PORT: 'abc' }, /TYK_IB_PORT: expected a whole number from 0 to 65535, got "abc"/],
     [{ TYK_IB_PORT: '70000' }, /TYK_IB_PORT/],
     [{ TYK_IB_SSLINSECURESKIPVERIFY: 'maybe' }, /TYK_IB_SSLINSECURESKIPVERIFY: expected a boolean/],
     [{ TYK_LOGLEVEL: 'loud' }, /TYK_LOGLEVEL: expected one of debug, info, warn, error/],
@@ -234,7 +240,34 @@ describe('loadBrokerConfig', () => {
     const problems = problemsOf(() => loadBrokerConfig({ env: {}, argv: ['-c', file] }));
     expect(problems).toHaveLength(2);
     expect(problems[0]).toMatch(/key Port: expected a whole number/);
-    expect(problems[1]).toMatch(/key SSLInsecureSkipVerify: expected a boolean/);
+    expect(problems[1]).toMatch(/key SSLInsecureSkipVerify: expected a JSON boolean/);
+  });
+
+  it('should take only JSON booleans and numbers from tib.conf, as Go decodes it: a quoted "true" never turns TLS checks off', () => {
+    for (const [conf, problem] of [
+      [
+        { SSLInsecureSkipVerify: 'true' },
+        /key SSLInsecureSkipVerify: expected a JSON boolean \(true or false, not quoted\), got "true"/,
+      ],
+      [{ HttpServerOptions: { UseSSL: 'true' } }, /key HttpServerOptions\.UseSSL: expected a JSON boolean/],
+      [{ Port: '8080' }, /key Port: expected a whole number from 0 to 65535, got "8080"/],
+    ] as const) {
+      expect(problemsOf(() => loadBrokerConfig({ env: {}, argv: ['-c', tempConf(conf)] }))).toEqual([
+        expect.stringMatching(problem),
+      ]);
+    }
+    const { config } = loadBrokerConfig({
+      env: {},
+      argv: ['-c', tempConf({ SSLInsecureSkipVerify: true, Port: 8080 })],
+    });
+    expect(config.port).toBe(8080);
+    // The environment stays Go's strconv.ParseBool and decimal text, as envconfig reads it.
+    expect(loadBrokerConfig({ env: { TYK_IB_PORT: '8081' }, argv: [] }).config.port).toBe(8081);
+  });
+
+  it('should listen on 3010 when Port is 0, as TIB does', () => {
+    expect(loadBrokerConfig({ env: {}, argv: ['-c', tempConf({ Port: 0 })] }).config.port).toBe(3010);
+    expect(loadBrokerConfig({ env: { TYK_IB_PORT: '0' }, argv: [] }).config.port).toBe(3010);
   });
 
   it('should refuse a plain-http admin token issuer that is not loopback, unless BROKER_ADMIN_OIDC_ALLOW_INSECURE_HTTP', () => {

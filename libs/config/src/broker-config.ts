@@ -173,17 +173,20 @@ class Reader {
     private readonly fileName: string,
   ) {}
 
-  private lookup(envNames: string[], confPath: string[] | null): { raw: unknown; source: string } | undefined {
+  private lookup(
+    envNames: string[],
+    confPath: string[] | null,
+  ): { raw: unknown; source: string; fromFile: boolean } | undefined {
     for (const name of envNames) {
       const v = this.env[name];
       if (v !== undefined && v !== '') {
-        return { raw: v, source: name };
+        return { raw: v, source: name, fromFile: false };
       }
     }
     if (confPath && this.file) {
       const v = getPathCaseInsensitive(this.file, ...confPath);
       if (v !== undefined && v !== null) {
-        return { raw: v, source: `${this.fileName} key ${confPath.join('.')}` };
+        return { raw: v, source: `${this.fileName} key ${confPath.join('.')}`, fromFile: true };
       }
     }
     return undefined;
@@ -213,6 +216,14 @@ class Reader {
     const hit = this.lookup(envNames, confPath);
     if (!hit) return fallback;
     if (typeof hit.raw === 'boolean') return hit.raw;
+    // In the file only a JSON boolean: Go's decoder skips a quoted "true" (the field stays false)
+    // and TIB only logs it, so reading it as true would turn a setting on that TIB leaves off.
+    if (hit.fromFile) {
+      this.problems.push(
+        `${hit.source}: expected a JSON boolean (true or false, not quoted), got ${JSON.stringify(hit.raw)}`,
+      );
+      return fallback;
+    }
     const parsed = typeof hit.raw === 'string' ? parseGoBool(hit.raw) : undefined;
     if (parsed === undefined) {
       this.problems.push(`${hit.source}: expected a boolean (true/false/1/0), got ${JSON.stringify(hit.raw)}`);
@@ -224,10 +235,11 @@ class Reader {
   int(envNames: string[], confPath: string[] | null, fallback: number, min: number, max: number): number {
     const hit = this.lookup(envNames, confPath);
     if (!hit) return fallback;
+    // In the file only a JSON number, as Go's decoder takes it (a quoted "8080" is skipped there).
     const n =
       typeof hit.raw === 'number'
         ? hit.raw
-        : typeof hit.raw === 'string' && /^-?\d+$/.test(hit.raw.trim())
+        : !hit.fromFile && typeof hit.raw === 'string' && /^-?\d+$/.test(hit.raw.trim())
           ? Number(hit.raw)
           : NaN;
     if (!Number.isInteger(n) || n < min || n > max) {
@@ -297,14 +309,12 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
     );
   }
 
+  // TIB: `strings.ToLower(shouldOmit) == "true"` skips the file; any other value reads it.
   const omit = env.TYK_IB_OMITCONFIGFILE;
-  if (omit !== undefined && omit !== '') {
-    const b = parseGoBool(omit);
-    if (b === undefined) {
-      early.push(`TYK_IB_OMITCONFIGFILE: expected a boolean (true/false/1/0), got ${JSON.stringify(omit)}`);
-    } else if (b) {
-      file = null;
-    }
+  if (omit !== undefined && omit.toLowerCase() === 'true') {
+    file = null;
+  } else if (omit !== undefined && omit !== '' && omit.toLowerCase() !== 'false') {
+    notices.push(`TYK_IB_OMITCONFIGFILE=${JSON.stringify(omit)} is not "true": the config file is read, as TIB does`);
   }
 
   if (file) {
@@ -319,7 +329,8 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
   const r = new Reader(env, file, confPath);
   const auditStream = loadAuditStreamConfig(env);
   r.problems.push(...auditStream.problems);
-  const port = r.int(['TYK_IB_PORT'], ['Port'], 3010, 1, 65535);
+  // TIB listens on 3010 unless Port is set and not 0.
+  const port = r.int(['TYK_IB_PORT'], ['Port'], 3010, 0, 65535) || 3010;
   const useSSL = r.bool(['TYK_IB_HTTPSERVEROPTIONS_USESSL'], ['HttpServerOptions', 'UseSSL'], false);
   const certFile = r.string(['TYK_IB_HTTPSERVEROPTIONS_CERTFILE'], ['HttpServerOptions', 'CertFile'], '');
   const keyFile = r.string(['TYK_IB_HTTPSERVEROPTIONS_KEYFILE'], ['HttpServerOptions', 'KeyFile'], '');

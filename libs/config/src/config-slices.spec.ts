@@ -100,7 +100,8 @@ describe('config slices (registerAs)', () => {
       auditRetentionDays: 30,
     });
     expect(s.oidc).toMatchObject({ timeoutMs: 1500, sslInsecureSkipVerify: true });
-    expect(s.portal).toMatchObject({ retries: 4, sslInsecureSkipVerify: true, tykApi: config.tykApi });
+    // As in TIB, the top-level flag is the IdP's; the portal's is HttpServerOptions' under UseSSL.
+    expect(s.portal).toMatchObject({ retries: 4, sslInsecureSkipVerify: false, tykApi: config.tykApi });
     expect(s.audit).toMatchObject({ retentionDays: 30, stream: { url: 'https://siem.example.com/in' } });
     expect(s.admin).toMatchObject({ failuresPerMinute: 5, oidc: config.adminOidc, console: config.console });
     expect(s.provisioning).toEqual(config.provisioning);
@@ -132,5 +133,25 @@ describe('config slices (registerAs)', () => {
       expect(() => slice()).toThrow(/bound by BrokerConfigModule\.forRoot\(config\)/);
     }
     expect(provisioningConfig.KEY).toBe('CONFIGURATION(provisioning)');
+  });
+
+  it("should skip TLS checks towards the portal only with HttpServerOptions' flag while serving HTTPS, as TIB's Tyk API client does", () => {
+    const portalSkips = (env: Record<string, string>) => configSlices(load(env)).portal.sslInsecureSkipVerify;
+    const dir = mkdtempSync(path.join(tmpdir(), 'slices-tls-'));
+    writeFileSync(path.join(dir, 'c.pem'), '-----BEGIN CERTIFICATE-----\n');
+    writeFileSync(path.join(dir, 'k.pem'), '-----BEGIN PRIVATE KEY-----\n');
+    const tls = {
+      TYK_IB_HTTPSERVEROPTIONS_CERTFILE: path.join(dir, 'c.pem'),
+      TYK_IB_HTTPSERVEROPTIONS_KEYFILE: path.join(dir, 'k.pem'),
+    };
+    expect(portalSkips({ TYK_IB_SSLINSECURESKIPVERIFY: 'true' })).toBe(false);
+    expect(portalSkips({ TYK_IB_HTTPSERVEROPTIONS_SSLINSECURESKIPVERIFY: 'true' })).toBe(false);
+    expect(
+      portalSkips({
+        ...tls,
+        TYK_IB_HTTPSERVEROPTIONS_USESSL: 'true',
+        TYK_IB_HTTPSERVEROPTIONS_SSLINSECURESKIPVERIFY: 'true',
+      }),
+    ).toBe(true);
   });
 });

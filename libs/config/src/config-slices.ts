@@ -71,7 +71,7 @@ export const databaseConfig = slice('database', (c) => ({
 /** Talking to the IdPs (portal sign-in): timeouts, caches, login state, clock skew, TLS. */
 export const oidcConfig = slice('oidc', (c) => ({
   ...c.oidc,
-  /** TYK_IB_SSLINSECURESKIPVERIFY: skip TLS verification towards the IdP (and the portal). */
+  /** TYK_IB_SSLINSECURESKIPVERIFY: skip TLS verification towards the IdP (TIB: http.DefaultClient). */
   sslInsecureSkipVerify: c.sslInsecureSkipVerify,
 }));
 
@@ -79,8 +79,12 @@ export const oidcConfig = slice('oidc', (c) => ({
 export const portalConfig = slice('portal', (c) => ({
   ...c.portal,
   tykApi: c.tykApi satisfies { dashboard: TykEndpointConfig; gateway: TykEndpointConfig },
-  /** TYK_IB_SSLINSECURESKIPVERIFY: skip TLS verification towards the portal (and the IdP). */
-  sslInsecureSkipVerify: c.sslInsecureSkipVerify,
+  /**
+   * Skip TLS verification towards the portal only as TIB does: its Tyk API client gets a transport
+   * of its own when TIB serves HTTPS (HttpServerOptions.UseSSL), with
+   * HttpServerOptions.SSLInsecureSkipVerify; the top-level SSLInsecureSkipVerify never reaches it.
+   */
+  sslInsecureSkipVerify: c.httpServerOptions.useSSL && c.httpServerOptions.sslInsecureSkipVerify,
 }));
 
 /**
