@@ -146,6 +146,15 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     expect((await api('/y')).status).toBe(404);
   });
 
+  it("should escape <, > and & in its JSON as Go's json.Marshal does (TIB's answers, byte for byte)", async () => {
+    const created = await api('/esc', json(profile('esc', { Name: 'a<b>&c', ReturnURL: 'http://portal/sso?a=1&b=2' })));
+    expect(created.status).toBe(201);
+    const text = await (await api('/esc')).text();
+    expect(text).toContain('"Name":"a\\u003cb\\u003e\\u0026c"');
+    expect(text).toContain('"ReturnURL":"http://portal/sso?a=1\\u0026b=2"');
+    expect((JSON.parse(text) as { Data: { Name: string } }).Data.Name).toBe('a<b>&c');
+  });
+
   it('should refuse an existing ID with 400 "Object ID already exists"', async () => {
     expect((await api('/dup', json(profile('dup')))).status).toBe(201);
     const again = await api('/dup', json(profile('dup')));
@@ -163,13 +172,24 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     expect((await api('/bad')).status).toBe(404);
   });
 
-  it('should accept a body sent as curl -d does (form-urlencoded) and refuse other content types with 415', async () => {
+  it('should accept a body sent as curl -d does (form-urlencoded), as octet-stream or a +json type, and refuse other content types with 415', async () => {
     const res = await api('/curl', {
       method: 'POST',
       body: JSON.stringify(profile('curl')),
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
     });
     expect(res.status).toBe(201);
+    for (const [id, type] of [
+      ['octet', 'application/octet-stream'],
+      ['vnd', 'application/vnd.api+json; charset=utf-8'],
+    ]) {
+      const other = await api(`/${id}`, {
+        method: 'POST',
+        body: JSON.stringify(profile(id)),
+        headers: { 'Content-Type': type },
+      });
+      expect(other.status).toBe(201);
+    }
     const xml = await api('/xml', {
       method: 'POST',
       body: '<profile/>',

@@ -17,9 +17,13 @@ import { isLoginPath, isProfilesPath } from './common/tib-paths.js';
 /** How long an idle client connection stays open (Node's default is 5 s). */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
-const PROFILE_BODY_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\b/i;
+const PROFILE_BODY_TYPES =
+  /^(application\/json|application\/[\w.-]+\+json|application\/octet-stream|text\/plain|application\/x-www-form-urlencoded)\b/i;
 
-/** Bodies TIB scripts send are JSON under one of these types (or none); anything else is 415. */
+/**
+ * Bodies TIB scripts send are JSON under one of these types (or none: curl -d's form type, a
+ * client's octet-stream or a vendor `+json`); anything else (XML, multipart, …) is 415.
+ */
 function profilesContentType(req: Request, res: Response, next: NextFunction): void {
   const type = req.get('content-type');
   const hasBody = req.get('content-length') !== undefined && req.get('content-length') !== '0';
@@ -109,6 +113,8 @@ export async function createBrokerApp(
   app.use(requestLogging(PinoLogger.root));
   exactJsonContentType(app.getHttpAdapter().getInstance());
   app.set('trust proxy', config.trustedProxies);
+  // Go's json.Marshal (TIB's answers) writes <, > and & as \u003c, \u003e and \u0026; so does this.
+  app.set('json escape', true);
   app.disable('x-powered-by');
   app.use(
     helmet({

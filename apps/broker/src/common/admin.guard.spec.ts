@@ -105,6 +105,16 @@ describe('AdminGuard (mocked ports)', () => {
     }
   });
 
+  it('should accept a Secret that itself starts with "Bearer " sent as it is, as TIB compares the whole header', async () => {
+    const secret = `Bearer ${SECRET}`;
+    const { guard } = await setUp({ secret });
+    const req = request(secret);
+    await expect(guard.canActivate(contextFor('adminOnly', req))).resolves.toBe(true);
+    expect(req.user).toEqual({ id: 'tib-secret', kind: 'secret', roles: ['admin'] });
+    // Without the prefix it is not the secret.
+    await expect(codeOf(guard.canActivate(contextFor('adminOnly', request(SECRET))))).resolves.toBe('unauthorized');
+  });
+
   it('should refuse a wrong secret as unauthorized and audit it once per client in 10 s', async () => {
     const { guard, audit } = await setUp();
     expect(await codeOf(guard.canActivate(contextFor('adminOnly', request('wrong'))))).toBe('unauthorized');

@@ -94,7 +94,10 @@ export class AdminGuard implements CanActivate {
     if (!header) return null;
     const bearer = /^Bearer\s+(.+)$/i.exec(header.trim());
     const presented = bearer ? bearer[1] : header;
-    if (this.config.secret !== '' && timingSafeEqual(digest(presented), digest(this.config.secret))) {
+    // TIB compares the whole header with Secret; the broker also takes it after `Bearer `. Both
+    // are compared, so a Secret that itself starts with "Bearer " works as it does in TIB.
+    const secret = this.config.secret === '' ? null : digest(this.config.secret);
+    if (secret && (timingSafeEqual(digest(presented), secret) || timingSafeEqual(digest(header), secret))) {
       return { id: 'tib-secret', kind: 'secret', roles: ['admin'] };
     }
     if (bearer && tokensEnabled && presented.split('.').length === 3) {
