@@ -37,13 +37,15 @@ class LoginError extends Error {
  * sampleEvery, pids: { broker, portal, postgres } }. Another system than the broker (the bench's
  * anchors, issue 19) gives its own `startUrl`, `callbackPrefix` (what the IdP must redirect to)
  * and `cookieName` (the cookie the start sets and the callback needs); `pids.broker` is then
- * that system's process.
+ * that system's process. `startStatus`: the status a working start answers with, the broker's
+ * (TIB's) 307 unless given; the anchors answer 302 (the same I/O, another status line).
  */
 export function createDriver(ctx) {
   const startUrl = ctx.startUrl ?? `${ctx.brokerUrl}/auth/${ctx.profileId}/openid-connect`;
   const callbackPrefix = ctx.callbackPrefix ?? `${ctx.brokerUrl}/auth/${ctx.profileId}/openid-connect/callback?`;
   const cookieName = `${ctx.cookieName ?? 'sso_broker_login'}=`;
   const ssoPrefix = `${ctx.portalUrl}/sso?nonce=`;
+  const startStatus = ctx.startStatus ?? 307;
   const totals = { ok: 0, failed: 0, portalChecked: 0, portalAccepted: 0 };
 
   /** One login for `sub`; resolves { startMs, idpMs, callbackMs, location } or throws LoginError. */
@@ -52,8 +54,10 @@ export function createDriver(ctx) {
     const start = await request(startUrl, { headers: { 'user-agent': UA } });
     const t1 = performance.now();
     const to = start.headers.location ?? '';
-    if (start.status !== 302) throw new LoginError(`start_http_${start.status}`);
-    if (!to.startsWith(ctx.idpAuthorize)) {
+    // To the IdP with startStatus; a failed start is a 302 to FailureRedirect with its error code.
+    const toIdp = to.startsWith(ctx.idpAuthorize);
+    if (start.status !== (toIdp ? startStatus : 302)) throw new LoginError(`start_http_${start.status}`);
+    if (!toIdp) {
       throw new LoginError(`start_${new URL(to, startUrl).searchParams.get('error') ?? 'unexpected_location'}`);
     }
     const setCookie = [].concat(start.headers['set-cookie'] ?? []).find((c) => c.startsWith(cookieName));

@@ -132,6 +132,8 @@ export async function runAnchors(ctx) {
         startUrl: `${a.url}/start`,
         callbackPrefix: `${a.url}/callback?`,
         cookieName: a.cookieName,
+        // Both anchors redirect to the IdP with 302 (passport's, and floor.mjs's own).
+        startStatus: 302,
         portalUrl: ctx.portal.url,
         idpAuthorize: `${ctx.idp.issuer}/oauth2/authorize`,
         sampleEvery: settings.sampleEvery,

@@ -96,7 +96,7 @@ describe('crash: SIGKILL during a login run, then restart (built broker, e2e)', 
     try {
       const started = await startLogin(target.brokerUrl, target.profileId);
       a.cookie = started.cookie;
-      if (started.status !== 302 || !started.location.startsWith(idp.issuer)) {
+      if (started.status !== 307 || !started.location.startsWith(idp.issuer)) {
         a.end = classify(started.status, started.location, target.returnUrl, target.failureRedirect);
         a.phase = 'done';
         return a;

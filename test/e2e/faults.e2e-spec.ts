@@ -116,7 +116,7 @@ describe('faults: Postgres and the portal (real broker, own Postgres server, dev
   /** A whole login through the dev IdP's login page; never throws for a broker answer. */
   async function login(account: string, profileId = 'guide'): Promise<LoginEnd> {
     const started = await startLogin(brokerUrl, profileId);
-    if (started.status !== 302 || !started.location.startsWith(idp.url)) {
+    if (started.status !== 307 || !started.location.startsWith(idp.url)) {
       return classify(started.status, started.location, returnUrl(), failureRedirect());
     }
     const callbackUrl = await loginWithDevIdp(started.location, account);
@@ -349,7 +349,7 @@ describe('faults: the identity provider (real broker, fake IdP)', () => {
 
   async function login(profileId: string, idp: FakeIdp): Promise<LoginEnd> {
     const started = await startLogin(brokerUrl, profileId);
-    if (started.status !== 302 || !started.location.startsWith(idp.issuer)) {
+    if (started.status !== 307 || !started.location.startsWith(idp.issuer)) {
       return classify(started.status, started.location, `${portal.url}/sso`, `${portal.url}/?fail=true`);
     }
     const authorized = await hop(started.location);

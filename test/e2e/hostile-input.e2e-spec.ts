@@ -533,7 +533,7 @@ describe('hostile input (e2e: real broker, Postgres, dev IdP, portal emulator)',
         fc.asyncProperty(extras, headers, async (q, h) => {
           const res = await call(`/auth/guide/openid-connect?${q}`, { headers: h });
           await res.arrayBuffer();
-          expect(res.status).toBe(302);
+          expect(res.status).toBe(307);
           const location = new URL(res.headers.get('location') ?? '');
           expect(location.origin).toBe(idpOrigin);
           expect(location.searchParams.get('redirect_uri')).toBe(callback);
@@ -605,7 +605,7 @@ describe('hostile input (e2e: real broker, Postgres, dev IdP, portal emulator)',
       const url = `${limits!.url}/auth/guide/openid-connect`;
       for (let i = 0; i < 5; i++) {
         const res = await fetch(url, { redirect: 'manual' });
-        expect(res.status).toBe(302);
+        expect(res.status).toBe(307);
       }
       const sixth = await fetch(url, { redirect: 'manual' });
       expect(sixth.status).toBe(429);
@@ -617,7 +617,7 @@ describe('hostile input (e2e: real broker, Postgres, dev IdP, portal emulator)',
       expect((await fetch(`${url}/callback?state=x&code=y`, { redirect: 'manual' })).status).toBe(429);
       // Behind a trusted proxy (loopback), the client IP is the forwarded one: counted on its own.
       const other = await fetch(url, { redirect: 'manual', headers: { 'X-Forwarded-For': '203.0.113.50' } });
-      expect(other.status).toBe(302);
+      expect(other.status).toBe(307);
     });
 
     it('should answer the 4th failed admin authentication with 429 and Retry-After, and still let the right secret in from that IP', async () => {
@@ -708,7 +708,7 @@ describe('hostile input (e2e: real broker, Postgres, dev IdP, portal emulator)',
       const health = await httpsGet(`https://127.0.0.1:${port}/health`, tls.cert);
       expect(health.status).toBe(200);
       const start = await httpsGet(`https://127.0.0.1:${port}/auth/guide/openid-connect`, tls.cert);
-      expect(start.status).toBe(302);
+      expect(start.status).toBe(307);
       const cookie = ([] as string[]).concat(start.headers['set-cookie'] ?? [])[0] ?? '';
       expect(cookie).toMatch(/^__Host-sso_broker_login=/);
       expect(cookie).toMatch(/; Secure/i);

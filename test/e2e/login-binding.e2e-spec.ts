@@ -50,7 +50,7 @@ describe('login binding cookie (e2e)', () => {
   /** Starts a login with these request headers; returns the IdP URL and the binding cookie set. */
   async function start(headers: Record<string, string> = {}) {
     const res = await hop(`${stack.broker.url}/auth/guide/openid-connect`, { headers });
-    expect(res.status).toBe(302);
+    expect(res.status).toBe(307);
     const cookies = res.res.headers.getSetCookie();
     expect(cookies).toHaveLength(1);
     const [pair] = cookies[0].split(';');
@@ -138,7 +138,7 @@ describe('login binding cookie (e2e)', () => {
 
   it("should use the __Host- cookie on both hops when the profile's CallbackBaseURL is https, whatever the request says", async () => {
     const res = await hop(`${stack.broker.url}/auth/tlscb/openid-connect`);
-    expect(res.status).toBe(302);
+    expect(res.status).toBe(307);
     const [setCookie] = res.res.headers.getSetCookie();
     const [pair] = setCookie.split(';');
     const value = pair.slice(pair.indexOf('=') + 1);

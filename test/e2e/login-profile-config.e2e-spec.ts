@@ -97,7 +97,7 @@ describe('logins failed by the profile itself (e2e)', () => {
     expect(text).toContain(`"IdentityHandlerConfig":${JSON.stringify(handler)}`);
 
     const start = await hop(`${stack.broker.url}/auth/lowercase/openid-connect`);
-    expect(start.status).toBe(302);
+    expect(start.status).toBe(307);
     const cookie = start.res.headers.getSetCookie()[0].split(';')[0];
     const callback = await loginWithDevIdp(start.location, 'alice');
     expect(callback).toMatch(
@@ -111,7 +111,7 @@ describe('logins failed by the profile itself (e2e)', () => {
   it("should answer profile_misconfigured when the profile's action cannot run (no DashboardCredential), not a 400", async () => {
     await putProfile(stack, withoutFailureRedirect(guideProfile(stack, 'nodash', { IdentityHandlerConfig: {} })));
     const start = await hop(`${stack.broker.url}/auth/nodash/openid-connect`);
-    expect(start.status).toBe(302);
+    expect(start.status).toBe(307);
     const cookie = start.res.headers.getSetCookie()[0].split(';')[0];
     const callback = await loginWithDevIdp(start.location, 'alice');
     const res = await fetch(callback, { headers: { cookie }, redirect: 'manual' });

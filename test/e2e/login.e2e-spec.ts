@@ -46,7 +46,7 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
   /** start → IdP (account picked) → broker callback; returns the broker's answer to the callback. */
   async function login(profileId: string, account: string) {
     const start = await hop(`${stack.broker.url}/auth/${profileId}/openid-connect`);
-    expect(start.status).toBe(302);
+    expect(start.status).toBe(307);
     const setCookie = start.res.headers.getSetCookie().find((c) => c.startsWith('sso_broker_login='))!;
     expect(setCookie).toMatch(/HttpOnly/i);
     expect(setCookie).toMatch(/SameSite=Lax/i);
@@ -138,16 +138,30 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     });
   });
 
-  it("should answer 404 in TIB's error envelope for an unknown profile or provider (TIB start: empty 200)", async () => {
-    for (const [p, error] of [
-      ['/auth/nope/openid-connect', 'Profile nope not found'],
-      ['/auth/nope/openid-connect/callback', 'Profile nope not found'],
-      ['/auth/guide/github', 'Profile guide has no provider github'],
-    ]) {
+  it("should answer 404 in TIB's error envelope for an unknown profile (TIB start: empty 200)", async () => {
+    for (const p of ['/auth/nope/openid-connect', '/auth/nope/openid-connect/callback']) {
       const res = await fetch(`${stack.broker.url}${p}`, { redirect: 'manual' });
       expect(res.status).toBe(404);
       expect(res.headers.get('content-type')).toBe('application/json');
-      expect(await res.json()).toEqual({ Status: 'error', Error: error });
+      expect(await res.json()).toEqual({ Status: 'error', Error: 'Profile nope not found' });
+    }
+  });
+
+  it("should answer an unknown provider name on the start route as TIB does: 400 JSON with goth's text, byte for byte", async () => {
+    // TIB: tothic.BeginAuthHandler → TothErrorHandler(…, err.Error(), err, 400, …) with goth's
+    // `no provider for %s exists`, written by Go's json.Marshal (HTML characters escaped).
+    for (const [segment, body] of [
+      ['github', '{"Status":"error","Error":"no provider for github exists"}'],
+      ['OpenID-Connect', '{"Status":"error","Error":"no provider for OpenID-Connect exists"}'],
+      ['a%3Cb%3E%26c', '{"Status":"error","Error":"no provider for a\\u003cb\\u003e\\u0026c exists"}'],
+    ]) {
+      for (const method of ['GET', 'POST']) {
+        const res = await fetch(`${stack.broker.url}/auth/guide/${segment}`, { method, redirect: 'manual' });
+        expect({ method, segment, status: res.status }).toEqual({ method, segment, status: 400 });
+        expect(res.headers.get('content-type')).toBe('application/json');
+        expect(res.headers.get('location')).toBeNull();
+        expect(await res.text()).toBe(body);
+      }
     }
   });
 
@@ -158,8 +172,16 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
       body: 'state=from-a-form',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
     });
-    expect(res.status).toBe(302);
+    // 303, not TIB's 307: the browser asks the IdP with a GET and does not re-send the form there.
+    expect(res.status).toBe(303);
     expect(res.headers.get('location')).toMatch(new RegExp(`^${stack.idp.issuer}/`));
+    // Which the browser follows with a GET, and the login completes.
+    const cookie = res.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('sso_broker_login='))!
+      .split(';')[0];
+    const done = await hop(await loginWithDevIdp(res.headers.get('location')!, 'alice'), { headers: { cookie } });
+    expect(done.location).toMatch(new RegExp(`^${stack.portal.url}/sso\\?nonce=`));
     const unknown = await fetch(`${stack.broker.url}/auth/nope/openid-connect`, {
       method: 'POST',
       body: 'a=b',
@@ -177,7 +199,7 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
         body,
         headers: { 'Content-Type': 'application/json' },
       });
-      expect(res.status).toBe(302);
+      expect(res.status).toBe(303);
       expect(res.headers.get('location')).toMatch(new RegExp(`^${stack.idp.issuer}/`));
     }
     // Elsewhere a malformed JSON body is still the client's mistake.

@@ -15,7 +15,7 @@ describe('organisation creation with an unknown outcome (e2e)', () => {
 
   async function login(account: string) {
     const start = await hop(`${stack.broker.url}/auth/sync/openid-connect`);
-    expect(start.status).toBe(302);
+    expect(start.status).toBe(307);
     const cookie = start.res.headers
       .getSetCookie()
       .find((c) => c.startsWith('sso_broker_login='))!

@@ -13,7 +13,7 @@ describe('organisation sync, roles and registered-only through whole logins (e2e
 
   async function login(profileId: string, account: string) {
     const start = await hop(`${stack.broker.url}/auth/${profileId}/openid-connect`);
-    expect(start.status).toBe(302);
+    expect(start.status).toBe(307);
     const cookie = start.res.headers
       .getSetCookie()
       .find((c) => c.startsWith('sso_broker_login='))!

@@ -75,6 +75,6 @@ describe('two broker instances on one Postgres (scale-out, e2e)', () => {
     expect(status).toBe(429);
     expect(Number(retryAfter)).toBeGreaterThan(0);
     // … while the other instance, with its own counters, still lets the client start.
-    expect((await hop(`${other.url}/auth/guide/openid-connect`)).status).toBe(302);
+    expect((await hop(`${other.url}/auth/guide/openid-connect`)).status).toBe(307);
   });
 });

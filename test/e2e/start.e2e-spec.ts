@@ -78,7 +78,7 @@ describe('npm start (scripts/start.mjs): the whole flow on one machine', () => {
     expect(text.trimEnd().endsWith('─'.repeat(72))).toBe(true);
 
     const startRes = await fetch(login, { redirect: 'manual' });
-    expect(startRes.status).toBe(302);
+    expect(startRes.status).toBe(307);
     const cookie = startRes.headers.getSetCookie()[0].split(';')[0];
     const callback = await loginWithDevIdp(startRes.headers.get('location')!, 'alice');
     const done = await fetch(callback, { redirect: 'manual', headers: { cookie } });

@@ -143,7 +143,7 @@ describe('token actions (real broker, fake IdP, fake Tyk)', () => {
   /** One whole login on the given instance; returns the broker's final Location. */
   async function login(broker: TestBroker, profileId: string): Promise<string> {
     const start = await fetch(`${broker.url}/auth/${profileId}/openid-connect`, { redirect: 'manual' });
-    expect(start.status).toBe(302);
+    expect(start.status).toBe(307);
     const cookie = start.headers
       .getSetCookie()
       .map((c) => c.split(';')[0])

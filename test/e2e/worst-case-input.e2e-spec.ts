@@ -251,7 +251,7 @@ describe('worst-case input (e2e: real broker, Postgres, dev IdP, portal emulator
         'GET /api/developers/<16,000> without credentials': [401],
         'GET /api/profiles/<16,000> as admin': [404],
         'GET /auth/{ldap}/<16,000> (provider_not_supported)': [501],
-        'GET /auth/guide/<16,000>': [404],
+        'GET /auth/guide/<16,000>': [400],
         'GET /auth/<16,000>/openid-connect': [404],
         'GET /auth/guide/openid-connect/callback with long state, error and description': [302],
         'GET /api/audit/events?q=<long>': [400],
@@ -259,7 +259,7 @@ describe('worst-case input (e2e: real broker, Postgres, dev IdP, portal emulator
         'GET /api/audit/export?profile=<long>': [400],
         'GET /api/audit/checkpoints?cursor=<long>': [400],
         'GET /api/profiles/<16,000>/check as admin': [404],
-        'GET /auth/guide/<16,000>/logout': [404],
+        'GET /auth/guide/<16,000>/logout': [400],
         'GET /scim/v2/Users?filter=<long> without a token': [503], // SCIM not configured here, like the disabled admin API
       });
     });

@@ -81,6 +81,14 @@ describe('OidcDispatchStrategy', () => {
     expect(actions.redirect).toHaveBeenCalledWith('https://idp.example/authorize?x=1', undefined);
   });
 
+  it("should redirect a start with the status the route asked for (TIB: 307), passport's default otherwise", () => {
+    const { strategy, authenticateFor } = hardened();
+    const { self, actions } = perRequest();
+    self.authenticate({ query: {} }, { strategy, step: 'start', redirectStatus: 307 });
+    authenticateFor.mock.calls[0][0].redirect('https://idp.example/authorize?x=1');
+    expect(actions.redirect).toHaveBeenCalledWith('https://idp.example/authorize?x=1', 307);
+  });
+
   it('should pass a finish the checked callback parameters and succeed with what validate returns', () => {
     const { strategy, authenticateFor } = hardened();
     const { self, actions } = perRequest((_login, done) => done(null, { validated: true }));

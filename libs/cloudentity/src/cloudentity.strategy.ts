@@ -15,12 +15,15 @@ export const CLOUDENTITY_STRATEGY = 'cloudentity';
  * the hardened strategy of the request's (profile, provider), from OidcStrategyRegistry, and the
  * step. `browserBinding`: a random value only the starting browser holds (see LoginOptions).
  * `beforeRedirect` runs just before the start step's redirect to the IdP is written.
+ * `redirectStatus`: the status of that redirect; passport's 302 when left out. The caller picks
+ * it because it depends on the route's contract (TIB's login start answers 307).
  */
 export interface CloudentityAuthenticateOptions {
   strategy: HardenedOidcStrategy;
   step: LoginStep;
   browserBinding?: string;
   beforeRedirect?: () => void;
+  redirectStatus?: 302 | 303 | 307;
 }
 
 /** A query parameter as one string; repeated or nested parameters are treated as absent-and-bad. */
@@ -92,7 +95,7 @@ export class OidcDispatchStrategy extends passport.Strategy {
     const actions: StrategyActions = {
       redirect: (url, status) => {
         target.beforeRedirect?.();
-        this.redirect(url, status);
+        this.redirect(url, target.redirectStatus ?? status);
       },
       success: (login) =>
         this.verify(login as VerifiedLogin, (err, user) => {

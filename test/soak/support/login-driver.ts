@@ -86,7 +86,8 @@ export async function loginAs(
   headers: Record<string, string> = {},
 ): Promise<LoginResult> {
   const started = await startLogin(target.brokerUrl, target.profileId, headers);
-  if (started.status !== 302 || started.location.startsWith(target.failureRedirect)) {
+  // A start that worked is TIB's 307 to the IdP; a failed one is a 302 to FailureRedirect.
+  if (started.status !== 307 || started.location.startsWith(target.failureRedirect)) {
     return {
       end: classify(started.status, started.location, target.returnUrl, target.failureRedirect),
       status: started.status,

@@ -22,7 +22,9 @@ function run(exception: unknown, path = '/api/developers', headers: Record<strin
   const spies = (['error', 'warn', 'log'] as const).map((level) =>
     jest.spyOn(Logger.prototype, level).mockImplementation((...args: unknown[]) => void logged.push(args)),
   );
-  const answer: { status?: number; body?: unknown; headers: Record<string, string> } = { headers: { ...headers } };
+  const answer: { status?: number; body?: unknown; raw?: string; headers: Record<string, string> } = {
+    headers: { ...headers },
+  };
   const res = {
     headersSent: false,
     getHeader: (name: string) => answer.headers[name],
@@ -33,6 +35,15 @@ function run(exception: unknown, path = '/api/developers', headers: Record<strin
     },
     json(body: unknown) {
       answer.body = body;
+      return this;
+    },
+    type(value: string) {
+      answer.headers['Content-Type'] = value;
+      return this;
+    },
+    send(text: string) {
+      answer.raw = text;
+      answer.body = JSON.parse(text);
       return this;
     },
   };
@@ -81,6 +92,18 @@ describe('AllExceptionsFilter', () => {
     expect(body).toEqual({ Status: 'error', Error: 'A value in the request cannot be stored' });
     expect(log).not.toContain(SECRET);
     expect(log).toContain('22P05');
+  });
+
+  it("should answer an unknown provider name on a login route as TIB does: 400, goth's text, Go's JSON bytes", () => {
+    const name = 'a<b>&\u2028c';
+    const { status, raw, headers } = run(
+      new DomainError('provider_not_found', `no provider for ${name} exists`),
+      '/auth/p1/whatever',
+    );
+    expect(status).toBe(400);
+    expect(headers['Content-Type']).toBe('application/json');
+    // What Go's json.Marshal writes for APIErrorMessage{"error", msg} (tyk-identity-broker error/error.go).
+    expect(raw).toBe('{"Status":"error","Error":"no provider for a\\u003cb\\u003e\\u0026\\u2028c exists"}');
   });
 
   it("should answer 400 for a class-22 pg DatabaseError that no QueryFailedError wraps (the export's COPY)", () => {

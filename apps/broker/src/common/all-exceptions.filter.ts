@@ -1,4 +1,5 @@
 import { clipText, isDomainError, loggableError, type ErrorCode } from '@app/common';
+import { goJsonStringify } from '@app/tyk-portal';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { QueryFailedError } from 'typeorm';
@@ -8,8 +9,8 @@ import { isLoginPath, isProfilesPath } from './tib-paths.js';
 
 /**
  * Errors that keep TIB's `{"Status":"error","Error":…}` envelope, byte for byte: every one of the
- * profiles API, and on the login routes the unknown profile or provider (TIB answers
- * `Profile <id> not found` there). The broker's own login-route errors (429, 503) keep its shape.
+ * profiles API, and on the login routes the unknown profile (TIB answers `Profile <id> not found`
+ * on the callback) or provider (400, `no provider for <name> exists`). The broker's own login-route errors (429, 503) keep its shape.
  */
 export function usesTibEnvelope(path: string, code: ErrorCode): boolean {
   if (isProfilesPath(path)) return true;
@@ -171,7 +172,12 @@ export class AllExceptionsFilter implements ExceptionFilter {
     }
     // Express routes paths in any case (/API/PROFILES reaches the profiles API): so does the envelope.
     if (usesTibEnvelope(req.path.toLowerCase(), shape.code)) {
-      res.status(shape.status).json({ Status: 'error', Error: shape.message });
+      // TIB writes it with Go's json.Marshal (error/error.go HandleError): `<`, `>`, `&`, U+2028
+      // and U+2029 escaped, no trailing newline; a message may carry a path segment.
+      res
+        .status(shape.status)
+        .type('application/json')
+        .send(goJsonStringify({ Status: 'error', Error: shape.message }));
       return;
     }
     res.status(shape.status).json({

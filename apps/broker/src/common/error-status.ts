@@ -15,7 +15,10 @@ export function statusForCode(code: ErrorCode): HttpStatus {
     case 'id_token_invalid':
     case 'userinfo_sub_mismatch':
     case 'email_missing':
+    case 'provider_not_found':
     case 'idp_error':
+      // provider_not_found: TIB's answer to an unknown provider name on the start route (goth's
+      // error through tothic.BeginAuthHandler, http.StatusBadRequest).
       // idp_error: what the browser brought back to the callback (the IdP's `error`, a missing
       // code, another issuer's `iss`): anyone can send that, so it is bad input, never a 5xx.
       return HttpStatus.BAD_REQUEST;
@@ -30,7 +33,6 @@ export function statusForCode(code: ErrorCode): HttpStatus {
       return HttpStatus.FORBIDDEN;
     case 'not_found':
     case 'profile_not_found':
-    case 'provider_not_found':
       return HttpStatus.NOT_FOUND;
     case 'conflict':
     case 'profile_version_conflict':

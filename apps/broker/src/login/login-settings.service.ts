@@ -99,6 +99,31 @@ export class LoginSettings {
   }
 }
 
+/**
+ * The UseProviders names TIB builds a goth provider for (providers/social.go, Social.Init); it
+ * skips any other entry, so a name outside this list is as unknown to it as a missing one.
+ */
+const TIB_SOCIAL_PROVIDERS = new Set([
+  'gplus',
+  'github',
+  'twitter',
+  'linkedin',
+  'dropbox',
+  'digitalocean',
+  'bitbucket',
+  'salesforce',
+  'openid-connect',
+]);
+
+/**
+ * A provider name the profile does not have, with TIB's text: goth's error
+ * (toth.GetProvider: `fmt.Errorf("no provider for %s exists", name)`), which
+ * tothic.BeginAuthHandler answers as a 400 in TIB's envelope.
+ */
+export function unknownProvider(name: string): DomainError {
+  return new DomainError('provider_not_found', `no provider for ${name} exists`);
+}
+
 function resolveProvider(stored: StoredProfile, name: string): ResolvedProvider {
   const profile = stored.profile;
   if (profile.ProviderName !== 'SocialProvider') {
@@ -108,7 +133,7 @@ function resolveProvider(stored: StoredProfile, name: string): ResolvedProvider 
     );
   }
   const entry = socialProvider(profile, name);
-  if (!entry) throw new DomainError('provider_not_found', `Profile ${profile.ID} has no provider ${name}`);
+  if (!entry || !TIB_SOCIAL_PROVIDERS.has(entry.Name)) throw unknownProvider(name);
   if (entry.Name !== 'openid-connect') {
     throw new DomainError('provider_not_supported', `Provider ${entry.Name} is not supported; use openid-connect`);
   }

@@ -25,11 +25,17 @@ export class LoginController {
   @All(':id/:provider')
   @LoginStep('start')
   @UseGuards(LoginGuard)
-  @ApiOperation({ summary: 'Start a login: 302 to the IdP (state, nonce and PKCE kept server-side)' })
+  @ApiOperation({ summary: "Start a login: TIB's 307 to the IdP (state, nonce and PKCE kept server-side)" })
   @ApiParam({ name: 'id', description: 'Profile ID' })
   @ApiParam({ name: 'provider', description: 'A UseProviders Name, e.g. openid-connect' })
-  @ApiResponse({ status: 302, description: 'To the IdP, or to FailureRedirect?error=<code>' })
-  @ApiResponse({ status: 404, description: 'Unknown profile or provider' })
+  @ApiResponse({ status: 307, description: 'To the IdP (GET and HEAD, as TIB)' })
+  @ApiResponse({ status: 303, description: 'To the IdP, for any other method (a form POST): the IdP gets a GET' })
+  @ApiResponse({ status: 302, description: 'To FailureRedirect?error=<code>' })
+  @ApiResponse({
+    status: 400,
+    description: 'Unknown provider name: {"Status":"error","Error":"no provider for <name> exists"}',
+  })
+  @ApiResponse({ status: 404, description: 'Unknown profile' })
   start(@CurrentLogin() login: AuthenticatedLogin): never {
     // LoginGuard answers a start itself: passport redirects to the IdP, or the guard throws.
     throw new LoginFailedException(login.attempt, new DomainError('unavailable', 'The login start did not redirect'));

@@ -23,6 +23,17 @@ import { bindingCookie, newBinding, reachedOverHttps, readBinding } from './logi
 import { LoginFailedException } from './login-failures.service.js';
 import { LoginSettings } from './login-settings.service.js';
 
+/**
+ * The status of the start's redirect to the IdP. TIB answers 307 (tothic.BeginAuthHandler:
+ * `http.StatusTemporaryRedirect`), which keeps the method: for GET and HEAD that is TIB's answer.
+ * Any other method (a form POST) gets 303, so the browser asks the IdP with a GET: a 307 would
+ * re-send the caller's body to the IdP, which reads a POST authorization request from its body
+ * (OIDC Core 3.1.2.1) and so would not see the broker's parameters, nor should it get the form.
+ */
+export function startRedirectStatus(method: string): 303 | 307 {
+  return method === 'GET' || method === 'HEAD' ? 307 : 303;
+}
+
 /** What the guard hands passport through getAuthenticateOptions, per request. */
 const PASSPORT_OPTIONS = new WeakMap<object, CloudentityAuthenticateOptions>();
 
@@ -66,7 +77,8 @@ export class LoginGuard extends AuthGuard(CLOUDENTITY_STRATEGY) {
     try {
       resolved = this.settings.provider(stored, provider);
     } catch (error: unknown) {
-      // Unknown provider names are answered as 404 by the global filter, not as a login failure.
+      // An unknown provider name is answered by the global filter (TIB's 400 envelope), not as a
+      // login failure: TIB refuses it before any login begins.
       if (isDomainError(error) && error.code === 'provider_not_found') throw error;
       refused = error;
     }
@@ -87,6 +99,7 @@ export class LoginGuard extends AuthGuard(CLOUDENTITY_STRATEGY) {
         step: step === 'start' ? 'start' : 'finish',
         browserBinding: attempt.browserBinding,
         beforeRedirect: () => this.metrics.loginStep('start', 'success', 'ok', attempt.started),
+        redirectStatus: startRedirectStatus(req.method),
       });
       return (await super.canActivate(context)) as boolean;
     } catch (error: unknown) {

@@ -6,7 +6,7 @@ import { providerConfigFlag, providerConfigString, socialProvider } from '@app/p
 import { Injectable, Logger } from '@nestjs/common';
 import type { Request } from 'express';
 import type { LoginOutcome } from './login-outcome.js';
-import { LoginSettings } from './login-settings.service.js';
+import { LoginSettings, unknownProvider } from './login-settings.service.js';
 
 /**
  * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) for `GET /auth/{id}/{provider}/logout`:
@@ -30,7 +30,7 @@ export class LogoutService {
   async logout(profileId: string, provider: string, req: Request & { id?: unknown }): Promise<LoginOutcome> {
     const { profile } = await this.settings.profile(profileId);
     const entry = socialProvider(profile, provider);
-    if (!entry) throw new DomainError('provider_not_found', `Profile ${profile.ID} has no provider ${provider}`);
+    if (!entry) throw unknownProvider(provider);
     const postLogout = this.postLogoutUrl(providerConfigString(profile, 'PostLogoutRedirectURL'), profile.ReturnURL);
     if (!postLogout) {
       throw new DomainError(
