@@ -724,7 +724,7 @@ describe('hostile input (e2e: real broker, Postgres, dev IdP, portal emulator)',
       expect(verified.headers.get('location')).toBe(`${failureRedirect()}&error=discovery_failed`);
       const port = new URL(secure!.url).port;
       const skipped = await httpsGet(`https://127.0.0.1:${port}/auth/tls/openid-connect`, tls.cert);
-      expect(skipped.status).toBe(302);
+      expect(skipped.status).toBe(307);
       expect(String(skipped.headers.location)).toMatch(new RegExp(`^${tlsIssuer}/authorize\\?`));
     });
   });
