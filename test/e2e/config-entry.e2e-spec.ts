@@ -8,7 +8,7 @@ describe('the built entry with a bad configuration', () => {
       DATABASE_URL: 'postgres://x@127.0.0.1:1/none',
     });
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/TYK_IB_PORT: expected a whole number from 1 to 65535, got "abc"/);
+    expect(res.stderr).toMatch(/TYK_IB_PORT: expected a whole number from 0 to 65535, got "abc"/);
     expect(res.stderr).toMatch(/TYK_LOGLEVEL: expected one of debug, info, warn, error, got "chatty"/);
     expect(res.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
