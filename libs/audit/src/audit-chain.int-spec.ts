@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { commitModeOf, createTestDatabase, singleConnection, type TestDatabase } from '@test/support/database.js';
 import { createLibApp } from '@test/support/lib-app.js';
 import { AuditChainRepository } from './audit-chain.repository.js';
+import { AuditStreamRepository } from './stream/audit-stream.repository.js';
 import { AuditChainService, FULL_VERIFY_CHECK_MS, FULL_VERIFY_FIRST_CHECK_MS } from './audit-chain.service.js';
 import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { AuditCheckpointsService } from './audit-checkpoints.service.js';
@@ -470,6 +471,7 @@ describe('audit sealing in the background (real Postgres)', () => {
       ctx.app.get(AuditChainRepository),
       ctx.app.get(AuditEventsRepository),
       ctx.app.get(AuditVerifyTrust),
+      ctx.app.get(AuditStreamRepository),
     );
     const checks = jest.spyOn(restarted, 'scheduledFullVerify').mockResolvedValue(null);
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date', 'performance'] });
@@ -504,6 +506,7 @@ describe('audit sealing in the background (real Postgres)', () => {
       ctx.app.get(AuditChainRepository),
       ctx.app.get(AuditEventsRepository),
       ctx.app.get(AuditVerifyTrust),
+      ctx.app.get(AuditStreamRepository),
     );
     const [a, b] = await Promise.all([chain.sealNow(), other.sealNow()]);
     expect(a + b).toBeLessThanOrEqual(300);

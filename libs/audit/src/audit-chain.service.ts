@@ -18,6 +18,7 @@ import { auditProtection, type AuditProtection } from './audit-protection.js';
 import { AuditEventsRepository } from './audit-events.repository.js';
 import { AuditVerifyTrust, overdueText } from './audit-verify-trust.js';
 import { fullVerifyRunning, idParam, verifiesAtLimit } from './audit-verify-request.js';
+import { AuditStreamRepository } from './stream/audit-stream.repository.js';
 import { undeliveredCutoff } from './stream/audit-stream-retention.js';
 
 // The verify walk itself is in audit-chain-verify.ts; its result types are re-exported here.
@@ -93,6 +94,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     private readonly chainRepo: AuditChainRepository,
     private readonly events: AuditEventsRepository,
     private readonly trust: AuditVerifyTrust,
+    private readonly streamRepo: AuditStreamRepository,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -379,7 +381,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
     const days = this.config.retentionDays;
     if (days <= 0) return { removed: 0, cutoff: null };
     // Never past an event the SIEM stream has not delivered (undeliveredCutoff warns when it holds back).
-    const cutoff = await undeliveredCutoff(this.config.stream, this.dataSource, this.logger, now, days * DAY_MS);
+    const cutoff = await undeliveredCutoff(this.config.stream, this.streamRepo, this.logger, now, days * DAY_MS);
     let removed = 0;
     for (;;) {
       const batch = await this.dataSource.transaction(async (m) => {

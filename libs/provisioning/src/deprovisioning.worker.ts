@@ -168,40 +168,31 @@ export class DeprovisioningWorker implements OnApplicationBootstrap, OnApplicati
       if (portalUserId) await this.repository.portalUserFound(work, portalUserId);
     }
     if (!portalUserId) return null;
-    await this.stillHeld(work, leaseSeconds);
-    const user = await this.portal.getUser(portalUserId);
-    if (user && !isConsumerRole(user.Role)) return this.refuseAccount(work, portalUserId, user, leaseSeconds);
-    // Right before the write: a claim that lost the row (slow portal) or whose wish is stale stops here.
-    await this.stillHeld(work, leaseSeconds);
     const type = EFFECT[work.action];
-    switch (work.action) {
-      case 'deactivate':
-      case 'reactivate': {
-        const active = work.action === 'reactivate';
-        // The user is read again right before the write (a role or team change made since the read
-        // above is kept, not reverted), its role checked on that read, and the lease checked and
-        // renewed before every portal call of the step.
-        const result = user
-          ? await this.portal.setUserActive(portalUserId, active, {
-              hint: user,
-              accept: (current) => isConsumerRole(current.Role),
-              checkpoint: () => this.stillHeld(work, leaseSeconds),
-            })
-          : null;
-        if (result?.outcome === 'refused') return this.refuseAccount(work, portalUserId, result.user, leaseSeconds);
-        const updated = result?.user ?? null;
-        if (updated && updated.Active !== active) {
-          throw new DomainError('portal_rejected', `the portal kept user ${portalUserId} Active=${updated.Active}`);
-        }
-        await this.record(type, work, { portal_user_id: portalUserId, portal_user_found: updated !== null });
-        return null;
-      }
-      case 'delete': {
-        const result = user ? await this.portal.deleteUser(portalUserId) : 'not_found';
-        await this.record(type, work, { portal_user_id: portalUserId, result });
-        return null;
-      }
+    if (work.action === 'delete') {
+      await this.stillHeld(work, leaseSeconds);
+      const user = await this.portal.getUser(portalUserId);
+      if (user && !isConsumerRole(user.Role)) return this.refuseAccount(work, portalUserId, user, leaseSeconds);
+      // Right before the write: a claim that lost the row (slow portal) or whose wish is stale stops here.
+      await this.stillHeld(work, leaseSeconds);
+      const result = user ? await this.portal.deleteUser(portalUserId) : 'not_found';
+      await this.record(type, work, { portal_user_id: portalUserId, result });
+      return null;
     }
+    const active = work.action === 'reactivate';
+    // setUserActive reads the user last, right before the write (a role or team change made
+    // meanwhile is kept, not reverted), checks its role on that read, and the lease is checked and
+    // renewed before every portal call of the step (a claim that lost the row stops there).
+    const result = await this.portal.setUserActive(portalUserId, active, {
+      accept: (current) => isConsumerRole(current.Role),
+      checkpoint: () => this.stillHeld(work, leaseSeconds),
+    });
+    if (result.outcome === 'refused') return this.refuseAccount(work, portalUserId, result.user, leaseSeconds);
+    if (result.user && result.user.Active !== active) {
+      throw new DomainError('portal_rejected', `the portal kept user ${portalUserId} Active=${result.user.Active}`);
+    }
+    await this.record(type, work, { portal_user_id: portalUserId, portal_user_found: result.user !== null });
+    return null;
   }
 
   /**

@@ -20,11 +20,6 @@ export type TeamsWriteForm = 'ids' | 'names';
 
 /** How {@link TykManagementApiClient.setUserActive} is to treat the user it reads. */
 export interface SetUserActiveOptions {
-  /**
-   * The user as the caller just read it: only its organisation is used (which team list to walk
-   * first); nothing of it is written back, as the step reads the user again right before the write.
-   */
-  hint?: PortalUser | null;
   /** Checked on the last read before the write: false leaves the user alone (`refused`). */
   accept?: (user: PortalUser) => boolean;
   /**
@@ -180,8 +175,8 @@ export class TykManagementApiClient extends PortalAdminApi {
   }
 
   /**
-   * Sets `Active` on a portal user (deprovisioning) and changes nothing else. The user's
-   * organisation's team list is read first, then the user itself, right before the write (the last
+   * Sets `Active` on a portal user (deprovisioning) and changes nothing else. The user is read,
+   * its organisation's team list, then the user again, right before the write (the last
    * read before it: a role or team change made meanwhile is written back as it now is, not
    * reverted), and the user is written back as read but for `Active`.
    *
@@ -198,22 +193,19 @@ export class TykManagementApiClient extends PortalAdminApi {
    */
   async setUserActive(id: string, active: boolean, options: SetUserActiveOptions = {}): Promise<SetUserActiveResult> {
     const checkpoint = options.checkpoint ?? noCheckpoint;
-    let orgId = options.hint && options.hint.Teams.length > 0 ? options.hint.OrganisationID : undefined;
     let catalogueOrg: string | null = null;
     let catalogue: PortalTeam[] = [];
     // The organisation may change between the team list and the read: read both again (bounded).
     for (let round = 0; round < 3; round++) {
-      if (orgId !== undefined && catalogueOrg !== orgId) {
-        catalogue = await this.teamCatalogue(orgId, checkpoint);
-        catalogueOrg = orgId;
-      }
       await checkpoint();
       const user = await this.getUser(id);
       if (!user) return { outcome: 'not_found', user: null };
       if (options.accept && !options.accept(user)) return { outcome: 'refused', user };
       if (user.Active === active) return { outcome: 'unchanged', user };
       if (user.Teams.length > 0 && catalogueOrg !== user.OrganisationID) {
-        orgId = user.OrganisationID;
+        // The organisation's team list, then the user read again: the last read before the write.
+        catalogue = await this.teamCatalogue(user.OrganisationID, checkpoint);
+        catalogueOrg = user.OrganisationID;
         continue;
       }
       const held = user.Teams.map((ref) => ({
@@ -300,17 +292,10 @@ export class TykManagementApiClient extends PortalAdminApi {
     this.logger.warn(`the portal no longer takes Teams as team ${form} on user updates; trying the other form`);
   }
 
-  /** The organisation's teams, every page; `checkpoint` is awaited before each page is asked for. */
-  private async teamCatalogue(orgId: string, checkpoint = noCheckpoint): Promise<PortalTeam[]> {
+  /** The organisation's teams (none without an organisation); `checkpoint` as in listTeams. */
+  private async teamCatalogue(orgId: string, checkpoint?: () => Promise<void>): Promise<PortalTeam[]> {
     if (orgId === '' || orgId === '0') return [];
-    const path = `/portal-api/organisations/${encodeURIComponent(orgId)}/teams`;
-    const out: PortalTeam[] = [];
-    await checkpoint();
-    for await (const { items } of this.pages(path, '/portal-api/organisations/:orgId/teams', DEFAULT_PER_PAGE)) {
-      out.push(...items.map(decodeTeam));
-      await checkpoint();
-    }
-    return out;
+    return this.listTeams(orgId, DEFAULT_PER_PAGE, checkpoint);
   }
 
   private async putUser(id: string, update: PortalUserUpdate, teams: string[]): Promise<PortalUser> {
@@ -375,12 +360,13 @@ export class TykManagementApiClient extends PortalAdminApi {
   }
 
   /** `GET /portal-api/organisations/{org}/teams`, every page. */
-  async listTeams(orgId: string, perPage = DEFAULT_PER_PAGE): Promise<PortalTeam[]> {
+  async listTeams(orgId: string, perPage = DEFAULT_PER_PAGE, checkpoint?: () => Promise<void>): Promise<PortalTeam[]> {
     return this.listAll(
       `/portal-api/organisations/${encodeURIComponent(orgId)}/teams`,
       '/portal-api/organisations/:orgId/teams',
       decodeTeam,
       perPage,
+      checkpoint,
     );
   }
 

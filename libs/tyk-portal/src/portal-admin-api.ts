@@ -140,14 +140,20 @@ export abstract class PortalAdminApi {
     return parsed.filter(isPlainObject);
   }
 
+  /** Every page of a list, decoded; `checkpoint` (if any) is awaited before each page is asked for. */
   protected async listAll<T>(
     path: string,
     endpoint: string,
     decode: (raw: Record<string, unknown>) => T,
     perPage: number,
+    checkpoint?: () => Promise<void>,
   ): Promise<T[]> {
     const out: T[] = [];
-    for await (const { items } of this.pages(path, endpoint, perPage)) out.push(...items.map(decode));
+    await checkpoint?.();
+    for await (const { items } of this.pages(path, endpoint, perPage)) {
+      out.push(...items.map(decode));
+      await checkpoint?.();
+    }
     return out;
   }
 }

@@ -1,7 +1,6 @@
 import type { AuditStreamConfig } from '@app/config';
 import type { LoggerService } from '@nestjs/common';
-import type { DataSource } from 'typeorm';
-import { AuditStreamRepository } from './audit-stream.repository.js';
+import type { AuditStreamRepository } from './audit-stream.repository.js';
 import { StreamCursorMac } from './stream-cursor-mac.js';
 
 /**
@@ -15,14 +14,13 @@ import { StreamCursorMac } from './stream-cursor-mac.js';
  */
 export async function undeliveredCutoff(
   config: AuditStreamConfig,
-  dataSource: DataSource,
+  repository: Pick<AuditStreamRepository, 'cursor' | 'firstUndeliveredAt'>,
   logger: Pick<LoggerService, 'warn'>,
   now: Date,
   periodMs: number,
 ): Promise<Date> {
   const due = new Date(now.getTime() - periodMs);
   if (config.url === '') return due;
-  const repository = new AuditStreamRepository(dataSource);
   const cursor = await repository.cursor();
   let after = '0';
   if (cursor) {
