@@ -197,6 +197,36 @@ describe('worst-case input (e2e: real broker, Postgres, dev IdP, portal emulator
         },
         { name: 'GET /api/profiles/<16,000>/check as admin', send: () => admin(`/api/profiles/${long}/check`) },
         { name: 'GET /auth/guide/<16,000>/logout', send: () => anonymous(`/auth/guide/${long}/logout`) },
+        // Added with the TIB exactness work: other body types, the unknown provider's 400, a POST start.
+        {
+          name: 'POST /api/profiles/{id} as application/octet-stream with a megabyte body',
+          send: () =>
+            admin('/api/profiles/octet', {
+              method: 'POST',
+              body: JSON.stringify(guideProfile(stack, 'octet', { Name: 'n'.repeat(1024 * 1024) })),
+              headers: { 'Content-Type': 'application/octet-stream' },
+            }),
+        },
+        {
+          name: 'POST /api/profiles/{id} as a +json type with NUL and a lone surrogate',
+          send: () =>
+            admin('/api/profiles/vnd', {
+              method: 'POST',
+              body: JSON.stringify(guideProfile(stack, 'vnd', { Name: 'a\u0000b', Type: 'c\ud800d' })),
+              headers: { 'Content-Type': 'application/vnd.api+json' },
+            }),
+        },
+        { name: 'GET /auth/guide/<NUL in the provider name>', send: () => anonymous('/auth/guide/a%00b') },
+        {
+          name: 'PUT /auth/guide/openid-connect with a megabyte body (a start by another method)',
+          send: () =>
+            fetch(`${stack.broker.url}/auth/guide/openid-connect`, {
+              method: 'PUT',
+              redirect: 'manual',
+              body: 'x'.repeat(1024 * 1024),
+              headers: { 'X-Forwarded-For': nextIp() },
+            }),
+        },
         {
           name: 'GET /scim/v2/Users?filter=<long> without a token',
           send: () => anonymous(`/scim/v2/Users?filter=${encodeURIComponent(`userName eq "${almostEmail(15_000)}"`)}`),
@@ -260,6 +290,10 @@ describe('worst-case input (e2e: real broker, Postgres, dev IdP, portal emulator
         'GET /api/audit/checkpoints?cursor=<long>': [400],
         'GET /api/profiles/<16,000>/check as admin': [404],
         'GET /auth/guide/<16,000>/logout': [400],
+        'POST /api/profiles/{id} as application/octet-stream with a megabyte body': [413],
+        'POST /api/profiles/{id} as a +json type with NUL and a lone surrogate': [400],
+        'GET /auth/guide/<NUL in the provider name>': [400],
+        'PUT /auth/guide/openid-connect with a megabyte body (a start by another method)': [303],
         'GET /scim/v2/Users?filter=<long> without a token': [503], // SCIM not configured here, like the disabled admin API
       });
     });

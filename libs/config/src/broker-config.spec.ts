@@ -166,9 +166,11 @@ describe('loadBrokerConfig', () => {
       const { config } = loadBrokerConfig({ env: { TYK_IB_OMITCONFIGFILE: omit }, argv: ['--conf=' + file] });
       expect(config.secret).toBe('');
     }
-    for (const omit of ['1', 'yes', 'false']) {
-      const { config } = loadBrokerConfig({ env: { TYK_IB_OMITCONFIGFILE: omit }, argv: ['--conf=' + file] });
+    for (const omit of ['1', 'yes', 'false', 'x'.repeat(1024 * 1024), 'tr\u0000ue', '\ud800true']) {
+      const { config, notices } = loadBrokerConfig({ env: { TYK_IB_OMITCONFIGFILE: omit }, argv: ['--conf=' + file] });
       expect(config.secret).toBe('from-file');
+      // The value is echoed into a notice, clipped (JSON.stringify escapes NUL and lone surrogates).
+      for (const n of notices) expect(n.length).toBeLessThan(300);
     }
   });
 

@@ -1,4 +1,4 @@
-import { getPathCaseInsensitive, goFoldName, isAllowedIdpUrl } from '@app/common';
+import { clipText, getPathCaseInsensitive, goFoldName, isAllowedIdpUrl } from '@app/common';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -314,7 +314,10 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
   if (omit !== undefined && omit.toLowerCase() === 'true') {
     file = null;
   } else if (omit !== undefined && omit !== '' && omit.toLowerCase() !== 'false') {
-    notices.push(`TYK_IB_OMITCONFIGFILE=${JSON.stringify(omit)} is not "true": the config file is read, as TIB does`);
+    // Clipped: the variable's value is echoed into a log line.
+    notices.push(
+      `TYK_IB_OMITCONFIGFILE=${JSON.stringify(clipText(omit, 40))} is not "true": the config file is read, as TIB does`,
+    );
   }
 
   if (file) {

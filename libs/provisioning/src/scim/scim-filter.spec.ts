@@ -195,4 +195,22 @@ describe('SCIM PATCH', () => {
       expect(e).toMatchObject({ status: 400, scimType });
     }
   });
+
+  // The email paths this change added or widened: NUL, a lone surrogate, a megabyte, wrong types.
+  it.each(
+    ['emails[primary eq true].value', 'emails[primary eq true]', 'emails[type eq "work"]'].flatMap((path) => {
+      const wrap = (v: unknown) => (path.endsWith('.value') ? v : { value: v });
+      return [
+        [path, 'NUL', wrap('a\u0000@b.c')],
+        [path, 'a lone surrogate', wrap('a\ud800@b.c')],
+        [path, 'a megabyte', wrap(`${'a'.repeat(1024 * 1024)}@b.c`)],
+        [path, 'a number', wrap(42)],
+        [path, 'a number instead of the object or list', 42],
+      ] as [string, string, unknown][];
+    }),
+  )('should refuse %s with %s as invalidValue', (path, _what, value) => {
+    expect(() => patch({ op: 'replace', path, value })).toThrow(
+      expect.objectContaining({ status: 400, scimType: 'invalidValue' }),
+    );
+  });
 });
