@@ -1,13 +1,30 @@
 import { copyOut, inlineParams, preparedQuery, preparedStatement } from '@app/database';
-import { Injectable } from '@nestjs/common';
+import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { AuditEventInput } from './audit-event.js';
 import { auditWhere, type AuditFilters } from './audit-filters.js';
-import { INSERT_SQL, RECORD_COLUMNS, insertParams, type AuditEventRecord } from './audit-record.js';
+import { InsertBatcher } from './audit-insert-batcher.js';
+import {
+  INSERT_MANY_SQL,
+  INSERT_SQL,
+  RECORD_COLUMNS,
+  insertManyParams,
+  insertParams,
+  type AuditEventRecord,
+} from './audit-record.js';
 import { EXPORT_COPY_COLUMNS } from './export/audit-export-encoder.js';
 
 const INSERT_EVENT = preparedStatement('audit.insert_event', INSERT_SQL);
+const INSERT_EVENTS = preparedStatement('audit.insert_events', INSERT_MANY_SQL);
+
+/**
+ * One statement in flight at a time: at 32 concurrent logins on the 2-core machine its batches
+ * carry a few events each; a second lane would halve them and double Postgres' commits.
+ */
+const INSERT_LANES = 1;
+/** Most events per statement (a statement's arrays stay small; a burst takes a few rounds). */
+const INSERT_BATCH_MAX = 64;
 
 /** The matching events after a keyset position, in the filters' order: one page or one batch. */
 function keysetSelect(
@@ -49,8 +66,21 @@ export interface AuditPrivilegeRow {
  * runs in that caller's transaction; AuditService keeps the rules.
  */
 @Injectable()
-export class AuditEventsRepository {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+export class AuditEventsRepository implements BeforeApplicationShutdown {
+  private readonly batcher: InsertBatcher<(string | null)[]>;
+
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+    this.batcher = new InsertBatcher(
+      async (params) => insertedId(await preparedQuery<{ id: string }>(this.dataSource, INSERT_EVENT, params)),
+      (events) => preparedQuery<{ id: string }>(this.dataSource, INSERT_EVENTS, insertManyParams(events)),
+      { maxInFlight: INSERT_LANES, maxBatch: INSERT_BATCH_MAX },
+    );
+  }
+
+  /** Events recorded before shutdown are committed before the database connections close. */
+  beforeApplicationShutdown(): Promise<void> {
+    return this.batcher.drained();
+  }
 
   /** One INSERT, one round trip, inside the caller's transaction (`manager`). */
   async insertIn(manager: EntityManager, input: AuditEventInput): Promise<{ id: string }> {
@@ -58,9 +88,13 @@ export class AuditEventsRepository {
     return insertedId(rows);
   }
 
-  /** The same INSERT as a prepared statement on the pool (no QueryRunner): an event on its own. */
+  /**
+   * An event on its own, on the pool (no QueryRunner), as a prepared statement: alone when no
+   * other insert is in flight, else with the events recorded meanwhile in one statement and one
+   * commit (InsertBatcher). Resolves after the commit that holds it.
+   */
   async insertPrepared(input: AuditEventInput): Promise<{ id: string }> {
-    return insertedId(await preparedQuery<{ id: string }>(this.dataSource, INSERT_EVENT, insertParams(input)));
+    return this.batcher.add(insertParams(input));
   }
 
   /** Up to `limit` matching events after `afterId` (keyset on id). */

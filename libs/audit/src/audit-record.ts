@@ -108,8 +108,11 @@ export function normaliseIp(ip: string | null | undefined): string | null {
   return isIP(v) ? v : null;
 }
 
+/** How many parameters INSERT_SQL takes (insertParams' length). */
+export const INSERT_COLUMNS = 12;
+
 /** The insert's parameters, cleaned: secrets masked, emails removed, lengths clipped. */
-export function insertParams(input: AuditEventInput): unknown[] {
+export function insertParams(input: AuditEventInput): (string | null)[] {
   if (!(AUDIT_EVENT_TYPES as readonly string[]).includes(input.type)) {
     throw new TypeError(`audit: unknown event type ${JSON.stringify(input.type)}`);
   }
@@ -162,3 +165,32 @@ export const INSERT_SQL = `WITH e AS (
     INSERT INTO audit_event_personal (event_id, ip, user_agent)
     SELECT e.id, $9::inet, $10::varchar FROM e WHERE $9::inet IS NOT NULL OR $10::varchar IS NOT NULL)
   SELECT id::text AS id, ${DURABLE_COMMIT} FROM e`;
+
+/**
+ * INSERT_SQL for several events in one statement, one commit (AuditInsertBatcher): parameter i is
+ * the array of every event's insertParams value i, in order. The identity column numbers the rows
+ * in the order the statement inserts them (ORDER BY ord), so the ids, ranked, are the events' in
+ * input order: the answer has one id per event, in input order. The personal rows come from the
+ * same statement, as the personal-row guard (migration 1797000017400) requires.
+ */
+export const INSERT_MANY_SQL = `WITH v AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                         $9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY
+      AS v(type, outcome, reason, actor, target, profile_id, developer_id, organisation_id, ip, user_agent, request_id, details, ord)),
+  e AS (
+    INSERT INTO audit_events
+      (type, outcome, reason, actor, target, profile_id, developer_id, organisation_id, request_id, details)
+    SELECT type, outcome, reason, actor, target, profile_id, developer_id::uuid, organisation_id, request_id, details::jsonb
+      FROM v ORDER BY ord
+    RETURNING id),
+  ids AS (SELECT id, row_number() OVER (ORDER BY id) AS ord FROM e),
+  p AS (
+    INSERT INTO audit_event_personal (event_id, ip, user_agent)
+    SELECT ids.id, v.ip::inet, v.user_agent::varchar FROM ids JOIN v USING (ord)
+     WHERE v.ip IS NOT NULL OR v.user_agent IS NOT NULL)
+  SELECT id::text AS id, ${DURABLE_COMMIT} FROM ids ORDER BY ord`;
+
+/** INSERT_MANY_SQL's parameters: one array per column of insertParams, the events in order. */
+export function insertManyParams(events: (string | null)[][]): (string | null)[][] {
+  return Array.from({ length: INSERT_COLUMNS }, (_, column) => events.map((params) => params[column] ?? null));
+}
