@@ -6,13 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import pg from 'pg';
 import { BROKER_ENTRY, startDatabase } from './stack.mjs';
-import { InsertBatcher } from '../dist/apps/broker/libs/audit/src/audit-insert-batcher.js';
-import {
-  INSERT_MANY_SQL,
-  INSERT_SQL,
-  insertManyParams,
-  insertParams,
-} from '../dist/apps/broker/libs/audit/src/audit-record.js';
+// dist is imported by URL, as bench/audit.mjs does (the scripts' type check stays off dist).
+const dist = (file) => new URL(`../dist/apps/broker/libs/audit/src/${file}`, import.meta.url).href;
+const { InsertBatcher } = await import(dist('audit-insert-batcher.js'));
+const { INSERT_MANY_SQL, INSERT_SQL, insertManyParams, insertParams } = await import(dist('audit-record.js'));
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const EVENTS = Number(process.env.EVENTS ?? 8000);
@@ -91,12 +88,18 @@ try {
 
   // The broker's one lane; four lanes give batches of about a quarter of the callers (smaller
   // batches, as at the bench's c=32, where about three events share a statement).
-  const lanes = [1, 4].map((maxInFlight) => [maxInFlight, new InsertBatcher(one, many, { maxInFlight, maxBatch: 64 })]);
+  /** @type {Array<{ lanes: number, batcher: { add(params: unknown): Promise<unknown> } }>} */
+  const variants = [1, 4].map((lanes) => ({
+    lanes,
+    batcher: new InsertBatcher(one, many, { maxInFlight: lanes, maxBatch: 64 }),
+  }));
   console.log(`${CALLERS} callers, ${EVENTS} events per round, ${ROUNDS} rounds`);
   await round('warm-up', one);
   for (let r = 0; r < ROUNDS; r++) {
     await round('single', one);
-    for (const [n, batcher] of lanes) await round(`${n} lane${n > 1 ? 's' : ''}`, (params) => batcher.add(params));
+    for (const { lanes, batcher } of variants) {
+      await round(`${lanes} lane${lanes > 1 ? 's' : ''}`, (params) => batcher.add(params));
+    }
   }
   await pool.end();
 } finally {
