@@ -31,6 +31,9 @@ const mover = (org: string, orgName: string) => [
   },
   // Its `name` looks like an email: a profile with CustomEmailField "name" reads it as the email.
   { sub: 'custom', email: 'custom@example.com', email_verified: true, name: 'custom.alt@example.com' },
+  // The IdP vouches for `name` (a directory attribute, CustomEmailField); `email` is self-asserted,
+  // unverified and someone else's address (review finding 1).
+  { sub: 'mallory', email: 'victim@partner.example', email_verified: false, name: 'mallory@corp.example' },
 ];
 
 describe('developer login through the dev IdP into the portal emulator (e2e)', () => {
@@ -69,7 +72,7 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
   beforeAll(async () => {
     writeFileSync(usersFile, JSON.stringify(mover('acme', 'Acme Corp')));
     stack = await startStack({
-      profileIds: ['guide', 'sync', 'nofail', 'customemail'],
+      profileIds: ['guide', 'sync', 'nofail', 'customemail', 'upnreg', 'upnrole'],
       idpEnv: { DEV_IDP_USERS_FILE: usersFile },
     });
     await putProfile(stack, guideProfile(stack, 'guide'));
@@ -90,6 +93,28 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     delete customConfig.FailureRedirect;
     customConfig.UseProviders[0].Scopes = ['openid', 'email', 'profile'];
     await putProfile(stack, customEmail);
+    // CustomEmailField on a claim the IdP controls, accepted unverified, pinned to corp.example.
+    const upn = (id: string, over: Record<string, unknown>) => {
+      const profile = guideProfile(stack, id, {
+        CustomEmailField: 'name',
+        ProviderConstraints: { Domain: 'corp.example' },
+        ...over,
+      });
+      const config = profile.ProviderConfig as Record<string, unknown> & { UseProviders: { Scopes: string[] }[] };
+      config.AllowUnverifiedEmail = true;
+      config.UseProviders[0].Scopes = ['openid', 'email', 'profile'];
+      return profile;
+    };
+    await putProfile(stack, upn('upnreg', { SSOOnlyForRegisteredUsers: true }));
+    await putProfile(
+      stack,
+      upn('upnrole', {
+        IdentityHandlerConfig: {
+          DashboardCredential: PORTAL_SECRET,
+          OrganisationSync: { DefaultRole: 'consumer-team-member' },
+        },
+      }),
+    );
     db = new pg.Client({ connectionString: stack.db.url });
     await db.connect();
   });
@@ -302,6 +327,34 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     const warning = stack.broker.logs.lines.find((l) => l.includes('"setting":"CustomEmailField"'));
     expect(warning).toMatch(/"profileId":"customemail"/);
     expect(warning).toMatch(/remove CustomEmailField from the profile, or set ProviderConfig\.AllowUnverifiedEmail/);
+  });
+
+  describe('CustomEmailField beside an unchecked standard email claim (review finding 1)', () => {
+    it("should check SSOOnlyForRegisteredUsers against the checked email, not another person's portal account", async () => {
+      stack.portal.state.createUser({ Email: 'victim@partner.example', Role: 'consumer-admin', Active: true });
+      const refused = await login('upnreg', 'mallory');
+      expect(refused.location).toBe(`${stack.portal.url}/?fail=true&error=developer_not_registered`);
+      expect(
+        stack.portal.requests.filter((r) => r.path === '/api/sso' && JSON.stringify(r.body).includes('corp.example')),
+      ).toEqual([]);
+    });
+
+    it("should create, find and re-role only the checked email's portal account, never the standard claim's", async () => {
+      const { location } = await login('upnrole', 'mallory');
+      expect(location).toContain('/sso?nonce=');
+      const state = stack.portal.state;
+      expect(state.findUserByEmail('mallory@corp.example')?.Role).toBe('consumer-team-member');
+      // The victim's account kept its role and got no SSO link.
+      expect(state.findUserByEmail('victim@partner.example')?.Role).toBe('consumer-admin');
+      const created = stack.portal.requests.filter((r) => r.method === 'POST' && r.path === '/api/portal/developers');
+      expect(created.at(-1)?.body).toMatchObject({ email: 'mallory@corp.example' });
+      const { rows } = await db.query<{ email: string; portal_user_id: string }>(
+        "SELECT email, portal_user_id FROM developers WHERE subject = 'mallory'",
+      );
+      expect(rows).toEqual([
+        { email: 'mallory@corp.example', portal_user_id: String(state.findUserByEmail('mallory@corp.example')!.ID) },
+      ]);
+    });
   });
 
   it('should refuse a blocked developer with developer_blocked, and let them in again once unblocked', async () => {

@@ -135,6 +135,59 @@ describe('IdentityActionsService (mocked ports)', () => {
     expect(client.createNonce).not.toHaveBeenCalled();
   });
 
+  // Review finding 1: CustomEmailField "upn" + AllowUnverifiedEmail. Mapping checked only the upn
+  // (mallory@corp.com); the standard `email` claim (victim@partner.com) is unchecked and self-asserted.
+  const twoClaims = (profile: Partial<IdentityActionInput['profile']> = {}): IdentityActionInput => {
+    const base = input(profile);
+    return { ...base, identity: { ...base.identity, email: 'mallory@corp.com', rawEmail: 'victim@partner.com' } };
+  };
+
+  it('should check registration by the checked email, never by an unchecked standard email claim', async () => {
+    const { actions, client, directory } = await setUp();
+    // The portal knows the victim only.
+    directory.findUserId.mockImplementation((email) => Promise.resolve(email === 'victim@partner.com' ? 'u-9' : null));
+    expect(
+      await codeOf(actions.run('GenerateOrLoginDeveloperProfile', twoClaims({ SSOOnlyForRegisteredUsers: true }))),
+    ).toBe('developer_not_registered');
+    expect(directory.findUserId.mock.calls.map((c) => c[0])).toEqual(['mallory@corp.com']);
+    expect(client.createNonce).not.toHaveBeenCalled();
+  });
+
+  it('should create the developer with the checked email when the standard email claim is another address', async () => {
+    const { actions, client } = await setUp();
+    const result = await actions.run('GenerateOrLoginDeveloperProfile', twoClaims());
+    expect(client.createDeveloper).toHaveBeenCalledWith(
+      expect.objectContaining({ email: 'mallory@corp.com', ssoKey: 'user-1@openid-connect.com' }),
+      CREDENTIAL,
+    );
+    // The account the login flow then finds, links and places (reconcile) is the checked one.
+    expect(result).toMatchObject({ portal: { developerCreated: true, portalEmail: 'mallory@corp.com' } });
+  });
+
+  it("should keep TIB's spelling of the standard email claim when it is the checked address but for case", async () => {
+    const { actions, client } = await setUp();
+    const base = input();
+    await actions.run('GenerateOrLoginDeveloperProfile', {
+      ...base,
+      identity: { ...base.identity, email: 'dev@example.com', rawEmail: 'Dev@Example.com' },
+    });
+    expect(client.createDeveloper).toHaveBeenCalledWith(
+      expect.objectContaining({ email: 'Dev@Example.com' }),
+      CREDENTIAL,
+    );
+  });
+
+  it('should fall back to the checked email when a developer found by SSO key has no email', async () => {
+    const { actions, client } = await setUp();
+    client.findDeveloperBySsoKey.mockResolvedValueOnce({ id: 'd9', email: '' });
+    const result = await actions.run('GenerateOrLoginDeveloperProfile', twoClaims());
+    expect(client.updateDeveloper).toHaveBeenCalledWith(
+      { id: 'd9', email: 'mallory@corp.com', nonce: 'nonce-1' },
+      CREDENTIAL,
+    );
+    expect(result).toMatchObject({ portal: { portalEmail: 'mallory@corp.com' } });
+  });
+
   it('should fail without touching the portal when ReturnURL or DashboardCredential is missing', async () => {
     const { actions, client } = await setUp();
     expect(await codeOf(actions.run('GenerateOrLoginDeveloperProfile', input({ ReturnURL: '' })))).toBe(

@@ -116,13 +116,19 @@ export class IdentityActionsService {
     const credential = this.credential(input, 'the developer login');
     const { identity, profile } = input;
     const key = ssoKey(identity.userId, identity.provider);
-    const standardEmail = identity.rawEmail ?? identity.email;
+    // Only `identity.email` passed mapping's checks (shape, email_verified, Domain): it alone
+    // decides which portal account is looked up, created and placed. TIB writes the standard
+    // `email` claim on a new developer even with CustomEmailField; the broker keeps that spelling
+    // only when it is the checked address (case aside), never another, unchecked address.
+    const rawEmail = identity.rawEmail;
+    const createEmail =
+      rawEmail !== undefined && rawEmail.toLowerCase() === identity.email.toLowerCase() ? rawEmail : identity.email;
     let existing: Awaited<ReturnType<TykPortalClient['findDeveloperBySsoKey']>> | undefined;
     if (profile.SSOOnlyForRegisteredUsers) {
       // The portal ignores this flag for developers (E7) and would create the account: the broker
       // enforces it, before any nonce exists.
       existing = await this.client.findDeveloperBySsoKey(key, credential);
-      if (!existing && (await this.directory.findUserId(standardEmail, { exhaustive: true })) === null) {
+      if (!existing && (await this.directory.findUserId(identity.email, { exhaustive: true })) === null) {
         throw new DomainError(
           'developer_not_registered',
           `Profile ${profile.ID} signs in registered developers only (SSOOnlyForRegisteredUsers) and the portal has no account for this developer`,
@@ -135,12 +141,12 @@ export class IdentityActionsService {
     existing ??= await this.client.findDeveloperBySsoKey(key, credential);
     let facts: PortalLoginFacts;
     if (existing) {
-      const email = existing.email === '' ? standardEmail : existing.email;
+      const email = existing.email === '' ? createEmail : existing.email;
       await this.client.updateDeveloper({ ...existing, nonce, email }, credential);
       facts = { ssoKey: key, developerId: existing.id, developerCreated: false, portalEmail: email };
     } else {
-      await this.client.createDeveloper({ email: standardEmail, orgId: profile.OrgID, nonce, ssoKey: key }, credential);
-      facts = { ssoKey: key, developerId: null, developerCreated: true, portalEmail: standardEmail };
+      await this.client.createDeveloper({ email: createEmail, orgId: profile.OrgID, nonce, ssoKey: key }, credential);
+      facts = { ssoKey: key, developerId: null, developerCreated: true, portalEmail: createEmail };
     }
     return { kind: 'redirect', status: 302, location: appendNonce(returnUrl, nonce), portal: facts };
   }

@@ -14,7 +14,8 @@ export interface ActionIdentity {
   email: string;
   /**
    * The IdP's standard `email` claim (TIB's `user.Email`), which TIB writes on a new developer
-   * instead of the CustomEmailField value. Defaults to `email`.
+   * instead of the CustomEmailField value. Unchecked: the broker writes it only when it equals
+   * `email` ignoring case (else `email`), and never looks anything up by it. Defaults to `email`.
    */
   rawEmail?: string;
   /** TIB's user id for the portal SSO key: the CustomUserIDField claim, else the subject. */
