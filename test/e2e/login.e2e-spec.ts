@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { CookieJar, loginWithDevIdp } from '@test/support/dev-idp.js';
+import { startFakeIdp, type FakeIdp } from '@test/support/fake-idp.js';
 import {
   ADMIN_SECRET,
   CLIENT_SECRET,
@@ -39,6 +40,8 @@ const mover = (org: string, orgName: string) => [
 describe('developer login through the dev IdP into the portal emulator (e2e)', () => {
   let stack: Stack;
   let db: pg.Client;
+  /** A second IdP (profile `idpb`) whose admin can issue any `sub`. */
+  let idpB: FakeIdp;
 
   const admin = (p: string, init: RequestInit = {}) =>
     fetch(`${stack.broker.url}${p}`, {
@@ -72,7 +75,7 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
   beforeAll(async () => {
     writeFileSync(usersFile, JSON.stringify(mover('acme', 'Acme Corp')));
     stack = await startStack({
-      profileIds: ['guide', 'sync', 'nofail', 'customemail', 'upnreg', 'upnrole'],
+      profileIds: ['guide', 'sync', 'nofail', 'customemail', 'upnreg', 'upnrole', 'idpb'],
       idpEnv: { DEV_IDP_USERS_FILE: usersFile },
     });
     await putProfile(stack, guideProfile(stack, 'guide'));
@@ -115,12 +118,20 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
         },
       }),
     );
+    idpB = await startFakeIdp();
+    const b = guideProfile(stack, 'idpb');
+    const bConfig = b.ProviderConfig as Record<string, unknown> & { UseProviders: Record<string, unknown>[] };
+    bConfig.UseProviders = [
+      { ...bConfig.UseProviders[0], DiscoverURL: idpB.discoverUrl, Key: idpB.clientId, Secret: idpB.clientSecret },
+    ];
+    await putProfile(stack, b);
     db = new pg.Client({ connectionString: stack.db.url });
     await db.connect();
   });
 
   afterAll(async () => {
     await db?.end();
+    await idpB?.stop();
     await stack?.stop();
   });
 
@@ -327,6 +338,28 @@ describe('developer login through the dev IdP into the portal emulator (e2e)', (
     const warning = stack.broker.logs.lines.find((l) => l.includes('"setting":"CustomEmailField"'));
     expect(warning).toMatch(/"profileId":"customemail"/);
     expect(warning).toMatch(/remove CustomEmailField from the profile, or set ProviderConfig\.AllowUnverifiedEmail/);
+  });
+
+  it("should refuse another IdP's login with a subject whose SSO key a developer already holds, before any portal call (review finding 2)", async () => {
+    await login('guide', 'alice');
+    const portalCalls = stack.portal.requests.length;
+    // IdP B's admin issues sub "alice": the portal SSO key alice@openid-connect.com is alice's.
+    idpB.set({ user: { sub: 'alice', email: 'mallory@idp-b.example', email_verified: true } });
+    const start = await hop(`${stack.broker.url}/auth/idpb/openid-connect`);
+    const cookie = start.res.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('sso_broker_login='))!
+      .split(';')[0];
+    const callback = await hop(start.location);
+    const { location } = await hop(callback.location, { headers: { cookie } });
+    expect(location).toBe(`${stack.portal.url}/?fail=true&error=portal_rejected`);
+    expect(stack.portal.requests.length).toBe(portalCalls);
+    const { rows } = await db.query<{ issuer: string }>("SELECT issuer FROM developers WHERE subject = 'alice'");
+    expect(rows).toEqual([{ issuer: stack.idp.issuer }]);
+    const failed = await db.query<{ reason: string; profile_id: string }>(
+      "SELECT reason, profile_id FROM audit_events WHERE type = 'login.failed' ORDER BY id DESC LIMIT 1",
+    );
+    expect(failed.rows).toEqual([{ reason: 'portal_rejected', profile_id: 'idpb' }]);
   });
 
   describe('CustomEmailField beside an unchecked standard email claim (review finding 1)', () => {

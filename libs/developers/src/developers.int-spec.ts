@@ -189,6 +189,39 @@ describe('developers (real Postgres)', () => {
       });
     });
 
+    it('should refuse, changing nothing, a login whose SSO key another issuer or subject holds (review finding 2)', async () => {
+      const key = 'u-123@openid-connect.com';
+      const first = await developers.recordLogin(claims({ subject: 'u-123', ssoKey: key }));
+      const row = async (id: string) =>
+        (await ds.query('SELECT login_count, sso_key FROM developers WHERE id = $1', [id]))[0] as unknown;
+      const count = async () => Number((await ds.query('SELECT count(*)::int AS n FROM developers'))[0].n);
+      const before = await count();
+      for (const second of [
+        // The same sub from another IdP (profile B).
+        claims({ issuer: 'https://idp-b.example', subject: 'u-123', ssoKey: key }),
+        // Another subject at the same IdP whose CustomUserIDField claim says u-123.
+        claims({ subject: 'someone-else', ssoKey: key }),
+      ]) {
+        await expect(developers.recordLogin(second)).rejects.toMatchObject({ code: 'portal_rejected' });
+      }
+      expect(await count()).toBe(before);
+      // A returning developer whose key changes to one another developer holds is refused too.
+      const other = await developers.recordLogin(claims({ ssoKey: 'other@openid-connect.com' }));
+      await expect(
+        developers.recordLogin(claims({ subject: other.developer.subject, ssoKey: key })),
+      ).rejects.toMatchObject({ code: 'portal_rejected' });
+      expect(await row(other.developer.id)).toEqual({ login_count: 1, sso_key: 'other@openid-connect.com' });
+
+      // The holder still signs in; once erased, the key is free.
+      await expect(developers.recordLogin(claims({ subject: 'u-123', ssoKey: key }))).resolves.toMatchObject({
+        created: false,
+      });
+      await developers.erase(first.developer.id, ACTOR);
+      await expect(
+        developers.recordLogin(claims({ issuer: 'https://idp-b.example', subject: 'u-123', ssoKey: key })),
+      ).resolves.toMatchObject({ created: true });
+    });
+
     it('should refuse empty or oversized identifiers with validation_failed', async () => {
       await expect(developers.recordLogin(claims({ subject: '' }))).rejects.toMatchObject({
         code: 'validation_failed',

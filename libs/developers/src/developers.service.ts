@@ -100,7 +100,9 @@ export class DevelopersService {
    * developer (also one blocked and then erased) is left untouched: `developer_blocked`; so is a
    * login that shares a blocked developer's email (lower-cased), SSO key or portal user: blocking
    * a person must survive a new `sub`, another profile or another IdP, because the portal signs
-   * them in by email into the same account.
+   * them in by email into the same account. A login whose SSO key another developer (another
+   * issuer or subject) holds is refused too, before any portal call (`portal_rejected`): the portal
+   * would hand it that developer's account.
    */
   async recordLogin(input: RecordLoginInput): Promise<{ developer: SignedInDeveloper; created: boolean }> {
     const issuer = required('issuer', input.issuer, 500);
@@ -120,6 +122,12 @@ export class DevelopersService {
     if (recorded) return recorded;
     if (await this.developers.isBlocked(values)) {
       throw new DomainError('developer_blocked', 'This developer account is blocked');
+    }
+    if (await this.developers.ssoKeyHeldByOther(values)) {
+      throw new DomainError(
+        'portal_rejected',
+        "Another developer (another issuer or subject) holds this login's portal SSO key; the portal would sign this login in as them, so it is refused (a CustomUserIDField claim must be one the IdP controls, unique across the profiles' IdPs)",
+      );
     }
     throw new Error('developers: the login upsert returned no row');
   }
