@@ -361,7 +361,12 @@ describe('faults: the identity provider (real broker, fake IdP)', () => {
   beforeAll(async () => {
     db = await createTestDatabase('faults_idp');
     fake = await startFakeIdp();
-    late = await startFakeIdp({ tenantPath: '/late/developers' });
+    // Its own subject: the same `sub` from a second IdP holds the same portal SSO key, which the
+    // broker refuses (portal_rejected).
+    late = await startFakeIdp({
+      tenantPath: '/late/developers',
+      knobs: { user: { sub: 'late-123', email: 'late@example.com', email_verified: true, name: 'Late Dev' } },
+    });
     portal = await startPortalEmulator({ apiSecret: PORTAL_SECRET, adminToken: PORTAL_TOKEN });
     port = await freePort();
     brokerUrl = `http://127.0.0.1:${port}`;
