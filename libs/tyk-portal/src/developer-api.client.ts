@@ -34,7 +34,9 @@ export class TykDeveloperApiClient {
    * found": creating a second developer because a lookup failed is worse than failing the login.
    * A developer whose `sso_key` (TIB's PortalDeveloper carries it) is set and is not the key asked
    * for is refused (portal_rejected): this login's nonce would otherwise sign the browser in as
-   * someone else. Compared case-insensitively, in case the portal folds case.
+   * someone else. Compared exactly: the key is built from the OpenID subject, which is
+   * case-sensitive, so a portal that folds case and answers `abc@…` for `ABC@…` has found
+   * another person's developer.
    */
   async findDeveloperBySsoKey(key: string, credential: string): Promise<PortalDeveloper | null> {
     const req: Req = {
@@ -49,7 +51,7 @@ export class TykDeveloperApiClient {
       const body = parseJson(req, res);
       if (!isPlainObject(body)) throw malformed(req, 'expected a developer object');
       const developer = decodeDeveloper(body);
-      if (developer.sso_key !== '' && developer.sso_key.toLowerCase() !== key.toLowerCase()) {
+      if (developer.sso_key !== '' && developer.sso_key !== key) {
         throw malformed(req, 'the developer returned has another SSO key than the one asked for');
       }
       return developer;
