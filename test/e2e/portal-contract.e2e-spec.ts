@@ -475,6 +475,19 @@ describe('the portal contract (§E) against each plausible portal behaviour (e2e
       }
     });
 
+    it('should take the organisation id as given, never merge " acme" into "acme" (review finding 4)', async () => {
+      // mapIdentity refuses such an id; the sync, told one anyway, must not trim it into another's.
+      const settings = { enabled: true, idClaim: 'o', nameClaim: 'n' };
+      const plain = await h.sync.resolve({ issuer: ISSUER, settings, organisationId: 'pad-id', organisationName: 'P' });
+      const padded = await h.sync.resolve({
+        issuer: ISSUER,
+        settings,
+        organisationId: ' pad-id',
+        organisationName: 'Q',
+      });
+      expect(padded!.portalOrgId).not.toBe(plain!.portalOrgId);
+    });
+
     it("should keep two IdPs' organisations with the same id apart (issue 13, finding 7)", async () => {
       const settings = { enabled: true, idClaim: 'o', nameClaim: 'n' };
       const a = await h.sync.resolve({ issuer: ISSUER, settings, organisationId: 'same-id', organisationName: 'A' });

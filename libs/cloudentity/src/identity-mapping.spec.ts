@@ -262,6 +262,13 @@ describe('mapIdentity', () => {
       expect(id.organisationName).toBeNull();
     });
 
+    it('should refuse an organisation id with surrounding whitespace, never pass on a variant of another id (review finding 4)', () => {
+      for (const organization_id of [' acme', 'acme ', '\tacme', 'acme\u00a0', '  ']) {
+        expect(codeOf(() => mapIdentity({ ...claims, organization_id }, base))).toBe('id_token_invalid');
+      }
+      expect(mapIdentity({ ...claims, organization_id: 'acme corp' }, base).organisationId).toBe('acme corp');
+    });
+
     it('should use organization_id when the configured claim name is empty', () => {
       const settings = { ...base, organisationClaim: '', organisationNameClaim: '' };
       expect(mapIdentity({ ...claims, organization_id: 'org-9' }, settings).organisationId).toBe('org-9');

@@ -138,6 +138,15 @@ export function mapIdentity(claims: Claims, settings: IdentityMappingSettings): 
       CLAIM_LIMITS.organisationId,
       'id_token_invalid',
     ) ?? null;
+  // " acme" and "acme" are two organisations to the IdP; trimmed in one place and kept in another
+  // they would share a portal organisation and team while the broker records them apart. Such an
+  // id is refused, so the id the broker stores, audits and syncs is exactly the claim.
+  if (organisationId !== null && organisationId !== organisationId.trim()) {
+    throw new DomainError(
+      'id_token_invalid',
+      'The identity provider sent an organisation id with leading or trailing whitespace',
+    );
+  }
   const organisationName = shown(claimString(claims, settings.organisationNameClaim || 'organization_name')) ?? null;
 
   return {

@@ -92,7 +92,9 @@ export class OrganisationSyncService {
    * disabled or the developer has no organisation (the login then proceeds as TIB's would).
    */
   async resolve(input: OrganisationResolveInput): Promise<OrganisationResolution | null> {
-    const orgId = input.organisationId?.trim();
+    // Not trimmed: mapIdentity refuses an id with surrounding whitespace, so this is the id the
+    // broker stores and audits for the developer.
+    const orgId = input.organisationId;
     if (!input.settings.enabled || !orgId) return null;
 
     const { issuer } = input;
