@@ -3,17 +3,11 @@ import { GENESIS_HASH } from './audit-chain.js';
 import type { KnownTail } from './audit-checkpoint-files.js';
 import type { AuditCheckpointsService } from './audit-checkpoints.service.js';
 import type { AuditChainRepository } from './audit-chain.repository.js';
+import { verifyCheckpoints } from './audit-checkpoint-verify.js';
 import { newestCheckpointProblem } from './audit-newest-checkpoint.js';
 import { anchorProblem } from './audit-retention-proof.js';
 import type { AuditVerifyTrust } from './audit-verify-trust.js';
-import {
-  ChainWalk,
-  sortBreaks,
-  verifyCheckpoints,
-  type AuditBreak,
-  type AuditCheckpoint,
-  type AuditBreakKind,
-} from './audit-verifier.js';
+import { ChainWalk, sortBreaks, type AuditBreak, type AuditCheckpoint, type AuditBreakKind } from './audit-verifier.js';
 
 // The verify walk over the hash chain: what a verify reads (head, anchor, checkpoints, the events
 // in seal order; the SQL is in audit-chain.repository.ts) and what it reports. AuditChainService

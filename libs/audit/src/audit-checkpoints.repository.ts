@@ -89,8 +89,12 @@ export class AuditCheckpointsRepository {
   }
 
   /** Up to `limit` checkpoints before `before` (a last_seq), newest first. */
-  checkpointPage(limit: number, before: string | null): Promise<AuditCheckpoint[]> {
-    return this.dataSource.query<AuditCheckpoint[]>(
+  checkpointPage(
+    limit: number,
+    before: string | null,
+    m: EntityManager | DataSource = this.dataSource,
+  ): Promise<AuditCheckpoint[]> {
+    return m.query<AuditCheckpoint[]>(
       `SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints c
           ${before !== null ? 'WHERE c.last_seq < $2::bigint' : ''} ORDER BY c.last_seq DESC LIMIT $1`,
       before !== null ? [limit, before] : [limit],

@@ -11,12 +11,16 @@ import { newestCheckpointFile, tailOf, writeCheckpointFile, type KnownTail } fro
 import { AuditEventsRepository } from './audit-events.repository.js';
 import { loadSigningKey, loadTrustedKeys, type AuditSigningKey } from './audit-signing-key.js';
 import { newestCheckpointProblem } from './audit-newest-checkpoint.js';
+import { CheckpointAlarms, type CheckpointRefusal, type CheckpointsPassedOver } from './audit-checkpoint-alarms.js';
+import { passesOverOf, type PassOverPlan } from './audit-checkpoint-pass-over.js';
 import {
   checkpointHash,
   signAuditJws,
   signCheckpoint,
   verifyAuditJws,
   type AuditCheckpoint,
+  type CheckpointPayload,
+  type PassesOver,
 } from './audit-verifier.js';
 import { CursorCodec, cursorInvalid } from './cursor.js';
 
@@ -52,15 +56,6 @@ export interface AuditSigningKeys {
 /** How many untrusted rows GET /api/audit/keys lists. */
 export const UNTRUSTED_KEYS_LISTED = 100;
 
-/** Why the broker signs no checkpoint on top of the newest one (shown by /health/ready). */
-export interface CheckpointRefusal {
-  /** The newest checkpoint's range and key (null when none is left). */
-  first_seq: string | null;
-  last_seq: string | null;
-  kid: string | null;
-  reason: string;
-}
-
 /** Sealed events waiting for a checkpoint too long: after which seq, and for how long. */
 export interface CheckpointsOverdue {
   uncoveredAfterSeq: string;
@@ -70,7 +65,15 @@ export interface CheckpointsOverdue {
 /** A checkpoint problem, as /health/ready details it (`details.audit`) and the console shows it. */
 export type CheckpointState =
   | { checkpoints: 'stopped'; checkpointProblem: CheckpointRefusal }
-  | { checkpoints: 'overdue'; checkpointsOverdue: CheckpointsOverdue };
+  | { checkpoints: 'overdue'; checkpointsOverdue: CheckpointsOverdue }
+  | { checkpoints: 'passed_over'; checkpointsPassedOver: CheckpointsPassedOver };
+
+export type { CheckpointRefusal, CheckpointsPassedOver };
+
+/** Where the next checkpoint chains: onto the newest one (passOver null), or past untrusted ones at the end. */
+interface ChainPoint {
+  passOver: PassOverPlan | null;
+}
 
 /**
  * Signed checkpoints of the chain (issue 14; the idea of CloudTrail's digest files): at least every
@@ -87,7 +90,7 @@ export class AuditCheckpointsService implements OnModuleInit {
   private readonly trusted = new Map<string, JWK>();
   /** The newest checkpoint this process signed, checked against a trusted key, or found in its folder at start. */
   private tail: KnownTail | null = null;
-  private refusal: (CheckpointRefusal & { key: string }) | null = null;
+  private readonly alarms: CheckpointAlarms;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -96,7 +99,9 @@ export class AuditCheckpointsService implements OnModuleInit {
     private readonly checkpointRepo: AuditCheckpointsRepository,
     private readonly chainRepo: AuditChainRepository,
     private readonly events: AuditEventsRepository,
-  ) {}
+  ) {
+    this.alarms = new CheckpointAlarms(this.logger, (m, input) => this.events.insertIn(m, input));
+  }
 
   /** Loads the key (a missing key in production stops the start) and publishes its public half. */
   async onModuleInit(): Promise<void> {
@@ -175,14 +180,14 @@ export class AuditCheckpointsService implements OnModuleInit {
     const refused = this.refused;
     if (refused) return { checkpoints: 'stopped', checkpointProblem: refused };
     const overdue = await this.overdue();
-    return overdue ? { checkpoints: 'overdue', checkpointsOverdue: overdue } : null;
+    if (overdue) return { checkpoints: 'overdue', checkpointsOverdue: overdue };
+    const passed = this.alarms.shown;
+    return passed ? { checkpoints: 'passed_over', checkpointsPassedOver: passed } : null;
   }
 
   /** Set while the broker refuses to sign on top of the newest checkpoint (see checkpoint()). */
   get refused(): CheckpointRefusal | null {
-    if (!this.refusal) return null;
-    const { key: _key, ...refusal } = this.refusal;
-    return refusal;
+    return this.alarms.refused;
   }
 
   get signing(): boolean {
@@ -219,7 +224,8 @@ export class AuditCheckpointsService implements OnModuleInit {
     await this.dataSource.transaction(async (m) => {
       if (!(await this.chainRepo.tryXactLock(m, 'checkpoint'))) return;
       const last = await this.checkpointRepo.lastCheckpoint(m);
-      if (!(await this.mayChainOnto(m, last))) return;
+      const point = await this.mayChainOnto(m, last);
+      if (!point) return;
       const head = await this.chainRepo.chainHead(m);
       if (!head) return;
       const headSeq = BigInt(head.last_seq);
@@ -227,12 +233,19 @@ export class AuditCheckpointsService implements OnModuleInit {
       let from = last ? BigInt(last.last_seq) + 1n : 1n;
       let prev = last ? checkpointHash(last.jws) : GENESIS_HASH;
       const every = BigInt(this.config.checkpointEvery);
-      const sign = async (to: bigint, hash: string) => {
-        const cp = await this.insert(m, key, from, to, hash, prev);
+      const sign = async (to: bigint, hash: string, passesOver?: PassesOver) => {
+        const cp = await this.insert(m, key, from, to, hash, prev, passesOver);
         made.push(cp);
         prev = checkpointHash(cp.jws);
         from = to + 1n;
       };
+      if (point.passOver) {
+        // One checkpoint up to the head, which continues the junk in the table (the database's
+        // rule) but vouches only for the trusted one before it. The junk may end at the head
+        // (never after it): then the next round, once the alarm itself is sealed.
+        if (headSeq >= from) await sign(headSeq, head.last_hash, passesOverOf(point.passOver));
+        return;
+      }
       while (headSeq - from + 1n >= every) {
         const to = from + every - 1n;
         const hash = await this.chainRepo.hashAtSeq(m, to);
@@ -250,45 +263,39 @@ export class AuditCheckpointsService implements OnModuleInit {
   }
 
   /**
-   * Whether a new checkpoint may chain onto `last` (the newest; undefined when there is none): its
-   * signature would vouch, through the chain of checkpoint hashes, for everything before it, so
-   * `last` must pass newestCheckpointProblem(). Otherwise nothing is signed until it does: one error in the log
-   * and one `audit.checkpoint_untrusted` event per problem, and `refused` says why.
+   * Where a new checkpoint may chain (null: nowhere). Its signature vouches, through the chain of
+   * checkpoint hashes, for everything before it, so `last` (the newest; undefined when there is
+   * none) must pass newestCheckpointProblem(). When `last` is junk appended at the end (a signature
+   * or key this broker cannot verify: the runtime role can append any row there), the new one
+   * passes over it onto the newest trusted checkpoint (passOverPlan), with one error in the log and
+   * one `audit.checkpoint_passed_over` event per newest junk row. Otherwise (checkpoints removed or
+   * replaced) nothing is signed until it passes: one error and one `audit.checkpoint_untrusted`
+   * event per problem, and `refused` says why.
    */
-  private async mayChainOnto(m: EntityManager, last: AuditCheckpoint | undefined): Promise<boolean> {
-    const found = await newestCheckpointProblem(last, {
+  private async mayChainOnto(m: EntityManager, last: AuditCheckpoint | undefined): Promise<ChainPoint | null> {
+    const ctx = {
       tail: this.tail,
-      trustedKey: (kid) => this.trustedKey(kid),
-      jwsFrom: (lastSeq) => this.checkpointRepo.jwsFrom(m, lastSeq),
-    });
+      trustedKey: (kid: string | undefined) => this.trustedKey(kid),
+      jwsFrom: (lastSeq: bigint) => this.checkpointRepo.jwsFrom(m, lastSeq),
+    };
+    const found = await newestCheckpointProblem(last, ctx);
     if (found === null) {
       if (last) this.tail = tailOf(last);
-      if (this.refusal) this.logger.log('audit checkpoints resumed: the newest checkpoint is trusted again');
-      this.refusal = null;
-      return true;
+      this.alarms.resumed();
+      return { passOver: null };
     }
-    // Said once per problem (a key this process does not trust may sign many checkpoints).
-    if (this.refusal?.key !== found.key) {
-      const at = { first_seq: last?.first_seq ?? null, last_seq: last?.last_seq ?? null, kid: last?.kid ?? null };
-      const range = last ? ` (seq ${last.first_seq}..${last.last_seq})` : '';
-      this.logger.error(
-        `audit checkpoints stopped: the newest checkpoint${range} ${found.reason}; no checkpoint is signed on top of it. ` +
-          "After a rotation of BROKER_AUDIT_SIGNING_KEY_FILE, put the previous key's public JWKS (GET /api/audit/keys, " +
-          'saved before the rotation) in BROKER_AUDIT_TRUSTED_KEYS_FILE and restart; otherwise the checkpoints were ' +
-          'changed outside the broker: verify the log against the copies kept outside the database. Recorded as ' +
-          'audit.checkpoint_untrusted',
-      );
-      await this.events.insertIn(m, {
-        type: 'audit.checkpoint_untrusted',
-        outcome: 'failure',
-        reason: 'checkpoint_untrusted',
-        actor: 'system',
-        target: 'audit_checkpoints',
-        details: { ...at, problem: found.reason },
-      });
-      this.refusal = { key: found.key, ...at, reason: found.reason };
+    const plan = last
+      ? await this.alarms.plan(m, last, found, ctx, (below, limit) =>
+          this.checkpointRepo.checkpointPage(limit, below, m),
+        )
+      : null;
+    if (plan) {
+      this.tail = tailOf(plan.after);
+      this.alarms.resumed();
+      return { passOver: plan };
     }
-    return false;
+    await this.alarms.stop(m, last, found);
+    return null;
   }
 
   /**
@@ -319,8 +326,9 @@ export class AuditCheckpointsService implements OnModuleInit {
     to: bigint,
     lastHash: string,
     prev: string,
+    passesOver?: PassesOver,
   ): Promise<AuditCheckpoint> {
-    const payload = {
+    const payload: CheckpointPayload = {
       v: 1 as const,
       first_seq: from.toString(),
       last_seq: to.toString(),
@@ -329,6 +337,7 @@ export class AuditCheckpointsService implements OnModuleInit {
       count: (to - from + 1n).toString(),
       time: new Date().toISOString(),
       kid: key.kid,
+      ...(passesOver ? { passes_over: passesOver } : {}),
     };
     const jws = await signCheckpoint(payload, key);
     const row = await this.checkpointRepo.insertCheckpoint(m, [

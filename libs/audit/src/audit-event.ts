@@ -34,6 +34,7 @@ export const AUDIT_EVENT_TYPES = [
   'audit.verified',
   'audit.stream_cursor_tampered',
   'audit.checkpoint_untrusted',
+  'audit.checkpoint_passed_over',
   'audit.checkpoints_started',
   'audit.personal_erased',
   'audit.stream_gap',

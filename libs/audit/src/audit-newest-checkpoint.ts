@@ -1,5 +1,6 @@
 import { decodeProtectedHeader, type JWK } from 'jose';
 import type { KnownTail } from './audit-checkpoint-files.js';
+import { passesOver } from './audit-checkpoint-verify.js';
 import { CHECKPOINT_JWS_TYPE, checkpointHash, unverifiedPayload, verifyAuditJws } from './audit-verifier.js';
 
 // Whether the newest checkpoint may be taken as genuine: one decision for the signer (which chains
@@ -95,7 +96,7 @@ export async function newestCheckpointProblem(
   }
   // Signed by a trusted key and newer than what this process knows: it must descend from that
   // (another instance signed on top of it), not from a cut-back chain that someone else signed.
-  if (tail && !descends(await jwsFrom(tail.lastSeq), tail)) {
+  if (tail && !descends(await jwsFrom(tail.lastSeq), tail, newest)) {
     return {
       key: `fork:${tail.lastSeq}:${hash}`,
       kind: 'fork',
@@ -107,14 +108,22 @@ export async function newestCheckpointProblem(
 }
 
 /**
- * Whether checkpoints `rows` (from the tail's last seq on, oldest first) chain from `tail`: the
- * first is the one this process knows, and each later one signs (in its payload) the hash of the
- * one before. The newest one's signature, checked by the caller, covers that chain of hashes.
+ * Whether checkpoints `rows` (from the tail's last seq on, oldest first) chain from `tail` up to
+ * `newest`: followed back from `newest`, each names (in its payload) the hash of the one before it,
+ * or, when it passed over untrusted checkpoints (PassesOver), of the trusted one before them; the way
+ * ends at the one this process knows. The newest one's signature, checked by the caller, covers
+ * that chain of hashes; the rows passed over are vouched for by nothing.
  */
-function descends(rows: string[], tail: KnownTail): boolean {
-  if (rows.length === 0 || checkpointHash(rows[0]) !== tail.hash) return false;
-  for (let i = 1; i < rows.length; i++) {
-    if (unverifiedPayload(rows[i])?.prev_checkpoint_hash !== checkpointHash(rows[i - 1])) return false;
+function descends(rows: string[], tail: KnownTail, newest: NewestCheckpoint): boolean {
+  const at = new Map(rows.map((jws, i) => [checkpointHash(jws), i]));
+  let i = at.get(checkpointHash(newest.jws));
+  if (i === undefined) return false;
+  while (i > 0) {
+    const p = unverifiedPayload(rows[i]);
+    const po = passesOver(p);
+    const j = at.get(String(po ? po.after_hash : p?.prev_checkpoint_hash));
+    if (j === undefined || (po ? j >= i : j !== i - 1)) return false;
+    i = j;
   }
-  return true;
+  return checkpointHash(rows[0]) === tail.hash;
 }

@@ -5,11 +5,11 @@ import { GENESIS_HASH, chainHash } from './audit-chain.js';
 import {
   ChainWalk,
   sortBreaks,
-  verifyCheckpoints,
   type AuditBreak,
   type AuditCheckpoint,
   type VerifiableEvent,
 } from './audit-verifier.js';
+import { verifyCheckpoints } from './audit-checkpoint-verify.js';
 import { anchorProblem, type RetentionRecord } from './audit-retention-proof.js';
 
 export interface OfflineVerifyResult {

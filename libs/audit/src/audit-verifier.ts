@@ -1,14 +1,6 @@
 import { createHash } from 'node:crypto';
-import {
-  CompactSign,
-  compactVerify,
-  decodeJwt,
-  decodeProtectedHeader,
-  importJWK,
-  type JWK,
-  type JWTPayload,
-} from 'jose';
-import { GENESIS_HASH, canonicalJson, chainHash, type ChainedEventFields } from './audit-chain.js';
+import { CompactSign, compactVerify, decodeJwt, decodeProtectedHeader, importJWK, type JWK } from 'jose';
+import { canonicalJson, chainHash, type ChainedEventFields } from './audit-chain.js';
 
 /** What broke, named for the auditor (issue 14). */
 export type AuditBreakKind =
@@ -50,6 +42,27 @@ export interface CheckpointPayload {
   count: string;
   time: string;
   kid: string;
+  /** Only on a checkpoint that passes over untrusted ones (see PassesOver). */
+  passes_over?: PassesOver;
+}
+
+/**
+ * What a checkpoint signed on top of untrusted checkpoints says about them. The database accepts a
+ * checkpoint only after the newest one (it cannot check a signature), so whoever holds the runtime
+ * role can append junk at the end; the broker's next checkpoint continues the junk row in the
+ * table (`first_seq`, `prev_checkpoint_hash`), but vouches, through `after_hash`, only for the
+ * newest checkpoint it trusts, and names the rows in between as not vouched for. The events they
+ * span stay covered: this checkpoint's `last_hash` chains over them.
+ */
+export interface PassesOver {
+  /** The SHA-256 of the JWS of the newest trusted checkpoint before the junk. */
+  after_hash: string;
+  /** Its last seq. */
+  after_seq: string;
+  /** The rows passed over: the first seq of the oldest, the last seq of the newest, how many rows. */
+  first_seq: string;
+  last_seq: string;
+  count: string;
 }
 
 export const CHECKPOINT_JWS_TYPE = 'broker-audit-checkpoint+json';
@@ -60,7 +73,7 @@ export function checkpointHash(jws: string): string {
 }
 
 /** The JWS algorithms the audit signing key may use. */
-const AUDIT_JWS_ALGORITHMS = ['EdDSA', 'Ed25519', 'ES256'];
+export const AUDIT_JWS_ALGORITHMS = ['EdDSA', 'Ed25519', 'ES256'];
 
 /**
  * A compact JWS over the canonical JSON of `payload`, with the audit signing key; `typ` says what
@@ -95,7 +108,7 @@ type ImportedKey = Awaited<ReturnType<typeof importJWK>>;
  */
 const importedKeys = new WeakMap<JWK, Map<string, Promise<ImportedKey>>>();
 
-function importOnce(jwk: JWK, alg: string): Promise<ImportedKey> {
+export function importOnce(jwk: JWK, alg: string): Promise<ImportedKey> {
   let cache = importedKeys.get(jwk);
   if (!cache) {
     cache = new Map<string, Promise<ImportedKey>>();
@@ -140,83 +153,6 @@ export interface VerifiableEvent extends ChainedEventFields {
   prev_id: string | null;
   prev_hash: string | null;
   hash: string | null;
-}
-
-/**
- * Checks each checkpoint's signature (against `keys`, a JWKS's `keys`), that its payload is the
- * stored row, and that checkpoints chain without a gap. Returns the problems and the checkpoints
- * that passed (whose `last_hash` the chain walk then compares).
- */
-export async function verifyCheckpoints(
-  checkpoints: AuditCheckpoint[],
-  keys: JWK[],
-  /**
-   * Which signatures to check (default: all). The others are checked for payload = row and for the
-   * hash link to the next checkpoint, whose signature covers it: with the newest signature checked,
-   * every older checkpoint is authenticated through the chain of `prev_checkpoint_hash`.
-   */
-  checkSignature: (cp: AuditCheckpoint, index: number, count: number) => boolean = () => true,
-): Promise<{ breaks: AuditBreak[]; valid: AuditCheckpoint[] }> {
-  const breaks: AuditBreak[] = [];
-  const valid: AuditCheckpoint[] = [];
-  const sorted = [...checkpoints].sort((a, b) => (BigInt(a.last_seq) < BigInt(b.last_seq) ? -1 : 1));
-  let prevHash = GENESIS_HASH;
-  let prevLast: bigint | null = null;
-  for (const [index, cp] of sorted.entries()) {
-    const bad = (detail: string) => breaks.push({ seq: cp.first_seq, kind: 'checkpoint_signature_invalid', detail });
-    try {
-      const header = decodeProtectedHeader(cp.jws);
-      if (!checkSignature(cp, index, sorted.length)) {
-        const p = decodeJwt<CheckpointPayload & JWTPayload>(cp.jws);
-        if (!samePayload(p, cp, header.kid)) {
-          bad(`checkpoint ${cp.first_seq}..${cp.last_seq} differs from what was signed`);
-        } else if (
-          p.prev_checkpoint_hash !== prevHash ||
-          (prevLast !== null && BigInt(p.first_seq) !== prevLast + 1n)
-        ) {
-          bad(`the checkpoint before ${cp.first_seq}..${cp.last_seq} is missing or was replaced`);
-        } else valid.push(cp);
-        prevHash = checkpointHash(cp.jws);
-        prevLast = BigInt(cp.last_seq);
-        continue;
-      }
-      const jwk = keys.find((k) => k.kid === header.kid);
-      if (!jwk || !header.kid || !header.alg) {
-        bad(`checkpoint ${cp.first_seq}..${cp.last_seq} is signed with an unknown key ${String(header.kid)}`);
-        prevHash = checkpointHash(cp.jws);
-        prevLast = BigInt(cp.last_seq);
-        continue;
-      }
-      const key = await importOnce(jwk, header.alg);
-      const { payload } = await compactVerify(cp.jws, key, { algorithms: AUDIT_JWS_ALGORITHMS });
-      const p = JSON.parse(new TextDecoder().decode(payload)) as CheckpointPayload;
-      if (!samePayload(p, cp, header.kid)) {
-        bad(`checkpoint ${cp.first_seq}..${cp.last_seq} differs from what was signed`);
-      } else if (p.prev_checkpoint_hash !== prevHash || (prevLast !== null && BigInt(p.first_seq) !== prevLast + 1n)) {
-        bad(`the checkpoint before ${cp.first_seq}..${cp.last_seq} is missing or was replaced`);
-      } else {
-        valid.push(cp);
-      }
-    } catch (e) {
-      bad(
-        `checkpoint ${cp.first_seq}..${cp.last_seq}: the signature does not verify (${e instanceof Error ? e.message : String(e)})`,
-      );
-    }
-    prevHash = checkpointHash(cp.jws);
-    prevLast = BigInt(cp.last_seq);
-  }
-  return { breaks, valid };
-}
-
-function samePayload(p: CheckpointPayload, cp: AuditCheckpoint, kid: string | undefined): boolean {
-  return (
-    p.first_seq === cp.first_seq &&
-    p.last_seq === cp.last_seq &&
-    p.last_hash === cp.last_hash &&
-    p.prev_checkpoint_hash === cp.prev_checkpoint_hash &&
-    p.count === cp.event_count &&
-    p.kid === kid
-  );
 }
 
 /**

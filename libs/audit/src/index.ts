@@ -58,11 +58,11 @@ export {
   type AuditSigningKeys,
   type CheckpointState,
 } from './audit-checkpoints.service.js';
+export { verifyCheckpoints } from './audit-checkpoint-verify.js';
 export {
   ChainWalk,
   checkpointHash,
   sortBreaks,
-  verifyCheckpoints,
   type AuditBreak,
   type AuditBreakKind,
   type AuditCheckpoint,

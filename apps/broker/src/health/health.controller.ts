@@ -41,7 +41,7 @@ export class HealthController {
     summary:
       'Readiness: the database answers (503 when it does not); details include the audit protection and the SIEM stream state (with BROKER_METRICS_TOKEN set, only for Authorization: Bearer <token>)',
     description:
-      '`details.audit.protection` is `weak` (with the reason) when the database role could rewrite the audit log; `details.audit.checkpoints` is `stopped` (with `checkpointProblem`) when the newest signed checkpoint is not one the broker can trust, `overdue` (with `checkpointsOverdue`) when sealed events have waited for a checkpoint longer than three checkpoint intervals; `details.audit.fullVerify` is `overdue` (with `fullVerifyOverdue`) when no full verify the broker trusts has completed for three BROKER_AUDIT_FULL_VERIFY_HOURS periods (e.g. its lock is held elsewhere).',
+      '`details.audit.protection` is `weak` (with the reason) when the database role could rewrite the audit log; `details.audit.checkpoints` is `stopped` (with `checkpointProblem`) when the newest signed checkpoint is not one the broker can trust, `overdue` (with `checkpointsOverdue`) when sealed events have waited for a checkpoint longer than three checkpoint intervals, `passed_over` (with `checkpointsPassedOver`) for 24 hours after this instance passed over untrusted checkpoints appended at the end; `details.audit.fullVerify` is `overdue` (with `fullVerifyOverdue`) when no full verify the broker trusts has completed for three BROKER_AUDIT_FULL_VERIFY_HOURS periods (e.g. its lock is held elsewhere).',
   })
   @ApiBearerAuth()
   ready(@Headers('authorization') authorization: string | undefined) {

@@ -56,6 +56,8 @@ const CLASSES: Record<AuditEventType, ClassChoice> = {
   'audit.stream_cursor_tampered': { class_uid: 6003, activity_id: 3 }, // Update
   // The newest signed checkpoint is not one the broker can trust (re-signed or removed outside it).
   'audit.checkpoint_untrusted': { class_uid: 6003, activity_id: 3 }, // Update
+  // Untrusted checkpoints appended at the end, passed over by the broker's next signed checkpoint.
+  'audit.checkpoint_passed_over': { class_uid: 6003, activity_id: 3 }, // Update
   // The signed checkpoints start from the beginning of the chain (first start, or the table emptied).
   'audit.checkpoints_started': { class_uid: 6003, activity_id: 1 }, // Create
   // The database's own record of an erasure's deleted IP addresses and user agents.
@@ -72,7 +74,13 @@ function severityId(record: AuditEventRecord): number {
   if (record.type === 'audit.checkpoints_started') return 3; // Medium
   if (record.outcome === 'success') return 1; // Informational
   // Someone with the broker's database credentials tried to keep events from the SIEM.
-  if (record.type === 'audit.stream_cursor_tampered' || record.type === 'audit.checkpoint_untrusted') return 4; // High
+  if (
+    record.type === 'audit.stream_cursor_tampered' ||
+    record.type === 'audit.checkpoint_untrusted' ||
+    record.type === 'audit.checkpoint_passed_over'
+  ) {
+    return 4; // High
+  }
   if (record.type === 'audit.stream_gap') return record.reason === 'removed_undelivered' ? 4 : 3; // High : Medium
   return record.type === 'admin.auth_failed' ? 3 : 2; // Medium : Low
 }

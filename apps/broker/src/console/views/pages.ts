@@ -75,7 +75,7 @@ function fullVerifyOverdueLine(o: FullVerifyOverdue | null): Html | string {
   </div>`;
 }
 
-/** Why the checkpoints stopped here, or that they are overdue; nothing when neither. */
+/** Why the checkpoints stopped here, that they are overdue, or that they passed over junk lately; nothing when none. */
 function checkpointStateLine(state: CheckpointState | null): Html | string {
   if (state?.checkpoints === 'stopped') {
     const r = state.checkpointProblem;
@@ -89,6 +89,13 @@ function checkpointStateLine(state: CheckpointState | null): Html | string {
     return html`<div id="checkpoints-overdue">
       <span class="bad">Checkpoints overdue</span>: the events after seq ${o.uncoveredAfterSeq} have waited
       ${o.waitingSeconds} s for a signed checkpoint
+    </div>`;
+  }
+  if (state?.checkpoints === 'passed_over') {
+    const p = state.checkpointsPassedOver;
+    return html`<div id="checkpoints-passed-over">
+      <span class="bad">Untrusted checkpoints passed over</span> at ${when(p.at)}: ${p.count} checkpoint(s), seq
+      ${p.first_seq}–${p.last_seq}, appended outside the broker (the newest ${p.reason}); checkpoints go on past them
     </div>`;
   }
   return '';
