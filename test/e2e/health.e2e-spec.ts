@@ -1,6 +1,7 @@
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '@app/database';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import pg from 'pg';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startTestBroker, testConfig, type TestBroker } from '@test/support/broker.js';
@@ -73,7 +74,7 @@ describe('health (e2e, own Postgres server so it can be stopped)', () => {
       }
       const operator = await ready({ Authorization: `Bearer ${token}` });
       expect(operator.status).toBe(200);
-      expect(Object.keys(operator.body.details).sort()).toEqual(['audit', 'audit_stream', 'database']);
+      expect(Object.keys(operator.body.details).sort()).toEqual(['audit', 'audit_sealer', 'audit_stream', 'database']);
     } finally {
       await guarded.close();
     }
@@ -138,6 +139,45 @@ describe('health (e2e, own Postgres server so it can be stopped)', () => {
       expect(await ready(trusting)).toEqual({ status: 'up', protection: 'strong' });
     } finally {
       await trusting.close();
+    }
+  });
+
+  it('should show the sealer ok, and stalled while sealing is held off past BROKER_AUDIT_SEALER_STALLED_SECONDS, still ready', async () => {
+    const stalling = await startTestBroker(
+      testConfig({
+        DATABASE_URL: pgServer.url,
+        DATABASE_MIGRATION_URL: pgServer.migrationUrl,
+        TYK_IB_SECRET: 'health-secret-1234',
+        BROKER_AUDIT_SEALER_STALLED_SECONDS: '1',
+      }),
+    );
+    const ready = async () => {
+      const res = await fetch(`${stalling.url}/health/ready`);
+      const body = (await res.json()) as { details: { audit_sealer: Record<string, unknown> } };
+      return { status: res.status, sealer: body.details.audit_sealer };
+    };
+    const ok = { status: 'up', state: 'ok', oldestUnsealedSeconds: 0, stalledAfterSeconds: 1 };
+    // Anyone with the runtime role (or a hung instance) can hold the lock every sealer takes.
+    const holder = new pg.Client({ connectionString: pgServer.url });
+    await holder.connect();
+    try {
+      await waitFor('every event sealed', async () => (await ready()).sealer.oldestUnsealedSeconds === 0, 10_000);
+      expect(await ready()).toEqual({ status: 200, sealer: ok });
+      await holder.query(`SELECT pg_advisory_lock(hashtext('broker.audit.sealer'))`);
+      // A failed admin call is an event; it waits for its seal.
+      await fetch(`${stalling.url}/api/profiles`);
+      await new Promise((r) => setTimeout(r, 1600));
+      // Every replica shares the one sealer: readiness stays 200 (logins go on), the detail says it.
+      expect(await ready()).toEqual({
+        status: 200,
+        sealer: { status: 'up', state: 'stalled', oldestUnsealedSeconds: expect.any(Number), stalledAfterSeconds: 1 },
+      });
+      await holder.query(`SELECT pg_advisory_unlock(hashtext('broker.audit.sealer'))`);
+      await waitFor('the sealer to catch up', async () => (await ready()).sealer.state === 'ok', 10_000);
+      expect(await ready()).toEqual({ status: 200, sealer: ok });
+    } finally {
+      await holder.end();
+      await stalling.close();
     }
   });
 

@@ -18,6 +18,10 @@ export interface HeadRow {
   last_hash: string;
 }
 
+/** AuditChainRepository.oldestUnsealedSeconds (exported for the plan check in its spec). */
+export const OLDEST_UNSEALED_SQL = `SELECT EXTRACT(EPOCH FROM clock_timestamp() - e.occurred_at)::float8 AS age
+   FROM audit_events e WHERE e.hash IS NULL ORDER BY e.id LIMIT 1`;
+
 /**
  * The SQL of the hash chain (issue 18): the sealer, the head, retention, the scheduled full
  * verify's lock and the verify walk's reads. Methods that take an EntityManager run in that
@@ -59,6 +63,17 @@ export class AuditChainRepository {
       ids,
       hashes,
     ]);
+  }
+
+  /**
+   * Seconds since the oldest unsealed event was written (null when none waits): the lowest id, which
+   * the sealer's next batch starts with. The first entry of the partial index
+   * IDX_audit_events_unsealed (id WHERE hash IS NULL), so one probe however many events wait, unlike
+   * sealingLag's min(occurred_at) over all of them.
+   */
+  async oldestUnsealedSeconds(): Promise<number | null> {
+    const [row] = await this.dataSource.query<{ age: number }[]>(OLDEST_UNSEALED_SQL);
+    return row ? row.age : null;
   }
 
   async sealingLag(): Promise<number | undefined> {

@@ -1,4 +1,5 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { auditConfig, type AuditConfig } from '@app/config';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import type { EntityManager } from 'typeorm';
 import {
@@ -13,6 +14,7 @@ import {
   type AuditSigningKeys,
   type CheckpointState,
 } from './audit-checkpoints.service.js';
+import { AuditChainRepository } from './audit-chain.repository.js';
 import type { AuditEventInput } from './audit-event.js';
 import { presentable } from './audit-details-bound.js';
 import type { AuditProtection } from './audit-protection.js';
@@ -32,6 +34,16 @@ export type AuditVerifyReport = AuditVerifyResult & {
   protection: 'strong' | 'weak';
   protectionReason?: string;
 } & Partial<FullVerifyState>;
+
+/** The sealer as /health/ready details it (`details.audit_sealer`). */
+export interface AuditSealerState {
+  /** `stalled`: the oldest unsealed event has waited longer than `stalledAfterSeconds`. */
+  state: 'ok' | 'stalled';
+  /** Seconds the oldest unsealed event has waited (0 when none waits). */
+  oldestUnsealedSeconds: number;
+  /** BROKER_AUDIT_SEALER_STALLED_SECONDS. */
+  stalledAfterSeconds: number;
+}
 
 /** One page of events, newest first unless `order=asc`. */
 export interface AuditEventPage {
@@ -59,6 +71,8 @@ export class AuditService {
     private readonly cursors: CursorCodec,
     private readonly checkpointsService: AuditCheckpointsService,
     private readonly verifyTrust: AuditVerifyTrust,
+    private readonly chainRepo: AuditChainRepository,
+    @Inject(auditConfig.KEY) private readonly config: AuditConfig,
   ) {}
 
   /**
@@ -231,6 +245,21 @@ export class AuditService {
   /** Age in seconds of the oldest unsealed event, for metrics. */
   sealingLagSeconds(): Promise<number> {
     return this.chain.sealingLagSeconds();
+  }
+
+  /**
+   * For /health/ready: `stalled` once the oldest unsealed event is older than
+   * BROKER_AUDIT_SEALER_STALLED_SECONDS (its lock held elsewhere, the owner's seal function failing,
+   * no instance running the sealer). One index probe, cheap enough for every probe.
+   */
+  async sealerState(): Promise<AuditSealerState> {
+    const age = Math.max(0, (await this.chainRepo.oldestUnsealedSeconds()) ?? 0);
+    const stalledAfterSeconds = this.config.sealerStalledSeconds;
+    return {
+      state: age > stalledAfterSeconds ? 'stalled' : 'ok',
+      oldestUnsealedSeconds: Math.floor(age),
+      stalledAfterSeconds,
+    };
   }
 
   /** Applies config.audit.retentionDays now (also runs hourly in the background). */

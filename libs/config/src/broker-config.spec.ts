@@ -58,6 +58,7 @@ describe('loadBrokerConfig', () => {
     expect(config.database).toEqual({ url: null, migrationUrl: null, poolSize: 10 });
     expect(config.publicUrl).toBe('http://localhost:3010');
     expect(config.configFile).toBeNull();
+    expect(config.audit.sealerStalledSeconds).toBe(60);
     expect(notices.join('\n')).toMatch(/admin API is disabled.*TYK_IB_SECRET/);
   });
 
@@ -188,6 +189,10 @@ describe('loadBrokerConfig', () => {
     [{ DATABASE_POOL_SIZE: '0' }, /DATABASE_POOL_SIZE/],
     [{ DATABASE_MIGRATION_URL: 'mysql://x' }, /DATABASE_MIGRATION_URL: expected a postgres/],
     [{ BROKER_AUDIT_SIGNING: 'maybe' }, /BROKER_AUDIT_SIGNING: expected on or off/],
+    [
+      { BROKER_AUDIT_SEALER_STALLED_SECONDS: '0' },
+      /BROKER_AUDIT_SEALER_STALLED_SECONDS: expected a whole number from 1 to 86400/,
+    ],
     [
       { TYK_IB_TYKAPISETTINGS_DASHBOARDCONFIG_ENDPOINT: 'http://portal:3001' },
       /DASHBOARDCONFIG_ENDPOINT: expected scheme and host only/,

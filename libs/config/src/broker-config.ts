@@ -69,6 +69,11 @@ export interface BrokerConfig {
      * on demand at once; more are refused with `verify_running`. Each holds a pool connection.
      */
     verifyConcurrency: number;
+    /**
+     * BROKER_AUDIT_SEALER_STALLED_SECONDS: /health/ready reports the sealer `stalled` once the oldest
+     * unsealed event is older than this (readiness itself stays 200).
+     */
+    sealerStalledSeconds: number;
   };
   /** NODE_ENV=production (the Docker image sets it). */
   production: boolean;
@@ -438,6 +443,7 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
       checkpointIntervalMs: r.int(['BROKER_AUDIT_CHECKPOINT_INTERVAL_MS'], null, 60000, 100, 3_600_000),
       fullVerifyHours: r.int(['BROKER_AUDIT_FULL_VERIFY_HOURS'], null, 24, 0, 24 * 365),
       verifyConcurrency: r.int(['BROKER_AUDIT_VERIFY_CONCURRENCY'], null, 2, 1, 64),
+      sealerStalledSeconds: r.int(['BROKER_AUDIT_SEALER_STALLED_SECONDS'], null, 60, 1, 86400),
     },
     production: r.string(['NODE_ENV'], null, '') === 'production',
     workers: brokerWorkers(r),

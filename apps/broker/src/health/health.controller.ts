@@ -41,7 +41,7 @@ export class HealthController {
     summary:
       'Readiness: the database answers (503 when it does not); details include the audit protection and the SIEM stream state (with BROKER_METRICS_TOKEN set, only for Authorization: Bearer <token>)',
     description:
-      '`details.audit.protection` is `weak` (with the reason) when the database role could rewrite the audit log; `details.audit.checkpoints` is `stopped` (with `checkpointProblem`) when the newest signed checkpoint is not one the broker can trust, `overdue` (with `checkpointsOverdue`) when sealed events have waited for a checkpoint longer than three checkpoint intervals, `passed_over` (with `checkpointsPassedOver`) for 24 hours after this instance passed over untrusted checkpoints appended at the end; `details.audit.fullVerify` is `overdue` (with `fullVerifyOverdue`) when no full verify the broker trusts has completed for three BROKER_AUDIT_FULL_VERIFY_HOURS periods (e.g. its lock is held elsewhere).',
+      '`details.audit.protection` is `weak` (with the reason) when the database role could rewrite the audit log; `details.audit.checkpoints` is `stopped` (with `checkpointProblem`) when the newest signed checkpoint is not one the broker can trust, `overdue` (with `checkpointsOverdue`) when sealed events have waited for a checkpoint longer than three checkpoint intervals, `passed_over` (with `checkpointsPassedOver`) for 24 hours after this instance passed over untrusted checkpoints appended at the end; `details.audit.fullVerify` is `overdue` (with `fullVerifyOverdue`) when no full verify the broker trusts has completed for three BROKER_AUDIT_FULL_VERIFY_HOURS periods (e.g. its lock is held elsewhere); `details.audit_sealer.state` is `stalled` (readiness stays 200) when the oldest unsealed event (`oldestUnsealedSeconds`) is older than BROKER_AUDIT_SEALER_STALLED_SECONDS (`stalledAfterSeconds`), else `ok`.',
   })
   @ApiBearerAuth()
   ready(@Headers('authorization') authorization: string | undefined) {
@@ -72,7 +72,27 @@ export class HealthController {
         }
       },
       () => this.streamState(),
+      () => this.sealerState(),
     ]);
+  }
+
+  /**
+   * The sealer's state as details: always `up`, `state: 'stalled'` once the oldest unsealed event
+   * is older than BROKER_AUDIT_SEALER_STALLED_SECONDS. A stalled sealer is shared by every replica
+   * (one database): failing readiness for it would take them all out of rotation and stop every
+   * login, while events are still written and wait for their seal.
+   */
+  private async sealerState() {
+    const check = this.indicator.check('audit_sealer');
+    try {
+      const state = await Promise.race([
+        this.audit.sealerState(),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1500).unref()),
+      ]);
+      return check.up({ ...state });
+    } catch {
+      return check.up({ state: 'unknown' });
+    }
   }
 
   /**
