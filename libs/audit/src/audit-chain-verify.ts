@@ -111,6 +111,7 @@ export async function verifyChain(
     checkpoints,
     await checkpointsService.verificationKeys(m),
     routine && fromId === null && toId === null ? (_cp, i, n) => i === n - 1 : undefined,
+    (kid) => !checkpointsService.trusting || checkpointsService.trustedKey(kid) !== undefined,
   );
   const untrusted = await untrustedNewest(checkpoints, checkpointsService, knownTail);
   if (untrusted) checkpointBreaks.push(untrusted);

@@ -93,6 +93,8 @@ describe('untrusted checkpoints appended at the end are passed over (real Postgr
     await sealLogins(b, 2, 31);
     const genuine = await checkpoints(b);
     expect(genuine.map((c) => c.last_seq)).toEqual(['5', '10', '15', '20', '25', '30']);
+    // Another instance sharing the checkpoint folder knows the checkpoint up to 30 as genuine.
+    const other = await startAuditApp(db, { every: EVERY, dir: b.dir });
     const junk = await appendJunk(b, '33');
 
     // The round that finds it: the alarm (34) is written, nothing is signed (the junk ends at the head).
@@ -133,7 +135,15 @@ describe('untrusted checkpoints appended at the end are passed over (real Postgr
       last_seq: '33',
       count: '1',
     });
-    await recordLogins(b.audit, 5, 34);
+    // It takes the checkpoint past the junk for one descending from its own (through passes_over),
+    // not for a fork.
+    try {
+      await other.audit.checkpointNow();
+      expect(await other.audit.checkpointState()).toBeNull();
+      await recordLogins(other.audit, 5, 34);
+    } finally {
+      await other.app.close();
+    }
     await recordLogins(b.audit, 5, 39);
     await b.audit.checkpointNow();
     all = await checkpoints(b);
@@ -249,6 +259,14 @@ describe('untrusted checkpoints appended at the end are passed over (real Postgr
       evil.kid,
       JSON.stringify(evil.publicJwk),
     ]);
+    // Before the broker passes over it, verify does not take its claim either: it names the row as
+    // the untrusted newest one, and the genuine 26..30 is not said to be junk.
+    for (const mode of ['full', 'routine'] as const) {
+      expect(problems(await b.audit.verify({ mode }))).toEqual([
+        `the newest checkpoint 31..33 is signed with key ${evil.kid}, which this broker neither holds nor trusts (BROKER_AUDIT_TRUSTED_KEYS_FILE)`,
+        'events 31..33 no longer match their signed checkpoint (rewritten and re-chained)',
+      ]);
+    }
     await b.audit.checkpointNow(); // the alarm (34)
     await recordLogins(b.audit, 1, 33); // 35
     expect((await checkpoints(b)).map((c) => c.last_seq)).toEqual(['5', '10', '15', '20', '25', '30', '33', '35']);

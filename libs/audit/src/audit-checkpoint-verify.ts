@@ -28,11 +28,18 @@ export async function verifyCheckpoints(
    * every older checkpoint is authenticated through the chain of `prev_checkpoint_hash`.
    */
   checkSignature: (cp: AuditCheckpoint, index: number, count: number) => boolean = () => true,
+  /**
+   * Whether a key id is trusted (default: every key in `keys`, as offline, where they are the
+   * auditor's). Passes-over are followed only back from a newest checkpoint under a trusted key:
+   * a newest one under a key merely published in the table may claim to pass over genuine ones.
+   */
+  trustedKid: (kid: string | undefined) => boolean = () => true,
 ): Promise<{ breaks: AuditBreak[]; valid: AuditCheckpoint[] }> {
   const breaks: AuditBreak[] = [];
   const valid: AuditCheckpoint[] = [];
   const sorted = [...checkpoints].sort((a, b) => (BigInt(a.last_seq) < BigInt(b.last_seq) ? -1 : 1));
-  const gaps = passedOverGaps(sorted);
+  const newest = sorted[sorted.length - 1];
+  const gaps = newest && trustedKid(kidOf(newest.jws)) ? passedOverGaps(sorted) : new Map<number, number>();
   const gapStarts = new Map([...gaps].map(([k, start]) => [start, k]));
   const marks = new Map<number, { breaks: number; valid: number }>();
   /**
@@ -141,6 +148,14 @@ export function passedOverGaps(
     i = prev !== undefined && prev < i ? prev : -1;
   }
   return gaps;
+}
+
+function kidOf(jws: string): string | undefined {
+  try {
+    return decodeProtectedHeader(jws).kid;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The payload's `passes_over`, when it has the right shape. */

@@ -106,6 +106,25 @@ describe('console views', () => {
       /Checkpoints overdue<\/span>: the events after seq\s+2000 have waited\s+420\s+s for a signed checkpoint/,
     );
     expect(page).not.toContain('Checkpoints overdue');
+    const passedOver = overviewPage(session, overview, {
+      sealingLagSeconds: 0,
+      lastVerify: null,
+      lastCheckpoint: checkpoint,
+      checkpointState: {
+        checkpoints: 'passed_over',
+        checkpointsPassedOver: {
+          first_seq: '2001',
+          last_seq: '2003',
+          count: 2,
+          reason: 'is signed with key <j>, …',
+          at: '2026-12-06T11:00:00.000Z',
+        },
+      },
+    });
+    expect(passedOver).toMatch(
+      /Untrusted checkpoints passed over<\/span> at 2026-12-06 11:00:00Z: 2 checkpoint\(s\), seq\s+2001–2003, appended outside the broker \(the newest is signed with key &lt;j&gt;, …\); checkpoints go on past them/,
+    );
+    expect(page).not.toContain('passed over');
     const verifyOverdue = overviewPage(session, overview, {
       sealingLagSeconds: 0,
       lastVerify: { at: new Date('2026-12-01T12:00:00.000Z'), status: 'intact', trusted: true },
