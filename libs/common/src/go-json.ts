@@ -1,3 +1,5 @@
+import { GO_FOLD_RUNS } from './go-fold-table.js';
+
 /** A JSON object (not null, not an array). */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -13,18 +15,40 @@ export function setOwn(obj: Record<string, unknown>, key: string, value: unknown
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
+/** Code point to the smallest rune of its Go `unicode.SimpleFold` orbit, for non-ASCII runes that differ. */
+let foldTargets: Map<number, number> | undefined;
+
+function foldTarget(cp: number): number {
+  if (!foldTargets) {
+    foldTargets = new Map();
+    for (const [first, last, stride, delta] of GO_FOLD_RUNS) {
+      for (let c = first; c <= last; c += stride) foldTargets.set(c, c + delta);
+    }
+  }
+  return foldTargets.get(cp) ?? cp;
+}
+
 /**
- * A key folded the way Go's encoding/json folds names to match struct fields (fold.go: each rune
- * replaced by the smallest rune of its `unicode.SimpleFold` orbit, so ASCII letters upper-cased).
- * Of the non-ASCII runes only two fold into ASCII: the Kelvin sign (orbit k, K, U+212A) and the
- * long s (orbit s, S, U+017F); JavaScript's case mappings differ from Go's for both (`'ſ'.toLowerCase()`
- * is `ſ`, `'ı'.toUpperCase()` is `I`, which Go does not fold). Other non-ASCII runes are kept as they
- * are: exact whenever one side is an ASCII name, as every field name here is.
+ * A key folded the way Go's encoding/json folds names to match struct fields (fold.go `foldName`:
+ * ASCII a-z upper-cased, every other rune replaced by the smallest rune of its `unicode.SimpleFold`
+ * orbit), so `goFoldName(a) === goFoldName(b)` exactly when Go's `bytes.EqualFold(a, b)`. The orbits
+ * come from Go itself (go-fold-table.ts, generated with test/fixtures/go-fold/gen.go); JavaScript's
+ * case mappings differ from Go's (`'ſ'.toLowerCase()` is `ſ`, `'ı'.toUpperCase()` is `I`, which Go does
+ * not fold). Only two non-ASCII runes fold into ASCII: the Kelvin sign (orbit K, k, U+212A) and the
+ * long s (orbit S, s, U+017F). A lone surrogate counts as U+FFFD, the rune Go's JSON decoder puts in
+ * its place. No orbit mixes BMP and astral runes, so a fold keeps the length in UTF-16 units.
  */
 export function goFoldName(key: string): string {
   // eslint-disable-next-line no-control-regex
   if (/^[\x00-\x7f]*$/.test(key)) return key.toUpperCase();
-  return key.replace(/[a-z\u212a\u017f]/g, (c) => (c === '\u212a' ? 'K' : c === '\u017f' ? 'S' : c.toUpperCase()));
+  let out = '';
+  for (const ch of key) {
+    const cp = ch.codePointAt(0)!;
+    if (cp < 0x80) out += cp >= 0x61 && cp <= 0x7a ? String.fromCharCode(cp - 0x20) : ch;
+    else if (cp >= 0xd800 && cp <= 0xdfff) out += '\ufffd';
+    else out += String.fromCodePoint(foldTarget(cp));
+  }
+  return out;
 }
 
 /**
@@ -35,7 +59,7 @@ export function goFoldName(key: string): string {
  * a map, slice, pointer or interface): an earlier match stands.
  */
 export function getCaseInsensitive(obj: Record<string, unknown>, key: string, scalar = false): unknown {
-  // A fold never changes a string's length in UTF-16 units (the two runes above are single units).
+  // A fold never changes a string's length in UTF-16 units (see goFoldName).
   let folded: string | undefined;
   let found: unknown = undefined;
   for (const k of Object.keys(obj)) {
