@@ -9,6 +9,14 @@ describe('getPathCaseInsensitive', () => {
     );
   });
 
+  it('should merge two spellings of an object and let null or a non-object change nothing, as Go decodes structs', () => {
+    const conf = { A: { B: 1, C: 2 }, a: { c: 3 }, '\u212a': 'x', k: { v: 1 }, K: null };
+    expect(getPathCaseInsensitive(conf, 'A', 'B')).toBe(1);
+    expect(getPathCaseInsensitive(conf, 'A', 'C')).toBe(3);
+    expect(getPathCaseInsensitive(conf, 'K', 'V')).toBe(1);
+    expect(getPathCaseInsensitive({ x: 1, X: null }, 'x')).toBe(1);
+  });
+
   it('should answer undefined when a step is missing or not an object', () => {
     expect(getPathCaseInsensitive({ a: [1] }, 'a', 'b')).toBeUndefined();
     expect(getPathCaseInsensitive({ a: null }, 'a', 'b')).toBeUndefined();

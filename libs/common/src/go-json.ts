@@ -70,12 +70,23 @@ export function getCaseInsensitive(obj: Record<string, unknown>, key: string, sc
   return found;
 }
 
-/** The same along a path of nested objects; undefined as soon as a step is not an object. */
+/**
+ * The same along a path of nested objects, read as Go decodes a document into nested structs (TIB's
+ * tib.conf): every spelling of a step's key is decoded into the same struct in document order, so
+ * two spellings of an object merge (the later one wins field by field), and a JSON null, or a value
+ * that is not an object where a struct is expected (Go's type error, decoding goes on), changes
+ * nothing. The last step answers its last non-null match; undefined when there is none.
+ */
 export function getPathCaseInsensitive(obj: unknown, ...keys: string[]): unknown {
-  let cur: unknown = obj;
-  for (const key of keys) {
-    if (!isPlainObject(cur)) return undefined;
-    cur = getCaseInsensitive(cur, key);
+  if (keys.length === 0) return obj;
+  if (!isPlainObject(obj)) return undefined;
+  const [key, ...rest] = keys;
+  const folded = goFoldName(key);
+  let found: unknown = undefined;
+  for (const k of Object.keys(obj)) {
+    if (k.length !== key.length || (k !== key && goFoldName(k) !== folded)) continue;
+    const v = rest.length === 0 ? obj[k] : getPathCaseInsensitive(obj[k], ...rest);
+    if (v !== undefined && v !== null) found = v;
   }
-  return cur;
+  return found;
 }

@@ -161,6 +161,42 @@ describe('loadBrokerConfig', () => {
     expect(config.tykApi.dashboard).toEqual({ endpoint: 'http://p', port: '3001', adminSecret: 'x' });
   });
 
+  // Each expectation below is what Go 1.19's json.Unmarshal gave for the same document into TIB's
+  // Configuration shape (string Secret, int Port, structs TykAPISettings/DashboardConfig/HttpServerOptions).
+  it('should read keys spelled with the long s (U+017F) and the Kelvin sign (U+212A) as TIB does', () => {
+    const file = tempConf({
+      '\u017fecret': 'long-s',
+      PORT: 3999,
+      'Ty\u212aAPI\u017fettings': { 'Da\u017fhboardConfig': { Endpoint: 'http://k', Port: '3001', AdminſecreT: 'x' } },
+      'HttpServerOption\u017f': { UseSSL: false },
+      'SSLIn\u017fecure\u017f\u212aipVerify': true,
+    });
+    const { config, notices } = loadBrokerConfig({ env: {}, argv: ['-c', file] });
+    expect(config.secret).toBe('long-s');
+    expect(config.tykApi.dashboard).toEqual({ endpoint: 'http://k', port: '3001', adminSecret: 'x' });
+    expect(config.sslInsecureSkipVerify).toBe(true);
+    // They are keys TIB uses, so none is listed as accepted and ignored.
+    expect(notices.join('\n')).not.toMatch(/ignored/);
+    // The dotless ı folds to nothing in Go: such a key is not Secret.
+    const dotless = loadBrokerConfig({ env: {}, argv: ['-c', tempConf({ Secret: 'x', Secretı: 'no' })] });
+    expect(dotless.config.secret).toBe('x');
+  });
+
+  it('should let the last spelling of a key win, merge two spellings of an object and let null change nothing, as Go decodes', () => {
+    const read = (content: unknown) => loadBrokerConfig({ env: {}, argv: ['-c', tempConf(content)] }).config;
+    expect(read({ Secret: 'first', '\u017fecret': 'second' }).secret).toBe('second');
+    expect(read({ '\u017fecret': 'first', SECRET: 'second' }).secret).toBe('second');
+    expect(read({ '\u017fecret': 'first', Secret: null }).secret).toBe('first');
+    // Go decodes each spelling into the same struct: fields of both stand, the later wins per field.
+    const merged = read({
+      'Ty\u212aAPISettings': { DashboardConfig: { Endpoint: 'http://a', Port: '1' } },
+      'tykapi\u017fettings': { dashboardconfig: { Port: '2', AdminSecret: 's' } },
+    });
+    expect(merged.tykApi.dashboard).toEqual({ endpoint: 'http://a', port: '2', adminSecret: 's' });
+    const nulled = read({ TykAPISettings: { DashboardConfig: { Endpoint: 'http://a' } }, 'Ty\u212aAPISettings': null });
+    expect(nulled.tykApi.dashboard.endpoint).toBe('http://a');
+  });
+
   it('should ignore the file when TYK_IB_OMITCONFIGFILE is "true" in any case, and read it for any other value, as TIB does', () => {
     const file = tempConf({ Secret: 'from-file' });
     for (const omit of ['true', 'TrUe']) {
