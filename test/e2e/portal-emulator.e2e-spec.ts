@@ -1,5 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { Logger } from '@nestjs/common';
+import { EmulatorError } from '../../apps/portal-emulator/src/emulator.error.js';
 import { startPortalEmulator, type PortalEmulator } from '../../apps/portal-emulator/src/emulator.js';
 
 const API_SECRET = 'portal-api-secret-for-tests';
@@ -198,6 +199,32 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
         email: 'fold@example.com',
         displayName: 'fold@example.com',
       });
+    });
+
+    it('should read a key spelled with the Kelvin sign (U+212A) as its k, and let the last spelling win, as Go does', async () => {
+      const nonce = await nonceFor(emu, { EmailAddress: 'kelvin@example.com' });
+      // sso_key spelled with U+212A; Go folds it to SSO_KEY. A later sso_Key wins; the dotless ı is no i.
+      const developer = { ...tibDeveloper('kelvin@example.com', nonce, 'ignored'), sso_key: undefined };
+      const res = await sso(emu, '/api/portal/developers', {
+        method: 'POST',
+        body: {
+          ...developer,
+          'sso_\u212aey': 'first@kelvin',
+          sso_Key: 'kelvin@openid-connect.com',
+          'sso_key\u0131': 'x',
+        },
+      });
+      expect(res.status).toBe(201);
+      const found = await sso(emu, `/api/portal/developers/ssokey/${encodeURIComponent('kelvin@openid-connect.com')}`);
+      expect(found.status).toBe(200);
+      expect(found.json.email).toBe('kelvin@example.com');
+      expect((await sso(emu, '/api/portal/developers/ssokey/first%40kelvin')).status).toBe(404);
+      // A Kelvin-spelled key of the wrong type fails the decode as the plain key would.
+      const typed = await sso(emu, '/api/portal/developers', {
+        method: 'POST',
+        body: { ...developer, '\u212aeys': 'not an object' },
+      });
+      expect(typed.status).toBe(400);
     });
 
     it('should answer 400 "Request body malformed." for bad JSON, a mistyped field, an empty body or an unknown section', async () => {
@@ -713,6 +740,90 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
       expect((await admin(emu, '/__emulator/faults', { method: 'DELETE' })).status).toBe(200);
       expect((await sso(emu, '/api/sso', { method: 'POST', body: ssoBody() })).status).toBe(200);
       expect(emu.requests.some((r) => r.path.startsWith('/__emulator'))).toBe(false);
+    });
+
+    it('should answer every mistyped, negative, fractional or huge skip/times (and other fault value) with a 4xx, never a 500', async () => {
+      const bad: unknown[] = [
+        { skip: -1 },
+        { times: -1 },
+        { skip: '1' },
+        { times: '2' },
+        { skip: 1.5 },
+        { times: 1e300 },
+        { skip: 2 ** 53 },
+        { times: 9223372036854775807 },
+        { skip: true },
+        { times: [1] },
+        { skip: { n: 1 } },
+        { '\u017fkip': -3 },
+        { sKip: 'x' },
+        { latencyMs: '5' },
+        { failStatus: 200 },
+        { failStatus: '503' },
+        { paths: 'not-a-list' },
+        { paths: [1] },
+        { paths: ['no-slash'] },
+        { methods: ['get'] },
+        { loseAnswer: 'yes' },
+        '{"skip": 1e400}',
+        '{"times": -0.5}',
+        '[1,2]',
+        '"skip"',
+        '{"skip": 1',
+      ];
+      const wrong: unknown[] = [];
+      for (const body of bad) {
+        const res = await admin(emu, '/__emulator/faults', { method: 'POST', body });
+        const clear = Array.isArray(res.json?.errors) && res.json.errors.length === 1 && res.json.errors[0].length > 0;
+        if (res.status < 400 || res.status >= 500 || !clear) wrong.push({ body, status: res.status, text: res.text });
+      }
+      expect(wrong).toEqual([]);
+      const negative = await admin(emu, '/__emulator/faults', { method: 'POST', body: { times: -1 } });
+      expect([negative.status, negative.json]).toEqual([422, { errors: ['times must be a non-negative integer'] }]);
+      const quoted = await admin(emu, '/__emulator/faults', { method: 'POST', body: { skip: '1' } });
+      expect([quoted.status, quoted.json]).toEqual([400, { errors: ['Request body malformed'] }]);
+      // Nothing was set: a request still passes, and the emulator still answers.
+      expect((await sso(emu, '/api/sso', { method: 'POST', body: ssoBody() })).status).toBe(200);
+      // Good counts, also spelled with the long s and the Kelvin sign, still work: skip one, fail one.
+      const set = await admin(emu, '/__emulator/faults', {
+        method: 'POST',
+        body: { failStatus: 503, paths: ['/api/sso'], '\u017fkip': 1, times: 1 },
+      });
+      expect(set.status).toBe(200);
+      expect(set.json).toEqual({ failStatus: 503, paths: ['/api/sso'], skip: 1, times: 1 });
+      const statuses = [];
+      for (let i = 0; i < 3; i++)
+        statuses.push((await sso(emu, '/api/sso', { method: 'POST', body: ssoBody() })).status);
+      expect(statuses).toEqual([200, 503, 200]);
+      const kelvin = await admin(emu, '/__emulator/faults', {
+        method: 'POST',
+        body: { failStatus: 503, 's\u212aip': 0 },
+      });
+      expect(kelvin.json).toEqual({ failStatus: 503, skip: 0 });
+      // Huge but exact counts are fine.
+      const huge = await admin(emu, '/__emulator/faults', {
+        method: 'POST',
+        body: { failStatus: 503, skip: Number.MAX_SAFE_INTEGER, times: Number.MAX_SAFE_INTEGER },
+      });
+      expect(huge.status).toBe(200);
+      expect((await sso(emu, '/api/sso', { method: 'POST', body: ssoBody() })).status).toBe(200);
+    });
+
+    it('should refuse faults of the wrong JavaScript type from the programmatic API with an EmulatorError, not a TypeError', () => {
+      const bad = [
+        { skip: '1' },
+        { times: -1 },
+        { paths: '/api/' },
+        { paths: [1] },
+        { methods: 'GET' },
+        { methods: [null] },
+        { loseAnswer: 1 },
+        { latencyMs: Infinity },
+      ];
+      for (const f of bad) {
+        expect(() => emu.setFaults(f as never)).toThrow(EmulatorError);
+      }
+      expect(() => emu.setFaults(null as never)).toThrow(EmulatorError);
     });
 
     it('should refuse connections after stop()', async () => {

@@ -8,17 +8,20 @@ import type { JsonBody } from './request-pipeline.js';
 
 /** Checks a faults object coming from outside (HTTP or the programmatic API). */
 export function validateFaults(input: PortalFaults): PortalFaults {
+  // The programmatic API has no JSON decode in front: a value of the wrong type is refused here.
+  if (typeof input !== 'object' || input === null) throw new EmulatorError('invalid', 'faults must be an object');
   const { latencyMs, failStatus, paths, methods, loseAnswer, skip, times } = input;
+  const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string');
   if (latencyMs !== undefined && (!Number.isSafeInteger(latencyMs) || latencyMs < 0)) {
     throw new EmulatorError('invalid', 'latencyMs must be a non-negative integer');
   }
   if (failStatus !== undefined && (!Number.isSafeInteger(failStatus) || failStatus < 400 || failStatus > 599)) {
     throw new EmulatorError('invalid', 'failStatus must be an HTTP error status (400-599)');
   }
-  if (paths !== undefined && !paths.every((p) => p.startsWith('/'))) {
+  if (paths !== undefined && !(strings(paths) && paths.every((p) => p.startsWith('/')))) {
     throw new EmulatorError('invalid', 'paths must be path prefixes starting with /');
   }
-  if (methods !== undefined && !methods.every((m) => /^[A-Z]+$/.test(m))) {
+  if (methods !== undefined && !(strings(methods) && methods.every((m) => /^[A-Z]+$/.test(m)))) {
     throw new EmulatorError('invalid', 'methods must be upper-case HTTP methods');
   }
   if (loseAnswer !== undefined && typeof loseAnswer !== 'boolean') {
