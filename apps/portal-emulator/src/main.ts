@@ -1,68 +1,13 @@
 import { Logger } from '@nestjs/common';
+import { emulatorOptionsFromEnv } from './emulator-env.js';
 import { startPortalEmulator } from './emulator.js';
 
-/**
- * Runs the portal emulator on its own (local stack, child-process tests, the benchmark). Env:
- * PORTAL_EMULATOR_PORT (3001, the portal's default), PORTAL_EMULATOR_HOST (127.0.0.1),
- * PORTAL_API_SECRET and PORTAL_ADMIN_TOKEN (both required), PORTAL_EMULATOR_MAX_RECORDED_REQUESTS
- * (0: the request log is only readable in-process, so a process of its own keeps none),
- * PORTAL_EMULATOR_TEAMS_WRITE (ids or names: what `Teams` on a user update means),
- * PORTAL_EMULATOR_MAX_PER_PAGE (20: the server-side page size cap),
- * PORTAL_EMULATOR_PER_PAGE_OVER_MAX (clamp or reject: what a larger `per_page` gets),
- * PORTAL_EMULATOR_ADMIN_DEVELOPER_SSO (refuse or login: a developer SSO naming an admin account) and
- * PORTAL_EMULATOR_DEACTIVATION_ENDS_SESSIONS (false or true: whether `Active: false` signs a user's
- * open sessions out).
- */
+/** Runs the portal emulator on its own (local stack, child-process tests, the benchmark); env: emulator-env.ts. */
 async function main(): Promise<void> {
-  const apiSecret = process.env.PORTAL_API_SECRET;
-  const adminToken = process.env.PORTAL_ADMIN_TOKEN;
-  if (!apiSecret || !adminToken) {
-    throw new Error('PORTAL_API_SECRET and PORTAL_ADMIN_TOKEN must be set');
-  }
-  const rawPort = process.env.PORTAL_EMULATOR_PORT ?? '3001';
-  if (!/^\d+$/.test(rawPort) || Number(rawPort) > 65535) {
-    throw new Error(`PORTAL_EMULATOR_PORT must be a port number, got "${rawPort}"`);
-  }
-  const rawMax = process.env.PORTAL_EMULATOR_MAX_RECORDED_REQUESTS ?? '0';
-  if (!/^\d+$/.test(rawMax)) {
-    throw new Error(`PORTAL_EMULATOR_MAX_RECORDED_REQUESTS must be a count, got "${rawMax}"`);
-  }
-  const rawPerPage = process.env.PORTAL_EMULATOR_MAX_PER_PAGE ?? '20';
-  if (!/^\d+$/.test(rawPerPage) || Number(rawPerPage) < 1) {
-    throw new Error(`PORTAL_EMULATOR_MAX_PER_PAGE must be a positive count, got "${rawPerPage}"`);
-  }
-  const teamsWrite = process.env.PORTAL_EMULATOR_TEAMS_WRITE ?? 'ids';
-  if (teamsWrite !== 'ids' && teamsWrite !== 'names') {
-    throw new Error(`PORTAL_EMULATOR_TEAMS_WRITE must be ids or names, got "${teamsWrite}"`);
-  }
-  const perPageOverMax = process.env.PORTAL_EMULATOR_PER_PAGE_OVER_MAX ?? 'clamp';
-  if (perPageOverMax !== 'clamp' && perPageOverMax !== 'reject') {
-    throw new Error(`PORTAL_EMULATOR_PER_PAGE_OVER_MAX must be clamp or reject, got "${perPageOverMax}"`);
-  }
-  const adminDeveloperSso = process.env.PORTAL_EMULATOR_ADMIN_DEVELOPER_SSO ?? 'refuse';
-  if (adminDeveloperSso !== 'refuse' && adminDeveloperSso !== 'login') {
-    throw new Error(`PORTAL_EMULATOR_ADMIN_DEVELOPER_SSO must be refuse or login, got "${adminDeveloperSso}"`);
-  }
-  const endsSessions = process.env.PORTAL_EMULATOR_DEACTIVATION_ENDS_SESSIONS ?? 'false';
-  if (endsSessions !== 'true' && endsSessions !== 'false') {
-    throw new Error(`PORTAL_EMULATOR_DEACTIVATION_ENDS_SESSIONS must be true or false, got "${endsSessions}"`);
-  }
+  const options = emulatorOptionsFromEnv(process.env);
   // Only warnings and errors from Nest: the one line below is the startup log.
   Logger.overrideLogger(['error', 'warn']);
-  const emulator = await startPortalEmulator({
-    port: Number(rawPort),
-    host: process.env.PORTAL_EMULATOR_HOST ?? '127.0.0.1',
-    apiSecret,
-    adminToken,
-    maxRecordedRequests: Number(rawMax),
-    contract: {
-      teamsWrite,
-      maxPerPage: Number(rawPerPage),
-      perPageOverMax,
-      adminDeveloperSso,
-      deactivationEndsSessions: endsSessions === 'true',
-    },
-  });
+  const emulator = await startPortalEmulator(options);
   process.stdout.write(`Portal emulator listening on ${emulator.url}\n`);
   const stop = (signal: string) => {
     process.stdout.write(`${signal} received: stopping the portal emulator\n`);
