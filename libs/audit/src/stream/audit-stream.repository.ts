@@ -22,6 +22,8 @@ export interface AuditStreamCursor {
   tampered_seq: string | null;
   /** Last seq of the batch posted but not acknowledged: the retry re-sends exactly up to it. */
   pending_last_seq: string | null;
+  /** The sender's HMAC over (last_seq, last_event_id, pending_last_seq); see StreamCursorMac.signPending. */
+  pending_mac: string | null;
 }
 
 const CURSOR_COLUMNS = `last_seq::text AS last_seq, last_event_id::text AS last_event_id,
@@ -30,7 +32,7 @@ const CURSOR_COLUMNS = `last_seq::text AS last_seq, last_event_id::text AS last_
   consecutive_failures, last_error, mac, unsigned_seq::text AS unsigned_seq,
   unsigned_event_id::text AS unsigned_event_id,
   to_char(tampered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS tampered_at,
-  tampered_seq::text AS tampered_seq, pending_last_seq::text AS pending_last_seq`;
+  tampered_seq::text AS tampered_seq, pending_last_seq::text AS pending_last_seq, pending_mac`;
 
 /** Every statement of the SIEM stream: the cursor (also the lease) and the events after it. */
 @Injectable()
@@ -71,13 +73,13 @@ export class AuditStreamRepository {
   }
 
   /** Moves the cursor to the last event of an acknowledged batch, with its MAC. */
-  async delivered(m: EntityManager, last: AuditEventRecord, mac: string): Promise<void> {
+  async delivered(m: EntityManager, last: AuditEventRecord, mac: string, pendingMac: string): Promise<void> {
     await m.query(
       `UPDATE audit_stream_cursor
           SET last_seq = $1::bigint, last_event_id = $2::bigint, mac = $3, delivered_at = now(), attempted_at = now(),
-              consecutive_failures = 0, last_error = NULL, pending_last_seq = NULL
+              consecutive_failures = 0, last_error = NULL, pending_last_seq = NULL, pending_mac = $4
         WHERE id = 1 AND last_seq < $1::bigint`,
-      [last.seq, last.id, mac],
+      [last.seq, last.id, mac, pendingMac],
     );
   }
 
@@ -94,25 +96,36 @@ export class AuditStreamRepository {
   async resumeAfterTamper(
     m: EntityManager,
     found: AuditStreamCursor,
-    resume: { seq: string; eventId: string | null; mac: string },
+    resume: { seq: string; eventId: string | null; mac: string; pendingMac: string },
   ): Promise<void> {
     await m.query(
       `UPDATE audit_stream_cursor
           SET last_seq = $1::bigint, last_event_id = $2::bigint, mac = $3, tampered_at = now(), pending_last_seq = NULL,
-              tampered_seq = LEAST($4::bigint, COALESCE((SELECT max(seq) FROM audit_events), 0))
+              tampered_seq = LEAST($4::bigint, COALESCE((SELECT max(seq) FROM audit_events), 0)), pending_mac = $5
         WHERE id = 1`,
-      [resume.seq, resume.eventId, resume.mac, found.last_seq],
+      [resume.seq, resume.eventId, resume.mac, found.last_seq, resume.pendingMac],
+    );
+  }
+
+  /**
+   * After a retry bound written by someone else: dropped (the next batch starts after the
+   * signed position as usual), signed as none, and the detection noted as for a moved cursor.
+   */
+  async dropTamperedPending(m: EntityManager, pendingMac: string): Promise<void> {
+    await m.query(
+      `UPDATE audit_stream_cursor SET pending_last_seq = NULL, pending_mac = $1, tampered_at = now() WHERE id = 1`,
+      [pendingMac],
     );
   }
 
   /** Records a failed post of the batch ending at `lastSeq`, which the retry re-sends exactly. */
-  async failed(m: EntityManager, error: string, lastSeq: string): Promise<void> {
+  async failed(m: EntityManager, error: string, lastSeq: string, pendingMac: string): Promise<void> {
     await m.query(
       `UPDATE audit_stream_cursor
           SET attempted_at = now(), consecutive_failures = consecutive_failures + 1, last_error = $1,
-              pending_last_seq = $2::bigint
+              pending_last_seq = $2::bigint, pending_mac = $3
         WHERE id = 1`,
-      [error.slice(0, 500), lastSeq],
+      [error.slice(0, 500), lastSeq, pendingMac],
     );
   }
 

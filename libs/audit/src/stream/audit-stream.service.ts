@@ -122,6 +122,8 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
       omitted?: string[];
       gap?: StreamGap;
       delivered?: { seq: bigint; eventId: string };
+      /** The retry bound found not signed by the sender (dropped and recorded). */
+      pendingTampered?: { seq: string; pending: string | null };
     } = {};
     try {
       const sent = await this.repository.withLease(async (m, cursor) => {
@@ -136,13 +138,30 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
           await this.resumeAfterTamper(m, found.tampered, mac);
           after = check.resumeAfterSeq;
         }
-        this.highest = {
-          seq: BigInt(after),
-          eventId: check.verdict === 'tampered' ? check.resumeAfterEventId : cursor.last_event_id,
-        };
+        const afterEventId = check.verdict === 'tampered' ? check.resumeAfterEventId : cursor.last_event_id;
+        this.highest = { seq: BigInt(after), eventId: afterEventId };
         // A retry posts exactly the batch that failed, not one grown by events sealed since, so
         // that its Idempotency-Key and body are the same (a pending end behind the cursor is stale).
-        const pending = found.tampered ? null : cursor.pending_last_seq;
+        let pending = found.tampered ? null : cursor.pending_last_seq;
+        if (!found.tampered && mac.checkPending(cursor) === 'tampered') {
+          // Someone else set (or cleared) the bound: a batch cut elsewhere may re-post events the
+          // SIEM holds under another Idempotency-Key. Never skips (the batch starts after the signed
+          // position either way), but not silent: dropped, signed as none, recorded.
+          found.pendingTampered = { seq: cursor.last_seq, pending: cursor.pending_last_seq };
+          pending = null;
+          await this.repository.dropTamperedPending(m, mac.signPending(after, afterEventId, null));
+          await this.audit.record(
+            {
+              type: 'audit.stream_cursor_tampered',
+              outcome: 'failure',
+              reason: 'pending_batch_tampered',
+              actor: 'system',
+              target: 'audit_stream_cursor',
+              details: { found_seq: cursor.last_seq, found_pending_last_seq: cursor.pending_last_seq },
+            },
+            m,
+          );
+        }
         const upTo = pending !== null && BigInt(pending) > BigInt(after) ? pending : null;
         let batch = await this.repository.nextBatch(m, after, this.config.batchSize, upTo);
         // The failed batch's events were all removed meanwhile (see gapBefore): send what follows.
@@ -161,10 +180,16 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
           await sender.send(batch);
         } catch (err) {
           if (!(err instanceof StreamDeliveryError)) throw err;
-          await this.repository.failed(m, err.message, last.seq ?? after);
+          const end = last.seq ?? after;
+          await this.repository.failed(m, err.message, end, mac.signPending(after, afterEventId, end));
           return err.message;
         }
-        await this.repository.delivered(m, last, mac.sign(last.seq ?? '0', last.id));
+        await this.repository.delivered(
+          m,
+          last,
+          mac.sign(last.seq ?? '0', last.id),
+          mac.signPending(last.seq ?? '0', last.id, null),
+        );
         // Taken as the highest position once committed (below): a failed commit leaves the cursor lower.
         found.delivered = { seq: BigInt(last.seq ?? '0'), eventId: last.id };
         // Recorded with the delivery that passes it, so once (a failed send records nothing). Not
@@ -186,6 +211,14 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
         );
       }
       if (found.tampered) this.logTampered(found.tampered);
+      if (found.pendingTampered) {
+        const { seq, pending } = found.pendingTampered;
+        this.logger.error(
+          `audit stream cursor tampered with: pending_last_seq found as ${pending ?? 'NULL'} at seq ${seq}, not written by ` +
+            'this broker; the retry bound is dropped (the next batch may repeat events under another Idempotency-Key, ' +
+            'nothing skipped); recorded as audit.stream_cursor_tampered',
+        );
+      }
       if (typeof sent === 'string') return this.failed(sent);
       if (found.omitted) {
         this.logger.warn(
@@ -236,6 +269,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
       seq: t.resumeAfterSeq,
       eventId: t.resumeAfterEventId,
       mac: mac.sign(t.resumeAfterSeq, t.resumeAfterEventId),
+      pendingMac: mac.signPending(t.resumeAfterSeq, t.resumeAfterEventId, null),
     });
     await this.audit.record(
       {

@@ -101,3 +101,33 @@ describe('StreamCursorMac (the SIEM stream cursor’s authentication)', () => {
     });
   });
 });
+
+describe('StreamCursorMac.checkPending (the retry bound of a failed batch)', () => {
+  const mac = new StreamCursorMac(SECRET);
+  const at = (pending: string | null) => ({
+    last_seq: '42',
+    last_event_id: '57',
+    pending_last_seq: pending,
+    pending_mac: mac.signPending('42', '57', pending),
+  });
+
+  it('should accept the bound it signed, none included, and refuse any other bound or position', () => {
+    expect(mac.checkPending(at('50'))).toBe('valid');
+    expect(mac.checkPending(at(null))).toBe('valid');
+    expect(mac.checkPending({ ...at('50'), pending_last_seq: '51' })).toBe('tampered');
+    expect(mac.checkPending({ ...at('50'), pending_last_seq: null })).toBe('tampered');
+    expect(mac.checkPending({ ...at(null), pending_last_seq: '50' })).toBe('tampered');
+    expect(mac.checkPending({ ...at(null), pending_last_seq: '0' })).toBe('tampered');
+    expect(mac.checkPending({ ...at('50'), last_seq: '43' })).toBe('tampered');
+    // The position's own MAC does not pass for the bound's.
+    expect(mac.checkPending({ ...at(null), pending_mac: mac.sign('42', '57') })).toBe('tampered');
+  });
+
+  it('should take a row without a pending MAC as the upgrade left it, and one signed with the previous secret', () => {
+    expect(mac.checkPending({ ...at('50'), pending_mac: null })).toBe('legacy');
+    const OLD = 'cursor-mac-spec-old-secret-987654';
+    const old = { ...at('50'), pending_mac: new StreamCursorMac(OLD).signPending('42', '57', '50') };
+    expect(new StreamCursorMac(SECRET, OLD).checkPending(old)).toBe('previous');
+    expect(mac.checkPending(old)).toBe('tampered');
+  });
+});

@@ -11,6 +11,15 @@ export interface SignedCursorFields {
   unsigned_event_id: string | null;
 }
 
+/** The retry bound of a failed batch and its MAC (migration 1797000017500). */
+export interface PendingCursorFields {
+  last_seq: string;
+  last_event_id: string | null;
+  pending_last_seq: string | null;
+  /** Null before this version first wrote the row. */
+  pending_mac: string | null;
+}
+
 /**
  * `valid`: the sender wrote this position. `previous`: the sender wrote it with the secret before
  * a rotation (BROKER_AUDIT_STREAM_SECRET_PREVIOUS), taken over and re-signed. `legacy`: the
@@ -48,6 +57,31 @@ export class StreamCursorMac {
 
   sign(lastSeq: string, lastEventId: string | null): string {
     return macWith(this.key, lastSeq, lastEventId);
+  }
+
+  /**
+   * The MAC over the retry bound of a failed batch (`pending_last_seq`, null for none) at the
+   * position it was written with: the runtime role cannot change or clear the bound unnoticed.
+   */
+  signPending(lastSeq: string, lastEventId: string | null, pendingLastSeq: string | null): string {
+    return pendingMacWith(this.key, lastSeq, lastEventId, pendingLastSeq);
+  }
+
+  /**
+   * `valid` (or `previous`: written with the secret before a rotation), `legacy` (no pending MAC
+   * yet: the row as the upgrade left it, the bound taken as found once) or `tampered`.
+   */
+  checkPending(cursor: PendingCursorFields): 'valid' | 'previous' | 'legacy' | 'tampered' {
+    if (cursor.pending_mac === null) return 'legacy';
+    const { last_seq, last_event_id, pending_last_seq } = cursor;
+    if (sameMac(cursor.pending_mac, this.signPending(last_seq, last_event_id, pending_last_seq))) return 'valid';
+    if (
+      this.previousKey &&
+      sameMac(cursor.pending_mac, pendingMacWith(this.previousKey, last_seq, last_event_id, pending_last_seq))
+    ) {
+      return 'previous';
+    }
+    return 'tampered';
   }
 
   check(cursor: SignedCursorFields): CursorCheck {
@@ -91,6 +125,14 @@ function cursorKey(secret: string): Buffer {
 function macWith(key: Buffer, lastSeq: string, lastEventId: string | null): string {
   return createHmac('sha256', key)
     .update(`audit-stream-cursor/v1\n${BigInt(lastSeq).toString()}\n${lastEventId ?? ''}`)
+    .digest('base64url');
+}
+
+function pendingMacWith(key: Buffer, lastSeq: string, lastEventId: string | null, pending: string | null): string {
+  return createHmac('sha256', key)
+    .update(
+      `audit-stream-pending/v1\n${BigInt(lastSeq).toString()}\n${lastEventId ?? ''}\n${pending === null ? 'none' : BigInt(pending).toString()}`,
+    )
     .digest('base64url');
 }
 

@@ -25,6 +25,7 @@ import { DevelopersBlockedBy1797000017200 } from './1797000017200-DevelopersBloc
 import { DevelopersUnblockedAt1797000017300 } from './1797000017300-DevelopersUnblockedAt.js';
 import { AuditPersonalOnlyWithItsEvent1797000017400 } from './1797000017400-AuditPersonalOnlyWithItsEvent.js';
 import { AuditCheckpointsOnlyAtTheEnd1797000017410 } from './1797000017410-AuditCheckpointsOnlyAtTheEnd.js';
+import { AuditStreamPendingMac1797000017500 } from './1797000017500-AuditStreamPendingMac.js';
 import { AuditCheckpointsNotPastTheHead1797000017600 } from './1797000017600-AuditCheckpointsNotPastTheHead.js';
 import { DevelopersLiveSsoKey1797000017700 } from './1797000017700-DevelopersLiveSsoKey.js';
 
@@ -56,6 +57,7 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   DevelopersUnblockedAt1797000017300,
   AuditPersonalOnlyWithItsEvent1797000017400,
   AuditCheckpointsOnlyAtTheEnd1797000017410,
+  AuditStreamPendingMac1797000017500,
   AuditCheckpointsNotPastTheHead1797000017600,
   DevelopersLiveSsoKey1797000017700,
 ];
