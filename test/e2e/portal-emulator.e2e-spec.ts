@@ -751,7 +751,7 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
         { skip: 1.5 },
         { times: 1e300 },
         { skip: 2 ** 53 },
-        { times: 9223372036854775807 },
+        '{"times": 9223372036854775807}',
         { skip: true },
         { times: [1] },
         { skip: { n: 1 } },
@@ -791,9 +791,10 @@ describe('portal emulator (e2e, in-process on port 0)', () => {
       });
       expect(set.status).toBe(200);
       expect(set.json).toEqual({ failStatus: 503, paths: ['/api/sso'], skip: 1, times: 1 });
-      const statuses = [];
-      for (let i = 0; i < 3; i++)
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) {
         statuses.push((await sso(emu, '/api/sso', { method: 'POST', body: ssoBody() })).status);
+      }
       expect(statuses).toEqual([200, 503, 200]);
       const kelvin = await admin(emu, '/__emulator/faults', {
         method: 'POST',
