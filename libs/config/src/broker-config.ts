@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { loadAuditStreamConfig, type AuditStreamConfig } from './audit-stream-config.js';
 import { loadConsoleConfig, type ConsoleConfig } from './console-config.js';
-import { parseScimTokens, type ProvisioningConfig } from './provisioning-config.js';
+import { parseScimIssuers, parseScimTokens, type ProvisioningConfig } from './provisioning-config.js';
 import { checkSecrets } from './secret-rules.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -456,6 +456,7 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
     console: { clientId: '', clientSecret: '', idleMinutes: 30, absoluteHours: 8 },
     provisioning: {
       scimTokens: parseScimTokens(r.string(['BROKER_SCIM_TOKENS'], null, ''), r.problems),
+      scimIssuers: {},
       inactiveDays: r.int(['BROKER_DEPROVISION_INACTIVE_DAYS'], null, 0, 0, 36500),
       inactiveIntervalMs: r.int(['BROKER_DEPROVISION_INACTIVE_INTERVAL_MS'], null, 3_600_000, 100, 86_400_000),
       outboxPollMs: r.int(['BROKER_DEPROVISION_POLL_MS'], null, 1000, 20, 600_000),
@@ -463,6 +464,12 @@ export function loadBrokerConfig(sources: ConfigSources): ConfigLoadResult {
       retryMaxMs: r.int(['BROKER_DEPROVISION_RETRY_MAX_MS'], null, 600_000, 10, 86_400_000),
     },
   };
+  const { provisioning } = config;
+  provisioning.scimIssuers = parseScimIssuers(
+    r.string(['BROKER_SCIM_ISSUERS'], null, ''),
+    provisioning.scimTokens,
+    r.problems,
+  );
   const consoleBlock = loadConsoleConfig(env, config.adminOidc.issuer);
   config.console = consoleBlock.config;
   r.problems.push(...consoleBlock.problems);

@@ -36,4 +36,4 @@ export { loadAuditStreamConfig, type AuditStreamConfig } from './audit-stream-co
 /** The BROKER_CONSOLE_* block (security console sign-in and session timeouts). */
 export { loadConsoleConfig, type ConsoleConfig } from './console-config.js';
 /** The provisioning block (SCIM tokens, outbox retry, inactivity policy). */
-export { parseScimTokens, type ProvisioningConfig } from './provisioning-config.js';
+export { parseScimIssuers, parseScimTokens, type ProvisioningConfig } from './provisioning-config.js';
