@@ -55,7 +55,8 @@ export function parseScimIssuers(
   tokens: ProvisioningConfig['scimTokens'],
   problems: string[],
 ): ProvisioningConfig['scimIssuers'] {
-  const out: ProvisioningConfig['scimIssuers'] = {};
+  // No prototype: a label may be any name, `__proto__` included.
+  const out: ProvisioningConfig['scimIssuers'] = Object.create(null) as ProvisioningConfig['scimIssuers'];
   if (raw.trim() === '') return out;
   raw.split(',').forEach((pair, i) => {
     const at = pair.indexOf('=');

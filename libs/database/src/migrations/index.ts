@@ -28,6 +28,7 @@ import { AuditCheckpointsOnlyAtTheEnd1797000017410 } from './1797000017410-Audit
 import { AuditStreamPendingMac1797000017500 } from './1797000017500-AuditStreamPendingMac.js';
 import { AuditCheckpointsNotPastTheHead1797000017600 } from './1797000017600-AuditCheckpointsNotPastTheHead.js';
 import { DevelopersLiveSsoKey1797000017700 } from './1797000017700-DevelopersLiveSsoKey.js';
+import { ScimUsersClient1797000017800 } from './1797000017800-ScimUsersClient.js';
 
 /** The one linear migration history, oldest first. Registered as classes, not globs. */
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
@@ -60,4 +61,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   AuditStreamPendingMac1797000017500,
   AuditCheckpointsNotPastTheHead1797000017600,
   DevelopersLiveSsoKey1797000017700,
+  ScimUsersClient1797000017800,
 ];

@@ -14,6 +14,8 @@ export interface ScimUserRecord {
   displayName: string | null;
   active: boolean;
   developerId: string | null;
+  /** The label of the SCIM token that created the user; null: unknown (created before it was kept). */
+  client: string | null;
   version: number;
   createdAt: Date;
   updatedAt: Date;
@@ -27,13 +29,36 @@ export type ScimUserFields = Pick<
 
 const COLUMNS = `u.id::text AS id, u.user_name AS "userName", u.external_id AS "externalId", u.email,
   u.given_name AS "givenName", u.family_name AS "familyName", u.display_name AS "displayName", u.active,
-  u.developer_id::text AS "developerId", u.version, u.created_at AS "createdAt", u.updated_at AS "updatedAt"`;
+  u.developer_id::text AS "developerId", u.client, u.version, u.created_at AS "createdAt", u.updated_at AS "updatedAt"`;
 
 const WHERE: Record<FilterCondition['attribute'], (p: string) => string> = {
   userName: (p) => `lower(u.user_name) = lower(${p})`,
   externalId: (p) => `u.external_id = ${p}`,
   email: (p) => `lower(u.email) = lower(${p})`,
 };
+
+/**
+ * The SCIM client a request comes from: its token's label and, when BROKER_SCIM_ISSUERS scopes it,
+ * the one IdP issuer whose developers it provisions.
+ */
+export interface ScimScope {
+  client: string;
+  issuer: string | null;
+}
+
+/**
+ * The users a client may see and change, as SQL over \`u\` with its two parameters at \`$at\`,
+ * \`$at+1\`: an unscoped client every user (as before scoping existed); a scoped one the users it
+ * created, and those of no recorded client that are unlinked or linked to a developer of its issuer.
+ */
+function visibleTo(scope: ScimScope, at: number): { sql: string; params: unknown[] } {
+  if (scope.issuer === null) return { sql: 'TRUE', params: [] };
+  return {
+    sql: `(u.client = $${at} OR (u.client IS NULL AND (u.developer_id IS NULL
+            OR EXISTS (SELECT 1 FROM developers vd WHERE vd.id = u.developer_id AND vd.issuer = $${at + 1}))))`,
+    params: [scope.client, scope.issuer],
+  };
+}
 
 function rowsOf<T>(result: unknown): T[] {
   return (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) ? result[0] : result) as T[];
@@ -49,9 +74,14 @@ export class ScimUsersRepository {
   }
 
   /** Matching users in creation order, one page, and how many match in all. */
-  async list(conditions: FilterCondition[], offset: number, limit: number) {
+  async list(conditions: FilterCondition[], offset: number, limit: number, scope: ScimScope) {
     const params: unknown[] = conditions.map((c) => c.value);
     const where = conditions.map((c, i) => WHERE[c.attribute](`$${i + 1}`));
+    const visible = visibleTo(scope, params.length + 1);
+    if (visible.params.length > 0) {
+      where.push(visible.sql);
+      params.push(...visible.params);
+    }
     const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const [{ total }] = await this.dataSource.query<{ total: number }[]>(
       `SELECT count(*)::int AS total FROM scim_users u ${clause}`,
@@ -68,10 +98,17 @@ export class ScimUsersRepository {
     return { total, rows };
   }
 
-  async find(id: string, m: EntityManager = this.dataSource.manager, lock = false): Promise<ScimUserRecord | null> {
+  /** The user, when this client may see it (else null, as for an unknown id). */
+  async find(
+    id: string,
+    scope: ScimScope,
+    m: EntityManager = this.dataSource.manager,
+    lock = false,
+  ): Promise<ScimUserRecord | null> {
+    const visible = visibleTo(scope, 2);
     const rows = await m.query<ScimUserRecord[]>(
-      `SELECT ${COLUMNS} FROM scim_users u WHERE u.id = $1${lock ? ' FOR UPDATE' : ''}`,
-      [id],
+      `SELECT ${COLUMNS} FROM scim_users u WHERE u.id = $1 AND ${visible.sql}${lock ? ' FOR UPDATE OF u' : ''}`,
+      [id, ...visible.params],
     );
     return rows[0] ?? null;
   }
@@ -84,22 +121,27 @@ export class ScimUsersRepository {
     return rows.length > 0;
   }
 
-  async insert(m: EntityManager, f: ScimUserFields): Promise<ScimUserRecord> {
+  async insert(m: EntityManager, f: ScimUserFields, client: string): Promise<ScimUserRecord> {
     const rows = await m.query<ScimUserRecord[]>(
-      `INSERT INTO scim_users AS u (user_name, external_id, email, given_name, family_name, display_name, active)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
-      [f.userName, f.externalId, f.email, f.givenName, f.familyName, f.displayName, f.active],
+      `INSERT INTO scim_users AS u (user_name, external_id, email, given_name, family_name, display_name, active, client)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+      [f.userName, f.externalId, f.email, f.givenName, f.familyName, f.displayName, f.active, client],
     );
     return rows[0];
   }
 
-  async update(m: EntityManager, id: string, f: ScimUserFields): Promise<ScimUserRecord> {
+  /**
+   * Writes the user's fields. A user of no recorded client (created before the client was kept) is
+   * taken over by the client that changes it, so from then on it follows that client's scope.
+   */
+  async update(m: EntityManager, id: string, f: ScimUserFields, client: string): Promise<ScimUserRecord> {
     const rows = rowsOf<ScimUserRecord>(
       await m.query(
         `UPDATE scim_users AS u SET user_name = $2, external_id = $3, email = $4, given_name = $5, family_name = $6,
-                display_name = $7, active = $8, version = u.version + 1, updated_at = now()
+                display_name = $7, active = $8, client = coalesce(u.client, $9), version = u.version + 1,
+                updated_at = now()
           WHERE u.id = $1 RETURNING ${COLUMNS}`,
-        [id, f.userName, f.externalId, f.email, f.givenName, f.familyName, f.displayName, f.active],
+        [id, f.userName, f.externalId, f.email, f.givenName, f.familyName, f.displayName, f.active, client],
       ),
     );
     return rows[0];
@@ -126,26 +168,31 @@ export class ScimUsersRepository {
   }
 
   /**
-   * The one developer a SCIM user provisions, when exactly one matches: by subject = externalId
-   * (any issuer), else by a verified email; never one another SCIM user already holds.
+   * The one developer a SCIM user provisions, when exactly one matches: by subject = externalId,
+   * else by a verified email; never one another SCIM user already holds. \`issuer\` (the creating
+   * client's, when BROKER_SCIM_ISSUERS scopes it) limits both to that IdP's developers; null: any.
    */
-  async matchDeveloper(m: EntityManager, user: ScimUserRecord): Promise<string | null> {
+  async matchDeveloper(m: EntityManager, user: ScimUserRecord, issuer: string | null): Promise<string | null> {
     const rows = await m.query<{ id: string }[]>(
       `SELECT d.id::text AS id FROM developers d
         WHERE d.erased_at IS NULL
+          AND ($3::text IS NULL OR d.issuer = $3::text)
           AND NOT EXISTS (SELECT 1 FROM scim_users s WHERE s.developer_id = d.id)
           AND (($1::text IS NOT NULL AND d.subject = $1::text)
-            OR ($1::text IS NULL OR NOT EXISTS (SELECT 1 FROM developers x WHERE x.subject = $1::text))
+            OR ($1::text IS NULL
+                OR NOT EXISTS (SELECT 1 FROM developers x
+                                WHERE x.subject = $1::text AND ($3::text IS NULL OR x.issuer = $3::text)))
                AND $2::text IS NOT NULL AND d.email_verified AND lower(d.email) = lower($2::text))
         LIMIT 2`,
-      [user.externalId, user.email],
+      [user.externalId, user.email, issuer],
     );
     return rows.length === 1 ? rows[0].id : null;
   }
 
   /**
    * The SCIM user a developer's login matches and links (first login after pre-provisioning):
-   * externalId = subject first, else a verified email. Locks the row.
+   * externalId = subject first, else a verified email. Locks the row. \`foreignClients\` are the
+   * SCIM clients scoped to an issuer other than the developer's: their users are never linked.
    *
    * Two logins of one developer at once (two tabs, a retried callback), or a login beside a SCIM
    * create that matches the same developer, converge on one link instead of failing: the candidate
@@ -156,15 +203,17 @@ export class ScimUsersRepository {
   async linkAtLogin(
     m: EntityManager,
     developer: { id: string; subject: string; email: string | null; emailVerified: boolean },
+    foreignClients: string[] = [],
   ): Promise<ScimUserRecord | null> {
     const linked = await this.linkedTo(m, developer.id);
     if (linked) return linked;
     const rows = await m.query<ScimUserRecord[]>(
       `SELECT ${COLUMNS} FROM scim_users u
         WHERE u.developer_id IS NULL
+          AND (u.client IS NULL OR NOT (u.client = ANY($4::text[])))
           AND (u.external_id = $1 OR ($2::text IS NOT NULL AND $3 AND lower(u.email) = lower($2::text)))
         ORDER BY (u.external_id = $1) DESC NULLS LAST, u.created_at LIMIT 1 FOR UPDATE`,
-      [developer.subject, developer.email, developer.emailVerified],
+      [developer.subject, developer.email, developer.emailVerified, foreignClients],
     );
     const match = rows[0];
     // None left: a concurrent login may have linked the one this login waited for.

@@ -8,7 +8,12 @@ import { ScimError } from './scim-error.js';
 import { parseFilter } from './scim-filter.js';
 import { applyPatch } from './scim-patch.js';
 import { LIST_SCHEMA, fieldsFrom, toResource } from './scim-user.mapper.js';
-import { ScimUsersRepository, type ScimUserFields, type ScimUserRecord } from './scim-users.repository.js';
+import {
+  ScimUsersRepository,
+  type ScimScope,
+  type ScimUserFields,
+  type ScimUserRecord,
+} from './scim-users.repository.js';
 
 /** Who calls: the label of the SCIM token (never the token) and the request facts. */
 export interface ScimCaller {
@@ -61,7 +66,7 @@ export class ScimUsersService {
     const conditions = query.filter ? parseFilter(query.filter) : [];
     const startIndex = positiveInt('startIndex', query.startIndex, 1, 1);
     const count = Math.min(MAX_COUNT, positiveInt('count', query.count, 100, 0));
-    const { total, rows } = await this.repository.list(conditions, startIndex - 1, count);
+    const { total, rows } = await this.repository.list(conditions, startIndex - 1, count, this.scope(caller));
     await this.record('scim.request', caller, null, { operation: 'list', results: rows.length });
     return {
       schemas: [LIST_SCHEMA],
@@ -73,7 +78,7 @@ export class ScimUsersService {
   }
 
   async get(id: string, caller: ScimCaller) {
-    const user = await this.find(id);
+    const user = await this.find(id, caller);
     await this.record('scim.request', caller, user, { operation: 'get' });
     return toResource(user, caller.baseUrl);
   }
@@ -84,8 +89,8 @@ export class ScimUsersService {
       if (await this.repository.userNameTaken(m, fields.userName, null)) {
         throw new ScimError(409, 'uniqueness', 'A user with this userName exists');
       }
-      const created = await this.repository.insert(m, fields);
-      const developerId = await this.repository.matchDeveloper(m, created);
+      const created = await this.repository.insert(m, fields, caller.label);
+      const developerId = await this.repository.matchDeveloper(m, created, this.scope(caller).issuer);
       if (developerId) await this.repository.link(m, created.id, developerId);
       const linked = { ...created, developerId };
       await this.record('scim.user_created', caller, linked, { linked: developerId !== null }, m);
@@ -111,7 +116,7 @@ export class ScimUsersService {
    */
   async remove(id: string, caller: ScimCaller): Promise<void> {
     await this.repository.transaction(async (m) => {
-      const user = await this.findForChange(id, m);
+      const user = await this.findForChange(id, caller, m);
       if (user.developerId) {
         await this.developers.block(user.developerId, this.actor(caller), this.context(caller), m);
       }
@@ -123,11 +128,21 @@ export class ScimUsersService {
   /**
    * At a developer's login: links the SCIM user provisioned for them (externalId = subject, else
    * a verified email), and refuses the login with `developer_blocked` when that user is inactive.
+   * Users of a SCIM client scoped to another issuer (BROKER_SCIM_ISSUERS) are never linked.
    */
-  async atLogin(developer: { id: string; subject: string; email: string | null; emailVerified: boolean }) {
+  async atLogin(developer: {
+    id: string;
+    issuer: string;
+    subject: string;
+    email: string | null;
+    emailVerified: boolean;
+  }) {
     // SCIM off: no work on the login path.
     if (this.config.scimTokens.length === 0) return;
-    const user = await this.repository.transaction((m) => this.repository.linkAtLogin(m, developer));
+    const foreign = Object.entries(this.config.scimIssuers)
+      .filter(([, issuer]) => issuer !== developer.issuer)
+      .map(([label]) => label);
+    const user = await this.repository.transaction((m) => this.repository.linkAtLogin(m, developer, foreign));
     if (user && !user.active) {
       await this.developers.block(developer.id, 'system:scim');
       throw new DomainError('developer_blocked', 'This developer account is blocked');
@@ -136,7 +151,7 @@ export class ScimUsersService {
 
   private async change(id: string, caller: ScimCaller, next: (current: ScimUserFields) => ScimUserFields) {
     const after = await this.repository.transaction(async (m) => {
-      const current = await this.findForChange(id, m);
+      const current = await this.findForChange(id, caller, m);
       const fields = next(current);
       if (
         fields.userName.toLowerCase() !== current.userName.toLowerCase() &&
@@ -144,7 +159,7 @@ export class ScimUsersService {
       ) {
         throw new ScimError(409, 'uniqueness', 'A user with this userName exists');
       }
-      const updated = await this.repository.update(m, current.id, fields);
+      const updated = await this.repository.update(m, current.id, fields, caller.label);
       await this.record('scim.user_updated', caller, updated, {}, m);
       await this.recordActivity(updated, current, caller, m, await this.follow(updated, current, caller, m));
       return updated;
@@ -205,8 +220,9 @@ export class ScimUsersService {
     return {};
   }
 
-  private async find(id: string): Promise<ScimUserRecord> {
-    return this.found(id, UUID.test(id) ? await this.repository.find(id.toLowerCase()) : null);
+  /** A user of another client's scope is answered 404, as one that does not exist. */
+  private async find(id: string, caller: ScimCaller): Promise<ScimUserRecord> {
+    return this.found(id, UUID.test(id) ? await this.repository.find(id.toLowerCase(), this.scope(caller)) : null);
   }
 
   /**
@@ -216,16 +232,23 @@ export class ScimUsersService {
    * between the two reads is locked without its developer first: a far narrower window, and
    * Postgres still resolves a deadlock by failing one side.)
    */
-  private async findForChange(id: string, m: EntityManager): Promise<ScimUserRecord> {
+  private async findForChange(id: string, caller: ScimCaller, m: EntityManager): Promise<ScimUserRecord> {
     const key = id.toLowerCase();
-    const seen = this.found(id, UUID.test(id) ? await this.repository.find(key, m) : null);
+    const scope = this.scope(caller);
+    const seen = this.found(id, UUID.test(id) ? await this.repository.find(key, scope, m) : null);
     if (seen.developerId) await this.developers.lock(seen.developerId, m);
-    return this.found(id, await this.repository.find(key, m, true));
+    return this.found(id, await this.repository.find(key, scope, m, true));
   }
 
   private found(id: string, user: ScimUserRecord | null): ScimUserRecord {
     if (!user) throw new ScimError(404, null, `No User with id ${id.slice(0, 100)}`);
     return user;
+  }
+
+  /** The caller's scope: its issuer when BROKER_SCIM_ISSUERS names its label, else unscoped. */
+  private scope(caller: ScimCaller): ScimScope {
+    const issuers = this.config.scimIssuers;
+    return { client: caller.label, issuer: Object.hasOwn(issuers, caller.label) ? issuers[caller.label] : null };
   }
 
   private actor(caller: ScimCaller): string {
