@@ -3,6 +3,7 @@ import { DevelopersService, type RecordLoginInput } from '@app/developers';
 import { TykPortalClient } from '@app/tyk-portal';
 import { Module, type INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { MIGRATIONS } from '@app/database';
 import { createTestDatabase, type TestDatabase } from '@test/support/database.js';
 import { createLibApp, listenLikeBroker } from '@test/support/lib-app.js';
 import { DeprovisioningWorker } from '../deprovisioning.worker.js';
@@ -228,6 +229,34 @@ describe('SCIM clients scoped to an issuer (real Postgres)', () => {
       const { developer: a } = await developers.recordLogin(login(ISSUER_A, subject, `${unique('a')}@example.com`));
       expect(await signIn(a)).toBe('ok');
       expect(await linkOf(id)).toBeNull();
+    });
+
+    it('should fill the client on upgrade from the scim.user_created audit event, else leave it unknown', async () => {
+      const migration = new (MIGRATIONS.find((m) => m.name === 'ScimUsersClient1797000017800')!)();
+      const byEntra = await create(ENTRA, { active: true });
+      const byLegacy = await create(LEGACY, { active: true });
+      const [{ id: noEvent }] = await ds.query<{ id: string }[]>(
+        `INSERT INTO scim_users (user_name, active) VALUES ($1, true) RETURNING id::text AS id`,
+        [`${unique('old')}@example.org`],
+      );
+      const owner = await new DataSource({ type: 'postgres', url: db.migrationUrl }).initialize();
+      const runner = owner.createQueryRunner();
+      try {
+        await migration.down(runner);
+        await migration.up(runner);
+      } finally {
+        await runner.release();
+        await owner.destroy();
+      }
+      const rows = await ds.query<{ id: string; client: string | null }[]>(
+        `SELECT id::text AS id, client FROM scim_users WHERE id = ANY($1::uuid[])`,
+        [[byEntra, byLegacy, noEvent]],
+      );
+      expect(Object.fromEntries(rows.map((r) => [r.id, r.client]))).toEqual({
+        [byEntra]: 'entra',
+        [byLegacy]: 'legacy',
+        [noEvent]: null,
+      });
     });
 
     it("should hide a user of no recorded client linked to another issuer's developer", async () => {
