@@ -8,6 +8,7 @@ import { checkIdp, type IdpUnderTest } from './idp-checks.js';
 import { checkPortal } from './portal-checks.js';
 import { writeProbe } from './portal-write-probe.js';
 import { riskySettings } from './risky-settings.js';
+import { profileIssuers, scimScope } from './scim-scope.js';
 
 /** The openid-connect providers of a profile, with the callback URL the login sends. */
 function providersOf(profile: TibProfile): IdpUnderTest[] {
@@ -31,7 +32,8 @@ function providersOf(profile: TibProfile): IdpUnderTest[] {
 
 /**
  * The setup doctor: checks one profile end to end without a user (the IdP, the client, the redirect
- * URI, the portal's secrets and teams, risky settings), each item pass/fail with the fix.
+ * URI, the portal's secrets and teams, risky settings, whether SCIM's links can cross IdPs), each
+ * item pass/fail with the fix.
  * `writeProbe` also creates and removes a throwaway organisation, team and user in the portal.
  */
 @Injectable()
@@ -47,6 +49,10 @@ export class DoctorService {
   async check(profileId: string, options: { writeProbe?: boolean } = {}): Promise<DoctorReport> {
     const { profile } = await this.profiles.get(profileId);
     const items: DoctorItem[] = [...riskySettings(profile)];
+    if (this.config.provisioning.scimTokens.length > 0) {
+      const issuers = profileIssuers((await this.profiles.list()).map((p) => p.profile));
+      items.push(...scimScope(this.config.provisioning, issuers));
+    }
     const providers = profile.ProviderName === 'SocialProvider' ? providersOf(profile) : [];
     if (providers.length === 0) {
       items.push(
