@@ -11,6 +11,8 @@ import { guideProfile, hop, putProfile, startStack, type Stack } from '@test/sup
  */
 const ENTRA_TOKEN = 'entra-scim-token-0123456789abcdefghijklmnop';
 const OKTA_TOKEN = 'okta-scim-token-0123456789abcdefghijklmnopq';
+/** A client scoped (BROKER_SCIM_ISSUERS) to an IdP other than the stack's dev IdP. */
+const ELSEWHERE_TOKEN = 'elsewhere-scim-token-0123456789abcdefghijk';
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const LIST = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
@@ -89,7 +91,8 @@ describe('SCIM 2.0 provisioning (e2e)', () => {
   beforeAll(async () => {
     stack = await startStack({
       env: {
-        BROKER_SCIM_TOKENS: `entra:${ENTRA_TOKEN},okta:${OKTA_TOKEN}`,
+        BROKER_SCIM_TOKENS: `entra:${ENTRA_TOKEN},okta:${OKTA_TOKEN},elsewhere:${ELSEWHERE_TOKEN}`,
+        BROKER_SCIM_ISSUERS: 'elsewhere=https://other-idp.example',
         BROKER_DEPROVISION_POLL_MS: '50',
         BROKER_BODY_LIMIT_BYTES: '65536',
       },
@@ -370,6 +373,35 @@ describe('SCIM 2.0 provisioning (e2e)', () => {
     expectUser((await entra('GET', `/Users/${id}`)).body, { active: true });
     expect((await entra('POST', '/Users', { schemas: [USER], userName: 'dana@acme.example' })).status).toBe(201);
     expect((await entra('DELETE', `/Users/${id}`)).status).toBe(204);
+  });
+
+  it("should never link a login of another IdP to a scoped client's user, nor let that client act on others", async () => {
+    const elsewhere = (method: string, path: string, body?: unknown) => scim(ELSEWHERE_TOKEN, method, path, body);
+    // Provisioned inactive by the other IdP's client for its own frank (same subject and email).
+    const created = await elsewhere('POST', '/Users', {
+      schemas: [USER],
+      userName: 'frank@other-idp.example',
+      externalId: 'frank',
+      emails: [{ value: 'frank@freelance.example', type: 'work', primary: true }],
+      active: false,
+    });
+    expect(created.status).toBe(201);
+    // The dev IdP's frank is not that client's developer: signed in, and the user stays unlinked.
+    expect(await login('frank')).toContain('/sso?nonce=');
+    const { rows } = await db.query<{ developer_id: string | null }>(
+      'SELECT developer_id::text FROM scim_users WHERE id = $1',
+      [created.body.id],
+    );
+    expect(rows).toEqual([{ developer_id: null }]);
+    // Nor can it reach a user of another client, linked to a developer of the dev IdP.
+    const carol = (await entra('GET', filter('userName eq "carol@globex.example"'))).body.Resources[0].id as string;
+    expect((await elsewhere('GET', `/Users/${carol}`)).status).toBe(404);
+    expect((await elsewhere('DELETE', `/Users/${carol}`)).status).toBe(404);
+    // Its list: its own user (and an unlinked one of no recorded client, made by the race test above).
+    const names = (await elsewhere('GET', '/Users')).body.Resources.map((r: { userName: string }) => r.userName);
+    expect(names).toContain('frank@other-idp.example');
+    expect(names).not.toContain('carol@globex.example');
+    expect((await elsewhere('DELETE', `/Users/${created.body.id}`)).status).toBe(204);
   });
 
   it('should audit every SCIM call with the label, never the token', async () => {
