@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { asSuperuser } from '@test/support/database.js';
 import { loginWithDevIdp } from '@test/support/dev-idp.js';
-import { guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
+import { ADMIN_SECRET, guideProfile, hop, putProfile, startStack, type Stack } from '@test/support/stack.js';
 
 /**
  * SCIM 2.0 (issue 16, item 1) driven the way Entra ID and Okta provision: find by filter, create,
@@ -402,6 +402,20 @@ describe('SCIM 2.0 provisioning (e2e)', () => {
     expect(names).toContain('frank@other-idp.example');
     expect(names).not.toContain('carol@globex.example');
     expect((await elsewhere('DELETE', `/Users/${created.body.id}`)).status).toBe(204);
+  });
+
+  it("should have the doctor warn about a scoped client whose issuer is no profile's", async () => {
+    const res = await fetch(`${stack.broker.url}/api/profiles/guide/check`, {
+      headers: { Authorization: ADMIN_SECRET },
+    });
+    const items = ((await res.json()) as { Data: { items: { check: string; status: string; detail: string }[] } }).Data
+      .items;
+    expect(items.filter((i) => i.check === 'SCIM scope')).toEqual([
+      expect.objectContaining({
+        status: 'warn',
+        detail: expect.stringContaining('SCIM client elsewhere is scoped to'),
+      }),
+    ]);
   });
 
   it('should audit every SCIM call with the label, never the token', async () => {
