@@ -30,6 +30,7 @@ import { formatPerf, startPerfRecord, summarisePerf } from './perf-top.mjs';
 import {
   BROKER_ENTRY,
   PORTAL_ENTRY,
+  analyzeAfterFirstLogins,
   REPO,
   ensureDir,
   freePort,
@@ -140,6 +141,7 @@ function benchProfile(brokerUrl, portalUrl, idp) {
 }
 
 /** Counters of the broker's Prometheus endpoint, by metric name and labels. */
+
 async function scrapeMetrics(brokerUrl) {
   const res = await request(`${brokerUrl}/metrics`, { readBody: true });
   const out = new Map();
@@ -397,6 +399,7 @@ async function main() {
     result.phases.push(
       await driver.phase({ name: 'first logins', concurrency: 16, count: subjects.length, pick: (i) => subjects[i] }),
     );
+    await analyzeAfterFirstLogins(pgc, log);
     for (const c of SETTINGS.levels) {
       await sleep(1500);
       const measureDb = pgStats && c === 32;

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDriver, latencyStats } from '../logins.mjs';
-import { REPO, freePort, sleep, startChild, waitReady } from '../stack.mjs';
+import { REPO, analyzeAfterFirstLogins, freePort, sleep, startChild, waitReady } from '../stack.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SYSTEMS = /** @type {const} */ (['product', 'express', 'floor']);
@@ -157,6 +157,8 @@ export async function runAnchors(ctx) {
     });
     warmup[name] = { ok: p.ok, errors: p.errors, errorCodes: p.errorCodes, loginsPerS: p.loginsPerS };
   }
+  // The three systems' tables with statistics, as on a running database (analyzeAfterFirstLogins).
+  await analyzeAfterFirstLogins(ctx.pgc, log);
 
   const levels = [];
   for (const c of settings.levels) {

@@ -678,6 +678,38 @@ describe('developers (real Postgres)', () => {
     });
   });
 
+  describe('DevelopersLiveSsoKey migration', () => {
+    it('should keep a shared SSO key with its first holder and refuse the others until erased', async () => {
+      const Migration = MIGRATIONS.find((m) => m.name === 'DevelopersLiveSsoKey1797000017700')!;
+      const owner = await new DataSource({ type: 'postgres', url: db.migrationUrl }).initialize();
+      const runner = owner.createQueryRunner();
+      const key = 'shared-sub@openid-connect.com';
+      const first = claims({ issuer: 'https://idp-a.example', subject: 'shared-sub', ssoKey: key });
+      const later = claims({ issuer: 'https://idp-b.example', subject: 'shared-sub', ssoKey: key });
+      try {
+        await new Migration().down(runner);
+        // What two profiles' IdPs could make before the index: the same key on two live rows.
+        const { developer: a } = await developers.recordLogin(first);
+        const { developer: b } = await developers.recordLogin(later);
+        await runner.query(`UPDATE developers SET first_login_at = now() - interval '1 day' WHERE id = $1`, [a.id]);
+        await new Migration().up(runner);
+        const keys = await runner.query(`SELECT id::text AS id, sso_key FROM developers WHERE id = ANY($1::uuid[])`, [
+          [a.id, b.id],
+        ]);
+        expect(Object.fromEntries(keys.map((r: { id: string; sso_key: string | null }) => [r.id, r.sso_key]))).toEqual({
+          [a.id]: key,
+          [b.id]: null,
+        });
+        await expect(developers.recordLogin(later)).rejects.toMatchObject({ code: 'portal_rejected' });
+        await expect(developers.recordLogin(first)).resolves.toMatchObject({ created: false });
+        await developers.erase(b.id, ACTOR);
+      } finally {
+        await runner.release();
+        await owner.destroy();
+      }
+    });
+  });
+
   describe('PortalOrgLinksByIssuer migration', () => {
     it('should give each existing link the issuer of the earliest developer of its organisation, or none', async () => {
       const Migration = MIGRATIONS.find((m) => m.name === 'PortalOrgLinksByIssuer1797000003000')!;

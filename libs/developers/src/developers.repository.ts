@@ -66,21 +66,15 @@ const blockedMatch = (issuer: string, subject: string, email: string, ssoKey: st
                               WHERE o.issuer = ${issuer}::text AND o.subject = ${subject}::text
                                 AND o.erased_at IS NULL))`;
 
-/**
- * Another live developer (another issuer or subject, not erased) holds this SSO key (`$key`). The
- * portal knows one developer per SSO key, which is only `<user id>@openid-connect.com`: a second
- * identity with the same key (the same `sub` from another IdP, or a CustomUserIDField claim the
- * user can edit) would be signed in as the first one's portal developer. Served by
- * IDX_developers_live_sso_key.
- */
-const ssoKeyHeldByOther = (issuer: string, subject: string, key: string) =>
-  `EXISTS (SELECT 1 FROM developers k
-            WHERE k.sso_key = ${key}::text AND k.erased_at IS NULL
-              AND (k.issuer <> ${issuer}::text OR k.subject <> ${subject}::text))`;
+/** The upsert failed because another live developer holds the login's SSO key (see RECORD_LOGIN). */
+export function ssoKeyHeld(error: unknown): boolean {
+  const e = error as { code?: unknown; constraint?: unknown } | null;
+  return e?.code === '23505' && e.constraint === 'UQ_developers_live_sso_key';
+}
 
 /**
- * The login upsert (one statement; a blocked developer, or an SSO key another developer holds,
- * gets no row and nothing changes). Its
+ * The login upsert (one statement; a blocked developer gets no row and nothing changes; an SSO key
+ * another live developer holds fails it on UQ_developers_live_sso_key: ssoKeyHeld). Its
  * conflict target is the partial unique index over developers not erased: erased rows are never
  * updated by a login, and may share their `erased:<hash>` subject (a person erased twice). It
  * commits asynchronously (ASYNC_COMMIT): the login's audit event, success or failure, follows
@@ -93,7 +87,6 @@ const RECORD_LOGIN = preparedStatement(
         first_login_at, last_login_at, login_count)
      SELECT $1::text, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::text, $8::text, now(), now(), 1
       WHERE NOT EXISTS (SELECT 1 FROM developers b WHERE ${blockedMatch('$1', '$2', '$3', '$8', '$9')})
-        AND NOT ${ssoKeyHeldByOther('$1', '$2', '$8')}
      ON CONFLICT (issuer, subject) WHERE erased_at IS NULL DO UPDATE SET
        email = EXCLUDED.email,
        email_verified = EXCLUDED.email_verified,
@@ -181,17 +174,6 @@ export class DevelopersRepository {
       `SELECT 1 FROM developers b WHERE ${blockedMatch('$1', '$2', '$3', '$4', '$5')} LIMIT 1`,
       [v.issuer, v.subject, v.email, v.ssoKey, v.erasedSubject],
     );
-    return rows.length > 0;
-  }
-
-  /** Whether another live developer (another issuer or subject) holds this login's SSO key. */
-  async ssoKeyHeldByOther(v: LoginValues): Promise<boolean> {
-    if (v.ssoKey === null) return false;
-    const rows = await this.dataSource.query<unknown[]>(`SELECT 1 WHERE ${ssoKeyHeldByOther('$1', '$2', '$3')}`, [
-      v.issuer,
-      v.subject,
-      v.ssoKey,
-    ]);
     return rows.length > 0;
   }
 

@@ -24,7 +24,7 @@ import {
   type RecordLoginInput,
   type SignedInDeveloper,
 } from './developer.js';
-import { DevelopersRepository, type LoginValues } from './developers.repository.js';
+import { DevelopersRepository, ssoKeyHeld, type LoginValues } from './developers.repository.js';
 import { IssuedTokensStore, type SealedToken } from './issued-tokens.store.js';
 
 export interface DeveloperListInput {
@@ -118,16 +118,19 @@ export class DevelopersService {
       ssoKey: clip(input.ssoKey, 400),
       erasedSubject: erasedSubject(subject),
     };
-    const recorded = await this.developers.recordLogin(values);
-    if (recorded) return recorded;
-    if (await this.developers.isBlocked(values)) {
-      throw new DomainError('developer_blocked', 'This developer account is blocked');
-    }
-    if (await this.developers.ssoKeyHeldByOther(values)) {
+    let recorded: Awaited<ReturnType<DevelopersRepository['recordLogin']>>;
+    try {
+      recorded = await this.developers.recordLogin(values);
+    } catch (error) {
+      if (!ssoKeyHeld(error)) throw error;
       throw new DomainError(
         'portal_rejected',
         "Another developer (another issuer or subject) holds this login's portal SSO key; the portal would sign this login in as them, so it is refused (a CustomUserIDField claim must be one the IdP controls, unique across the profiles' IdPs)",
       );
+    }
+    if (recorded) return recorded;
+    if (await this.developers.isBlocked(values)) {
+      throw new DomainError('developer_blocked', 'This developer account is blocked');
     }
     throw new Error('developers: the login upsert returned no row');
   }

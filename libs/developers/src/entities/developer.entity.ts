@@ -21,8 +21,8 @@ import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
 @Index('IDX_developers_blocked_sso_key', { synchronize: false })
 @Index('IDX_developers_blocked_portal_user', { synchronize: false })
 @Index('IDX_developers_blocked_subject', { synchronize: false })
-// Every live SSO key (the login's check that no other developer holds it), from the migration.
-@Index('IDX_developers_live_sso_key', { synchronize: false })
+// One live developer per SSO key (the login upsert fails for a second one), from the migration.
+@Index('UQ_developers_live_sso_key', { synchronize: false })
 export class DeveloperEntity {
   /** Defaults to broker_random_uuid(), i.e. gen_random_uuid() (see the migration for why). */
   @PrimaryColumn({ type: 'uuid', default: () => 'broker_random_uuid()', primaryKeyConstraintName: 'PK_developers' })
