@@ -1,5 +1,5 @@
 import { databaseConfig, type DatabaseConfig } from '@app/config';
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, Optional } from '@nestjs/common';
 import pg from 'pg';
 import type { StoredProfile } from './profile.model.js';
 import { PROFILES_CHANNEL, ProfilesRepository } from './profiles.repository.js';
@@ -10,12 +10,40 @@ const MISS_TTL_MS = 1000;
 const MAX_MISSES = 1000;
 
 /**
+ * How the cache finds out that its LISTEN connection died without an error or an end event (a
+ * NAT or load balancer dropping an idle flow, a failover that sends no FIN/RST): such a connection
+ * delivers no notification again, and without these checks the cache would serve what it holds
+ * for ever.
+ */
+export interface ProfilesCacheTimings {
+  /** `SELECT 1` on the LISTEN connection this often; no answer within timeoutMs → reconnect + reload. */
+  heartbeatMs: number;
+  /** For the heartbeat, for connecting and for LISTEN. */
+  timeoutMs: number;
+  /** TCP keepalive probes start after this much idle time (the OS notices a dead peer too). */
+  keepAliveDelayMs: number;
+  /** A full reload this often whatever happens: the safety net if a notification is ever missed. */
+  fullReloadMs: number;
+}
+
+export const PROFILES_CACHE_TIMINGS = Symbol('PROFILES_CACHE_TIMINGS');
+
+const DEFAULT_TIMINGS: ProfilesCacheTimings = {
+  heartbeatMs: 30_000,
+  timeoutMs: 10_000,
+  keepAliveDelayMs: 10_000,
+  fullReloadMs: 5 * 60_000,
+};
+
+/**
  * The login path's view of the profiles: all of them in memory, so a login never reads Postgres
  * for a profile it knows. Kept fresh across instances by Postgres LISTEN/NOTIFY on a dedicated
  * connection; after that connection drops, it reconnects and reloads everything (notifications
  * sent while it was away are lost, the reload makes up for them). A profile created through
  * another instance moments ago, whose notification has not arrived yet, is read from the database
- * on its first request (getOrLoad).
+ * on its first request (getOrLoad). A connection that died silently is found by a heartbeat
+ * (ProfilesCacheTimings) and handled the same way; a full reload every few minutes is the last
+ * safety net.
  */
 @Injectable()
 export class ProfilesCache implements OnApplicationShutdown {
@@ -31,11 +59,18 @@ export class ProfilesCache implements OnApplicationShutdown {
   private readonly loading = new Map<string, Promise<StoredProfile | undefined>>();
   /** Counts every change to the map: a lookup that raced with one does not store what it read. */
   private changes = 0;
+  private readonly timings: ProfilesCacheTimings;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private fullReloadTimer: NodeJS.Timeout | null = null;
+  private heartbeatInFlight = false;
 
   constructor(
     @Inject(databaseConfig.KEY) private readonly database: DatabaseConfig,
     private readonly repository: ProfilesRepository,
-  ) {}
+    @Optional() @Inject(PROFILES_CACHE_TIMINGS) timings?: Partial<ProfilesCacheTimings>,
+  ) {
+    this.timings = { ...DEFAULT_TIMINGS, ...timings };
+  }
 
   get(id: string): StoredProfile | undefined {
     return this.profiles.get(id);
@@ -100,14 +135,42 @@ export class ProfilesCache implements OnApplicationShutdown {
   async start(): Promise<void> {
     await this.listen();
     await this.reloadAll();
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.timings.heartbeatMs);
+    this.heartbeatTimer.unref();
+    this.fullReloadTimer = setInterval(() => {
+      this.reloadAll().catch((e: unknown) => this.logger.warn({ err: e }, 'periodic profiles reload failed'));
+    }, this.timings.fullReloadMs);
+    this.fullReloadTimer.unref();
   }
 
   private async reloadAll(): Promise<void> {
     const all = await this.repository.findAll();
     this.changes++;
     this.misses.clear();
+    const previous = new Map(this.profiles);
     this.profiles.clear();
-    for (const stored of all) this.profiles.set(stored.profile.ID, stored);
+    for (const stored of all) {
+      // An unchanged row keeps its object, as in refresh().
+      const current = previous.get(stored.profile.ID);
+      const same =
+        current && current.version === stored.version && current.updatedAt.getTime() === stored.updatedAt.getTime();
+      this.profiles.set(stored.profile.ID, same ? current : stored);
+    }
+  }
+
+  /** A LISTEN connection that cannot answer `SELECT 1` in time is treated as lost. */
+  private heartbeat(): void {
+    const client = this.client;
+    if (!client || this.heartbeatInFlight || this.stopped) return;
+    this.heartbeatInFlight = true;
+    withTimeout(client.query('SELECT 1'), this.timings.timeoutMs)
+      .catch((e: unknown) => {
+        this.logger.warn({ reason: e instanceof Error ? e.message : String(e) }, 'profiles LISTEN connection lost');
+        this.scheduleReconnect(client);
+      })
+      .finally(() => {
+        this.heartbeatInFlight = false;
+      });
   }
 
   private async refresh(id: string): Promise<void> {
@@ -131,6 +194,9 @@ export class ProfilesCache implements OnApplicationShutdown {
     const client = new pg.Client({
       connectionString: this.database.url ?? undefined,
       application_name: 'portal-sso-broker-listen',
+      keepAlive: true,
+      keepAliveInitialDelayMillis: this.timings.keepAliveDelayMs,
+      connectionTimeoutMillis: this.timings.timeoutMs,
     });
     client.on('notification', (msg) => {
       if (msg.channel !== PROFILES_CHANNEL || !msg.payload) return;
@@ -141,8 +207,16 @@ export class ProfilesCache implements OnApplicationShutdown {
       this.scheduleReconnect(client);
     });
     client.on('end', () => this.scheduleReconnect(client));
-    await client.connect();
-    await client.query(`LISTEN ${PROFILES_CHANNEL}`);
+    try {
+      await client.connect();
+      await withTimeout(client.query(`LISTEN ${PROFILES_CHANNEL}`), this.timings.timeoutMs);
+    } catch (e) {
+      client.removeAllListeners('end');
+      client.removeAllListeners('error');
+      client.on('error', () => undefined);
+      client.end().catch(() => undefined); // destroys the socket when LISTEN hangs
+      throw e;
+    }
     this.client = client;
     this.reconnectDelayMs = 500;
   }
@@ -169,6 +243,8 @@ export class ProfilesCache implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.fullReloadTimer) clearInterval(this.fullReloadTimer);
     const client = this.client;
     this.client = null;
     if (client) {
@@ -176,4 +252,12 @@ export class ProfilesCache implements OnApplicationShutdown {
       await client.end().catch(() => undefined);
     }
   }
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
