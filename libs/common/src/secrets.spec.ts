@@ -17,4 +17,13 @@ describe('maskSecrets', () => {
     expect(Object.getPrototypeOf(masked)).toBe(Object.prototype);
     expect(JSON.stringify(masked)).toBe(`{"__proto__":{"Secret":"${MASK}","Name":"n"},"ok":1}`);
   });
+
+  it("should mask keys that Go's folding reads as a secret one: the long s and the Kelvin sign", () => {
+    expect(maskSecrets({ '\u017Fecret': 'S3CRET-VALUE', '\u212Aey': 'k', 'to\u212Aen': 't', Name: 'n' })).toEqual({
+      '\u017Fecret': MASK,
+      '\u212Aey': MASK,
+      'to\u212Aen': MASK,
+      Name: 'n',
+    });
+  });
 });

@@ -1,12 +1,17 @@
-import { setOwn } from './go-json.js';
+import { goFoldName, setOwn } from './go-json.js';
 /** Object keys whose values are never written to a log or an audit record. */
 const SECRET_KEY_PATTERN =
   /(secret|token|password|passwd|credential|verifier|authorization|cookie|^key$|^code$|^nonce$|^state$|^admin-auth$)/i;
 
 export const MASK = '********';
 
+/**
+ * Matched on the key as Go's encoding/json folds it (goFoldName), because profile keys are read
+ * that way: `ſecret` (U+017F) is read as Secret and `\u212Aey` (Kelvin sign) as Key, so they are
+ * masked as such.
+ */
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEY_PATTERN.test(key);
+  return SECRET_KEY_PATTERN.test(goFoldName(key));
 }
 
 /**
