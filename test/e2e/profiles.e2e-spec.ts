@@ -172,6 +172,34 @@ describe('/api/profiles (TIB admin API, e2e on real Postgres)', () => {
     expect((await api('/bad')).status).toBe(404);
   });
 
+  it('should refuse a DashboardCredential that cannot be sent as a header with 400 naming it, and store nothing', async () => {
+    for (const [id, credential] of [
+      ['crlf', 'secret\r\nX-Injected: 1'],
+      ['latin', 'caf\u00e9-secret'],
+      ['wide', 'secret-\u2603'],
+      ['del', 'secret\u007f'],
+    ]) {
+      const res = await api(
+        `/${id}`,
+        json(profile(id, { IdentityHandlerConfig: { DashboardCredential: credential } })),
+      );
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { Status: string; Error: string };
+      expect(body).toEqual({
+        Status: 'error',
+        Error: expect.stringMatching(/IdentityHandlerConfig\.DashboardCredential: must be printable ASCII/),
+      });
+      expect(body.Error).not.toContain('secret');
+      expect((await api(`/${id}`)).status).toBe(404);
+    }
+    // Spaces and tabs inside are fine (e.g. "Bearer <token>").
+    const ok = await api(
+      '/spaced',
+      json(profile('spaced', { IdentityHandlerConfig: { DashboardCredential: 'Bearer\tabc def' } })),
+    );
+    expect(ok.status).toBe(201);
+  });
+
   it('should accept a body sent as curl -d does (form-urlencoded), as octet-stream or a +json type, and refuse other content types with 415', async () => {
     const res = await api('/curl', {
       method: 'POST',

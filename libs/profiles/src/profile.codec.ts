@@ -343,11 +343,21 @@ function validateSocial(config: unknown, problems: ProfileProblem[]): void {
   });
 }
 
+/** What a profile value sent as an HTTP header value may hold: printable ASCII, space and tab. */
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
+
 function validateHandler(config: Json, problems: ProfileProblem[]): void {
   // Read as the login path reads it (libs/tyk-portal's readDashboardCredential).
   const cred = getCaseInsensitive(config, 'DashboardCredential');
   if (cred !== undefined && cred !== null && typeof cred !== 'string') {
     problems.push({ path: 'IdentityHandlerConfig.DashboardCredential', reason: 'must be a string' });
+  } else if (typeof cred === 'string' && !HEADER_VALUE.test(cred)) {
+    // It is sent as the Authorization header: a CR, LF or other control character, or a character
+    // beyond ASCII, makes every portal call throw (undici refuses it, as Go's net/http does).
+    problems.push({
+      path: 'IdentityHandlerConfig.DashboardCredential',
+      reason: 'must be printable ASCII (spaces and tabs allowed): it is sent as an HTTP header',
+    });
   }
   // The login path's own parser, so a profile saved here cannot fail every login instead.
   problems.push(...readOrganisationSyncSettings(config).problems);
