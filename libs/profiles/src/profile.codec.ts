@@ -352,8 +352,9 @@ function validateHandler(config: Json, problems: ProfileProblem[]): void {
   if (cred !== undefined && cred !== null && typeof cred !== 'string') {
     problems.push({ path: 'IdentityHandlerConfig.DashboardCredential', reason: 'must be a string' });
   } else if (typeof cred === 'string' && !HEADER_VALUE.test(cred)) {
-    // It is sent as the Authorization header: a CR, LF or other control character, or a character
-    // beyond ASCII, makes every portal call throw (undici refuses it, as Go's net/http does).
+    // It is sent as the Authorization header: a CR, LF or other control character, or one beyond
+    // U+00FF, makes every portal call throw (undici refuses it); U+0080-U+00FF would go out as
+    // Latin-1, where TIB (Go) sends UTF-8 bytes.
     problems.push({
       path: 'IdentityHandlerConfig.DashboardCredential',
       reason: 'must be printable ASCII (spaces and tabs allowed): it is sent as an HTTP header',
