@@ -88,6 +88,73 @@ describe('admin throttle (real broker)', () => {
     expect(rows.map((r) => r.ip)).toEqual(expect.arrayContaining(['198.51.100.20', '2001:db8:aa:bb::1']));
   });
 
+  describe('BROKER_METRICS_TOKEN (review finding 3: the same throttle and audit as the admin API)', () => {
+    const METRICS_TOKEN = 'metrics-throttle-token-8812';
+    let metered: TestBroker;
+
+    const call = (path: string, from: string, authorization?: string) =>
+      fetch(`${metered.url}${path}`, {
+        headers: { 'X-Forwarded-For': from, ...(authorization === undefined ? {} : { Authorization: authorization }) },
+      });
+    const audited = async (client: string) => {
+      const sql = new pg.Client({ connectionString: db.url });
+      await sql.connect();
+      try {
+        const { rows } = await sql.query<{ target: string; reason: string; details: Record<string, unknown> }>(
+          `SELECT e.target, e.reason, e.details FROM audit_events e JOIN audit_event_personal p ON p.event_id = e.id
+            WHERE e.type = 'admin.auth_failed' AND host(p.ip) = $1 ORDER BY e.id`,
+          [client],
+        );
+        return rows;
+      } finally {
+        await sql.end();
+      }
+    };
+
+    beforeAll(async () => {
+      metered = await boot({ BROKER_METRICS_TOKEN: METRICS_TOKEN });
+    });
+
+    afterAll(async () => {
+      await metered?.close();
+    });
+
+    it('should answer 429 on /metrics after too many wrong tokens, audit them boundedly, and still let the right token in', async () => {
+      const client = '198.51.100.31';
+      expect((await call('/metrics', client)).status).toBe(401);
+      for (let i = 0; i < 2; i++) expect((await call('/metrics', client, `Bearer guess-${i}`)).status).toBe(401);
+      const throttled = await call('/metrics', client, 'Bearer guess-3');
+      expect(throttled.status).toBe(429);
+      expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect((await call('/metrics', client, `Bearer ${METRICS_TOKEN}`)).status).toBe(200);
+      // One event per client per 10 s, whatever the number of attempts.
+      const events = await audited(client);
+      expect(events).toEqual([{ target: 'GET /metrics', reason: 'unauthorized', details: { api: 'metrics' } }]);
+    });
+
+    it('should audit and count a wrong token on /health/ready but keep its reduced body (never 429), and leave probes without a token alone', async () => {
+      const probe = '198.51.100.32';
+      for (let i = 0; i < 5; i++) {
+        const res = await call('/health/ready', probe);
+        expect(res.status).toBe(200);
+        expect(Object.keys(((await res.json()) as { details: object }).details)).toEqual(['database']);
+      }
+      expect(await audited(probe)).toEqual([]);
+
+      const stale = '198.51.100.33';
+      for (let i = 0; i < 5; i++) {
+        const res = await call('/health/ready', stale, 'Bearer stale-token');
+        expect(res.status).toBe(200);
+        expect(Object.keys(((await res.json()) as { details: object }).details)).toEqual(['database']);
+      }
+      expect(await audited(stale)).toEqual([
+        { target: 'GET /health/ready', reason: 'unauthorized', details: { api: 'metrics' } },
+      ]);
+      // Counted with the client's /metrics failures: it is throttled there now.
+      expect((await call('/metrics', stale, 'Bearer stale-token')).status).toBe(429);
+    });
+  });
+
   describe('while the admin token issuer is down', () => {
     // Nothing listens on the discard port: the issuer's discovery cannot be fetched.
     const ISSUER = 'http://127.0.0.1:9';

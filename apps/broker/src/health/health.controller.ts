@@ -1,25 +1,21 @@
-import { Controller, Get, Header, Headers, HttpCode, Inject } from '@nestjs/common';
+import { Controller, Get, Header, HttpCode, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuditService, AuditStreamService } from '@app/audit';
-import { serverConfig, type ServerConfig } from '@app/config';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
-import { MetricsToken } from '../metrics/metrics-token.js';
+import type { Request } from 'express';
+import { MetricsTokenGate } from '../metrics/metrics-token.gate.js';
 
 @ApiTags('health')
 @Controller('health')
 export class HealthController {
-  private readonly token: MetricsToken;
-
   constructor(
     private readonly health: HealthCheckService,
     private readonly db: TypeOrmHealthIndicator,
     private readonly indicator: HealthIndicatorService,
     private readonly audit: AuditService,
     private readonly stream: AuditStreamService,
-    @Inject(serverConfig.KEY) config: ServerConfig,
-  ) {
-    this.token = new MetricsToken(config.metrics.token);
-  }
+    private readonly gate: MetricsTokenGate,
+  ) {}
 
   /** TIB answers 200 with an empty body; monitoring scripts written for TIB rely on it. */
   @Get()
@@ -44,12 +40,13 @@ export class HealthController {
       '`details.audit.protection` is `weak` (with the reason) when the database role could rewrite the audit log; `details.audit.checkpoints` is `stopped` (with `checkpointProblem`) when the newest signed checkpoint is not one the broker can trust, `overdue` (with `checkpointsOverdue`) when sealed events have waited for a checkpoint longer than three checkpoint intervals, `passed_over` (with `checkpointsPassedOver`) for 24 hours after this instance passed over untrusted checkpoints appended at the end; `details.audit.fullVerify` is `overdue` (with `fullVerifyOverdue`) when no full verify the broker trusts has completed for three BROKER_AUDIT_FULL_VERIFY_HOURS periods (e.g. its lock is held elsewhere); `details.audit_sealer.state` is `stalled` (readiness stays 200) when the oldest unsealed event (`oldestUnsealedSeconds`) is older than BROKER_AUDIT_SEALER_STALLED_SECONDS (`stalledAfterSeconds`), else `ok`.',
   })
   @ApiBearerAuth()
-  ready(@Headers('authorization') authorization: string | undefined) {
+  async ready(@Req() req: Request) {
     const database = () => this.db.pingCheck('database', { timeout: 1500 });
     // The audit and SIEM details tell an attacker when events are not reaching the SIEM and name
     // internal hosts: with BROKER_METRICS_TOKEN set they are for callers carrying it, as /metrics
     // is. A probe without it still gets the status (and the 503 while the database is down).
-    if (!this.token.accepts(authorization)) return this.health.check([database]);
+    // A wrong token is counted and audited (MetricsTokenGate), and still gets the reduced body.
+    if (!(await this.gate.admits(req, 'health'))) return this.health.check([database]);
     return this.health.check([
       database,
       // Informational: a weak set-up still serves logins (issue 14), so it stays "up".

@@ -1,23 +1,18 @@
 import { DomainError } from '@app/common';
-import { serverConfig, type ServerConfig } from '@app/config';
-import { Controller, Get, Headers, Inject, Res } from '@nestjs/common';
+import { Controller, Get, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { scrapeMetrics } from '../cluster/cluster-metrics.js';
 import { BrokerMetrics } from './broker-metrics.service.js';
-import { MetricsToken } from './metrics-token.js';
+import { MetricsTokenGate } from './metrics-token.gate.js';
 
 @ApiTags('health')
 @Controller('metrics')
 export class MetricsController {
-  private readonly token: MetricsToken;
-
   constructor(
     private readonly metrics: BrokerMetrics,
-    @Inject(serverConfig.KEY) config: ServerConfig,
-  ) {
-    this.token = new MetricsToken(config.metrics.token);
-  }
+    private readonly gate: MetricsTokenGate,
+  ) {}
 
   @Get()
   @ApiOperation({
@@ -25,8 +20,9 @@ export class MetricsController {
   })
   @ApiBearerAuth()
   @ApiResponse({ status: 401, description: 'BROKER_METRICS_TOKEN is set and the request does not carry it' })
-  async scrape(@Headers('authorization') authorization: string | undefined, @Res() res: Response): Promise<void> {
-    if (!this.token.accepts(authorization)) {
+  @ApiResponse({ status: 429, description: 'Too many failed attempts from this client in the current minute' })
+  async scrape(@Req() req: Request, @Res() res: Response): Promise<void> {
+    if (!(await this.gate.admits(req, 'metrics'))) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
       throw new DomainError('unauthorized', 'Metrics need Authorization: Bearer <BROKER_METRICS_TOKEN>');
     }

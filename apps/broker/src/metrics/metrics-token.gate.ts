@@ -1,0 +1,82 @@
+import { AuditService } from '@app/audit';
+import { ClientBuckets, DomainError, FixedWindowCounter, RepeatSuppressor, requestContextOf } from '@app/common';
+import { adminConfig, serverConfig, type AdminConfig, type ServerConfig } from '@app/config';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Request } from 'express';
+import { MetricsToken } from './metrics-token.js';
+
+/**
+ * `BROKER_METRICS_TOKEN` for `/metrics` and the details of `/health/ready`, with the admin API's
+ * and SCIM's handling of failures: a wrong (or, on `/metrics`, missing) token is counted per client
+ * (IPv4 address or IPv6 /64) and audited as `admin.auth_failed` with `details.api: "metrics"`, at
+ * most one event per client per 10 s. Past BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE failures a
+ * client's further failures on `/metrics` get 429; a valid token is never refused.
+ *
+ * `/health/ready` without an Authorization header is a load balancer's probe: neither counted nor
+ * audited, it gets the reduced body as before. With a wrong token it still gets the reduced body
+ * (counted and audited), never a 429: a probe with a stale token must not take the instance out
+ * of rotation, and the status it reads is open to anyone anyway.
+ */
+@Injectable()
+export class MetricsTokenGate {
+  private readonly logger = new Logger(MetricsTokenGate.name);
+  private readonly token: MetricsToken;
+  /** Failed metrics-token attempts per client in the current minute (per instance, bounded memory). */
+  private readonly failures = new FixedWindowCounter(60_000);
+  private readonly audits = new RepeatSuppressor(10_000);
+
+  constructor(
+    @Inject(serverConfig.KEY) server: ServerConfig,
+    @Inject(adminConfig.KEY) private readonly admin: AdminConfig,
+    private readonly audit: AuditService,
+    private readonly buckets: ClientBuckets,
+  ) {
+    this.token = new MetricsToken(server.metrics.token);
+  }
+
+  /**
+   * Whether the request carries the token (always true when none is configured). On `metrics`
+   * a throttled client's failure throws 429 (DomainError rate_limited).
+   */
+  async admits(req: Request & { id?: unknown }, surface: 'metrics' | 'health'): Promise<boolean> {
+    const authorization = req.get('authorization');
+    if (this.token.accepts(authorization)) return true;
+    if (surface === 'health' && authorization === undefined) return false;
+    const client = this.buckets.bucket(req);
+    if (surface === 'metrics') this.refuseWhenThrottled(req, client);
+    this.failures.hit(client);
+    await this.auditFailure(req, client);
+    return false;
+  }
+
+  private refuseWhenThrottled(req: Request, client: string): void {
+    // Already this worker's share under BROKER_WORKERS (the admin config slice divides it).
+    const limit = this.admin.failuresPerMinute;
+    if (limit === 0 || this.failures.count(client) < limit) return;
+    const retryAfter = this.failures.retryAfterSeconds(client);
+    req.res?.setHeader('Retry-After', String(retryAfter));
+    throw new DomainError('rate_limited', `Too many failed metrics authentications; retry in ${retryAfter} s`);
+  }
+
+  private async auditFailure(req: Request & { id?: unknown }, client: string): Promise<void> {
+    const admitted = this.audits.admit(client);
+    if (!admitted) return;
+    try {
+      await this.audit.record({
+        type: 'admin.auth_failed',
+        outcome: 'failure',
+        reason: 'unauthorized',
+        actor: 'anonymous',
+        target: `${req.method} ${req.path}`.slice(0, 300),
+        ...requestContextOf(req),
+        details: {
+          api: 'metrics',
+          ...(admitted.suppressedSinceLast ? { suppressedSinceLast: admitted.suppressedSinceLast } : {}),
+        },
+      });
+    } catch (e) {
+      // An audit outage must not turn a refusal into a 500; the refusal stands.
+      this.logger.warn({ reason: (e as Error).message }, 'could not audit admin.auth_failed');
+    }
+  }
+}
