@@ -13,6 +13,16 @@ export interface AdminPrincipal {
 export const ADMIN_ROLES_KEY = 'broker:admin-roles';
 
 /**
+ * The audit actor for a principal, prefixed by its role so the log tells an auditor's action from
+ * an admin's: `admin:<id>` for an admin (as before), `auditor:<id>` for an auditor only, and
+ * `token:<id>` for a token that carries neither role.
+ */
+export function actorOf(principal: AdminPrincipal): string {
+  const role = principal.roles.includes('admin') ? 'admin' : principal.roles.includes('auditor') ? 'auditor' : 'token';
+  return `${role}:${principal.id}`;
+}
+
+/**
  * Marks a controller or route as an admin route open to the given roles. Libs declare it; the
  * broker's global guard checks credentials, so libs need not know how admins authenticate.
  */

@@ -3,7 +3,7 @@ export { DomainError, ERROR_CODES, isDomainError, type ErrorCode } from './domai
 /** Secret masking for logs, audit diffs and printed configuration. */
 export { MASK, isSecretKey, maskSecrets, scrubValues } from './secrets.js';
 /** Declares which admin roles may call a route; the broker's global admin guard enforces it. */
-export { ADMIN_ROLES_KEY, AdminRoles, type AdminRole, type AdminPrincipal } from './admin-roles.decorator.js';
+export { ADMIN_ROLES_KEY, AdminRoles, actorOf, type AdminRole, type AdminPrincipal } from './admin-roles.decorator.js';
 /** `@RequestContext()`: ip, user agent and request id of the request, for audit records. */
 export { RequestContext, requestContextOf, type RequestContextData } from './request-context.decorator.js';
 /** Go encoding/json key matching (exact, then case-insensitive), shared by every TIB decoder. */

@@ -151,7 +151,15 @@ describe('AdminGuard (mocked ports)', () => {
     await expect(guard.canActivate(contextFor('readable', request(`Bearer ${token}`)))).resolves.toBe(true);
     expect(tokens.verify).toHaveBeenCalledWith(token);
     expect(await codeOf(guard.canActivate(contextFor('adminOnly', request(`Bearer ${token}`))))).toBe('forbidden');
-    expect(audit.record).toHaveBeenCalledWith(expect.objectContaining({ reason: 'forbidden', actor: 'admin:alice' }));
+    // The actor names the role, so an auditor's refusal is not recorded as an admin's.
+    expect(audit.record).toHaveBeenCalledWith(expect.objectContaining({ reason: 'forbidden', actor: 'auditor:alice' }));
+  });
+
+  it('should record a refused token that carries no broker role as token:<subject>, not as an admin', async () => {
+    const { guard, tokens, audit } = await setUp({ issuer: 'https://idp.example' });
+    tokens.verify.mockResolvedValueOnce({ subject: 'bob', roles: [] });
+    expect(await codeOf(guard.canActivate(contextFor('readable', request('Bearer aaa.bbb.ccc'))))).toBe('forbidden');
+    expect(audit.record).toHaveBeenCalledWith(expect.objectContaining({ reason: 'forbidden', actor: 'token:bob' }));
   });
 
   it('should refuse a token the verifier rejects as unauthorized', async () => {

@@ -3,6 +3,7 @@ import { AuditService } from '@app/audit';
 import { AdminTokenVerifier } from '@app/cloudentity';
 import {
   ADMIN_ROLES_KEY,
+  actorOf,
   ClientBuckets,
   DomainError,
   FixedWindowCounter,
@@ -130,7 +131,7 @@ export class AdminGuard implements CanActivate {
         type: 'admin.auth_failed',
         outcome: 'failure',
         reason,
-        actor: principal ? `admin:${principal.id}` : 'anonymous',
+        actor: principal ? actorOf(principal) : 'anonymous',
         target: `${req.method} ${req.path}`,
         ...requestContextOf(req),
         details: admitted.suppressedSinceLast ? { suppressedSinceLast: admitted.suppressedSinceLast } : null,
