@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { jest } from '@jest/globals';
 import type { DatabaseConfig } from '@app/config';
 import { createTestDatabase, singleConnection, type TestDatabase } from '@test/support/database.js';
 import type { DataSource } from 'typeorm';
@@ -52,8 +53,10 @@ describe('ProfilesCache LISTEN connection (real Postgres)', () => {
   let proxy: net.Server;
   let proxyUrl: string;
   /** Connections through the proxy; a dropped one forwards nothing any more, in either direction. */
-  const links: { client: net.Socket; upstream: net.Socket; dropped: boolean }[] = [];
+  const links: { client: net.Socket; upstream: net.Socket; dropped: boolean; closed: boolean }[] = [];
   const caches: ProfilesCache[] = [];
+  /** While set, what new connections send waits here (a slow network), until released. */
+  let held: (() => void)[] | null = null;
 
   beforeAll(async () => {
     db = await createTestDatabase('pc');
@@ -62,10 +65,15 @@ describe('ProfilesCache LISTEN connection (real Postgres)', () => {
     const target = new URL(db.url);
     proxy = net.createServer((client) => {
       const upstream = net.connect(Number(target.port), target.hostname);
-      const link = { client, upstream, dropped: false };
+      const link = { client, upstream, dropped: false, closed: false };
       links.push(link);
+      client.on('close', () => {
+        link.closed = true;
+      });
       client.on('data', (d) => {
-        if (!link.dropped) upstream.write(d);
+        if (link.dropped) return;
+        if (held) held.push(() => upstream.write(d));
+        else upstream.write(d);
       });
       upstream.on('data', (d) => {
         if (!link.dropped) client.write(d);
@@ -145,6 +153,37 @@ describe('ProfilesCache LISTEN connection (real Postgres)', () => {
     // And it listens again: the next change arrives by notification, well before any heartbeat.
     await write('p1', 'v3');
     await within(300, () => cache.get('p1')?.profile.Name === 'v3');
+  }, 30000);
+
+  it('should close a new LISTEN connection whose reload failed, keeping exactly one once it recovers', async () => {
+    await write('p4', 'v1');
+    const cache = await startCache({ heartbeatMs: 300, timeoutMs: 200, fullReloadMs: 3_600_000 });
+    const findAll = jest.spyOn(repo, 'findAll').mockRejectedValueOnce(new Error('database busy'));
+    try {
+      for (const l of links) l.dropped = true;
+      await write('p4', 'v2');
+      await within(5000, () => cache.get('p4')?.profile.Name === 'v2');
+      expect(findAll).toHaveBeenCalledTimes(2); // the failed reload after the first reconnect, then the one that worked
+    } finally {
+      findAll.mockRestore();
+    }
+    await sleep(200); // lets a close reach the proxy
+    expect(links.filter((l) => !l.dropped && !l.closed).length).toBe(1);
+  }, 30000);
+
+  it('should close a connection a reconnect opens after the cache was shut down', async () => {
+    const cache = await startCache({ heartbeatMs: 200, timeoutMs: 1000, fullReloadMs: 3_600_000 });
+    for (const l of links) l.dropped = true;
+    held = [];
+    const before = links.length;
+    // The heartbeat gives up, the reconnect starts and waits on the slow network.
+    await within(5000, () => links.length > before);
+    await cache.onApplicationShutdown();
+    const release = held;
+    held = null;
+    for (const send of release) send();
+    await sleep(500);
+    expect(links.slice(before).filter((l) => !l.closed).length).toBe(0);
   }, 30000);
 
   it('should pick up a change it was never notified of by the periodic full reload', async () => {

@@ -217,6 +217,12 @@ export class ProfilesCache implements OnApplicationShutdown {
       client.end().catch(() => undefined); // destroys the socket when LISTEN hangs
       throw e;
     }
+    if (this.stopped) {
+      // Shut down while this reconnect was connecting: nobody would close it.
+      client.removeAllListeners('end');
+      await client.end().catch(() => undefined);
+      return;
+    }
     this.client = client;
     this.reconnectDelayMs = 500;
   }
@@ -232,6 +238,13 @@ export class ProfilesCache implements OnApplicationShutdown {
         .then(() => this.reloadAll())
         .then(() => this.logger.log('profiles LISTEN connection restored'))
         .catch(() => {
+          // LISTEN may be up while the reload failed: that connection goes too, and the retry
+          // starts over (a reload must follow every new LISTEN, or missed changes stay missed).
+          const fresh = this.client;
+          if (fresh && fresh !== from) {
+            fresh.removeAllListeners('end');
+            fresh.end().catch(() => undefined);
+          }
           this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, 10000);
           this.client = from; // lets scheduleReconnect run again
           this.scheduleReconnect(from);
