@@ -175,6 +175,15 @@ describe('admin API for security teams: roles, audit queries, developers, metric
     expect((await call('/api/audit/verify?mode=routine', `Bearer ${auditorToken}`)).status).toBe(200);
   });
 
+  it("should record an on-demand full verify under the caller's role (an auditor is not an admin)", async () => {
+    const auth = `Bearer ${auditorToken}`;
+    expect((await call('/api/audit/verify?mode=full', auth)).status).toBe(200);
+    const page = (await (await call('/api/audit/events?type=audit.verified', auth)).json()) as {
+      data: { actor: string }[];
+    };
+    expect(page.data[0]?.actor).toMatch(/^auditor:/);
+  });
+
   it('should answer bad filter values with 400 naming the parameter', async () => {
     const res = await call('/api/audit/events?since=yesterday', `Bearer ${auditorToken}`);
     expect(res.status).toBe(400);

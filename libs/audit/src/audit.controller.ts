@@ -1,4 +1,4 @@
-import { AdminRoles, ApiErrors, ErrorResponseDto, type AdminPrincipal } from '@app/common';
+import { AdminRoles, ApiErrors, ErrorResponseDto, actorOf, type AdminPrincipal } from '@app/common';
 import { serverConfig, type ServerConfig } from '@app/config';
 import { Controller, Get, Header, Inject, Query, Req, Res, StreamableFile } from '@nestjs/common';
 import {
@@ -93,7 +93,7 @@ export class AuditController {
     return this.audit.verify(
       { fromId: query.from_id, toId: query.to_id, expectedHead: query.expected_head, mode: query.mode },
       // A full verify on demand is audited like the scheduled one.
-      { recordAs: principal?.id ? `admin:${principal.id}` : 'admin' },
+      { recordAs: principal?.id ? actorOf(principal) : 'admin' },
     );
   }
 
