@@ -25,6 +25,12 @@ const INSERT_EVENTS = preparedStatement('audit.insert_events', INSERT_MANY_SQL);
 const INSERT_LANES = 1;
 /** Most events per statement (a statement's arrays stay small; a burst takes a few rounds). */
 const INSERT_BATCH_MAX = 64;
+/**
+ * A statement in flight this long is taken as stuck (a commit at c=32 takes a few ms): the events
+ * waiting go in another lane, up to three more, rather than wait for its query timeout (10 s).
+ */
+const INSERT_STALLED_AFTER_MS = 100;
+const INSERT_STALLED_LANES = 3;
 
 /** The matching events after a keyset position, in the filters' order: one page or one batch. */
 function keysetSelect(
@@ -73,7 +79,12 @@ export class AuditEventsRepository implements BeforeApplicationShutdown {
     this.batcher = new InsertBatcher(
       async (params) => insertedId(await preparedQuery<{ id: string }>(this.dataSource, INSERT_EVENT, params)),
       (events) => preparedQuery<{ id: string }>(this.dataSource, INSERT_EVENTS, insertManyParams(events)),
-      { maxInFlight: INSERT_LANES, maxBatch: INSERT_BATCH_MAX },
+      {
+        maxInFlight: INSERT_LANES,
+        maxBatch: INSERT_BATCH_MAX,
+        stalledAfterMs: INSERT_STALLED_AFTER_MS,
+        maxStalledLanes: INSERT_STALLED_LANES,
+      },
     );
   }
 

@@ -1,4 +1,5 @@
-import { InsertBatcher } from './audit-insert-batcher.js';
+import { jest } from '@jest/globals';
+import { InsertBatcher, type InsertBatcherOptions } from './audit-insert-batcher.js';
 
 /** A statement the test finishes by hand: its input, and resolve/reject for its answer. */
 interface Call {
@@ -8,13 +9,17 @@ interface Call {
   reject: (error: unknown) => void;
 }
 
-function harness(maxInFlight = 1, maxBatch = 64) {
+function harness(maxInFlight = 1, maxBatch = 64, stalled: Partial<InsertBatcherOptions> = {}) {
   const calls: Call[] = [];
   const statement =
     (kind: Call['kind']) =>
     (params: unknown[] | unknown[][]): Promise<never> =>
       new Promise((resolve, reject) => calls.push({ kind, params, resolve: resolve as Call['resolve'], reject }));
-  const batcher = new InsertBatcher<unknown[]>(statement('one'), statement('many'), { maxInFlight, maxBatch });
+  const batcher = new InsertBatcher<unknown[]>(statement('one'), statement('many'), {
+    maxInFlight,
+    maxBatch,
+    ...stalled,
+  });
   return { calls, batcher };
 }
 
@@ -90,11 +95,11 @@ describe('InsertBatcher (group commit for events recorded on their own)', () => 
     await flush();
     calls[1].reject(Object.assign(new Error('invalid input syntax for type json'), { code: '22P02' }));
     await flush();
-    expect(calls.slice(2).map((c) => [c.kind, c.params])).toEqual([
-      ['one', ['good']],
-      ['one', ['bad']],
-    ]);
+    // One after another, in the lane: a refused batch of 64 must not take the whole pool at once.
+    expect(calls.slice(2).map((c) => [c.kind, c.params])).toEqual([['one', ['good']]]);
     calls[2].resolve({ id: '2' });
+    await flush();
+    expect(calls.slice(3).map((c) => [c.kind, c.params])).toEqual([['one', ['bad']]]);
     calls[3].reject(Object.assign(new Error('invalid input syntax for type json'), { code: '22P02' }));
     await expect(good).resolves.toEqual({ id: '2' });
     await expect(bad).rejects.toMatchObject({ code: '22P02' });
@@ -142,5 +147,40 @@ describe('InsertBatcher (group commit for events recorded on their own)', () => 
     await flush();
     expect(drained).toBe(true);
     await expect(batcher.drained()).resolves.toBeUndefined();
+  });
+
+  describe('a stuck statement', () => {
+    beforeEach(() => jest.useFakeTimers({ now: 1_000_000 }));
+    afterEach(() => jest.useRealTimers());
+
+    it('should open another lane for the waiting events once the one in flight is stuck, up to the limit', async () => {
+      const { calls, batcher } = harness(1, 64, { stalledAfterMs: 100, maxStalledLanes: 1 });
+      void batcher.add(['stuck']);
+      void batcher.add(['b']);
+      jest.advanceTimersByTime(50);
+      void batcher.add(['c']);
+      expect(calls).toHaveLength(1); // 50 ms is a slow commit, not a stuck one
+      jest.advanceTimersByTime(60); // the waiting events go in a second lane, no new event needed
+      expect(calls).toHaveLength(2);
+      expect(calls[1]).toMatchObject({ kind: 'many', params: [['b'], ['c']] });
+      jest.advanceTimersByTime(500);
+      void batcher.add(['d']);
+      jest.advanceTimersByTime(500);
+      expect(calls).toHaveLength(2); // both lanes stuck, no third: d waits
+      calls[1].resolve([{ id: '2' }, { id: '3' }]);
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(calls).toHaveLength(3);
+      expect(calls[2]).toMatchObject({ kind: 'one', params: ['d'] });
+    });
+
+    it('should keep one lane when no stuck limit is set', () => {
+      const { calls, batcher } = harness(1, 64);
+      void batcher.add(['slow']);
+      void batcher.add(['b']);
+      jest.advanceTimersByTime(60_000);
+      void batcher.add(['c']);
+      expect(calls).toHaveLength(1);
+    });
   });
 });

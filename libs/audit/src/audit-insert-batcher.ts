@@ -10,6 +10,13 @@ export interface InsertBatcherOptions {
   maxInFlight: number;
   /** Most events in one statement. */
   maxBatch: number;
+  /**
+   * A statement in flight longer than this is taken as stuck (a half-dead connection waits for its
+   * query timeout): one more lane opens for the events waiting, up to `maxStalledLanes` more, so
+   * one slow statement does not hold every login for seconds.
+   */
+  stalledAfterMs?: number;
+  maxStalledLanes?: number;
 }
 
 /**
@@ -34,8 +41,11 @@ function refusedData(error: unknown): boolean {
  */
 export class InsertBatcher<P> {
   private queue: Pending<P>[] = [];
-  private inFlight = 0;
+  /** When each statement in flight started (its lane's key). */
+  private readonly lanes = new Set<{ started: number }>();
   private idle: (() => void)[] = [];
+  /** A check for a stuck lane while events wait (none is needed while events keep arriving). */
+  private stallCheck: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly one: (params: P) => Promise<{ id: string }>,
@@ -53,20 +63,39 @@ export class InsertBatcher<P> {
 
   /** Resolves once every event added so far is committed or refused. */
   drained(): Promise<void> {
-    if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve();
+    if (this.lanes.size === 0 && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
   private pump(): void {
-    while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
+    while (this.queue.length > 0 && this.laneFree()) {
       const batch = this.queue.splice(0, this.options.maxBatch);
-      this.inFlight++;
+      const lane = { started: Date.now() };
+      this.lanes.add(lane);
       void this.send(batch).finally(() => {
-        this.inFlight--;
+        this.lanes.delete(lane);
         this.pump();
-        if (this.inFlight === 0 && this.queue.length === 0) for (const done of this.idle.splice(0)) done();
+        if (this.lanes.size === 0 && this.queue.length === 0) for (const done of this.idle.splice(0)) done();
       });
     }
+    const { stalledAfterMs } = this.options;
+    if (this.queue.length > 0 && stalledAfterMs !== undefined && this.stallCheck === null) {
+      this.stallCheck = setTimeout(() => {
+        this.stallCheck = null;
+        this.pump();
+      }, stalledAfterMs);
+      this.stallCheck.unref();
+    }
+  }
+
+  /** Below maxInFlight; or every lane in flight is stuck and a stalled lane is left. */
+  private laneFree(): boolean {
+    if (this.lanes.size < this.options.maxInFlight) return true;
+    const { stalledAfterMs, maxStalledLanes = 0 } = this.options;
+    if (stalledAfterMs === undefined || this.lanes.size >= this.options.maxInFlight + maxStalledLanes) return false;
+    const now = Date.now();
+    for (const lane of this.lanes) if (now - lane.started < stalledAfterMs) return false;
+    return true;
   }
 
   /** Never rejects: every event's own promise carries its outcome. */
@@ -76,7 +105,8 @@ export class InsertBatcher<P> {
     try {
       rows = await this.many(batch.map((p) => p.params));
     } catch (error) {
-      if (refusedData(error)) await Promise.all(batch.map((p) => this.sendOne(p)));
+      // One after another, in this lane: a refused batch must not take the whole pool at once.
+      if (refusedData(error)) for (const p of batch) await this.sendOne(p);
       else for (const p of batch) p.reject(error);
       return;
     }
