@@ -710,6 +710,31 @@ describe('developers (real Postgres)', () => {
     });
   });
 
+  describe('DevelopersLiveSsoKey migration, a blocked holder', () => {
+    it('should leave a shared key with a blocked developer, so the block still refuses the other identity', async () => {
+      const Migration = MIGRATIONS.find((m) => m.name === 'DevelopersLiveSsoKey1797000017700')!;
+      const owner = await new DataSource({ type: 'postgres', url: db.migrationUrl }).initialize();
+      const runner = owner.createQueryRunner();
+      const key = 'blocked-sub@openid-connect.com';
+      const first = claims({ issuer: 'https://idp-a.example', subject: 'blocked-sub', ssoKey: key });
+      const later = claims({ issuer: 'https://idp-b.example', subject: 'blocked-sub', ssoKey: key });
+      try {
+        await new Migration().down(runner);
+        const { developer: a } = await developers.recordLogin(first);
+        const { developer: b } = await developers.recordLogin(later);
+        await runner.query(`UPDATE developers SET first_login_at = now() - interval '1 day' WHERE id = $1`, [a.id]);
+        await developers.block(b.id, ACTOR);
+        await new Migration().up(runner);
+        const [{ sso_key }] = await runner.query(`SELECT sso_key FROM developers WHERE id = $1`, [b.id]);
+        expect(sso_key).toBe(key);
+        await expect(developers.recordLogin(first)).rejects.toMatchObject({ code: 'developer_blocked' });
+      } finally {
+        await runner.release();
+        await owner.destroy();
+      }
+    });
+  });
+
   describe('PortalOrgLinksByIssuer migration', () => {
     it('should give each existing link the issuer of the earliest developer of its organisation, or none', async () => {
       const Migration = MIGRATIONS.find((m) => m.name === 'PortalOrgLinksByIssuer1797000003000')!;

@@ -47,9 +47,17 @@ describe("the doctor's SCIM scope check", () => {
   });
 
   it('should warn about a scoped client whose issuer no profile uses (it never links anyone)', () => {
-    const items = scimScope({ scimTokens: [token('okta')], scimIssuers: { okta: `${B}/` } }, [A, B]);
+    const items = scimScope({ scimTokens: [token('okta')], scimIssuers: { okta: 'https://other.okta.com' } }, [A, B]);
     expect(statuses(items)).toEqual(['warn']);
-    expect(items[0].detail).toContain(`scoped to ${B}/, which no profile`);
+    expect(items[0].detail).toContain('scoped to https://other.okta.com, which no profile');
+  });
+
+  it("should take an issuer with a trailing slash (Auth0's iss) as the one its DiscoverURL names", () => {
+    const auth0 = 'https://tenant.auth0.com';
+    const issuers = profileIssuers([profile('1', auth0)]);
+    expect(statuses(scimScope({ scimTokens: [token('auth0')], scimIssuers: { auth0: `${auth0}/` } }, issuers))).toEqual(
+      ['pass'],
+    );
   });
 
   it('should say nothing when SCIM is off', () => {

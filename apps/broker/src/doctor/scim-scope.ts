@@ -32,7 +32,11 @@ export function scimScope(
   if (config.scimTokens.length === 0) return [];
   const scoped = (label: string) => Object.hasOwn(config.scimIssuers, label);
   const unscoped = config.scimTokens.map((t) => t.label).filter((label) => !scoped(label));
-  const unused = Object.entries(config.scimIssuers).filter(([, issuer]) => !issuers.includes(issuer));
+  // A DiscoverURL does not say whether the issuer ends in a slash (Auth0's `iss` does): compared
+  // without one, so a correct value is never called unused.
+  const bare = (issuer: string) => issuer.replace(/\/$/, '');
+  const known = new Set(issuers.map(bare));
+  const unused = Object.entries(config.scimIssuers).filter(([, issuer]) => !known.has(bare(issuer)));
   const items: DoctorItem[] = [];
   if (unscoped.length > 0 && issuers.length > 1) {
     items.push(

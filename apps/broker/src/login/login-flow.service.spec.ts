@@ -129,6 +129,17 @@ describe('LoginFlowService (mocked ports)', () => {
     expect(metrics.loginStep).toHaveBeenCalledWith('callback', 'success', 'ok', expect.any(BigInt));
   });
 
+  it("should claim the portal SSO key for the developer-profile action only, not a token profile's login", async () => {
+    const { flow, developers } = await setUp();
+    await flow.complete(attempt(), verified, ctx);
+    expect(developers.recordLogin).toHaveBeenLastCalledWith(
+      expect.objectContaining({ ssoKey: 'sub-1@openid-connect.com' }),
+    );
+    const token = { ...stored, profile: { ...stored.profile, ActionType: 'GenerateTemporaryAuthToken' } };
+    await flow.complete({ ...attempt(), stored: token as StoredProfile }, verified, ctx);
+    expect(developers.recordLogin).toHaveBeenLastCalledWith(expect.objectContaining({ ssoKey: null }));
+  });
+
   it('should throw LoginFailedException with the developer and organisation when the portal action fails', async () => {
     const { flow, actions, audit } = await setUp();
     const cause = new DomainError('portal_unreachable', 'down');

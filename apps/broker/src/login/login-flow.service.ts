@@ -63,7 +63,10 @@ export class LoginFlowService {
         name: identity.displayName,
         organisationId: identity.organisationId,
         organisationName: identity.organisationName,
-        ssoKey: identity.ssoKey,
+        // The portal SSO key belongs to the developer-profile action alone: a token profile's
+        // login (GenerateTemporaryAuthToken, …) makes no portal developer, so it neither claims
+        // nor is refused for a key another developer holds.
+        ssoKey: profile.ActionType === 'GenerateOrLoginDeveloperProfile' ? identity.ssoKey : null,
       });
       developerId = developer.id;
       // A user pre-provisioned over SCIM is linked now; an inactive one refuses the login.

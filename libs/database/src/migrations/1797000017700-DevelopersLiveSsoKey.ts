@@ -8,9 +8,10 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * for it (DevelopersService: `portal_rejected`), race-free and at no cost to a returning
  * developer's login (its key is unchanged, so the update inserts no index entry).
  *
- * Rows that already share a key: the developer who first signed in with it keeps it (the portal
- * developer was made for them); the others lose it here and are refused at their next login,
- * until an admin erases the wrong one. Their count is raised as a NOTICE.
+ * Rows that already share a key: a blocked developer keeps it (so blocking still refuses every
+ * identity with that key), else the developer who first signed in with it (the portal developer
+ * was made for them); the others lose it here and are refused at their next login, until an
+ * admin erases the wrong one. Their count is raised as a NOTICE.
  */
 export class DevelopersLiveSsoKey1797000017700 implements MigrationInterface {
   name = 'DevelopersLiveSsoKey1797000017700';
@@ -22,7 +23,7 @@ export class DevelopersLiveSsoKey1797000017700 implements MigrationInterface {
       BEGIN
         WITH ranked AS (
           SELECT id, row_number() OVER (PARTITION BY sso_key
-                   ORDER BY first_login_at NULLS LAST, created_at, id) AS rank
+                   ORDER BY (status = 'blocked') DESC, first_login_at NULLS LAST, created_at, id) AS rank
             FROM developers WHERE sso_key IS NOT NULL AND erased_at IS NULL)
         UPDATE developers d SET sso_key = NULL FROM ranked r WHERE r.id = d.id AND r.rank > 1;
         GET DIAGNOSTICS n = ROW_COUNT;
