@@ -5,7 +5,7 @@ import { ProfilesCache } from './profiles.cache.js';
 import type { ProfilesRepository } from './profiles.repository.js';
 
 /**
- * The lookup on a cache miss (getOrLoad) and its races, with the repository's answers under the
+ * The lookup on a cache miss (getOrLoad), the full reload and their races, with the repository's answers under the
  * test's control: the real read is covered end to end (profiles e2e, a profile created through
  * another instance); what cannot be timed there is a change arriving while a read is in flight.
  */
@@ -99,5 +99,51 @@ describe('ProfilesCache.getOrLoad', () => {
     expect(findById).toHaveBeenCalledTimes(1002);
     calls.at(-1)!.answer(null);
     await expect(again).resolves.toBeUndefined();
+  });
+});
+
+describe('ProfilesCache full reload', () => {
+  /** A findAll whose snapshot the test releases after other changes landed. */
+  function slowFindAll() {
+    let release!: (rows: StoredProfile[]) => void;
+    const findAll = jest.fn(() => new Promise<StoredProfile[]>((resolve) => (release = resolve)));
+    const repository = { findAll } as unknown as ProfilesRepository;
+    return { repository, release: (rows: StoredProfile[]) => release(rows) };
+  }
+  const reloadAll = (cache: ProfilesCache) => (cache as unknown as { reloadAll(): Promise<void> }).reloadAll();
+
+  it('should not undo an edit or bring back a delete that landed while its snapshot was read', async () => {
+    const { repository, release } = slowFindAll();
+    const cache = new ProfilesCache(config, repository);
+    cache.put(stored('a', 1));
+    cache.put(stored('b', 1));
+    cache.put(stored('c', 1));
+    const reload = reloadAll(cache); // the snapshot is read before the two changes below
+    const edited = stored('a', 2);
+    cache.put(edited); // this instance saved a
+    cache.remove('b'); // this instance deleted b
+    release([stored('a', 1), stored('b', 1), stored('c', 3), stored('d', 1)]);
+    await reload;
+    expect(cache.get('a')).toBe(edited);
+    expect(cache.get('b')).toBeUndefined();
+    // Ids nobody touched meanwhile still take the snapshot.
+    expect(cache.get('c')?.version).toBe(3);
+    expect(cache.get('d')?.version).toBe(1);
+  });
+
+  it('should drop an id the snapshot no longer has when nothing changed it meanwhile', async () => {
+    const { repository, release } = slowFindAll();
+    const cache = new ProfilesCache(config, repository);
+    cache.put(stored('gone', 1));
+    const reload = reloadAll(cache);
+    release([]);
+    await reload;
+    expect(cache.get('gone')).toBeUndefined();
+    // A later reload does not keep treating an id as changed.
+    cache.put(stored('x', 1));
+    const next = reloadAll(cache);
+    release([]);
+    await next;
+    expect(cache.get('x')).toBeUndefined();
   });
 });

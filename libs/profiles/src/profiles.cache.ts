@@ -59,6 +59,8 @@ export class ProfilesCache implements OnApplicationShutdown {
   private readonly loading = new Map<string, Promise<StoredProfile | undefined>>();
   /** Counts every change to the map: a lookup that raced with one does not store what it read. */
   private changes = 0;
+  /** One set per full reload in flight: the ids changed while its snapshot was being read. */
+  private readonly changedDuringReload = new Set<Set<string>>();
   private readonly timings: ProfilesCacheTimings;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private fullReloadTimer: NodeJS.Timeout | null = null;
@@ -130,6 +132,7 @@ export class ProfilesCache implements OnApplicationShutdown {
   private changed(id: string): void {
     this.changes++;
     this.misses.delete(id);
+    for (const ids of this.changedDuringReload) ids.add(id);
   }
 
   async start(): Promise<void> {
@@ -143,18 +146,35 @@ export class ProfilesCache implements OnApplicationShutdown {
     this.fullReloadTimer.unref();
   }
 
+  /**
+   * Replaces the map with a snapshot of the table. A put, remove or notification that lands while
+   * findAll runs may be newer than the snapshot: such an id keeps what it has now (or stays
+   * removed), so a reload never undoes an edit or brings a deleted profile back.
+   */
   private async reloadAll(): Promise<void> {
-    const all = await this.repository.findAll();
+    const changedMeanwhile = new Set<string>();
+    this.changedDuringReload.add(changedMeanwhile);
+    let all: StoredProfile[];
+    try {
+      all = await this.repository.findAll();
+    } finally {
+      this.changedDuringReload.delete(changedMeanwhile);
+    }
     this.changes++;
     this.misses.clear();
     const previous = new Map(this.profiles);
     this.profiles.clear();
     for (const stored of all) {
+      if (changedMeanwhile.has(stored.profile.ID)) continue;
       // An unchanged row keeps its object, as in refresh().
       const current = previous.get(stored.profile.ID);
       const same =
         current && current.version === stored.version && current.updatedAt.getTime() === stored.updatedAt.getTime();
       this.profiles.set(stored.profile.ID, same ? current : stored);
+    }
+    for (const id of changedMeanwhile) {
+      const current = previous.get(id);
+      if (current) this.profiles.set(id, current);
     }
   }
 
