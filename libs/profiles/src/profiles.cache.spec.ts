@@ -5,9 +5,9 @@ import { ProfilesCache } from './profiles.cache.js';
 import type { ProfilesRepository } from './profiles.repository.js';
 
 /**
- * The lookup on a cache miss (getOrLoad), the full reload and their races, with the repository's answers under the
- * test's control: the real read is covered end to end (profiles e2e, a profile created through
- * another instance); what cannot be timed there is a change arriving while a read is in flight.
+ * The lookup on a cache miss (getOrLoad), the full reload and their races, with the repository's
+ * answers under the test's control: the real reads are covered end to end (profiles e2e, the int
+ * spec); what cannot be timed there is a change arriving while a read is in flight.
  */
 function stored(id: string, version = 1): StoredProfile {
   return { profile: { ID: id } as TibProfile, version, updatedAt: new Date(1_000 * version) };
