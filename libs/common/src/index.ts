@@ -32,6 +32,8 @@ export {
   type TextLimits,
   type TextProblem,
 } from './safe-text.js';
+/** A promise with a deadline whose timer is cleared once it settles (health checks, the profiles cache). */
+export { withTimeout } from './with-timeout.js';
 /** An error as a log line may show it: never a failed query's statement, parameters or driver detail. */
 export { loggableError } from './loggable-error.js';
 /** https-only towards identity providers, except loopback hosts or when a profile allows plain http. */
