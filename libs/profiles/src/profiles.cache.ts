@@ -1,3 +1,4 @@
+import { withTimeout } from '@app/common';
 import { databaseConfig, type DatabaseConfig } from '@app/config';
 import { Inject, Injectable, Logger, OnApplicationShutdown, Optional } from '@nestjs/common';
 import pg from 'pg';
@@ -285,12 +286,4 @@ export class ProfilesCache implements OnApplicationShutdown {
       await client.end().catch(() => undefined);
     }
   }
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

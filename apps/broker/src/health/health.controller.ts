@@ -1,6 +1,7 @@
 import { Controller, Get, Header, HttpCode, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuditService, AuditStreamService } from '@app/audit';
+import { withTimeout } from '@app/common';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import type { Request } from 'express';
 import { MetricsTokenGate } from '../metrics/metrics-token.gate.js';
@@ -82,10 +83,7 @@ export class HealthController {
   private async sealerState() {
     const check = this.indicator.check('audit_sealer');
     try {
-      const state = await Promise.race([
-        this.audit.sealerState(),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1500).unref()),
-      ]);
+      const state = await withTimeout(this.audit.sealerState(), 1500);
       return check.up({ ...state });
     } catch {
       return check.up({ state: 'unknown' });
@@ -99,10 +97,7 @@ export class HealthController {
   private async streamState() {
     const check = this.indicator.check('audit_stream');
     try {
-      const status = await Promise.race([
-        this.stream.status(),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1500).unref()),
-      ]);
+      const status = await withTimeout(this.stream.status(), 1500);
       return check.up({ ...status });
     } catch {
       return check.up({ state: 'unknown' });
