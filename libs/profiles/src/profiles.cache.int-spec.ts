@@ -11,7 +11,8 @@ import { ProfilesRepository } from './profiles.repository.js';
  * The cache's LISTEN connection against a real Postgres, through a TCP proxy that can drop a
  * connection silently: what a NAT or load balancer idle timeout, or a failover, does (no FIN, no
  * RST: the client sees neither an error nor an end). Timings are shortened; the production values
- * are in profiles.cache.ts.
+ * are in profiles.cache.ts. Limits are generous (a loaded 2-core CI machine): what a test proves is
+ * which path brought a change (reconnect, notification, full reload), not how fast.
  */
 const profile = (id: string, name: string): TibProfile => ({
   ID: id,
@@ -133,7 +134,8 @@ describe('ProfilesCache LISTEN connection (real Postgres)', () => {
   it('should reconnect and reload within the heartbeat after the connection died silently', async () => {
     await write('p1', 'v1');
     await write('p2', 'to-be-deleted');
-    const heartbeat: Partial<ProfilesCacheTimings> = { heartbeatMs: 400, timeoutMs: 300, fullReloadMs: 3_600_000 };
+    // No full reload during the test: only the heartbeat's reconnect can bring the changes.
+    const heartbeat: Partial<ProfilesCacheTimings> = { heartbeatMs: 400, timeoutMs: 1000, fullReloadMs: 3_600_000 };
     const cache = await startCache(heartbeat);
     expect(cache.get('p1')?.profile.Name).toBe('v1');
     expect(cache.get('p2')).toBeDefined();
@@ -144,30 +146,35 @@ describe('ProfilesCache LISTEN connection (real Postgres)', () => {
     await write('p1', 'v2');
     await remove('p2');
 
-    // At most one heartbeat period, one heartbeat timeout, then the reconnect (500 ms) and reload.
-    const took = await within(400 + 300 + 500 + 1000, () => cache.get('p1')?.profile.Name === 'v2');
+    // One heartbeat period, one heartbeat timeout, then the reconnect (500 ms) and reload.
+    await within(15_000, () => cache.get('p1')?.profile.Name === 'v2');
     expect(cache.get('p2')).toBeUndefined();
     expect(links.length).toBeGreaterThan(before); // a new connection, not the dead one
-    expect(took).toBeLessThan(2200);
 
-    // And it listens again: the next change arrives by notification, well before any heartbeat.
+    // And it listens again: a healthy heartbeat reloads nothing, so only a notification brings v3.
     await write('p1', 'v3');
-    await within(300, () => cache.get('p1')?.profile.Name === 'v3');
+    await within(10_000, () => cache.get('p1')?.profile.Name === 'v3');
   }, 30000);
 
   it('should close a new LISTEN connection whose reload failed, keeping exactly one once it recovers', async () => {
     await write('p4', 'v1');
-    const cache = await startCache({ heartbeatMs: 300, timeoutMs: 200, fullReloadMs: 3_600_000 });
+    const cache = await startCache({ heartbeatMs: 300, timeoutMs: 1000, fullReloadMs: 3_600_000 });
     const findAll = jest.spyOn(repo, 'findAll').mockRejectedValueOnce(new Error('database busy'));
+    const before = links.length;
     try {
       for (const l of links) l.dropped = true;
       await write('p4', 'v2');
-      await within(5000, () => cache.get('p4')?.profile.Name === 'v2');
-      expect(findAll).toHaveBeenCalledTimes(2); // the failed reload after the first reconnect, then the one that worked
+      await within(15_000, () => cache.get('p4')?.profile.Name === 'v2');
+      // The failed reload after the first reconnect, then (at least) the one that worked.
+      expect(findAll.mock.calls.length).toBeGreaterThanOrEqual(2);
+      await expect(findAll.mock.results[0].value).rejects.toThrow('database busy');
     } finally {
       findAll.mockRestore();
     }
-    await sleep(200); // lets a close reach the proxy
+    expect(links.length).toBeGreaterThanOrEqual(before + 2); // the failed reconnect's and the retry's
+    // The connection whose reload failed is closed: one live connection, once the close arrived.
+    await within(5000, () => links.filter((l) => !l.dropped && !l.closed).length === 1);
+    await sleep(300);
     expect(links.filter((l) => !l.dropped && !l.closed).length).toBe(1);
   }, 30000);
 
@@ -182,18 +189,19 @@ describe('ProfilesCache LISTEN connection (real Postgres)', () => {
     const release = held;
     held = null;
     for (const send of release) send();
-    await sleep(500);
-    expect(links.slice(before).filter((l) => !l.closed).length).toBe(0);
+    await within(5000, () => links.slice(before).every((l) => l.closed));
   }, 30000);
 
   it('should pick up a change it was never notified of by the periodic full reload', async () => {
     await write('p3', 'v1');
+    await write('p5', 'same');
     const cache = await startCache({ heartbeatMs: 3_600_000, fullReloadMs: 500 });
-    const unchanged = cache.get('p1');
+    const unchanged = cache.get('p5');
+    expect(unchanged?.profile.Name).toBe('same');
     expect(cache.get('p3')?.profile.Name).toBe('v1');
     await write('p3', 'v2', false);
-    await within(1500, () => cache.get('p3')?.profile.Name === 'v2');
+    await within(10_000, () => cache.get('p3')?.profile.Name === 'v2');
     // Rows that did not change keep their object (what the login path derived from it stays valid).
-    expect(cache.get('p1')).toBe(unchanged);
+    expect(cache.get('p5')).toBe(unchanged);
   }, 30000);
 });
