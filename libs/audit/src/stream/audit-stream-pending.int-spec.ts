@@ -37,7 +37,7 @@ describe('audit stream: pending_last_seq tampered with by the runtime role (real
     await db.drop();
   });
 
-  async function instance(): Promise<INestApplication> {
+  async function instance(env: Record<string, string> = {}): Promise<INestApplication> {
     const app = await createLibApp(db, AuditModule, {
       BROKER_AUDIT_STREAM_URL: receiver.url,
       BROKER_AUDIT_STREAM_SECRET: SECRET,
@@ -45,6 +45,7 @@ describe('audit stream: pending_last_seq tampered with by the runtime role (real
       BROKER_AUDIT_STREAM_BATCH_SIZE: '50',
       BROKER_AUDIT_STREAM_INTERVAL_MS: '50',
       BROKER_AUDIT_STREAM_MAX_BACKOFF_MS: '200',
+      ...env,
     });
     await app.init();
     apps.push(app);
@@ -176,5 +177,55 @@ describe('audit stream: pending_last_seq tampered with by the runtime role (real
     await waitFor('every event delivered', () => all.every((id) => receiver.firstSeenIds().includes(id)));
     expect(receiver.firstSeenIds().filter((id) => all.includes(id))).toEqual(all);
     expect((await alarms()).map((f) => f.reason)).toEqual(['pending_batch_tampered']);
+  });
+
+  /** The cursor as committed (the receiver sees a batch before the sender's transaction commits). */
+  async function cursorRow() {
+    const [row] = await asRuntime<{ last_seq: string; pending_last_seq: string | null; pending_mac: string | null }>(
+      `SELECT last_seq::text AS last_seq, pending_last_seq::text AS pending_last_seq, pending_mac FROM audit_stream_cursor`,
+    );
+    return row;
+  }
+
+  async function maxSeq(): Promise<string> {
+    const [row] = await asRuntime<{ seq: string }>(`SELECT max(seq)::text AS seq FROM audit_events`);
+    return row.seq;
+  }
+
+  it('should raise no alarm once BROKER_AUDIT_STREAM_SECRET_PREVIOUS is removed after a rotation with nothing sent meanwhile', async () => {
+    const a = await instance();
+    const first = await record(a.get(AuditService), 1, 3);
+    const delivered = await maxSeq();
+    await waitFor('the first batch delivered and committed', async () => (await cursorRow()).last_seq === delivered);
+    await a.close();
+    apps.splice(apps.indexOf(a), 1);
+    const NEW_SECRET = 'stream-pending-rotated-secret-5521';
+    receiver.secret = NEW_SECRET;
+    const before = await cursorRow();
+    const [{ mac: macBefore }] = await asRuntime<{ mac: string }>(`SELECT mac FROM audit_stream_cursor`);
+    const rotated = await instance({
+      BROKER_AUDIT_STREAM_SECRET: NEW_SECRET,
+      BROKER_AUDIT_STREAM_SECRET_PREVIOUS: SECRET,
+    });
+    // Taken over and re-signed; nothing new to send, so no delivery re-signs anything.
+    await waitFor(
+      'the cursor re-signed with the new secret',
+      async () => (await asRuntime<{ mac: string }>(`SELECT mac FROM audit_stream_cursor`))[0].mac !== macBefore,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await rotated.close();
+    apps.splice(apps.indexOf(rotated), 1);
+    expect((await cursorRow()).last_seq).toBe(before.last_seq);
+    // The previous secret removed, as the README says to.
+    const b = await instance({ BROKER_AUDIT_STREAM_SECRET: NEW_SECRET });
+    const later = await record(b.get(AuditService), 4, 2);
+    await waitFor('the next events delivered', () => later.every((id) => receiver.firstSeenIds().includes(id)));
+    expect(await alarms()).toEqual([]);
+    const [{ tampered_at }] = await asRuntime<{ tampered_at: Date | null }>(
+      `SELECT tampered_at FROM audit_stream_cursor`,
+    );
+    expect(tampered_at).toBeNull();
+    expect(receiver.firstSeenIds().filter((id) => first.includes(id))).toEqual(first);
+    expect(duplicatesAcrossKeys()).toEqual([]);
   });
 });

@@ -88,6 +88,11 @@ export class AuditStreamRepository {
     await m.query(`UPDATE audit_stream_cursor SET mac = $1 WHERE id = 1`, [mac]);
   }
 
+  /** Re-signs the retry bound as it stands (signed with the secret before a rotation). */
+  async signPending(m: EntityManager, pendingMac: string): Promise<void> {
+    await m.query(`UPDATE audit_stream_cursor SET pending_mac = $1 WHERE id = 1`, [pendingMac]);
+  }
+
   /**
    * After a cursor moved by someone else: back to a position the sender can vouch for, signed,
    * noting when and where it was found (capped at the newest sealed event, so a cursor moved far

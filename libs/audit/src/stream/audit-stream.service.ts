@@ -143,7 +143,15 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
         // A retry posts exactly the batch that failed, not one grown by events sealed since, so
         // that its Idempotency-Key and body are the same (a pending end behind the cursor is stale).
         let pending = found.tampered ? null : cursor.pending_last_seq;
-        if (!found.tampered && mac.checkPending(cursor) === 'tampered') {
+        const pendingCheck = found.tampered ? null : mac.checkPending(cursor);
+        if (pendingCheck === 'previous') {
+          // Signed before a rotation: re-signed now, or removing _PREVIOUS would read it as tampering.
+          await this.repository.signPending(
+            m,
+            mac.signPending(cursor.last_seq, cursor.last_event_id, cursor.pending_last_seq),
+          );
+        }
+        if (pendingCheck === 'tampered') {
           // Someone else set (or cleared) the bound: a batch cut elsewhere may re-post events the
           // SIEM holds under another Idempotency-Key. Never skips (the batch starts after the signed
           // position either way), but not silent: dropped, signed as none, recorded.
