@@ -192,6 +192,35 @@ describe('audit stream: pending_last_seq tampered with by the runtime role (real
     return row.seq;
   }
 
+  it('should raise the alarm and re-post the same batch under the same key when the none-MAC of a delivery is copied back over a bound (same sender)', async () => {
+    const a = await instance();
+    const audit = a.get(AuditService);
+    const first = await record(audit, 1, 3);
+    const delivered = await maxSeq();
+    await waitFor('the first batch delivered and committed', async () => (await cursorRow()).last_seq === delivered);
+    // Signed at the delivery: (seq 3, no bound).
+    const noneMac = (await cursorRow()).pending_mac;
+    expect(noneMac).not.toBeNull();
+    receiver.mode = 'error500';
+    const second = await record(audit, 4, 3);
+    await waitFor('a failed post signed a bound', async () => (await cursorRow()).pending_last_seq !== null);
+    const failedKeys = new Set(receiver.batches.filter((b) => !b.accepted).map(key));
+    expect(failedKeys.size).toBe(1);
+    // The runtime role clears the bound with the MAC it saved: valid at this position, the sender's own.
+    await asRuntime(`UPDATE audit_stream_cursor SET pending_last_seq = NULL, pending_mac = $1`, [noneMac]);
+    const more = await record(audit, 7, 4);
+    receiver.mode = 'ok';
+    const all = [...first, ...second, ...more];
+    await waitFor('every event delivered', () => all.every((id) => receiver.firstSeenIds().includes(id)));
+    expect(receiver.firstSeenIds().filter((id) => all.includes(id))).toEqual(all);
+    const found = await alarms();
+    expect(found.map((f) => f.reason)).toEqual(['pending_batch_tampered']);
+    expect(found[0].details).toEqual({ found_seq: delivered, found_pending_last_seq: null });
+    // The retry was the failed batch itself, under its key: nothing re-posted under another one.
+    expect(duplicatesAcrossKeys()).toEqual([]);
+    expect(ids(receiver.batches.find((b) => b.accepted && failedKeys.has(key(b)))!)).toEqual(second);
+  });
+
   it('should raise no alarm once BROKER_AUDIT_STREAM_SECRET_PREVIOUS is removed after a rotation with nothing sent meanwhile', async () => {
     const a = await instance();
     const first = await record(a.get(AuditService), 1, 3);

@@ -113,13 +113,14 @@ export class AuditStreamRepository {
   }
 
   /**
-   * After a retry bound written by someone else: dropped (the next batch starts after the
-   * signed position as usual), signed as none, and the detection noted as for a moved cursor.
+   * After a retry bound written (or cleared) by someone else: replaced by the one the sender knows
+   * at this position, else dropped (the next batch starts after the signed position as usual),
+   * signed, and the detection noted as for a moved cursor.
    */
-  async dropTamperedPending(m: EntityManager, pendingMac: string): Promise<void> {
+  async resetTamperedPending(m: EntityManager, pendingLastSeq: string | null, pendingMac: string): Promise<void> {
     await m.query(
-      `UPDATE audit_stream_cursor SET pending_last_seq = NULL, pending_mac = $1, tampered_at = now() WHERE id = 1`,
-      [pendingMac],
+      `UPDATE audit_stream_cursor SET pending_last_seq = $1::bigint, pending_mac = $2, tampered_at = now() WHERE id = 1`,
+      [pendingLastSeq, pendingMac],
     );
   }
 

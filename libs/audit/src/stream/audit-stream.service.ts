@@ -70,6 +70,12 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
    * re-send from. Lowered only when this process itself resumes lower after tampering.
    */
   private highest: { seq: bigint; eventId: string | null } | null = null;
+  /**
+   * The retry bound this process last found signed or wrote, at its position. The MAC covers
+   * (position, bound) only, so the "none" signed at a delivery stays valid at that position after
+   * a failure there signed a bound: see boundCleared.
+   */
+  private bound: { seq: bigint; pending: string | null } | null = null;
 
   constructor(
     private readonly repository: AuditStreamRepository,
@@ -122,7 +128,10 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
       omitted?: string[];
       gap?: StreamGap;
       delivered?: { seq: bigint; eventId: string };
-      /** The retry bound found not signed by the sender (dropped and recorded). */
+      /** The bound as the run left it, then as a failed post signed it (this process's once committed). */
+      bound?: { seq: bigint; pending: string | null };
+      failed?: { seq: bigint; pending: string };
+      /** The retry bound found not signed by the sender, or cleared (dropped and recorded). */
       pendingTampered?: { seq: string; pending: string | null };
     } = {};
     try {
@@ -151,13 +160,14 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
             mac.signPending(cursor.last_seq, cursor.last_event_id, cursor.pending_last_seq),
           );
         }
-        if (pendingCheck === 'tampered') {
+        if (pendingCheck === 'tampered' || (pendingCheck !== null && this.boundCleared(cursor))) {
           // Someone else set (or cleared) the bound: a batch cut elsewhere may re-post events the
           // SIEM holds under another Idempotency-Key. Never skips (the batch starts after the signed
-          // position either way), but not silent: dropped, signed as none, recorded.
+          // position either way), but not silent: recorded, and replaced by the bound this process
+          // knows at this position (the same batch, the same key), else dropped and signed as none.
           found.pendingTampered = { seq: cursor.last_seq, pending: cursor.pending_last_seq };
-          pending = null;
-          await this.repository.dropTamperedPending(m, mac.signPending(after, afterEventId, null));
+          pending = this.bound && this.bound.seq === BigInt(after) ? this.bound.pending : null;
+          await this.repository.resetTamperedPending(m, pending, mac.signPending(after, afterEventId, pending));
           await this.audit.record(
             {
               type: 'audit.stream_cursor_tampered',
@@ -170,6 +180,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
             m,
           );
         }
+        found.bound = { seq: BigInt(after), pending };
         const upTo = pending !== null && BigInt(pending) > BigInt(after) ? pending : null;
         let batch = await this.repository.nextBatch(m, after, this.config.batchSize, upTo);
         // The failed batch's events were all removed meanwhile (see gapBefore): send what follows.
@@ -190,6 +201,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
           if (!(err instanceof StreamDeliveryError)) throw err;
           const end = last.seq ?? after;
           await this.repository.failed(m, err.message, end, mac.signPending(after, afterEventId, end));
+          found.failed = { seq: BigInt(after), pending: end };
           return err.message;
         }
         await this.repository.delivered(
@@ -207,7 +219,12 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
         if (found.gap) await this.audit.record(gapEvent(found.gap), m);
         return batch.length;
       });
-      if (found.delivered) this.highest = found.delivered;
+      if (found.bound) this.bound = found.bound;
+      if (found.delivered) {
+        this.highest = found.delivered;
+        this.bound = { seq: found.delivered.seq, pending: null };
+      }
+      if (found.failed) this.bound = found.failed;
       // Logged once committed (a rolled-back run finds the same cursor again and says it then).
       if (found.resigned) {
         const { seq, from } = found.resigned;
@@ -223,8 +240,8 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
         const { seq, pending } = found.pendingTampered;
         this.logger.error(
           `audit stream cursor tampered with: pending_last_seq found as ${pending ?? 'NULL'} at seq ${seq}, not written by ` +
-            'this broker; the retry bound is dropped (the next batch may repeat events under another Idempotency-Key, ' +
-            'nothing skipped); recorded as audit.stream_cursor_tampered',
+            'this broker; the retry bound is restored if this process knows it, else dropped (the next batch may then ' +
+            'repeat events under another Idempotency-Key, nothing skipped); recorded as audit.stream_cursor_tampered',
         );
       }
       if (typeof sent === 'string') return this.failed(sent);
@@ -265,6 +282,16 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
       resumeAfterSeq: highest.seq.toString(),
       resumeAfterEventId: highest.eventId,
     };
+  }
+
+  /**
+   * A signed bound this process found or wrote at this position is gone while the position stayed:
+   * the "none" MAC of the delivery that reached it, copied back (no sender clears a bound without
+   * moving the cursor, but for a tampered one). A process that just started knows no bound yet.
+   */
+  private boundCleared(cursor: AuditStreamCursor): boolean {
+    const b = this.bound;
+    return !!b && b.pending !== null && cursor.pending_last_seq === null && BigInt(cursor.last_seq) === b.seq;
   }
 
   /**

@@ -61,7 +61,9 @@ export class StreamCursorMac {
 
   /**
    * The MAC over the retry bound of a failed batch (`pending_last_seq`, null for none) at the
-   * position it was written with: the runtime role cannot change or clear the bound unnoticed.
+   * position it was written with: the runtime role cannot sign a bound of its own. It can copy
+   * back the "none" signed at a delivery over a bound signed later at the same position, which
+   * only AuditStreamService can tell (a process that knows the bound).
    */
   signPending(lastSeq: string, lastEventId: string | null, pendingLastSeq: string | null): string {
     return pendingMacWith(this.key, lastSeq, lastEventId, pendingLastSeq);
