@@ -14,7 +14,7 @@ import {
   type AdminRole,
 } from '@app/common';
 import { adminConfig, type AdminConfig } from '@app/config';
-import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 
@@ -38,7 +38,6 @@ const AUTH_FAILED = 'Authorization failed';
  */
 @Injectable()
 export class AdminGuard implements CanActivate {
-  private readonly logger = new Logger(AdminGuard.name);
   private readonly audits = new RepeatSuppressor(10_000);
   /** Failed admin authentications per client in the current minute (per instance). */
   private readonly failures = new FixedWindowCounter(60_000);
@@ -126,19 +125,12 @@ export class AdminGuard implements CanActivate {
     // its /64, and one event per address would let it flood the audit log.
     const admitted = this.audits.admit(`${client}|${reason}`);
     if (!admitted) return;
-    try {
-      await this.audit.record({
-        type: 'admin.auth_failed',
-        outcome: 'failure',
-        reason,
-        actor: principal ? actorOf(principal) : 'anonymous',
-        target: `${req.method} ${req.path}`,
-        ...requestContextOf(req),
-        details: admitted.suppressedSinceLast ? { suppressedSinceLast: admitted.suppressedSinceLast } : null,
-      });
-    } catch (e) {
-      // An audit outage must not turn a refusal into a 500; the refusal stands.
-      this.logger.warn({ reason: (e as Error).message }, 'could not audit admin.auth_failed');
-    }
+    await this.audit.recordAuthFailure({
+      reason,
+      actor: principal ? actorOf(principal) : 'anonymous',
+      target: `${req.method} ${req.path}`,
+      context: requestContextOf(req),
+      suppressedSinceLast: admitted.suppressedSinceLast,
+    });
   }
 }

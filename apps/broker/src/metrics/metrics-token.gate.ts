@@ -1,7 +1,7 @@
 import { AuditService } from '@app/audit';
 import { ClientBuckets, DomainError, FixedWindowCounter, RepeatSuppressor, requestContextOf } from '@app/common';
 import { adminConfig, serverConfig, type AdminConfig, type ServerConfig } from '@app/config';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { MetricsToken } from './metrics-token.js';
 
@@ -19,7 +19,6 @@ import { MetricsToken } from './metrics-token.js';
  */
 @Injectable()
 export class MetricsTokenGate {
-  private readonly logger = new Logger(MetricsTokenGate.name);
   private readonly token: MetricsToken;
   /** Failed metrics-token attempts per client in the current minute (per instance, bounded memory). */
   private readonly failures = new FixedWindowCounter(60_000);
@@ -61,22 +60,13 @@ export class MetricsTokenGate {
   private async auditFailure(req: Request & { id?: unknown }, client: string): Promise<void> {
     const admitted = this.audits.admit(client);
     if (!admitted) return;
-    try {
-      await this.audit.record({
-        type: 'admin.auth_failed',
-        outcome: 'failure',
-        reason: 'unauthorized',
-        actor: 'anonymous',
-        target: `${req.method} ${req.path}`.slice(0, 300),
-        ...requestContextOf(req),
-        details: {
-          api: 'metrics',
-          ...(admitted.suppressedSinceLast ? { suppressedSinceLast: admitted.suppressedSinceLast } : {}),
-        },
-      });
-    } catch (e) {
-      // An audit outage must not turn a refusal into a 500; the refusal stands.
-      this.logger.warn({ reason: (e as Error).message }, 'could not audit admin.auth_failed');
-    }
+    await this.audit.recordAuthFailure({
+      reason: 'unauthorized',
+      actor: 'anonymous',
+      target: `${req.method} ${req.path}`,
+      context: requestContextOf(req),
+      api: 'metrics',
+      suppressedSinceLast: admitted.suppressedSinceLast,
+    });
   }
 }

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { AuditService } from '@app/audit';
 import { ClientBuckets, FixedWindowCounter, RepeatSuppressor, requestContextOf } from '@app/common';
 import { adminConfig, provisioningConfig, type AdminConfig, type ProvisioningConfig } from '@app/config';
-import { Inject, Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
 import { ScimError } from './scim-error.js';
 
@@ -24,7 +24,6 @@ export type ScimRequest = Request & { id?: unknown; scimLabel?: string };
  */
 @Injectable()
 export class ScimAuthGuard implements CanActivate {
-  private readonly logger = new Logger(ScimAuthGuard.name);
   private readonly tokens: { label: string; digest: Buffer }[];
   /** Failed SCIM authentications per client in the current minute (per instance, bounded memory). */
   private readonly failures = new FixedWindowCounter(60_000);
@@ -80,22 +79,13 @@ export class ScimAuthGuard implements CanActivate {
   private async auditFailure(req: ScimRequest, client: string): Promise<void> {
     const admitted = this.audits.admit(client);
     if (!admitted) return;
-    try {
-      await this.audit.record({
-        type: 'admin.auth_failed',
-        outcome: 'failure',
-        reason: 'unauthorized',
-        actor: 'anonymous',
-        target: `${req.method} ${req.path}`.slice(0, 300),
-        ...requestContextOf(req),
-        details: {
-          api: 'scim',
-          ...(admitted.suppressedSinceLast ? { suppressedSinceLast: admitted.suppressedSinceLast } : {}),
-        },
-      });
-    } catch (e) {
-      // An audit outage must not turn a refusal into a 500; the refusal stands.
-      this.logger.warn({ reason: (e as Error).message }, 'could not audit admin.auth_failed');
-    }
+    await this.audit.recordAuthFailure({
+      reason: 'unauthorized',
+      actor: 'anonymous',
+      target: `${req.method} ${req.path}`,
+      context: requestContextOf(req),
+      api: 'scim',
+      suppressedSinceLast: admitted.suppressedSinceLast,
+    });
   }
 }
