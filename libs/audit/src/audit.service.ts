@@ -1,4 +1,3 @@
-import type { RequestContextData } from '@app/common';
 import { auditConfig, type AuditConfig } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Readable } from 'node:stream';
@@ -84,38 +83,6 @@ export class AuditService {
   record(input: AuditEventInput, manager?: EntityManager): Promise<{ id: string }> {
     // On its own (every login): a prepared statement on the pool, no QueryRunner.
     return manager ? this.events.insertIn(manager, input) : this.events.insertPrepared(input);
-  }
-
-  /**
-   * A refused authentication (`admin.auth_failed`), for the guards that throttle refusals per
-   * client (admin API, SCIM, metrics token): `suppressedSinceLast` says how many refusals this event
-   * stands for. Never throws: an audit outage must not turn a refusal into a 500; it is logged.
-   */
-  async recordAuthFailure(event: {
-    reason: 'unauthorized' | 'forbidden';
-    actor: string;
-    target: string;
-    context: RequestContextData;
-    api?: string;
-    suppressedSinceLast: number;
-  }): Promise<void> {
-    const details = {
-      ...(event.api ? { api: event.api } : {}),
-      ...(event.suppressedSinceLast ? { suppressedSinceLast: event.suppressedSinceLast } : {}),
-    };
-    try {
-      await this.record({
-        type: 'admin.auth_failed',
-        outcome: 'failure',
-        reason: event.reason,
-        actor: event.actor,
-        target: event.target.slice(0, 300),
-        ...event.context,
-        details: Object.keys(details).length > 0 ? details : null,
-      });
-    } catch (e) {
-      this.logger.warn({ reason: (e as Error).message }, 'could not audit admin.auth_failed');
-    }
   }
 
   /**

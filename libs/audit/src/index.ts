@@ -3,6 +3,7 @@ export { AUDIT_EVENT_TYPES, type AuditEventInput, type AuditEventType, type Audi
 /** The Nest module (providers, controller, entities); exports AuditService. */
 export { AuditModule } from './audit.module.js';
 /** record (one INSERT, optionally in the caller's transaction), query, exportEvents, verify, sealNow, sealingLagSeconds, applyRetention. */
+export { AuthFailures } from './auth-failures.js';
 export { AuditService, type AuditEventPage, type AuditSealerState, type AuditVerifyReport } from './audit.service.js';
 /** The newest recorded full verify and whether this broker trusts it (its signed proof). */
 export type { FullVerifyOverdue, FullVerifyState, RecordedFullVerify } from './audit-verify-trust.js';

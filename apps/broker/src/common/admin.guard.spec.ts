@@ -51,11 +51,7 @@ function contextFor(handler: keyof Routes, req: FakeRequest): ExecutionContext {
 }
 
 async function setUp(config: { secret?: string; issuer?: string; failuresPerMinute?: number } = {}) {
-  const audit = {
-    record: jest.fn((_event: unknown) => Promise.resolve()),
-    logger: { warn: jest.fn() },
-    recordAuthFailure: AuditService.prototype.recordAuthFailure,
-  };
+  const audit = { record: jest.fn((_event: unknown) => Promise.resolve()) };
   const tokens = {
     verify: jest.fn((_token: string): Promise<unknown> => Promise.resolve({ subject: 'alice', roles: ['auditor'] })),
   };

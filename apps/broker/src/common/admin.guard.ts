@@ -1,15 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { AuditService } from '@app/audit';
+import { AuditService, AuthFailures } from '@app/audit';
 import { AdminTokenVerifier } from '@app/cloudentity';
 import {
   ADMIN_ROLES_KEY,
   actorOf,
   ClientBuckets,
   DomainError,
-  FixedWindowCounter,
   isDomainError,
-  RepeatSuppressor,
-  requestContextOf,
   type AdminPrincipal,
   type AdminRole,
 } from '@app/common';
@@ -38,17 +35,19 @@ const AUTH_FAILED = 'Authorization failed';
  */
 @Injectable()
 export class AdminGuard implements CanActivate {
-  private readonly audits = new RepeatSuppressor(10_000);
-  /** Failed admin authentications per client in the current minute (per instance). */
-  private readonly failures = new FixedWindowCounter(60_000);
+  /** Failed admin authentications per client (per instance), audited. */
+  private readonly failures: AuthFailures;
 
   constructor(
     private readonly reflector: Reflector,
     @Inject(adminConfig.KEY) private readonly config: AdminConfig,
-    private readonly audit: AuditService,
+    audit: AuditService,
     private readonly tokens: AdminTokenVerifier,
     private readonly buckets: ClientBuckets,
-  ) {}
+  ) {
+    // Already this worker's share under BROKER_WORKERS (the admin config slice divides it).
+    this.failures = new AuthFailures(audit, config.failuresPerMinute);
+  }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const roles = this.reflector.getAllAndOverride<AdminRole[] | undefined>(ADMIN_ROLES_KEY, [
@@ -67,27 +66,21 @@ export class AdminGuard implements CanActivate {
     const client = this.buckets.bucket(req);
     const principal = await this.authenticate(req.get('authorization'), tokensEnabled);
     if (!principal) {
-      this.refuseWhenThrottled(req, client);
-      this.failures.hit(client);
-      await this.refuse(req, client, 'unauthorized');
+      // After too many failed attempts from one client, a failed attempt is 429 until the minute is over.
+      const wait = this.failures.throttled(client);
+      if (wait !== null) {
+        req.res?.setHeader('Retry-After', String(wait));
+        throw new DomainError('rate_limited', `Too many failed admin authentications; retry in ${wait} s`);
+      }
+      await this.failures.failed(req, client);
       throw new DomainError('unauthorized', AUTH_FAILED);
     }
     (req as unknown as { user: AdminPrincipal }).user = principal;
     if (!roles.some((r) => principal.roles.includes(r))) {
-      await this.refuse(req, client, 'forbidden', principal);
+      await this.failures.refused(req, client, 'forbidden', actorOf(principal));
       throw new DomainError('forbidden', `This route needs the role ${roles.join(' or ')}`);
     }
     return true;
-  }
-
-  /** After too many failed attempts from one client, a failed attempt is 429 until the minute is over. */
-  private refuseWhenThrottled(req: Request, key: string): void {
-    // Already this worker's share under BROKER_WORKERS (the admin config slice divides it).
-    const limit = this.config.failuresPerMinute;
-    if (limit === 0 || this.failures.count(key) < limit) return;
-    const retryAfter = this.failures.retryAfterSeconds(key);
-    req.res?.setHeader('Retry-After', String(retryAfter));
-    throw new DomainError('rate_limited', `Too many failed admin authentications; retry in ${retryAfter} s`);
   }
 
   private async authenticate(header: string | undefined, tokensEnabled: boolean): Promise<AdminPrincipal | null> {
@@ -113,24 +106,5 @@ export class AdminGuard implements CanActivate {
       }
     }
     return null;
-  }
-
-  private async refuse(
-    req: Request & { id?: unknown },
-    client: string,
-    reason: 'unauthorized' | 'forbidden',
-    principal?: AdminPrincipal,
-  ) {
-    // Per client bucket like the throttle, not per address: an IPv6 client picks any address in
-    // its /64, and one event per address would let it flood the audit log.
-    const admitted = this.audits.admit(`${client}|${reason}`);
-    if (!admitted) return;
-    await this.audit.recordAuthFailure({
-      reason,
-      actor: principal ? actorOf(principal) : 'anonymous',
-      target: `${req.method} ${req.path}`,
-      context: requestContextOf(req),
-      suppressedSinceLast: admitted.suppressedSinceLast,
-    });
   }
 }

@@ -1,5 +1,5 @@
-import { AuditService } from '@app/audit';
-import { ClientBuckets, DomainError, FixedWindowCounter, RepeatSuppressor, requestContextOf } from '@app/common';
+import { AuditService, AuthFailures } from '@app/audit';
+import { ClientBuckets, DomainError } from '@app/common';
 import { adminConfig, serverConfig, type AdminConfig, type ServerConfig } from '@app/config';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
@@ -20,17 +20,18 @@ import { MetricsToken } from './metrics-token.js';
 @Injectable()
 export class MetricsTokenGate {
   private readonly token: MetricsToken;
-  /** Failed metrics-token attempts per client in the current minute (per instance, bounded memory). */
-  private readonly failures = new FixedWindowCounter(60_000);
-  private readonly audits = new RepeatSuppressor(10_000);
+  /** Failed metrics-token attempts per client (per instance, bounded memory), audited. */
+  private readonly failures: AuthFailures;
 
   constructor(
     @Inject(serverConfig.KEY) server: ServerConfig,
-    @Inject(adminConfig.KEY) private readonly admin: AdminConfig,
-    private readonly audit: AuditService,
+    @Inject(adminConfig.KEY) admin: AdminConfig,
+    audit: AuditService,
     private readonly buckets: ClientBuckets,
   ) {
     this.token = new MetricsToken(server.metrics.token);
+    // Already this worker's share under BROKER_WORKERS (the admin config slice divides it).
+    this.failures = new AuthFailures(audit, admin.failuresPerMinute, 'metrics');
   }
 
   /**
@@ -42,31 +43,12 @@ export class MetricsTokenGate {
     if (this.token.accepts(authorization)) return true;
     if (surface === 'health' && authorization === undefined) return false;
     const client = this.buckets.bucket(req);
-    if (surface === 'metrics') this.refuseWhenThrottled(req, client);
-    this.failures.hit(client);
-    await this.auditFailure(req, client);
+    const wait = surface === 'metrics' ? this.failures.throttled(client) : null;
+    if (wait !== null) {
+      req.res?.setHeader('Retry-After', String(wait));
+      throw new DomainError('rate_limited', `Too many failed metrics authentications; retry in ${wait} s`);
+    }
+    await this.failures.failed(req, client);
     return false;
-  }
-
-  private refuseWhenThrottled(req: Request, client: string): void {
-    // Already this worker's share under BROKER_WORKERS (the admin config slice divides it).
-    const limit = this.admin.failuresPerMinute;
-    if (limit === 0 || this.failures.count(client) < limit) return;
-    const retryAfter = this.failures.retryAfterSeconds(client);
-    req.res?.setHeader('Retry-After', String(retryAfter));
-    throw new DomainError('rate_limited', `Too many failed metrics authentications; retry in ${retryAfter} s`);
-  }
-
-  private async auditFailure(req: Request & { id?: unknown }, client: string): Promise<void> {
-    const admitted = this.audits.admit(client);
-    if (!admitted) return;
-    await this.audit.recordAuthFailure({
-      reason: 'unauthorized',
-      actor: 'anonymous',
-      target: `${req.method} ${req.path}`,
-      context: requestContextOf(req),
-      api: 'metrics',
-      suppressedSinceLast: admitted.suppressedSinceLast,
-    });
   }
 }

@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { AuditService } from '@app/audit';
+import type { AuditService } from '@app/audit';
 import { ClientBuckets } from '@app/common';
 import { adminConfig, loadBrokerConfig, provisioningConfig } from '@app/config';
 import type { ExecutionContext } from '@nestjs/common';
@@ -15,11 +15,7 @@ function guardWith(env: Record<string, string>) {
     argv: [],
     cwd: '/nonexistent',
   });
-  const audit = {
-    record: jest.fn((_event: unknown) => Promise.resolve()),
-    logger: { warn: jest.fn() },
-    recordAuthFailure: AuditService.prototype.recordAuthFailure,
-  };
+  const audit = { record: jest.fn((_event: unknown) => Promise.resolve()) };
   const guard = new ScimAuthGuard(
     provisioningConfig.view(config),
     adminConfig.view(config),
@@ -130,6 +126,6 @@ describe('ScimAuthGuard', () => {
     const { guard, audit } = guardWith({});
     audit.record.mockRejectedValueOnce(new Error('database down'));
     expect(await statusOf(guard.canActivate(contextFor('Bearer wrong')))).toBe(401);
-    expect(audit.logger.warn).toHaveBeenCalledWith({ reason: 'database down' }, 'could not audit admin.auth_failed');
+    expect(audit.record).toHaveBeenCalledTimes(1);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { AuditService } from '@app/audit';
-import { ClientBuckets, FixedWindowCounter, RepeatSuppressor, requestContextOf } from '@app/common';
+import { AuditService, AuthFailures } from '@app/audit';
+import { ClientBuckets } from '@app/common';
 import { adminConfig, provisioningConfig, type AdminConfig, type ProvisioningConfig } from '@app/config';
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
@@ -25,17 +25,17 @@ export type ScimRequest = Request & { id?: unknown; scimLabel?: string };
 @Injectable()
 export class ScimAuthGuard implements CanActivate {
   private readonly tokens: { label: string; digest: Buffer }[];
-  /** Failed SCIM authentications per client in the current minute (per instance, bounded memory). */
-  private readonly failures = new FixedWindowCounter(60_000);
-  private readonly audits = new RepeatSuppressor(10_000);
+  /** Failed SCIM authentications per client (per instance, bounded memory), audited. */
+  private readonly failures: AuthFailures;
 
   constructor(
     @Inject(provisioningConfig.KEY) config: ProvisioningConfig,
-    @Inject(adminConfig.KEY) private readonly admin: AdminConfig,
-    private readonly audit: AuditService,
+    @Inject(adminConfig.KEY) admin: AdminConfig,
+    audit: AuditService,
     private readonly buckets: ClientBuckets,
   ) {
     this.tokens = config.scimTokens.map((t) => ({ label: t.label, digest: digest(t.token) }));
+    this.failures = new AuthFailures(audit, admin.failuresPerMinute, 'scim');
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -49,9 +49,13 @@ export class ScimAuthGuard implements CanActivate {
       req.scimLabel = label;
       return true;
     }
-    this.refuseWhenThrottled(req, client);
-    this.failures.hit(client);
-    await this.auditFailure(req, client);
+    // After too many failed attempts from one client, a failed attempt is 429 until the minute is over.
+    const wait = this.failures.throttled(client);
+    if (wait !== null) {
+      req.res?.setHeader('Retry-After', String(wait));
+      throw new ScimError(429, null, 'Too many failed SCIM authentications; retry later');
+    }
+    await this.failures.failed(req, client);
     throw new ScimError(401, null, 'A valid SCIM bearer token is required');
   }
 
@@ -65,27 +69,5 @@ export class ScimAuthGuard implements CanActivate {
       if (presented && timingSafeEqual(presented, t.digest) && label === null) label = t.label;
     }
     return label;
-  }
-
-  /** After too many failed attempts from one client, a failed attempt is 429 until the minute is over. */
-  private refuseWhenThrottled(req: Request, client: string): void {
-    const limit = this.admin.failuresPerMinute;
-    if (limit === 0 || this.failures.count(client) < limit) return;
-    const retryAfter = this.failures.retryAfterSeconds(client);
-    req.res?.setHeader('Retry-After', String(retryAfter));
-    throw new ScimError(429, null, 'Too many failed SCIM authentications; retry later');
-  }
-
-  private async auditFailure(req: ScimRequest, client: string): Promise<void> {
-    const admitted = this.audits.admit(client);
-    if (!admitted) return;
-    await this.audit.recordAuthFailure({
-      reason: 'unauthorized',
-      actor: 'anonymous',
-      target: `${req.method} ${req.path}`,
-      context: requestContextOf(req),
-      api: 'scim',
-      suppressedSinceLast: admitted.suppressedSinceLast,
-    });
   }
 }
