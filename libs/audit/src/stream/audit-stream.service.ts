@@ -126,10 +126,8 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
       /** Seqs of events sent with DETAILS_OMITTED (details beyond the database's bound). */
       omitted?: string[];
       gap?: StreamGap;
-      delivered?: { seq: bigint; eventId: string };
-      /** The bound as the run left it, then as a failed post signed it (this process's once committed). */
-      bound?: { seq: bigint; pending: string | null };
-      failed?: { seq: bigint; pending: string };
+      /** The position and retry bound the run leaves, this process's own once committed. */
+      next?: { highest: { seq: bigint; eventId: string | null }; bound: { seq: bigint; pending: string | null } };
       /** The retry bound found not signed by the sender, or cleared (dropped and recorded). */
       pendingTampered?: { seq: string; pending: string | null };
     } = {};
@@ -147,7 +145,6 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
           after = check.resumeAfterSeq;
         }
         const afterEventId = check.verdict === 'tampered' ? check.resumeAfterEventId : cursor.last_event_id;
-        this.highest = { seq: BigInt(after), eventId: afterEventId };
         // A retry posts exactly the batch that failed, not one grown by events sealed since, so
         // that its Idempotency-Key and body are the same (a pending end behind the cursor is stale).
         let pending = found.tampered ? null : cursor.pending_last_seq;
@@ -179,7 +176,11 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
             m,
           );
         }
-        found.bound = { seq: BigInt(after), pending };
+        const next: NonNullable<typeof found.next> = {
+          highest: { seq: BigInt(after), eventId: afterEventId },
+          bound: { seq: BigInt(after), pending },
+        };
+        found.next = next;
         const upTo = pending !== null && BigInt(pending) > BigInt(after) ? pending : null;
         let batch = await this.repository.nextBatch(m, after, this.config.batchSize, upTo);
         // The failed batch's events were all removed meanwhile (see gapBefore): send what follows.
@@ -200,7 +201,7 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
           if (!(err instanceof StreamDeliveryError)) throw err;
           const end = last.seq ?? after;
           await this.repository.failed(m, err.message, end, mac.signPending(after, afterEventId, end));
-          found.failed = { seq: BigInt(after), pending: end };
+          next.bound = { seq: BigInt(after), pending: end };
           return err.message;
         }
         await this.repository.delivered(
@@ -210,7 +211,8 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
           mac.signPending(last.seq ?? '0', last.id, null),
         );
         // Taken as the highest position once committed (below): a failed commit leaves the cursor lower.
-        found.delivered = { seq: BigInt(last.seq ?? '0'), eventId: last.id };
+        const delivered = { seq: BigInt(last.seq ?? '0'), eventId: last.id };
+        found.next = { highest: delivered, bound: { seq: delivered.seq, pending: null } };
         // Recorded with the delivery that passes it, so once (a failed send records nothing). Not
         // after a resume from tampering: that restarts from a vouched position, maybe 0, before
         // events retention removed once delivered.
@@ -218,12 +220,8 @@ export class AuditStreamService implements OnApplicationBootstrap, BeforeApplica
         if (found.gap) await this.audit.record(gapEvent(found.gap), m);
         return batch.length;
       });
-      if (found.bound) this.bound = found.bound;
-      if (found.delivered) {
-        this.highest = found.delivered;
-        this.bound = { seq: found.delivered.seq, pending: null };
-      }
-      if (found.failed) this.bound = found.failed;
+      // Only once committed: a rolled-back run (a resume from tampering included) changes nothing.
+      if (found.next) ({ highest: this.highest, bound: this.bound } = found.next);
       // Logged once committed (a rolled-back run finds the same cursor again and says it then).
       if (found.resigned) {
         const { seq, from } = found.resigned;
