@@ -68,20 +68,12 @@ export class AuditChainRepository {
   /**
    * Seconds since the oldest unsealed event was written (null when none waits): the lowest id, which
    * the sealer's next batch starts with. The first entry of the partial index
-   * IDX_audit_events_unsealed (id WHERE hash IS NULL), so one probe however many events wait, unlike
-   * sealingLag's min(occurred_at) over all of them.
+   * IDX_audit_events_unsealed (id WHERE hash IS NULL), so one probe however many events wait (a
+   * min(occurred_at) over all of them grew with the very backlog it measures).
    */
   async oldestUnsealedSeconds(): Promise<number | null> {
     const [row] = await this.dataSource.query<{ age: number }[]>(OLDEST_UNSEALED_SQL);
     return row ? row.age : null;
-  }
-
-  async sealingLag(): Promise<number | undefined> {
-    const [row] = await this.dataSource.query<{ lag: number }[]>(
-      `SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(occurred_at)), 0)::float8 AS lag
-           FROM audit_events WHERE hash IS NULL`,
-    );
-    return row?.lag;
   }
 
   /** The scheduled full verify's session lock (on the QueryRunner's connection). */

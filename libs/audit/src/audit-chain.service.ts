@@ -216,7 +216,7 @@ export class AuditChainService implements OnApplicationBootstrap, BeforeApplicat
 
   /** Age in seconds of the oldest committed event not sealed yet (0 when all are sealed). */
   async sealingLagSeconds(): Promise<number> {
-    return Math.max(0, (await this.chainRepo.sealingLag()) ?? 0);
+    return Math.max(0, (await this.chainRepo.oldestUnsealedSeconds()) ?? 0);
   }
 
   /**

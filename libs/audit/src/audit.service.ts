@@ -14,7 +14,6 @@ import {
   type AuditSigningKeys,
   type CheckpointState,
 } from './audit-checkpoints.service.js';
-import { AuditChainRepository } from './audit-chain.repository.js';
 import type { AuditEventInput } from './audit-event.js';
 import { presentable } from './audit-details-bound.js';
 import type { AuditProtection } from './audit-protection.js';
@@ -71,7 +70,6 @@ export class AuditService {
     private readonly cursors: CursorCodec,
     private readonly checkpointsService: AuditCheckpointsService,
     private readonly verifyTrust: AuditVerifyTrust,
-    private readonly chainRepo: AuditChainRepository,
     @Inject(auditConfig.KEY) private readonly config: AuditConfig,
   ) {}
 
@@ -253,7 +251,7 @@ export class AuditService {
    * no instance running the sealer). One index probe, cheap enough for every probe.
    */
   async sealerState(): Promise<AuditSealerState> {
-    const age = Math.max(0, (await this.chainRepo.oldestUnsealedSeconds()) ?? 0);
+    const age = await this.chain.sealingLagSeconds();
     const stalledAfterSeconds = this.config.sealerStalledSeconds;
     return {
       state: age > stalledAfterSeconds ? 'stalled' : 'ok',
