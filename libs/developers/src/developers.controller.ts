@@ -1,4 +1,5 @@
 import {
+  actorOf,
   AdminRoles,
   ApiErrors,
   DomainError,
@@ -47,11 +48,11 @@ const developerIdPipe = new ParseUUIDPipe({
 
 type AdminRequest = Request & { id?: unknown };
 
-/** The acting admin (set by the broker's admin guard) as an audit actor. */
-function actorOf(req: AdminRequest): string {
+/** The acting admin (set by the broker's admin guard) as an audit actor (actorOf). */
+function actorOfRequest(req: AdminRequest): string {
   const principal = req.user as AdminPrincipal | undefined;
   if (!principal?.id) throw new DomainError('unauthorized', 'Authorization failed');
-  return `admin:${principal.id}`;
+  return actorOf(principal);
 }
 
 function contextOf(req: AdminRequest): ChangeContext {
@@ -143,7 +144,7 @@ export class DevelopersController {
     @Body() body: UpdateDeveloperDto,
     @Req() req: AdminRequest,
   ): Promise<DeveloperResponse> {
-    const actor = actorOf(req);
+    const actor = actorOfRequest(req);
     const developer =
       body.status === 'blocked'
         ? await this.developers.block(id, actor, contextOf(req))
@@ -162,6 +163,6 @@ export class DevelopersController {
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: '`forbidden`: needs the admin role.' })
   @ApiOkResponse({ type: DeveloperResponseDto })
   async erase(@Param('id', developerIdPipe) id: string, @Req() req: AdminRequest): Promise<DeveloperResponse> {
-    return toDeveloperResponse(await this.developers.erase(id, actorOf(req), contextOf(req)));
+    return toDeveloperResponse(await this.developers.erase(id, actorOfRequest(req), contextOf(req)));
   }
 }

@@ -27,5 +27,5 @@ export { profileDiff, type FieldChange } from './profile-diff.js';
 /** The profiles table's entity (for the migration commands). */
 export { ProfileEntity } from './profile.entity.js';
 /** Profile CRUD, import and the in-memory cache the login path reads. */
-export { ProfilesService, actorOf, type ChangeContext } from './profiles.service.js';
+export { ProfilesService, type ChangeContext } from './profiles.service.js';
 export { ProfilesModule } from './profiles.module.js';

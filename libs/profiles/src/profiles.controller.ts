@@ -20,7 +20,7 @@ import {
 import type { Request, Response } from 'express';
 import { ProfileDeletedEnvelopeDto, ProfileEnvelopeDto, ProfileListEnvelopeDto } from './dto/profile-responses.dto.js';
 import type { StoredProfile, TibProfile } from './profile.model.js';
-import { actorOf, ProfilesService, type ChangeContext } from './profiles.service.js';
+import { changeActor, ProfilesService, type ChangeContext } from './profiles.service.js';
 
 /** TIB's success envelope, byte-compatible: `{"Status":"ok","ID":…,"Data":…}`. */
 interface TibEnvelope<T> {
@@ -60,7 +60,7 @@ function ifMatch(header: string | undefined): number | undefined {
 function context(req: Request): ChangeContext {
   const { user } = req as unknown as { user?: AdminPrincipal };
   return {
-    actor: actorOf(user),
+    actor: changeActor(user),
     ...requestContextOf(req),
   };
 }

@@ -1,5 +1,5 @@
 import { AuditService } from '@app/audit';
-import { DomainError, getCaseInsensitive, goFoldName, type AdminPrincipal } from '@app/common';
+import { actorOf, DomainError, getCaseInsensitive, goFoldName, type AdminPrincipal } from '@app/common';
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { decodeProfileOrThrow, isProfileId } from './profile.codec.js';
 import { profileDiff } from './profile-diff.js';
@@ -15,8 +15,9 @@ export interface ChangeContext {
   requestId?: string | null;
 }
 
-export function actorOf(principal: AdminPrincipal | undefined): string {
-  return principal ? `admin:${principal.id}` : 'system';
+/** The audit actor of a profile change: the admin's role and id (actorOf), or `system`. */
+export function changeActor(principal: AdminPrincipal | undefined): string {
+  return principal ? actorOf(principal) : 'system';
 }
 
 /**
@@ -185,10 +186,8 @@ export class ProfilesService implements OnApplicationBootstrap {
     if (bodyId !== id) {
       throw new DomainError('profile_id_mismatch', 'Object ID and URI resource ID do not match');
     }
-    const profile = decodeProfileOrThrow(body);
-    // The ID checked above is the one stored: the same Go reading, checked again where it matters.
-    if (profile.ID !== id) throw new DomainError('profile_id_mismatch', 'Object ID and URI resource ID do not match');
-    return profile;
+    // decodeProfile reads the ID the same way (getCaseInsensitive, scalar), so it stores the ID checked above.
+    return decodeProfileOrThrow(body);
   }
 
   private event(

@@ -1,4 +1,4 @@
-import { IdpHttpClient, OidcDiscoveryService } from '@app/cloudentity';
+import { IdpHttpClient, issuerFromDiscoverUrl, OidcDiscoveryService } from '@app/cloudentity';
 import { BROKER_CONFIG, type BrokerConfig } from '@app/config';
 import { ProfilesService, providerConfigString, providerSettings, type TibProfile } from '@app/profiles';
 import { readDashboardCredential, TykPortalClient } from '@app/tyk-portal';
@@ -46,11 +46,27 @@ export class DoctorService {
     @Inject(BROKER_CONFIG) private readonly config: BrokerConfig,
   ) {}
 
+  /** The issuer a login through this DiscoverURL records: its discovery document's, else the URL's. */
+  private async issuerOf(discoverUrl: string): Promise<string | null> {
+    try {
+      return (await this.discovery.get(discoverUrl)).issuer;
+    } catch {
+      try {
+        return issuerFromDiscoverUrl(discoverUrl);
+      } catch {
+        return null;
+      }
+    }
+  }
+
   async check(profileId: string, options: { writeProbe?: boolean } = {}): Promise<DoctorReport> {
     const { profile } = await this.profiles.get(profileId);
     const items: DoctorItem[] = [...riskySettings(profile)];
     if (this.config.provisioning.scimTokens.length > 0) {
-      const issuers = profileIssuers((await this.profiles.list()).map((p) => p.profile));
+      const issuers = await profileIssuers(
+        (await this.profiles.list()).map((p) => p.profile),
+        (url) => this.issuerOf(url),
+      );
       items.push(...scimScope(this.config.provisioning, issuers));
     }
     const providers = profile.ProviderName === 'SocialProvider' ? providersOf(profile) : [];

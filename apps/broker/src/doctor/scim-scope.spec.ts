@@ -22,8 +22,9 @@ const token = (label: string) => ({ label, token: 'x'.repeat(32) });
 const statuses = (items: ReturnType<typeof scimScope>) => items.map((i) => i.status);
 
 describe("the doctor's SCIM scope check", () => {
-  it('should read the issuers from the profiles, once each', () => {
-    expect(profileIssuers([profile('1', B), profile('2', A), profile('3', B)])).toEqual([B, A]);
+  it('should read the issuers from the profiles, once each', async () => {
+    const fromUrl = (url: string) => Promise.resolve(url.replace('/.well-known/openid-configuration', ''));
+    await expect(profileIssuers([profile('1', B), profile('2', A), profile('3', B)], fromUrl)).resolves.toEqual([B, A]);
   });
 
   it('should warn when profiles use two issuers and a SCIM client has none', () => {
@@ -52,12 +53,14 @@ describe("the doctor's SCIM scope check", () => {
     expect(items[0].detail).toContain('scoped to https://other.okta.com, which no profile');
   });
 
-  it("should take an issuer with a trailing slash (Auth0's iss) as the one its DiscoverURL names", () => {
+  it("should compare a client's issuer exactly with the discovery document's (Auth0's ends in a slash)", async () => {
     const auth0 = 'https://tenant.auth0.com';
-    const issuers = profileIssuers([profile('1', auth0)]);
+    // The DiscoverURL shows no slash; the discovery document (what logins record) has one.
+    const issuers = await profileIssuers([profile('1', auth0)], () => Promise.resolve(`${auth0}/`));
     expect(statuses(scimScope({ scimTokens: [token('auth0')], scimIssuers: { auth0: `${auth0}/` } }, issuers))).toEqual(
       ['pass'],
     );
+    expect(statuses(scimScope({ scimTokens: [token('auth0')], scimIssuers: { auth0 } }, issuers))).toEqual(['warn']);
   });
 
   it('should say nothing when SCIM is off', () => {

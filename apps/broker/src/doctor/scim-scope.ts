@@ -2,20 +2,24 @@ import type { ProvisioningConfig } from '@app/config';
 import { providerSettings, type TibProfile } from '@app/profiles';
 import { pass, warn, type DoctorItem } from './doctor-report.js';
 
-const DISCOVERY_SUFFIX = /\/\.well-known\/openid-configuration\/?$/;
-
-/** The issuers the profiles sign developers in with: each openid-connect DiscoverURL without its suffix. */
-export function profileIssuers(profiles: TibProfile[]): string[] {
-  const issuers = new Set<string>();
+/**
+ * The issuers the profiles sign developers in with, as developers are recorded: `issuerOf` each
+ * openid-connect DiscoverURL (the discovery document's `issuer`, which may end in a slash the URL
+ * does not show, as Auth0's does; null when it cannot be had).
+ */
+export async function profileIssuers(
+  profiles: TibProfile[],
+  issuerOf: (discoverUrl: string) => Promise<string | null>,
+): Promise<string[]> {
+  const urls = new Set<string>();
   for (const profile of profiles) {
     const entries = (providerSettings(profile) as { UseProviders?: Record<string, unknown>[] } | null)?.UseProviders;
     for (const e of Array.isArray(entries) ? entries : []) {
-      if (e?.Name === 'openid-connect' && typeof e.DiscoverURL === 'string' && DISCOVERY_SUFFIX.test(e.DiscoverURL)) {
-        issuers.add(e.DiscoverURL.replace(DISCOVERY_SUFFIX, ''));
-      }
+      if (e?.Name === 'openid-connect' && typeof e.DiscoverURL === 'string') urls.add(e.DiscoverURL);
     }
   }
-  return [...issuers].sort();
+  const issuers = await Promise.all([...urls].map(issuerOf));
+  return [...new Set(issuers.filter((i): i is string => i !== null))].sort();
 }
 
 /**
@@ -32,11 +36,8 @@ export function scimScope(
   if (config.scimTokens.length === 0) return [];
   const scoped = (label: string) => Object.hasOwn(config.scimIssuers, label);
   const unscoped = config.scimTokens.map((t) => t.label).filter((label) => !scoped(label));
-  // A DiscoverURL does not say whether the issuer ends in a slash (Auth0's `iss` does): compared
-  // without one, so a correct value is never called unused.
-  const bare = (issuer: string) => issuer.replace(/\/$/, '');
-  const known = new Set(issuers.map(bare));
-  const unused = Object.entries(config.scimIssuers).filter(([, issuer]) => !known.has(bare(issuer)));
+  // Exactly, as a login's issuer is matched (a trailing slash matters).
+  const unused = Object.entries(config.scimIssuers).filter(([, issuer]) => !issuers.includes(issuer));
   const items: DoctorItem[] = [];
   if (unscoped.length > 0 && issuers.length > 1) {
     items.push(
@@ -51,7 +52,7 @@ export function scimScope(
     items.push(
       warn(
         'SCIM scope',
-        `the SCIM client ${label} is scoped to ${issuer}, which no profile's DiscoverURL names: its users never link to a developer`,
+        `the SCIM client ${label} is scoped to ${issuer}, which no profile's IdP names as its issuer: its users never link to a developer`,
         "write the issuer exactly as the IdP's discovery document says (scheme, host, path, trailing slash)",
       ),
     );
