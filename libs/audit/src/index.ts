@@ -76,7 +76,6 @@ export {
   trustedKeysFromText,
   type AuditSigningKey,
 } from './audit-signing-key.js';
-export { anchorProblem, RETENTION_JWS_TYPE } from './audit-retention-proof.js';
 export { verifyExportFiles, type OfflineVerifyResult } from './audit-offline-verify.js';
 /** Streaming to a SIEM (BROKER_AUDIT_STREAM_*): the sender's state, lag, and the OCSF mapping. */
 export { AuditStreamService, type AuditStreamStatus } from './stream/audit-stream.service.js';

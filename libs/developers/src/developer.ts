@@ -23,10 +23,6 @@ export function blockOrigin(actor: string): string {
   return actor.slice(0, 100);
 }
 
-/** Whether a block's origin is a SCIM client's (`scim` or `scim:<label>`). */
-export const isScimOrigin = (origin: string | null): boolean =>
-  origin !== null && (origin === 'scim' || origin.startsWith('scim:'));
-
 export const DEVELOPER_STATUSES: readonly DeveloperStatus[] = ['active', 'blocked'];
 
 /** What a successful login tells us about the developer (claims already mapped). */

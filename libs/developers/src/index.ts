@@ -28,8 +28,6 @@ export { IssuedTokensStore, type SealedToken } from './issued-tokens.store.js';
 /** The developer model and its API shape. */
 export {
   DEVELOPER_STATUSES,
-  blockOrigin,
-  isScimOrigin,
   toDeveloperResponse,
   type ChangeContext,
   type Developer,

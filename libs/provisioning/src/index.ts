@@ -7,7 +7,7 @@ export { ProvisioningModule, type ProvisioningModuleOptions } from './provisioni
 /** Hooked into DevelopersService: block, unblock and erase enqueue their portal follow-ups. */
 export { DeprovisioningService } from './deprovisioning.service.js';
 /** The outbox worker (`runOnce()` for tests and the CLI). */
-export { CALLS_PER_LEASE, DeprovisioningWorker, leaseSecondsFor } from './deprovisioning.worker.js';
+export { DeprovisioningWorker, leaseSecondsFor } from './deprovisioning.worker.js';
 /** The port the broker binds to revoke issued tokens. */
 export { TOKEN_REVOKER, type RevocationReport, type TokenRevoker, type UnrevokableReason } from './token-revoker.js';
 /** SCIM Users; `atLogin` links a pre-provisioned user at the developer's login (developer_blocked when inactive). */
