@@ -46,6 +46,17 @@ const DEFAULT_TIMINGS: ProfilesCacheTimings = {
  * (ProfilesCacheTimings) and handled the same way; a full reload every few minutes is the last
  * safety net.
  */
+/**
+ * Closes a LISTEN connection the cache is done with: it no longer reconnects ('end') or reports
+ * ('error', answered so that a late socket error is not an unhandled one), whatever state it is in.
+ */
+function discard(client: pg.Client): Promise<void> {
+  client.removeAllListeners('end');
+  client.removeAllListeners('error');
+  client.on('error', () => undefined);
+  return client.end().catch(() => undefined);
+}
+
 @Injectable()
 export class ProfilesCache implements OnApplicationShutdown {
   private readonly logger = new Logger(ProfilesCache.name);
@@ -232,16 +243,12 @@ export class ProfilesCache implements OnApplicationShutdown {
       await client.connect();
       await withTimeout(client.query(`LISTEN ${PROFILES_CHANNEL}`), this.timings.timeoutMs);
     } catch (e) {
-      client.removeAllListeners('end');
-      client.removeAllListeners('error');
-      client.on('error', () => undefined);
-      client.end().catch(() => undefined); // destroys the socket when LISTEN hangs
+      void discard(client); // destroys the socket when LISTEN hangs
       throw e;
     }
     if (this.stopped) {
       // Shut down while this reconnect was connecting: nobody would close it.
-      client.removeAllListeners('end');
-      await client.end().catch(() => undefined);
+      await discard(client);
       return;
     }
     this.client = client;
@@ -251,8 +258,7 @@ export class ProfilesCache implements OnApplicationShutdown {
   private scheduleReconnect(from: pg.Client): void {
     if (this.stopped || this.client !== from || this.reconnectTimer) return;
     this.client = null;
-    from.removeAllListeners('end');
-    from.end().catch(() => undefined);
+    void discard(from);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       this.listen()
@@ -262,10 +268,7 @@ export class ProfilesCache implements OnApplicationShutdown {
           // LISTEN may be up while the reload failed: that connection goes too, and the retry
           // starts over (a reload must follow every new LISTEN, or missed changes stay missed).
           const fresh = this.client;
-          if (fresh && fresh !== from) {
-            fresh.removeAllListeners('end');
-            fresh.end().catch(() => undefined);
-          }
+          if (fresh && fresh !== from) void discard(fresh);
           this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, 10000);
           this.client = from; // lets scheduleReconnect run again
           this.scheduleReconnect(from);
@@ -281,9 +284,6 @@ export class ProfilesCache implements OnApplicationShutdown {
     if (this.fullReloadTimer) clearInterval(this.fullReloadTimer);
     const client = this.client;
     this.client = null;
-    if (client) {
-      client.removeAllListeners('end');
-      await client.end().catch(() => undefined);
-    }
+    if (client) await discard(client);
   }
 }
