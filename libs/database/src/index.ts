@@ -26,6 +26,7 @@ export {
 } from './database-roles.js';
 /** Rows of `… RETURNING` whatever the statement (TypeORM shapes UPDATE/DELETE results differently). */
 export { returningRows } from './returning-rows.js';
+export { isUniqueViolation } from './unique-violation.js';
 /** `COPY … TO STDOUT` on the TypeORM pool, each CopyData message handed over as it arrives. */
 export { copyOut } from './copy-out.js';
 /** The binary COPY format: row framing and field values written as Postgres' text output writes them. */

@@ -1,4 +1,4 @@
-import { ASYNC_COMMIT, preparedQuery, preparedStatement, returningRows } from '@app/database';
+import { ASYNC_COMMIT, isUniqueViolation, preparedQuery, preparedStatement, returningRows } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -68,8 +68,7 @@ const blockedMatch = (issuer: string, subject: string, email: string, ssoKey: st
 
 /** The upsert failed because another live developer holds the login's SSO key (see RECORD_LOGIN). */
 export function ssoKeyHeld(error: unknown): boolean {
-  const e = error as { code?: unknown; constraint?: unknown } | null;
-  return e?.code === '23505' && e.constraint === 'UQ_developers_live_sso_key';
+  return isUniqueViolation(error, 'UQ_developers_live_sso_key');
 }
 
 /**

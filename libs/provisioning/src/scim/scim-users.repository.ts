@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { QueryFailedError, type DataSource, type EntityManager } from 'typeorm';
+import { isUniqueViolation } from '@app/database';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { FilterCondition } from './scim-filter.js';
 
 /** A SCIM user as stored. */
@@ -237,10 +238,4 @@ export class ScimUsersRepository {
     ]);
     return rows[0] ?? null;
   }
-}
-
-function isUniqueViolation(e: unknown, constraint: string): boolean {
-  if (!(e instanceof QueryFailedError)) return false;
-  const driver = e.driverError as { code?: unknown; constraint?: unknown } | null;
-  return driver?.code === '23505' && driver.constraint === constraint;
 }
