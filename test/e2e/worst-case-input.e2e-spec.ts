@@ -19,6 +19,8 @@ import {
 const LONG_SEGMENT = 16_000;
 /** Slow enough for anyone to notice, fast enough for a loaded 2-core machine (the margin of issue 13). */
 const HEALTH_MARGIN_MS = 1000;
+/** A metrics token, so that wrong ones are refused (and counted, audited) as in production. */
+const METRICS_TOKEN = 'worst-case-metrics-token-0123456789';
 
 describe('worst-case input (e2e: real broker, Postgres, dev IdP, portal emulator)', () => {
   let stack: Stack;
@@ -38,6 +40,10 @@ describe('worst-case input (e2e: real broker, Postgres, dev IdP, portal emulator
         ...(init.headers as Record<string, string>),
       },
     });
+  const withBearer = (path: string, token: string) =>
+    fetch(`${stack.broker.url}${path}`, {
+      headers: { Authorization: `Bearer ${token}`, 'X-Forwarded-For': nextIp() },
+    });
   const anonymous = (path: string) =>
     fetch(`${stack.broker.url}${path}`, { redirect: 'manual', headers: { 'X-Forwarded-For': nextIp() } });
 
@@ -48,6 +54,7 @@ describe('worst-case input (e2e: real broker, Postgres, dev IdP, portal emulator
         BROKER_RATE_LIMIT_LOGIN_PER_MINUTE: '0',
         BROKER_RATE_LIMIT_ADMIN_FAILURES_PER_MINUTE: '0',
         BROKER_BODY_LIMIT_BYTES: String(1024 * 1024),
+        BROKER_METRICS_TOKEN: METRICS_TOKEN,
       },
     });
     await putProfile(stack, guideProfile(stack, 'guide'));
@@ -227,6 +234,46 @@ describe('worst-case input (e2e: real broker, Postgres, dev IdP, portal emulator
               headers: { 'X-Forwarded-For': nextIp() },
             }),
         },
+        // Added with session 14: the DashboardCredential rule, the metrics token's throttle and audit.
+        {
+          name: 'POST /api/profiles/{id} with a DashboardCredential holding NUL and a lone surrogate',
+          send: () =>
+            admin(`/api/profiles/cred${++serial}`, {
+              method: 'POST',
+              body: JSON.stringify(
+                guideProfile(stack, `cred${serial}`, {
+                  IdentityHandlerConfig: { DashboardCredential: 'a\u0000b\ud800c' },
+                }),
+              ),
+            }),
+        },
+        {
+          name: 'POST /api/profiles/{id} with a DashboardCredential of the wrong type',
+          send: () =>
+            admin(`/api/profiles/cred${++serial}`, {
+              method: 'POST',
+              body: JSON.stringify(
+                guideProfile(stack, `cred${serial}`, { IdentityHandlerConfig: { DashboardCredential: { token: 42 } } }),
+              ),
+            }),
+        },
+        {
+          name: 'POST /api/profiles/{id} with a megabyte DashboardCredential',
+          send: () =>
+            admin(`/api/profiles/cred${++serial}`, {
+              method: 'POST',
+              body: JSON.stringify(
+                guideProfile(stack, `cred${serial}`, {
+                  IdentityHandlerConfig: { DashboardCredential: 'c'.repeat(1024 * 1024) },
+                }),
+              ),
+            }),
+        },
+        { name: 'GET /metrics with an 8 KB wrong token', send: () => withBearer('/metrics', 'm'.repeat(8 * 1024)) },
+        {
+          name: 'GET /health/ready with an 8 KB wrong token',
+          send: () => withBearer('/health/ready', 'm'.repeat(8 * 1024)),
+        },
         {
           name: 'GET /scim/v2/Users?filter=<long> without a token',
           send: () => anonymous(`/scim/v2/Users?filter=${encodeURIComponent(`userName eq "${almostEmail(15_000)}"`)}`),
@@ -294,6 +341,11 @@ describe('worst-case input (e2e: real broker, Postgres, dev IdP, portal emulator
         'POST /api/profiles/{id} as a +json type with NUL and a lone surrogate': [400],
         'GET /auth/guide/<NUL in the provider name>': [400],
         'PUT /auth/guide/openid-connect with a megabyte body (a start by another method)': [303],
+        'POST /api/profiles/{id} with a DashboardCredential holding NUL and a lone surrogate': [400],
+        'POST /api/profiles/{id} with a DashboardCredential of the wrong type': [400],
+        'POST /api/profiles/{id} with a megabyte DashboardCredential': [413],
+        'GET /metrics with an 8 KB wrong token': [401],
+        'GET /health/ready with an 8 KB wrong token': [200], // the reduced body, never a 429 (a probe)
         'GET /scim/v2/Users?filter=<long> without a token': [503], // SCIM not configured here, like the disabled admin API
       });
     });
