@@ -48,6 +48,20 @@ describe('BROKER_SCIM_ISSUERS', () => {
     }
   });
 
+  it('should stop start-up on an issuer Postgres cannot hold, and echo a megabyte one clipped', () => {
+    expect(
+      problemsOf({ BROKER_SCIM_TOKENS: TOKENS, BROKER_SCIM_ISSUERS: 'okta=https://acme.okta.com/a\u0000b' }),
+    ).toEqual(['BROKER_SCIM_ISSUERS: pair 1: the issuer of okta must not contain a NUL character (U+0000)']);
+    expect(
+      problemsOf({ BROKER_SCIM_TOKENS: TOKENS, BROKER_SCIM_ISSUERS: 'okta=https://acme.okta.com/\ud800' }),
+    ).toEqual(['BROKER_SCIM_ISSUERS: pair 1: the issuer of okta must not contain an unpaired UTF-16 surrogate']);
+    const huge = problemsOf({ BROKER_SCIM_TOKENS: TOKENS, BROKER_SCIM_ISSUERS: `okta=${'x'.repeat(1024 * 1024)}` });
+    expect(huge).toHaveLength(1);
+    expect(huge[0].length).toBeLessThan(400);
+    const hugeLabel = problemsOf({ BROKER_SCIM_TOKENS: TOKENS, BROKER_SCIM_ISSUERS: `${'l'.repeat(1024 * 1024)}=x` });
+    expect(hugeLabel[0].length).toBeLessThan(400);
+  });
+
   it('should stop start-up on a pair without = or a label given twice', () => {
     expect(problemsOf({ BROKER_SCIM_TOKENS: TOKENS, BROKER_SCIM_ISSUERS: 'https://acme.okta.com' })).toEqual([
       "BROKER_SCIM_ISSUERS: pair 1: expected label=issuer (a label of BROKER_SCIM_TOKENS, then the IdP's issuer URL)",

@@ -1,3 +1,4 @@
+import { unsafeTextReason } from '@app/common';
 /** The provisioning settings (SCIM tokens, the deprovisioning outbox, the inactivity policy). */
 export interface ProvisioningConfig {
   /** `BROKER_SCIM_TOKENS` (`label:token,…`); empty turns `/scim/v2` off (503). */
@@ -73,6 +74,9 @@ export function parseScimIssuers(
       problems.push(
         `${where}: the issuer of ${label} must be an http(s) URL (the IdP's iss), got ${JSON.stringify(issuer.slice(0, 200))}`,
       );
+    } else if (unsafeTextReason(issuer) !== null) {
+      // Compared with developers' issuers in SQL: text Postgres cannot hold would fail every link.
+      problems.push(`${where}: the issuer of ${label} ${unsafeTextReason(issuer)}`);
     } else {
       out[label] = issuer;
     }
